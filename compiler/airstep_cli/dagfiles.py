@@ -1,0 +1,61 @@
+"""Finding and loading DAG files for the CLI, turning problems into `file:line: message` lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from airstep.loader import DagLoadError, LoadedFile, load_dag_file
+from airstep.model import DagModel
+
+
+class UserError(Exception):
+    """A problem in what the user gave us: printed without a traceback, exit code 1."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+def expand_paths(paths: Iterable[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.py") if not any(part.startswith(".") for part in p.parts)))
+        else:
+            files.append(path)
+    return files
+
+
+def load_one(path: str, dag_id: str | None = None) -> tuple[LoadedFile, list[DagModel]]:
+    """Load one DAG file; UserError if it is broken or does not define `dag_id`."""
+    if not Path(path).is_file():
+        raise UserError([f"{path}: no such file"])
+    loaded = load_dag_file(str(Path(path)))
+    if loaded.errors:
+        raise UserError(str(e) for e in loaded.errors)
+    models = [DagModel.from_dag(d) for d in loaded.dags.values()]
+    if dag_id is not None:
+        models = [m for m in models if m.dag_id == dag_id]
+        if not models:
+            raise UserError([f"{path}: no DAG with dag_id {dag_id!r} (found: {', '.join(loaded.dags)})"])
+    return loaded, models
+
+
+def the_only_dag(path: str, models: list[DagModel]) -> DagModel:
+    if len(models) > 1:
+        ids = ", ".join(m.dag_id for m in models)
+        raise UserError([f"{path}: defines several DAGs ({ids}); choose one with --dag-id"])
+    return models[0]
+
+
+def errors_of(files: Iterable[Path]) -> tuple[int, list[DagLoadError]]:
+    """Load every file; return the number of DAGs found and every error."""
+    count = 0
+    errors: list[DagLoadError] = []
+    for file in files:
+        loaded = load_dag_file(str(file))
+        count += len(loaded.dags)
+        errors.extend(loaded.errors)
+    return count, errors

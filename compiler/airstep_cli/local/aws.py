@@ -1,0 +1,108 @@
+"""Plumbing that makes moto behave as the cloud does for airstep: Lambda calls reach our handler.
+
+moto's Step Functions interpreter invokes Lambda through a boto3 client it builds per call from the
+default session. We install a default session that (1) reuses clients, since building one costs
+milliseconds per task, (2) answers `lambda:Invoke` in-process from the real task-runner handler,
+and (3) serialises DynamoDB calls, because moto's in-memory table is not atomic across threads
+where DynamoDB is.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+from botocore.response import StreamingBody
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class FakeLambdaContext:
+    """The attributes of a Lambda context object that Powertools and handlers read."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = 1024
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+class _SerializedClient:
+    """A boto3 client whose calls run one at a time."""
+
+    _lock = threading.RLock()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
+class LocalSession(boto3.Session):
+    """Default session for local runs: cached clients, in-process Lambda, serialised DynamoDB."""
+
+    def __init__(self, handlers: dict[str, Handler], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handlers = handlers
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self.events.register_first("before-call.lambda.Invoke", self._invoke)
+
+    def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        config = kwargs.get("config")
+        options = getattr(config, "_user_provided_options", None)
+        key = repr((service_name, args, sorted((k, repr(v)) for k, v in kwargs.items() if k != "config"), options))
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = super().client(service_name, *args, **kwargs)
+                if service_name == "dynamodb":
+                    client = _SerializedClient(client)
+                self._clients[key] = client
+        return client
+
+    def _invoke(self, params: dict[str, Any], model: Any = None, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        function = params["url_path"].split("/functions/")[1].split("/")[0]
+        function_name = function.split(":function:")[-1].split(":")[0]
+        handler = self._handlers.get(function_name)
+        if handler is None:
+            raise LookupError(f"no local handler for Lambda function {function_name!r}")
+        event = json.loads(params["body"] or b"{}")
+        parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        try:
+            result = handler(event, FakeLambdaContext(function_name))
+            body = json.dumps(result).encode()
+        except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports an unhandled error
+            body = json.dumps(
+                {
+                    "errorMessage": str(exc),
+                    "errorType": type(exc).__name__,
+                    "stackTrace": traceback.format_tb(exc.__traceback__)[-5:],
+                }
+            ).encode()
+            parsed["FunctionError"] = "Unhandled"
+        parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
+        return AWSResponse("https://lambda.local", 200, {}, None), parsed

@@ -1,0 +1,210 @@
+"""The local engine: a compiled DAG run on moto's Step Functions, tasks by the real task runner.
+
+Everything AWS is moto, in this process: Step Functions executes the compiled definition, DynamoDB
+holds the run metadata, and every Lambda invocation is answered by `airstep.runtime.task_runner`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from airstep.model import DagModel
+from airstep.runtime import dag_cache, task_runner
+from airstep.runtime.constants import TABLE_NAME_ENV
+from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
+from airstep_cli.local.aws import LocalSession
+from airstep_compiler import CompileOptions, DagSource, compile_dag
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TABLE_NAME = "airstep-local"
+FUNCTION_NAME = "airstep-local-run-task"
+_EXECUTION_NAME_BAD = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/]")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended: the run's state and the latest try of every task instance."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    tasks: list[TaskInstance]
+    started: float
+    ended: float
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "tasks": [
+                {
+                    "task_id": t.task_id,
+                    "map_index": t.map_index,
+                    "state": t.state,
+                    "try_number": t.try_number,
+                    "start": t.start,
+                    "end": t.end,
+                }
+                for t in self.tasks
+            ],
+        }
+
+
+@dataclass(slots=True)
+class RunRequest:
+    logical_date: datetime | None = None
+    conf: dict[str, Any] = field(default_factory=dict)
+    fast_retries: bool = False
+
+
+def run_input(model: DagModel, run_id: str, logical_date: datetime, conf: dict[str, Any]) -> dict[str, Any]:
+    """The execution input a manual run starts with (the scheduler builds the same shape)."""
+    start = end = logical_date
+    if model.schedule and model.schedule.get("kind") == "delta_interval":
+        end = logical_date + timedelta(seconds=model.schedule["seconds"])
+    return {
+        "dag_id": model.dag_id,
+        "run_id": run_id,
+        "run_type": "manual",
+        "logical_date": logical_date.isoformat(),
+        "data_interval_start": start.isoformat(),
+        "data_interval_end": end.isoformat(),
+        "conf": conf,
+    }
+
+
+def execution_name(run_id: str) -> str:
+    """Step Functions execution names forbid ':' and friends and stop at 80 characters."""
+    return _EXECUTION_NAME_BAD.sub("-", run_id)[:80]
+
+
+class LocalEngine:
+    """Use as a context manager; `run()` may be called several times inside it."""
+
+    def __init__(self, log_level: str = "ERROR") -> None:
+        self._log_level = log_level
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_session: boto3.Session | None = None
+
+    def __enter__(self) -> LocalEngine:
+        for name, value in (("AWS_DEFAULT_REGION", REGION), (TABLE_NAME_ENV, TABLE_NAME)):
+            self._saved_env[name] = os.environ.get(name)
+            os.environ[name] = value
+        self._mock.start()
+        self._saved_session = boto3.DEFAULT_SESSION
+        boto3.DEFAULT_SESSION = LocalSession({FUNCTION_NAME: task_runner.lambda_handler}, region_name=REGION)
+        task_runner.reset()
+        dag_cache.clear()
+        # Task runner logs (Powertools JSON) go to stderr so stdout stays the command's result;
+        # moto's interpreter logs every state failure, which the run result already reports.
+        task_runner.logger.setLevel(self._log_level)
+        task_runner.logger.registered_handler.setStream(sys.stderr)
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        self.sfn = boto3.client("stepfunctions")
+        self.dynamodb = boto3.client("dynamodb")
+        self.dynamodb.create_table(
+            TableName=TABLE_NAME,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.store = MetadataStore(TABLE_NAME, client=self.dynamodb)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        task_runner.reset()
+        boto3.DEFAULT_SESSION = self._saved_session
+        self._mock.stop()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def run(
+        self,
+        model: DagModel,
+        source: DagSource,
+        request: RunRequest,
+        on_progress: Callable[[list[TaskInstance]], None] | None = None,
+        poll_seconds: float = 0.02,
+    ) -> RunResult:
+        compiled = compile_dag(model, source, CompileOptions(function_name=FUNCTION_NAME, fast_retries=request.fast_retries))
+        machine = self.sfn.create_state_machine(
+            name=model.dag_id[:80],
+            definition=compiled.definition_json,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
+        )["stateMachineArn"]
+        logical_date = request.logical_date or datetime.now(timezone.utc)
+        run_id = f"manual__{logical_date.isoformat()}"
+        payload = run_input(model, run_id, logical_date, request.conf)
+        key = RunKey(model.dag_id, run_id)
+        self.store.create_run(
+            key,
+            {
+                "dag_id": model.dag_id,
+                "run_id": run_id,
+                "state": "running",
+                "run_type": "manual",
+                "logical_date": payload["logical_date"],
+                "start_date": datetime.now(timezone.utc).isoformat(),
+                "dag_version": source.version,
+                "conf": request.conf,
+            },
+        )
+        started = time.monotonic()
+        execution = self.sfn.start_execution(
+            stateMachineArn=machine, name=execution_name(run_id), input=json.dumps(payload)
+        )["executionArn"]
+        seen: tuple[tuple[str, str, int], ...] = ()
+        while True:
+            description = self.sfn.describe_execution(executionArn=execution)
+            done = description["status"] != "RUNNING"
+            if done:
+                ended = time.monotonic()
+            if on_progress is not None:
+                instances = self.store.task_instances(key)
+                snapshot = tuple(sorted((t.task_id, t.state, t.try_number) for t in instances))
+                if snapshot != seen:
+                    seen = snapshot
+                    on_progress(instances)
+            if done:
+                break
+            time.sleep(poll_seconds)
+        self.sfn.delete_state_machine(stateMachineArn=machine)
+        record = self.store.get_run(key) or {}
+        state = record.get("state", "failed")
+        error = description.get("cause") or description.get("error")
+        if description["status"] == "SUCCEEDED" and state != "success":
+            state, error = "failed", "the state machine succeeded but the run record disagrees"
+        if description["status"] != "SUCCEEDED" and state == "running":
+            state = "failed"
+            self.store.finish_run(key, "failed", datetime.now(timezone.utc).isoformat())
+        order = {t.task_id: i for i, t in enumerate(model.tasks)}
+        tasks = sorted(self.store.task_instances(key), key=lambda t: (order.get(t.task_id, len(order)), t.map_index))
+        recorded = {t.task_id for t in tasks}
+        tasks += [TaskInstance(t.task_id, -1, None, 0, None, None, None, None) for t in model.tasks if t.task_id not in recorded]  # type: ignore[arg-type]
+        return RunResult(model.dag_id, run_id, state, tasks, started, ended, error)

@@ -1,0 +1,218 @@
+"""`airstep`: validate, compile, graph and run Airflow-style DAG files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import redirect_stdout
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from airstep.loader import LoadedFile
+from airstep.model import DagModel
+from airstep_cli.dagfiles import UserError, errors_of, expand_paths, load_one, the_only_dag
+from airstep_compiler import CompileError, DagSource, compile_dag
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Run Airflow-style DAGs on AWS Step Functions, or locally on moto.",
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+STATE_STYLE = {
+    "success": "green",
+    "failed": "red",
+    "upstream_failed": "dark_orange",
+    "skipped": "magenta",
+    "running": "cyan",
+    "up_for_retry": "yellow",
+}
+
+
+def _fail(lines: list[str], code: int = 1) -> None:
+    for line in lines:
+        err.print(line, markup=False)
+    raise typer.Exit(code)
+
+
+def _source(loaded: LoadedFile) -> DagSource:
+    return DagSource(str(Path(loaded.path).resolve()), loaded.version)
+
+
+@app.command()
+def validate(paths: Annotated[list[str], typer.Argument(help="DAG files or folders")]) -> None:
+    """Load DAG files; print `file:line: message` for every problem and exit 1 if there is one."""
+    files = expand_paths(paths)
+    if not files:
+        _fail(["no DAG files found"])
+    count, errors = errors_of(files)
+    if errors:
+        _fail([str(e) for e in errors])
+    out.print(f"{len(files)} file(s), {count} DAG(s): OK")
+
+
+@app.command(name="compile")
+def compile_command(
+    dag_file: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="folder for <dag_id>.asl.json")] = Path("."),
+    dag_id: Annotated[Optional[str], typer.Option(help="only this DAG")] = None,  # noqa: UP007
+) -> None:
+    """Compile a DAG file to Amazon States Language, one <dag_id>.asl.json per DAG."""
+    try:
+        loaded, models = load_one(dag_file, dag_id)
+        compiled = [compile_dag(m, _source(loaded)) for m in models]
+    except UserError as exc:
+        _fail(exc.lines)
+    except CompileError as exc:
+        _fail([str(exc)])
+    output.mkdir(parents=True, exist_ok=True)
+    for result in compiled:
+        target = output / f"{result.dag_id}.asl.json"
+        tmp = target.with_suffix(".json.tmp")
+        tmp.write_text(result.pretty_json(), encoding="utf-8")
+        tmp.replace(target)
+        out.print(
+            f"{target}: {result.task_count} tasks, {result.state_count} states ({result.gate_count} gates), "
+            f"~{result.transitions_per_run} transitions/run, ~{result.history_events_per_run} history events/run, "
+            f"{result.definition_bytes:,} bytes"
+        )
+
+
+@app.command()
+def graph(
+    dag_file: str,
+    dag_id: Annotated[Optional[str], typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
+) -> None:
+    """Print the DAG as a Mermaid flowchart."""
+    try:
+        _, models = load_one(dag_file, dag_id)
+        model = the_only_dag(dag_file, models)
+    except UserError as exc:
+        _fail(exc.lines)
+    print(mermaid(model))
+
+
+def mermaid(model: DagModel) -> str:
+    ids = {t.task_id: f"t{i}" for i, t in enumerate(model.tasks)}
+    lines = ["flowchart LR"]
+    lines += [f'    {ids[t.task_id]}["{t.task_id}"]' for t in model.tasks]
+    lines += [f"    {ids[u]} --> {ids[t.task_id]}" for t in model.tasks for u in t.upstream]
+    return "\n".join(lines)
+
+
+@app.command()
+def run(
+    dag_file: str,
+    dag_id: Annotated[Optional[str], typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
+    logical_date: Annotated[Optional[str], typer.Option(help="ISO-8601 logical date (default: now, UTC)")] = None,  # noqa: UP007
+    conf: Annotated[Optional[str], typer.Option(help="JSON object: the run's conf (overrides params)")] = None,  # noqa: UP007
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
+    fast_retries: Annotated[
+        bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay (local iteration)")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show the task runner's JSON logs on stderr")] = False,
+) -> None:
+    """Compile a DAG and run the compiled state machine here (moto), tasks by the real task runner."""
+    try:
+        loaded, models = load_one(dag_file, dag_id)
+        model = the_only_dag(dag_file, models)
+        request = _request(logical_date, conf, fast_retries)
+    except UserError as exc:
+        _fail(exc.lines)
+    from airstep_cli.local.engine import LocalEngine  # moto is heavy: import it only to run
+
+    reporter = _Progress(model) if not as_json else None
+    try:
+        with LocalEngine(log_level="INFO" if verbose else "ERROR") as engine, redirect_stdout(sys.stderr):
+            result = engine.run(model, _source(loaded), request, on_progress=reporter)
+    except CompileError as exc:
+        _fail([str(exc)])
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_table(result)
+    if result.state != "success":
+        if not as_json:
+            failed = [t.task_id for t in result.tasks if t.state == "failed"]
+            detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
+            err.print(f"[red]run {result.run_id} failed[/red]{detail}")
+        raise typer.Exit(1)
+
+
+def _request(logical_date: str | None, conf: str | None, fast_retries: bool) -> Any:
+    from airstep_cli.local.engine import RunRequest
+
+    when = None
+    if logical_date:
+        try:
+            when = datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
+        except ValueError:
+            raise UserError([f"--logical-date: {logical_date!r} is not an ISO-8601 date-time"]) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+    conf_value: dict[str, Any] = {}
+    if conf:
+        try:
+            conf_value = json.loads(conf)
+        except json.JSONDecodeError as exc:
+            raise UserError([f"--conf: not valid JSON ({exc.msg} at column {exc.colno})"]) from None
+        if not isinstance(conf_value, dict):
+            raise UserError(["--conf: must be a JSON object"])
+    return RunRequest(logical_date=when, conf=conf_value, fast_retries=fast_retries)
+
+
+class _Progress:
+    """Prints a line to stderr whenever a task instance changes state."""
+
+    def __init__(self, model: DagModel) -> None:
+        self.total = len(model.tasks)
+        self.last: dict[str, tuple[str, int]] = {}
+
+    def __call__(self, instances: list[Any]) -> None:
+        finished = sum(1 for t in instances if t.state in ("success", "failed", "skipped", "upstream_failed"))
+        for ti in instances:
+            current = (ti.state, ti.try_number)
+            if self.last.get(ti.task_id) == current:
+                continue
+            self.last[ti.task_id] = current
+            style = STATE_STYLE.get(ti.state, "white")
+            err.print(
+                f"[dim]{finished:>4}/{self.total}[/dim] [{style}]{ti.state:<15}[/{style}] {ti.task_id}"
+                + (f" [dim](try {ti.try_number})[/dim]" if ti.try_number > 1 else ""),
+            )
+
+
+def _print_table(result: Any) -> None:
+    out.print(f"[bold]{result.dag_id}[/bold] {result.run_id}")
+    table = Table()
+    for column, justify in (("task", "left"), ("state", "left"), ("tries", "right"), ("duration", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for ti in result.tasks:
+        style = STATE_STYLE.get(ti.state or "", "white")
+        duration = f"{ti.duration:.2f}s" if ti.duration is not None else "-"
+        table.add_row(ti.task_id, f"[{style}]{ti.state or 'none'}[/{style}]", str(ti.try_number), duration)
+    out.print(table)
+    for ti in result.tasks:
+        if ti.state == "failed" and ti.error:
+            out.print(f"[red]{ti.task_id}[/red] (try {ti.try_number}): {ti.error}", markup=True)
+    style = STATE_STYLE.get(result.state, "white")
+    out.print(f"run [{style}]{result.state}[/{style}] in {result.seconds:.2f}s")
+
+
+def main() -> None:  # pragma: no cover
+    try:
+        app()
+    except UserError as exc:
+        _fail(exc.lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,88 @@
+"""Step Functions quotas the compiler guards, and what a run of a compiled machine will cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airstep.model import DagModel
+    from airstep_compiler.compile import CompiledDag
+
+# History events one state adds on the happy path (entered/scheduled/started/succeeded/exited...).
+_EVENTS = {"Task": 5, "Wait": 6, "Pass": 2, "Parallel": 4, "Choice": 2, "Succeed": 2, "Fail": 2}
+_EXECUTION_EVENTS = 2  # ExecutionStarted, ExecutionSucceeded/Failed
+_EVENTS_PER_RETRY = 3  # TaskScheduled, TaskStarted, TaskFailed
+_EVENTS_FAILURE_PATH = 5  # the task's @failed state
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    definition_bytes: int = 1_048_576
+    state_name_chars: int = 80
+    history_events: int = 25_000
+
+
+@dataclass(frozen=True, slots=True)
+class LimitProblem:
+    limit: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunEstimate:
+    states: int
+    transitions: int
+    events: int
+    task_states: int
+
+    def events_worst_case(self, model: DagModel) -> int:
+        """Every task using all its retries and then failing."""
+        extra = sum(t.retries * _EVENTS_PER_RETRY + _EVENTS_FAILURE_PATH for t in model.tasks)
+        return self.events + extra
+
+
+def estimate_run(definition: dict[str, Any]) -> RunEstimate:
+    """Happy-path transitions and history events: every state but the @failed ones runs once."""
+    states = transitions = task_states = 0
+    events = _EXECUTION_EVENTS
+    for name, state in _walk(definition["States"]):
+        states += 1
+        if name.endswith("@failed") or name == "dagrun@failed":
+            continue
+        transitions += 1
+        kind = state["Type"]
+        if kind == "Task" and state["Resource"].endswith(".waitForTaskToken"):
+            kind = "Wait"
+        if kind == "Task":
+            task_states += 1
+        events += _EVENTS[kind]
+    return RunEstimate(states=states, transitions=transitions, events=events, task_states=task_states)
+
+
+def check_limits(compiled: CompiledDag, limits: Limits) -> LimitProblem | None:
+    for name, _ in _walk(compiled.definition["States"]):
+        if len(name) > limits.state_name_chars:
+            return LimitProblem("state-name-length", f"state name {name!r} is longer than {limits.state_name_chars} characters")
+    size = compiled.definition_bytes
+    if size > limits.definition_bytes:
+        return LimitProblem(
+            "definition-size",
+            f"the compiled definition is {size:,} bytes, over Step Functions' {limits.definition_bytes:,}-byte "
+            f"definition limit ({compiled.task_count} tasks); split the DAG into smaller DAGs "
+            "(automatic splitting into child executions is planned)",
+        )
+    if compiled.history_events_per_run > limits.history_events:
+        return LimitProblem(
+            "history-events",
+            f"a run would write about {compiled.history_events_per_run:,} execution history events, over "
+            f"Step Functions' {limits.history_events:,}-event limit; split the DAG into smaller DAGs",
+        )
+    return None
+
+
+def _walk(states: dict[str, Any]):
+    for name, state in states.items():
+        yield name, state
+        for branch in state.get("Branches", ()):
+            yield from _walk(branch["States"])

@@ -1,0 +1,40 @@
+"""airstep: Airflow-style DAGs compiled to AWS Step Functions.
+
+Write DAG files with Airflow 3 names::
+
+    from airstep import DAG, task
+
+    with DAG("etl", schedule="@daily"):
+        @task
+        def extract() -> list[int]:
+            return [1, 2, 3]
+
+        @task
+        def load(rows: list[int]) -> None:
+            print(sum(rows))
+
+        load(extract())
+"""
+
+from airstep.errors import AirflowFailException, AirflowSkipException, DagDefinitionError
+from airstep.sdk.baseoperator import BaseOperator
+from airstep.sdk.dag import DAG, dag
+from airstep.sdk.dependencies import chain, cross_downstream
+from airstep.sdk.operators import BashOperator, EmptyOperator, PythonOperator
+from airstep.sdk.taskflow import XComArg, task
+
+__all__ = [
+    "DAG",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "BaseOperator",
+    "BashOperator",
+    "DagDefinitionError",
+    "EmptyOperator",
+    "PythonOperator",
+    "XComArg",
+    "chain",
+    "cross_downstream",
+    "dag",
+    "task",
+]

@@ -1,0 +1,51 @@
+"""Errors that DAG authors and the runtime raise, and where they point."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """A place in a DAG file: what error messages and the graph model point at."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def caller_location() -> SourceLocation:
+    """The innermost frame outside the airstep package: the user's line that defined something."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return SourceLocation("<unknown>", 0)
+    return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
+
+
+class DagDefinitionError(Exception):
+    """A DAG file defines something airstep cannot run; carries the file and line to blame."""
+
+    def __init__(self, message: str, location: SourceLocation | None = None) -> None:
+        self.message = message
+        self.location = location or caller_location()
+        super().__init__(f"{self.location}: {message}")
+
+
+class AirflowException(Exception):
+    """Base class of the exceptions a task may raise to steer its own outcome (Airflow's names)."""
+
+
+class AirflowSkipException(AirflowException):
+    """Raise inside a task to mark it skipped instead of failed."""
+
+
+class AirflowFailException(AirflowException):
+    """Raise inside a task to fail it at once, without using its remaining retries."""

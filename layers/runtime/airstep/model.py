@@ -1,0 +1,159 @@
+"""The graph model: a declarative, JSON-serialisable description of one DAG.
+
+It is what the compiler reads and what the compile step stores; `DagModel.from_json(m.to_json()) == m`
+for every model (tests prove it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airstep.sdk.baseoperator import BaseOperator
+    from airstep.sdk.dag import DAG
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TaskModel:
+    """One task: identity, edges (upstream ids, sorted), retry/timeout policy and operator fields."""
+
+    task_id: str
+    kind: str
+    upstream: tuple[str, ...]
+    line: int
+    owner: str = "airflow"
+    retries: int = 0
+    retry_delay: float = 300.0
+    retry_exponential_backoff: float = 0.0
+    max_retry_delay: float | None = None
+    execution_timeout: float | None = None
+    trigger_rule: str = "all_success"
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_operator(cls, op: BaseOperator) -> TaskModel:
+        return cls(
+            task_id=op.task_id,
+            kind=op.kind,
+            upstream=tuple(sorted(op.upstream_task_ids)),
+            line=op.location.line,
+            owner=op.owner,
+            retries=op.retries,
+            retry_delay=op.retry_delay,
+            retry_exponential_backoff=op.retry_exponential_backoff,
+            max_retry_delay=op.max_retry_delay,
+            execution_timeout=op.execution_timeout,
+            trigger_rule=op.trigger_rule,
+            spec=op.execute_spec(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["upstream"] = list(self.upstream)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskModel:
+        return cls(**{**data, "upstream": tuple(data["upstream"])})
+
+
+@dataclass(frozen=True, slots=True)
+class DagModel:
+    """One DAG: its tasks in definition order, schedule and run-level settings."""
+
+    dag_id: str
+    file: str
+    line: int
+    tasks: tuple[TaskModel, ...]
+    schedule: dict[str, Any] | None = None
+    timezone: str = "UTC"
+    start_date: str | None = None
+    end_date: str | None = None
+    catchup: bool = False
+    tags: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    doc_md: str | None = None
+    format: int = FORMAT_VERSION
+
+    @classmethod
+    def from_dag(cls, dag: DAG) -> DagModel:
+        return cls(
+            dag_id=dag.dag_id,
+            file=dag.location.file,
+            line=dag.location.line,
+            tasks=tuple(TaskModel.from_operator(op) for op in dag.tasks),
+            schedule=dag.schedule,
+            timezone=_zone_name(dag.start_date),
+            start_date=_iso(dag.start_date),
+            end_date=_iso(dag.end_date),
+            catchup=dag.catchup,
+            tags=tuple(dag.tags),
+            params=dict(dag.params),
+            description=dag.description,
+            doc_md=dag.doc_md,
+        )
+
+    @property
+    def task_map(self) -> dict[str, TaskModel]:
+        return {t.task_id: t for t in self.tasks}
+
+    def downstream(self) -> dict[str, list[str]]:
+        """task_id -> downstream task ids, in definition order."""
+        result: dict[str, list[str]] = {t.task_id: [] for t in self.tasks}
+        for t in self.tasks:
+            for up in t.upstream:
+                result[up].append(t.task_id)
+        return result
+
+    def leaves(self) -> list[str]:
+        down = self.downstream()
+        return [t for t, ds in down.items() if not ds]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["tasks"] = [t.to_dict() for t in self.tasks]
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DagModel:
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unsupported graph model format {data.get('format')!r} (expected {FORMAT_VERSION})")
+        return cls(
+            **{
+                **data,
+                "tasks": tuple(TaskModel.from_dict(t) for t in data["tasks"]),
+                "tags": tuple(data["tags"]),
+            }
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> DagModel:
+        return cls.from_dict(json.loads(text))
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+def _zone_name(value: datetime | None) -> str:
+    """The IANA zone of start_date (Airflow schedules in the DAG's time zone); UTC if naive."""
+    if value is None or value.tzinfo is None:
+        return "UTC"
+    key = getattr(value.tzinfo, "key", None) or getattr(value.tzinfo, "name", None)
+    if key:
+        return str(key)
+    return "UTC" if value.utcoffset() == timezone.utc.utcoffset(None) else str(value.tzinfo)

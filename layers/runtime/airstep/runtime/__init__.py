@@ -1,0 +1,1 @@
+"""What runs in Lambda: the task runner, the metadata store and the gates between tasks."""

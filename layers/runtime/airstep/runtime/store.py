@@ -1,0 +1,362 @@
+"""The metadata store: runs, task-instance tries, return values and gates in one DynamoDB table.
+
+Every state change is one conditional write, so a duplicate or late writer never moves a record
+backwards. Keys (single-table design)::
+
+    pk = RUN#<dag_id>#<run_id>   sk = RUN                      the run
+                                 sk = TI#<task_id>#<map_index>  a task instance (latest try)
+                                 sk = XCOM#<task_id>#<map_index>#return_value
+                                 sk = GATE#<task_id>            a gate's token and arrived upstreams
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from airstep.runtime.constants import TABLE_NAME_ENV
+from airstep.runtime.errors import XComTooLarge
+from airstep.runtime.states import FINISHED, TaskState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# A DynamoDB item holds 400 KB; larger values will be offloaded to S3 (planned).
+MAX_XCOM_BYTES = 350_000
+MAX_ERROR_CHARS = 2_000
+_FINISHED_VALUES = {":s_" + s.value: {"S": s.value} for s in FINISHED}
+_NOT_FINISHED = "NOT (#s IN (" + ", ".join(sorted(_FINISHED_VALUES)) + "))"
+
+
+@dataclass(frozen=True, slots=True)
+class RunKey:
+    dag_id: str
+    run_id: str
+
+    @property
+    def pk(self) -> str:
+        return f"RUN#{self.dag_id}#{self.run_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInstance:
+    """The latest try of one task instance, as stored."""
+
+    task_id: str
+    map_index: int
+    state: str
+    try_number: int
+    start: str | None
+    end: str | None
+    duration: float | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "state": self.state,
+            "try_number": self.try_number,
+            "start": self.start,
+            "end": self.end,
+            "duration": self.duration,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GateStatus:
+    token: str | None
+    wait_for: frozenset[str]
+    arrived: frozenset[str]
+
+    @property
+    def open(self) -> bool:
+        return self.token is not None and bool(self.wait_for) and self.wait_for <= self.arrived
+
+
+class MetadataStore:
+    """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one."""
+
+    def __init__(self, table_name: str | None = None, *, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name or os.environ[TABLE_NAME_ENV]
+        self.client = client or boto3.client("dynamodb")
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(self, run: RunKey, attributes: dict[str, Any]) -> bool:
+        """Record a new run; False if it already exists (a duplicate start)."""
+        item = {"pk": {"S": run.pk}, "sk": {"S": "RUN"}, **_attrs(attributes)}
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def finish_run(self, run: RunKey, state: str, end: str) -> bool:
+        """Set the run's final state once; a later or duplicate finish changes nothing."""
+        return self._update(
+            run.pk,
+            "RUN",
+            "SET #s = :state, end_date = :end",
+            {":state": {"S": state}, ":end": {"S": end}, ":running": {"S": "running"}},
+            condition="attribute_not_exists(#s) OR #s = :running",
+        )
+
+    def get_run(self, run: RunKey) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.table_name, Key=_key(run.pk, "RUN"), ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    # -- task instances -------------------------------------------------------------------------
+    def begin_try(self, run: RunKey, task_id: str, now: str, map_index: int = -1) -> int | None:
+        """Start the next try of a task instance; returns its try number, or None if already finished."""
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(run.pk, _ti_sk(task_id, map_index)),
+                UpdateExpression=(
+                    "SET #s = :running, start_date = :now, task_id = :task, map_index = :map "
+                    "REMOVE end_date, #d, #e ADD try_number :one"
+                ),
+                ConditionExpression=f"attribute_not_exists(#s) OR {_NOT_FINISHED}",
+                ExpressionAttributeNames={"#s": "state", "#e": "error", "#d": "duration"},
+                ExpressionAttributeValues={
+                    ":running": {"S": TaskState.RUNNING.value},
+                    ":now": {"S": now},
+                    ":task": {"S": task_id},
+                    ":map": {"N": str(map_index)},
+                    ":one": {"N": "1"},
+                    **_FINISHED_VALUES,
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        return int(response["Attributes"]["try_number"]["N"])
+
+    def end_try(
+        self,
+        run: RunKey,
+        task_id: str,
+        try_number: int,
+        state: TaskState,
+        now: str,
+        duration: float,
+        error: str | None = None,
+        map_index: int = -1,
+    ) -> bool:
+        """Close try `try_number` if it is still the running one (a late, timed-out try changes nothing)."""
+        values = {
+            ":state": {"S": state.value},
+            ":now": {"S": now},
+            ":dur": {"N": repr(round(duration, 6))},
+            ":try": {"N": str(try_number)},
+            ":running": {"S": TaskState.RUNNING.value},
+        }
+        update = "SET #s = :state, end_date = :now, #d = :dur"
+        if error is not None:
+            update += ", #e = :err"
+            values[":err"] = {"S": error[:MAX_ERROR_CHARS]}
+        return self._update(
+            run.pk,
+            _ti_sk(task_id, map_index),
+            update,
+            values,
+            condition="try_number = :try AND #s = :running",
+        )
+
+    def finish_unfinished(
+        self, run: RunKey, task_id: str, state: TaskState, now: str, error: str | None = None, map_index: int = -1
+    ) -> bool:
+        """Give a task instance a final state unless it has one (skips, upstream failures, crashed tries)."""
+        values: dict[str, Any] = {
+            ":state": {"S": state.value},
+            ":now": {"S": now},
+            ":task": {"S": task_id},
+            ":map": {"N": str(map_index)},
+            ":zero": {"N": "0"},
+            **_FINISHED_VALUES,
+        }
+        update = "SET #s = :state, end_date = :now, task_id = :task, map_index = :map, try_number = if_not_exists(try_number, :zero)"
+        if error is not None:
+            update += ", #e = :err"
+            values[":err"] = {"S": error[:MAX_ERROR_CHARS]}
+        return self._update(
+            run.pk, _ti_sk(task_id, map_index), update, values, condition=f"attribute_not_exists(#s) OR {_NOT_FINISHED}"
+        )
+
+    def task_instances(self, run: RunKey) -> list[TaskInstance]:
+        """Every task instance of a run (one paginated query)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ti)",
+            "ExpressionAttributeValues": {":pk": {"S": run.pk}, ":ti": {"S": "TI#"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_task_instance(item) for item in items]
+
+    def get_task_instances(self, run: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
+        """The given tasks' instances (unmapped), by task_id; missing ones are absent."""
+        found: dict[str, TaskInstance] = {}
+        for item in self._batch_get(run, [_ti_sk(t, -1) for t in task_ids]):
+            ti = _task_instance(item)
+            found[ti.task_id] = ti
+        return found
+
+    # -- return values (XCom) -------------------------------------------------------------------
+    def put_xcom(self, run: RunKey, task_id: str, value: Any, map_index: int = -1) -> None:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        if len(text.encode()) > MAX_XCOM_BYTES:
+            raise XComTooLarge(
+                f"return value of task {task_id!r} is {len(text.encode()):,} bytes as JSON; "
+                f"the limit is {MAX_XCOM_BYTES:,} bytes (offloading to S3 is planned)"
+            )
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={"pk": {"S": run.pk}, "sk": {"S": _xcom_sk(task_id, map_index)}, "value": {"S": text}},
+        )
+
+    def get_xcoms(self, run: RunKey, task_ids: list[str]) -> dict[str, Any]:
+        """Return values of the given tasks, by task_id; a task that returned nothing is absent."""
+        values: dict[str, Any] = {}
+        for item in self._batch_get(run, [_xcom_sk(t, -1) for t in task_ids]):
+            task_id = item["sk"]["S"].split("#")[1]
+            values[task_id] = json.loads(item["value"]["S"])
+        return values
+
+    # -- gates --------------------------------------------------------------------------------
+    def gate_register(self, run: RunKey, task_id: str, token: str, wait_for: list[str]) -> GateStatus:
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(run.pk, f"GATE#{task_id}"),
+            UpdateExpression="SET #t = :token, wait_for = :wait",
+            ExpressionAttributeNames={"#t": "token"},
+            ExpressionAttributeValues={":token": {"S": token}, ":wait": {"SS": sorted(set(wait_for))}},
+            ReturnValues="ALL_NEW",
+        )
+        return _gate(response["Attributes"])
+
+    def gate_arrive(self, run: RunKey, task_id: str, upstream_id: str) -> GateStatus:
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(run.pk, f"GATE#{task_id}"),
+            UpdateExpression="ADD arrived :up",
+            ExpressionAttributeValues={":up": {"SS": [upstream_id]}},
+            ReturnValues="ALL_NEW",
+        )
+        return _gate(response["Attributes"])
+
+    def gate_claim_release(self, run: RunKey, task_id: str) -> bool:
+        """True for exactly one caller: the one that may send the gate's token."""
+        return self._update(
+            run.pk, f"GATE#{task_id}", "SET released = :t", {":t": {"BOOL": True}}, condition="attribute_not_exists(released)"
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _update(self, pk: str, sk: str, update: str, values: dict[str, Any], *, condition: str | None = None) -> bool:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": _key(pk, sk),
+            "UpdateExpression": update,
+            "ExpressionAttributeValues": values,
+        }
+        names = {n: v for n, v in (("#s", "state"), ("#e", "error"), ("#d", "duration")) if n in update or (condition and n in condition)}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self.client.update_item(**kwargs)
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def _batch_get(self, run: RunKey, sort_keys: list[str]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(sort_keys))
+        for start in range(0, len(unique), 100):
+            request = {self.table_name: {"Keys": [_key(run.pk, sk) for sk in unique[start : start + 100]], "ConsistentRead": True}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                items.extend(response["Responses"].get(self.table_name, []))
+                request = response.get("UnprocessedKeys") or {}
+        return items
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _ti_sk(task_id: str, map_index: int) -> str:
+    return f"TI#{task_id}#{map_index}"
+
+
+def _xcom_sk(task_id: str, map_index: int) -> str:
+    return f"XCOM#{task_id}#{map_index}#return_value"
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _attrs(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[name] = {"BOOL": value}
+        elif isinstance(value, (int, float)):
+            out[name] = {"N": repr(value)}
+        elif isinstance(value, str):
+            out[name] = {"S": value}
+        else:
+            out[name] = {"S": json.dumps(value, sort_keys=True)}
+    return out
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, typed in item.items():
+        (kind, value), = typed.items()
+        out[name] = float(value) if kind == "N" else set(value) if kind == "SS" else value
+    return out
+
+
+def _task_instance(item: dict[str, Any]) -> TaskInstance:
+    data = _plain(item)
+    return TaskInstance(
+        task_id=data["task_id"],
+        map_index=int(data.get("map_index", -1)),
+        state=data["state"],
+        try_number=int(data.get("try_number", 0)),
+        start=data.get("start_date"),
+        end=data.get("end_date"),
+        duration=data.get("duration"),
+        error=data.get("error"),
+    )
+
+
+def _gate(attributes: dict[str, Any]) -> GateStatus:
+    return GateStatus(
+        token=attributes.get("token", {}).get("S"),
+        wait_for=frozenset(attributes.get("wait_for", {}).get("SS", [])),
+        arrived=frozenset(attributes.get("arrived", {}).get("SS", [])),
+    )

@@ -1,0 +1,278 @@
+"""The task runner: runs one task try per invocation, and the gate/fail/finalize steps around it.
+
+Payloads (built by the compiled state machine; `ctx` is the state data `{"dag": ..., "run": ...}`):
+
+- ``{"task_id", "ctx", "signal"?}``: run the next try of a task.
+- ``{"action": "gate", "task_id", "wait_for", "token", "ctx"}``: hold a task until its gate upstreams end.
+- ``{"action": "fail", "task_id", "ctx", "signal"?}``: record a try the runner could not report (timeout, crash).
+- ``{"action": "finalize", "ctx"}``: decide the run's state from its leaf tasks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from airstep.errors import AirflowFailException, AirflowSkipException
+from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.context import RunInfo, TaskInstanceView, build_context
+from airstep.runtime.dag_cache import get_dag
+from airstep.runtime.errors import AirstepTaskFailed, AirstepTaskFailedNoRetry
+from airstep.runtime.states import FAILED_STATES, TaskState
+from airstep.runtime.store import MetadataStore, RunKey
+from airstep.runtime.trigger_rules import RUN, decide
+from airstep.sdk.operators import BashOperator, PythonOperator
+from airstep.sdk.taskflow import XComArg, iter_xcom_args
+
+if TYPE_CHECKING:
+    from airstep.sdk.baseoperator import BaseOperator
+    from airstep.sdk.dag import DAG
+
+logger = Logger(service=SERVICE_NAME)
+
+_store: MetadataStore | None = None
+_sfn: Any = None
+
+
+def reset() -> None:
+    """Forget cached clients (the local engine calls this when it starts a fresh moto backend)."""
+    global _store, _sfn
+    _store = None
+    _sfn = None
+
+
+def _runtime() -> tuple[MetadataStore, Any]:
+    global _store, _sfn
+    if _store is None:
+        _store = MetadataStore()
+        _sfn = boto3.client("stepfunctions")
+    return _store, _sfn
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    store, sfn = _runtime()
+    action = event.get("action", "run")
+    ctx = event["ctx"]
+    run = RunInfo.from_input(ctx["run"])
+    key = RunKey(run.dag_id, run.run_id)
+    logger.append_keys(dag_id=run.dag_id, run_id=run.run_id, task_id=event.get("task_id"), action=action)
+    if action == "run":
+        return _run(store, sfn, key, run, ctx["dag"], event["task_id"], event.get("signal", []))
+    if action == "gate":
+        _gate(store, sfn, key, event["task_id"], event["wait_for"], event["token"])
+        return {"task_id": event["task_id"], "state": "waiting"}
+    if action == "fail":
+        return _record_failure(store, sfn, key, event["task_id"], ctx.get("error") or {}, event.get("signal", []))
+    if action == "finalize":
+        return _finalize(store, key, ctx["dag"])
+    raise ValueError(f"unknown action {action!r}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _run(
+    store: MetadataStore, sfn: Any, key: RunKey, run: RunInfo, dag_ref: dict[str, str], task_id: str, signal: list[str]
+) -> dict[str, Any]:
+    dag = get_dag(dag_ref["file"], dag_ref["version"], dag_ref["dag_id"])
+    task = dag.task_dict[task_id]
+    upstream = sorted(task.upstream_task_ids)
+    if upstream:
+        found = store.get_task_instances(key, upstream)
+        states = [found[u].state if u in found else TaskState.UPSTREAM_FAILED.value for u in upstream]
+        verdict = decide(task.trigger_rule, states)
+        if verdict != RUN:
+            store.finish_unfinished(key, task_id, TaskState(verdict), _now())
+            logger.info("task not run", extra={"state": verdict, "trigger_rule": task.trigger_rule})
+            _signal(store, sfn, key, task_id, signal)
+            return {"task_id": task_id, "state": verdict, "try_number": 0}
+
+    try_number = store.begin_try(key, task_id, _now())
+    if try_number is None:  # a duplicate invocation of a finished task: report what is recorded
+        recorded = store.get_task_instances(key, [task_id])[task_id]
+        _signal(store, sfn, key, task_id, signal)
+        return {"task_id": task_id, "state": recorded.state, "try_number": recorded.try_number}
+    logger.info("task try started", extra={"try_number": try_number})
+    started = time.monotonic()
+    view = TaskInstanceView(store, key, task_id, try_number)
+    try:
+        result = _execute(dag, task, run, view, store, key)
+        if result is not None:
+            store.put_xcom(key, task_id, result)
+    except AirflowSkipException as exc:
+        return _close(store, sfn, key, task_id, try_number, TaskState.SKIPPED, started, signal, str(exc) or None)
+    except Exception as exc:  # noqa: BLE001 - any failure of user code fails the try
+        message = _describe(exc)
+        final = isinstance(exc, AirflowFailException) or try_number > task.retries
+        state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
+        _close(store, sfn, key, task_id, try_number, state, started, signal if final else [], message)
+        logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": message})
+        if isinstance(exc, AirflowFailException):
+            raise AirstepTaskFailedNoRetry(message) from None
+        raise AirstepTaskFailed(message) from None
+    return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, started, signal)
+
+
+def _close(
+    store: MetadataStore,
+    sfn: Any,
+    key: RunKey,
+    task_id: str,
+    try_number: int,
+    state: TaskState,
+    started: float,
+    signal: list[str],
+    error: str | None = None,
+) -> dict[str, Any]:
+    store.end_try(key, task_id, try_number, state, _now(), time.monotonic() - started, error)
+    _signal(store, sfn, key, task_id, signal)
+    logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
+    return {"task_id": task_id, "state": state.value, "try_number": try_number}
+
+
+def _execute(dag: DAG, task: BaseOperator, run: RunInfo, ti: TaskInstanceView, store: MetadataStore, key: RunKey) -> Any:
+    context = build_context(dag, task, run, ti)
+    if isinstance(task, PythonOperator):
+        refs = sorted({arg.operator.task_id for arg in iter_xcom_args([task.op_args, task.op_kwargs])})
+        values = store.get_xcoms(key, refs) if refs else {}
+        args = [_resolve(a, values) for a in task.op_args]
+        kwargs = {k: _resolve(v, values) for k, v in task.op_kwargs.items()}
+        return _call(task.python_callable, args, kwargs, context)
+    if isinstance(task, BashOperator):
+        return _run_bash(task, context, run)
+    return None  # EmptyOperator
+
+
+def _resolve(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, XComArg):
+        return values.get(value.operator.task_id)
+    if isinstance(value, list):
+        return [_resolve(v, values) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_resolve(v, values) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve(v, values) for k, v in value.items()}
+    return value
+
+
+def _call(fn: Any, args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]) -> Any:
+    """Airflow's rule: a **kwargs callable gets the whole context, others the keys they name."""
+    signature = inspect.signature(fn)
+    params = signature.parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        extra = {k: v for k, v in context.items() if k not in kwargs}
+    else:
+        bound = signature.bind_partial(*args, **kwargs).arguments
+        extra = {k: context[k] for k in params if k in context and k not in bound}
+    return fn(*args, **kwargs, **extra)
+
+
+def _run_bash(task: BashOperator, context: dict[str, Any], run: RunInfo) -> str | None:
+    env = dict(os.environ) if task.env is None or task.append_env else {}
+    env.update(task.env or {})
+    env.update(
+        AIRFLOW_CTX_DAG_ID=run.dag_id,
+        AIRFLOW_CTX_TASK_ID=task.task_id,
+        AIRFLOW_CTX_DAG_RUN_ID=run.run_id,
+        AIRFLOW_CTX_TRY_NUMBER=str(context["ti"].try_number),
+        AIRFLOW_CTX_LOGICAL_DATE=context.get("ts") or "",
+    )
+    completed = subprocess.run(  # noqa: S603 - running the DAG author's command is the point
+        ["bash", "-c", task.bash_command],
+        env=env,
+        cwd=task.cwd,
+        capture_output=True,
+        text=True,
+        timeout=task.execution_timeout,
+        check=False,
+    )
+    for line in completed.stdout.splitlines():
+        print(f"[{task.task_id}] {line}", flush=True)
+    for line in completed.stderr.splitlines():
+        print(f"[{task.task_id}] {line}", flush=True)
+    if completed.returncode in task.skip_on_exit_code:
+        raise AirflowSkipException(f"bash command exited with code {completed.returncode}")
+    if completed.returncode != 0:
+        raise RuntimeError(
+            f"Bash command failed. The command returned a non-zero exit code {completed.returncode}."
+        )
+    lines = [line for line in completed.stdout.splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def _gate(store: MetadataStore, sfn: Any, key: RunKey, task_id: str, wait_for: list[str], token: str) -> None:
+    status = store.gate_register(key, task_id, token, wait_for)
+    if status.open:
+        _release(store, sfn, key, task_id, status.token)
+
+
+def _signal(store: MetadataStore, sfn: Any, key: RunKey, task_id: str, downstream: list[str]) -> None:
+    """Tell each gated downstream that `task_id` has finished; open the gates that are now complete."""
+    for down in downstream:
+        status = store.gate_arrive(key, down, task_id)
+        if status.open:
+            _release(store, sfn, key, down, status.token)
+
+
+def _release(store: MetadataStore, sfn: Any, key: RunKey, task_id: str, token: str | None) -> None:
+    if token is None or not store.gate_claim_release(key, task_id):
+        return
+    try:
+        sfn.send_task_success(taskToken=token, output=json.dumps({"gate": task_id}))
+    except ClientError as exc:  # the gate's state already ended (timeout, execution stopped)
+        if exc.response.get("Error", {}).get("Code") not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            raise
+
+
+def _record_failure(
+    store: MetadataStore, sfn: Any, key: RunKey, task_id: str, error: dict[str, Any], signal: list[str]
+) -> dict[str, Any]:
+    """A try ended in a way the runner could not record (timeout, crash): fail the task instance."""
+    message = _error_message(error)
+    if store.finish_unfinished(key, task_id, TaskState.FAILED, _now(), message):
+        logger.warning("task failed outside the runner", extra={"error": message})
+    _signal(store, sfn, key, task_id, signal)
+    return {"task_id": task_id, "state": TaskState.FAILED.value}
+
+
+def _error_message(error: dict[str, Any]) -> str:
+    name = error.get("Error", "States.TaskFailed")
+    cause = error.get("Cause", "")
+    try:
+        details = json.loads(cause)
+        cause = details.get("errorMessage", cause) if isinstance(details, dict) else cause
+    except (TypeError, ValueError):
+        pass
+    if name == "States.Timeout":
+        return "task timed out (execution_timeout)"
+    return f"{name}: {cause}" if cause else name
+
+
+def _finalize(store: MetadataStore, key: RunKey, dag_ref: dict[str, str]) -> dict[str, Any]:
+    """Airflow's rule: a run fails if any leaf task failed or is upstream_failed."""
+    dag = get_dag(dag_ref["file"], dag_ref["version"], dag_ref["dag_id"])
+    instances = {ti.task_id: ti for ti in store.task_instances(key)}
+    leaves = [t for t, op in dag.task_dict.items() if not op.downstream_task_ids]
+    failed_leaves = [t for t in leaves if t not in instances or instances[t].state in FAILED_STATES]
+    state = "failed" if failed_leaves else "success"
+    store.finish_run(key, state, _now())
+    failed = sorted(t for t, ti in instances.items() if ti.state == TaskState.FAILED)
+    cause = f"failed tasks: {', '.join(failed)}" if failed else (f"unfinished tasks: {', '.join(failed_leaves)}" if failed_leaves else "")
+    logger.info("run finished", extra={"state": state})
+    return {"state": state, "cause": cause, "failed_tasks": failed}
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

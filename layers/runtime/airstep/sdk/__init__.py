@@ -1,0 +1,1 @@
+"""Authoring SDK: Airflow 3 names for defining DAGs. No I/O happens here."""

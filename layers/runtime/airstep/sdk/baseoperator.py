@@ -1,0 +1,172 @@
+"""BaseOperator: a task's identity, its dependencies and its retry/timeout policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airstep.errors import DagDefinitionError, SourceLocation, caller_location
+from airstep.sdk.dag import DAG, current_dag, validate_key
+from airstep.sdk.dependencies import DependencyMixin
+
+TRIGGER_RULES = (
+    "all_success",
+    "all_failed",
+    "all_done",
+    "all_done_setup_success",
+    "all_skipped",
+    "one_success",
+    "one_failed",
+    "one_done",
+    "none_failed",
+    "none_failed_min_one_success",
+    "none_skipped",
+    "always",
+)
+
+_UNSET: Any = object()
+
+# Airflow's defaults ([core] default_task_retries, default_task_retry_delay, ...).
+_DEFAULTS: dict[str, Any] = {
+    "owner": "airflow",
+    "retries": 0,
+    "retry_delay": timedelta(seconds=300),
+    "retry_exponential_backoff": False,
+    "max_retry_delay": None,
+    "execution_timeout": None,
+    "trigger_rule": "all_success",
+}
+
+
+class BaseOperator(DependencyMixin):
+    """A task in a DAG. Constructing one has no side effect but registering it in its DAG."""
+
+    kind: ClassVar[str] = "base"
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        dag: DAG | None = None,
+        owner: str = _UNSET,
+        retries: int = _UNSET,
+        retry_delay: timedelta | float = _UNSET,
+        retry_exponential_backoff: bool | float = _UNSET,
+        max_retry_delay: timedelta | float | None = _UNSET,
+        execution_timeout: timedelta | float | None = _UNSET,
+        trigger_rule: str = _UNSET,
+        doc_md: str | None = None,
+        location: SourceLocation | None = None,
+    ) -> None:
+        self.location = location or caller_location()
+        self.task_id = validate_key("task_id", task_id, self.location)
+        owning_dag = dag or current_dag()
+        if owning_dag is None:
+            raise DagDefinitionError(
+                f"task {task_id!r} is not inside a DAG: define it within `with DAG(...)`, "
+                "an @dag function, or pass dag=",
+                self.location,
+            )
+        self.dag: DAG = owning_dag
+        self.doc_md = doc_md
+        given = {
+            "owner": owner,
+            "retries": retries,
+            "retry_delay": retry_delay,
+            "retry_exponential_backoff": retry_exponential_backoff,
+            "max_retry_delay": max_retry_delay,
+            "execution_timeout": execution_timeout,
+            "trigger_rule": trigger_rule,
+        }
+        policy = {
+            key: value if value is not _UNSET else owning_dag.default_args.get(key, _DEFAULTS[key])
+            for key, value in given.items()
+        }
+        self.owner: str = str(policy["owner"])
+        self.retries: int = _check_retries(policy["retries"], self.location)
+        self.retry_delay: float = _seconds("retry_delay", policy["retry_delay"], self.location)
+        self.retry_exponential_backoff: float = _backoff(policy["retry_exponential_backoff"], self.location)
+        self.max_retry_delay: float | None = _optional_seconds(
+            "max_retry_delay", policy["max_retry_delay"], self.location
+        )
+        self.execution_timeout: float | None = _optional_seconds(
+            "execution_timeout", policy["execution_timeout"], self.location
+        )
+        if policy["trigger_rule"] not in TRIGGER_RULES:
+            raise DagDefinitionError(
+                f"unknown trigger_rule {policy['trigger_rule']!r} (known: {', '.join(TRIGGER_RULES)})",
+                self.location,
+            )
+        self.trigger_rule: str = policy["trigger_rule"]
+        self.upstream_task_ids: set[str] = set()
+        self.downstream_task_ids: set[str] = set()
+        owning_dag.add_task(self)
+
+    def __repr__(self) -> str:
+        return f"<Task({type(self).__name__}): {self.task_id}>"
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [self]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [self]
+
+    @property
+    def output(self) -> Any:
+        """The task's return value as a TaskFlow reference (Airflow's `operator.output`)."""
+        from airstep.sdk.taskflow import XComArg
+
+        return XComArg(self)
+
+    def add_upstream(self, other: BaseOperator) -> None:
+        if other.dag is not self.dag:
+            raise DagDefinitionError(
+                f"cannot make {other.task_id!r} (DAG {other.dag.dag_id!r}) upstream of "
+                f"{self.task_id!r} (DAG {self.dag.dag_id!r}): tasks belong to different DAGs",
+                caller_location(),
+            )
+        if other is self:
+            raise DagDefinitionError(
+                f"DAG {self.dag.dag_id!r} has a cycle: {self.task_id} -> {self.task_id}", caller_location()
+            )
+        self.upstream_task_ids.add(other.task_id)
+        other.downstream_task_ids.add(self.task_id)
+
+    def execute_spec(self) -> dict[str, Any]:
+        """Operator-specific, JSON-serialisable fields for the graph model."""
+        return {}
+
+
+def _check_retries(value: Any, location: SourceLocation) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DagDefinitionError(f"retries must be a whole number >= 0, got {value!r}", location)
+    return value
+
+
+def _seconds(name: str, value: Any, location: SourceLocation) -> float:
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise DagDefinitionError(f"{name} must be a timedelta or seconds, got {value!r}", location)
+    if seconds < 0:
+        raise DagDefinitionError(f"{name} must not be negative, got {value!r}", location)
+    return seconds
+
+
+def _optional_seconds(name: str, value: Any, location: SourceLocation) -> float | None:
+    return None if value is None else _seconds(name, value, location)
+
+
+def _backoff(value: Any, location: SourceLocation) -> float:
+    """Airflow takes True/False; newer releases also a multiplier. 0 means no backoff."""
+    if value is True:
+        return 2.0
+    if value is False or value is None:
+        return 0.0
+    if isinstance(value, (int, float)) and value >= 1:
+        return float(value)
+    raise DagDefinitionError(f"retry_exponential_backoff must be True, False or a number >= 1, got {value!r}", location)

@@ -1,0 +1,238 @@
+"""The DAG object, the `with DAG(...)` context stack and the `@dag` decorator."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airstep.errors import DagDefinitionError, SourceLocation, caller_location
+from airstep.sdk.schedule import parse_schedule
+
+if TYPE_CHECKING:
+    from airstep.sdk.baseoperator import BaseOperator
+
+KEY_PATTERN = re.compile(r"^[\w.-]+$")
+MAX_ID_LENGTH = 250
+
+# default_args keys airstep applies to every task; Airflow accepts more, we refuse what we would ignore.
+SUPPORTED_DEFAULT_ARGS = (
+    "owner",
+    "retries",
+    "retry_delay",
+    "retry_exponential_backoff",
+    "max_retry_delay",
+    "execution_timeout",
+    "trigger_rule",
+)
+
+_dag_stack: list[DAG] = []
+_collectors: list[list[DAG]] = []
+
+
+def validate_key(kind: str, value: Any, location: SourceLocation) -> str:
+    """Check a dag_id or task_id the way Airflow does (letters, digits, `_`, `.`, `-`; 250 chars)."""
+    if not isinstance(value, str) or not value:
+        raise DagDefinitionError(f"{kind} must be a non-empty string, got {value!r}", location)
+    if len(value) > MAX_ID_LENGTH:
+        raise DagDefinitionError(f"{kind} {value[:40]!r}... is longer than {MAX_ID_LENGTH} characters", location)
+    if not KEY_PATTERN.match(value):
+        raise DagDefinitionError(
+            f"{kind} {value!r} may contain only letters, digits, '_', '.' and '-' "
+            "(it names Step Functions states)",
+            location,
+        )
+    return value
+
+
+def current_dag() -> DAG | None:
+    """The innermost DAG of an enclosing `with DAG(...)` or `@dag` call, if any."""
+    return _dag_stack[-1] if _dag_stack else None
+
+
+class collect_dags:  # noqa: N801 - used like a function: `with collect_dags() as dags:`
+    """Records every DAG constructed inside the block (how the loader finds a file's DAGs)."""
+
+    def __enter__(self) -> list[DAG]:
+        self.dags: list[DAG] = []
+        _collectors.append(self.dags)
+        return self.dags
+
+    def __exit__(self, *exc: object) -> None:
+        _collectors.remove(self.dags)
+        _dag_stack.clear()
+
+
+class DAG:
+    """A directed acyclic graph of tasks, with Airflow 3's constructor arguments."""
+
+    def __init__(
+        self,
+        dag_id: str,
+        description: str | None = None,
+        *,
+        schedule: str | timedelta | None = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        catchup: bool = False,
+        tags: list[str] | None = None,
+        params: dict[str, Any] | None = None,
+        default_args: dict[str, Any] | None = None,
+        doc_md: str | None = None,
+        location: SourceLocation | None = None,
+    ) -> None:
+        self.location = location or caller_location()
+        self.dag_id = validate_key("dag_id", dag_id, self.location)
+        self.description = description
+        self.doc_md = doc_md
+        self.schedule = parse_schedule(schedule, self.location)
+        self.start_date = _check_date("start_date", start_date, self.location)
+        self.end_date = _check_date("end_date", end_date, self.location)
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise DagDefinitionError("end_date is before start_date", self.location)
+        if not isinstance(catchup, bool):
+            raise DagDefinitionError(f"catchup must be True or False, got {catchup!r}", self.location)
+        self.catchup = catchup
+        self.tags = _check_tags(tags, self.location)
+        self.params = _check_params(params, self.location)
+        self.default_args = _check_default_args(default_args, self.location)
+        self.task_dict: dict[str, BaseOperator] = {}
+        for collector in _collectors:
+            collector.append(self)
+
+    def __enter__(self) -> DAG:
+        _dag_stack.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if _dag_stack and _dag_stack[-1] is self:
+            _dag_stack.pop()
+
+    def __repr__(self) -> str:
+        return f"<DAG {self.dag_id}: {len(self.task_dict)} tasks>"
+
+    @property
+    def tasks(self) -> list[BaseOperator]:
+        return list(self.task_dict.values())
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.task_dict)
+
+    def get_task(self, task_id: str) -> BaseOperator:
+        return self.task_dict[task_id]
+
+    def add_task(self, task: BaseOperator) -> None:
+        if task.task_id in self.task_dict:
+            first = self.task_dict[task.task_id].location
+            raise DagDefinitionError(
+                f"duplicate task_id {task.task_id!r} in DAG {self.dag_id!r} (first defined at line {first.line})",
+                task.location,
+            )
+        self.task_dict[task.task_id] = task
+
+    def unique_task_id(self, base: str) -> str:
+        """Airflow's naming for a TaskFlow function called more than once: name, name__1, name__2..."""
+        if base not in self.task_dict:
+            return base
+        suffix = 1
+        while f"{base}__{suffix}" in self.task_dict:
+            suffix += 1
+        return f"{base}__{suffix}"
+
+    def check_acyclic(self) -> None:
+        """Raise DagDefinitionError naming the cycle if the dependencies loop (iterative DFS)."""
+        white, grey, black = 0, 1, 2
+        colour = dict.fromkeys(self.task_dict, white)
+        for start in self.task_dict:
+            if colour[start] != white:
+                continue
+            path: list[str] = [start]
+            iterators = [iter(sorted(self.task_dict[start].downstream_task_ids))]
+            colour[start] = grey
+            while iterators:
+                nxt = next(iterators[-1], None)
+                if nxt is None:
+                    colour[path.pop()] = black
+                    iterators.pop()
+                    continue
+                if colour[nxt] == grey:
+                    cycle = [*path[path.index(nxt):], nxt]
+                    raise DagDefinitionError(
+                        f"DAG {self.dag_id!r} has a cycle: {' -> '.join(cycle)}",
+                        self.task_dict[nxt].location,
+                    )
+                if colour[nxt] == white:
+                    colour[nxt] = grey
+                    path.append(nxt)
+                    iterators.append(iter(sorted(self.task_dict[nxt].downstream_task_ids)))
+
+
+def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> Any:
+    """`@dag` / `@dag(...)`: calling the decorated function builds the DAG and returns it."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., DAG]:
+        location = SourceLocation(fn.__code__.co_filename, fn.__code__.co_firstlineno)
+
+        @functools.wraps(fn)
+        def build(*args: Any, **kwargs: Any) -> DAG:
+            kwargs_for_dag = dict(dag_kwargs)
+            if "description" not in kwargs_for_dag and fn.__doc__:
+                kwargs_for_dag.setdefault("doc_md", fn.__doc__)
+            name = dag_id if isinstance(dag_id, str) else fn.__name__
+            with DAG(name, location=location, **kwargs_for_dag) as new_dag:
+                fn(*args, **kwargs)
+            return new_dag
+
+        return build
+
+    if callable(dag_id):
+        return decorate(dag_id)
+    return decorate
+
+
+def _check_date(name: str, value: Any, location: SourceLocation) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    raise DagDefinitionError(f"{name} must be a datetime, got {type(value).__name__}", location)
+
+
+def _check_tags(tags: Any, location: SourceLocation) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, (list, tuple, set)) or not all(isinstance(t, str) for t in tags):
+        raise DagDefinitionError("tags must be a list of strings", location)
+    return sorted(tags) if isinstance(tags, set) else list(tags)
+
+
+def _check_params(params: Any, location: SourceLocation) -> dict[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise DagDefinitionError(f"params must be a dict, got {type(params).__name__}", location)
+    for key, value in params.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise DagDefinitionError(
+                f"param {key!r} is not JSON-serialisable ({type(value).__name__}): {exc}", location
+            ) from None
+    return dict(params)
+
+
+def _check_default_args(default_args: Any, location: SourceLocation) -> dict[str, Any]:
+    if default_args is None:
+        return {}
+    if not isinstance(default_args, dict):
+        raise DagDefinitionError("default_args must be a dict", location)
+    unknown = sorted(set(default_args) - set(SUPPORTED_DEFAULT_ARGS))
+    if unknown:
+        raise DagDefinitionError(
+            f"unknown default_args key(s) {', '.join(map(repr, unknown))} "
+            f"(airstep supports: {', '.join(SUPPORTED_DEFAULT_ARGS)})",
+            location,
+        )
+    return dict(default_args)

@@ -1,0 +1,60 @@
+"""Schedules as Airflow 3 reads them, reduced to one declarative form."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from croniter import croniter
+
+from airstep.errors import DagDefinitionError, SourceLocation
+
+# Airflow's cron presets. "@once" and "@continuous" are not cron.
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+def parse_schedule(schedule: Any, location: SourceLocation) -> dict[str, Any] | None:
+    """Turn `schedule=` into the graph model's schedule record.
+
+    A cron string or preset becomes Airflow 3's CronTriggerTimetable (``cron_trigger``: the run's
+    logical date is the fire time); a ``timedelta`` becomes DeltaDataIntervalTimetable
+    (``delta_interval``: each run covers one interval and starts when it ends).
+    """
+    if schedule is None:
+        return None
+    if isinstance(schedule, timedelta):
+        seconds = schedule.total_seconds()
+        if seconds <= 0:
+            raise DagDefinitionError(f"schedule timedelta must be positive, got {schedule!r}", location)
+        return {"kind": "delta_interval", "seconds": seconds}
+    if not isinstance(schedule, str):
+        raise DagDefinitionError(
+            f"schedule must be None, a cron string, a preset such as '@daily' or a timedelta; "
+            f"got {type(schedule).__name__}",
+            location,
+        )
+    text = schedule.strip()
+    if text == "@once":
+        return {"kind": "once"}
+    if text == "@continuous":
+        raise DagDefinitionError("schedule '@continuous' is not supported by airstep", location)
+    if text.startswith("@"):
+        if text not in CRON_PRESETS:
+            known = ", ".join(["@once", *CRON_PRESETS])
+            raise DagDefinitionError(f"unknown schedule preset {text!r} (known: {known})", location)
+        return {"kind": "cron_trigger", "cron": CRON_PRESETS[text], "preset": text}
+    if len(text.split()) != 5 or not croniter.is_valid(text):
+        raise DagDefinitionError(
+            f"schedule {schedule!r} is not a valid cron expression "
+            "(five fields: minute hour day-of-month month day-of-week)",
+            location,
+        )
+    return {"kind": "cron_trigger", "cron": text}

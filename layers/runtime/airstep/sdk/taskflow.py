@@ -1,0 +1,138 @@
+"""TaskFlow: `@task` functions whose calls return references to their future return values."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from airstep.errors import DagDefinitionError, SourceLocation, caller_location
+from airstep.sdk.baseoperator import BaseOperator
+from airstep.sdk.dag import current_dag
+from airstep.sdk.dependencies import DependencyMixin
+from airstep.sdk.operators import PythonOperator
+
+# Names a TaskFlow function may declare to receive them from the run's context, as in Airflow.
+CONTEXT_KEYS = frozenset(
+    {
+        "dag",
+        "dag_run",
+        "run_id",
+        "logical_date",
+        "data_interval_start",
+        "data_interval_end",
+        "ds",
+        "ds_nodash",
+        "ts",
+        "ts_nodash",
+        "params",
+        "task",
+        "task_instance",
+        "ti",
+    }
+)
+
+
+class XComArg(DependencyMixin):
+    """The future return value of a task: pass it to another task to create the edge and the value."""
+
+    def __init__(self, operator: BaseOperator) -> None:
+        self.operator = operator
+
+    def __repr__(self) -> str:
+        return f"XComArg({self.operator.task_id!r})"
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [self.operator]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [self.operator]
+
+    def __iter__(self) -> Iterator[Any]:
+        raise DagDefinitionError(
+            f"the output of task {self.operator.task_id!r} is only known when the DAG runs; "
+            "pass it to another task instead of iterating over it",
+            caller_location(),
+        )
+
+
+def iter_xcom_args(value: Any) -> Iterator[XComArg]:
+    """Every XComArg inside a (possibly nested) argument structure."""
+    if isinstance(value, XComArg):
+        yield value
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from iter_xcom_args(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from iter_xcom_args(item)
+
+
+class DecoratedPythonOperator(PythonOperator):
+    """The operator behind a TaskFlow call; its arguments may hold upstream XComArgs."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for arg in iter_xcom_args([self.op_args, self.op_kwargs]):
+            self.add_upstream(arg.operator)
+
+
+class TaskDecorator:
+    """What `@task` returns: call it inside a DAG to add a task; `.override()` changes its arguments."""
+
+    def __init__(self, function: Callable[..., Any], operator_kwargs: dict[str, Any]) -> None:
+        self.function = function
+        self.operator_kwargs = operator_kwargs
+        self.signature = inspect.signature(function)
+        self.__wrapped__ = function
+        self.__name__ = getattr(function, "__name__", "task")
+        self.__doc__ = function.__doc__
+
+    def override(self, **operator_kwargs: Any) -> TaskDecorator:
+        return TaskDecorator(self.function, {**self.operator_kwargs, **operator_kwargs})
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        location = caller_location()
+        self._check_arguments(args, kwargs, location)
+        operator_kwargs = dict(self.operator_kwargs)
+        task_id = operator_kwargs.pop("task_id", None)
+        if task_id is None:
+            dag = operator_kwargs.get("dag") or current_dag()
+            task_id = dag.unique_task_id(self.__name__) if dag else self.__name__
+        operator = DecoratedPythonOperator(
+            task_id=task_id,
+            python_callable=self.function,
+            op_args=args,
+            op_kwargs=kwargs,
+            location=location,
+            doc_md=operator_kwargs.pop("doc_md", self.function.__doc__),
+            **operator_kwargs,
+        )
+        return XComArg(operator)
+
+    def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any], location: SourceLocation) -> None:
+        try:
+            bound = self.signature.bind_partial(*args, **kwargs)
+        except TypeError as exc:
+            raise DagDefinitionError(f"task {self.__name__!r}: {exc}", location) from None
+        missing = [
+            name
+            for name, param in self.signature.parameters.items()
+            if name not in bound.arguments
+            and param.default is inspect.Parameter.empty
+            and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY, param.POSITIONAL_ONLY)
+            and name not in CONTEXT_KEYS
+        ]
+        if missing:
+            raise DagDefinitionError(
+                f"task {self.__name__!r} is missing argument(s): {', '.join(missing)}", location
+            )
+
+
+def task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+    """`@task` / `@task(retries=3, ...)`: turn a function into a TaskFlow task."""
+    if python_callable is not None:
+        return TaskDecorator(python_callable, operator_kwargs)
+    return lambda function: TaskDecorator(function, operator_kwargs)
