@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from airstep.loader import DagLoadError, LoadedFile, load_dag_file
+from airstep.loader import LoadedFile, load_dag_file
 from airstep.model import DagModel
 
 
@@ -50,12 +50,20 @@ def the_only_dag(path: str, models: list[DagModel]) -> DagModel:
     return models[0]
 
 
-def errors_of(files: Iterable[Path]) -> tuple[int, list[DagLoadError]]:
-    """Load every file; return the number of DAGs found and every error."""
-    count = 0
-    errors: list[DagLoadError] = []
+def problems_of(files: Iterable[Path]) -> tuple[int, list[str]]:
+    """Load and compile every DAG in `files`; return how many DAGs are fine and every problem."""
+    from airstep_compiler import CompileError, DagSource, compile_dag
+
+    good = 0
+    problems: list[str] = []
     for file in files:
         loaded = load_dag_file(str(file))
-        count += len(loaded.dags)
-        errors.extend(loaded.errors)
-    return count, errors
+        problems.extend(str(e) for e in loaded.errors)
+        for dag in loaded.dags.values():
+            try:
+                compile_dag(DagModel.from_dag(dag), DagSource(loaded.path, loaded.version))
+            except CompileError as exc:
+                problems.append(str(exc))
+            else:
+                good += 1
+    return good, problems

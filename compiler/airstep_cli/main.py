@@ -15,7 +15,7 @@ from rich.table import Table
 
 from airstep.loader import LoadedFile
 from airstep.model import DagModel
-from airstep_cli.dagfiles import UserError, errors_of, expand_paths, load_one, the_only_dag
+from airstep_cli.dagfiles import UserError, problems_of, expand_paths, load_one, the_only_dag
 from airstep_compiler import CompileError, DagSource, compile_dag
 
 app = typer.Typer(
@@ -24,8 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Run Airflow-style DAGs on AWS Step Functions, or locally on moto.",
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATE_STYLE = {
     "success": "green",
@@ -49,14 +49,14 @@ def _source(loaded: LoadedFile) -> DagSource:
 
 @app.command()
 def validate(paths: Annotated[list[str], typer.Argument(help="DAG files or folders")]) -> None:
-    """Load DAG files; print `file:line: message` for every problem and exit 1 if there is one."""
+    """Load and compile DAG files; print `file:line: message` per problem, exit 1 if any."""
     files = expand_paths(paths)
     if not files:
         _fail(["no DAG files found"])
-    count, errors = errors_of(files)
-    if errors:
-        _fail([str(e) for e in errors])
-    out.print(f"{len(files)} file(s), {count} DAG(s): OK")
+    good, problems = problems_of(files)
+    if problems:
+        _fail(problems)
+    out.print(f"{len(files)} file(s), {good} DAG(s): OK")
 
 
 @app.command(name="compile")

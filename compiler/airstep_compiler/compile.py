@@ -13,7 +13,7 @@ from airstep_compiler.limits import Limits, check_limits, estimate_run
 from airstep_compiler.plan import Block, Parallel, Sequence, Step, build_plan
 from airstep_compiler.states import RETRYABLE_ERRORS, InitRun, LambdaTask, ParallelBlock
 
-FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionArn}"
+FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionName}"
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 GATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution's lifetime
 AIRFLOW_MAX_RETRY_DELAY_SECONDS = 86400  # Airflow's [core] max_task_retry_delay
@@ -188,7 +188,6 @@ class _Emitter:
                 },
                 next=run,
                 timeout_seconds=GATE_TIMEOUT_SECONDS,
-                catch_next=failed,
                 wait_for_token=True,
             ).to_asl()
         run_payload: dict[str, Any] = {"task_id": task.task_id, "ctx.$": "$"}
@@ -202,18 +201,28 @@ class _Emitter:
             retriers=self._retriers(task),
             catch_next=failed,
         ).to_asl()
-        failed_payload: dict[str, Any] = {"action": "fail", "task_id": task.task_id, "ctx.$": "$"}
-        if signal:
-            failed_payload["signal"] = signal
-        states[failed] = LambdaTask(
+        states[failed] = self._failed_state(task, signal, next_name)
+        return entry
+
+    def _failed_state(self, task: TaskModel, signal: list[str], next_name: str | None) -> dict[str, Any]:
+        """Where a task's last failed try leads. The runner records failures it sees itself; a try
+        that timed out or crashed is recorded here if gated tasks wait on it, else by whichever
+        step reads it next (its downstream or the run's finalize step)."""
+        if not signal:
+            state: dict[str, Any] = {"Type": "Pass"}
+            if next_name is None:
+                state["End"] = True
+            else:
+                state["Next"] = next_name
+            return state
+        return LambdaTask(
             function_name=self.options.function_name,
-            payload=failed_payload,
+            payload={"action": "fail", "task_id": task.task_id, "signal": signal, "ctx.$": "$"},
             next=next_name,
             timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
             result_selector={"state.$": "$.Payload.state"},
             result_path="$.error",
         ).to_asl()
-        return entry
 
     def _timeout(self, task: TaskModel) -> int:
         if task.execution_timeout is None:

@@ -148,18 +148,16 @@ def _position(nodes: list[int], value: int) -> int:
 def _chains_with_gates(g: _Graph, nodes: list[int], signals: dict[str, list[str]]) -> Block:
     """Cover `nodes` with chains of real edges; gate each task on upstreams its chain does not order."""
     members = set(nodes)
-    chain_of: dict[int, int] = {}
+    next_of = _maximum_chain_matching(g, nodes, members)
+    has_previous = set(next_of.values())
     chains: list[list[int]] = []
     for v in nodes:
-        tails = [u for u in g.preds[v] if u in members and chains[chain_of[u]][-1] == u]
-        if tails:
-            # Extend the chain whose tail finishes last in topological order: it orders the most.
-            best = max(tails)
-            chain_of[v] = chain_of[best]
-            chains[chain_of[best]].append(v)
-        else:
-            chain_of[v] = len(chains)
-            chains.append([v])
+        if v in has_previous:
+            continue
+        chain = [v]
+        while chain[-1] in next_of:
+            chain.append(next_of[chain[-1]])
+        chains.append(chain)
     branches: list[Block] = []
     for chain in chains:
         steps: list[Step] = []
@@ -173,6 +171,37 @@ def _chains_with_gates(g: _Graph, nodes: list[int], signals: dict[str, list[str]
             previous = v
         branches.append(steps[0] if len(steps) == 1 else Sequence(tuple(steps)))
     return Parallel(tuple(branches))
+
+
+def _maximum_chain_matching(g: _Graph, nodes: list[int], members: set[int]) -> dict[int, int]:
+    """Match each task to at most one upstream that it follows in a chain, as many as possible
+    (Kuhn's augmenting paths): every unmatched task with upstreams would need a gate."""
+    match_of_upstream: dict[int, int] = {}  # u -> v: v follows u in u's chain
+
+    def candidates(v: int) -> list[int]:
+        # Prefer the latest upstream: it orders the most of v's other ancestors.
+        return sorted((u for u in g.preds[v] if u in members), reverse=True)
+
+    for root in nodes:
+        seen: set[int] = set()
+        stack, choices, via = [root], [iter(candidates(root))], []  # len(via) == len(stack) - 1
+        while stack:
+            u = next((c for c in choices[-1] if c not in seen), None)
+            if u is None:
+                stack.pop()
+                choices.pop()
+                if via:
+                    via.pop()
+                continue
+            seen.add(u)
+            via.append(u)
+            if u not in match_of_upstream:  # augmenting path found: flip it
+                for v, chosen in zip(stack, via):
+                    match_of_upstream[chosen] = v
+                break
+            stack.append(match_of_upstream[u])
+            choices.append(iter(candidates(match_of_upstream[u])))
+    return match_of_upstream
 
 
 def _topological_order(model: DagModel) -> list[str]:

@@ -27,8 +27,8 @@ from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.context import RunInfo, TaskInstanceView, build_context
 from airstep.runtime.dag_cache import get_dag
 from airstep.runtime.errors import AirstepTaskFailed, AirstepTaskFailedNoRetry
-from airstep.runtime.states import FAILED_STATES, TaskState
-from airstep.runtime.store import MetadataStore, RunKey
+from airstep.runtime.states import FAILED_STATES, FINISHED, TaskState
+from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
 from airstep.runtime.trigger_rules import RUN, decide
 from airstep.sdk.operators import BashOperator, PythonOperator
 from airstep.sdk.taskflow import XComArg, iter_xcom_args
@@ -67,7 +67,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     key = RunKey(run.dag_id, run.run_id)
     logger.append_keys(dag_id=run.dag_id, run_id=run.run_id, task_id=event.get("task_id"), action=action)
     if action == "run":
-        return _run(store, sfn, key, run, ctx["dag"], event["task_id"], event.get("signal", []))
+        task_id, signal = event["task_id"], event.get("signal", [])
+        try:
+            return _run(store, sfn, key, run, ctx["dag"], task_id, signal)
+        except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
+            raise
+        except Exception as exc:  # the runner itself failed (e.g. the DAG file cannot be loaded)
+            if store.finish_unfinished(key, task_id, TaskState.FAILED, _now(), _describe(exc)):
+                _signal(store, sfn, key, task_id, signal)
+            raise
     if action == "gate":
         _gate(store, sfn, key, event["task_id"], event["wait_for"], event["token"])
         return {"task_id": event["task_id"], "state": "waiting"}
@@ -89,8 +97,8 @@ def _run(
     task = dag.task_dict[task_id]
     upstream = sorted(task.upstream_task_ids)
     if upstream:
-        found = store.get_task_instances(key, upstream)
-        states = [found[u].state if u in found else TaskState.UPSTREAM_FAILED.value for u in upstream]
+        found = _finished_instances(store, dag, key, upstream)
+        states = [found[u].state for u in upstream]
         verdict = decide(task.trigger_rule, states)
         if verdict != RUN:
             store.finish_unfinished(key, task_id, TaskState(verdict), _now())
@@ -122,6 +130,27 @@ def _run(
             raise AirstepTaskFailedNoRetry(message) from None
         raise AirstepTaskFailed(message) from None
     return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, started, signal)
+
+
+def _finished_instances(store: MetadataStore, dag: DAG, key: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
+    """Task instances whose steps have all run. One still marked running (or never recorded) had a
+    try that timed out or crashed without reporting: it is failed now, by its first reader."""
+    found = store.get_task_instances(key, task_ids)
+    for task_id in task_ids:
+        ti = found.get(task_id)
+        if ti is not None and ti.state in FINISHED:
+            continue
+        timeout = dag.task_dict[task_id].execution_timeout
+        limit = f"its execution_timeout ({timeout:g} s)" if timeout else "the 900 s Lambda limit"
+        message = (
+            "the try ended without reporting a result: it ran past "
+            f"{limit} or its Lambda crashed (out of memory?); see the execution history"
+            if ti is not None
+            else "the task never started: the task runner failed before its first try"
+        )
+        store.finish_unfinished(key, task_id, TaskState.FAILED, _now(), message)
+        found[task_id] = TaskInstance(task_id, -1, TaskState.FAILED.value, ti.try_number if ti else 0, ti.start if ti else None, None, None, message)
+    return found
 
 
 def _close(
@@ -262,6 +291,8 @@ def _error_message(error: dict[str, Any]) -> str:
 def _finalize(store: MetadataStore, key: RunKey, dag_ref: dict[str, str]) -> dict[str, Any]:
     """Airflow's rule: a run fails if any leaf task failed or is upstream_failed."""
     dag = get_dag(dag_ref["file"], dag_ref["version"], dag_ref["dag_id"])
+    recorded = {ti.task_id for ti in store.task_instances(key) if ti.state in FINISHED}
+    _finished_instances(store, dag, key, [t for t in dag.task_dict if t not in recorded])
     instances = {ti.task_id: ti for ti in store.task_instances(key)}
     leaves = [t for t, op in dag.task_dict.items() if not op.downstream_task_ids]
     failed_leaves = [t for t in leaves if t not in instances or instances[t].state in FAILED_STATES]

@@ -100,6 +100,7 @@ class BaseOperator(DependencyMixin):
         self.trigger_rule: str = policy["trigger_rule"]
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
+        self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
         owning_dag.add_task(self)
 
     def __repr__(self) -> str:
@@ -132,6 +133,7 @@ class BaseOperator(DependencyMixin):
                 f"DAG {self.dag.dag_id!r} has a cycle: {self.task_id} -> {self.task_id}", caller_location()
             )
         self.upstream_task_ids.add(other.task_id)
+        self.edge_locations.setdefault(other.task_id, caller_location())
         other.downstream_task_ids.add(self.task_id)
 
     def execute_spec(self) -> dict[str, Any]:

@@ -161,9 +161,10 @@ class DAG:
                     continue
                 if colour[nxt] == grey:
                     cycle = [*path[path.index(nxt):], nxt]
+                    closing_edge = self.task_dict[nxt].edge_locations.get(path[-1])
                     raise DagDefinitionError(
                         f"DAG {self.dag_id!r} has a cycle: {' -> '.join(cycle)}",
-                        self.task_dict[nxt].location,
+                        closing_edge or self.task_dict[nxt].location,
                     )
                 if colour[nxt] == white:
                     colour[nxt] = grey

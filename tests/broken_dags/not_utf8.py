@@ -1,0 +1,2 @@
+# expect: 2: file is not valid UTF-8
+x = "ÿþ"

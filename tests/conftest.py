@@ -1,0 +1,41 @@
+"""Shared fixtures: the real local engine (moto) and helpers to load DAG files."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airstep_cli.local.engine import LocalEngine, RunRequest, RunResult
+from helpers import load_model
+
+
+@pytest.fixture
+def engine() -> Iterator[LocalEngine]:
+    with LocalEngine() as local:
+        yield local
+
+
+@pytest.fixture
+def dag_file(tmp_path: Path):
+    """Write a DAG file from source text and return its path."""
+
+    def write(source: str, name: str = "dag.py") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_file(engine: LocalEngine):
+    """Run a DAG file on the local engine; returns (result, engine) helpers."""
+
+    def run(path: Path, dag_id: str | None = None, **request: object) -> RunResult:
+        model, source = load_model(path, dag_id)
+        return engine.run(model, source, RunRequest(**request))  # type: ignore[arg-type]
+
+    return run
