@@ -1,0 +1,78 @@
+"""The `airstep` command as a user runs it: exit codes, JSON schema, files written."""
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+
+from helpers import EXAMPLES, ROOT
+
+
+def airstep(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def test_run_json_matches_schema():
+    proc = airstep("run", str(EXAMPLES / "flaky_retries.py"), "--json", "--fast-retries", "--logical-date", "2026-11-21T02:00:00Z")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"dag_id", "run_id", "state", "tasks"}
+    assert data["state"] == "success" and data["run_id"] == "manual__2026-11-21T02:00:00+00:00"
+    for task in data["tasks"]:
+        assert set(task) == {"task_id", "map_index", "state", "try_number", "start", "end"}
+        assert task["map_index"] == -1 and task["state"] == "success"
+        assert datetime.fromisoformat(task["start"]) <= datetime.fromisoformat(task["end"])
+    assert {t["task_id"]: t["try_number"] for t in data["tasks"]} == {"flaky": 3, "report": 1}
+
+
+def test_failed_run_exits_non_zero_and_names_the_task(tmp_path):
+    dag = tmp_path / "fails.py"
+    dag.write_text(
+        "from airstep import DAG, task\n"
+        "with DAG('fails'):\n"
+        "    @task\n"
+        "    def broken():\n"
+        "        raise KeyError('customer_id')\n"
+        "    broken()\n"
+    )
+    proc = airstep("run", str(dag))
+    assert proc.returncode == 1
+    assert "broken" in proc.stderr and "failed" in proc.stderr
+    assert "KeyError: 'customer_id'" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_run_rejects_bad_conf_without_traceback():
+    proc = airstep("run", str(EXAMPLES / "etl_taskflow.py"), "--conf", "{not json")
+    assert proc.returncode == 1 and "--conf: not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_compile_writes_one_file_per_dag(tmp_path):
+    proc = airstep("compile", str(EXAMPLES / "fan_out_fan_in.py"), "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    written = tmp_path / "fan_out_fan_in.asl.json"
+    assert json.loads(written.read_text())["StartAt"] == "dagrun@start"
+    assert "8 tasks" in proc.stdout and "bytes" in proc.stdout and "transitions/run" in proc.stdout
+
+
+def test_graph_prints_mermaid():
+    proc = airstep("graph", str(EXAMPLES / "etl_taskflow.py"))
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[0] == "flowchart LR"
+    assert "t0 --> t1" in proc.stdout
+
+
+def test_validate_examples_pass():
+    proc = airstep("validate", str(EXAMPLES))
+    assert proc.returncode == 0 and "5 DAG(s): OK" in proc.stdout
+
+
+def test_lambda_function_uses_the_engines_handler():
+    import importlib.util
+
+    from airstep.runtime.task_runner import lambda_handler
+
+    spec = importlib.util.spec_from_file_location("run_task_app", ROOT / "functions" / "run_task" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.lambda_handler is lambda_handler

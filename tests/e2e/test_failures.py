@@ -1,0 +1,229 @@
+"""Failures never abort the rest of the graph; trigger rules, skips, timeouts and gates behave."""
+
+from airstep.runtime.store import RunKey
+
+
+def states(result):
+    return {t.task_id: t.state for t in result.tasks}
+
+
+def test_failure_does_not_abort_other_branches(dag_file, run_file):
+    path = dag_file(
+        """
+        from airstep import DAG, task, EmptyOperator
+
+        with DAG("partial"):
+            @task
+            def boom():
+                raise ValueError("bad row 17")
+
+            @task
+            def fine():
+                return 1
+
+            @task
+            def after(x):
+                return x
+
+            cleanup = EmptyOperator(task_id="cleanup", trigger_rule="all_done")
+            alert = EmptyOperator(task_id="alert", trigger_rule="one_failed")
+            b = boom()
+            after(b) >> cleanup
+            f = fine()
+            [b, f] >> alert
+            f >> cleanup
+        """
+    )
+    result = run_file(path)
+    # As in Airflow, the run's state follows its leaves (cleanup, alert), which both succeeded.
+    assert result.state == "success"
+    assert states(result) == {
+        "boom": "failed",
+        "fine": "success",
+        "after": "upstream_failed",
+        "cleanup": "success",
+        "alert": "success",
+    }
+    boom = next(t for t in result.tasks if t.task_id == "boom")
+    assert boom.error == "ValueError: bad row 17"
+
+
+def test_leaf_success_after_handled_failure_is_a_successful_run(dag_file, run_file):
+    path = dag_file(
+        """
+        from airstep import DAG, task, EmptyOperator
+
+        with DAG("handled"):
+            @task
+            def boom():
+                raise RuntimeError("nope")
+
+            boom() >> EmptyOperator(task_id="recover", trigger_rule="all_failed")
+        """
+    )
+    result = run_file(path)
+    assert states(result) == {"boom": "failed", "recover": "success"}
+    assert result.state == "success"  # Airflow: the run's state follows its leaves
+
+
+def test_skip_and_fail_exceptions(dag_file, run_file):
+    path = dag_file(
+        """
+        from airstep import DAG, task, AirflowSkipException, AirflowFailException
+
+        with DAG("steer", default_args={"retries": 3, "retry_delay": 1}):
+            @task
+            def maybe():
+                raise AirflowSkipException("nothing new")
+
+            @task
+            def downstream(x):
+                return x
+
+            @task
+            def fatal():
+                raise AirflowFailException("credentials revoked")
+
+            downstream(maybe())
+            fatal()
+        """
+    )
+    result = run_file(path)
+    assert states(result) == {"maybe": "skipped", "downstream": "skipped", "fatal": "failed"}
+    assert {t.task_id: t.try_number for t in result.tasks}["fatal"] == 1
+
+
+def test_bash_exit_codes(dag_file, run_file):
+    path = dag_file(
+        """
+        from airstep import DAG, BashOperator
+
+        with DAG("codes"):
+            BashOperator(task_id="skip_me", bash_command="exit 99")
+            BashOperator(task_id="fail_me", bash_command="echo oops >&2; exit 3")
+        """
+    )
+    result = run_file(path)
+    assert states(result) == {"skip_me": "skipped", "fail_me": "failed"}
+    failed = next(t for t in result.tasks if t.task_id == "fail_me")
+    assert "non-zero exit code 3" in failed.error
+
+
+def test_timeout_is_retried_then_failed(dag_file, run_file):
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, task
+
+        with DAG("slow"):
+            @task(execution_timeout=1, retries=1, retry_delay=1)
+            def sleepy():
+                time.sleep(2.5)
+
+            @task
+            def after(x):
+                return x
+
+            after(sleepy())
+        """
+    )
+    result = run_file(path)
+    assert states(result) == {"sleepy": "failed", "after": "upstream_failed"}
+    sleepy = next(t for t in result.tasks if t.task_id == "sleepy")
+    assert sleepy.try_number == 2
+    assert "execution_timeout (1 s)" in sleepy.error
+
+
+def test_failed_gate_upstream_releases_its_gate(dag_file, run_file):
+    # N-shape: c waits on a and b, d on b. When b fails, c and d must still finish (no deadlock).
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, PythonOperator
+
+        def ok():
+            time.sleep(0.2)
+
+        def bad():
+            raise ValueError("b broke")
+
+        with DAG("n_fail"):
+            a = PythonOperator(task_id="a", python_callable=ok)
+            b = PythonOperator(task_id="b", python_callable=bad)
+            c = PythonOperator(task_id="c", python_callable=ok, trigger_rule="all_done")
+            d = PythonOperator(task_id="d", python_callable=ok)
+            [a, b] >> c
+            b >> d
+        """
+    )
+    result = run_file(path)
+    assert states(result) == {"a": "success", "b": "failed", "c": "success", "d": "upstream_failed"}
+
+
+def test_timed_out_gate_upstream_releases_its_gate(dag_file, run_file):
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, PythonOperator
+
+        def ok():
+            return 1
+
+        def hang():
+            time.sleep(3)
+
+        with DAG("n_timeout"):
+            a = PythonOperator(task_id="a", python_callable=ok)
+            b = PythonOperator(task_id="b", python_callable=hang, execution_timeout=1)
+            c = PythonOperator(task_id="c", python_callable=ok)
+            d = PythonOperator(task_id="d", python_callable=ok, trigger_rule="one_failed")
+            [a, b] >> c
+            b >> d
+        """
+    )
+    result = run_file(path)
+    assert states(result) == {"a": "success", "b": "failed", "c": "upstream_failed", "d": "success"}
+
+
+def test_oversized_return_value_fails_clearly(dag_file, run_file):
+    path = dag_file(
+        """
+        from airstep import DAG, task
+
+        with DAG("big"):
+            @task
+            def huge():
+                return "x" * 400_000
+
+            huge()
+        """
+    )
+    result = run_file(path)
+    huge = result.tasks[0]
+    assert huge.state == "failed"
+    assert "350,000 bytes" in huge.error
+
+
+def test_context_injection(dag_file, run_file, engine):
+    from datetime import datetime, timezone
+
+    path = dag_file(
+        """
+        from airstep import DAG, task
+
+        with DAG("ctx", params={"who": "world"}):
+            @task
+            def named(ds, ti, params, dag_run):
+                return [ds, ti.try_number, params["who"], dag_run.run_id.startswith("manual__")]
+
+            @task
+            def everything(**context):
+                return sorted(k for k in context if k in ("ds", "logical_date", "ti", "params"))
+
+            named() >> everything()
+        """
+    )
+    result = run_file(path, logical_date=datetime(2026, 5, 6, 7, 8, tzinfo=timezone.utc))
+    values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), ["named", "everything"])
+    assert values["named"] == ["2026-05-06", 1, "world", True]
+    assert values["everything"] == ["ds", "logical_date", "params", "ti"]

@@ -1,0 +1,152 @@
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from airstep import DAG, EmptyOperator
+from airstep.model import DagModel
+from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
+from airstep_compiler.compile import state_name
+from airstep_compiler.states import LAMBDA_SERVICE_RETRIER
+from helpers import EXAMPLES, ROOT, load_model
+
+GOLDEN = ROOT / "tests" / "golden"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.py"))
+
+
+def compile_example(path):
+    model, source = load_model(path)
+    return compile_dag(model, DagSource(f"examples/dags/{path.name}", source.version))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
+def test_golden_definitions(path):
+    compiled = compile_example(path)
+    golden = GOLDEN / f"{compiled.dag_id}.asl.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(compiled.pretty_json())
+    assert compiled.pretty_json() == golden.read_text(), "run with UPDATE_GOLDEN=1 after an intended change"
+
+
+def test_recompile_in_a_fresh_process_is_byte_identical():
+    script = (
+        "import sys; sys.path.insert(0, 'tests'); from helpers import *; from airstep_compiler import *;"
+        "m, s = load_model(EXAMPLES / 'non_series_parallel.py'); print(compile_dag(m, s).definition_json)"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
+
+
+def build(**task_kwargs) -> DagModel:
+    with DAG("policy") as d:
+        EmptyOperator(task_id="t", **task_kwargs)
+    return DagModel.from_dag(d)
+
+
+def task_state(compiled, name="t"):
+    return compiled.definition["States"][name]
+
+
+def test_every_lambda_task_has_the_service_retrier():
+    compiled = compile_example(EXAMPLES / "non_series_parallel.py")
+    found = 0
+    stack = [compiled.definition["States"]]
+    while stack:
+        for state in stack.pop().values():
+            stack.extend(b["States"] for b in state.get("Branches", []))
+            if state["Type"] == "Task":
+                found += 1
+                assert state["Retry"][0] == LAMBDA_SERVICE_RETRIER
+                assert isinstance(state["TimeoutSeconds"], int)
+    assert found >= 13
+
+
+def test_retries_map_to_retry_with_airflow_delays():
+    compiled = compile_dag(
+        build(retries=4, retry_delay=timedelta(seconds=30), retry_exponential_backoff=True, max_retry_delay=timedelta(minutes=3)),
+        DagSource("x.py", "v1"),
+    )
+    assert task_state(compiled)["Retry"][1] == {
+        "ErrorEquals": ["AirstepTaskFailed", "States.Timeout", "Lambda.Unknown"],
+        "IntervalSeconds": 30,
+        "MaxAttempts": 4,
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": 180,
+    }
+
+
+def test_plain_retries_have_constant_delay_and_airflow_default_delay():
+    retry = task_state(compile_dag(build(retries=2), DagSource("x.py", "v1")))["Retry"][1]
+    assert retry == {
+        "ErrorEquals": ["AirstepTaskFailed", "States.Timeout", "Lambda.Unknown"],
+        "IntervalSeconds": 300,
+        "MaxAttempts": 2,
+        "BackoffRate": 1,
+    }
+
+
+def test_no_retries_means_no_task_retrier():
+    assert len(task_state(compile_dag(build(), DagSource("x.py", "v1")))["Retry"]) == 1
+
+
+def test_fast_retries_option_waits_one_second():
+    retry = task_state(compile_dag(build(retries=2), DagSource("x.py", "v1"), CompileOptions(fast_retries=True)))["Retry"][1]
+    assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"]) == (1, 1, 2)
+
+
+def test_execution_timeout_maps_to_timeout_seconds():
+    assert task_state(compile_dag(build(execution_timeout=timedelta(seconds=42.5)), DagSource("x.py", "v")))["TimeoutSeconds"] == 43
+    assert task_state(compile_dag(build(), DagSource("x.py", "v")))["TimeoutSeconds"] == 900
+
+
+def test_timeout_over_lambda_limit_is_a_compile_error():
+    with pytest.raises(CompileError) as info:
+        compile_dag(build(execution_timeout=timedelta(hours=1)), DagSource("x.py", "v"))
+    assert info.value.limit == "lambda-timeout"
+    assert info.value.line > 0
+
+
+def test_long_task_ids_get_short_deterministic_state_names():
+    long_id = "x" * 200
+    name = state_name(long_id)
+    assert len(name + "@failed") <= 80
+    assert name == state_name(long_id) != state_name("x" * 199 + "y")
+
+
+def wide_model(n: int) -> DagModel:
+    with DAG("wide") as d:
+        root = EmptyOperator(task_id="root")
+        for i in range(n):
+            root >> EmptyOperator(task_id=f"task_with_a_fairly_long_descriptive_name_{i:05d}")
+    return DagModel.from_dag(d)
+
+
+def test_definition_size_guard_names_the_limit():
+    with pytest.raises(CompileError) as info:
+        compile_dag(wide_model(2500), DagSource("big.py", "v"))
+    assert info.value.limit == "definition-size"
+    assert "1,048,576" in info.value.message
+
+
+def test_history_guard_names_the_limit():
+    from airstep_compiler.limits import Limits, check_limits
+
+    compiled = compile_dag(wide_model(300), DagSource("big.py", "v"))
+    problem = check_limits(compiled, Limits(history_events=1000))
+    assert problem is not None and problem.limit == "history-events"
+    assert compiled.history_events_per_run > 1000
+
+
+def test_definition_is_plain_jsonpath():
+    text = compile_example(EXAMPLES / "etl_taskflow.py").definition_json
+    assert "JSONata" not in text and '"Assign"' not in text
+    assert json.loads(text)["StartAt"] == "dagrun@start"

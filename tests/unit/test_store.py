@@ -1,0 +1,66 @@
+"""The metadata store's conditional writes, against moto's DynamoDB."""
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from airstep.runtime.states import TaskState
+from airstep.runtime.store import MetadataStore, RunKey
+
+RUN = RunKey("d", "manual__1")
+
+
+@pytest.fixture
+def store():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield MetadataStore("t", client=client)
+
+
+def test_tries_count_up_and_a_late_try_cannot_overwrite(store):
+    assert store.begin_try(RUN, "a", "t1") == 1
+    assert store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, "t2", 0.1, "boom")
+    assert store.begin_try(RUN, "a", "t3") == 2
+    assert not store.end_try(RUN, "a", 1, TaskState.SUCCESS, "t4", 0.1)  # the timed-out first try, late
+    assert store.end_try(RUN, "a", 2, TaskState.SUCCESS, "t5", 0.2)
+    (ti,) = store.task_instances(RUN)
+    assert (ti.state, ti.try_number, ti.error) == ("success", 2, None)
+
+
+def test_finished_task_is_never_restarted_or_refinished(store):
+    store.begin_try(RUN, "a", "t1")
+    store.end_try(RUN, "a", 1, TaskState.FAILED, "t2", 0.1, "bad")
+    assert store.begin_try(RUN, "a", "t3") is None
+    assert not store.finish_unfinished(RUN, "a", TaskState.SKIPPED, "t4")
+    assert store.get_task_instances(RUN, ["a"])["a"].state == "failed"
+
+
+def test_run_finishes_once(store):
+    assert store.create_run(RUN, {"state": "running", "dag_id": "d"})
+    assert not store.create_run(RUN, {"state": "running", "dag_id": "d"})
+    assert store.finish_run(RUN, "failed", "t1")
+    assert not store.finish_run(RUN, "success", "t2")
+    assert store.get_run(RUN)["state"] == "failed"
+
+
+def test_gate_opens_once_whatever_the_order(store):
+    store.gate_arrive(RUN, "c", "a")
+    status = store.gate_register(RUN, "c", "token-1", ["a", "b"])
+    assert not status.open
+    assert store.gate_arrive(RUN, "c", "b").open
+    assert store.gate_arrive(RUN, "c", "b").open  # a duplicate arrival changes nothing
+    assert store.gate_claim_release(RUN, "c")
+    assert not store.gate_claim_release(RUN, "c")
+
+
+def test_xcom_round_trip_and_limit(store):
+    store.put_xcom(RUN, "a", {"rows": [1, 2]})
+    assert store.get_xcoms(RUN, ["a", "missing"]) == {"a": {"rows": [1, 2]}}
+    with pytest.raises(ValueError, match="350,000"):
+        store.put_xcom(RUN, "b", "x" * 400_000)
