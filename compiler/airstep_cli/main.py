@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from contextlib import redirect_stdout
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.table import Table
 from airstep.loader import LoadedFile
 from airstep.model import DagModel
 from airstep_cli.dagfiles import UserError, problems_of, expand_paths, load_one, the_only_dag
-from airstep_compiler import CompileError, DagSource, compile_dag
+from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
 app = typer.Typer(
     add_completion=False,
@@ -64,11 +65,15 @@ def compile_command(
     dag_file: str,
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for <dag_id>.asl.json")] = Path("."),
     dag_id: Annotated[Optional[str], typer.Option(help="only this DAG")] = None,  # noqa: UP007
+    ignore_limits: Annotated[
+        bool, typer.Option("--ignore-limits", help="write the definition even if it breaks a Step Functions quota")
+    ] = False,
 ) -> None:
     """Compile a DAG file to Amazon States Language, one <dag_id>.asl.json per DAG."""
     try:
         loaded, models = load_one(dag_file, dag_id)
-        compiled = [compile_dag(m, _source(loaded)) for m in models]
+        options = CompileOptions(check_limits=not ignore_limits)
+        compiled = [compile_dag(m, _source(loaded), options) for m in models]
     except UserError as exc:
         _fail(exc.lines)
     except CompileError as exc:
@@ -174,20 +179,16 @@ class _Progress:
 
     def __init__(self, model: DagModel) -> None:
         self.total = len(model.tasks)
-        self.last: dict[str, tuple[str, int]] = {}
+        self.finished: set[str] = set()
+        self.lock = threading.Lock()
 
-    def __call__(self, instances: list[Any]) -> None:
-        finished = sum(1 for t in instances if t.state in ("success", "failed", "skipped", "upstream_failed"))
-        for ti in instances:
-            current = (ti.state, ti.try_number)
-            if self.last.get(ti.task_id) == current:
-                continue
-            self.last[ti.task_id] = current
-            style = STATE_STYLE.get(ti.state, "white")
-            err.print(
-                f"[dim]{finished:>4}/{self.total}[/dim] [{style}]{ti.state:<15}[/{style}] {ti.task_id}"
-                + (f" [dim](try {ti.try_number})[/dim]" if ti.try_number > 1 else ""),
-            )
+    def __call__(self, task_id: str, state: str, try_number: int) -> None:
+        with self.lock:
+            if state in ("success", "failed", "skipped", "upstream_failed"):
+                self.finished.add(task_id)
+            style = STATE_STYLE.get(state, "white")
+            tries = f" [dim](try {try_number})[/dim]" if try_number > 1 else ""
+            err.print(f"[dim]{len(self.finished):>4}/{self.total}[/dim] [{style}]{state:<15}[/{style}] {task_id}{tries}")
 
 
 def _print_table(result: Any) -> None:

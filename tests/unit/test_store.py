@@ -5,7 +5,7 @@ import pytest
 from moto import mock_aws
 
 from airstep.runtime.states import TaskState
-from airstep.runtime.store import MetadataStore, RunKey
+from airstep.runtime.store import MetadataStore, RunKey, encode_xcom
 
 RUN = RunKey("d", "manual__1")
 
@@ -60,7 +60,8 @@ def test_gate_opens_once_whatever_the_order(store):
 
 
 def test_xcom_round_trip_and_limit(store):
-    store.put_xcom(RUN, "a", {"rows": [1, 2]})
+    store.begin_try(RUN, "a", "t0")
+    store.end_try(RUN, "a", 1, TaskState.SUCCESS, "t1", 0.1, xcom_json=encode_xcom("a", {"rows": [1, 2]}))
     assert store.get_xcoms(RUN, ["a", "missing"]) == {"a": {"rows": [1, 2]}}
     with pytest.raises(ValueError, match="350,000"):
-        store.put_xcom(RUN, "b", "x" * 400_000)
+        encode_xcom("b", "x" * 400_000)

@@ -4,7 +4,7 @@ moto's Step Functions interpreter invokes Lambda through a boto3 client it build
 default session. We install a default session that (1) reuses clients, since building one costs
 milliseconds per task, (2) answers `lambda:Invoke` in-process from the real task-runner handler,
 and (3) serialises DynamoDB calls, because moto's in-memory table is not atomic across threads
-where DynamoDB is.
+where DynamoDB is. `parse_once_per_execution` spares moto a second parse of each definition.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 Handler = Callable[[dict[str, Any], Any], Any]
+# Told of every invocation: (event, result or None, error type or None, finished).
+Listener = Callable[[dict[str, Any], Any, str | None, bool], None]
 
 
 class FakeLambdaContext:
@@ -67,6 +69,7 @@ class LocalSession(boto3.Session):
     def __init__(self, handlers: dict[str, Handler], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._handlers = handlers
+        self.listener: Listener | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self.events.register_first("before-call.lambda.Invoke", self._invoke)
@@ -92,10 +95,17 @@ class LocalSession(boto3.Session):
             raise LookupError(f"no local handler for Lambda function {function_name!r}")
         event = json.loads(params["body"] or b"{}")
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+        listener = self.listener
+        if listener is not None:
+            listener(event, None, None, False)
         try:
             result = handler(event, FakeLambdaContext(function_name))
             body = json.dumps(result).encode()
+            if listener is not None:
+                listener(event, result, None, True)
         except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports an unhandled error
+            if listener is not None:
+                listener(event, None, type(exc).__name__, True)
             body = json.dumps(
                 {
                     "errorMessage": str(exc),
@@ -106,3 +116,31 @@ class LocalSession(boto3.Session):
             parsed["FunctionError"] = "Unhandled"
         parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
         return AWSResponse("https://lambda.local", 200, {}, None), parsed
+
+
+def parse_once_per_execution() -> Callable[[], None]:
+    """moto parses a definition when the state machine is created (to validate it) and again when an
+    execution starts; for large DAGs each parse costs a second. Hand the validation parse to the
+    next execution of the same definition, once. Returns a function that undoes the patch."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.__dict__["parse"]
+    parse = original.__func__
+    pending: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def parse_once(definition: str) -> Any:
+        with lock:
+            if definition in pending:
+                return pending.pop(definition)
+        result = parse(definition)
+        with lock:
+            pending[definition] = result
+        return result
+
+    AmazonStateLanguageParser.parse = staticmethod(parse_once)  # type: ignore[method-assign,assignment]
+
+    def restore() -> None:
+        AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
+
+    return restore

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from airstep.model import DagModel
 from airstep.runtime import dag_cache, task_runner
 from airstep.runtime.constants import TABLE_NAME_ENV
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
-from airstep_cli.local.aws import LocalSession
+from airstep_cli.local.aws import LocalSession, parse_once_per_execution
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 
 REGION = "us-east-1"
@@ -111,8 +112,10 @@ class LocalEngine:
             self._saved_env[name] = os.environ.get(name)
             os.environ[name] = value
         self._mock.start()
+        self._restore_parser = parse_once_per_execution()
         self._saved_session = boto3.DEFAULT_SESSION
-        boto3.DEFAULT_SESSION = LocalSession({FUNCTION_NAME: task_runner.lambda_handler}, region_name=REGION)
+        self.session = LocalSession({FUNCTION_NAME: task_runner.lambda_handler}, region_name=REGION)
+        boto3.DEFAULT_SESSION = self.session
         task_runner.reset()
         dag_cache.clear()
         # Task runner logs (Powertools JSON) go to stderr so stdout stays the command's result;
@@ -137,6 +140,7 @@ class LocalEngine:
     def __exit__(self, *exc: object) -> None:
         task_runner.reset()
         boto3.DEFAULT_SESSION = self._saved_session
+        self._restore_parser()
         self._mock.stop()
         for name, value in self._saved_env.items():
             if value is None:
@@ -149,9 +153,9 @@ class LocalEngine:
         model: DagModel,
         source: DagSource,
         request: RunRequest,
-        on_progress: Callable[[list[TaskInstance]], None] | None = None,
-        poll_seconds: float = 0.02,
+        on_progress: Callable[[str, str, int], None] | None = None,
     ) -> RunResult:
+        """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
         compiled = compile_dag(model, source, CompileOptions(function_name=FUNCTION_NAME, fast_retries=request.fast_retries))
         machine = self.sfn.create_state_machine(
             name=model.dag_id[:80],
@@ -175,25 +179,17 @@ class LocalEngine:
                 "conf": request.conf,
             },
         )
+        finalized = threading.Event()
+        self.session.listener = _Watcher(self.store, key, finalized, on_progress)
         started = time.monotonic()
-        execution = self.sfn.start_execution(
-            stateMachineArn=machine, name=execution_name(run_id), input=json.dumps(payload)
-        )["executionArn"]
-        seen: tuple[tuple[str, str, int], ...] = ()
-        while True:
-            description = self.sfn.describe_execution(executionArn=execution)
-            done = description["status"] != "RUNNING"
-            if done:
-                ended = time.monotonic()
-            if on_progress is not None:
-                instances = self.store.task_instances(key)
-                snapshot = tuple(sorted((t.task_id, t.state, t.try_number) for t in instances))
-                if snapshot != seen:
-                    seen = snapshot
-                    on_progress(instances)
-            if done:
-                break
-            time.sleep(poll_seconds)
+        try:
+            execution = self.sfn.start_execution(
+                stateMachineArn=machine, name=execution_name(run_id), input=json.dumps(payload)
+            )["executionArn"]
+            description = self._wait(execution, finalized)
+        finally:
+            self.session.listener = None
+        ended = time.monotonic()
         self.sfn.delete_state_machine(stateMachineArn=machine)
         record = self.store.get_run(key) or {}
         state = record.get("state", "failed")
@@ -208,3 +204,49 @@ class LocalEngine:
         recorded = {t.task_id for t in tasks}
         tasks += [TaskInstance(t.task_id, -1, None, 0, None, None, None, None) for t in model.tasks if t.task_id not in recorded]  # type: ignore[arg-type]
         return RunResult(model.dag_id, run_id, state, tasks, started, ended, error)
+
+    def _wait(self, execution: str, finalized: threading.Event) -> dict[str, Any]:
+        """Wait for the execution to end: cheaply until its finalize step ran, then closely."""
+        while True:
+            description = self.sfn.describe_execution(executionArn=execution)
+            if description["status"] != "RUNNING":
+                return description
+            if finalized.is_set():
+                time.sleep(0.002)
+            else:
+                finalized.wait(0.25)
+
+
+class _Watcher:
+    """Hears every task-runner invocation of one run: reports progress, notices the finalize step."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        key: RunKey,
+        finalized: threading.Event,
+        on_progress: Callable[[str, str, int], None] | None,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.finalized = finalized
+        self.on_progress = on_progress
+
+    def __call__(self, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
+        action = event.get("action", "run")
+        if action == "finalize":
+            if finished:
+                self.finalized.set()
+            return
+        if self.on_progress is None or action == "gate":
+            return
+        task_id = event["task_id"]
+        if not finished:
+            if action == "run":
+                self.on_progress(task_id, "running", 0)
+        elif isinstance(result, dict) and "state" in result:
+            self.on_progress(task_id, result["state"], result.get("try_number", 0))
+        else:  # a failed try: the store says whether it will be retried
+            ti = self.store.get_task_instances(self.key, [task_id]).get(task_id)
+            if ti is not None:
+                self.on_progress(task_id, ti.state, ti.try_number)

@@ -10,4 +10,4 @@ class AirstepTaskFailedNoRetry(Exception):  # noqa: N818
 
 
 class XComTooLarge(ValueError):  # noqa: N818
-    """A return value larger than the metadata store holds."""
+    """A return value the metadata store cannot hold: too large, or not JSON."""

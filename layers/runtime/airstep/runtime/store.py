@@ -4,8 +4,8 @@ Every state change is one conditional write, so a duplicate or late writer never
 backwards. Keys (single-table design)::
 
     pk = RUN#<dag_id>#<run_id>   sk = RUN                      the run
-                                 sk = TI#<task_id>#<map_index>  a task instance (latest try)
-                                 sk = XCOM#<task_id>#<map_index>#return_value
+                                 sk = TI#<task_id>#<map_index>  a task instance (latest try) and its
+                                                                return value (`xcom`, JSON text)
                                  sk = GATE#<task_id>            a gate's token and arrived upstreams
 """
 
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 # A DynamoDB item holds 400 KB; larger values will be offloaded to S3 (planned).
 MAX_XCOM_BYTES = 350_000
 MAX_ERROR_CHARS = 2_000
-_FINISHED_VALUES = {":s_" + s.value: {"S": s.value} for s in FINISHED}
-_NOT_FINISHED = "NOT (#s IN (" + ", ".join(sorted(_FINISHED_VALUES)) + "))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +53,7 @@ class TaskInstance:
     end: str | None
     duration: float | None
     error: str | None
+    xcom: str | None = None  # the return value as JSON text, when read with values
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,20 +119,10 @@ class MetadataStore:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=_key(run.pk, _ti_sk(task_id, map_index)),
-                UpdateExpression=(
-                    "SET #s = :running, start_date = :now, task_id = :task, map_index = :map "
-                    "REMOVE end_date, #d, #e ADD try_number :one"
-                ),
-                ConditionExpression=f"attribute_not_exists(#s) OR {_NOT_FINISHED}",
-                ExpressionAttributeNames={"#s": "state", "#e": "error", "#d": "duration"},
-                ExpressionAttributeValues={
-                    ":running": {"S": TaskState.RUNNING.value},
-                    ":now": {"S": now},
-                    ":task": {"S": task_id},
-                    ":map": {"N": str(map_index)},
-                    ":one": {"N": "1"},
-                    **_FINISHED_VALUES,
-                },
+                UpdateExpression="SET #s = :running, start_date = :now ADD try_number :one",
+                ConditionExpression="attribute_not_exists(fin)",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":running": {"S": TaskState.RUNNING.value}, ":now": {"S": now}, ":one": {"N": "1"}},
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
@@ -152,8 +141,12 @@ class MetadataStore:
         duration: float,
         error: str | None = None,
         map_index: int = -1,
+        xcom_json: str | None = None,
     ) -> bool:
-        """Close try `try_number` if it is still the running one (a late, timed-out try changes nothing)."""
+        """Close try `try_number` if it is still the running one (a late, timed-out try changes nothing).
+
+        `xcom_json` (from `encode_xcom`) is the return value, stored with the task instance.
+        """
         values = {
             ":state": {"S": state.value},
             ":now": {"S": now},
@@ -162,9 +155,15 @@ class MetadataStore:
             ":running": {"S": TaskState.RUNNING.value},
         }
         update = "SET #s = :state, end_date = :now, #d = :dur"
+        if state in FINISHED:
+            update += ", fin = :fin"
+            values[":fin"] = {"BOOL": True}
         if error is not None:
             update += ", #e = :err"
             values[":err"] = {"S": error[:MAX_ERROR_CHARS]}
+        if xcom_json is not None:
+            update += ", xcom = :xcom"
+            values[":xcom"] = {"S": xcom_json}
         return self._update(
             run.pk,
             _ti_sk(task_id, map_index),
@@ -177,21 +176,12 @@ class MetadataStore:
         self, run: RunKey, task_id: str, state: TaskState, now: str, error: str | None = None, map_index: int = -1
     ) -> bool:
         """Give a task instance a final state unless it has one (skips, upstream failures, crashed tries)."""
-        values: dict[str, Any] = {
-            ":state": {"S": state.value},
-            ":now": {"S": now},
-            ":task": {"S": task_id},
-            ":map": {"N": str(map_index)},
-            ":zero": {"N": "0"},
-            **_FINISHED_VALUES,
-        }
-        update = "SET #s = :state, end_date = :now, task_id = :task, map_index = :map, try_number = if_not_exists(try_number, :zero)"
+        values: dict[str, Any] = {":state": {"S": state.value}, ":now": {"S": now}, ":fin": {"BOOL": True}}
+        update = "SET #s = :state, end_date = :now, fin = :fin"
         if error is not None:
             update += ", #e = :err"
             values[":err"] = {"S": error[:MAX_ERROR_CHARS]}
-        return self._update(
-            run.pk, _ti_sk(task_id, map_index), update, values, condition=f"attribute_not_exists(#s) OR {_NOT_FINISHED}"
-        )
+        return self._update(run.pk, _ti_sk(task_id, map_index), update, values, condition="attribute_not_exists(fin)")
 
     def task_instances(self, run: RunKey) -> list[TaskInstance]:
         """Every task instance of a run (one paginated query)."""
@@ -200,6 +190,8 @@ class MetadataStore:
             "TableName": self.table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ti)",
             "ExpressionAttributeValues": {":pk": {"S": run.pk}, ":ti": {"S": "TI#"}},
+            "ProjectionExpression": _LISTING,
+            "ExpressionAttributeNames": _LISTING_NAMES,
             "ConsistentRead": True,
         }
         while True:
@@ -211,33 +203,20 @@ class MetadataStore:
         return [_task_instance(item) for item in items]
 
     def get_task_instances(self, run: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
-        """The given tasks' instances (unmapped), by task_id; missing ones are absent."""
+        """The given tasks' instances (unmapped) with their return values, by task_id (one batch read)."""
         found: dict[str, TaskInstance] = {}
         for item in self._batch_get(run, [_ti_sk(t, -1) for t in task_ids]):
             ti = _task_instance(item)
             found[ti.task_id] = ti
         return found
 
-    # -- return values (XCom) -------------------------------------------------------------------
-    def put_xcom(self, run: RunKey, task_id: str, value: Any, map_index: int = -1) -> None:
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-        if len(text.encode()) > MAX_XCOM_BYTES:
-            raise XComTooLarge(
-                f"return value of task {task_id!r} is {len(text.encode()):,} bytes as JSON; "
-                f"the limit is {MAX_XCOM_BYTES:,} bytes (offloading to S3 is planned)"
-            )
-        self.client.put_item(
-            TableName=self.table_name,
-            Item={"pk": {"S": run.pk}, "sk": {"S": _xcom_sk(task_id, map_index)}, "value": {"S": text}},
-        )
-
     def get_xcoms(self, run: RunKey, task_ids: list[str]) -> dict[str, Any]:
         """Return values of the given tasks, by task_id; a task that returned nothing is absent."""
-        values: dict[str, Any] = {}
-        for item in self._batch_get(run, [_xcom_sk(t, -1) for t in task_ids]):
-            task_id = item["sk"]["S"].split("#")[1]
-            values[task_id] = json.loads(item["value"]["S"])
-        return values
+        return {
+            task_id: json.loads(ti.xcom)
+            for task_id, ti in self.get_task_instances(run, task_ids).items()
+            if ti.xcom is not None
+        }
 
     # -- gates --------------------------------------------------------------------------------
     def gate_register(self, run: RunKey, task_id: str, token: str, wait_for: list[str]) -> GateStatus:
@@ -308,8 +287,24 @@ def _ti_sk(task_id: str, map_index: int) -> str:
     return f"TI#{task_id}#{map_index}"
 
 
-def _xcom_sk(task_id: str, map_index: int) -> str:
-    return f"XCOM#{task_id}#{map_index}#return_value"
+def encode_xcom(task_id: str, value: Any) -> str:
+    """A return value as stored: compact JSON, refused with a clear error past the size limit."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise XComTooLarge(f"return value of task {task_id!r} is not JSON-serialisable: {exc}") from None
+    size = len(text.encode())
+    if size > MAX_XCOM_BYTES:
+        raise XComTooLarge(
+            f"return value of task {task_id!r} is {size:,} bytes as JSON; "
+            f"the limit is {MAX_XCOM_BYTES:,} bytes (offloading to S3 is planned)"
+        )
+    return text
+
+
+_ERROR_STATES = {TaskState.FAILED.value, TaskState.UP_FOR_RETRY.value}
+_LISTING_NAMES = {"#s": "state", "#e": "error", "#d": "duration"}
+_LISTING = "sk, #s, try_number, start_date, end_date, #d, #e"
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -341,16 +336,20 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _task_instance(item: dict[str, Any]) -> TaskInstance:
+    """A stored task instance; end, duration and error belong to a try only once it has ended."""
     data = _plain(item)
+    _, task_id, map_index = data["sk"].rsplit("#", 2)
+    ended = data["state"] != TaskState.RUNNING.value
     return TaskInstance(
-        task_id=data["task_id"],
-        map_index=int(data.get("map_index", -1)),
+        task_id=task_id,
+        map_index=int(map_index),
         state=data["state"],
         try_number=int(data.get("try_number", 0)),
         start=data.get("start_date"),
-        end=data.get("end_date"),
-        duration=data.get("duration"),
-        error=data.get("error"),
+        end=data.get("end_date") if ended else None,
+        duration=data.get("duration") if ended else None,
+        error=data.get("error") if data["state"] in _ERROR_STATES else None,
+        xcom=data.get("xcom"),
     )
 
 

@@ -28,10 +28,10 @@ from airstep.runtime.context import RunInfo, TaskInstanceView, build_context
 from airstep.runtime.dag_cache import get_dag
 from airstep.runtime.errors import AirstepTaskFailed, AirstepTaskFailedNoRetry
 from airstep.runtime.states import FAILED_STATES, FINISHED, TaskState
-from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
+from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, encode_xcom
 from airstep.runtime.trigger_rules import RUN, decide
 from airstep.sdk.operators import BashOperator, PythonOperator
-from airstep.sdk.taskflow import XComArg, iter_xcom_args
+from airstep.sdk.taskflow import XComArg
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
@@ -96,6 +96,7 @@ def _run(
     dag = get_dag(dag_ref["file"], dag_ref["version"], dag_ref["dag_id"])
     task = dag.task_dict[task_id]
     upstream = sorted(task.upstream_task_ids)
+    found: dict[str, TaskInstance] = {}
     if upstream:
         found = _finished_instances(store, dag, key, upstream)
         states = [found[u].state for u in upstream]
@@ -115,9 +116,8 @@ def _run(
     started = time.monotonic()
     view = TaskInstanceView(store, key, task_id, try_number)
     try:
-        result = _execute(dag, task, run, view, store, key)
-        if result is not None:
-            store.put_xcom(key, task_id, result)
+        result = _execute(dag, task, run, view, found)
+        xcom_json = encode_xcom(task_id, result) if result is not None else None
     except AirflowSkipException as exc:
         return _close(store, sfn, key, task_id, try_number, TaskState.SKIPPED, started, signal, str(exc) or None)
     except Exception as exc:  # noqa: BLE001 - any failure of user code fails the try
@@ -129,7 +129,7 @@ def _run(
         if isinstance(exc, AirflowFailException):
             raise AirstepTaskFailedNoRetry(message) from None
         raise AirstepTaskFailed(message) from None
-    return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, started, signal)
+    return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, started, signal, xcom_json=xcom_json)
 
 
 def _finished_instances(store: MetadataStore, dag: DAG, key: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
@@ -163,18 +163,18 @@ def _close(
     started: float,
     signal: list[str],
     error: str | None = None,
+    xcom_json: str | None = None,
 ) -> dict[str, Any]:
-    store.end_try(key, task_id, try_number, state, _now(), time.monotonic() - started, error)
+    store.end_try(key, task_id, try_number, state, _now(), time.monotonic() - started, error, xcom_json=xcom_json)
     _signal(store, sfn, key, task_id, signal)
     logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
     return {"task_id": task_id, "state": state.value, "try_number": try_number}
 
 
-def _execute(dag: DAG, task: BaseOperator, run: RunInfo, ti: TaskInstanceView, store: MetadataStore, key: RunKey) -> Any:
+def _execute(dag: DAG, task: BaseOperator, run: RunInfo, ti: TaskInstanceView, upstream: dict[str, TaskInstance]) -> Any:
     context = build_context(dag, task, run, ti)
     if isinstance(task, PythonOperator):
-        refs = sorted({arg.operator.task_id for arg in iter_xcom_args([task.op_args, task.op_kwargs])})
-        values = store.get_xcoms(key, refs) if refs else {}
+        values = {t: json.loads(u.xcom) for t, u in upstream.items() if u.xcom is not None}
         args = [_resolve(a, values) for a in task.op_args]
         kwargs = {k: _resolve(v, values) for k, v in task.op_kwargs.items()}
         return _call(task.python_callable, args, kwargs, context)
