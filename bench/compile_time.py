@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 from _common import AIRFLOW_PYTHON, ANCHORS, anchor_as_airstep, layered_dag_source, median_seconds
-
 from airstep.loader import load_dag_file
 from airstep.model import DagModel
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
@@ -64,7 +63,10 @@ def main() -> None:
             path.write_text(layered_dag_source(f"layered_{n}", n))
             files[f"layered_{n}"] = path
         files["random_1000 (anchor)"] = anchor_as_airstep("random_1000", folder)
-        print(f"{'DAG':<22}{'tasks':>6}{'load':>9}{'model':>9}{'compile':>9}{'total':>9}{'bytes':>11}{'gates':>7}{'events':>8}  guard")
+        print(
+            f"{'DAG':<22}{'tasks':>6}{'load':>9}{'model':>9}{'compile':>9}{'total':>9}"
+            f"{'bytes':>11}{'gates':>7}{'events':>8}  guard"
+        )
         for name, path in files.items():
             r = measure(path, options.repeat)
             total = r["load"] + r["model"] + r["compile"]  # type: ignore[operator]
@@ -73,13 +75,33 @@ def main() -> None:
                 f"{r['bytes']:>11,}{r['gates']:>7}{r['events']:>8}  {r['guard']}"
             )
         anchor = files["random_1000 (anchor)"]
-        ours = whole_process([sys.executable, "-m", "airstep_cli.main", "compile", str(anchor), "-o", str(folder / "out"), "--ignore-limits"], 3)
+        ours = whole_process(
+            [
+                sys.executable,
+                "-m",
+                "airstep_cli.main",
+                "compile",
+                str(anchor),
+                "-o",
+                str(folder / "out"),
+                "--ignore-limits",
+            ],
+            3,
+        )
         print(f"\nwhole process `airstep compile random_1000.py --ignore-limits` (median of 3): {ours:.2f} s")
         if AIRFLOW_PYTHON.exists():
-            theirs = whole_process([str(AIRFLOW_PYTHON), str(ANCHORS / "parse_serialize.py"), str(ANCHORS / "dags" / "random_1000.py")], 3)
-            print(f"whole process Airflow 3.3.2 parse + serialize (median of 3): {theirs:.2f} s -> ratio {theirs / ours:.1f}x")
+            theirs = whole_process(
+                [str(AIRFLOW_PYTHON), str(ANCHORS / "parse_serialize.py"), str(ANCHORS / "dags" / "random_1000.py")], 3
+            )
+            print(
+                f"whole process Airflow 3.3.2 parse + serialize (median of 3): {theirs:.2f} s "
+                f"-> ratio {theirs / ours:.1f}x"
+            )
         else:
-            print(f"Airflow not installed at {AIRFLOW_PYTHON} (see ../shared/anchors/airflow/README.md); its README gives ~2.3 s")
+            print(
+                f"Airflow not installed at {AIRFLOW_PYTHON} (see ../shared/anchors/airflow/README.md); "
+                "its README gives ~2.3 s"
+            )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 from _common import AIRFLOW_PYTHON, ANCHORS, anchor_as_airstep, median_seconds
-
 from airstep.loader import load_dag_file
 from airstep.model import DagModel
 from airstep_cli.local.engine import LocalEngine, RunRequest
@@ -46,7 +45,9 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ANCHORS / "dags"),
     }
     if not (home / "airflow.db").exists():
-        subprocess.run([str(AIRFLOW_PYTHON), "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [str(AIRFLOW_PYTHON), "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
+        )
     return env
 
 
@@ -61,26 +62,40 @@ def main() -> None:
         for name in ("fanout_100", "linear_50"):
             path = anchor_as_airstep(name, folder)
             seconds, tasks = in_process(path, options.repeat)
-            print(f"{name}: {tasks} tasks, run {seconds:.3f} s in process (median of {options.repeat}) "
-                  f"= {seconds / tasks * 1000:.1f} ms per task")
+            print(
+                f"{name}: {tasks} tasks, run {seconds:.3f} s in process (median of {options.repeat}) "
+                f"= {seconds / tasks * 1000:.1f} ms per task"
+            )
             whole[name], _ = median_seconds(
-                lambda: subprocess.run([sys.executable, "-m", "airstep_cli.main", "run", str(path), "--json"],
-                                       check=True, capture_output=True),
+                lambda path=path: subprocess.run(
+                    [sys.executable, "-m", "airstep_cli.main", "run", str(path), "--json"],
+                    check=True,
+                    capture_output=True,
+                ),
                 3,
             )
             print(f"{name}: whole process `airstep run --json` {whole[name]:.2f} s (median of 3)")
     if not AIRFLOW_PYTHON.exists():
-        print(f"Airflow not installed at {AIRFLOW_PYTHON} (see ../shared/anchors/airflow/README.md); its README gives ~13.6 s for fanout_100")
+        print(
+            f"Airflow not installed at {AIRFLOW_PYTHON} (see ../shared/anchors/airflow/README.md); "
+            "its README gives ~13.6 s for fanout_100"
+        )
         return
     env = airflow_env()
     for name in ("fanout_100", "linear_50"):
         theirs, _ = median_seconds(
-            lambda: subprocess.run([str(AIRFLOW_PYTHON), str(ANCHORS / "dagtest.py"), str(ANCHORS / "dags" / f"{name}.py")],
-                                   env=env, check=True, capture_output=True),
+            lambda name=name: subprocess.run(
+                [str(AIRFLOW_PYTHON), str(ANCHORS / "dagtest.py"), str(ANCHORS / "dags" / f"{name}.py")],
+                env=env,
+                check=True,
+                capture_output=True,
+            ),
             options.airflow_repeat,
         )
-        print(f"{name}: Airflow 3.3.2 dag.test() whole process {theirs:.2f} s (median of {options.airflow_repeat}) "
-              f"-> airstep takes {whole[name] / theirs:.2f} of it ({theirs / whole[name]:.1f}x faster)")
+        print(
+            f"{name}: Airflow 3.3.2 dag.test() whole process {theirs:.2f} s (median of {options.airflow_repeat}) "
+            f"-> airstep takes {whole[name] / theirs:.2f} of it ({theirs / whole[name]:.1f}x faster)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ def n_shaped_dag(dag_id: str, seed: int, blocks: int = 3) -> str:
     for i in range(blocks):
         for name in "abcd":
             seconds = round(rng.uniform(0.2, 2.0), 2)
-            tasks.append(f"    t['{name}{i}'] = PythonOperator(task_id='{name}{i}', python_callable=work, op_args=[{seconds}])")
+            tasks.append(
+                f"    t['{name}{i}'] = PythonOperator(task_id='{name}{i}', python_callable=work, op_args=[{seconds}])"
+            )
         edges += [f"    t['a{i}'] >> t['c{i}']", f"    t['b{i}'] >> t['c{i}']", f"    t['b{i}'] >> t['d{i}']"]
         if i:
             edges += [f"    t['c{i - 1}'] >> t['a{i}']", f"    t['d{i - 1}'] >> t['b{i}']"]
@@ -69,8 +71,10 @@ def main() -> None:
             critical = max(finish.values())
             makespan = (max(e for _, e in times.values()) - min(s for s, _ in times.values())).total_seconds()
             ratios.append(makespan / critical)
-            print(f"{model.dag_id}: {len(model.tasks)} tasks, critical path {critical:.2f} s, makespan {makespan:.2f} s, "
-                  f"ratio {makespan / critical:.3f}")
+            print(
+                f"{model.dag_id}: {len(model.tasks)} tasks, critical path {critical:.2f} s, makespan {makespan:.2f} s, "
+                f"ratio {makespan / critical:.3f}"
+            )
     print(f"median makespan / critical path: {statistics.median(ratios):.3f} (target <= 1.10)")
 
 

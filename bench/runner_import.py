@@ -24,11 +24,15 @@ def main() -> None:
     options = parser.parse_args()
     samples, leaked = [], set()
     for _ in range(options.repeat):
-        out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split("\n")
+        out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split(
+            "\n"
+        )
         samples.append(float(out[0]))
         leaked |= {m for m in out[1].split(",") if m}
-    print(f"import airstep.runtime.task_runner: median {statistics.median(samples) * 1000:.0f} ms "
-          f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f}, {options.repeat} cold interpreters)")
+    print(
+        f"import airstep.runtime.task_runner: median {statistics.median(samples) * 1000:.0f} ms "
+        f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f}, {options.repeat} cold interpreters)"
+    )
     print("CLI/local-only modules imported by the runner: " + (", ".join(sorted(leaked)) or "none"))
     if leaked:
         sys.exit(1)

@@ -6,9 +6,9 @@ import json
 import sys
 import threading
 from contextlib import redirect_stdout
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from rich.table import Table
 
 from airstep.loader import LoadedFile
 from airstep.model import DagModel
-from airstep_cli.dagfiles import UserError, problems_of, expand_paths, load_one, the_only_dag
+from airstep_cli.dagfiles import UserError, expand_paths, load_one, problems_of, the_only_dag
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
 app = typer.Typer(
@@ -64,7 +64,7 @@ def validate(paths: Annotated[list[str], typer.Argument(help="DAG files or folde
 def compile_command(
     dag_file: str,
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for <dag_id>.asl.json")] = Path("."),
-    dag_id: Annotated[Optional[str], typer.Option(help="only this DAG")] = None,  # noqa: UP007
+    dag_id: Annotated[str | None, typer.Option(help="only this DAG")] = None,  # noqa: UP007
     ignore_limits: Annotated[
         bool, typer.Option("--ignore-limits", help="write the definition even if it breaks a Step Functions quota")
     ] = False,
@@ -94,7 +94,7 @@ def compile_command(
 @app.command()
 def graph(
     dag_file: str,
-    dag_id: Annotated[Optional[str], typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
+    dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
 ) -> None:
     """Print the DAG as a Mermaid flowchart."""
     try:
@@ -116,14 +116,16 @@ def mermaid(model: DagModel) -> str:
 @app.command()
 def run(
     dag_file: str,
-    dag_id: Annotated[Optional[str], typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
-    logical_date: Annotated[Optional[str], typer.Option(help="ISO-8601 logical date (default: now, UTC)")] = None,  # noqa: UP007
-    conf: Annotated[Optional[str], typer.Option(help="JSON object: the run's conf (overrides params)")] = None,  # noqa: UP007
+    dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
+    logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now, UTC)")] = None,  # noqa: UP007
+    conf: Annotated[str | None, typer.Option(help="JSON object: the run's conf (overrides params)")] = None,  # noqa: UP007
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
     fast_retries: Annotated[
         bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay (local iteration)")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show the task runner's JSON logs on stderr")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show the task runner's JSON logs on stderr")
+    ] = False,
 ) -> None:
     """Compile a DAG and run the compiled state machine here (moto), tasks by the real task runner."""
     try:
@@ -162,7 +164,7 @@ def _request(logical_date: str | None, conf: str | None, fast_retries: bool) -> 
         except ValueError:
             raise UserError([f"--logical-date: {logical_date!r} is not an ISO-8601 date-time"]) from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
     conf_value: dict[str, Any] = {}
     if conf:
         try:
@@ -188,7 +190,9 @@ class _Progress:
                 self.finished.add(task_id)
             style = STATE_STYLE.get(state, "white")
             tries = f" [dim](try {try_number})[/dim]" if try_number > 1 else ""
-            err.print(f"[dim]{len(self.finished):>4}/{self.total}[/dim] [{style}]{state:<15}[/{style}] {task_id}{tries}")
+            err.print(
+                f"[dim]{len(self.finished):>4}/{self.total}[/dim] [{style}]{state:<15}[/{style}] {task_id}{tries}"
+            )
 
 
 def _print_table(result: Any) -> None:

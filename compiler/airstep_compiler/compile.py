@@ -10,7 +10,7 @@ from typing import Any
 
 from airstep.model import DagModel, TaskModel
 from airstep_compiler.limits import Limits, check_limits, estimate_run
-from airstep_compiler.plan import Block, Parallel, Sequence, Step, build_plan
+from airstep_compiler.plan import Block, Sequence, Step, build_plan
 from airstep_compiler.states import RETRYABLE_ERRORS, InitRun, LambdaTask, ParallelBlock
 
 FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionName}"
@@ -130,7 +130,9 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
     if options.check_limits:
         problem = check_limits(compiled, Limits())
         if problem:
-            raise CompileError(f"DAG {model.dag_id!r}: {problem.message}", limit=problem.limit, file=model.file, line=model.line)
+            raise CompileError(
+                f"DAG {model.dag_id!r}: {problem.message}", limit=problem.limit, file=model.file, line=model.line
+            )
     return compiled
 
 
@@ -243,7 +245,9 @@ class _Emitter:
         if task.retries == 0:
             return []
         if self.options.fast_retries:
-            return [{"ErrorEquals": RETRYABLE_ERRORS, "IntervalSeconds": 1, "MaxAttempts": task.retries, "BackoffRate": 1}]
+            return [
+                {"ErrorEquals": RETRYABLE_ERRORS, "IntervalSeconds": 1, "MaxAttempts": task.retries, "BackoffRate": 1}
+            ]
         retrier: dict[str, Any] = {
             "ErrorEquals": RETRYABLE_ERRORS,
             "IntervalSeconds": max(1, math.ceil(task.retry_delay)),

@@ -63,7 +63,9 @@ def estimate_run(definition: dict[str, Any]) -> RunEstimate:
 def check_limits(compiled: CompiledDag, limits: Limits) -> LimitProblem | None:
     for name, _ in _walk(compiled.definition["States"]):
         if len(name) > limits.state_name_chars:
-            return LimitProblem("state-name-length", f"state name {name!r} is longer than {limits.state_name_chars} characters")
+            return LimitProblem(
+                "state-name-length", f"state name {name!r} is longer than {limits.state_name_chars} characters"
+            )
     size = compiled.definition_bytes
     if size > limits.definition_bytes:
         return LimitProblem(

@@ -25,7 +25,11 @@ with DAG("non_series_parallel", schedule=None, start_date=datetime(2026, 1, 1), 
     b >> d
 
     # 3x3 grid: g_i_j depends on g_(i-1)_j and g_i_(j-1)
-    grid = {(i, j): PythonOperator(task_id=f"g_{i}_{j}", python_callable=work, op_args=[0.05]) for i in range(3) for j in range(3)}
+    grid = {
+        (i, j): PythonOperator(task_id=f"g_{i}_{j}", python_callable=work, op_args=[0.05])
+        for i in range(3)
+        for j in range(3)
+    }
     for (i, j), op in grid.items():
         if i:
             grid[(i - 1, j)] >> op

@@ -9,11 +9,15 @@ from helpers import EXAMPLES, ROOT
 
 
 def airstep(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def test_run_json_matches_schema():
-    proc = airstep("run", str(EXAMPLES / "flaky_retries.py"), "--json", "--fast-retries", "--logical-date", "2026-11-21T02:00:00Z")
+    proc = airstep(
+        "run", str(EXAMPLES / "flaky_retries.py"), "--json", "--fast-retries", "--logical-date", "2026-11-21T02:00:00Z"
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert set(data) == {"dag_id", "run_id", "state", "tasks"}

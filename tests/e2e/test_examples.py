@@ -1,5 +1,7 @@
 """Every example DAG runs on the local engine: compiled machine on moto, real task runner."""
 
+from datetime import UTC
+
 from airstep.runtime.store import RunKey
 from helpers import EXAMPLES
 
@@ -17,9 +19,9 @@ def xcoms(engine, result, *task_ids):
 
 
 def test_etl_passes_values(run_file, engine):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    result = run_file(EXAMPLES / "etl_taskflow.py", logical_date=datetime(2026, 3, 4, tzinfo=timezone.utc))
+    result = run_file(EXAMPLES / "etl_taskflow.py", logical_date=datetime(2026, 3, 4, tzinfo=UTC))
     assert result.state == "success"
     assert set(states(result).values()) == {"success"}
     values = xcoms(engine, result, "extract", "transform", "load")

@@ -1,5 +1,7 @@
 """Failures never abort the rest of the graph; trigger rules, skips, timeouts and gates behave."""
 
+from datetime import UTC
+
 from airstep.runtime.store import RunKey
 
 
@@ -205,7 +207,7 @@ def test_oversized_return_value_fails_clearly(dag_file, run_file):
 
 
 def test_context_injection(dag_file, run_file, engine):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     path = dag_file(
         """
@@ -223,7 +225,7 @@ def test_context_injection(dag_file, run_file, engine):
             named() >> everything()
         """
     )
-    result = run_file(path, logical_date=datetime(2026, 5, 6, 7, 8, tzinfo=timezone.utc))
+    result = run_file(path, logical_date=datetime(2026, 5, 6, 7, 8, tzinfo=UTC))
     values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), ["named", "everything"])
     assert values["named"] == ["2026-05-06", 1, "world", True]
     assert values["everything"] == ["ds", "logical_date", "params", "ti"]

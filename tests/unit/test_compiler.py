@@ -38,7 +38,11 @@ def test_recompile_in_a_fresh_process_is_byte_identical():
     )
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT,
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
             env={**os.environ, "PYTHONHASHSEED": seed},
         ).stdout
         for seed in ("1", "2", "3")
@@ -72,7 +76,12 @@ def test_every_lambda_task_has_the_service_retrier():
 
 def test_retries_map_to_retry_with_airflow_delays():
     compiled = compile_dag(
-        build(retries=4, retry_delay=timedelta(seconds=30), retry_exponential_backoff=True, max_retry_delay=timedelta(minutes=3)),
+        build(
+            retries=4,
+            retry_delay=timedelta(seconds=30),
+            retry_exponential_backoff=True,
+            max_retry_delay=timedelta(minutes=3),
+        ),
         DagSource("x.py", "v1"),
     )
     assert task_state(compiled)["Retry"][1] == {
@@ -99,12 +108,19 @@ def test_no_retries_means_no_task_retrier():
 
 
 def test_fast_retries_option_waits_one_second():
-    retry = task_state(compile_dag(build(retries=2), DagSource("x.py", "v1"), CompileOptions(fast_retries=True)))["Retry"][1]
+    retry = task_state(compile_dag(build(retries=2), DagSource("x.py", "v1"), CompileOptions(fast_retries=True)))[
+        "Retry"
+    ][1]
     assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"]) == (1, 1, 2)
 
 
 def test_execution_timeout_maps_to_timeout_seconds():
-    assert task_state(compile_dag(build(execution_timeout=timedelta(seconds=42.5)), DagSource("x.py", "v")))["TimeoutSeconds"] == 43
+    assert (
+        task_state(compile_dag(build(execution_timeout=timedelta(seconds=42.5)), DagSource("x.py", "v")))[
+            "TimeoutSeconds"
+        ]
+        == 43
+    )
     assert task_state(compile_dag(build(), DagSource("x.py", "v")))["TimeoutSeconds"] == 900
 
 

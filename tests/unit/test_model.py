@@ -19,7 +19,10 @@ def test_examples_round_trip_exactly(path):
 def test_random_dag_round_trips():
     rng = random.Random(7)
     with DAG("rand", params={"n": [1, 2, {"x": None}]}, tags=["a", "b"]) as d:
-        ops = [EmptyOperator(task_id=f"t{i}", retries=rng.randint(0, 3), execution_timeout=rng.choice([None, 30])) for i in range(60)]
+        ops = [
+            EmptyOperator(task_id=f"t{i}", retries=rng.randint(0, 3), execution_timeout=rng.choice([None, 30]))
+            for i in range(60)
+        ]
         for i in range(60):
             for j in range(i + 1, 60):
                 if rng.random() < 0.08:

@@ -25,7 +25,14 @@ def test_chain_and_cross_downstream():
         chain(t["a"], [t["b"], t["c"]], [t["d"], t["e"]], t["f"])
         cross_downstream([t["a"], t["b"]], [t["g"]])
     assert edges(d) == {
-        ("a", "b"), ("a", "c"), ("b", "d"), ("c", "e"), ("d", "f"), ("e", "f"), ("a", "g"), ("b", "g"),
+        ("a", "b"),
+        ("a", "c"),
+        ("b", "d"),
+        ("c", "e"),
+        ("d", "f"),
+        ("e", "f"),
+        ("a", "g"),
+        ("b", "g"),
     }
 
 
@@ -38,6 +45,7 @@ def test_chain_rejects_lists_of_different_lengths():
 
 def test_taskflow_call_returns_reference_and_creates_edge():
     with DAG("tf") as d:
+
         @task
         def one() -> int:
             return 1
@@ -104,6 +112,7 @@ def test_constructors_have_no_side_effects(tmp_path):
 
 def test_xcomarg_cannot_be_iterated_at_parse_time():
     with DAG("iter"):
+
         @task
         def rows() -> list[int]:
             return [1]

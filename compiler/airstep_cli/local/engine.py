@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -156,13 +156,15 @@ class LocalEngine:
         on_progress: Callable[[str, str, int], None] | None = None,
     ) -> RunResult:
         """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
-        compiled = compile_dag(model, source, CompileOptions(function_name=FUNCTION_NAME, fast_retries=request.fast_retries))
+        compiled = compile_dag(
+            model, source, CompileOptions(function_name=FUNCTION_NAME, fast_retries=request.fast_retries)
+        )
         machine = self.sfn.create_state_machine(
             name=model.dag_id[:80],
             definition=compiled.definition_json,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
         )["stateMachineArn"]
-        logical_date = request.logical_date or datetime.now(timezone.utc)
+        logical_date = request.logical_date or datetime.now(UTC)
         run_id = f"manual__{logical_date.isoformat()}"
         payload = run_input(model, run_id, logical_date, request.conf)
         key = RunKey(model.dag_id, run_id)
@@ -174,7 +176,7 @@ class LocalEngine:
                 "state": "running",
                 "run_type": "manual",
                 "logical_date": payload["logical_date"],
-                "start_date": datetime.now(timezone.utc).isoformat(),
+                "start_date": datetime.now(UTC).isoformat(),
                 "dag_version": source.version,
                 "conf": request.conf,
             },
@@ -198,11 +200,15 @@ class LocalEngine:
             state, error = "failed", "the state machine succeeded but the run record disagrees"
         if description["status"] != "SUCCEEDED" and state == "running":
             state = "failed"
-            self.store.finish_run(key, "failed", datetime.now(timezone.utc).isoformat())
+            self.store.finish_run(key, "failed", datetime.now(UTC).isoformat())
         order = {t.task_id: i for i, t in enumerate(model.tasks)}
         tasks = sorted(self.store.task_instances(key), key=lambda t: (order.get(t.task_id, len(order)), t.map_index))
         recorded = {t.task_id for t in tasks}
-        tasks += [TaskInstance(t.task_id, -1, None, 0, None, None, None, None) for t in model.tasks if t.task_id not in recorded]  # type: ignore[arg-type]
+        tasks += [
+            TaskInstance(t.task_id, -1, None, 0, None, None, None, None)
+            for t in model.tasks
+            if t.task_id not in recorded
+        ]  # type: ignore[arg-type]
         return RunResult(model.dag_id, run_id, state, tasks, started, ended, error)
 
     def _wait(self, execution: str, finalized: threading.Event) -> dict[str, Any]:

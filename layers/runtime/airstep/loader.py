@@ -106,7 +106,9 @@ def load_dag_file(path: str | Path, source: bytes | None = None) -> LoadedFile:
         if found.dag_id in result.dags:
             first = result.dags[found.dag_id].location.line
             result.errors.append(
-                DagLoadError(path_str, found.location.line, f"dag_id {found.dag_id!r} is defined twice (first at line {first})")
+                DagLoadError(
+                    path_str, found.location.line, f"dag_id {found.dag_id!r} is defined twice (first at line {first})"
+                )
             )
             continue
         try:
@@ -127,9 +129,7 @@ def _failed(path: str, source: bytes, line: int, message: str) -> LoadedFile:
     return LoadedFile(path=path, version=content_version(source), errors=[DagLoadError(path, line, message)])
 
 
-def _located(
-    path: str, location: SourceLocation, message: str, exc: BaseException | None = None
-) -> DagLoadError:
+def _located(path: str, location: SourceLocation, message: str, exc: BaseException | None = None) -> DagLoadError:
     if location.file == path:
         return DagLoadError(path, location.line, message)
     line = _user_line(exc, path) if exc is not None else 0

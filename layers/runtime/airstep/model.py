@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.isoformat()
 
 
@@ -156,4 +156,4 @@ def _zone_name(value: datetime | None) -> str:
     key = getattr(value.tzinfo, "key", None) or getattr(value.tzinfo, "name", None)
     if key:
         return str(key)
-    return "UTC" if value.utcoffset() == timezone.utc.utcoffset(None) else str(value.tzinfo)
+    return "UTC" if value.utcoffset() == UTC.utcoffset(None) else str(value.tzinfo)

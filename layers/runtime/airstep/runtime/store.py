@@ -122,7 +122,11 @@ class MetadataStore:
                 UpdateExpression="SET #s = :running, start_date = :now ADD try_number :one",
                 ConditionExpression="attribute_not_exists(fin)",
                 ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={":running": {"S": TaskState.RUNNING.value}, ":now": {"S": now}, ":one": {"N": "1"}},
+                ExpressionAttributeValues={
+                    ":running": {"S": TaskState.RUNNING.value},
+                    ":now": {"S": now},
+                    ":one": {"N": "1"},
+                },
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
@@ -243,7 +247,11 @@ class MetadataStore:
     def gate_claim_release(self, run: RunKey, task_id: str) -> bool:
         """True for exactly one caller: the one that may send the gate's token."""
         return self._update(
-            run.pk, f"GATE#{task_id}", "SET released = :t", {":t": {"BOOL": True}}, condition="attribute_not_exists(released)"
+            run.pk,
+            f"GATE#{task_id}",
+            "SET released = :t",
+            {":t": {"BOOL": True}},
+            condition="attribute_not_exists(released)",
         )
 
     # -- helpers ------------------------------------------------------------------------------
@@ -254,7 +262,11 @@ class MetadataStore:
             "UpdateExpression": update,
             "ExpressionAttributeValues": values,
         }
-        names = {n: v for n, v in (("#s", "state"), ("#e", "error"), ("#d", "duration")) if n in update or (condition and n in condition)}
+        names = {
+            n: v
+            for n, v in (("#s", "state"), ("#e", "error"), ("#d", "duration"))
+            if n in update or (condition and n in condition)
+        }
         if names:
             kwargs["ExpressionAttributeNames"] = names
         if condition:
@@ -271,7 +283,12 @@ class MetadataStore:
         items: list[dict[str, Any]] = []
         unique = list(dict.fromkeys(sort_keys))
         for start in range(0, len(unique), 100):
-            request = {self.table_name: {"Keys": [_key(run.pk, sk) for sk in unique[start : start + 100]], "ConsistentRead": True}}
+            request = {
+                self.table_name: {
+                    "Keys": [_key(run.pk, sk) for sk in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
                 items.extend(response["Responses"].get(self.table_name, []))
@@ -330,7 +347,7 @@ def _attrs(values: dict[str, Any]) -> dict[str, Any]:
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, typed in item.items():
-        (kind, value), = typed.items()
+        ((kind, value),) = typed.items()
         out[name] = float(value) if kind == "N" else set(value) if kind == "SS" else value
     return out
 

@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -87,7 +87,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _run(
@@ -149,7 +149,16 @@ def _finished_instances(store: MetadataStore, dag: DAG, key: RunKey, task_ids: l
             else "the task never started: the task runner failed before its first try"
         )
         store.finish_unfinished(key, task_id, TaskState.FAILED, _now(), message)
-        found[task_id] = TaskInstance(task_id, -1, TaskState.FAILED.value, ti.try_number if ti else 0, ti.start if ti else None, None, None, message)
+        found[task_id] = TaskInstance(
+            task_id,
+            -1,
+            TaskState.FAILED.value,
+            ti.try_number if ti else 0,
+            ti.start if ti else None,
+            None,
+            None,
+            message,
+        )
     return found
 
 
@@ -171,7 +180,9 @@ def _close(
     return {"task_id": task_id, "state": state.value, "try_number": try_number}
 
 
-def _execute(dag: DAG, task: BaseOperator, run: RunInfo, ti: TaskInstanceView, upstream: dict[str, TaskInstance]) -> Any:
+def _execute(
+    dag: DAG, task: BaseOperator, run: RunInfo, ti: TaskInstanceView, upstream: dict[str, TaskInstance]
+) -> Any:
     context = build_context(dag, task, run, ti)
     if isinstance(task, PythonOperator):
         values = {t: json.loads(u.xcom) for t, u in upstream.items() if u.xcom is not None}
@@ -233,9 +244,7 @@ def _run_bash(task: BashOperator, context: dict[str, Any], run: RunInfo) -> str 
     if completed.returncode in task.skip_on_exit_code:
         raise AirflowSkipException(f"bash command exited with code {completed.returncode}")
     if completed.returncode != 0:
-        raise RuntimeError(
-            f"Bash command failed. The command returned a non-zero exit code {completed.returncode}."
-        )
+        raise RuntimeError(f"Bash command failed. The command returned a non-zero exit code {completed.returncode}.")
     lines = [line for line in completed.stdout.splitlines() if line.strip()]
     return lines[-1] if lines else None
 
@@ -299,7 +308,11 @@ def _finalize(store: MetadataStore, key: RunKey, dag_ref: dict[str, str]) -> dic
     state = "failed" if failed_leaves else "success"
     store.finish_run(key, state, _now())
     failed = sorted(t for t, ti in instances.items() if ti.state == TaskState.FAILED)
-    cause = f"failed tasks: {', '.join(failed)}" if failed else (f"unfinished tasks: {', '.join(failed_leaves)}" if failed_leaves else "")
+    cause = (
+        f"failed tasks: {', '.join(failed)}"
+        if failed
+        else (f"unfinished tasks: {', '.join(failed_leaves)}" if failed_leaves else "")
+    )
     logger.info("run finished", extra={"state": state})
     return {"state": state, "cause": cause, "failed_tasks": failed}
 

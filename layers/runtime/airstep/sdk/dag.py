@@ -41,8 +41,7 @@ def validate_key(kind: str, value: Any, location: SourceLocation) -> str:
         raise DagDefinitionError(f"{kind} {value[:40]!r}... is longer than {MAX_ID_LENGTH} characters", location)
     if not KEY_PATTERN.match(value):
         raise DagDefinitionError(
-            f"{kind} {value!r} may contain only letters, digits, '_', '.' and '-' "
-            "(it names Step Functions states)",
+            f"{kind} {value!r} may contain only letters, digits, '_', '.' and '-' (it names Step Functions states)",
             location,
         )
     return value
@@ -160,7 +159,7 @@ class DAG:
                     iterators.pop()
                     continue
                 if colour[nxt] == grey:
-                    cycle = [*path[path.index(nxt):], nxt]
+                    cycle = [*path[path.index(nxt) :], nxt]
                     closing_edge = self.task_dict[nxt].edge_locations.get(path[-1])
                     raise DagDefinitionError(
                         f"DAG {self.dag_id!r} has a cycle: {' -> '.join(cycle)}",

@@ -30,9 +30,7 @@ class PythonOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if not callable(python_callable):
-            raise DagDefinitionError(
-                f"python_callable of task {self.task_id!r} is not callable", self.location
-            )
+            raise DagDefinitionError(f"python_callable of task {self.task_id!r} is not callable", self.location)
         self.python_callable = python_callable
         self.op_args = list(op_args or [])
         self.op_kwargs = dict(op_kwargs or {})

@@ -126,9 +126,7 @@ class TaskDecorator:
             and name not in CONTEXT_KEYS
         ]
         if missing:
-            raise DagDefinitionError(
-                f"task {self.__name__!r} is missing argument(s): {', '.join(missing)}", location
-            )
+            raise DagDefinitionError(f"task {self.__name__!r} is missing argument(s): {', '.join(missing)}", location)
 
 
 def task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
