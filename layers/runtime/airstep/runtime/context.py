@@ -21,7 +21,8 @@ def parse_time(value: str | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
-    """A run as the execution input describes it (see airstep_cli.local.engine.run_input)."""
+    """A run as the execution input describes it (see airstep_cli.local.engine.run_input); it is
+    also what tasks see as `context["dag_run"]`."""
 
     dag_id: str
     run_id: str
@@ -42,19 +43,6 @@ class RunInfo:
             data_interval_end=parse_time(data.get("data_interval_end")),
             conf=dict(data.get("conf") or {}),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class DagRun:
-    """What `context["dag_run"]` offers."""
-
-    dag_id: str
-    run_id: str
-    run_type: str
-    logical_date: datetime | None
-    data_interval_start: datetime | None
-    data_interval_end: datetime | None
-    conf: dict[str, Any]
 
 
 class TaskInstanceView:
@@ -90,9 +78,7 @@ def build_context(dag: DAG, task: BaseOperator, run: RunInfo, ti: TaskInstanceVi
         "ti": ti,
         "task_instance": ti,
         "run_id": run.run_id,
-        "dag_run": DagRun(
-            dag.dag_id, run.run_id, run.run_type, logical, run.data_interval_start, run.data_interval_end, run.conf
-        ),
+        "dag_run": run,
         "params": params,
         "logical_date": logical,
         "data_interval_start": run.data_interval_start,
