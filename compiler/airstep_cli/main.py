@@ -64,7 +64,7 @@ def validate(paths: Annotated[list[str], typer.Argument(help="DAG files or folde
 def compile_command(
     dag_file: str,
     output: Annotated[Path, typer.Option("-o", "--output", help="folder for <dag_id>.asl.json")] = Path("."),
-    dag_id: Annotated[str | None, typer.Option(help="only this DAG")] = None,  # noqa: UP007
+    dag_id: Annotated[str | None, typer.Option(help="only this DAG")] = None,
     ignore_limits: Annotated[
         bool, typer.Option("--ignore-limits", help="write the definition even if it breaks a Step Functions quota")
     ] = False,
@@ -94,7 +94,7 @@ def compile_command(
 @app.command()
 def graph(
     dag_file: str,
-    dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
+    dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,
 ) -> None:
     """Print the DAG as a Mermaid flowchart."""
     try:
@@ -116,9 +116,9 @@ def mermaid(model: DagModel) -> str:
 @app.command()
 def run(
     dag_file: str,
-    dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,  # noqa: UP007
-    logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now, UTC)")] = None,  # noqa: UP007
-    conf: Annotated[str | None, typer.Option(help="JSON object: the run's conf (overrides params)")] = None,  # noqa: UP007
+    dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,
+    logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now, UTC)")] = None,
+    conf: Annotated[str | None, typer.Option(help="JSON object: the run's conf (overrides params)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
     fast_retries: Annotated[
         bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay (local iteration)")
@@ -126,12 +126,17 @@ def run(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="show the task runner's JSON logs on stderr")
     ] = False,
+    secrets_file: Annotated[
+        Path | None,
+        typer.Option("--secrets", help='JSON file: {"connections": {id: uri-or-object}, "variables": {key: value}}'),
+    ] = None,
 ) -> None:
     """Compile a DAG and run the compiled state machine here (moto), tasks by the real task runner."""
     try:
         loaded, models = load_one(dag_file, dag_id)
         model = the_only_dag(dag_file, models)
         request = _request(logical_date, conf, fast_retries)
+        connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
     except UserError as exc:
         _fail(exc.lines)
     from airstep_cli.local.engine import LocalEngine  # moto is heavy: import it only to run
@@ -139,6 +144,7 @@ def run(
     reporter = _Progress(model) if not as_json else None
     try:
         with LocalEngine(log_level="INFO" if verbose else "ERROR") as engine, redirect_stdout(sys.stderr):
+            engine.seed_secrets(connections, variables)
             result = engine.run(model, _source(loaded), request, on_progress=reporter)
     except CompileError as exc:
         _fail([str(exc)])
@@ -174,6 +180,31 @@ def _request(logical_date: str | None, conf: str | None, fast_retries: bool) -> 
         if not isinstance(conf_value, dict):
             raise UserError(["--conf: must be a JSON object"])
     return RunRequest(logical_date=when, conf=conf_value, fast_retries=fast_retries)
+
+
+def _read_secrets(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a --secrets file; errors name the file and line, never a secret value."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError([f"{path}: cannot read file ({exc.strerror})"]) from None
+    except json.JSONDecodeError as exc:
+        raise UserError([f"{path}:{exc.lineno}: not valid JSON ({exc.msg})"]) from None
+    except UnicodeDecodeError:
+        raise UserError([f"{path}: not UTF-8"]) from None
+    unknown = set(data) - {"connections", "variables"} if isinstance(data, dict) else {"?"}
+    if unknown:
+        raise UserError([f'{path}: expected an object with "connections" and/or "variables"'])
+    sections = []
+    for section in ("connections", "variables"):
+        entries = data.get(section, {})
+        if not isinstance(entries, dict):
+            raise UserError([f'{path}: "{section}" must be an object of name: value'])
+        sections.append(entries)
+    for conn_id, value in sections[0].items():
+        if not isinstance(value, (str, dict)):
+            raise UserError([f"{path}: connection {conn_id!r} must be a URI string or an object"])
+    return sections[0], sections[1]
 
 
 class _Progress:

@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from airstep.connections import reset_secrets, secrets
 from airstep.model import DagModel
 from airstep.runtime import dag_cache, task_runner
 from airstep.runtime.constants import TABLE_NAME_ENV
@@ -118,6 +119,7 @@ class LocalEngine:
         boto3.DEFAULT_SESSION = self.session
         task_runner.reset()
         dag_cache.clear()
+        reset_secrets()
         # Task runner logs (Powertools JSON) go to stderr so stdout stays the command's result;
         # moto's interpreter logs every state failure, which the run result already reports.
         task_runner.logger.setLevel(self._log_level)
@@ -139,6 +141,7 @@ class LocalEngine:
 
     def __exit__(self, *exc: object) -> None:
         task_runner.reset()
+        reset_secrets()
         boto3.DEFAULT_SESSION = self._saved_session
         self._restore_parser()
         self._mock.stop()
@@ -147,6 +150,23 @@ class LocalEngine:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+    def seed_secrets(self, connections: dict[str, Any], variables: dict[str, Any]) -> None:
+        """Create connections and variables in moto's Secrets Manager under Airflow's names.
+
+        A connection is a URI string or a JSON object; a variable that is not a string is stored as JSON.
+        """
+        client = boto3.client("secretsmanager")
+        backend = secrets()
+        for kind, prefix, entries in (
+            ("connection", backend.connections_prefix, connections),
+            ("variable", backend.variables_prefix, variables),
+        ):
+            if entries and prefix is None:
+                raise ValueError(f"{kind}s are disabled by an empty prefix")
+            for name, value in entries.items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                client.create_secret(Name=f"{prefix}/{name}", SecretString=text)
 
     def run(
         self,

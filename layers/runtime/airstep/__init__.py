@@ -16,6 +16,7 @@ Write DAG files with Airflow 3 names::
         load(extract())
 """
 
+from airstep.connections import BaseHook, Connection, Variable
 from airstep.errors import AirflowFailException, AirflowSkipException, DagDefinitionError
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.dag import DAG, dag
@@ -27,11 +28,14 @@ __all__ = [
     "DAG",
     "AirflowFailException",
     "AirflowSkipException",
+    "BaseHook",
     "BaseOperator",
     "BashOperator",
+    "Connection",
     "DagDefinitionError",
     "EmptyOperator",
     "PythonOperator",
+    "Variable",
     "XComArg",
     "chain",
     "cross_downstream",

@@ -1,0 +1,80 @@
+"""Tasks read connections and variables from moto's Secrets Manager, seeded by `--secrets`."""
+
+import json
+import subprocess
+import sys
+
+from airstep.runtime.store import RunKey
+from helpers import ROOT
+
+DAG = """
+from airstep import DAG, task, Connection, Variable, BaseHook
+
+with DAG("uses_secrets"):
+    @task
+    def read():
+        db = Connection.get("warehouse")
+        api = BaseHook.get_connection("api")
+        return {
+            "db": [db.conn_type, db.host, db.port, db.schema, db.login],
+            "api_host": api.host,
+            "batch": Variable.get("config", deserialize_json=True)["batch"],
+            "env": Variable.get("env"),
+            "missing": Variable.get("absent", default_var="fallback"),
+        }
+
+    read()
+"""
+
+SECRETS = {
+    "connections": {
+        "warehouse": "postgresql://etl:s3cr3t-pw@warehouse.internal:5439/analytics",
+        "api": {"conn_type": "http", "host": "api.example.com", "password": "s3cr3t-token"},
+    },
+    "variables": {"config": {"batch": 500}, "env": "staging"},
+}
+
+
+def test_tasks_read_seeded_secrets(dag_file, engine, run_file):
+    path = dag_file(DAG)
+    engine.seed_secrets(SECRETS["connections"], SECRETS["variables"])
+    result = run_file(path)
+    assert result.state == "success", result.tasks
+    value = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), ["read"])["read"]
+    assert value == {
+        "db": ["postgres", "warehouse.internal", 5439, "analytics", "etl"],
+        "api_host": "api.example.com",
+        "batch": 500,
+        "env": "staging",
+        "missing": "fallback",
+    }
+
+
+def test_cli_secrets_file_and_no_secret_in_output(dag_file, tmp_path):
+    path = dag_file(DAG)
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(SECRETS))
+    proc = subprocess.run(
+        [sys.executable, "-m", "airstep_cli.main", "run", str(path), "--secrets", str(secrets), "--json", "-v"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cr3t" not in proc.stdout + proc.stderr
+
+
+def test_cli_rejects_a_broken_secrets_file(dag_file, tmp_path):
+    path = dag_file(DAG)
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text('{\n  "connections": {"db": "postgres://u:pw@h/d",}\n}')
+    proc = subprocess.run(
+        [sys.executable, "-m", "airstep_cli.main", "run", str(path), "--secrets", str(secrets)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert f"{secrets}:2: not valid JSON" in proc.stderr and "pw@" not in proc.stderr and "Traceback" not in proc.stderr
