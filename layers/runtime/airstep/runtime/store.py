@@ -3,10 +3,16 @@
 Every state change is one conditional write, so a duplicate or late writer never moves a record
 backwards. Keys (single-table design)::
 
-    pk = RUN#<dag_id>#<run_id>   sk = RUN                      the run
+    pk = RUN#<dag_id>#<run_id>   sk = RUN                      the run (tracked from execution events)
                                  sk = TI#<task_id>#<map_index>  a task instance (latest try) and its
                                                                 return value (`xcom`, JSON text)
                                  sk = GATE#<task_id>            a gate's token and arrived upstreams
+
+Access patterns (global secondary indexes, see TABLE_SCHEMA):
+
+    gsi1  DAG#<dag_id> / RUN#<start>#<run_id>   runs of a DAG, newest first; latest run per DAG
+    gsi2  STATE#<state> / <end or start>#...      e.g. failed runs in a time window
+    gsi3  RUNID#<run_id>                          a run by its run_id alone
 """
 
 from __future__ import annotations
@@ -87,26 +93,117 @@ class MetadataStore:
         self.client = client or boto3.client("dynamodb")
 
     # -- runs ---------------------------------------------------------------------------------
-    def create_run(self, run: RunKey, attributes: dict[str, Any]) -> bool:
-        """Record a new run; False if it already exists (a duplicate start)."""
-        item = {"pk": {"S": run.pk}, "sk": {"S": "RUN"}, **_attrs(attributes)}
-        try:
-            self.client.put_item(TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+    def track_execution(
+        self,
+        run: RunKey,
+        *,
+        status: str,
+        state: str,
+        execution_arn: str,
+        start: str | None,
+        end: str | None,
+        error: str | None,
+        run_input: dict[str, Any],
+    ) -> bool:
+        """Apply an execution status (RUNNING < final) unless a later one is already recorded."""
+        rank = 1 if status == "RUNNING" else 2
+        values: dict[str, Any] = {
+            ":rank": {"N": str(rank)},
+            ":status": {"S": status},
+            ":state": {"S": state},
+            ":arn": {"S": execution_arn},
+            ":dag": {"S": run.dag_id},
+            ":run": {"S": run.run_id},
+            ":rt": {"S": str(run_input.get("run_type", "manual"))},
+            ":g1pk": {"S": f"DAG#{run.dag_id}"},
+            ":g2pk": {"S": f"STATE#{state}"},
+            ":g2sk": {"S": f"{end or start or ''}#{run.dag_id}#{run.run_id}"},
+            ":g3pk": {"S": f"RUNID#{run.run_id}"},
+        }
+        update = (
+            "SET exec_rank = :rank, exec_status = :status, #s = :state, execution_arn = :arn, dag_id = :dag, "
+            "run_id = :run, run_type = :rt, gsi1pk = :g1pk, gsi2pk = :g2pk, gsi2sk = :g2sk, gsi3pk = :g3pk"
+        )
+        optional = {
+            "logical_date": run_input.get("logical_date"),
+            "start_date": start,
+            "end_date": end,
+            "#e": error[:MAX_ERROR_CHARS] if error else None,
+            "gsi1sk": f"RUN#{start}#{run.run_id}" if start else None,
+        }
+        if start and end:
+            optional["#d"] = _seconds_between(start, end)
+        for i, (name, value) in enumerate(optional.items()):
+            if value is not None:
+                update += f", {name} = :o{i}"
+                values[f":o{i}"] = {"N": repr(value)} if isinstance(value, float) else {"S": value}
+        condition = "(attribute_not_exists(exec_rank) OR exec_rank < :rank)"
+        if rank == 1:  # never move a run that its finalize step already ended back to running
+            condition += " AND (attribute_not_exists(#s) OR #s = :state)"
+        return self._update(run.pk, "RUN", update, values, condition=condition)
 
     def finish_run(self, run: RunKey, state: str, end: str) -> bool:
-        """Set the run's final state once; a later or duplicate finish changes nothing."""
+        """The finalize step's verdict: set the run's final state once (a duplicate changes nothing)."""
         return self._update(
             run.pk,
             "RUN",
-            "SET #s = :state, end_date = :end",
-            {":state": {"S": state}, ":end": {"S": end}, ":running": {"S": "running"}},
+            "SET #s = :state, dag_id = :dag, run_id = :run, gsi2pk = :g2pk, gsi2sk = :g2sk, gsi3pk = :g3pk",
+            {
+                ":state": {"S": state},
+                ":running": {"S": "running"},
+                ":dag": {"S": run.dag_id},
+                ":run": {"S": run.run_id},
+                ":g2pk": {"S": f"STATE#{state}"},
+                ":g2sk": {"S": f"{end}#{run.dag_id}#{run.run_id}"},
+                ":g3pk": {"S": f"RUNID#{run.run_id}"},
+            },
             condition="attribute_not_exists(#s) OR #s = :running",
         )
+
+    def runs_of_dag(self, dag_id: str, limit: int = 25) -> list[dict[str, Any]]:
+        """Runs of a DAG, newest first (by start date)."""
+        return self._query_index(
+            "gsi1", "gsi1pk", f"DAG#{dag_id}", begins_with=("gsi1sk", "RUN#"), limit=limit, newest_first=True
+        )
+
+    def runs_in_state(self, state: str, since: str, until: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Runs in `state` whose end (or start) lies in [since, until], ISO-8601 UTC."""
+        return self._query_index(
+            "gsi2", "gsi2pk", f"STATE#{state}", between=("gsi2sk", since, until + "~"), limit=limit
+        )
+
+    def find_runs(self, run_id: str) -> list[dict[str, Any]]:
+        """Runs with this run_id (in any DAG)."""
+        return self._query_index("gsi3", "gsi3pk", f"RUNID#{run_id}", limit=100)
+
+    def _query_index(
+        self,
+        index: str,
+        pk_name: str,
+        pk: str,
+        *,
+        begins_with: tuple[str, str] | None = None,
+        between: tuple[str, str, str] | None = None,
+        limit: int,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        condition = f"{pk_name} = :pk"
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if begins_with:
+            condition += f" AND begins_with({begins_with[0]}, :prefix)"
+            values[":prefix"] = {"S": begins_with[1]}
+        if between:
+            condition += f" AND {between[0]} BETWEEN :lo AND :hi"
+            values[":lo"], values[":hi"] = {"S": between[1]}, {"S": between[2]}
+        items = self.client.query(
+            TableName=self.table_name,
+            IndexName=index,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=not newest_first,
+            Limit=limit,
+        )["Items"]
+        return [_plain(item) for item in items]
 
     def get_run(self, run: RunKey) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table_name, Key=_key(run.pk, "RUN"), ConsistentRead=True).get("Item")
@@ -296,6 +393,38 @@ class MetadataStore:
         return items
 
 
+def _seconds_between(start: str, end: str) -> float:
+    from datetime import datetime
+
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+
+
+def _index(name: str, *keys: str) -> dict[str, Any]:
+    schema = [{"AttributeName": key, "KeyType": kind} for key, kind in zip(keys, ("HASH", "RANGE"))]
+    return {"IndexName": name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
+
+
+TABLE_SCHEMA: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk")
+    ],
+    "GlobalSecondaryIndexes": [
+        _index("gsi1", "gsi1pk", "gsi1sk"),
+        _index("gsi2", "gsi2pk", "gsi2sk"),
+        _index("gsi3", "gsi3pk"),
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+"""The metadata table's keys and indexes (template.yaml declares the same; a test compares them)."""
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the metadata table (local engine and tests; AWS gets it from template.yaml)."""
+    client.create_table(TableName=table_name, **TABLE_SCHEMA)
+
+
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
@@ -326,22 +455,6 @@ _LISTING = "sk, #s, try_number, start_date, end_date, #d, #e"
 
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _attrs(values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            out[name] = {"BOOL": value}
-        elif isinstance(value, (int, float)):
-            out[name] = {"N": repr(value)}
-        elif isinstance(value, str):
-            out[name] = {"S": value}
-        else:
-            out[name] = {"S": json.dumps(value, sort_keys=True)}
-    return out
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

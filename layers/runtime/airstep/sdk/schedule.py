@@ -8,6 +8,7 @@ from typing import Any
 from croniter import croniter
 
 from airstep.errors import DagDefinitionError, SourceLocation
+from airstep.timetables import CronDataIntervalTimetable, CronTriggerTimetable
 
 # Airflow's cron presets. "@once" and "@continuous" are not cron.
 CRON_PRESETS = {
@@ -30,6 +31,13 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> dict[str, Any] | 
     """
     if schedule is None:
         return None
+    if isinstance(schedule, (CronTriggerTimetable, CronDataIntervalTimetable)):
+        record = _cron_record(schedule.cron, location)
+        if isinstance(schedule, CronDataIntervalTimetable):
+            record["kind"] = "cron_interval"
+        if schedule.timezone:
+            record["timezone"] = schedule.timezone
+        return record
     if isinstance(schedule, timedelta):
         seconds = schedule.total_seconds()
         if seconds <= 0:
@@ -37,7 +45,7 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> dict[str, Any] | 
         return {"kind": "delta_interval", "seconds": seconds}
     if not isinstance(schedule, str):
         raise DagDefinitionError(
-            f"schedule must be None, a cron string, a preset such as '@daily' or a timedelta; "
+            f"schedule must be None, a cron string, a preset such as '@daily', a timedelta or a timetable; "
             f"got {type(schedule).__name__}",
             location,
         )
@@ -46,6 +54,11 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> dict[str, Any] | 
         return {"kind": "once"}
     if text == "@continuous":
         raise DagDefinitionError("schedule '@continuous' is not supported by airstep", location)
+    return _cron_record(text, location)
+
+
+def _cron_record(text: str, location: SourceLocation) -> dict[str, Any]:
+    text = text.strip()
     if text.startswith("@"):
         if text not in CRON_PRESETS:
             known = ", ".join(["@once", *CRON_PRESETS])
@@ -53,7 +66,7 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> dict[str, Any] | 
         return {"kind": "cron_trigger", "cron": CRON_PRESETS[text], "preset": text}
     if len(text.split()) != 5 or not croniter.is_valid(text):
         raise DagDefinitionError(
-            f"schedule {schedule!r} is not a valid cron expression "
+            f"schedule {text!r} is not a valid cron expression "
             "(five fields: minute hour day-of-month month day-of-week)",
             location,
         )

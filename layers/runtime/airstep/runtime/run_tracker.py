@@ -1,0 +1,83 @@
+"""Keeps each run's record true from `Step Functions Execution Status Change` events.
+
+EventBridge delivers at least once and in any order: every write is conditional on the status
+rank (RUNNING < any final status), so a duplicate or a late RUNNING never moves a run backwards.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.store import MetadataStore, RunKey
+
+logger = Logger(service=SERVICE_NAME)
+
+RUN_STATES = {
+    "RUNNING": "running",
+    "SUCCEEDED": "success",
+    "FAILED": "failed",
+    "TIMED_OUT": "failed",
+    "ABORTED": "failed",
+}
+_store: MetadataStore | None = None
+
+
+def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
+    detail = event["detail"]
+    status = detail["status"]
+    if status not in RUN_STATES:
+        return {"tracked": False, "reason": f"status {status}"}
+    try:
+        run_input = json.loads(detail.get("input") or "{}")
+        key = RunKey(run_input["dag_id"], run_input["run_id"])
+    except (ValueError, KeyError, TypeError):
+        return {"tracked": False, "reason": "not an airstep execution"}
+    applied = store.track_execution(
+        key,
+        status=status,
+        state=RUN_STATES[status],
+        execution_arn=detail["executionArn"],
+        start=_iso(detail.get("startDate")),
+        end=_iso(detail.get("stopDate")),
+        error=_error(detail),
+        run_input=run_input,
+    )
+    logger.info(
+        "execution status", extra={"dag_id": key.dag_id, "run_id": key.run_id, "status": status, "applied": applied}
+    )
+    return {"tracked": applied, "dag_id": key.dag_id, "run_id": key.run_id, "status": status}
+
+
+def status_event(detail: dict[str, Any]) -> dict[str, Any]:
+    """Wrap an execution description as the EventBridge event AWS sends (the local engine feeds these)."""
+    return {"source": "aws.states", "detail-type": "Step Functions Execution Status Change", "detail": detail}
+
+
+def _iso(epoch_millis: Any) -> str | None:
+    if epoch_millis is None:
+        return None
+    if isinstance(epoch_millis, datetime):
+        return epoch_millis.astimezone(UTC).isoformat()
+    return datetime.fromtimestamp(epoch_millis / 1000, tz=UTC).isoformat()
+
+
+def _error(detail: dict[str, Any]) -> str | None:
+    if detail.get("status") in ("RUNNING", "SUCCEEDED"):
+        return None
+    error, cause = detail.get("error"), detail.get("cause")
+    if error and cause:
+        return f"{error}: {cause}"
+    return error or cause or detail["status"].lower().replace("_", " ")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _store
+    if _store is None:
+        _store = MetadataStore()
+    return track(event, _store)
