@@ -99,9 +99,7 @@ def test_access_patterns(aws):
     store, _, _ = aws
     for day, status in ((20, "SUCCEEDED"), (21, "FAILED"), (22, "RUNNING")):
         run_input = {"dag_id": "etl", "run_id": f"scheduled__2026-11-{day}T02:00:00+00:00"}
-        start = int(
-            __import__("datetime").datetime(2026, 11, day, 2, tzinfo=__import__("datetime").UTC).timestamp() * 1000
-        )
+        start = int(datetime(2026, 11, day, 2, tzinfo=UTC).timestamp() * 1000)
         track(
             status_event(detail(status, run_input, start=start, stop=None if status == "RUNNING" else start + 5000)),
             store,
