@@ -16,6 +16,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -88,7 +89,7 @@ class LocalSession(boto3.Session):
         return client
 
     def _invoke(self, params: dict[str, Any], model: Any = None, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        function = params["url_path"].split("/functions/")[1].split("/")[0]
+        function = unquote(params["url_path"].split("/functions/")[1].split("/")[0])
         function_name = function.split(":function:")[-1].split(":")[0]
         handler = self._handlers.get(function_name)
         if handler is None:

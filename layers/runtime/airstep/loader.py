@@ -81,7 +81,7 @@ def load_dag_file(path: str | Path, source: bytes | None = None) -> LoadedFile:
     module.__file__ = path_str
     folder = str(Path(path_str).resolve().parent)
     with _import_lock:
-        added_path = folder not in sys.path
+        added_path = Path(path_str).is_file() and folder not in sys.path
         if added_path:
             sys.path.insert(0, folder)  # Airflow puts the DAG folder on sys.path for helper modules
         sys.modules[module_name] = module

@@ -3,6 +3,8 @@
 Every state change is one conditional write, so a duplicate or late writer never moves a record
 backwards. Keys (single-table design)::
 
+    pk = DAG#<dag_id>            sk = DAG                      a deployed DAG (file, version, machine)
+    pk = FILE#<s3 uri>           sk = IMPORT_ERROR             why a DAG file could not be loaded
     pk = RUN#<dag_id>#<run_id>   sk = RUN                      the run (tracked from execution events)
                                  sk = TI#<task_id>#<map_index>  a task instance (latest try) and its
                                                                 return value (`xcom`, JSON text)
@@ -11,6 +13,7 @@ backwards. Keys (single-table design)::
 Access patterns (global secondary indexes, see TABLE_SCHEMA):
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>   runs of a DAG, newest first; latest run per DAG
+          DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
     gsi2  STATE#<state> / <end or start>#...      e.g. failed runs in a time window
     gsi3  RUNID#<run_id>                          a run by its run_id alone
 """
@@ -208,6 +211,48 @@ class MetadataStore:
     def get_run(self, run: RunKey) -> dict[str, Any] | None:
         item = self.client.get_item(TableName=self.table_name, Key=_key(run.pk, "RUN"), ConsistentRead=True).get("Item")
         return _plain(item) if item else None
+
+    # -- DAGs and import errors -----------------------------------------------------------------
+    def put_dag(self, dag_id: str, record: dict[str, Any]) -> None:
+        """Create or replace a DAG's record (what the compile function deployed)."""
+        item = {"pk": {"S": f"DAG#{dag_id}"}, "sk": {"S": "DAG"}, "gsi1pk": {"S": "DAGS"}, "gsi1sk": {"S": dag_id}}
+        item["dag_id"] = {"S": dag_id}
+        item["record"] = {"S": json.dumps(record, sort_keys=True)}
+        self.client.put_item(TableName=self.table_name, Item=item)
+
+    def get_dag(self, dag_id: str) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.table_name, Key=_key(f"DAG#{dag_id}", "DAG"), ConsistentRead=True)
+        return json.loads(item["Item"]["record"]["S"]) if "Item" in item else None
+
+    def list_dags(self) -> list[dict[str, Any]]:
+        return [json.loads(item["record"]) for item in self._query_all_index("gsi1", "gsi1pk", "DAGS")]
+
+    def put_import_error(self, file: str, record: dict[str, Any]) -> None:
+        item = {"pk": {"S": f"FILE#{file}"}, "sk": {"S": "IMPORT_ERROR"}, "gsi1pk": {"S": "IMPORT_ERRORS"}}
+        item["gsi1sk"] = {"S": file}
+        item["record"] = {"S": json.dumps(record, sort_keys=True)}
+        self.client.put_item(TableName=self.table_name, Item=item)
+
+    def clear_import_error(self, file: str) -> None:
+        self.client.delete_item(TableName=self.table_name, Key=_key(f"FILE#{file}", "IMPORT_ERROR"))
+
+    def list_import_errors(self) -> list[dict[str, Any]]:
+        return [json.loads(item["record"]) for item in self._query_all_index("gsi1", "gsi1pk", "IMPORT_ERRORS")]
+
+    def _query_all_index(self, index: str, pk_name: str, pk: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": f"{pk_name} = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            items.extend(_plain(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # -- task instances -------------------------------------------------------------------------
     def begin_try(self, run: RunKey, task_id: str, now: str, map_index: int = -1) -> int | None:

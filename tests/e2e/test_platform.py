@@ -1,0 +1,210 @@
+"""The deployed path, end to end in moto: upload -> compile function -> schedule fires -> tasks load
+the DAG by S3 object version -> metadata and tracked status; then changed, broken, duplicate and
+removed uploads."""
+
+import json
+import time
+
+import boto3
+import pytest
+
+from airstep.runtime.run_starter import start_scheduled_run
+from airstep.runtime.store import RunKey
+from airstep_cli.local.engine import ACCOUNT, FUNCTION_NAME, REGION, LocalEngine
+from airstep_compiler.deploy import Deployer, Settings
+
+BUCKET = "airstep-dev-dags"
+DAG_V1 = """
+from datetime import datetime
+from airstep import DAG, task
+
+with DAG("nightly", schedule="0 2 * * *", start_date=datetime(2026, 1, 1)):
+    @task
+    def extract():
+        return [1, 2, 3]
+
+    @task
+    def load(rows, ds=None):
+        return f"{ds}: {sum(rows)} (v1)"
+
+    load(extract())
+"""
+DAG_V2 = DAG_V1.replace("(v1)", "(v2)")
+
+
+@pytest.fixture
+def platform():
+    with LocalEngine() as engine:
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        scheduler = boto3.client("scheduler")
+        scheduler.create_schedule_group(Name="airstep-dev")
+        dlq = boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")["QueueUrl"]
+        settings = Settings(
+            environment="dev",
+            task_runner_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}",
+            state_machine_role_arn=f"arn:aws:iam::{ACCOUNT}:role/airstep-dev-state-machines",
+            start_run_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:airstep-dev-start-run",
+            scheduler_role_arn=f"arn:aws:iam::{ACCOUNT}:role/airstep-dev-scheduler",
+            schedule_group="airstep-dev",
+            schedule_dlq_arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq.rsplit('/', 1)[-1]}",
+        )
+        deployer = Deployer(settings, s3=s3, sfn=engine.sfn, scheduler=scheduler, store=engine.store)
+        yield engine, deployer, s3, scheduler
+
+
+def upload(s3, key, text):
+    response = s3.put_object(Bucket=BUCKET, Key=key, Body=text.encode())
+    size = len(text.encode())
+    event = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": BUCKET},
+                    "object": {"key": key, "versionId": response["VersionId"], "size": size},
+                },
+            }
+        ]
+    }
+    return response["VersionId"], event
+
+
+def removal(key):
+    return {
+        "Records": [{"eventName": "ObjectRemoved:Delete", "s3": {"bucket": {"name": BUCKET}, "object": {"key": key}}}]
+    }
+
+
+def fire(engine, scheduler, when):
+    """Start the run that EventBridge Scheduler would start at `when` (moto's schedules never fire)."""
+    target = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")["Target"]
+    event = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", when))
+    started = start_scheduled_run(event, engine.sfn)
+    engine._track(started["execution_arn"])
+    while engine.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "RUNNING":
+        time.sleep(0.02)
+    engine._track(started["execution_arn"])
+    return started
+
+
+def test_upload_schedule_run_update_break_remove(platform):
+    engine, deployer, s3, scheduler = platform
+    v1, event = upload(s3, "dags/nightly.py", DAG_V1)
+    (outcome,) = deployer.handle(event)
+    assert outcome["outcome"] == "deployed" and outcome["dags"][0]["changed"]
+
+    record = engine.store.get_dag("nightly")
+    assert (record["file"], record["version"], record["removed"]) == (f"s3://{BUCKET}/dags/nightly.py", v1, False)
+    definition = engine.sfn.describe_state_machine(stateMachineArn=record["state_machine_arn"])["definition"]
+    assert v1 in definition and FUNCTION_NAME in definition
+    schedule = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
+    assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].endswith("airstep-dev-schedule-dlq")
+
+    # the schedule fires; a duplicate delivery of the same fire time starts nothing new
+    started = fire(engine, scheduler, "2026-11-21T02:00:00Z")
+    again = fire(engine, scheduler, "2026-11-21T02:00:00Z")
+    assert again["duplicate"] and again["run_id"] == started["run_id"] == "scheduled__2026-11-21T02:00:00+00:00"
+    key = RunKey("nightly", started["run_id"])
+    run = engine.store.get_run(key)
+    assert run["state"] == "success", run.get("error")
+    assert (run["state"], run["exec_status"], run["run_type"]) == ("success", "SUCCEEDED", "scheduled")
+    assert engine.store.get_xcoms(key, ["load"]) == {"load": "2026-11-21: 6 (v1)"}
+    assert {t.task_id: (t.state, t.try_number) for t in engine.store.task_instances(key)} == {
+        "extract": ("success", 1),
+        "load": ("success", 1),
+    }
+
+    # re-uploading the same bytes is a new object version; a changed file updates the machine
+    v2, event = upload(s3, "dags/nightly.py", DAG_V2)
+    (outcome,) = deployer.handle(event)
+    assert outcome["dags"][0]["changed"] and engine.store.get_dag("nightly")["version"] == v2
+    started = fire(engine, scheduler, "2026-11-22T02:00:00Z")
+    assert engine.store.get_xcoms(RunKey("nightly", started["run_id"]), ["load"]) == {"load": "2026-11-22: 6 (v2)"}
+    # the run of the first version can still load its own version
+    assert engine.store.get_run(key)["state"] == "success"
+
+    # a broken upload records an import error and leaves v2 deployed
+    _, event = upload(s3, "dags/nightly.py", "from airstep import DAG\nwith DAG('nightly'):\n    oops(\n")
+    (outcome,) = deployer.handle(event)
+    assert outcome["outcome"] == "import_error"
+    (error,) = engine.store.list_import_errors()
+    assert error["file"] == f"s3://{BUCKET}/dags/nightly.py" and error["errors"][0]["line"] == 3
+    assert engine.store.get_dag("nightly")["version"] == v2
+
+    # a second file cannot take over an existing dag_id
+    _, event = upload(s3, "dags/copy.py", DAG_V1)
+    (outcome,) = deployer.handle(event)
+    assert outcome["outcome"] == "import_error" and "already defined in" in outcome["errors"][0]
+
+    # removing the file deletes the schedule and marks the DAG removed; history stays
+    (outcome,) = deployer.handle(removal("dags/nightly.py"))
+    assert outcome == {"file": f"s3://{BUCKET}/dags/nightly.py", "outcome": "removed", "dags": ["nightly"]}
+    assert engine.store.get_dag("nightly")["removed"]
+    assert scheduler.list_schedules(GroupName="airstep-dev")["Schedules"] == []
+    assert engine.store.runs_of_dag("nightly")
+
+
+def test_unchanged_upload_is_a_no_op(platform):
+    engine, deployer, s3, _ = platform
+    _, event = upload(s3, "dags/nightly.py", DAG_V1)
+    deployer.handle(event)
+    compiled_at = engine.store.get_dag("nightly")["compiled_at"]
+    # same bytes, same S3 version id replayed (a duplicate S3 notification)
+    (outcome,) = deployer.handle(event)
+    assert not outcome["dags"][0]["changed"]
+    assert engine.store.get_dag("nightly")["compiled_at"] == compiled_at
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\xff\xfe not utf8", "not valid UTF-8"),
+        (b"x = 1\n", "no DAG is defined"),
+        (b"import sys\nsys.exit(3)\n", "SystemExit: 3"),
+    ],
+)
+def test_bad_files_never_crash_the_compile_function(platform, body, message):
+    engine, deployer, s3, _ = platform
+    response = s3.put_object(Bucket=BUCKET, Key="dags/bad.py", Body=body)
+    obj = {"key": "dags/bad.py", "versionId": response["VersionId"], "size": len(body)}
+    (outcome,) = deployer.handle(
+        {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": BUCKET}, "object": obj}}]}
+    )
+    assert outcome["outcome"] == "import_error"
+    assert message in outcome["errors"][0]
+
+
+def test_oversized_file_is_refused_without_reading(platform):
+    _, deployer, _, _ = platform
+    obj = {"key": "dags/huge.py", "versionId": "v", "size": 50 * 1024 * 1024}
+    (outcome,) = deployer.handle(
+        {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": BUCKET}, "object": obj}}]}
+    )
+    assert outcome["outcome"] == "import_error" and "limit" in outcome["errors"][0]
+
+
+def test_run_keeps_its_version_when_the_file_changes(platform):
+    """Tasks load the DAG at the version in their payload, not the latest object."""
+    from airstep.runtime.dag_cache import read_s3_version
+
+    _, _, s3, _ = platform
+    v1, _ = upload(s3, "dags/nightly.py", DAG_V1)
+    upload(s3, "dags/nightly.py", DAG_V2)
+    assert b"(v1)" in read_s3_version(f"s3://{BUCKET}/dags/nightly.py", v1, s3)
+
+
+def test_scheduled_time_placeholder_is_in_the_target(platform):
+    engine, deployer, s3, scheduler = platform
+    _, event = upload(s3, "dags/nightly.py", DAG_V1)
+    deployer.handle(event)
+    target = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")["Target"]
+    payload = json.loads(target["Input"])
+    assert payload["scheduled_time"] == "<aws.scheduler.scheduled-time>"
+    assert payload["state_machine_arn"] == engine.store.get_dag("nightly")["state_machine_arn"]
+    # start_date is in the past: EventBridge refuses a past StartDate, so none is set
+    assert "StartDate" not in scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
