@@ -17,6 +17,7 @@ from rich.table import Table
 from airstep.loader import LoadedFile
 from airstep.model import DagModel
 from airstep_cli.dagfiles import UserError, expand_paths, load_one, problems_of, the_only_dag
+from airstep_cli.metadata import LOCAL_STATE, open_target
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
 app = typer.Typer(
@@ -143,7 +144,11 @@ def run(
 
     reporter = _Progress(model) if not as_json else None
     try:
-        with LocalEngine(log_level="INFO" if verbose else "ERROR") as engine, redirect_stdout(sys.stderr):
+        state = LOCAL_STATE
+        with (
+            LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=state) as engine,
+            redirect_stdout(sys.stderr),
+        ):
             engine.seed_secrets(connections, variables)
             result = engine.run(model, _source(loaded), request, on_progress=reporter)
     except CompileError as exc:
@@ -241,6 +246,148 @@ def _print_table(result: Any) -> None:
             out.print(f"[red]{ti.task_id}[/red] (try {ti.try_number}): {ti.error}", markup=True)
     style = STATE_STYLE.get(result.state, "white")
     out.print(f"run [{style}]{result.state}[/{style}] in {result.seconds:.2f}s")
+
+
+runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded locally or in a deployed stack.")
+dags_app = typer.Typer(no_args_is_help=True, help="DAGs deployed to a stack (or run locally).")
+app.add_typer(runs_app, name="runs")
+app.add_typer(dags_app, name="dags")
+StackOption = Annotated[str | None, typer.Option("--stack", help="deployed stack name (default: local runs)")]
+RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region of the stack")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+@runs_app.command("list")
+def runs_list(
+    dag_id: str,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first")] = 25,
+    as_json: JsonOption = False,
+) -> None:
+    """Runs of a DAG, newest first."""
+    try:
+        with open_target(stack, region) as target:
+            runs = target.store.runs_of_dag(dag_id, limit)
+    except UserError as exc:
+        _fail(exc.lines)
+    fields = ("run_id", "state", "run_type", "start_date", "end_date", "duration")
+    rows = [{f: r.get(f) for f in fields} for r in runs]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        _fail([f"no runs of {dag_id!r}"])
+    _print_rows(rows, fields)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str,
+    dag_id: Annotated[str | None, typer.Option(help="the DAG, if several have this run_id")] = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One run and its task instances."""
+    from airstep.runtime.store import RunKey
+
+    try:
+        with open_target(stack, region) as target:
+            found = [r for r in target.store.find_runs(run_id) if dag_id in (None, r["dag_id"])]
+            if len(found) != 1:
+                choices = ", ".join(sorted(r["dag_id"] for r in found))
+                raise UserError(
+                    [f"run {run_id!r}: " + (f"in several DAGs ({choices}); pass --dag-id" if found else "not found")]
+                )
+            run = found[0]
+            tasks = target.store.task_instances(RunKey(run["dag_id"], run_id))
+    except UserError as exc:
+        _fail(exc.lines)
+    summary = {
+        k: run.get(k)
+        for k in (
+            "dag_id",
+            "run_id",
+            "state",
+            "run_type",
+            "logical_date",
+            "start_date",
+            "end_date",
+            "duration",
+            "error",
+        )
+    }
+    if as_json:
+        print(json.dumps({**summary, "tasks": [t.to_dict() for t in tasks]}, indent=2))
+        return
+    for key, value in summary.items():
+        if value is not None:
+            out.print(f"[bold]{key}[/bold]: {value}", markup=True)
+    _print_rows([t.to_dict() for t in tasks], ("task_id", "state", "try_number", "start", "end", "duration", "error"))
+
+
+@dags_app.command("list")
+def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
+    """Deployed DAGs and the files that failed to import."""
+    try:
+        with open_target(stack, region) as target:
+            dags = target.store.list_dags()
+            errors = target.store.list_import_errors()
+    except UserError as exc:
+        _fail(exc.lines)
+    fields = ("dag_id", "file", "version", "schedule", "paused", "removed", "compiled_at")
+    rows = [{f: (json.dumps(d.get(f)) if f == "schedule" and d.get(f) else d.get(f)) for f in fields} for d in dags]
+    if as_json:
+        print(json.dumps({"dags": dags, "import_errors": errors}, indent=2))
+        return
+    _print_rows(rows, fields) if rows else out.print("no DAGs deployed")
+    for error in errors:
+        for problem in error["errors"]:
+            err.print(f"{error['file']}:{problem['line']}: {problem['message']}", markup=False)
+
+
+@app.command()
+def trigger(
+    dag_id: str,
+    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
+    region: RegionOption = None,
+    conf: Annotated[str | None, typer.Option(help="JSON object: the run's conf")] = None,
+    logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now)")] = None,
+) -> None:
+    """Start a manual run of a deployed DAG."""
+    from airstep.runtime.scheduling import execution_name, manual_run
+
+    try:
+        request = _request(logical_date, conf, False)
+        with open_target(stack, region) as target:
+            record = target.store.get_dag(dag_id)
+            if record is None or record.get("removed"):
+                raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
+            run = manual_run(request.logical_date or datetime.now(UTC), record.get("schedule"))
+            started = target.sfn.start_execution(
+                stateMachineArn=record["state_machine_arn"],
+                name=execution_name(run.run_id),
+                input=json.dumps(run.execution_input(dag_id, request.conf, run_type="manual")),
+            )
+    except UserError as exc:
+        _fail(exc.lines)
+    out.print(f"started {run.run_id}: {started['executionArn']}")
+
+
+def _print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> None:
+    table = Table()
+    for field in fields:
+        table.add_column(field)
+    for row in rows:
+        values = []
+        for field in fields:
+            value = row.get(field)
+            style = STATE_STYLE.get(str(value), "") if field == "state" else ""
+            text = "-" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
+            values.append(f"[{style}]{text}[/{style}]" if style else text)
+        table.add_row(*values)
+    out.print(table)
 
 
 def main() -> None:  # pragma: no cover

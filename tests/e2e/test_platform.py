@@ -208,3 +208,51 @@ def test_scheduled_time_placeholder_is_in_the_target(platform):
     assert payload["state_machine_arn"] == engine.store.get_dag("nightly")["state_machine_arn"]
     # start_date is in the past: EventBridge refuses a past StartDate, so none is set
     assert "StartDate" not in scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
+
+
+def test_cli_against_a_deployed_stack(platform):
+    """`airstep trigger`, `runs list/show` and `dags list --stack` read the stack's outputs and table."""
+    from typer.testing import CliRunner
+
+    from airstep_cli.main import app
+
+    engine, deployer, s3, _ = platform
+    boto3.client("cloudformation").create_stack(
+        StackName="airstep-dev",
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"MetadataTableName": {"Value": "airstep-local"}},
+            }
+        ),
+    )
+    _, event = upload(s3, "dags/nightly.py", DAG_V1)
+    deployer.handle(event)
+    upload(s3, "dags/broken.py", "with DAG(:\n")
+    deployer.handle(upload(s3, "dags/broken.py", "with DAG(:\n")[1])
+    cli = CliRunner()
+    stack = ["--stack", "airstep-dev", "--region", REGION]
+
+    started = cli.invoke(
+        app, ["trigger", "nightly", *stack, "--conf", '{"k": 1}', "--logical-date", "2026-11-20T00:00:00Z"]
+    )
+    assert started.exit_code == 0, started.output
+    assert "manual__2026-11-20T00:00:00+00:00" in started.output
+    arn = started.output.split(": ", 1)[1].strip()
+    while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        time.sleep(0.02)
+    engine._track(arn)
+
+    runs = json.loads(cli.invoke(app, ["runs", "list", "nightly", *stack, "--json"]).output)
+    assert [(r["run_id"], r["state"], r["run_type"]) for r in runs] == [
+        ("manual__2026-11-20T00:00:00+00:00", "success", "manual")
+    ]
+    shown = json.loads(cli.invoke(app, ["runs", "show", runs[0]["run_id"], *stack, "--json"]).output)
+    assert [t["task_id"] for t in shown["tasks"]] == ["extract", "load"]
+    listed = cli.invoke(app, ["dags", "list", *stack, "--json"])
+    data = json.loads(listed.output)
+    assert [d["dag_id"] for d in data["dags"]] == ["nightly"]
+    assert data["import_errors"][0]["file"].endswith("dags/broken.py")
+
+    missing = cli.invoke(app, ["trigger", "nope", *stack])
+    assert missing.exit_code == 1 and "not deployed" in missing.output

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -80,8 +81,10 @@ class RunRequest:
 class LocalEngine:
     """Use as a context manager; `run()` may be called several times inside it."""
 
-    def __init__(self, log_level: str = "ERROR") -> None:
+    def __init__(self, log_level: str = "ERROR", state_file: Path | None = None) -> None:
+        """`state_file` keeps the metadata table between processes (`airstep runs list` reads it)."""
         self._log_level = log_level
+        self._state_file = state_file
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
@@ -106,10 +109,12 @@ class LocalEngine:
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.client("dynamodb")
         create_table(self.dynamodb, TABLE_NAME)
+        self._load_state()
         self.store = MetadataStore(TABLE_NAME, client=self.dynamodb)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._save_state()
         task_runner.reset()
         reset_secrets()
         boto3.DEFAULT_SESSION = self._saved_session
@@ -120,6 +125,28 @@ class LocalEngine:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+    def _load_state(self) -> None:
+        if self._state_file is None or not self._state_file.exists():
+            return
+        for item in json.loads(self._state_file.read_text(encoding="utf-8"))["items"]:
+            self.dynamodb.put_item(TableName=TABLE_NAME, Item=item)
+
+    def _save_state(self) -> None:
+        if self._state_file is None:
+            return
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": TABLE_NAME}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            items.extend(i for i in page["Items"] if not i["sk"]["S"].startswith("GATE#"))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"format": 1, "items": items}), encoding="utf-8")
+        tmp.replace(self._state_file)
 
     def seed_secrets(self, connections: dict[str, Any], variables: dict[str, Any]) -> None:
         """Create connections and variables in moto's Secrets Manager under Airflow's names.

@@ -10,12 +10,16 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.store import MetadataStore, RunKey
 
 logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
+# The metric each final status adds (alarms in template.yaml watch them).
+STATUS_METRICS = {"FAILED": "RunsFailed", "TIMED_OUT": "RunsTimedOut", "ABORTED": "RunsAborted"}
 
 RUN_STATES = {
     "RUNNING": "running",
@@ -80,4 +84,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _store
     if _store is None:
         _store = MetadataStore()
-    return track(event, _store)
+    result = track(event, _store)
+    metric = STATUS_METRICS.get(result.get("status", ""))
+    if result["tracked"] and metric:  # counted once: duplicates are not applied
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+    return result

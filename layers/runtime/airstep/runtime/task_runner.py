@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from airstep.errors import AirflowFailException, AirflowSkipException
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from airstep.sdk.dag import DAG
 
 logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 
 _store: MetadataStore | None = None
 _sfn: Any = None
@@ -73,6 +75,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
             raise
         except Exception as exc:  # the runner itself failed (e.g. the DAG file cannot be loaded)
+            logger.exception("task runner error")
+            metrics.add_metric(name="TaskRunnerErrors", unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
             if store.finish_unfinished(key, task_id, TaskState.FAILED, _now(), _describe(exc)):
                 _signal(store, sfn, key, task_id, signal)
             raise

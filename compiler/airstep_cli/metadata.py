@@ -1,0 +1,58 @@
+"""Where the CLI reads run metadata: a deployed stack (`--stack`), or the local runs of this folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airstep.runtime.store import MetadataStore
+from airstep_cli.dagfiles import UserError
+
+LOCAL_STATE = Path(".airstep") / "local-metadata.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An opened metadata store, and for a deployed stack the clients to start runs with."""
+
+    store: MetadataStore
+    sfn: Any = None
+    stack: str | None = None
+
+
+def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    except (ClientError, BotoCoreError) as exc:
+        raise UserError([f"--stack {stack}: cannot describe the stack ({exc})"]) from None
+    return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+
+
+@contextmanager
+def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
+    """The deployed stack's table, or the local metadata that `airstep run` keeps in .airstep/."""
+    if stack:
+        import boto3
+
+        outputs = stack_outputs(stack, region)
+        if "MetadataTableName" not in outputs:
+            raise UserError([f"--stack {stack}: not an airstep stack (no MetadataTableName output)"])
+        client = boto3.client("dynamodb", region_name=region)
+        yield Target(
+            MetadataStore(outputs["MetadataTableName"], client=client),
+            boto3.client("stepfunctions", region_name=region),
+            stack,
+        )
+        return
+    if not LOCAL_STATE.exists():
+        raise UserError([f"no local runs here yet ({LOCAL_STATE} is missing): `airstep run` a DAG, or pass --stack"])
+    from airstep_cli.local.engine import LocalEngine
+
+    with LocalEngine(state_file=LOCAL_STATE) as engine:
+        yield Target(engine.store)

@@ -1,0 +1,75 @@
+"""template.yaml agrees with the code, and its IAM is least-privilege."""
+
+from cfnlint.decode import cfn_yaml
+
+from airstep.runtime.store import TABLE_SCHEMA
+from helpers import ROOT
+
+TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
+RESOURCES = TEMPLATE["Resources"]
+# Actions whose API takes no resource ARN to scope to (a task token is opaque).
+UNSCOPABLE = {"states:SendTaskSuccess"}
+
+
+def test_metadata_table_matches_the_store_schema():
+    table = RESOURCES["MetadataTable"]["Properties"]
+    assert table["KeySchema"] == TABLE_SCHEMA["KeySchema"]
+    assert sorted(a["AttributeName"] for a in table["AttributeDefinitions"]) == sorted(
+        a["AttributeName"] for a in TABLE_SCHEMA["AttributeDefinitions"]
+    )
+    assert [(i["IndexName"], i["KeySchema"]) for i in table["GlobalSecondaryIndexes"]] == [
+        (i["IndexName"], i["KeySchema"]) for i in TABLE_SCHEMA["GlobalSecondaryIndexes"]
+    ]
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    assert table["SSESpecification"]["SSEEnabled"]
+
+
+def allow_statements():
+    for name, resource in RESOURCES.items():
+        properties = resource.get("Properties", {})
+        documents = [
+            p["PolicyDocument"] for p in properties.get("Policies", []) if isinstance(p, dict) and "PolicyDocument" in p
+        ]
+        documents += [p for p in properties.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
+        for document in documents:
+            for statement in document["Statement"]:
+                if statement["Effect"] == "Allow":
+                    yield name, statement
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_and_no_star_resource_where_scoping_exists():
+    statements = list(allow_statements())
+    assert len(statements) >= 10
+    for name, statement in statements:
+        actions = as_list(statement["Action"])
+        assert all(a != "*" and not a.endswith(":*") for a in actions), (name, actions)
+        if "*" in as_list(statement["Resource"]):
+            assert set(actions) <= UNSCOPABLE, (name, actions)
+
+
+def test_every_function_has_a_log_group_with_retention():
+    functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 4
+    for name in functions:
+        group = RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_bucket_is_private_versioned_encrypted_and_tls_only():
+    bucket = RESOURCES["DagBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]
+    (deny,) = RESOURCES["DagBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_alarms_watch_the_metrics_the_code_emits():
+    from airstep.runtime.run_tracker import STATUS_METRICS
+
+    watched = {r["Properties"]["MetricName"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert watched == {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors"}
