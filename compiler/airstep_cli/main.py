@@ -301,7 +301,9 @@ def runs_show(
                     [f"run {run_id!r}: " + (f"in several DAGs ({choices}); pass --dag-id" if found else "not found")]
                 )
             run = found[0]
-            tasks = target.store.task_instances(RunKey(run["dag_id"], run_id))
+            tasks = sorted(
+                target.store.task_instances(RunKey(run["dag_id"], run_id)), key=lambda t: (t.start or "~", t.task_id)
+            )
     except UserError as exc:
         _fail(exc.lines)
     summary = {

@@ -54,5 +54,5 @@ def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
         raise UserError([f"no local runs here yet ({LOCAL_STATE} is missing): `airstep run` a DAG, or pass --stack"])
     from airstep_cli.local.engine import LocalEngine
 
-    with LocalEngine(state_file=LOCAL_STATE) as engine:
+    with LocalEngine(state_file=LOCAL_STATE, load_state=True) as engine:
         yield Target(engine.store)

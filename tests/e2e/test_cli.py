@@ -80,3 +80,20 @@ def test_lambda_function_uses_the_engines_handler():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.lambda_handler is lambda_handler
+
+
+def test_local_runs_are_listed_and_shown(tmp_path):
+    for _ in range(2):
+        assert airstep("run", str(EXAMPLES / "etl_taskflow.py"), cwd=tmp_path).returncode == 0
+    assert airstep("run", str(EXAMPLES / "fan_out_fan_in.py"), cwd=tmp_path).returncode == 0
+    runs = json.loads(airstep("runs", "list", "etl_taskflow", "--json", cwd=tmp_path).stdout)
+    assert len(runs) == 2 and runs[0]["start_date"] > runs[1]["start_date"]
+    assert {r["state"] for r in runs} == {"success"}
+    shown = json.loads(airstep("runs", "show", runs[0]["run_id"], "--json", cwd=tmp_path).stdout)
+    assert [t["task_id"] for t in shown["tasks"]] == ["extract", "transform", "load"]
+    assert airstep("runs", "list", "nope", cwd=tmp_path).returncode == 1
+
+
+def test_runs_without_local_history_say_so(tmp_path):
+    proc = airstep("runs", "list", "etl_taskflow", cwd=tmp_path)
+    assert proc.returncode == 1 and "no local runs here yet" in proc.stderr and "Traceback" not in proc.stderr

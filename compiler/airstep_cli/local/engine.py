@@ -81,10 +81,12 @@ class RunRequest:
 class LocalEngine:
     """Use as a context manager; `run()` may be called several times inside it."""
 
-    def __init__(self, log_level: str = "ERROR", state_file: Path | None = None) -> None:
-        """`state_file` keeps the metadata table between processes (`airstep runs list` reads it)."""
+    def __init__(self, log_level: str = "ERROR", state_file: Path | None = None, load_state: bool = False) -> None:
+        """`state_file` keeps local metadata between processes: every run adds its records to it, and
+        `airstep runs` / `dags` load it (`load_state`) to query it with the same store code."""
         self._log_level = log_level
         self._state_file = state_file
+        self._load = load_state
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
@@ -126,26 +128,33 @@ class LocalEngine:
             else:
                 os.environ[name] = value
 
-    def _load_state(self) -> None:
+    def _stored_items(self) -> dict[tuple[str, str], dict[str, Any]]:
         if self._state_file is None or not self._state_file.exists():
-            return
-        for item in json.loads(self._state_file.read_text(encoding="utf-8"))["items"]:
-            self.dynamodb.put_item(TableName=TABLE_NAME, Item=item)
+            return {}
+        items = json.loads(self._state_file.read_text(encoding="utf-8"))["items"]
+        return {(i["pk"]["S"], i["sk"]["S"]): i for i in items}
+
+    def _load_state(self) -> None:
+        if self._load:
+            for item in self._stored_items().values():
+                self.dynamodb.put_item(TableName=TABLE_NAME, Item=item)
 
     def _save_state(self) -> None:
         if self._state_file is None:
             return
-        items: list[dict[str, Any]] = []
+        items = self._stored_items()
         kwargs: dict[str, Any] = {"TableName": TABLE_NAME}
         while True:
             page = self.dynamodb.scan(**kwargs)
-            items.extend(i for i in page["Items"] if not i["sk"]["S"].startswith("GATE#"))
+            items.update(
+                ((i["pk"]["S"], i["sk"]["S"]), i) for i in page["Items"] if not i["sk"]["S"].startswith("GATE#")
+            )
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": 1, "items": items}), encoding="utf-8")
+        tmp.write_text(json.dumps({"format": 1, "items": list(items.values())}), encoding="utf-8")
         tmp.replace(self._state_file)
 
     def seed_secrets(self, connections: dict[str, Any], variables: dict[str, Any]) -> None:
