@@ -47,3 +47,16 @@ def layered_dag_source(dag_id: str, tasks: int, seed: int = 1, width: int = 20) 
             lines.append(f"        ({u}, {i}),")
     lines += ["    ]", "    for u, v in E:", "        t[u] >> t[v]", ""]
     return "\n".join(lines)
+
+
+def fan_out_dag_source(dag_id: str, width: int) -> str:
+    """start -> `width` parallel tasks -> join: a series-parallel DAG (no gates)."""
+    return "\n".join(
+        [
+            "from airstep import DAG, EmptyOperator",
+            f"with DAG({dag_id!r}):",
+            "    start, join = EmptyOperator(task_id='start'), EmptyOperator(task_id='join')",
+            f"    start >> [EmptyOperator(task_id=f'w{{i}}') for i in range({width})] >> join",
+            "",
+        ]
+    )

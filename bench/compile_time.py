@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import AIRFLOW_PYTHON, ANCHORS, anchor_as_airstep, layered_dag_source, median_seconds
+from _common import AIRFLOW_PYTHON, ANCHORS, anchor_as_airstep, fan_out_dag_source, layered_dag_source, median_seconds
 from airstep.loader import load_dag_file
 from airstep.model import DagModel
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
@@ -62,6 +62,9 @@ def main() -> None:
             path = folder / f"layered_{n}.py"
             path.write_text(layered_dag_source(f"layered_{n}", n))
             files[f"layered_{n}"] = path
+        wide = folder / "fan_out_1000.py"
+        wide.write_text(fan_out_dag_source("fan_out_1000", 998))
+        files["fan_out_1000"] = wide
         files["random_1000 (anchor)"] = anchor_as_airstep("random_1000", folder)
         print(
             f"{'DAG':<22}{'tasks':>6}{'load':>9}{'model':>9}{'compile':>9}{'total':>9}"
