@@ -103,7 +103,7 @@ def _run(
     upstream = sorted(task.upstream_task_ids)
     found: dict[str, TaskInstance] = {}
     if upstream:
-        found = _finished_instances(store, dag, key, upstream)
+        found = _settle(store, dag, key, upstream, store.get_task_instances(key, upstream))
         states = [found[u].state for u in upstream]
         verdict = decide(task.trigger_rule, states)
         if verdict != RUN:
@@ -137,10 +137,12 @@ def _run(
     return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, started, signal, xcom_json=xcom_json)
 
 
-def _finished_instances(store: MetadataStore, dag: DAG, key: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
-    """Task instances whose steps have all run. One still marked running (or never recorded) had a
-    try that timed out or crashed without reporting: it is failed now, by its first reader."""
-    found = store.get_task_instances(key, task_ids)
+def _settle(
+    store: MetadataStore, dag: DAG, key: RunKey, task_ids: list[str], found: dict[str, TaskInstance]
+) -> dict[str, TaskInstance]:
+    """`found` completed for task instances whose steps have all run: one still marked running (or
+    never recorded) had a try that timed out or crashed without reporting, and is failed now by its
+    first reader."""
     for task_id in task_ids:
         ti = found.get(task_id)
         if ti is not None and ti.state in FINISHED:
@@ -305,9 +307,7 @@ def _error_message(error: dict[str, Any]) -> str:
 def _finalize(store: MetadataStore, key: RunKey, dag_ref: dict[str, str]) -> dict[str, Any]:
     """Airflow's rule: a run fails if any leaf task failed or is upstream_failed."""
     dag = get_dag(dag_ref["file"], dag_ref["version"], dag_ref["dag_id"])
-    recorded = {ti.task_id for ti in store.task_instances(key) if ti.state in FINISHED}
-    _finished_instances(store, dag, key, [t for t in dag.task_dict if t not in recorded])
-    instances = {ti.task_id: ti for ti in store.task_instances(key)}
+    instances = _settle(store, dag, key, list(dag.task_dict), {ti.task_id: ti for ti in store.task_instances(key)})
     leaves = [t for t, op in dag.task_dict.items() if not op.downstream_task_ids]
     failed_leaves = [t for t in leaves if t not in instances or instances[t].state in FAILED_STATES]
     state = "failed" if failed_leaves else "success"
