@@ -315,3 +315,53 @@ class _Context:
     invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:airstep-dev-run-task"
     memory_limit_in_mb = 1024
     aws_request_id = "req-1"
+
+
+def _function(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / name / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+def test_lambda_entry_points(platform, monkeypatch, capsys):
+    """The functions' app.py handlers (as Lambda calls them) do their work and emit alarm metrics."""
+    from airstep.runtime import run_starter, run_tracker
+
+    engine, deployer, s3, scheduler = platform
+    for variable, value in {
+        "AIRSTEP_ENVIRONMENT": "dev",
+        "AIRSTEP_TASK_RUNNER_ARN": deployer.settings.task_runner_arn,
+        "AIRSTEP_STATE_MACHINE_ROLE_ARN": deployer.settings.state_machine_role_arn,
+        "AIRSTEP_START_RUN_ARN": deployer.settings.start_run_arn,
+        "AIRSTEP_SCHEDULER_ROLE_ARN": deployer.settings.scheduler_role_arn,
+        "AIRSTEP_SCHEDULE_GROUP": deployer.settings.schedule_group,
+        "AIRSTEP_SCHEDULE_DLQ_ARN": deployer.settings.schedule_dlq_arn,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(run_starter, "_sfn", None)
+    monkeypatch.setattr(run_tracker, "_store", None)
+    import airstep_compiler.deploy as deploy
+
+    monkeypatch.setattr(deploy, "_deployer", None)
+
+    _, event = upload(s3, "dags/nightly.py", DAG_V1)
+    assert _function("compile_dags")(event, _Context())["files"][0]["outcome"] == "deployed"
+    _, broken = upload(s3, "dags/other.py", "oops(\n")
+    assert _function("compile_dags")(broken, _Context())["files"][0]["outcome"] == "import_error"
+    assert '"DagImportErrors"' in capsys.readouterr().out  # EMF metric for the alarm
+
+    target = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")["Target"]
+    fired = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", "2026-11-23T02:00:00Z"))
+    started = _function("start_run")(fired, _Context())
+    assert started["run_id"] == "scheduled__2026-11-23T02:00:00+00:00" and not started["duplicate"]
+    while engine.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "RUNNING":
+        time.sleep(0.02)
+    description = engine.sfn.describe_execution(executionArn=started["execution_arn"])
+    failed = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "input", "startDate")}
+    failed.update(status="ABORTED", stopDate=description["stopDate"])
+    result = _function("track_runs")(status_event(failed), _Context())
+    assert result["tracked"] and engine.store.get_run(RunKey("nightly", started["run_id"]))["exec_status"] == "ABORTED"
+    assert '"RunsAborted"' in capsys.readouterr().out
