@@ -250,6 +250,7 @@ class Deployer:
             },
         )
         metrics.add_metric(name="DagImportErrors", unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
         logger.warning("dag import error", extra={"file": uri, "errors": [str(e) for e in errors]})
         return {"file": uri, "outcome": "import_error", "errors": [str(e) for e in errors]}
 
@@ -262,7 +263,6 @@ class Deployer:
 _deployer: Deployer | None = None
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _deployer
