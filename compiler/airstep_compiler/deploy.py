@@ -104,7 +104,8 @@ class Deployer:
             return self._import_errors(uri, version, loaded.errors)
         problems: list[DagLoadError] = []
         plans: list[tuple[DagModel, Any]] = []
-        options = CompileOptions(function_name=self.settings.task_runner_arn)
+        # The function's name, not its ARN: same account and region, and ~50 bytes less per Lambda state.
+        options = CompileOptions(function_name=self.settings.task_runner_arn.split(":function:")[-1])
         for dag in loaded.dags.values():
             owner = self.store.get_dag(dag.dag_id)
             if owner and not owner.get("removed") and owner["file"] != uri:
