@@ -19,26 +19,28 @@ def store():
 
 
 def test_tries_count_up_and_a_late_try_cannot_overwrite(store):
-    assert store.begin_try(RUN, "a", "t1") == 1
-    assert store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, "t2", 0.1, "boom")
-    assert store.begin_try(RUN, "a", "t3") == 2
-    assert not store.end_try(RUN, "a", 1, TaskState.SUCCESS, "t4", 0.1)  # the timed-out first try, late
-    assert store.end_try(RUN, "a", 2, TaskState.SUCCESS, "t5", 0.2)
+    assert store.begin_try(RUN, "a", "2026-11-21T02:00:01+00:00") == 1
+    assert store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, "2026-11-21T02:00:02+00:00", "boom")
+    assert store.begin_try(RUN, "a", "2026-11-21T02:00:03+00:00") == 2
+    assert not store.end_try(
+        RUN, "a", 1, TaskState.SUCCESS, "2026-11-21T02:00:04+00:00"
+    )  # the timed-out first try, late
+    assert store.end_try(RUN, "a", 2, TaskState.SUCCESS, "2026-11-21T02:00:05+00:00")
     (ti,) = store.task_instances(RUN)
     assert (ti.state, ti.try_number, ti.error) == ("success", 2, None)
 
 
 def test_finished_task_is_never_restarted_or_refinished(store):
-    store.begin_try(RUN, "a", "t1")
-    store.end_try(RUN, "a", 1, TaskState.FAILED, "t2", 0.1, "bad")
-    assert store.begin_try(RUN, "a", "t3") is None
-    assert not store.finish_unfinished(RUN, "a", TaskState.SKIPPED, "t4")
+    store.begin_try(RUN, "a", "2026-11-21T02:00:01+00:00")
+    store.end_try(RUN, "a", 1, TaskState.FAILED, "2026-11-21T02:00:02+00:00", "bad")
+    assert store.begin_try(RUN, "a", "2026-11-21T02:00:03+00:00") is None
+    assert not store.finish_unfinished(RUN, "a", TaskState.SKIPPED, "2026-11-21T02:00:04+00:00")
     assert store.get_task_instances(RUN, ["a"])["a"].state == "failed"
 
 
 def test_run_finishes_once(store):
-    assert store.finish_run(RUN, "failed", "t1")
-    assert not store.finish_run(RUN, "success", "t2")
+    assert store.finish_run(RUN, "failed", "2026-11-21T02:00:01+00:00")
+    assert not store.finish_run(RUN, "success", "2026-11-21T02:00:02+00:00")
     assert store.get_run(RUN)["state"] == "failed"
 
 
@@ -53,8 +55,10 @@ def test_gate_opens_once_whatever_the_order(store):
 
 
 def test_xcom_round_trip_and_limit(store):
-    store.begin_try(RUN, "a", "t0")
-    store.end_try(RUN, "a", 1, TaskState.SUCCESS, "t1", 0.1, xcom_json=encode_xcom("a", {"rows": [1, 2]}))
+    store.begin_try(RUN, "a", "2026-11-21T02:00:00+00:00")
+    store.end_try(
+        RUN, "a", 1, TaskState.SUCCESS, "2026-11-21T02:00:01+00:00", xcom_json=encode_xcom("a", {"rows": [1, 2]})
+    )
     assert store.get_xcoms(RUN, ["a", "missing"]) == {"a": {"rows": [1, 2]}}
     with pytest.raises(ValueError, match="350,000"):
         encode_xcom("b", "x" * 400_000)

@@ -238,7 +238,7 @@ class LocalEngine:
             if description["status"] != "RUNNING":
                 return description
             if finalized.is_set():
-                time.sleep(0.002)
+                time.sleep(0.01)
             else:
                 finalized.wait(0.25)
 

@@ -284,7 +284,6 @@ class MetadataStore:
         try_number: int,
         state: TaskState,
         now: str,
-        duration: float,
         error: str | None = None,
         map_index: int = -1,
         xcom_json: str | None = None,
@@ -296,11 +295,10 @@ class MetadataStore:
         values = {
             ":state": {"S": state.value},
             ":now": {"S": now},
-            ":dur": {"N": repr(round(duration, 6))},
             ":try": {"N": str(try_number)},
             ":running": {"S": TaskState.RUNNING.value},
         }
-        update = "SET #s = :state, end_date = :now, #d = :dur"
+        update = "SET #s = :state, end_date = :now"
         if state in FINISHED:
             update += ", fin = :fin"
             values[":fin"] = {"BOOL": True}
@@ -494,8 +492,8 @@ def encode_xcom(task_id: str, value: Any) -> str:
 
 
 _ERROR_STATES = {TaskState.FAILED.value, TaskState.UP_FOR_RETRY.value}
-_LISTING_NAMES = {"#s": "state", "#e": "error", "#d": "duration"}
-_LISTING = "sk, #s, try_number, start_date, end_date, #d, #e"
+_LISTING_NAMES = {"#s": "state", "#e": "error"}
+_LISTING = "sk, #s, try_number, start_date, end_date, #e"
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -522,7 +520,9 @@ def _task_instance(item: dict[str, Any]) -> TaskInstance:
         try_number=int(data.get("try_number", 0)),
         start=data.get("start_date"),
         end=data.get("end_date") if ended else None,
-        duration=data.get("duration") if ended else None,
+        duration=_seconds_between(data["start_date"], data["end_date"])
+        if ended and "start_date" in data and "end_date" in data
+        else None,
         error=data.get("error") if data["state"] in _ERROR_STATES else None,
         xcom=data.get("xcom"),
     )

@@ -14,7 +14,6 @@ import inspect
 import json
 import os
 import subprocess
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -118,23 +117,22 @@ def _run(
         _signal(store, sfn, key, task_id, signal)
         return {"task_id": task_id, "state": recorded.state, "try_number": recorded.try_number}
     logger.info("task try started", extra={"try_number": try_number})
-    started = time.monotonic()
     view = TaskInstanceView(store, key, task_id, try_number)
     try:
         result = _execute(dag, task, run, view, found)
         xcom_json = encode_xcom(task_id, result) if result is not None else None
     except AirflowSkipException as exc:
-        return _close(store, sfn, key, task_id, try_number, TaskState.SKIPPED, started, signal, str(exc) or None)
+        return _close(store, sfn, key, task_id, try_number, TaskState.SKIPPED, signal, str(exc) or None)
     except Exception as exc:  # noqa: BLE001 - any failure of user code fails the try
         message = _describe(exc)
         final = isinstance(exc, AirflowFailException) or try_number > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
-        _close(store, sfn, key, task_id, try_number, state, started, signal if final else [], message)
+        _close(store, sfn, key, task_id, try_number, state, signal if final else [], message)
         logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": message})
         if isinstance(exc, AirflowFailException):
             raise AirstepTaskFailedNoRetry(message) from None
         raise AirstepTaskFailed(message) from None
-    return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, started, signal, xcom_json=xcom_json)
+    return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, signal, xcom_json=xcom_json)
 
 
 def _settle(
@@ -176,12 +174,11 @@ def _close(
     task_id: str,
     try_number: int,
     state: TaskState,
-    started: float,
     signal: list[str],
     error: str | None = None,
     xcom_json: str | None = None,
 ) -> dict[str, Any]:
-    store.end_try(key, task_id, try_number, state, _now(), time.monotonic() - started, error, xcom_json=xcom_json)
+    store.end_try(key, task_id, try_number, state, _now(), error, xcom_json=xcom_json)
     _signal(store, sfn, key, task_id, signal)
     logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
     return {"task_id": task_id, "state": state.value, "try_number": try_number}
