@@ -92,6 +92,8 @@ def test_local_runs_are_listed_and_shown(tmp_path):
     shown = json.loads(airstep("runs", "show", runs[0]["run_id"], "--json", cwd=tmp_path).stdout)
     assert [t["task_id"] for t in shown["tasks"]] == ["extract", "transform", "load"]
     assert airstep("runs", "list", "nope", cwd=tmp_path).returncode == 1
+    dags = json.loads(airstep("dags", "list", "--json", cwd=tmp_path).stdout)["dags"]
+    assert sorted(d["dag_id"] for d in dags) == ["etl_taskflow", "fan_out_fan_in"]
 
 
 def test_runs_without_local_history_say_so(tmp_path):

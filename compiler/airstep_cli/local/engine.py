@@ -190,6 +190,22 @@ class LocalEngine:
             definition=compiled.definition_json,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
         )["stateMachineArn"]
+        self.store.put_dag(
+            model.dag_id,
+            {
+                "dag_id": model.dag_id,
+                "file": source.uri,
+                "version": source.version,
+                "schedule": model.schedule,
+                "timezone": model.timezone,
+                "state_machine_arn": machine,
+                "paused": False,
+                "removed": False,
+                "compiled_at": datetime.now(UTC).isoformat(),
+                "tasks": len(model.tasks),
+                "tags": list(model.tags),
+            },
+        )
         planned = manual_run(request.logical_date or datetime.now(UTC), model.schedule)
         run_id = planned.run_id
         key = RunKey(model.dag_id, run_id)
