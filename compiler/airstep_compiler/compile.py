@@ -18,6 +18,8 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 GATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution's lifetime
 AIRFLOW_MAX_RETRY_DELAY_SECONDS = 86400  # Airflow's [core] max_task_retry_delay
 MAX_STATE_NAME = 80
+MAP_CHUNK = 40  # inline Map runs at most 40 iterations at once
+MAP_MIN_TASKS = 8  # smaller parallel blocks stay explicit branches, one state per task
 _SUFFIXES = ("@wait", "@failed")
 _BASE_NAME_LIMIT = MAX_STATE_NAME - max(map(len, _SUFFIXES))
 
@@ -55,6 +57,8 @@ class CompileOptions:
     # Local iteration: every retry waits 1 s instead of the DAG's retry_delay.
     fast_retries: bool = False
     check_limits: bool = True
+    # Parallel blocks of at least this many single tasks are emitted as inline Maps (compact).
+    map_min_tasks: int = MAP_MIN_TASKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,9 @@ class _Emitter:
             return follow
         self.parallel_count += 1
         name = f"parallel@{self.parallel_count}"
+        if len(block.branches) >= self.options.map_min_tasks and all(isinstance(b, Step) for b in block.branches):
+            states[name] = ParallelBlock(self._task_maps(name, block.branches), next_name).to_asl()  # type: ignore[arg-type]
+            return name
         branches = []
         for branch in block.branches:
             branch_states: dict[str, dict[str, Any]] = {}
@@ -205,6 +212,100 @@ class _Emitter:
         ).to_asl()
         states[failed] = self._failed_state(task, signal, next_name)
         return entry
+
+    def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[dict[str, Any]]:
+        """Many parallel tasks as inline Maps: tasks with one retry/timeout policy share an item
+        processor written once; at most MAP_CHUNK items per Map, so inline Map's 40-way concurrency
+        never delays a task. Each branch: a Pass that sets the items, then the Map."""
+        groups: dict[str, list[Step]] = {}
+        policy: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        for step in steps:
+            task = self.tasks[step.task_id]
+            rules = (self._retriers(task), self._timeout(task))
+            key = json.dumps(rules, sort_keys=True)
+            groups.setdefault(key, []).append(step)
+            policy[key] = rules
+        branches = []
+        for key, members in groups.items():
+            for start in range(0, len(members), MAP_CHUNK):
+                chunk = members[start : start + MAP_CHUNK]
+                prefix = f"{name}@{len(branches) + 1}"
+                items = []
+                for step in chunk:
+                    item: dict[str, Any] = {"task_id": step.task_id, "signal": self.signals.get(step.task_id, [])}
+                    if step.gate:
+                        item["wait_for"] = list(step.gate)
+                        self.gates += 1
+                    items.append(item)
+                retriers, timeout = policy[key]
+                branches.append(
+                    {
+                        "StartAt": f"{prefix}@items",
+                        "States": {
+                            f"{prefix}@items": {
+                                "Type": "Pass",
+                                "Result": items,
+                                "ResultPath": "$.items",
+                                "Next": f"{prefix}@tasks",
+                            },
+                            f"{prefix}@tasks": {
+                                "Type": "Map",
+                                "ItemsPath": "$.items",
+                                "ItemSelector": {"item.$": "$$.Map.Item.Value", "dag.$": "$.dag", "run.$": "$.run"},
+                                "MaxConcurrency": 0,
+                                "ItemProcessor": self._item_processor(prefix, retriers, timeout),
+                                "ResultPath": None,
+                                "End": True,
+                            },
+                        },
+                    }
+                )
+        return branches
+
+    def _item_processor(self, prefix: str, retriers: list[dict[str, Any]], timeout: int) -> dict[str, Any]:
+        """One task per Map item (`$.item`: task_id, signal, wait_for?): gate if needed, run, catch."""
+        gate, run, failed = f"{prefix}@wait", f"{prefix}@run", f"{prefix}@failed"
+        item_ref = {"task_id.$": "$.item.task_id", "signal.$": "$.item.signal", "ctx.$": "$"}
+        return {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": f"{prefix}@gated",
+            "States": {
+                f"{prefix}@gated": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.item.wait_for", "IsPresent": True, "Next": gate}],
+                    "Default": run,
+                },
+                gate: LambdaTask(
+                    function_name=self.options.function_name,
+                    payload={
+                        "action": "gate",
+                        "task_id.$": "$.item.task_id",
+                        "wait_for.$": "$.item.wait_for",
+                        "token.$": "$$.Task.Token",
+                        "ctx.$": "$",
+                    },
+                    next=run,
+                    timeout_seconds=GATE_TIMEOUT_SECONDS,
+                    wait_for_token=True,
+                ).to_asl(),
+                run: LambdaTask(
+                    function_name=self.options.function_name,
+                    payload=item_ref,
+                    next=None,
+                    timeout_seconds=timeout,
+                    retriers=retriers,
+                    catch_next=failed,
+                ).to_asl(),
+                failed: LambdaTask(
+                    function_name=self.options.function_name,
+                    payload={"action": "fail", **item_ref},
+                    next=None,
+                    timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
+                    result_selector={"state.$": "$.Payload.state"},
+                    result_path="$.error",
+                ).to_asl(),
+            },
+        }
 
     def _failed_state(self, task: TaskModel, signal: list[str], next_name: str | None) -> dict[str, Any]:
         """Where a task's last failed try leads. The runner records failures it sees itself; a try

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from airstep_compiler.compile import CompiledDag
 
 # History events one state adds on the happy path (entered/scheduled/started/succeeded/exited...).
-_EVENTS = {"Task": 5, "Wait": 6, "Pass": 2, "Parallel": 4, "Choice": 2, "Succeed": 2, "Fail": 2}
+_EVENTS = {"Task": 5, "Wait": 6, "Pass": 2, "Parallel": 4, "Map": 4, "Choice": 2, "Succeed": 2, "Fail": 2}
 _EXECUTION_EVENTS = 2  # ExecutionStarted, ExecutionSucceeded/Failed
 _EVENTS_PER_RETRY = 3  # TaskScheduled, TaskStarted, TaskFailed
 _EVENTS_FAILURE_PATH = 5  # the task's @failed state
@@ -43,15 +43,29 @@ class RunEstimate:
 
 
 def estimate_run(definition: dict[str, Any]) -> RunEstimate:
-    """Happy-path transitions and history events: every state but the @failed ones runs once."""
+    """Happy-path transitions and history events: every state but the @failed ones runs once, and a
+    task Map's item processor runs once per item (gate only for items that wait)."""
     states = transitions = task_states = 0
     events = _EXECUTION_EVENTS
+    items_of: dict[str, list[dict[str, Any]]] = {}
     for name, state in _walk(definition["States"]):
         states += 1
         if name.endswith("@failed") or name == "dagrun@failed":
             continue
         transitions += 1
         kind = state["Type"]
+        if kind == "Pass" and isinstance(state.get("Result"), list):
+            items_of[state["Next"]] = state["Result"]
+        if kind == "Map":
+            items = items_of.get(name, [])
+            waiting = sum(1 for item in items if "wait_for" in item)
+            states += len(state["ItemProcessor"]["States"])
+            transitions += 2 * len(items) + waiting  # choice, run, and the gate where there is one
+            events += (
+                _EVENTS["Map"] + len(items) * (2 + _EVENTS["Choice"] + _EVENTS["Task"]) + waiting * _EVENTS["Wait"]
+            )
+            task_states += len(items)
+            continue
         if kind == "Task" and state["Resource"].endswith(".waitForTaskToken"):
             kind = "Wait"
         if kind == "Task":
@@ -61,7 +75,7 @@ def estimate_run(definition: dict[str, Any]) -> RunEstimate:
 
 
 def check_limits(compiled: CompiledDag, limits: Limits) -> LimitProblem | None:
-    for name, _ in _walk(compiled.definition["States"]):
+    for name, _ in _walk(compiled.definition["States"], into_maps=True):
         if len(name) > limits.state_name_chars:
             return LimitProblem(
                 "state-name-length", f"state name {name!r} is longer than {limits.state_name_chars} characters"
@@ -83,8 +97,10 @@ def check_limits(compiled: CompiledDag, limits: Limits) -> LimitProblem | None:
     return None
 
 
-def _walk(states: dict[str, Any]):
+def _walk(states: dict[str, Any], into_maps: bool = False):
     for name, state in states.items():
         yield name, state
         for branch in state.get("Branches", ()):
-            yield from _walk(branch["States"])
+            yield from _walk(branch["States"], into_maps)
+        if into_maps and "ItemProcessor" in state:
+            yield from _walk(state["ItemProcessor"]["States"], into_maps)

@@ -2,9 +2,9 @@
 
 The plan keeps every dependency and adds none: a task starts when its own upstreams are done, so a
 run's makespan is the DAG's critical path. Series-parallel parts become plain Sequence/Parallel blocks;
-a connected part with no series cut is split into chains of real edges, run as parallel branches, and
-each edge that crosses chains becomes a *gate*: the downstream task waits on a task token that its
-last gate upstream releases (see docs/design.md).
+in a connected part with no series cut, every task starts in parallel behind a *gate* listing its
+upstreams in that part: it waits on a task token that its last such upstream releases (see
+docs/design.md).
 
 Sets of tasks are Python ints used as bitsets over topological positions, so ancestor tests are cheap.
 """
@@ -87,7 +87,7 @@ def _decompose(g: _Graph, nodes: list[int], signals: dict[str, list[str]]) -> Bl
             block = _decompose(g, segment, signals)
             items.extend(block.items if isinstance(block, Sequence) else (block,))
         return Sequence(tuple(items))
-    return _chains_with_gates(g, nodes, signals)
+    return _gated_set(g, nodes, signals)
 
 
 def _weak_components(g: _Graph, nodes: list[int]) -> list[list[int]]:
@@ -145,63 +145,16 @@ def _position(nodes: list[int], value: int) -> int:
     return bisect_left(nodes, value)
 
 
-def _chains_with_gates(g: _Graph, nodes: list[int], signals: dict[str, list[str]]) -> Block:
-    """Cover `nodes` with chains of real edges; gate each task on upstreams its chain does not order."""
+def _gated_set(g: _Graph, nodes: list[int], signals: dict[str, list[str]]) -> Block:
+    """Run every task of a non-series-parallel part in parallel, each gated on its upstreams in it."""
     members = set(nodes)
-    next_of = _maximum_chain_matching(g, nodes, members)
-    has_previous = set(next_of.values())
-    chains: list[list[int]] = []
+    steps: list[Block] = []
     for v in nodes:
-        if v in has_previous:
-            continue
-        chain = [v]
-        while chain[-1] in next_of:
-            chain.append(next_of[chain[-1]])
-        chains.append(chain)
-    branches: list[Block] = []
-    for chain in chains:
-        steps: list[Step] = []
-        previous: int | None = None
-        for v in chain:
-            ordered = 0 if previous is None else g.ancestors[previous] | (1 << previous)
-            gate = [u for u in sorted(g.preds[v]) if u in members and not ordered >> u & 1]
-            for u in gate:
-                signals.setdefault(g.order[u], []).append(g.order[v])
-            steps.append(Step(g.order[v], tuple(g.order[u] for u in gate)))
-            previous = v
-        branches.append(steps[0] if len(steps) == 1 else Sequence(tuple(steps)))
-    return Parallel(tuple(branches))
-
-
-def _maximum_chain_matching(g: _Graph, nodes: list[int], members: set[int]) -> dict[int, int]:
-    """Match each task to at most one upstream that it follows in a chain, as many as possible
-    (Kuhn's augmenting paths): every unmatched task with upstreams would need a gate."""
-    match_of_upstream: dict[int, int] = {}  # u -> v: v follows u in u's chain
-
-    def candidates(v: int) -> list[int]:
-        # Prefer the latest upstream: it orders the most of v's other ancestors.
-        return sorted((u for u in g.preds[v] if u in members), reverse=True)
-
-    for root in nodes:
-        seen: set[int] = set()
-        stack, choices, via = [root], [iter(candidates(root))], []  # len(via) == len(stack) - 1
-        while stack:
-            u = next((c for c in choices[-1] if c not in seen), None)
-            if u is None:
-                stack.pop()
-                choices.pop()
-                if via:
-                    via.pop()
-                continue
-            seen.add(u)
-            via.append(u)
-            if u not in match_of_upstream:  # augmenting path found: flip it
-                for v, chosen in zip(stack, via):
-                    match_of_upstream[chosen] = v
-                break
-            stack.append(match_of_upstream[u])
-            choices.append(iter(candidates(match_of_upstream[u])))
-    return match_of_upstream
+        gate = [u for u in sorted(g.preds[v]) if u in members]
+        for u in gate:
+            signals.setdefault(g.order[u], []).append(g.order[v])
+        steps.append(Step(g.order[v], tuple(g.order[u] for u in gate)))
+    return Parallel(tuple(steps))
 
 
 def _topological_order(model: DagModel) -> list[str]:

@@ -229,3 +229,49 @@ def test_context_injection(dag_file, run_file, engine):
     values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), ["named", "everything"])
     assert values["named"] == ["2026-05-06", 1, "world", True]
     assert values["everything"] == ["ds", "logical_date", "params", "ti"]
+
+
+def test_failures_inside_a_task_map_release_their_gates(dag_file, run_file):
+    # A 3x3 grid is not series-parallel and has 9 tasks: it compiles to an inline Map of gated tasks.
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, PythonOperator
+
+        def ok():
+            return 1
+
+        def bad():
+            raise ValueError("cell broke")
+
+        def hang():
+            time.sleep(3)
+
+        with DAG("grid_fail", default_args={"retries": 0}):
+            cells = {}
+            for i in range(3):
+                for j in range(3):
+                    fn = bad if (i, j) == (1, 0) else hang if (i, j) == (0, 2) else ok
+                    cells[(i, j)] = PythonOperator(task_id=f"g{i}{j}", python_callable=fn, execution_timeout=1)
+            for (i, j), op in cells.items():
+                if i:
+                    cells[(i - 1, j)] >> op
+                if j:
+                    cells[(i, j - 1)] >> op
+        """
+    )
+    result = run_file(path)
+    assert states(result) == {
+        "g00": "success",
+        "g01": "success",
+        "g02": "failed",
+        "g10": "failed",
+        "g11": "upstream_failed",
+        "g12": "upstream_failed",
+        "g20": "upstream_failed",
+        "g21": "upstream_failed",
+        "g22": "upstream_failed",
+    }
+    g02 = next(t for t in result.tasks if t.task_id == "g02")
+    assert "timed out" in g02.error and "execution_timeout" in g02.error
+    assert result.state == "failed"

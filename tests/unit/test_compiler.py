@@ -61,17 +61,19 @@ def task_state(compiled, name="t"):
 
 
 def test_every_lambda_task_has_the_service_retrier():
-    compiled = compile_example(EXAMPLES / "non_series_parallel.py")
     found = 0
-    stack = [compiled.definition["States"]]
-    while stack:
-        for state in stack.pop().values():
-            stack.extend(b["States"] for b in state.get("Branches", []))
-            if state["Type"] == "Task":
-                found += 1
-                assert state["Retry"][0] == LAMBDA_SERVICE_RETRIER
-                assert isinstance(state["TimeoutSeconds"], int)
-    assert found >= 13
+    for example in ("non_series_parallel.py", "fan_out_fan_in.py"):
+        stack = [compile_example(EXAMPLES / example).definition["States"]]
+        while stack:
+            for state in stack.pop().values():
+                stack.extend(b["States"] for b in state.get("Branches", []))
+                if "ItemProcessor" in state:
+                    stack.append(state["ItemProcessor"]["States"])
+                if state["Type"] == "Task":
+                    found += 1
+                    assert state["Retry"][0] == LAMBDA_SERVICE_RETRIER
+                    assert isinstance(state["TimeoutSeconds"], int)
+    assert found >= 10
 
 
 def test_retries_map_to_retry_with_airflow_delays():
@@ -146,9 +148,19 @@ def wide_model(n: int) -> DagModel:
     return DagModel.from_dag(d)
 
 
+def long_chain_model(n: int) -> DagModel:
+    with DAG("long") as d:
+        previous = EmptyOperator(task_id="step_with_a_fairly_long_descriptive_name_00000")
+        for i in range(1, n):
+            current = EmptyOperator(task_id=f"step_with_a_fairly_long_descriptive_name_{i:05d}")
+            previous >> current
+            previous = current
+    return DagModel.from_dag(d)
+
+
 def test_definition_size_guard_names_the_limit():
     with pytest.raises(CompileError) as info:
-        compile_dag(wide_model(2500), DagSource("big.py", "v"))
+        compile_dag(long_chain_model(2500), DagSource("big.py", "v"))
     assert info.value.limit == "definition-size"
     assert "1,048,576" in info.value.message
 
@@ -157,9 +169,25 @@ def test_history_guard_names_the_limit():
     from airstep_compiler.limits import Limits, check_limits
 
     compiled = compile_dag(wide_model(300), DagSource("big.py", "v"))
+    assert compiled.definition_bytes < 50_000  # 300 parallel tasks share one item processor per Map
     problem = check_limits(compiled, Limits(history_events=1000))
     assert problem is not None and problem.limit == "history-events"
     assert compiled.history_events_per_run > 1000
+
+
+def test_wide_parallel_blocks_become_chunked_maps_per_policy():
+    with DAG("wide_mixed") as d:
+        root = EmptyOperator(task_id="root")
+        for i in range(90):
+            root >> EmptyOperator(task_id=f"w{i}", retries=1 if i % 3 == 0 else 0)
+    compiled = compile_dag(DagModel.from_dag(d), DagSource("x.py", "v"))
+    (parallel,) = [s for s in compiled.definition["States"].values() if s["Type"] == "Parallel"]
+    sizes = sorted(len(b["States"][b["StartAt"]]["Result"]) for b in parallel["Branches"])
+    assert sizes == [20, 30, 40]  # 60 tasks without retries in Maps of 40 and 20; 30 with retries in one
+    for branch in parallel["Branches"]:
+        items = branch["States"][branch["StartAt"]]["Result"]
+        retry_counts = {int(i["task_id"][1:]) % 3 == 0 for i in items}
+        assert len(retry_counts) == 1  # one policy per Map
 
 
 def test_definition_is_plain_jsonpath():

@@ -82,10 +82,10 @@ def test_complete_bipartite_join_is_series():
     assert plan.root == Sequence((Parallel((Step("t0"), Step("t1"))), Parallel((Step("t2"), Step("t3")))))
 
 
-def test_n_shape_needs_exactly_one_gate():
+def test_n_shape_gates_each_task_on_its_upstreams():
     plan = build_plan(model_from_edges(4, [(0, 2), (1, 2), (1, 3)]))
-    gates = [s for s in _steps(plan.root) if s.gate]
-    assert len(gates) == 1
+    assert plan.root == Parallel((Step("t0"), Step("t1"), Step("t2", ("t0", "t1")), Step("t3", ("t1",))))
+    assert plan.signals == {"t0": ["t2"], "t1": ["t2", "t3"]}
     assert_exact(model_from_edges(4, [(0, 2), (1, 2), (1, 3)]))
 
 
