@@ -27,7 +27,7 @@ from airstep.runtime import dag_cache, run_tracker, task_runner
 from airstep.runtime.constants import TABLE_NAME_ENV
 from airstep.runtime.scheduling import execution_name, manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
-from airstep_cli.local.aws import LocalSession, parse_once_per_execution
+from airstep_cli.local.aws import LocalSession, cache_jsonpath_parsing, parse_once_per_execution
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 
 REGION = "us-east-1"
@@ -97,6 +97,7 @@ class LocalEngine:
             os.environ[name] = value
         self._mock.start()
         self._restore_parser = parse_once_per_execution()
+        self._restore_jsonpath = cache_jsonpath_parsing()
         self._saved_session = boto3.DEFAULT_SESSION
         self.session = LocalSession({FUNCTION_NAME: task_runner.lambda_handler}, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
@@ -121,6 +122,7 @@ class LocalEngine:
         reset_secrets()
         boto3.DEFAULT_SESSION = self._saved_session
         self._restore_parser()
+        self._restore_jsonpath()
         self._mock.stop()
         for name, value in self._saved_env.items():
             if value is None:
