@@ -186,31 +186,15 @@ class _Emitter:
         if step.gate:
             self.gates += 1
             entry = run + "@wait"
-            states[entry] = LambdaTask(
-                function_name=self.options.function_name,
-                payload={
-                    "action": "gate",
-                    "task_id": task.task_id,
-                    "wait_for": list(step.gate),
-                    "token.$": "$$.Task.Token",
-                    "ctx.$": "$",
-                },
-                next=run,
-                timeout_seconds=GATE_TIMEOUT_SECONDS,
-                wait_for_token=True,
-            ).to_asl()
+            states[entry] = self._gate_state({"task_id": task.task_id, "wait_for": list(step.gate)}, run)
         run_payload: dict[str, Any] = {"task_id": task.task_id, "ctx.$": "$"}
         if signal:
             run_payload["signal"] = signal
-        states[run] = LambdaTask(
-            function_name=self.options.function_name,
-            payload=run_payload,
-            next=next_name,
-            timeout_seconds=self._timeout(task),
-            retriers=self._retriers(task),
-            catch_next=failed,
-        ).to_asl()
-        states[failed] = self._failed_state(task, signal, next_name)
+        states[run] = self._run_state(run_payload, next_name, self._retriers(task), self._timeout(task), failed)
+        if signal:
+            states[failed] = self._fail_state({"task_id": task.task_id, "signal": signal, "ctx.$": "$"}, next_name)
+        else:
+            states[failed] = {"Type": "Pass", **({"End": True} if next_name is None else {"Next": next_name})}
         return entry
 
     def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[dict[str, Any]]:
@@ -275,52 +259,47 @@ class _Emitter:
                     "Choices": [{"Variable": "$.item.wait_for", "IsPresent": True, "Next": gate}],
                     "Default": run,
                 },
-                gate: LambdaTask(
-                    function_name=self.options.function_name,
-                    payload={
-                        "action": "gate",
-                        "task_id.$": "$.item.task_id",
-                        "wait_for.$": "$.item.wait_for",
-                        "token.$": "$$.Task.Token",
-                        "ctx.$": "$",
-                    },
-                    next=run,
-                    timeout_seconds=GATE_TIMEOUT_SECONDS,
-                    wait_for_token=True,
-                ).to_asl(),
-                run: LambdaTask(
-                    function_name=self.options.function_name,
-                    payload=item_ref,
-                    next=None,
-                    timeout_seconds=timeout,
-                    retriers=retriers,
-                    catch_next=failed,
-                ).to_asl(),
-                failed: LambdaTask(
-                    function_name=self.options.function_name,
-                    payload={"action": "fail", **item_ref},
-                    next=None,
-                    timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
-                    result_selector={"state.$": "$.Payload.state"},
-                    result_path="$.error",
-                ).to_asl(),
+                gate: self._gate_state({"task_id.$": "$.item.task_id", "wait_for.$": "$.item.wait_for"}, run),
+                run: self._run_state(item_ref, None, retriers, timeout, failed),
+                failed: self._fail_state(item_ref, None),
             },
         }
 
-    def _failed_state(self, task: TaskModel, signal: list[str], next_name: str | None) -> dict[str, Any]:
-        """Where a task's last failed try leads. The runner records failures it sees itself; a try
-        that timed out or crashed is recorded here if gated tasks wait on it, else by whichever
-        step reads it next (its downstream or the run's finalize step)."""
-        if not signal:
-            state: dict[str, Any] = {"Type": "Pass"}
-            if next_name is None:
-                state["End"] = True
-            else:
-                state["Next"] = next_name
-            return state
+    def _gate_state(self, task_fields: dict[str, Any], next_name: str) -> dict[str, Any]:
+        """Waits for the task token that the gate's last upstream releases."""
         return LambdaTask(
             function_name=self.options.function_name,
-            payload={"action": "fail", "task_id": task.task_id, "signal": signal, "ctx.$": "$"},
+            payload={"action": "gate", **task_fields, "token.$": "$$.Task.Token", "ctx.$": "$"},
+            next=next_name,
+            timeout_seconds=GATE_TIMEOUT_SECONDS,
+            wait_for_token=True,
+        ).to_asl()
+
+    def _run_state(
+        self,
+        payload: dict[str, Any],
+        next_name: str | None,
+        retriers: list[dict[str, Any]],
+        timeout: int,
+        failed: str,
+    ) -> dict[str, Any]:
+        """Runs one try; the task's own Retry, its timeout, and every error caught into `failed`."""
+        return LambdaTask(
+            function_name=self.options.function_name,
+            payload=payload,
+            next=next_name,
+            timeout_seconds=timeout,
+            retriers=retriers,
+            catch_next=failed,
+        ).to_asl()
+
+    def _fail_state(self, payload_fields: dict[str, Any], next_name: str | None) -> dict[str, Any]:
+        """Where a task's last failed try leads when gated tasks wait on it: records a try that timed
+        out or crashed and signals those gates. Without gates waiting, a Pass leads on instead and the
+        failure is recorded by the runner or by the task's first reader (a downstream or finalize)."""
+        return LambdaTask(
+            function_name=self.options.function_name,
+            payload={"action": "fail", **payload_fields},
             next=next_name,
             timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
             result_selector={"state.$": "$.Payload.state"},

@@ -34,7 +34,6 @@ class RunEstimate:
     states: int
     transitions: int
     events: int
-    task_states: int
 
     def events_worst_case(self, model: DagModel) -> int:
         """Every task using all its retries and then failing."""
@@ -45,7 +44,7 @@ class RunEstimate:
 def estimate_run(definition: dict[str, Any]) -> RunEstimate:
     """Happy-path transitions and history events: every state but the @failed ones runs once, and a
     task Map's item processor runs once per item (gate only for items that wait)."""
-    states = transitions = task_states = 0
+    states = transitions = 0
     events = _EXECUTION_EVENTS
     items_of: dict[str, list[dict[str, Any]]] = {}
     for name, state in _walk(definition["States"]):
@@ -64,14 +63,11 @@ def estimate_run(definition: dict[str, Any]) -> RunEstimate:
             events += (
                 _EVENTS["Map"] + len(items) * (2 + _EVENTS["Choice"] + _EVENTS["Task"]) + waiting * _EVENTS["Wait"]
             )
-            task_states += len(items)
             continue
         if kind == "Task" and state["Resource"].endswith(".waitForTaskToken"):
             kind = "Wait"
-        if kind == "Task":
-            task_states += 1
         events += _EVENTS[kind]
-    return RunEstimate(states=states, transitions=transitions, events=events, task_states=task_states)
+    return RunEstimate(states=states, transitions=transitions, events=events)
 
 
 def check_limits(compiled: CompiledDag, limits: Limits) -> LimitProblem | None:
