@@ -166,16 +166,13 @@ def run(
 
 
 def _request(logical_date: str | None, conf: str | None, fast_retries: bool) -> Any:
+    from airstep.runtime.context import parse_time
     from airstep_cli.local.engine import RunRequest
 
-    when = None
-    if logical_date:
-        try:
-            when = datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
-        except ValueError:
-            raise UserError([f"--logical-date: {logical_date!r} is not an ISO-8601 date-time"]) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
+    try:
+        when = parse_time(logical_date)
+    except ValueError:
+        raise UserError([f"--logical-date: {logical_date!r} is not an ISO-8601 date-time"]) from None
     conf_value: dict[str, Any] = {}
     if conf:
         try:

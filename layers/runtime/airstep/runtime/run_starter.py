@@ -7,7 +7,6 @@ time never creates a second run (Step Functions rejects or returns the existing 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -15,6 +14,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.context import parse_time
 from airstep.runtime.scheduling import execution_name, scheduled_run
 
 logger = Logger(service=SERVICE_NAME)
@@ -23,7 +23,8 @@ _sfn: Any = None
 
 def start_scheduled_run(event: dict[str, Any], sfn: Any) -> dict[str, Any]:
     """`event`: {"dag_id", "state_machine_arn", "schedule", "timezone", "scheduled_time"}."""
-    fired = datetime.fromisoformat(event["scheduled_time"].replace("Z", "+00:00"))
+    fired = parse_time(event["scheduled_time"])
+    assert fired is not None
     run = scheduled_run(event["schedule"], fired, event.get("timezone", "UTC"))
     name = execution_name(run.run_id)
     payload = json.dumps(run.execution_input(event["dag_id"]), sort_keys=True)
