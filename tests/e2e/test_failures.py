@@ -2,6 +2,7 @@
 
 from datetime import UTC
 
+from airstep.runtime import task_runner
 from airstep.runtime.store import RunKey
 
 
@@ -275,3 +276,26 @@ def test_failures_inside_a_task_map_release_their_gates(dag_file, run_file):
     g02 = next(t for t in result.tasks if t.task_id == "g02")
     assert "timed out" in g02.error and "execution_timeout" in g02.error
     assert result.state == "failed"
+
+
+def test_a_gate_released_twice_or_after_the_run_is_harmless(dag_file, run_file, engine):
+    # Gates are released at least once: every caller that sees a gate open sends its token.
+    path = dag_file(
+        """
+        from airstep import DAG, EmptyOperator
+
+        with DAG("n_twice"):
+            a, b, c, d = (EmptyOperator(task_id=t) for t in "abcd")
+            [a, b] >> c
+            b >> d
+        """
+    )
+    result = run_file(path)
+    assert result.state == "success"
+    key = RunKey("n_twice", result.run_id)
+    gates = [i for i in engine.store.client.scan(TableName=engine.store.table_name)["Items"] if "token" in i]
+    assert {g["sk"]["S"] for g in gates} == {"GATE#c", "GATE#d"}
+    store, sfn = task_runner._runtime()
+    for gate in gates:
+        task_id = gate["sk"]["S"].removeprefix("GATE#")
+        task_runner._signal(store, sfn, key, "b", [task_id])  # the execution has ended: refused, ignored

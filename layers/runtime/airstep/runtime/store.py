@@ -384,16 +384,6 @@ class MetadataStore:
         )
         return _gate(response["Attributes"])
 
-    def gate_claim_release(self, run: RunKey, task_id: str) -> bool:
-        """True for exactly one caller: the one that may send the gate's token."""
-        return self._update(
-            run.pk,
-            f"GATE#{task_id}",
-            "SET released = :t",
-            {":t": {"BOOL": True}},
-            condition="attribute_not_exists(released)",
-        )
-
     # -- helpers ------------------------------------------------------------------------------
     def _update(self, pk: str, sk: str, update: str, values: dict[str, Any], *, condition: str | None = None) -> bool:
         kwargs: dict[str, Any] = {

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import subprocess
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,23 +41,25 @@ if TYPE_CHECKING:
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 
-_store: MetadataStore | None = None
-_sfn: Any = None
+# Built once per warm process. The local engine runs many invocations at once in one process, so
+# the pair is published whole, under a lock: no invocation may see a store without its client.
+_clients: tuple[MetadataStore, Any] | None = None
+_clients_lock = threading.Lock()
 
 
 def reset() -> None:
     """Forget cached clients (the local engine calls this when it starts a fresh moto backend)."""
-    global _store, _sfn
-    _store = None
-    _sfn = None
+    global _clients
+    with _clients_lock:
+        _clients = None
 
 
 def _runtime() -> tuple[MetadataStore, Any]:
-    global _store, _sfn
-    if _store is None:
-        _store = MetadataStore()
-        _sfn = boto3.client("stepfunctions")
-    return _store, _sfn
+    global _clients
+    with _clients_lock:
+        if _clients is None:
+            _clients = (MetadataStore(), boto3.client("stepfunctions"))
+        return _clients
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -256,7 +259,7 @@ def _run_bash(task: BashOperator, context: dict[str, Any], run: RunInfo) -> str 
 def _gate(store: MetadataStore, sfn: Any, key: RunKey, task_id: str, wait_for: list[str], token: str) -> None:
     status = store.gate_register(key, task_id, token, wait_for)
     if status.open:
-        _release(store, sfn, key, task_id, status.token)
+        _release(sfn, task_id, status.token)
 
 
 def _signal(store: MetadataStore, sfn: Any, key: RunKey, task_id: str, downstream: list[str]) -> None:
@@ -264,11 +267,15 @@ def _signal(store: MetadataStore, sfn: Any, key: RunKey, task_id: str, downstrea
     for down in downstream:
         status = store.gate_arrive(key, down, task_id)
         if status.open:
-            _release(store, sfn, key, down, status.token)
+            _release(sfn, down, status.token)
 
 
-def _release(store: MetadataStore, sfn: Any, key: RunKey, task_id: str, token: str | None) -> None:
-    if token is None or not store.gate_claim_release(key, task_id):
+def _release(sfn: Any, task_id: str, token: str | None) -> None:
+    """Send the gate's token. At least once: every caller that sees the gate open sends it (a failed
+    task signals twice, from its run and from its failure state), and a send for a token whose wait
+    already ended is refused harmlessly. A claim-then-send scheme would lose the gate forever if the
+    sender died between the two."""
+    if token is None:
         return
     try:
         sfn.send_task_success(taskToken=token, output=json.dumps({"gate": task_id}))
