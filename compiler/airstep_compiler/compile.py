@@ -237,7 +237,9 @@ class _Emitter:
                                 "ItemsPath": "$.items",
                                 "ItemSelector": {"item.$": "$$.Map.Item.Value", "dag.$": "$.dag", "run.$": "$.run"},
                                 "MaxConcurrency": 0,
-                                "ItemProcessor": self._item_processor(prefix, retriers, timeout),
+                                "ItemProcessor": self._item_processor(
+                                    prefix, retriers, timeout, gated=any("wait_for" in item for item in items)
+                                ),
                                 "ResultPath": None,
                                 "End": True,
                             },
@@ -246,24 +248,24 @@ class _Emitter:
                 )
         return branches
 
-    def _item_processor(self, prefix: str, retriers: list[dict[str, Any]], timeout: int) -> dict[str, Any]:
-        """One task per Map item (`$.item`: task_id, signal, wait_for?): gate if needed, run, catch."""
-        gate, run, failed = f"{prefix}@wait", f"{prefix}@run", f"{prefix}@failed"
+    def _item_processor(
+        self, prefix: str, retriers: list[dict[str, Any]], timeout: int, *, gated: bool
+    ) -> dict[str, Any]:
+        """One task per Map item (`$.item`: task_id, signal, wait_for?): gate if needed, run, catch.
+        A Map none of whose items waits has no Choice and no gate (one state transition per item)."""
+        choice, gate, run, failed = f"{prefix}@gated", f"{prefix}@wait", f"{prefix}@run", f"{prefix}@failed"
         item_ref = {"task_id.$": "$.item.task_id", "signal.$": "$.item.signal", "ctx.$": "$"}
-        return {
-            "ProcessorConfig": {"Mode": "INLINE"},
-            "StartAt": f"{prefix}@gated",
-            "States": {
-                f"{prefix}@gated": {
-                    "Type": "Choice",
-                    "Choices": [{"Variable": "$.item.wait_for", "IsPresent": True, "Next": gate}],
-                    "Default": run,
-                },
-                gate: self._gate_state({"task_id.$": "$.item.task_id", "wait_for.$": "$.item.wait_for"}, run),
-                run: self._run_state(item_ref, None, retriers, timeout, failed),
-                failed: self._fail_state(item_ref, None),
-            },
-        }
+        states: dict[str, Any] = {}
+        if gated:
+            states[choice] = {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.item.wait_for", "IsPresent": True, "Next": gate}],
+                "Default": run,
+            }
+            states[gate] = self._gate_state({"task_id.$": "$.item.task_id", "wait_for.$": "$.item.wait_for"}, run)
+        states[run] = self._run_state(item_ref, None, retriers, timeout, failed)
+        states[failed] = self._fail_state(item_ref, None)
+        return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": choice if gated else run, "States": states}
 
     def _gate_state(self, task_fields: dict[str, Any], next_name: str) -> dict[str, Any]:
         """Waits for the task token that the gate's last upstream releases."""

@@ -58,10 +58,14 @@ def estimate_run(definition: dict[str, Any]) -> RunEstimate:
         if kind == "Map":
             items = items_of.get(name, [])
             waiting = sum(1 for item in items if "wait_for" in item)
+            choices = len(items) if waiting else 0  # a Map whose items never wait has no Choice
             states += len(state["ItemProcessor"]["States"])
-            transitions += 2 * len(items) + waiting  # choice, run, and the gate where there is one
+            transitions += len(items) + choices + waiting  # run, choice, and the gate where there is one
             events += (
-                _EVENTS["Map"] + len(items) * (2 + _EVENTS["Choice"] + _EVENTS["Task"]) + waiting * _EVENTS["Wait"]
+                _EVENTS["Map"]
+                + len(items) * (2 + _EVENTS["Task"])
+                + choices * _EVENTS["Choice"]
+                + waiting * _EVENTS["Wait"]
             )
             continue
         if kind == "Task" and state["Resource"].endswith(".waitForTaskToken"):

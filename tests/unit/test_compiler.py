@@ -190,6 +190,30 @@ def test_wide_parallel_blocks_become_chunked_maps_per_policy():
         assert len(retry_counts) == 1  # one policy per Map
 
 
+def test_map_items_that_never_wait_skip_the_gate_choice():
+    compiled = compile_dag(wide_model(12), DagSource("x.py", "v"))
+    (parallel,) = [s for s in compiled.definition["States"].values() if s["Type"] == "Parallel"]
+    (branch,) = parallel["Branches"]
+    processor = next(s for s in branch["States"].values() if s["Type"] == "Map")["ItemProcessor"]
+    assert processor["StartAt"].endswith("@run")
+    assert sorted(s["Type"] for s in processor["States"].values()) == ["Task", "Task"]  # run, failed
+    # one per item, plus start, root, parallel, items, map, finalize, check, succeeded
+    assert compiled.transitions_per_run == 12 + 8
+
+    gated = compile_example(EXAMPLES / "non_series_parallel.py").definition
+    processors = [state["ItemProcessor"] for name, state in _all_states(gated["States"]) if state["Type"] == "Map"]
+    assert processors and all(p["States"][p["StartAt"]]["Type"] == "Choice" for p in processors)
+
+
+def _all_states(states):
+    for name, state in states.items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from _all_states(branch["States"])
+        if "ItemProcessor" in state:
+            yield from _all_states(state["ItemProcessor"]["States"])
+
+
 def test_definition_is_plain_jsonpath():
     text = compile_example(EXAMPLES / "etl_taskflow.py").definition_json
     assert "JSONata" not in text and '"Assign"' not in text

@@ -5,15 +5,20 @@ default session. We install a default session that (1) reuses clients, since bui
 milliseconds per task, (2) answers `lambda:Invoke` in-process from the real task-runner handler,
 and (3) serialises DynamoDB calls, because moto's in-memory table is not atomic across threads
 where DynamoDB is. `parse_once_per_execution` spares moto a second parse of each definition and
-`cache_jsonpath_parsing` a re-parse of every JSONPath on every state (0.7 ms each).
+`cache_jsonpath_parsing` a re-parse of every JSONPath on every state (0.7 ms each), and
+`import_interpreter` loads the interpreter without moto's EC2 backend (a second per run).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import io
 import json
+import sys
 import threading
 import traceback
+import types
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -120,10 +125,40 @@ class LocalSession(boto3.Session):
         return AWSResponse("https://lambda.local", 200, {}, None), parsed
 
 
+_INTERPRETER = "moto.stepfunctions.parser.asl.parse.asl_parser"
+
+
+def import_interpreter() -> None:
+    """Import moto's Step Functions interpreter without its AWS Batch integration's import chain.
+
+    The interpreter's Batch task module needs one enum from `moto.batch.utils`, but importing it runs
+    `moto/batch/__init__.py`, which loads moto's whole EC2 backend: a second of every `airstep run`
+    for an integration airstep never emits. While the interpreter imports, `moto.batch` is an empty
+    package on the real path, so `moto.batch.utils` loads alone; a later `import moto.batch` (a Batch
+    call) runs the real package. Should moto ever need more of it, the plain import runs instead."""
+    spec = importlib.util.find_spec("moto.batch")
+    if _INTERPRETER in sys.modules or "moto.batch" in sys.modules or spec is None:
+        importlib.import_module(_INTERPRETER)
+        return
+    package = types.ModuleType("moto.batch")
+    package.__path__ = list(spec.submodule_search_locations or [])
+    sys.modules["moto.batch"] = package
+    try:
+        importlib.import_module(_INTERPRETER)
+    except ImportError:
+        for name in [n for n in sys.modules if n.startswith(("moto.stepfunctions.parser", "moto.batch"))]:
+            del sys.modules[name]
+        importlib.import_module(_INTERPRETER)
+    finally:
+        if sys.modules.get("moto.batch") is package:
+            del sys.modules["moto.batch"]
+
+
 def parse_once_per_execution() -> Callable[[], None]:
     """moto parses a definition when the state machine is created (to validate it) and again when an
     execution starts; for large DAGs each parse costs a second. Hand the validation parse to the
     next execution of the same definition, once. Returns a function that undoes the patch."""
+    import_interpreter()
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     original = AmazonStateLanguageParser.__dict__["parse"]

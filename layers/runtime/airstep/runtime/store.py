@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +96,7 @@ class MetadataStore:
     def __init__(self, table_name: str | None = None, *, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name or os.environ[TABLE_NAME_ENV]
         self.client = client or boto3.client("dynamodb")
+        self._finished = _FinishedInstances()
 
     # -- runs ---------------------------------------------------------------------------------
     def track_execution(
@@ -257,10 +260,26 @@ class MetadataStore:
     # -- task instances -------------------------------------------------------------------------
     def begin_try(self, run: RunKey, task_id: str, now: str, map_index: int = -1) -> int | None:
         """Start the next try of a task instance; returns its try number, or None if already finished."""
+        key = _key(run.pk, _ti_sk(task_id, map_index))
+        try:  # the first try creates the item: one plain put, no update expression to evaluate
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    **key,
+                    "state": {"S": TaskState.RUNNING.value},
+                    "start_date": {"S": now},
+                    "try_number": {"N": "1"},
+                },
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+            return 1
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
-                Key=_key(run.pk, _ti_sk(task_id, map_index)),
+                Key=key,
                 UpdateExpression="SET #s = :running, start_date = :now ADD try_number :one",
                 ConditionExpression="attribute_not_exists(fin)",
                 ExpressionAttributeNames={"#s": "state"},
@@ -347,11 +366,17 @@ class MetadataStore:
         return [_task_instance(item) for item in items]
 
     def get_task_instances(self, run: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
-        """The given tasks' instances (unmapped) with their return values, by task_id (one batch read)."""
-        found: dict[str, TaskInstance] = {}
-        for item in self._batch_get(run, [_ti_sk(t, -1) for t in task_ids]):
+        """The given tasks' instances (unmapped) with their return values, by task_id (one batch read).
+
+        Finished instances never change, so each is read once per process: the tasks of a fan-out
+        that a warm task runner serves share one read of their upstream."""
+        found = {t: ti for t in task_ids if (ti := self._finished.get(run.pk, t)) is not None}
+        missing = [t for t in task_ids if t not in found]
+        for item in self._batch_get(run, [_ti_sk(t, -1) for t in missing]) if missing else []:
             ti = _task_instance(item)
             found[ti.task_id] = ti
+            if ti.state in FINISHED:
+                self._finished.add(run.pk, ti)
         return found
 
     def get_xcoms(self, run: RunKey, task_ids: list[str]) -> dict[str, Any]:
@@ -456,6 +481,30 @@ TABLE_SCHEMA: dict[str, Any] = {
 def create_table(client: Any, table_name: str) -> None:
     """Create the metadata table (local engine and tests; AWS gets it from template.yaml)."""
     client.create_table(TableName=table_name, **TABLE_SCHEMA)
+
+
+class _FinishedInstances:
+    """A bounded, thread-safe memo of finished task instances (immutable once finished: every write
+    to a task instance is conditional on it not being finished). Large return values are not kept."""
+
+    MAX_ENTRIES = 2_048
+    MAX_XCOM_CHARS = 64_000
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, str], TaskInstance] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pk: str, task_id: str) -> TaskInstance | None:
+        with self._lock:
+            return self._entries.get((pk, task_id))
+
+    def add(self, pk: str, ti: TaskInstance) -> None:
+        if ti.xcom is not None and len(ti.xcom) > self.MAX_XCOM_CHARS:
+            return
+        with self._lock:
+            self._entries[(pk, ti.task_id)] = ti
+            if len(self._entries) > self.MAX_ENTRIES:
+                self._entries.popitem(last=False)
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
