@@ -22,3 +22,53 @@ def test_interpreter_imports_without_ec2_and_batch_still_imports():
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_attribute_values_passed_through_read_back_exactly_as_moto_serialises_them():
+    import boto3
+    from moto import mock_aws
+
+    from airstep_cli.local.aws import pass_through_attribute_values
+
+    item = {
+        "pk": {"S": "p"},
+        "sk": {"S": "s"},
+        "n": {"N": "12.5"},
+        "flag": {"BOOL": False},
+        "nothing": {"NULL": True},
+        "names": {"SS": ["a", "b"]},
+        "nums": {"NS": ["1", "2"]},
+        "doc": {"M": {"inner": {"L": [{"S": "x"}, {"N": "3"}, {"M": {"deep": {"BOOL": True}}}]}}},
+        "blob": {"B": b"\x00\x01binary"},
+        "mixed": {"L": [{"S": "y"}, {"B": b"\xff"}]},
+    }
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="t", Item=item)
+
+        def read() -> tuple[object, object]:
+            got = client.get_item(TableName="t", Key={"pk": {"S": "p"}, "sk": {"S": "s"}})["Item"]
+            listed = client.query(
+                TableName="t",
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "p"}},
+            )["Items"]
+            return got, listed
+
+        walked = read()
+        restore = pass_through_attribute_values()
+        try:
+            passed = read()
+        finally:
+            restore()
+    assert passed == walked
+    assert walked[0] == item

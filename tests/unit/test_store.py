@@ -19,23 +19,36 @@ def store():
 
 
 def test_tries_count_up_and_a_late_try_cannot_overwrite(store):
-    assert store.begin_try(RUN, "a", "2026-11-21T02:00:01+00:00") == 1
-    assert store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, "2026-11-21T02:00:02+00:00", "boom")
-    assert store.begin_try(RUN, "a", "2026-11-21T02:00:03+00:00") == 2
-    assert not store.end_try(
-        RUN, "a", 1, TaskState.SUCCESS, "2026-11-21T02:00:04+00:00"
-    )  # the timed-out first try, late
-    assert store.end_try(RUN, "a", 2, TaskState.SUCCESS, "2026-11-21T02:00:05+00:00")
+    t1, t3 = "2026-11-21T02:00:01+00:00", "2026-11-21T02:00:03+00:00"
+    assert store.begin_try(RUN, "a", t1) == 1
+    assert store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, t1, "2026-11-21T02:00:02+00:00", "boom")
+    assert store.get_task_instances(RUN, ["a"])["a"].error == "boom"
+    assert store.begin_try(RUN, "a", t3) == 2
+    assert not store.end_try(RUN, "a", 1, TaskState.SUCCESS, t1, "2026-11-21T02:00:04+00:00")  # the late first try
+    assert store.end_try(RUN, "a", 2, TaskState.SUCCESS, t3, "2026-11-21T02:00:05+00:00")
     (ti,) = store.task_instances(RUN)
-    assert (ti.state, ti.try_number, ti.error) == ("success", 2, None)
+    assert (ti.state, ti.try_number, ti.error, ti.start, ti.duration) == ("success", 2, None, t3, 2.0)
 
 
 def test_finished_task_is_never_restarted_or_refinished(store):
-    store.begin_try(RUN, "a", "2026-11-21T02:00:01+00:00")
-    store.end_try(RUN, "a", 1, TaskState.FAILED, "2026-11-21T02:00:02+00:00", "bad")
+    t1 = "2026-11-21T02:00:01+00:00"
+    store.begin_try(RUN, "a", t1)
+    store.end_try(RUN, "a", 1, TaskState.FAILED, t1, "2026-11-21T02:00:02+00:00", "bad")
     assert store.begin_try(RUN, "a", "2026-11-21T02:00:03+00:00") is None
     assert not store.finish_unfinished(RUN, "a", TaskState.SKIPPED, "2026-11-21T02:00:04+00:00")
     assert store.get_task_instances(RUN, ["a"])["a"].state == "failed"
+
+
+def test_finished_instances_are_read_once_unfinished_ones_every_time(store):
+    t1 = "2026-11-21T02:00:01+00:00"
+    store.begin_try(RUN, "done", t1)
+    store.end_try(RUN, "done", 1, TaskState.SUCCESS, t1, "2026-11-21T02:00:02+00:00", xcom_json="7")
+    store.begin_try(RUN, "busy", t1)
+    assert set(store.get_task_instances(RUN, ["done", "busy"])) == {"done", "busy"}
+    for sk in ("TI#done#-1", "TI#busy#-1"):  # gone from the table behind the store's back
+        store.client.delete_item(TableName="t", Key={"pk": {"S": RUN.pk}, "sk": {"S": sk}})
+    again = store.get_task_instances(RUN, ["done", "busy"])
+    assert set(again) == {"done"} and again["done"].xcom == "7"
 
 
 def test_run_finishes_once(store):
@@ -55,7 +68,13 @@ def test_gate_opens_whatever_the_order(store):
 def test_xcom_round_trip_and_limit(store):
     store.begin_try(RUN, "a", "2026-11-21T02:00:00+00:00")
     store.end_try(
-        RUN, "a", 1, TaskState.SUCCESS, "2026-11-21T02:00:01+00:00", xcom_json=encode_xcom("a", {"rows": [1, 2]})
+        RUN,
+        "a",
+        1,
+        TaskState.SUCCESS,
+        "2026-11-21T02:00:00+00:00",
+        "2026-11-21T02:00:01+00:00",
+        xcom_json=encode_xcom("a", {"rows": [1, 2]}),
     )
     assert store.get_xcoms(RUN, ["a", "missing"]) == {"a": {"rows": [1, 2]}}
     with pytest.raises(ValueError, match="350,000"):

@@ -4,9 +4,9 @@ moto's Step Functions interpreter invokes Lambda through a boto3 client it build
 default session. We install a default session that (1) reuses clients, since building one costs
 milliseconds per task, (2) answers `lambda:Invoke` in-process from the real task-runner handler,
 and (3) serialises DynamoDB calls, because moto's in-memory table is not atomic across threads
-where DynamoDB is. `parse_once_per_execution` spares moto a second parse of each definition and
-`cache_jsonpath_parsing` a re-parse of every JSONPath on every state (0.7 ms each), and
-`import_interpreter` loads the interpreter without moto's EC2 backend (a second per run).
+where DynamoDB is. `speed_up_moto` makes moto faster without changing any result: one parse per
+definition, per JSONPath and per update expression, DynamoDB items serialised as stored, and the
+interpreter imported without moto's EC2 backend (a second per run).
 """
 
 from __future__ import annotations
@@ -183,17 +183,74 @@ def parse_once_per_execution() -> Callable[[], None]:
     return restore
 
 
-def cache_jsonpath_parsing() -> Callable[[], None]:
-    """moto parses each JSONPath (`"ctx.$": "$"`, `$.item.task_id`, ...) every time a state uses it;
-    parsed paths are immutable, so parse each distinct path once. Returns a function that undoes it."""
+def cache_parsing() -> Callable[[], None]:
+    """Parse each distinct expression once. moto re-parses every JSONPath (`"ctx.$": "$"`, ...) each
+    time a state uses it (0.7 ms each), and every DynamoDB update expression twice per call. Parsed
+    paths are immutable, and moto deep-copies an update expression's tree before evaluating it, so
+    sharing the parse is safe. Returns a function that undoes both."""
     import functools
 
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    original = json_path.parse
-    json_path.parse = functools.lru_cache(maxsize=4096)(original)  # type: ignore[assignment]
+    original_path = json_path.parse
+    original_update = UpdateExpressionParser.__dict__["make"]
+    json_path.parse = functools.lru_cache(maxsize=4096)(original_path)  # type: ignore[assignment]
+    UpdateExpressionParser.make = functools.lru_cache(maxsize=256)(UpdateExpressionParser.make)  # type: ignore[method-assign]
 
     def restore() -> None:
-        json_path.parse = original  # type: ignore[assignment]
+        json_path.parse = original_path  # type: ignore[assignment]
+        UpdateExpressionParser.make = original_update  # type: ignore[method-assign]
+
+    return restore
+
+
+_PLAIN_TAGS = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS"})
+
+
+def _is_plain_attribute_value(value: Any) -> bool:
+    """A DynamoDB attribute value already in wire form with nothing to encode (no binary)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    ((tag, inner),) = value.items()
+    if tag in _PLAIN_TAGS:
+        return True
+    if tag == "M":
+        return isinstance(inner, dict) and all(_is_plain_attribute_value(v) for v in inner.values())
+    if tag == "L":
+        return isinstance(inner, list) and all(_is_plain_attribute_value(v) for v in inner)
+    return False
+
+
+def pass_through_attribute_values() -> Callable[[], None]:
+    """moto keeps DynamoDB items in wire form, then serialises every attribute value member by member
+    through its generic model walker (about 0.2 ms per attribute: a 100-task run's listing costs
+    80 ms). A value with nothing to encode is written as it is, exactly as the walker would write it;
+    binary values still take the walker. Returns a function that undoes it."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer.__dict__["_serialize_type_structure"]
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and _is_plain_attribute_value(value):
+            serialized[key] = value
+            return
+        original(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+
+    def restore() -> None:
+        BaseJSONSerializer._serialize_type_structure = original  # type: ignore[method-assign]
+
+    return restore
+
+
+def speed_up_moto() -> Callable[[], None]:
+    """Apply every speed-up above (none changes a result); returns a function that undoes them all."""
+    restores = [parse_once_per_execution(), cache_parsing(), pass_through_attribute_values()]
+
+    def restore() -> None:
+        for undo in reversed(restores):
+            undo()
 
     return restore

@@ -27,7 +27,7 @@ from airstep.runtime import dag_cache, run_tracker, task_runner
 from airstep.runtime.constants import TABLE_NAME_ENV
 from airstep.runtime.scheduling import execution_name, manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
-from airstep_cli.local.aws import LocalSession, cache_jsonpath_parsing, parse_once_per_execution
+from airstep_cli.local.aws import LocalSession, speed_up_moto
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 
 REGION = "us-east-1"
@@ -96,8 +96,7 @@ class LocalEngine:
             self._saved_env[name] = os.environ.get(name)
             os.environ[name] = value
         self._mock.start()
-        self._restore_parser = parse_once_per_execution()
-        self._restore_jsonpath = cache_jsonpath_parsing()
+        self._restore_moto = speed_up_moto()
         self._saved_session = boto3.DEFAULT_SESSION
         self.session = LocalSession({FUNCTION_NAME: task_runner.lambda_handler}, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
@@ -121,8 +120,7 @@ class LocalEngine:
         task_runner.reset()
         reset_secrets()
         boto3.DEFAULT_SESSION = self._saved_session
-        self._restore_parser()
-        self._restore_jsonpath()
+        self._restore_moto()
         self._mock.stop()
         for name, value in self._saved_env.items():
             if value is None:

@@ -302,38 +302,44 @@ class MetadataStore:
         task_id: str,
         try_number: int,
         state: TaskState,
+        start: str,
         now: str,
         error: str | None = None,
         map_index: int = -1,
         xcom_json: str | None = None,
     ) -> bool:
-        """Close try `try_number` if it is still the running one (a late, timed-out try changes nothing).
+        """Close try `try_number` (begun at `start`) if it is still the running one: a late,
+        timed-out try changes nothing.
 
-        `xcom_json` (from `encode_xcom`) is the return value, stored with the task instance.
+        A task instance item holds only its latest try, so the try is written whole (one conditional
+        put). `xcom_json` (from `encode_xcom`) is the return value, stored with the task instance.
         """
-        values = {
-            ":state": {"S": state.value},
-            ":now": {"S": now},
-            ":try": {"N": str(try_number)},
-            ":running": {"S": TaskState.RUNNING.value},
+        item: dict[str, Any] = {
+            **_key(run.pk, _ti_sk(task_id, map_index)),
+            "state": {"S": state.value},
+            "try_number": {"N": str(try_number)},
+            "start_date": {"S": start},
+            "end_date": {"S": now},
         }
-        update = "SET #s = :state, end_date = :now"
         if state in FINISHED:
-            update += ", fin = :fin"
-            values[":fin"] = {"BOOL": True}
+            item["fin"] = {"BOOL": True}
         if error is not None:
-            update += ", #e = :err"
-            values[":err"] = {"S": error[:MAX_ERROR_CHARS]}
+            item["error"] = {"S": error[:MAX_ERROR_CHARS]}
         if xcom_json is not None:
-            update += ", xcom = :xcom"
-            values[":xcom"] = {"S": xcom_json}
-        return self._update(
-            run.pk,
-            _ti_sk(task_id, map_index),
-            update,
-            values,
-            condition="try_number = :try AND #s = :running",
-        )
+            item["xcom"] = {"S": xcom_json}
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="try_number = :try AND #s = :running",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":try": {"N": str(try_number)}, ":running": {"S": TaskState.RUNNING.value}},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
 
     def finish_unfinished(
         self, run: RunKey, task_id: str, state: TaskState, now: str, error: str | None = None, map_index: int = -1

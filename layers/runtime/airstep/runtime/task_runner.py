@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -114,28 +115,30 @@ def _run(
             _signal(store, sfn, key, task_id, signal)
             return {"task_id": task_id, "state": verdict, "try_number": 0}
 
-    try_number = store.begin_try(key, task_id, _now())
+    started = _now()
+    try_number = store.begin_try(key, task_id, started)
     if try_number is None:  # a duplicate invocation of a finished task: report what is recorded
         recorded = store.get_task_instances(key, [task_id])[task_id]
         _signal(store, sfn, key, task_id, signal)
         return {"task_id": task_id, "state": recorded.state, "try_number": recorded.try_number}
     logger.info("task try started", extra={"try_number": try_number})
+    attempt = _Try(key, task_id, try_number, started)
     view = TaskInstanceView(store, key, task_id, try_number)
     try:
         result = _execute(dag, task, run, view, found)
         xcom_json = encode_xcom(task_id, result) if result is not None else None
     except AirflowSkipException as exc:
-        return _close(store, sfn, key, task_id, try_number, TaskState.SKIPPED, signal, str(exc) or None)
+        return _close(store, sfn, attempt, TaskState.SKIPPED, signal, str(exc) or None)
     except Exception as exc:  # noqa: BLE001 - any failure of user code fails the try
         message = _describe(exc)
         final = isinstance(exc, AirflowFailException) or try_number > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
-        _close(store, sfn, key, task_id, try_number, state, signal if final else [], message)
+        _close(store, sfn, attempt, state, signal if final else [], message)
         logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": message})
         if isinstance(exc, AirflowFailException):
             raise AirstepTaskFailedNoRetry(message) from None
         raise AirstepTaskFailed(message) from None
-    return _close(store, sfn, key, task_id, try_number, TaskState.SUCCESS, signal, xcom_json=xcom_json)
+    return _close(store, sfn, attempt, TaskState.SUCCESS, signal, xcom_json=xcom_json)
 
 
 def _settle(
@@ -170,21 +173,28 @@ def _settle(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Try:
+    key: RunKey
+    task_id: str
+    number: int
+    started: str
+
+
 def _close(
     store: MetadataStore,
     sfn: Any,
-    key: RunKey,
-    task_id: str,
-    try_number: int,
+    attempt: _Try,
     state: TaskState,
     signal: list[str],
     error: str | None = None,
     xcom_json: str | None = None,
 ) -> dict[str, Any]:
-    store.end_try(key, task_id, try_number, state, _now(), error, xcom_json=xcom_json)
+    key, task_id = attempt.key, attempt.task_id
+    store.end_try(key, task_id, attempt.number, state, attempt.started, _now(), error, xcom_json=xcom_json)
     _signal(store, sfn, key, task_id, signal)
-    logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
-    return {"task_id": task_id, "state": state.value, "try_number": try_number}
+    logger.info("task try ended", extra={"try_number": attempt.number, "state": state.value})
+    return {"task_id": task_id, "state": state.value, "try_number": attempt.number}
 
 
 def _execute(
