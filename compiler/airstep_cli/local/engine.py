@@ -34,6 +34,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE_NAME = "airstep-local"
 FUNCTION_NAME = "airstep-local-run-task"
+KEEP_RUNS_PER_DAG = 100  # local history (`airstep runs`) keeps each DAG's newest runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class LocalEngine:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = _newest_runs(items, KEEP_RUNS_PER_DAG)
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"format": 1, "items": list(items.values())}), encoding="utf-8")
@@ -257,6 +259,17 @@ class LocalEngine:
                 time.sleep(0.01)
             else:
                 finalized.wait(0.25)
+
+
+def _newest_runs(items: dict[tuple[str, str], dict[str, Any]], keep: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """Local history without runs beyond the newest `keep` of each DAG (and their task instances)."""
+    runs_by_dag: dict[str, list[tuple[str, str]]] = {}
+    for (pk, sk), item in items.items():
+        if sk == "RUN":
+            started = item.get("start_date", {}).get("S", "")
+            runs_by_dag.setdefault(item.get("dag_id", {}).get("S", ""), []).append((started, pk))
+    dropped = {pk for runs in runs_by_dag.values() for _, pk in sorted(runs, reverse=True)[keep:]}
+    return {key: item for key, item in items.items() if key[0] not in dropped}
 
 
 class _Watcher:
