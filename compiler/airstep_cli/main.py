@@ -327,6 +327,15 @@ def runs_show(
     _print_rows([t.to_dict() for t in tasks], ("task_id", "state", "try_number", "start", "end", "duration", "error"))
 
 
+def _schedule_text(schedule: dict[str, Any] | None) -> str | None:
+    """A schedule as its DAG file wrote it: a preset, a cron string or an interval."""
+    if not schedule:
+        return None
+    if "seconds" in schedule:
+        return f"every {schedule['seconds']:g} s"
+    return schedule.get("preset") or schedule.get("cron") or schedule.get("kind")
+
+
 @dags_app.command("list")
 def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Deployed DAGs and the files that failed to import."""
@@ -337,7 +346,7 @@ def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: J
     except UserError as exc:
         _fail(exc.lines)
     fields = ("dag_id", "file", "version", "schedule", "paused", "removed", "compiled_at")
-    rows = [{f: (json.dumps(d.get(f)) if f == "schedule" and d.get(f) else d.get(f)) for f in fields} for d in dags]
+    rows = [{f: (_schedule_text(d.get(f)) if f == "schedule" else d.get(f)) for f in fields} for d in dags]
     if as_json:
         print(json.dumps({"dags": dags, "import_errors": errors}, indent=2))
         return

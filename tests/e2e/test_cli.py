@@ -3,15 +3,22 @@
 import json
 import subprocess
 import sys
+import tempfile
 from datetime import datetime
 
 from helpers import EXAMPLES, ROOT
 
 
-def airstep(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
+def airstep(*args, cwd=None):
+    """Run the command; by default in a scratch folder, so local history never lands in the checkout."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return subprocess.run(
+            [sys.executable, "-m", "airstep_cli.main", *args],
+            capture_output=True,
+            text=True,
+            cwd=cwd or scratch,
+            check=False,
+        )
 
 
 def test_run_json_matches_schema():
@@ -94,6 +101,8 @@ def test_local_runs_are_listed_and_shown(tmp_path):
     assert airstep("runs", "list", "nope", cwd=tmp_path).returncode == 1
     dags = json.loads(airstep("dags", "list", "--json", cwd=tmp_path).stdout)["dags"]
     assert sorted(d["dag_id"] for d in dags) == ["etl_taskflow", "fan_out_fan_in"]
+    table = airstep("dags", "list", cwd=tmp_path).stdout
+    assert "@daily" in table and "cron_trigger" not in table  # schedules as the DAG file wrote them
 
 
 def test_runs_without_local_history_say_so(tmp_path):

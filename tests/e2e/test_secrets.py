@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 from airstep.runtime.store import RunKey
-from helpers import ROOT
 
 DAG = """
 from airstep import DAG, task, Connection, Variable, BaseHook
@@ -58,11 +57,12 @@ def test_cli_secrets_file_and_no_secret_in_output(dag_file, tmp_path):
         [sys.executable, "-m", "airstep_cli.main", "run", str(path), "--secrets", str(secrets), "--json", "-v"],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=tmp_path,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "s3cr3t" not in proc.stdout + proc.stderr
+    assert "s3cr3t" not in (tmp_path / ".airstep" / "local-metadata.json").read_text()  # nor in run records
 
 
 def test_cli_rejects_a_broken_secrets_file(dag_file, tmp_path):
@@ -73,7 +73,7 @@ def test_cli_rejects_a_broken_secrets_file(dag_file, tmp_path):
         [sys.executable, "-m", "airstep_cli.main", "run", str(path), "--secrets", str(secrets)],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=tmp_path,
         check=False,
     )
     assert proc.returncode == 1
