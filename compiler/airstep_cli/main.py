@@ -40,9 +40,13 @@ STATE_STYLE = {
 }
 
 
-def _fail(lines: list[str], code: int = 1) -> None:
+def _print_errors(lines: list[str]) -> None:
     for line in lines:
         err.print(line, markup=False)
+
+
+def _fail(lines: list[str], code: int = 1) -> None:
+    _print_errors(lines)
     raise typer.Exit(code)
 
 
@@ -406,8 +410,7 @@ def main() -> None:
         app()
         code: object = 0
     except UserError as exc:
-        for line in exc.lines:
-            err.print(line, markup=False)
+        _print_errors(exc.lines)
         code = 1
     except SystemExit as exc:
         code = exc.code

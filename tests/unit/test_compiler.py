@@ -63,16 +63,11 @@ def task_state(compiled, name="t"):
 def test_every_lambda_task_has_the_service_retrier():
     found = 0
     for example in ("non_series_parallel.py", "fan_out_fan_in.py"):
-        stack = [compile_example(EXAMPLES / example).definition["States"]]
-        while stack:
-            for state in stack.pop().values():
-                stack.extend(b["States"] for b in state.get("Branches", []))
-                if "ItemProcessor" in state:
-                    stack.append(state["ItemProcessor"]["States"])
-                if state["Type"] == "Task":
-                    found += 1
-                    assert state["Retry"][0] == LAMBDA_SERVICE_RETRIER
-                    assert isinstance(state["TimeoutSeconds"], int)
+        for _, state in _all_states(compile_example(EXAMPLES / example).definition["States"]):
+            if state["Type"] == "Task":
+                found += 1
+                assert state["Retry"][0] == LAMBDA_SERVICE_RETRIER
+                assert isinstance(state["TimeoutSeconds"], int)
     assert found >= 10
 
 
@@ -206,6 +201,7 @@ def test_map_items_that_never_wait_skip_the_gate_choice():
 
 
 def _all_states(states):
+    """Every state, in branches and Map item processors too, as (name, state)."""
     for name, state in states.items():
         yield name, state
         for branch in state.get("Branches", []):

@@ -158,7 +158,6 @@ def parse_once_per_execution() -> Callable[[], None]:
     """moto parses a definition when the state machine is created (to validate it) and again when an
     execution starts; for large DAGs each parse costs a second. Hand the validation parse to the
     next execution of the same definition, once. Returns a function that undoes the patch."""
-    import_interpreter()
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     original = AmazonStateLanguageParser.__dict__["parse"]
@@ -247,6 +246,7 @@ def pass_through_attribute_values() -> Callable[[], None]:
 
 def speed_up_moto() -> Callable[[], None]:
     """Apply every speed-up above (none changes a result); returns a function that undoes them all."""
+    import_interpreter()  # first: the patches below import parts of the interpreter
     restores = [parse_once_per_execution(), cache_parsing(), pass_through_attribute_values()]
 
     def restore() -> None:

@@ -378,7 +378,7 @@ class MetadataStore:
         that a warm task runner serves share one read of their upstream."""
         found = {t: ti for t in task_ids if (ti := self._finished.get(run.pk, t)) is not None}
         missing = [t for t in task_ids if t not in found]
-        for item in self._batch_get(run, [_ti_sk(t, -1) for t in missing]) if missing else []:
+        for item in self._batch_get(run, [_ti_sk(t, -1) for t in missing]):
             ti = _task_instance(item)
             found[ti.task_id] = ti
             if ti.state in FINISHED:
