@@ -16,9 +16,9 @@ from pathlib import Path
 
 from _common import AIRFLOW_PYTHON, ANCHORS, anchor_as_airstep, median_seconds
 from airstep.loader import load_dag_file
-from airstep.model import DagModel
-from airstep_cli.local.engine import LocalEngine, RunRequest
 from airstep_compiler import DagSource
+from airstep_compiler.model import DagModel
+from airstep_local.engine import LocalEngine, RunRequest
 
 
 def in_process(path: Path, repeat: int) -> tuple[float, int]:

@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 from airstep.loader import load_dag_file
-from airstep.model import DagModel
-from airstep_cli.local.engine import LocalEngine, RunRequest
 from airstep_compiler import DagSource
+from airstep_compiler.model import DagModel
+from airstep_local.engine import LocalEngine, RunRequest
 
 TEMPLATE = """
 import time

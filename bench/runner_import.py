@@ -14,7 +14,8 @@ import sys
 PROBE = (
     "import time, sys; t = time.perf_counter(); import airstep.runtime.task_runner; "
     "print(time.perf_counter() - t); "
-    "print(','.join(m for m in ('moto', 'typer', 'rich', 'airstep_cli', 'airstep_compiler') if m in sys.modules))"
+    "print(','.join(m for m in ('moto', 'typer', 'rich', 'airstep_cli', 'airstep_local', 'airstep_compiler') "
+    "if m in sys.modules))"
 )
 
 

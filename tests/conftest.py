@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airstep_cli.local.engine import LocalEngine, RunRequest, RunResult
+from airstep_local.engine import LocalEngine, RunRequest, RunResult
 from helpers import load_model
 
 

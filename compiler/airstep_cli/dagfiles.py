@@ -6,15 +6,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from airstep.loader import LoadedFile, load_dag_file
-from airstep.model import DagModel
-
-
-class UserError(Exception):
-    """A problem in what the user gave us: printed without a traceback, exit code 1."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = list(lines)
-        super().__init__("\n".join(self.lines))
+from airstep_cli.errors import UserError
+from airstep_compiler import CompileError, DagModel, DagSource, compile_dag
 
 
 def expand_paths(paths: Iterable[str]) -> list[Path]:
@@ -52,8 +45,6 @@ def the_only_dag(path: str, models: list[DagModel]) -> DagModel:
 
 def problems_of(files: Iterable[Path]) -> tuple[int, list[str]]:
     """Load and compile every DAG in `files`; return how many DAGs are fine and every problem."""
-    from airstep_compiler import CompileError, DagSource, compile_dag
-
     good = 0
     problems: list[str] = []
     for file in files:

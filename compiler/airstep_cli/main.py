@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from airstep.loader import LoadedFile
-from airstep.model import DagModel
-from airstep_cli.dagfiles import UserError, expand_paths, load_one, problems_of, the_only_dag
+from airstep.states import FINISHED, RunState, TaskState
+from airstep_cli.dagfiles import expand_paths, load_one, problems_of, the_only_dag
+from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, open_target
-from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
+from airstep_cli.options import run_options
+from airstep_compiler import CompileError, CompileOptions, DagModel, DagSource, compile_dag
 
 app = typer.Typer(
     add_completion=False,
@@ -31,12 +33,13 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATE_STYLE = {
-    "success": "green",
-    "failed": "red",
-    "upstream_failed": "dark_orange",
-    "skipped": "magenta",
-    "running": "cyan",
-    "up_for_retry": "yellow",
+    TaskState.SUCCESS: "green",
+    TaskState.FAILED: "red",
+    TaskState.UPSTREAM_FAILED: "dark_orange",
+    TaskState.SKIPPED: "magenta",
+    TaskState.RUNNING: "cyan",
+    TaskState.UP_FOR_RETRY: "yellow",
+    RunState.QUEUED: "white",
 }
 
 
@@ -141,11 +144,11 @@ def run(
     try:
         loaded, models = load_one(dag_file, dag_id)
         model = the_only_dag(dag_file, models)
-        request = _request(logical_date, conf, fast_retries)
+        options = run_options(logical_date, conf, fast_retries)
         connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
     except UserError as exc:
         _fail(exc.lines)
-    from airstep_cli.local.engine import LocalEngine  # moto is heavy: import it only to run
+    from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
 
     reporter = _Progress(model) if not as_json else None
     try:
@@ -155,6 +158,7 @@ def run(
             redirect_stdout(sys.stderr),
         ):
             engine.seed_secrets(connections, variables)
+            request = RunRequest(options.logical_date, options.conf, options.fast_retries)
             result = engine.run(model, _source(loaded), request, on_progress=reporter)
     except CompileError as exc:
         _fail([str(exc)])
@@ -162,31 +166,12 @@ def run(
         print(json.dumps(result.to_json(), indent=2))
     else:
         _print_table(result)
-    if result.state != "success":
+    if result.state is not RunState.SUCCESS:
         if not as_json:
-            failed = [t.task_id for t in result.tasks if t.state == "failed"]
+            failed = [t.task_id for t in result.tasks if t.state is TaskState.FAILED]
             detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
             err.print(f"[red]run {result.run_id} failed[/red]{detail}")
         raise typer.Exit(1)
-
-
-def _request(logical_date: str | None, conf: str | None, fast_retries: bool) -> Any:
-    from airstep.runtime.context import parse_time
-    from airstep_cli.local.engine import RunRequest
-
-    try:
-        when = parse_time(logical_date)
-    except ValueError:
-        raise UserError([f"--logical-date: {logical_date!r} is not an ISO-8601 date-time"]) from None
-    conf_value: dict[str, Any] = {}
-    if conf:
-        try:
-            conf_value = json.loads(conf)
-        except json.JSONDecodeError as exc:
-            raise UserError([f"--conf: not valid JSON ({exc.msg} at column {exc.colno})"]) from None
-        if not isinstance(conf_value, dict):
-            raise UserError(["--conf: must be a JSON object"])
-    return RunRequest(logical_date=when, conf=conf_value, fast_retries=fast_retries)
 
 
 def _read_secrets(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -222,9 +207,9 @@ class _Progress:
         self.finished: set[str] = set()
         self.lock = threading.Lock()
 
-    def __call__(self, task_id: str, state: str, try_number: int) -> None:
+    def __call__(self, task_id: str, state: TaskState, try_number: int) -> None:
         with self.lock:
-            if state in ("success", "failed", "skipped", "upstream_failed"):
+            if state in FINISHED:
                 self.finished.add(task_id)
             style = STATE_STYLE.get(state, "white")
             tries = f" [dim](try {try_number})[/dim]" if try_number > 1 else ""
@@ -239,12 +224,12 @@ def _print_table(result: Any) -> None:
     for column, justify in (("task", "left"), ("state", "left"), ("tries", "right"), ("duration", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for ti in result.tasks:
-        style = STATE_STYLE.get(ti.state or "", "white")
+        style = STATE_STYLE.get(ti.state, "white") if ti.state else "white"
         duration = f"{ti.duration:.2f}s" if ti.duration is not None else "-"
         table.add_row(ti.task_id, f"[{style}]{ti.state or 'none'}[/{style}]", str(ti.try_number), duration)
     out.print(table)
     for ti in result.tasks:
-        if ti.state == "failed" and ti.error:
+        if ti.state is TaskState.FAILED and ti.error:
             out.print(f"[red]{ti.task_id}[/red] (try {ti.try_number}): {ti.error}", markup=True)
     style = STATE_STYLE.get(result.state, "white")
     out.print(f"run [{style}]{result.state}[/{style}] in {result.seconds:.2f}s")
@@ -274,7 +259,7 @@ def runs_list(
     except UserError as exc:
         _fail(exc.lines)
     fields = ("run_id", "state", "run_type", "start_date", "end_date", "duration")
-    rows = [{f: r.get(f) for f in fields} for r in runs]
+    rows = [{f: r.to_dict()[f] for f in fields} for r in runs]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -296,20 +281,20 @@ def runs_show(
 
     try:
         with open_target(stack, region) as target:
-            found = [r for r in target.store.find_runs(run_id) if dag_id in (None, r["dag_id"])]
+            found = [r for r in target.store.find_runs(run_id) if dag_id in (None, r.dag_id)]
             if len(found) != 1:
-                choices = ", ".join(sorted(r["dag_id"] for r in found))
+                choices = ", ".join(sorted(r.dag_id for r in found))
                 raise UserError(
                     [f"run {run_id!r}: " + (f"in several DAGs ({choices}); pass --dag-id" if found else "not found")]
                 )
-            run = found[0]
+            run = found[0].to_dict()
             tasks = sorted(
                 target.store.task_instances(RunKey(run["dag_id"], run_id)), key=lambda t: (t.start or "~", t.task_id)
             )
     except UserError as exc:
         _fail(exc.lines)
     summary = {
-        k: run.get(k)
+        k: run[k]
         for k in (
             "dag_id",
             "run_id",
@@ -331,15 +316,6 @@ def runs_show(
     _print_rows([t.to_dict() for t in tasks], ("task_id", "state", "try_number", "start", "end", "duration", "error"))
 
 
-def _schedule_text(schedule: dict[str, Any] | None) -> str | None:
-    """A schedule as its DAG file wrote it: a preset, a cron string or an interval."""
-    if not schedule:
-        return None
-    if "seconds" in schedule:
-        return f"every {schedule['seconds']:g} s"
-    return schedule.get("preset") or schedule.get("cron") or schedule.get("kind")
-
-
 @dags_app.command("list")
 def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
     """Deployed DAGs and the files that failed to import."""
@@ -350,14 +326,16 @@ def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: J
     except UserError as exc:
         _fail(exc.lines)
     fields = ("dag_id", "file", "version", "schedule", "paused", "removed", "compiled_at")
-    rows = [{f: (_schedule_text(d.get(f)) if f == "schedule" else d.get(f)) for f in fields} for d in dags]
+    rows = [{**d.to_dict(), "schedule": d.schedule.describe() if d.schedule else None} for d in dags]
     if as_json:
-        print(json.dumps({"dags": dags, "import_errors": errors}, indent=2))
+        print(
+            json.dumps({"dags": [d.to_dict() for d in dags], "import_errors": [e.to_dict() for e in errors]}, indent=2)
+        )
         return
     _print_rows(rows, fields) if rows else out.print("no DAGs deployed")
     for error in errors:
-        for problem in error["errors"]:
-            err.print(f"{error['file']}:{problem['line']}: {problem['message']}", markup=False)
+        for problem in error.errors:
+            err.print(f"{error.file}:{problem['line']}: {problem['message']}", markup=False)
 
 
 @app.command()
@@ -369,19 +347,21 @@ def trigger(
     logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now)")] = None,
 ) -> None:
     """Start a manual run of a deployed DAG."""
-    from airstep.runtime.scheduling import execution_name, manual_run
+    from airstep.contract import execution_name
+    from airstep.runtime.scheduling import manual_run
 
     try:
-        request = _request(logical_date, conf, False)
+        options = run_options(logical_date, conf)
         with open_target(stack, region) as target:
             record = target.store.get_dag(dag_id)
-            if record is None or record.get("removed"):
+            if record is None or record.removed:
                 raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
-            run = manual_run(request.logical_date or datetime.now(UTC), record.get("schedule"))
+            when = options.logical_date or datetime.now(UTC)
+            run = manual_run(dag_id, when, record.schedule, options.conf)
             started = target.sfn.start_execution(
-                stateMachineArn=record["state_machine_arn"],
+                stateMachineArn=record.state_machine_arn,
                 name=execution_name(run.run_id),
-                input=json.dumps(run.execution_input(dag_id, request.conf, run_type="manual")),
+                input=json.dumps(run.to_input()),
             )
     except UserError as exc:
         _fail(exc.lines)
@@ -396,7 +376,7 @@ def _print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> None:
         values = []
         for field in fields:
             value = row.get(field)
-            style = STATE_STYLE.get(str(value), "") if field == "state" else ""
+            style = STATE_STYLE.get(value, "") if field == "state" else ""
             text = "-" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
             values.append(f"[{style}]{text}[/{style}]" if style else text)
         table.add_row(*values)

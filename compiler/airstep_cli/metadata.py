@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from airstep.runtime.store import MetadataStore
-from airstep_cli.dagfiles import UserError
+from airstep_cli.errors import UserError
 
 LOCAL_STATE = Path(".airstep") / "local-metadata.json"
 
@@ -52,7 +52,7 @@ def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
         return
     if not LOCAL_STATE.exists():
         raise UserError([f"no local runs here yet ({LOCAL_STATE} is missing): `airstep run` a DAG, or pass --stack"])
-    from airstep_cli.local.engine import LocalEngine
+    from airstep_local.engine import LocalEngine
 
     with LocalEngine(state_file=LOCAL_STATE, load_state=True) as engine:
         yield Target(engine.store)

@@ -1,4 +1,7 @@
-"""compile_dag(): graph model -> one Standard state machine definition, deterministic to the byte."""
+"""compile_dag(): graph model -> one Standard state machine definition, deterministic to the byte.
+
+The payloads, state data and helper-state names the definition carries are airstep.contract's.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +11,33 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from airstep.model import DagModel, TaskModel
-from airstep_compiler.limits import Limits, check_limits, estimate_run
+from airstep import contract
+from airstep.contract import DagRef, MapStateNames
+from airstep.states import RunState
+from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
+from airstep_compiler.model import DagModel, TaskModel
 from airstep_compiler.plan import Block, Sequence, Step, build_plan
-from airstep_compiler.states import RETRYABLE_ERRORS, InitRun, LambdaTask, ParallelBlock
+from airstep_compiler.states import (
+    Branch,
+    ChoiceRule,
+    ChoiceState,
+    FailState,
+    InlineMapState,
+    LambdaTask,
+    ParallelState,
+    PassState,
+    Retrier,
+    State,
+    SucceedState,
+)
 
 FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionName}"
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 GATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution's lifetime
 AIRFLOW_MAX_RETRY_DELAY_SECONDS = 86400  # Airflow's [core] max_task_retry_delay
-MAX_STATE_NAME = 80
 MAP_CHUNK = 40  # inline Map runs at most 40 iterations at once
 MAP_MIN_TASKS = 8  # smaller parallel blocks stay explicit branches, one state per task
-_SUFFIXES = ("@wait", "@failed")
-_BASE_NAME_LIMIT = MAX_STATE_NAME - max(map(len, _SUFFIXES))
-
-START, FINALIZE, CHECK, FAILED, SUCCEEDED = (
-    "dagrun@start",
-    "dagrun@finalize",
-    "dagrun@check",
-    "dagrun@failed",
-    "dagrun@succeeded",
-)
+_BASE_NAME_LIMIT = STATE_NAME_CHARS - max(map(len, contract.HELPER_SUFFIXES))
 
 
 class CompileError(Exception):
@@ -57,6 +65,7 @@ class CompileOptions:
     # Local iteration: every retry waits 1 s instead of the DAG's retry_delay.
     fast_retries: bool = False
     check_limits: bool = True
+    limits: Limits = Limits()
     # Parallel blocks of at least this many single tasks are emitted as inline Maps (compact).
     map_min_tasks: int = MAP_MIN_TASKS
 
@@ -90,49 +99,48 @@ def state_name(task_id: str) -> str:
     if len(task_id) <= _BASE_NAME_LIMIT:
         return task_id
     digest = hashlib.sha256(task_id.encode()).hexdigest()[:8]
-    return f"{task_id[: _BASE_NAME_LIMIT - 9]}@{digest}"
+    return f"{task_id[: _BASE_NAME_LIMIT - 9]}{contract.HELPER_MARK}{digest}"
 
 
 def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = CompileOptions()) -> CompiledDag:
     """Compile one DAG. Raises CompileError naming the file, line and limit when it cannot."""
     plan = build_plan(model)
     emitter = _Emitter(model, options, plan.signals)
-    top: dict[str, dict[str, Any]] = {}
-    entry = emitter.emit(plan.root, top, FINALIZE)
-    states: dict[str, dict[str, Any]] = {
-        START: InitRun({"dag_id": model.dag_id, "file": source.uri, "version": source.version}, entry).to_asl(),
-        **top,
-        FINALIZE: LambdaTask(
-            function_name=options.function_name,
-            payload={"action": "finalize", "ctx.$": "$"},
-            next=CHECK,
-            timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
-            result_selector={"state.$": "$.Payload.state", "cause.$": "$.Payload.cause"},
-            result_path="$.result",
-        ).to_asl(),
-        CHECK: {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.result.state", "StringEquals": "failed", "Next": FAILED}],
-            "Default": SUCCEEDED,
-        },
-        FAILED: {"Type": "Fail", "Error": "DagRunFailed", "CausePath": "$.result.cause"},
-        SUCCEEDED: {"Type": "Succeed"},
-    }
+    body: dict[str, State] = {}
+    entry = emitter.emit(plan.root, body, contract.DAGRUN_FINALIZE)
+    states: dict[str, State] = {}
+    dag = DagRef(model.dag_id, source.uri, source.version)
+    emitter.put(states, contract.DAGRUN_START, PassState(entry, parameters=contract.initial_state_data(dag)))
+    states.update(body)
+    finalize = LambdaTask(
+        function_name=options.function_name,
+        payload=contract.finalize_payload(),
+        next=contract.DAGRUN_CHECK,
+        timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
+        result_selector=contract.OUTCOME_SELECTOR,
+        result_path=contract.OUTCOME_PATH,
+    )
+    emitter.put(states, contract.DAGRUN_FINALIZE, finalize)
+    failed = ChoiceRule(contract.RUN_STATE_PATH, contract.DAGRUN_FAILED, string_equals=RunState.FAILED.value)
+    emitter.put(states, contract.DAGRUN_CHECK, ChoiceState((failed,), default=contract.DAGRUN_SUCCEEDED))
+    fail = FailState(contract.DAG_RUN_FAILED, cause_path=contract.RUN_CAUSE_PATH)
+    emitter.put(states, contract.DAGRUN_FAILED, fail, runs=0)
+    emitter.put(states, contract.DAGRUN_SUCCEEDED, SucceedState())
     comment = f"airstep DAG {model.dag_id} ({len(model.tasks)} tasks) from {source.uri} {source.version}"
-    definition = {"Comment": comment, "StartAt": START, "States": states}
-    estimate = estimate_run(definition)
+    definition = {"Comment": comment, "StartAt": contract.DAGRUN_START, "States": states}
+    cost = emitter.cost
     compiled = CompiledDag(
         dag_id=model.dag_id,
         definition=definition,
-        state_count=estimate.states,
+        state_count=cost.states,
         task_count=len(model.tasks),
         gate_count=emitter.gates,
-        transitions_per_run=estimate.transitions,
-        history_events_per_run=estimate.events,
-        history_events_worst_case=estimate.events_worst_case(model),
+        transitions_per_run=cost.transitions,
+        history_events_per_run=cost.events,
+        history_events_worst_case=cost.worst_case_events([t.retries for t in model.tasks]),
     )
     if options.check_limits:
-        problem = check_limits(compiled, Limits())
+        problem = check_limits(cost, compiled.definition_bytes, compiled.task_count, options.limits)
         if problem:
             raise CompileError(
                 f"DAG {model.dag_id!r}: {problem.message}", limit=problem.limit, file=model.file, line=model.line
@@ -141,150 +149,127 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
 
 
 class _Emitter:
+    """Walks the plan and writes its states, adding each to the run's cost as it goes."""
+
     def __init__(self, model: DagModel, options: CompileOptions, signals: dict[str, list[str]]) -> None:
         self.model = model
         self.tasks = model.task_map
         self.options = options
         self.signals = signals
+        self.cost = RunCost()
         self.parallel_count = 0
         self.gates = 0
 
-    def emit(self, block: Block, states: dict[str, dict[str, Any]], next_name: str | None) -> str:
+    def put(self, states: dict[str, State], name: str, state: Any, runs: int = 1) -> None:
+        """Add `state` (a builder) as `name`; a run enters it `runs` times when every task succeeds."""
+        states[name] = state.to_asl()
+        self.cost.add(name, state.kind, runs)
+
+    def emit(self, block: Block, states: dict[str, State], next_name: str | None) -> str:
         """Add `block`'s states to `states`, leaving to `next_name` (None: end); return the entry."""
         if isinstance(block, Step):
             return self._emit_step(block, states, next_name)
         if isinstance(block, Sequence):
-            entries: list[tuple[Block, dict[str, dict[str, Any]]]] = []
+            parts: list[dict[str, State]] = []
             follow = next_name
             for item in reversed(block.items):
-                part: dict[str, dict[str, Any]] = {}
+                part: dict[str, State] = {}
                 follow = self.emit(item, part, follow)
-                entries.append((item, part))
-            for _, part in reversed(entries):
+                parts.append(part)
+            for part in reversed(parts):
                 states.update(part)
             assert follow is not None
             return follow
         self.parallel_count += 1
-        name = f"parallel@{self.parallel_count}"
+        name = contract.parallel_state(self.parallel_count)
         if len(block.branches) >= self.options.map_min_tasks and all(isinstance(b, Step) for b in block.branches):
-            states[name] = ParallelBlock(self._task_maps(name, block.branches), next_name).to_asl()  # type: ignore[arg-type]
-            return name
-        branches = []
-        for branch in block.branches:
-            branch_states: dict[str, dict[str, Any]] = {}
-            start = self.emit(branch, branch_states, None)
-            branches.append({"StartAt": start, "States": branch_states})
-        states[name] = ParallelBlock(branches, next_name).to_asl()
+            branches = self._task_maps(name, block.branches)  # type: ignore[arg-type]
+        else:
+            branches = []
+            for branch in block.branches:
+                branch_states: dict[str, State] = {}
+                start = self.emit(branch, branch_states, None)
+                branches.append(Branch(start, branch_states))
+        self.put(states, name, ParallelState(tuple(branches), next_name))
         return name
 
-    def _emit_step(self, step: Step, states: dict[str, dict[str, Any]], next_name: str | None) -> str:
+    def _emit_step(self, step: Step, states: dict[str, State], next_name: str | None) -> str:
         task = self.tasks[step.task_id]
         run = state_name(task.task_id)
-        failed = run + "@failed"
+        failed = contract.failed_state(run)
         signal = self.signals.get(task.task_id, [])
         entry = run
         if step.gate:
             self.gates += 1
-            entry = run + "@wait"
-            states[entry] = self._gate_state({"task_id": task.task_id, "wait_for": list(step.gate)}, run)
-        run_payload: dict[str, Any] = {"task_id": task.task_id, "ctx.$": "$"}
+            entry = contract.wait_state(run)
+            self.put(states, entry, self._gate_state(contract.gate_payload(task.task_id, step.gate), run))
+        payload = contract.run_payload(task.task_id, signal)
+        self.put(states, run, self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed))
         if signal:
-            run_payload["signal"] = signal
-        states[run] = self._run_state(run_payload, next_name, self._retriers(task), self._timeout(task), failed)
-        if signal:
-            states[failed] = self._fail_state({"task_id": task.task_id, "signal": signal, "ctx.$": "$"}, next_name)
+            self.put(states, failed, self._fail_state(contract.fail_payload(task.task_id, signal), next_name), runs=0)
         else:
-            states[failed] = {"Type": "Pass", **({"End": True} if next_name is None else {"Next": next_name})}
+            self.put(states, failed, PassState(next_name), runs=0)
         return entry
 
-    def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[dict[str, Any]]:
+    def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[Branch]:
         """Many parallel tasks as inline Maps: tasks with one retry/timeout policy share an item
         processor written once; at most MAP_CHUNK items per Map, so inline Map's 40-way concurrency
         never delays a task. Each branch: a Pass that sets the items, then the Map."""
-        groups: dict[str, list[Step]] = {}
-        policy: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        groups: dict[tuple[tuple[Retrier, ...], int], list[Step]] = {}
         for step in steps:
             task = self.tasks[step.task_id]
-            rules = (self._retriers(task), self._timeout(task))
-            key = json.dumps(rules, sort_keys=True)
-            groups.setdefault(key, []).append(step)
-            policy[key] = rules
+            groups.setdefault((self._retriers(task), self._timeout(task)), []).append(step)
         branches = []
-        for key, members in groups.items():
+        for (retriers, timeout), members in groups.items():
             for start in range(0, len(members), MAP_CHUNK):
                 chunk = members[start : start + MAP_CHUNK]
-                prefix = f"{name}@{len(branches) + 1}"
-                items = []
-                for step in chunk:
-                    item: dict[str, Any] = {"task_id": step.task_id, "signal": self.signals.get(step.task_id, [])}
-                    if step.gate:
-                        item["wait_for"] = list(step.gate)
-                        self.gates += 1
-                    items.append(item)
-                retriers, timeout = policy[key]
-                branches.append(
-                    {
-                        "StartAt": f"{prefix}@items",
-                        "States": {
-                            f"{prefix}@items": {
-                                "Type": "Pass",
-                                "Result": items,
-                                "ResultPath": "$.items",
-                                "Next": f"{prefix}@tasks",
-                            },
-                            f"{prefix}@tasks": {
-                                "Type": "Map",
-                                "ItemsPath": "$.items",
-                                "ItemSelector": {"item.$": "$$.Map.Item.Value", "dag.$": "$.dag", "run.$": "$.run"},
-                                "MaxConcurrency": 0,
-                                "ItemProcessor": self._item_processor(
-                                    prefix, retriers, timeout, gated=any("wait_for" in item for item in items)
-                                ),
-                                "ResultPath": None,
-                                "End": True,
-                            },
-                        },
-                    }
-                )
+                names = MapStateNames(contract.map_branch(name, len(branches) + 1))
+                items = [contract.map_item(s.task_id, self.signals.get(s.task_id, []), s.gate) for s in chunk]
+                waiting = sum(1 for step in chunk if step.gate)
+                self.gates += waiting
+                processor = self._item_processor(names, retriers, timeout, items=len(items), waiting=waiting)
+                branch_states: dict[str, State] = {}
+                items_state = PassState(names.tasks, result=items, result_path=contract.MAP_ITEMS_PATH)
+                self.put(branch_states, names.items, items_state)
+                task_map = InlineMapState(contract.MAP_ITEMS_PATH, contract.MAP_ITEM_SELECTOR, processor, None)
+                self.put(branch_states, names.tasks, task_map)
+                self.cost.add_map_items(len(items))
+                branches.append(Branch(names.items, branch_states))
         return branches
 
     def _item_processor(
-        self, prefix: str, retriers: list[dict[str, Any]], timeout: int, *, gated: bool
-    ) -> dict[str, Any]:
+        self, names: MapStateNames, retriers: tuple[Retrier, ...], timeout: int, *, items: int, waiting: int
+    ) -> Branch:
         """One task per Map item (`$.item`: task_id, signal, wait_for?): gate if needed, run, catch.
         A Map none of whose items waits has no Choice and no gate (one state transition per item)."""
-        choice, gate, run, failed = f"{prefix}@gated", f"{prefix}@wait", f"{prefix}@run", f"{prefix}@failed"
-        item_ref = {"task_id.$": "$.item.task_id", "signal.$": "$.item.signal", "ctx.$": "$"}
-        states: dict[str, Any] = {}
-        if gated:
-            states[choice] = {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.item.wait_for", "IsPresent": True, "Next": gate}],
-                "Default": run,
-            }
-            states[gate] = self._gate_state({"task_id.$": "$.item.task_id", "wait_for.$": "$.item.wait_for"}, run)
-        states[run] = self._run_state(item_ref, None, retriers, timeout, failed)
-        states[failed] = self._fail_state(item_ref, None)
-        return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": choice if gated else run, "States": states}
+        states: dict[str, State] = {}
+        if waiting:
+            gated = ChoiceRule(contract.MAP_ITEM_GATED_PATH, names.wait, is_present=True)
+            self.put(states, names.gated, ChoiceState((gated,), default=names.run), runs=items)
+            self.put(states, names.wait, self._gate_state(contract.gate_payload(None), names.run), runs=waiting)
+        run_state = self._run_state(contract.run_payload(None), None, retriers, timeout, names.failed)
+        self.put(states, names.run, run_state, runs=items)
+        self.put(states, names.failed, self._fail_state(contract.fail_payload(None), None), runs=0)
+        return Branch(names.gated if waiting else names.run, states, inline_processor=True)
 
-    def _gate_state(self, task_fields: dict[str, Any], next_name: str) -> dict[str, Any]:
+    def _gate_state(self, payload: dict[str, Any], next_name: str) -> LambdaTask:
         """Waits for the task token that the gate's last upstream releases."""
         return LambdaTask(
             function_name=self.options.function_name,
-            payload={"action": "gate", **task_fields, "token.$": "$$.Task.Token", "ctx.$": "$"},
+            payload=payload,
             next=next_name,
             timeout_seconds=GATE_TIMEOUT_SECONDS,
             wait_for_token=True,
-        ).to_asl()
+        )
 
     def _run_state(
         self,
         payload: dict[str, Any],
         next_name: str | None,
-        retriers: list[dict[str, Any]],
+        retriers: tuple[Retrier, ...],
         timeout: int,
         failed: str,
-    ) -> dict[str, Any]:
+    ) -> LambdaTask:
         """Runs one try; the task's own Retry, its timeout, and every error caught into `failed`."""
         return LambdaTask(
             function_name=self.options.function_name,
@@ -293,20 +278,20 @@ class _Emitter:
             timeout_seconds=timeout,
             retriers=retriers,
             catch_next=failed,
-        ).to_asl()
+        )
 
-    def _fail_state(self, payload_fields: dict[str, Any], next_name: str | None) -> dict[str, Any]:
+    def _fail_state(self, payload: dict[str, Any], next_name: str | None) -> LambdaTask:
         """Where a task's last failed try leads when gated tasks wait on it: records a try that timed
         out or crashed and signals those gates. Without gates waiting, a Pass leads on instead and the
         failure is recorded by the runner or by the task's first reader (a downstream or finalize)."""
         return LambdaTask(
             function_name=self.options.function_name,
-            payload={"action": "fail", **payload_fields},
+            payload=payload,
             next=next_name,
             timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
-            result_selector={"state.$": "$.Payload.state"},
-            result_path="$.error",
-        ).to_asl()
+            result_selector=contract.OUTCOME_STATE_SELECTOR,
+            result_path=contract.CAUGHT_ERROR_PATH,
+        )
 
     def _timeout(self, task: TaskModel) -> int:
         if task.execution_timeout is None:
@@ -322,21 +307,22 @@ class _Emitter:
             )
         return seconds
 
-    def _retriers(self, task: TaskModel) -> list[dict[str, Any]]:
+    def _retriers(self, task: TaskModel) -> tuple[Retrier, ...]:
         """Airflow's retries as a Retry: try n+1 waits retry_delay * backoff**(n-1), capped."""
         if task.retries == 0:
-            return []
+            return ()
         if self.options.fast_retries:
-            return [
-                {"ErrorEquals": RETRYABLE_ERRORS, "IntervalSeconds": 1, "MaxAttempts": task.retries, "BackoffRate": 1}
-            ]
-        retrier: dict[str, Any] = {
-            "ErrorEquals": RETRYABLE_ERRORS,
-            "IntervalSeconds": max(1, math.ceil(task.retry_delay)),
-            "MaxAttempts": task.retries,
-            "BackoffRate": task.retry_exponential_backoff or 1,
-        }
+            return (Retrier(contract.RETRYABLE_ERRORS, 1, task.retries, 1),)
+        max_delay = None
         if task.retry_exponential_backoff:
             cap = task.max_retry_delay if task.max_retry_delay is not None else AIRFLOW_MAX_RETRY_DELAY_SECONDS
-            retrier["MaxDelaySeconds"] = max(1, math.ceil(cap))
-        return [retrier]
+            max_delay = max(1, math.ceil(cap))
+        return (
+            Retrier(
+                contract.RETRYABLE_ERRORS,
+                interval_seconds=max(1, math.ceil(task.retry_delay)),
+                max_attempts=task.retries,
+                backoff_rate=task.retry_exponential_backoff or 1,
+                max_delay_seconds=max_delay,
+            ),
+        )

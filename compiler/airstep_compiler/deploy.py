@@ -19,15 +19,19 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
+from airstep.contract import ScheduleKind, ScheduleTarget
 from airstep.loader import MAX_DAG_FILE_BYTES, DagLoadError, load_dag_file
-from airstep.model import DagModel
+from airstep.runtime.clients import client, metadata_store, registry
 from airstep.runtime.constants import SERVICE_NAME
-from airstep.runtime.scheduling import ScheduleError, scheduler_expression
-from airstep.runtime.store import MetadataStore
-from airstep_compiler.compile import CompileError, CompileOptions, DagSource, compile_dag
+from airstep.runtime.store import DagRecord, ImportErrorRecord, MetadataStore
+from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
+from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
+from airstep_compiler.model import DagModel
+from airstep_compiler.schedules import ScheduleError, scheduler_expression
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
+SCHEDULE_NAME_CHARS = 64  # EventBridge Scheduler's limit on schedule names
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +107,14 @@ class Deployer:
         if loaded.errors:
             return self._import_errors(uri, version, loaded.errors)
         problems: list[DagLoadError] = []
-        plans: list[tuple[DagModel, Any]] = []
+        plans: list[tuple[DagModel, CompiledDag]] = []
         # The function's name, not its ARN: same account and region, and ~50 bytes less per Lambda state.
         options = CompileOptions(function_name=self.settings.task_runner_arn.split(":function:")[-1])
         for dag in loaded.dags.values():
             owner = self.store.get_dag(dag.dag_id)
-            if owner and not owner.get("removed") and owner["file"] != uri:
+            if owner and not owner.removed and owner.file != uri:
                 problems.append(
-                    DagLoadError(uri, dag.location.line, f"dag_id {dag.dag_id!r} is already defined in {owner['file']}")
+                    DagLoadError(uri, dag.location.line, f"dag_id {dag.dag_id!r} is already defined in {owner.file}")
                 )
                 continue
             model = DagModel.from_dag(dag)
@@ -139,8 +143,8 @@ class Deployer:
         self.store.clear_import_error(uri)
         return {"file": uri, "outcome": "removed", "dags": removed}
 
-    def _deploy_dag(self, model: DagModel, compiled: Any, uri: str, version: str) -> dict[str, Any]:
-        name = self.settings.resource_name(model.dag_id, 80)
+    def _deploy_dag(self, model: DagModel, compiled: CompiledDag, uri: str, version: str) -> dict[str, Any]:
+        name = self.settings.resource_name(model.dag_id, STATE_MACHINE_NAME_CHARS)
         definition = compiled.definition_json
         arn = self._state_machine_arn(name)
         changed = True
@@ -161,37 +165,15 @@ class Deployer:
                 tags=[{"key": "airstep:dag_id", "value": model.dag_id[:256]}],
             )["stateMachineArn"]
         schedule_name = self._schedule(model, arn) if model.schedule else self._delete_schedule(model.dag_id)
-        previous = self.store.get_dag(model.dag_id) or {}
-        self.store.put_dag(
-            model.dag_id,
-            {
-                "dag_id": model.dag_id,
-                "file": uri,
-                "version": version,
-                "schedule": model.schedule,
-                "timezone": model.timezone,
-                "state_machine_arn": arn,
-                "schedule_name": schedule_name,
-                "paused": previous.get("paused", False),
-                "removed": False,
-                "compiled_at": datetime.now(UTC).isoformat() if changed else previous.get("compiled_at"),
-                "tasks": len(model.tasks),
-                "tags": list(model.tags),
-            },
-        )
+        previous = self.store.get_dag(model.dag_id)
+        self.store.put_dag(dag_record(model, DagSource(uri, version), arn, schedule_name, previous, changed))
         logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": version})
         return {"dag_id": model.dag_id, "state_machine_arn": arn, "changed": changed}
 
     def _schedule(self, model: DagModel, machine_arn: str) -> str:
         assert model.schedule is not None
-        name = self.settings.resource_name(model.dag_id, 64)
-        target_input = {
-            "dag_id": model.dag_id,
-            "state_machine_arn": machine_arn,
-            "schedule": model.schedule,
-            "timezone": model.timezone,
-            "scheduled_time": "<aws.scheduler.scheduled-time>",
-        }
+        name = self.settings.resource_name(model.dag_id, SCHEDULE_NAME_CHARS)
+        target = ScheduleTarget(model.dag_id, machine_arn, model.schedule, model.timezone)
         request: dict[str, Any] = {
             "Name": name,
             "GroupName": self.settings.schedule_group,
@@ -202,13 +184,13 @@ class Deployer:
             "Target": {
                 "Arn": self.settings.start_run_arn,
                 "RoleArn": self.settings.scheduler_role_arn,
-                "Input": json.dumps(target_input, sort_keys=True),
+                "Input": json.dumps(target.to_input(), sort_keys=True),
                 "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},
                 "DeadLetterConfig": {"Arn": self.settings.schedule_dlq_arn},
             },
         }
         now = datetime.now(UTC)
-        if model.start_date and model.schedule["kind"] != "once":
+        if model.start_date and model.schedule.kind is not ScheduleKind.ONCE:
             start = datetime.fromisoformat(model.start_date)
             if start > now:  # EventBridge refuses a StartDate in the past; Airflow's catchup is separate
                 request["StartDate"] = start
@@ -225,7 +207,7 @@ class Deployer:
     def _delete_schedule(self, dag_id: str) -> None:
         try:
             self.scheduler.delete_schedule(
-                Name=self.settings.resource_name(dag_id, 64), GroupName=self.settings.schedule_group
+                Name=self.settings.resource_name(dag_id, SCHEDULE_NAME_CHARS), GroupName=self.settings.schedule_group
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
@@ -233,23 +215,17 @@ class Deployer:
 
     def _retire(self, dag_id: str) -> None:
         self._delete_schedule(dag_id)
-        record = self.store.get_dag(dag_id) or {"dag_id": dag_id}
-        self.store.put_dag(dag_id, {**record, "removed": True, "schedule_name": None})
+        record = self.store.get_dag(dag_id)
+        if record is not None:
+            self.store.put_dag(record.retired())
         logger.info("dag removed", extra={"dag_id": dag_id})
 
     def _dags_of(self, uri: str) -> set[str]:
-        return {d["dag_id"] for d in self.store.list_dags() if d.get("file") == uri and not d.get("removed")}
+        return {d.dag_id for d in self.store.list_dags() if d.file == uri and not d.removed}
 
     def _import_errors(self, uri: str, version: str, errors: list[DagLoadError]) -> dict[str, Any]:
-        self.store.put_import_error(
-            uri,
-            {
-                "file": uri,
-                "version": version,
-                "errors": [{"line": e.line, "message": e.message} for e in errors],
-                "at": datetime.now(UTC).isoformat(),
-            },
-        )
+        problems = [{"line": e.line, "message": e.message} for e in errors]
+        self.store.put_import_error(ImportErrorRecord(uri, version, problems, datetime.now(UTC).isoformat()))
         metrics.add_metric(name="DagImportErrors", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
         logger.warning("dag import error", extra={"file": uri, "errors": [str(e) for e in errors]})
@@ -261,20 +237,40 @@ class Deployer:
         return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
 
 
-_deployer: Deployer | None = None
+def dag_record(
+    model: DagModel,
+    source: DagSource,
+    state_machine_arn: str,
+    schedule_name: str | None,
+    previous: DagRecord | None = None,
+    changed: bool = True,
+) -> DagRecord:
+    """The record of a DAG just deployed (here, or by the local engine); pausing survives a redeploy."""
+    return DagRecord(
+        dag_id=model.dag_id,
+        file=source.uri,
+        version=source.version,
+        schedule=model.schedule,
+        timezone=model.timezone,
+        state_machine_arn=state_machine_arn,
+        schedule_name=schedule_name,
+        paused=previous.paused if previous else False,
+        compiled_at=datetime.now(UTC).isoformat() if changed or previous is None else previous.compiled_at,
+        tasks=len(model.tasks),
+        tags=list(model.tags),
+    )
+
+
+def _deployer() -> Deployer:
+    return Deployer(
+        Settings.from_env(),
+        s3=client("s3"),
+        sfn=client("stepfunctions"),
+        scheduler=client("scheduler"),
+        store=metadata_store(),
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _deployer
-    if _deployer is None:
-        import boto3
-
-        _deployer = Deployer(
-            Settings.from_env(),
-            s3=boto3.client("s3"),
-            sfn=boto3.client("stepfunctions"),
-            scheduler=boto3.client("scheduler"),
-            store=MetadataStore(),
-        )
-    return {"files": _deployer.handle(event)}
+    return {"files": registry.get("deployer", _deployer).handle(event)}

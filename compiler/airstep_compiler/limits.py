@@ -1,25 +1,29 @@
-"""Step Functions quotas the compiler guards, and what a run of a compiled machine will cost."""
+"""Step Functions quotas the compiler guards, and what a run of a compiled machine will cost.
+
+The emitter adds every state it writes to a `RunCost` with the number of times a run enters it on
+the happy path, so the estimate follows the plan exactly; `check_limits` holds it against the quotas.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from airstep.model import DagModel
-    from airstep_compiler.compile import CompiledDag
+STATE_NAME_CHARS = 80  # Step Functions' limit on state names
+STATE_MACHINE_NAME_CHARS = 80  # ... and on state machine names
 
-# History events one state adds on the happy path (entered/scheduled/started/succeeded/exited...).
+# History events a state adds each time a run enters it (entered/scheduled/started/succeeded/exited...);
+# "Wait" is a task waiting for its token.
 _EVENTS = {"Task": 5, "Wait": 6, "Pass": 2, "Parallel": 4, "Map": 4, "Choice": 2, "Succeed": 2, "Fail": 2}
+_EVENTS_PER_MAP_ITEM = 2  # MapIterationStarted, MapIterationSucceeded
 _EXECUTION_EVENTS = 2  # ExecutionStarted, ExecutionSucceeded/Failed
 _EVENTS_PER_RETRY = 3  # TaskScheduled, TaskStarted, TaskFailed
-_EVENTS_FAILURE_PATH = 5  # the task's @failed state
+_EVENTS_FAILURE_PATH = 5  # a task's failure state
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
     definition_bytes: int = 1_048_576
-    state_name_chars: int = 80
+    state_name_chars: int = STATE_NAME_CHARS
     history_events: int = 25_000
 
 
@@ -29,78 +33,49 @@ class LimitProblem:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class RunEstimate:
-    states: int
-    transitions: int
-    events: int
+class RunCost:
+    """States in the definition, and the transitions and history events of a run that succeeds."""
 
-    def events_worst_case(self, model: DagModel) -> int:
-        """Every task using all its retries and then failing."""
-        extra = sum(t.retries * _EVENTS_PER_RETRY + _EVENTS_FAILURE_PATH for t in model.tasks)
-        return self.events + extra
+    def __init__(self) -> None:
+        self.states = 0
+        self.transitions = 0
+        self.events = _EXECUTION_EVENTS
+        self.longest_name = ""
 
+    def add(self, name: str, kind: str, runs: int = 1) -> None:
+        """A state of type `kind` that a run enters `runs` times (0: only on a failure path)."""
+        self.states += 1
+        self.transitions += runs
+        self.events += runs * _EVENTS[kind]
+        if len(name) > len(self.longest_name):
+            self.longest_name = name
 
-def estimate_run(definition: dict[str, Any]) -> RunEstimate:
-    """Happy-path transitions and history events: every state but the @failed ones runs once, and a
-    task Map's item processor runs once per item (gate only for items that wait)."""
-    states = transitions = 0
-    events = _EXECUTION_EVENTS
-    items_of: dict[str, list[dict[str, Any]]] = {}
-    for name, state in _walk(definition["States"]):
-        states += 1
-        if name.endswith("@failed") or name == "dagrun@failed":
-            continue
-        transitions += 1
-        kind = state["Type"]
-        if kind == "Pass" and isinstance(state.get("Result"), list):
-            items_of[state["Next"]] = state["Result"]
-        if kind == "Map":
-            items = items_of.get(name, [])
-            waiting = sum(1 for item in items if "wait_for" in item)
-            choices = len(items) if waiting else 0  # a Map whose items never wait has no Choice
-            states += len(state["ItemProcessor"]["States"])
-            transitions += len(items) + choices + waiting  # run, choice, and the gate where there is one
-            events += (
-                _EVENTS["Map"]
-                + len(items) * (2 + _EVENTS["Task"])
-                + choices * _EVENTS["Choice"]
-                + waiting * _EVENTS["Wait"]
-            )
-            continue
-        if kind == "Task" and state["Resource"].endswith(".waitForTaskToken"):
-            kind = "Wait"
-        events += _EVENTS[kind]
-    return RunEstimate(states=states, transitions=transitions, events=events)
+    def add_map_items(self, items: int) -> None:
+        """A Map's iterations, beyond the states each item enters."""
+        self.events += items * _EVENTS_PER_MAP_ITEM
+
+    def worst_case_events(self, retries: list[int]) -> int:
+        """History events if every task (with these retries) uses all its retries and then fails."""
+        return self.events + sum(r * _EVENTS_PER_RETRY + _EVENTS_FAILURE_PATH for r in retries)
 
 
-def check_limits(compiled: CompiledDag, limits: Limits) -> LimitProblem | None:
-    for name, _ in _walk(compiled.definition["States"], into_maps=True):
-        if len(name) > limits.state_name_chars:
-            return LimitProblem(
-                "state-name-length", f"state name {name!r} is longer than {limits.state_name_chars} characters"
-            )
-    size = compiled.definition_bytes
-    if size > limits.definition_bytes:
+def check_limits(cost: RunCost, definition_bytes: int, task_count: int, limits: Limits) -> LimitProblem | None:
+    if len(cost.longest_name) > limits.state_name_chars:
+        return LimitProblem(
+            "state-name-length",
+            f"state name {cost.longest_name!r} is longer than {limits.state_name_chars} characters",
+        )
+    if definition_bytes > limits.definition_bytes:
         return LimitProblem(
             "definition-size",
-            f"the compiled definition is {size:,} bytes, over Step Functions' {limits.definition_bytes:,}-byte "
-            f"definition limit ({compiled.task_count} tasks); split the DAG into smaller DAGs "
-            "(automatic splitting into child executions is planned)",
+            f"the compiled definition is {definition_bytes:,} bytes, over Step Functions' "
+            f"{limits.definition_bytes:,}-byte definition limit ({task_count} tasks); split the DAG into smaller "
+            "DAGs (automatic splitting into child executions is planned)",
         )
-    if compiled.history_events_per_run > limits.history_events:
+    if cost.events > limits.history_events:
         return LimitProblem(
             "history-events",
-            f"a run would write about {compiled.history_events_per_run:,} execution history events, over "
+            f"a run would write about {cost.events:,} execution history events, over "
             f"Step Functions' {limits.history_events:,}-event limit; split the DAG into smaller DAGs",
         )
     return None
-
-
-def _walk(states: dict[str, Any], into_maps: bool = False):
-    for name, state in states.items():
-        yield name, state
-        for branch in state.get("Branches", ()):
-            yield from _walk(branch["States"], into_maps)
-        if into_maps and "ItemProcessor" in state:
-            yield from _walk(state["ItemProcessor"]["States"], into_maps)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airstep.model import DagModel
+from airstep_compiler.model import DagModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +51,6 @@ class _Graph:
         self.index = {task_id: i for i, task_id in enumerate(self.order)}
         tasks = model.task_map
         self.preds = [[self.index[u] for u in tasks[t].upstream] for t in self.order]
-        self.succs: list[list[int]] = [[] for _ in self.order]
-        for v, ps in enumerate(self.preds):
-            for u in ps:
-                self.succs[u].append(v)
         self.ancestors = [0] * len(self.order)
         for v, ps in enumerate(self.preds):
             mask = 0

@@ -1,9 +1,14 @@
-"""Small typed builders for the Amazon States Language states airstep emits (JSONPath only)."""
+"""Typed builders for the Amazon States Language states airstep emits (JSONPath, Standard workflows).
+
+Each builder's `to_asl()` gives the state's JSON in a fixed key order, so output is byte-stable.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from airstep.contract import CAUGHT_ERROR_PATH, STATES_ALL
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 LAMBDA_INVOKE_WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -21,28 +26,51 @@ LAMBDA_SERVICE_RETRIER: dict[str, Any] = {
     "BackoffRate": 2,
 }
 
-# What the task runner raises when a task try fails and may be retried (see airstep.runtime.errors).
-TASK_FAILED_ERROR = "AirstepTaskFailed"
-# Failures of a try that the runner could not report itself: timeout, crash, out of memory.
-RETRYABLE_ERRORS = [TASK_FAILED_ERROR, "States.Timeout", "Lambda.Unknown"]
+State = dict[str, Any]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Retrier:
+    """One `Retry` entry."""
+
+    errors: tuple[str, ...]
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float
+    max_delay_seconds: int | None = None
+
+    def to_asl(self) -> dict[str, Any]:
+        retrier: dict[str, Any] = {
+            "ErrorEquals": list(self.errors),
+            "IntervalSeconds": self.interval_seconds,
+            "MaxAttempts": self.max_attempts,
+            "BackoffRate": self.backoff_rate,
+        }
+        if self.max_delay_seconds is not None:
+            retrier["MaxDelaySeconds"] = self.max_delay_seconds
+        return retrier
+
+
+@dataclass(frozen=True, slots=True)
 class LambdaTask:
-    """A Task state invoking the task-runner function with a fixed payload plus the run context."""
+    """A Task state invoking the task-runner function with `payload`."""
 
     function_name: str
     payload: dict[str, Any]
     next: str | None
     timeout_seconds: int
-    retriers: list[dict[str, Any]] = field(default_factory=list)
+    retriers: tuple[Retrier, ...] = ()
     catch_next: str | None = None
     wait_for_token: bool = False
     result_path: str | None = None
     result_selector: dict[str, str] | None = None
 
-    def to_asl(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
+    @property
+    def kind(self) -> str:
+        return "Wait" if self.wait_for_token else "Task"
+
+    def to_asl(self) -> State:
+        state: State = {
             "Type": "Task",
             "Resource": LAMBDA_INVOKE_WAIT if self.wait_for_token else LAMBDA_INVOKE,
             "Parameters": {"FunctionName": self.function_name, "Payload": self.payload},
@@ -51,37 +79,134 @@ class LambdaTask:
         if self.result_selector is not None:
             state["ResultSelector"] = self.result_selector
         state["ResultPath"] = self.result_path
-        state["Retry"] = [LAMBDA_SERVICE_RETRIER, *self.retriers]
+        state["Retry"] = [LAMBDA_SERVICE_RETRIER, *(r.to_asl() for r in self.retriers)]
         if self.catch_next is not None:
-            state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": self.catch_next}]
-        _link(state, self.next)
-        return state
+            state["Catch"] = [{"ErrorEquals": [STATES_ALL], "ResultPath": CAUGHT_ERROR_PATH, "Next": self.catch_next}]
+        return _linked(state, self.next)
 
 
-@dataclass(slots=True)
-class ParallelBlock:
-    branches: list[dict[str, Any]]
+@dataclass(frozen=True, slots=True)
+class PassState:
+    """A Pass state: sets `parameters` (templated), or puts `result` at `result_path`, or does nothing."""
+
+    next: str | None
+    parameters: dict[str, Any] | None = None
+    result: Any = None
+    result_path: str | None = None
+
+    kind = "Pass"
+
+    def to_asl(self) -> State:
+        state: State = {"Type": "Pass"}
+        if self.parameters is not None:
+            state["Parameters"] = self.parameters
+        if self.result is not None:
+            state["Result"] = self.result
+            state["ResultPath"] = self.result_path
+        return _linked(state, self.next)
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceRule:
+    variable: str
+    next: str
+    string_equals: str | None = None
+    is_present: bool | None = None
+
+    def to_asl(self) -> dict[str, Any]:
+        rule: dict[str, Any] = {"Variable": self.variable}
+        if self.string_equals is not None:
+            rule["StringEquals"] = self.string_equals
+        if self.is_present is not None:
+            rule["IsPresent"] = self.is_present
+        rule["Next"] = self.next
+        return rule
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceState:
+    choices: tuple[ChoiceRule, ...]
+    default: str
+
+    kind = "Choice"
+
+    def to_asl(self) -> State:
+        return {"Type": "Choice", "Choices": [c.to_asl() for c in self.choices], "Default": self.default}
+
+
+@dataclass(frozen=True, slots=True)
+class FailState:
+    error: str
+    cause_path: str
+
+    kind = "Fail"
+
+    def to_asl(self) -> State:
+        return {"Type": "Fail", "Error": self.error, "CausePath": self.cause_path}
+
+
+@dataclass(frozen=True, slots=True)
+class SucceedState:
+    kind = "Succeed"
+
+    def to_asl(self) -> State:
+        return {"Type": "Succeed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A state-machine fragment: a Parallel branch or a Map item processor."""
+
+    start_at: str
+    states: dict[str, State]
+    inline_processor: bool = False
+
+    def to_asl(self) -> dict[str, Any]:
+        fragment: dict[str, Any] = {"ProcessorConfig": {"Mode": "INLINE"}} if self.inline_processor else {}
+        fragment["StartAt"] = self.start_at
+        fragment["States"] = self.states
+        return fragment
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelState:
+    branches: tuple[Branch, ...]
     next: str | None
 
-    def to_asl(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"Type": "Parallel", "Branches": self.branches, "ResultPath": None}
-        _link(state, self.next)
-        return state
+    kind = "Parallel"
+
+    def to_asl(self) -> State:
+        state: State = {"Type": "Parallel", "Branches": [b.to_asl() for b in self.branches], "ResultPath": None}
+        return _linked(state, self.next)
 
 
-@dataclass(slots=True)
-class InitRun:
-    """Pass state that puts the DAG's identity beside the execution input: `{"dag": ..., "run": ...}`."""
+@dataclass(frozen=True, slots=True)
+class InlineMapState:
+    """An inline Map over `items_path`, each item processed by `processor` (whose output is dropped)."""
 
-    dag: dict[str, str]
-    next: str
+    items_path: str
+    item_selector: dict[str, str]
+    processor: Branch
+    next: str | None
+    max_concurrency: int = 0
 
-    def to_asl(self) -> dict[str, Any]:
-        return {"Type": "Pass", "Parameters": {"dag": self.dag, "run.$": "$"}, "Next": self.next}
+    kind = "Map"
+
+    def to_asl(self) -> State:
+        state: State = {
+            "Type": "Map",
+            "ItemsPath": self.items_path,
+            "ItemSelector": self.item_selector,
+            "MaxConcurrency": self.max_concurrency,
+            "ItemProcessor": self.processor.to_asl(),
+            "ResultPath": None,
+        }
+        return _linked(state, self.next)
 
 
-def _link(state: dict[str, Any], next_name: str | None) -> None:
+def _linked(state: State, next_name: str | None) -> State:
     if next_name is None:
         state["End"] = True
     else:
         state["Next"] = next_name
+    return state

@@ -108,3 +108,14 @@ def test_local_runs_are_listed_and_shown(tmp_path):
 def test_runs_without_local_history_say_so(tmp_path):
     proc = airstep("runs", "list", "etl_taskflow", cwd=tmp_path)
     assert proc.returncode == 1 and "no local runs here yet" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_commands_against_a_stack_do_not_load_the_local_engine():
+    """`trigger`, `runs` and `dags` with --stack use the user's AWS: moto must not even be imported."""
+    probe = (
+        "import sys; from airstep_cli import main; from airstep_cli.options import run_options; "
+        "run_options('2026-11-21T02:00:00Z', '{}'); "
+        "print(','.join(m for m in ('moto', 'airstep_local') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""

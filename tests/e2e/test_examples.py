@@ -27,7 +27,7 @@ def test_etl_passes_values(run_file, engine):
     values = xcoms(engine, result, "extract", "transform", "load")
     assert values["transform"] == {"count": 3, "total": 120}
     assert values["load"] == "2026-03-04: 3 rows, total 120"
-    assert engine.store.get_run(RunKey(result.dag_id, result.run_id))["state"] == "success"
+    assert engine.store.get_run(RunKey(result.dag_id, result.run_id)).state == "success"
 
 
 def test_conf_overrides_params(run_file, engine):

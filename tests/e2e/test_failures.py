@@ -2,8 +2,10 @@
 
 from datetime import UTC
 
+from airstep.contract import Payload
 from airstep.runtime import task_runner
 from airstep.runtime.store import RunKey
+from airstep.runtime.store.schema import GATE_PREFIX
 
 
 def states(result):
@@ -293,9 +295,14 @@ def test_a_gate_released_twice_or_after_the_run_is_harmless(dag_file, run_file, 
     result = run_file(path)
     assert result.state == "success"
     key = RunKey("n_twice", result.run_id)
-    gates = [i for i in engine.store.client.scan(TableName=engine.store.table_name)["Items"] if "token" in i]
+    gates = [i for page in engine.store.table.scan() for i in page if i["sk"]["S"].startswith(GATE_PREFIX)]
     assert {g["sk"]["S"] for g in gates} == {"GATE#c", "GATE#d"}
-    store, sfn = task_runner._runtime()
-    for gate in gates:
-        task_id = gate["sk"]["S"].removeprefix("GATE#")
-        task_runner._signal(store, sfn, key, "b", [task_id])  # the execution has ended: refused, ignored
+    ctx = {
+        "dag": {"dag_id": "n_twice", "file": str(path), "version": "v"},
+        "run": {"dag_id": "n_twice", "run_id": key.run_id},
+    }
+    for gate in gates:  # the execution has ended: every send is refused, and ignored
+        payload = Payload.from_event(
+            {"task_id": "b", "signal": [gate["sk"]["S"].removeprefix(GATE_PREFIX)], "ctx": ctx}
+        )
+        task_runner.Invocation(payload, engine.store, engine.sfn).signal()

@@ -11,8 +11,8 @@ import pytest
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
-from airstep_cli.local.engine import ACCOUNT, FUNCTION_NAME, REGION, LocalEngine
 from airstep_compiler.deploy import Deployer, Settings
+from airstep_local.engine import ACCOUNT, FUNCTION_NAME, REGION, LocalEngine
 from helpers import EXAMPLES, ROOT
 
 BUCKET = "airstep-dev-dags"
@@ -98,8 +98,8 @@ def test_upload_schedule_run_update_break_remove(platform):
     assert outcome["outcome"] == "deployed" and outcome["dags"][0]["changed"]
 
     record = engine.store.get_dag("nightly")
-    assert (record["file"], record["version"], record["removed"]) == (f"s3://{BUCKET}/dags/nightly.py", v1, False)
-    definition = engine.sfn.describe_state_machine(stateMachineArn=record["state_machine_arn"])["definition"]
+    assert (record.file, record.version, record.removed) == (f"s3://{BUCKET}/dags/nightly.py", v1, False)
+    definition = engine.sfn.describe_state_machine(stateMachineArn=record.state_machine_arn)["definition"]
     assert v1 in definition and FUNCTION_NAME in definition
     schedule = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
     assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
@@ -122,8 +122,8 @@ def test_upload_schedule_run_update_break_remove(platform):
         }
         assert not track(status_event(fields), engine.store)["tracked"]
     run = engine.store.get_run(key)
-    assert run["state"] == "success", run.get("error")
-    assert (run["state"], run["exec_status"], run["run_type"]) == ("success", "SUCCEEDED", "scheduled")
+    assert run.state == "success", run.error
+    assert (run.state, run.exec_status, run.run_type) == ("success", "SUCCEEDED", "scheduled")
     assert engine.store.get_xcoms(key, ["load"]) == {"load": "2026-11-21: 6 (v1)"}
     assert {t.task_id: (t.state, t.try_number) for t in engine.store.task_instances(key)} == {
         "extract": ("success", 1),
@@ -133,19 +133,19 @@ def test_upload_schedule_run_update_break_remove(platform):
     # re-uploading the same bytes is a new object version; a changed file updates the machine
     v2, event = upload(s3, "dags/nightly.py", DAG_V2)
     (outcome,) = deployer.handle(event)
-    assert outcome["dags"][0]["changed"] and engine.store.get_dag("nightly")["version"] == v2
+    assert outcome["dags"][0]["changed"] and engine.store.get_dag("nightly").version == v2
     started = fire(engine, scheduler, "2026-11-22T02:00:00Z")
     assert engine.store.get_xcoms(RunKey("nightly", started["run_id"]), ["load"]) == {"load": "2026-11-22: 6 (v2)"}
     # the run of the first version can still load its own version
-    assert engine.store.get_run(key)["state"] == "success"
+    assert engine.store.get_run(key).state == "success"
 
     # a broken upload records an import error and leaves v2 deployed
     _, event = upload(s3, "dags/nightly.py", "from airstep import DAG\nwith DAG('nightly'):\n    oops(\n")
     (outcome,) = deployer.handle(event)
     assert outcome["outcome"] == "import_error"
     (error,) = engine.store.list_import_errors()
-    assert error["file"] == f"s3://{BUCKET}/dags/nightly.py" and error["errors"][0]["line"] == 3
-    assert engine.store.get_dag("nightly")["version"] == v2
+    assert error.file == f"s3://{BUCKET}/dags/nightly.py" and error.errors[0]["line"] == 3
+    assert engine.store.get_dag("nightly").version == v2
 
     # a second file cannot take over an existing dag_id
     _, event = upload(s3, "dags/copy.py", DAG_V1)
@@ -155,7 +155,7 @@ def test_upload_schedule_run_update_break_remove(platform):
     # removing the file deletes the schedule and marks the DAG removed; history stays
     (outcome,) = deployer.handle(removal("dags/nightly.py"))
     assert outcome == {"file": f"s3://{BUCKET}/dags/nightly.py", "outcome": "removed", "dags": ["nightly"]}
-    assert engine.store.get_dag("nightly")["removed"]
+    assert engine.store.get_dag("nightly").removed
     assert scheduler.list_schedules(GroupName="airstep-dev")["Schedules"] == []
     assert engine.store.runs_of_dag("nightly")
 
@@ -164,11 +164,11 @@ def test_unchanged_upload_is_a_no_op(platform):
     engine, deployer, s3, _ = platform
     _, event = upload(s3, "dags/nightly.py", DAG_V1)
     deployer.handle(event)
-    compiled_at = engine.store.get_dag("nightly")["compiled_at"]
+    compiled_at = engine.store.get_dag("nightly").compiled_at
     # same bytes, same S3 version id replayed (a duplicate S3 notification)
     (outcome,) = deployer.handle(event)
     assert not outcome["dags"][0]["changed"]
-    assert engine.store.get_dag("nightly")["compiled_at"] == compiled_at
+    assert engine.store.get_dag("nightly").compiled_at == compiled_at
 
 
 @pytest.mark.parametrize(
@@ -216,7 +216,7 @@ def test_scheduled_time_placeholder_is_in_the_target(platform):
     target = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")["Target"]
     payload = json.loads(target["Input"])
     assert payload["scheduled_time"] == "<aws.scheduler.scheduled-time>"
-    assert payload["state_machine_arn"] == engine.store.get_dag("nightly")["state_machine_arn"]
+    assert payload["state_machine_arn"] == engine.store.get_dag("nightly").state_machine_arn
     # start_date is in the past: EventBridge refuses a past StartDate, so none is set
     assert "StartDate" not in scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
 
@@ -292,21 +292,22 @@ def test_sample_events_run_through_their_handlers(platform):
     assert deployer.handle(delete)[0]["dags"] == ["etl_taskflow"]
 
     schedule = json.loads((EVENTS / "start_run" / "schedule.json").read_text())
-    schedule["state_machine_arn"] = engine.store.get_dag("etl_taskflow")["state_machine_arn"]
+    schedule["state_machine_arn"] = engine.store.get_dag("etl_taskflow").state_machine_arn
     assert start_scheduled_run(schedule, engine.sfn)["run_id"] == "scheduled__2026-11-21T00:00:00+00:00"
 
     status = json.loads((EVENTS / "track_runs" / "status_change.json").read_text())
     assert track(status, engine.store)["tracked"]
 
     version = content_version(body)
-    for name, expected in (("task", "upstream_failed"), ("gate", "waiting"), ("finalize", "failed")):
+    expectations = {"task": ("state", "upstream_failed"), "gate": ("open", False), "finalize": ("state", "failed")}
+    for name, (field, expected) in expectations.items():
         event = json.loads((EVENTS / "run_task" / f"{name}.json").read_text())
         event["ctx"]["dag"].update(file=str(EXAMPLES / "etl_taskflow.py"), version=version, dag_id="etl_taskflow")
         event["ctx"]["run"]["dag_id"] = "etl_taskflow"
         if name == "gate":
             event.update(task_id="load", wait_for=["transform"])
         result = task_runner.lambda_handler(event, _Context())
-        assert result["state"] == expected, (name, result)
+        assert result[field] == expected, (name, result)
 
 
 class _Context:
@@ -328,7 +329,7 @@ def _function(name):
 
 def test_lambda_entry_points(platform, monkeypatch, capsys):
     """The functions' app.py handlers (as Lambda calls them) do their work and emit alarm metrics."""
-    from airstep.runtime import run_starter, run_tracker
+    from airstep.runtime.clients import registry
 
     engine, deployer, s3, scheduler = platform
     for variable, value in {
@@ -341,11 +342,7 @@ def test_lambda_entry_points(platform, monkeypatch, capsys):
         "AIRSTEP_SCHEDULE_DLQ_ARN": deployer.settings.schedule_dlq_arn,
     }.items():
         monkeypatch.setenv(variable, value)
-    monkeypatch.setattr(run_starter, "_sfn", None)
-    monkeypatch.setattr(run_tracker, "_store", None)
-    import airstep_compiler.deploy as deploy
-
-    monkeypatch.setattr(deploy, "_deployer", None)
+    registry.reset()  # the functions build their clients from the environment set above
 
     _, event = upload(s3, "dags/nightly.py", DAG_V1)
     assert _function("compile_dags")(event, _Context())["files"][0]["outcome"] == "deployed"
@@ -363,5 +360,5 @@ def test_lambda_entry_points(platform, monkeypatch, capsys):
     failed = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "input", "startDate")}
     failed.update(status="ABORTED", stopDate=description["stopDate"])
     result = _function("track_runs")(status_event(failed), _Context())
-    assert result["tracked"] and engine.store.get_run(RunKey("nightly", started["run_id"]))["exec_status"] == "ABORTED"
+    assert result["tracked"] and engine.store.get_run(RunKey("nightly", started["run_id"])).exec_status == "ABORTED"
     assert '"RunsAborted"' in capsys.readouterr().out

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from airstep import DAG, EmptyOperator
-from airstep.model import DagModel
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.compile import state_name
+from airstep_compiler.model import DagModel
 from airstep_compiler.states import LAMBDA_SERVICE_RETRIER
 from helpers import EXAMPLES, ROOT, load_model
 
@@ -161,13 +161,15 @@ def test_definition_size_guard_names_the_limit():
 
 
 def test_history_guard_names_the_limit():
-    from airstep_compiler.limits import Limits, check_limits
+    from airstep_compiler.limits import Limits
 
     compiled = compile_dag(wide_model(300), DagSource("big.py", "v"))
     assert compiled.definition_bytes < 50_000  # 300 parallel tasks share one item processor per Map
-    problem = check_limits(compiled, Limits(history_events=1000))
-    assert problem is not None and problem.limit == "history-events"
     assert compiled.history_events_per_run > 1000
+    with pytest.raises(CompileError) as info:
+        compile_dag(wide_model(300), DagSource("big.py", "v"), CompileOptions(limits=Limits(history_events=1000)))
+    assert info.value.limit == "history-events"
+    assert f"{compiled.history_events_per_run:,} execution history events" in info.value.message
 
 
 def test_wide_parallel_blocks_become_chunked_maps_per_policy():

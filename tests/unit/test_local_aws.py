@@ -7,7 +7,7 @@ import sys
 
 SCRIPT = """
 import sys
-from airstep_cli.local.aws import import_interpreter
+from airstep_local.aws import import_interpreter
 import_interpreter()
 assert "moto.stepfunctions.parser.asl.parse.asl_parser" in sys.modules
 assert "moto.ec2" not in sys.modules, "the interpreter pulled in moto's EC2 backend"
@@ -28,7 +28,7 @@ def test_attribute_values_passed_through_read_back_exactly_as_moto_serialises_th
     import boto3
     from moto import mock_aws
 
-    from airstep_cli.local.aws import pass_through_attribute_values
+    from airstep_local.aws import pass_through_attribute_values
 
     item = {
         "pk": {"S": "p"},

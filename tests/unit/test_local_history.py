@@ -1,6 +1,6 @@
 """Local run history (`.airstep/local-metadata.json`) keeps each DAG's newest runs."""
 
-from airstep_cli.local.engine import _newest_runs
+from airstep_local.engine import _newest_runs
 
 
 def run_items(dag_id: str, run_id: str, start: str) -> dict:

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from airstep.model import DagModel, TaskModel
+from airstep_compiler.model import DagModel, TaskModel
 from airstep_compiler.plan import Block, Parallel, Sequence, Step, build_plan
 
 
@@ -12,7 +12,7 @@ def model_from_edges(n: int, edges: list[tuple[int, int]]) -> DagModel:
     ups: dict[int, list[str]] = {i: [] for i in range(n)}
     for u, v in edges:
         ups[v].append(f"t{u}")
-    tasks = tuple(TaskModel(task_id=f"t{i}", kind="empty", upstream=tuple(sorted(ups[i])), line=i) for i in range(n))
+    tasks = tuple(TaskModel(task_id=f"t{i}", upstream=tuple(sorted(ups[i])), line=i) for i in range(n))
     return DagModel(dag_id="g", file="g.py", line=1, tasks=tasks)
 
 

@@ -10,6 +10,7 @@ from moto import mock_aws
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import MetadataStore, RunKey, create_table
+from airstep.states import RunState
 
 MACHINE = {"StartAt": "p", "States": {"p": {"Type": "Pass", "End": True}}}
 
@@ -78,16 +79,16 @@ def test_out_of_order_and_duplicate_events_never_move_a_run_backwards(aws):
     assert not track(running, store)["tracked"]  # late RUNNING
     assert not track(failed, store)["tracked"]  # duplicate
     record = store.get_run(KEY)
-    assert (record["state"], record["exec_status"], record["duration"]) == ("failed", "FAILED", 60.0)
-    assert record["error"] == "DagRunFailed: failed tasks: load"
+    assert (record.state, record.exec_status, record.duration) == ("failed", "FAILED", 60.0)
+    assert record.error == "DagRunFailed: failed tasks: load"
 
 
 def test_running_event_after_finalize_keeps_the_final_state(aws):
     store, _, _ = aws
-    assert store.finish_run(KEY, "success", "2026-11-21T02:01:00+00:00")
+    assert store.finish_run(KEY, RunState.SUCCESS)
     assert not track(status_event(detail("RUNNING", RUN_INPUT)), store)["tracked"]
     assert track(status_event(detail("SUCCEEDED", RUN_INPUT, stop=1_700_000_030_000)), store)["tracked"]
-    assert store.get_run(KEY)["state"] == "success"
+    assert store.get_run(KEY).state == "success"
 
 
 def test_non_airstep_executions_are_ignored(aws):
@@ -105,9 +106,6 @@ def test_access_patterns(aws):
             store,
         )
     newest = store.runs_of_dag("etl")
-    assert [r["run_id"][11:21] for r in newest] == ["2026-11-22", "2026-11-21", "2026-11-20"]
-    assert store.runs_of_dag("etl", limit=1)[0]["state"] == "running"
-    failed = store.runs_in_state("failed", "2026-11-21T00:00:00", "2026-11-21T23:59:59")
-    assert [r["run_id"] for r in failed] == ["scheduled__2026-11-21T02:00:00+00:00"]
-    assert store.runs_in_state("failed", "2026-11-22T00:00:00", "2026-11-23T00:00:00") == []
-    assert [r["dag_id"] for r in store.find_runs("scheduled__2026-11-20T02:00:00+00:00")] == ["etl"]
+    assert [r.run_id[11:21] for r in newest] == ["2026-11-22", "2026-11-21", "2026-11-20"]
+    assert store.runs_of_dag("etl", limit=1)[0].state == "running"
+    assert [r.dag_id for r in store.find_runs("scheduled__2026-11-20T02:00:00+00:00")] == ["etl"]

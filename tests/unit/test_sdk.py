@@ -3,8 +3,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from airstep import DAG, BashOperator, EmptyOperator, PythonOperator, chain, cross_downstream, dag, task
+from airstep.contract import Schedule, ScheduleKind
 from airstep.errors import DagDefinitionError
-from airstep.sdk.taskflow import XComArg
+from airstep.sdk.xcom_arg import XComArg
 
 
 def edges(d: DAG) -> set[tuple[str, str]]:
@@ -90,13 +91,13 @@ def test_dag_decorator_builds_on_call():
 
     built = my_pipeline()
     assert built.dag_id == "my_pipeline"
-    assert built.schedule == {"kind": "cron_trigger", "cron": "0 * * * *", "preset": "@hourly"}
+    assert built.schedule == Schedule(ScheduleKind.CRON_TRIGGER, "0 * * * *", "@hourly")
 
 
 def test_schedules():
-    assert DAG("a", schedule=timedelta(hours=2)).schedule == {"kind": "delta_interval", "seconds": 7200.0}
-    assert DAG("b", schedule="*/5 * * * *").schedule == {"kind": "cron_trigger", "cron": "*/5 * * * *"}
-    assert DAG("c", schedule="@once").schedule == {"kind": "once"}
+    assert DAG("a", schedule=timedelta(hours=2)).schedule == Schedule(ScheduleKind.DELTA_INTERVAL, seconds=7200.0)
+    assert DAG("b", schedule="*/5 * * * *").schedule == Schedule(ScheduleKind.CRON_TRIGGER, "*/5 * * * *")
+    assert DAG("c", schedule="@once").schedule == Schedule(ScheduleKind.ONCE)
     assert DAG("d").schedule is None
     with pytest.raises(DagDefinitionError, match="not a valid cron"):
         DAG("e", schedule="every day")

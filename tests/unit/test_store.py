@@ -4,8 +4,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from airstep.runtime.states import TaskState
 from airstep.runtime.store import MetadataStore, RunKey, create_table, encode_xcom
+from airstep.states import RunState, TaskState
 
 RUN = RunKey("d", "manual__1")
 
@@ -46,15 +46,15 @@ def test_finished_instances_are_read_once_unfinished_ones_every_time(store):
     store.begin_try(RUN, "busy", t1)
     assert set(store.get_task_instances(RUN, ["done", "busy"])) == {"done", "busy"}
     for sk in ("TI#done#-1", "TI#busy#-1"):  # gone from the table behind the store's back
-        store.client.delete_item(TableName="t", Key={"pk": {"S": RUN.pk}, "sk": {"S": sk}})
+        store.table.delete({"pk": {"S": RUN.pk}, "sk": {"S": sk}})
     again = store.get_task_instances(RUN, ["done", "busy"])
     assert set(again) == {"done"} and again["done"].xcom == "7"
 
 
 def test_run_finishes_once(store):
-    assert store.finish_run(RUN, "failed", "2026-11-21T02:00:01+00:00")
-    assert not store.finish_run(RUN, "success", "2026-11-21T02:00:02+00:00")
-    assert store.get_run(RUN)["state"] == "failed"
+    assert store.finish_run(RUN, RunState.FAILED)
+    assert not store.finish_run(RUN, RunState.SUCCESS)
+    assert store.get_run(RUN).state == "failed"
 
 
 def test_gate_opens_whatever_the_order(store):

@@ -1,8 +1,11 @@
 import pytest
 
-from airstep.runtime.trigger_rules import RUN, decide
+from airstep.runtime.trigger_rules import decide
+from airstep.states import TaskState
+from airstep.trigger_rule import TriggerRule
 
-S, F, K, U = "success", "failed", "skipped", "upstream_failed"
+S, F, K, U = TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED
+RUN = None
 
 
 @pytest.mark.parametrize(
@@ -35,8 +38,8 @@ S, F, K, U = "success", "failed", "skipped", "upstream_failed"
     ],
 )
 def test_rules(rule, states, expected):
-    assert decide(rule, states) == expected
+    assert decide(TriggerRule(rule), states) == expected
 
 
 def test_no_upstream_always_runs():
-    assert decide("all_failed", []) == RUN
+    assert decide(TriggerRule.ALL_FAILED, []) is RUN

@@ -22,7 +22,9 @@ from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.dag import DAG, dag
 from airstep.sdk.dependencies import chain, cross_downstream
 from airstep.sdk.operators import BashOperator, EmptyOperator, PythonOperator
-from airstep.sdk.taskflow import XComArg, task
+from airstep.sdk.taskflow import task
+from airstep.sdk.xcom_arg import XComArg
+from airstep.trigger_rule import TriggerRule
 
 __all__ = [
     "DAG",
@@ -35,6 +37,7 @@ __all__ = [
     "DagDefinitionError",
     "EmptyOperator",
     "PythonOperator",
+    "TriggerRule",
     "Variable",
     "XComArg",
     "chain",

@@ -283,20 +283,8 @@ def _prefix(explicit: str | None, env: str, default: str) -> str | None:
     return value or None
 
 
-_backend: SecretsBackend | None = None
-_backend_lock = threading.Lock()
-
-
 def secrets() -> SecretsBackend:
     """The process-wide backend (warm Lambda invocations share its cache)."""
-    global _backend
-    with _backend_lock:
-        if _backend is None:
-            _backend = SecretsBackend()
-        return _backend
+    from airstep.runtime.clients import registry
 
-
-def reset_secrets() -> None:
-    global _backend
-    with _backend_lock:
-        _backend = None
+    return registry.get("secrets", SecretsBackend)

@@ -1,56 +1,36 @@
-"""The run context a task sees: Airflow's context keys, built from the execution input."""
+"""The run context a task sees: Airflow's context keys, built from the run and the task instance."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import json
 from typing import TYPE_CHECKING, Any
 
+from airstep.contract import DagRun
+
 if TYPE_CHECKING:
-    from airstep.runtime.store import MetadataStore, RunKey
+    from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
     from airstep.sdk.baseoperator import BaseOperator
     from airstep.sdk.dag import DAG
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """A run as the execution input describes it (see airstep_cli.local.engine.run_input); it is
-    also what tasks see as `context["dag_run"]`."""
-
-    dag_id: str
-    run_id: str
-    run_type: str
-    logical_date: datetime | None
-    data_interval_start: datetime | None
-    data_interval_end: datetime | None
-    conf: dict[str, Any]
-
-    @classmethod
-    def from_input(cls, data: dict[str, Any]) -> RunInfo:
-        return cls(
-            dag_id=data["dag_id"],
-            run_id=data["run_id"],
-            run_type=data.get("run_type", "manual"),
-            logical_date=parse_time(data.get("logical_date")),
-            data_interval_start=parse_time(data.get("data_interval_start")),
-            data_interval_end=parse_time(data.get("data_interval_end")),
-            conf=dict(data.get("conf") or {}),
-        )
-
-
 class TaskInstanceView:
-    """What `context["ti"]` offers: identity, try number and xcom_pull."""
+    """What `context["ti"]` offers: identity, try number and xcom_pull.
 
-    def __init__(self, store: MetadataStore, run: RunKey, task_id: str, try_number: int, map_index: int = -1) -> None:
+    `upstream` holds the upstream task instances the runner already read (with their values), so
+    pulling an upstream's value costs no second read."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        run: RunKey,
+        task_id: str,
+        try_number: int,
+        upstream: dict[str, TaskInstance] | None = None,
+        map_index: int = -1,
+    ) -> None:
         self._store = store
         self._run = run
+        self._upstream = upstream or {}
         self.dag_id = run.dag_id
         self.run_id = run.run_id
         self.task_id = task_id
@@ -63,12 +43,15 @@ class TaskInstanceView:
         if task_ids is None:
             raise ValueError("xcom_pull needs task_ids")
         ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
-        values = self._store.get_xcoms(self._run, ids)
+        values = {t: json.loads(ti.xcom) for t in ids if (ti := self._upstream.get(t)) and ti.xcom is not None}
+        unread = [t for t in ids if t not in self._upstream]
+        if unread:
+            values.update(self._store.get_xcoms(self._run, unread))
         pulled = [values.get(t) for t in ids]
         return pulled[0] if isinstance(task_ids, str) else pulled
 
 
-def build_context(dag: DAG, task: BaseOperator, run: RunInfo, ti: TaskInstanceView) -> dict[str, Any]:
+def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceView) -> dict[str, Any]:
     """Airflow's template context, for the keys airstep supports."""
     logical = run.logical_date
     params = {**dag.params, **run.conf}  # [core] dag_run_conf_overrides_params = True

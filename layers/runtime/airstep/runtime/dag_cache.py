@@ -6,31 +6,41 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from airstep.contract import DagRef
 from airstep.loader import LoadedFile, content_version, load_dag_file
+from airstep.runtime.clients import client, registry
 from airstep.sdk.dag import DAG
-
-_cache: dict[tuple[str, str], LoadedFile] = {}
-_lock = threading.Lock()
 
 
 class DagVersionError(RuntimeError):
     """The DAG file cannot be loaded at the version the run needs."""
 
 
-def get_dag(uri: str, version: str, dag_id: str) -> DAG:
-    with _lock:
-        loaded = _cache.get((uri, version))
-        if loaded is None:
-            loaded = _load(uri, version)
-            _cache[(uri, version)] = loaded
-    if loaded.errors:
-        raise DagVersionError("; ".join(map(str, loaded.errors)))
-    if dag_id not in loaded.dags:
-        raise DagVersionError(f"{uri} at {version} defines no DAG {dag_id!r}")
-    return loaded.dags[dag_id]
+class DagCache:
+    """Loaded DAG files by (file, version): a version never changes, so each is loaded once."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str], LoadedFile] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ref: DagRef) -> DAG:
+        with self._lock:
+            loaded = self._loaded.get((ref.file, ref.version))
+            if loaded is None:
+                loaded = _load(ref.file, ref.version)
+                self._loaded[(ref.file, ref.version)] = loaded
+        if loaded.errors:
+            raise DagVersionError("; ".join(map(str, loaded.errors)))
+        if ref.dag_id not in loaded.dags:
+            raise DagVersionError(f"{ref.file} at {ref.version} defines no DAG {ref.dag_id!r}")
+        return loaded.dags[ref.dag_id]
+
+
+def get_dag(ref: DagRef) -> DAG:
+    """The DAG a run executes, from the process's cache."""
+    return registry.get("dag_cache", DagCache).get(ref)
 
 
 def _load(uri: str, version: str) -> LoadedFile:
@@ -44,17 +54,11 @@ def _load(uri: str, version: str) -> LoadedFile:
     return load_dag_file(uri, source)
 
 
-def read_s3_version(uri: str, version: str, client: Any = None) -> bytes:
+def read_s3_version(uri: str, version: str, s3: Any = None) -> bytes:
     """The bytes of `s3://bucket/key` at exactly `version` (runs keep the version they started with)."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    s3 = client or boto3.client("s3")
     try:
-        return s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+        return (s3 or client("s3")).get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         raise DagVersionError(f"cannot read {uri} at version {version}: {code}") from None
-
-
-def clear() -> None:
-    with _lock:
-        _cache.clear()

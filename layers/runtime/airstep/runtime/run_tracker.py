@@ -13,8 +13,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from airstep.contract import DagRun
+from airstep.runtime.clients import metadata_store
 from airstep.runtime.constants import SERVICE_NAME
-from airstep.runtime.store import MetadataStore, RunKey
+from airstep.runtime.store import MetadataStore
+from airstep.states import RunState
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
@@ -22,13 +25,12 @@ metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 STATUS_METRICS = {"FAILED": "RunsFailed", "TIMED_OUT": "RunsTimedOut", "ABORTED": "RunsAborted"}
 
 RUN_STATES = {
-    "RUNNING": "running",
-    "SUCCEEDED": "success",
-    "FAILED": "failed",
-    "TIMED_OUT": "failed",
-    "ABORTED": "failed",
+    "RUNNING": RunState.RUNNING,
+    "SUCCEEDED": RunState.SUCCESS,
+    "FAILED": RunState.FAILED,
+    "TIMED_OUT": RunState.FAILED,
+    "ABORTED": RunState.FAILED,
 }
-_store: MetadataStore | None = None
 
 
 def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
@@ -37,24 +39,22 @@ def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
     if status not in RUN_STATES:
         return {"tracked": False, "reason": f"status {status}"}
     try:
-        run_input = json.loads(detail.get("input") or "{}")
-        key = RunKey(run_input["dag_id"], run_input["run_id"])
+        run = DagRun.from_input(json.loads(detail.get("input") or "{}"))
     except (ValueError, KeyError, TypeError):
         return {"tracked": False, "reason": "not an airstep execution"}
     applied = store.track_execution(
-        key,
+        run,
         status=status,
         state=RUN_STATES[status],
         execution_arn=detail["executionArn"],
         start=_iso(detail.get("startDate")),
         end=_iso(detail.get("stopDate")),
         error=_error(detail),
-        run_input=run_input,
     )
     logger.info(
-        "execution status", extra={"dag_id": key.dag_id, "run_id": key.run_id, "status": status, "applied": applied}
+        "execution status", extra={"dag_id": run.dag_id, "run_id": run.run_id, "status": status, "applied": applied}
     )
-    return {"tracked": applied, "dag_id": key.dag_id, "run_id": key.run_id, "status": status}
+    return {"tracked": applied, "dag_id": run.dag_id, "run_id": run.run_id, "status": status}
 
 
 def status_event(detail: dict[str, Any]) -> dict[str, Any]:
@@ -81,10 +81,7 @@ def _error(detail: dict[str, Any]) -> str | None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _store
-    if _store is None:
-        _store = MetadataStore()
-    result = track(event, _store)
+    result = track(event, metadata_store())
     metric = STATUS_METRICS.get(result.get("status", ""))
     if result["tracked"] and metric:  # counted once: duplicates are not applied
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)

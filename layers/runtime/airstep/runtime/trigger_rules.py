@@ -3,41 +3,43 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from airstep.runtime.states import TaskState
+from airstep.states import TaskState
+from airstep.trigger_rule import TriggerRule
 
-RUN = "run"
+SKIPPED, UPSTREAM_FAILED = TaskState.SKIPPED, TaskState.UPSTREAM_FAILED
 
 
-def decide(rule: str, upstream_states: Iterable[str]) -> str:
-    """What a task does given its finished upstreams: RUN, or the state it takes without running."""
-    counts = Counter(upstream_states)
-    total = sum(counts.values())
-    success = counts[TaskState.SUCCESS]
-    failed = counts[TaskState.FAILED] + counts[TaskState.UPSTREAM_FAILED]
-    skipped = counts[TaskState.SKIPPED]
-    skip, upstream_failed = TaskState.SKIPPED.value, TaskState.UPSTREAM_FAILED.value
-    if total == 0 or rule in ("always", "all_done"):
-        return RUN
-    if rule == "all_success":
-        return upstream_failed if failed else skip if skipped else RUN
-    if rule == "all_failed":
-        return RUN if failed == total else skip
-    if rule == "all_skipped":
-        return RUN if skipped == total else skip
-    if rule == "one_success":
-        return RUN if success else upstream_failed if failed == total else skip
-    if rule == "one_failed":
-        return RUN if failed else skip
-    if rule == "one_done":
-        return RUN if success or failed else skip
-    if rule == "none_failed":
-        return upstream_failed if failed else RUN
-    if rule == "none_failed_min_one_success":
-        return upstream_failed if failed else RUN if success else skip
-    if rule == "none_skipped":
-        return skip if skipped else RUN
-    if rule == "all_done_setup_success":
-        return RUN
-    raise ValueError(f"unknown trigger rule {rule!r}")
+class _Upstreams:
+    def __init__(self, states: Iterable[TaskState]) -> None:
+        counts = Counter(states)
+        self.total = sum(counts.values())
+        self.success = counts[TaskState.SUCCESS]
+        self.failed = counts[TaskState.FAILED] + counts[TaskState.UPSTREAM_FAILED]
+        self.skipped = counts[TaskState.SKIPPED]
+
+
+# Each rule: None if the task runs, else the state it takes without running.
+_RULES: dict[TriggerRule, Callable[[_Upstreams], TaskState | None]] = {
+    TriggerRule.ALWAYS: lambda u: None,
+    TriggerRule.ALL_DONE: lambda u: None,
+    TriggerRule.ALL_DONE_SETUP_SUCCESS: lambda u: None,
+    TriggerRule.ALL_SUCCESS: lambda u: UPSTREAM_FAILED if u.failed else SKIPPED if u.skipped else None,
+    TriggerRule.ALL_FAILED: lambda u: None if u.failed == u.total else SKIPPED,
+    TriggerRule.ALL_SKIPPED: lambda u: None if u.skipped == u.total else SKIPPED,
+    TriggerRule.ONE_SUCCESS: lambda u: None if u.success else UPSTREAM_FAILED if u.failed == u.total else SKIPPED,
+    TriggerRule.ONE_FAILED: lambda u: None if u.failed else SKIPPED,
+    TriggerRule.ONE_DONE: lambda u: None if u.success or u.failed else SKIPPED,
+    TriggerRule.NONE_FAILED: lambda u: UPSTREAM_FAILED if u.failed else None,
+    TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS: lambda u: UPSTREAM_FAILED if u.failed else None if u.success else SKIPPED,
+    TriggerRule.NONE_SKIPPED: lambda u: SKIPPED if u.skipped else None,
+}
+
+
+def decide(rule: TriggerRule, upstream_states: Iterable[TaskState]) -> TaskState | None:
+    """What a task does given its finished upstreams: None if it runs, else the state it takes."""
+    upstreams = _Upstreams(upstream_states)
+    if upstreams.total == 0:
+        return None
+    return _RULES[rule](upstreams)

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import DAG, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
-
-TRIGGER_RULES = (
-    "all_success",
-    "all_failed",
-    "all_done",
-    "all_done_setup_success",
-    "all_skipped",
-    "one_success",
-    "one_failed",
-    "one_done",
-    "none_failed",
-    "none_failed_min_one_success",
-    "none_skipped",
-    "always",
-)
+from airstep.trigger_rule import TriggerRule
 
 _UNSET: Any = object()
 
@@ -34,14 +20,13 @@ _DEFAULTS: dict[str, Any] = {
     "retry_exponential_backoff": False,
     "max_retry_delay": None,
     "execution_timeout": None,
-    "trigger_rule": "all_success",
+    "trigger_rule": TriggerRule.ALL_SUCCESS,
 }
 
 
 class BaseOperator(DependencyMixin):
-    """A task in a DAG. Constructing one has no side effect but registering it in its DAG."""
-
-    kind: ClassVar[str] = "base"
+    """A task in a DAG. Constructing one has no side effect but registering it in its DAG; running
+    it is `execute(context)`, as in Airflow."""
 
     def __init__(
         self,
@@ -54,7 +39,7 @@ class BaseOperator(DependencyMixin):
         retry_exponential_backoff: bool | float = _UNSET,
         max_retry_delay: timedelta | float | None = _UNSET,
         execution_timeout: timedelta | float | None = _UNSET,
-        trigger_rule: str = _UNSET,
+        trigger_rule: TriggerRule | str = _UNSET,
         doc_md: str | None = None,
         location: SourceLocation | None = None,
     ) -> None:
@@ -92,12 +77,7 @@ class BaseOperator(DependencyMixin):
         self.execution_timeout: float | None = _optional_seconds(
             "execution_timeout", policy["execution_timeout"], self.location
         )
-        if policy["trigger_rule"] not in TRIGGER_RULES:
-            raise DagDefinitionError(
-                f"unknown trigger_rule {policy['trigger_rule']!r} (known: {', '.join(TRIGGER_RULES)})",
-                self.location,
-            )
-        self.trigger_rule: str = policy["trigger_rule"]
+        self.trigger_rule: TriggerRule = _trigger_rule(policy["trigger_rule"], self.location)
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
@@ -117,7 +97,7 @@ class BaseOperator(DependencyMixin):
     @property
     def output(self) -> Any:
         """The task's return value as a TaskFlow reference (Airflow's `operator.output`)."""
-        from airstep.sdk.taskflow import XComArg
+        from airstep.sdk.xcom_arg import XComArg
 
         return XComArg(self)
 
@@ -136,9 +116,17 @@ class BaseOperator(DependencyMixin):
         self.edge_locations.setdefault(other.task_id, caller_location())
         other.downstream_task_ids.add(self.task_id)
 
-    def execute_spec(self) -> dict[str, Any]:
-        """Operator-specific, JSON-serialisable fields for the graph model."""
-        return {}
+    def execute(self, context: dict[str, Any]) -> Any:
+        """Run the task; what it returns becomes its XCom. Operators override this."""
+        raise NotImplementedError(f"{type(self).__name__} does not define execute()")
+
+
+def _trigger_rule(value: Any, location: SourceLocation) -> TriggerRule:
+    try:
+        return TriggerRule(value)
+    except ValueError:
+        known = ", ".join(rule.value for rule in TriggerRule)
+        raise DagDefinitionError(f"unknown trigger_rule {value!r} (known: {known})", location) from None
 
 
 def _check_retries(value: Any, location: SourceLocation) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from croniter import croniter
 
+from airstep.contract import Schedule, ScheduleKind
 from airstep.errors import DagDefinitionError, SourceLocation
 from airstep.timetables import CronDataIntervalTimetable, CronTriggerTimetable
 
@@ -22,27 +23,25 @@ CRON_PRESETS = {
 }
 
 
-def parse_schedule(schedule: Any, location: SourceLocation) -> dict[str, Any] | None:
-    """Turn `schedule=` into the graph model's schedule record.
+def parse_schedule(schedule: Any, location: SourceLocation) -> Schedule | None:
+    """Turn `schedule=` into the DAG's Schedule (the one place a Schedule is built from user input).
 
-    A cron string or preset becomes Airflow 3's CronTriggerTimetable (``cron_trigger``: the run's
-    logical date is the fire time); a ``timedelta`` becomes DeltaDataIntervalTimetable
-    (``delta_interval``: each run covers one interval and starts when it ends).
+    A cron string or preset becomes Airflow 3's CronTriggerTimetable (the run's logical date is the
+    fire time); a ``timedelta`` becomes DeltaDataIntervalTimetable (each run covers one interval and
+    starts when it ends).
     """
     if schedule is None:
         return None
     if isinstance(schedule, (CronTriggerTimetable, CronDataIntervalTimetable)):
-        record = _cron_record(schedule.cron, location)
+        cron, preset = _cron(schedule.cron, location)
         if isinstance(schedule, CronDataIntervalTimetable):
-            record["kind"] = "cron_interval"
-        if schedule.timezone:
-            record["timezone"] = schedule.timezone
-        return record
+            return Schedule(ScheduleKind.CRON_INTERVAL, cron, preset, timezone=schedule.timezone or None)
+        return Schedule(ScheduleKind.CRON_TRIGGER, cron, preset, timezone=schedule.timezone or None)
     if isinstance(schedule, timedelta):
         seconds = schedule.total_seconds()
         if seconds <= 0:
             raise DagDefinitionError(f"schedule timedelta must be positive, got {schedule!r}", location)
-        return {"kind": "delta_interval", "seconds": seconds}
+        return Schedule(ScheduleKind.DELTA_INTERVAL, seconds=seconds)
     if not isinstance(schedule, str):
         raise DagDefinitionError(
             f"schedule must be None, a cron string, a preset such as '@daily', a timedelta or a timetable; "
@@ -51,23 +50,24 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> dict[str, Any] | 
         )
     text = schedule.strip()
     if text == "@once":
-        return {"kind": "once"}
+        return Schedule(ScheduleKind.ONCE)
     if text == "@continuous":
         raise DagDefinitionError("schedule '@continuous' is not supported by airstep", location)
-    return _cron_record(text, location)
+    return Schedule(ScheduleKind.CRON_TRIGGER, *_cron(text, location))
 
 
-def _cron_record(text: str, location: SourceLocation) -> dict[str, Any]:
+def _cron(text: str, location: SourceLocation) -> tuple[str, str | None]:
+    """A cron expression or preset as (five-field cron, the preset's name or None)."""
     text = text.strip()
     if text.startswith("@"):
         if text not in CRON_PRESETS:
             known = ", ".join(["@once", *CRON_PRESETS])
             raise DagDefinitionError(f"unknown schedule preset {text!r} (known: {known})", location)
-        return {"kind": "cron_trigger", "cron": CRON_PRESETS[text], "preset": text}
+        return CRON_PRESETS[text], text
     if len(text.split()) != 5 or not croniter.is_valid(text):
         raise DagDefinitionError(
             f"schedule {text!r} is not a valid cron expression "
             "(five fields: minute hour day-of-month month day-of-week)",
             location,
         )
-    return {"kind": "cron_trigger", "cron": text}
+    return text, None

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
-from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.dag import current_dag
-from airstep.sdk.dependencies import DependencyMixin
-from airstep.sdk.operators import PythonOperator
+from airstep.sdk.operators.python import PythonOperator
+from airstep.sdk.xcom_arg import XComArg, iter_xcom_args
 
 # Names a TaskFlow function may declare to receive them from the run's context, as in Airflow.
 CONTEXT_KEYS = frozenset(
@@ -31,43 +30,6 @@ CONTEXT_KEYS = frozenset(
         "ti",
     }
 )
-
-
-class XComArg(DependencyMixin):
-    """The future return value of a task: pass it to another task to create the edge and the value."""
-
-    def __init__(self, operator: BaseOperator) -> None:
-        self.operator = operator
-
-    def __repr__(self) -> str:
-        return f"XComArg({self.operator.task_id!r})"
-
-    @property
-    def roots(self) -> list[BaseOperator]:
-        return [self.operator]
-
-    @property
-    def leaves(self) -> list[BaseOperator]:
-        return [self.operator]
-
-    def __iter__(self) -> Iterator[Any]:
-        raise DagDefinitionError(
-            f"the output of task {self.operator.task_id!r} is only known when the DAG runs; "
-            "pass it to another task instead of iterating over it",
-            caller_location(),
-        )
-
-
-def iter_xcom_args(value: Any) -> Iterator[XComArg]:
-    """Every XComArg inside a (possibly nested) argument structure."""
-    if isinstance(value, XComArg):
-        yield value
-    elif isinstance(value, (list, tuple, set)):
-        for item in value:
-            yield from iter_xcom_args(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from iter_xcom_args(item)
 
 
 class DecoratedPythonOperator(PythonOperator):

@@ -1,4 +1,4 @@
-"""Airflow's state names for task instances and runs."""
+"""Airflow's states of task instances and runs, and the kinds of runs (Airflow's names and values)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from enum import StrEnum
 
 
 class TaskState(StrEnum):
+    """A task instance's state (Airflow's `TaskInstanceState`, the values airstep records)."""
+
     RUNNING = "running"
     UP_FOR_RETRY = "up_for_retry"
     SUCCESS = "success"
@@ -15,10 +17,19 @@ class TaskState(StrEnum):
 
 
 class RunState(StrEnum):
+    """A DAG run's state (Airflow's `DagRunState`)."""
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
+
+
+class RunType(StrEnum):
+    """How a run was started (Airflow's `DagRunType`)."""
+
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
 
 
 FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED})

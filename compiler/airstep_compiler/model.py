@@ -1,7 +1,8 @@
-"""The graph model: a declarative, JSON-serialisable description of one DAG.
+"""The graph model: a declarative, JSON-serialisable description of one DAG, the compiler's input.
 
-It is what the compiler reads and what the compile step stores; `DagModel.from_json(m.to_json()) == m`
-for every model (tests prove it).
+`DagModel.from_dag` produces it from the DAG objects a DAG file defines, `compile_dag` consumes it;
+`DagModel.from_json(m.to_json()) == m` for every model (tests prove it), so a model can be stored,
+sent between functions, or written by hand in tests.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airstep.contract import Schedule
+from airstep.trigger_rule import TriggerRule
+
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
     from airstep.sdk.dag import DAG
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: no operator kind or spec, typed schedule
 
 
 @dataclass(frozen=True, slots=True)
 class TaskModel:
-    """One task: identity, edges (upstream ids, sorted), retry/timeout policy and operator fields."""
+    """One task: identity, edges (upstream ids, sorted), retry/timeout policy and trigger rule."""
 
     task_id: str
-    kind: str
     upstream: tuple[str, ...]
     line: int
     owner: str = "airflow"
@@ -32,14 +35,12 @@ class TaskModel:
     retry_exponential_backoff: float = 0.0
     max_retry_delay: float | None = None
     execution_timeout: float | None = None
-    trigger_rule: str = "all_success"
-    spec: dict[str, Any] = field(default_factory=dict)
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
         return cls(
             task_id=op.task_id,
-            kind=op.kind,
             upstream=tuple(sorted(op.upstream_task_ids)),
             line=op.location.line,
             owner=op.owner,
@@ -49,7 +50,6 @@ class TaskModel:
             max_retry_delay=op.max_retry_delay,
             execution_timeout=op.execution_timeout,
             trigger_rule=op.trigger_rule,
-            spec=op.execute_spec(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +59,7 @@ class TaskModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskModel:
-        return cls(**{**data, "upstream": tuple(data["upstream"])})
+        return cls(**{**data, "upstream": tuple(data["upstream"]), "trigger_rule": TriggerRule(data["trigger_rule"])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class DagModel:
     file: str
     line: int
     tasks: tuple[TaskModel, ...]
-    schedule: dict[str, Any] | None = None
+    schedule: Schedule | None = None
     timezone: str = "UTC"
     start_date: str | None = None
     end_date: str | None = None
@@ -89,7 +89,7 @@ class DagModel:
             line=dag.location.line,
             tasks=tuple(TaskModel.from_operator(op) for op in dag.tasks),
             schedule=dag.schedule,
-            timezone=(dag.schedule or {}).get("timezone") or _zone_name(dag.start_date),
+            timezone=(dag.schedule and dag.schedule.timezone) or _zone_name(dag.start_date),
             start_date=_iso(dag.start_date),
             end_date=_iso(dag.end_date),
             catchup=dag.catchup,
@@ -111,14 +111,11 @@ class DagModel:
                 result[up].append(t.task_id)
         return result
 
-    def leaves(self) -> list[str]:
-        down = self.downstream()
-        return [t for t, ds in down.items() if not ds]
-
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["tasks"] = [t.to_dict() for t in self.tasks]
         data["tags"] = list(self.tags)
+        data["schedule"] = self.schedule.to_dict() if self.schedule else None
         return data
 
     @classmethod
@@ -130,6 +127,7 @@ class DagModel:
                 **data,
                 "tasks": tuple(TaskModel.from_dict(t) for t in data["tasks"]),
                 "tags": tuple(data["tags"]),
+                "schedule": Schedule.from_dict(data["schedule"]) if data["schedule"] else None,
             }
         )
 

@@ -21,20 +21,26 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from airstep.connections import reset_secrets, secrets
-from airstep.model import DagModel
-from airstep.runtime import dag_cache, run_tracker, task_runner
+from airstep.connections import secrets
+from airstep.contract import Action, Payload, TaskOutcome, execution_name
+from airstep.runtime import run_tracker, task_runner
+from airstep.runtime.clients import registry
 from airstep.runtime.constants import TABLE_NAME_ENV
-from airstep.runtime.scheduling import execution_name, manual_run
+from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
-from airstep_cli.local.aws import LocalSession, speed_up_moto
-from airstep_compiler import CompileOptions, DagSource, compile_dag
+from airstep.runtime.store.schema import GATE_PREFIX, RUN_SK
+from airstep.states import RunState, TaskState
+from airstep_compiler import CompileOptions, DagModel, DagSource, compile_dag
+from airstep_compiler.deploy import dag_record
+from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
+from airstep_local.aws import LocalSession, speed_up_moto
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE_NAME = "airstep-local"
 FUNCTION_NAME = "airstep-local-run-task"
 KEEP_RUNS_PER_DAG = 100  # local history (`airstep runs`) keeps each DAG's newest runs
+Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +49,7 @@ class RunResult:
 
     dag_id: str
     run_id: str
-    state: str
+    state: RunState
     tasks: list[TaskInstance]
     started: float
     ended: float
@@ -57,18 +63,8 @@ class RunResult:
         return {
             "dag_id": self.dag_id,
             "run_id": self.run_id,
-            "state": self.state,
-            "tasks": [
-                {
-                    "task_id": t.task_id,
-                    "map_index": t.map_index,
-                    "state": t.state,
-                    "try_number": t.try_number,
-                    "start": t.start,
-                    "end": t.end,
-                }
-                for t in self.tasks
-            ],
+            "state": self.state.value,
+            "tasks": [{k: v for k, v in t.to_dict().items() if k not in ("duration", "error")} for t in self.tasks],
         }
 
 
@@ -101,9 +97,7 @@ class LocalEngine:
         self._saved_session = boto3.DEFAULT_SESSION
         self.session = LocalSession({FUNCTION_NAME: task_runner.lambda_handler}, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
-        task_runner.reset()
-        dag_cache.clear()
-        reset_secrets()
+        registry.reset()
         # Task runner logs (Powertools JSON) go to stderr so stdout stays the command's result;
         # moto's interpreter logs every state failure, which the run result already reports.
         task_runner.logger.setLevel(self._log_level)
@@ -118,8 +112,7 @@ class LocalEngine:
 
     def __exit__(self, *exc: object) -> None:
         self._save_state()
-        task_runner.reset()
-        reset_secrets()
+        registry.reset()
         boto3.DEFAULT_SESSION = self._saved_session
         self._restore_moto()
         self._mock.stop()
@@ -144,15 +137,8 @@ class LocalEngine:
         if self._state_file is None:
             return
         items = self._stored_items()
-        kwargs: dict[str, Any] = {"TableName": TABLE_NAME}
-        while True:
-            page = self.dynamodb.scan(**kwargs)
-            items.update(
-                ((i["pk"]["S"], i["sk"]["S"]), i) for i in page["Items"] if not i["sk"]["S"].startswith("GATE#")
-            )
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for page in self.store.table.scan():
+            items.update(((i["pk"]["S"], i["sk"]["S"]), i) for i in page if not i["sk"]["S"].startswith(GATE_PREFIX))
         items = _newest_runs(items, KEEP_RUNS_PER_DAG)
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
@@ -181,35 +167,20 @@ class LocalEngine:
         model: DagModel,
         source: DagSource,
         request: RunRequest,
-        on_progress: Callable[[str, str, int], None] | None = None,
+        on_progress: Progress | None = None,
     ) -> RunResult:
         """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
         compiled = compile_dag(
             model, source, CompileOptions(function_name=FUNCTION_NAME, fast_retries=request.fast_retries)
         )
         machine = self.sfn.create_state_machine(
-            name=model.dag_id[:80],
+            name=model.dag_id[:STATE_MACHINE_NAME_CHARS],
             definition=compiled.definition_json,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
         )["stateMachineArn"]
-        self.store.put_dag(
-            model.dag_id,
-            {
-                "dag_id": model.dag_id,
-                "file": source.uri,
-                "version": source.version,
-                "schedule": model.schedule,
-                "timezone": model.timezone,
-                "state_machine_arn": machine,
-                "paused": False,
-                "removed": False,
-                "compiled_at": datetime.now(UTC).isoformat(),
-                "tasks": len(model.tasks),
-                "tags": list(model.tags),
-            },
-        )
-        planned = manual_run(request.logical_date or datetime.now(UTC), model.schedule)
-        run_id = planned.run_id
+        self.store.put_dag(dag_record(model, source, machine, schedule_name=None))
+        run = manual_run(model.dag_id, request.logical_date or datetime.now(UTC), model.schedule, request.conf)
+        run_id = run.run_id
         key = RunKey(model.dag_id, run_id)
         finalized = threading.Event()
         self.session.listener = _Watcher(self.store, key, finalized, on_progress)
@@ -218,7 +189,7 @@ class LocalEngine:
             execution = self.sfn.start_execution(
                 stateMachineArn=machine,
                 name=execution_name(run_id),
-                input=json.dumps(planned.execution_input(model.dag_id, request.conf, run_type="manual")),
+                input=json.dumps(run.to_input()),
             )["executionArn"]
             self._track(execution)  # moto emits no status events: feed the tracker as EventBridge would
             description = self._wait(execution, finalized)
@@ -227,19 +198,15 @@ class LocalEngine:
             self.session.listener = None
         ended = time.monotonic()
         self.sfn.delete_state_machine(stateMachineArn=machine)
-        record = self.store.get_run(key) or {}
-        state = record.get("state", "failed")
+        record = self.store.get_run(key)
+        state = record.state if record else RunState.FAILED
         error = description.get("cause") or description.get("error")
-        if description["status"] == "SUCCEEDED" and state != "success":
-            state, error = "failed", "the state machine succeeded but the run record disagrees"
+        if description["status"] == "SUCCEEDED" and state is not RunState.SUCCESS:
+            state, error = RunState.FAILED, "the state machine succeeded but the run record disagrees"
         order = {t.task_id: i for i, t in enumerate(model.tasks)}
         tasks = sorted(self.store.task_instances(key), key=lambda t: (order.get(t.task_id, len(order)), t.map_index))
         recorded = {t.task_id for t in tasks}
-        tasks += [
-            TaskInstance(t.task_id, -1, None, 0, None, None, None, None)
-            for t in model.tasks
-            if t.task_id not in recorded
-        ]  # type: ignore[arg-type]
+        tasks += [TaskInstance(t.task_id, -1, None, 0) for t in model.tasks if t.task_id not in recorded]
         return RunResult(model.dag_id, run_id, state, tasks, started, ended, error)
 
     def _track(self, execution: str) -> None:
@@ -265,7 +232,7 @@ def _newest_runs(items: dict[tuple[str, str], dict[str, Any]], keep: int) -> dic
     """Local history without runs beyond the newest `keep` of each DAG (and their task instances)."""
     runs_by_dag: dict[str, list[tuple[str, str]]] = {}
     for (pk, sk), item in items.items():
-        if sk == "RUN":
+        if sk == RUN_SK:
             started = item.get("start_date", {}).get("S", "")
             runs_by_dag.setdefault(item.get("dag_id", {}).get("S", ""), []).append((started, pk))
     dropped = {pk for runs in runs_by_dag.values() for _, pk in sorted(runs, reverse=True)[keep:]}
@@ -280,7 +247,7 @@ class _Watcher:
         store: MetadataStore,
         key: RunKey,
         finalized: threading.Event,
-        on_progress: Callable[[str, str, int], None] | None,
+        on_progress: Progress | None,
     ) -> None:
         self.store = store
         self.key = key
@@ -288,20 +255,22 @@ class _Watcher:
         self.on_progress = on_progress
 
     def __call__(self, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
-        action = event.get("action", "run")
-        if action == "finalize":
+        payload = Payload.from_event(event)
+        if payload.action is Action.FINALIZE:
             if finished:
                 self.finalized.set()
             return
-        if self.on_progress is None or action == "gate":
+        if self.on_progress is None or payload.action is Action.GATE or payload.task_id is None:
             return
-        task_id = event["task_id"]
         if not finished:
-            if action == "run":
-                self.on_progress(task_id, "running", 0)
-        elif isinstance(result, dict) and "state" in result:
-            self.on_progress(task_id, result["state"], result.get("try_number", 0))
-        else:  # a failed try: the store says whether it will be retried
-            ti = self.store.get_task_instances(self.key, [task_id]).get(task_id)
-            if ti is not None:
-                self.on_progress(task_id, ti.state, ti.try_number)
+            if payload.action is Action.RUN:
+                self.on_progress(payload.task_id, TaskState.RUNNING, 0)
+            return
+        outcome = TaskOutcome.from_dict(result)
+        if outcome is not None:
+            self.on_progress(outcome.task_id, outcome.state, outcome.try_number)
+            return
+        # A failed try: the store says whether it will be retried.
+        ti = self.store.get_task_instances(self.key, [payload.task_id]).get(payload.task_id)
+        if ti is not None and ti.state is not None:
+            self.on_progress(payload.task_id, ti.state, ti.try_number)

@@ -1,0 +1,419 @@
+"""The contract between a compiled state machine and the code it calls, written once.
+
+The compiler (`airstep_compiler`) writes these payloads, state data, helper-state names and error
+names into every definition; the task runner, the run starter, the run tracker and the local engine
+read them. Both sides import this module, so no name of the contract is spelled anywhere else.
+
+State data, from the first state on (`{"dag": DagRef, "run": DagRun input}`; in a Map item processor
+also `"item"`, after a caught error also `"error"`), is passed whole to the runner as `ctx`::
+
+    {"task_id", "ctx", "signal"?}                       run the next try of a task
+    {"action": "gate", "task_id", "wait_for", "token", "ctx"}   hold a task until its gate opens
+    {"action": "fail", "task_id", "signal", "ctx"}      record a try the runner could not report
+    {"action": "finalize", "ctx"}                       decide the run's state from its leaves
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from airstep.states import RunState, RunType, TaskState
+
+# ------------------------------------------------------------------------------------------------
+# Payloads: what a Lambda state sends the task runner
+
+
+class Action(StrEnum):
+    RUN = "run"
+    GATE = "gate"
+    FAIL = "fail"
+    FINALIZE = "finalize"
+
+
+ACTION = "action"
+TASK_ID = "task_id"
+CTX = "ctx"  # the whole state data
+SIGNAL = "signal"  # gated downstream tasks to tell when this task has ended
+WAIT_FOR = "wait_for"  # the upstream tasks a gate waits for
+TOKEN = "token"  # the gate's task token
+
+# Keys of the state data.
+DAG = "dag"
+RUN = "run"
+ITEM = "item"
+ERROR = "error"
+RESULT = "result"
+MAP_ITEMS = "items"
+
+_TASK_TOKEN_PATH = "$$.Task.Token"
+
+
+def _ref(key: str) -> str:
+    """A Parameters key whose value is a JSONPath."""
+    return f"{key}.$"
+
+
+def _path(*keys: str) -> str:
+    return ".".join(("$", *keys))
+
+
+_CTX = {_ref(CTX): "$"}
+
+
+def run_payload(task_id: str | None, signal: Sequence[str] = ()) -> dict[str, Any]:
+    """A task's run state payload; `task_id=None` names the task of the Map item being processed."""
+    if task_id is None:
+        return {_ref(TASK_ID): _path(ITEM, TASK_ID), _ref(SIGNAL): _path(ITEM, SIGNAL), **_CTX}
+    payload: dict[str, Any] = {TASK_ID: task_id, **_CTX}
+    if signal:
+        payload[SIGNAL] = list(signal)
+    return payload
+
+
+def gate_payload(task_id: str | None, wait_for: Sequence[str] = ()) -> dict[str, Any]:
+    """A gate state's payload (a `waitForTaskToken` call); `task_id=None`: the Map item's task."""
+    if task_id is None:
+        fields: dict[str, Any] = {_ref(TASK_ID): _path(ITEM, TASK_ID), _ref(WAIT_FOR): _path(ITEM, WAIT_FOR)}
+    else:
+        fields = {TASK_ID: task_id, WAIT_FOR: list(wait_for)}
+    return {ACTION: Action.GATE, **fields, _ref(TOKEN): _TASK_TOKEN_PATH, **_CTX}
+
+
+def fail_payload(task_id: str | None, signal: Sequence[str] = ()) -> dict[str, Any]:
+    """A failure-recording state's payload; `task_id=None`: the Map item's task."""
+    if task_id is None:
+        return {ACTION: Action.FAIL, **run_payload(None)}
+    return {ACTION: Action.FAIL, TASK_ID: task_id, SIGNAL: list(signal), **_CTX}
+
+
+def finalize_payload() -> dict[str, Any]:
+    return {ACTION: Action.FINALIZE, **_CTX}
+
+
+def map_item(task_id: str, signal: Sequence[str], wait_for: Sequence[str]) -> dict[str, Any]:
+    """One item of a task Map: the task, the gates it signals and, if it is gated, what it waits for."""
+    item: dict[str, Any] = {TASK_ID: task_id, SIGNAL: list(signal)}
+    if wait_for:
+        item[WAIT_FOR] = list(wait_for)
+    return item
+
+
+MAP_ITEMS_PATH = _path(MAP_ITEMS)
+MAP_ITEM_GATED_PATH = _path(ITEM, WAIT_FOR)
+MAP_ITEM_SELECTOR = {_ref(ITEM): "$$.Map.Item.Value", _ref(DAG): _path(DAG), _ref(RUN): _path(RUN)}
+CAUGHT_ERROR_PATH = _path(ERROR)  # where a task state's Catch puts {Error, Cause}
+OUTCOME_PATH = _path(RESULT)  # where the finalize step's outcome goes
+
+
+def initial_state_data(dag: DagRef) -> dict[str, Any]:
+    """Parameters of the first state: the DAG's identity beside the execution input."""
+    return {DAG: dag.to_dict(), _ref(RUN): "$"}
+
+
+@dataclass(frozen=True, slots=True)
+class DagRef:
+    """Which DAG a run executes: the file (local path or s3:// URI) at exactly this version."""
+
+    dag_id: str
+    file: str
+    version: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"dag_id": self.dag_id, "file": self.file, "version": self.version}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DagRef:
+        return cls(data["dag_id"], data["file"], data["version"])
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A task-runner invocation, as the runner reads it."""
+
+    action: Action
+    dag: DagRef
+    run: DagRun
+    task_id: str | None = None
+    signal: tuple[str, ...] = ()
+    wait_for: tuple[str, ...] = ()
+    token: str | None = None
+    caught: dict[str, Any] = field(default_factory=dict)  # the Catch's {Error, Cause}, for "fail"
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Payload:
+        ctx = event[CTX]
+        return cls(
+            action=Action(event.get(ACTION, Action.RUN)),
+            dag=DagRef.from_dict(ctx[DAG]),
+            run=DagRun.from_input(ctx[RUN]),
+            task_id=event.get(TASK_ID),
+            signal=tuple(event.get(SIGNAL) or ()),
+            wait_for=tuple(event.get(WAIT_FOR) or ()),
+            token=event.get(TOKEN),
+            caught=ctx.get(ERROR) or {},
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Outcomes: what the runner answers (the definition reads the finalize outcome's state and cause)
+
+OUTCOME_STATE = "state"
+OUTCOME_CAUSE = "cause"
+OUTCOME_STATE_SELECTOR = {_ref(OUTCOME_STATE): _path("Payload", OUTCOME_STATE)}
+OUTCOME_SELECTOR = {**OUTCOME_STATE_SELECTOR, _ref(OUTCOME_CAUSE): _path("Payload", OUTCOME_CAUSE)}
+RUN_STATE_PATH = _path(RESULT, OUTCOME_STATE)
+RUN_CAUSE_PATH = _path(RESULT, OUTCOME_CAUSE)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    """How an invocation left a task instance (`try_number` 0: it never ran)."""
+
+    task_id: str
+    state: TaskState
+    try_number: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {TASK_ID: self.task_id, OUTCOME_STATE: self.state.value, "try_number": self.try_number}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskOutcome | None:
+        """The outcome in an invocation's result, or None if the result is not one (a gate's)."""
+        if not isinstance(data, dict) or OUTCOME_STATE not in data:
+            return None
+        return cls(data[TASK_ID], TaskState(data[OUTCOME_STATE]), data.get("try_number", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """The finalize step's verdict on a run."""
+
+    state: RunState
+    cause: str
+    failed_tasks: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {OUTCOME_STATE: self.state.value, OUTCOME_CAUSE: self.cause, "failed_tasks": self.failed_tasks}
+
+
+# ------------------------------------------------------------------------------------------------
+# Errors: the runner raises these classes; Step Functions names each error after its class, and the
+# compiled Retry and Catch match those names.
+
+
+class AirstepTaskFailed(Exception):  # noqa: N818 - the name is the Step Functions error name
+    """A task try failed and the task may be retried."""
+
+
+class AirstepTaskFailedNoRetry(Exception):  # noqa: N818
+    """A task failed in a way that must not be retried (AirflowFailException)."""
+
+
+TASK_FAILED = AirstepTaskFailed.__name__
+TASK_FAILED_NO_RETRY = AirstepTaskFailedNoRetry.__name__
+DAG_RUN_FAILED = "DagRunFailed"  # the error of a failed run's execution (what alarms count)
+STATES_ALL = "States.ALL"
+STATES_TIMEOUT = "States.Timeout"  # a try ran past its TimeoutSeconds (execution_timeout)
+LAMBDA_UNKNOWN = "Lambda.Unknown"  # the Lambda crashed or ran out of memory
+# A try that failed, timed out or crashed uses one of the task's retries.
+RETRYABLE_ERRORS = (TASK_FAILED, STATES_TIMEOUT, LAMBDA_UNKNOWN)
+
+# ------------------------------------------------------------------------------------------------
+# Helper-state names. Task ids cannot contain "@" (airstep.sdk.dag.KEY_PATTERN), so a helper state
+# never collides with a task's state, which is named after the task.
+
+HELPER_MARK = "@"
+WAIT_SUFFIX = "@wait"
+FAILED_SUFFIX = "@failed"
+HELPER_SUFFIXES = (WAIT_SUFFIX, FAILED_SUFFIX)
+DAGRUN_START = "dagrun@start"
+DAGRUN_FINALIZE = "dagrun@finalize"
+DAGRUN_CHECK = "dagrun@check"
+DAGRUN_FAILED = "dagrun@failed"
+DAGRUN_SUCCEEDED = "dagrun@succeeded"
+
+
+def wait_state(name: str) -> str:
+    return name + WAIT_SUFFIX
+
+
+def failed_state(name: str) -> str:
+    return name + FAILED_SUFFIX
+
+
+def parallel_state(number: int) -> str:
+    return f"parallel@{number}"
+
+
+def map_branch(parallel: str, number: int) -> str:
+    return f"{parallel}@{number}"
+
+
+@dataclass(frozen=True, slots=True)
+class MapStateNames:
+    """The states of one task Map branch (`prefix` from `map_branch`)."""
+
+    prefix: str
+
+    @property
+    def items(self) -> str:
+        return f"{self.prefix}@items"
+
+    @property
+    def tasks(self) -> str:
+        return f"{self.prefix}@tasks"
+
+    @property
+    def gated(self) -> str:
+        return f"{self.prefix}@gated"
+
+    @property
+    def wait(self) -> str:
+        return wait_state(self.prefix)
+
+    @property
+    def run(self) -> str:
+        return f"{self.prefix}@run"
+
+    @property
+    def failed(self) -> str:
+        return failed_state(self.prefix)
+
+
+# ------------------------------------------------------------------------------------------------
+# Records that cross from deploy time to run time
+
+
+class ScheduleKind(StrEnum):
+    """Which of Airflow 3's timetables a DAG's schedule is (see airstep.runtime.scheduling)."""
+
+    CRON_TRIGGER = "cron_trigger"  # CronTriggerTimetable: a cron string or preset
+    CRON_INTERVAL = "cron_interval"  # CronDataIntervalTimetable: Airflow 2's cron
+    DELTA_INTERVAL = "delta_interval"  # DeltaDataIntervalTimetable: a timedelta
+    ONCE = "once"  # "@once"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A DAG's schedule, reduced to one declarative form (built by airstep.sdk.schedule)."""
+
+    kind: ScheduleKind
+    cron: str | None = None
+    preset: str | None = None
+    seconds: float | None = None
+    timezone: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind.value}
+        for name in ("cron", "preset", "seconds", "timezone"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schedule:
+        return cls(
+            ScheduleKind(data["kind"]), data.get("cron"), data.get("preset"), data.get("seconds"), data.get("timezone")
+        )
+
+    def describe(self) -> str:
+        """The schedule as a DAG file writes it: a preset, a cron string, an interval or '@once'."""
+        if self.seconds is not None:
+            return f"every {self.seconds:g} s"
+        if self.kind is ScheduleKind.ONCE:
+            return "@once"
+        return self.preset or self.cron or self.kind.value
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTarget:
+    """What a DAG's EventBridge schedule sends the run starter when it fires."""
+
+    dag_id: str
+    state_machine_arn: str
+    schedule: Schedule
+    timezone: str
+    scheduled_time: str = "<aws.scheduler.scheduled-time>"  # EventBridge Scheduler fills it in
+
+    def to_input(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "state_machine_arn": self.state_machine_arn,
+            "schedule": self.schedule.to_dict(),
+            "timezone": self.timezone,
+            "scheduled_time": self.scheduled_time,
+        }
+
+    @classmethod
+    def from_input(cls, data: dict[str, Any]) -> ScheduleTarget:
+        return cls(
+            data["dag_id"],
+            data["state_machine_arn"],
+            Schedule.from_dict(data["schedule"]),
+            data.get("timezone", "UTC"),
+            data["scheduled_time"],
+        )
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO-8601 time as the contract carries it (`Z` allowed); naive times are UTC."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class DagRun:
+    """A run: the execution's input, and what tasks see as `context["dag_run"]`."""
+
+    dag_id: str
+    run_id: str
+    run_type: RunType
+    logical_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    conf: dict[str, Any] = field(default_factory=dict)
+
+    def to_input(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "run_type": self.run_type.value,
+            "logical_date": _iso(self.logical_date),
+            "data_interval_start": _iso(self.data_interval_start),
+            "data_interval_end": _iso(self.data_interval_end),
+            "conf": self.conf,
+        }
+
+    @classmethod
+    def from_input(cls, data: dict[str, Any]) -> DagRun:
+        """The run an execution input describes; KeyError if it is not an airstep run's input."""
+        return cls(
+            dag_id=data["dag_id"],
+            run_id=data["run_id"],
+            run_type=RunType(data.get("run_type", RunType.MANUAL)),
+            logical_date=parse_time(data.get("logical_date")),
+            data_interval_start=parse_time(data.get("data_interval_start")),
+            data_interval_end=parse_time(data.get("data_interval_end")),
+            conf=dict(data.get("conf") or {}),
+        )
+
+
+EXECUTION_NAME_CHARS = 80  # Step Functions' limit on execution names
+_EXECUTION_NAME_BAD = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/]")
+
+
+def execution_name(run_id: str) -> str:
+    """A run's execution name. Step Functions forbids ':' and friends; the mapping is deterministic,
+    so a duplicate start of the same run reuses the same name (and Step Functions refuses it)."""
+    return _EXECUTION_NAME_BAD.sub("-", run_id)[:EXECUTION_NAME_CHARS]

@@ -1,0 +1,51 @@
+"""The metadata store: DAGs, runs, task-instance tries, return values and gates in one DynamoDB table.
+
+One module per entity (`dags`, `runs`, `task_instances`, `gates`) over one codec (`codec.Table`);
+`schema` has the keys and indexes. `MetadataStore` is the facade every caller uses.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+
+from airstep.runtime.constants import TABLE_NAME_ENV
+from airstep.runtime.store.codec import Table
+from airstep.runtime.store.dags import DagRecord, DagRecords, ImportErrorRecord
+from airstep.runtime.store.gates import Gates, GateStatus
+from airstep.runtime.store.runs import RunKey, RunRecord, RunRecords
+from airstep.runtime.store.schema import TABLE_SCHEMA, create_table
+from airstep.runtime.store.task_instances import (
+    MAX_XCOM_BYTES,
+    FinishedInstances,
+    TaskInstance,
+    TaskInstances,
+    XComTooLarge,
+    encode_xcom,
+)
+
+
+class MetadataStore(DagRecords, RunRecords, TaskInstances, Gates):
+    """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one."""
+
+    def __init__(self, table_name: str | None = None, *, client: Any = None) -> None:
+        self.table = Table(table_name or os.environ[TABLE_NAME_ENV], client or boto3.client("dynamodb"))
+        self.finished = FinishedInstances()
+
+
+__all__ = [
+    "MAX_XCOM_BYTES",
+    "TABLE_SCHEMA",
+    "DagRecord",
+    "GateStatus",
+    "ImportErrorRecord",
+    "MetadataStore",
+    "RunKey",
+    "RunRecord",
+    "TaskInstance",
+    "XComTooLarge",
+    "create_table",
+    "encode_xcom",
+]

@@ -1,0 +1,128 @@
+"""One DynamoDB table through the low-level client: keys, attribute values, conditional writes, paging.
+
+Every entity of the metadata store reads and writes through a `Table`; nothing else in the store
+calls the client or parses DynamoDB's typed attribute values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+Item = dict[str, Any]  # an item in DynamoDB's typed form: {"name": {"S": "value"}, ...}
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+
+
+def key(pk: str, sk: str) -> Item:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def string(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def number(value: float) -> dict[str, str]:
+    return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+def typed(value: str | int | float | bool) -> dict[str, Any]:
+    """A plain value in DynamoDB's typed form."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    return number(value) if isinstance(value, (int, float)) else string(value)
+
+
+def plain(item: Item) -> dict[str, Any]:
+    """An item with plain values: strings, floats, booleans and sets of strings."""
+    out: dict[str, Any] = {}
+    for name, value in item.items():
+        ((kind, inner),) = value.items()
+        out[name] = float(inner) if kind == "N" else set(inner) if kind == "SS" else inner
+    return out
+
+
+def conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class Table:
+    """The metadata table: `name` through `client` (a boto3 DynamoDB client)."""
+
+    def __init__(self, name: str, client: Any) -> None:
+        self.name = name
+        self.client = client
+
+    def get(self, item_key: Item) -> Item | None:
+        return self.client.get_item(TableName=self.name, Key=item_key, ConsistentRead=True).get("Item")
+
+    def put(self, item: Item, *, condition: str | None = None, **expression: Any) -> bool:
+        """Write `item`; False if `condition` (with its ExpressionAttributeNames/Values) does not hold."""
+        request: dict[str, Any] = {"TableName": self.name, "Item": item, **expression}
+        if condition:
+            request["ConditionExpression"] = condition
+        return self._conditional(self.client.put_item, request) is not None
+
+    def update(
+        self, item_key: Item, update: str, *, condition: str | None = None, returns: str = "NONE", **expression: Any
+    ) -> Item | None:
+        """Apply `update`; the returned attributes (`returns`), or None if `condition` does not hold."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": item_key,
+            "UpdateExpression": update,
+            "ReturnValues": returns,
+            **expression,
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        response = self._conditional(self.client.update_item, request)
+        return None if response is None else response.get("Attributes", {})
+
+    def delete(self, item_key: Item) -> None:
+        self.client.delete_item(TableName=self.name, Key=item_key)
+
+    def query(self, *, limit: int | None = None, **request: Any) -> list[Item]:
+        """Every item the query matches, page after page, or the first `limit`."""
+        items: list[Item] = []
+        for page in self._pages({"TableName": self.name, **request, **({"Limit": limit} if limit else {})}):
+            items.extend(page)
+            if limit is not None and len(items) >= limit:
+                return items[:limit]
+        return items
+
+    def batch_get(self, keys: list[Item]) -> list[Item]:
+        """The items with these keys that exist, in any order (consistent reads)."""
+        items: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                self.name: {"Keys": keys[start : start + BATCH_GET_KEYS], "ConsistentRead": True}
+            }
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                items.extend(response["Responses"].get(self.name, []))
+                request = response.get("UnprocessedKeys") or {}
+        return items
+
+    def scan(self) -> Iterator[list[Item]]:
+        """The whole table, a page at a time."""
+        return self._pages({"TableName": self.name}, self.client.scan)
+
+    def _pages(self, request: dict[str, Any], call: Any = None) -> Iterator[list[Item]]:
+        call = call or self.client.query
+        while True:
+            page = call(**request)
+            yield page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    @staticmethod
+    def _conditional(call: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return call(**request)
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return None
+            raise

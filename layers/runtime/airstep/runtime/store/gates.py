@@ -1,0 +1,56 @@
+"""Gates: a task held behind a task token until the upstream tasks its gate lists have ended.
+
+Every write is one atomic update that returns the whole item, so whoever sees the gate complete with
+its token present (the last upstream to arrive, or the gate itself if it registers late) releases it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from airstep.runtime.store import schema
+from airstep.runtime.store.codec import Item, Table, key, string
+from airstep.runtime.store.runs import RunKey
+
+
+@dataclass(frozen=True, slots=True)
+class GateStatus:
+    token: str | None
+    wait_for: frozenset[str]
+    arrived: frozenset[str]
+
+    @property
+    def open(self) -> bool:
+        return self.token is not None and bool(self.wait_for) and self.wait_for <= self.arrived
+
+    @classmethod
+    def from_item(cls, item: Item) -> GateStatus:
+        return cls(
+            token=item.get("task_token", {}).get("S"),
+            wait_for=frozenset(item.get("upstream", {}).get("SS", [])),
+            arrived=frozenset(item.get("arrived", {}).get("SS", [])),
+        )
+
+
+class Gates:
+    table: Table
+
+    def gate_register(self, run: RunKey, task_id: str, token: str, wait_for: list[str]) -> GateStatus:
+        """Store the gate's token and the upstreams it waits for."""
+        return self._gate(
+            run,
+            task_id,
+            "SET task_token = :token, upstream = :upstream",
+            {":token": string(token), ":upstream": {"SS": sorted(set(wait_for))}},
+        )
+
+    def gate_arrive(self, run: RunKey, task_id: str, upstream_id: str) -> GateStatus:
+        """Record that `upstream_id` has ended (at least once: a duplicate arrival changes nothing)."""
+        return self._gate(run, task_id, "ADD arrived :up", {":up": {"SS": [upstream_id]}})
+
+    def _gate(self, run: RunKey, task_id: str, update: str, values: dict[str, object]) -> GateStatus:
+        attributes = self.table.update(
+            key(run.pk, schema.gate_sk(task_id)), update, returns="ALL_NEW", ExpressionAttributeValues=values
+        )
+        assert attributes is not None  # unconditional
+        return GateStatus.from_item(attributes)

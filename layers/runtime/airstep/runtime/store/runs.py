@@ -1,0 +1,162 @@
+"""Runs: one item per run, kept true by the run tracker (status events) and the finalize step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from airstep.contract import DagRun
+from airstep.runtime.store import schema
+from airstep.runtime.store.codec import Table, key, plain, string, typed
+from airstep.states import RunState
+
+MAX_ERROR_CHARS = 2_000
+_RUNNING_RANK, _FINAL_RANK = 1, 2  # an execution status never moves back to a lower rank
+
+
+@dataclass(frozen=True, slots=True)
+class RunKey:
+    dag_id: str
+    run_id: str
+
+    @property
+    def pk(self) -> str:
+        return schema.run_pk(self.dag_id, self.run_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as stored."""
+
+    dag_id: str
+    run_id: str
+    state: RunState
+    run_type: str | None = None
+    logical_date: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    duration: float | None = None
+    error: str | None = None
+    execution_arn: str | None = None
+    exec_status: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> RunRecord:
+        data = plain(item)
+        return cls(
+            dag_id=data["dag_id"],
+            run_id=data["run_id"],
+            state=RunState(data["state"]),
+            run_type=data.get("run_type"),
+            logical_date=data.get("logical_date"),
+            start_date=data.get("start_date"),
+            end_date=data.get("end_date"),
+            duration=data.get("duration"),
+            error=data.get("error"),
+            execution_arn=data.get("execution_arn"),
+            exec_status=data.get("exec_status"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+def seconds_between(start: str, end: str) -> float:
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+
+
+class RunRecords:
+    table: Table
+
+    def track_execution(
+        self,
+        run: DagRun,
+        *,
+        status: str,
+        state: RunState,
+        execution_arn: str,
+        start: str | None,
+        end: str | None,
+        error: str | None,
+    ) -> bool:
+        """Apply an execution status (RUNNING < final) unless a later one is already recorded."""
+        rank = _RUNNING_RANK if status == "RUNNING" else _FINAL_RANK
+        fields: dict[str, Any] = {
+            "exec_rank": rank,
+            "exec_status": status,
+            "state": state.value,
+            "execution_arn": execution_arn,
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "run_type": run.run_type.value,
+            "gsi1pk": schema.dag_pk(run.dag_id),
+            "gsi3pk": schema.run_id_pk(run.run_id),
+            "logical_date": run.logical_date.isoformat() if run.logical_date else None,
+            "start_date": start,
+            "end_date": end,
+            "error": error[:MAX_ERROR_CHARS] if error else None,
+            "gsi1sk": schema.run_started_sk(start, run.run_id) if start else None,
+            "duration": seconds_between(start, end) if start and end else None,
+        }
+        condition = "(attribute_not_exists(exec_rank) OR exec_rank < :rank)"
+        values = {":rank": typed(rank)}
+        if rank == _RUNNING_RANK:  # never move a run that its finalize step already ended back to running
+            condition += " AND (attribute_not_exists(#state) OR #state = :state)"
+            values[":state"] = typed(state.value)
+        return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values)
+
+    def finish_run(self, run: RunKey, state: RunState) -> bool:
+        """The finalize step's verdict: set the run's final state once (a duplicate changes nothing)."""
+        fields = {
+            "state": state.value,
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "gsi3pk": schema.run_id_pk(run.run_id),
+        }
+        condition = "attribute_not_exists(#state) OR #state = :running"
+        return self._set(run, fields, condition, {":running": typed(RunState.RUNNING.value)})
+
+    def runs_of_dag(self, dag_id: str, limit: int = 25) -> list[RunRecord]:
+        """Runs of a DAG, newest first (by start date)."""
+        items = self.table.query(
+            IndexName=schema.LISTING_INDEX,
+            KeyConditionExpression="gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": string(schema.dag_pk(dag_id)),
+                ":prefix": string(schema.RUN_STARTED_PREFIX),
+            },
+            ScanIndexForward=False,
+            limit=limit,
+        )
+        return [RunRecord.from_item(item) for item in items]
+
+    def find_runs(self, run_id: str) -> list[RunRecord]:
+        """Runs with this run_id (in any DAG)."""
+        items = self.table.query(
+            IndexName=schema.RUN_ID_INDEX,
+            KeyConditionExpression="gsi3pk = :pk",
+            ExpressionAttributeValues={":pk": string(schema.run_id_pk(run_id))},
+        )
+        return [RunRecord.from_item(item) for item in items]
+
+    def get_run(self, run: RunKey) -> RunRecord | None:
+        item = self.table.get(key(run.pk, schema.RUN_SK))
+        return RunRecord.from_item(item) if item else None
+
+    def _set(self, run: RunKey, fields: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
+        """SET every field that has a value, if `condition` holds (it may name the state as #state)."""
+        assigned = [(name, value) for name, value in fields.items() if value is not None]
+        names = {f"#a{i}": name for i, (name, _) in enumerate(assigned)}
+        if "#state" in condition:
+            names["#state"] = "state"
+        values = {**values, **{f":a{i}": typed(value) for i, (_, value) in enumerate(assigned)}}
+        update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(assigned)))
+        updated = self.table.update(
+            key(run.pk, schema.RUN_SK),
+            update,
+            condition=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return updated is not None

@@ -1,0 +1,80 @@
+"""The metadata table's keys and indexes (single-table design; template.yaml declares the same table,
+and a test compares the two)::
+
+    pk = DAG#<dag_id>            sk = DAG                       a deployed DAG (file, version, machine)
+    pk = FILE#<s3 uri>           sk = IMPORT_ERROR              why a DAG file could not be loaded
+    pk = RUN#<dag_id>#<run_id>   sk = RUN                       the run (tracked from execution events)
+                                 sk = TI#<task_id>#<map_index>  a task instance (latest try) and its
+                                                                return value (`xcom`, JSON text)
+                                 sk = GATE#<task_id>            a gate's token and arrived upstreams
+
+    gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
+          DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
+    gsi3  RUNID#<run_id>                          a run by its run_id alone
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DAG_SK = "DAG"
+IMPORT_ERROR_SK = "IMPORT_ERROR"
+RUN_SK = "RUN"
+RUN_STARTED_PREFIX = "RUN#"
+TI_PREFIX = "TI#"
+GATE_PREFIX = "GATE#"
+ALL_DAGS = "DAGS"
+ALL_IMPORT_ERRORS = "IMPORT_ERRORS"
+LISTING_INDEX = "gsi1"  # runs of a DAG; all DAGs; all import errors
+RUN_ID_INDEX = "gsi3"
+
+
+def dag_pk(dag_id: str) -> str:
+    return f"DAG#{dag_id}"
+
+
+def file_pk(file: str) -> str:
+    return f"FILE#{file}"
+
+
+def run_pk(dag_id: str, run_id: str) -> str:
+    return f"RUN#{dag_id}#{run_id}"
+
+
+def run_started_sk(start: str, run_id: str) -> str:
+    return f"{RUN_STARTED_PREFIX}{start}#{run_id}"
+
+
+def run_id_pk(run_id: str) -> str:
+    return f"RUNID#{run_id}"
+
+
+def ti_sk(task_id: str, map_index: int) -> str:
+    return f"{TI_PREFIX}{task_id}#{map_index}"
+
+
+def gate_sk(task_id: str) -> str:
+    return f"{GATE_PREFIX}{task_id}"
+
+
+def _index(name: str, *keys: str) -> dict[str, Any]:
+    schema = [{"AttributeName": key, "KeyType": kind} for key, kind in zip(keys, ("HASH", "RANGE"))]
+    return {"IndexName": name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
+
+
+TABLE_SCHEMA: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi3pk")
+    ],
+    "GlobalSecondaryIndexes": [
+        _index(LISTING_INDEX, "gsi1pk", "gsi1sk"),
+        _index(RUN_ID_INDEX, "gsi3pk"),
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+def create_table(client: Any, table_name: str) -> None:
+    """Create the metadata table (local engine and tests; AWS gets it from template.yaml)."""
+    client.create_table(TableName=table_name, **TABLE_SCHEMA)

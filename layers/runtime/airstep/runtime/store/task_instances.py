@@ -1,0 +1,237 @@
+"""Task instances: the latest try of each task of a run, and its return value.
+
+Every write is conditional: a try starts only if the instance is not finished, and ends only if it is
+still the running try, so a late or duplicate writer never moves an instance backwards, and a finished
+instance never changes (which lets a warm runner read each one once).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from airstep.runtime.store import schema
+from airstep.runtime.store.codec import Item, Table, key, plain, string
+from airstep.runtime.store.runs import MAX_ERROR_CHARS, RunKey, seconds_between
+from airstep.states import FINISHED, TaskState
+
+# A DynamoDB item holds 400 KB; larger values will be offloaded to S3 (planned).
+MAX_XCOM_BYTES = 350_000
+_ERROR_STATES = frozenset({TaskState.FAILED, TaskState.UP_FOR_RETRY})
+_LISTING_NAMES = {"#s": "state", "#e": "error"}
+_LISTING = "sk, #s, try_number, start_date, end_date, #e"
+
+
+class XComTooLarge(ValueError):  # noqa: N818
+    """A return value the metadata store cannot hold: too large, or not JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInstance:
+    """The latest try of one task instance, as stored."""
+
+    task_id: str
+    map_index: int
+    state: TaskState | None  # None: no try recorded (the local engine's view of a task never reached)
+    try_number: int
+    start: str | None = None
+    end: str | None = None
+    duration: float | None = None
+    error: str | None = None
+    xcom: str | None = None  # the return value as JSON text, when read with values
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "state": self.state.value if self.state else None,
+            "try_number": self.try_number,
+            "start": self.start,
+            "end": self.end,
+            "duration": self.duration,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_item(cls, item: Item) -> TaskInstance:
+        """A stored task instance; end, duration and error belong to a try only once it has ended."""
+        data = plain(item)
+        _, task_id, map_index = data["sk"].rsplit("#", 2)
+        state = TaskState(data["state"])
+        ended = state is not TaskState.RUNNING
+        start, end = data.get("start_date"), data.get("end_date")
+        return cls(
+            task_id=task_id,
+            map_index=int(map_index),
+            state=state,
+            try_number=int(data.get("try_number", 0)),
+            start=start,
+            end=end if ended else None,
+            duration=seconds_between(start, end) if ended and start and end else None,
+            error=data.get("error") if state in _ERROR_STATES else None,
+            xcom=data.get("xcom"),
+        )
+
+
+def encode_xcom(task_id: str, value: Any) -> str:
+    """A return value as stored: compact JSON, refused with a clear error past the size limit."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise XComTooLarge(f"return value of task {task_id!r} is not JSON-serialisable: {exc}") from None
+    size = len(text.encode())
+    if size > MAX_XCOM_BYTES:
+        raise XComTooLarge(
+            f"return value of task {task_id!r} is {size:,} bytes as JSON; "
+            f"the limit is {MAX_XCOM_BYTES:,} bytes (offloading to S3 is planned)"
+        )
+    return text
+
+
+class FinishedInstances:
+    """A bounded, thread-safe memo of finished task instances (immutable once finished). Large return
+    values are not kept."""
+
+    MAX_ENTRIES = 2_048
+    MAX_XCOM_CHARS = 64_000
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, str], TaskInstance] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, pk: str, task_id: str) -> TaskInstance | None:
+        with self._lock:
+            return self._entries.get((pk, task_id))
+
+    def add(self, pk: str, ti: TaskInstance) -> None:
+        if ti.xcom is not None and len(ti.xcom) > self.MAX_XCOM_CHARS:
+            return
+        with self._lock:
+            self._entries[(pk, ti.task_id)] = ti
+            if len(self._entries) > self.MAX_ENTRIES:
+                self._entries.popitem(last=False)
+
+
+class TaskInstances:
+    table: Table
+    finished: FinishedInstances
+
+    def begin_try(self, run: RunKey, task_id: str, now: str, map_index: int = -1) -> int | None:
+        """Start the next try of a task instance; returns its try number, or None if already finished."""
+        item_key = key(run.pk, schema.ti_sk(task_id, map_index))
+        first = {
+            **item_key,
+            "state": string(TaskState.RUNNING.value),
+            "start_date": string(now),
+            "try_number": {"N": "1"},
+        }
+        # The first try creates the item: one plain put, no update expression to evaluate.
+        if self.table.put(first, condition="attribute_not_exists(sk)"):
+            return 1
+        updated = self.table.update(
+            item_key,
+            "SET #s = :running, start_date = :now ADD try_number :one",
+            condition="attribute_not_exists(fin)",
+            returns="UPDATED_NEW",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={
+                ":running": string(TaskState.RUNNING.value),
+                ":now": string(now),
+                ":one": {"N": "1"},
+            },
+        )
+        return None if updated is None else int(updated["try_number"]["N"])
+
+    def end_try(
+        self,
+        run: RunKey,
+        task_id: str,
+        try_number: int,
+        state: TaskState,
+        start: str,
+        now: str,
+        error: str | None = None,
+        map_index: int = -1,
+        xcom_json: str | None = None,
+    ) -> bool:
+        """Close try `try_number` (begun at `start`) if it is still the running one: a late,
+        timed-out try changes nothing.
+
+        A task instance item holds only its latest try, so the try is written whole (one conditional
+        put). `xcom_json` (from `encode_xcom`) is the return value, stored with the task instance.
+        """
+        item: Item = {
+            **key(run.pk, schema.ti_sk(task_id, map_index)),
+            "state": string(state.value),
+            "try_number": {"N": str(try_number)},
+            "start_date": string(start),
+            "end_date": string(now),
+        }
+        if state in FINISHED:
+            item["fin"] = {"BOOL": True}
+        if error is not None:
+            item["error"] = string(error[:MAX_ERROR_CHARS])
+        if xcom_json is not None:
+            item["xcom"] = string(xcom_json)
+        return self.table.put(
+            item,
+            condition="try_number = :try AND #s = :running",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":try": {"N": str(try_number)}, ":running": string(TaskState.RUNNING.value)},
+        )
+
+    def finish_unfinished(
+        self, run: RunKey, task_id: str, state: TaskState, now: str, error: str | None = None, map_index: int = -1
+    ) -> bool:
+        """Give a task instance a final state unless it has one (skips, upstream failures, crashed tries)."""
+        values: dict[str, Any] = {":state": string(state.value), ":now": string(now), ":fin": {"BOOL": True}}
+        names = {"#s": "state"}
+        update = "SET #s = :state, end_date = :now, fin = :fin"
+        if error is not None:
+            update += ", #e = :err"
+            names["#e"] = "error"
+            values[":err"] = string(error[:MAX_ERROR_CHARS])
+        updated = self.table.update(
+            key(run.pk, schema.ti_sk(task_id, map_index)),
+            update,
+            condition="attribute_not_exists(fin)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return updated is not None
+
+    def task_instances(self, run: RunKey) -> list[TaskInstance]:
+        """Every task instance of a run, without return values."""
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
+            ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.TI_PREFIX)},
+            ProjectionExpression=_LISTING,
+            ExpressionAttributeNames=_LISTING_NAMES,
+            ConsistentRead=True,
+        )
+        return [TaskInstance.from_item(item) for item in items]
+
+    def get_task_instances(self, run: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
+        """The given tasks' instances (unmapped) with their return values, by task_id (one batch read).
+
+        Finished instances never change, so each is read once per process: the tasks of a fan-out
+        that a warm task runner serves share one read of their upstream."""
+        found = {t: ti for t in task_ids if (ti := self.finished.get(run.pk, t)) is not None}
+        missing = list(dict.fromkeys(t for t in task_ids if t not in found))
+        for item in self.table.batch_get([key(run.pk, schema.ti_sk(t, -1)) for t in missing]):
+            ti = TaskInstance.from_item(item)
+            found[ti.task_id] = ti
+            if ti.state in FINISHED:
+                self.finished.add(run.pk, ti)
+        return found
+
+    def get_xcoms(self, run: RunKey, task_ids: list[str]) -> dict[str, Any]:
+        """Return values of the given tasks, by task_id; a task that returned nothing is absent."""
+        return {
+            task_id: json.loads(ti.xcom)
+            for task_id, ti in self.get_task_instances(run, task_ids).items()
+            if ti.xcom is not None
+        }

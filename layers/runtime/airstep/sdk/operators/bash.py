@@ -1,0 +1,75 @@
+"""BashOperator: runs a bash command; its last line of output becomes the task's XCom."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airstep.errors import AirflowSkipException, DagDefinitionError
+from airstep.sdk.baseoperator import BaseOperator
+
+
+class BashOperator(BaseOperator):
+    """Runs `bash_command` with bash; a non-zero exit fails the task, exit 99 skips it.
+
+    As in Airflow, `env` replaces the environment unless `append_env=True`, and the last line
+    written to stdout becomes the task's XCom.
+    """
+
+    def __init__(
+        self,
+        *,
+        bash_command: str,
+        env: Mapping[str, str] | None = None,
+        append_env: bool = False,
+        cwd: str | None = None,
+        skip_on_exit_code: int | Sequence[int] | None = 99,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(bash_command, str) or not bash_command.strip():
+            raise DagDefinitionError(f"bash_command of task {self.task_id!r} must be a non-empty string", self.location)
+        if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise DagDefinitionError(f"env of task {self.task_id!r} must map strings to strings", self.location)
+        self.bash_command = bash_command
+        self.env = dict(env) if env is not None else None
+        self.append_env = append_env
+        self.cwd = cwd
+        if skip_on_exit_code is None:
+            self.skip_on_exit_code: list[int] = []
+        elif isinstance(skip_on_exit_code, int):
+            self.skip_on_exit_code = [skip_on_exit_code]
+        else:
+            self.skip_on_exit_code = list(skip_on_exit_code)
+
+    def execute(self, context: dict[str, Any]) -> str | None:
+        env = dict(os.environ) if self.env is None or self.append_env else {}
+        env.update(self.env or {})
+        env.update(
+            AIRFLOW_CTX_DAG_ID=context["dag"].dag_id,
+            AIRFLOW_CTX_TASK_ID=self.task_id,
+            AIRFLOW_CTX_DAG_RUN_ID=context["run_id"],
+            AIRFLOW_CTX_TRY_NUMBER=str(context["ti"].try_number),
+            AIRFLOW_CTX_LOGICAL_DATE=context.get("ts") or "",
+        )
+        completed = subprocess.run(  # noqa: S603 - running the DAG author's command is the point
+            ["bash", "-c", self.bash_command],
+            env=env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=self.execution_timeout,
+            check=False,
+        )
+        for line in (*completed.stdout.splitlines(), *completed.stderr.splitlines()):
+            print(f"[{self.task_id}] {line}", flush=True)
+        if completed.returncode in self.skip_on_exit_code:
+            raise AirflowSkipException(f"bash command exited with code {completed.returncode}")
+        if completed.returncode != 0:
+            raise RuntimeError(
+                f"Bash command failed. The command returned a non-zero exit code {completed.returncode}."
+            )
+        lines = [line for line in completed.stdout.splitlines() if line.strip()]
+        return lines[-1] if lines else None

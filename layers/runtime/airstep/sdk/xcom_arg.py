@@ -1,0 +1,66 @@
+"""XComArg: a reference to a task's future return value (TaskFlow calls and `operator.output`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from airstep.errors import DagDefinitionError, caller_location
+from airstep.sdk.dependencies import DependencyMixin
+
+if TYPE_CHECKING:
+    from airstep.sdk.baseoperator import BaseOperator
+
+
+class XComArg(DependencyMixin):
+    """The future return value of a task: pass it to another task to create the edge and the value."""
+
+    def __init__(self, operator: BaseOperator) -> None:
+        self.operator = operator
+
+    def __repr__(self) -> str:
+        return f"XComArg({self.operator.task_id!r})"
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [self.operator]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [self.operator]
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        """The value, once the task has run (Airflow's `XComArg.resolve`)."""
+        return context["ti"].xcom_pull(task_ids=self.operator.task_id)
+
+    def __iter__(self) -> Iterator[Any]:
+        raise DagDefinitionError(
+            f"the output of task {self.operator.task_id!r} is only known when the DAG runs; "
+            "pass it to another task instead of iterating over it",
+            caller_location(),
+        )
+
+
+def iter_xcom_args(value: Any) -> Iterator[XComArg]:
+    """Every XComArg inside a (possibly nested) argument structure."""
+    if isinstance(value, XComArg):
+        yield value
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from iter_xcom_args(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from iter_xcom_args(item)
+
+
+def resolve_xcom_args(value: Any, context: dict[str, Any]) -> Any:
+    """`value` with every XComArg inside it replaced by the value it refers to."""
+    if isinstance(value, XComArg):
+        return value.resolve(context)
+    if isinstance(value, list):
+        return [resolve_xcom_args(v, context) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve_xcom_args(v, context) for v in value)
+    if isinstance(value, dict):
+        return {k: resolve_xcom_args(v, context) for k, v in value.items()}
+    return value

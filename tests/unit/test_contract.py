@@ -1,0 +1,166 @@
+"""airstep.contract is the only place the compiler/runtime contract is spelled, and both sides agree."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from airstep import contract
+from airstep.contract import Action, DagRef, DagRun, Payload, ScheduleKind, TaskOutcome
+from airstep.states import RunState, RunType, TaskState
+from airstep.trigger_rule import TriggerRule
+from airstep_compiler import DagModel, DagSource, compile_dag
+from helpers import ROOT, load_model
+
+SOURCES = [
+    path
+    for folder in ("layers", "compiler", "functions")
+    for path in (ROOT / folder).rglob("*.py")
+    if "__pycache__" not in path.parts
+]
+OWNERS = {
+    "contract": ROOT / "layers/runtime/airstep/contract.py",
+    "states": ROOT / "layers/runtime/airstep/states.py",
+    "trigger_rule": ROOT / "layers/runtime/airstep/trigger_rule.py",
+}
+CONTRACT_LITERALS = sorted(
+    {
+        *(action.value for action in Action),
+        *(kind.value for kind in ScheduleKind),
+        contract.CTX,
+        contract.SIGNAL,
+        contract.WAIT_FOR,
+        contract.TOKEN,
+        contract.TASK_FAILED,
+        contract.TASK_FAILED_NO_RETRY,
+        contract.DAG_RUN_FAILED,
+        contract.STATES_ALL,
+        contract.STATES_TIMEOUT,
+        contract.LAMBDA_UNKNOWN,
+        contract.CAUGHT_ERROR_PATH,
+        contract.OUTCOME_PATH,
+        *contract.HELPER_SUFFIXES,
+        contract.DAGRUN_START,
+        contract.DAGRUN_FINALIZE,
+        contract.DAGRUN_CHECK,
+        contract.DAGRUN_FAILED,
+        contract.DAGRUN_SUCCEEDED,
+    }
+)
+STATE_LITERALS = sorted({*TaskState, *RunState, *RunType})
+RULE_LITERALS = sorted(rule.value for rule in TriggerRule)
+
+
+def spelled_outside(owner: str, literal: str) -> list[str]:
+    """Source lines outside `owner` that hold `literal` as a whole string (or a string starting with it)."""
+    pattern = re.compile(r"""["']""" + re.escape(literal) + r"""["'{]""")
+    return [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in SOURCES
+        if path != OWNERS[owner]
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+
+
+@pytest.mark.parametrize("literal", CONTRACT_LITERALS)
+def test_contract_strings_are_spelled_only_in_the_contract(literal):
+    assert spelled_outside("contract", literal) == []
+
+
+@pytest.mark.parametrize("literal", STATE_LITERALS)
+def test_states_are_spelled_only_in_their_enums(literal):
+    assert spelled_outside("states", literal) == []
+
+
+@pytest.mark.parametrize("literal", RULE_LITERALS)
+def test_trigger_rules_are_spelled_only_in_their_enum(literal):
+    assert spelled_outside("trigger_rule", literal) == []
+
+
+def test_the_check_finds_a_second_spelling(tmp_path, monkeypatch):
+    stray = tmp_path / "stray.py"
+    stray.write_text('ACTION = "finalize"\nSTATE = f"{x}@failed"\n')
+    monkeypatch.setattr(f"{__name__}.SOURCES", [*SOURCES, stray])
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path.parent)
+    assert spelled_outside("contract", "finalize") and not spelled_outside("contract", "gate")
+
+
+def test_compiled_payloads_are_what_the_runner_reads():
+    """Resolve the JSONPaths of every Lambda payload in a compiled DAG (with and without Maps) the way
+    Step Functions would, and read them back as the runner does."""
+    model, _ = load_model(ROOT / "examples" / "dags" / "non_series_parallel.py")
+    run = DagRun("d", "manual__x", RunType.MANUAL, None, None, None, {"k": 1})
+    dag = DagRef(model.dag_id, "/dags/d.py", "v1")
+    seen: dict[Action, int] = {}
+    for map_min in (100, 2):  # explicit states; then every parallel block as Maps
+        compiled = compile_dag(model, DagSource(dag.file, dag.version), _options(map_min))
+        for payload in _lambda_payloads(compiled.definition["States"]):
+            state_data = {"dag": dag.to_dict(), "run": run.to_input(), "item": _an_item(compiled.definition)}
+            event = _resolve(payload, state_data)
+            parsed = Payload.from_event(event)
+            assert parsed.dag == dag and parsed.run == run
+            assert parsed.action is Action.FINALIZE or parsed.task_id in model.task_map
+            seen[parsed.action] = seen.get(parsed.action, 0) + 1
+    assert set(seen) == set(Action)
+
+
+def test_outcomes_round_trip():
+    outcome = TaskOutcome("t", TaskState.UP_FOR_RETRY, 2)
+    assert TaskOutcome.from_dict(outcome.to_dict()) == outcome
+    assert TaskOutcome.from_dict({"task_id": "t", "open": False}) is None
+
+
+def _options(map_min: int):
+    from airstep_compiler import CompileOptions
+
+    return CompileOptions(map_min_tasks=map_min)
+
+
+def _lambda_payloads(states: dict) -> list[dict]:
+    found = []
+    for state in states.values():
+        if state["Type"] == "Task":
+            found.append(state["Parameters"]["Payload"])
+        for branch in state.get("Branches", []):
+            found.extend(_lambda_payloads(branch["States"]))
+        if "ItemProcessor" in state:
+            found.extend(_lambda_payloads(state["ItemProcessor"]["States"]))
+    return found
+
+
+def _an_item(definition: dict) -> dict:
+    """A Map item of the definition, a gated one if there is one (it has every field)."""
+    items = [item for state in _all_states(definition["States"]) for item in state.get("Result") or []]
+    return max(items, key=len, default={})
+
+
+def _all_states(states: dict) -> list[dict]:
+    found = []
+    for state in states.values():
+        found.append(state)
+        for branch in state.get("Branches", []):
+            found.extend(_all_states(branch["States"]))
+    return found
+
+
+def _resolve(template: dict, data: dict) -> dict:
+    resolved = {}
+    for key, value in template.items():
+        if key.endswith(".$") and value.startswith("$$"):
+            resolved[key[:-2]] = "task-token"
+        elif key.endswith(".$"):
+            node = data
+            for part in value.removeprefix("$").strip(".").split("."):
+                node = node[part] if part else node
+            resolved[key[:-2]] = node
+        else:
+            resolved[key] = value
+    return resolved
+
+
+def test_models_from_files_and_hand_built_models_compile_alike():
+    model, source = load_model(ROOT / "examples" / "dags" / "etl_taskflow.py")
+    again = DagModel.from_json(model.to_json())
+    assert compile_dag(again, source).definition_json == compile_dag(model, source).definition_json
