@@ -33,6 +33,9 @@ from airstep_compiler.states import (
 
 FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionName}"
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
+# The runner stops a try at its execution_timeout and records it; the state's own timeout, this much
+# later, is the backstop for a runner that cannot (a crash, a lost invocation).
+RECORDING_MARGIN_SECONDS = 60
 GATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution's lifetime
 AIRFLOW_MAX_RETRY_DELAY_SECONDS = 86400  # Airflow's [core] max_task_retry_delay
 MAP_CHUNK = 40  # inline Map runs at most 40 iterations at once
@@ -206,7 +209,7 @@ class _Emitter:
         payload = contract.run_payload(task.task_id, signal)
         self.put(states, run, self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed))
         if signal:
-            self.put(states, failed, self._fail_state(contract.fail_payload(task.task_id, signal), next_name), runs=0)
+            self._put_fail_state(states, failed, contract.fail_payload(task.task_id, signal), next_name)
         else:
             self.put(states, failed, PassState(next_name), runs=0)
         return entry
@@ -249,7 +252,7 @@ class _Emitter:
             self.put(states, names.wait, self._gate_state(contract.gate_payload(None), names.run), runs=waiting)
         run_state = self._run_state(contract.run_payload(None), None, retriers, timeout, names.failed)
         self.put(states, names.run, run_state, runs=items)
-        self.put(states, names.failed, self._fail_state(contract.fail_payload(None), None), runs=0)
+        self._put_fail_state(states, names.failed, contract.fail_payload(None), None)
         return Branch(names.gated if waiting else names.run, states, inline_processor=True)
 
     def _gate_state(self, payload: dict[str, Any], next_name: str) -> LambdaTask:
@@ -280,22 +283,32 @@ class _Emitter:
             catch_next=failed,
         )
 
-    def _fail_state(self, payload: dict[str, Any], next_name: str | None) -> LambdaTask:
+    def _put_fail_state(
+        self, states: dict[str, State], name: str, payload: dict[str, Any], next_name: str | None
+    ) -> None:
         """Where a task's last failed try leads when gated tasks wait on it: records a try that timed
         out or crashed and signals those gates. Without gates waiting, a Pass leads on instead and the
-        failure is recorded by the runner or by the task's first reader (a downstream or finalize)."""
-        return LambdaTask(
+        failure is recorded by the runner or by the task's first reader (a downstream or finalize).
+        If even recording fails, the run carries on (to an end state at a branch's end): the task's
+        first reader settles it."""
+        catch_next = next_name or contract.end_state(name)
+        state = LambdaTask(
             function_name=self.options.function_name,
             payload=payload,
             next=next_name,
             timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
             result_selector=contract.OUTCOME_STATE_SELECTOR,
             result_path=contract.CAUGHT_ERROR_PATH,
+            catch_next=catch_next,
         )
+        self.put(states, name, state, runs=0)
+        if next_name is None:
+            self.put(states, catch_next, PassState(None), runs=0)
 
     def _timeout(self, task: TaskModel) -> int:
+        """The run state's TimeoutSeconds: the try's own limit plus time for the runner to record it."""
         if task.execution_timeout is None:
-            return LAMBDA_MAX_TIMEOUT_SECONDS
+            return LAMBDA_MAX_TIMEOUT_SECONDS + RECORDING_MARGIN_SECONDS
         seconds = max(1, math.ceil(task.execution_timeout))
         if seconds > LAMBDA_MAX_TIMEOUT_SECONDS:
             raise CompileError(
@@ -305,7 +318,7 @@ class _Emitter:
                 file=self.model.file,
                 line=task.line,
             )
-        return seconds
+        return seconds + RECORDING_MARGIN_SECONDS
 
     def _retriers(self, task: TaskModel) -> tuple[Retrier, ...]:
         """Airflow's retries as a Retry: try n+1 waits retry_delay * backoff**(n-1), capped."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from airstep.contract import CAUGHT_ERROR_PATH, STATES_ALL
+from airstep.contract import CAUGHT_ERROR_PATH, LAMBDA_THROTTLED, RUNNER_ERROR, STATES_ALL
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 LAMBDA_INVOKE_WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -25,6 +25,26 @@ LAMBDA_SERVICE_RETRIER: dict[str, Any] = {
     "MaxAttempts": 6,
     "BackoffRate": 2,
 }
+# Throttling is not in AWS's recommended retrier: without this, a throttled invocation fails a task
+# that never ran. Full jitter spreads a burst of throttled states apart.
+LAMBDA_THROTTLE_RETRIER: dict[str, Any] = {
+    "ErrorEquals": [LAMBDA_THROTTLED],
+    "IntervalSeconds": 1,
+    "MaxAttempts": 10,
+    "BackoffRate": 2,
+    "MaxDelaySeconds": 30,
+    "JitterStrategy": "FULL",
+}
+# The runner itself failed (the store, a DAG file that would not load): try again, without using one
+# of the task's retries.
+RUNNER_RETRIER: dict[str, Any] = {
+    "ErrorEquals": [RUNNER_ERROR],
+    "IntervalSeconds": 2,
+    "MaxAttempts": 4,
+    "BackoffRate": 2,
+    "JitterStrategy": "FULL",
+}
+PLATFORM_RETRIERS = (LAMBDA_SERVICE_RETRIER, LAMBDA_THROTTLE_RETRIER, RUNNER_RETRIER)
 
 State = dict[str, Any]
 
@@ -79,7 +99,7 @@ class LambdaTask:
         if self.result_selector is not None:
             state["ResultSelector"] = self.result_selector
         state["ResultPath"] = self.result_path
-        state["Retry"] = [LAMBDA_SERVICE_RETRIER, *(r.to_asl() for r in self.retriers)]
+        state["Retry"] = [*PLATFORM_RETRIERS, *(r.to_asl() for r in self.retriers)]
         if self.catch_next is not None:
             state["Catch"] = [{"ErrorEquals": [STATES_ALL], "ResultPath": CAUGHT_ERROR_PATH, "Next": self.catch_next}]
         return _linked(state, self.next)

@@ -28,6 +28,8 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
+from airstep_local.faults import Faults, client_error
+
 Handler = Callable[[dict[str, Any], Any], Any]
 # Told of every invocation: (event, result or None, error type or None, finished).
 Listener = Callable[[dict[str, Any], Any, str | None, bool], None]
@@ -51,12 +53,13 @@ class FakeLambdaContext:
 
 
 class _SerializedClient:
-    """A boto3 client whose calls run one at a time."""
+    """A boto3 DynamoDB client whose calls run one at a time (and may be made to fail: `Faults`)."""
 
     _lock = threading.RLock()
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, session: LocalSession) -> None:
         self._client = client
+        self._session = session
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)
@@ -64,6 +67,9 @@ class _SerializedClient:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            faults = self._session.faults
+            if faults is not None:
+                faults.before_dynamodb(name, kwargs)
             with self._lock:
                 return attr(*args, **kwargs)
 
@@ -77,6 +83,7 @@ class LocalSession(boto3.Session):
         super().__init__(**kwargs)
         self._handlers = handlers
         self.listener: Listener | None = None
+        self.faults: Faults | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self.events.register_first("before-call.lambda.Invoke", self._invoke)
@@ -90,7 +97,7 @@ class LocalSession(boto3.Session):
             if client is None:
                 client = super().client(service_name, *args, **kwargs)
                 if service_name == "dynamodb":
-                    client = _SerializedClient(client)
+                    client = _SerializedClient(client, self)
                 self._clients[key] = client
         return client
 
@@ -101,6 +108,10 @@ class LocalSession(boto3.Session):
         if handler is None:
             raise LookupError(f"no local handler for Lambda function {function_name!r}")
         event = json.loads(params["body"] or b"{}")
+        fault = self.faults.before_invoke(function_name, event) if self.faults else None
+        if fault:  # refused by the Lambda service: the function never runs
+            error = client_error(fault, "Invoke").response
+            return AWSResponse("https://lambda.local", error["ResponseMetadata"]["HTTPStatusCode"], {}, None), error
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         listener = self.listener
         if listener is not None:

@@ -317,6 +317,10 @@ class _Context:
     memory_limit_in_mb = 1024
     aws_request_id = "req-1"
 
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 900_000
+
 
 def _function(name):
     import importlib.util

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 
@@ -10,16 +11,16 @@ from airstep import DAG, EmptyOperator
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.compile import state_name
 from airstep_compiler.model import DagModel
-from airstep_compiler.states import LAMBDA_SERVICE_RETRIER
+from airstep_compiler.states import PLATFORM_RETRIERS
 from helpers import EXAMPLES, ROOT, load_model
 
 GOLDEN = ROOT / "tests" / "golden"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.py"))
 
 
-def compile_example(path):
+def compile_example(path, **options):
     model, source = load_model(path)
-    return compile_dag(model, DagSource(f"examples/dags/{path.name}", source.version))
+    return compile_dag(model, DagSource(f"examples/dags/{path.name}", source.version), CompileOptions(**options))
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
@@ -60,15 +61,31 @@ def task_state(compiled, name="t"):
     return compiled.definition["States"][name]
 
 
-def test_every_lambda_task_has_the_service_retrier():
+def test_every_lambda_state_retries_service_errors_throttling_and_runner_errors():
     found = 0
     for example in ("non_series_parallel.py", "fan_out_fan_in.py"):
         for _, state in _all_states(compile_example(EXAMPLES / example).definition["States"]):
             if state["Type"] == "Task":
                 found += 1
-                assert state["Retry"][0] == LAMBDA_SERVICE_RETRIER
+                assert state["Retry"][:3] == list(PLATFORM_RETRIERS)
                 assert isinstance(state["TimeoutSeconds"], int)
     assert found >= 10
+    throttle = PLATFORM_RETRIERS[1]
+    assert throttle["ErrorEquals"] == ["Lambda.TooManyRequestsException"] and throttle["JitterStrategy"] == "FULL"
+
+
+def test_failure_recording_states_catch_so_the_run_carries_on():
+    recorders = [
+        (name, state)
+        for map_min_tasks in (100, 3)  # explicit states, and Maps
+        for name, state in _all_states(
+            compile_example(EXAMPLES / "non_series_parallel.py", map_min_tasks=map_min_tasks).definition["States"]
+        )
+        if state["Type"] == "Task" and state["Parameters"]["Payload"].get("action") == "fail"
+    ]
+    assert len(recorders) >= 4
+    for _, state in recorders:
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": ANY}]
 
 
 def test_retries_map_to_retry_with_airflow_delays():
@@ -81,7 +98,7 @@ def test_retries_map_to_retry_with_airflow_delays():
         ),
         DagSource("x.py", "v1"),
     )
-    assert task_state(compiled)["Retry"][1] == {
+    assert task_state(compiled)["Retry"][3] == {
         "ErrorEquals": ["AirstepTaskFailed", "States.Timeout", "Lambda.Unknown"],
         "IntervalSeconds": 30,
         "MaxAttempts": 4,
@@ -91,7 +108,7 @@ def test_retries_map_to_retry_with_airflow_delays():
 
 
 def test_plain_retries_have_constant_delay_and_airflow_default_delay():
-    retry = task_state(compile_dag(build(retries=2), DagSource("x.py", "v1")))["Retry"][1]
+    retry = task_state(compile_dag(build(retries=2), DagSource("x.py", "v1")))["Retry"][3]
     assert retry == {
         "ErrorEquals": ["AirstepTaskFailed", "States.Timeout", "Lambda.Unknown"],
         "IntervalSeconds": 300,
@@ -101,24 +118,25 @@ def test_plain_retries_have_constant_delay_and_airflow_default_delay():
 
 
 def test_no_retries_means_no_task_retrier():
-    assert len(task_state(compile_dag(build(), DagSource("x.py", "v1")))["Retry"]) == 1
+    assert task_state(compile_dag(build(), DagSource("x.py", "v1")))["Retry"] == list(PLATFORM_RETRIERS)
 
 
 def test_fast_retries_option_waits_one_second():
     retry = task_state(compile_dag(build(retries=2), DagSource("x.py", "v1"), CompileOptions(fast_retries=True)))[
         "Retry"
-    ][1]
+    ][3]
     assert (retry["IntervalSeconds"], retry["BackoffRate"], retry["MaxAttempts"]) == (1, 1, 2)
 
 
-def test_execution_timeout_maps_to_timeout_seconds():
+def test_execution_timeout_maps_to_timeout_seconds_after_the_runner_had_time_to_record():
+    # The runner stops the try at its execution_timeout and records it; the state times out 60 s later.
     assert (
         task_state(compile_dag(build(execution_timeout=timedelta(seconds=42.5)), DagSource("x.py", "v")))[
             "TimeoutSeconds"
         ]
-        == 43
+        == 43 + 60
     )
-    assert task_state(compile_dag(build(), DagSource("x.py", "v")))["TimeoutSeconds"] == 900
+    assert task_state(compile_dag(build(), DagSource("x.py", "v")))["TimeoutSeconds"] == 900 + 60
 
 
 def test_timeout_over_lambda_limit_is_a_compile_error():
@@ -193,7 +211,8 @@ def test_map_items_that_never_wait_skip_the_gate_choice():
     (branch,) = parallel["Branches"]
     processor = next(s for s in branch["States"].values() if s["Type"] == "Map")["ItemProcessor"]
     assert processor["StartAt"].endswith("@run")
-    assert sorted(s["Type"] for s in processor["States"].values()) == ["Task", "Task"]  # run, failed
+    # run, failed, and where failed goes if it cannot record
+    assert sorted(s["Type"] for s in processor["States"].values()) == ["Pass", "Task", "Task"]
     # one per item, plus start, root, parallel, items, map, finalize, check, succeeded
     assert compiled.transitions_per_run == 12 + 8
 

@@ -214,8 +214,15 @@ class AirstepTaskFailedNoRetry(Exception):  # noqa: N818
     """A task failed in a way that must not be retried (AirflowFailException)."""
 
 
+class AirstepRunnerError(Exception):
+    """The runner itself failed (the store, a DAG file that would not load): retried without using the
+    task's retries. The message never carries what user code raised."""
+
+
 TASK_FAILED = AirstepTaskFailed.__name__
 TASK_FAILED_NO_RETRY = AirstepTaskFailedNoRetry.__name__
+RUNNER_ERROR = AirstepRunnerError.__name__
+LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
 DAG_RUN_FAILED = "DagRunFailed"  # the error of a failed run's execution (what alarms count)
 STATES_ALL = "States.ALL"
 STATES_TIMEOUT = "States.Timeout"  # a try ran past its TimeoutSeconds (execution_timeout)
@@ -230,7 +237,8 @@ RETRYABLE_ERRORS = (TASK_FAILED, STATES_TIMEOUT, LAMBDA_UNKNOWN)
 HELPER_MARK = "@"
 WAIT_SUFFIX = "@wait"
 FAILED_SUFFIX = "@failed"
-HELPER_SUFFIXES = (WAIT_SUFFIX, FAILED_SUFFIX)
+END_SUFFIX = "@end"
+HELPER_SUFFIXES = (WAIT_SUFFIX, FAILED_SUFFIX, FAILED_SUFFIX + END_SUFFIX)
 DAGRUN_START = "dagrun@start"
 DAGRUN_FINALIZE = "dagrun@finalize"
 DAGRUN_CHECK = "dagrun@check"
@@ -244,6 +252,11 @@ def wait_state(name: str) -> str:
 
 def failed_state(name: str) -> str:
     return name + FAILED_SUFFIX
+
+
+def end_state(name: str) -> str:
+    """Where a branch-final state goes when it catches an error (a branch's last state cannot say Next)."""
+    return name + END_SUFFIX
 
 
 def parallel_state(number: int) -> str:

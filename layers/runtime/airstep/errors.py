@@ -49,3 +49,8 @@ class AirflowSkipException(AirflowException):
 
 class AirflowFailException(AirflowException):
     """Raise inside a task to fail it at once, without using its remaining retries."""
+
+
+class AirflowTaskTimeout(BaseException):
+    """A task ran past its execution_timeout (a BaseException, as in Airflow: `except Exception` in
+    task code does not swallow it)."""

@@ -19,7 +19,8 @@ class DagVersionError(RuntimeError):
 
 
 class DagCache:
-    """Loaded DAG files by (file, version): a version never changes, so each is loaded once."""
+    """Loaded DAG files by (file, version): a version never changes, so each is loaded once. A load
+    that failed is not kept: the next invocation tries again (the failure may have been transient)."""
 
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, str], LoadedFile] = {}
@@ -30,7 +31,8 @@ class DagCache:
             loaded = self._loaded.get((ref.file, ref.version))
             if loaded is None:
                 loaded = _load(ref.file, ref.version)
-                self._loaded[(ref.file, ref.version)] = loaded
+                if not loaded.errors:
+                    self._loaded[(ref.file, ref.version)] = loaded
         if loaded.errors:
             raise DagVersionError("; ".join(map(str, loaded.errors)))
         if ref.dag_id not in loaded.dags:

@@ -20,6 +20,7 @@ from airstep.contract import (
     STATES_TIMEOUT,
     TASK_ID,
     Action,
+    AirstepRunnerError,
     AirstepTaskFailed,
     AirstepTaskFailedNoRetry,
     Payload,
@@ -31,6 +32,7 @@ from airstep.runtime.clients import client, metadata_store
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context
 from airstep.runtime.dag_cache import get_dag
+from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, encode_xcom
 from airstep.runtime.trigger_rules import decide
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
+# A try without an execution_timeout stops this long before Lambda would end the invocation, so that
+# the runner can still record it.
+RECORDING_MARGIN_SECONDS = 15.0
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -48,7 +53,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(
         dag_id=payload.run.dag_id, run_id=payload.run.run_id, task_id=payload.task_id, action=payload.action.value
     )
-    return Invocation(payload, metadata_store(), client("stepfunctions")).handle()
+    remaining = context.get_remaining_time_in_millis() / 1000
+    return Invocation(payload, metadata_store(), client("stepfunctions"), remaining).handle()
 
 
 def _now() -> str:
@@ -61,23 +67,35 @@ def _describe(exc: BaseException) -> str:
 
 
 class Invocation:
-    """One task-runner invocation: its payload, and the store and Step Functions client it uses."""
+    """One task-runner invocation: its payload, the store and Step Functions client it uses, and the
+    seconds left before Lambda ends it."""
 
-    def __init__(self, payload: Payload, store: MetadataStore, sfn: Any) -> None:
+    def __init__(self, payload: Payload, store: MetadataStore, sfn: Any, remaining_seconds: float = 900.0) -> None:
         self.payload = payload
         self.store = store
         self.sfn = sfn
+        self.remaining_seconds = remaining_seconds
         self.key = RunKey(payload.run.dag_id, payload.run.run_id)
 
     def handle(self) -> dict[str, Any]:
-        action = self.payload.action
-        if action is Action.RUN:
-            return self.run_task().to_dict()
-        if action is Action.GATE:
-            return self.hold_at_gate()
-        if action is Action.FAIL:
-            return self.record_failure().to_dict()
-        return self.finalize().to_dict()
+        """Perform the payload's action. A failure of the runner itself (not of the task's code) is
+        raised as AirstepRunnerError, which the state machine retries without using a task retry."""
+        try:
+            action = self.payload.action
+            if action is Action.RUN:
+                return self.run_task().to_dict()
+            if action is Action.GATE:
+                return self.hold_at_gate()
+            if action is Action.FAIL:
+                return self.record_failure().to_dict()
+            return self.finalize().to_dict()
+        except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
+            raise
+        except Exception as exc:
+            logger.exception("task runner error")
+            metrics.add_metric(name="TaskRunnerErrors", unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
+            raise AirstepRunnerError(_describe(exc)) from None
 
     @property
     def dag(self) -> DAG:
@@ -90,19 +108,6 @@ class Invocation:
 
     # -- run one try ------------------------------------------------------------------------------
     def run_task(self) -> TaskOutcome:
-        try:
-            return self._run_task()
-        except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
-            raise
-        except Exception as exc:  # the runner itself failed (e.g. the DAG file cannot be loaded)
-            logger.exception("task runner error")
-            metrics.add_metric(name="TaskRunnerErrors", unit=MetricUnit.Count, value=1)
-            metrics.flush_metrics()
-            if self.store.finish_unfinished(self.key, self.task_id, TaskState.FAILED, _now(), _describe(exc)):
-                self.signal()
-            raise
-
-    def _run_task(self) -> TaskOutcome:
         dag = self.dag
         task = dag.task_dict[self.task_id]
         upstream_ids = sorted(task.upstream_task_ids)
@@ -125,27 +130,47 @@ class Invocation:
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         logger.info("task try started", extra={"try_number": try_number})
         view = TaskInstanceView(self.store, self.key, self.task_id, try_number, upstream)
+        context = build_context(dag, task, self.payload.run, view)
+        seconds, limit = self._deadline(task.execution_timeout)
         try:
-            result = task.execute(build_context(dag, task, self.payload.run, view))
+            result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
             xcom_json = encode_xcom(self.task_id, result) if result is not None else None
         except AirflowSkipException as exc:
             return self._close(try_number, started, TaskState.SKIPPED, str(exc) or None)
-        except Exception as exc:  # noqa: BLE001 - any failure of user code fails the try
+        except BaseException as exc:  # noqa: BLE001 - any failure of user code fails the try
             message = _describe(exc)
             final = isinstance(exc, AirflowFailException) or try_number > task.retries
             state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
-            self._close(try_number, started, state, message)
+            outcome = self._close(try_number, started, state, message)
             logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": message})
-            if isinstance(exc, AirflowFailException):
+            if isinstance(exc, AirflowFailException) or outcome.state is not state:
                 raise AirstepTaskFailedNoRetry(message) from None
             raise AirstepTaskFailed(message) from None
-        return self._close(try_number, started, TaskState.SUCCESS, xcom_json=xcom_json)
+        outcome = self._close(try_number, started, TaskState.SUCCESS, xcom_json=xcom_json)
+        if outcome.state is not TaskState.SUCCESS:  # a later try or a reader ended the instance first
+            raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
+        return outcome
+
+    def _deadline(self, execution_timeout: float | None) -> tuple[float, str]:
+        """How long the try may run, and that limit in words for the timeout's message."""
+        lambda_limit = max(self.remaining_seconds - RECORDING_MARGIN_SECONDS, 0.0)
+        if execution_timeout is not None and execution_timeout <= lambda_limit:
+            return execution_timeout, f"{execution_timeout:g} s (execution_timeout)"
+        return lambda_limit, f"{lambda_limit:g} s (the time left in its Lambda invocation)"
 
     def _close(
         self, try_number: int, started: str, state: TaskState, error: str | None = None, xcom_json: str | None = None
     ) -> TaskOutcome:
-        """End the try; a task that has finished (not one waiting for a retry) tells its gates."""
-        self.store.end_try(self.key, self.task_id, try_number, state, started, _now(), error, xcom_json=xcom_json)
+        """End the try. Only a try whose write won (still the running try) tells its gates that the task
+        has finished; a late try, superseded by a retry or settled by a reader, changes nothing and
+        reports the state on record."""
+        ended = _now()
+        won = self.store.end_try(self.key, self.task_id, try_number, state, started, ended, error, xcom_json=xcom_json)
+        if not won:
+            recorded = self.store.get_task_instances(self.key, [self.task_id])[self.task_id]
+            logger.warning("late try ignored", extra={"try_number": try_number, "recorded": recorded.state})
+            assert recorded.state is not None
+            return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         if state in FINISHED:
             self.signal()
         logger.info("task try ended", extra={"try_number": try_number, "state": state.value})

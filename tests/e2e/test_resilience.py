@@ -1,0 +1,178 @@
+"""No task fails because of airstep: throttling, runner errors and late tries change no outcome."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from airstep.contract import Action, Payload
+from airstep.runtime.store import RunKey
+from airstep.runtime.task_runner import Invocation
+from airstep.states import TaskState
+from airstep_local.faults import DYNAMODB_THROTTLED, THROTTLED, Faults
+
+
+def states(result):
+    return {t.task_id: (t.state, t.try_number) for t in result.tasks}
+
+
+def first_calls(count: int, match) -> callable:
+    """A fault rule that fails the first `count` calls that `match`."""
+    seen = Counter()
+
+    def rule(*call):
+        if match(*call) and seen["n"] < count:
+            seen["n"] += 1
+            return True
+        return False
+
+    return rule
+
+
+def test_throttled_invocations_are_retried_and_the_task_runs_once(dag_file, run_file, engine):
+    path = dag_file(
+        """
+        from airstep import DAG, task
+
+        with DAG("throttled"):
+            @task
+            def extract():
+                return 7
+
+            @task
+            def load(x):
+                return x * 2
+
+            load(extract())
+        """
+    )
+    throttle = first_calls(2, lambda function, event: event.get("task_id") == "load")
+    engine.session.faults = Faults(invoke=lambda f, e: THROTTLED if throttle(f, e) else None)
+    result = run_file(path)
+    assert engine.session.faults.injected == Counter({f"lambda:{THROTTLED}": 2})
+    assert result.state == "success"
+    assert states(result) == {"extract": ("success", 1), "load": ("success", 1)}
+
+
+def test_a_failure_that_cannot_be_recorded_does_not_fail_the_run(dag_file, run_file, engine):
+    # `b` times out (Step Functions ends its try), so its failure state must record it and release the
+    # gate of `d`; the call to record it fails with an error no retrier matches. The run still ends,
+    # and `d` settles `b`.
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, EmptyOperator, PythonOperator
+
+        def hang():
+            time.sleep(3)
+
+        with DAG("unrecordable"):
+            a, c, d = (EmptyOperator(task_id=t, trigger_rule="all_done") for t in "acd")
+            b = PythonOperator(task_id="b", python_callable=hang, execution_timeout=1)
+            [a, b] >> c
+            b >> d
+        """
+    )
+
+    def refuse_fail_actions(function, event):
+        return "ResourceNotFoundException" if event.get("action") == Action.FAIL else None
+
+    engine.session.faults = Faults(invoke=refuse_fail_actions)
+    result = run_file(path, fast_retries=True)
+    assert result.state == "success"
+    assert {t.task_id: t.state for t in result.tasks} == {"a": "success", "b": "failed", "c": "success", "d": "success"}
+
+
+def test_a_runner_error_is_retried_without_using_a_task_retry(dag_file, run_file, engine):
+    # The store is throttled when the try ends, after the task's code succeeded (the SDK's own retries
+    # exhausted): the runner's error is retried, and the task succeeds on its next try.
+    path = dag_file(
+        """
+        from airstep import DAG, task
+
+        with DAG("store_throttled"):
+            @task
+            def only():
+                return 1
+
+            only()
+        """
+    )
+    end_of_try = first_calls(
+        1, lambda operation, request: operation == "put_item" and "end_date" in request.get("Item", {})
+    )
+    engine.session.faults = Faults(dynamodb=lambda op, req: DYNAMODB_THROTTLED if end_of_try(op, req) else None)
+    result = run_file(path)
+    assert result.state == "success"
+    assert states(result) == {"only": ("success", 2)}
+
+
+def test_a_dag_file_that_fails_to_load_once_is_loaded_again(dag_file, run_file, tmp_path):
+    # The DAG file's top level fails the second time it runs (the runner's first load), as a flaky
+    # import would: the failure is not cached for the process, and the retried try loads it.
+    marker = tmp_path / "loads"
+    path = dag_file(
+        f"""
+        from pathlib import Path
+        from airstep import DAG, task
+
+        loads = Path({str(marker)!r})
+        count = int(loads.read_text()) + 1 if loads.exists() else 1
+        loads.write_text(str(count))
+        if count == 2:
+            raise ConnectionError("the package index was unreachable")
+
+        with DAG("flaky_import"):
+            @task
+            def only():
+                return 1
+
+            only()
+        """
+    )
+    result = run_file(path)
+    assert result.state == "success"
+    assert states(result) == {"only": ("success", 1)}
+
+
+def test_a_python_task_is_stopped_at_its_execution_timeout(dag_file, run_file, tmp_path):
+    marker = tmp_path / "finished"
+    path = dag_file(
+        f"""
+        import time
+        from pathlib import Path
+        from airstep import DAG, task
+
+        with DAG("busy"):
+            @task(execution_timeout=1)
+            def spin():
+                end = time.monotonic() + 3
+                while time.monotonic() < end:
+                    pass
+                Path({str(marker)!r}).write_text("the try kept running past its timeout")
+
+            spin()
+        """
+    )
+    result = run_file(path)
+    (spin,) = result.tasks
+    assert (spin.state, spin.try_number) == ("failed", 1)
+    assert spin.error == "AirflowTaskTimeout: task timed out after 1 s (execution_timeout)"
+    assert spin.duration < 3  # the loop alone takes 3 s
+    time.sleep(3)
+    assert not marker.exists()
+
+
+def test_a_late_try_neither_signals_nor_overwrites(engine):
+    # Try 1 was timed out by Step Functions and try 2 began; try 1 then ends. Its write loses, so it must
+    # not tell the gate of its downstream that the task has finished.
+    key = RunKey("late", "manual__1")
+    store = engine.store
+    store.gate_register(key, "down", "token-1", ["up"])
+    assert store.begin_try(key, "up", "2026-11-21T02:00:00+00:00") == 1
+    assert store.begin_try(key, "up", "2026-11-21T02:00:05+00:00") == 2
+    ctx = {"dag": {"dag_id": "late", "file": "x.py", "version": "v"}, "run": {"dag_id": "late", "run_id": key.run_id}}
+    late = Invocation(Payload.from_event({"task_id": "up", "signal": ["down"], "ctx": ctx}), store, engine.sfn)
+    outcome = late._close(1, "2026-11-21T02:00:00+00:00", TaskState.SUCCESS)
+    assert (outcome.state, outcome.try_number) == (TaskState.RUNNING, 2)
+    assert store.gate_arrive(key, "down", "other").arrived == frozenset({"other"})  # "up" never arrived
