@@ -78,3 +78,60 @@ def test_cli_rejects_a_broken_secrets_file(dag_file, tmp_path):
     )
     assert proc.returncode == 1
     assert f"{secrets}:2: not valid JSON" in proc.stderr and "pw@" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+LEAKY = """
+from airstep import DAG, task, BashOperator, Connection, Variable
+
+with DAG("leaky"):
+    @task(retries=1, retry_delay=1)
+    def careless():
+        db = Connection.get("warehouse")
+        key = Variable.get("api_key")
+        print(f"connecting with {db.password} and {key}")
+        raise RuntimeError(f"login failed for etl:{db.password} (key {key})")
+
+    @task(trigger_rule="all_done")
+    def after():
+        return "ok"
+
+    shout = BashOperator(task_id="shout", bash_command="echo $PW; exit 3", env={"PW": "s3cr3t-pw"})
+    careless() >> after() >> shout
+"""
+
+
+def test_a_secret_a_task_read_is_masked_in_records_history_and_logs(dag_file, engine, run_file, capfd, monkeypatch):
+    path = dag_file(LEAKY)
+    monkeypatch.setattr(engine, "sfn", _KeepMachines(engine.sfn))  # to read the execution's history after
+    engine.seed_secrets({"warehouse": SECRETS["connections"]["warehouse"]}, {"api_key": "k-123456789"})
+    result = run_file(path, fast_retries=True)
+    tasks = {t.task_id: t for t in result.tasks}
+    assert (tasks["careless"].state, tasks["careless"].try_number) == ("failed", 2)
+    assert tasks["careless"].error == "RuntimeError: login failed for etl:*** (key ***)"
+    assert tasks["shout"].state == "failed"
+
+    key = RunKey(result.dag_id, result.run_id)
+    records = json.dumps([item for page in engine.store.table.scan() for item in page])
+    execution = engine.sfn.list_executions(stateMachineArn=_machine(engine, "leaky"))["executions"][0]
+    history = json.dumps(engine.sfn.get_execution_history(executionArn=execution["executionArn"]), default=str)
+    output = "".join(capfd.readouterr())
+    assert engine.store.get_run(key).state == "failed"
+    for where, text in (("records", records), ("history", history), ("task output and logs", output)):
+        assert "s3cr3t-pw" not in text and "k-123456789" not in text, where
+    assert "connecting with *** and ***" in output and "[shout] ***" in output
+    assert "RuntimeError (the message is in its task instance record)" in history
+
+
+class _KeepMachines:
+    def __init__(self, sfn):
+        self._sfn = sfn
+
+    def __getattr__(self, name):
+        return (lambda **_: None) if name == "delete_state_machine" else getattr(self._sfn, name)
+
+
+def _machine(engine, dag_id):
+    (machine,) = [
+        m["stateMachineArn"] for m in engine.sfn.list_state_machines()["stateMachines"] if m["name"] == dag_id
+    ]
+    return machine

@@ -116,3 +116,12 @@ def test_prefixes_are_configurable_and_can_disable(backend):
     assert disabled.get_variable("config") is None
     with pytest.raises(AirflowNotFoundException):
         disabled.get_connection("db")
+
+
+@pytest.mark.parametrize(
+    "uri", ["post gres://etl:s3cr3t-pw@host/db", "postgresql://etl:s3cr3t-pw@[::1/db", "pg://etl:s3cr3t-pw@h:x/db"]
+)
+def test_a_malformed_uri_is_refused_without_echoing_it(uri):
+    with pytest.raises(ConnectionFormatError) as info:
+        Connection.from_uri("warehouse", uri)
+    assert "warehouse" in str(info.value) and "s3cr3t" not in str(info.value)

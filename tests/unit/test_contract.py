@@ -48,6 +48,8 @@ CONTRACT_LITERALS = sorted(
         contract.DAGRUN_SUCCEEDED,
     }
 )
+# The same word with another meaning: Airflow's sensitive-field names for the secrets masker.
+ELSEWHERE = {"token": {ROOT / "layers/runtime/airstep/secrets_masker.py"}}
 STATE_LITERALS = sorted({*TaskState, *RunState, *RunType})
 RULE_LITERALS = sorted(rule.value for rule in TriggerRule)
 
@@ -58,7 +60,7 @@ def spelled_outside(owner: str, literal: str) -> list[str]:
     return [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for path in SOURCES
-        if path != OWNERS[owner]
+        if path != OWNERS[owner] and path not in ELSEWHERE.get(literal, ())
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if pattern.search(line)
     ]

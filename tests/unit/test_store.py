@@ -79,3 +79,33 @@ def test_xcom_round_trip_and_limit(store):
     assert store.get_xcoms(RUN, ["a", "missing"]) == {"a": {"rows": [1, 2]}}
     with pytest.raises(ValueError, match="350,000"):
         encode_xcom("b", "x" * 400_000)
+
+
+def test_run_data_expires_after_the_retention_and_deployments_do_not(store):
+    import time
+
+    from airstep.contract import DagRun
+    from airstep.runtime.store import DagRecord
+    from airstep.states import RunType
+
+    store.track_execution(
+        DagRun("d", "manual__1", RunType.MANUAL, None, None, None),
+        status="RUNNING",
+        state=RunState.RUNNING,
+        execution_arn="arn",
+        start="2026-11-21T02:00:00+00:00",
+        end=None,
+        error=None,
+    )
+    store.begin_try(RUN, "a", "2026-11-21T02:00:00+00:00")
+    store.begin_try(RUN, "b", "2026-11-21T02:00:00+00:00")
+    store.end_try(RUN, "b", 1, TaskState.SUCCESS, "2026-11-21T02:00:00+00:00", "2026-11-21T02:00:01+00:00")
+    store.finish_unfinished(RUN, "c", TaskState.SKIPPED, "2026-11-21T02:00:01+00:00")
+    store.gate_register(RUN, "e", "token", ["a"])
+    store.put_dag(DagRecord("d", "f.py", "v", None, "UTC", "arn"))
+    items = {item["sk"]["S"]: item for page in store.table.scan() for item in page}
+    now = time.time()
+    for sk in ("RUN", "TI#a#-1", "TI#b#-1", "TI#c#-1", "GATE#e"):
+        expires = int(items[sk]["expires_at"]["N"])
+        assert 364 * 86_400 < expires - now <= 365 * 86_400, sk
+    assert "expires_at" not in items["DAG"]

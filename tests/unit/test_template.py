@@ -73,3 +73,28 @@ def test_alarms_watch_the_metrics_the_code_emits():
 
     watched = {r["Properties"]["MetricName"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert watched == {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors"}
+
+
+def test_environment_names_cannot_prefix_one_another():
+    import re
+
+    pattern = re.compile(f"^(?:{TEMPLATE['Parameters']['EnvironmentName']['AllowedPattern']})$")
+    assert all(pattern.match(name) for name in ("dev", "prod", "staging2"))
+    assert not any(pattern.match(name) for name in ("dev-eu", "Dev", "d", "-dev"))
+
+
+def test_each_environment_reads_its_own_connections_and_variables():
+    variables = RESOURCES["RunTaskFunction"]["Properties"]["Environment"]["Variables"]
+    for name, kind in (("AIRSTEP_CONNECTIONS_PREFIX", "connections"), ("AIRSTEP_VARIABLES_PREFIX", "variables")):
+        condition, default, _ = variables[name]["Fn::If"]
+        assert default == {"Fn::Sub": f"airflow/${{EnvironmentName}}/{kind}"}
+        assert TEMPLATE["Conditions"][condition]["Fn::Equals"][1] == ""
+
+
+def test_run_data_carries_the_ttl_attribute_the_table_expires():
+    from airstep.runtime.store.codec import EXPIRES_AT
+
+    ttl = RESOURCES["MetadataTable"]["Properties"]["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": EXPIRES_AT, "Enabled": True}
+    assert RESOURCES["RunTaskFunction"]["Properties"].get("Environment") is not None
+    assert "AIRSTEP_RETENTION_DAYS" in TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]

@@ -24,6 +24,7 @@ from airstep.sdk.dependencies import chain, cross_downstream
 from airstep.sdk.operators import BashOperator, EmptyOperator, PythonOperator
 from airstep.sdk.taskflow import task
 from airstep.sdk.xcom_arg import XComArg
+from airstep.secrets_masker import mask_secret
 from airstep.trigger_rule import TriggerRule
 
 __all__ = [
@@ -43,5 +44,6 @@ __all__ = [
     "chain",
     "cross_downstream",
     "dag",
+    "mask_secret",
     "task",
 ]

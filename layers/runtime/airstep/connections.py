@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from airstep.errors import AirflowException
+from airstep.secrets_masker import is_sensitive, mask_secret
 
 CONNECTIONS_PREFIX_ENV = "AIRSTEP_CONNECTIONS_PREFIX"
 VARIABLES_PREFIX_ENV = "AIRSTEP_VARIABLES_PREFIX"
@@ -76,8 +78,18 @@ class Connection:
 
     @classmethod
     def from_uri(cls, conn_id: str, uri: str) -> Connection:
-        """Parse Airflow's connection URI: `type://login:password@host:port/schema?k=v`."""
-        if uri.count("://") > 2 or "://" not in uri:
+        """Parse Airflow's connection URI: `type://login:password@host:port/schema?k=v`. A malformed
+        URI is an error that names the conn_id and never echoes any part of the secret."""
+        try:
+            return cls._from_uri(conn_id, uri)
+        except ConnectionFormatError:
+            raise
+        except ValueError:
+            raise ConnectionFormatError(f"connection {conn_id!r}: not a valid connection URI") from None
+
+    @classmethod
+    def _from_uri(cls, conn_id: str, uri: str) -> Connection:
+        if uri.count("://") > 2 or not _URI_SCHEME.match(uri):
             raise ConnectionFormatError(f"connection {conn_id!r}: not a connection URI")
         scheme = urlsplit(uri).scheme
         conn_type = "postgres" if scheme == "postgresql" else scheme.replace("-", "_")
@@ -182,6 +194,31 @@ class Connection:
 
 
 _UNSET: Any = object()
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _mask_connection(conn: Connection) -> Connection:
+    """Register a connection's secrets with the masker (Airflow masks the password and sensitive extras)."""
+    if conn.password:
+        mask_secret(conn.password)
+    mask_secret(conn.extra_dejson)
+    return conn
+
+
+def _mask_variable(key: str, value: Any) -> None:
+    """Register a variable's secrets: all of it under a sensitive key, else its sensitive fields."""
+    if is_sensitive(key):
+        mask_secret(_leaves(value) if not isinstance(value, str) else value)
+    elif isinstance(value, (dict, list)):
+        mask_secret(value)
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
 
 
 class Variable:
@@ -195,11 +232,14 @@ class Variable:
             if fallback is _UNSET:
                 raise KeyError(f"Variable {key} does not exist")
             return fallback
+        _mask_variable(key, value)
         if deserialize_json:
             try:
-                return json.loads(value)
+                parsed = json.loads(value)
             except ValueError:
                 raise ValueError(f"Variable {key} is not valid JSON") from None
+            _mask_variable(key, parsed)
+            return parsed
         return value
 
 
@@ -239,8 +279,8 @@ class SecretsBackend:
         if value is None:
             raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
         if value.lstrip().startswith("{"):
-            return Connection.from_json(conn_id, value)
-        return Connection.from_uri(conn_id, value.strip())
+            return _mask_connection(Connection.from_json(conn_id, value))
+        return _mask_connection(Connection.from_uri(conn_id, value.strip()))
 
     def get_variable(self, key: str) -> str | None:
         if self.variables_prefix is None:

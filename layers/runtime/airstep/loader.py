@@ -12,6 +12,7 @@ from pathlib import Path
 
 from airstep.errors import DagDefinitionError, SourceLocation
 from airstep.sdk.dag import DAG, collect_dags
+from airstep.secrets_masker import redact
 
 MAX_DAG_FILE_BYTES = 10 * 1024 * 1024
 
@@ -145,5 +146,5 @@ def _user_line(exc: BaseException, path: str) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    text = redact(str(exc))
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

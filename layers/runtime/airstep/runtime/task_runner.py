@@ -9,6 +9,8 @@ conditional writes, and tells gated downstream tasks when a task has ended.
 from __future__ import annotations
 
 import json
+import sys
+import traceback
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ from airstep.runtime.dag_cache import get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, encode_xcom
 from airstep.runtime.trigger_rules import decide
+from airstep.secrets_masker import RedactingStream, redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
 
 if TYPE_CHECKING:
@@ -92,10 +95,10 @@ class Invocation:
         except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
             raise
         except Exception as exc:
-            logger.exception("task runner error")
+            logger.error("task runner error", extra={"error": redact(traceback.format_exc())})
             metrics.add_metric(name="TaskRunnerErrors", unit=MetricUnit.Count, value=1)
             metrics.flush_metrics()
-            raise AirstepRunnerError(_describe(exc)) from None
+            raise AirstepRunnerError(_history_message(exc, "the run-task function's log")) from None
 
     @property
     def dag(self) -> DAG:
@@ -132,20 +135,22 @@ class Invocation:
         view = TaskInstanceView(self.store, self.key, self.task_id, try_number, upstream)
         context = build_context(dag, task, self.payload.run, view)
         seconds, limit = self._deadline(task.execution_timeout)
+        _mask_task_output()
         try:
             result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
             xcom_json = encode_xcom(self.task_id, result) if result is not None else None
         except AirflowSkipException as exc:
-            return self._close(try_number, started, TaskState.SKIPPED, str(exc) or None)
+            return self._close(try_number, started, TaskState.SKIPPED, redact(str(exc)) or None)
         except BaseException as exc:  # noqa: BLE001 - any failure of user code fails the try
-            message = _describe(exc)
+            message = redact(_describe(exc))
             final = isinstance(exc, AirflowFailException) or try_number > task.retries
             state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
             outcome = self._close(try_number, started, state, message)
             logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": message})
+            cause = _history_message(exc, "its task instance record")
             if isinstance(exc, AirflowFailException) or outcome.state is not state:
-                raise AirstepTaskFailedNoRetry(message) from None
-            raise AirstepTaskFailed(message) from None
+                raise AirstepTaskFailedNoRetry(cause) from None
+            raise AirstepTaskFailed(cause) from None
         outcome = self._close(try_number, started, TaskState.SUCCESS, xcom_json=xcom_json)
         if outcome.state is not TaskState.SUCCESS:  # a later try or a reader ended the instance first
             raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
@@ -255,6 +260,20 @@ class Invocation:
         return RunOutcome(state, cause, failed)
 
 
+def _history_message(exc: BaseException, where: str) -> str:
+    """What Step Functions' history keeps of a failure: its type, never its message (a task's message
+    may hold a secret the masker does not know)."""
+    return f"{type(exc).__name__} (the message is in {where})"
+
+
+def _mask_task_output() -> None:
+    """Mask secrets in what tasks print (their logs), however the process's streams were set up."""
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)
+
+
 def _caught_message(caught: dict[str, Any]) -> str:
     """A Catch's {Error, Cause} as one line (a Lambda error's cause is its JSON error report)."""
     name = caught.get("Error", "States.TaskFailed")
@@ -266,4 +285,4 @@ def _caught_message(caught: dict[str, Any]) -> str:
         pass
     if name == STATES_TIMEOUT:
         return "task timed out (execution_timeout)"
-    return f"{name}: {cause}" if cause else name
+    return redact(f"{name}: {cause}" if cause else name)

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from airstep.runtime.constants import TABLE_NAME_ENV
+from airstep.runtime.constants import RETENTION_DAYS_ENV, TABLE_NAME_ENV
 from airstep.runtime.store.codec import Table
 from airstep.runtime.store.dags import DagRecord, DagRecords, ImportErrorRecord
 from airstep.runtime.store.gates import Gates, GateStatus
@@ -26,12 +26,17 @@ from airstep.runtime.store.task_instances import (
     encode_xcom,
 )
 
+DEFAULT_RETENTION_DAYS = 365
+
 
 class MetadataStore(DagRecords, RunRecords, TaskInstances, Gates):
-    """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one."""
+    """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one. Runs,
+    task instances and gates expire `retention_days` after their last write (AIRSTEP_RETENTION_DAYS)."""
 
-    def __init__(self, table_name: str | None = None, *, client: Any = None) -> None:
-        self.table = Table(table_name or os.environ[TABLE_NAME_ENV], client or boto3.client("dynamodb"))
+    def __init__(self, table_name: str | None = None, *, client: Any = None, retention_days: int | None = None) -> None:
+        days = retention_days or int(os.environ.get(RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS))
+        table = table_name or os.environ[TABLE_NAME_ENV]
+        self.table = Table(table, client or boto3.client("dynamodb"), retention_seconds=days * 86_400)
         self.finished = FinishedInstances()
 
 

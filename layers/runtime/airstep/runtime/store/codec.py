@@ -6,6 +6,7 @@ calls the client or parses DynamoDB's typed attribute values.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,12 +48,21 @@ def conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-class Table:
-    """The metadata table: `name` through `client` (a boto3 DynamoDB client)."""
+EXPIRES_AT = "expires_at"  # the table's TTL attribute (template.yaml: TimeToLiveSpecification)
 
-    def __init__(self, name: str, client: Any) -> None:
+
+class Table:
+    """The metadata table: `name` through `client` (a boto3 DynamoDB client). Run data written through
+    it expires `retention_seconds` after its last write (DynamoDB TTL)."""
+
+    def __init__(self, name: str, client: Any, retention_seconds: int) -> None:
         self.name = name
         self.client = client
+        self.retention_seconds = retention_seconds
+
+    def expires_at(self) -> dict[str, str]:
+        """The TTL attribute's value for an item of run data written now."""
+        return {"N": str(int(time.time()) + self.retention_seconds)}
 
     def get(self, item_key: Item) -> Item | None:
         return self.client.get_item(TableName=self.name, Key=item_key, ConsistentRead=True).get("Item")

@@ -40,8 +40,8 @@ class Gates:
         return self._gate(
             run,
             task_id,
-            "SET task_token = :token, upstream = :upstream",
-            {":token": string(token), ":upstream": {"SS": sorted(set(wait_for))}},
+            "SET task_token = :token, upstream = :upstream, expires_at = :expires",
+            {":token": string(token), ":upstream": {"SS": sorted(set(wait_for))}, ":expires": self.table.expires_at()},
         )
 
     def gate_arrive(self, run: RunKey, task_id: str, upstream_id: str) -> GateStatus:

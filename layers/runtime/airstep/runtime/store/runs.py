@@ -151,7 +151,8 @@ class RunRecords:
         if "#state" in condition:
             names["#state"] = "state"
         values = {**values, **{f":a{i}": typed(value) for i, (_, value) in enumerate(assigned)}}
-        update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(assigned)))
+        update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(assigned))) + ", expires_at = :expires"
+        values[":expires"] = self.table.expires_at()
         updated = self.table.update(
             key(run.pk, schema.RUN_SK),
             update,

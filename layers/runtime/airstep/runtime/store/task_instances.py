@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airstep.runtime.store import schema
-from airstep.runtime.store.codec import Item, Table, key, plain, string
+from airstep.runtime.store.codec import EXPIRES_AT, Item, Table, key, plain, string
 from airstep.runtime.store.runs import MAX_ERROR_CHARS, RunKey, seconds_between
 from airstep.states import FINISHED, TaskState
 
@@ -127,6 +127,7 @@ class TaskInstances:
             "state": string(TaskState.RUNNING.value),
             "start_date": string(now),
             "try_number": {"N": "1"},
+            EXPIRES_AT: self.table.expires_at(),
         }
         # The first try creates the item: one plain put, no update expression to evaluate.
         if self.table.put(first, condition="attribute_not_exists(sk)"):
@@ -169,6 +170,7 @@ class TaskInstances:
             "try_number": {"N": str(try_number)},
             "start_date": string(start),
             "end_date": string(now),
+            EXPIRES_AT: self.table.expires_at(),
         }
         if state in FINISHED:
             item["fin"] = {"BOOL": True}
@@ -187,9 +189,14 @@ class TaskInstances:
         self, run: RunKey, task_id: str, state: TaskState, now: str, error: str | None = None, map_index: int = -1
     ) -> bool:
         """Give a task instance a final state unless it has one (skips, upstream failures, crashed tries)."""
-        values: dict[str, Any] = {":state": string(state.value), ":now": string(now), ":fin": {"BOOL": True}}
+        values: dict[str, Any] = {
+            ":state": string(state.value),
+            ":now": string(now),
+            ":fin": {"BOOL": True},
+            ":expires": self.table.expires_at(),
+        }
         names = {"#s": "state"}
-        update = "SET #s = :state, end_date = :now, fin = :fin"
+        update = "SET #s = :state, end_date = :now, fin = :fin, expires_at = :expires"
         if error is not None:
             update += ", #e = :err"
             names["#e"] = "error"
