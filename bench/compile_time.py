@@ -14,8 +14,8 @@ from pathlib import Path
 
 from _common import AIRFLOW_PYTHON, ANCHORS, anchor_as_airstep, fan_out_dag_source, layered_dag_source, median_seconds
 from airstep.loader import load_dag_file
+from airstep.model import DagModel
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
-from airstep_compiler.model import DagModel
 
 
 def measure(path: Path, repeat: int) -> dict[str, object]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from _common import AIRFLOW_PYTHON, ANCHORS, anchor_as_airstep, median_seconds
 from airstep.loader import load_dag_file
+from airstep.model import DagModel
 from airstep_compiler import DagSource
-from airstep_compiler.model import DagModel
 from airstep_local.engine import LocalEngine, RunRequest
 
 

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from airstep.loader import load_dag_file
+from airstep.model import DagModel
 from airstep_compiler import DagSource
-from airstep_compiler.model import DagModel
 from airstep_local.engine import LocalEngine, RunRequest
 
 TEMPLATE = """

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from airstep.loader import load_dag_file
+from airstep.model import DagModel
 from airstep_compiler import DagSource
-from airstep_compiler.model import DagModel
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "dags"

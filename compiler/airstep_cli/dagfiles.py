@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from airstep.loader import LoadedFile, load_dag_file
+from airstep.model import DagModel
 from airstep_cli.errors import UserError
-from airstep_compiler import CompileError, DagModel, DagSource, compile_dag
+from airstep_compiler import CompileError, DagSource, compile_dag
 
 
 def expand_paths(paths: Iterable[str]) -> list[Path]:

@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from airstep.loader import LoadedFile
+from airstep.model import DagModel
 from airstep.states import FINISHED, RunState, TaskState
 from airstep_cli.dagfiles import expand_paths, load_one, problems_of, the_only_dag
 from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, open_target
 from airstep_cli.options import run_options
-from airstep_compiler import CompileError, CompileOptions, DagModel, DagSource, compile_dag
+from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
 app = typer.Typer(
     add_completion=False,

@@ -13,9 +13,9 @@ from typing import Any
 
 from airstep import contract
 from airstep.contract import DagRef, MapStateNames
+from airstep.model import DagModel, TaskModel
 from airstep.states import RunState
 from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
-from airstep_compiler.model import DagModel, TaskModel
 from airstep_compiler.plan import Block, Sequence, Step, build_plan
 from airstep_compiler.states import (
     Branch,
@@ -56,10 +56,15 @@ class CompileError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DagSource:
-    """Where tasks load the DAG from: a local path or s3:// URI, and the exact version to load."""
+    """Where tasks load the DAG from (a local path or s3:// URI, and the exact version to load) and
+    where the task runner reads its graph model (`models`: the base URI of the model store)."""
 
     uri: str
     version: str
+    models: str = ""
+
+    def model_uri(self, model: DagModel) -> str:
+        return self.models + model.storage_key()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +117,7 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
     body: dict[str, State] = {}
     entry = emitter.emit(plan.root, body, contract.DAGRUN_FINALIZE)
     states: dict[str, State] = {}
-    dag = DagRef(model.dag_id, source.uri, source.version)
+    dag = DagRef(model.dag_id, source.uri, source.version, source.model_uri(model))
     emitter.put(states, contract.DAGRUN_START, PassState(entry, parameters=contract.initial_state_data(dag)))
     states.update(body)
     finalize = LambdaTask(

@@ -21,12 +21,12 @@ from botocore.exceptions import ClientError
 
 from airstep.contract import ScheduleKind, ScheduleTarget
 from airstep.loader import MAX_DAG_FILE_BYTES, DagLoadError, load_dag_file
+from airstep.model import DagModel
 from airstep.runtime.clients import client, metadata_store, registry
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.store import DagRecord, ImportErrorRecord, MetadataStore
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
-from airstep_compiler.model import DagModel
 from airstep_compiler.schedules import ScheduleError, scheduler_expression
 
 logger = Logger(service=SERVICE_NAME)
@@ -119,7 +119,7 @@ class Deployer:
                 continue
             model = DagModel.from_dag(dag)
             try:
-                compiled = compile_dag(model, DagSource(uri, version), options)
+                compiled = compile_dag(model, DagSource(uri, version, models=f"s3://{bucket}/"), options)
                 if model.schedule:
                     scheduler_expression(model.schedule, model.start_date)
             except (CompileError, ScheduleError) as exc:
@@ -130,6 +130,8 @@ class Deployer:
             plans.append((model, compiled))
         if problems:
             return self._import_errors(uri, version, problems)
+        for model, _ in plans:  # the task runner reads the model, never the DAG file
+            self.s3.put_object(Bucket=bucket, Key=model.storage_key(), Body=model.to_json().encode())
         deployed = [self._deploy_dag(model, compiled, uri, version) for model, compiled in plans]
         for gone in self._dags_of(uri) - {m.dag_id for m, _ in plans}:
             self._retire(gone)

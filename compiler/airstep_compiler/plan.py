@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airstep_compiler.model import DagModel
+from airstep.model import DagModel
 
 
 @dataclass(frozen=True, slots=True)

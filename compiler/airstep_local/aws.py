@@ -11,6 +11,7 @@ interpreter imported without moto's EC2 backend (a second per run).
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import importlib.util
 import io
@@ -31,8 +32,10 @@ from botocore.response import StreamingBody
 from airstep_local.faults import Faults, client_error
 
 Handler = Callable[[dict[str, Any], Any], Any]
-# Told of every invocation: (event, result or None, error type or None, finished).
-Listener = Callable[[dict[str, Any], Any, str | None, bool], None]
+# The local function whose invocation this code runs in (None outside any): one process plays them all.
+current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
+# Told of every invocation: (function name, event, result or None, error type or None, finished).
+Listener = Callable[[str, dict[str, Any], Any, str | None, bool], None]
 
 
 class FakeLambdaContext:
@@ -115,15 +118,16 @@ class LocalSession(boto3.Session):
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         listener = self.listener
         if listener is not None:
-            listener(event, None, None, False)
+            listener(function_name, event, None, None, False)
+        entered = current_function.set(function_name)
         try:
             result = handler(event, FakeLambdaContext(function_name))
             body = json.dumps(result).encode()
             if listener is not None:
-                listener(event, result, None, True)
+                listener(function_name, event, result, None, True)
         except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports an unhandled error
             if listener is not None:
-                listener(event, None, type(exc).__name__, True)
+                listener(function_name, event, None, type(exc).__name__, True)
             body = json.dumps(
                 {
                     "errorMessage": str(exc),
@@ -132,6 +136,8 @@ class LocalSession(boto3.Session):
                 }
             ).encode()
             parsed["FunctionError"] = "Unhandled"
+        finally:
+            current_function.reset(entered)
         parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
         return AWSResponse("https://lambda.local", 200, {}, None), parsed
 

@@ -23,14 +23,15 @@ from moto import mock_aws
 
 from airstep.connections import secrets
 from airstep.contract import Action, Payload, TaskOutcome, execution_name
-from airstep.runtime import run_tracker, task_runner
+from airstep.model import DagModel
+from airstep.runtime import executor, run_tracker, task_runner
 from airstep.runtime.clients import registry
-from airstep.runtime.constants import TABLE_NAME_ENV
+from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
 from airstep.runtime.store.schema import GATE_PREFIX, RUN_SK
 from airstep.states import RunState, TaskState
-from airstep_compiler import CompileOptions, DagModel, DagSource, compile_dag
+from airstep_compiler import CompileOptions, DagSource, compile_dag
 from airstep_compiler.deploy import dag_record
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
 from airstep_local.aws import LocalSession, speed_up_moto
@@ -38,7 +39,9 @@ from airstep_local.aws import LocalSession, speed_up_moto
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE_NAME = "airstep-local"
+ARTIFACTS_BUCKET = "airstep-local"  # graph models, as the DAG bucket holds them in AWS
 FUNCTION_NAME = "airstep-local-run-task"
+EXECUTOR_NAME = "airstep-local-execute-task"
 KEEP_RUNS_PER_DAG = 100  # local history (`airstep runs`) keeps each DAG's newest runs
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
 
@@ -89,23 +92,32 @@ class LocalEngine:
         self._saved_session: boto3.Session | None = None
 
     def __enter__(self) -> LocalEngine:
-        for name, value in (("AWS_DEFAULT_REGION", REGION), (TABLE_NAME_ENV, TABLE_NAME)):
+        environment = (
+            (EXECUTOR_FUNCTION_ENV, EXECUTOR_NAME),
+            ("AWS_DEFAULT_REGION", REGION),
+            (TABLE_NAME_ENV, TABLE_NAME),
+        )
+        for name, value in environment:
             self._saved_env[name] = os.environ.get(name)
             os.environ[name] = value
         self._mock.start()
         self._restore_moto = speed_up_moto()
         self._saved_session = boto3.DEFAULT_SESSION
-        self.session = LocalSession({FUNCTION_NAME: task_runner.lambda_handler}, region_name=REGION)
+        handlers = {FUNCTION_NAME: task_runner.lambda_handler, EXECUTOR_NAME: executor.lambda_handler}
+        self.session = LocalSession(handlers, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
         registry.reset()
-        # Task runner logs (Powertools JSON) go to stderr so stdout stays the command's result;
+        # Runtime logs (Powertools JSON) go to stderr so stdout stays the command's result;
         # moto's interpreter logs every state failure, which the run result already reports.
-        task_runner.logger.setLevel(self._log_level)
-        task_runner.logger.registered_handler.setStream(sys.stderr)
+        for runtime_logger in (task_runner.logger, executor.logger):
+            runtime_logger.setLevel(self._log_level)
+            runtime_logger.registered_handler.setStream(sys.stderr)
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.client("dynamodb")
         create_table(self.dynamodb, TABLE_NAME)
+        self.s3 = boto3.client("s3")
+        self.s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
         self._load_state()
         self.store = MetadataStore(TABLE_NAME, client=self.dynamodb)
         return self
@@ -170,9 +182,11 @@ class LocalEngine:
         on_progress: Progress | None = None,
     ) -> RunResult:
         """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
+        source = DagSource(source.uri, source.version, models=f"s3://{ARTIFACTS_BUCKET}/")
         compiled = compile_dag(
             model, source, CompileOptions(function_name=FUNCTION_NAME, fast_retries=request.fast_retries)
         )
+        self.s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=model.storage_key(), Body=model.to_json().encode())
         machine = self.sfn.create_state_machine(
             name=model.dag_id[:STATE_MACHINE_NAME_CHARS],
             definition=compiled.definition_json,
@@ -254,7 +268,9 @@ class _Watcher:
         self.finalized = finalized
         self.on_progress = on_progress
 
-    def __call__(self, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
+    def __call__(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
+        if function != FUNCTION_NAME:  # the executor: the runner reports what its tries did
+            return
         payload = Payload.from_event(event)
         if payload.action is Action.FINALIZE:
             if finished:

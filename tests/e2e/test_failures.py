@@ -298,7 +298,7 @@ def test_a_gate_released_twice_or_after_the_run_is_harmless(dag_file, run_file, 
     gates = [i for page in engine.store.table.scan() for i in page if i["sk"]["S"].startswith(GATE_PREFIX)]
     assert {g["sk"]["S"] for g in gates} == {"GATE#c", "GATE#d"}
     ctx = {
-        "dag": {"dag_id": "n_twice", "file": str(path), "version": "v"},
+        "dag": {"dag_id": "n_twice", "file": str(path), "version": "v", "model": "m"},
         "run": {"dag_id": "n_twice", "run_id": key.run_id},
     }
     for gate in gates:  # the execution has ended: every send is refused, and ignored

@@ -201,12 +201,12 @@ def test_oversized_file_is_refused_without_reading(platform):
 
 def test_run_keeps_its_version_when_the_file_changes(platform):
     """Tasks load the DAG at the version in their payload, not the latest object."""
-    from airstep.runtime.dag_cache import read_s3_version
+    from airstep.runtime.dag_cache import read_s3
 
     _, _, s3, _ = platform
     v1, _ = upload(s3, "dags/nightly.py", DAG_V1)
     upload(s3, "dags/nightly.py", DAG_V2)
-    assert b"(v1)" in read_s3_version(f"s3://{BUCKET}/dags/nightly.py", v1, s3)
+    assert b"(v1)" in read_s3(f"s3://{BUCKET}/dags/nightly.py", v1, s3)
 
 
 def test_scheduled_time_placeholder_is_in_the_target(platform):
@@ -275,7 +275,7 @@ EVENTS = ROOT / "events"
 def test_sample_events_run_through_their_handlers(platform):
     """Each sample event in events/ is accepted by its function's real code (against moto)."""
     from airstep.loader import content_version
-    from airstep.runtime import task_runner
+    from airstep.runtime import executor, task_runner
     from airstep.runtime.run_tracker import track
 
     engine, deployer, s3, _ = platform
@@ -288,6 +288,8 @@ def test_sample_events_run_through_their_handlers(platform):
     record["s3"]["object"]["versionId"] = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
     record["s3"]["object"]["size"] = len(body)
     assert deployer.handle(put)[0]["outcome"] == "deployed"
+    machine = engine.sfn.describe_state_machine(stateMachineArn=engine.store.get_dag("etl_taskflow").state_machine_arn)
+    model_uri = json.loads(machine["definition"])["States"]["dagrun@start"]["Parameters"]["dag"]["model"]
     delete = json.loads((EVENTS / "compile_dags" / "s3_delete.json").read_text())
     assert deployer.handle(delete)[0]["dags"] == ["etl_taskflow"]
 
@@ -302,12 +304,17 @@ def test_sample_events_run_through_their_handlers(platform):
     expectations = {"task": ("state", "upstream_failed"), "gate": ("open", False), "finalize": ("state", "failed")}
     for name, (field, expected) in expectations.items():
         event = json.loads((EVENTS / "run_task" / f"{name}.json").read_text())
-        event["ctx"]["dag"].update(file=str(EXAMPLES / "etl_taskflow.py"), version=version, dag_id="etl_taskflow")
+        event["ctx"]["dag"].update(dag_id="etl_taskflow", model=model_uri)
         event["ctx"]["run"]["dag_id"] = "etl_taskflow"
         if name == "gate":
             event.update(task_id="load", wait_for=["transform"])
         result = task_runner.lambda_handler(event, _Context())
         assert result[field] == expected, (name, result)
+
+    attempt = json.loads((EVENTS / "execute_task" / "try.json").read_text())
+    attempt["dag"].update(file=str(EXAMPLES / "etl_taskflow.py"), version=version, model=model_uri)
+    result = executor.lambda_handler(attempt, _Context())
+    assert (result["state"], json.loads(result["xcom"])) == ("success", {"count": 2, "total": 330})
 
 
 class _Context:

@@ -171,8 +171,45 @@ def test_a_late_try_neither_signals_nor_overwrites(engine):
     store.gate_register(key, "down", "token-1", ["up"])
     assert store.begin_try(key, "up", "2026-11-21T02:00:00+00:00") == 1
     assert store.begin_try(key, "up", "2026-11-21T02:00:05+00:00") == 2
-    ctx = {"dag": {"dag_id": "late", "file": "x.py", "version": "v"}, "run": {"dag_id": "late", "run_id": key.run_id}}
+    ctx = {
+        "dag": {"dag_id": "late", "file": "x.py", "version": "v", "model": "m"},
+        "run": {"dag_id": "late", "run_id": key.run_id},
+    }
     late = Invocation(Payload.from_event({"task_id": "up", "signal": ["down"], "ctx": ctx}), store, engine.sfn)
     outcome = late._close(1, "2026-11-21T02:00:00+00:00", TaskState.SUCCESS)
     assert (outcome.state, outcome.try_number) == (TaskState.RUNNING, 2)
     assert store.gate_arrive(key, "down", "other").arrived == frozenset({"other"})  # "up" never arrived
+
+
+def test_task_code_runs_only_in_the_executor(dag_file, run_file, tmp_path):
+    # The task runner does the bookkeeping from the graph model; only the executor loads the DAG file
+    # (and so runs its top level and its tasks' code).
+    loads = tmp_path / "loads"
+    path = dag_file(
+        f"""
+        from pathlib import Path
+        from airstep import DAG, task
+        from airstep_local.aws import current_function
+
+        with Path({str(loads)!r}).open("a") as log:
+            log.write(f"{{current_function.get()}}\\n")
+
+        with DAG("who_runs"):
+            @task
+            def first():
+                with Path({str(loads)!r}).open("a") as log:
+                    log.write(f"task:{{current_function.get()}}\\n")
+                return 1
+
+            @task
+            def second(x):
+                return x + 1
+
+            second(first())
+        """
+    )
+    loads.unlink(missing_ok=True)
+    result = run_file(path)
+    assert result.state == "success"
+    # "None": the test itself loaded the file to build the model, outside any function
+    assert loads.read_text().splitlines() == ["None", "airstep-local-execute-task", "task:airstep-local-execute-task"]

@@ -8,9 +8,9 @@ from unittest.mock import ANY
 import pytest
 
 from airstep import DAG, EmptyOperator
+from airstep.model import DagModel
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.compile import state_name
-from airstep_compiler.model import DagModel
 from airstep_compiler.states import PLATFORM_RETRIERS
 from helpers import EXAMPLES, ROOT, load_model
 

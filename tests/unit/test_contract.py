@@ -8,9 +8,10 @@ import pytest
 
 from airstep import contract
 from airstep.contract import Action, DagRef, DagRun, Payload, ScheduleKind, TaskOutcome
+from airstep.model import DagModel
 from airstep.states import RunState, RunType, TaskState
 from airstep.trigger_rule import TriggerRule
-from airstep_compiler import DagModel, DagSource, compile_dag
+from airstep_compiler import DagSource, compile_dag
 from helpers import ROOT, load_model
 
 SOURCES = [
@@ -94,7 +95,7 @@ def test_compiled_payloads_are_what_the_runner_reads():
     Step Functions would, and read them back as the runner does."""
     model, _ = load_model(ROOT / "examples" / "dags" / "non_series_parallel.py")
     run = DagRun("d", "manual__x", RunType.MANUAL, None, None, None, {"k": 1})
-    dag = DagRef(model.dag_id, "/dags/d.py", "v1")
+    dag = DagRef(model.dag_id, "/dags/d.py", "v1", DagSource("/dags/d.py", "v1").model_uri(model))
     seen: dict[Action, int] = {}
     for map_min in (100, 2):  # explicit states; then every parallel block as Maps
         compiled = compile_dag(model, DagSource(dag.file, dag.version), _options(map_min))

@@ -3,7 +3,7 @@ import random
 import pytest
 
 from airstep import DAG, EmptyOperator
-from airstep_compiler.model import DagModel
+from airstep.model import DagModel
 from helpers import EXAMPLES, load_model
 
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from airstep_compiler.model import DagModel, TaskModel
+from airstep.model import DagModel, TaskModel
 from airstep_compiler.plan import Block, Parallel, Sequence, Step, build_plan
 
 

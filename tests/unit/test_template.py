@@ -53,7 +53,7 @@ def test_no_wildcard_actions_and_no_star_resource_where_scoping_exists():
 
 def test_every_function_has_a_log_group_with_retention():
     functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 4
+    assert len(functions) == 5
     for name in functions:
         group = RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -84,7 +84,7 @@ def test_environment_names_cannot_prefix_one_another():
 
 
 def test_each_environment_reads_its_own_connections_and_variables():
-    variables = RESOURCES["RunTaskFunction"]["Properties"]["Environment"]["Variables"]
+    variables = RESOURCES["ExecuteTaskFunction"]["Properties"]["Environment"]["Variables"]
     for name, kind in (("AIRSTEP_CONNECTIONS_PREFIX", "connections"), ("AIRSTEP_VARIABLES_PREFIX", "variables")):
         condition, default, _ = variables[name]["Fn::If"]
         assert default == {"Fn::Sub": f"airflow/${{EnvironmentName}}/{kind}"}

@@ -117,18 +117,20 @@ def initial_state_data(dag: DagRef) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class DagRef:
-    """Which DAG a run executes: the file (local path or s3:// URI) at exactly this version."""
+    """Which DAG a run executes: the file (local path or s3:// URI) at exactly this version, and its
+    graph model (an s3:// URI), which the task runner reads instead of running the file."""
 
     dag_id: str
     file: str
     version: str
+    model: str
 
     def to_dict(self) -> dict[str, str]:
-        return {"dag_id": self.dag_id, "file": self.file, "version": self.version}
+        return {"dag_id": self.dag_id, "file": self.file, "version": self.version, "model": self.model}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DagRef:
-        return cls(data["dag_id"], data["file"], data["version"])
+        return cls(data["dag_id"], data["file"], data["version"], data["model"])
 
 
 @dataclass(frozen=True, slots=True)

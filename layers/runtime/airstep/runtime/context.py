@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from airstep.contract import DagRun
 
 if TYPE_CHECKING:
-    from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
     from airstep.sdk.baseoperator import BaseOperator
     from airstep.sdk.dag import DAG
 
@@ -16,26 +15,16 @@ if TYPE_CHECKING:
 class TaskInstanceView:
     """What `context["ti"]` offers: identity, try number and xcom_pull.
 
-    `upstream` holds the upstream task instances the runner already read (with their values), so
-    pulling an upstream's value costs no second read."""
+    A try is given the return values of its upstream tasks (`upstream`: JSON text, or None for a task
+    that returned nothing); those are what `xcom_pull` can pull. Task code never reads run records."""
 
-    def __init__(
-        self,
-        store: MetadataStore,
-        run: RunKey,
-        task_id: str,
-        try_number: int,
-        upstream: dict[str, TaskInstance] | None = None,
-        map_index: int = -1,
-    ) -> None:
-        self._store = store
-        self._run = run
-        self._upstream = upstream or {}
+    def __init__(self, run: DagRun, task_id: str, try_number: int, upstream: dict[str, str | None]) -> None:
+        self._upstream = upstream
         self.dag_id = run.dag_id
         self.run_id = run.run_id
         self.task_id = task_id
         self.try_number = try_number
-        self.map_index = map_index
+        self.map_index = -1
 
     def xcom_pull(self, task_ids: str | list[str] | None = None, key: str = "return_value") -> Any:
         if key != "return_value":
@@ -43,11 +32,14 @@ class TaskInstanceView:
         if task_ids is None:
             raise ValueError("xcom_pull needs task_ids")
         ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
-        values = {t: json.loads(ti.xcom) for t in ids if (ti := self._upstream.get(t)) and ti.xcom is not None}
-        unread = [t for t in ids if t not in self._upstream]
-        if unread:
-            values.update(self._store.get_xcoms(self._run, unread))
-        pulled = [values.get(t) for t in ids]
+        unknown = [t for t in ids if t not in self._upstream]
+        if unknown:
+            raise ValueError(
+                f"xcom_pull({', '.join(map(repr, unknown))}): task {self.task_id!r} can pull the return values "
+                f"of its upstream tasks only ({', '.join(sorted(self._upstream)) or 'it has none'}); "
+                "make the task an upstream of this one"
+            )
+        pulled = [None if self._upstream[t] is None else json.loads(self._upstream[t]) for t in ids]
         return pulled[0] if isinstance(task_ids, str) else pulled
 
 

@@ -1,18 +1,19 @@
-"""The task runner: each invocation performs one action of a compiled state machine.
+"""The task runner: each invocation performs one action of a compiled state machine, and runs no task code.
 
 The payloads and their actions are airstep.contract's: run the next try of a task, hold a task at its
-gate, record a try the runner could not report, and finalize the run. Running a try is the operator's
-own `execute(context)`; the runner decides whether it runs (trigger rules), records every try with
-conditional writes, and tells gated downstream tasks when a task has ended.
+gate, record a try the runner could not report, and finalize the run. The runner reads the DAG's graph
+model (never its file), decides whether a task runs (trigger rules), records every try with conditional
+writes, hands the try itself to the executor function (the only place task code runs, under the task
+role) and tells gated downstream tasks when a task has ended.
 """
 
 from __future__ import annotations
 
 import json
-import sys
+import os
 import traceback
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,24 +30,20 @@ from airstep.contract import (
     RunOutcome,
     TaskOutcome,
 )
-from airstep.errors import AirflowFailException, AirflowSkipException
+from airstep.model import DagModel, TaskModel
 from airstep.runtime.clients import client, metadata_store
-from airstep.runtime.constants import SERVICE_NAME
-from airstep.runtime.context import TaskInstanceView, build_context
-from airstep.runtime.dag_cache import get_dag
-from airstep.runtime.deadline import call_with_deadline
-from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, encode_xcom
+from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
+from airstep.runtime.dag_cache import get_model
+from airstep.runtime.executor import TryRequest, TryResult
+from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
 from airstep.runtime.trigger_rules import decide
-from airstep.secrets_masker import RedactingStream, redact
+from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
-
-if TYPE_CHECKING:
-    from airstep.sdk.dag import DAG
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
-# A try without an execution_timeout stops this long before Lambda would end the invocation, so that
-# the runner can still record it.
+# A try without an execution_timeout stops this long before the runner's own invocation would end, so
+# that the runner can still record it.
 RECORDING_MARGIN_SECONDS = 15.0
 
 
@@ -62,11 +59,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Invocation:
@@ -101,8 +93,8 @@ class Invocation:
             raise AirstepRunnerError(_history_message(exc, "the run-task function's log")) from None
 
     @property
-    def dag(self) -> DAG:
-        return get_dag(self.payload.dag)
+    def model(self) -> DagModel:
+        return get_model(self.payload.dag)
 
     @property
     def task_id(self) -> str:
@@ -111,13 +103,13 @@ class Invocation:
 
     # -- run one try ------------------------------------------------------------------------------
     def run_task(self) -> TaskOutcome:
-        dag = self.dag
-        task = dag.task_dict[self.task_id]
-        upstream_ids = sorted(task.upstream_task_ids)
+        model = self.model
+        task = model.task_map[self.task_id]
         upstream: dict[str, TaskInstance] = {}
-        if upstream_ids:
-            upstream = self._settle(dag, upstream_ids, self.store.get_task_instances(self.key, upstream_ids))
-            verdict = decide(task.trigger_rule, [upstream[u].state for u in upstream_ids])  # type: ignore[misc]
+        if task.upstream:
+            found = self.store.get_task_instances(self.key, list(task.upstream))
+            upstream = self._settle(model, list(task.upstream), found)
+            verdict = decide(task.trigger_rule, [upstream[u].state for u in task.upstream])  # type: ignore[misc]
             if verdict is not None:
                 self.store.finish_unfinished(self.key, self.task_id, verdict, _now())
                 logger.info("task not run", extra={"state": verdict.value, "trigger_rule": task.trigger_rule.value})
@@ -132,36 +124,52 @@ class Invocation:
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         logger.info("task try started", extra={"try_number": try_number})
-        view = TaskInstanceView(self.store, self.key, self.task_id, try_number, upstream)
-        context = build_context(dag, task, self.payload.run, view)
-        seconds, limit = self._deadline(task.execution_timeout)
-        _mask_task_output()
         try:
-            result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
-            xcom_json = encode_xcom(self.task_id, result) if result is not None else None
-        except AirflowSkipException as exc:
-            return self._close(try_number, started, TaskState.SKIPPED, redact(str(exc)) or None)
-        except BaseException as exc:  # noqa: BLE001 - any failure of user code fails the try
-            message = redact(_describe(exc))
-            final = isinstance(exc, AirflowFailException) or try_number > task.retries
-            state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
-            outcome = self._close(try_number, started, state, message)
-            logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": message})
-            cause = _history_message(exc, "its task instance record")
-            if isinstance(exc, AirflowFailException) or outcome.state is not state:
-                raise AirstepTaskFailedNoRetry(cause) from None
-            raise AirstepTaskFailed(cause) from None
-        outcome = self._close(try_number, started, TaskState.SUCCESS, xcom_json=xcom_json)
-        if outcome.state is not TaskState.SUCCESS:  # a later try or a reader ended the instance first
-            raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
-        return outcome
+            result = self._execute(task, try_number, upstream)
+            if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
+                raise RuntimeError(f"the DAG could not be loaded: {result.error}")
+        except Exception:  # the try never ran its code: take it back, so that a retry does not count it
+            self.store.abandon_try(self.key, self.task_id, try_number)
+            raise
+        assert result.state is not None
+        if result.state is not TaskState.FAILED:
+            outcome = self._close(try_number, started, result.state, result.error, result.xcom)
+            if outcome.state is not result.state:  # a later try or a reader ended the instance first
+                raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
+            return outcome
+        final = result.final or try_number > task.retries
+        state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
+        outcome = self._close(try_number, started, state, result.error)
+        logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": result.error})
+        cause = f"{result.error_type or 'TaskFailed'} (the message is in its task instance record)"
+        if result.final or outcome.state is not state:
+            raise AirstepTaskFailedNoRetry(cause)
+        raise AirstepTaskFailed(cause)
 
-    def _deadline(self, execution_timeout: float | None) -> tuple[float, str]:
-        """How long the try may run, and that limit in words for the timeout's message."""
+    def _execute(self, task: TaskModel, try_number: int, upstream: dict[str, TaskInstance]) -> TryResult:
+        """Hand the try to the executor function and wait for its outcome. An executor that died (out of
+        memory, killed) failed the try, as a crashed worker fails an Airflow task."""
+        request = TryRequest(
+            self.payload.dag,
+            self.payload.run,
+            self.task_id,
+            try_number,
+            self._deadline(task.execution_timeout),
+            {task_id: ti.xcom for task_id, ti in upstream.items()},
+        )
+        response = client("lambda").invoke(
+            FunctionName=os.environ[EXECUTOR_FUNCTION_ENV], Payload=json.dumps(request.to_event()).encode()
+        )
+        body = json.loads(response["Payload"].read() or b"null")
+        if "FunctionError" in response:
+            kind = body.get("errorType", "Unknown") if isinstance(body, dict) else "Unknown"
+            return TryResult(TaskState.FAILED, error=f"the task's executor ended abnormally ({kind})", error_type=kind)
+        return TryResult.from_dict(body)
+
+    def _deadline(self, execution_timeout: float | None) -> float:
+        """How long the try may run: its execution_timeout, or as long as this invocation allows."""
         lambda_limit = max(self.remaining_seconds - RECORDING_MARGIN_SECONDS, 0.0)
-        if execution_timeout is not None and execution_timeout <= lambda_limit:
-            return execution_timeout, f"{execution_timeout:g} s (execution_timeout)"
-        return lambda_limit, f"{lambda_limit:g} s (the time left in its Lambda invocation)"
+        return min(execution_timeout, lambda_limit) if execution_timeout is not None else lambda_limit
 
     def _close(
         self, try_number: int, started: str, state: TaskState, error: str | None = None, xcom_json: str | None = None
@@ -181,15 +189,16 @@ class Invocation:
         logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
         return TaskOutcome(self.task_id, state, try_number)
 
-    def _settle(self, dag: DAG, task_ids: list[str], found: dict[str, TaskInstance]) -> dict[str, TaskInstance]:
+    def _settle(self, model: DagModel, task_ids: list[str], found: dict[str, TaskInstance]) -> dict[str, TaskInstance]:
         """`found` completed for task instances whose steps have all run: one still marked running (or
         never recorded) had a try that timed out or crashed without reporting, and is failed now by its
         first reader."""
+        tasks = model.task_map
         for task_id in task_ids:
             ti = found.get(task_id)
             if ti is not None and ti.state in FINISHED:
                 continue
-            timeout = dag.task_dict[task_id].execution_timeout
+            timeout = tasks[task_id].execution_timeout
             limit = f"its execution_timeout ({timeout:g} s)" if timeout else "the 900 s Lambda limit"
             message = (
                 "the try ended without reporting a result: it ran past "
@@ -243,10 +252,10 @@ class Invocation:
     # -- the run's verdict ------------------------------------------------------------------------
     def finalize(self) -> RunOutcome:
         """Airflow's rule: a run fails if any leaf task failed or is upstream_failed."""
-        dag = self.dag
+        model = self.model
         recorded = {ti.task_id: ti for ti in self.store.task_instances(self.key)}
-        instances = self._settle(dag, list(dag.task_dict), recorded)
-        leaves = [t for t, op in dag.task_dict.items() if not op.downstream_task_ids]
+        instances = self._settle(model, list(model.task_map), recorded)
+        leaves = [t for t, downstream in model.downstream().items() if not downstream]
         failed_leaves = [t for t in leaves if instances[t].state in FAILED_STATES]
         state = RunState.FAILED if failed_leaves else RunState.SUCCESS
         self.store.finish_run(self.key, state)
@@ -261,17 +270,9 @@ class Invocation:
 
 
 def _history_message(exc: BaseException, where: str) -> str:
-    """What Step Functions' history keeps of a failure: its type, never its message (a task's message
-    may hold a secret the masker does not know)."""
+    """What Step Functions' history keeps of a failure: its type, never its message (a message may hold
+    a secret the masker does not know)."""
     return f"{type(exc).__name__} (the message is in {where})"
-
-
-def _mask_task_output() -> None:
-    """Mask secrets in what tasks print (their logs), however the process's streams were set up."""
-    if not isinstance(sys.stdout, RedactingStream):
-        sys.stdout = RedactingStream(sys.stdout)
-    if not isinstance(sys.stderr, RedactingStream):
-        sys.stderr = RedactingStream(sys.stderr)
 
 
 def _caught_message(caught: dict[str, Any]) -> str:

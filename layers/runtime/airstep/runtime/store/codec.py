@@ -90,8 +90,12 @@ class Table:
         response = self._conditional(self.client.update_item, request)
         return None if response is None else response.get("Attributes", {})
 
-    def delete(self, item_key: Item) -> None:
-        self.client.delete_item(TableName=self.name, Key=item_key)
+    def delete(self, item_key: Item, *, condition: str | None = None, **expression: Any) -> bool:
+        """Delete the item; False if `condition` does not hold."""
+        request: dict[str, Any] = {"TableName": self.name, "Key": item_key, **expression}
+        if condition:
+            request["ConditionExpression"] = condition
+        return self._conditional(self.client.delete_item, request) is not None
 
     def query(self, *, limit: int | None = None, **request: Any) -> list[Item]:
         """Every item the query matches, page after page, or the first `limit`."""

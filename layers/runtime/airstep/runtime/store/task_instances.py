@@ -185,6 +185,27 @@ class TaskInstances:
             ExpressionAttributeValues={":try": {"N": str(try_number)}, ":running": string(TaskState.RUNNING.value)},
         )
 
+    def abandon_try(self, run: RunKey, task_id: str, try_number: int, map_index: int = -1) -> bool:
+        """Take back try `try_number`, begun but never run (the runner failed before the task's code
+        ran): the instance is as it was before the try began, so the retry is not counted twice."""
+        item_key = key(run.pk, schema.ti_sk(task_id, map_index))
+        condition = "try_number = :try AND #s = :running"
+        names = {"#s": "state"}
+        values: dict[str, Any] = {":try": {"N": str(try_number)}, ":running": string(TaskState.RUNNING.value)}
+        if try_number == 1:
+            return self.table.delete(
+                item_key, condition=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values
+            )
+        values.update({":previous": {"N": str(try_number - 1)}, ":retry": string(TaskState.UP_FOR_RETRY.value)})
+        updated = self.table.update(
+            item_key,
+            "SET try_number = :previous, #s = :retry",
+            condition=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return updated is not None
+
     def finish_unfinished(
         self, run: RunKey, task_id: str, state: TaskState, now: str, error: str | None = None, map_index: int = -1
     ) -> bool:

@@ -1,12 +1,15 @@
-"""The graph model: a declarative, JSON-serialisable description of one DAG, the compiler's input.
+"""The graph model: a declarative, JSON-serialisable description of one DAG.
 
-`DagModel.from_dag` produces it from the DAG objects a DAG file defines, `compile_dag` consumes it;
-`DagModel.from_json(m.to_json()) == m` for every model (tests prove it), so a model can be stored,
-sent between functions, or written by hand in tests.
+`DagModel.from_dag` produces it from the DAG objects a DAG file defines (only ever where user code may
+run: the parse sandbox, the executor, a local command). The compiler turns it into a state machine,
+and the task runner reads it (stored beside the machine, `storage_key`) to know each task's upstreams,
+trigger rule and policy without running user code. `DagModel.from_json(m.to_json()) == m` for every
+model (tests prove it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -133,6 +136,11 @@ class DagModel:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def storage_key(self) -> str:
+        """Where this exact model is stored: content-addressed, so storing it again changes nothing."""
+        digest = hashlib.sha256(self.to_json().encode()).hexdigest()[:20]
+        return f"models/{self.dag_id}/{digest}.json"
 
     @classmethod
     def from_json(cls, text: str) -> DagModel:

@@ -1,0 +1,144 @@
+"""The executor: runs one try of a task's code, and nothing else.
+
+It is the only function that runs task code, under the task role: it cannot read or write run records
+or gate tokens. The task runner (`task_runner`) decides that a try runs, sends what the try needs
+(the run, the try number, its upstream tasks' return values, its deadline), and records what comes
+back. What the executor returns never carries a secret the task read (messages are masked here, where
+the secrets were read).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from airstep.contract import DAG, RUN, TASK_ID, DagRef, DagRun
+from airstep.errors import AirflowFailException, AirflowSkipException
+from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.context import TaskInstanceView, build_context
+from airstep.runtime.dag_cache import DagVersionError, get_dag
+from airstep.runtime.deadline import call_with_deadline
+from airstep.runtime.store.task_instances import encode_xcom
+from airstep.secrets_masker import RedactingStream, redact
+from airstep.states import TaskState
+
+logger = Logger(service=SERVICE_NAME)
+# A try stops this long before Lambda would end the invocation, so that its outcome is still reported.
+REPORTING_MARGIN_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TryRequest:
+    """What the task runner sends: one try of one task, with its upstream tasks' return values (JSON
+    text, or None for a task that returned nothing)."""
+
+    dag: DagRef
+    run: DagRun
+    task_id: str
+    try_number: int
+    deadline_seconds: float
+    upstream: dict[str, str | None] = field(default_factory=dict)
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            DAG: self.dag.to_dict(),
+            RUN: self.run.to_input(),
+            TASK_ID: self.task_id,
+            "try_number": self.try_number,
+            "deadline_seconds": self.deadline_seconds,
+            "upstream": self.upstream,
+        }
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> TryRequest:
+        return cls(
+            DagRef.from_dict(event[DAG]),
+            DagRun.from_input(event[RUN]),
+            event[TASK_ID],
+            event["try_number"],
+            event["deadline_seconds"],
+            event.get("upstream") or {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TryResult:
+    """How the try ended: success (with its return value as JSON text), skipped or failed (`final`:
+    without using the remaining retries), or `unloadable` when the DAG itself would not load (not the
+    try's fault: the runner retries it)."""
+
+    state: TaskState | None
+    xcom: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    final: bool = False
+    unloadable: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value if self.state else None,
+            "xcom": self.xcom,
+            "error": self.error,
+            "error_type": self.error_type,
+            "final": self.final,
+            "unloadable": self.unloadable,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TryResult:
+        state = TaskState(data["state"]) if data.get("state") else None
+        return cls(
+            state,
+            data.get("xcom"),
+            data.get("error"),
+            data.get("error_type"),
+            data.get("final", False),
+            data.get("unloadable", False),
+        )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = TryRequest.from_event(event)
+    logger.append_keys(dag_id=request.run.dag_id, run_id=request.run.run_id, task_id=request.task_id)
+    remaining = context.get_remaining_time_in_millis() / 1000 - REPORTING_MARGIN_SECONDS
+    return run_try(request, remaining).to_dict()
+
+
+def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> TryResult:
+    """Run the try's code to its end or its deadline; never raises for anything the task does."""
+    try:
+        dag = get_dag(request.dag)
+    except DagVersionError as exc:
+        return TryResult(None, error=redact(str(exc)), unloadable=True)
+    task = dag.task_dict[request.task_id]
+    view = TaskInstanceView(request.run, request.task_id, request.try_number, request.upstream)
+    context = build_context(dag, task, request.run, view)
+    seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
+    why = "execution_timeout" if seconds == task.execution_timeout else "the time left in its Lambda invocation"
+    limit = f"{seconds:g} s ({why})"
+    _mask_task_output()
+    try:
+        result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
+        return TryResult(TaskState.SUCCESS, xcom=encode_xcom(request.task_id, result) if result is not None else None)
+    except AirflowSkipException as exc:
+        return TryResult(TaskState.SKIPPED, error=redact(str(exc)) or None)
+    except BaseException as exc:  # noqa: BLE001 - any failure of task code fails the try
+        final = isinstance(exc, AirflowFailException)
+        return TryResult(TaskState.FAILED, error=redact(_describe(exc)), error_type=type(exc).__name__, final=final)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _mask_task_output() -> None:
+    """Mask secrets in what tasks print (their logs), however the process's streams were set up."""
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)
