@@ -1,12 +1,16 @@
-"""Finding and loading DAG files for the CLI, turning problems into `file:line: message` lines."""
+"""Finding and parsing DAG files for the CLI, turning problems into `file:line: message` lines.
+
+DAG files are parsed in the sandbox (airstep.sandbox), never in the CLI's own process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from airstep.loader import LoadedFile, load_dag_file
 from airstep.model import DagModel
+from airstep.sandbox import ParsedFile, parse_dag_file
 from airstep_cli.errors import UserError
 from airstep_compiler import CompileError, DagSource, compile_dag
 
@@ -22,19 +26,21 @@ def expand_paths(paths: Iterable[str]) -> list[Path]:
     return files
 
 
-def load_one(path: str, dag_id: str | None = None) -> tuple[LoadedFile, list[DagModel]]:
-    """Load one DAG file; UserError if it is broken or does not define `dag_id`."""
+def load_one(path: str, dag_id: str | None = None) -> tuple[ParsedFile, list[DagModel]]:
+    """Parse one DAG file (in the sandbox: a child process with a time and memory limit); UserError if
+    it is broken or does not define `dag_id`."""
     if not Path(path).is_file():
         raise UserError([f"{path}: no such file"])
-    loaded = load_dag_file(str(Path(path)))
-    if loaded.errors:
-        raise UserError(str(e) for e in loaded.errors)
-    models = [DagModel.from_dag(d) for d in loaded.dags.values()]
+    parsed = parse_dag_file(Path(path), uri=str(Path(path)))
+    if parsed.errors:
+        raise UserError(str(e) for e in parsed.errors)
+    models = [DagModel.from_json(m) for m in parsed.models]
     if dag_id is not None:
+        found = ", ".join(m.dag_id for m in models)
         models = [m for m in models if m.dag_id == dag_id]
         if not models:
-            raise UserError([f"{path}: no DAG with dag_id {dag_id!r} (found: {', '.join(loaded.dags)})"])
-    return loaded, models
+            raise UserError([f"{path}: no DAG with dag_id {dag_id!r} (found: {found})"])
+    return parsed, models
 
 
 def the_only_dag(path: str, models: list[DagModel]) -> DagModel:
@@ -45,15 +51,17 @@ def the_only_dag(path: str, models: list[DagModel]) -> DagModel:
 
 
 def problems_of(files: Iterable[Path]) -> tuple[int, list[str]]:
-    """Load and compile every DAG in `files`; return how many DAGs are fine and every problem."""
+    """Parse (in the sandbox, a few files at a time) and compile every DAG in `files`; return how many
+    DAGs are fine and every problem."""
     good = 0
     problems: list[str] = []
-    for file in files:
-        loaded = load_dag_file(str(file))
-        problems.extend(str(e) for e in loaded.errors)
-        for dag in loaded.dags.values():
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        parsed_files = list(pool.map(lambda file: parse_dag_file(file, uri=str(file)), files))
+    for parsed in parsed_files:
+        problems.extend(str(e) for e in parsed.errors)
+        for model_json in parsed.models:
             try:
-                compile_dag(DagModel.from_dag(dag), DagSource(loaded.path, loaded.version))
+                compile_dag(DagModel.from_json(model_json), DagSource(parsed.file, parsed.version))
             except CompileError as exc:
                 problems.append(str(exc))
             else:

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from airstep.loader import LoadedFile
 from airstep.model import DagModel
+from airstep.sandbox import ParsedFile
 from airstep.states import FINISHED, RunState, TaskState
 from airstep_cli.dagfiles import expand_paths, load_one, problems_of, the_only_dag
 from airstep_cli.errors import UserError
@@ -54,8 +54,8 @@ def _fail(lines: list[str], code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _source(loaded: LoadedFile) -> DagSource:
-    return DagSource(str(Path(loaded.path).resolve()), loaded.version)
+def _source(parsed: ParsedFile) -> DagSource:
+    return DagSource(str(Path(parsed.file).resolve()), parsed.version)
 
 
 @app.command()

@@ -12,19 +12,22 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from airstep.contract import ScheduleKind, ScheduleTarget
-from airstep.loader import MAX_DAG_FILE_BYTES, DagLoadError, load_dag_file
+from airstep.contract import BUNDLES_PREFIX, ScheduleKind, ScheduleTarget
+from airstep.loader import DagLoadError
 from airstep.model import DagModel
 from airstep.runtime.clients import client, metadata_store, registry
 from airstep.runtime.constants import SERVICE_NAME
-from airstep.runtime.store import DagRecord, ImportErrorRecord, MetadataStore
+from airstep.runtime.dag_parser import ParseRequest
+from airstep.runtime.store import DagRecord, FileRecord, ImportErrorRecord, MetadataStore
+from airstep.sandbox import ParsedFile
+from airstep_compiler.bundles import MAX_BUNDLE_BYTES, Bundle, Snapshot, build_bundle, is_dag_file, take_snapshot
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
 from airstep_compiler.schedules import ScheduleError, scheduler_expression
@@ -45,6 +48,7 @@ class Settings:
     scheduler_role_arn: str
     schedule_group: str
     schedule_dlq_arn: str
+    parser_function: str = ""
     dag_prefix: str = "dags/"
 
     @classmethod
@@ -58,6 +62,7 @@ class Settings:
             scheduler_role_arn=env["AIRSTEP_SCHEDULER_ROLE_ARN"],
             schedule_group=env["AIRSTEP_SCHEDULE_GROUP"],
             schedule_dlq_arn=env["AIRSTEP_SCHEDULE_DLQ_ARN"],
+            parser_function=env["AIRSTEP_PARSER_FUNCTION"],
             dag_prefix=env.get("AIRSTEP_DAG_PREFIX", "dags/"),
         )
 
@@ -70,82 +75,139 @@ class Settings:
         return f"{name[: limit - 9]}-{digest}"
 
 
-class Deployer:
-    """Applies S3 object events to state machines, schedules and the metadata table."""
+class Parser(Protocol):
+    def __call__(self, request: ParseRequest) -> ParsedFile: ...
 
-    def __init__(self, settings: Settings, *, s3: Any, sfn: Any, scheduler: Any, store: MetadataStore) -> None:
+
+class LambdaParser:
+    """Parses DAG files with the parse function: the only place they run while being deployed."""
+
+    def __init__(self, function_name: str, lambda_client: Any) -> None:
+        self.function_name = function_name
+        self.lambda_client = lambda_client
+
+    def __call__(self, request: ParseRequest) -> ParsedFile:
+        response = self.lambda_client.invoke(
+            FunctionName=self.function_name, Payload=json.dumps(request.to_event()).encode()
+        )
+        body = json.loads(response["Payload"].read())
+        if "FunctionError" in response:  # the parse function itself failed: retry the whole event
+            raise RuntimeError(f"the parse function failed on {request.uri}: {body.get('errorType', 'error')}")
+        return ParsedFile.from_dict(body)
+
+
+class Deployer:
+    """Keeps the deployed DAGs equal to what the DAG prefix holds.
+
+    Every S3 event is only a cue: the deployer snapshots the prefix as it is now into a bundle, parses
+    (in the parse function) each DAG file whose inputs changed since it was last parsed, and deploys,
+    records an import error for, or retires what it finds. Whatever order S3 delivers events in, and
+    however often, the outcome is the prefix's latest state; a deploy cut short is completed by the
+    next one (the event's retry), since each step compares what is deployed with what should be."""
+
+    def __init__(
+        self, settings: Settings, *, s3: Any, sfn: Any, scheduler: Any, store: MetadataStore, parser: Parser
+    ) -> None:
         self.settings = settings
         self.s3 = s3
         self.sfn = sfn
         self.scheduler = scheduler
         self.store = store
+        self.parser = parser
 
     def handle(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Reconcile each bucket an event names under the DAG prefix; one outcome per file that changed."""
+        buckets = {
+            record["s3"]["bucket"]["name"]
+            for record in event.get("Records", [])
+            if unquote_plus(record["s3"]["object"]["key"]).startswith(self.settings.dag_prefix)
+        }
+        return [outcome for bucket in sorted(buckets) for outcome in self.reconcile(bucket)]
+
+    def reconcile(self, bucket: str) -> list[dict[str, Any]]:
+        snapshot = take_snapshot(self.s3, bucket, self.settings.dag_prefix)
+        bundle = build_bundle(self.s3, snapshot, self._previous_bundle(bucket))
+        dag_files = {path for path in snapshot.versions if is_dag_file(path, bundle.read(path))}
+        known = {record.file: record for record in self.store.list_files()}
         outcomes = []
-        for record in event.get("Records", []):
-            bucket = record["s3"]["bucket"]["name"]
-            key = unquote_plus(record["s3"]["object"]["key"])
-            if not key.startswith(self.settings.dag_prefix) or not key.endswith(".py"):
-                outcomes.append({"file": key, "outcome": "ignored"})
-                continue
-            uri = f"s3://{bucket}/{key}"
-            if record["eventName"].startswith("ObjectRemoved"):
-                outcomes.append(self.remove_file(uri))
-            else:
-                obj = record["s3"]["object"]
-                outcomes.append(self.deploy_file(bucket, key, obj.get("versionId", "null"), int(obj.get("size", 0))))
+        for path in sorted(dag_files):
+            uri = snapshot.uri(path)
+            key = _parse_key(snapshot, path, known.get(uri))
+            if uri in known and known[uri].parse_key == key:
+                continue  # neither the file nor anything it read has changed
+            outcomes.append(self._deploy_file(bundle, path, uri, known.get(uri)))
+        for uri, record in known.items():
+            if uri.startswith(snapshot.uri("")) and uri[len(snapshot.uri("")) :] not in dag_files:
+                outcomes.append(self._remove_file(record))
+        self.store.put_latest_bundle(snapshot.bundle_id)
         return outcomes
 
-    def deploy_file(self, bucket: str, key: str, version: str, size: int) -> dict[str, Any]:
-        uri = f"s3://{bucket}/{key}"
-        if size > MAX_DAG_FILE_BYTES:
-            return self._import_errors(
-                uri, version, [DagLoadError(uri, 1, f"file is {size:,} bytes; limit {MAX_DAG_FILE_BYTES:,}")]
+    def _previous_bundle(self, bucket: str) -> Bundle | None:
+        previous = self.store.latest_bundle()
+        if previous is None:
+            return None
+        try:
+            data = self.s3.get_object(Bucket=bucket, Key=f"{BUNDLES_PREFIX}{previous}.zip")["Body"].read()
+        except ClientError:
+            return None
+        return Bundle(Snapshot(bucket, self.settings.dag_prefix, {}), data)
+
+    def _deploy_file(self, bundle: Bundle, path: str, uri: str, known: FileRecord | None) -> dict[str, Any]:
+        version = bundle.version
+        previous_dags = known.dag_ids if known else []
+        if len(bundle.data) > MAX_BUNDLE_BYTES:
+            message = (
+                f"the DAG bundle (everything under {self.settings.dag_prefix}) is {len(bundle.data):,} bytes "
+                f"compressed, over the {MAX_BUNDLE_BYTES:,} bytes it may be; keep data files elsewhere"
             )
-        source = self.s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
-        loaded = load_dag_file(uri, source)
-        if loaded.errors:
-            return self._import_errors(uri, version, loaded.errors)
+            return self._import_errors(uri, version, [DagLoadError(uri, 0, message)], known, bundle, [])
+        parsed = self.parser(ParseRequest(bundle.data, path, uri))
+        if parsed.errors:
+            return self._import_errors(uri, version, parsed.errors, known, bundle, parsed.imports)
         problems: list[DagLoadError] = []
         plans: list[tuple[DagModel, CompiledDag]] = []
         # The function's name, not its ARN: same account and region, and ~50 bytes less per Lambda state.
         options = CompileOptions(function_name=self.settings.task_runner_arn.split(":function:")[-1])
-        for dag in loaded.dags.values():
-            owner = self.store.get_dag(dag.dag_id)
+        source = DagSource(uri, version, models=f"s3://{bundle.snapshot.bucket}/")
+        for model in (DagModel.from_json(text) for text in parsed.models):
+            owner = self.store.get_dag(model.dag_id)
             if owner and not owner.removed and owner.file != uri:
                 problems.append(
-                    DagLoadError(uri, dag.location.line, f"dag_id {dag.dag_id!r} is already defined in {owner.file}")
+                    DagLoadError(uri, model.line, f"dag_id {model.dag_id!r} is already defined in {owner.file}")
                 )
                 continue
-            model = DagModel.from_dag(dag)
             try:
-                compiled = compile_dag(model, DagSource(uri, version, models=f"s3://{bucket}/"), options)
+                compiled = compile_dag(model, source, options)
                 if model.schedule:
                     scheduler_expression(model.schedule, model.start_date)
             except (CompileError, ScheduleError) as exc:
-                line = exc.line if isinstance(exc, CompileError) and exc.line else dag.location.line
+                line = exc.line if isinstance(exc, CompileError) and exc.line else model.line
                 message = exc.message if isinstance(exc, CompileError) else str(exc)
                 problems.append(DagLoadError(uri, line, message))
                 continue
             plans.append((model, compiled))
         if problems:
-            return self._import_errors(uri, version, problems)
+            return self._import_errors(uri, version, problems, known, bundle, parsed.imports)
         for model, _ in plans:  # the task runner reads the model, never the DAG file
-            self.s3.put_object(Bucket=bucket, Key=model.storage_key(), Body=model.to_json().encode())
-        deployed = [self._deploy_dag(model, compiled, uri, version) for model, compiled in plans]
-        for gone in self._dags_of(uri) - {m.dag_id for m, _ in plans}:
+            self.s3.put_object(Bucket=bundle.snapshot.bucket, Key=model.storage_key(), Body=model.to_json().encode())
+        deployed = [self._deploy_dag(model, compiled, source) for model, compiled in plans]
+        dag_ids = [model.dag_id for model, _ in plans]
+        for gone in sorted(set(previous_dags) - set(dag_ids)):
             self._retire(gone)
         self.store.clear_import_error(uri)
+        key = _parse_key(bundle.snapshot, path, FileRecord(uri, "", dag_ids, parsed.imports))
+        self.store.put_file(FileRecord(uri, key, dag_ids, parsed.imports))
         return {"file": uri, "outcome": "deployed", "dags": deployed}
 
-    def remove_file(self, uri: str) -> dict[str, Any]:
-        removed = sorted(self._dags_of(uri))
-        for dag_id in removed:
+    def _remove_file(self, record: FileRecord) -> dict[str, Any]:
+        """The file is gone (or no longer defines DAGs): its schedules go, its DAGs are marked removed."""
+        for dag_id in record.dag_ids:
             self._retire(dag_id)
-        self.store.clear_import_error(uri)
-        return {"file": uri, "outcome": "removed", "dags": removed}
+        self.store.clear_import_error(record.file)
+        self.store.delete_file(record.file)
+        return {"file": record.file, "outcome": "removed", "dags": sorted(record.dag_ids)}
 
-    def _deploy_dag(self, model: DagModel, compiled: CompiledDag, uri: str, version: str) -> dict[str, Any]:
+    def _deploy_dag(self, model: DagModel, compiled: CompiledDag, source: DagSource) -> dict[str, Any]:
         name = self.settings.resource_name(model.dag_id, STATE_MACHINE_NAME_CHARS)
         definition = compiled.definition_json
         arn = self._state_machine_arn(name)
@@ -168,8 +230,8 @@ class Deployer:
             )["stateMachineArn"]
         schedule_name = self._schedule(model, arn) if model.schedule else self._delete_schedule(model.dag_id)
         previous = self.store.get_dag(model.dag_id)
-        self.store.put_dag(dag_record(model, DagSource(uri, version), arn, schedule_name, previous, changed))
-        logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": version})
+        self.store.put_dag(dag_record(model, source, arn, schedule_name, previous, changed))
+        logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": source.version})
         return {"dag_id": model.dag_id, "state_machine_arn": arn, "changed": changed}
 
     def _schedule(self, model: DagModel, machine_arn: str) -> str:
@@ -222,12 +284,22 @@ class Deployer:
             self.store.put_dag(record.retired())
         logger.info("dag removed", extra={"dag_id": dag_id})
 
-    def _dags_of(self, uri: str) -> set[str]:
-        return {d.dag_id for d in self.store.list_dags() if d.file == uri and not d.removed}
-
-    def _import_errors(self, uri: str, version: str, errors: list[DagLoadError]) -> dict[str, Any]:
+    def _import_errors(
+        self,
+        uri: str,
+        version: str,
+        errors: list[DagLoadError],
+        known: FileRecord | None,
+        bundle: Bundle,
+        imports: list[str],
+    ) -> dict[str, Any]:
+        """Record why the file failed; its DAGs' previous versions keep running. A failed file is
+        parsed again whenever the bundle changes (a missing helper may have arrived)."""
         problems = [{"line": e.line, "message": e.message} for e in errors]
         self.store.put_import_error(ImportErrorRecord(uri, version, problems, datetime.now(UTC).isoformat()))
+        dag_ids = known.dag_ids if known else []
+        key = f"{bundle.snapshot.bundle_id}:failed"
+        self.store.put_file(FileRecord(uri, key, dag_ids, imports, failed=True))
         metrics.add_metric(name="DagImportErrors", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
         logger.warning("dag import error", extra={"file": uri, "errors": [str(e) for e in errors]})
@@ -263,13 +335,25 @@ def dag_record(
     )
 
 
+def _parse_key(snapshot: Snapshot, path: str, record: FileRecord | None) -> str:
+    """What a file's parse depends on: its own version, the versions of the bundle modules it imported
+    last time, and every data file; a file that failed depends on the whole bundle."""
+    if record is not None and record.failed:
+        return f"{snapshot.bundle_id}:failed"
+    inputs = [snapshot.versions.get(path), snapshot.data_digest()]
+    inputs += [f"{module}={snapshot.versions.get(module)}" for module in (record.imports if record else [])]
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:20]
+
+
 def _deployer() -> Deployer:
+    settings = Settings.from_env()
     return Deployer(
-        Settings.from_env(),
+        settings,
         s3=client("s3"),
         sfn=client("stepfunctions"),
         scheduler=client("scheduler"),
         store=metadata_store(),
+        parser=LambdaParser(settings.parser_function, client("lambda")),
     )
 
 

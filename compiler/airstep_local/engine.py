@@ -24,7 +24,7 @@ from moto import mock_aws
 from airstep.connections import secrets
 from airstep.contract import Action, Payload, TaskOutcome, execution_name
 from airstep.model import DagModel
-from airstep.runtime import executor, run_tracker, task_runner
+from airstep.runtime import dag_parser, executor, run_tracker, task_runner
 from airstep.runtime.clients import registry
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV
 from airstep.runtime.scheduling import manual_run
@@ -42,6 +42,7 @@ TABLE_NAME = "airstep-local"
 ARTIFACTS_BUCKET = "airstep-local"  # graph models, as the DAG bucket holds them in AWS
 FUNCTION_NAME = "airstep-local-run-task"
 EXECUTOR_NAME = "airstep-local-execute-task"
+PARSER_NAME = "airstep-local-parse-dags"
 KEEP_RUNS_PER_DAG = 100  # local history (`airstep runs`) keeps each DAG's newest runs
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
 
@@ -103,7 +104,11 @@ class LocalEngine:
         self._mock.start()
         self._restore_moto = speed_up_moto()
         self._saved_session = boto3.DEFAULT_SESSION
-        handlers = {FUNCTION_NAME: task_runner.lambda_handler, EXECUTOR_NAME: executor.lambda_handler}
+        handlers = {
+            FUNCTION_NAME: task_runner.lambda_handler,
+            EXECUTOR_NAME: executor.lambda_handler,
+            PARSER_NAME: dag_parser.lambda_handler,
+        }
         self.session = LocalSession(handlers, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
         registry.reset()
@@ -123,6 +128,7 @@ class LocalEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop_executions()
         self._save_state()
         registry.reset()
         boto3.DEFAULT_SESSION = self._saved_session
@@ -133,6 +139,23 @@ class LocalEngine:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+    def _stop_executions(self, wait_seconds: float = 5.0) -> None:
+        """Abort executions still running (a test that started one and moved on), and give their
+        threads a moment to notice: none may outlive the engine and call AWS after moto is gone."""
+        running = [
+            execution["executionArn"]
+            for machine in self.sfn.list_state_machines()["stateMachines"]
+            for execution in self.sfn.list_executions(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            )["executions"]
+        ]
+        for arn in running:
+            self.sfn.stop_execution(executionArn=arn, cause="the local engine is closing")
+        deadline = time.monotonic() + wait_seconds
+        while running and time.monotonic() < deadline:
+            time.sleep(0.05)
+            running = [a for a in running if self.sfn.describe_execution(executionArn=a)["status"] == "RUNNING"]
 
     def _stored_items(self) -> dict[tuple[str, str], dict[str, Any]]:
         if self._state_file is None or not self._state_file.exists():

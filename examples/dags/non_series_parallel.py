@@ -17,7 +17,7 @@ def work(seconds: float) -> float:
 
 with DAG("non_series_parallel", schedule=None, start_date=datetime(2026, 1, 1), tags=["example"]):
     # N-shape: a -> c, b -> c, b -> d
-    a = PythonOperator(task_id="a", python_callable=work, op_args=[0.4])
+    a = PythonOperator(task_id="a", python_callable=work, op_args=[1.0])
     b = PythonOperator(task_id="b", python_callable=work, op_args=[0.1])
     c = PythonOperator(task_id="c", python_callable=work, op_args=[0.1])
     d = PythonOperator(task_id="d", python_callable=work, op_args=[0.1])

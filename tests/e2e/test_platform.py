@@ -11,8 +11,8 @@ import pytest
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
-from airstep_compiler.deploy import Deployer, Settings
-from airstep_local.engine import ACCOUNT, FUNCTION_NAME, REGION, LocalEngine
+from airstep_compiler.deploy import Deployer, LambdaParser, Settings
+from airstep_local.engine import ACCOUNT, FUNCTION_NAME, PARSER_NAME, REGION, LocalEngine
 from helpers import EXAMPLES, ROOT
 
 BUCKET = "airstep-dev-dags"
@@ -51,8 +51,10 @@ def platform():
             scheduler_role_arn=f"arn:aws:iam::{ACCOUNT}:role/airstep-dev-scheduler",
             schedule_group="airstep-dev",
             schedule_dlq_arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq.rsplit('/', 1)[-1]}",
+            parser_function=PARSER_NAME,
         )
-        deployer = Deployer(settings, s3=s3, sfn=engine.sfn, scheduler=scheduler, store=engine.store)
+        parser = LambdaParser(PARSER_NAME, boto3.client("lambda"))
+        deployer = Deployer(settings, s3=s3, sfn=engine.sfn, scheduler=scheduler, store=engine.store, parser=parser)
         yield engine, deployer, s3, scheduler
 
 
@@ -73,15 +75,16 @@ def upload(s3, key, text):
     return response["VersionId"], event
 
 
-def removal(key):
+def removal(s3, key):
+    s3.delete_object(Bucket=BUCKET, Key=key)
     return {
         "Records": [{"eventName": "ObjectRemoved:Delete", "s3": {"bucket": {"name": BUCKET}, "object": {"key": key}}}]
     }
 
 
-def fire(engine, scheduler, when):
+def fire(engine, scheduler, when, name="airstep-dev-nightly"):
     """Start the run that EventBridge Scheduler would start at `when` (moto's schedules never fire)."""
-    target = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")["Target"]
+    target = scheduler.get_schedule(Name=name, GroupName="airstep-dev")["Target"]
     event = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", when))
     started = start_scheduled_run(event, engine.sfn)
     engine._track(started["execution_arn"])
@@ -98,9 +101,11 @@ def test_upload_schedule_run_update_break_remove(platform):
     assert outcome["outcome"] == "deployed" and outcome["dags"][0]["changed"]
 
     record = engine.store.get_dag("nightly")
-    assert (record.file, record.version, record.removed) == (f"s3://{BUCKET}/dags/nightly.py", v1, False)
+    assert (record.file, record.removed) == (f"s3://{BUCKET}/dags/nightly.py", False)
+    assert record.version.startswith("bundle:")  # the snapshot of dags/ that the run's tasks load
+    first_bundle = record.version
     definition = engine.sfn.describe_state_machine(stateMachineArn=record.state_machine_arn)["definition"]
-    assert v1 in definition and FUNCTION_NAME in definition
+    assert first_bundle in definition and FUNCTION_NAME in definition
     schedule = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
     assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
@@ -133,7 +138,8 @@ def test_upload_schedule_run_update_break_remove(platform):
     # re-uploading the same bytes is a new object version; a changed file updates the machine
     v2, event = upload(s3, "dags/nightly.py", DAG_V2)
     (outcome,) = deployer.handle(event)
-    assert outcome["dags"][0]["changed"] and engine.store.get_dag("nightly").version == v2
+    assert outcome["dags"][0]["changed"] and engine.store.get_dag("nightly").version not in (first_bundle, None)
+    second_bundle = engine.store.get_dag("nightly").version
     started = fire(engine, scheduler, "2026-11-22T02:00:00Z")
     assert engine.store.get_xcoms(RunKey("nightly", started["run_id"]), ["load"]) == {"load": "2026-11-22: 6 (v2)"}
     # the run of the first version can still load its own version
@@ -145,15 +151,23 @@ def test_upload_schedule_run_update_break_remove(platform):
     assert outcome["outcome"] == "import_error"
     (error,) = engine.store.list_import_errors()
     assert error.file == f"s3://{BUCKET}/dags/nightly.py" and error.errors[0]["line"] == 3
-    assert engine.store.get_dag("nightly").version == v2
+    assert engine.store.get_dag("nightly").version == second_bundle
 
-    # a second file cannot take over an existing dag_id
+    # a second file cannot take over an existing dag_id (the broken file, parsed again since the
+    # bundle changed, still fails)
     _, event = upload(s3, "dags/copy.py", DAG_V1)
-    (outcome,) = deployer.handle(event)
-    assert outcome["outcome"] == "import_error" and "already defined in" in outcome["errors"][0]
+    outcomes = {o["file"].rsplit("/", 1)[1]: o for o in deployer.handle(event)}
+    assert {name: o["outcome"] for name, o in outcomes.items()} == {
+        "copy.py": "import_error",
+        "nightly.py": "import_error",
+    }
+    assert "already defined in" in outcomes["copy.py"]["errors"][0]
+
+    outcomes = deployer.handle(removal(s3, "dags/copy.py"))
+    assert {"file": f"s3://{BUCKET}/dags/copy.py", "outcome": "removed", "dags": []} in outcomes
 
     # removing the file deletes the schedule and marks the DAG removed; history stays
-    (outcome,) = deployer.handle(removal("dags/nightly.py"))
+    (outcome,) = deployer.handle(removal(s3, "dags/nightly.py"))
     assert outcome == {"file": f"s3://{BUCKET}/dags/nightly.py", "outcome": "removed", "dags": ["nightly"]}
     assert engine.store.get_dag("nightly").removed
     assert scheduler.list_schedules(GroupName="airstep-dev")["Schedules"] == []
@@ -165,18 +179,17 @@ def test_unchanged_upload_is_a_no_op(platform):
     _, event = upload(s3, "dags/nightly.py", DAG_V1)
     deployer.handle(event)
     compiled_at = engine.store.get_dag("nightly").compiled_at
-    # same bytes, same S3 version id replayed (a duplicate S3 notification)
-    (outcome,) = deployer.handle(event)
-    assert not outcome["dags"][0]["changed"]
+    # a duplicate S3 notification: nothing under dags/ changed, so nothing is parsed or deployed
+    assert deployer.handle(event) == []
     assert engine.store.get_dag("nightly").compiled_at == compiled_at
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"\xff\xfe not utf8", "not valid UTF-8"),
-        (b"x = 1\n", "no DAG is defined"),
-        (b"import sys\nsys.exit(3)\n", "SystemExit: 3"),
+        (b"# an airflow dag\n\xff\xfe not utf8", "not valid UTF-8"),
+        (b"x = 1  # an airflow dag\n", "no DAG is defined"),
+        (b"import sys  # an airflow dag\nsys.exit(3)\n", "SystemExit: 3"),
     ],
 )
 def test_bad_files_never_crash_the_compile_function(platform, body, message):
@@ -190,13 +203,14 @@ def test_bad_files_never_crash_the_compile_function(platform, body, message):
     assert message in outcome["errors"][0]
 
 
-def test_oversized_file_is_refused_without_reading(platform):
-    _, deployer, _, _ = platform
-    obj = {"key": "dags/huge.py", "versionId": "v", "size": 50 * 1024 * 1024}
-    (outcome,) = deployer.handle(
-        {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": BUCKET}, "object": obj}}]}
-    )
-    assert outcome["outcome"] == "import_error" and "limit" in outcome["errors"][0]
+def test_a_bundle_too_large_to_parse_is_an_import_error(platform):
+    import os
+
+    _, deployer, s3, _ = platform
+    noise = os.urandom(3 * 1024 * 1024).hex()  # does not compress: 6 MB of text, ~4.5 MB zipped
+    _, event = upload(s3, "dags/huge.py", f"# an airflow dag\nNOISE = '{noise}'\n")
+    (outcome,) = deployer.handle(event)
+    assert outcome["outcome"] == "import_error" and "over the 4,194,304 bytes it may be" in outcome["errors"][0]
 
 
 def test_run_keeps_its_version_when_the_file_changes(platform):
@@ -239,8 +253,7 @@ def test_cli_against_a_deployed_stack(platform):
     )
     _, event = upload(s3, "dags/nightly.py", DAG_V1)
     deployer.handle(event)
-    upload(s3, "dags/broken.py", "with DAG(:\n")
-    deployer.handle(upload(s3, "dags/broken.py", "with DAG(:\n")[1])
+    deployer.handle(upload(s3, "dags/broken.py", "from airstep import DAG\nwith DAG(:\n")[1])
     cli = CliRunner()
     stack = ["--stack", "airstep-dev", "--region", REGION]
 
@@ -291,6 +304,7 @@ def test_sample_events_run_through_their_handlers(platform):
     machine = engine.sfn.describe_state_machine(stateMachineArn=engine.store.get_dag("etl_taskflow").state_machine_arn)
     model_uri = json.loads(machine["definition"])["States"]["dagrun@start"]["Parameters"]["dag"]["model"]
     delete = json.loads((EVENTS / "compile_dags" / "s3_delete.json").read_text())
+    s3.delete_object(Bucket=bucket, Key=delete["Records"][0]["s3"]["object"]["key"])
     assert deployer.handle(delete)[0]["dags"] == ["etl_taskflow"]
 
     schedule = json.loads((EVENTS / "start_run" / "schedule.json").read_text())
@@ -351,13 +365,14 @@ def test_lambda_entry_points(platform, monkeypatch, capsys):
         "AIRSTEP_SCHEDULER_ROLE_ARN": deployer.settings.scheduler_role_arn,
         "AIRSTEP_SCHEDULE_GROUP": deployer.settings.schedule_group,
         "AIRSTEP_SCHEDULE_DLQ_ARN": deployer.settings.schedule_dlq_arn,
+        "AIRSTEP_PARSER_FUNCTION": deployer.settings.parser_function,
     }.items():
         monkeypatch.setenv(variable, value)
     registry.reset()  # the functions build their clients from the environment set above
 
     _, event = upload(s3, "dags/nightly.py", DAG_V1)
     assert _function("compile_dags")(event, _Context())["files"][0]["outcome"] == "deployed"
-    _, broken = upload(s3, "dags/other.py", "oops(\n")
+    _, broken = upload(s3, "dags/other.py", "from airstep import DAG\noops(\n")
     assert _function("compile_dags")(broken, _Context())["files"][0]["outcome"] == "import_error"
     assert '"DagImportErrors"' in capsys.readouterr().out  # EMF metric for the alarm
 
@@ -373,3 +388,64 @@ def test_lambda_entry_points(platform, monkeypatch, capsys):
     result = _function("track_runs")(status_event(failed), _Context())
     assert result["tracked"] and engine.store.get_run(RunKey("nightly", started["run_id"])).exec_status == "ABORTED"
     assert '"RunsAborted"' in capsys.readouterr().out
+
+
+PIPELINE = """
+from datetime import datetime
+from airstep import DAG, task
+from common.naming import greeting
+
+with DAG("pipeline", schedule="0 3 * * *", start_date=datetime(2026, 1, 1)):
+    @task
+    def hello():
+        from common.naming import greeting as late  # imported inside the task, as Airflow allows
+        return [greeting(), late(), open(__file__.replace("pipeline.py", "sql/q.sql")).read().strip()]
+
+    hello()
+"""
+
+
+def test_helpers_and_data_files_are_one_bundle_and_a_run_pins_it(platform):
+    engine, deployer, s3, scheduler = platform
+    upload(s3, "dags/common/__init__.py", "")
+    upload(s3, "dags/common/naming.py", "def greeting():\n    return 'hello v1'\n")
+    upload(s3, "dags/sql/q.sql", "select 1")
+    _, event = upload(s3, "dags/pipeline.py", PIPELINE)
+    (outcome,) = deployer.handle(event)
+    assert outcome["outcome"] == "deployed"
+    first = engine.store.get_dag("pipeline")
+    started = fire(engine, scheduler, "2026-11-21T03:00:00Z", name="airstep-dev-pipeline")
+    key = RunKey("pipeline", started["run_id"])
+    assert engine.store.get_xcoms(key, ["hello"]) == {"hello": ["hello v1", "hello v1", "select 1"]}
+
+    # a helper changes: the DAG file that imported it is parsed again and pinned to the new bundle
+    _, event = upload(s3, "dags/common/naming.py", "def greeting():\n    return 'hello v2'\n")
+    (outcome,) = deployer.handle(event)
+    assert outcome["file"].endswith("dags/pipeline.py") and outcome["dags"][0]["changed"]
+    second = engine.store.get_dag("pipeline")
+    assert second.version != first.version
+    started = fire(engine, scheduler, "2026-11-22T03:00:00Z", name="airstep-dev-pipeline")
+    assert engine.store.get_xcoms(RunKey("pipeline", started["run_id"]), ["hello"])["hello"][0] == "hello v2"
+
+    # a data file changes: every DAG file is parsed again (it may read data while it loads)
+    _, event = upload(s3, "dags/sql/q.sql", "select 2")
+    assert [o["file"].rsplit("/", 1)[1] for o in deployer.handle(event)] == ["pipeline.py"]
+
+    # the first run's tasks still load the first bundle: a run never sees a helper change halfway
+    from airstep.contract import DagRef, DagRun
+    from airstep.runtime.executor import TryRequest, run_try
+
+    machine = json.loads(engine.sfn.describe_state_machine(stateMachineArn=first.state_machine_arn)["definition"])
+    model_uri = machine["States"]["dagrun@start"]["Parameters"]["dag"]["model"]
+    old = TryRequest(
+        DagRef("pipeline", first.file, first.version, model_uri),
+        DagRun.from_input({"dag_id": "pipeline", "run_id": "manual__x"}),
+        "hello",
+        1,
+        60,
+    )
+    assert json.loads(run_try(old).xcom) == ["hello v1", "hello v1", "select 1"]
+
+    # a file that is not a DAG file (no "dag" and "airflow") is a helper: never parsed, never an error
+    _, event = upload(s3, "dags/common/util.py", "X = 1\n")
+    assert deployer.handle(event) == [] and engine.store.list_import_errors() == []

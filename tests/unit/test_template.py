@@ -53,7 +53,7 @@ def test_no_wildcard_actions_and_no_star_resource_where_scoping_exists():
 
 def test_every_function_has_a_log_group_with_retention():
     functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 5
+    assert len(functions) == 6
     for name in functions:
         group = RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}

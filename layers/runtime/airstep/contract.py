@@ -424,6 +424,22 @@ class DagRun:
         )
 
 
+# DAG bundles: a deployed DAG's version is the bundle (snapshot of the DAG prefix) it was parsed from;
+# its tasks load their file from that bundle, `s3://<bucket>/bundles/<id>.zip`.
+BUNDLES_PREFIX = "bundles/"
+BUNDLE_MANIFEST = ".airstep-bundle.json"  # in the zip: {"prefix": "dags/", "files": {path: s3 version}}
+_BUNDLE_VERSION = "bundle:"
+
+
+def bundle_version(bundle_id: str) -> str:
+    return _BUNDLE_VERSION + bundle_id
+
+
+def bundle_of(version: str) -> str | None:
+    """The bundle id a DAG version names, or None for a single file's version (local runs)."""
+    return version.removeprefix(_BUNDLE_VERSION) if version.startswith(_BUNDLE_VERSION) else None
+
+
 EXECUTION_NAME_CHARS = 80  # Step Functions' limit on execution names
 _EXECUTION_NAME_BAD = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/]")
 

@@ -47,8 +47,12 @@ def content_version(source: bytes) -> str:
 _import_lock = threading.Lock()
 
 
-def load_dag_file(path: str | Path, source: bytes | None = None) -> LoadedFile:
-    """Execute a DAG file and return its DAGs, or located errors; never raises for user mistakes."""
+def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file: str | None = None) -> LoadedFile:
+    """Execute a DAG file and return its DAGs, or located errors; never raises for user mistakes.
+
+    `path` names the file (in errors and in the DAGs' locations: an s3:// URI for a deployed file);
+    `module_file` is where its bytes are on this machine, its `__file__` (DAG files read files beside
+    them), when that differs from `path`."""
     path_str = str(path)
     if source is None:
         try:
@@ -79,7 +83,7 @@ def load_dag_file(path: str | Path, source: bytes | None = None) -> LoadedFile:
 
     module_name = "airstep_dagfile_" + hashlib.sha256(path_str.encode() + source).hexdigest()[:16]
     module = types.ModuleType(module_name)
-    module.__file__ = path_str
+    module.__file__ = module_file or path_str
     folder = str(Path(path_str).resolve().parent)
     with _import_lock:
         added_path = Path(path_str).is_file() and folder not in sys.path
@@ -96,8 +100,9 @@ def load_dag_file(path: str | Path, source: bytes | None = None) -> LoadedFile:
         except BaseException as exc:  # noqa: BLE001 - any failure in user code is an import error
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            result.errors.append(DagLoadError(path_str, _user_line(exc, path_str), _describe(exc)))
             sys.modules.pop(module_name, None)
+            module.__dict__.clear()  # free what the file built (a MemoryError leaves no room to report)
+            result.errors.append(DagLoadError(path_str, _user_line(exc, path_str), _describe(exc)))
             return result
         finally:
             if added_path and folder in sys.path:

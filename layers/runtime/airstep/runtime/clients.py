@@ -12,8 +12,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-
 if TYPE_CHECKING:
     from airstep.runtime.store import MetadataStore
 
@@ -42,6 +40,8 @@ registry = Registry()
 
 def client(service: str) -> Any:
     """The process's boto3 client for `service` (default session, region and credentials)."""
+    import boto3
+
     return registry.get(f"client:{service}", lambda: boto3.client(service))
 
 

@@ -13,7 +13,7 @@ import boto3
 
 from airstep.runtime.constants import RETENTION_DAYS_ENV, TABLE_NAME_ENV
 from airstep.runtime.store.codec import Table
-from airstep.runtime.store.dags import DagRecord, DagRecords, ImportErrorRecord
+from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, ImportErrorRecord
 from airstep.runtime.store.gates import Gates, GateStatus
 from airstep.runtime.store.runs import RunKey, RunRecord, RunRecords
 from airstep.runtime.store.schema import TABLE_SCHEMA, create_table
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_XCOM_BYTES",
     "TABLE_SCHEMA",
     "DagRecord",
+    "FileRecord",
     "GateStatus",
     "ImportErrorRecord",
     "MetadataStore",

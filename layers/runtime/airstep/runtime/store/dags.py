@@ -57,8 +57,40 @@ class ImportErrorRecord:
         return {"file": self.file, "version": self.version, "errors": self.errors, "at": self.at}
 
 
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A DAG file as last parsed: the key of what it was parsed from (its version, its imports',
+    the bundle's data files), its DAGs, the bundle modules it imported, and whether it failed."""
+
+    file: str
+    parse_key: str
+    dag_ids: list[str]
+    imports: list[str]
+    failed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
 class DagRecords:
     table: Table
+
+    def put_file(self, record: FileRecord) -> None:
+        pk = schema.file_pk(record.file)
+        self.table.put(_listed(pk, schema.FILE_SK, schema.ALL_FILES, record.file, record.to_dict()))
+
+    def delete_file(self, file: str) -> None:
+        self.table.delete(key(schema.file_pk(file), schema.FILE_SK))
+
+    def list_files(self) -> list[FileRecord]:
+        return [FileRecord(**_record(item)) for item in self._listing(schema.ALL_FILES)]
+
+    def latest_bundle(self) -> str | None:
+        item = self.table.get(key(schema.BUNDLES_PK, schema.LATEST_SK))
+        return plain(item)["bundle_id"] if item else None
+
+    def put_latest_bundle(self, bundle_id: str) -> None:
+        self.table.put({**key(schema.BUNDLES_PK, schema.LATEST_SK), "bundle_id": string(bundle_id)})
 
     def put_dag(self, record: DagRecord) -> None:
         """Create or replace a DAG's record (what the compile function deployed)."""

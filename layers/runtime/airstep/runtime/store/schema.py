@@ -3,6 +3,8 @@ and a test compares the two)::
 
     pk = DAG#<dag_id>            sk = DAG                       a deployed DAG (file, version, machine)
     pk = FILE#<s3 uri>           sk = IMPORT_ERROR              why a DAG file could not be loaded
+                                 sk = FILE                      a DAG file as last parsed (its DAGs, imports)
+    pk = BUNDLES                 sk = LATEST                    the latest bundle of the DAG prefix
     pk = RUN#<dag_id>#<run_id>   sk = RUN                       the run (tracked from execution events)
                                  sk = TI#<task_id>#<map_index>  a task instance (latest try) and its
                                                                 return value (`xcom`, JSON text)
@@ -10,6 +12,7 @@ and a test compares the two)::
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
+          FILES / <file>                           all DAG files
     gsi3  RUNID#<run_id>                          a run by its run_id alone
 """
 
@@ -19,6 +22,10 @@ from typing import Any
 
 DAG_SK = "DAG"
 IMPORT_ERROR_SK = "IMPORT_ERROR"
+FILE_SK = "FILE"
+BUNDLES_PK = "BUNDLES"
+LATEST_SK = "LATEST"
+ALL_FILES = "FILES"
 RUN_SK = "RUN"
 RUN_STARTED_PREFIX = "RUN#"
 TI_PREFIX = "TI#"
