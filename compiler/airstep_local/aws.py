@@ -22,6 +22,7 @@ import traceback
 import types
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -79,17 +80,53 @@ class _SerializedClient:
         return call
 
 
+@dataclass(slots=True)
+class AwsCall:
+    """One AWS API call made in a local run: by which local function (None: none of them, i.e. the
+    Step Functions interpreter or the caller), what, with which parameters, and the error code it got."""
+
+    function: str | None
+    service: str
+    operation: str
+    params: dict[str, Any]
+    error: str | None = None
+
+
 class LocalSession(boto3.Session):
-    """Default session for local runs: cached clients, in-process Lambda, serialised DynamoDB."""
+    """Default session for local runs: cached clients, in-process Lambda, serialised DynamoDB. With
+    `calls` set to a list, every AWS call is recorded there (the IAM tests hold them against
+    template.yaml's policies)."""
 
     def __init__(self, handlers: dict[str, Handler], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._handlers = handlers
         self.listener: Listener | None = None
         self.faults: Faults | None = None
+        self.calls: list[AwsCall] | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self.events.register_first("before-call.lambda.Invoke", self._invoke)
+        self.events.register("provide-client-params.*.*", self._record_call)
+        self.events.register("after-call.*.*", self._record_outcome)
+
+    def _record_call(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        if self.calls is not None:
+            call = AwsCall(current_function.get(), model.service_model.service_name, model.name, dict(params))
+            context["airstep_call"] = call
+            self.calls.append(call)
+
+    def _record_outcome(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        call = context.get("airstep_call")
+        if call is not None:
+            call.error = parsed.get("Error", {}).get("Code")
+
+    def invoke_locally(self, function_name: str, event: dict[str, Any]) -> Any:
+        """Run a function's handler as its service would (EventBridge, S3): not through the Lambda API."""
+        entered = current_function.set(function_name)
+        try:
+            return self._handlers[function_name](event, FakeLambdaContext(function_name))
+        finally:
+            current_function.reset(entered)
 
     def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         config = kwargs.get("config")

@@ -24,7 +24,7 @@ from moto import mock_aws
 from airstep.connections import secrets
 from airstep.contract import Action, Payload, TaskOutcome, execution_name
 from airstep.model import DagModel
-from airstep.runtime import dag_parser, executor, run_tracker, task_runner
+from airstep.runtime import dag_parser, executor, run_starter, run_tracker, task_runner
 from airstep.runtime.clients import registry
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV
 from airstep.runtime.scheduling import manual_run
@@ -33,16 +33,49 @@ from airstep.runtime.store.schema import GATE_PREFIX, RUN_SK
 from airstep.states import RunState, TaskState
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 from airstep_compiler.deploy import dag_record
+from airstep_compiler.deploy import lambda_handler as compile_dags
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
 from airstep_local.aws import LocalSession, speed_up_moto
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-TABLE_NAME = "airstep-local"
-ARTIFACTS_BUCKET = "airstep-local"  # graph models, as the DAG bucket holds them in AWS
-FUNCTION_NAME = "airstep-local-run-task"
-EXECUTOR_NAME = "airstep-local-execute-task"
-PARSER_NAME = "airstep-local-parse-dags"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalNames:
+    """What the local engine calls its table, bucket and functions. `of_stack` gives the names
+    template.yaml gives a deployed environment's (the IAM tests hold calls against its policies)."""
+
+    table: str = "airstep-local"
+    bucket: str = "airstep-local"  # graph models, as the DAG bucket holds them in AWS
+    run_task: str = "airstep-local-run-task"
+    execute_task: str = "airstep-local-execute-task"
+    parse_dags: str = "airstep-local-parse-dags"
+    compile_dags: str = "airstep-local-compile-dags"
+    start_run: str = "airstep-local-start-run"
+    track_runs: str = "airstep-local-track-runs"
+
+    @classmethod
+    def of_stack(cls, environment: str) -> LocalNames:
+        function = f"airstep-{environment}-{{}}".format
+        return cls(
+            table=f"airstep-{environment}-metadata",
+            bucket=f"airstep-{environment}-dags-{ACCOUNT}-{REGION}",
+            run_task=function("run-task"),
+            execute_task=function("execute-task"),
+            parse_dags=function("parse-dags"),
+            compile_dags=function("compile-dags"),
+            start_run=function("start-run"),
+            track_runs=function("track-runs"),
+        )
+
+    def function_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+DEFAULT_NAMES = LocalNames()
+FUNCTION_NAME = DEFAULT_NAMES.run_task
+PARSER_NAME = DEFAULT_NAMES.parse_dags
 KEEP_RUNS_PER_DAG = 100  # local history (`airstep runs`) keeps each DAG's newest runs
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
 
@@ -82,9 +115,16 @@ class RunRequest:
 class LocalEngine:
     """Use as a context manager; `run()` may be called several times inside it."""
 
-    def __init__(self, log_level: str = "ERROR", state_file: Path | None = None, load_state: bool = False) -> None:
+    def __init__(
+        self,
+        log_level: str = "ERROR",
+        state_file: Path | None = None,
+        load_state: bool = False,
+        names: LocalNames = DEFAULT_NAMES,
+    ) -> None:
         """`state_file` keeps local metadata between processes: every run adds its records to it, and
         `airstep runs` / `dags` load it (`load_state`) to query it with the same store code."""
+        self.names = names
         self._log_level = log_level
         self._state_file = state_file
         self._load = load_state
@@ -94,9 +134,9 @@ class LocalEngine:
 
     def __enter__(self) -> LocalEngine:
         environment = (
-            (EXECUTOR_FUNCTION_ENV, EXECUTOR_NAME),
+            (EXECUTOR_FUNCTION_ENV, self.names.execute_task),
             ("AWS_DEFAULT_REGION", REGION),
-            (TABLE_NAME_ENV, TABLE_NAME),
+            (TABLE_NAME_ENV, self.names.table),
         )
         for name, value in environment:
             self._saved_env[name] = os.environ.get(name)
@@ -105,9 +145,12 @@ class LocalEngine:
         self._restore_moto = speed_up_moto()
         self._saved_session = boto3.DEFAULT_SESSION
         handlers = {
-            FUNCTION_NAME: task_runner.lambda_handler,
-            EXECUTOR_NAME: executor.lambda_handler,
-            PARSER_NAME: dag_parser.lambda_handler,
+            self.names.run_task: task_runner.lambda_handler,
+            self.names.execute_task: executor.lambda_handler,
+            self.names.parse_dags: dag_parser.lambda_handler,
+            self.names.compile_dags: compile_dags,
+            self.names.start_run: run_starter.lambda_handler,
+            self.names.track_runs: run_tracker.lambda_handler,
         }
         self.session = LocalSession(handlers, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
@@ -120,11 +163,12 @@ class LocalEngine:
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.client("dynamodb")
-        create_table(self.dynamodb, TABLE_NAME)
+        create_table(self.dynamodb, self.names.table)
         self.s3 = boto3.client("s3")
-        self.s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
+        self.s3.create_bucket(Bucket=self.names.bucket)
+        self.s3.put_bucket_versioning(Bucket=self.names.bucket, VersioningConfiguration={"Status": "Enabled"})
         self._load_state()
-        self.store = MetadataStore(TABLE_NAME, client=self.dynamodb)
+        self.store = MetadataStore(self.names.table, client=self.dynamodb)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -166,7 +210,7 @@ class LocalEngine:
     def _load_state(self) -> None:
         if self._load:
             for item in self._stored_items().values():
-                self.dynamodb.put_item(TableName=TABLE_NAME, Item=item)
+                self.dynamodb.put_item(TableName=self.names.table, Item=item)
 
     def _save_state(self) -> None:
         if self._state_file is None:
@@ -205,11 +249,11 @@ class LocalEngine:
         on_progress: Progress | None = None,
     ) -> RunResult:
         """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
-        source = DagSource(source.uri, source.version, models=f"s3://{ARTIFACTS_BUCKET}/")
+        source = DagSource(source.uri, source.version, models=f"s3://{self.names.bucket}/")
         compiled = compile_dag(
-            model, source, CompileOptions(function_name=FUNCTION_NAME, fast_retries=request.fast_retries)
+            model, source, CompileOptions(function_name=self.names.run_task, fast_retries=request.fast_retries)
         )
-        self.s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=model.storage_key(), Body=model.to_json().encode())
+        self.s3.put_object(Bucket=self.names.bucket, Key=model.storage_key(), Body=model.to_json().encode())
         machine = self.sfn.create_state_machine(
             name=model.dag_id[:STATE_MACHINE_NAME_CHARS],
             definition=compiled.definition_json,
@@ -220,7 +264,7 @@ class LocalEngine:
         run_id = run.run_id
         key = RunKey(model.dag_id, run_id)
         finalized = threading.Event()
-        self.session.listener = _Watcher(self.store, key, finalized, on_progress)
+        self.session.listener = _Watcher(self.names.run_task, self.store, key, finalized, on_progress)
         started = time.monotonic()
         try:
             execution = self.sfn.start_execution(
@@ -281,18 +325,20 @@ class _Watcher:
 
     def __init__(
         self,
+        runner: str,
         store: MetadataStore,
         key: RunKey,
         finalized: threading.Event,
         on_progress: Progress | None,
     ) -> None:
+        self.runner = runner
         self.store = store
         self.key = key
         self.finalized = finalized
         self.on_progress = on_progress
 
     def __call__(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
-        if function != FUNCTION_NAME:  # the executor: the runner reports what its tries did
+        if function != self.runner:  # the executor: the runner reports what its tries did
             return
         payload = Payload.from_event(event)
         if payload.action is Action.FINALIZE:

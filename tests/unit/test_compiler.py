@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,8 +20,10 @@ EXAMPLE_FILES = sorted(EXAMPLES.glob("*.py"))
 
 
 def compile_example(path, **options):
+    """An example compiled as if deployed from examples/dags/ (nothing in it depends on this checkout's path)."""
     model, source = load_model(path)
-    return compile_dag(model, DagSource(f"examples/dags/{path.name}", source.version), CompileOptions(**options))
+    model = dataclasses.replace(model, file=f"examples/dags/{path.name}")
+    return compile_dag(model, DagSource(model.file, source.version), CompileOptions(**options))
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)

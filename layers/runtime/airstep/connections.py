@@ -305,7 +305,9 @@ class SecretsBackend:
         from botocore.exceptions import ClientError
 
         if self._provider is None:
-            self._provider = SecretsProvider(boto3_client=self._client)
+            from airstep.runtime.clients import client
+
+            self._provider = SecretsProvider(boto3_client=self._client or client("secretsmanager"))
         try:
             value = self._provider.get(name, max_age=int(self.cache_seconds))
         except GetParameterError as exc:

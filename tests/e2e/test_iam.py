@@ -1,0 +1,148 @@
+"""Every function's code runs under the policy template.yaml gives its role (SAM-translated): a call
+the template does not allow fails this test, and so does a permission the template grants that no
+code path uses. The whole deployed path runs in moto; tests/iam.py evaluates each call."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import boto3
+import pytest
+
+from airstep.runtime.run_tracker import status_event
+from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames
+from airstep_local.faults import THROTTLED, Faults
+from iam import STATE_MACHINES, allowing, iam_requests, policies, principal_of
+
+NAMES = LocalNames.of_stack("dev")
+ROLE = f"arn:aws:iam::{ACCOUNT}:role"
+# Granted for AWS services, never for our code: EventBridge Scheduler invokes start-run with this role
+# and writes undeliverable events to the dead-letter queue (moto's schedules never fire).
+USED_BY_AWS_ONLY = {("SchedulerRole", "lambda:InvokeFunction"), ("SchedulerRole", "sqs:SendMessage")}
+
+N_SHAPE = """
+from datetime import datetime
+from airstep import DAG, Connection, PythonOperator, Variable
+from common.naming import label
+
+def work(name):
+    Connection.get("warehouse")
+    return f"{label(name)} in {Variable.get('env')}"
+
+with DAG("n_shape", schedule="0 2 * * *", start_date=datetime(2026, 1, 1)):
+    a, b, c, d = (PythonOperator(task_id=t, python_callable=work, op_args=[t]) for t in "abcd")
+    [a, b] >> c
+    b >> d
+"""
+
+
+@pytest.fixture
+def stack(monkeypatch):
+    environment = {
+        "AIRSTEP_ENVIRONMENT": "dev",
+        "AIRSTEP_TASK_RUNNER_ARN": NAMES.function_arn(NAMES.run_task),
+        "AIRSTEP_STATE_MACHINE_ROLE_ARN": f"{ROLE}/airstep-dev-state-machines-{REGION}",
+        "AIRSTEP_START_RUN_ARN": NAMES.function_arn(NAMES.start_run),
+        "AIRSTEP_SCHEDULER_ROLE_ARN": f"{ROLE}/airstep-dev-scheduler-{REGION}",
+        "AIRSTEP_SCHEDULE_GROUP": "airstep-dev",
+        "AIRSTEP_SCHEDULE_DLQ_ARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:airstep-dev-schedule-dlq",
+        "AIRSTEP_PARSER_FUNCTION": NAMES.parse_dags,
+        "AIRSTEP_DAG_PREFIX": "dags/",
+        "AIRSTEP_CONNECTIONS_PREFIX": "airflow/dev/connections",
+        "AIRSTEP_VARIABLES_PREFIX": "airflow/dev/variables",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with LocalEngine(names=NAMES) as engine:
+        boto3.client("scheduler").create_schedule_group(Name="airstep-dev")
+        boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")
+        secrets = boto3.client("secretsmanager")
+        secrets.create_secret(Name="airflow/dev/connections/warehouse", SecretString="postgresql://u:pw@db:5432/x")
+        secrets.create_secret(Name="airflow/dev/variables/env", SecretString="dev")
+        engine.session.calls = []
+        yield engine
+
+
+def s3_event(key):
+    record = {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": NAMES.bucket}, "object": {"key": key}}}
+    return {"Records": [record]}
+
+
+def put(engine, key, text):
+    engine.s3.put_object(Bucket=NAMES.bucket, Key=key, Body=text.encode())
+    return engine.session.invoke_locally(NAMES.compile_dags, s3_event(key))
+
+
+def test_every_call_is_allowed_and_every_permission_is_used(stack):
+    engine = stack
+    engine.s3.put_object(Bucket=NAMES.bucket, Key="dags/common/__init__.py", Body=b"")
+    engine.s3.put_object(
+        Bucket=NAMES.bucket, Key="dags/common/naming.py", Body=b"def label(t):\n    return t.upper()\n"
+    )
+    assert put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]["outcome"] == "deployed"
+
+    # the schedule fires (EventBridge Scheduler invokes start-run); one try of the executor is refused
+    # once (throttled), so the runner takes the try back and Step Functions retries it
+    throttled = Counter()
+
+    def throttle_once(function, event):
+        if function == NAMES.execute_task and not throttled:
+            throttled["executor"] += 1
+            return THROTTLED
+        return None
+
+    engine.session.faults = Faults(invoke=throttle_once)
+    target = boto3.client("scheduler").get_schedule(Name="airstep-dev-n_shape", GroupName="airstep-dev")["Target"]
+    fired = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", "2026-11-21T02:00:00Z"))
+    started = engine.session.invoke_locally(NAMES.start_run, fired)
+    arn = started["execution_arn"]
+    while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        time.sleep(0.02)
+    description = engine.sfn.describe_execution(executionArn=arn)
+    assert description["status"] == "SUCCEEDED", description
+    detail = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "input")}
+    detail.update(startDate=description["startDate"], stopDate=description["stopDate"])
+    assert engine.session.invoke_locally(NAMES.track_runs, status_event(detail))["tracked"]
+    assert throttled["executor"] == 1
+
+    # a broken upload, a repair, then the file's removal (schedule deleted, DAG retired)
+    assert put(engine, "dags/n_shape.py", "from airstep import DAG\noops(\n")["files"][0]["outcome"] == "import_error"
+    assert put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]["outcome"] == "deployed"
+    engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/n_shape.py")
+    removed = engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/n_shape.py"))
+    assert removed["files"][0]["outcome"] == "removed"
+
+    statements = policies("dev")
+    denied, used = [], set()
+    calls = [(principal_of(call, NAMES), call) for call in engine.session.calls]
+    for principal, call in calls:
+        if principal is None:  # the test itself, setting up and reading back
+            continue
+        for request in iam_requests(call, NAMES):
+            allowed = allowing(statements.get(principal, []), request)
+            if not allowed:
+                denied.append(f"{principal}: {request.action} on {request.resource} {dict(request.context)}")
+            used |= {(principal, statement.get("Sid"), request.action.lower()) for statement in allowed}
+    assert denied == []
+
+    granted = {
+        (principal, statement.get("Sid"), action.lower())
+        for principal, role_statements in statements.items()
+        for statement in role_statements
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
+    unused = {g for g in granted - used if (g[0], g[2]) not in {(p, a.lower()) for p, a in USED_BY_AWS_ONLY}}
+    assert unused == set()
+    principals = {principal for principal, _ in calls}
+    assert principals >= {
+        "RunTaskFunction",
+        "ExecuteTaskFunction",
+        "CompileDagsFunction",
+        "StartRunFunction",
+        "TrackRunsFunction",
+        STATE_MACHINES,
+    }
+    assert "ParseDagsFunction" not in principals  # it parsed every file, and called no AWS API at all
+    assert statements.get("ParseDagsFunction", []) == []

@@ -1,0 +1,321 @@
+"""template.yaml's IAM as AWS would apply it, to hold the calls of a local run against.
+
+`policies(names)` translates the SAM template (aws-sam-translator, as `sam deploy` does), resolves its
+intrinsics for one environment, and gives each principal's statements: a function's role, the state
+machines' role. `iam_requests(call)` says what an AWS API call asks IAM for: the action, the resource
+ARN and the condition keys AWS fills in (dynamodb:LeadingKeys, iam:PassedToService), including what
+AWS asks implicitly (PassRole when a role is handed over, TagResource when tags come with a create,
+ListBucket when a missing object must read as missing). `allowing(statements, request)` evaluates.
+
+moto's own IAM enforcement checks actions against resource "*" for these services, so a statement
+scoped to a table or a bucket never matches there; this evaluator checks action, resource and the
+conditions the template uses, and refuses to judge a condition it does not know.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cfnlint.decode import cfn_yaml
+
+from airstep_local.aws import AwsCall
+from airstep_local.engine import ACCOUNT, REGION, LocalNames
+from helpers import ROOT
+
+STATE_MACHINES = "StateMachineRole"  # the principal of calls the Step Functions interpreter makes
+_NAME_PROPERTIES = ("TableName", "BucketName", "FunctionName", "RoleName", "Name", "QueueName", "TopicName")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What one call asks IAM for."""
+
+    action: str
+    resource: str
+    context: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def values(self, key: str) -> tuple[str, ...] | None:
+        return dict(self.context).get(key)
+
+
+def policies(environment: str = "dev") -> dict[str, list[dict[str, Any]]]:
+    """Principal -> its Allow/Deny statements (inline policies; AWS managed policies are named only)."""
+    from samtranslator.translator.transform import transform
+
+    template = json.loads(json.dumps(cfn_yaml.load(str(ROOT / "template.yaml"))))
+    for resource in template["Resources"].values():  # what `sam package` does before deploying
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in resource.get("Properties", {}):
+                resource["Properties"][uri] = "s3://packaged/code.zip"
+
+    class _ManagedPolicies:
+        @staticmethod
+        def load() -> dict[str, str]:
+            return {"AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+
+    previous_region = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = REGION
+    try:
+        translated = transform(template, {"EnvironmentName": environment}, _ManagedPolicies())
+    finally:
+        if previous_region is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = previous_region
+    resolver = _Resolver(translated, environment)
+    roles_of = {  # a function's role -> the function (SAM names the role <function>Role)
+        resource["Properties"]["Role"]["Fn::GetAtt"][0]: logical
+        for logical, resource in translated["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    found: dict[str, list[dict[str, Any]]] = {}
+    for logical, resource in translated["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        principal = roles_of.get(logical, logical)
+        statements = [
+            statement
+            for policy in resource["Properties"].get("Policies", [])
+            for statement in resolver.resolve(policy["PolicyDocument"])["Statement"]
+        ]
+        found[principal] = statements
+    return found
+
+
+class _Resolver:
+    """CloudFormation intrinsics, for the values a deployed stack of `environment` would have."""
+
+    def __init__(self, template: dict[str, Any], environment: str) -> None:
+        self.template = template
+        self.parameters = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+        self.parameters.update(
+            {"EnvironmentName": environment, "AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+        )
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [v for v in (self.resolve(item) for item in value) if v is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((function, argument),) = value.items()
+            if function == "Ref":
+                return self.ref(argument)
+            if function == "Fn::GetAtt":
+                return self.get_att(*argument) if argument[0] in self.template["Resources"] else value
+            if function == "Fn::Sub":
+                return self.sub(argument)
+            if function == "Fn::If":
+                condition, yes, no = argument
+                return self.resolve(yes if self.condition(condition) else no)
+            if function == "Fn::Join":
+                return argument[0].join(str(self.resolve(v)) for v in argument[1])
+        return {k: v for k, v in ((k, self.resolve(v)) for k, v in value.items()) if v is not _NO_VALUE}
+
+    def condition(self, name: str) -> bool:
+        return self._truth(self.template["Conditions"][name])
+
+    def _truth(self, expression: Any) -> bool:
+        ((function, argument),) = expression.items()
+        if function == "Fn::Equals":
+            left, right = (self.resolve(a) for a in argument)
+            return str(left if not isinstance(left, list) else ",".join(left)) == str(right)
+        if function == "Fn::Not":
+            return not self._truth(argument[0])
+        if function == "Condition":
+            return self.condition(argument)
+        raise ValueError(f"condition function {function} is not supported here")
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return _NO_VALUE
+        if name in self.parameters:
+            value = self.parameters[name]
+            spec = self.template.get("Parameters", {}).get(name, {})
+            return [] if spec.get("Type") == "CommaDelimitedList" and value == "" else value
+        resource = self.template["Resources"][name]
+        if resource["Type"] in ("AWS::SNS::Topic",):
+            return self.get_att(name, "Arn")
+        return self._name(name)
+
+    def _name(self, logical: str) -> str:
+        properties = self.template["Resources"][logical].get("Properties", {})
+        for key in _NAME_PROPERTIES:
+            if key in properties:
+                return str(self.resolve(properties[key]))
+        return logical
+
+    def get_att(self, logical: str, attribute: str) -> str:
+        if attribute != "Arn":
+            raise ValueError(f"GetAtt {logical}.{attribute} is not supported here")
+        kind, name = self.template["Resources"][logical]["Type"], self._name(logical)
+        return {
+            "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
+        }[kind]
+
+    def sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(self.resolve(variables[name]))
+            if "." in name:
+                return self.get_att(*name.split(".", 1))
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+_NO_VALUE = object()
+
+
+def principal_of(call: AwsCall, names: LocalNames) -> str | None:
+    """Whose role a call runs under: a function's, the state machines' (the interpreter invoking
+    Lambda), or nobody's (the test itself setting up or reading back)."""
+    by_name = {
+        names.run_task: "RunTaskFunction",
+        names.execute_task: "ExecuteTaskFunction",
+        names.parse_dags: "ParseDagsFunction",
+        names.compile_dags: "CompileDagsFunction",
+        names.start_run: "StartRunFunction",
+        names.track_runs: "TrackRunsFunction",
+    }
+    if call.function is not None:
+        return by_name[call.function]
+    if (call.service, call.operation) == ("lambda", "Invoke"):
+        return STATE_MACHINES
+    return None
+
+
+def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
+    """The action, resource and condition keys IAM evaluates for `call` (several when AWS asks for more
+    than the operation's own action)."""
+    p = call.params
+    service, operation = call.service, call.operation
+    if service == "dynamodb":
+        return _dynamodb(operation, p)
+    if service == "s3":
+        bucket = f"arn:aws:s3:::{p['Bucket']}"
+        if operation in ("ListObjectVersions",):
+            return [Request("s3:ListBucketVersions", bucket)]
+        if operation in ("ListObjectsV2", "ListObjects"):
+            return [Request("s3:ListBucket", bucket)]
+        obj = f"{bucket}/{p['Key']}"
+        if operation == "GetObject":
+            requests = [Request("s3:GetObjectVersion" if "VersionId" in p else "s3:GetObject", obj)]
+            if call.error == "NoSuchKey":  # without ListBucket, S3 answers AccessDenied instead
+                requests.append(Request("s3:ListBucket", bucket))
+            return requests
+        return [Request(f"s3:{operation}", obj)]
+    if service == "lambda" and operation == "Invoke":
+        name = p["FunctionName"].split(":function:")[-1]
+        return [Request("lambda:InvokeFunction", names.function_arn(name))]
+    if service == "stepfunctions":
+        return _stepfunctions(operation, p)
+    if service == "secretsmanager":
+        name = p["SecretId"]
+        return [
+            Request("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")
+        ]
+    if service == "scheduler":
+        arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/{p['GroupName']}/{p['Name']}"
+        requests = [Request(f"scheduler:{operation}", arn)]
+        if "Target" in p:
+            requests.append(_pass_role(p["Target"]["RoleArn"], "scheduler.amazonaws.com"))
+        return requests
+    raise ValueError(f"no IAM mapping for {service}:{operation}")
+
+
+def _dynamodb(operation: str, p: dict[str, Any]) -> list[Request]:
+    def table(name: str, index: str | None = None) -> str:
+        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}" + (f"/index/{index}" if index else "")
+
+    def leading(keys: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return (("dynamodb:LeadingKeys", tuple(sorted(set(keys)))),)
+
+    action = f"dynamodb:{operation}"
+    if operation in ("GetItem", "UpdateItem", "DeleteItem"):
+        return [Request(action, table(p["TableName"]), leading([p["Key"]["pk"]["S"]]))]
+    if operation == "PutItem":
+        return [Request(action, table(p["TableName"]), leading([p["Item"]["pk"]["S"]]))]
+    if operation == "BatchGetItem":
+        return [
+            Request(action, table(name), leading([key["pk"]["S"] for key in request["Keys"]]))
+            for name, request in p["RequestItems"].items()
+        ]
+    if operation == "Query":
+        partition = next(v["S"] for k, v in p["ExpressionAttributeValues"].items() if k == ":pk")
+        return [Request(action, table(p["TableName"], p.get("IndexName")), leading([partition]))]
+    return [Request(action, table(p["TableName"]))]
+
+
+def _stepfunctions(operation: str, p: dict[str, Any]) -> list[Request]:
+    action = f"states:{operation}"
+    if operation in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"):
+        return [Request(action, "*")]
+    if operation == "CreateStateMachine":
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{p['name']}"
+        requests = [Request(action, arn), _pass_role(p["roleArn"], "states.amazonaws.com")]
+        if p.get("tags"):
+            requests.append(Request("states:TagResource", arn))
+        return requests
+    if operation == "StartExecution":
+        return [Request(action, p["stateMachineArn"])]
+    if operation in ("DescribeStateMachine", "UpdateStateMachine", "DeleteStateMachine"):
+        return [Request(action, p["stateMachineArn"])]
+    if operation in ("DescribeExecution", "StopExecution"):
+        return [Request(action, p["executionArn"])]
+    raise ValueError(f"no IAM mapping for states:{operation}")
+
+
+def _pass_role(role_arn: str, service: str) -> Request:
+    return Request("iam:PassRole", role_arn, (("iam:PassedToService", (service,)),))
+
+
+def allowing(statements: list[dict[str, Any]], request: Request) -> list[dict[str, Any]]:
+    """The Allow statements that allow `request` (none if a Deny matches)."""
+    matching = [s for s in statements if _matches(s, request)]
+    if any(s["Effect"] == "Deny" for s in matching):
+        return []
+    return [s for s in matching if s["Effect"] == "Allow"]
+
+
+def _matches(statement: dict[str, Any], request: Request) -> bool:
+    actions = _as_list(statement["Action"])
+    resources = _as_list(statement["Resource"])
+    if not any(fnmatch.fnmatchcase(request.action.lower(), a.lower()) for a in actions):
+        return False
+    if not any(fnmatch.fnmatchcase(request.resource, r) for r in resources):
+        return False
+    return all(
+        _condition(op, key, _as_list(expected), request)
+        for op, keys in statement.get("Condition", {}).items()
+        for key, expected in keys.items()
+    )
+
+
+def _condition(operator: str, key: str, expected: list[str], request: Request) -> bool:
+    values = request.values(key)
+    if operator == "ForAllValues:StringLike":
+        return all(any(fnmatch.fnmatchcase(v, e) for e in expected) for v in values or ())
+    if operator in ("StringEquals", "StringLike"):
+        if values is None:
+            return False
+        match = (lambda v, e: v == e) if operator == "StringEquals" else fnmatch.fnmatchcase
+        return all(any(match(v, e) for e in expected) for v in values)
+    raise ValueError(f"condition operator {operator} is not evaluated here: extend tests/iam.py")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
