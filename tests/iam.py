@@ -190,6 +190,7 @@ def principal_of(call: AwsCall, names: LocalNames) -> str | None:
         names.compile_dags: "CompileDagsFunction",
         names.start_run: "StartRunFunction",
         names.track_runs: "TrackRunsFunction",
+        names.reconcile_runs: "ReconcileRunsFunction",
     }
     if call.function is not None:
         return by_name[call.function]

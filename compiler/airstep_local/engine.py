@@ -6,6 +6,7 @@ holds the run metadata, and every Lambda invocation is answered by `airstep.runt
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from moto import mock_aws
 from airstep.connections import secrets
 from airstep.contract import Action, Payload, TaskOutcome, execution_name
 from airstep.model import DagModel
-from airstep.runtime import dag_parser, executor, run_starter, run_tracker, task_runner
+from airstep.runtime import dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
 from airstep.runtime.clients import registry
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV
 from airstep.runtime.scheduling import manual_run
@@ -54,6 +55,7 @@ class LocalNames:
     compile_dags: str = "airstep-local-compile-dags"
     start_run: str = "airstep-local-start-run"
     track_runs: str = "airstep-local-track-runs"
+    reconcile_runs: str = "airstep-local-reconcile-runs"
 
     @classmethod
     def of_stack(cls, environment: str) -> LocalNames:
@@ -67,6 +69,7 @@ class LocalNames:
             compile_dags=function("compile-dags"),
             start_run=function("start-run"),
             track_runs=function("track-runs"),
+            reconcile_runs=function("reconcile-runs"),
         )
 
     def function_arn(self, name: str) -> str:
@@ -103,6 +106,13 @@ class RunResult:
             "state": self.state.value,
             "tasks": [{k: v for k, v in t.to_dict().items() if k not in ("duration", "error")} for t in self.tasks],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRun:
+    run_id: str
+    state_machine_arn: str
+    execution_arn: str
 
 
 @dataclass(slots=True)
@@ -151,6 +161,7 @@ class LocalEngine:
             self.names.compile_dags: compile_dags,
             self.names.start_run: run_starter.lambda_handler,
             self.names.track_runs: run_tracker.lambda_handler,
+            self.names.reconcile_runs: run_reconciler.lambda_handler,
         }
         self.session = LocalSession(handlers, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
@@ -241,14 +252,9 @@ class LocalEngine:
                 text = value if isinstance(value, str) else json.dumps(value)
                 client.create_secret(Name=f"{prefix}/{name}", SecretString=text)
 
-    def run(
-        self,
-        model: DagModel,
-        source: DagSource,
-        request: RunRequest,
-        on_progress: Progress | None = None,
-    ) -> RunResult:
-        """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
+    def start(self, model: DagModel, source: DagSource, request: RunRequest | None = None) -> StartedRun:
+        """Deploy the DAG here and start a manual run of it; the tracker hears it start."""
+        request = request or RunRequest()
         source = DagSource(source.uri, source.version, models=f"s3://{self.names.bucket}/")
         compiled = compile_dag(
             model, source, CompileOptions(function_name=self.names.run_task, fast_retries=request.fast_retries)
@@ -261,24 +267,34 @@ class LocalEngine:
         )["stateMachineArn"]
         self.store.put_dag(dag_record(model, source, machine, schedule_name=None))
         run = manual_run(model.dag_id, request.logical_date or datetime.now(UTC), model.schedule, request.conf)
-        run_id = run.run_id
+        execution = self.sfn.start_execution(
+            stateMachineArn=machine, name=execution_name(run.run_id), input=json.dumps(run.to_input())
+        )["executionArn"]
+        self._track(execution)  # moto emits no status events: feed the tracker as EventBridge would
+        return StartedRun(run.run_id, machine, execution)
+
+    def run(
+        self,
+        model: DagModel,
+        source: DagSource,
+        request: RunRequest,
+        on_progress: Progress | None = None,
+    ) -> RunResult:
+        """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
+        request = dataclasses.replace(request, logical_date=request.logical_date or datetime.now(UTC))
+        run_id = manual_run(model.dag_id, request.logical_date, model.schedule).run_id
         key = RunKey(model.dag_id, run_id)
         finalized = threading.Event()
         self.session.listener = _Watcher(self.names.run_task, self.store, key, finalized, on_progress)
         started = time.monotonic()
         try:
-            execution = self.sfn.start_execution(
-                stateMachineArn=machine,
-                name=execution_name(run_id),
-                input=json.dumps(run.to_input()),
-            )["executionArn"]
-            self._track(execution)  # moto emits no status events: feed the tracker as EventBridge would
-            description = self._wait(execution, finalized)
-            self._track(execution)
+            execution = self.start(model, source, request)
+            description = self._wait(execution.execution_arn, finalized)
+            self._track(execution.execution_arn)
         finally:
             self.session.listener = None
         ended = time.monotonic()
-        self.sfn.delete_state_machine(stateMachineArn=machine)
+        self.sfn.delete_state_machine(stateMachineArn=execution.state_machine_arn)
         record = self.store.get_run(key)
         state = record.state if record else RunState.FAILED
         error = description.get("cause") or description.get("error")
@@ -292,10 +308,7 @@ class LocalEngine:
 
     def _track(self, execution: str) -> None:
         description = self.sfn.describe_execution(executionArn=execution)
-        detail = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "input")}
-        detail.update(startDate=description.get("startDate"), stopDate=description.get("stopDate"))
-        detail.update(error=description.get("error"), cause=description.get("cause"))
-        run_tracker.track(run_tracker.status_event(detail), self.store)
+        run_tracker.track(run_tracker.status_event(run_tracker.execution_detail(description)), self.store)
 
     def _wait(self, execution: str, finalized: threading.Event) -> dict[str, Any]:
         """Wait for the execution to end: cheaply until its finalize step ran, then closely."""

@@ -4,9 +4,11 @@ code path uses. The whole deployed path runs in moto; tests/iam.py evaluates eac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -18,9 +20,16 @@ from iam import STATE_MACHINES, allowing, iam_requests, policies, principal_of
 
 NAMES = LocalNames.of_stack("dev")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role"
-# Granted for AWS services, never for our code: EventBridge Scheduler invokes start-run with this role
-# and writes undeliverable events to the dead-letter queue (moto's schedules never fire).
-USED_BY_AWS_ONLY = {("SchedulerRole", "lambda:InvokeFunction"), ("SchedulerRole", "sqs:SendMessage")}
+# Granted for AWS services, never for our code: EventBridge Scheduler invokes start-run and the
+# reconciler with these roles and writes undeliverable events to the dead-letter queue (moto's
+# schedules never fire); Lambda sends an asynchronous event that failed every attempt to the failed-
+# events queue with the function's own role (SAM adds that statement for the on-failure destination).
+USED_BY_AWS_ONLY = {
+    ("SchedulerRole", "lambda:InvokeFunction"),
+    ("SchedulerRole", "sqs:SendMessage"),
+    ("ReconcileRunsFunctionEveryTenMinutesRole", "lambda:InvokeFunction"),
+    *((f"{name}Function", "sqs:SendMessage") for name in ("CompileDags", "StartRun", "TrackRuns", "ReconcileRuns")),
+}
 
 N_SHAPE = """
 from datetime import datetime
@@ -75,6 +84,19 @@ def put(engine, key, text):
     return engine.session.invoke_locally(NAMES.compile_dags, s3_event(key))
 
 
+@contextlib.contextmanager
+def freeze_reconciler_clock(minutes):
+    """The reconciler leaves runs alone for a grace period; run it as if `minutes` had passed."""
+    from airstep.runtime import run_reconciler
+
+    original = run_reconciler.GRACE
+    run_reconciler.GRACE = original - timedelta(minutes=minutes)
+    try:
+        yield
+    finally:
+        run_reconciler.GRACE = original
+
+
 def test_every_call_is_allowed_and_every_permission_is_used(stack):
     engine = stack
     engine.s3.put_object(Bucket=NAMES.bucket, Key="dags/common/__init__.py", Body=b"")
@@ -107,6 +129,14 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack):
     assert engine.session.invoke_locally(NAMES.track_runs, status_event(detail))["tracked"]
     assert throttled["executor"] == 1
 
+    # a run whose status events were all lost: the reconciler settles it once its grace period is over
+    started = engine.session.invoke_locally(NAMES.start_run, {**fired, "scheduled_time": "2026-11-22T02:00:00Z"})
+    while engine.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "RUNNING":
+        time.sleep(0.02)
+    with freeze_reconciler_clock(minutes=11):
+        (settled,) = engine.session.invoke_locally(NAMES.reconcile_runs, {})["settled"]
+    assert settled["status"] == "SUCCEEDED"
+
     # a broken upload, a repair, then the file's removal (schedule deleted, DAG retired)
     assert put(engine, "dags/n_shape.py", "from airstep import DAG\noops(\n")["files"][0]["outcome"] == "import_error"
     assert put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]["outcome"] == "deployed"
@@ -137,6 +167,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack):
     assert unused == set()
     principals = {principal for principal, _ in calls}
     assert principals >= {
+        "ReconcileRunsFunction",
         "RunTaskFunction",
         "ExecuteTaskFunction",
         "CompileDagsFunction",

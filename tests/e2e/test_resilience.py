@@ -213,3 +213,42 @@ def test_task_code_runs_only_in_the_executor(dag_file, run_file, tmp_path):
     assert result.state == "success"
     # "None": the test itself loaded the file to build the model, outside any function
     assert loads.read_text().splitlines() == ["None", "airstep-local-execute-task", "task:airstep-local-execute-task"]
+
+
+def test_a_run_whose_final_event_was_lost_is_settled_and_alarmed(dag_file, engine, capsys):
+    # Step Functions' status events are best effort: the run was seen starting, its end was never
+    # reported. The reconciler asks Step Functions and applies the answer as the tracker would.
+    from datetime import UTC, datetime, timedelta
+
+    from airstep.runtime.run_reconciler import reconcile_runs
+    from helpers import load_model
+
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, task
+
+        with DAG("abandoned"):
+            @task
+            def slow():
+                time.sleep(1)
+
+            slow()
+        """
+    )
+    model, source = load_model(path)
+    engine.session.listener = None
+    compiled_run = engine.start(model, source)  # started and seen RUNNING; then aborted, with no event
+    engine.sfn.stop_execution(executionArn=compiled_run.execution_arn, cause="an operator stopped it")
+    while engine.sfn.describe_execution(executionArn=compiled_run.execution_arn)["status"] == "RUNNING":
+        time.sleep(0.05)  # moto stops an execution once its current state is done; AWS does at once
+    key = RunKey("abandoned", compiled_run.run_id)
+    assert engine.store.get_run(key).state == "running"
+    assert reconcile_runs(engine.store, engine.sfn)["settled"] == []  # too recent: events may still come
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    (settled,) = reconcile_runs(engine.store, engine.sfn, now=later)["settled"]
+    assert (settled["status"], settled["tracked"]) == ("ABORTED", True)
+    record = engine.store.get_run(key)
+    assert (record.state, record.exec_status) == ("failed", "ABORTED")
+    assert '"RunsAborted"' in capsys.readouterr().out  # the alarm's metric
+    assert reconcile_runs(engine.store, engine.sfn, now=later)["settled"] == []  # no longer active

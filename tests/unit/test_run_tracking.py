@@ -85,7 +85,7 @@ def test_out_of_order_and_duplicate_events_never_move_a_run_backwards(aws):
 
 def test_running_event_after_finalize_keeps_the_final_state(aws):
     store, _, _ = aws
-    assert store.finish_run(KEY, RunState.SUCCESS)
+    assert store.finish_run(KEY, RunState.SUCCESS, "2026-11-21T02:01:00+00:00")
     assert not track(status_event(detail("RUNNING", RUN_INPUT)), store)["tracked"]
     assert track(status_event(detail("SUCCEEDED", RUN_INPUT, stop=1_700_000_030_000)), store)["tracked"]
     assert store.get_run(KEY).state == "success"

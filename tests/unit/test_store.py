@@ -52,8 +52,8 @@ def test_finished_instances_are_read_once_unfinished_ones_every_time(store):
 
 
 def test_run_finishes_once(store):
-    assert store.finish_run(RUN, RunState.FAILED)
-    assert not store.finish_run(RUN, RunState.SUCCESS)
+    assert store.finish_run(RUN, RunState.FAILED, "2026-11-21T02:00:01+00:00")
+    assert not store.finish_run(RUN, RunState.SUCCESS, "2026-11-21T02:00:02+00:00")
     assert store.get_run(RUN).state == "failed"
 
 

@@ -53,7 +53,7 @@ def test_no_wildcard_actions_and_no_star_resource_where_scoping_exists():
 
 def test_every_function_has_a_log_group_with_retention():
     functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 6
+    assert len(functions) == 7
     for name in functions:
         group = RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -71,8 +71,25 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only():
 def test_alarms_watch_the_metrics_the_code_emits():
     from airstep.runtime.run_tracker import STATUS_METRICS
 
-    watched = {r["Properties"]["MetricName"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched = {a["MetricName"] for a in alarms if a["Namespace"] == "airstep"}
     assert watched == {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors"}
+    queues = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms if a["Namespace"] == "AWS/SQS"}
+    assert queues == {"FailedEventsQueue", "ScheduleDeadLetterQueue"}
+
+
+def test_no_asynchronous_event_is_dropped_silently():
+    """Every function AWS invokes asynchronously keeps the events that failed all their attempts."""
+    asynchronous = {"CompileDagsFunction", "StartRunFunction", "TrackRunsFunction", "ReconcileRunsFunction"}
+    for name in asynchronous:
+        config = RESOURCES[name]["Properties"]["EventInvokeConfig"]
+        assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+    invoked_by_events = {
+        name
+        for name, r in RESOURCES.items()
+        if r["Type"] == "AWS::Serverless::Function" and r["Properties"].get("Events")
+    }
+    assert invoked_by_events <= asynchronous
 
 
 def test_environment_names_cannot_prefix_one_another():

@@ -45,6 +45,7 @@ TOKEN = "token"  # the gate's task token
 # Keys of the state data.
 DAG = "dag"
 RUN = "run"
+EXECUTION = "execution"  # the execution's ARN
 ITEM = "item"
 ERROR = "error"
 RESULT = "result"
@@ -105,14 +106,19 @@ def map_item(task_id: str, signal: Sequence[str], wait_for: Sequence[str]) -> di
 
 MAP_ITEMS_PATH = _path(MAP_ITEMS)
 MAP_ITEM_GATED_PATH = _path(ITEM, WAIT_FOR)
-MAP_ITEM_SELECTOR = {_ref(ITEM): "$$.Map.Item.Value", _ref(DAG): _path(DAG), _ref(RUN): _path(RUN)}
+MAP_ITEM_SELECTOR = {
+    _ref(ITEM): "$$.Map.Item.Value",
+    _ref(DAG): _path(DAG),
+    _ref(RUN): _path(RUN),
+    _ref(EXECUTION): _path(EXECUTION),
+}
 CAUGHT_ERROR_PATH = _path(ERROR)  # where a task state's Catch puts {Error, Cause}
 OUTCOME_PATH = _path(RESULT)  # where the finalize step's outcome goes
 
 
 def initial_state_data(dag: DagRef) -> dict[str, Any]:
-    """Parameters of the first state: the DAG's identity beside the execution input."""
-    return {DAG: dag.to_dict(), _ref(RUN): "$"}
+    """Parameters of the first state: the DAG's identity and the execution's beside the execution input."""
+    return {DAG: dag.to_dict(), _ref(RUN): "$", _ref(EXECUTION): "$$.Execution.Id"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +151,7 @@ class Payload:
     wait_for: tuple[str, ...] = ()
     token: str | None = None
     caught: dict[str, Any] = field(default_factory=dict)  # the Catch's {Error, Cause}, for "fail"
+    execution: str | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -158,6 +165,7 @@ class Payload:
             wait_for=tuple(event.get(WAIT_FOR) or ()),
             token=event.get(TOKEN),
             caught=ctx.get(ERROR) or {},
+            execution=ctx.get(EXECUTION),
         )
 
 

@@ -58,8 +58,27 @@ def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
 
 
 def status_event(detail: dict[str, Any]) -> dict[str, Any]:
-    """Wrap an execution description as the EventBridge event AWS sends (the local engine feeds these)."""
+    """Wrap an execution description as the EventBridge event AWS sends (the local engine and the
+    reconciler feed these)."""
     return {"source": "aws.states", "detail-type": "Step Functions Execution Status Change", "detail": detail}
+
+
+def execution_detail(description: dict[str, Any]) -> dict[str, Any]:
+    """An event's detail from a DescribeExecution answer (what AWS would have sent)."""
+    detail = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "input")}
+    detail.update(startDate=description.get("startDate"), stopDate=description.get("stopDate"))
+    detail.update(error=description.get("error"), cause=description.get("cause"))
+    return detail
+
+
+def track_and_count(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
+    """Track the event, and count a final failure the first time it is applied (alarms watch it)."""
+    result = track(event, store)
+    metric = STATUS_METRICS.get(result.get("status", ""))
+    if result["tracked"] and metric:  # counted once: duplicates are not applied
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+    return result
 
 
 def _iso(epoch_millis: Any) -> str | None:
@@ -81,9 +100,4 @@ def _error(detail: dict[str, Any]) -> str | None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = track(event, metadata_store())
-    metric = STATUS_METRICS.get(result.get("status", ""))
-    if result["tracked"] and metric:  # counted once: duplicates are not applied
-        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
-    return result
+    return track_and_count(event, metadata_store())

@@ -258,7 +258,7 @@ class Invocation:
         leaves = [t for t, downstream in model.downstream().items() if not downstream]
         failed_leaves = [t for t in leaves if instances[t].state in FAILED_STATES]
         state = RunState.FAILED if failed_leaves else RunState.SUCCESS
-        self.store.finish_run(self.key, state)
+        self.store.finish_run(self.key, state, _now(), self.payload.execution)
         failed = sorted(t for t, ti in instances.items() if ti.state is TaskState.FAILED)
         cause = (
             f"failed tasks: {', '.join(failed)}"

@@ -99,23 +99,41 @@ class RunRecords:
             "gsi1sk": schema.run_started_sk(start, run.run_id) if start else None,
             "duration": seconds_between(start, end) if start and end else None,
         }
+        # While its execution runs, a run is listed as active (a sparse index) for the reconciler.
+        active = {"gsi2pk": schema.ACTIVE_RUNS, "gsi2sk": f"{start}#{run.dag_id}#{run.run_id}"} if start else {}
+        fields.update(active if rank == _RUNNING_RANK else {})
+        removed = () if rank == _RUNNING_RANK else ("gsi2pk", "gsi2sk")
         condition = "(attribute_not_exists(exec_rank) OR exec_rank < :rank)"
         values = {":rank": typed(rank)}
         if rank == _RUNNING_RANK:  # never move a run that its finalize step already ended back to running
             condition += " AND (attribute_not_exists(#state) OR #state = :state)"
             values[":state"] = typed(state.value)
-        return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values)
+        return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values, removed)
 
-    def finish_run(self, run: RunKey, state: RunState) -> bool:
-        """The finalize step's verdict: set the run's final state once (a duplicate changes nothing)."""
+    def finish_run(self, run: RunKey, state: RunState, now: str, execution_arn: str | None = None) -> bool:
+        """The finalize step's verdict: set the run's final state once (a duplicate changes nothing).
+        The run stays listed as active until its execution's final status is applied: if that event
+        is lost, the reconciler finds the run there."""
         fields = {
             "state": state.value,
             "dag_id": run.dag_id,
             "run_id": run.run_id,
             "gsi3pk": schema.run_id_pk(run.run_id),
+            "gsi2pk": schema.ACTIVE_RUNS,
+            "gsi2sk": f"{now}#{run.dag_id}#{run.run_id}",
+            "execution_arn": execution_arn,
         }
         condition = "attribute_not_exists(#state) OR #state = :running"
         return self._set(run, fields, condition, {":running": typed(RunState.RUNNING.value)})
+
+    def active_runs(self, started_before: str) -> list[RunRecord]:
+        """Runs whose execution has not been seen ending, started before `started_before` (ISO-8601)."""
+        items = self.table.query(
+            IndexName=schema.ACTIVE_RUNS_INDEX,
+            KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :before",
+            ExpressionAttributeValues={":pk": string(schema.ACTIVE_RUNS), ":before": string(started_before)},
+        )
+        return [RunRecord.from_item(item) for item in items]
 
     def runs_of_dag(self, dag_id: str, limit: int = 25) -> list[RunRecord]:
         """Runs of a DAG, newest first (by start date)."""
@@ -144,14 +162,24 @@ class RunRecords:
         item = self.table.get(key(run.pk, schema.RUN_SK))
         return RunRecord.from_item(item) if item else None
 
-    def _set(self, run: RunKey, fields: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
-        """SET every field that has a value, if `condition` holds (it may name the state as #state)."""
+    def _set(
+        self,
+        run: RunKey,
+        fields: dict[str, Any],
+        condition: str,
+        values: dict[str, Any],
+        removed: tuple[str, ...] = (),
+    ) -> bool:
+        """SET every field that has a value and REMOVE `removed`, if `condition` holds (it may name the
+        state as #state)."""
         assigned = [(name, value) for name, value in fields.items() if value is not None]
         names = {f"#a{i}": name for i, (name, _) in enumerate(assigned)}
         if "#state" in condition:
             names["#state"] = "state"
         values = {**values, **{f":a{i}": typed(value) for i, (_, value) in enumerate(assigned)}}
         update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(assigned))) + ", expires_at = :expires"
+        if removed:
+            update += " REMOVE " + ", ".join(removed)
         values[":expires"] = self.table.expires_at()
         updated = self.table.update(
             key(run.pk, schema.RUN_SK),

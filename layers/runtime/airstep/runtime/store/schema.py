@@ -13,6 +13,7 @@ and a test compares the two)::
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
           FILES / <file>                           all DAG files
+    gsi2  ACTIVE / <start>#<dag_id>#<run_id>      runs not yet seen ending (sparse: removed when they end)
     gsi3  RUNID#<run_id>                          a run by its run_id alone
 """
 
@@ -33,6 +34,8 @@ GATE_PREFIX = "GATE#"
 ALL_DAGS = "DAGS"
 ALL_IMPORT_ERRORS = "IMPORT_ERRORS"
 LISTING_INDEX = "gsi1"  # runs of a DAG; all DAGs; all import errors
+ACTIVE_RUNS_INDEX = "gsi2"
+ACTIVE_RUNS = "ACTIVE"
 RUN_ID_INDEX = "gsi3"
 
 
@@ -72,10 +75,12 @@ def _index(name: str, *keys: str) -> dict[str, Any]:
 TABLE_SCHEMA: dict[str, Any] = {
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     "AttributeDefinitions": [
-        {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi3pk")
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk")
     ],
     "GlobalSecondaryIndexes": [
         _index(LISTING_INDEX, "gsi1pk", "gsi1sk"),
+        _index(ACTIVE_RUNS_INDEX, "gsi2pk", "gsi2sk"),
         _index(RUN_ID_INDEX, "gsi3pk"),
     ],
     "BillingMode": "PAY_PER_REQUEST",

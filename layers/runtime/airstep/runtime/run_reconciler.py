@@ -1,0 +1,44 @@
+"""Settles runs whose final status event never arrived.
+
+Step Functions' status events are best effort: a lost TIMED_OUT or ABORTED would leave a run
+running forever, and no alarm would fire. Every few minutes this function asks Step Functions
+about each run still listed as active a while after it started, and applies what it answers exactly
+as the run tracker applies an event (with the same conditional writes and the same alarm metrics),
+so a lost event and a delivered one end the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from airstep.runtime.clients import client, metadata_store
+from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
+from airstep.runtime.store import MetadataStore
+
+logger = Logger(service=SERVICE_NAME)
+GRACE = timedelta(minutes=10)  # a final event usually arrives within seconds
+
+
+def reconcile_runs(store: MetadataStore, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
+    """Apply the real status of every run active for longer than GRACE whose execution has ended."""
+    before = ((now or datetime.now(UTC)) - GRACE).isoformat()
+    settled = []
+    for run in store.active_runs(started_before=before):
+        if run.execution_arn is None:
+            continue
+        description = sfn.describe_execution(executionArn=run.execution_arn)
+        if description["status"] == "RUNNING":
+            continue
+        result = track_and_count(status_event(execution_detail(description)), store)
+        settled.append({"dag_id": run.dag_id, "run_id": run.run_id, "status": description["status"], **result})
+        logger.warning("settled a run whose final event was lost", extra=settled[-1])
+    return {"settled": settled}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return reconcile_runs(metadata_store(), client("stepfunctions"))
