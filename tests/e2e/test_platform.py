@@ -449,3 +449,83 @@ def test_helpers_and_data_files_are_one_bundle_and_a_run_pins_it(platform):
     # a file that is not a DAG file (no "dag" and "airflow") is a helper: never parsed, never an error
     _, event = upload(s3, "dags/common/util.py", "X = 1\n")
     assert deployer.handle(event) == [] and engine.store.list_import_errors() == []
+
+
+HOSTILE_UPLOADS = {
+    "writes the table": "import boto3\nboto3.client('dynamodb', region_name='us-east-1').put_item("
+    "TableName='airstep-local', Item={'pk': {'S': 'DAG#nightly'}, 'sk': {'S': 'DAG'}})\n",
+    "starts executions": "import boto3\nboto3.client('stepfunctions', region_name='us-east-1').list_state_machines()\n",
+    "loops forever": "while True:\n    pass\n",
+    "exhausts memory": "chunks = []\nwhile True:\n    chunks.append(bytearray(100_000_000))\n",
+    "ends the process": "import os\nos._exit(0)\n",
+}
+
+
+@pytest.mark.parametrize("behaviour", sorted(HOSTILE_UPLOADS))
+def test_a_hostile_upload_is_an_import_error_and_changes_nothing(platform, monkeypatch, behaviour):
+    monkeypatch.setenv("AIRSTEP_DAG_IMPORT_TIMEOUT", "2")
+    engine, deployer, s3, scheduler = platform
+    _, event = upload(s3, "dags/nightly.py", DAG_V1)
+    deployer.handle(event)
+    before = engine.store.get_dag("nightly")
+    definition = engine.sfn.describe_state_machine(stateMachineArn=before.state_machine_arn)["definition"]
+    items = {(i["pk"]["S"], i["sk"]["S"]): i for page in engine.store.table.scan() for i in page}
+
+    _, event = upload(s3, "dags/hostile.py", "# an airflow dag file\n" + HOSTILE_UPLOADS[behaviour])
+    (outcome,) = deployer.handle(event)
+    assert outcome["outcome"] == "import_error", outcome
+    after = {(i["pk"]["S"], i["sk"]["S"]): i for page in engine.store.table.scan() for i in page}
+    changed = {key for key in after if after[key] != items.get(key)}
+    hostile = f"FILE#s3://{BUCKET}/dags/hostile.py"
+    assert changed <= {(hostile, "IMPORT_ERROR"), (hostile, "FILE"), ("BUNDLES", "LATEST")}
+    assert engine.store.get_dag("nightly") == before  # the previous version still runs
+    assert engine.sfn.describe_state_machine(stateMachineArn=before.state_machine_arn)["definition"] == definition
+    assert [s["Name"] for s in scheduler.list_schedules(GroupName="airstep-dev")["Schedules"]] == [
+        "airstep-dev-nightly"
+    ]
+
+
+def test_events_in_any_order_deploy_the_latest_state(platform):
+    engine, deployer, s3, _ = platform
+    _, v1_event = upload(s3, "dags/nightly.py", DAG_V1)
+    _, v2_event = upload(s3, "dags/nightly.py", DAG_V2)
+    deployer.handle(v2_event)
+    deployer.handle(v1_event)  # v1's event arrives last
+    started = fire(engine, platform[3], "2026-11-21T02:00:00Z")
+    assert engine.store.get_xcoms(RunKey("nightly", started["run_id"]), ["load"]) == {"load": "2026-11-21: 6 (v2)"}
+
+    # a delete handled before its put: the put's late event must not bring the DAG back
+    _, put_event = upload(s3, "dags/other.py", DAG_V1.replace('"nightly"', '"other"'))
+    delete_event = removal(s3, "dags/other.py")
+    deployer.handle(delete_event)
+    deployer.handle(put_event)
+    assert engine.store.get_dag("other") is None
+
+
+def test_a_deploy_cut_short_is_completed_by_the_retry(platform):
+    engine, deployer, s3, scheduler = platform
+    _, event = upload(s3, "dags/nightly.py", DAG_V1)
+    deployer.handle(event)
+    _, event = upload(s3, "dags/nightly.py", DAG_V2.replace("0 2 * * *", "0 4 * * *"))
+    real_update = scheduler.update_schedule
+    calls = {"n": 0}
+
+    def fails_once(**request):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the Scheduler API timed out")
+        return real_update(**request)
+
+    deployer.scheduler = type("Flaky", (), {"__getattr__": lambda self, n: getattr(scheduler, n)})()
+    deployer.scheduler.update_schedule = fails_once
+    with pytest.raises(RuntimeError):
+        deployer.handle(event)  # its retries fail too, say, and the event ends in the failed-events queue
+    # any later change completes it: a file's deploy is committed (its file record) only once done
+    _, unrelated = upload(s3, "dags/util.py", "X = 1\n")  # a helper nightly.py does not import
+    (outcome,) = deployer.handle(unrelated)
+    assert outcome["file"].endswith("dags/nightly.py") and outcome["outcome"] == "deployed"
+    record = engine.store.get_dag("nightly")
+    definition = engine.sfn.describe_state_machine(stateMachineArn=record.state_machine_arn)["definition"]
+    assert record.version in definition
+    schedule = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
+    assert schedule["ScheduleExpression"] == "cron(0 4 * * ? *)"
