@@ -310,6 +310,13 @@ class LocalEngine:
         description = self.sfn.describe_execution(executionArn=execution)
         run_tracker.track(run_tracker.status_event(run_tracker.execution_detail(description)), self.store)
 
+    def finish(self, started: StartedRun, poll_seconds: float = 0.05) -> dict[str, Any]:
+        """Wait for a started run's execution to end, tell the tracker, and return its description."""
+        while (description := self.sfn.describe_execution(executionArn=started.execution_arn))["status"] == "RUNNING":
+            time.sleep(poll_seconds)
+        self._track(started.execution_arn)
+        return description
+
     def _wait(self, execution: str, finalized: threading.Event) -> dict[str, Any]:
         """Wait for the execution to end: cheaply until its finalize step ran, then closely."""
         while True:

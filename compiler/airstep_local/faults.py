@@ -30,7 +30,15 @@ _STATUS = {THROTTLED: 429, DYNAMODB_THROTTLED: 400}
 class Faults:
     invoke: InvokeFault | None = None
     dynamodb: DynamoDBFault | None = None
+    # (function name, event) -> True to run the handler twice: Lambda delivers at least once
+    duplicate: Callable[[str, dict[str, Any]], bool] | None = None
     injected: Counter[str] = field(default_factory=Counter)
+
+    def duplicated(self, function: str, event: dict[str, Any]) -> bool:
+        if self.duplicate is not None and self.duplicate(function, event):
+            self.injected["lambda:duplicate"] += 1
+            return True
+        return False
 
     def before_invoke(self, function: str, event: dict[str, Any]) -> str | None:
         code = self.invoke(function, event) if self.invoke else None

@@ -129,7 +129,9 @@ def _child_environment() -> dict[str, str]:
     top level has no business calling AWS, and in the parse function there are none anyway)."""
     secret = ("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION", "AWS_CONTAINER_", "AWS_WEB_IDENTITY", "AWS_PROFILE")
     environment = {k: v for k, v in os.environ.items() if not k.startswith(secret)}
-    environment.update(AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull)
+    environment.update(
+        AWS_EC2_METADATA_DISABLED="true", AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull
+    )
     return environment
 
 
