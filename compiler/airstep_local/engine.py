@@ -168,9 +168,11 @@ class LocalEngine:
         registry.reset()
         # Runtime logs (Powertools JSON) go to stderr so stdout stays the command's result;
         # moto's interpreter logs every state failure, which the run result already reports.
+        self._saved_log_streams = []
         for runtime_logger in (task_runner.logger, executor.logger):
             runtime_logger.setLevel(self._log_level)
-            runtime_logger.registered_handler.setStream(sys.stderr)
+            handler = runtime_logger.registered_handler
+            self._saved_log_streams.append((handler, handler.setStream(sys.stderr)))
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.sfn = boto3.client("stepfunctions")
         self.dynamodb = boto3.client("dynamodb")
@@ -183,17 +185,22 @@ class LocalEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop_executions()
-        self._save_state()
-        registry.reset()
-        boto3.DEFAULT_SESSION = self._saved_session
-        self._restore_moto()
-        self._mock.stop()
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        try:
+            self._stop_executions()
+            self._save_state()
+        finally:  # whatever happened, leave no moto, session, log stream or environment of this engine behind
+            for handler, stream in reversed(self._saved_log_streams):
+                if stream is not None:
+                    handler.stream = stream
+            registry.reset()
+            boto3.DEFAULT_SESSION = self._saved_session
+            self._restore_moto()
+            self._mock.stop()
+            for name, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def _stop_executions(self, wait_seconds: float = 5.0) -> None:
         """Abort executions still running (a test that started one and moved on), and give their

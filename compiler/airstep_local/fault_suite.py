@@ -38,7 +38,7 @@ from airstep_local.aws import current_function
 from airstep_local.engine import LocalEngine, RunRequest
 from airstep_local.faults import DYNAMODB_THROTTLED, SERVICE_ERROR, THROTTLED, Faults
 
-BEHAVIOURS = ("success", "success", "success", "success", "fail", "skip", "flaky", "overtime")
+BEHAVIOURS = ("succeeds", "succeeds", "succeeds", "succeeds", "fails", "skips", "flaky", "overtime")
 CONCURRENT_RUNS = 24  # runs in flight at once: most of a run's time is retry delays
 RULES = tuple(TriggerRule)
 
@@ -75,9 +75,9 @@ def random_dag(rng: random.Random, dag_id: str) -> tuple[str, dict[str, TaskStat
         "from airstep import DAG, PythonOperator, AirflowSkipException",
         "",
         "def act(behaviour, ti=None):",
-        "    if behaviour == 'fail':",
+        "    if behaviour == 'fails':",
         "        raise ValueError('planned failure')",
-        "    if behaviour == 'skip':",
+        "    if behaviour == 'skips':",
         "        raise AirflowSkipException()",
         "    if behaviour == 'flaky' and ti.try_number == 1:",
         "        raise ValueError('fails once')",
@@ -96,7 +96,7 @@ def random_dag(rng: random.Random, dag_id: str) -> tuple[str, dict[str, TaskStat
         )
     lines += [f"    {u} >> {t}" for t in tasks for u in upstream[t]]
     expected: dict[str, TaskState | None] = {}
-    outcome = {"success": TaskState.SUCCESS, "fail": TaskState.FAILED, "skip": TaskState.SKIPPED}
+    outcome = {"succeeds": TaskState.SUCCESS, "fails": TaskState.FAILED, "skips": TaskState.SKIPPED}
     outcome.update(flaky=TaskState.SUCCESS, overtime=TaskState.FAILED)
     for t in tasks:
         verdict = decide(rule[t], [expected[u] for u in upstream[t]]) if upstream[t] else None  # type: ignore[misc]

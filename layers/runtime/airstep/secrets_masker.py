@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
@@ -119,3 +120,34 @@ class RedactingStream(io.TextIOBase):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
+
+
+class _MaskedOutput:
+    """While any task runs, sys.stdout and sys.stderr mask secrets; when the last one ends, the
+    streams go back to what they were (unless something else replaced them meanwhile)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved: tuple[Any, Any] | None = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._running += 1
+            if self._running == 1:
+                self._saved = (sys.stdout, sys.stderr)
+                sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0 and self._saved is not None:
+                if isinstance(sys.stdout, RedactingStream) and sys.stdout.stream is self._saved[0]:
+                    sys.stdout = self._saved[0]
+                if isinstance(sys.stderr, RedactingStream) and sys.stderr.stream is self._saved[1]:
+                    sys.stderr = self._saved[1]
+                self._saved = None
+
+
+masked_output = _MaskedOutput()
+"""`with masked_output:` around task code: what it prints is masked, and only while it runs."""

@@ -9,7 +9,6 @@ the secrets were read).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +21,7 @@ from airstep.runtime.context import TaskInstanceView, build_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import encode_xcom
-from airstep.secrets_masker import RedactingStream, redact
+from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
 
 logger = Logger(service=SERVICE_NAME)
@@ -120,9 +119,9 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
     why = "execution_timeout" if seconds == task.execution_timeout else "the time left in its Lambda invocation"
     limit = f"{seconds:g} s ({why})"
-    _mask_task_output()
     try:
-        result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
+        with masked_output:
+            result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
         return TryResult(TaskState.SUCCESS, xcom=encode_xcom(request.task_id, result) if result is not None else None)
     except AirflowSkipException as exc:
         return TryResult(TaskState.SKIPPED, error=redact(str(exc)) or None)
@@ -134,11 +133,3 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _mask_task_output() -> None:
-    """Mask secrets in what tasks print (their logs), however the process's streams were set up."""
-    if not isinstance(sys.stdout, RedactingStream):
-        sys.stdout = RedactingStream(sys.stdout)
-    if not isinstance(sys.stderr, RedactingStream):
-        sys.stderr = RedactingStream(sys.stderr)
