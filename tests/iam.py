@@ -219,9 +219,10 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
                 requests.append(Request("s3:ListBucket", bucket))
             return requests
         return [Request(f"s3:{operation}", obj)]
-    if service == "lambda" and operation == "Invoke":
+    if service == "lambda" and operation in ("Invoke", "GetFunctionConfiguration"):
         name = p["FunctionName"].split(":function:")[-1]
-        return [Request("lambda:InvokeFunction", names.function_arn(name))]
+        action = "lambda:InvokeFunction" if operation == "Invoke" else f"lambda:{operation}"
+        return [Request(action, names.function_arn(name))]
     if service == "stepfunctions":
         return _stepfunctions(operation, p)
     if service == "secretsmanager":

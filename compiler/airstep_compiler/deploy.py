@@ -19,9 +19,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from airstep.contract import BUNDLES_PREFIX, ScheduleKind, ScheduleTarget
+from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, ScheduleKind, ScheduleTarget, executor_function
 from airstep.loader import DagLoadError
-from airstep.model import DagModel
+from airstep.model import DagModel, TaskModel
 from airstep.runtime.clients import client, metadata_store, registry
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.dag_parser import ParseRequest
@@ -49,6 +49,7 @@ class Settings:
     schedule_group: str
     schedule_dlq_arn: str
     parser_function: str = ""
+    executor_function: str = ""
     dag_prefix: str = "dags/"
 
     @classmethod
@@ -63,6 +64,7 @@ class Settings:
             schedule_group=env["AIRSTEP_SCHEDULE_GROUP"],
             schedule_dlq_arn=env["AIRSTEP_SCHEDULE_DLQ_ARN"],
             parser_function=env["AIRSTEP_PARSER_FUNCTION"],
+            executor_function=env["AIRSTEP_EXECUTOR_FUNCTION"],
             dag_prefix=env.get("AIRSTEP_DAG_PREFIX", "dags/"),
         )
 
@@ -106,7 +108,15 @@ class Deployer:
     next one (the event's retry), since each step compares what is deployed with what should be."""
 
     def __init__(
-        self, settings: Settings, *, s3: Any, sfn: Any, scheduler: Any, store: MetadataStore, parser: Parser
+        self,
+        settings: Settings,
+        *,
+        s3: Any,
+        sfn: Any,
+        scheduler: Any,
+        store: MetadataStore,
+        parser: Parser,
+        lambda_client: Any = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -114,6 +124,7 @@ class Deployer:
         self.scheduler = scheduler
         self.store = store
         self.parser = parser
+        self.lambda_client = lambda_client
 
     def handle(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Reconcile each bucket an event names under the DAG prefix; one outcome per file that changed."""
@@ -176,6 +187,10 @@ class Deployer:
                     DagLoadError(uri, model.line, f"dag_id {model.dag_id!r} is already defined in {owner.file}")
                 )
                 continue
+            missing = self._missing_executors(model)
+            if missing:
+                problems.append(DagLoadError(uri, missing[0].line, _no_executor(missing[0], self.settings)))
+                continue
             try:
                 compiled = compile_dag(model, source, options)
                 if model.schedule:
@@ -198,6 +213,19 @@ class Deployer:
         key = _parse_key(bundle.snapshot, path, FileRecord(uri, "", dag_ids, parsed.imports))
         self.store.put_file(FileRecord(uri, key, dag_ids, parsed.imports))
         return {"file": uri, "outcome": "deployed", "dags": deployed}
+
+    def _missing_executors(self, model: DagModel) -> list[TaskModel]:
+        """Tasks whose queue names an executor function this environment does not have."""
+        missing = []
+        for queue in sorted({t.queue for t in model.tasks} - {DEFAULT_QUEUE}):
+            name = executor_function(self.settings.executor_function, queue)
+            try:
+                self.lambda_client.get_function_configuration(FunctionName=name)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+                missing.append(next(t for t in model.tasks if t.queue == queue))
+        return missing
 
     def _remove_file(self, record: FileRecord) -> dict[str, Any]:
         """The file is gone (or no longer defines DAGs): its schedules go, its DAGs are marked removed."""
@@ -335,6 +363,14 @@ def dag_record(
     )
 
 
+def _no_executor(task: TaskModel, settings: Settings) -> str:
+    name = executor_function(settings.executor_function, task.queue)
+    return (
+        f"task {task.task_id!r}: queue {task.queue!r} has no executor function {name} in this environment "
+        "(README: Giving tasks AWS permissions)"
+    )
+
+
 def _parse_key(snapshot: Snapshot, path: str, record: FileRecord | None) -> str:
     """What a file's parse depends on: its own version, the versions of the bundle modules it imported
     last time, and every data file; a file that failed depends on the whole bundle."""
@@ -354,6 +390,7 @@ def _deployer() -> Deployer:
         scheduler=client("scheduler"),
         store=metadata_store(),
         parser=LambdaParser(settings.parser_function, client("lambda")),
+        lambda_client=client("lambda"),
     )
 
 

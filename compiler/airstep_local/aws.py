@@ -120,11 +120,18 @@ class LocalSession(boto3.Session):
         if call is not None:
             call.error = parsed.get("Error", {}).get("Code")
 
+    def handler(self, function_name: str) -> Handler:
+        """The function's handler; "<function>-<queue>" is another executor, with <function>'s handler."""
+        for name in (function_name, function_name.rsplit("-", 1)[0]):
+            if name in self._handlers:
+                return self._handlers[name]
+        raise LookupError(f"no local handler for Lambda function {function_name!r}")
+
     def invoke_locally(self, function_name: str, event: dict[str, Any]) -> Any:
         """Run a function's handler as its service would (EventBridge, S3): not through the Lambda API."""
         entered = current_function.set(function_name)
         try:
-            return self._handlers[function_name](event, FakeLambdaContext(function_name))
+            return self.handler(function_name)(event, FakeLambdaContext(function_name))
         finally:
             current_function.reset(entered)
 
@@ -144,9 +151,7 @@ class LocalSession(boto3.Session):
     def _invoke(self, params: dict[str, Any], model: Any = None, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         function = unquote(params["url_path"].split("/functions/")[1].split("/")[0])
         function_name = function.split(":function:")[-1].split(":")[0]
-        handler = self._handlers.get(function_name)
-        if handler is None:
-            raise LookupError(f"no local handler for Lambda function {function_name!r}")
+        handler = self.handler(function_name)
         event = json.loads(params["body"] or b"{}")
         fault = self.faults.before_invoke(function_name, event) if self.faults else None
         if fault:  # refused by the Lambda service: the function never runs

@@ -58,6 +58,7 @@ def stack(monkeypatch):
         "AIRSTEP_SCHEDULE_GROUP": "airstep-dev",
         "AIRSTEP_SCHEDULE_DLQ_ARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:airstep-dev-schedule-dlq",
         "AIRSTEP_PARSER_FUNCTION": NAMES.parse_dags,
+        "AIRSTEP_EXECUTOR_FUNCTION": NAMES.execute_task,
         "AIRSTEP_DAG_PREFIX": "dags/",
         "AIRSTEP_CONNECTIONS_PREFIX": "airflow/dev/connections",
         "AIRSTEP_VARIABLES_PREFIX": "airflow/dev/variables",
@@ -137,12 +138,17 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack):
         (settled,) = engine.session.invoke_locally(NAMES.reconcile_runs, {})["settled"]
     assert settled["status"] == "SUCCEEDED"
 
+    # a DAG whose tasks' queue has no executor function in this environment
+    queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")
+    outcome = put(engine, "dags/queued.py", queued)["files"]
+    assert "has no executor function airstep-dev-execute-task-warehouse" in outcome[0]["errors"][0]
+
     # a broken upload, a repair, then the file's removal (schedule deleted, DAG retired)
     assert put(engine, "dags/n_shape.py", "from airstep import DAG\noops(\n")["files"][0]["outcome"] == "import_error"
     assert put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]["outcome"] == "deployed"
     engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/n_shape.py")
     removed = engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/n_shape.py"))
-    assert removed["files"][0]["outcome"] == "removed"
+    assert {o["file"].rsplit("/", 1)[1]: o["outcome"] for o in removed["files"]}["n_shape.py"] == "removed"
 
     statements = policies("dev")
     denied, used = [], set()

@@ -12,7 +12,7 @@ from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
 from airstep_compiler.deploy import Deployer, LambdaParser, Settings
-from airstep_local.engine import ACCOUNT, FUNCTION_NAME, PARSER_NAME, REGION, LocalEngine
+from airstep_local.engine import ACCOUNT, DEFAULT_NAMES, FUNCTION_NAME, PARSER_NAME, REGION, LocalEngine
 from helpers import EXAMPLES, ROOT
 
 BUCKET = "airstep-dev-dags"
@@ -52,9 +52,19 @@ def platform():
             schedule_group="airstep-dev",
             schedule_dlq_arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq.rsplit('/', 1)[-1]}",
             parser_function=PARSER_NAME,
+            executor_function=DEFAULT_NAMES.execute_task,
         )
-        parser = LambdaParser(PARSER_NAME, boto3.client("lambda"))
-        deployer = Deployer(settings, s3=s3, sfn=engine.sfn, scheduler=scheduler, store=engine.store, parser=parser)
+        functions = boto3.client("lambda")
+        parser = LambdaParser(PARSER_NAME, functions)
+        deployer = Deployer(
+            settings,
+            s3=s3,
+            sfn=engine.sfn,
+            scheduler=scheduler,
+            store=engine.store,
+            parser=parser,
+            lambda_client=functions,
+        )
         yield engine, deployer, s3, scheduler
 
 
@@ -366,6 +376,7 @@ def test_lambda_entry_points(platform, monkeypatch, capsys):
         "AIRSTEP_SCHEDULE_GROUP": deployer.settings.schedule_group,
         "AIRSTEP_SCHEDULE_DLQ_ARN": deployer.settings.schedule_dlq_arn,
         "AIRSTEP_PARSER_FUNCTION": deployer.settings.parser_function,
+        "AIRSTEP_EXECUTOR_FUNCTION": deployer.settings.executor_function,
     }.items():
         monkeypatch.setenv(variable, value)
     registry.reset()  # the functions build their clients from the environment set above
@@ -529,3 +540,13 @@ def test_a_deploy_cut_short_is_completed_by_the_retry(platform):
     assert record.version in definition
     schedule = scheduler.get_schedule(Name="airstep-dev-nightly", GroupName="airstep-dev")
     assert schedule["ScheduleExpression"] == "cron(0 4 * * ? *)"
+
+
+def test_a_queue_without_an_executor_function_is_an_import_error(platform):
+    _, deployer, s3, _ = platform
+    _, event = upload(s3, "dags/nightly.py", DAG_V1.replace("def load(rows, ds=None):", "def load(rows, ds=None):"))
+    source = DAG_V1.replace("@task\n    def load", "@task(queue='warehouse')\n    def load")
+    _, event = upload(s3, "dags/nightly.py", source)
+    (outcome,) = deployer.handle(event)
+    assert outcome["outcome"] == "import_error"
+    assert "queue 'warehouse' has no executor function airstep-local-execute-task-warehouse" in outcome["errors"][0]

@@ -252,3 +252,33 @@ def test_a_run_whose_final_event_was_lost_is_settled_and_alarmed(dag_file, engin
     assert (record.state, record.exec_status) == ("failed", "ABORTED")
     assert '"RunsAborted"' in capsys.readouterr().out  # the alarm's metric
     assert reconcile_runs(engine.store, engine.sfn, now=later)["settled"] == []  # no longer active
+
+
+def test_a_task_runs_on_the_executor_its_queue_names(dag_file, run_file, tmp_path):
+    # Airflow's `queue` picks the worker pool; in airstep, the executor function and so the task role
+    loads = tmp_path / "where"
+    path = dag_file(
+        f"""
+        from pathlib import Path
+        from airstep import DAG, task
+        from airstep_local.aws import current_function
+
+        def where():
+            with Path({str(loads)!r}).open("a") as log:
+                log.write(f"{{current_function.get()}}\\n")
+
+        with DAG("queues", default_args={{"queue": "warehouse"}}):
+            @task
+            def load():
+                where()
+
+            @task(queue="default")
+            def report():
+                where()
+
+            load() >> report()
+        """
+    )
+    result = run_file(path)
+    assert result.state == "success"
+    assert loads.read_text().splitlines() == ["airstep-local-execute-task-warehouse", "airstep-local-execute-task"]

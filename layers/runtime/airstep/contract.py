@@ -448,6 +448,15 @@ def bundle_of(version: str) -> str | None:
     return version.removeprefix(_BUNDLE_VERSION) if version.startswith(_BUNDLE_VERSION) else None
 
 
+# Airflow's `queue` picks the worker pool that runs a task; in airstep, the executor function (and so
+# the task role): the default queue runs on the environment's executor, queue "q" on "<it>-q".
+DEFAULT_QUEUE = "default"
+
+
+def executor_function(default_function: str, queue: str) -> str:
+    return default_function if queue == DEFAULT_QUEUE else f"{default_function}-{queue}"
+
+
 EXECUTION_NAME_CHARS = 80  # Step Functions' limit on execution names
 _EXECUTION_NAME_BAD = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/]")
 

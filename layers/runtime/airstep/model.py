@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airstep.contract import Schedule
+from airstep.contract import DEFAULT_QUEUE, Schedule
 from airstep.trigger_rule import TriggerRule
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class TaskModel:
     max_retry_delay: float | None = None
     execution_timeout: float | None = None
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    queue: str = DEFAULT_QUEUE  # which executor function runs the task (Airflow's worker queue)
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
@@ -53,6 +54,7 @@ class TaskModel:
             max_retry_delay=op.max_retry_delay,
             execution_timeout=op.execution_timeout,
             trigger_rule=op.trigger_rule,
+            queue=op.queue,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from airstep.contract import (
     Payload,
     RunOutcome,
     TaskOutcome,
+    executor_function,
 )
 from airstep.model import DagModel, TaskModel
 from airstep.runtime.clients import client, metadata_store
@@ -158,7 +159,8 @@ class Invocation:
             {task_id: ti.xcom for task_id, ti in upstream.items()},
         )
         response = client("lambda").invoke(
-            FunctionName=os.environ[EXECUTOR_FUNCTION_ENV], Payload=json.dumps(request.to_event()).encode()
+            FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], task.queue),
+            Payload=json.dumps(request.to_event()).encode(),
         )
         body = json.loads(response["Payload"].read() or b"null")
         if "FunctionError" in response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
+from airstep.contract import DEFAULT_QUEUE
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import DAG, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
@@ -21,7 +23,10 @@ _DEFAULTS: dict[str, Any] = {
     "max_retry_delay": None,
     "execution_timeout": None,
     "trigger_rule": TriggerRule.ALL_SUCCESS,
+    "queue": DEFAULT_QUEUE,
 }
+# A queue names an executor function (airstep.contract.executor_function).
+QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 
 
 class BaseOperator(DependencyMixin):
@@ -40,6 +45,7 @@ class BaseOperator(DependencyMixin):
         max_retry_delay: timedelta | float | None = _UNSET,
         execution_timeout: timedelta | float | None = _UNSET,
         trigger_rule: TriggerRule | str = _UNSET,
+        queue: str = _UNSET,
         doc_md: str | None = None,
         location: SourceLocation | None = None,
     ) -> None:
@@ -62,6 +68,7 @@ class BaseOperator(DependencyMixin):
             "max_retry_delay": max_retry_delay,
             "execution_timeout": execution_timeout,
             "trigger_rule": trigger_rule,
+            "queue": queue,
         }
         policy = {
             key: value if value is not _UNSET else owning_dag.default_args.get(key, _DEFAULTS[key])
@@ -78,6 +85,7 @@ class BaseOperator(DependencyMixin):
             "execution_timeout", policy["execution_timeout"], self.location
         )
         self.trigger_rule: TriggerRule = _trigger_rule(policy["trigger_rule"], self.location)
+        self.queue: str = _queue(policy["queue"], self.location)
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
@@ -119,6 +127,15 @@ class BaseOperator(DependencyMixin):
     def execute(self, context: dict[str, Any]) -> Any:
         """Run the task; what it returns becomes its XCom. Operators override this."""
         raise NotImplementedError(f"{type(self).__name__} does not define execute()")
+
+
+def _queue(value: Any, location: SourceLocation) -> str:
+    if not isinstance(value, str) or not QUEUE_PATTERN.match(value):
+        raise DagDefinitionError(
+            f"queue must be 1-20 lowercase letters, digits or '-' (it names an executor function), got {value!r}",
+            location,
+        )
+    return value
 
 
 def _trigger_rule(value: Any, location: SourceLocation) -> TriggerRule:

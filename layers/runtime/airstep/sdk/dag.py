@@ -27,6 +27,7 @@ SUPPORTED_DEFAULT_ARGS = (
     "max_retry_delay",
     "execution_timeout",
     "trigger_rule",
+    "queue",
 )
 
 _dag_stack: list[DAG] = []
