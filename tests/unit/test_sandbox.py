@@ -97,3 +97,15 @@ def test_validate_on_a_file_that_never_returns_ends_with_an_import_error(tmp_pat
     )
     assert proc.returncode == 1
     assert f"{path}:2: DagImportTimeout" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_path_relative_to_the_working_folder_parses_as_given(tmp_path, monkeypatch):
+    # the child runs in a scratch folder; the error and model still name the path as the user gave it
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "two.py").write_text(
+        "from airstep import DAG, EmptyOperator\nwith DAG('two'):\n    EmptyOperator(task_id='a')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    parsed = parse_dag_file("dags/two.py", limits=LIMITS)
+    assert parsed.errors == []
+    assert DagModel.from_json(parsed.models[0]).file == "dags/two.py"

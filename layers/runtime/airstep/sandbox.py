@@ -90,7 +90,9 @@ def parse_dag_file(
         return ParsedFile(name, "", errors=[DagLoadError(name, 0, f"cannot read file: {exc.strerror or exc}")])
     with tempfile.TemporaryDirectory(prefix="airstep-parse-") as scratch:
         result = Path(scratch) / "result.json"
-        job = {"path": str(path), "uri": name, "root": str(root or path.parent), "result": str(result)}
+        # the child runs in the scratch folder: every path it gets is absolute
+        job = {"path": str(path.resolve()), "uri": name, "root": str(Path(root or path.parent).resolve())}
+        job["result"] = str(result)
         job["timeout"] = limits.timeout_seconds
         try:
             child = subprocess.run(  # noqa: S603 - our own module, in this interpreter
