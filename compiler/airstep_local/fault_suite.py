@@ -5,7 +5,7 @@ skip themselves, fail once then succeed on a retry, or run past their execution_
 its faults: Lambda throttling and service errors, DynamoDB throttling inside the functions (the SDK's
 own retries exhausted), invocations delivered twice, and the run's status events duplicated and
 reordered. A run passes when no record is lost, stuck or wrong: the run and every task instance end
-in the state the DAG's semantics give without any fault (airstep.runtime.trigger_rules), nothing is
+in the state Airflow's semantics give without any fault (airstep_local.expected_states), nothing is
 left running, and late or duplicate events do not move the run record.
 
 bench/fault_injection.py runs 1,000 of them and prints the figures; the tests run a few dozen.
@@ -29,13 +29,13 @@ from airstep.loader import content_version
 from airstep.model import DagModel
 from airstep.runtime import run_tracker
 from airstep.runtime.store import RunKey
-from airstep.runtime.trigger_rules import decide
 from airstep.sandbox import parse_dag_file
-from airstep.states import FAILED_STATES, RunState, TaskState
+from airstep.states import TaskState
 from airstep.trigger_rule import TriggerRule
 from airstep_compiler import DagSource
 from airstep_local.aws import current_function
 from airstep_local.engine import LocalEngine, RunRequest
+from airstep_local.expected_states import Expected, OrderDependent, PlannedTask, expected_states
 from airstep_local.faults import DYNAMODB_THROTTLED, SERVICE_ERROR, THROTTLED, Faults
 
 BEHAVIOURS = ("succeeds", "succeeds", "succeeds", "succeeds", "fails", "skips", "flaky", "overtime")
@@ -63,8 +63,18 @@ class SuiteReport:
     seconds: float = 0.0
 
 
-def random_dag(rng: random.Random, dag_id: str) -> tuple[str, dict[str, TaskState | None]]:
-    """A DAG file's source, and the state each task ends in when nothing goes wrong."""
+def random_dag(rng: random.Random, dag_id: str) -> tuple[str, Expected]:
+    """A DAG file's source, and what Airflow's semantics give when nothing goes wrong. DAGs whose
+    answer depends on how long tasks take (airstep_local.expected_states) are drawn again."""
+    while True:
+        source, planned = _draw_dag(rng, dag_id)
+        try:
+            return source, expected_states(planned)
+        except OrderDependent:
+            continue
+
+
+def _draw_dag(rng: random.Random, dag_id: str) -> tuple[str, list[PlannedTask]]:
     count = rng.randint(4, 10)
     tasks = [f"t{i}" for i in range(count)]
     upstream = {t: sorted(rng.sample(tasks[:i], min(i, rng.randint(0, 3)))) for i, t in enumerate(tasks)}
@@ -95,17 +105,13 @@ def random_dag(rng: random.Random, dag_id: str) -> tuple[str, dict[str, TaskStat
             f"trigger_rule={rule[t].value!r}{', ' + extra if extra else ''})"
         )
     lines += [f"    {u} >> {t}" for t in tasks for u in upstream[t]]
-    expected: dict[str, TaskState | None] = {}
     outcome = {"succeeds": TaskState.SUCCESS, "fails": TaskState.FAILED, "skips": TaskState.SKIPPED}
     outcome.update(flaky=TaskState.SUCCESS, overtime=TaskState.FAILED)
-    for t in tasks:
-        verdict = decide(rule[t], [expected[u] for u in upstream[t]]) if upstream[t] else None  # type: ignore[misc]
-        expected[t] = verdict if verdict is not None else outcome[behaviour[t]]
-    return "\n".join(lines) + "\n", expected
-
-
-def expected_run_state(source_expected: dict[str, TaskState | None], leaves: list[str]) -> RunState:
-    return RunState.FAILED if any(source_expected[t] in FAILED_STATES for t in leaves) else RunState.SUCCESS
+    planned = [
+        PlannedTask(t, tuple(upstream[t]), rule[t], outcome[behaviour[t]], 2 if behaviour[t] == "flaky" else 1)
+        for t in tasks
+    ]
+    return "\n".join(lines) + "\n", planned
 
 
 def fault_plan(rng: random.Random, rates: FaultRates, engine: LocalEngine) -> Faults:
@@ -164,19 +170,16 @@ def run_suite(runs: int, seed: int = 1, rates: FaultRates = FaultRates()) -> Sui
     return report
 
 
-def _check(
-    engine: LocalEngine, model: DagModel, run_id: str, expected: dict[str, TaskState | None], rng: random.Random
-) -> list[str]:
+def _check(engine: LocalEngine, model: DagModel, run_id: str, expected: Expected, rng: random.Random) -> list[str]:
     problems = []
     key = RunKey(model.dag_id, run_id)
     found = {ti.task_id: ti for ti in engine.store.task_instances(key)}
-    for task_id, state in expected.items():
+    for task_id, state in expected.states.items():
         ti = found.get(task_id)
         got = ti.state if ti else None
         if got is not state:
             problems.append(f"{model.dag_id}/{task_id}: expected {state}, recorded {got}")
-    leaves = [t for t, down in model.downstream().items() if not down]
-    want = expected_run_state(expected, leaves)
+    want = expected.run_state
     record = engine.store.get_run(key)
     if record is None or record.state is not want or record.exec_status in (None, "RUNNING"):
         problems.append(f"{model.dag_id}: run expected {want}, recorded {record}")

@@ -1,44 +1,68 @@
+"""Trigger rules decided as Airflow decides them: on the upstream states arrived so far, replayed in
+the order the upstreams ended (the conformance suite checks the rules against Airflow itself)."""
+
 import pytest
 
-from airstep.runtime.trigger_rules import decide
+from airstep.runtime.trigger_rules import RUN, Decision, decide
 from airstep.states import TaskState
 from airstep.trigger_rule import TriggerRule
 
 S, F, K, U = TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED
-RUN = None
+T1, T2, T3 = "2026-01-01T00:00:01.000000+00:00", "2026-01-01T00:00:02.000000+00:00", "2026-01-01T00:00:03.000000+00:00"
+
+
+def after(iso: str) -> str:
+    return iso.replace(".000000", ".000001")
 
 
 @pytest.mark.parametrize(
-    ("rule", "states", "expected"),
+    ("rule", "upstreams", "expected"),
     [
-        ("all_success", [S, S], RUN),
-        ("all_success", [S, F], U),
-        ("all_success", [S, U], U),
-        ("all_success", [S, K], K),
-        ("all_failed", [F, U], RUN),
-        ("all_failed", [F, S], K),
-        ("all_done", [F, K, S], RUN),
-        ("always", [F], RUN),
-        ("one_success", [F, S], RUN),
-        ("one_success", [F, F], U),
-        ("one_success", [F, K], K),
-        ("one_failed", [S, F], RUN),
-        ("one_failed", [S, K], K),
-        ("one_done", [K, F], RUN),
-        ("one_done", [K, K], K),
-        ("none_failed", [S, K], RUN),
-        ("none_failed", [S, U], U),
-        ("none_failed_min_one_success", [S, K], RUN),
-        ("none_failed_min_one_success", [K, K], K),
-        ("none_failed_min_one_success", [F, S], U),
-        ("none_skipped", [S, F], RUN),
-        ("none_skipped", [S, K], K),
-        ("all_skipped", [K, K], RUN),
-        ("all_skipped", [K, S], K),
+        # all_success: the first non-success to arrive decides; failure wins a tie
+        ("all_success", [(S, T1), (S, T2)], RUN),
+        ("all_success", [(K, T1), (F, T2)], Decision(False, K, after(T1))),
+        ("all_success", [(F, T1), (K, T2)], Decision(False, U, after(T1))),
+        ("all_success", [(K, T2), (F, T2)], Decision(False, U, after(T2))),
+        ("all_success", [(S, T1), (U, T3)], Decision(False, U, after(T3))),
+        # one_success: no success once all arrived is upstream_failed, unless every upstream skipped
+        ("one_success", [(F, T1), (K, T2)], Decision(False, U, after(T2))),
+        ("one_success", [(K, T1), (K, T2)], Decision(False, K, after(T2))),
+        ("one_success", [(F, T1), (S, T2)], RUN),
+        # one_done counts success and failed, not upstream_failed
+        ("one_done", [(U, T1), (U, T2)], Decision(False, K, after(T2))),
+        ("one_done", [(U, T1), (F, T2)], RUN),
+        ("one_failed", [(S, T1), (U, T2)], RUN),
+        ("one_failed", [(S, T1), (K, T2)], Decision(False, K, after(T2))),
+        ("all_failed", [(F, T1), (U, T2)], RUN),
+        ("all_failed", [(S, T1), (F, T2)], Decision(False, K, after(T1))),
+        ("none_failed", [(S, T1), (K, T2)], RUN),
+        ("none_failed", [(K, T1), (U, T2)], Decision(False, U, after(T2))),
+        ("none_failed_min_one_success", [(K, T1), (K, T2)], Decision(False, K, after(T2))),
+        ("none_failed_min_one_success", [(S, T1), (F, T2)], Decision(False, U, after(T2))),
+        ("none_skipped", [(F, T1), (S, T2)], RUN),
+        ("none_skipped", [(K, T1), (S, T2)], Decision(False, K, after(T1))),
+        ("all_skipped", [(K, T1), (K, T2)], RUN),
+        ("all_skipped", [(F, T1), (K, T2)], Decision(False, K, after(T1))),
+        ("all_done", [(F, T1), (K, T2)], RUN),
+        ("all_done_setup_success", [(U, T1)], RUN),
+        ("always", [(U, T1)], RUN),
+        # all_done_min_one_success: a skip settles it at once; no success once all arrived: upstream_failed
+        ("all_done_min_one_success", [(F, T1), (S, T2)], RUN),
+        ("all_done_min_one_success", [(S, T1), (K, T2), (F, T3)], Decision(False, K, after(T2))),
+        ("all_done_min_one_success", [(F, T1), (U, T2)], Decision(False, U, after(T2))),
     ],
 )
-def test_rules(rule, states, expected):
-    assert decide(TriggerRule(rule), states) == expected
+def test_rules(rule, upstreams, expected):
+    assert decide(TriggerRule(rule), upstreams) == expected
+
+
+def test_upstreams_arrive_in_the_order_they_ended_not_the_order_given():
+    assert decide(TriggerRule.ALL_SUCCESS, [(F, T3), (K, T1)]) == Decision(False, K, after(T1))
+
+
+def test_an_upstream_with_no_recorded_end_arrives_last():
+    assert decide(TriggerRule.ALL_SUCCESS, [(F, None), (K, T1)]) == Decision(False, K, after(T1))
+    assert decide(TriggerRule.ALL_SUCCESS, [(F, None)]) == Decision(False, U, None)
 
 
 def test_no_upstream_always_runs():

@@ -110,12 +110,14 @@ class Invocation:
         if task.upstream:
             found = self.store.get_task_instances(self.key, list(task.upstream))
             upstream = self._settle(model, list(task.upstream), found)
-            verdict = decide(task.trigger_rule, [upstream[u].state for u in task.upstream])  # type: ignore[misc]
-            if verdict is not None:
-                self.store.finish_unfinished(self.key, self.task_id, verdict, _now())
-                logger.info("task not run", extra={"state": verdict.value, "trigger_rule": task.trigger_rule.value})
+            decision = decide(task.trigger_rule, [(upstream[u].state, upstream[u].end) for u in task.upstream])  # type: ignore[misc]
+            if not decision.runs:
+                assert decision.state is not None
+                self.store.finish_unfinished(self.key, self.task_id, decision.state, decision.settled_at or _now())
+                extra = {"state": decision.state.value, "trigger_rule": task.trigger_rule.value}
+                logger.info("task not run", extra=extra)
                 self.signal()
-                return TaskOutcome(self.task_id, verdict)
+                return TaskOutcome(self.task_id, decision.state)
 
         started = _now()
         try_number = self.store.begin_try(self.key, self.task_id, started)
@@ -208,9 +210,10 @@ class Invocation:
                 if ti is not None
                 else "the task never started: the task runner failed before its first try"
             )
-            self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, _now(), message)
+            now = _now()
+            self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, now, message)
             found[task_id] = TaskInstance(
-                task_id, -1, TaskState.FAILED, ti.try_number if ti else 0, ti.start if ti else None, error=message
+                task_id, -1, TaskState.FAILED, ti.try_number if ti else 0, ti.start if ti else None, now, error=message
             )
         return found
 
