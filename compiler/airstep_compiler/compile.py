@@ -76,6 +76,8 @@ class CompileOptions:
     limits: Limits = Limits()
     # Parallel blocks of at least this many single tasks are emitted as inline Maps (compact).
     map_min_tasks: int = MAP_MIN_TASKS
+    # Every task behind a gate, not only where the DAG is not series-parallel (tests).
+    gate_every_task: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +114,7 @@ def state_name(task_id: str) -> str:
 
 def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = CompileOptions()) -> CompiledDag:
     """Compile one DAG. Raises CompileError naming the file, line and limit when it cannot."""
-    plan = build_plan(model)
+    plan = build_plan(model, options.gate_every_task)
     emitter = _Emitter(model, options, plan.signals)
     body: dict[str, State] = {}
     entry = emitter.emit(plan.root, body, contract.DAGRUN_FINALIZE)

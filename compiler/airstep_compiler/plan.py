@@ -59,11 +59,13 @@ class _Graph:
             self.ancestors[v] = mask
 
 
-def build_plan(model: DagModel) -> Plan:
-    """Decompose the DAG; deterministic for a given model."""
+def build_plan(model: DagModel, gate_every_task: bool = False) -> Plan:
+    """Decompose the DAG; deterministic for a given model. `gate_every_task` plans the whole DAG as
+    one gated set instead (tests check that both paths decide every task alike)."""
     graph = _Graph(model)
     signals: dict[str, list[str]] = {}
-    root = _decompose(graph, list(range(len(graph.order))), signals)
+    everything = list(range(len(graph.order)))
+    root = _gated_set(graph, everything, signals) if gate_every_task else _decompose(graph, everything, signals)
     for downstream in signals.values():
         downstream.sort(key=graph.index.__getitem__)
     return Plan(root=root, signals=signals)

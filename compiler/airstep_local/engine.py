@@ -120,6 +120,7 @@ class RunRequest:
     logical_date: datetime | None = None
     conf: dict[str, Any] = field(default_factory=dict)
     fast_retries: bool = False
+    gate_every_task: bool = False  # compile every task behind a gate (tests)
 
 
 class LocalEngine:
@@ -263,9 +264,12 @@ class LocalEngine:
         """Deploy the DAG here and start a manual run of it; the tracker hears it start."""
         request = request or RunRequest()
         source = DagSource(source.uri, source.version, models=f"s3://{self.names.bucket}/")
-        compiled = compile_dag(
-            model, source, CompileOptions(function_name=self.names.run_task, fast_retries=request.fast_retries)
+        options = CompileOptions(
+            function_name=self.names.run_task,
+            fast_retries=request.fast_retries,
+            gate_every_task=request.gate_every_task,
         )
+        compiled = compile_dag(model, source, options)
         self.s3.put_object(Bucket=self.names.bucket, Key=model.storage_key(), Body=model.to_json().encode())
         machine = self.sfn.create_state_machine(
             name=model.dag_id[:STATE_MACHINE_NAME_CHARS],
