@@ -18,6 +18,8 @@ from rich.table import Table
 from airstep.model import DagModel
 from airstep.sandbox import ParsedFile
 from airstep.states import FINISHED, RunState, TaskState
+from airstep_cli.compat import dag_files as compat_files
+from airstep_cli.compat import report as compat_report
 from airstep_cli.dagfiles import expand_paths, load_one, problems_of, the_only_dag
 from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, open_target
@@ -70,6 +72,28 @@ def validate(paths: Annotated[list[str], typer.Argument(help="DAG files or folde
     out.print(f"{len(files)} file(s), {good} DAG(s): OK")
 
 
+@app.command()
+def compat(
+    paths: Annotated[list[str], typer.Argument(help="Airflow DAG files or folders")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of lines")] = False,
+) -> None:
+    """Report every Airflow feature the DAG files use that airstep does not support; exit 1 if any."""
+    files = compat_files(paths)
+    if not files:
+        _fail(["no DAG files found"])
+    result = compat_report(files)
+    if as_json:
+        findings = [{"file": f.file, "line": f.line, "message": f.message} for f in result.findings]
+        print(json.dumps({"files": result.files, "findings": findings}, indent=2))
+    else:
+        for finding in result.findings:
+            out.print(str(finding), markup=False)
+        ready = result.files - result.files_with_findings
+        out.print(f"{result.files} file(s): {ready} run on airstep as they are, {result.files_with_findings} do not")
+    if result.findings:
+        raise typer.Exit(1)
+
+
 @app.command(name="compile")
 def compile_command(
     dag_file: str,
@@ -119,7 +143,12 @@ def mermaid(model: DagModel) -> str:
     ids = {t.task_id: f"t{i}" for i, t in enumerate(model.tasks)}
     lines = ["flowchart LR"]
     lines += [f'    {ids[t.task_id]}["{t.task_id}"]' for t in model.tasks]
-    lines += [f"    {ids[u]} --> {ids[t.task_id]}" for t in model.tasks for u in t.upstream]
+    labels = {(up, down): label for up, down, label in model.edge_labels}
+    for t in model.tasks:
+        for u in t.upstream:
+            label = labels.get((u, t.task_id))
+            arrow = f'-->|"{label.replace(chr(34), "#quot;")}"|' if label else "-->"
+            lines.append(f"    {ids[u]} {arrow} {ids[t.task_id]}")
     return "\n".join(lines)
 
 
@@ -143,36 +172,51 @@ def run(
 ) -> None:
     """Compile a DAG and run the compiled state machine here (moto), tasks by the real task runner."""
     try:
-        loaded, models = load_one(dag_file, dag_id)
-        model = the_only_dag(dag_file, models)
-        options = run_options(logical_date, conf, fast_retries)
-        connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
+        result = run_and_report(dag_file, dag_id, logical_date, conf, as_json, fast_retries, verbose, secrets_file)
     except UserError as exc:
         _fail(exc.lines)
+    if result.state is not RunState.SUCCESS:
+        raise typer.Exit(1)
+
+
+def run_and_report(
+    dag_file: str,
+    dag_id: str | None = None,
+    logical_date: str | None = None,
+    conf: str | None = None,
+    as_json: bool = False,
+    fast_retries: bool = False,
+    verbose: bool = False,
+    secrets_file: Path | None = None,
+) -> Any:
+    """`airstep run` without the exit: run the DAG locally, print the outcome, return the RunResult.
+    Raises UserError for a broken file or bad options."""
+    loaded, models = load_one(dag_file, dag_id)
+    model = the_only_dag(dag_file, models)
+    options = run_options(logical_date, conf, fast_retries)
+    connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
     from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
 
     reporter = _Progress(model) if not as_json else None
     try:
-        state = LOCAL_STATE
         with (
-            LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=state) as engine,
+            LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
             redirect_stdout(sys.stderr),
         ):
             engine.seed_secrets(connections, variables)
             request = RunRequest(options.logical_date, options.conf, options.fast_retries)
             result = engine.run(model, _source(loaded), request, on_progress=reporter)
     except CompileError as exc:
-        _fail([str(exc)])
+        raise UserError([str(exc)]) from None
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
     else:
         _print_table(result)
-    if result.state is not RunState.SUCCESS:
-        if not as_json:
-            failed = [t.task_id for t in result.tasks if t.state is TaskState.FAILED]
-            detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
-            err.print(f"[red]run {result.run_id} failed[/red]{detail}")
-        raise typer.Exit(1)
+    if result.state is not RunState.SUCCESS and not as_json:
+        failed = [t.task_id for t in result.tasks if t.state is TaskState.FAILED]
+        detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
+        err.print(f"[red]run {result.run_id} failed[/red]{detail}")
+    return result
 
 
 def _read_secrets(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:

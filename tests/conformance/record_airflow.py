@@ -1,13 +1,14 @@
 """Record Airflow 3.3's answers for the conformance suite's DAGs: the fixture the tests compare with.
 
     AIRFLOW_HOME=/tmp/airflow-home python tests/conformance/record_airflow.py \\
-        --airflow-python /tmp/airflow-venv/bin/python [--count 520] [--seed 13]
+        --airflow-python /tmp/airflow-venv/bin/python [--count 520] [--seed 13] [--files]
 
 Runs with this project's Python (it generates the DAGs) and calls ../shared/anchors/airflow/oracle.py
 with the Python of a virtualenv that has apache-airflow==3.3.* (its README shows the set-up). Each
 DAG is rendered for Airflow, run with dag.test(), and its run state and every task's state and try
-number are written to airflow_outcomes.jsonl beside this file. Run it again only when the generator
-changes; CI never installs Airflow.
+number are written to airflow_outcomes.jsonl beside this file. With --files, the DAG files written for
+Airflow in airflow_files/ are run instead, as they are, into airflow_files.jsonl. Run it again only
+when the generator or those files change; CI never installs Airflow.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parents[1] / "compiler")]
 
 from conformance.dag_specs import NAMED, DagSpec, dumps, unambiguous_specs  # noqa: E402
-from conformance.recorded import FIXTURE  # noqa: E402
+from conformance.recorded import AIRFLOW_FILES, FILES_FIXTURE, FIXTURE  # noqa: E402
 
 ORACLE = HERE.parents[2] / "shared" / "anchors" / "airflow" / "oracle.py"
 CHUNK = 20  # DAG files per dag.test() process: each test re-syncs its whole folder
@@ -47,7 +48,7 @@ def airflow_outcomes(python: str, specs: list[DagSpec]) -> dict[str, dict]:
             answer = json.loads(line)
             if "import_error" in answer:
                 raise SystemExit(f"Airflow could not import {answer['file']}: {answer['import_error']}")
-            answers[answer["dag_id"]] = {"run_state": answer["run_state"], "tasks": answer["tasks"]}
+            answers[answer["dag_id"]] = _answer(answer)
         missing = [s.dag_id for s in chunk if s.dag_id not in answers]
         if missing:
             raise SystemExit(f"no answer from Airflow for {missing}:\n{done.stderr[-3000:]}")
@@ -55,12 +56,38 @@ def airflow_outcomes(python: str, specs: list[DagSpec]) -> dict[str, dict]:
     return answers
 
 
+def record_files(python: str) -> None:
+    """airflow_files/*.py, as they are: one record per DAG."""
+    files = sorted(AIRFLOW_FILES.glob("*.py"))
+    done = subprocess.run([python, str(ORACLE), *map(str, files)], capture_output=True, text=True, check=False)
+    records = []
+    for line in done.stdout.splitlines():
+        answer = json.loads(line)
+        if "import_error" in answer:
+            raise SystemExit(f"Airflow could not import {answer['file']}: {answer['import_error']}")
+        file = Path(answer["file"]).name
+        records.append({"file": file, "dag_id": answer["dag_id"], "airflow": _answer(answer)})
+    missing = {f.name for f in files} - {r["file"] for r in records}
+    if missing:
+        raise SystemExit(f"no answer from Airflow for {sorted(missing)}:\n{done.stderr[-3000:]}")
+    FILES_FIXTURE.write_text(dumps(records))
+    print(f"{len(records)} DAGs in {len(files)} files recorded to {FILES_FIXTURE.name}")
+
+
+def _answer(answer: dict) -> dict:
+    return {"run_state": answer["run_state"], "tasks": answer["tasks"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--airflow-python", required=True)
     parser.add_argument("--count", type=int, default=520)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--files", action="store_true", help="record airflow_files/ instead of random DAGs")
     args = parser.parse_args()
+    if args.files:
+        record_files(args.airflow_python)
+        return
     specs, set_aside = unambiguous_specs(args.seed, args.count)
     named = list(NAMED.values())
     answers = airflow_outcomes(args.airflow_python, named + specs)

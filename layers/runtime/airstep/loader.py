@@ -10,6 +10,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airstep.compat.imports import airflow_imports
 from airstep.errors import DagDefinitionError, SourceLocation
 from airstep.sdk.dag import DAG, collect_dags
 from airstep.secrets_masker import redact
@@ -91,7 +92,7 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
             sys.path.insert(0, folder)  # Airflow puts the DAG folder on sys.path for helper modules
         sys.modules[module_name] = module
         try:
-            with collect_dags() as dags:
+            with airflow_imports(), collect_dags() as dags:
                 exec(code, module.__dict__)  # noqa: S102 - executing the user's DAG file is the point
         except DagDefinitionError as exc:
             result.errors.append(_located(path_str, exc.location, exc.message, exc))

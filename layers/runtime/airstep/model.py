@@ -84,6 +84,7 @@ class DagModel:
     params: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
     doc_md: str | None = None
+    edge_labels: tuple[tuple[str, str, str], ...] = ()  # (upstream, downstream, label), sorted
     format: int = FORMAT_VERSION
 
     @classmethod
@@ -102,6 +103,7 @@ class DagModel:
             params=dict(dag.params),
             description=dag.description,
             doc_md=dag.doc_md,
+            edge_labels=tuple(sorted((up, down, label) for (up, down), label in dag.edge_labels.items())),
         )
 
     @property
@@ -120,6 +122,7 @@ class DagModel:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["tasks"] = [t.to_dict() for t in self.tasks]
         data["tags"] = list(self.tags)
+        data["edge_labels"] = [list(edge) for edge in self.edge_labels]
         data["schedule"] = self.schedule.to_dict() if self.schedule else None
         return data
 
@@ -132,6 +135,7 @@ class DagModel:
                 **data,
                 "tasks": tuple(TaskModel.from_dict(t) for t in data["tasks"]),
                 "tags": tuple(data["tags"]),
+                "edge_labels": tuple(tuple(edge) for edge in data.get("edge_labels", ())),  # added within format 2
                 "schedule": Schedule.from_dict(data["schedule"]) if data["schedule"] else None,
             }
         )

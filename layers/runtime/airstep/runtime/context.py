@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from airstep.contract import DagRun
@@ -10,6 +13,32 @@ from airstep.contract import DagRun
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
     from airstep.sdk.dag import DAG
+
+
+# Airflow's `Context` (a TypedDict there): what `get_current_context()` returns and `**context` receives.
+Context = dict[str, Any]
+
+_current: ContextVar[Context | None] = ContextVar("airstep_task_context", default=None)
+
+
+def get_current_context() -> Context:
+    """The running task's context, as Airflow's `get_current_context()` gives it."""
+    context = _current.get()
+    if context is None:
+        raise RuntimeError(
+            "get_current_context() has no context: call it while a task runs (in its code), not at DAG parse time"
+        )
+    return context
+
+
+@contextmanager
+def current_context(context: Context) -> Iterator[None]:
+    """Make `context` what `get_current_context()` returns while the task's code runs."""
+    token = _current.set(context)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class TaskInstanceView:
@@ -43,11 +72,11 @@ class TaskInstanceView:
         return pulled[0] if isinstance(task_ids, str) else pulled
 
 
-def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceView) -> dict[str, Any]:
+def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceView) -> Context:
     """Airflow's template context, for the keys airstep supports."""
     logical = run.logical_date
     params = {**dag.params, **run.conf}  # [core] dag_run_conf_overrides_params = True
-    context: dict[str, Any] = {
+    context: Context = {
         "dag": dag,
         "task": task,
         "ti": ti,

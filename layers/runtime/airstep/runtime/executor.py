@@ -14,10 +14,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from airstep.compat.imports import airflow_imports
 from airstep.contract import DAG, RUN, TASK_ID, DagRef, DagRun
 from airstep.errors import AirflowFailException, AirflowSkipException
 from airstep.runtime.constants import SERVICE_NAME
-from airstep.runtime.context import TaskInstanceView, build_context
+from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import encode_xcom
@@ -120,7 +121,7 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     why = "execution_timeout" if seconds == task.execution_timeout else "the time left in its Lambda invocation"
     limit = f"{seconds:g} s ({why})"
     try:
-        with masked_output:
+        with masked_output, airflow_imports(), current_context(context):
             result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
         return TryResult(TaskState.SUCCESS, xcom=encode_xcom(request.task_id, result) if result is not None else None)
     except AirflowSkipException as exc:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
@@ -100,6 +102,7 @@ class DAG:
         self.params = _check_params(params, self.location)
         self.default_args = _check_default_args(default_args, self.location)
         self.task_dict: dict[str, BaseOperator] = {}
+        self.edge_labels: dict[tuple[str, str], str] = {}  # (upstream, downstream) -> Label text
         for collector in _collectors:
             collector.append(self)
 
@@ -133,6 +136,20 @@ class DAG:
                 task.location,
             )
         self.task_dict[task.task_id] = task
+
+    def test(self, logical_date: datetime | str | None = None, run_conf: dict[str, Any] | None = None) -> Any:
+        """Airflow's `dag.test()`: run this DAG once here, on the local engine, as `airstep run` does
+        (`python my_dag.py` with `if __name__ == "__main__": dag.test()`); returns the run's outcome."""
+        from airstep_cli.errors import UserError  # the local engine comes with the CLI, not in Lambda
+        from airstep_cli.main import run_and_report
+
+        when = logical_date.isoformat() if isinstance(logical_date, datetime) else logical_date
+        conf = json.dumps(run_conf) if run_conf is not None else None
+        try:
+            return run_and_report(str(Path(self.location.file).resolve()), self.dag_id, when, conf)
+        except UserError as exc:
+            print("\n".join(exc.lines), file=sys.stderr)
+            raise SystemExit(1) from None
 
     def unique_task_id(self, base: str) -> str:
         """Airflow's naming for a TaskFlow function called more than once: name, name__1, name__2..."""

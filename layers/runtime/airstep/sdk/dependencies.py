@@ -81,6 +81,57 @@ def chain(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
             left >> right  # type: ignore[operator]
 
 
+def chain_linear(*elements: DependencyMixin | Sequence[DependencyMixin]) -> None:
+    """Airflow's chain_linear(): every task of each element runs after every task of the previous one."""
+    from airstep.errors import DagDefinitionError
+
+    if not elements:
+        raise DagDefinitionError("chain_linear() got no tasks; nothing to link")
+    if any(isinstance(element, Label) for element in elements):
+        raise DagDefinitionError("chain_linear() does not take labels (as in Airflow); use >> with Label")
+    if len(elements) < 2:
+        raise DagDefinitionError("chain_linear() set no dependencies: did you forget to expand a list with `*`?")
+    for left, right in zip(elements, elements[1:]):
+        for up in _flatten(left):
+            up >> right
+
+
+class Label(DependencyMixin):
+    """Airflow's edge label: `a >> Label("no errors") >> b` makes b downstream of a, and names the edge
+    (shown by `airstep graph`)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._upstream: list[DependencyMixin] = []
+        self._downstream: list[DependencyMixin] = []
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [root for node in self._downstream for root in node.roots]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [leaf for node in self._upstream for leaf in node.leaves]
+
+    def set_upstream(self, other: DependencyMixin | Sequence[DependencyMixin]) -> None:
+        added = list(_flatten(other))
+        self._upstream += added
+        self._connect(added, self._downstream)
+
+    def set_downstream(self, other: DependencyMixin | Sequence[DependencyMixin]) -> None:
+        added = list(_flatten(other))
+        self._downstream += added
+        self._connect(self._upstream, added)
+
+    def _connect(self, upstream: list[DependencyMixin], downstream: list[DependencyMixin]) -> None:
+        for up in upstream:
+            for down in downstream:
+                down.set_upstream(up)
+                for leaf in up.leaves:
+                    for root in down.roots:
+                        root.dag.edge_labels[(leaf.task_id, root.task_id)] = self.label
+
+
 def cross_downstream(
     from_tasks: Sequence[DependencyMixin], to_tasks: DependencyMixin | Sequence[DependencyMixin]
 ) -> None:

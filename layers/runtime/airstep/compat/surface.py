@@ -1,0 +1,126 @@
+"""Airflow's import paths that airstep answers, and the airstep object behind each name.
+
+A DAG file written for Airflow 3 (or Airflow 2, as MWAA users have them) imports these paths; while
+airstep loads the file or runs its tasks, they resolve to the objects listed here (`imports.py`).
+Anything else under `airflow` is an import error naming what is not supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+Names = dict[str, str]  # name in the Airflow module -> "airstep.module:attribute"
+
+_DAG = {"DAG": "airstep.sdk.dag:DAG", "dag": "airstep.sdk.dag:dag"}
+_TASK = {"task": "airstep.sdk.taskflow:task"}
+_EXCEPTIONS = {
+    "AirflowException": "airstep.errors:AirflowException",
+    "AirflowSkipException": "airstep.errors:AirflowSkipException",
+    "AirflowFailException": "airstep.errors:AirflowFailException",
+    "AirflowTaskTimeout": "airstep.errors:AirflowTaskTimeout",
+    "AirflowNotFoundException": "airstep.connections:AirflowNotFoundException",
+}
+_DEPENDENCIES = {
+    "chain": "airstep.sdk.dependencies:chain",
+    "chain_linear": "airstep.sdk.dependencies:chain_linear",
+    "cross_downstream": "airstep.sdk.dependencies:cross_downstream",
+}
+_BASE_OPERATOR = {"BaseOperator": "airstep.sdk.baseoperator:BaseOperator"}
+_VARIABLE = {"Variable": "airstep.connections:Variable"}
+_CONNECTION = {"Connection": "airstep.connections:Connection"}
+_HOOK = {"BaseHook": "airstep.connections:BaseHook"}
+_TRIGGER_RULE = {"TriggerRule": "airstep.trigger_rule:TriggerRule"}
+_LABEL = {"Label": "airstep.sdk.dependencies:Label"}
+_CONTEXT = {
+    "Context": "airstep.runtime.context:Context",
+    "get_current_context": "airstep.runtime.context:get_current_context",
+}
+_XCOM_ARG = {"XComArg": "airstep.sdk.xcom_arg:XComArg"}
+_TIMETABLES = {
+    "CronTriggerTimetable": "airstep.timetables:CronTriggerTimetable",
+    "CronDataIntervalTimetable": "airstep.timetables:CronDataIntervalTimetable",
+}
+_PYTHON = {"PythonOperator": "airstep.sdk.operators:PythonOperator", **_CONTEXT}
+_BASH = {"BashOperator": "airstep.sdk.operators:BashOperator"}
+_EMPTY = {"EmptyOperator": "airstep.sdk.operators:EmptyOperator"}
+
+SURFACE: dict[str, Names] = {
+    # Airflow 3's authoring interface.
+    "airflow.sdk": {
+        **_DAG,
+        **_TASK,
+        **_DEPENDENCIES,
+        **_BASE_OPERATOR,
+        **_VARIABLE,
+        **_CONNECTION,
+        **_HOOK,
+        **_TRIGGER_RULE,
+        **_LABEL,
+        **_CONTEXT,
+        **_XCOM_ARG,
+        **_TIMETABLES,
+    },
+    "airflow.sdk.exceptions": _EXCEPTIONS,
+    "airflow.sdk.bases.operator": {**_BASE_OPERATOR, **_DEPENDENCIES},
+    "airflow.sdk.bases.hook": _HOOK,
+    "airflow.sdk.definitions.dag": {"DAG": _DAG["DAG"]},
+    "airflow.sdk.definitions.context": _CONTEXT,
+    "airflow.sdk.definitions.edges": _LABEL,
+    "airflow.providers.standard.operators.python": _PYTHON,
+    "airflow.providers.standard.operators.bash": _BASH,
+    "airflow.providers.standard.operators.empty": _EMPTY,
+    "airflow.providers.common.compat.sdk": {
+        **_BASE_OPERATOR,
+        **_HOOK,
+        **_TRIGGER_RULE,
+        **_CONTEXT,
+        **_EXCEPTIONS,
+        **_VARIABLE,
+        **_CONNECTION,
+    },
+    # Airflow 2's paths, which Airflow 3 still accepts or which MWAA DAG files use.
+    "airflow": {"DAG": _DAG["DAG"]},
+    "airflow.decorators": {**_DAG, **_TASK},
+    "airflow.models": {"DAG": _DAG["DAG"], **_BASE_OPERATOR, **_VARIABLE, **_CONNECTION},
+    "airflow.models.dag": {"DAG": _DAG["DAG"]},
+    "airflow.models.baseoperator": {**_BASE_OPERATOR, **_DEPENDENCIES},
+    "airflow.models.variable": _VARIABLE,
+    "airflow.models.connection": _CONNECTION,
+    "airflow.operators.python": _PYTHON,
+    "airflow.operators.bash": _BASH,
+    "airflow.operators.empty": _EMPTY,
+    "airflow.hooks.base": _HOOK,
+    "airflow.exceptions": _EXCEPTIONS,
+    "airflow.utils.trigger_rule": _TRIGGER_RULE,
+    "airflow.utils.edgemodifier": _LABEL,
+    "airflow.timetables.trigger": {"CronTriggerTimetable": _TIMETABLES["CronTriggerTimetable"]},
+    "airflow.timetables.interval": {"CronDataIntervalTimetable": _TIMETABLES["CronDataIntervalTimetable"]},
+}
+
+
+def _packages(modules: Iterable[str]) -> frozenset[str]:
+    """Every proper prefix of a listed module: the packages a file may import on the way."""
+    return frozenset(".".join(parts[:i]) for parts in (m.split(".") for m in modules) for i in range(1, len(parts)))
+
+
+PACKAGES = _packages(SURFACE)
+
+
+def is_airflow_module(name: str) -> bool:
+    """Whether `name` is under Airflow's top-level package."""
+    return name == "airflow" or name.startswith("airflow.")
+
+
+def is_known_module(name: str) -> bool:
+    """Whether airstep answers imports of module `name`."""
+    return name in SURFACE or name in PACKAGES
+
+
+def target(module: str, name: str) -> str | None:
+    """ "airstep.module:attribute" for `from module import name`, or None when airstep lacks it."""
+    return SURFACE.get(module, {}).get(name)
+
+
+def not_supported(what: str) -> str:
+    """The message for an Airflow name or module airstep does not implement."""
+    return f"`{what}` is not supported by airstep"

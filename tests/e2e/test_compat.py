@@ -1,0 +1,75 @@
+"""`airstep compat`: the migration report names every unsupported feature, file:line, and exits 1."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from test_cli import airstep
+
+from conformance.recorded import AIRFLOW_FILES
+
+LACKS = """\
+import pendulum
+from airflow.sdk import DAG, Asset, task
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+from airflow.providers.standard.operators.bash import BashOperator
+
+with DAG("lacks", start_date=pendulum.datetime(2026, 1, 1), default_args={"email": ["a@b.c"]}):
+    @task.branch
+    def pick():
+        return "a"
+
+    BashOperator(
+        task_id="a",
+        bash_command="true",
+        depends_on_past=True,
+    )
+
+    @task
+    def double(x):
+        return 2 * x
+
+    double.expand(x=[1, 2])
+"""
+
+
+def test_compat_names_each_unsupported_feature_and_exits_1(tmp_path):
+    (tmp_path / "lacks.py").write_text(LACKS)
+    (tmp_path / "helpers.py").write_text("def helper():\n    return 1\n")  # not a DAG file: Airflow skips it too
+    proc = airstep("compat", str(tmp_path))
+    assert proc.returncode == 1
+    where = str(tmp_path / "lacks.py")
+    assert proc.stdout.splitlines() == [
+        f"{where}:2: `airflow.sdk.Asset` is not supported by airstep",
+        f"{where}:3: `airflow.providers.amazon` is not supported by airstep",
+        f"{where}:7: `task.branch` is not supported by airstep",
+        f"{where}:14: `BashOperator(depends_on_past=...)` is not supported by airstep",
+        f"{where}:21: dynamic task mapping (`.expand`) is not supported by airstep",
+        "1 file(s): 0 run on airstep as they are, 1 do not",
+    ]
+
+
+def test_compat_reports_what_stops_a_file_at_load_time(tmp_path):
+    dag_file = tmp_path / "defaults.py"
+    dag_file.write_text(
+        textwrap.dedent(
+            """
+            from airflow.sdk import DAG
+            from airflow.operators.empty import EmptyOperator
+            with DAG("defaults", default_args={"depends_on_past": False, "email_on_failure": True}):
+                EmptyOperator(task_id="t")
+            """
+        )
+    )
+    proc = airstep("compat", str(dag_file), "--json")
+    assert proc.returncode == 1
+    [finding] = json.loads(proc.stdout)["findings"]
+    assert finding["line"] == 4 and "'depends_on_past'" in finding["message"]
+
+
+def test_compat_passes_airflow_files_that_run(tmp_path):
+    proc = airstep("compat", str(AIRFLOW_FILES))
+    assert proc.returncode == 0, proc.stdout
+    count = len(list(AIRFLOW_FILES.glob("*.py")))
+    assert proc.stdout.splitlines() == [f"{count} file(s): {count} run on airstep as they are, 0 do not"]
