@@ -57,16 +57,25 @@ def airflow_outcomes(python: str, specs: list[DagSpec]) -> dict[str, dict]:
 
 
 def record_files(python: str) -> None:
-    """airflow_files/*.py, as they are: one record per DAG."""
+    """airflow_files/*.py, as they are: one record per DAG, with the tasks' return values."""
     files = sorted(AIRFLOW_FILES.glob("*.py"))
-    done = subprocess.run([python, str(ORACLE), *map(str, files)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [python, str(ORACLE), *map(str, files), "--xcom"], capture_output=True, text=True, check=False
+    )
     records = []
     for line in done.stdout.splitlines():
         answer = json.loads(line)
         if "import_error" in answer:
             raise SystemExit(f"Airflow could not import {answer['file']}: {answer['import_error']}")
         file = Path(answer["file"]).name
-        records.append({"file": file, "dag_id": answer["dag_id"], "airflow": _answer(answer)})
+        records.append(
+            {
+                "file": file,
+                "dag_id": answer["dag_id"],
+                "airflow": _answer(answer),
+                "return_values": answer.get("return_values", {}),
+            }
+        )
     missing = {f.name for f in files} - {r["file"] for r in records}
     if missing:
         raise SystemExit(f"no answer from Airflow for {sorted(missing)}:\n{done.stderr[-3000:]}")

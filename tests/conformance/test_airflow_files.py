@@ -1,5 +1,6 @@
-"""DAG files written for Airflow 3.3 (some of Airflow's own examples, unmodified, and airstep_surface.py)
-run under airstep as they are and end as Airflow's dag.test() ended them (airflow_files.jsonl)."""
+"""DAG files written for Airflow 3.3 (some of Airflow's own examples, unmodified, and airstep_*.py) run
+under airstep as they are and end as Airflow's dag.test() ended them (airflow_files.jsonl): the run
+state, each task's state and try number."""
 
 from __future__ import annotations
 

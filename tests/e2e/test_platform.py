@@ -338,7 +338,7 @@ def test_sample_events_run_through_their_handlers(platform):
     attempt = json.loads((EVENTS / "execute_task" / "try.json").read_text())
     attempt["dag"].update(file=str(EXAMPLES / "etl_taskflow.py"), version=version, model=model_uri)
     result = executor.lambda_handler(attempt, _Context())
-    assert (result["state"], json.loads(result["xcom"])) == ("success", {"count": 2, "total": 330})
+    assert (result["state"], json.loads(result["xcoms"])["return_value"]) == ("success", {"count": 2, "total": 330})
 
 
 class _Context:
@@ -455,7 +455,7 @@ def test_helpers_and_data_files_are_one_bundle_and_a_run_pins_it(platform):
         1,
         60,
     )
-    assert json.loads(run_try(old).xcom) == ["hello v1", "hello v1", "select 1"]
+    assert json.loads(run_try(old).xcoms)["return_value"] == ["hello v1", "hello v1", "select 1"]
 
     # a file that is not a DAG file (no "dag" and "airflow") is a helper: never parsed, never an error
     _, event = upload(s3, "dags/common/util.py", "X = 1\n")

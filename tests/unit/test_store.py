@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from airstep.runtime.store import MetadataStore, RunKey, create_table, encode_xcom
+from airstep.runtime.store import MetadataStore, RunKey, create_table, encode_xcoms
 from airstep.states import RunState, TaskState
 
 RUN = RunKey("d", "manual__1")
@@ -42,13 +42,13 @@ def test_finished_task_is_never_restarted_or_refinished(store):
 def test_finished_instances_are_read_once_unfinished_ones_every_time(store):
     t1 = "2026-11-21T02:00:01+00:00"
     store.begin_try(RUN, "done", t1)
-    store.end_try(RUN, "done", 1, TaskState.SUCCESS, t1, "2026-11-21T02:00:02+00:00", xcom_json="7")
+    store.end_try(RUN, "done", 1, TaskState.SUCCESS, t1, "2026-11-21T02:00:02+00:00", xcoms_json='{"return_value":7}')
     store.begin_try(RUN, "busy", t1)
     assert set(store.get_task_instances(RUN, ["done", "busy"])) == {"done", "busy"}
     for sk in ("TI#done#-1", "TI#busy#-1"):  # gone from the table behind the store's back
         store.table.delete({"pk": {"S": RUN.pk}, "sk": {"S": sk}})
     again = store.get_task_instances(RUN, ["done", "busy"])
-    assert set(again) == {"done"} and again["done"].xcom == "7"
+    assert set(again) == {"done"} and again["done"].xcom() == 7
 
 
 def test_run_finishes_once(store):
@@ -74,11 +74,14 @@ def test_xcom_round_trip_and_limit(store):
         TaskState.SUCCESS,
         "2026-11-21T02:00:00+00:00",
         "2026-11-21T02:00:01+00:00",
-        xcom_json=encode_xcom("a", {"rows": [1, 2]}),
+        xcoms_json=encode_xcoms("a", {"return_value": {"rows": [1, 2]}, "pushed": "x"}),
     )
     assert store.get_xcoms(RUN, ["a", "missing"]) == {"a": {"rows": [1, 2]}}
+    assert store.get_xcoms(RUN, ["a"], key="pushed") == {"a": "x"}
+    assert store.get_xcoms(RUN, ["a"], key="other") == {}
+    assert encode_xcoms("b", {}) is None
     with pytest.raises(ValueError, match="350,000"):
-        encode_xcom("b", "x" * 400_000)
+        encode_xcoms("b", {"return_value": "x" * 400_000})
 
 
 def test_run_data_expires_after_the_retention_and_deployments_do_not(store):

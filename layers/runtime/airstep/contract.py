@@ -211,6 +211,11 @@ class RunOutcome:
         return {OUTCOME_STATE: self.state.value, OUTCOME_CAUSE: self.cause, "failed_tasks": self.failed_tasks}
 
 
+# A try's XComs travel from the executor to the task instance record and on to downstream tries as
+# one JSON object {key: value}; a task's return value is the XCom under Airflow's key.
+XCOM_RETURN_KEY = "return_value"
+
+
 # ------------------------------------------------------------------------------------------------
 # Errors: the runner raises these classes; Step Functions names each error after its class, and the
 # compiled Retry and Catch match those names.

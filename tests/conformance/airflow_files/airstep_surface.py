@@ -43,7 +43,7 @@ def airstep_surface():
     def summarize(tries):
         from airflow.sdk import get_current_context as imported_while_running
 
-        return {"tries": tries, "run_id": imported_while_running()["run_id"]}
+        return {"tries": tries, "has_run_id": imported_while_running()["run_id"].startswith("manual__")}
 
     skipped = skip_me()
     chain_linear(start, [retried, echo], skipped)

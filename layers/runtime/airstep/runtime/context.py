@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from airstep.contract import DagRun
+from airstep.contract import XCOM_RETURN_KEY, DagRun
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
@@ -42,34 +42,66 @@ def current_context(context: Context) -> Iterator[None]:
 
 
 class TaskInstanceView:
-    """What `context["ti"]` offers: identity, try number and xcom_pull.
+    """What `context["ti"]` offers: identity, try number, xcom_push and xcom_pull.
 
-    A try is given the return values of its upstream tasks (`upstream`: JSON text, or None for a task
-    that returned nothing); those are what `xcom_pull` can pull. Task code never reads run records."""
+    A try is given the XComs of its upstream tasks (`upstream`: {key: value} as JSON text, or None for
+    a task that pushed none); those, and what this try pushed, are what `xcom_pull` can pull. Task
+    code never reads run records."""
 
     def __init__(self, run: DagRun, task_id: str, try_number: int, upstream: dict[str, str | None]) -> None:
         self._upstream = upstream
+        self.pushed: dict[str, Any] = {}
         self.dag_id = run.dag_id
         self.run_id = run.run_id
         self.task_id = task_id
         self.try_number = try_number
         self.map_index = -1
 
-    def xcom_pull(self, task_ids: str | list[str] | None = None, key: str = "return_value") -> Any:
-        if key != "return_value":
-            raise NotImplementedError("airstep stores return values only (key='return_value')")
-        if task_ids is None:
-            raise ValueError("xcom_pull needs task_ids")
-        ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
-        unknown = [t for t in ids if t not in self._upstream]
+    def xcom_push(self, key: str, value: Any) -> None:
+        """Make `value` (JSON-serialisable, as in Airflow) available to downstream tasks under `key`."""
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"xcom_push: key must be a non-empty string, got {key!r}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"xcom_push({key!r}): the value is not JSON-serialisable: {exc}") from None
+        self.pushed[key] = value
+
+    def xcom_pull(
+        self,
+        task_ids: str | Iterable[str] | None = None,
+        dag_id: str | None = None,
+        key: str = XCOM_RETURN_KEY,
+        include_prior_dates: bool = False,
+        *,
+        map_indexes: int | None = None,
+        default: Any = None,
+        run_id: str | None = None,
+    ) -> Any:
+        """Airflow's `xcom_pull`, for this run's upstream tasks (and this task: `task_ids=None`). One
+        task id gives its value (None if it pushed nothing under `key`); a list gives a list."""
+        if (dag_id or self.dag_id) != self.dag_id or (run_id or self.run_id) != self.run_id or include_prior_dates:
+            raise NotImplementedError("airstep's xcom_pull reads the current run only")
+        if map_indexes not in (None, -1):
+            raise NotImplementedError("airstep does not map tasks yet: map_indexes must be None or -1")
+        single = task_ids is None or isinstance(task_ids, str)
+        ids = [task_ids or self.task_id] if single else list(task_ids)  # type: ignore[arg-type, list-item]
+        unknown = [t for t in ids if t not in self._upstream and t != self.task_id]
         if unknown:
             raise ValueError(
-                f"xcom_pull({', '.join(map(repr, unknown))}): task {self.task_id!r} can pull the return values "
+                f"xcom_pull({', '.join(map(repr, unknown))}): task {self.task_id!r} can pull the XComs "
                 f"of its upstream tasks only ({', '.join(sorted(self._upstream)) or 'it has none'}); "
                 "make the task an upstream of this one"
             )
-        pulled = [None if self._upstream[t] is None else json.loads(self._upstream[t]) for t in ids]
-        return pulled[0] if isinstance(task_ids, str) else pulled
+        if single:
+            return self._value(ids[0], key, default if map_indexes is not None else None)
+        return [self._value(t, key, None) for t in ids]
+
+    def _value(self, task_id: str, key: str, missing: Any) -> Any:
+        if task_id == self.task_id:
+            return self.pushed.get(key, missing)
+        text = self._upstream[task_id]
+        return json.loads(text).get(key, missing) if text is not None else missing
 
 
 def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceView) -> Context:

@@ -2,26 +2,27 @@
 
 It is the only function that runs task code, under the task role: it cannot read or write run records
 or gate tokens. The task runner (`task_runner`) decides that a try runs, sends what the try needs
-(the run, the try number, its upstream tasks' return values, its deadline), and records what comes
+(the run, the try number, its upstream tasks' XComs, its deadline), and records what comes
 back. What the executor returns never carries a secret the task read (messages are masked here, where
 the secrets were read).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from airstep.compat.imports import airflow_imports
-from airstep.contract import DAG, RUN, TASK_ID, DagRef, DagRun
+from airstep.contract import DAG, RUN, TASK_ID, XCOM_RETURN_KEY, DagRef, DagRun
 from airstep.errors import AirflowFailException, AirflowSkipException
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
-from airstep.runtime.store.task_instances import encode_xcom
+from airstep.runtime.store.task_instances import XComTooLarge, encode_xcoms
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
 
@@ -32,8 +33,8 @@ REPORTING_MARGIN_SECONDS = 10.0
 
 @dataclass(frozen=True, slots=True)
 class TryRequest:
-    """What the task runner sends: one try of one task, with its upstream tasks' return values (JSON
-    text, or None for a task that returned nothing)."""
+    """What the task runner sends: one try of one task, with its upstream tasks' XComs ({key: value}
+    as JSON text, or None for a task that pushed none)."""
 
     dag: DagRef
     run: DagRun
@@ -66,12 +67,12 @@ class TryRequest:
 
 @dataclass(frozen=True, slots=True)
 class TryResult:
-    """How the try ended: success (with its return value as JSON text), skipped or failed (`final`:
-    without using the remaining retries), or `unloadable` when the DAG itself would not load (not the
-    try's fault: the runner retries it)."""
+    """How the try ended: success, skipped or failed (`final`: without using the remaining retries),
+    with the XComs it pushed (its return value among them) as JSON text; or `unloadable` when the DAG
+    itself would not load (not the try's fault: the runner retries it)."""
 
     state: TaskState | None
-    xcom: str | None = None
+    xcoms: str | None = None
     error: str | None = None
     error_type: str | None = None
     final: bool = False
@@ -80,7 +81,7 @@ class TryResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "state": self.state.value if self.state else None,
-            "xcom": self.xcom,
+            "xcoms": self.xcoms,
             "error": self.error,
             "error_type": self.error_type,
             "final": self.final,
@@ -92,7 +93,7 @@ class TryResult:
         state = TaskState(data["state"]) if data.get("state") else None
         return cls(
             state,
-            data.get("xcom"),
+            data.get("xcoms"),
             data.get("error"),
             data.get("error_type"),
             data.get("final", False),
@@ -123,12 +124,37 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     try:
         with masked_output, airflow_imports(), current_context(context):
             result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
-        return TryResult(TaskState.SUCCESS, xcom=encode_xcom(request.task_id, result) if result is not None else None)
+        if result is not None and task.do_xcom_push:
+            view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
+            view.pushed[XCOM_RETURN_KEY] = result
+        return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.task_id, view.pushed))
     except AirflowSkipException as exc:
-        return TryResult(TaskState.SKIPPED, error=redact(str(exc)) or None)
+        return TryResult(TaskState.SKIPPED, _kept(request.task_id, view.pushed), error=redact(str(exc)) or None)
     except BaseException as exc:  # noqa: BLE001 - any failure of task code fails the try
         final = isinstance(exc, AirflowFailException)
-        return TryResult(TaskState.FAILED, error=redact(_describe(exc)), error_type=type(exc).__name__, final=final)
+        error, kind = redact(_describe(exc)), type(exc).__name__
+        return TryResult(TaskState.FAILED, _kept(request.task_id, view.pushed), error, kind, final=final)
+
+
+def _multiple_outputs(result: Any) -> dict[str, Any]:
+    """A `multiple_outputs` task's return value, one XCom per key (Airflow's checks and messages)."""
+    if not isinstance(result, Mapping):
+        raise TypeError(f"Returned output was type {type(result)} expected dictionary for multiple_outputs")
+    for key in result:
+        if not isinstance(key, str):
+            raise TypeError(
+                "Returned dictionary keys must be strings when using multiple_outputs, "
+                f"found {key} ({type(key)}) instead"
+            )
+    return dict(result)
+
+
+def _kept(task_id: str, pushed: dict[str, Any]) -> str | None:
+    """What a try that skipped or failed had pushed (kept, as Airflow keeps pushes), if it fits."""
+    try:
+        return encode_xcoms(task_id, pushed)
+    except XComTooLarge:
+        return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -136,13 +136,13 @@ class Invocation:
             raise
         assert result.state is not None
         if result.state is not TaskState.FAILED:
-            outcome = self._close(try_number, started, result.state, result.error, result.xcom)
+            outcome = self._close(try_number, started, result.state, result.error, result.xcoms)
             if outcome.state is not result.state:  # a later try or a reader ended the instance first
                 raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
             return outcome
         final = result.final or try_number > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
-        outcome = self._close(try_number, started, state, result.error)
+        outcome = self._close(try_number, started, state, result.error, result.xcoms)
         logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": result.error})
         cause = f"{result.error_type or 'TaskFailed'} (the message is in its task instance record)"
         if result.final or outcome.state is not state:
@@ -158,7 +158,7 @@ class Invocation:
             self.task_id,
             try_number,
             self._deadline(task.execution_timeout),
-            {task_id: ti.xcom for task_id, ti in upstream.items()},
+            {task_id: ti.xcoms for task_id, ti in upstream.items()},
         )
         response = client("lambda").invoke(
             FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], task.queue),
@@ -176,13 +176,13 @@ class Invocation:
         return min(execution_timeout, lambda_limit) if execution_timeout is not None else lambda_limit
 
     def _close(
-        self, try_number: int, started: str, state: TaskState, error: str | None = None, xcom_json: str | None = None
+        self, try_number: int, started: str, state: TaskState, error: str | None = None, xcoms: str | None = None
     ) -> TaskOutcome:
         """End the try. Only a try whose write won (still the running try) tells its gates that the task
         has finished; a late try, superseded by a retry or settled by a reader, changes nothing and
         reports the state on record."""
         ended = _now()
-        won = self.store.end_try(self.key, self.task_id, try_number, state, started, ended, error, xcom_json=xcom_json)
+        won = self.store.end_try(self.key, self.task_id, try_number, state, started, ended, error, xcoms_json=xcoms)
         if not won:
             recorded = self.store.get_task_instances(self.key, [self.task_id])[self.task_id]
             logger.warning("late try ignored", extra={"try_number": try_number, "recorded": recorded.state})

@@ -24,6 +24,7 @@ _DEFAULTS: dict[str, Any] = {
     "execution_timeout": None,
     "trigger_rule": TriggerRule.ALL_SUCCESS,
     "queue": DEFAULT_QUEUE,
+    "do_xcom_push": True,
 }
 # A queue names an executor function (airstep.contract.executor_function).
 QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
@@ -46,6 +47,8 @@ class BaseOperator(DependencyMixin):
         execution_timeout: timedelta | float | None = _UNSET,
         trigger_rule: TriggerRule | str = _UNSET,
         queue: str = _UNSET,
+        do_xcom_push: bool = _UNSET,
+        multiple_outputs: bool = False,
         doc_md: str | None = None,
         location: SourceLocation | None = None,
     ) -> None:
@@ -69,6 +72,7 @@ class BaseOperator(DependencyMixin):
             "execution_timeout": execution_timeout,
             "trigger_rule": trigger_rule,
             "queue": queue,
+            "do_xcom_push": do_xcom_push,
         }
         policy = {
             key: value if value is not _UNSET else owning_dag.default_args.get(key, _DEFAULTS[key])
@@ -86,6 +90,8 @@ class BaseOperator(DependencyMixin):
         )
         self.trigger_rule: TriggerRule = _trigger_rule(policy["trigger_rule"], self.location)
         self.queue: str = _queue(policy["queue"], self.location)
+        self.do_xcom_push: bool = _flag("do_xcom_push", policy["do_xcom_push"], self.location)
+        self.multiple_outputs: bool = _flag("multiple_outputs", multiple_outputs, self.location)
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
@@ -177,3 +183,9 @@ def _backoff(value: Any, location: SourceLocation) -> float:
     if isinstance(value, (int, float)) and value >= 1:
         return float(value)
     raise DagDefinitionError(f"retry_exponential_backoff must be True, False or a number >= 1, got {value!r}", location)
+
+
+def _flag(name: str, value: Any, location: SourceLocation) -> bool:
+    if not isinstance(value, bool):
+        raise DagDefinitionError(f"{name} must be True or False, got {value!r}", location)
+    return value

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
@@ -46,7 +47,7 @@ class TaskDecorator:
 
     def __init__(self, function: Callable[..., Any], operator_kwargs: dict[str, Any]) -> None:
         self.function = function
-        self.operator_kwargs = operator_kwargs
+        self.operator_kwargs = {"multiple_outputs": _returns_a_mapping(function), **operator_kwargs}
         self.signature = inspect.signature(function)
         self.__wrapped__ = function
         self.__name__ = getattr(function, "__name__", "task")
@@ -89,6 +90,18 @@ class TaskDecorator:
         ]
         if missing:
             raise DagDefinitionError(f"task {self.__name__!r} is missing argument(s): {', '.join(missing)}", location)
+
+
+def _returns_a_mapping(function: Callable[..., Any]) -> bool:
+    """Airflow's inference: a task annotated to return a dict (any Mapping) has multiple_outputs."""
+    if "return" not in getattr(function, "__annotations__", {}):
+        return False
+    try:
+        returns = typing.get_type_hints(function).get("return", Any)
+    except (NameError, TypeError):  # annotations that cannot be evaluated here
+        return False
+    origin = getattr(returns, "__origin__", returns)
+    return isinstance(origin, type) and issubclass(origin, Mapping)
 
 
 def task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from airstep.contract import XCOM_RETURN_KEY
 from airstep.errors import DagDefinitionError, caller_location
 from airstep.sdk.dependencies import DependencyMixin
 
@@ -15,11 +16,16 @@ if TYPE_CHECKING:
 class XComArg(DependencyMixin):
     """The future return value of a task: pass it to another task to create the edge and the value."""
 
-    def __init__(self, operator: BaseOperator) -> None:
+    def __init__(self, operator: BaseOperator, key: str = XCOM_RETURN_KEY) -> None:
         self.operator = operator
+        self.key = key
 
     def __repr__(self) -> str:
-        return f"XComArg({self.operator.task_id!r})"
+        return f"XComArg({self.operator.task_id!r}, key={self.key!r})"
+
+    def __getitem__(self, key: str) -> XComArg:
+        """The task's XCom under `key` (one of a `multiple_outputs` task's keys, or a pushed one)."""
+        return XComArg(self.operator, key)
 
     @property
     def roots(self) -> list[BaseOperator]:
@@ -30,8 +36,15 @@ class XComArg(DependencyMixin):
         return [self.operator]
 
     def resolve(self, context: dict[str, Any]) -> Any:
-        """The value, once the task has run (Airflow's `XComArg.resolve`)."""
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id)
+        """The value, once the task has run (Airflow's `XComArg.resolve`: a missing return value is
+        None, a missing XCom under another key is an error)."""
+        missing = object()
+        value = context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key, map_indexes=-1, default=missing)
+        if value is not missing:
+            return value
+        if self.key == XCOM_RETURN_KEY:
+            return None
+        raise KeyError(f"XComNotFound: task {self.operator.task_id!r} pushed no XCom under key {self.key!r}")
 
     def __iter__(self) -> Iterator[Any]:
         raise DagDefinitionError(

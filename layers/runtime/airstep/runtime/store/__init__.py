@@ -23,7 +23,7 @@ from airstep.runtime.store.task_instances import (
     TaskInstance,
     TaskInstances,
     XComTooLarge,
-    encode_xcom,
+    encode_xcoms,
 )
 
 DEFAULT_RETENTION_DAYS = 365
@@ -53,5 +53,5 @@ __all__ = [
     "TaskInstance",
     "XComTooLarge",
     "create_table",
-    "encode_xcom",
+    "encode_xcoms",
 ]

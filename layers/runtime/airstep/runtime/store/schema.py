@@ -7,7 +7,7 @@ and a test compares the two)::
     pk = BUNDLES                 sk = LATEST                    the latest bundle of the DAG prefix
     pk = RUN#<dag_id>#<run_id>   sk = RUN                       the run (tracked from execution events)
                                  sk = TI#<task_id>#<map_index>  a task instance (latest try) and its
-                                                                return value (`xcom`, JSON text)
+                                                                XComs (`xcoms`: {key: value}, JSON text)
                                  sk = GATE#<task_id>            a gate's token and arrived upstreams
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from airstep.contract import XCOM_RETURN_KEY
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import EXPIRES_AT, Item, Table, key, plain, string
 from airstep.runtime.store.runs import MAX_ERROR_CHARS, RunKey, seconds_between
@@ -41,7 +42,7 @@ class TaskInstance:
     end: str | None = None
     duration: float | None = None
     error: str | None = None
-    xcom: str | None = None  # the return value as JSON text, when read with values
+    xcoms: str | None = None  # the task's XComs, {key: value} as JSON text, when read with values
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,20 +73,27 @@ class TaskInstance:
             end=end if ended else None,
             duration=seconds_between(start, end) if ended and start and end else None,
             error=data.get("error") if state in _ERROR_STATES else None,
-            xcom=data.get("xcom"),
+            xcoms=data.get("xcoms"),
         )
 
+    def xcom(self, key: str = XCOM_RETURN_KEY) -> Any:
+        """The value of one of the task's XComs (None if it pushed none under `key`)."""
+        return json.loads(self.xcoms).get(key) if self.xcoms is not None else None
 
-def encode_xcom(task_id: str, value: Any) -> str:
-    """A return value as stored: compact JSON, refused with a clear error past the size limit."""
+
+def encode_xcoms(task_id: str, values: dict[str, Any]) -> str | None:
+    """A try's XComs as stored ({key: value}, compact JSON; None when there are none), refused with a
+    clear error past the size limit."""
+    if not values:
+        return None
     try:
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(values, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise XComTooLarge(f"return value of task {task_id!r} is not JSON-serialisable: {exc}") from None
+        raise XComTooLarge(f"an XCom of task {task_id!r} is not JSON-serialisable: {exc}") from None
     size = len(text.encode())
     if size > MAX_XCOM_BYTES:
         raise XComTooLarge(
-            f"return value of task {task_id!r} is {size:,} bytes as JSON; "
+            f"the XComs of task {task_id!r} are {size:,} bytes as JSON; "
             f"the limit is {MAX_XCOM_BYTES:,} bytes (offloading to S3 is planned)"
         )
     return text
@@ -107,7 +115,7 @@ class FinishedInstances:
             return self._entries.get((pk, task_id))
 
     def add(self, pk: str, ti: TaskInstance) -> None:
-        if ti.xcom is not None and len(ti.xcom) > self.MAX_XCOM_CHARS:
+        if ti.xcoms is not None and len(ti.xcoms) > self.MAX_XCOM_CHARS:
             return
         with self._lock:
             self._entries[(pk, ti.task_id)] = ti
@@ -156,13 +164,13 @@ class TaskInstances:
         now: str,
         error: str | None = None,
         map_index: int = -1,
-        xcom_json: str | None = None,
+        xcoms_json: str | None = None,
     ) -> bool:
         """Close try `try_number` (begun at `start`) if it is still the running one: a late,
         timed-out try changes nothing.
 
         A task instance item holds only its latest try, so the try is written whole (one conditional
-        put). `xcom_json` (from `encode_xcom`) is the return value, stored with the task instance.
+        put). `xcoms_json` (from `encode_xcoms`) holds the try's XComs, stored with the task instance.
         """
         item: Item = {
             **key(run.pk, schema.ti_sk(task_id, map_index)),
@@ -176,8 +184,8 @@ class TaskInstances:
             item["fin"] = {"BOOL": True}
         if error is not None:
             item["error"] = string(error[:MAX_ERROR_CHARS])
-        if xcom_json is not None:
-            item["xcom"] = string(xcom_json)
+        if xcoms_json is not None:
+            item["xcoms"] = string(xcoms_json)
         return self.table.put(
             item,
             condition="try_number = :try AND #s = :running",
@@ -256,10 +264,9 @@ class TaskInstances:
                 self.finished.add(run.pk, ti)
         return found
 
-    def get_xcoms(self, run: RunKey, task_ids: list[str]) -> dict[str, Any]:
-        """Return values of the given tasks, by task_id; a task that returned nothing is absent."""
-        return {
-            task_id: json.loads(ti.xcom)
-            for task_id, ti in self.get_task_instances(run, task_ids).items()
-            if ti.xcom is not None
-        }
+    def get_xcoms(self, run: RunKey, task_ids: list[str], key: str = XCOM_RETURN_KEY) -> dict[str, Any]:
+        """The given tasks' XComs under `key` (by default their return values), by task_id; a task
+        that pushed none under `key` is absent."""
+        found = {task_id: ti.xcoms for task_id, ti in self.get_task_instances(run, task_ids).items() if ti.xcoms}
+        values = {task_id: json.loads(text) for task_id, text in found.items()}
+        return {task_id: xcoms[key] for task_id, xcoms in values.items() if key in xcoms}
