@@ -1,13 +1,16 @@
 """DAG files written for Airflow 3.3 (some of Airflow's own examples, unmodified, and airstep_*.py) run
 under airstep as they are and end as Airflow's dag.test() ended them (airflow_files.jsonl): the run
-state, each task's state and try number."""
+state, each task's state and try number, and every return value."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from airstep.loader import load_dag_file
 from airstep.model import DagModel
+from airstep.runtime.store import RunKey
 from airstep_cli.compat import report
 from airstep_compiler import DagSource
 from airstep_local.engine import LocalEngine, RunRequest
@@ -30,5 +33,19 @@ def test_the_file_runs_unmodified_and_ends_as_in_airflow(record):
     model = DagModel.from_dag(loaded.dags[record["dag_id"]])
     with LocalEngine() as engine:
         result = engine.run(model, DagSource(str(path), loaded.version), RunRequest(fast_retries=True))
+        values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), [t.task_id for t in result.tasks])
     tasks = {t.task_id: {"state": str(t.state), "try_number": t.try_number} for t in result.tasks}
     assert {"run_state": result.state.value, "tasks": tasks} == record["airflow"]
+    assert {task_id: as_the_oracle_reads(value) for task_id, value in values.items()} == record["return_values"]
+
+
+def as_the_oracle_reads(value: object) -> object:
+    """A return value as the fixture holds it: the oracle reads XComs back with Airflow's
+    XComModel.deserialize_value, which JSON-decodes a string when it can ("3" becomes 3; a task
+    pulling the XCom in Airflow gets the string)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

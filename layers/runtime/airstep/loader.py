@@ -85,7 +85,7 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
     module_name = "airstep_dagfile_" + hashlib.sha256(path_str.encode() + source).hexdigest()[:16]
     module = types.ModuleType(module_name)
     module.__file__ = module_file or path_str
-    folder = str(Path(path_str).resolve().parent)
+    folder = str(Path(module.__file__).resolve().parent)
     with _import_lock:
         added_path = Path(path_str).is_file() and folder not in sys.path
         if added_path:
@@ -110,6 +110,7 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
                 sys.path.remove(folder)
 
     for found in dags:
+        found.folder = folder
         if found.dag_id in result.dags:
             first = result.dags[found.dag_id].location.line
             result.errors.append(

@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from airstep.connections import AirflowNotFoundException, Connection, Variable
 from airstep.contract import XCOM_RETURN_KEY, DagRun
+from airstep.runtime import macros
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
@@ -104,10 +106,45 @@ class TaskInstanceView:
         return json.loads(text).get(key, missing) if text is not None else missing
 
 
+class _Variables:
+    """`{{ var.value.key }}` / `{{ var.json.key }}` and `.get(key, default)`, as in Airflow."""
+
+    def __init__(self, deserialize_json: bool) -> None:
+        self._json = deserialize_json
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return Variable.get(key, deserialize_json=self._json)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return Variable.get(key, default, deserialize_json=self._json)
+
+
+class _VariableAccess:
+    value = _Variables(deserialize_json=False)
+    json = _Variables(deserialize_json=True)
+
+
+class _Connections:
+    """`{{ conn.my_db.host }}` and `conn.get(conn_id, default)`, as in Airflow."""
+
+    def __getattr__(self, conn_id: str) -> Any:
+        if conn_id.startswith("__"):
+            raise AttributeError(conn_id)
+        return Connection.get(conn_id)
+
+    def get(self, conn_id: str, default_conn: Any = None) -> Any:
+        try:
+            return Connection.get(conn_id)
+        except AirflowNotFoundException:
+            return default_conn
+
+
 def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceView) -> Context:
     """Airflow's template context, for the keys airstep supports."""
     logical = run.logical_date
-    params = {**dag.params, **run.conf}  # [core] dag_run_conf_overrides_params = True
+    params = {**dag.params, **task.params, **run.conf}  # [core] dag_run_conf_overrides_params = True
     context: Context = {
         "dag": dag,
         "task": task,
@@ -119,6 +156,10 @@ def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceVie
         "logical_date": logical,
         "data_interval_start": run.data_interval_start,
         "data_interval_end": run.data_interval_end,
+        "macros": macros,
+        "var": _VariableAccess(),
+        "conn": _Connections(),
+        "task_instance_key_str": f"{dag.dag_id}__{task.task_id}__{run.run_id}",  # Airflow's, without a logical date
     }
     if logical is not None:
         context.update(
@@ -126,5 +167,7 @@ def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceVie
             ds_nodash=logical.strftime("%Y%m%d"),
             ts=logical.isoformat(),
             ts_nodash=logical.strftime("%Y%m%dT%H%M%S"),
+            ts_nodash_with_tz=logical.isoformat().replace("-", "").replace(":", ""),
+            task_instance_key_str=f"{dag.dag_id}__{task.task_id}__{logical.strftime('%Y%m%d')}",
         )
     return context

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -23,8 +23,12 @@ from airstep.runtime.context import TaskInstanceView, build_context, current_con
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import XComTooLarge, encode_xcoms
+from airstep.runtime.templates import render_task
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
+
+if TYPE_CHECKING:
+    from airstep.sdk.baseoperator import BaseOperator
 
 logger = Logger(service=SERVICE_NAME)
 # A try stops this long before Lambda would end the invocation, so that its outcome is still reported.
@@ -123,7 +127,9 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     limit = f"{seconds:g} s ({why})"
     try:
         with masked_output, airflow_imports(), current_context(context):
-            result = call_with_deadline(lambda: task.execute(context), seconds, f"task timed out after {limit}")
+            result = call_with_deadline(
+                lambda: _render_and_execute(task, context), seconds, f"task timed out after {limit}"
+            )
         if result is not None and task.do_xcom_push:
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
@@ -134,6 +140,13 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
         final = isinstance(exc, AirflowFailException)
         error, kind = redact(_describe(exc)), type(exc).__name__
         return TryResult(TaskState.FAILED, _kept(request.task_id, view.pushed), error, kind, final=final)
+
+
+def _render_and_execute(task: BaseOperator, context: dict[str, Any]) -> Any:
+    """Render the task's template fields (on a copy), then run it, as an Airflow worker does."""
+    rendered = render_task(task, context)
+    context["task"] = rendered
+    return rendered.execute(context)
 
 
 def _multiple_outputs(result: Any) -> dict[str, Any]:

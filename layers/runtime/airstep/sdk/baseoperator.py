@@ -8,7 +8,7 @@ from typing import Any
 
 from airstep.contract import DEFAULT_QUEUE
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
-from airstep.sdk.dag import DAG, current_dag, validate_key
+from airstep.sdk.dag import DAG, check_params, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
 from airstep.trigger_rule import TriggerRule
 
@@ -32,7 +32,12 @@ QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 
 class BaseOperator(DependencyMixin):
     """A task in a DAG. Constructing one has no side effect but registering it in its DAG; running
-    it is `execute(context)`, as in Airflow."""
+    it is `execute(context)`, as in Airflow. The attributes named in `template_fields` are rendered
+    as Jinja templates before each try (airstep.runtime.templates); a string ending in one of
+    `template_ext` names a template file."""
+
+    template_fields: tuple[str, ...] = ()
+    template_ext: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -49,6 +54,7 @@ class BaseOperator(DependencyMixin):
         queue: str = _UNSET,
         do_xcom_push: bool = _UNSET,
         multiple_outputs: bool = False,
+        params: dict[str, Any] | None = None,
         doc_md: str | None = None,
         location: SourceLocation | None = None,
     ) -> None:
@@ -92,6 +98,7 @@ class BaseOperator(DependencyMixin):
         self.queue: str = _queue(policy["queue"], self.location)
         self.do_xcom_push: bool = _flag("do_xcom_push", policy["do_xcom_push"], self.location)
         self.multiple_outputs: bool = _flag("multiple_outputs", multiple_outputs, self.location)
+        self.params: dict[str, Any] = check_params(params, self.location)  # over the DAG's, under conf
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
@@ -99,6 +106,12 @@ class BaseOperator(DependencyMixin):
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
+
+    def render_template(self, content: Any, context: dict[str, Any], jinja_env: Any = None) -> Any:
+        """Airflow's `render_template`: `content` rendered in `context` with the DAG's environment."""
+        from airstep.runtime.templates import render, template_env
+
+        return render(content, context, jinja_env or template_env(self.dag), self.template_ext)
 
     @property
     def roots(self) -> list[BaseOperator]:

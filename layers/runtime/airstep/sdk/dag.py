@@ -84,6 +84,10 @@ class DAG:
         params: dict[str, Any] | None = None,
         default_args: dict[str, Any] | None = None,
         doc_md: str | None = None,
+        template_searchpath: str | list[str] | None = None,
+        user_defined_macros: dict[str, Any] | None = None,
+        user_defined_filters: dict[str, Callable[..., Any]] | None = None,
+        render_template_as_native_obj: bool = False,
         location: SourceLocation | None = None,
     ) -> None:
         self.location = location or caller_location()
@@ -99,8 +103,18 @@ class DAG:
             raise DagDefinitionError(f"catchup must be True or False, got {catchup!r}", self.location)
         self.catchup = catchup
         self.tags = _check_tags(tags, self.location)
-        self.params = _check_params(params, self.location)
+        self.params = check_params(params, self.location)
         self.default_args = _check_default_args(default_args, self.location)
+        # Jinja templates in task fields (airstep.runtime.templates renders them as Airflow does); the
+        # loader sets `folder` to where the file's bytes are on this machine (its location may be s3://).
+        self.folder = str(Path(self.location.file).resolve().parent)
+        searchpath = [template_searchpath] if isinstance(template_searchpath, str) else template_searchpath
+        self.template_searchpath: list[str] = [str(p) for p in searchpath or []]
+        self.user_defined_macros: dict[str, Any] = dict(user_defined_macros or {})
+        self.user_defined_filters: dict[str, Callable[..., Any]] = dict(user_defined_filters or {})
+        if not isinstance(render_template_as_native_obj, bool):
+            raise DagDefinitionError("render_template_as_native_obj must be True or False", self.location)
+        self.render_template_as_native_obj = render_template_as_native_obj
         self.task_dict: dict[str, BaseOperator] = {}
         self.edge_labels: dict[tuple[str, str], str] = {}  # (upstream, downstream) -> Label text
         for collector in _collectors:
@@ -226,7 +240,7 @@ def _check_tags(tags: Any, location: SourceLocation) -> list[str]:
     return sorted(tags) if isinstance(tags, set) else list(tags)
 
 
-def _check_params(params: Any, location: SourceLocation) -> dict[str, Any]:
+def check_params(params: Any, location: SourceLocation) -> dict[str, Any]:
     if params is None:
         return {}
     if not isinstance(params, dict):

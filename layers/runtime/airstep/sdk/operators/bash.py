@@ -15,8 +15,12 @@ class BashOperator(BaseOperator):
     """Runs `bash_command` with bash; a non-zero exit fails the task, exit 99 skips it.
 
     As in Airflow, `env` replaces the environment unless `append_env=True`, and the last line
-    written to stdout becomes the task's XCom.
+    written to stdout becomes the task's XCom. `bash_command`, `env` and `cwd` are Jinja templates;
+    a command ending in `.sh` or `.bash` names a template file.
     """
+
+    template_fields = ("bash_command", "env", "cwd")
+    template_ext = (".sh", ".bash")
 
     def __init__(
         self,

@@ -16,7 +16,11 @@ class PythonOperator(BaseOperator):
 
     Upstream return values passed as XComArgs (TaskFlow, `operator.output`) are resolved first, and
     the callable receives the context keys it names, or all of them with `**kwargs`, as in Airflow.
+    `op_args`, `op_kwargs` and `templates_dict` are Jinja templates (strings inside them are rendered);
+    `templates_dict` reaches the callable as the context key `templates_dict`.
     """
+
+    template_fields = ("templates_dict", "op_args", "op_kwargs")
 
     def __init__(
         self,
@@ -24,6 +28,8 @@ class PythonOperator(BaseOperator):
         python_callable: Callable[..., Any],
         op_args: Sequence[Any] | None = None,
         op_kwargs: Mapping[str, Any] | None = None,
+        templates_dict: dict[str, Any] | None = None,
+        templates_exts: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -32,10 +38,14 @@ class PythonOperator(BaseOperator):
         self.python_callable = python_callable
         self.op_args = list(op_args or [])
         self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = templates_dict
+        if templates_exts:
+            self.template_ext = tuple(templates_exts)
 
     def execute(self, context: dict[str, Any]) -> Any:
         args = resolve_xcom_args(self.op_args, context)
         kwargs = resolve_xcom_args(self.op_kwargs, context)
+        context = {**context, **kwargs, "templates_dict": self.templates_dict}  # Airflow's context_merge
         return call_with_context(self.python_callable, args, kwargs, context)
 
 

@@ -1,0 +1,1 @@
+echo "from a template file: {{ params.greeting }} {{ task.task_id }}"
