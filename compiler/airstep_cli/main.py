@@ -140,9 +140,25 @@ def graph(
 
 
 def mermaid(model: DagModel) -> str:
+    """The DAG as a Mermaid flowchart: task groups as (nested) subgraphs, edge labels on edges."""
     ids = {t.task_id: f"t{i}" for i, t in enumerate(model.tasks)}
+    members: dict[str | None, list[str]] = {}
+    for t in model.tasks:
+        members.setdefault(t.task_group, []).append(f'{ids[t.task_id]}["{t.task_id}"]')
+    children: dict[str | None, list[str]] = {}
+    for group_id, parent, _ in model.task_groups:
+        children.setdefault(parent, []).append(group_id)
     lines = ["flowchart LR"]
-    lines += [f'    {ids[t.task_id]}["{t.task_id}"]' for t in model.tasks]
+
+    def emit(group: str | None, depth: int) -> None:
+        indent = "    " * depth
+        lines.extend(f"{indent}{node}" for node in members.get(group, []))
+        for number, child in enumerate(children.get(group, [])):
+            lines.append(f'{indent}subgraph {child.replace(".", "_")}_{depth}_{number}["{child}"]')
+            emit(child, depth + 1)
+            lines.append(f"{indent}end")
+
+    emit(None, 1)
     labels = {(up, down): label for up, down, label in model.edge_labels}
     for t in model.tasks:
         for u in t.upstream:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,11 +58,12 @@ def airflow_outcomes(python: str, specs: list[DagSpec]) -> dict[str, dict]:
 
 
 def record_files(python: str) -> None:
-    """airflow_files/*.py, as they are: one record per DAG, with the tasks' return values."""
+    """airflow_files/*.py, as they are: one record per DAG, with its edges and return values."""
     files = sorted(AIRFLOW_FILES.glob("*.py"))
     done = subprocess.run(
         [python, str(ORACLE), *map(str, files), "--xcom"], capture_output=True, text=True, check=False
     )
+    upstream = airflow_upstream(python, files)
     records = []
     for line in done.stdout.splitlines():
         answer = json.loads(line)
@@ -74,6 +76,7 @@ def record_files(python: str) -> None:
                 "dag_id": answer["dag_id"],
                 "airflow": _answer(answer),
                 "return_values": answer.get("return_values", {}),
+                "upstream": upstream[answer["dag_id"]],
             }
         )
     missing = {f.name for f in files} - {r["file"] for r in records}
@@ -81,6 +84,26 @@ def record_files(python: str) -> None:
         raise SystemExit(f"no answer from Airflow for {sorted(missing)}:\n{done.stderr[-3000:]}")
     FILES_FIXTURE.write_text(dumps(records))
     print(f"{len(records)} DAGs in {len(files)} files recorded to {FILES_FIXTURE.name}")
+
+
+# Run by Airflow's Python: each DAG's edges as Airflow builds them ({dag_id: {task_id: [upstream...]}}).
+_EDGES = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+for path in sys.argv[1:]:
+    bag = DagBag(path)
+    for dag_id, dag in bag.dags.items():
+        edges = {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}
+        print("EDGES", json.dumps({"file": path, "dag_id": dag_id, "upstream": edges}))
+"""
+
+
+def airflow_upstream(python: str, files: list[Path]) -> dict[str, dict[str, list[str]]]:
+    """Each task's upstream ids as Airflow's own DAG objects hold them, by dag_id."""
+    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    done = subprocess.run([python, "-c", _EDGES, *map(str, files)], capture_output=True, text=True, check=True, env=env)
+    lines = [line.removeprefix("EDGES ") for line in done.stdout.splitlines() if line.startswith("EDGES ")]
+    return {answer["dag_id"]: answer["upstream"] for answer in map(json.loads, lines)}
 
 
 def _answer(answer: dict) -> dict:

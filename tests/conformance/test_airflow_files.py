@@ -1,6 +1,6 @@
 """DAG files written for Airflow 3.3 (some of Airflow's own examples, unmodified, and airstep_*.py) run
-under airstep as they are and end as Airflow's dag.test() ended them (airflow_files.jsonl): the run
-state, each task's state and try number, and every return value."""
+under airstep as they are, build the edges Airflow builds, and end as Airflow's dag.test() ended them
+(airflow_files.jsonl): the run state, each task's state and try number, and every return value."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def test_the_file_runs_unmodified_and_ends_as_in_airflow(record):
     loaded = load_dag_file(path)
     assert not loaded.errors, loaded.errors
     model = DagModel.from_dag(loaded.dags[record["dag_id"]])
+    assert {t.task_id: list(t.upstream) for t in model.tasks} == record["upstream"]
     with LocalEngine() as engine:
         result = engine.run(model, DagSource(str(path), loaded.version), RunRequest(fast_retries=True))
         values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), [t.task_id for t in result.tasks])

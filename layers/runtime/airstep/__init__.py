@@ -20,9 +20,10 @@ from airstep.connections import BaseHook, Connection, Variable
 from airstep.errors import AirflowFailException, AirflowSkipException, DagDefinitionError
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.dag import DAG, dag
-from airstep.sdk.dependencies import chain, cross_downstream
+from airstep.sdk.dependencies import Label, chain, chain_linear, cross_downstream
 from airstep.sdk.operators import BashOperator, EmptyOperator, PythonOperator
 from airstep.sdk.taskflow import task
+from airstep.sdk.taskgroup import TaskGroup, task_group
 from airstep.sdk.xcom_arg import XComArg
 from airstep.secrets_masker import mask_secret
 from airstep.trigger_rule import TriggerRule
@@ -37,13 +38,17 @@ __all__ = [
     "Connection",
     "DagDefinitionError",
     "EmptyOperator",
+    "Label",
     "PythonOperator",
+    "TaskGroup",
     "TriggerRule",
     "Variable",
     "XComArg",
     "chain",
+    "chain_linear",
     "cross_downstream",
     "dag",
     "mask_secret",
     "task",
+    "task_group",
 ]

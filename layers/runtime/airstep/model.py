@@ -40,6 +40,7 @@ class TaskModel:
     execution_timeout: float | None = None
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     queue: str = DEFAULT_QUEUE  # which executor function runs the task (Airflow's worker queue)
+    task_group: str | None = None  # the innermost task group holding the task
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
@@ -55,6 +56,7 @@ class TaskModel:
             execution_timeout=op.execution_timeout,
             trigger_rule=op.trigger_rule,
             queue=op.queue,
+            task_group=op.task_group.group_id if op.task_group else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +87,7 @@ class DagModel:
     description: str | None = None
     doc_md: str | None = None
     edge_labels: tuple[tuple[str, str, str], ...] = ()  # (upstream, downstream, label), sorted
+    task_groups: tuple[tuple[str, str | None, str], ...] = ()  # (group_id, parent group_id, tooltip)
     format: int = FORMAT_VERSION
 
     @classmethod
@@ -104,6 +107,10 @@ class DagModel:
             description=dag.description,
             doc_md=dag.doc_md,
             edge_labels=tuple(sorted((up, down, label) for (up, down), label in dag.edge_labels.items())),
+            task_groups=tuple(
+                (g.group_id, g.parent_group.group_id if g.parent_group else None, g.tooltip)
+                for g in dag.task_groups.values()
+            ),
         )
 
     @property
@@ -123,6 +130,7 @@ class DagModel:
         data["tasks"] = [t.to_dict() for t in self.tasks]
         data["tags"] = list(self.tags)
         data["edge_labels"] = [list(edge) for edge in self.edge_labels]
+        data["task_groups"] = [list(group) for group in self.task_groups]
         data["schedule"] = self.schedule.to_dict() if self.schedule else None
         return data
 
@@ -136,6 +144,7 @@ class DagModel:
                 "tasks": tuple(TaskModel.from_dict(t) for t in data["tasks"]),
                 "tags": tuple(data["tags"]),
                 "edge_labels": tuple(tuple(edge) for edge in data.get("edge_labels", ())),  # added within format 2
+                "task_groups": tuple(tuple(group) for group in data.get("task_groups", ())),
                 "schedule": Schedule.from_dict(data["schedule"]) if data["schedule"] else None,
             }
         )

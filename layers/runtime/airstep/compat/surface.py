@@ -36,6 +36,7 @@ _CONTEXT = {
     "get_current_context": "airstep.runtime.context:get_current_context",
 }
 _XCOM_ARG = {"XComArg": "airstep.sdk.xcom_arg:XComArg"}
+_TASK_GROUP = {"TaskGroup": "airstep.sdk.taskgroup:TaskGroup", "task_group": "airstep.sdk.taskgroup:task_group"}
 _TIMETABLES = {
     "CronTriggerTimetable": "airstep.timetables:CronTriggerTimetable",
     "CronDataIntervalTimetable": "airstep.timetables:CronDataIntervalTimetable",
@@ -58,6 +59,7 @@ SURFACE: dict[str, Names] = {
         **_LABEL,
         **_CONTEXT,
         **_XCOM_ARG,
+        **_TASK_GROUP,
         **_TIMETABLES,
     },
     "airflow.sdk.exceptions": _EXCEPTIONS,
@@ -66,6 +68,8 @@ SURFACE: dict[str, Names] = {
     "airflow.sdk.definitions.dag": {"DAG": _DAG["DAG"]},
     "airflow.sdk.definitions.context": _CONTEXT,
     "airflow.sdk.definitions.edges": _LABEL,
+    "airflow.sdk.definitions.taskgroup": {"TaskGroup": _TASK_GROUP["TaskGroup"]},
+    "airflow.sdk.definitions.decorators.task_group": {"task_group": _TASK_GROUP["task_group"]},
     "airflow.providers.standard.operators.python": _PYTHON,
     "airflow.providers.standard.operators.bash": _BASH,
     "airflow.providers.standard.operators.empty": _EMPTY,
@@ -80,7 +84,7 @@ SURFACE: dict[str, Names] = {
     },
     # Airflow 2's paths, which Airflow 3 still accepts or which MWAA DAG files use.
     "airflow": {"DAG": _DAG["DAG"]},
-    "airflow.decorators": {**_DAG, **_TASK},
+    "airflow.decorators": {**_DAG, **_TASK, "task_group": _TASK_GROUP["task_group"]},
     "airflow.models": {"DAG": _DAG["DAG"], **_BASE_OPERATOR, **_VARIABLE, **_CONNECTION},
     "airflow.models.dag": {"DAG": _DAG["DAG"]},
     "airflow.models.baseoperator": {**_BASE_OPERATOR, **_DEPENDENCIES},
@@ -93,6 +97,7 @@ SURFACE: dict[str, Names] = {
     "airflow.exceptions": _EXCEPTIONS,
     "airflow.utils.trigger_rule": _TRIGGER_RULE,
     "airflow.utils.edgemodifier": _LABEL,
+    "airflow.utils.task_group": {"TaskGroup": _TASK_GROUP["TaskGroup"]},
     "airflow.timetables.trigger": {"CronTriggerTimetable": _TIMETABLES["CronTriggerTimetable"]},
     "airflow.timetables.interval": {"CronDataIntervalTimetable": _TIMETABLES["CronDataIntervalTimetable"]},
 }

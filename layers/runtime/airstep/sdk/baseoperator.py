@@ -10,6 +10,7 @@ from airstep.contract import DEFAULT_QUEUE
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import DAG, check_params, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
+from airstep.sdk.taskgroup import TaskGroup, current_task_group
 from airstep.trigger_rule import TriggerRule
 
 _UNSET: Any = object()
@@ -55,12 +56,13 @@ class BaseOperator(DependencyMixin):
         do_xcom_push: bool = _UNSET,
         multiple_outputs: bool = False,
         params: dict[str, Any] | None = None,
+        task_group: TaskGroup | None = None,
         doc_md: str | None = None,
         location: SourceLocation | None = None,
     ) -> None:
         self.location = location or caller_location()
-        self.task_id = validate_key("task_id", task_id, self.location)
-        owning_dag = dag or current_dag()
+        validate_key("task_id", task_id, self.location)
+        owning_dag = dag or (task_group.dag if task_group else None) or current_dag()
         if owning_dag is None:
             raise DagDefinitionError(
                 f"task {task_id!r} is not inside a DAG: define it within `with DAG(...)`, "
@@ -68,7 +70,11 @@ class BaseOperator(DependencyMixin):
                 self.location,
             )
         self.dag: DAG = owning_dag
+        self.task_group = task_group or current_task_group(owning_dag)
+        self.task_id = self.task_group.child_id(task_id) if self.task_group else task_id
+        validate_key("task_id", self.task_id, self.location)
         self.doc_md = doc_md
+        defaults = {**owning_dag.default_args, **(self.task_group.default_args if self.task_group else {})}
         given = {
             "owner": owner,
             "retries": retries,
@@ -81,8 +87,7 @@ class BaseOperator(DependencyMixin):
             "do_xcom_push": do_xcom_push,
         }
         policy = {
-            key: value if value is not _UNSET else owning_dag.default_args.get(key, _DEFAULTS[key])
-            for key, value in given.items()
+            key: value if value is not _UNSET else defaults.get(key, _DEFAULTS[key]) for key, value in given.items()
         }
         self.owner: str = str(policy["owner"])
         self.retries: int = _check_retries(policy["retries"], self.location)
@@ -103,6 +108,8 @@ class BaseOperator(DependencyMixin):
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
         owning_dag.add_task(self)
+        if self.task_group:
+            self.task_group.tasks.append(self)
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"

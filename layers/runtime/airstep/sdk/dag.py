@@ -16,6 +16,7 @@ from airstep.sdk.schedule import parse_schedule
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
+    from airstep.sdk.taskgroup import TaskGroup
 
 KEY_PATTERN = re.compile(r"^[\w.-]+$")
 MAX_ID_LENGTH = 250
@@ -30,6 +31,7 @@ SUPPORTED_DEFAULT_ARGS = (
     "execution_timeout",
     "trigger_rule",
     "queue",
+    "do_xcom_push",
 )
 
 _dag_stack: list[DAG] = []
@@ -104,7 +106,7 @@ class DAG:
         self.catchup = catchup
         self.tags = _check_tags(tags, self.location)
         self.params = check_params(params, self.location)
-        self.default_args = _check_default_args(default_args, self.location)
+        self.default_args = check_default_args(default_args, self.location)
         # Jinja templates in task fields (airstep.runtime.templates renders them as Airflow does); the
         # loader sets `folder` to where the file's bytes are on this machine (its location may be s3://).
         self.folder = str(Path(self.location.file).resolve().parent)
@@ -117,6 +119,7 @@ class DAG:
         self.render_template_as_native_obj = render_template_as_native_obj
         self.task_dict: dict[str, BaseOperator] = {}
         self.edge_labels: dict[tuple[str, str], str] = {}  # (upstream, downstream) -> Label text
+        self.task_groups: dict[str, TaskGroup] = {}  # by full group id
         for collector in _collectors:
             collector.append(self)
 
@@ -143,6 +146,8 @@ class DAG:
         return self.task_dict[task_id]
 
     def add_task(self, task: BaseOperator) -> None:
+        if task.task_id in self.task_groups:
+            raise DagDefinitionError(f"task_id {task.task_id!r} is already a task group's id", task.location)
         if task.task_id in self.task_dict:
             first = self.task_dict[task.task_id].location
             raise DagDefinitionError(
@@ -165,12 +170,18 @@ class DAG:
             print("\n".join(exc.lines), file=sys.stderr)
             raise SystemExit(1) from None
 
-    def unique_task_id(self, base: str) -> str:
-        """Airflow's naming for a TaskFlow function called more than once: name, name__1, name__2..."""
-        if base not in self.task_dict:
+    @property
+    def task_group_ids(self) -> set[str]:
+        return set(self.task_groups)
+
+    def unique_task_id(self, base: str, group: TaskGroup | None = None) -> str:
+        """Airflow's naming for a TaskFlow function called more than once: name, name__1, name__2...
+        (unique once `group` prefixes it; the prefix is not part of the answer)."""
+        full = group.child_id if group else (lambda label: label)
+        if full(base) not in self.task_dict:
             return base
         suffix = 1
-        while f"{base}__{suffix}" in self.task_dict:
+        while full(f"{base}__{suffix}") in self.task_dict:
             suffix += 1
         return f"{base}__{suffix}"
 
@@ -255,7 +266,7 @@ def check_params(params: Any, location: SourceLocation) -> dict[str, Any]:
     return dict(params)
 
 
-def _check_default_args(default_args: Any, location: SourceLocation) -> dict[str, Any]:
+def check_default_args(default_args: Any, location: SourceLocation) -> dict[str, Any]:
     if default_args is None:
         return {}
     if not isinstance(default_args, dict):

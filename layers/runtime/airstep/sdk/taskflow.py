@@ -10,6 +10,7 @@ from typing import Any
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import current_dag
 from airstep.sdk.operators.python import PythonOperator
+from airstep.sdk.taskgroup import current_task_group
 from airstep.sdk.xcom_arg import XComArg, iter_xcom_args
 
 # Names a TaskFlow function may declare to receive them from the run's context, as in Airflow.
@@ -63,7 +64,8 @@ class TaskDecorator:
         task_id = operator_kwargs.pop("task_id", None)
         if task_id is None:
             dag = operator_kwargs.get("dag") or current_dag()
-            task_id = dag.unique_task_id(self.__name__) if dag else self.__name__
+            group = operator_kwargs.get("task_group") or (current_task_group(dag) if dag else None)
+            task_id = dag.unique_task_id(self.__name__, group) if dag else self.__name__
         operator = DecoratedPythonOperator(
             task_id=task_id,
             python_callable=self.function,
