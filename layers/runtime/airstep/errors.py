@@ -51,6 +51,15 @@ class AirflowFailException(AirflowException):
     """Raise inside a task to fail it at once, without using its remaining retries."""
 
 
+class DownstreamTasksSkipped(AirflowException):
+    """Raised by a branching or short-circuiting task: it succeeded, and these downstream task ids
+    are skipped whatever their trigger rules (Airflow's exception of the same name)."""
+
+    def __init__(self, tasks: list[str]) -> None:
+        super().__init__(f"skipping downstream tasks {tasks}")
+        self.tasks = tasks
+
+
 class AirflowTaskTimeout(BaseException):
     """A task ran past its execution_timeout (a BaseException, as in Airflow: `except Exception` in
     task code does not swallow it)."""

@@ -41,7 +41,15 @@ _TIMETABLES = {
     "CronTriggerTimetable": "airstep.timetables:CronTriggerTimetable",
     "CronDataIntervalTimetable": "airstep.timetables:CronDataIntervalTimetable",
 }
-_PYTHON = {"PythonOperator": "airstep.sdk.operators:PythonOperator", **_CONTEXT}
+_BRANCH = {
+    "BranchPythonOperator": "airstep.sdk.operators.branch:BranchPythonOperator",
+    "ShortCircuitOperator": "airstep.sdk.operators.branch:ShortCircuitOperator",
+}
+_BASE_BRANCH = {
+    "BaseBranchOperator": "airstep.sdk.operators.branch:BaseBranchOperator",
+    "BranchMixIn": "airstep.sdk.operators.branch:BranchMixIn",
+}
+_PYTHON = {"PythonOperator": "airstep.sdk.operators:PythonOperator", **_BRANCH, **_CONTEXT}
 _BASH = {"BashOperator": "airstep.sdk.operators:BashOperator"}
 _EMPTY = {"EmptyOperator": "airstep.sdk.operators:EmptyOperator"}
 
@@ -61,6 +69,8 @@ SURFACE: dict[str, Names] = {
         **_XCOM_ARG,
         **_TASK_GROUP,
         **_TIMETABLES,
+        **_BASE_BRANCH,
+        "SkipMixin": "airstep.sdk.operators.branch:SkipMixin",
     },
     "airflow.sdk.exceptions": _EXCEPTIONS,
     "airflow.sdk.bases.operator": {**_BASE_OPERATOR, **_DEPENDENCIES},
@@ -73,6 +83,8 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.operators.python": _PYTHON,
     "airflow.providers.standard.operators.bash": _BASH,
     "airflow.providers.standard.operators.empty": _EMPTY,
+    "airflow.providers.standard.operators.branch": _BASE_BRANCH,
+    "airflow.providers.standard.utils.skipmixin": {"SkipMixin": "airstep.sdk.operators.branch:SkipMixin"},
     "airflow.providers.common.compat.sdk": {
         **_BASE_OPERATOR,
         **_HOOK,
@@ -93,6 +105,7 @@ SURFACE: dict[str, Names] = {
     "airflow.operators.python": _PYTHON,
     "airflow.operators.bash": _BASH,
     "airflow.operators.empty": _EMPTY,
+    "airflow.operators.branch": _BASE_BRANCH,
     "airflow.hooks.base": _HOOK,
     "airflow.exceptions": _EXCEPTIONS,
     "airflow.utils.trigger_rule": _TRIGGER_RULE,

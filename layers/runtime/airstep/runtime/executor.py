@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 
 from airstep.compat.imports import airflow_imports
 from airstep.contract import DAG, RUN, TASK_ID, XCOM_RETURN_KEY, DagRef, DagRun
-from airstep.errors import AirflowFailException, AirflowSkipException
+from airstep.errors import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
@@ -81,6 +81,7 @@ class TryResult:
     error_type: str | None = None
     final: bool = False
     unloadable: bool = False
+    skip: tuple[str, ...] = ()  # downstream task ids a branching or short-circuiting try skipped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +91,7 @@ class TryResult:
             "error_type": self.error_type,
             "final": self.final,
             "unloadable": self.unloadable,
+            "skip": list(self.skip),
         }
 
     @classmethod
@@ -102,6 +104,7 @@ class TryResult:
             data.get("error_type"),
             data.get("final", False),
             data.get("unloadable", False),
+            tuple(data.get("skip", ())),
         )
 
 
@@ -134,6 +137,9 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
         return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.task_id, view.pushed))
+    except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
+        xcoms = encode_xcoms(request.task_id, view.pushed)
+        return TryResult(TaskState.SUCCESS, xcoms=xcoms, skip=tuple(skipped.tasks))
     except AirflowSkipException as exc:
         return TryResult(TaskState.SKIPPED, _kept(request.task_id, view.pushed), error=redact(str(exc)) or None)
     except BaseException as exc:  # noqa: BLE001 - any failure of task code fails the try

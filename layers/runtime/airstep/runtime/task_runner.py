@@ -108,7 +108,11 @@ class Invocation:
         task = model.task_map[self.task_id]
         upstream: dict[str, TaskInstance] = {}
         if task.upstream:
-            found = self.store.get_task_instances(self.key, list(task.upstream))
+            found = self.store.get_task_instances(self.key, [*task.upstream, self.task_id])
+            own = found.pop(self.task_id, None)
+            if own is not None and own.state in FINISHED:  # skipped by a branch before it came to run
+                self.signal()
+                return TaskOutcome(self.task_id, own.state, own.try_number)
             upstream = self._settle(model, list(task.upstream), found)
             decision = decide(task.trigger_rule, [(upstream[u].state, upstream[u].end) for u in task.upstream])  # type: ignore[misc]
             if not decision.runs:
@@ -135,6 +139,8 @@ class Invocation:
             self.store.abandon_try(self.key, self.task_id, try_number)
             raise
         assert result.state is not None
+        for skipped in result.skip:  # before this try ends: they cannot have started (it is upstream)
+            self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now())
         if result.state is not TaskState.FAILED:
             outcome = self._close(try_number, started, result.state, result.error, result.xcoms)
             if outcome.state is not result.state:  # a later try or a reader ended the instance first

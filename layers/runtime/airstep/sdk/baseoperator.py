@@ -128,6 +128,24 @@ class BaseOperator(DependencyMixin):
     def leaves(self) -> list[BaseOperator]:
         return [self]
 
+    def get_direct_relatives(self, upstream: bool = False) -> list[BaseOperator]:
+        ids = self.upstream_task_ids if upstream else self.downstream_task_ids
+        return [self.dag.task_dict[t] for t in sorted(ids)]
+
+    def get_flat_relative_ids(self, upstream: bool = False) -> set[str]:
+        """Every task reachable downstream (or upstream) of this one."""
+        found: set[str] = set()
+        frontier = [self]
+        while frontier:
+            for relative in frontier.pop().get_direct_relatives(upstream):
+                if relative.task_id not in found:
+                    found.add(relative.task_id)
+                    frontier.append(relative)
+        return found
+
+    def get_flat_relatives(self, upstream: bool = False) -> list[BaseOperator]:
+        return [self.dag.task_dict[t] for t in sorted(self.get_flat_relative_ids(upstream))]
+
     @property
     def output(self) -> Any:
         """The task's return value as a TaskFlow reference (Airflow's `operator.output`)."""

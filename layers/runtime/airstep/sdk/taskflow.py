@@ -9,6 +9,7 @@ from typing import Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import current_dag
+from airstep.sdk.operators.branch import BranchPythonOperator, ShortCircuitOperator
 from airstep.sdk.operators.python import PythonOperator
 from airstep.sdk.taskgroup import current_task_group
 from airstep.sdk.xcom_arg import XComArg, iter_xcom_args
@@ -43,10 +44,24 @@ class DecoratedPythonOperator(PythonOperator):
             self.add_upstream(arg.operator)
 
 
+class DecoratedBranchOperator(DecoratedPythonOperator, BranchPythonOperator):
+    """`@task.branch`: the function returns the task id(s) to follow."""
+
+
+class DecoratedShortCircuitOperator(DecoratedPythonOperator, ShortCircuitOperator):
+    """`@task.short_circuit`: a falsy return value skips what follows."""
+
+
 class TaskDecorator:
     """What `@task` returns: call it inside a DAG to add a task; `.override()` changes its arguments."""
 
-    def __init__(self, function: Callable[..., Any], operator_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        operator_kwargs: dict[str, Any],
+        operator_class: type[DecoratedPythonOperator] = DecoratedPythonOperator,
+    ) -> None:
+        self.operator_class = operator_class
         self.function = function
         self.operator_kwargs = {"multiple_outputs": _returns_a_mapping(function), **operator_kwargs}
         self.signature = inspect.signature(function)
@@ -55,7 +70,7 @@ class TaskDecorator:
         self.__doc__ = function.__doc__
 
     def override(self, **operator_kwargs: Any) -> TaskDecorator:
-        return TaskDecorator(self.function, {**self.operator_kwargs, **operator_kwargs})
+        return TaskDecorator(self.function, {**self.operator_kwargs, **operator_kwargs}, self.operator_class)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         location = caller_location()
@@ -66,7 +81,7 @@ class TaskDecorator:
             dag = operator_kwargs.get("dag") or current_dag()
             group = operator_kwargs.get("task_group") or (current_task_group(dag) if dag else None)
             task_id = dag.unique_task_id(self.__name__, group) if dag else self.__name__
-        operator = DecoratedPythonOperator(
+        operator = self.operator_class(
             task_id=task_id,
             python_callable=self.function,
             op_args=args,
@@ -106,8 +121,21 @@ def _returns_a_mapping(function: Callable[..., Any]) -> bool:
     return isinstance(origin, type) and issubclass(origin, Mapping)
 
 
-def task(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
-    """`@task` / `@task(retries=3, ...)`: turn a function into a TaskFlow task."""
-    if python_callable is not None:
-        return TaskDecorator(python_callable, operator_kwargs)
-    return lambda function: TaskDecorator(function, operator_kwargs)
+def _decorator(operator_class: type[DecoratedPythonOperator]) -> Callable[..., Any]:
+    def decorate(python_callable: Callable[..., Any] | None = None, **operator_kwargs: Any) -> Any:
+        if python_callable is not None:
+            return TaskDecorator(python_callable, operator_kwargs, operator_class)
+        return lambda function: TaskDecorator(function, operator_kwargs, operator_class)
+
+    return decorate
+
+
+class _TaskDecoratorCollection:
+    """`@task` / `@task(retries=3, ...)`, and the flavours `@task.branch` and `@task.short_circuit`."""
+
+    __call__ = staticmethod(_decorator(DecoratedPythonOperator))
+    branch = staticmethod(_decorator(DecoratedBranchOperator))
+    short_circuit = staticmethod(_decorator(DecoratedShortCircuitOperator))
+
+
+task = _TaskDecoratorCollection()

@@ -1,0 +1,47 @@
+"""Branching beyond what Airflow's answers pin (tests/conformance/airflow_files/airstep_branching.py):
+the same outcome when every task is compiled behind a gate, and a branch to an unknown task."""
+
+from __future__ import annotations
+
+import textwrap
+
+from airstep.runtime.store import RunKey
+from airstep_local.engine import LocalEngine, RunRequest
+from conformance.recorded import AIRFLOW_FILES, FILE_RECORDS
+from helpers import load_model
+
+
+def _run(path, gate_every_task=False, dag_id=None):
+    model, source = load_model(path, dag_id)
+    with LocalEngine() as engine:
+        result = engine.run(model, source, RunRequest(gate_every_task=gate_every_task))
+        values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), [t.task_id for t in result.tasks])
+    return result, values
+
+
+def test_gated_compilation_branches_as_airflow_does():
+    [record] = [r for r in FILE_RECORDS if r["dag_id"] == "airstep_branching"]
+    result, _ = _run(AIRFLOW_FILES / "airstep_branching.py", gate_every_task=True)
+    tasks = {t.task_id: {"state": str(t.state), "try_number": t.try_number} for t in result.tasks}
+    assert {"run_state": result.state.value, "tasks": tasks} == record["airflow"]
+
+
+def test_a_branch_to_an_unknown_task_fails_the_branching_task(tmp_path):
+    path = tmp_path / "unknown.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from airstep import DAG, EmptyOperator, task
+            with DAG("unknown"):
+                @task.branch
+                def pick():
+                    return "nowhere"
+                pick() >> EmptyOperator(task_id="next")
+            """
+        )
+    )
+    result, _ = _run(path)
+    states = {t.task_id: str(t.state) for t in result.tasks}
+    assert states == {"pick": "failed", "next": "upstream_failed"}
+    [pick] = [t for t in result.tasks if t.task_id == "pick"]
+    assert "Invalid tasks found: {'nowhere'}" in pick.error
