@@ -2,7 +2,7 @@
 
 The report reads each file's syntax tree: every `airflow` module and name it imports that airstep does
 not answer (airstep.compat.surface), every attribute it uses of a supported name that airstep lacks
-(`@task.branch`, `TriggerRule.X`), every keyword it passes to a supported DAG, operator or
+(`@task.bash`, `TriggerRule.X`), every keyword it passes to a supported DAG, operator or
 decorator that airstep does not take, and Airflow methods airstep lacks (`.expand`). Each file is
 also loaded and compiled as `airstep validate` does, so what stops it at load time is reported too.
 """

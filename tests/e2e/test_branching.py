@@ -45,3 +45,30 @@ def test_a_branch_to_an_unknown_task_fails_the_branching_task(tmp_path):
     assert states == {"pick": "failed", "next": "upstream_failed"}
     [pick] = [t for t in result.tasks if t.task_id == "pick"]
     assert "Invalid tasks found: {'nowhere'}" in pick.error
+
+
+def test_a_task_may_skip_only_tasks_downstream_of_it(tmp_path):
+    path = tmp_path / "stray.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from airstep import DAG, EmptyOperator, PythonOperator
+            from airstep.errors import DownstreamTasksSkipped
+
+            def skip_a_sibling():
+                raise DownstreamTasksSkipped(["sibling"])
+
+            with DAG("stray"):
+                EmptyOperator(task_id="sibling")
+                PythonOperator(task_id="rogue", python_callable=skip_a_sibling) >> EmptyOperator(task_id="after")
+            """
+        )
+    )
+    result, _ = _run(path)
+    assert {t.task_id: str(t.state) for t in result.tasks} == {
+        "sibling": "success",
+        "rogue": "failed",
+        "after": "upstream_failed",
+    }
+    [rogue] = [t for t in result.tasks if t.task_id == "rogue"]
+    assert "may skip only tasks downstream of it; it asked to skip ['sibling']" in rogue.error

@@ -84,6 +84,18 @@ def test_xcom_round_trip_and_limit(store):
         encode_xcoms("b", {"return_value": "x" * 400_000})
 
 
+def test_a_record_from_before_keyed_xcoms_reads_as_its_return_value(store):
+    store.begin_try(RUN, "old", "2026-11-21T02:00:00+00:00")
+    item = {"pk": {"S": RUN.pk}, "sk": {"S": "TI#old#-1"}}
+    store.table.update(
+        item,
+        "SET #s = :s, fin = :f, xcom = :x",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":s": {"S": "success"}, ":f": {"BOOL": True}, ":x": {"S": "[1, 2]"}},
+    )
+    assert store.get_xcoms(RUN, ["old"]) == {"old": [1, 2]}
+
+
 def test_run_data_expires_after_the_retention_and_deployments_do_not(store):
     import time
 

@@ -43,6 +43,9 @@ def current_context(context: Context) -> Iterator[None]:
         _current.reset(token)
 
 
+_NOTSET: Any = object()
+
+
 class TaskInstanceView:
     """What `context["ti"]` offers: identity, try number, xcom_push and xcom_pull.
 
@@ -76,7 +79,7 @@ class TaskInstanceView:
         key: str = XCOM_RETURN_KEY,
         include_prior_dates: bool = False,
         *,
-        map_indexes: int | None = None,
+        map_indexes: Any = _NOTSET,
         default: Any = None,
         run_id: str | None = None,
     ) -> Any:
@@ -84,7 +87,7 @@ class TaskInstanceView:
         task id gives its value (None if it pushed nothing under `key`); a list gives a list."""
         if (dag_id or self.dag_id) != self.dag_id or (run_id or self.run_id) != self.run_id or include_prior_dates:
             raise NotImplementedError("airstep's xcom_pull reads the current run only")
-        if map_indexes not in (None, -1):
+        if map_indexes is not _NOTSET and map_indexes not in (None, -1):
             raise NotImplementedError("airstep does not map tasks yet: map_indexes must be None or -1")
         single = task_ids is None or isinstance(task_ids, str)
         ids = [task_ids or self.task_id] if single else list(task_ids)  # type: ignore[arg-type, list-item]
@@ -95,9 +98,11 @@ class TaskInstanceView:
                 f"of its upstream tasks only ({', '.join(sorted(self._upstream)) or 'it has none'}); "
                 "make the task an upstream of this one"
             )
+        # As Airflow: `default` stands in for a missing XCom only when map_indexes is given.
+        missing = default if map_indexes is not _NOTSET else None
         if single:
-            return self._value(ids[0], key, default if map_indexes is not None else None)
-        return [self._value(t, key, None) for t in ids]
+            return self._value(ids[0], key, missing)
+        return [self._value(t, key, missing) for t in ids]
 
     def _value(self, task_id: str, key: str, missing: Any) -> Any:
         if task_id == self.task_id:

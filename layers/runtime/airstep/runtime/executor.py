@@ -22,7 +22,7 @@ from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
-from airstep.runtime.store.task_instances import XComTooLarge, encode_xcoms
+from airstep.runtime.store.task_instances import XComTooLarge, encode_xcoms, legacy_xcoms
 from airstep.runtime.templates import render_task
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
@@ -99,7 +99,7 @@ class TryResult:
         state = TaskState(data["state"]) if data.get("state") else None
         return cls(
             state,
-            data.get("xcoms"),
+            data.get("xcoms", legacy_xcoms(data.get("xcom"))),
             data.get("error"),
             data.get("error_type"),
             data.get("final", False),
@@ -138,8 +138,7 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
             view.pushed[XCOM_RETURN_KEY] = result
         return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.task_id, view.pushed))
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
-        xcoms = encode_xcoms(request.task_id, view.pushed)
-        return TryResult(TaskState.SUCCESS, xcoms=xcoms, skip=tuple(skipped.tasks))
+        return TryResult(TaskState.SUCCESS, xcoms=_kept(request.task_id, view.pushed), skip=tuple(skipped.tasks))
     except AirflowSkipException as exc:
         return TryResult(TaskState.SKIPPED, _kept(request.task_id, view.pushed), error=redact(str(exc)) or None)
     except BaseException as exc:  # noqa: BLE001 - any failure of task code fails the try

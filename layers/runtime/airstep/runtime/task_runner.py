@@ -139,6 +139,7 @@ class Invocation:
             self.store.abandon_try(self.key, self.task_id, try_number)
             raise
         assert result.state is not None
+        result = _checked_skips(model, self.task_id, result)
         for skipped in result.skip:  # before this try ends: they cannot have started (it is upstream)
             self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now())
         if result.state is not TaskState.FAILED:
@@ -298,3 +299,21 @@ def _caught_message(caught: dict[str, Any]) -> str:
     if name == STATES_TIMEOUT:
         return "task timed out (execution_timeout)"
     return redact(f"{name}: {cause}" if cause else name)
+
+
+def _checked_skips(model: DagModel, task_id: str, result: TryResult) -> TryResult:
+    """A try may skip only tasks downstream of its own (task code names them; the run's records are
+    not task code's to write): anything else fails the try, without retrying."""
+    if not result.skip:
+        return result
+    downstream, reachable, frontier = model.downstream(), set(), [task_id]
+    while frontier:
+        for child in downstream[frontier.pop()]:
+            if child not in reachable:
+                reachable.add(child)
+                frontier.append(child)
+    stray = sorted(set(result.skip) - reachable)
+    if not stray:
+        return result
+    error = f"task {task_id!r} may skip only tasks downstream of it; it asked to skip {stray}"
+    return TryResult(TaskState.FAILED, result.xcoms, error, "DownstreamTasksSkipped", final=True)

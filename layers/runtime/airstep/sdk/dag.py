@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 KEY_PATTERN = re.compile(r"^[\w.-]+$")
 MAX_ID_LENGTH = 250
+_SUFFIX = re.compile(r"__\d+$")  # what Airflow appends to a reused TaskFlow or group name
 
 # default_args keys airstep applies to every task; Airflow accepts more, we refuse what we would ignore.
 SUPPORTED_DEFAULT_ARGS = (
@@ -175,15 +176,14 @@ class DAG:
         return set(self.task_groups)
 
     def unique_task_id(self, base: str, group: TaskGroup | None = None) -> str:
-        """Airflow's naming for a TaskFlow function called more than once: name, name__1, name__2...
-        (unique once `group` prefixes it; the prefix is not part of the answer)."""
-        full = group.child_id if group else (lambda label: label)
-        if full(base) not in self.task_dict:
+        """Airflow's naming for a TaskFlow task whose id is taken: `name__<highest suffix + 1>`
+        (checked once `group` prefixes it; the prefix is not part of the answer)."""
+        full = group.child_id(base) if group else base
+        if full not in self.task_dict:
             return base
-        suffix = 1
-        while full(f"{base}__{suffix}") in self.task_dict:
-            suffix += 1
-        return f"{base}__{suffix}"
+        prefix = re.escape(_SUFFIX.split(full)[0])
+        suffixes = [int(m.group(1)) for t in self.task_dict if (m := re.match(rf"^{prefix}__(\d+)$", t))]
+        return f"{_SUFFIX.split(base)[0]}__{max(suffixes, default=0) + 1}"
 
     def check_acyclic(self) -> None:
         """Raise DagDefinitionError naming the cycle if the dependencies loop (iterative DFS)."""

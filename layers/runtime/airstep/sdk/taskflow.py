@@ -76,11 +76,11 @@ class TaskDecorator:
         location = caller_location()
         self._check_arguments(args, kwargs, location)
         operator_kwargs = dict(self.operator_kwargs)
-        task_id = operator_kwargs.pop("task_id", None)
-        if task_id is None:
-            dag = operator_kwargs.get("dag") or current_dag()
-            group = operator_kwargs.get("task_group") or (current_task_group(dag) if dag else None)
-            task_id = dag.unique_task_id(self.__name__, group) if dag else self.__name__
+        task_id = operator_kwargs.pop("task_id", None) or self.__name__
+        dag = operator_kwargs.get("dag") or current_dag()
+        if dag is not None:  # explicit ids too, as Airflow's get_unique_task_id
+            group = operator_kwargs.get("task_group") or current_task_group(dag)
+            task_id = dag.unique_task_id(task_id, group)
         operator = self.operator_class(
             task_id=task_id,
             python_callable=self.function,
@@ -110,14 +110,20 @@ class TaskDecorator:
 
 
 def _returns_a_mapping(function: Callable[..., Any]) -> bool:
-    """Airflow's inference: a task annotated to return a dict (any Mapping) has multiple_outputs."""
-    if "return" not in getattr(function, "__annotations__", {}):
+    """Airflow's inference: a task annotated to return a dict (any Mapping) has multiple_outputs.
+    Only the return annotation is evaluated, as in Airflow."""
+    annotations = getattr(function, "__annotations__", {})
+    if "return" not in annotations:
         return False
+
+    def returns() -> None: ...
+
+    returns.__annotations__ = {"return": annotations["return"]}
     try:
-        returns = typing.get_type_hints(function).get("return", Any)
+        hint = typing.get_type_hints(returns, getattr(function, "__globals__", None)).get("return", Any)
     except (NameError, TypeError):  # annotations that cannot be evaluated here
         return False
-    origin = getattr(returns, "__origin__", returns)
+    origin = getattr(hint, "__origin__", hint)
     return isinstance(origin, type) and issubclass(origin, Mapping)
 
 

@@ -108,12 +108,12 @@ class TaskGroup(DependencyMixin):
 
 
 def _with_suffix(group_id: str, parent: TaskGroup | None, dag: DAG) -> str:
-    """Airflow's renaming of a reused group name: name__1, name__2, ..."""
+    """Airflow's renaming of a reused group name: name__<highest suffix + 1>."""
     base = re.split(r"__\d+$", group_id)[0]
-    suffix = 1
-    while (parent.child_id(f"{base}__{suffix}") if parent else f"{base}__{suffix}") in dag.task_group_ids:
-        suffix += 1
-    return f"{base}__{suffix}"
+    full = parent.child_id(base) if parent else base
+    pattern = re.compile(rf"^{re.escape(full)}__(\d+)$")
+    suffixes = [int(m.group(1)) for used in dag.task_group_ids if (m := pattern.match(used))]
+    return f"{base}__{max(suffixes, default=0) + 1}"
 
 
 class TaskGroupDecorator:

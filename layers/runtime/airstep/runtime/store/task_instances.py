@@ -73,12 +73,18 @@ class TaskInstance:
             end=end if ended else None,
             duration=seconds_between(start, end) if ended and start and end else None,
             error=data.get("error") if state in _ERROR_STATES else None,
-            xcoms=data.get("xcoms"),
+            xcoms=data.get("xcoms", legacy_xcoms(data.get("xcom"))),
         )
 
     def xcom(self, key: str = XCOM_RETURN_KEY) -> Any:
         """The value of one of the task's XComs (None if it pushed none under `key`)."""
         return json.loads(self.xcoms).get(key) if self.xcoms is not None else None
+
+
+def legacy_xcoms(return_value: str | None) -> str | None:
+    """What a record (or an executor) from before keyed XComs held under `xcom`, the bare return
+    value, as {key: value}."""
+    return None if return_value is None else '{"return_value":' + return_value + "}"
 
 
 def encode_xcoms(task_id: str, values: dict[str, Any]) -> str | None:

@@ -27,7 +27,7 @@ class SkipMixin:
     """Airflow's SkipMixin: `skip` and `skip_all_except` for operators that skip downstream tasks."""
 
     def skip(self, ti: Any, tasks: Iterable[BaseOperator]) -> None:
-        task_ids = [t.task_id for t in tasks]
+        task_ids = [t.task_id for t in tasks if isinstance(t, BaseOperator)]
         if task_ids:
             ti.xcom_push(key=XCOM_SKIPMIXIN_KEY, value={XCOM_SKIPMIXIN_SKIPPED: task_ids})
             raise DownstreamTasksSkipped(task_ids)
@@ -86,7 +86,9 @@ class BranchMixIn(SkipMixin):
 
     def _expand_task_groups(self, branches: str | Iterable[str]) -> Iterable[str]:
         dag = self.dag  # type: ignore[attr-defined]
-        for branch in [branches] if isinstance(branches, str) else branches:
+        if isinstance(branches, str) or not isinstance(branches, Iterable):
+            branches = [branches]  # type: ignore[list-item] - a non-string is refused by skip_all_except
+        for branch in branches:
             if branch in dag.task_groups:
                 yield from (root.task_id for root in dag.task_groups[branch].roots)
             else:
@@ -103,11 +105,11 @@ class BaseBranchOperator(BaseOperator, BranchMixIn):
         return self.do_branch(context, self.choose_branch(context))
 
 
-class BranchPythonOperator(PythonOperator, BranchMixIn):
+class BranchPythonOperator(BaseBranchOperator, PythonOperator):
     """Follows the task id(s) its callable returns (None: skip every direct downstream task)."""
 
-    def execute(self, context: dict[str, Any]) -> Any:
-        return self.do_branch(context, super().execute(context))
+    def choose_branch(self, context: dict[str, Any]) -> str | Iterable[str] | None:
+        return PythonOperator.execute(self, context)
 
 
 class ShortCircuitOperator(PythonOperator, SkipMixin):
