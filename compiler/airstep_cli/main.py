@@ -195,6 +195,16 @@ def run(
         raise typer.Exit(1)
 
 
+def test_dag(dag_file: str, dag_id: str, logical_date: str | None, conf: str | None) -> Any:
+    """What `dag.test()` calls (the `airstep.local_runner` entry point): `airstep run` for one DAG;
+    a broken file is reported as the command reports it, and exits 1."""
+    try:
+        return run_and_report(dag_file, dag_id, logical_date, conf)
+    except UserError as exc:
+        _print_errors(exc.lines)
+        raise SystemExit(1) from None
+
+
 def run_and_report(
     dag_file: str,
     dag_id: str | None = None,

@@ -23,7 +23,7 @@ from airstep.runtime.context import TaskInstanceView, build_context, current_con
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import XComTooLarge, encode_xcoms, legacy_xcoms
-from airstep.runtime.templates import render_task
+from airstep.sdk.templater import render_task
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
 

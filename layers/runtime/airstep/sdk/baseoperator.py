@@ -34,7 +34,7 @@ QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 class BaseOperator(DependencyMixin):
     """A task in a DAG. Constructing one has no side effect but registering it in its DAG; running
     it is `execute(context)`, as in Airflow. The attributes named in `template_fields` are rendered
-    as Jinja templates before each try (airstep.runtime.templates); a string ending in one of
+    as Jinja templates before each try (airstep.sdk.templater); a string ending in one of
     `template_ext` names a template file."""
 
     template_fields: tuple[str, ...] = ()
@@ -116,7 +116,7 @@ class BaseOperator(DependencyMixin):
 
     def render_template(self, content: Any, context: dict[str, Any], jinja_env: Any = None) -> Any:
         """Airflow's `render_template`: `content` rendered in `context` with the DAG's environment."""
-        from airstep.runtime.templates import render, template_env
+        from airstep.sdk.templater import render, template_env
 
         return render(content, context, jinja_env or template_env(self.dag), self.template_ext)
 

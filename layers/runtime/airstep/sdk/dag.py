@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -108,7 +107,7 @@ class DAG:
         self.tags = _check_tags(tags, self.location)
         self.params = check_params(params, self.location)
         self.default_args = check_default_args(default_args, self.location)
-        # Jinja templates in task fields (airstep.runtime.templates renders them as Airflow does); the
+        # Jinja templates in task fields (airstep.sdk.templater renders them as Airflow does); the
         # loader sets `folder` to where the file's bytes are on this machine (its location may be s3://).
         self.folder = str(Path(self.location.file).resolve().parent)
         searchpath = [template_searchpath] if isinstance(template_searchpath, str) else template_searchpath
@@ -160,16 +159,15 @@ class DAG:
     def test(self, logical_date: datetime | str | None = None, run_conf: dict[str, Any] | None = None) -> Any:
         """Airflow's `dag.test()`: run this DAG once here, on the local engine, as `airstep run` does
         (`python my_dag.py` with `if __name__ == "__main__": dag.test()`); returns the run's outcome."""
-        from airstep_cli.errors import UserError  # the local engine comes with the CLI, not in Lambda
-        from airstep_cli.main import run_and_report
+        from importlib.metadata import entry_points
 
+        runners = entry_points(group="airstep.local_runner")  # the CLI plugs in; Lambda has none
+        if not runners:
+            raise RuntimeError("dag.test() needs airstep's local engine: pip install airstep (with its CLI)")
+        run_locally = next(iter(runners)).load()
         when = logical_date.isoformat() if isinstance(logical_date, datetime) else logical_date
         conf = json.dumps(run_conf) if run_conf is not None else None
-        try:
-            return run_and_report(str(Path(self.location.file).resolve()), self.dag_id, when, conf)
-        except UserError as exc:
-            print("\n".join(exc.lines), file=sys.stderr)
-            raise SystemExit(1) from None
+        return run_locally(str(Path(self.location.file).resolve()), self.dag_id, when, conf)
 
     @property
     def task_group_ids(self) -> set[str]:
