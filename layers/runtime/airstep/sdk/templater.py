@@ -95,16 +95,15 @@ def template_env(dag: DAG) -> jinja2.Environment:
 
 def render_task(task: BaseOperator, context: dict[str, Any]) -> BaseOperator:
     """A copy of `task` with its template fields rendered in `context`."""
-    fields = tuple(getattr(task, "template_fields", ()))
-    if not fields:
+    values = {name: getattr(task, name, None) for name in getattr(task, "template_fields", ())}
+    values = {name: value for name, value in values.items() if value}  # Airflow skips empty fields
+    if not values:
         return task
     rendered = copy.copy(task)
     env = template_env(task.dag)
     extensions = tuple(getattr(task, "template_ext", ()))
-    for name in fields:
-        value = getattr(task, name, None)
-        if value:  # Airflow skips empty fields
-            setattr(rendered, name, render(value, context, env, extensions))
+    for name, value in values.items():
+        setattr(rendered, name, render(value, context, env, extensions))
     return rendered
 
 
