@@ -48,7 +48,9 @@ class _SurfaceModule(types.ModuleType):
 
 class _SurfaceLoader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return _SurfaceModule(spec.name)
+        module = _SurfaceModule(spec.name)
+        _ours[spec.name] = module  # kept between scopes; only the finder, first on the path, makes them
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__all__ = sorted(SURFACE.get(module.__name__, {}))  # type: ignore[attr-defined]
@@ -71,8 +73,11 @@ _ours: dict[str, types.ModuleType] = {}  # our modules, kept between scopes
 _theirs: dict[str, types.ModuleType] = {}  # a real Airflow's modules, set aside during a scope
 
 
-def _airflow_modules() -> list[str]:
-    return [name for name in list(sys.modules) if is_airflow_module(name)]
+def _set_aside_real_airflow() -> None:
+    """Move a real Airflow's modules out of sys.modules (none can be there without `airflow` itself)."""
+    if "airflow" in sys.modules:
+        for name in [name for name in sys.modules if is_airflow_module(name)]:
+            _theirs[name] = sys.modules.pop(name)
 
 
 @contextmanager
@@ -81,8 +86,7 @@ def airflow_imports() -> Iterator[None]:
     global _depth
     with _lock:
         if _depth == 0:
-            for name in _airflow_modules():
-                _theirs[name] = sys.modules.pop(name)
+            _set_aside_real_airflow()
             sys.modules.update(_ours)
             sys.meta_path.insert(0, _FINDER)
         _depth += 1
@@ -93,9 +97,7 @@ def airflow_imports() -> Iterator[None]:
             _depth -= 1
             if _depth == 0:
                 sys.meta_path.remove(_FINDER)
-                for name in _airflow_modules():
-                    module = sys.modules.pop(name)
-                    if isinstance(module, _SurfaceModule):
-                        _ours[name] = module
+                for name in _ours:
+                    sys.modules.pop(name, None)
                 sys.modules.update(_theirs)
                 _theirs.clear()

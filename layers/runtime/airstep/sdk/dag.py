@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,15 @@ def validate_key(kind: str, value: Any, location: SourceLocation) -> str:
             location,
         )
     return value
+
+
+def renamed(name: str, qualify: Callable[[str], str], taken: Iterable[str]) -> str:
+    """Airflow's renaming of a reused TaskFlow or task group name: name__<highest suffix in use + 1>,
+    the suffixes read from `taken` ids once `qualify` has prefixed the name."""
+    core = _SUFFIX.split(name)[0]
+    pattern = re.compile(rf"^{re.escape(qualify(core))}__(\d+)$")
+    suffixes = [int(m.group(1)) for used in taken if (m := pattern.match(used))]
+    return f"{core}__{max(suffixes, default=0) + 1}"
 
 
 def current_dag() -> DAG | None:
@@ -174,14 +183,10 @@ class DAG:
         return set(self.task_groups)
 
     def unique_task_id(self, base: str, group: TaskGroup | None = None) -> str:
-        """Airflow's naming for a TaskFlow task whose id is taken: `name__<highest suffix + 1>`
-        (checked once `group` prefixes it; the prefix is not part of the answer)."""
-        full = group.child_id(base) if group else base
-        if full not in self.task_dict:
-            return base
-        prefix = re.escape(_SUFFIX.split(full)[0])
-        suffixes = [int(m.group(1)) for t in self.task_dict if (m := re.match(rf"^{prefix}__(\d+)$", t))]
-        return f"{_SUFFIX.split(base)[0]}__{max(suffixes, default=0) + 1}"
+        """Airflow's naming for a TaskFlow task whose id is taken (checked once `group` prefixes it;
+        the prefix is not part of the answer)."""
+        qualify = group.child_id if group else str
+        return base if qualify(base) not in self.task_dict else renamed(base, qualify, self.task_dict)
 
     def check_acyclic(self) -> None:
         """Raise DagDefinitionError naming the cycle if the dependencies loop (iterative DFS)."""

@@ -10,12 +10,11 @@ downstream inside it) take the edges, as Airflow computes them when the edge is 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
-from airstep.sdk.dag import DAG, check_default_args, current_dag, validate_key
+from airstep.sdk.dag import DAG, check_default_args, current_dag, renamed, validate_key
 from airstep.sdk.dependencies import DependencyMixin
 
 if TYPE_CHECKING:
@@ -58,7 +57,8 @@ class TaskGroup(DependencyMixin):
         if self.group_id in owning_dag.task_group_ids or self.group_id in owning_dag.task_dict:
             if not add_suffix_on_collision:
                 raise DagDefinitionError(f"group_id {self.group_id!r} is already used in the DAG", self.location)
-            self._group_id = _with_suffix(self._group_id, self.parent_group, owning_dag)
+            qualify = self.parent_group.child_id if self.parent_group else str
+            self._group_id = renamed(self._group_id, qualify, owning_dag.task_group_ids)
         inherited = self.parent_group.default_args if self.parent_group else {}
         self.default_args: dict[str, Any] = {**inherited, **check_default_args(default_args, self.location)}
         self.tasks: list[BaseOperator] = []  # directly in this group
@@ -105,15 +105,6 @@ class TaskGroup(DependencyMixin):
 
     def __repr__(self) -> str:
         return f"<TaskGroup {self.group_id}>"
-
-
-def _with_suffix(group_id: str, parent: TaskGroup | None, dag: DAG) -> str:
-    """Airflow's renaming of a reused group name: name__<highest suffix + 1>."""
-    base = re.split(r"__\d+$", group_id)[0]
-    full = parent.child_id(base) if parent else base
-    pattern = re.compile(rf"^{re.escape(full)}__(\d+)$")
-    suffixes = [int(m.group(1)) for used in dag.task_group_ids if (m := pattern.match(used))]
-    return f"{base}__{max(suffixes, default=0) + 1}"
 
 
 class TaskGroupDecorator:
