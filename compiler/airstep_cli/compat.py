@@ -30,8 +30,6 @@ _UNSUPPORTED_METHODS = {
     "expand": "dynamic task mapping (`.expand`)",
     "expand_kwargs": "dynamic task mapping (`.expand_kwargs`)",
     "partial": "dynamic task mapping (`.partial`)",
-    "as_setup": "setup tasks (`.as_setup`)",
-    "as_teardown": "teardown tasks (`.as_teardown`)",
 }
 # Set by airstep itself, never by the DAG file: for every callable, and for the forwarded ones.
 _INTERNAL = frozenset({"self", "location"})

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.sandbox import ParsedFile
 from airstep.states import FINISHED, RunState, TaskState
@@ -220,6 +221,10 @@ def run_and_report(
     loaded, models = load_one(dag_file, dag_id)
     model = the_only_dag(dag_file, models)
     options = run_options(logical_date, conf, fast_retries)
+    try:
+        model.resolve_params(options.conf)
+    except ParamValidationError as exc:
+        raise UserError([f"{dag_file}: DAG {model.dag_id!r}: {exc} (no run started)"]) from None
     connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
     from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
 
@@ -420,6 +425,7 @@ def trigger(
     """Start a manual run of a deployed DAG."""
     from airstep.contract import execution_name
     from airstep.runtime.scheduling import manual_run
+    from airstep.sdk.param import resolve_params
 
     try:
         options = run_options(logical_date, conf)
@@ -427,6 +433,10 @@ def trigger(
             record = target.store.get_dag(dag_id)
             if record is None or record.removed:
                 raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
+            try:
+                resolve_params(record.params, dict(record.param_schemas), options.conf)
+            except ParamValidationError as exc:
+                raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
             when = options.logical_date or datetime.now(UTC)
             run = manual_run(dag_id, when, record.schedule, options.conf)
             started = target.sfn.start_execution(

@@ -269,6 +269,7 @@ class LocalEngine:
             fast_retries=request.fast_retries,
             gate_every_task=request.gate_every_task,
         )
+        model.resolve_params(request.conf)  # a bad conf starts no run and writes nothing
         compiled = compile_dag(model, source, options)
         self.s3.put_object(Bucket=self.names.bucket, Key=model.storage_key(), Body=model.to_json().encode())
         machine = self.sfn.create_state_machine(

@@ -5,6 +5,7 @@ under airstep as they are, build the edges Airflow builds, and end as Airflow's 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,6 +26,17 @@ def test_compat_reports_nothing_for_files_that_run():
     assert report(sorted(AIRFLOW_FILES.glob("*.py"))).findings == []
 
 
+# The oracle runs every DAG at this logical date (its default): templates and logical-date branches
+# see the same day in both.
+LOGICAL_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+# Return values that describe the machine rather than the DAG (a file's stat, $AIRFLOW_HOME).
+VARY_BY_MACHINE = {
+    ("example_bash_decorator", "get_file_stats"),
+    ("example_bash_decorator", "describe_dag_folder"),
+    ("example_bash_decorator", "show_dag_folder_stats"),
+}
+
+
 @pytest.mark.parametrize("record", FILE_RECORDS, ids=lambda r: r["dag_id"])
 def test_the_file_runs_unmodified_and_ends_as_in_airflow(record):
     path = AIRFLOW_FILES / record["file"]
@@ -33,11 +45,14 @@ def test_the_file_runs_unmodified_and_ends_as_in_airflow(record):
     model = DagModel.from_dag(loaded.dags[record["dag_id"]])
     assert {t.task_id: list(t.upstream) for t in model.tasks} == record["upstream"]
     with LocalEngine() as engine:
-        result = engine.run(model, DagSource(str(path), loaded.version), RunRequest(fast_retries=True))
+        result = engine.run(model, DagSource(str(path), loaded.version), RunRequest(LOGICAL_DATE, fast_retries=True))
         values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), [t.task_id for t in result.tasks])
     tasks = {t.task_id: {"state": str(t.state), "try_number": t.try_number} for t in result.tasks}
     assert {"run_state": result.state.value, "tasks": tasks} == record["airflow"]
-    assert {task_id: as_the_oracle_reads(value) for task_id, value in values.items()} == record["return_values"]
+    unstable = {task for dag, task in VARY_BY_MACHINE if dag == record["dag_id"]}
+    assert {task_id: as_the_oracle_reads(value) for task_id, value in values.items() if task_id not in unstable} == {
+        task_id: value for task_id, value in record["return_values"].items() if task_id not in unstable
+    }
 
 
 def as_the_oracle_reads(value: object) -> object:

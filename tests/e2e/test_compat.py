@@ -16,9 +16,9 @@ from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.standard.operators.bash import BashOperator
 
 with DAG("lacks", start_date=pendulum.datetime(2026, 1, 1), default_args={"email": ["a@b.c"]}):
-    @task.bash
+    @task.virtualenv
     def pick():
-        return "echo a"
+        return "a"
 
     BashOperator(
         task_id="a",
@@ -43,7 +43,7 @@ def test_compat_names_each_unsupported_feature_and_exits_1(tmp_path):
     assert proc.stdout.splitlines() == [
         f"{where}:2: `airflow.sdk.Asset` is not supported by airstep",
         f"{where}:3: `airflow.providers.amazon` is not supported by airstep",
-        f"{where}:7: `task.bash` is not supported by airstep",
+        f"{where}:7: `task.virtualenv` is not supported by airstep",
         f"{where}:14: `BashOperator(depends_on_past=...)` is not supported by airstep",
         f"{where}:21: dynamic task mapping (`.expand`) is not supported by airstep",
         "1 file(s): 0 run on airstep as they are, 1 do not",

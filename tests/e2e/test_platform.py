@@ -7,15 +7,14 @@ import time
 
 import boto3
 import pytest
+from deployed import BUCKET, deployed_platform, fire, removal, upload
 
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
-from airstep_compiler.deploy import Deployer, LambdaParser, Settings
-from airstep_local.engine import ACCOUNT, DEFAULT_NAMES, FUNCTION_NAME, PARSER_NAME, REGION, LocalEngine
+from airstep_local.engine import FUNCTION_NAME, REGION
 from helpers import EXAMPLES, ROOT
 
-BUCKET = "airstep-dev-dags"
 DAG_V1 = """
 from datetime import datetime
 from airstep import DAG, task
@@ -36,72 +35,8 @@ DAG_V2 = DAG_V1.replace("(v1)", "(v2)")
 
 @pytest.fixture
 def platform():
-    with LocalEngine() as engine:
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        scheduler = boto3.client("scheduler")
-        scheduler.create_schedule_group(Name="airstep-dev")
-        dlq = boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")["QueueUrl"]
-        settings = Settings(
-            environment="dev",
-            task_runner_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION_NAME}",
-            state_machine_role_arn=f"arn:aws:iam::{ACCOUNT}:role/airstep-dev-state-machines",
-            start_run_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:airstep-dev-start-run",
-            scheduler_role_arn=f"arn:aws:iam::{ACCOUNT}:role/airstep-dev-scheduler",
-            schedule_group="airstep-dev",
-            schedule_dlq_arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq.rsplit('/', 1)[-1]}",
-            parser_function=PARSER_NAME,
-            executor_function=DEFAULT_NAMES.execute_task,
-        )
-        functions = boto3.client("lambda")
-        parser = LambdaParser(PARSER_NAME, functions)
-        deployer = Deployer(
-            settings,
-            s3=s3,
-            sfn=engine.sfn,
-            scheduler=scheduler,
-            store=engine.store,
-            parser=parser,
-            lambda_client=functions,
-        )
-        yield engine, deployer, s3, scheduler
-
-
-def upload(s3, key, text):
-    response = s3.put_object(Bucket=BUCKET, Key=key, Body=text.encode())
-    size = len(text.encode())
-    event = {
-        "Records": [
-            {
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "bucket": {"name": BUCKET},
-                    "object": {"key": key, "versionId": response["VersionId"], "size": size},
-                },
-            }
-        ]
-    }
-    return response["VersionId"], event
-
-
-def removal(s3, key):
-    s3.delete_object(Bucket=BUCKET, Key=key)
-    return {
-        "Records": [{"eventName": "ObjectRemoved:Delete", "s3": {"bucket": {"name": BUCKET}, "object": {"key": key}}}]
-    }
-
-
-def fire(engine, scheduler, when, name="airstep-dev-nightly"):
-    """Start the run that EventBridge Scheduler would start at `when` (moto's schedules never fire)."""
-    target = scheduler.get_schedule(Name=name, GroupName="airstep-dev")["Target"]
-    event = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", when))
-    started = start_scheduled_run(event, engine.sfn)
-    engine._track(started["execution_arn"])
-    while engine.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "RUNNING":
-        time.sleep(0.02)
-    engine._track(started["execution_arn"])
-    return started
+    with deployed_platform() as parts:
+        yield parts
 
 
 def test_upload_schedule_run_update_break_remove(platform):

@@ -3,7 +3,7 @@ the order the upstreams ended (the conformance suite checks the rules against Ai
 
 import pytest
 
-from airstep.runtime.trigger_rules import RUN, Decision, decide
+from airstep.runtime.trigger_rules import RUN, Decision, Role, decide
 from airstep.states import TaskState
 from airstep.trigger_rule import TriggerRule
 
@@ -67,3 +67,29 @@ def test_an_upstream_with_no_recorded_end_arrives_last():
 
 def test_no_upstream_always_runs():
     assert decide(TriggerRule.ALL_FAILED, []) is RUN
+
+
+SETUP, INDIRECT = Role.SETUP, Role.INDIRECT_SETUP
+
+
+@pytest.mark.parametrize(
+    ("upstreams", "expected"),
+    [
+        # trigger_rule_dep.py, ALL_DONE_SETUP_SUCCESS: runs once all are done if any setup succeeded
+        ([(F, T1), (S, T2, SETUP)], RUN),
+        ([(S, T1), (F, T2, SETUP), (S, T1, SETUP)], RUN),
+        ([(S, T1), (F, T2, SETUP)], Decision(False, U, after(T2))),  # no setup succeeded
+        ([(K, T1), (K, T2, SETUP)], Decision(False, K, after(T2))),  # every setup skipped
+        ([(F, T1), (U, T2)], RUN),  # no setup upstream: all_done
+    ],
+)
+def test_teardown_rule(upstreams, expected):
+    assert decide(TriggerRule.ALL_DONE_SETUP_SUCCESS, upstreams) == expected
+
+
+def test_an_indirect_setup_is_checked_before_the_rule():
+    """_evaluate_setup_constraint: a failed relevant setup makes even an all_done task
+    upstream_failed; a skipped one skips it; both settle it as soon as the setup arrives."""
+    assert decide(TriggerRule.ALL_DONE, [(U, T2), (F, T1, INDIRECT)]) == Decision(False, U, after(T1))
+    assert decide(TriggerRule.ALL_DONE, [(S, T2), (K, T1, INDIRECT)]) == Decision(False, K, after(T1))
+    assert decide(TriggerRule.ALL_DONE, [(F, T2), (S, T1, INDIRECT)]) == RUN

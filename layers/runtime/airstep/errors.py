@@ -43,6 +43,10 @@ class AirflowException(Exception):
     """Base class of the exceptions a task may raise to steer its own outcome (Airflow's names)."""
 
 
+class ParamValidationError(AirflowException):
+    """A run's params do not satisfy their schemas (Airflow's name): no run is created."""
+
+
 class AirflowSkipException(AirflowException):
     """Raise inside a task to mark it skipped instead of failed."""
 

@@ -120,7 +120,7 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
             )
             continue
         try:
-            found.check_acyclic()
+            found.validate()
         except DagDefinitionError as exc:
             result.errors.append(_located(path_str, exc.location, exc.message))
             continue

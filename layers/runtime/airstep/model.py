@@ -41,6 +41,10 @@ class TaskModel:
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     queue: str = DEFAULT_QUEUE  # which executor function runs the task (Airflow's worker queue)
     task_group: str | None = None  # the innermost task group holding the task
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False  # a teardown that fails the run when it fails
+    display_name: str | None = None  # task_display_name, when it differs from the id
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
@@ -57,6 +61,10 @@ class TaskModel:
             trigger_rule=op.trigger_rule,
             queue=op.queue,
             task_group=op.task_group.group_id if op.task_group else None,
+            is_setup=op.is_setup,
+            is_teardown=op.is_teardown,
+            on_failure_fail_dagrun=op.on_failure_fail_dagrun,
+            display_name=op.task_display_name if op.task_display_name != op.task_id else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,9 +91,11 @@ class DagModel:
     end_date: str | None = None
     catchup: bool = False
     tags: tuple[str, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # default values
+    param_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON schema) of every param, in order
     description: str | None = None
     doc_md: str | None = None
+    display_name: str | None = None  # dag_display_name, when it differs from the id
     edge_labels: tuple[tuple[str, str, str], ...] = ()  # (upstream, downstream, label), sorted
     task_groups: tuple[tuple[str, str | None, str], ...] = ()  # (group_id, parent group_id, tooltip)
     format: int = FORMAT_VERSION
@@ -98,14 +108,16 @@ class DagModel:
             line=dag.location.line,
             tasks=tuple(TaskModel.from_operator(op) for op in dag.tasks),
             schedule=dag.schedule,
-            timezone=(dag.schedule and dag.schedule.timezone) or _zone_name(dag.start_date),
+            timezone=dag.timezone,
             start_date=_iso(dag.start_date),
             end_date=_iso(dag.end_date),
             catchup=dag.catchup,
             tags=tuple(dag.tags),
             params=dict(dag.params),
+            param_schemas=tuple(dag.param_schemas.items()),
             description=dag.description,
             doc_md=dag.doc_md,
+            display_name=dag.dag_display_name if dag.dag_display_name != dag.dag_id else None,
             edge_labels=tuple(sorted((up, down, label) for (up, down), label in dag.edge_labels.items())),
             task_groups=tuple(
                 (g.group_id, g.parent_group.group_id if g.parent_group else None, g.tooltip)
@@ -125,12 +137,63 @@ class DagModel:
                 result[up].append(t.task_id)
         return result
 
+    def resolve_params(self, conf: dict[str, Any]) -> dict[str, Any]:
+        """The params a run with `conf` gets, validated as Airflow does when it creates the run
+        (airstep.sdk.param); ParamValidationError names the first invalid one."""
+        from airstep.sdk.param import resolve_params
+
+        return resolve_params(self.params, dict(self.param_schemas), conf)
+
+    def relatives(self, task_id: str, upstream: bool) -> set[str]:
+        """Every task reachable downstream (or upstream) of `task_id`."""
+        edges = {t.task_id: list(t.upstream) for t in self.tasks} if upstream else self.downstream()
+        found: set[str] = set()
+        frontier = [task_id]
+        while frontier:
+            for relative in edges[frontier.pop()]:
+                if relative not in found:
+                    found.add(relative)
+                    frontier.append(relative)
+        return found
+
+    def relevant_setups(self, task_id: str) -> list[str]:
+        """Airflow's `get_upstreams_only_setups`: the setups upstream of a task that have no teardown,
+        or a teardown downstream of the task (sorted)."""
+        tasks = self.task_map
+        if tasks[task_id].is_teardown or not any(t.is_setup for t in self.tasks):
+            return []
+        downstream = self.downstream()
+        teardowns_after = {t for t in self.relatives(task_id, upstream=False) if tasks[t].is_teardown}
+        found = []
+        for candidate in sorted(self.relatives(task_id, upstream=True)):
+            if not tasks[candidate].is_setup:
+                continue
+            own_teardowns = {d for d in downstream[candidate] if tasks[d].is_teardown}
+            if not own_teardowns or own_teardowns & teardowns_after:
+                found.append(candidate)
+        return found
+
+    def run_state_leaves(self) -> list[str]:
+        """The tasks whose states decide the run's (Airflow's `_tis_for_dagrun_state`): leaves, where
+        a teardown counts only with on_failure_fail_dagrun, and a task followed only by such ignored
+        teardowns counts as a leaf."""
+        tasks, downstream = self.task_map, self.downstream()
+
+        def counted(task: TaskModel) -> bool:
+            return not task.is_teardown or task.on_failure_fail_dagrun
+
+        leaves = [
+            t.task_id for t in self.tasks if counted(t) and not any(counted(tasks[d]) for d in downstream[t.task_id])
+        ]
+        return leaves or [t for t, down in downstream.items() if not down]
+
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["tasks"] = [t.to_dict() for t in self.tasks]
         data["tags"] = list(self.tags)
         data["edge_labels"] = [list(edge) for edge in self.edge_labels]
         data["task_groups"] = [list(group) for group in self.task_groups]
+        data["param_schemas"] = [list(param) for param in self.param_schemas]
         data["schedule"] = self.schedule.to_dict() if self.schedule else None
         return data
 
@@ -145,6 +208,7 @@ class DagModel:
                 "tags": tuple(data["tags"]),
                 "edge_labels": tuple(tuple(edge) for edge in data.get("edge_labels", ())),  # added within format 2
                 "task_groups": tuple(tuple(group) for group in data.get("task_groups", ())),
+                "param_schemas": tuple(tuple(param) for param in data.get("param_schemas", ())),
                 "schedule": Schedule.from_dict(data["schedule"]) if data["schedule"] else None,
             }
         )
@@ -168,13 +232,3 @@ def _iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
-
-
-def _zone_name(value: datetime | None) -> str:
-    """The IANA zone of start_date (Airflow schedules in the DAG's time zone); UTC if naive."""
-    if value is None or value.tzinfo is None:
-        return "UTC"
-    key = getattr(value.tzinfo, "key", None) or getattr(value.tzinfo, "name", None)
-    if key:
-        return str(key)
-    return "UTC" if value.utcoffset() == UTC.utcoffset(None) else str(value.tzinfo)

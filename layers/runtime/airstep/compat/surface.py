@@ -13,13 +13,16 @@ Names = dict[str, str]  # name in the Airflow module -> "airstep.module:attribut
 
 _DAG = {"DAG": "airstep.sdk.dag:DAG", "dag": "airstep.sdk.dag:dag"}
 _TASK = {"task": "airstep.sdk.taskflow:task"}
+_SETUP_TEARDOWN = {"setup": "airstep.sdk.taskflow:setup", "teardown": "airstep.sdk.taskflow:teardown"}
 _EXCEPTIONS = {
     "AirflowException": "airstep.errors:AirflowException",
     "AirflowSkipException": "airstep.errors:AirflowSkipException",
     "AirflowFailException": "airstep.errors:AirflowFailException",
     "AirflowTaskTimeout": "airstep.errors:AirflowTaskTimeout",
     "AirflowNotFoundException": "airstep.connections:AirflowNotFoundException",
+    "ParamValidationError": "airstep.errors:ParamValidationError",
 }
+_PARAM = {"Param": "airstep.sdk.param:Param"}
 _DEPENDENCIES = {
     "chain": "airstep.sdk.dependencies:chain",
     "chain_linear": "airstep.sdk.dependencies:chain_linear",
@@ -52,6 +55,13 @@ _BASE_BRANCH = {
 _PYTHON = {"PythonOperator": "airstep.sdk.operators:PythonOperator", **_BRANCH, **_CONTEXT}
 _BASH = {"BashOperator": "airstep.sdk.operators:BashOperator"}
 _EMPTY = {"EmptyOperator": "airstep.sdk.operators:EmptyOperator"}
+_LATEST_ONLY = {"LatestOnlyOperator": "airstep.sdk.operators.latest_only:LatestOnlyOperator"}
+_WEEKDAY_BRANCH = {"BranchDayOfWeekOperator": "airstep.sdk.operators.weekday:BranchDayOfWeekOperator"}
+_DATETIME_BRANCH = {
+    "BranchDateTimeOperator": "airstep.sdk.operators.datetime:BranchDateTimeOperator",
+    "target_times_as_dates": "airstep.sdk.operators.datetime:target_times_as_dates",
+}
+_WEEKDAY = {"WeekDay": "airstep.sdk.weekday:WeekDay"}
 
 SURFACE: dict[str, Names] = {
     # Airflow 3's authoring interface.
@@ -70,7 +80,14 @@ SURFACE: dict[str, Names] = {
         **_TASK_GROUP,
         **_TIMETABLES,
         **_BASE_BRANCH,
+        **_SETUP_TEARDOWN,
+        **_PARAM,
         "SkipMixin": "airstep.sdk.operators.branch:SkipMixin",
+    },
+    "airflow.sdk.definitions.param": _PARAM,
+    "airflow.sdk.definitions.decorators.setup_teardown": {
+        "setup_task": _SETUP_TEARDOWN["setup"],
+        "teardown_task": _SETUP_TEARDOWN["teardown"],
     },
     "airflow.sdk.exceptions": _EXCEPTIONS,
     "airflow.sdk.bases.operator": {**_BASE_OPERATOR, **_DEPENDENCIES},
@@ -84,6 +101,10 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.operators.bash": _BASH,
     "airflow.providers.standard.operators.empty": _EMPTY,
     "airflow.providers.standard.operators.branch": _BASE_BRANCH,
+    "airflow.providers.standard.operators.latest_only": _LATEST_ONLY,
+    "airflow.providers.standard.operators.weekday": _WEEKDAY_BRANCH,
+    "airflow.providers.standard.operators.datetime": _DATETIME_BRANCH,
+    "airflow.providers.standard.utils.weekday": _WEEKDAY,
     "airflow.providers.standard.utils.skipmixin": {"SkipMixin": "airstep.sdk.operators.branch:SkipMixin"},
     "airflow.providers.common.compat.sdk": {
         **_BASE_OPERATOR,
@@ -96,8 +117,9 @@ SURFACE: dict[str, Names] = {
     },
     # Airflow 2's paths, which Airflow 3 still accepts or which MWAA DAG files use.
     "airflow": {"DAG": _DAG["DAG"]},
-    "airflow.decorators": {**_DAG, **_TASK, "task_group": _TASK_GROUP["task_group"]},
-    "airflow.models": {"DAG": _DAG["DAG"], **_BASE_OPERATOR, **_VARIABLE, **_CONNECTION},
+    "airflow.decorators": {**_DAG, **_TASK, **_SETUP_TEARDOWN, "task_group": _TASK_GROUP["task_group"]},
+    "airflow.models": {"DAG": _DAG["DAG"], **_BASE_OPERATOR, **_VARIABLE, **_CONNECTION, **_PARAM},
+    "airflow.models.param": _PARAM,
     "airflow.models.dag": {"DAG": _DAG["DAG"]},
     "airflow.models.baseoperator": {**_BASE_OPERATOR, **_DEPENDENCIES},
     "airflow.models.variable": _VARIABLE,
@@ -106,6 +128,10 @@ SURFACE: dict[str, Names] = {
     "airflow.operators.bash": _BASH,
     "airflow.operators.empty": _EMPTY,
     "airflow.operators.branch": _BASE_BRANCH,
+    "airflow.operators.latest_only": _LATEST_ONLY,
+    "airflow.operators.weekday": _WEEKDAY_BRANCH,
+    "airflow.operators.datetime": _DATETIME_BRANCH,
+    "airflow.utils.weekday": _WEEKDAY,
     "airflow.hooks.base": _HOOK,
     "airflow.exceptions": _EXCEPTIONS,
     "airflow.utils.trigger_rule": _TRIGGER_RULE,

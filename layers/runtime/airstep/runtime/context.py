@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airstep.connections import AirflowNotFoundException, Connection, Variable
 from airstep.contract import XCOM_RETURN_KEY, DagRun
 from airstep.runtime import macros
+from airstep.sdk.param import resolve_params
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
@@ -149,7 +150,9 @@ class _Connections:
 def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceView) -> Context:
     """Airflow's template context, for the keys airstep supports."""
     logical = run.logical_date
-    params = {**dag.params, **task.params, **run.conf}  # [core] dag_run_conf_overrides_params = True
+    # [core] dag_run_conf_overrides_params = True. The DAG's params were validated when the run was
+    # created; the task's own are validated here, before its code runs.
+    params = resolve_params({**dag.params, **task.params}, task.param_schemas, run.conf)
     context: Context = {
         "dag": dag,
         "task": task,
@@ -164,6 +167,8 @@ def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceVie
         "macros": macros,
         "var": _VariableAccess(),
         "conn": _Connections(),
+        "try_number": ti.try_number,
+        "test_mode": False,
         "task_instance_key_str": f"{dag.dag_id}__{task.task_id}__{run.run_id}",  # Airflow's, without a logical date
     }
     if logical is not None:

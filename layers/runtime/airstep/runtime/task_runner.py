@@ -37,7 +37,7 @@ from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import TryRequest, TryResult
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
-from airstep.runtime.trigger_rules import decide
+from airstep.runtime.trigger_rules import Role, decide
 from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
 
@@ -108,13 +108,22 @@ class Invocation:
         task = model.task_map[self.task_id]
         upstream: dict[str, TaskInstance] = {}
         if task.upstream:
-            found = self.store.get_task_instances(self.key, [*task.upstream, self.task_id])
+            indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
+            found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, self.task_id])
             own = found.pop(self.task_id, None)
             if own is not None and own.state in FINISHED:  # skipped by a branch before it came to run
                 self.signal()
                 return TaskOutcome(self.task_id, own.state, own.try_number)
-            upstream = self._settle(model, list(task.upstream), found)
-            decision = decide(task.trigger_rule, [(upstream[u].state, upstream[u].end) for u in task.upstream])  # type: ignore[misc]
+            upstream = self._settle(model, [*task.upstream, *indirect_setups], found)
+            tasks = model.task_map
+            decision = decide(
+                task.trigger_rule,
+                [
+                    (upstream[u].state, upstream[u].end, Role.SETUP if tasks[u].is_setup else Role.WORK)  # type: ignore[misc]
+                    for u in task.upstream
+                ]
+                + [(upstream[s].state, upstream[s].end, Role.INDIRECT_SETUP) for s in indirect_setups],  # type: ignore[misc]
+            )
             if not decision.runs:
                 assert decision.state is not None
                 self.store.finish_unfinished(self.key, self.task_id, decision.state, decision.settled_at or _now())
@@ -263,11 +272,12 @@ class Invocation:
 
     # -- the run's verdict ------------------------------------------------------------------------
     def finalize(self) -> RunOutcome:
-        """Airflow's rule: a run fails if any leaf task failed or is upstream_failed."""
+        """Airflow's rule: a run fails if any leaf task failed or is upstream_failed (a teardown counts
+        only with on_failure_fail_dagrun)."""
         model = self.model
         recorded = {ti.task_id: ti for ti in self.store.task_instances(self.key)}
         instances = self._settle(model, list(model.task_map), recorded)
-        leaves = [t for t, downstream in model.downstream().items() if not downstream]
+        leaves = model.run_state_leaves()
         failed_leaves = [t for t in leaves if instances[t].state in FAILED_STATES]
         state = RunState.FAILED if failed_leaves else RunState.SUCCESS
         self.store.finish_run(self.key, state, _now(), self.payload.execution)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import Enum
 from itertools import groupby
 
 from airstep.states import TaskState
@@ -29,12 +30,27 @@ SKIPPED, UPSTREAM_FAILED = TaskState.SKIPPED, TaskState.UPSTREAM_FAILED
 SETTLING_STEP = timedelta(microseconds=1)
 
 
+class Role(Enum):
+    """What an upstream is to the task deciding: a direct upstream (`WORK`), a direct upstream that is
+    a setup task (`SETUP`; counted by `all_done_setup_success`), or a relevant setup that is not a
+    direct upstream (`INDIRECT_SETUP`: Airflow's setup constraint, checked before the trigger rule)."""
+
+    WORK = "work"
+    SETUP = "setup"
+    INDIRECT_SETUP = "indirect_setup"
+
+
 @dataclass(frozen=True, slots=True)
 class Arrived:
-    """Counts of the upstream states arrived so far, of `total` upstreams."""
+    """Counts of the upstream states arrived so far, of `total` direct upstreams (and of
+    `indirect_total` indirect setups)."""
 
     total: int
     counts: Counter[TaskState] = field(default_factory=Counter)
+    setup_counts: Counter[TaskState] = field(default_factory=Counter)  # direct upstreams that are setups
+    setups: int = 0  # direct upstreams that are setups, arrived or not
+    indirect_total: int = 0
+    indirect: Counter[TaskState] = field(default_factory=Counter)
 
     @property
     def success(self) -> int:
@@ -64,8 +80,13 @@ class Arrived:
     def any_failed(self) -> bool:
         return bool(self.failed or self.upstream_failed)
 
-    def plus(self, state: TaskState) -> Arrived:
-        return Arrived(self.total, self.counts + Counter({state: 1}))
+    def plus(self, state: TaskState, role: Role = Role.WORK) -> Arrived:
+        one = Counter({state: 1})
+        if role is Role.INDIRECT_SETUP:
+            return replace(self, indirect=self.indirect + one)
+        if role is Role.SETUP:
+            return replace(self, counts=self.counts + one, setup_counts=self.setup_counts + one)
+        return replace(self, counts=self.counts + one)
 
 
 def _settles_as(rule: TriggerRule, a: Arrived) -> TaskState | None:
@@ -98,7 +119,11 @@ def _settles_as(rule: TriggerRule, a: Arrived) -> TaskState | None:
         if a.skipped:  # skipped upstreams are not "done" for this rule
             return SKIPPED
         return UPSTREAM_FAILED if a.all_done and not a.success else None
-    return None  # always, all_done, all_done_setup_success: never settled without running (no setup tasks yet)
+    if rule is TriggerRule.ALL_DONE_SETUP_SUCCESS and a.all_done and a.setups:
+        if a.setup_counts[TaskState.SKIPPED] >= a.setups:
+            return SKIPPED
+        return UPSTREAM_FAILED if not a.setup_counts[TaskState.SUCCESS] else None
+    return None  # always, all_done: never settled without running
 
 
 _RUNS_WHEN: dict[TriggerRule, Callable[[Arrived], bool]] = {
@@ -106,7 +131,9 @@ _RUNS_WHEN: dict[TriggerRule, Callable[[Arrived], bool]] = {
     TriggerRule.ALL_SUCCESS: lambda a: a.success == a.total,
     TriggerRule.ALL_FAILED: lambda a: a.failed + a.upstream_failed == a.total,
     TriggerRule.ALL_DONE: lambda a: a.all_done,
-    TriggerRule.ALL_DONE_SETUP_SUCCESS: lambda a: a.all_done,
+    TriggerRule.ALL_DONE_SETUP_SUCCESS: lambda a: (
+        a.all_done and (not a.setups or a.setup_counts[TaskState.SUCCESS] > 0)
+    ),
     TriggerRule.ALL_DONE_MIN_ONE_SUCCESS: lambda a: a.all_done and not a.skipped and a.success > 0,
     TriggerRule.ALL_SKIPPED: lambda a: a.skipped == a.total,
     TriggerRule.ONE_SUCCESS: lambda a: a.success > 0,
@@ -131,33 +158,57 @@ RUN = Decision(runs=True)
 
 
 def verdict(rule: TriggerRule, arrived: Arrived) -> Decision | None:
-    """Airflow's answer on one pass, given what has arrived: run, settle, or None (wait for more)."""
+    """Airflow's answer on one pass, given what has arrived: run, settle, or None (wait for more).
+    Indirect setups come first: one failed settles the task upstream_failed, one skipped skips it,
+    and until all have succeeded the task cannot run (its own rule may still settle it)."""
+    if arrived.indirect[TaskState.FAILED] or arrived.indirect[TaskState.UPSTREAM_FAILED]:
+        return Decision(runs=False, state=UPSTREAM_FAILED)
+    if arrived.indirect[SKIPPED]:
+        return Decision(runs=False, state=SKIPPED)
     settled = _settles_as(rule, arrived)
     if settled is not None:
         return Decision(runs=False, state=settled)
-    return RUN if _RUNS_WHEN[rule](arrived) else None
+    setups_ready = arrived.indirect[TaskState.SUCCESS] >= arrived.indirect_total
+    return RUN if setups_ready and _RUNS_WHEN[rule](arrived) else None
 
 
-def decide_on(rule: TriggerRule, total: int, arrivals: Iterable[Iterable[TaskState]]) -> tuple[int, Decision]:
+Arrival = TaskState | tuple[TaskState, Role]
+
+
+def decide_on(
+    rule: TriggerRule, total: int, arrivals: Iterable[Iterable[Arrival]], *, setups: int = 0, indirect_setups: int = 0
+) -> tuple[int, Decision]:
     """Replay upstream arrivals a group (one scheduler pass) at a time: the index of the group that
-    decided (-1: decided before any arrived), and the decision. Every upstream must be in some group."""
-    arrived = Arrived(total)
+    decided (-1: decided before any arrived), and the decision. Every upstream must be in some group;
+    an arrival is a state (a direct upstream) or (state, Role)."""
+    arrived = Arrived(total, setups=setups, indirect_total=indirect_setups)
     if total == 0 or rule is TriggerRule.ALWAYS:
         return -1, RUN
     for index, group in enumerate(arrivals):
-        for state in group:
-            arrived = arrived.plus(state)
+        for item in group:
+            arrived = arrived.plus(*item) if isinstance(item, tuple) else arrived.plus(item)
         decision = verdict(rule, arrived)
         if decision is not None:
             return index, decision
     raise ValueError(f"trigger rule {rule.value} undecided with every upstream arrived: {arrived}")
 
 
-def decide(rule: TriggerRule, upstreams: Iterable[tuple[TaskState, str | None]]) -> Decision:
-    """What a task does, given each upstream's final state and its end time (ISO; None: unknown, last)."""
-    ordered = sorted(upstreams, key=lambda u: (u[1] is None, datetime.fromisoformat(u[1]) if u[1] else None))
-    groups = [(end, [state for state, _ in group]) for end, group in groupby(ordered, key=lambda u: u[1])]
-    index, decision = decide_on(rule, len(ordered), (states for _, states in groups))
+def decide(
+    rule: TriggerRule, upstreams: Iterable[tuple[TaskState, str | None] | tuple[TaskState, str | None, Role]]
+) -> Decision:
+    """What a task does, given each upstream's final state, its end time (ISO; None: unknown, last)
+    and, optionally, its Role (default: a direct upstream that is not a setup)."""
+    entries = [(u[0], u[1], u[2] if len(u) > 2 else Role.WORK) for u in upstreams]  # type: ignore[misc]
+    ordered = sorted(entries, key=lambda u: (u[1] is None, datetime.fromisoformat(u[1]) if u[1] else None))
+    groups = [(end, [(state, role) for state, _, role in group]) for end, group in groupby(ordered, key=lambda u: u[1])]
+    roles = Counter(role for _, _, role in entries)
+    index, decision = decide_on(
+        rule,
+        roles[Role.WORK] + roles[Role.SETUP],
+        (arrivals for _, arrivals in groups),
+        setups=roles[Role.SETUP],
+        indirect_setups=roles[Role.INDIRECT_SETUP],
+    )
     if decision.runs:
         return decision
     settled_by = groups[index][0]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Any
 
 from airstep.contract import DEFAULT_QUEUE
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
-from airstep.sdk.dag import DAG, check_params, current_dag, validate_key
+from airstep.sdk.dag import DAG, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
+from airstep.sdk.param import split_params
+from airstep.sdk.setup_teardown import ScopeManager, mark_teardown
+from airstep.sdk.setup_teardown import context as setup_teardown_context
 from airstep.sdk.taskgroup import TaskGroup, current_task_group
 from airstep.trigger_rule import TriggerRule
 
@@ -39,6 +43,9 @@ class BaseOperator(DependencyMixin):
 
     template_fields: tuple[str, ...] = ()
     template_ext: tuple[str, ...] = ()
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False  # a teardown's failure fails the run only when True
 
     def __init__(
         self,
@@ -58,6 +65,7 @@ class BaseOperator(DependencyMixin):
         params: dict[str, Any] | None = None,
         task_group: TaskGroup | None = None,
         doc_md: str | None = None,
+        task_display_name: str | None = None,
         location: SourceLocation | None = None,
     ) -> None:
         self.location = location or caller_location()
@@ -74,6 +82,7 @@ class BaseOperator(DependencyMixin):
         self.task_id = self.task_group.child_id(task_id) if self.task_group else task_id
         validate_key("task_id", self.task_id, self.location)
         self.doc_md = doc_md
+        self.task_display_name: str = task_display_name or self.task_id
         defaults = {**owning_dag.default_args, **(self.task_group.default_args if self.task_group else {})}
         given = {
             "owner": owner,
@@ -103,13 +112,40 @@ class BaseOperator(DependencyMixin):
         self.queue: str = _queue(policy["queue"], self.location)
         self.do_xcom_push: bool = _flag("do_xcom_push", policy["do_xcom_push"], self.location)
         self.multiple_outputs: bool = _flag("multiple_outputs", multiple_outputs, self.location)
-        self.params: dict[str, Any] = check_params(params, self.location)  # over the DAG's, under conf
+        self.params, self.param_schemas = split_params(params, self.location)  # over the DAG's, under conf
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
         owning_dag.add_task(self)
         if self.task_group:
             self.task_group.tasks.append(self)
+        if setup_teardown_context.active:
+            setup_teardown_context.add_task(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every operator's `__init__`, once the outermost one returns, sets the task downstream of
+        each upstream output (XComArg) held in its template fields, as Airflow's metaclass does."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def init_then_link(self: BaseOperator, *args: Any, **kw: Any) -> None:
+            outermost = not getattr(self, "_initialising", False)
+            self._initialising = True
+            try:
+                init(self, *args, **kw)
+            finally:
+                if outermost:
+                    self._initialising = False
+            if outermost:
+                from airstep.sdk.xcom_arg import iter_xcom_args
+
+                for arg in iter_xcom_args([getattr(self, name, None) for name in self.template_fields]):
+                    self.add_upstream(arg.operator)
+
+        cls.__init__ = init_then_link  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
@@ -119,6 +155,28 @@ class BaseOperator(DependencyMixin):
         from airstep.sdk.templater import render, template_env
 
         return render(content, context, jinja_env or template_env(self.dag), self.template_ext)
+
+    def as_setup(self) -> BaseOperator:
+        """Mark this task a setup task (Airflow's `as_setup`)."""
+        if self.is_teardown:
+            raise DagDefinitionError(f"task {self.task_id!r} is a teardown task: it cannot also be a setup task")
+        self.is_setup = True
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> BaseOperator:
+        """Mark this task a teardown of `setups` (each marked a setup and set upstream of it): it runs
+        once its upstreams are done if any of its setups succeeded, whatever its work did."""
+        if self.is_setup:
+            raise DagDefinitionError(f"task {self.task_id!r} is a setup task: it cannot also be a teardown task")
+        mark_teardown([self], setups, on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> Any:
+        self._scope = ScopeManager(self)
+        return self._scope.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._scope.__exit__(*exc)
 
     @property
     def roots(self) -> list[BaseOperator]:

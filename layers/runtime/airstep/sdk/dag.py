@@ -6,12 +6,14 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
+from airstep.sdk.param import split_params
 from airstep.sdk.schedule import parse_schedule
+from airstep.trigger_rule import TriggerRule
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
@@ -75,8 +77,11 @@ class collect_dags:  # noqa: N801 - used like a function: `with collect_dags() a
         return self.dags
 
     def __exit__(self, *exc: object) -> None:
+        from airstep.sdk.setup_teardown import context
+
         _collectors.remove(self.dags)
         _dag_stack.clear()
+        context.reset()
 
 
 class DAG:
@@ -99,10 +104,12 @@ class DAG:
         user_defined_macros: dict[str, Any] | None = None,
         user_defined_filters: dict[str, Callable[..., Any]] | None = None,
         render_template_as_native_obj: bool = False,
+        dag_display_name: str | None = None,
         location: SourceLocation | None = None,
     ) -> None:
         self.location = location or caller_location()
         self.dag_id = validate_key("dag_id", dag_id, self.location)
+        self.dag_display_name: str = dag_display_name or dag_id
         self.description = description
         self.doc_md = doc_md
         self.schedule = parse_schedule(schedule, self.location)
@@ -114,7 +121,7 @@ class DAG:
             raise DagDefinitionError(f"catchup must be True or False, got {catchup!r}", self.location)
         self.catchup = catchup
         self.tags = _check_tags(tags, self.location)
-        self.params = check_params(params, self.location)
+        self.params, self.param_schemas = split_params(params, self.location)
         self.default_args = check_default_args(default_args, self.location)
         # Jinja templates in task fields (airstep.sdk.templater renders them as Airflow does); the
         # loader sets `folder` to where the file's bytes are on this machine (its location may be s3://).
@@ -142,6 +149,11 @@ class DAG:
 
     def __repr__(self) -> str:
         return f"<DAG {self.dag_id}: {len(self.task_dict)} tasks>"
+
+    @property
+    def timezone(self) -> str:
+        """The IANA name of the zone the DAG is scheduled in: its schedule's, else start_date's."""
+        return (self.schedule and self.schedule.timezone) or _zone_name(self.start_date)
 
     @property
     def tasks(self) -> list[BaseOperator]:
@@ -187,6 +199,21 @@ class DAG:
         the prefix is not part of the answer)."""
         qualify = group.child_id if group else str
         return base if qualify(base) not in self.task_dict else renamed(base, qualify, self.task_dict)
+
+    def validate(self) -> None:
+        """What Airflow checks before it accepts a DAG: no cycle, and every work task right after a
+        setup keeps the all_success trigger rule (DagDefinitionError otherwise)."""
+        self.check_acyclic()
+        for task in self.tasks:
+            if not task.is_setup:
+                continue
+            for down in task.get_direct_relatives():
+                if not down.is_teardown and down.trigger_rule is not TriggerRule.ALL_SUCCESS:
+                    raise DagDefinitionError(
+                        f"task {down.task_id!r} follows setup task {task.task_id!r}: "
+                        "Setup tasks must be followed with trigger rule ALL_SUCCESS.",
+                        down.location,
+                    )
 
     def check_acyclic(self) -> None:
         """Raise DagDefinitionError naming the cycle if the dependencies loop (iterative DFS)."""
@@ -254,21 +281,6 @@ def _check_tags(tags: Any, location: SourceLocation) -> list[str]:
     return sorted(tags) if isinstance(tags, set) else list(tags)
 
 
-def check_params(params: Any, location: SourceLocation) -> dict[str, Any]:
-    if params is None:
-        return {}
-    if not isinstance(params, dict):
-        raise DagDefinitionError(f"params must be a dict, got {type(params).__name__}", location)
-    for key, value in params.items():
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise DagDefinitionError(
-                f"param {key!r} is not JSON-serialisable ({type(value).__name__}): {exc}", location
-            ) from None
-    return dict(params)
-
-
 def check_default_args(default_args: Any, location: SourceLocation) -> dict[str, Any]:
     if default_args is None:
         return {}
@@ -282,3 +294,13 @@ def check_default_args(default_args: Any, location: SourceLocation) -> dict[str,
             location,
         )
     return dict(default_args)
+
+
+def _zone_name(value: datetime | None) -> str:
+    """The IANA zone of start_date (Airflow schedules in the DAG's time zone); UTC if naive."""
+    if value is None or value.tzinfo is None:
+        return "UTC"
+    key = getattr(value.tzinfo, "key", None) or getattr(value.tzinfo, "name", None)
+    if key:
+        return str(key)
+    return "UTC" if value.utcoffset() == UTC.utcoffset(None) else str(value.tzinfo)

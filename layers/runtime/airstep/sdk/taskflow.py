@@ -9,39 +9,45 @@ from typing import Any
 
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import current_dag
+from airstep.sdk.operators.bash import BashOperator
 from airstep.sdk.operators.branch import BranchPythonOperator, ShortCircuitOperator
-from airstep.sdk.operators.python import PythonOperator
-from airstep.sdk.taskgroup import current_task_group
-from airstep.sdk.xcom_arg import XComArg, iter_xcom_args
+from airstep.sdk.operators.python import PythonOperator, call_with_context
+from airstep.sdk.taskgroup import TaskGroupDecorator, current_task_group
+from airstep.sdk.xcom_arg import XComArg, resolve_xcom_args
+from airstep.trigger_rule import TriggerRule
 
 # Names a TaskFlow function may declare to receive them from the run's context, as in Airflow.
 CONTEXT_KEYS = frozenset(
     {
+        "conn",
         "dag",
         "dag_run",
-        "run_id",
-        "logical_date",
-        "data_interval_start",
         "data_interval_end",
+        "data_interval_start",
         "ds",
         "ds_nodash",
-        "ts",
-        "ts_nodash",
+        "logical_date",
+        "macros",
         "params",
+        "run_id",
         "task",
         "task_instance",
+        "task_instance_key_str",
+        "templates_dict",
+        "test_mode",
         "ti",
+        "try_number",
+        "ts",
+        "ts_nodash",
+        "ts_nodash_with_tz",
+        "var",
     }
 )
 
 
 class DecoratedPythonOperator(PythonOperator):
-    """The operator behind a TaskFlow call; its arguments may hold upstream XComArgs."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        for arg in iter_xcom_args([self.op_args, self.op_kwargs]):
-            self.add_upstream(arg.operator)
+    """The operator behind a TaskFlow call; its arguments may hold upstream XComArgs (template
+    fields: each one found sets the task downstream of the task that makes it)."""
 
 
 class DecoratedBranchOperator(DecoratedPythonOperator, BranchPythonOperator):
@@ -50,6 +56,30 @@ class DecoratedBranchOperator(DecoratedPythonOperator, BranchPythonOperator):
 
 class DecoratedShortCircuitOperator(DecoratedPythonOperator, ShortCircuitOperator):
     """`@task.short_circuit`: a falsy return value skips what follows."""
+
+
+class DecoratedBashOperator(DecoratedPythonOperator, BashOperator):
+    """`@task.bash`: the function returns the bash command, which is then rendered as a template
+    (the function's arguments were rendered before it ran) and run as BashOperator runs it."""
+
+    template_fields = (*PythonOperator.template_fields, *BashOperator.template_fields)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(bash_command=COMMAND_SET_WHEN_RUN, **kwargs)
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        from airstep.sdk.templater import render, template_env
+
+        args = resolve_xcom_args(self.op_args, context)
+        kwargs = resolve_xcom_args(self.op_kwargs, context)
+        command = call_with_context(self.python_callable, args, kwargs, {**context, **kwargs})
+        if not isinstance(command, str) or not command.strip():
+            raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
+        self.bash_command = render(command, context, template_env(self.dag), self.template_ext)
+        return BashOperator.execute(self, context)
+
+
+COMMAND_SET_WHEN_RUN = "# @task.bash: the command is what the function returns when the task runs"
 
 
 class TaskDecorator:
@@ -63,6 +93,9 @@ class TaskDecorator:
     ) -> None:
         self.operator_class = operator_class
         self.function = function
+        self.is_setup = False
+        self.is_teardown = False
+        self.on_failure_fail_dagrun = False
         self.operator_kwargs = {"multiple_outputs": _returns_a_mapping(function), **operator_kwargs}
         self.signature = inspect.signature(function)
         self.__wrapped__ = function
@@ -70,12 +103,20 @@ class TaskDecorator:
         self.__doc__ = function.__doc__
 
     def override(self, **operator_kwargs: Any) -> TaskDecorator:
-        return TaskDecorator(self.function, {**self.operator_kwargs, **operator_kwargs}, self.operator_class)
+        overridden = TaskDecorator(self.function, {**self.operator_kwargs, **operator_kwargs}, self.operator_class)
+        overridden.is_setup, overridden.is_teardown = self.is_setup, self.is_teardown
+        overridden.on_failure_fail_dagrun = self.on_failure_fail_dagrun
+        return overridden
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         location = caller_location()
         self._check_arguments(args, kwargs, location)
         operator_kwargs = dict(self.operator_kwargs)
+        if self.is_teardown:
+            if "trigger_rule" in operator_kwargs:
+                raise DagDefinitionError("Trigger rule not configurable for teardown tasks.", location)
+            operator_kwargs["trigger_rule"] = TriggerRule.ALL_DONE_SETUP_SUCCESS
+        fail_dagrun = operator_kwargs.pop("on_failure_fail_dagrun", self.on_failure_fail_dagrun)
         task_id = operator_kwargs.pop("task_id", None) or self.__name__
         dag = operator_kwargs.get("dag") or current_dag()
         if dag is not None:  # explicit ids too, as Airflow's get_unique_task_id
@@ -90,6 +131,8 @@ class TaskDecorator:
             doc_md=operator_kwargs.pop("doc_md", self.function.__doc__),
             **operator_kwargs,
         )
+        operator.is_setup, operator.is_teardown = self.is_setup, self.is_teardown
+        operator.on_failure_fail_dagrun = fail_dagrun
         return XComArg(operator)
 
     def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any], location: SourceLocation) -> None:
@@ -137,11 +180,40 @@ def _decorator(operator_class: type[DecoratedPythonOperator]) -> Callable[..., A
 
 
 class _TaskDecoratorCollection:
-    """`@task` / `@task(retries=3, ...)`, and the flavours `@task.branch` and `@task.short_circuit`."""
+    """`@task` / `@task(retries=3, ...)`, and the flavours `@task.bash`, `@task.branch` and
+    `@task.short_circuit`."""
 
     __call__ = staticmethod(_decorator(DecoratedPythonOperator))
+    bash = staticmethod(_decorator(DecoratedBashOperator))
     branch = staticmethod(_decorator(DecoratedBranchOperator))
     short_circuit = staticmethod(_decorator(DecoratedShortCircuitOperator))
 
 
 task = _TaskDecoratorCollection()
+
+
+def setup(python_callable: Callable[..., Any] | TaskDecorator) -> TaskDecorator:
+    """`@setup`: a TaskFlow task marked as a setup task."""
+    decorated = _as_task(python_callable)
+    decorated.is_setup = True
+    return decorated
+
+
+def _as_task(function: Callable[..., Any] | TaskDecorator) -> TaskDecorator:
+    if isinstance(function, TaskGroupDecorator):
+        raise DagDefinitionError("Task groups cannot be marked as setup or teardown.", caller_location())
+    return function if isinstance(function, TaskDecorator) else task(function)
+
+
+def teardown(
+    python_callable: Callable[..., Any] | TaskDecorator | None = None, *, on_failure_fail_dagrun: bool = False
+) -> Any:
+    """`@teardown` / `@teardown(on_failure_fail_dagrun=True)`: a TaskFlow task marked as a teardown."""
+
+    def mark(function: Callable[..., Any] | TaskDecorator) -> TaskDecorator:
+        decorated = _as_task(function)
+        decorated.is_teardown = True
+        decorated.on_failure_fail_dagrun = on_failure_fail_dagrun
+        return decorated
+
+    return mark if python_callable is None else mark(python_callable)

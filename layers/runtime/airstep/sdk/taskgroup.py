@@ -99,9 +99,30 @@ class TaskGroup(DependencyMixin):
 
     @property
     def leaves(self) -> list[BaseOperator]:
+        """Tasks with no downstream in the group; a teardown stands aside for the last work task(s)
+        before it, as in Airflow's `TaskGroup.get_leaves`."""
         tasks = list(self)
         ids = {t.task_id for t in tasks}
-        return [t for t in tasks if t.downstream_task_ids.isdisjoint(ids)]
+
+        def has_work_downstream(task: BaseOperator, exclude: str) -> bool:
+            return any(
+                d.task_id != exclude and d.task_id in ids and not d.is_teardown for d in task.get_direct_relatives()
+            )
+
+        def work_before(task: BaseOperator) -> Iterator[BaseOperator]:
+            for upstream in task.get_direct_relatives(upstream=True):
+                if upstream.task_id not in ids or (task.is_teardown and upstream.is_setup):
+                    continue
+                if upstream.is_teardown:
+                    yield from work_before(upstream)
+                elif not has_work_downstream(upstream, exclude=task.task_id):
+                    yield upstream
+
+        found: list[BaseOperator] = []
+        for task in tasks:
+            if task.downstream_task_ids.isdisjoint(ids):
+                found.extend([task] if not task.is_teardown else work_before(task))
+        return found
 
     def __repr__(self) -> str:
         return f"<TaskGroup {self.group_id}>"

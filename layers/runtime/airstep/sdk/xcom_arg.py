@@ -28,6 +28,28 @@ class XComArg(DependencyMixin):
         return XComArg(self.operator, key)
 
     @property
+    def is_setup(self) -> bool:
+        return self.operator.is_setup
+
+    @property
+    def is_teardown(self) -> bool:
+        return self.operator.is_teardown
+
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> Any:
+        return self.operator.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.operator.__exit__(*exc)
+
+    @property
     def roots(self) -> list[BaseOperator]:
         return [self.operator]
 

@@ -28,6 +28,8 @@ class DagRecord:
     compiled_at: str | None = None
     tasks: int = 0
     tags: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # defaults and [name, schema] pairs, in order:
+    param_schemas: list[list[Any]] = field(default_factory=list)  # a trigger's conf is validated with them
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from airstep.errors import AirflowSkipException, DagDefinitionError
 from airstep.sdk.baseoperator import BaseOperator
+from airstep.sdk.xcom_arg import XComArg
 
 
 class BashOperator(BaseOperator):
     """Runs `bash_command` with bash; a non-zero exit fails the task, exit 99 skips it.
 
-    As in Airflow, `env` replaces the environment unless `append_env=True`, and the last line
-    written to stdout becomes the task's XCom. `bash_command`, `env` and `cwd` are Jinja templates;
-    a command ending in `.sh` or `.bash` names a template file.
+    As in Airflow, `env` replaces the environment unless `append_env=True`, and the last line of
+    output (stdout and stderr together; "" if none), passed through `output_processor`, becomes the
+    task's XCom. `bash_command`,
+    `env` and `cwd` are Jinja templates; a command ending in `.sh` or `.bash` names a template file.
+    `AIRFLOW_HOME`, unless set, is a writable scratch folder (Lambda's file system is read-only
+    elsewhere), so commands written for Airflow that use it keep working.
     """
 
     template_fields = ("bash_command", "env", "cwd")
@@ -30,16 +36,18 @@ class BashOperator(BaseOperator):
         append_env: bool = False,
         cwd: str | None = None,
         skip_on_exit_code: int | Sequence[int] | None = 99,
+        output_processor: Callable[[str], Any] = lambda result: result,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(bash_command, str) or not bash_command.strip():
             raise DagDefinitionError(f"bash_command of task {self.task_id!r} must be a non-empty string", self.location)
-        if env is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        if env is not None and not all(isinstance(k, str) and isinstance(v, (str, XComArg)) for k, v in env.items()):
             raise DagDefinitionError(f"env of task {self.task_id!r} must map strings to strings", self.location)
         self.bash_command = bash_command
         self.env = dict(env) if env is not None else None
         self.append_env = append_env
+        self.output_processor = output_processor
         self.cwd = cwd
         if skip_on_exit_code is None:
             self.skip_on_exit_code: list[int] = []
@@ -51,6 +59,7 @@ class BashOperator(BaseOperator):
     def execute(self, context: dict[str, Any]) -> str | None:
         env = dict(os.environ) if self.env is None or self.append_env else {}
         env.update(self.env or {})
+        env.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "airflow"))
         env.update(
             AIRFLOW_CTX_DAG_ID=context["dag"].dag_id,
             AIRFLOW_CTX_TASK_ID=self.task_id,
@@ -62,18 +71,20 @@ class BashOperator(BaseOperator):
             ["bash", "-c", self.bash_command],
             env=env,
             cwd=self.cwd,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream, as Airflow's SubprocessHook reads it
             text=True,
+            errors="backslashreplace",
             timeout=self.execution_timeout,
             check=False,
         )
-        for line in (*completed.stdout.splitlines(), *completed.stderr.splitlines()):
+        lines = [line.rstrip() for line in completed.stdout.splitlines()]
+        for line in lines:
             print(f"[{self.task_id}] {line}", flush=True)
         if completed.returncode in self.skip_on_exit_code:
-            raise AirflowSkipException(f"bash command exited with code {completed.returncode}")
+            raise AirflowSkipException(f"Bash command returned exit code {completed.returncode}. Skipping.")
         if completed.returncode != 0:
             raise RuntimeError(
                 f"Bash command failed. The command returned a non-zero exit code {completed.returncode}."
             )
-        lines = [line for line in completed.stdout.splitlines() if line.strip()]
-        return lines[-1] if lines else None
+        return self.output_processor(lines[-1] if lines else "")

@@ -3,7 +3,7 @@
 A branching task names the task ids to follow; its direct downstream tasks that are neither followed
 nor downstream of a followed task are skipped, whatever their trigger rules. A short-circuiting task
 whose condition is falsy skips its direct downstream tasks, or every task downstream of it with
-`ignore_downstream_trigger_rules=True` (the default). The task itself succeeds; what it skipped is
+`ignore_downstream_trigger_rules=True` (the default), teardowns excepted. The task itself succeeds; what it skipped is
 pushed as the XCom `skipmixin_key`, and the skip is raised as DownstreamTasksSkipped for the task
 runner to record (airstep.runtime.executor).
 """
@@ -123,8 +123,6 @@ class ShortCircuitOperator(PythonOperator, SkipMixin):
         condition = super().execute(context)
         if condition or not self.downstream_task_ids:
             return condition
-        if self.ignore_downstream_trigger_rules:
-            self.skip(context["ti"], self.get_flat_relatives())
-        else:
-            self.skip(context["ti"], self.get_direct_relatives())
+        relatives = self.get_flat_relatives() if self.ignore_downstream_trigger_rules else self.get_direct_relatives()
+        self.skip(context["ti"], [t for t in relatives if not t.is_teardown])
         return condition

@@ -1,0 +1,193 @@
+"""Setup and teardown tasks: `as_setup()`, `as_teardown(setups=...)`, `@setup`/`@teardown`, and the
+context-manager scopes `with teardown_task:` / `with setup_task >> teardown_task:`.
+
+A port of Airflow 3.3's SetupTeardownContext (airflow/sdk/definitions/_internal/setup_teardown.py):
+while a setup or teardown is used as a context manager, every task created inside it is recorded;
+on exit, the recorded work tasks without upstreams get the setup upstream of them, those without
+downstreams get the teardown downstream, and nested scopes chain setup to setup and teardown to
+teardown - the same edges Airflow draws, pinned against Airflow's own DagBag in the conformance files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from airstep.errors import DagDefinitionError, caller_location
+
+if TYPE_CHECKING:
+    from airstep.sdk.baseoperator import BaseOperator
+
+Scope = Any  # an operator, or a list of operators used together (`with [t1, t2]:`)
+
+
+def _key(scope: Scope) -> Any:
+    return tuple(scope) if isinstance(scope, list) else scope
+
+
+def _link(receiving: Scope, new: Scope, upstream: bool = True) -> None:
+    """`new` (one or several) set upstream (or downstream) of `receiving`."""
+    for task in new if isinstance(new, (list, tuple)) else [new]:
+        if upstream:
+            task.set_upstream(receiving)
+        else:
+            task.set_downstream(receiving)
+
+
+class _SetupTeardownContext:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.active = False
+        self.context_map: dict[Any, list[BaseOperator]] = {}
+        self.setup: Scope = []  # the setup(s) of the innermost `with`, and those of enclosing ones
+        self.previous_setups: list[Scope] = []
+        self.teardown: Scope = []
+        self.previous_teardowns: list[Scope] = []
+        self.teardown_downstream_of_setup: Scope = []
+        self.previous_teardown_downstream_of_setup: list[Scope] = []
+        self.setup_upstream_of_teardown: Scope = []
+        self.previous_setup_upstream_of_teardown: list[Scope] = []
+
+    # -- entering a scope -------------------------------------------------------------------------
+    def push(self, operator: Scope) -> None:
+        first = operator[0] if isinstance(operator, list) else operator
+        if isinstance(operator, list) and any(t.is_setup != first.is_setup for t in operator):
+            self.reset()
+            raise DagDefinitionError("All tasks in the list must be either setup or teardown tasks", caller_location())
+        if first.is_teardown:
+            if self.teardown and self.teardown != operator:
+                self.previous_teardowns.append(self.teardown)
+            self.teardown = operator
+            found = _nearest(first, lambda t: t.is_setup, upstream=True)
+            if self.setup_upstream_of_teardown and self.setup_upstream_of_teardown != found:
+                self.previous_setup_upstream_of_teardown.append(self.setup_upstream_of_teardown)
+            self.setup_upstream_of_teardown = found
+        elif first.is_setup:
+            if self.setup and self.setup != operator:
+                self.previous_setups.append(self.setup)
+            self.setup = operator
+            found = _nearest(first, lambda t: t.is_teardown, upstream=False)
+            if self.teardown_downstream_of_setup and self.teardown_downstream_of_setup != found:
+                self.previous_teardown_downstream_of_setup.append(self.teardown_downstream_of_setup)
+            self.teardown_downstream_of_setup = found
+        self.active = True
+
+    def add_task(self, task: BaseOperator) -> None:
+        """A task constructed inside a scope (Airflow records every one; setups and teardowns are
+        left out when the scope closes, once they are marked)."""
+        if task.is_setup or task.is_teardown:
+            return
+        for scope in (self.setup, self.teardown):
+            if scope:
+                self.context_map.setdefault(_key(scope), []).append(task)
+
+    # -- leaving it -------------------------------------------------------------------------------
+    def exit(self) -> None:
+        if setup := self.setup:
+            work = [t for t in self.context_map.get(_key(setup), []) if not t.is_teardown and not t.is_setup]
+            if work:
+                roots = [t for t in work if not t.upstream_task_ids]
+                if roots:
+                    _link(roots, setup, upstream=False)
+                else:
+                    for s in setup if isinstance(setup, list) else [setup]:
+                        s.set_downstream(work[0])
+                leaves: Scope = [t for t in work if not t.downstream_task_ids] or work[-1]
+                _link(self.teardown or leaves, self.teardown_downstream_of_setup)
+        if teardown := self.teardown:
+            work = [t for t in self.context_map.get(_key(teardown), []) if not t.is_teardown and not t.is_setup]
+            if work:
+                leaves = [t for t in work if not t.downstream_task_ids]
+                if leaves:
+                    _link(leaves, teardown)
+                else:
+                    for t in teardown if isinstance(teardown, list) else [teardown]:
+                        t.set_upstream(work[-1])
+                roots: Scope = [t for t in work if not t.upstream_task_ids] or work[0]
+                _link(self.setup or roots, self.setup_upstream_of_teardown, upstream=False)
+        self._pop()
+        self.active = False
+
+    def _pop(self) -> None:
+        """Leave the innermost scope: chain its setup after the enclosing one's, its teardown before."""
+        old_setup, old_teardown = self.setup, self.teardown
+        self.setup = self.previous_setups.pop() if self.previous_setups else []
+        if self.setup and old_setup:
+            _link(old_setup, self.setup, upstream=False)
+        self.teardown = self.previous_teardowns.pop() if self.previous_teardowns else []
+        if self.teardown and old_teardown:
+            _link(old_teardown, self.teardown)
+        old = self.teardown_downstream_of_setup
+        self.teardown_downstream_of_setup = (
+            self.previous_teardown_downstream_of_setup.pop() if self.previous_teardown_downstream_of_setup else []
+        )
+        if self.teardown_downstream_of_setup and old:
+            _link(old, self.teardown_downstream_of_setup)
+        old = self.setup_upstream_of_teardown
+        self.setup_upstream_of_teardown = (
+            self.previous_setup_upstream_of_teardown.pop() if self.previous_setup_upstream_of_teardown else []
+        )
+        if self.setup_upstream_of_teardown and old:
+            _link(old, self.setup_upstream_of_teardown, upstream=False)
+        self.context_map.pop(_key(old_setup), None)
+        self.context_map.pop(_key(old_teardown), None)
+
+
+def _nearest(operator: BaseOperator, wanted: Callable[[BaseOperator], bool], upstream: bool) -> list[BaseOperator]:
+    """Airflow's search for the teardowns of a setup (or setups of a teardown): the first layer of
+    relatives, walking both directions from the operator's own downstream (upstream) list."""
+    tasks = operator.get_direct_relatives(upstream=upstream)
+    seen: set[str] = set()
+    while tasks:
+        found = [t for t in tasks if wanted(t)]
+        if found:
+            return found
+        seen.update(t.task_id for t in tasks)
+        tasks = [
+            x
+            for t in tasks
+            for x in [*t.get_direct_relatives(), *t.get_direct_relatives(upstream=True)]
+            if x is not operator and x.task_id not in seen
+        ]
+    return []
+
+
+context = _SetupTeardownContext()
+
+
+class ScopeManager:
+    """`with task:` / `with [t1, t2]:` for setup and teardown tasks (operators or TaskFlow outputs)."""
+
+    def __init__(self, scope: Scope) -> None:
+        operators = scope if isinstance(scope, list) else [scope]
+        if not all(op.is_setup or op.is_teardown for op in operators):
+            raise DagDefinitionError("Only setup/teardown tasks can be used as context managers.", caller_location())
+        self.scope = scope
+
+    def __enter__(self) -> _SetupTeardownContext:
+        context.push(self.scope)
+        return context
+
+    def __exit__(self, *exc: object) -> None:
+        context.exit()
+
+
+def mark_teardown(
+    operators: Iterable[BaseOperator], setups: Any = None, on_failure_fail_dagrun: bool | None = None
+) -> None:
+    """What `as_teardown` does to each operator: Airflow's trigger rule for teardowns, and every
+    setup given marked as one and set upstream of it."""
+    from airstep.trigger_rule import TriggerRule
+
+    for operator in operators:
+        operator.is_teardown = True
+        operator.trigger_rule = TriggerRule.ALL_DONE_SETUP_SUCCESS
+        if on_failure_fail_dagrun is not None:
+            operator.on_failure_fail_dagrun = on_failure_fail_dagrun
+        if setups is not None:
+            for setup in setups if isinstance(setups, (list, tuple, set)) else [setups]:
+                for setup_operator in setup.roots:
+                    setup_operator.is_setup = True
+                setup >> operator
