@@ -80,7 +80,9 @@ def test_day_of_week_on_the_clock_and_on_the_logical_date():
 def test_week_day_names_are_checked_when_the_task_is_defined():
     """WeekDay.get_weekday_number: `Invalid Week Day passed: "<name>"`."""
     with DAG("days", schedule=None), pytest.raises(AttributeError, match='Invalid Week Day passed: "Someday"'):
-        BranchDayOfWeekOperator(task_id="bad", week_day="Someday", follow_task_ids_if_true="t", follow_task_ids_if_false="f")
+        BranchDayOfWeekOperator(
+            task_id="bad", week_day="Someday", follow_task_ids_if_true="t", follow_task_ids_if_false="f"
+        )
 
 
 def test_date_time_window_on_the_clock():
