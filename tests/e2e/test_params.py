@@ -12,13 +12,13 @@ import json
 import time
 
 import pytest
-from deployed import deployed_platform, upload
 from typer.testing import CliRunner
 
 from airstep.errors import ParamValidationError
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep_cli.main import app
 from airstep_local.engine import REGION, LocalEngine, RunRequest
+from deployed import deployed_platform, upload
 from helpers import ROOT, load_model
 
 PARAMS_DAG = """

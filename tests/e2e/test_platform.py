@@ -7,12 +7,12 @@ import time
 
 import boto3
 import pytest
-from deployed import BUCKET, deployed_platform, fire, removal, upload
 
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
 from airstep_local.engine import FUNCTION_NAME, REGION
+from deployed import BUCKET, deployed_platform, fire, removal, upload
 from helpers import EXAMPLES, ROOT
 
 DAG_V1 = """

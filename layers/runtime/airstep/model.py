@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from airstep.sdk.dag import DAG
 
 FORMAT_VERSION = 2  # 2: no operator kind or spec, typed schedule
+DAG_CALLBACKS = ("on_success_callback", "on_failure_callback")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class DagModel:
     description: str | None = None
     doc_md: str | None = None
     display_name: str | None = None  # dag_display_name, when it differs from the id
+    callbacks: tuple[str, ...] = ()  # the DAG's run callbacks ("on_success_callback", ...), if any
     edge_labels: tuple[tuple[str, str, str], ...] = ()  # (upstream, downstream, label), sorted
     task_groups: tuple[tuple[str, str | None, str], ...] = ()  # (group_id, parent group_id, tooltip)
     format: int = FORMAT_VERSION
@@ -118,6 +120,7 @@ class DagModel:
             description=dag.description,
             doc_md=dag.doc_md,
             display_name=dag.dag_display_name if dag.dag_display_name != dag.dag_id else None,
+            callbacks=tuple(name for name in DAG_CALLBACKS if getattr(dag, name)),
             edge_labels=tuple(sorted((up, down, label) for (up, down), label in dag.edge_labels.items())),
             task_groups=tuple(
                 (g.group_id, g.parent_group.group_id if g.parent_group else None, g.tooltip)
@@ -194,6 +197,7 @@ class DagModel:
         data["edge_labels"] = [list(edge) for edge in self.edge_labels]
         data["task_groups"] = [list(group) for group in self.task_groups]
         data["param_schemas"] = [list(param) for param in self.param_schemas]
+        data["callbacks"] = list(self.callbacks)
         data["schedule"] = self.schedule.to_dict() if self.schedule else None
         return data
 
@@ -209,6 +213,7 @@ class DagModel:
                 "edge_labels": tuple(tuple(edge) for edge in data.get("edge_labels", ())),  # added within format 2
                 "task_groups": tuple(tuple(group) for group in data.get("task_groups", ())),
                 "param_schemas": tuple(tuple(param) for param in data.get("param_schemas", ())),
+                "callbacks": tuple(data.get("callbacks", ())),
                 "schedule": Schedule.from_dict(data["schedule"]) if data["schedule"] else None,
             }
         )

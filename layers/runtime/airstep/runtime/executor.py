@@ -9,6 +9,7 @@ the secrets were read).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 logger = Logger(service=SERVICE_NAME)
 # A try stops this long before Lambda would end the invocation, so that its outcome is still reported.
 REPORTING_MARGIN_SECONDS = 10.0
+LAMBDA_LIMIT_SECONDS = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +110,58 @@ class TryResult:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RunCallbackRequest:
+    """What the task runner sends when a run has ended and its DAG has a callback for the outcome:
+    which callbacks (`on_success_callback` or `on_failure_callback`), Airflow's reason, and the task
+    instance the callback's context is about (the last one to end, or the failed one)."""
+
+    dag: DagRef
+    run: DagRun
+    callback: str
+    reason: str
+    task_id: str
+    try_number: int
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            DAG: self.dag.to_dict(),
+            RUN: self.run.to_input(),
+            "callback": self.callback,
+            "reason": self.reason,
+            TASK_ID: self.task_id,
+            "try_number": self.try_number,
+        }
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> RunCallbackRequest:
+        return cls(
+            DagRef.from_dict(event[DAG]),
+            DagRun.from_input(event[RUN]),
+            event["callback"],
+            event["reason"],
+            event[TASK_ID],
+            event["try_number"],
+        )
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    remaining = context.get_remaining_time_in_millis() / 1000 - REPORTING_MARGIN_SECONDS
+    if "callback" in event:
+        callback = RunCallbackRequest.from_event(event)
+        logger.append_keys(dag_id=callback.run.dag_id, run_id=callback.run.run_id, callback=callback.callback)
+        return run_dag_callbacks(callback, remaining)
     request = TryRequest.from_event(event)
     logger.append_keys(dag_id=request.run.dag_id, run_id=request.run.run_id, task_id=request.task_id)
-    remaining = context.get_remaining_time_in_millis() / 1000 - REPORTING_MARGIN_SECONDS
     return run_try(request, remaining).to_dict()
 
 
 def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> TryResult:
-    """Run the try's code to its end or its deadline; never raises for anything the task does."""
+    """Run the try's code to its end or its deadline, and the task's callbacks around it, as an
+    Airflow worker runs them (on_execute before; on_success, on_skipped, on_retry or on_failure
+    after); never raises for anything the task or a callback does."""
+    started = time.monotonic()
     try:
         dag = get_dag(request.dag)
     except DagVersionError as exc:
@@ -128,23 +172,82 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
     why = "execution_timeout" if seconds == task.execution_timeout else "the time left in its Lambda invocation"
     limit = f"{seconds:g} s ({why})"
+    with masked_output, airflow_imports(), current_context(context):
+        budget = Budget(started, remaining_seconds)
+        run_callbacks(task.on_execute_callback, context, budget)
+        result, callback_list = _try(task, view, context, seconds, limit, request)
+        run_callbacks(callback_list, context, budget)
+    return result
+
+
+def _try(
+    task: BaseOperator, view: TaskInstanceView, context: dict[str, Any], seconds: float, limit: str, request: TryRequest
+) -> tuple[TryResult, list[Any]]:
+    """The try's outcome, and the callbacks Airflow runs for it (`context` gets the exception)."""
     try:
-        with masked_output, airflow_imports(), current_context(context):
-            result = call_with_deadline(
-                lambda: _render_and_execute(task, context), seconds, f"task timed out after {limit}"
-            )
+        result = call_with_deadline(
+            lambda: _render_and_execute(task, context), seconds, f"task timed out after {limit}"
+        )
         if result is not None and task.do_xcom_push:
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
-        return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.task_id, view.pushed))
+        return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.task_id, view.pushed)), task.on_success_callback
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
-        return TryResult(TaskState.SUCCESS, xcoms=_kept(request.task_id, view.pushed), skip=tuple(skipped.tasks))
+        outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.task_id, view.pushed), skip=tuple(skipped.tasks))
+        return outcome, task.on_success_callback
     except AirflowSkipException as exc:
-        return TryResult(TaskState.SKIPPED, _kept(request.task_id, view.pushed), error=redact(str(exc)) or None)
+        outcome = TryResult(TaskState.SKIPPED, _kept(request.task_id, view.pushed), error=redact(str(exc)) or None)
+        return outcome, task.on_skipped_callback
     except BaseException as exc:  # noqa: BLE001 - any failure of task code fails the try
         final = isinstance(exc, AirflowFailException)
         error, kind = redact(_describe(exc)), type(exc).__name__
-        return TryResult(TaskState.FAILED, _kept(request.task_id, view.pushed), error, kind, final=final)
+        context["exception"] = exc
+        last = final or request.try_number > task.retries  # the runner's rule for a try that failed
+        outcome = TryResult(TaskState.FAILED, _kept(request.task_id, view.pushed), error, kind, final=final)
+        return outcome, task.on_failure_callback if last else task.on_retry_callback
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The seconds callbacks may still take: what is left of the invocation (a callback that runs
+    past it is stopped, so that the try's outcome is still reported)."""
+
+    started: float
+    seconds: float
+
+    def left(self) -> float:
+        return min(max(self.seconds - (time.monotonic() - self.started), 0.0), LAMBDA_LIMIT_SECONDS)
+
+
+def run_callbacks(callbacks: list[Any], context: dict[str, Any], budget: Budget) -> None:
+    """Call each callback with the context; one that raises (or runs out of time) is logged, and
+    neither the others nor the outcome change, as in Airflow."""
+    for callback in callbacks:
+        name = getattr(callback, "__name__", repr(callback))
+        try:
+            call_with_deadline(lambda cb=callback: cb(context), budget.left(), f"callback {name} ran out of time")
+        except BaseException as exc:  # noqa: BLE001 - a callback never changes the outcome
+            logger.warning("callback failed", extra={"callback": name, "error": redact(_describe(exc))})
+            print(f"callback {name} failed: {redact(_describe(exc))}", flush=True)
+
+
+def run_dag_callbacks(request: RunCallbackRequest, remaining_seconds: float = float("inf")) -> dict[str, Any]:
+    """Run a DAG's run callbacks (Airflow's dag.handle_callback): the context of the task instance
+    named, with `reason`. Returns how many ran; never raises for what a callback does."""
+    started = time.monotonic()
+    try:
+        dag = get_dag(request.dag)
+    except DagVersionError as exc:
+        logger.warning("run callbacks not run: the DAG did not load", extra={"error": redact(str(exc))})
+        return {"ran": 0}
+    task = dag.task_dict[request.task_id]
+    view = TaskInstanceView(request.run, request.task_id, request.try_number, {})
+    context = build_context(dag, task, request.run, view)
+    context["reason"] = request.reason
+    callbacks = getattr(dag, request.callback)
+    with masked_output, airflow_imports(), current_context(context):
+        run_callbacks(callbacks, context, Budget(started, remaining_seconds))
+    return {"ran": len(callbacks)}
 
 
 def _render_and_execute(task: BaseOperator, context: dict[str, Any]) -> Any:

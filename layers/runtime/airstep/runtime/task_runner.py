@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from airstep.contract import (
+    DEFAULT_QUEUE,
     STATES_TIMEOUT,
     TASK_ID,
     Action,
@@ -35,7 +36,7 @@ from airstep.model import DagModel, TaskModel
 from airstep.runtime.clients import client, metadata_store
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.dag_cache import get_model
-from airstep.runtime.executor import TryRequest, TryResult
+from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
 from airstep.runtime.trigger_rules import Role, decide
 from airstep.secrets_masker import redact
@@ -281,6 +282,7 @@ class Invocation:
         failed_leaves = [t for t in leaves if instances[t].state in FAILED_STATES]
         state = RunState.FAILED if failed_leaves else RunState.SUCCESS
         self.store.finish_run(self.key, state, _now(), self.payload.execution)
+        self._run_callbacks(model, state, instances)
         failed = sorted(t for t, ti in instances.items() if ti.state is TaskState.FAILED)
         cause = (
             f"failed tasks: {', '.join(failed)}"
@@ -289,6 +291,27 @@ class Invocation:
         )
         logger.info("run finished", extra={"state": state.value})
         return RunOutcome(state, cause, failed)
+
+    def _run_callbacks(self, model: DagModel, state: RunState, instances: dict[str, TaskInstance]) -> None:
+        """The DAG's callback for the run's outcome, on the executor (user code never runs here), with
+        Airflow's reason and task instance: the last failed one, or the last to end. A callback's
+        failure is the executor's to log; the run's outcome is already recorded."""
+        name = "on_success_callback" if state is RunState.SUCCESS else "on_failure_callback"
+        if name not in model.callbacks:
+            return
+        candidates = [ti for ti in instances.values() if state is RunState.SUCCESS or ti.state is TaskState.FAILED]
+        about = max(candidates or instances.values(), key=lambda ti: (ti.end or "", ti.task_id))
+        reason = state.value if state is RunState.SUCCESS else "task_failure"  # Airflow's reasons
+        request = RunCallbackRequest(
+            self.payload.dag, self.payload.run, name, reason, about.task_id, max(about.try_number, 1)
+        )
+        try:
+            client("lambda").invoke(
+                FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], DEFAULT_QUEUE),
+                Payload=json.dumps(request.to_event()).encode(),
+            )
+        except ClientError as exc:
+            logger.warning("run callbacks not run", extra={"callback": name, "error": redact(str(exc))})
 
 
 def _history_message(exc: BaseException, where: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from airstep.contract import DEFAULT_QUEUE
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
-from airstep.sdk.dag import DAG, current_dag, validate_key
+from airstep.sdk.dag import DAG, Callback, callbacks, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
 from airstep.sdk.param import split_params
 from airstep.sdk.setup_teardown import ScopeManager, mark_teardown
@@ -30,7 +30,19 @@ _DEFAULTS: dict[str, Any] = {
     "trigger_rule": TriggerRule.ALL_SUCCESS,
     "queue": DEFAULT_QUEUE,
     "do_xcom_push": True,
+    "on_execute_callback": None,
+    "on_success_callback": None,
+    "on_failure_callback": None,
+    "on_retry_callback": None,
+    "on_skipped_callback": None,
 }
+TASK_CALLBACKS = (
+    "on_execute_callback",
+    "on_success_callback",
+    "on_failure_callback",
+    "on_retry_callback",
+    "on_skipped_callback",
+)
 # A queue names an executor function (airstep.contract.executor_function).
 QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 
@@ -66,6 +78,11 @@ class BaseOperator(DependencyMixin):
         task_group: TaskGroup | None = None,
         doc_md: str | None = None,
         task_display_name: str | None = None,
+        on_execute_callback: Callback | list[Callback] | None = _UNSET,
+        on_success_callback: Callback | list[Callback] | None = _UNSET,
+        on_failure_callback: Callback | list[Callback] | None = _UNSET,
+        on_retry_callback: Callback | list[Callback] | None = _UNSET,
+        on_skipped_callback: Callback | list[Callback] | None = _UNSET,
         location: SourceLocation | None = None,
     ) -> None:
         self.location = location or caller_location()
@@ -94,6 +111,11 @@ class BaseOperator(DependencyMixin):
             "trigger_rule": trigger_rule,
             "queue": queue,
             "do_xcom_push": do_xcom_push,
+            "on_execute_callback": on_execute_callback,
+            "on_success_callback": on_success_callback,
+            "on_failure_callback": on_failure_callback,
+            "on_retry_callback": on_retry_callback,
+            "on_skipped_callback": on_skipped_callback,
         }
         policy = {
             key: value if value is not _UNSET else defaults.get(key, _DEFAULTS[key]) for key, value in given.items()
@@ -112,6 +134,12 @@ class BaseOperator(DependencyMixin):
         self.queue: str = _queue(policy["queue"], self.location)
         self.do_xcom_push: bool = _flag("do_xcom_push", policy["do_xcom_push"], self.location)
         self.multiple_outputs: bool = _flag("multiple_outputs", multiple_outputs, self.location)
+        # Run by the executor around each try (airstep.runtime.executor), never changing its outcome.
+        self.on_execute_callback = callbacks("on_execute_callback", policy["on_execute_callback"], self.location)
+        self.on_success_callback = callbacks("on_success_callback", policy["on_success_callback"], self.location)
+        self.on_failure_callback = callbacks("on_failure_callback", policy["on_failure_callback"], self.location)
+        self.on_retry_callback = callbacks("on_retry_callback", policy["on_retry_callback"], self.location)
+        self.on_skipped_callback = callbacks("on_skipped_callback", policy["on_skipped_callback"], self.location)
         self.params, self.param_schemas = split_params(params, self.location)  # over the DAG's, under conf
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()

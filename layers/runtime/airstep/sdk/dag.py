@@ -34,7 +34,13 @@ SUPPORTED_DEFAULT_ARGS = (
     "trigger_rule",
     "queue",
     "do_xcom_push",
+    "on_execute_callback",
+    "on_success_callback",
+    "on_failure_callback",
+    "on_retry_callback",
+    "on_skipped_callback",
 )
+Callback = Callable[[dict[str, Any]], Any]
 
 _dag_stack: list[DAG] = []
 _collectors: list[list[DAG]] = []
@@ -105,11 +111,16 @@ class DAG:
         user_defined_filters: dict[str, Callable[..., Any]] | None = None,
         render_template_as_native_obj: bool = False,
         dag_display_name: str | None = None,
+        on_success_callback: Callback | list[Callback] | None = None,
+        on_failure_callback: Callback | list[Callback] | None = None,
         location: SourceLocation | None = None,
     ) -> None:
         self.location = location or caller_location()
         self.dag_id = validate_key("dag_id", dag_id, self.location)
         self.dag_display_name: str = dag_display_name or dag_id
+        # Run by the executor when the run ends (airstep.runtime.executor.run_dag_callbacks).
+        self.on_success_callback = callbacks("on_success_callback", on_success_callback, self.location)
+        self.on_failure_callback = callbacks("on_failure_callback", on_failure_callback, self.location)
         self.description = description
         self.doc_md = doc_md
         self.schedule = parse_schedule(schedule, self.location)
@@ -265,6 +276,15 @@ def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> An
     if callable(dag_id):
         return decorate(dag_id)
     return decorate
+
+
+def callbacks(name: str, value: Any, location: SourceLocation) -> list[Callback]:
+    """A callback argument (a callable, a list of them, or None) as a list."""
+    found = [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+    for callback in found:
+        if not callable(callback):
+            raise DagDefinitionError(f"{name} must be a callable or a list of callables, got {callback!r}", location)
+    return found
 
 
 def _check_date(name: str, value: Any, location: SourceLocation) -> datetime | None:
