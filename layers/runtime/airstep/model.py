@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -78,9 +79,11 @@ class TaskModel:
         return cls(**{**data, "upstream": tuple(data["upstream"]), "trigger_rule": TriggerRule(data["trigger_rule"])})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DagModel:
-    """One DAG: its tasks in definition order, schedule and run-level settings."""
+    """One DAG: its tasks in definition order, schedule and run-level settings. The indexes below
+    are computed once per model (the task runner reads them on every invocation; a DAG may have
+    thousands of tasks)."""
 
     dag_id: str
     file: str
@@ -128,17 +131,25 @@ class DagModel:
             ),
         )
 
-    @property
+    @cached_property
     def task_map(self) -> dict[str, TaskModel]:
         return {t.task_id: t for t in self.tasks}
 
-    def downstream(self) -> dict[str, list[str]]:
-        """task_id -> downstream task ids, in definition order."""
+    @cached_property
+    def _downstream(self) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {t.task_id: [] for t in self.tasks}
         for t in self.tasks:
             for up in t.upstream:
                 result[up].append(t.task_id)
         return result
+
+    def downstream(self) -> dict[str, list[str]]:
+        """task_id -> downstream task ids, in definition order (shared: do not modify)."""
+        return self._downstream
+
+    @cached_property
+    def has_setups(self) -> bool:
+        return any(t.is_setup for t in self.tasks)
 
     def resolve_params(self, conf: dict[str, Any]) -> dict[str, Any]:
         """The params a run with `conf` gets, validated as Airflow does when it creates the run
@@ -163,7 +174,7 @@ class DagModel:
         """Airflow's `get_upstreams_only_setups`: the setups upstream of a task that have no teardown,
         or a teardown downstream of the task (sorted)."""
         tasks = self.task_map
-        if tasks[task_id].is_teardown or not any(t.is_setup for t in self.tasks):
+        if not self.has_setups or tasks[task_id].is_teardown:
             return []
         downstream = self.downstream()
         teardowns_after = {t for t in self.relatives(task_id, upstream=False) if tasks[t].is_teardown}
