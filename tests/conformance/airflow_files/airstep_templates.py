@@ -77,3 +77,25 @@ with DAG(
         python_callable=total,
         op_kwargs={"numbers": "{{ params.numbers }}", "count": "{{ params.numbers | length }}"},
     )
+
+
+class Query:
+    """An object held in a template field with template_fields of its own: Airflow renders them."""
+
+    template_fields = ("sql", "parameters")
+
+    def __init__(self, sql, parameters):
+        self.sql = sql
+        self.parameters = parameters
+
+
+def run_query(query):
+    return [query.sql, query.parameters]
+
+
+with DAG("airstep_templates_nested", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    PythonOperator(
+        task_id="nested",
+        python_callable=run_query,
+        op_kwargs={"query": Query("select * from t where day = '{{ ds }}'", {"run": "{{ run_id[:6] }}"})},
+    )

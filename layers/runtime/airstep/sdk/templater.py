@@ -124,4 +124,14 @@ def render(value: Any, context: dict[str, Any], env: jinja2.Environment, extensi
         return {key: render(item, context, env, extensions) for key, item in value.items()}
     if isinstance(value, set):
         return {render(item, context, env, extensions) for item in value}
+    nested = getattr(value, "template_fields", None)
+    if isinstance(nested, (tuple, list)) and not isinstance(value, type):
+        # Airflow renders the template_fields of an object held in a template field (a copy here,
+        # so that the DAG's objects stay as they were defined)
+        rendered = copy.copy(value)
+        for name in nested:
+            field = getattr(value, name, None)
+            if field:
+                setattr(rendered, name, render(field, context, env, extensions))
+        return rendered
     return value
