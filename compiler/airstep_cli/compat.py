@@ -134,6 +134,18 @@ class _Scanner(ast.NodeVisitor):
             elif not is_known_module(f"{module}.{alias.name}"):
                 self._report(node, not_supported(f"{module}.{alias.name}"))
 
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        """A parameter named like an Airflow import (`def run(task, **context)`: the context's task)
+        is not that import inside the function."""
+        arguments = node.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+        shadowed = {a.arg: self.names.pop(a.arg) for a in every if a is not None and a.arg in self.names}
+        self.generic_visit(node)
+        self.names.update(shadowed)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_Lambda = visit_FunctionDef
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if isinstance(node.value, ast.Name) and node.value.id in self.names:
             obj = _resolve(self.names[node.value.id])

@@ -73,3 +73,25 @@ def test_compat_passes_airflow_files_that_run(tmp_path):
     assert proc.returncode == 0, proc.stdout
     count = len(list(AIRFLOW_FILES.glob("*.py")))
     assert proc.stdout.splitlines() == [f"{count} file(s): {count} run on airstep as they are, 0 do not"]
+
+
+def test_a_parameter_named_like_an_import_is_not_that_import(tmp_path):
+    """Airflow's example_passing_params_via_test_command reads `task.params` from the context's task."""
+    dag_file = tmp_path / "shadowed.py"
+    dag_file.write_text(
+        textwrap.dedent(
+            """
+            from airflow.sdk import DAG, task
+
+            with DAG("shadowed", schedule=None):
+                @task
+                def show(task=None, **context):
+                    return task.params
+
+                show()
+            task.virtualenv
+            """
+        )
+    )
+    proc = airstep("compat", str(dag_file))
+    assert proc.stdout.splitlines()[0] == f"{dag_file}:10: `task.virtualenv` is not supported by airstep"
