@@ -20,7 +20,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, ScheduleKind, ScheduleTarget, executor_function
-from airstep.errors import ParamValidationError
 from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
 from airstep.runtime.clients import client, metadata_store, registry
@@ -266,13 +265,7 @@ class Deployer:
     def _schedule(self, model: DagModel, machine_arn: str) -> str:
         assert model.schedule is not None
         name = self.settings.resource_name(model.dag_id, SCHEDULE_NAME_CHARS)
-        try:  # a scheduled run's conf is empty: whether its params are valid is known now
-            model.resolve_params({})
-            refusal = None
-        except ParamValidationError as exc:
-            refusal = str(exc)
-            logger.warning("scheduled runs will be refused", extra={"dag_id": model.dag_id, "reason": refusal})
-        target = ScheduleTarget(model.dag_id, machine_arn, model.schedule, model.timezone, refusal=refusal)
+        target = ScheduleTarget(model.dag_id, machine_arn, model.schedule, model.timezone)
         request: dict[str, Any] = {
             "Name": name,
             "GroupName": self.settings.schedule_group,

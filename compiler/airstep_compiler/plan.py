@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from airstep.model import DagModel
+from airstep.trigger_rule import TriggerRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,15 @@ class _Graph:
         self.order = _topological_order(model)
         self.index = {task_id: i for i, task_id in enumerate(self.order)}
         tasks = model.task_map
-        self.preds = [[self.index[u] for u in tasks[t].upstream] for t in self.order]
+        self.early = model.early_tasks
+        # An early task is placed as if it had no upstreams: its gate waits for them instead, and
+        # opens as soon as its trigger rule is decided (an `always` task needs no gate at all).
+        self.preds = [[] if t in self.early else [self.index[u] for u in tasks[t].upstream] for t in self.order]
+        self.gates = {
+            t: tuple(sorted(tasks[t].upstream, key=self.index.__getitem__))
+            for t in self.early
+            if tasks[t].trigger_rule is not TriggerRule.ALWAYS
+        }
         self.ancestors = [0] * len(self.order)
         for v, ps in enumerate(self.preds):
             mask = 0
@@ -66,9 +75,25 @@ def build_plan(model: DagModel, gate_every_task: bool = False) -> Plan:
     signals: dict[str, list[str]] = {}
     everything = list(range(len(graph.order)))
     root = _gated_set(graph, everything, signals) if gate_every_task else _decompose(graph, everything, signals)
+    root = _with_early_gates(root, graph, signals)
     for downstream in signals.values():
         downstream.sort(key=graph.index.__getitem__)
     return Plan(root=root, signals=signals)
+
+
+def _with_early_gates(block: Block, g: _Graph, signals: dict[str, list[str]]) -> Block:
+    """`block` with each early task's Step gated on all its upstreams (which signal it)."""
+    if isinstance(block, Step):
+        gate = g.gates.get(block.task_id)
+        if not gate:
+            return block
+        for upstream in gate:
+            signals.setdefault(upstream, []).append(block.task_id)
+        return Step(block.task_id, gate)
+    items = tuple(
+        _with_early_gates(item, g, signals) for item in (block.items if isinstance(block, Sequence) else block.branches)
+    )
+    return Sequence(items) if isinstance(block, Sequence) else Parallel(items)
 
 
 def _decompose(g: _Graph, nodes: list[int], signals: dict[str, list[str]]) -> Block:

@@ -6,8 +6,10 @@ Airflow's answers were read from its own dag.test() (the oracle) on these DAGs:
 - Param(type="integer"), no conf     -> "Invalid input for param x: No value passed" (no run)
 - conf {"x": 0} for minimum 1        -> "Invalid input for param x: 0 is less than the minimum of 1"
 - conf with a key that is no param   -> the task sees it in params
-The same refusal holds for a manual run here, `airstep trigger` and a scheduled start."""
+The same refusal holds for a manual run here and `airstep trigger`; a scheduled DAG must have
+valid defaults to load at all."""
 
+import dataclasses
 import json
 import time
 
@@ -15,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from airstep.errors import ParamValidationError
-from airstep.runtime.run_starter import start_scheduled_run
 from airstep_cli.main import app
 from airstep_local.engine import REGION, LocalEngine, RunRequest
 from deployed import deployed_platform, upload
@@ -27,7 +28,7 @@ from airflow.sdk import DAG, Param, task
 
 with DAG(
     "{dag_id}",
-    schedule="{schedule}",
+    schedule={schedule},
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     params={{
         "x": Param({default}type="integer", minimum=1),
@@ -44,7 +45,7 @@ with DAG(
 """
 
 
-def write(tmp_path, default="5, ", dag_id="checked", schedule="@daily"):
+def write(tmp_path, default="5, ", dag_id="checked", schedule="None"):
     path = tmp_path / f"{dag_id}.py"
     path.write_text(PARAMS_DAG.format(default=default, dag_id=dag_id, schedule=schedule))
     return path
@@ -97,10 +98,13 @@ def test_conf_overrides_params_and_adds_keys(tmp_path, monkeypatch):
     assert value == {"colour": "red", "day": "2024-01-01", "extra": "yes", "plain": 3, "x": 7}
 
 
-def test_trigger_and_scheduled_starts_refuse_bad_params(tmp_path):
+def test_trigger_refuses_a_bad_conf_and_a_scheduled_dag_needs_valid_defaults(tmp_path):
+    """Airflow's DAG._validate_params: a DAG with a schedule whose defaults do not validate is not
+    loaded ("Dag 'bad' is not allowed to define a Schedule, as there are required params without
+    default values, or the default values are not valid.", read from Airflow 3.3.2's source)."""
     import boto3
 
-    with deployed_platform() as (engine, deployer, s3, scheduler):
+    with deployed_platform() as (engine, deployer, s3, _):
         boto3.client("cloudformation").create_stack(
             StackName="airstep-dev",
             TemplateBody=json.dumps(
@@ -110,10 +114,13 @@ def test_trigger_and_scheduled_starts_refuse_bad_params(tmp_path):
                 }
             ),
         )
-        good = PARAMS_DAG.format(default="5, ", dag_id="good", schedule="@daily")
-        bad = PARAMS_DAG.format(default='"5", ', dag_id="bad", schedule="@daily")
+        good = PARAMS_DAG.format(default="5, ", dag_id="good", schedule='"@daily"')
+        bad = PARAMS_DAG.format(default='"5", ', dag_id="bad", schedule='"@daily"')
         assert deployer.handle(upload(s3, "dags/good.py", good)[1])[0]["outcome"] == "deployed"
-        assert deployer.handle(upload(s3, "dags/bad.py", bad)[1])[0]["outcome"] == "deployed"
+        assert deployer.handle(upload(s3, "dags/bad.py", bad)[1])[0]["outcome"] == "import_error"
+        (error,) = engine.store.list_import_errors()
+        assert "Dag 'bad' is not allowed to define a Schedule" in error.errors[0]["message"]
+        assert "Invalid input for param x: '5' is not of type 'integer'" in error.errors[0]["message"]
         stack = ["--stack", "airstep-dev", "--region", REGION]
 
         refused = run_cli("trigger", "good", *stack, "--conf", '{"x": -1}')
@@ -126,15 +133,29 @@ def test_trigger_and_scheduled_starts_refuse_bad_params(tmp_path):
         while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             time.sleep(0.02)
 
-        # the bad DAG's defaults fail: its schedule still exists, and every start it makes is refused
-        target = scheduler.get_schedule(Name="airstep-dev-bad", GroupName="airstep-dev")["Target"]
-        event = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", "2026-11-21T00:00:00Z"))
-        outcome = start_scheduled_run(event, engine.sfn)
-        assert outcome["refused"] == "Invalid input for param x: '5' is not of type 'integer'"
-        machine = engine.store.get_dag("bad").state_machine_arn
-        assert engine.sfn.list_executions(stateMachineArn=machine)["executions"] == []
-        target = scheduler.get_schedule(Name="airstep-dev-good", GroupName="airstep-dev")["Target"]
-        assert "refusal" not in json.loads(target["Input"])
+
+def test_a_run_started_around_the_checks_fails_its_tasks_at_their_start(tmp_path):
+    """Airflow validates params again when each task starts: a bad conf that reached a run (an
+    execution started from the console) fails the task on its first try, retries or not."""
+    path = write(tmp_path)
+    path.write_text(path.read_text().replace("@task", "@task(retries=2)"))
+    model, source = load_model(path)
+    unchecked = dataclasses.replace(model, param_schemas=())  # as if started without airstep's check
+    with LocalEngine() as engine:
+        run = engine.run(unchecked, source, RunRequest(conf={"x": 0}, fast_retries=True))
+    (show,) = run.tasks
+    assert (run.state.value, str(show.state), show.try_number) == ("failed", "failed", 1)
+    assert show.error == "Invalid input for param x: 0 is less than the minimum of 1"
+
+
+def test_schemas_are_never_fetched_and_must_be_valid():
+    from airstep.sdk.param import validated
+
+    with pytest.raises(ParamValidationError, match="does not fetch schemas"):
+        validated("a", {"$ref": "http://127.0.0.1:9/schema.json"})
+    with pytest.raises(ParamValidationError, match="not valid JSON Schema: 'integr' is not valid"):
+        validated(5, {"type": "integr"})
+    assert validated(3, {"$defs": {"n": {"type": "integer"}}, "$ref": "#/$defs/n"}) == 3
 
 
 def test_airflows_params_tutorial_runs_unmodified(tmp_path, monkeypatch):

@@ -110,3 +110,22 @@ def test_an_upper_time_before_the_lower_is_the_next_day():
     base = dt.datetime(2026, 1, 1, 12, 0)
     lower, upper = target_times_as_dates(base, dt.time(22, 0), dt.time(2, 0))
     assert (lower, upper) == (dt.datetime(2026, 1, 1, 22, 0), dt.datetime(2026, 1, 2, 2, 0))
+
+
+def test_time_branches_compare_in_the_start_dates_zone_even_a_fixed_offset():
+    """Airflow's dag.timezone is start_date's tzinfo: a fixed offset is a zone too."""
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    with DAG("offset", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=plus_two)) as dag:
+        window = BranchDateTimeOperator(
+            task_id="window",
+            use_task_logical_date=True,
+            target_lower=dt.time(1, 0),  # 01:00 at +02:00 is 23:00 UTC the day before
+            target_upper=dt.time(3, 0),
+            follow_task_ids_if_true="t",
+            follow_task_ids_if_false="f",
+        )
+    assert dag.timezone is plus_two
+    # the window is 01:00-03:00 at +02:00 on the logical date's day (as its own zone writes it)
+    assert window.choose_branch({"logical_date": dt.datetime(2026, 1, 1, 1, 30, tzinfo=plus_two)}) == "t"
+    assert window.choose_branch({"logical_date": dt.datetime(2026, 1, 1, 0, 0, tzinfo=UTC)}) == "t"  # 02:00 +02
+    assert window.choose_branch({"logical_date": dt.datetime(2026, 1, 1, 2, 0, tzinfo=UTC)}) == "f"  # 04:00 +02

@@ -367,17 +367,15 @@ class ScheduleTarget:
     schedule: Schedule
     timezone: str
     scheduled_time: str = "<aws.scheduler.scheduled-time>"  # EventBridge Scheduler fills it in
-    refusal: str | None = None  # why no scheduled run may start (its params are invalid), if so
 
     def to_input(self) -> dict[str, Any]:
-        data = {
+        return {
             "dag_id": self.dag_id,
             "state_machine_arn": self.state_machine_arn,
             "schedule": self.schedule.to_dict(),
             "timezone": self.timezone,
             "scheduled_time": self.scheduled_time,
         }
-        return {**data, "refusal": self.refusal} if self.refusal else data
 
     @classmethod
     def from_input(cls, data: dict[str, Any]) -> ScheduleTarget:
@@ -387,7 +385,6 @@ class ScheduleTarget:
             Schedule.from_dict(data["schedule"]),
             data.get("timezone", "UTC"),
             data["scheduled_time"],
-            data.get("refusal"),
         )
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 2  # 2: no operator kind or spec, typed schedule
 DAG_CALLBACKS = ("on_success_callback", "on_failure_callback")
+EARLY_RULES = frozenset({TriggerRule.ONE_SUCCESS, TriggerRule.ONE_FAILED, TriggerRule.ONE_DONE, TriggerRule.ALWAYS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class DagModel:
             line=dag.location.line,
             tasks=tuple(TaskModel.from_operator(op) for op in dag.tasks),
             schedule=dag.schedule,
-            timezone=dag.timezone,
+            timezone=dag.schedule_timezone,
             start_date=_iso(dag.start_date),
             end_date=_iso(dag.end_date),
             catchup=dag.catchup,
@@ -151,6 +152,16 @@ class DagModel:
     def has_setups(self) -> bool:
         return any(t.is_setup for t in self.tasks)
 
+    @cached_property
+    def early_tasks(self) -> frozenset[str]:
+        """Tasks that start as soon as their trigger rule is decided, as Airflow starts them, rather
+        than once every upstream has ended: `one_success`, `one_failed`, `one_done` and `always`
+        tasks with upstreams. (Not in a DAG with setup tasks: a task there must not end before the
+        setups and work that its teardowns wait for.)"""
+        if self.has_setups:
+            return frozenset()
+        return frozenset(t.task_id for t in self.tasks if t.upstream and t.trigger_rule in EARLY_RULES)
+
     def resolve_params(self, conf: dict[str, Any]) -> dict[str, Any]:
         """The params a run with `conf` gets, validated as Airflow does when it creates the run
         (airstep.sdk.param); ParamValidationError names the first invalid one."""
@@ -160,7 +171,7 @@ class DagModel:
 
     def relatives(self, task_id: str, upstream: bool) -> set[str]:
         """Every task reachable downstream (or upstream) of `task_id`."""
-        edges = {t.task_id: list(t.upstream) for t in self.tasks} if upstream else self.downstream()
+        edges = self._upstream if upstream else self._downstream
         found: set[str] = set()
         frontier = [task_id]
         while frontier:
@@ -170,21 +181,30 @@ class DagModel:
                     frontier.append(relative)
         return found
 
+    @cached_property
+    def _upstream(self) -> dict[str, tuple[str, ...]]:
+        return {t.task_id: t.upstream for t in self.tasks}
+
     def relevant_setups(self, task_id: str) -> list[str]:
         """Airflow's `get_upstreams_only_setups`: the setups upstream of a task that have no teardown,
-        or a teardown downstream of the task (sorted)."""
+        or a teardown downstream of the task (sorted; none for a teardown)."""
+        return self._relevant_setups.get(task_id, [])
+
+    @cached_property
+    def _relevant_setups(self) -> dict[str, list[str]]:
+        """Per task, its relevant setups: once per model, one walk per setup and per teardown."""
+        found: dict[str, list[str]] = {}
         tasks = self.task_map
-        if not self.has_setups or tasks[task_id].is_teardown:
-            return []
-        downstream = self.downstream()
-        teardowns_after = {t for t in self.relatives(task_id, upstream=False) if tasks[t].is_teardown}
-        found = []
-        for candidate in sorted(self.relatives(task_id, upstream=True)):
-            if not tasks[candidate].is_setup:
-                continue
-            own_teardowns = {d for d in downstream[candidate] if tasks[d].is_teardown}
-            if not own_teardowns or own_teardowns & teardowns_after:
-                found.append(candidate)
+        for setup in sorted(t.task_id for t in self.tasks if t.is_setup):
+            teardowns = [d for d in self._downstream[setup] if tasks[d].is_teardown]
+            if teardowns:  # relevant to the tasks upstream of one of its teardowns
+                scope = set().union(*(self.relatives(t, upstream=True) for t in teardowns))
+                scope &= self.relatives(setup, upstream=False)
+            else:
+                scope = self.relatives(setup, upstream=False)
+            for task_id in scope:
+                if not tasks[task_id].is_teardown:
+                    found.setdefault(task_id, []).append(setup)
         return found
 
     def run_state_leaves(self) -> list[str]:

@@ -9,7 +9,8 @@ import json
 
 import pendulum
 
-from airflow.sdk import dag, task
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 
@@ -55,3 +56,16 @@ def airstep_bash_decorator():
 
 
 airstep_bash_decorator()
+
+
+with DAG("airstep_bash_output", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    # the XCom is the last line read on "\n" (a carriage return stays in it), "" after a blank line
+    # or no output at all
+    BashOperator(task_id="carriage_return", bash_command="printf 'a\\rb\\n'")
+    BashOperator(task_id="blank_last", bash_command="echo a; echo")
+    BashOperator(task_id="silent", bash_command="true")
+    BashOperator(task_id="stderr_last", bash_command="echo out; echo err >&2")
+    # an upstream output assigned to a template field after the operator is built makes the edge
+    produced = BashOperator(task_id="produce", bash_command="echo made")
+    consume = BashOperator(task_id="consume", bash_command='echo "got $GOT"', env={})
+    consume.env = {"GOT": produced.output}

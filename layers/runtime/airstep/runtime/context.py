@@ -150,9 +150,9 @@ class _Connections:
 def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceView) -> Context:
     """Airflow's template context, for the keys airstep supports."""
     logical = run.logical_date
-    # [core] dag_run_conf_overrides_params = True. The DAG's params were validated when the run was
-    # created; the task's own are validated here, before its code runs.
-    params = resolve_params({**dag.params, **task.params}, task.param_schemas, run.conf)
+    # [core] dag_run_conf_overrides_params = True; validated at every task start, as Airflow does
+    # (the run may have been started without airstep's checks: the console, StartExecution).
+    params = resolve_params({**dag.params, **task.params}, {**dag.param_schemas, **task.param_schemas}, run.conf)
     context: Context = {
         "dag": dag,
         "task": task,

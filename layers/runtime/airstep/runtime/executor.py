@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 
 from airstep.compat.imports import airflow_imports
 from airstep.contract import DAG, RUN, TASK_ID, XCOM_RETURN_KEY, DagRef, DagRun
-from airstep.errors import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped
+from airstep.errors import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped, ParamValidationError
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
@@ -168,7 +168,10 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
         return TryResult(None, error=redact(str(exc)), unloadable=True)
     task = dag.task_dict[request.task_id]
     view = TaskInstanceView(request.run, request.task_id, request.try_number, request.upstream)
-    context = build_context(dag, task, request.run, view)
+    try:
+        context = build_context(dag, task, request.run, view)
+    except ParamValidationError as exc:  # as Airflow: the task fails at its start, retries or not
+        return TryResult(TaskState.FAILED, error=redact(str(exc)), error_type=type(exc).__name__, final=True)
     seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
     why = "execution_timeout" if seconds == task.execution_timeout else "the time left in its Lambda invocation"
     limit = f"{seconds:g} s ({why})"

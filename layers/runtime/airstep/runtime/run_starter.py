@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from airstep.contract import ScheduleTarget, execution_name, parse_time
@@ -19,7 +18,6 @@ from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.scheduling import scheduled_run
 
 logger = Logger(service=SERVICE_NAME)
-metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 
 
 def start_scheduled_run(event: dict[str, Any], sfn: Any) -> dict[str, Any]:
@@ -28,13 +26,6 @@ def start_scheduled_run(event: dict[str, Any], sfn: Any) -> dict[str, Any]:
     fired = parse_time(target.scheduled_time)
     assert fired is not None
     run = scheduled_run(target.dag_id, target.schedule, fired, target.timezone)
-    if target.refusal:  # found when the DAG was deployed: Airflow creates no run either
-        logger.error(
-            "scheduled run refused", extra={"dag_id": run.dag_id, "run_id": run.run_id, "reason": target.refusal}
-        )
-        metrics.add_metric(name="ScheduledRunsRefused", unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
-        return {"run_id": run.run_id, "refused": target.refusal}
     name = execution_name(run.run_id)
     payload = json.dumps(run.to_input(), sort_keys=True)
     try:

@@ -47,16 +47,3 @@ def manual_run(
         assert schedule.seconds is not None
         end = when + timedelta(seconds=schedule.seconds)
     return DagRun(dag_id, f"{RunType.MANUAL}__{when.isoformat()}", RunType.MANUAL, when, when, end, dict(conf or {}))
-
-
-def next_interval_end(schedule: Schedule, current_end: datetime, zone: str = "UTC") -> datetime | None:
-    """The end of the data interval that follows one ending at `current_end` (Airflow's
-    `next_dagrun_info` from it): the next cron time, or `current_end` plus the delta; None for
-    `@once`, which has no next interval."""
-    if schedule.kind is ScheduleKind.ONCE:
-        return None
-    if schedule.kind is ScheduleKind.DELTA_INTERVAL:
-        assert schedule.seconds is not None
-        return current_end + timedelta(seconds=schedule.seconds)
-    local = current_end.astimezone(ZoneInfo(zone))
-    return croniter(schedule.cron, local).get_next(datetime).astimezone(UTC)

@@ -38,7 +38,8 @@ from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
-from airstep.runtime.trigger_rules import Role, decide
+from airstep.runtime.store.gates import GateStatus
+from airstep.runtime.trigger_rules import Decision, Role, decide
 from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
 
@@ -108,7 +109,23 @@ class Invocation:
         model = self.model
         task = model.task_map[self.task_id]
         upstream: dict[str, TaskInstance] = {}
-        if task.upstream:
+        if task.upstream and self.task_id in model.early_tasks:
+            found = self.store.get_task_instances(self.key, [*task.upstream, self.task_id])
+            own = found.pop(self.task_id, None)
+            if own is not None and own.state in FINISHED:  # skipped by a branch before it came to run
+                self.signal()
+                return TaskOutcome(self.task_id, own.state, own.try_number)
+            upstream = {u: ti for u, ti in found.items() if ti.state in FINISHED}  # others still run
+            early = decide(
+                task.trigger_rule,
+                [(ti.state, ti.end) for ti in upstream.values()],  # type: ignore[misc]
+                pending=len(task.upstream) - len(upstream),
+            )
+            if early is None:  # its gate opens only once the rule is decided
+                raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
+            if not early.runs:
+                return self._not_run(task, early)
+        elif task.upstream:
             indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
             found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, self.task_id])
             own = found.pop(self.task_id, None)
@@ -125,13 +142,9 @@ class Invocation:
                 ]
                 + [(upstream[s].state, upstream[s].end, Role.INDIRECT_SETUP) for s in indirect_setups],  # type: ignore[misc]
             )
+            assert decision is not None
             if not decision.runs:
-                assert decision.state is not None
-                self.store.finish_unfinished(self.key, self.task_id, decision.state, decision.settled_at or _now())
-                extra = {"state": decision.state.value, "trigger_rule": task.trigger_rule.value}
-                logger.info("task not run", extra=extra)
-                self.signal()
-                return TaskOutcome(self.task_id, decision.state)
+                return self._not_run(task, decision)
 
         started = _now()
         try_number = self.store.begin_try(self.key, self.task_id, started)
@@ -165,6 +178,14 @@ class Invocation:
         if result.final or outcome.state is not state:
             raise AirstepTaskFailedNoRetry(cause)
         raise AirstepTaskFailed(cause)
+
+    def _not_run(self, task: TaskModel, decision: Decision) -> TaskOutcome:
+        """Settle the task as its trigger rule decided, without running it."""
+        assert decision.state is not None
+        self.store.finish_unfinished(self.key, self.task_id, decision.state, decision.settled_at or _now())
+        logger.info("task not run", extra={"state": decision.state.value, "trigger_rule": task.trigger_rule.value})
+        self.signal()
+        return TaskOutcome(self.task_id, decision.state)
 
     def _execute(self, task: TaskModel, try_number: int, upstream: dict[str, TaskInstance]) -> TryResult:
         """Hand the try to the executor function and wait for its outcome. An executor that died (out of
@@ -238,16 +259,29 @@ class Invocation:
     def hold_at_gate(self) -> dict[str, Any]:
         assert self.payload.token is not None
         status = self.store.gate_register(self.key, self.task_id, self.payload.token, list(self.payload.wait_for))
-        if status.open:
+        opens = self._opens(self.task_id, status)
+        if opens:
             self._release(self.task_id, status.token)
-        return {"task_id": self.task_id, "open": status.open}
+        return {"task_id": self.task_id, "open": opens}
 
     def signal(self) -> None:
-        """Tell each gated downstream that this task has ended; open the gates that are now complete."""
+        """Tell each gated downstream that this task has ended; open the gates that are now complete,
+        or (an early task's) whose trigger rule the arrivals decide."""
         for down in self.payload.signal:
             status = self.store.gate_arrive(self.key, down, self.task_id)
-            if status.open:
+            if self._opens(down, status):
                 self._release(down, status.token)
+
+    def _opens(self, task_id: str, status: GateStatus) -> bool:
+        if status.open:
+            return True
+        model = self.model
+        if status.token is None or task_id not in model.early_tasks or not status.arrived:
+            return False
+        task = model.task_map[task_id]
+        found = self.store.get_task_instances(self.key, sorted(status.arrived))
+        ended = [(ti.state, ti.end) for ti in found.values() if ti.state in FINISHED]
+        return decide(task.trigger_rule, ended, pending=len(task.upstream) - len(ended)) is not None  # type: ignore[arg-type]
 
     def _release(self, task_id: str, token: str | None) -> None:
         """Send the gate's token. At least once: every caller that sees the gate open sends it (a failed

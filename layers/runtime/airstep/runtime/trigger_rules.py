@@ -145,6 +145,10 @@ _RUNS_WHEN: dict[TriggerRule, Callable[[Arrived], bool]] = {
 }
 
 
+class Undecided(ValueError):
+    """The upstreams arrived so far do not decide the rule."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Whether the task runs; if not, the state it takes and when (ISO time) it was settled."""
@@ -190,25 +194,33 @@ def decide_on(
         decision = verdict(rule, arrived)
         if decision is not None:
             return index, decision
-    raise ValueError(f"trigger rule {rule.value} undecided with every upstream arrived: {arrived}")
+    raise Undecided(f"trigger rule {rule.value} undecided with the upstreams arrived: {arrived}")
 
 
 def decide(
-    rule: TriggerRule, upstreams: Iterable[tuple[TaskState, str | None] | tuple[TaskState, str | None, Role]]
-) -> Decision:
-    """What a task does, given each upstream's final state, its end time (ISO; None: unknown, last)
-    and, optionally, its Role (default: a direct upstream that is not a setup)."""
+    rule: TriggerRule,
+    upstreams: Iterable[tuple[TaskState, str | None] | tuple[TaskState, str | None, Role]],
+    pending: int = 0,
+) -> Decision | None:
+    """What a task does, given each ended upstream's final state, its end time (ISO; None: unknown,
+    last) and, optionally, its Role (default: a direct upstream that is not a setup); `pending`
+    direct upstreams (not setups) have not ended yet. None: undecided until more of them end."""
     entries = [(u[0], u[1], u[2] if len(u) > 2 else Role.WORK) for u in upstreams]  # type: ignore[misc]
     ordered = sorted(entries, key=lambda u: (u[1] is None, datetime.fromisoformat(u[1]) if u[1] else None))
     groups = [(end, [(state, role) for state, _, role in group]) for end, group in groupby(ordered, key=lambda u: u[1])]
     roles = Counter(role for _, _, role in entries)
-    index, decision = decide_on(
-        rule,
-        roles[Role.WORK] + roles[Role.SETUP],
-        (arrivals for _, arrivals in groups),
-        setups=roles[Role.SETUP],
-        indirect_setups=roles[Role.INDIRECT_SETUP],
-    )
+    try:
+        index, decision = decide_on(
+            rule,
+            roles[Role.WORK] + roles[Role.SETUP] + pending,
+            (arrivals for _, arrivals in groups),
+            setups=roles[Role.SETUP],
+            indirect_setups=roles[Role.INDIRECT_SETUP],
+        )
+    except Undecided:
+        if pending:
+            return None
+        raise
     if decision.runs:
         return decision
     settled_by = groups[index][0]

@@ -175,6 +175,16 @@ class BaseOperator(DependencyMixin):
 
         cls.__init__ = init_then_link  # type: ignore[method-assign]
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A template field set after the operator is built links the upstream outputs it holds too
+        (Airflow's `BaseOperator.__setattr__`)."""
+        super().__setattr__(name, value)
+        if name in self.template_fields and self.__dict__.get("_initialising") is False:
+            from airstep.sdk.xcom_arg import iter_xcom_args
+
+            for arg in iter_xcom_args(value):
+                self.add_upstream(arg.operator)
+
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
 

@@ -6,12 +6,12 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airstep.errors import DagDefinitionError, SourceLocation, caller_location
-from airstep.sdk.param import split_params
+from airstep.errors import DagDefinitionError, ParamValidationError, SourceLocation, caller_location
+from airstep.sdk.param import resolve_params, split_params
 from airstep.sdk.schedule import parse_schedule
 from airstep.trigger_rule import TriggerRule
 
@@ -162,7 +162,13 @@ class DAG:
         return f"<DAG {self.dag_id}: {len(self.task_dict)} tasks>"
 
     @property
-    def timezone(self) -> str:
+    def timezone(self) -> tzinfo:
+        """Airflow's `dag.timezone`: start_date's zone, UTC if it has none (what the time branches
+        compare in)."""
+        return self.start_date.tzinfo if self.start_date and self.start_date.tzinfo else UTC
+
+    @property
+    def schedule_timezone(self) -> str:
         """The IANA name of the zone the DAG is scheduled in: its schedule's, else start_date's."""
         return (self.schedule and self.schedule.timezone) or _zone_name(self.start_date)
 
@@ -212,9 +218,19 @@ class DAG:
         return base if qualify(base) not in self.task_dict else renamed(base, qualify, self.task_dict)
 
     def validate(self) -> None:
-        """What Airflow checks before it accepts a DAG: no cycle, and every work task right after a
-        setup keeps the all_success trigger rule (DagDefinitionError otherwise)."""
+        """What Airflow checks before it accepts a DAG: no cycle, valid param defaults if it has a
+        schedule, and every work task right after a setup keeps the all_success trigger rule
+        (DagDefinitionError otherwise)."""
         self.check_acyclic()
+        if self.schedule is not None:
+            try:
+                resolve_params(self.params, self.param_schemas, {})
+            except ParamValidationError as exc:
+                raise DagDefinitionError(
+                    f"Dag {self.dag_id!r} is not allowed to define a Schedule, as there are required params "
+                    f"without default values, or the default values are not valid ({exc})",
+                    self.location,
+                ) from None
         for task in self.tasks:
             if not task.is_setup:
                 continue

@@ -63,17 +63,28 @@ class Param:
 
 
 def validated(value: Any, schema: Mapping[str, Any]) -> Any:
-    """`value` if it satisfies `schema` (NOTSET: no value), else ParamValidationError saying why."""
+    """`value` if it satisfies `schema` (NOTSET: no value), else ParamValidationError saying why.
+    As Airflow's jsonschema.validate, except that a `$ref` is never fetched (no URL, no file: the
+    schema comes from a DAG file) - it must point inside the schema."""
     if value is NOTSET:
         raise ParamValidationError("No value passed")
     if not schema:
         return value
-    from jsonschema import FormatChecker, ValidationError, validate
+    from jsonschema import FormatChecker, SchemaError, ValidationError
+    from jsonschema.validators import validator_for
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
 
+    checker = validator_for(schema)
     try:
-        validate(value, dict(schema), format_checker=FormatChecker(CHECKED_FORMATS))
+        checker.check_schema(schema)
+        checker(schema, registry=Registry(), format_checker=FormatChecker(CHECKED_FORMATS)).validate(value)
+    except SchemaError as err:
+        raise ParamValidationError(f"its schema is not valid JSON Schema: {err.message}") from None
     except ValidationError as err:
         raise ParamValidationError(err.message) from None
+    except Unresolvable as err:
+        raise ParamValidationError(f"its schema refers to {err} (airstep does not fetch schemas)") from None
     return value
 
 

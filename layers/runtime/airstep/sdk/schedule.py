@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
@@ -71,3 +72,16 @@ def _cron(text: str, location: SourceLocation) -> tuple[str, str | None]:
             location,
         )
     return text, None
+
+
+def next_interval_end(schedule: Schedule, current_end: datetime, zone: str = "UTC") -> datetime | None:
+    """The end of the data interval that follows one ending at `current_end` (Airflow's
+    `next_dagrun_info` from it): the next cron time, or `current_end` plus the delta; None for
+    `@once`, which has no next interval."""
+    if schedule.kind is ScheduleKind.ONCE:
+        return None
+    if schedule.kind is ScheduleKind.DELTA_INTERVAL:
+        assert schedule.seconds is not None
+        return current_end + timedelta(seconds=schedule.seconds)
+    local = current_end.astimezone(ZoneInfo(zone))
+    return croniter(schedule.cron, local).get_next(datetime).astimezone(UTC)

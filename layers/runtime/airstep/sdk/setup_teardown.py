@@ -18,11 +18,7 @@ from airstep.errors import DagDefinitionError, caller_location
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
 
-Scope = Any  # an operator, or a list of operators used together (`with [t1, t2]:`)
-
-
-def _key(scope: Scope) -> Any:
-    return tuple(scope) if isinstance(scope, list) else scope
+Scope = Any  # an operator in a `with`, or the list of setups (teardowns) found for one
 
 
 def _link(receiving: Scope, new: Scope, upstream: bool = True) -> None:
@@ -41,7 +37,7 @@ class _SetupTeardownContext:
     def reset(self) -> None:
         self.active = False
         self.context_map: dict[Any, list[BaseOperator]] = {}
-        self.setup: Scope = []  # the setup(s) of the innermost `with`, and those of enclosing ones
+        self.setup: Scope = []  # the setup of the innermost `with`, and those of enclosing ones
         self.previous_setups: list[Scope] = []
         self.teardown: Scope = []
         self.previous_teardowns: list[Scope] = []
@@ -51,24 +47,20 @@ class _SetupTeardownContext:
         self.previous_setup_upstream_of_teardown: list[Scope] = []
 
     # -- entering a scope -------------------------------------------------------------------------
-    def push(self, operator: Scope) -> None:
-        first = operator[0] if isinstance(operator, list) else operator
-        if isinstance(operator, list) and any(t.is_setup != first.is_setup for t in operator):
-            self.reset()
-            raise DagDefinitionError("All tasks in the list must be either setup or teardown tasks", caller_location())
-        if first.is_teardown:
+    def push(self, operator: BaseOperator) -> None:
+        if operator.is_teardown:
             if self.teardown and self.teardown != operator:
                 self.previous_teardowns.append(self.teardown)
             self.teardown = operator
-            found = _nearest(first, lambda t: t.is_setup, upstream=True)
+            found = _nearest(operator, lambda t: t.is_setup, upstream=True)
             if self.setup_upstream_of_teardown and self.setup_upstream_of_teardown != found:
                 self.previous_setup_upstream_of_teardown.append(self.setup_upstream_of_teardown)
             self.setup_upstream_of_teardown = found
-        elif first.is_setup:
+        elif operator.is_setup:
             if self.setup and self.setup != operator:
                 self.previous_setups.append(self.setup)
             self.setup = operator
-            found = _nearest(first, lambda t: t.is_teardown, upstream=False)
+            found = _nearest(operator, lambda t: t.is_teardown, upstream=False)
             if self.teardown_downstream_of_setup and self.teardown_downstream_of_setup != found:
                 self.previous_teardown_downstream_of_setup.append(self.teardown_downstream_of_setup)
             self.teardown_downstream_of_setup = found
@@ -81,30 +73,28 @@ class _SetupTeardownContext:
             return
         for scope in (self.setup, self.teardown):
             if scope:
-                self.context_map.setdefault(_key(scope), []).append(task)
+                self.context_map.setdefault(scope, []).append(task)
 
     # -- leaving it -------------------------------------------------------------------------------
     def exit(self) -> None:
         if setup := self.setup:
-            work = [t for t in self.context_map.get(_key(setup), []) if not t.is_teardown and not t.is_setup]
+            work = [t for t in self.context_map.get(setup, []) if not t.is_teardown and not t.is_setup]
             if work:
                 roots = [t for t in work if not t.upstream_task_ids]
                 if roots:
                     _link(roots, setup, upstream=False)
                 else:
-                    for s in setup if isinstance(setup, list) else [setup]:
-                        s.set_downstream(work[0])
+                    setup.set_downstream(work[0])
                 leaves: Scope = [t for t in work if not t.downstream_task_ids] or work[-1]
                 _link(self.teardown or leaves, self.teardown_downstream_of_setup)
         if teardown := self.teardown:
-            work = [t for t in self.context_map.get(_key(teardown), []) if not t.is_teardown and not t.is_setup]
+            work = [t for t in self.context_map.get(teardown, []) if not t.is_teardown and not t.is_setup]
             if work:
                 leaves = [t for t in work if not t.downstream_task_ids]
                 if leaves:
                     _link(leaves, teardown)
                 else:
-                    for t in teardown if isinstance(teardown, list) else [teardown]:
-                        t.set_upstream(work[-1])
+                    teardown.set_upstream(work[-1])
                 roots: Scope = [t for t in work if not t.upstream_task_ids] or work[0]
                 _link(self.setup or roots, self.setup_upstream_of_teardown, upstream=False)
         self._pop()
@@ -131,8 +121,9 @@ class _SetupTeardownContext:
         )
         if self.setup_upstream_of_teardown and old:
             _link(old, self.setup_upstream_of_teardown, upstream=False)
-        self.context_map.pop(_key(old_setup), None)
-        self.context_map.pop(_key(old_teardown), None)
+        for closed in (old_setup, old_teardown):
+            if closed:
+                self.context_map.pop(closed, None)
 
 
 def _nearest(operator: BaseOperator, wanted: Callable[[BaseOperator], bool], upstream: bool) -> list[BaseOperator]:
@@ -145,12 +136,13 @@ def _nearest(operator: BaseOperator, wanted: Callable[[BaseOperator], bool], ups
         if found:
             return found
         seen.update(t.task_id for t in tasks)
-        tasks = [
-            x
+        layer = {
+            x.task_id: x
             for t in tasks
             for x in [*t.get_direct_relatives(), *t.get_direct_relatives(upstream=True)]
             if x is not operator and x.task_id not in seen
-        ]
+        }
+        tasks = list(layer.values())
     return []
 
 
@@ -158,16 +150,15 @@ context = _SetupTeardownContext()
 
 
 class ScopeManager:
-    """`with task:` / `with [t1, t2]:` for setup and teardown tasks (operators or TaskFlow outputs)."""
+    """`with task:` for a setup or teardown task (an operator or a TaskFlow output)."""
 
-    def __init__(self, scope: Scope) -> None:
-        operators = scope if isinstance(scope, list) else [scope]
-        if not all(op.is_setup or op.is_teardown for op in operators):
+    def __init__(self, operator: BaseOperator) -> None:
+        if not (operator.is_setup or operator.is_teardown):
             raise DagDefinitionError("Only setup/teardown tasks can be used as context managers.", caller_location())
-        self.scope = scope
+        self.operator = operator
 
     def __enter__(self) -> _SetupTeardownContext:
-        context.push(self.scope)
+        context.push(self.operator)
         return context
 
     def __exit__(self, *exc: object) -> None:

@@ -21,8 +21,9 @@ class BashOperator(BaseOperator):
     output (stdout and stderr together; "" if none), passed through `output_processor`, becomes the
     task's XCom. `bash_command`,
     `env` and `cwd` are Jinja templates; a command ending in `.sh` or `.bash` names a template file.
-    `AIRFLOW_HOME`, unless set, is a writable scratch folder (Lambda's file system is read-only
-    elsewhere), so commands written for Airflow that use it keep working.
+    A command that inherits the environment and finds no `AIRFLOW_HOME` in it gets a writable
+    scratch folder there (Lambda's file system is read-only elsewhere), so commands written for
+    Airflow that use it keep working.
     """
 
     template_fields = ("bash_command", "env", "cwd")
@@ -57,9 +58,13 @@ class BashOperator(BaseOperator):
             self.skip_on_exit_code = list(skip_on_exit_code)
 
     def execute(self, context: dict[str, Any]) -> str | None:
-        env = dict(os.environ) if self.env is None or self.append_env else {}
+        inherits = self.env is None or self.append_env
+        env = dict(os.environ) if inherits else {}
         env.update(self.env or {})
-        env.setdefault("AIRFLOW_HOME", str(Path(tempfile.gettempdir()) / "airflow"))
+        if inherits and "AIRFLOW_HOME" not in env:
+            home = Path(tempfile.gettempdir()) / "airflow"
+            home.mkdir(exist_ok=True)
+            env["AIRFLOW_HOME"] = str(home)
         env.update(
             AIRFLOW_CTX_DAG_ID=context["dag"].dag_id,
             AIRFLOW_CTX_TASK_ID=self.task_id,
@@ -72,13 +77,12 @@ class BashOperator(BaseOperator):
             env=env,
             cwd=self.cwd,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # one stream, as Airflow's SubprocessHook reads it
-            text=True,
-            errors="backslashreplace",
+            stderr=subprocess.STDOUT,  # one stream, read line by line on "\n", as Airflow's SubprocessHook
             timeout=self.execution_timeout,
             check=False,
         )
-        lines = [line.rstrip() for line in completed.stdout.splitlines()]
+        output = completed.stdout.decode("utf-8", errors="backslashreplace").removesuffix("\n")
+        lines = [line.rstrip() for line in output.split("\n")] if completed.stdout else []
         for line in lines:
             print(f"[{self.task_id}] {line}", flush=True)
         if completed.returncode in self.skip_on_exit_code:

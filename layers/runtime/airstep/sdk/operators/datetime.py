@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from airstep.errors import AirflowException
 from airstep.sdk.operators.branch import BaseBranchOperator
@@ -44,7 +43,7 @@ class BranchDateTimeOperator(BaseBranchOperator):
         else:
             now = datetime.datetime.now(datetime.UTC)
         lower, upper = target_times_as_dates(now, self.target_lower, self.target_upper)
-        zone = ZoneInfo(self.dag.timezone)
+        zone = self.dag.timezone
         lower, upper = _aware(lower, zone), _aware(upper, zone)
         if upper is not None and upper < now:
             return self.follow_task_ids_if_false
@@ -73,7 +72,7 @@ def target_times_as_dates(
     return lower, upper  # type: ignore[return-value]
 
 
-def _aware(value: datetime.datetime | None, zone: ZoneInfo) -> datetime.datetime | None:
+def _aware(value: datetime.datetime | None, zone: datetime.tzinfo) -> datetime.datetime | None:
     """Airflow's `timezone.coerce_datetime(value, dag.timezone)`: a naive time is in the DAG's zone."""
     if value is None or value.tzinfo is not None:
         return value

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airstep.sdk.operators.branch import BaseBranchOperator
+from airstep.sdk.schedule import next_interval_end
 from airstep.states import RunType
 
 
@@ -17,15 +18,13 @@ class LatestOnlyOperator(BaseBranchOperator):
     and skipped if not (a backfill or catch-up run of an older interval)."""
 
     def choose_branch(self, context: dict[str, Any]) -> str | Iterable[str]:
-        from airstep.runtime.scheduling import next_interval_end  # run-time semantics, needed only here
-
         follow_all = sorted(self.downstream_task_ids)
         run = context["dag_run"]
         if run.run_type == RunType.MANUAL or self.dag.schedule is None:
             return follow_all
         start = run.data_interval_start or run.logical_date
         end = run.data_interval_end or run.logical_date
-        right = next_interval_end(self.dag.schedule, end, self.dag.timezone)
+        right = next_interval_end(self.dag.schedule, end, self.dag.schedule_timezone)
         if right is None:
             return follow_all
         return follow_all if start < datetime.now(UTC) <= right else []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from airstep.sdk.operators.branch import BaseBranchOperator
 from airstep.sdk.weekday import WeekDay
@@ -35,7 +34,7 @@ class BranchDayOfWeekOperator(BaseBranchOperator):
         if self.use_task_logical_date:
             now = context["logical_date"]
         else:
-            now = datetime.now(UTC).astimezone(ZoneInfo(self.dag.timezone))
+            now = datetime.now(UTC).astimezone(self.dag.timezone)
         if now.isoweekday() in self._week_day_num:
             return self.follow_task_ids_if_true
         return self.follow_task_ids_if_false
