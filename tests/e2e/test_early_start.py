@@ -44,3 +44,32 @@ def test_an_early_task_waits_when_the_first_arrivals_do_not_decide():
     assert decide(TriggerRule.ONE_SUCCESS, first, pending=1) is None
     second = [*first, (TaskState.SUCCESS, "2026-01-01T00:00:02+00:00")]
     assert decide(TriggerRule.ONE_SUCCESS, second, pending=1) == RUN
+
+
+def test_a_branch_does_not_skip_an_early_task_that_is_already_running():
+    """Airflow 3.3.2's ti_skip_downstream sets SKIPPED only on task instances that are not running
+    (nor finished): the one_success task started by `fast` runs to success although `branch`,
+    ending while it runs, follows only `other`."""
+    model, source = load_model(ROOT / "tests" / "fixtures" / "airflow_examples" / "airstep_branch_meets_early_task.py")
+    with LocalEngine() as engine:
+        result = engine.run(model, source, RunRequest())
+    tasks = {t.task_id: t for t in result.tasks}
+    assert {t: str(ti.state) for t, ti in tasks.items()} == {
+        "fast": "success",
+        "branch": "success",
+        "early": "success",
+        "other": "success",
+    }
+    assert datetime.fromisoformat(tasks["early"].start) < datetime.fromisoformat(tasks["branch"].end)
+    assert result.state.value == "success"
+
+
+def test_one_upstream_decides_only_when_it_ends_so_nothing_starts_early():
+    from airstep.model import DagModel, TaskModel
+
+    tasks = (
+        TaskModel("a", (), 1),
+        TaskModel("alert", ("a",), 2, trigger_rule=TriggerRule.ONE_FAILED),
+        TaskModel("anyway", ("a",), 3, trigger_rule=TriggerRule.ALWAYS),
+    )
+    assert DagModel("d", "d.py", 1, tasks).early_tasks == {"anyway"}

@@ -155,12 +155,17 @@ class DagModel:
     @cached_property
     def early_tasks(self) -> frozenset[str]:
         """Tasks that start as soon as their trigger rule is decided, as Airflow starts them, rather
-        than once every upstream has ended: `one_success`, `one_failed`, `one_done` and `always`
-        tasks with upstreams. (Not in a DAG with setup tasks: a task there must not end before the
-        setups and work that its teardowns wait for.)"""
+        than once every upstream has ended: `always` tasks with upstreams, and `one_success`,
+        `one_failed` and `one_done` tasks with several (one upstream decides only when it ends).
+        Not in a DAG with setup tasks: a task there must not end before the setups and work that its
+        teardowns wait for."""
         if self.has_setups:
             return frozenset()
-        return frozenset(t.task_id for t in self.tasks if t.upstream and t.trigger_rule in EARLY_RULES)
+        return frozenset(
+            t.task_id
+            for t in self.tasks
+            if t.trigger_rule in EARLY_RULES and len(t.upstream) >= (1 if t.trigger_rule is TriggerRule.ALWAYS else 2)
+        )
 
     def resolve_params(self, conf: dict[str, Any]) -> dict[str, Any]:
         """The params a run with `conf` gets, validated as Airflow does when it creates the run

@@ -38,11 +38,20 @@ class Registry:
 registry = Registry()
 
 
+# The task runner waits for the executor's answer (up to Lambda's 15 minutes): botocore's 60 s read
+# timeout would cut the wait short and its retries would invoke the try again while it still runs.
+_CONFIG = {"lambda": {"read_timeout": 960, "connect_timeout": 10, "retries": {"max_attempts": 1}}}
+
+
 def client(service: str) -> Any:
     """The process's boto3 client for `service` (default session, region and credentials)."""
     import boto3
+    from botocore.config import Config
 
-    return registry.get(f"client:{service}", lambda: boto3.client(service))
+    options = _CONFIG.get(service)
+    return registry.get(
+        f"client:{service}", lambda: boto3.client(service, config=Config(**options) if options else None)
+    )
 
 
 def metadata_store() -> MetadataStore:

@@ -35,6 +35,9 @@ logger = Logger(service=SERVICE_NAME)
 # A try stops this long before Lambda would end the invocation, so that its outcome is still reported.
 REPORTING_MARGIN_SECONDS = 10.0
 LAMBDA_LIMIT_SECONDS = 900.0
+# How long a try's callbacks may run past its limit: within the 15 s the runner keeps to record the
+# try (task_runner.RECORDING_MARGIN_SECONDS), well within the step's state timeout margin.
+CALLBACK_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +175,15 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
         context = build_context(dag, task, request.run, view)
     except ParamValidationError as exc:  # as Airflow: the task fails at its start, retries or not
         return TryResult(TaskState.FAILED, error=redact(str(exc)), error_type=type(exc).__name__, final=True)
-    seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
-    why = "execution_timeout" if seconds == task.execution_timeout else "the time left in its Lambda invocation"
-    limit = f"{seconds:g} s ({why})"
+    limit_seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
+    why = "execution_timeout" if limit_seconds == task.execution_timeout else "the time left in its Lambda invocation"
+    # Callbacks share the try's time (the state machine's timeout for the step allows the try and a
+    # margin, not more), and those after the try get at most CALLBACK_SECONDS beyond its limit.
+    budget = Budget(started, min(remaining_seconds, limit_seconds + CALLBACK_SECONDS))
     with masked_output, airflow_imports(), current_context(context):
-        budget = Budget(started, remaining_seconds)
-        run_callbacks(task.on_execute_callback, context, budget)
-        result, callback_list = _try(task, view, context, seconds, limit, request)
+        run_callbacks(task.on_execute_callback, context, Budget(started, limit_seconds))
+        seconds = max(limit_seconds - (time.monotonic() - started), 0.0)
+        result, callback_list = _try(task, view, context, seconds, f"{limit_seconds:g} s ({why})", request)
         run_callbacks(callback_list, context, budget)
     return result
 
@@ -240,12 +245,12 @@ def run_dag_callbacks(request: RunCallbackRequest, remaining_seconds: float = fl
     started = time.monotonic()
     try:
         dag = get_dag(request.dag)
-    except DagVersionError as exc:
-        logger.warning("run callbacks not run: the DAG did not load", extra={"error": redact(str(exc))})
+        task = dag.task_dict[request.task_id]
+        view = TaskInstanceView(request.run, request.task_id, request.try_number, {})
+        context = build_context(dag, task, request.run, view)
+    except Exception as exc:  # noqa: BLE001 - the DAG no longer loads, or its params fail: no callback
+        logger.warning("run callbacks not run", extra={"error": redact(_describe(exc))})
         return {"ran": 0}
-    task = dag.task_dict[request.task_id]
-    view = TaskInstanceView(request.run, request.task_id, request.try_number, {})
-    context = build_context(dag, task, request.run, view)
     context["reason"] = request.reason
     callbacks = getattr(dag, request.callback)
     with masked_output, airflow_imports(), current_context(context):

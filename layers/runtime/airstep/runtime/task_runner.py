@@ -163,8 +163,8 @@ class Invocation:
             raise
         assert result.state is not None
         result = _checked_skips(model, self.task_id, result)
-        for skipped in result.skip:  # before this try ends: they cannot have started (it is upstream)
-            self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now())
+        for skipped in result.skip:  # before this try ends; an early task already running keeps running
+            self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True)
         if result.state is not TaskState.FAILED:
             outcome = self._close(try_number, started, result.state, result.error, result.xcoms)
             if outcome.state is not result.state:  # a later try or a reader ended the instance first
@@ -315,8 +315,8 @@ class Invocation:
         leaves = model.run_state_leaves()
         failed_leaves = [t for t in leaves if instances[t].state in FAILED_STATES]
         state = RunState.FAILED if failed_leaves else RunState.SUCCESS
-        self.store.finish_run(self.key, state, _now(), self.payload.execution)
-        self._run_callbacks(model, state, instances)
+        if self.store.finish_run(self.key, state, _now(), self.payload.execution):  # once, not per retry
+            self._run_callbacks(model, state, instances)
         failed = sorted(t for t, ti in instances.items() if ti.state is TaskState.FAILED)
         cause = (
             f"failed tasks: {', '.join(failed)}"
@@ -333,7 +333,8 @@ class Invocation:
         name = "on_success_callback" if state is RunState.SUCCESS else "on_failure_callback"
         if name not in model.callbacks:
             return
-        candidates = [ti for ti in instances.values() if state is RunState.SUCCESS or ti.state is TaskState.FAILED]
+        wanted = TaskState.SUCCESS if state is RunState.SUCCESS else TaskState.FAILED
+        candidates = [ti for ti in instances.values() if ti.state is wanted]
         about = max(candidates or instances.values(), key=lambda ti: (ti.end or "", ti.task_id))
         reason = state.value if state is RunState.SUCCESS else "task_failure"  # Airflow's reasons
         request = RunCallbackRequest(
@@ -344,7 +345,7 @@ class Invocation:
                 FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], DEFAULT_QUEUE),
                 Payload=json.dumps(request.to_event()).encode(),
             )
-        except ClientError as exc:
+        except Exception as exc:  # noqa: BLE001 - the run's outcome is recorded; a callback cannot change it
             logger.warning("run callbacks not run", extra={"callback": name, "error": redact(str(exc))})
 
 

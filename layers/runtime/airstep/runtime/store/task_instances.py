@@ -221,9 +221,18 @@ class TaskInstances:
         return updated is not None
 
     def finish_unfinished(
-        self, run: RunKey, task_id: str, state: TaskState, now: str, error: str | None = None, map_index: int = -1
+        self,
+        run: RunKey,
+        task_id: str,
+        state: TaskState,
+        now: str,
+        error: str | None = None,
+        map_index: int = -1,
+        unstarted_only: bool = False,
     ) -> bool:
-        """Give a task instance a final state unless it has one (skips, upstream failures, crashed tries)."""
+        """Give a task instance a final state unless it has one (skips, upstream failures, crashed
+        tries); with `unstarted_only`, only if no try of it is running either (a branch's skip: Airflow
+        never skips a running task; one waiting for its retry may be skipped)."""
         values: dict[str, Any] = {
             ":state": string(state.value),
             ":now": string(now),
@@ -236,10 +245,14 @@ class TaskInstances:
             update += ", #e = :err"
             names["#e"] = "error"
             values[":err"] = string(error[:MAX_ERROR_CHARS])
+        condition = "attribute_not_exists(fin)"
+        if unstarted_only:
+            condition += " AND (attribute_not_exists(#s) OR #s = :retry)"
+            values[":retry"] = string(TaskState.UP_FOR_RETRY.value)
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, map_index)),
             update,
-            condition="attribute_not_exists(fin)",
+            condition=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
