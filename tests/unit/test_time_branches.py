@@ -129,3 +129,22 @@ def test_time_branches_compare_in_the_start_dates_zone_even_a_fixed_offset():
     assert window.choose_branch({"logical_date": dt.datetime(2026, 1, 1, 1, 30, tzinfo=plus_two)}) == "t"
     assert window.choose_branch({"logical_date": dt.datetime(2026, 1, 1, 0, 0, tzinfo=UTC)}) == "t"  # 02:00 +02
     assert window.choose_branch({"logical_date": dt.datetime(2026, 1, 1, 2, 0, tzinfo=UTC)}) == "f"  # 04:00 +02
+
+
+def test_a_fixed_offset_schedules_in_its_etc_zone_or_is_refused():
+    """EventBridge Scheduler takes IANA zone names only: a whole-hour offset is its Etc/GMT zone
+    (whose sign is inverted), any other fixed offset is a definition error naming it."""
+    from airstep.errors import DagDefinitionError
+    from airstep.model import DagModel
+
+    with DAG(
+        "plus_two", schedule="@daily", start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    ) as dag:
+        EmptyOperator(task_id="t")
+    assert DagModel.from_dag(dag).timezone == "Etc/GMT-2"
+    with pytest.raises(DagDefinitionError, match="fixed UTC offset \\+0530 is no IANA time zone"):
+        DAG(
+            "india",
+            schedule="@daily",
+            start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
+        )

@@ -128,6 +128,13 @@ class DAG:
         self.end_date = _check_date("end_date", end_date, self.location)
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise DagDefinitionError("end_date is before start_date", self.location)
+        if self.schedule is not None:
+            try:
+                self.schedule_timezone  # noqa: B018 - checked now: the schedule needs a named zone
+            except ValueError as exc:
+                raise DagDefinitionError(
+                    f"{exc}: give start_date a named zone (pendulum.datetime(..., tz='Asia/Kolkata'))", self.location
+                ) from None
         if not isinstance(catchup, bool):
             raise DagDefinitionError(f"catchup must be True or False, got {catchup!r}", self.location)
         self.catchup = catchup
@@ -333,10 +340,28 @@ def check_default_args(default_args: Any, location: SourceLocation) -> dict[str,
 
 
 def _zone_name(value: datetime | None) -> str:
-    """The IANA zone of start_date (Airflow schedules in the DAG's time zone); UTC if naive."""
+    """The IANA zone of start_date (Airflow schedules in the DAG's time zone); UTC if naive. A fixed
+    whole-hour offset is its `Etc/GMT` zone (EventBridge Scheduler takes IANA names only); any other
+    fixed offset has none (ValueError)."""
     if value is None or value.tzinfo is None:
         return "UTC"
     key = getattr(value.tzinfo, "key", None) or getattr(value.tzinfo, "name", None)
-    if key:
+    if key and _is_iana(str(key)):
         return str(key)
-    return "UTC" if value.utcoffset() == UTC.utcoffset(None) else str(value.tzinfo)
+    offset = value.utcoffset() or timedelta(0)
+    hours, rest = divmod(int(offset.total_seconds()), 3600)
+    if not offset:
+        return "UTC"
+    if rest == 0 and -12 <= hours <= 14:
+        return f"Etc/GMT{-hours:+d}"  # the IANA names invert the sign: Etc/GMT-2 is UTC+02:00
+    raise ValueError(f"start_date's fixed UTC offset {value.strftime('%z')} is no IANA time zone")
+
+
+def _is_iana(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
