@@ -117,7 +117,7 @@ class TryResult:
 class RunCallbackRequest:
     """What the task runner sends when a run has ended and its DAG has a callback for the outcome:
     which callbacks (`on_success_callback` or `on_failure_callback`), Airflow's reason, and the task
-    instance the callback's context is about (the last one to end, or the failed one)."""
+    instance the callback's context is about (the last failed one, or the last that succeeded)."""
 
     dag: DagRef
     run: DagRun

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import traceback
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,40 +110,21 @@ class Invocation:
         model = self.model
         task = model.task_map[self.task_id]
         upstream: dict[str, TaskInstance] = {}
-        if task.upstream and self.task_id in model.early_tasks:
-            found = self.store.get_task_instances(self.key, [*task.upstream, self.task_id])
-            own = found.pop(self.task_id, None)
-            if own is not None and own.state in FINISHED:  # skipped by a branch before it came to run
-                self.signal()
-                return TaskOutcome(self.task_id, own.state, own.try_number)
-            upstream = {u: ti for u, ti in found.items() if ti.state in FINISHED}  # others still run
-            early = decide(
-                task.trigger_rule,
-                [(ti.state, ti.end) for ti in upstream.values()],  # type: ignore[misc]
-                pending=len(task.upstream) - len(upstream),
-            )
-            if early is None:  # its gate opens only once the rule is decided
-                raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
-            if not early.runs:
-                return self._not_run(task, early)
-        elif task.upstream:
+        if task.upstream:
+            early = self.task_id in model.early_tasks  # an early task's upstreams may still be running
             indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
             found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, self.task_id])
             own = found.pop(self.task_id, None)
             if own is not None and own.state in FINISHED:  # skipped by a branch before it came to run
                 self.signal()
                 return TaskOutcome(self.task_id, own.state, own.try_number)
-            upstream = self._settle(model, [*task.upstream, *indirect_setups], found)
-            tasks = model.task_map
-            decision = decide(
-                task.trigger_rule,
-                [
-                    (upstream[u].state, upstream[u].end, Role.SETUP if tasks[u].is_setup else Role.WORK)  # type: ignore[misc]
-                    for u in task.upstream
-                ]
-                + [(upstream[s].state, upstream[s].end, Role.INDIRECT_SETUP) for s in indirect_setups],  # type: ignore[misc]
-            )
-            assert decision is not None
+            if early:
+                upstream = {u: ti for u, ti in found.items() if ti.state in FINISHED}
+            else:
+                upstream = self._settle(model, [*task.upstream, *indirect_setups], found)
+            decision = self._decision(task, upstream, indirect_setups)
+            if decision is None:  # an early task's gate opens only once its rule is decided
+                raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
             if not decision.runs:
                 return self._not_run(task, decision)
 
@@ -273,15 +255,30 @@ class Invocation:
                 self._release(down, status.token)
 
     def _opens(self, task_id: str, status: GateStatus) -> bool:
+        """Whether a gate opens: all its upstreams arrived, or (an early task's) those that have
+        ended decide its trigger rule."""
         if status.open:
             return True
         model = self.model
         if status.token is None or task_id not in model.early_tasks or not status.arrived:
             return False
-        task = model.task_map[task_id]
         found = self.store.get_task_instances(self.key, sorted(status.arrived))
-        ended = [(ti.state, ti.end) for ti in found.values() if ti.state in FINISHED]
-        return decide(task.trigger_rule, ended, pending=len(task.upstream) - len(ended)) is not None  # type: ignore[arg-type]
+        return self._decision(model.task_map[task_id], found) is not None
+
+    def _decision(
+        self, task: TaskModel, upstream: dict[str, TaskInstance], indirect_setups: Sequence[str] = ()
+    ) -> Decision | None:
+        """The task's trigger rule decided on the upstream instances that have ended (those not in
+        `upstream`, or not finished, are pending); None while they do not decide it."""
+        tasks = self.model.task_map
+        ended = {u: ti for u, ti in upstream.items() if ti.state in FINISHED}
+        arrivals = [
+            (ended[u].state, ended[u].end, Role.SETUP if tasks[u].is_setup else Role.WORK)
+            for u in task.upstream
+            if u in ended
+        ]
+        arrivals += [(ended[s].state, ended[s].end, Role.INDIRECT_SETUP) for s in indirect_setups]
+        return decide(task.trigger_rule, arrivals, pending=sum(u not in ended for u in task.upstream))  # type: ignore[arg-type]
 
     def _release(self, task_id: str, token: str | None) -> None:
         """Send the gate's token. At least once: every caller that sees the gate open sends it (a failed
@@ -328,7 +325,7 @@ class Invocation:
 
     def _run_callbacks(self, model: DagModel, state: RunState, instances: dict[str, TaskInstance]) -> None:
         """The DAG's callback for the run's outcome, on the executor (user code never runs here), with
-        Airflow's reason and task instance: the last failed one, or the last to end. A callback's
+        Airflow's reason and task instance: the last failed one, or the last that succeeded. A callback's
         failure is the executor's to log; the run's outcome is already recorded."""
         name = "on_success_callback" if state is RunState.SUCCESS else "on_failure_callback"
         if name not in model.callbacks:

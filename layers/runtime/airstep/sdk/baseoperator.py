@@ -9,7 +9,7 @@ from typing import Any
 
 from airstep.contract import DEFAULT_QUEUE
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
-from airstep.sdk.dag import DAG, Callback, callbacks, current_dag, validate_key
+from airstep.sdk.dag import DAG, TASK_CALLBACKS, Callback, callbacks, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
 from airstep.sdk.param import split_params
 from airstep.sdk.setup_teardown import ScopeManager, mark_teardown
@@ -30,19 +30,8 @@ _DEFAULTS: dict[str, Any] = {
     "trigger_rule": TriggerRule.ALL_SUCCESS,
     "queue": DEFAULT_QUEUE,
     "do_xcom_push": True,
-    "on_execute_callback": None,
-    "on_success_callback": None,
-    "on_failure_callback": None,
-    "on_retry_callback": None,
-    "on_skipped_callback": None,
+    **dict.fromkeys(TASK_CALLBACKS),
 }
-TASK_CALLBACKS = (
-    "on_execute_callback",
-    "on_success_callback",
-    "on_failure_callback",
-    "on_retry_callback",
-    "on_skipped_callback",
-)
 # A queue names an executor function (airstep.contract.executor_function).
 QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 
@@ -134,12 +123,8 @@ class BaseOperator(DependencyMixin):
         self.queue: str = _queue(policy["queue"], self.location)
         self.do_xcom_push: bool = _flag("do_xcom_push", policy["do_xcom_push"], self.location)
         self.multiple_outputs: bool = _flag("multiple_outputs", multiple_outputs, self.location)
-        # Run by the executor around each try (airstep.runtime.executor), never changing its outcome.
-        self.on_execute_callback = callbacks("on_execute_callback", policy["on_execute_callback"], self.location)
-        self.on_success_callback = callbacks("on_success_callback", policy["on_success_callback"], self.location)
-        self.on_failure_callback = callbacks("on_failure_callback", policy["on_failure_callback"], self.location)
-        self.on_retry_callback = callbacks("on_retry_callback", policy["on_retry_callback"], self.location)
-        self.on_skipped_callback = callbacks("on_skipped_callback", policy["on_skipped_callback"], self.location)
+        for name in TASK_CALLBACKS:  # run by the executor around each try, never changing its outcome
+            setattr(self, name, callbacks(name, policy[name], self.location))
         self.params, self.param_schemas = split_params(params, self.location)  # over the DAG's, under conf
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
@@ -168,10 +153,7 @@ class BaseOperator(DependencyMixin):
                 if outermost:
                     self._initialising = False
             if outermost:
-                from airstep.sdk.xcom_arg import iter_xcom_args
-
-                for arg in iter_xcom_args([getattr(self, name, None) for name in self.template_fields]):
-                    self.add_upstream(arg.operator)
+                self._link_outputs_in([getattr(self, name, None) for name in self.template_fields])
 
         cls.__init__ = init_then_link  # type: ignore[method-assign]
 
@@ -180,10 +162,14 @@ class BaseOperator(DependencyMixin):
         (Airflow's `BaseOperator.__setattr__`)."""
         super().__setattr__(name, value)
         if name in self.template_fields and self.__dict__.get("_initialising") is False:
-            from airstep.sdk.xcom_arg import iter_xcom_args
+            self._link_outputs_in(value)
 
-            for arg in iter_xcom_args(value):
-                self.add_upstream(arg.operator)
+    def _link_outputs_in(self, value: Any) -> None:
+        """Set this task downstream of each task whose output (XComArg) `value` holds."""
+        from airstep.sdk.xcom_arg import iter_xcom_args
+
+        for arg in iter_xcom_args(value):
+            self.add_upstream(arg.operator)
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"

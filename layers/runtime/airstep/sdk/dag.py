@@ -23,6 +23,14 @@ KEY_PATTERN = re.compile(r"^[\w.-]+$")
 MAX_ID_LENGTH = 250
 _SUFFIX = re.compile(r"__\d+$")  # what Airflow appends to a reused TaskFlow or group name
 
+# A task's callbacks, run by the executor around each try (airstep.runtime.executor).
+TASK_CALLBACKS = (
+    "on_execute_callback",
+    "on_success_callback",
+    "on_failure_callback",
+    "on_retry_callback",
+    "on_skipped_callback",
+)
 # default_args keys airstep applies to every task; Airflow accepts more, we refuse what we would ignore.
 SUPPORTED_DEFAULT_ARGS = (
     "owner",
@@ -34,11 +42,7 @@ SUPPORTED_DEFAULT_ARGS = (
     "trigger_rule",
     "queue",
     "do_xcom_push",
-    "on_execute_callback",
-    "on_success_callback",
-    "on_failure_callback",
-    "on_retry_callback",
-    "on_skipped_callback",
+    *TASK_CALLBACKS,
 )
 Callback = Callable[[dict[str, Any]], Any]
 

@@ -30,6 +30,29 @@ def _link(receiving: Scope, new: Scope, upstream: bool = True) -> None:
             task.set_downstream(receiving)
 
 
+class _Slot:
+    """One thing the context tracks for the innermost `with` (its setup, its teardown, the teardowns
+    found after that setup, the setups found before that teardown), and what enclosing ones held."""
+
+    def __init__(self) -> None:
+        self.value: Scope = []
+        self.enclosing: list[Scope] = []
+
+    def push(self, value: Scope) -> None:
+        if self.value and self.value != value:
+            self.enclosing.append(self.value)
+        self.value = value
+
+    def pop(self, upstream: bool) -> Scope:
+        """Leave the innermost `with`: the enclosing value comes back, linked to the one left (Airflow's
+        chaining of nested scopes: setup before setup, teardown after teardown)."""
+        left = self.value
+        self.value = self.enclosing.pop() if self.enclosing else []
+        if self.value and left:
+            _link(left, self.value, upstream)
+        return left
+
+
 class _SetupTeardownContext:
     def __init__(self) -> None:
         self.reset()
@@ -37,33 +60,19 @@ class _SetupTeardownContext:
     def reset(self) -> None:
         self.active = False
         self.context_map: dict[Any, list[BaseOperator]] = {}
-        self.setup: Scope = []  # the setup of the innermost `with`, and those of enclosing ones
-        self.previous_setups: list[Scope] = []
-        self.teardown: Scope = []
-        self.previous_teardowns: list[Scope] = []
-        self.teardown_downstream_of_setup: Scope = []
-        self.previous_teardown_downstream_of_setup: list[Scope] = []
-        self.setup_upstream_of_teardown: Scope = []
-        self.previous_setup_upstream_of_teardown: list[Scope] = []
+        self.setup = _Slot()
+        self.teardown = _Slot()
+        self.teardown_downstream_of_setup = _Slot()
+        self.setup_upstream_of_teardown = _Slot()
 
     # -- entering a scope -------------------------------------------------------------------------
     def push(self, operator: BaseOperator) -> None:
         if operator.is_teardown:
-            if self.teardown and self.teardown != operator:
-                self.previous_teardowns.append(self.teardown)
-            self.teardown = operator
-            found = _nearest(operator, lambda t: t.is_setup, upstream=True)
-            if self.setup_upstream_of_teardown and self.setup_upstream_of_teardown != found:
-                self.previous_setup_upstream_of_teardown.append(self.setup_upstream_of_teardown)
-            self.setup_upstream_of_teardown = found
+            self.teardown.push(operator)
+            self.setup_upstream_of_teardown.push(_nearest(operator, lambda t: t.is_setup, upstream=True))
         elif operator.is_setup:
-            if self.setup and self.setup != operator:
-                self.previous_setups.append(self.setup)
-            self.setup = operator
-            found = _nearest(operator, lambda t: t.is_teardown, upstream=False)
-            if self.teardown_downstream_of_setup and self.teardown_downstream_of_setup != found:
-                self.previous_teardown_downstream_of_setup.append(self.teardown_downstream_of_setup)
-            self.teardown_downstream_of_setup = found
+            self.setup.push(operator)
+            self.teardown_downstream_of_setup.push(_nearest(operator, lambda t: t.is_teardown, upstream=False))
         self.active = True
 
     def add_task(self, task: BaseOperator) -> None:
@@ -71,13 +80,14 @@ class _SetupTeardownContext:
         left out when the scope closes, once they are marked)."""
         if task.is_setup or task.is_teardown:
             return
-        for scope in (self.setup, self.teardown):
+        for scope in (self.setup.value, self.teardown.value):
             if scope:
                 self.context_map.setdefault(scope, []).append(task)
 
     # -- leaving it -------------------------------------------------------------------------------
     def exit(self) -> None:
-        if setup := self.setup:
+        setup, teardown = self.setup.value, self.teardown.value
+        if setup:
             work = [t for t in self.context_map.get(setup, []) if not t.is_teardown and not t.is_setup]
             if work:
                 roots = [t for t in work if not t.upstream_task_ids]
@@ -86,8 +96,8 @@ class _SetupTeardownContext:
                 else:
                     setup.set_downstream(work[0])
                 leaves: Scope = [t for t in work if not t.downstream_task_ids] or work[-1]
-                _link(self.teardown or leaves, self.teardown_downstream_of_setup)
-        if teardown := self.teardown:
+                _link(teardown or leaves, self.teardown_downstream_of_setup.value)
+        if teardown:
             work = [t for t in self.context_map.get(teardown, []) if not t.is_teardown and not t.is_setup]
             if work:
                 leaves = [t for t in work if not t.downstream_task_ids]
@@ -96,34 +106,13 @@ class _SetupTeardownContext:
                 else:
                     teardown.set_upstream(work[-1])
                 roots: Scope = [t for t in work if not t.upstream_task_ids] or work[0]
-                _link(self.setup or roots, self.setup_upstream_of_teardown, upstream=False)
-        self._pop()
-        self.active = False
-
-    def _pop(self) -> None:
-        """Leave the innermost scope: chain its setup after the enclosing one's, its teardown before."""
-        old_setup, old_teardown = self.setup, self.teardown
-        self.setup = self.previous_setups.pop() if self.previous_setups else []
-        if self.setup and old_setup:
-            _link(old_setup, self.setup, upstream=False)
-        self.teardown = self.previous_teardowns.pop() if self.previous_teardowns else []
-        if self.teardown and old_teardown:
-            _link(old_teardown, self.teardown)
-        old = self.teardown_downstream_of_setup
-        self.teardown_downstream_of_setup = (
-            self.previous_teardown_downstream_of_setup.pop() if self.previous_teardown_downstream_of_setup else []
-        )
-        if self.teardown_downstream_of_setup and old:
-            _link(old, self.teardown_downstream_of_setup)
-        old = self.setup_upstream_of_teardown
-        self.setup_upstream_of_teardown = (
-            self.previous_setup_upstream_of_teardown.pop() if self.previous_setup_upstream_of_teardown else []
-        )
-        if self.setup_upstream_of_teardown and old:
-            _link(old, self.setup_upstream_of_teardown, upstream=False)
-        for closed in (old_setup, old_teardown):
+                _link(setup or roots, self.setup_upstream_of_teardown.value, upstream=False)
+        for closed in (self.setup.pop(upstream=False), self.teardown.pop(upstream=True)):
             if closed:
                 self.context_map.pop(closed, None)
+        self.teardown_downstream_of_setup.pop(upstream=True)
+        self.setup_upstream_of_teardown.pop(upstream=False)
+        self.active = False
 
 
 def _nearest(operator: BaseOperator, wanted: Callable[[BaseOperator], bool], upstream: bool) -> list[BaseOperator]:

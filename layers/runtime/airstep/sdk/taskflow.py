@@ -11,9 +11,9 @@ from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import current_dag
 from airstep.sdk.operators.bash import BashOperator
 from airstep.sdk.operators.branch import BranchPythonOperator, ShortCircuitOperator
-from airstep.sdk.operators.python import PythonOperator, call_with_context
+from airstep.sdk.operators.python import PythonOperator
 from airstep.sdk.taskgroup import TaskGroupDecorator, current_task_group
-from airstep.sdk.xcom_arg import XComArg, resolve_xcom_args
+from airstep.sdk.xcom_arg import XComArg
 from airstep.trigger_rule import TriggerRule
 
 # Names a TaskFlow function may declare to receive them from the run's context, as in Airflow.
@@ -70,9 +70,7 @@ class DecoratedBashOperator(DecoratedPythonOperator, BashOperator):
     def execute(self, context: dict[str, Any]) -> Any:
         from airstep.sdk.templater import render, template_env
 
-        args = resolve_xcom_args(self.op_args, context)
-        kwargs = resolve_xcom_args(self.op_kwargs, context)
-        command = call_with_context(self.python_callable, args, kwargs, {**context, **kwargs})
+        command = PythonOperator.execute(self, context)
         if not isinstance(command, str) or not command.strip():
             raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
         self.bash_command = render(command, context, template_env(self.dag), self.template_ext)

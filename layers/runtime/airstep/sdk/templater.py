@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable
 from datetime import date, time
 from typing import TYPE_CHECKING, Any
 
@@ -95,13 +96,21 @@ def template_env(dag: DAG) -> jinja2.Environment:
 
 def render_task(task: BaseOperator, context: dict[str, Any]) -> BaseOperator:
     """A copy of `task` with its template fields rendered in `context`."""
-    values = {name: getattr(task, name, None) for name in getattr(task, "template_fields", ())}
-    values = {name: value for name, value in values.items() if value}  # Airflow skips empty fields
+    values = _template_values(task, task.template_fields)
     if not values:
         return task
-    rendered = copy.copy(task)
-    env = template_env(task.dag)
-    extensions = tuple(getattr(task, "template_ext", ()))
+    return _rendered_copy(task, values, context, template_env(task.dag), tuple(task.template_ext))
+
+
+def _template_values(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
+    """The fields of `obj` to render: Airflow skips empty ones."""
+    return {name: value for name in fields if (value := getattr(obj, name, None))}
+
+
+def _rendered_copy(
+    obj: Any, values: dict[str, Any], context: dict[str, Any], env: jinja2.Environment, extensions: tuple[str, ...]
+) -> Any:
+    rendered = copy.copy(obj)
     for name, value in values.items():
         setattr(rendered, name, render(value, context, env, extensions))
     return rendered
@@ -128,10 +137,5 @@ def render(value: Any, context: dict[str, Any], env: jinja2.Environment, extensi
     if isinstance(nested, (tuple, list)) and not isinstance(value, type):
         # Airflow renders the template_fields of an object held in a template field (a copy here,
         # so that the DAG's objects stay as they were defined)
-        rendered = copy.copy(value)
-        for name in nested:
-            field = getattr(value, name, None)
-            if field:
-                setattr(rendered, name, render(field, context, env, extensions))
-        return rendered
+        return _rendered_copy(value, _template_values(value, nested), context, env, extensions)
     return value

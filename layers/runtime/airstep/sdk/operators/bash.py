@@ -57,7 +57,7 @@ class BashOperator(BaseOperator):
         else:
             self.skip_on_exit_code = list(skip_on_exit_code)
 
-    def execute(self, context: dict[str, Any]) -> str | None:
+    def execute(self, context: dict[str, Any]) -> Any:
         inherits = self.env is None or self.append_env
         env = dict(os.environ) if inherits else {}
         env.update(self.env or {})
