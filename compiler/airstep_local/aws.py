@@ -5,8 +5,8 @@ default session. We install a default session that (1) reuses clients, since bui
 milliseconds per task, (2) answers `lambda:Invoke` in-process from the real task-runner handler,
 and (3) serialises DynamoDB calls, because moto's in-memory table is not atomic across threads
 where DynamoDB is. `speed_up_moto` makes moto faster without changing any result: one parse per
-definition, per JSONPath and per update expression, DynamoDB items serialised as stored, and the
-interpreter imported without moto's EC2 backend (a second per run).
+definition, per JSONPath and per update expression, DynamoDB items serialised as stored, S3's URL
+module loaded once, and the interpreter imported without moto's EC2 backend (a second per run).
 """
 
 from __future__ import annotations
@@ -308,10 +308,28 @@ def pass_through_attribute_values() -> Callable[[], None]:
     return restore
 
 
+def load_s3_urls_once() -> Callable[[], None]:
+    """moto reloads its S3 URL module on every S3 request (the URLs may depend on environment
+    variables that the local engine never changes). Besides the time, the reload looks the module up
+    on disk again while other threads do the same: on a fresh virtualenv, whose `__pycache__` folders
+    are still being written, that lookup once failed with "spec not found for the module
+    'moto.s3.urls'". Load it once. Returns a function that undoes the patch."""
+    import moto.s3.urls
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.__dict__["_url_module"]
+    S3Backend._url_module = property(lambda self: moto.s3.urls)  # type: ignore[assignment,method-assign]
+
+    def restore() -> None:
+        S3Backend._url_module = original  # type: ignore[method-assign]
+
+    return restore
+
+
 def speed_up_moto() -> Callable[[], None]:
     """Apply every speed-up above (none changes a result); returns a function that undoes them all."""
     import_interpreter()  # first: the patches below import parts of the interpreter
-    restores = [parse_once_per_execution(), cache_parsing(), pass_through_attribute_values()]
+    restores = [parse_once_per_execution(), cache_parsing(), pass_through_attribute_values(), load_s3_urls_once()]
 
     def restore() -> None:
         for undo in reversed(restores):

@@ -72,3 +72,32 @@ def test_attribute_values_passed_through_read_back_exactly_as_moto_serialises_th
             restore()
     assert passed == walked
     assert walked[0] == item
+
+
+def test_s3_url_module_loaded_once_gives_the_same_answers(monkeypatch):
+    import boto3
+    import moto.s3.models
+    from moto import mock_aws
+
+    from airstep_local.aws import load_s3_urls_once
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bucket-one")
+        s3.put_object(Bucket="bucket-one", Key="k", Body=b"v")
+        reloaded = (
+            s3.get_object(Bucket="bucket-one", Key="k")["Body"].read(),
+            s3.list_objects_v2(Bucket="bucket-one")["KeyCount"],
+        )
+        restore = load_s3_urls_once()
+        reloads: list[object] = []
+        monkeypatch.setattr(moto.s3.models, "reload", lambda module: reloads.append(module) or module)
+        try:
+            once = (
+                s3.get_object(Bucket="bucket-one", Key="k")["Body"].read(),
+                s3.list_objects_v2(Bucket="bucket-one")["KeyCount"],
+            )
+        finally:
+            restore()
+    assert once == reloaded == (b"v", 1)
+    assert reloads == []
