@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airstep import contract
@@ -26,6 +27,7 @@ from airstep_compiler.states import (
     LambdaTask,
     ParallelState,
     PassState,
+    PresentAndTrueRule,
     Retrier,
     State,
     SucceedState,
@@ -40,6 +42,9 @@ GATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution's lifetime
 AIRFLOW_MAX_RETRY_DELAY_SECONDS = 86400  # Airflow's [core] max_task_retry_delay
 MAP_CHUNK = 40  # inline Map runs at most 40 iterations at once
 MAP_MIN_TASKS = 8  # smaller parallel blocks stay explicit branches, one state per task
+# A guard is one more transition on every run that takes its path: it pays only in front of paths
+# whose bypass saves at least this many (docs/design.md, "Skipped paths").
+MIN_GUARDED_TRANSITIONS = 3
 _BASE_NAME_LIMIT = STATE_NAME_CHARS - max(map(len, contract.HELPER_SUFFIXES))
 
 
@@ -158,6 +163,35 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
     return compiled
 
 
+Owners = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    """items[start:stop] of a sequence are skipped for certain when `owner` skips `head`."""
+
+    start: int
+    stop: int
+    owner: str
+    head: str
+    transitions: int
+
+
+def _parallels(block: Block) -> int:
+    if isinstance(block, Step):
+        return 0
+    inner = block.items if isinstance(block, Sequence) else block.branches
+    return (not isinstance(block, Sequence)) + sum(map(_parallels, inner))
+
+
+def _steps(block: Block) -> Iterator[Step]:
+    if isinstance(block, Step):
+        yield block
+        return
+    for inner in block.items if isinstance(block, Sequence) else block.branches:
+        yield from _steps(inner)
+
+
 class _Emitter:
     """Walks the plan and writes its states, adding each to the run's cost as it goes."""
 
@@ -169,27 +203,23 @@ class _Emitter:
         self.cost = RunCost()
         self.parallel_count = 0
         self.gates = 0
+        self.guard_count = 0
+        self.guards: dict[str, dict[str, str]] = {}  # skipping task -> {guard: head task}
+        self.owners: dict[str, int] = {}  # skipping task -> its number (where its verdicts go)
+        self._closures: dict[str, frozenset[str]] = {}
 
     def put(self, states: dict[str, State], name: str, state: Any, runs: int = 1) -> None:
         """Add `state` (a builder) as `name`; a run enters it `runs` times when every task succeeds."""
         states[name] = state.to_asl()
         self.cost.add(name, state.kind, runs)
 
-    def emit(self, block: Block, states: dict[str, State], next_name: str | None) -> str:
-        """Add `block`'s states to `states`, leaving to `next_name` (None: end); return the entry."""
+    def emit(self, block: Block, states: dict[str, State], next_name: str | None, scope: Owners = ()) -> str:
+        """Add `block`'s states to `states`, leaving to `next_name` (None: end); return the entry.
+        `scope`: the skipping tasks whose guards' verdicts are in the state data on entry."""
         if isinstance(block, Step):
             return self._emit_step(block, states, next_name)
         if isinstance(block, Sequence):
-            parts: list[dict[str, State]] = []
-            follow = next_name
-            for item in reversed(block.items):
-                part: dict[str, State] = {}
-                follow = self.emit(item, part, follow)
-                parts.append(part)
-            for part in reversed(parts):
-                states.update(part)
-            assert follow is not None
-            return follow
+            return self._emit_items(block.items, states, next_name, scope)
         self.parallel_count += 1
         name = contract.parallel_state(self.parallel_count)
         if len(block.branches) >= self.options.map_min_tasks and all(isinstance(b, Step) for b in block.branches):
@@ -198,9 +228,88 @@ class _Emitter:
             branches = []
             for branch in block.branches:
                 branch_states: dict[str, State] = {}
-                start = self.emit(branch, branch_states, None)
+                items = branch.items if isinstance(branch, Sequence) else (branch,)
+                start = self._emit_items(items, branch_states, None, scope)
                 branches.append(Branch(start, branch_states))
         self.put(states, name, ParallelState(tuple(branches), next_name))
+        return name
+
+    def _emit_items(
+        self, items: tuple[Block, ...], states: dict[str, State], next_name: str | None, scope: Owners
+    ) -> str:
+        """A sequence of blocks, with a guard in front of each stretch that a skipping task earlier
+        in it (or in `scope`) may have skipped for certain."""
+        scopes: list[Owners] = []
+        for item in items:
+            scopes.append(scope)
+            if isinstance(item, Step) and self.tasks[item.task_id].skips_downstream:
+                scope = (*scope, item.task_id)
+        guards = self._find_guards(items, scopes)
+        entries: list[str | None] = [None] * len(items) + [next_name]
+        parts: list[dict[str, State]] = []
+        for k in reversed(range(len(items))):
+            part: dict[str, State] = {}
+            entry = self.emit(items[k], part, entries[k + 1], scopes[k])
+            if k in guards:
+                guarded: dict[str, State] = {}
+                entry = self._put_guard(guarded, guards[k], entry, entries[guards[k].stop])
+                part = {**guarded, **part}
+            entries[k] = entry
+            parts.append(part)
+        for part in reversed(parts):
+            states.update(part)
+        first = entries[0]
+        assert first is not None
+        return first
+
+    def _find_guards(self, items: tuple[Block, ...], scopes: list[Owners]) -> dict[int, _Guard]:
+        """Non-overlapping stretches worth a guard, longest first from the left, each all skipped for
+        certain when one downstream task of a skipping task in scope is skipped. A stretch holds no
+        gated task and no task that signals a gate (a bypassed task tells no one)."""
+        guards: dict[int, _Guard] = {}
+        downstream = self.model.downstream()
+        k = 0
+        while k < len(items):
+            best: _Guard | None = None
+            for owner in scopes[k]:
+                for head in downstream[owner]:
+                    closure = self._certain_skips(head)
+                    stop, saved = k, 0
+                    while stop < len(items) and (count := self._bypassable(items[stop], closure)):
+                        saved, stop = saved + count, stop + 1
+                    if saved >= MIN_GUARDED_TRANSITIONS and (best is None or saved > best.transitions):
+                        best = _Guard(k, stop, owner, head, saved)
+            if best is None:
+                k += 1
+            else:
+                guards[k] = best
+                k = best.stop
+        return guards
+
+    def _certain_skips(self, head: str) -> frozenset[str]:
+        if head not in self._closures:
+            self._closures[head] = self.model.certain_skips([head])
+        return self._closures[head]
+
+    def _bypassable(self, block: Block, closure: frozenset[str]) -> int:
+        """The transitions a run makes in `block` (a state per task and per Parallel) if a guard may
+        bypass all of its tasks, else 0."""
+        steps = list(_steps(block))
+        if all(s.task_id in closure and not s.gate and not self.signals.get(s.task_id) for s in steps):
+            return len(steps) + _parallels(block)
+        return 0
+
+    def _put_guard(self, states: dict[str, State], guard: _Guard, entry: str, after: str | None) -> str:
+        """The Choice in front of `guard`'s stretch: on to `after` when its owner's outcome says the
+        stretch is skipped (the task runner has recorded those skips), else into the stretch."""
+        self.guard_count += 1
+        name, key = contract.guard_state(self.guard_count), contract.guard_key(self.guard_count)
+        owner = self.owners.setdefault(guard.owner, len(self.owners) + 1)
+        self.guards.setdefault(guard.owner, {})[key] = guard.head
+        rule = PresentAndTrueRule(contract.bypass_variable(owner, key), after or contract.end_state(name))
+        self.put(states, name, ChoiceState((rule,), default=entry))
+        if after is None:
+            self.put(states, rule.next, PassState(None), runs=0)
         return name
 
     def _emit_step(self, step: Step, states: dict[str, State], next_name: str | None) -> str:
@@ -213,8 +322,16 @@ class _Emitter:
             self.gates += 1
             entry = contract.wait_state(run)
             self.put(states, entry, self._gate_state(contract.gate_payload(task.task_id, step.gate), run))
-        payload = contract.run_payload(task.task_id, signal)
-        self.put(states, run, self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed))
+        guards = self.guards.get(task.task_id, {})
+        payload = contract.run_payload(task.task_id, signal, guards)
+        run_state = self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed)
+        if guards:  # its outcome says which guarded paths are skipped
+            run_state = replace(
+                run_state,
+                result_selector=contract.bypass_selector(list(guards)),
+                result_path=contract.bypass_path(self.owners[task.task_id]),
+            )
+        self.put(states, run, run_state)
         if signal:
             self._put_fail_state(states, failed, contract.fail_payload(task.task_id, signal), next_name)
         else:

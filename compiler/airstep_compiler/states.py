@@ -144,8 +144,20 @@ class ChoiceRule:
 
 
 @dataclass(frozen=True, slots=True)
+class PresentAndTrueRule:
+    """Goes to `next` when `variable` is present and true (an absent variable is not an error)."""
+
+    variable: str
+    next: str
+
+    def to_asl(self) -> dict[str, Any]:
+        tests = [{"Variable": self.variable, "IsPresent": True}, {"Variable": self.variable, "BooleanEquals": True}]
+        return {"And": tests, "Next": self.next}
+
+
+@dataclass(frozen=True, slots=True)
 class ChoiceState:
-    choices: tuple[ChoiceRule, ...]
+    choices: tuple[ChoiceRule | PresentAndTrueRule, ...]
     default: str
 
     kind = "Choice"

@@ -368,6 +368,17 @@ class _Watcher:
         self.key = key
         self.finalized = finalized
         self.on_progress = on_progress
+        self.bypassed: set[str] = set()
+
+    def _report_skips(self, by: str) -> None:
+        """The skips a task recorded for the stretches its guards bypass (after the task's own)."""
+        assert self.on_progress is not None
+        recorded = self.store.task_instances(self.key)
+        skips = [ti for ti in recorded if ti.state is TaskState.SKIPPED and ti.try_number == 0]
+        for ti in skips:
+            if ti.task_id not in self.bypassed and ti.task_id != by:
+                self.bypassed.add(ti.task_id)
+                self.on_progress(ti.task_id, TaskState.SKIPPED, 0)
 
     def __call__(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
         if function != self.runner:  # the executor: the runner reports what its tries did
@@ -386,6 +397,8 @@ class _Watcher:
         outcome = TaskOutcome.from_dict(result)
         if outcome is not None:
             self.on_progress(outcome.task_id, outcome.state, outcome.try_number)
+            if outcome.bypass and any(outcome.bypass.values()):  # it recorded skips for paths never entered
+                self._report_skips(outcome.task_id)
             return
         # A failed try: the store says whether it will be retried.
         ti = self.store.get_task_instances(self.key, [payload.task_id]).get(payload.task_id)

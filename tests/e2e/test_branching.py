@@ -1,5 +1,6 @@
 """Branching beyond what Airflow's answers pin (tests/conformance/airflow_files/airstep_branching.py):
-the same outcome when every task is compiled behind a gate, and a branch to an unknown task."""
+the same outcome when every task is compiled behind a gate, a branch to an unknown task, and paths
+skipped for certain jumped over by their guard (docs/design.md, "Skipped paths")."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import textwrap
 from airstep.runtime.store import RunKey
 from airstep_local.engine import LocalEngine, RunRequest
 from conformance.recorded import AIRFLOW_FILES, FILE_RECORDS
-from helpers import load_model
+from helpers import EXAMPLES, KeepMachines, entered_states, executions, load_model
 
 
 def _run(path, gate_every_task=False, dag_id=None):
@@ -72,3 +73,63 @@ def test_a_task_may_skip_only_tasks_downstream_of_it(tmp_path):
     }
     [rogue] = [t for t in result.tasks if t.task_id == "rogue"]
     assert "may skip only tasks downstream of it; it asked to skip ['sibling']" in rogue.error
+
+
+def _entered(engine, dag_id):
+    [execution] = executions(engine.sfn, dag_id)
+    return entered_states(engine.sfn, execution["executionArn"])
+
+
+def test_a_path_skipped_for_certain_is_jumped_over_with_its_skips_recorded(engine, run_file, monkeypatch):
+    monkeypatch.setattr(engine, "sfn", KeepMachines(engine.sfn))
+    result = run_file(EXAMPLES / "branch_on_new_data.py", conf={"files": 0})
+    states = {t.task_id: str(t.state) for t in result.tasks}
+    assert states == {
+        "any_new_files": "success",
+        "nothing_to_do": "success",
+        "extract": "skipped",
+        "transform": "skipped",
+        "load": "skipped",
+        "done": "success",
+    }
+    entered = _entered(engine, "branch_on_new_data")
+    assert "bypass@1" in entered
+    assert not {"extract", "transform", "load"} & set(entered)
+
+
+def test_a_followed_path_runs_behind_its_guard(engine, run_file, monkeypatch):
+    monkeypatch.setattr(engine, "sfn", KeepMachines(engine.sfn))
+    result = run_file(EXAMPLES / "branch_on_new_data.py", conf={"files": 2})
+    states = {t.task_id: str(t.state) for t in result.tasks}
+    assert states["nothing_to_do"] == "skipped"
+    assert {states[t] for t in ("extract", "transform", "load", "done")} == {"success"}
+    entered = _entered(engine, "branch_on_new_data")
+    assert entered.index("bypass@1") < entered.index("extract") < entered.index("load")
+    assert engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), ["load"])["load"] == 2
+
+
+def test_a_branch_that_fails_leaves_the_guarded_path_to_the_trigger_rules(engine, dag_file, run_file, monkeypatch):
+    path = dag_file(
+        """
+        from airstep import DAG, EmptyOperator, task
+        with DAG("failing_branch"):
+            @task.branch
+            def pick():
+                raise ValueError("no answer")
+            first, second, third = (EmptyOperator(task_id=t) for t in ("first", "second", "third"))
+            pick() >> [first, EmptyOperator(task_id="other")]
+            first >> second >> third
+        """
+    )
+    monkeypatch.setattr(engine, "sfn", KeepMachines(engine.sfn))
+    result = run_file(path)
+    states = {t.task_id: str(t.state) for t in result.tasks}
+    assert states == {
+        "pick": "failed",
+        "first": "upstream_failed",
+        "second": "upstream_failed",
+        "third": "upstream_failed",
+        "other": "upstream_failed",
+    }
+    entered = _entered(engine, "failing_branch")
+    assert "bypass@1" in entered and {"first", "second", "third"} <= set(entered)

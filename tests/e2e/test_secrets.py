@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from airstep.runtime.store import RunKey
+from helpers import KeepMachines, executions
 
 DAG = """
 from airstep import DAG, task, Connection, Variable, BaseHook
@@ -102,7 +103,7 @@ with DAG("leaky"):
 
 def test_a_secret_a_task_read_is_masked_in_records_history_and_logs(dag_file, engine, run_file, capfd, monkeypatch):
     path = dag_file(LEAKY)
-    monkeypatch.setattr(engine, "sfn", _KeepMachines(engine.sfn))  # to read the execution's history after
+    monkeypatch.setattr(engine, "sfn", KeepMachines(engine.sfn))  # to read the execution's history after
     engine.seed_secrets({"warehouse": SECRETS["connections"]["warehouse"]}, {"api_key": "k-123456789"})
     result = run_file(path, fast_retries=True)
     tasks = {t.task_id: t for t in result.tasks}
@@ -112,7 +113,7 @@ def test_a_secret_a_task_read_is_masked_in_records_history_and_logs(dag_file, en
 
     key = RunKey(result.dag_id, result.run_id)
     records = json.dumps([item for page in engine.store.table.scan() for item in page])
-    execution = engine.sfn.list_executions(stateMachineArn=_machine(engine, "leaky"))["executions"][0]
+    execution = executions(engine.sfn, "leaky")[0]
     history = json.dumps(engine.sfn.get_execution_history(executionArn=execution["executionArn"]), default=str)
     output = "".join(capfd.readouterr())
     assert engine.store.get_run(key).state == "failed"
@@ -120,18 +121,3 @@ def test_a_secret_a_task_read_is_masked_in_records_history_and_logs(dag_file, en
         assert "s3cr3t-pw" not in text and "k-123456789" not in text, where
     assert "connecting with *** and ***" in output and "[shout] ***" in output
     assert "RuntimeError (the message is in its task instance record)" in history
-
-
-class _KeepMachines:
-    def __init__(self, sfn):
-        self._sfn = sfn
-
-    def __getattr__(self, name):
-        return (lambda **_: None) if name == "delete_state_machine" else getattr(self._sfn, name)
-
-
-def _machine(engine, dag_id):
-    (machine,) = [
-        m["stateMachineArn"] for m in engine.sfn.list_state_machines()["stateMachines"] if m["name"] == dag_id
-    ]
-    return machine

@@ -8,7 +8,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from airstep import DAG, EmptyOperator
+from airstep import DAG, EmptyOperator, chain, task
 from airstep.model import DagModel
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.compile import state_name
@@ -238,3 +238,66 @@ def test_definition_is_plain_jsonpath():
     text = compile_example(EXAMPLES / "etl_taskflow.py").definition_json
     assert "JSONata" not in text and '"Assign"' not in text
     assert json.loads(text)["StartAt"] == "dagrun@start"
+
+
+def _guarded_branch(*, outside_edge=False, last_rule="all_success", length=3):
+    """pick -> [p0 -> p1 -> ..., other]; optionally an edge into p1 from a task off the path."""
+    with DAG("guarded") as d:
+
+        @task.branch
+        def pick():
+            return "other"
+
+        branch = pick()
+        path = [EmptyOperator(task_id=f"p{i}") for i in range(length)]
+        path[-1].trigger_rule = last_rule
+        chain(branch, path[0], *path[1:])
+        branch >> EmptyOperator(task_id="other")
+        if outside_edge:
+            EmptyOperator(task_id="outside") >> path[1]
+    return DagModel.from_dag(d)
+
+
+def _guards(model):
+    states = compile_dag(model, DagSource("x.py", "v")).definition["States"]
+    found, stack = {}, [states]
+    while stack:
+        for name, state in stack.pop().items():
+            if name.startswith("bypass@") and state["Type"] == "Choice":
+                found[name] = (state["Default"], state["Choices"][0]["Next"])
+            stack.extend(b["States"] for b in state.get("Branches", ()))
+    return found, states
+
+
+def test_a_path_skipped_for_certain_gets_a_guard_and_its_owner_the_verdicts():
+    model = _guarded_branch()
+    assert model.task_map["pick"].skips_downstream and not model.task_map["p0"].skips_downstream
+    assert model.certain_skips(["p0"]) == {"p0", "p1", "p2"}
+    guards, states = _guards(model)
+    assert guards == {"bypass@1": ("p0", "bypass@1@end")}
+    (parallel,) = [s for s in states.values() if s["Type"] == "Parallel"]
+    (pick,) = [s for s in states.values() if s.get("Parameters", {}).get("Payload", {}).get("task_id") == "pick"]
+    assert pick["Parameters"]["Payload"]["guards"] == {"g1": "p0"}
+    assert (pick["ResultSelector"], pick["ResultPath"]) == ({"g1.$": "$.Payload.bypass.g1"}, "$.bypass1")
+    assert parallel["ResultPath"] is None  # the verdicts stay in the state data only along the sequence
+
+
+@pytest.mark.parametrize(
+    ("variant", "stretch"),
+    [
+        ({"outside_edge": True}, None),  # p1 has an upstream off the path: its skip is not certain
+        ({"last_rule": "all_done"}, None),  # p2 would run: p0, p1 alone save too little
+        ({"last_rule": "none_failed_min_one_success"}, ("p0", "bypass@1@end")),
+        ({"length": 2}, None),  # two transitions saved, one spent on every run that takes the path
+        ({"length": 4, "last_rule": "all_done"}, ("p0", "p3")),  # the guard stops before p3
+    ],
+)
+def test_guards_only_where_the_skip_is_certain_and_worth_a_transition(variant, stretch):
+    guards, _ = _guards(_guarded_branch(**variant))
+    assert guards == ({"bypass@1": stretch} if stretch else {})
+
+
+def test_no_guard_in_a_dag_with_setup_tasks():
+    model = _guarded_branch()
+    setup = dataclasses.replace(model.tasks[0], task_id="s", upstream=(), is_setup=True)
+    assert dataclasses.replace(model, tasks=(*model.tasks, setup)).certain_skips(["p0"]) == frozenset()

@@ -93,3 +93,13 @@ def test_an_indirect_setup_is_checked_before_the_rule():
     assert decide(TriggerRule.ALL_DONE, [(U, T2), (F, T1, INDIRECT)]) == Decision(False, U, after(T1))
     assert decide(TriggerRule.ALL_DONE, [(S, T2), (K, T1, INDIRECT)]) == Decision(False, K, after(T1))
     assert decide(TriggerRule.ALL_DONE, [(F, T2), (S, T1, INDIRECT)]) == RUN
+
+
+@pytest.mark.parametrize("rule", list(TriggerRule))
+def test_the_rules_that_skip_when_every_upstream_was_skipped(rule):
+    """The table the compiler and runner use to call a skip certain agrees with decide(), in any order."""
+    from airstep.trigger_rule import SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED
+
+    for arrivals in ([(K, T1)], [(K, T1), (K, T2)], [(K, T2), (K, T1), (K, T3)]):
+        decision = decide(rule, arrivals)
+        assert (decision.state is K) is (rule in SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED), arrivals

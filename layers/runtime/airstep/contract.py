@@ -16,7 +16,7 @@ also `"item"`, after a caught error also `"error"`), is passed whole to the runn
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -41,6 +41,7 @@ CTX = "ctx"  # the whole state data
 SIGNAL = "signal"  # gated downstream tasks to tell when this task has ended
 WAIT_FOR = "wait_for"  # the upstream tasks a gate waits for
 TOKEN = "token"  # the gate's task token
+GUARDS = "guards"  # {guard: head task id}: the guards in front of paths a skipping task may skip
 
 # Keys of the state data.
 DAG = "dag"
@@ -66,13 +67,17 @@ def _path(*keys: str) -> str:
 _CTX = {_ref(CTX): "$"}
 
 
-def run_payload(task_id: str | None, signal: Sequence[str] = ()) -> dict[str, Any]:
+def run_payload(
+    task_id: str | None, signal: Sequence[str] = (), guards: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """A task's run state payload; `task_id=None` names the task of the Map item being processed."""
     if task_id is None:
         return {_ref(TASK_ID): _path(ITEM, TASK_ID), _ref(SIGNAL): _path(ITEM, SIGNAL), **_CTX}
     payload: dict[str, Any] = {TASK_ID: task_id, **_CTX}
     if signal:
         payload[SIGNAL] = list(signal)
+    if guards:
+        payload[GUARDS] = dict(guards)
     return payload
 
 
@@ -152,6 +157,7 @@ class Payload:
     token: str | None = None
     caught: dict[str, Any] = field(default_factory=dict)  # the Catch's {Error, Cause}, for "fail"
     execution: str | None = None
+    guards: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -166,6 +172,7 @@ class Payload:
             token=event.get(TOKEN),
             caught=ctx.get(ERROR) or {},
             execution=ctx.get(EXECUTION),
+            guards=dict(event.get(GUARDS) or {}),
         )
 
 
@@ -177,26 +184,48 @@ OUTCOME_CAUSE = "cause"
 OUTCOME_STATE_SELECTOR = {_ref(OUTCOME_STATE): _path("Payload", OUTCOME_STATE)}
 OUTCOME_SELECTOR = {**OUTCOME_STATE_SELECTOR, _ref(OUTCOME_CAUSE): _path("Payload", OUTCOME_CAUSE)}
 RUN_STATE_PATH = _path(RESULT, OUTCOME_STATE)
+BYPASS = "bypass"
+
+
+def bypass_selector(guards: Sequence[str]) -> dict[str, str]:
+    """A skipping task's ResultSelector: whether each of its guards bypasses its path."""
+    return {_ref(guard): _path("Payload", BYPASS, guard) for guard in guards}
+
+
+def bypass_path(owner: int) -> str:
+    """Where the skipping task numbered `owner` puts its guards' verdicts in the state data."""
+    return _path(f"{BYPASS}{owner}")
+
+
+def bypass_variable(owner: int, guard: str) -> str:
+    return _path(f"{BYPASS}{owner}", guard)
+
+
 RUN_CAUSE_PATH = _path(RESULT, OUTCOME_CAUSE)
 
 
 @dataclass(frozen=True, slots=True)
 class TaskOutcome:
-    """How an invocation left a task instance (`try_number` 0: it never ran)."""
+    """How an invocation left a task instance (`try_number` 0: it never ran), and, for a task with
+    guards, which of the paths behind them are skipped for certain (`bypass`)."""
 
     task_id: str
     state: TaskState
     try_number: int = 0
+    bypass: dict[str, bool] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {TASK_ID: self.task_id, OUTCOME_STATE: self.state.value, "try_number": self.try_number}
+        data = {TASK_ID: self.task_id, OUTCOME_STATE: self.state.value, "try_number": self.try_number}
+        if self.bypass is not None:
+            data[BYPASS] = self.bypass
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskOutcome | None:
         """The outcome in an invocation's result, or None if the result is not one (a gate's)."""
         if not isinstance(data, dict) or OUTCOME_STATE not in data:
             return None
-        return cls(data[TASK_ID], TaskState(data[OUTCOME_STATE]), data.get("try_number", 0))
+        return cls(data[TASK_ID], TaskState(data[OUTCOME_STATE]), data.get("try_number", 0), data.get(BYPASS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +305,15 @@ def end_state(name: str) -> str:
 
 def parallel_state(number: int) -> str:
     return f"parallel@{number}"
+
+
+def guard_state(number: int) -> str:
+    """The Choice in front of a path that a skipping task may have skipped for certain."""
+    return f"bypass@{number}"
+
+
+def guard_key(number: int) -> str:
+    return f"g{number}"
 
 
 def map_branch(parallel: str, number: int) -> str:

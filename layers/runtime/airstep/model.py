@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airstep.contract import DEFAULT_QUEUE, Schedule
-from airstep.trigger_rule import TriggerRule
+from airstep.trigger_rule import SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED, TriggerRule
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
@@ -48,9 +49,12 @@ class TaskModel:
     is_teardown: bool = False
     on_failure_fail_dagrun: bool = False  # a teardown that fails the run when it fails
     display_name: str | None = None  # task_display_name, when it differs from the id
+    skips_downstream: bool = False  # a branch or short circuit (Airflow's SkipMixin)
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
+        from airstep.sdk.operators.branch import SkipMixin
+
         return cls(
             task_id=op.task_id,
             upstream=tuple(sorted(op.upstream_task_ids)),
@@ -68,6 +72,7 @@ class TaskModel:
             is_teardown=op.is_teardown,
             on_failure_fail_dagrun=op.on_failure_fail_dagrun,
             display_name=op.task_display_name if op.task_display_name != op.task_id else None,
+            skips_downstream=isinstance(op, SkipMixin),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +171,27 @@ class DagModel:
             for t in self.tasks
             if t.trigger_rule in EARLY_RULES and len(t.upstream) >= (1 if t.trigger_rule is TriggerRule.ALWAYS else 2)
         )
+
+    def certain_skips(self, skipped: Iterable[str]) -> frozenset[str]:
+        """`skipped` and every task that their skips settle as skipped whatever else happens in the
+        run: a task all of whose upstreams are in the set, with a rule that skips it then. Empty in a
+        DAG with setup tasks (Airflow's setup constraint decides there first)."""
+        if self.has_setups:
+            return frozenset()
+        found = set(skipped)
+        tasks, downstream = self.task_map, self._downstream
+        frontier = list(found)
+        while frontier:
+            for candidate in downstream[frontier.pop()]:
+                task = tasks[candidate]
+                if (
+                    candidate not in found
+                    and task.trigger_rule in SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED
+                    and all(u in found for u in task.upstream)
+                ):
+                    found.add(candidate)
+                    frontier.append(candidate)
+        return frozenset(found)
 
     def resolve_params(self, conf: dict[str, Any]) -> dict[str, Any]:
         """The params a run with `conf` gets, validated as Airflow does when it creates the run

@@ -21,3 +21,19 @@ class TriggerRule(StrEnum):
     NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
     NONE_SKIPPED = "none_skipped"
     ALWAYS = "always"
+
+
+# The rules that settle a task as skipped when every one of its upstreams was skipped, whatever the
+# order they arrived in (the others run it): what makes a skip certain before its path is reached.
+SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED = frozenset(
+    {
+        TriggerRule.ALL_SUCCESS,
+        TriggerRule.ALL_FAILED,
+        TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
+        TriggerRule.ONE_SUCCESS,
+        TriggerRule.ONE_FAILED,
+        TriggerRule.ONE_DONE,
+        TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        TriggerRule.NONE_SKIPPED,
+    }
+)

@@ -13,6 +13,7 @@ import json
 import os
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +76,7 @@ class Invocation:
         self.sfn = sfn
         self.remaining_seconds = remaining_seconds
         self.key = RunKey(payload.run.dag_id, payload.run.run_id)
+        self.skips: set[str] = set()  # downstream tasks this invocation skipped
 
     def handle(self) -> dict[str, Any]:
         """Perform the payload's action. A failure of the runner itself (not of the task's code) is
@@ -82,7 +84,8 @@ class Invocation:
         try:
             action = self.payload.action
             if action is Action.RUN:
-                return self.run_task().to_dict()
+                outcome = self.run_task()
+                return (self._with_bypass(outcome) if self.payload.guards else outcome).to_dict()
             if action is Action.GATE:
                 return self.hold_at_gate()
             if action is Action.FAIL:
@@ -146,7 +149,8 @@ class Invocation:
         assert result.state is not None
         result = _checked_skips(model, self.task_id, result)
         for skipped in result.skip:  # before this try ends; an early task already running keeps running
-            self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True)
+            if self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True):
+                self.skips.add(skipped)
         if result.state is not TaskState.FAILED:
             outcome = self._close(try_number, started, result.state, result.error, result.xcoms)
             if outcome.state is not result.state:  # a later try or a reader ended the instance first
@@ -160,6 +164,19 @@ class Invocation:
         if result.final or outcome.state is not state:
             raise AirstepTaskFailedNoRetry(cause)
         raise AirstepTaskFailed(cause)
+
+    def _with_bypass(self, outcome: TaskOutcome) -> TaskOutcome:
+        """`outcome` with its guards' verdicts: a guard bypasses its path when its head task is
+        skipped for certain by this invocation's skips. Every skip they make certain is recorded
+        first (the bypassed tasks never run to record their own)."""
+        skipped = self.skips | ({self.task_id} if outcome.state is TaskState.SKIPPED else set())
+        certain = self.model.certain_skips(skipped) if skipped else frozenset()
+        bypass = {guard: head in certain for guard, head in self.payload.guards.items()}
+        if any(bypass.values()):
+            now = _now()
+            for task_id in sorted(certain - skipped):
+                self.store.finish_unfinished(self.key, task_id, TaskState.SKIPPED, now, unstarted_only=True)
+        return replace(outcome, bypass=bypass)
 
     def _not_run(self, task: TaskModel, decision: Decision) -> TaskOutcome:
         """Settle the task as its trigger rule decided, without running it."""
