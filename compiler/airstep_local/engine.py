@@ -27,7 +27,7 @@ from airstep.contract import Action, Payload, TaskOutcome, execution_name
 from airstep.model import DagModel
 from airstep.runtime import dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
 from airstep.runtime.clients import registry
-from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV
+from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
 from airstep.runtime.store.schema import GATE_PREFIX, RUN_SK
@@ -49,6 +49,7 @@ class LocalNames:
 
     table: str = "airstep-local"
     bucket: str = "airstep-local"  # graph models, as the DAG bucket holds them in AWS
+    xcom_bucket: str = "airstep-local-xcoms"  # XComs too large for a record
     run_task: str = "airstep-local-run-task"
     execute_task: str = "airstep-local-execute-task"
     parse_dags: str = "airstep-local-parse-dags"
@@ -63,6 +64,7 @@ class LocalNames:
         return cls(
             table=f"airstep-{environment}-metadata",
             bucket=f"airstep-{environment}-dags-{ACCOUNT}-{REGION}",
+            xcom_bucket=f"airstep-{environment}-xcoms-{ACCOUNT}-{REGION}",
             run_task=function("run-task"),
             execute_task=function("execute-task"),
             parse_dags=function("parse-dags"),
@@ -148,6 +150,7 @@ class LocalEngine:
             (EXECUTOR_FUNCTION_ENV, self.names.execute_task),
             ("AWS_DEFAULT_REGION", REGION),
             (TABLE_NAME_ENV, self.names.table),
+            (XCOM_BUCKET_ENV, self.names.xcom_bucket),
         )
         for name, value in environment:
             self._saved_env[name] = os.environ.get(name)
@@ -181,6 +184,7 @@ class LocalEngine:
         self.s3 = boto3.client("s3")
         self.s3.create_bucket(Bucket=self.names.bucket)
         self.s3.put_bucket_versioning(Bucket=self.names.bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.s3.create_bucket(Bucket=self.names.xcom_bucket)
         self._load_state()
         self.store = MetadataStore(self.names.table, client=self.dynamodb)
         return self

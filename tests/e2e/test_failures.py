@@ -1,5 +1,6 @@
 """Failures never abort the rest of the graph; trigger rules, skips, timeouts and gates behave."""
 
+import json
 from datetime import UTC
 
 from airstep.contract import Payload
@@ -190,7 +191,9 @@ def test_timed_out_gate_upstream_releases_its_gate(dag_file, run_file):
     assert states(result) == {"a": "success", "b": "failed", "c": "upstream_failed", "d": "success"}
 
 
-def test_oversized_return_value_fails_clearly(dag_file, run_file):
+def test_a_large_return_value_travels_through_the_xcom_bucket(dag_file, run_file, engine, monkeypatch):
+    from helpers import KeepMachines, executions
+
     path = dag_file(
         """
         from airstep import DAG, task
@@ -198,15 +201,27 @@ def test_oversized_return_value_fails_clearly(dag_file, run_file):
         with DAG("big"):
             @task
             def huge():
-                return "x" * 400_000
+                return {"rows": ["r%06d" % i for i in range(300_000)]}
 
-            huge()
+            @task
+            def count(data):
+                return len(data["rows"])
+
+            count(huge())
         """
     )
+    monkeypatch.setattr(engine, "sfn", KeepMachines(engine.sfn))
     result = run_file(path)
-    huge = result.tasks[0]
-    assert huge.state == "failed"
-    assert "350,000 bytes" in huge.error
+    assert states(result) == {"huge": "success", "count": "success"}
+    key = RunKey(result.dag_id, result.run_id)
+    assert engine.store.get_xcoms(key, ["count"]) == {"count": 300_000}
+    stored = engine.store.get_task_instances(key, ["huge"])["huge"].xcoms
+    assert stored.startswith('"s3://airstep-local-xcoms/xcoms/big/') and len(stored) < 200  # the record: a reference
+    assert len(engine.store.get_xcoms(key, ["huge"])["huge"]["rows"]) == 300_000
+    history = json.dumps(
+        engine.sfn.get_execution_history(executionArn=executions(engine.sfn, "big")[0]["executionArn"]), default=str
+    )
+    assert "r000001" not in history  # values never enter Step Functions state data
 
 
 def test_context_injection(dag_file, run_file, engine):

@@ -36,8 +36,12 @@ from datetime import datetime
 from airstep import DAG, Connection, PythonOperator, Variable
 from common.naming import label
 
-def work(name):
+def work(name, ti=None):
     Connection.get("warehouse")
+    if name == "a":  # too large for a record: written to the XCom bucket, and read from it by c
+        return "x" * 40_000
+    if name == "c":
+        assert len(ti.xcom_pull(task_ids="a")) == 40_000
     return f"{label(name)} in {Variable.get('env')}"
 
 with DAG("n_shape", schedule="0 2 * * *", start_date=datetime(2026, 1, 1)):

@@ -4,7 +4,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from airstep.runtime.store import MetadataStore, RunKey, create_table, encode_xcoms
+from airstep.runtime.clients import registry
+from airstep.runtime.constants import XCOM_BUCKET_ENV
+from airstep.runtime.store import MetadataStore, RunKey, create_table
+from airstep.runtime.xcoms import INLINE_XCOM_BYTES, XComError, XComOwner, encode_xcoms
 from airstep.states import RunState, TaskState
 
 RUN = RunKey("d", "manual__1")
@@ -65,23 +68,50 @@ def test_gate_opens_whatever_the_order(store):
     assert store.gate_arrive(RUN, "c", "b").open  # a duplicate arrival changes nothing
 
 
-def test_xcom_round_trip_and_limit(store):
-    store.begin_try(RUN, "a", "2026-11-21T02:00:00+00:00")
+def _end_with_xcoms(store, task_id, xcoms):
+    store.begin_try(RUN, task_id, "2026-11-21T02:00:00+00:00")
     store.end_try(
-        RUN,
-        "a",
-        1,
-        TaskState.SUCCESS,
-        "2026-11-21T02:00:00+00:00",
-        "2026-11-21T02:00:01+00:00",
-        xcoms_json=encode_xcoms("a", {"return_value": {"rows": [1, 2]}, "pushed": "x"}),
+        RUN, task_id, 1, TaskState.SUCCESS, "2026-11-21T02:00:00+00:00", "2026-11-21T02:00:01+00:00", xcoms_json=xcoms
     )
+
+
+def _owner(task_id):
+    return XComOwner(RUN.dag_id, RUN.run_id, task_id, 1)
+
+
+def test_xcom_round_trip(store):
+    _end_with_xcoms(store, "a", encode_xcoms(_owner("a"), {"return_value": {"rows": [1, 2]}, "pushed": "x"}))
     assert store.get_xcoms(RUN, ["a", "missing"]) == {"a": {"rows": [1, 2]}}
     assert store.get_xcoms(RUN, ["a"], key="pushed") == {"a": "x"}
     assert store.get_xcoms(RUN, ["a"], key="other") == {}
-    assert encode_xcoms("b", {}) is None
-    with pytest.raises(ValueError, match="350,000"):
-        encode_xcoms("b", {"return_value": "x" * 400_000})
+    assert encode_xcoms(_owner("b"), {}) is None
+    with pytest.raises(XComError, match="not JSON-serialisable"):
+        encode_xcoms(_owner("b"), {"return_value": {1, 2}})
+
+
+def test_a_large_xcom_goes_to_the_bucket_and_the_record_keeps_a_reference(store, monkeypatch):
+    registry.reset()  # this moto's S3 client
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="xcoms")
+    monkeypatch.setenv(XCOM_BUCKET_ENV, "xcoms")
+    value = "x" * INLINE_XCOM_BYTES
+    stored = encode_xcoms(_owner("big"), {"return_value": value})
+    assert stored == '"s3://xcoms/xcoms/d/manual__1/big/-1/1.json"'
+    _end_with_xcoms(store, "big", stored)
+    assert store.get_xcoms(RUN, ["big"]) == {"big": value}
+    assert len(encode_xcoms(_owner("small"), {"return_value": "x" * (INLINE_XCOM_BYTES - 20)})) < INLINE_XCOM_BYTES
+
+    s3.delete_object(Bucket="xcoms", Key="xcoms/d/manual__1/big/-1/1.json")  # expired
+    store.finished = type(store.finished)()
+    with pytest.raises(XComError, match=r"s3://xcoms/xcoms/d/manual__1/big/-1/1.json cannot be read \(NoSuchKey\)"):
+        store.get_xcoms(RUN, ["big"])
+    registry.reset()
+
+
+def test_a_large_xcom_without_a_bucket_is_refused_with_its_size(monkeypatch):
+    monkeypatch.delenv(XCOM_BUCKET_ENV, raising=False)
+    with pytest.raises(XComError, match=f"are 40,019 bytes as JSON, more than the {INLINE_XCOM_BYTES:,}"):
+        encode_xcoms(_owner("b"), {"return_value": "x" * 40_000})
 
 
 def test_a_record_from_before_keyed_xcoms_reads_as_its_return_value(store):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airstep.connections import AirflowNotFoundException, Connection, Variable
 from airstep.contract import XCOM_RETURN_KEY, DagRun
 from airstep.runtime import macros
+from airstep.runtime.xcoms import decode_xcoms
 from airstep.sdk.param import resolve_params
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class TaskInstanceView:
 
     def __init__(self, run: DagRun, task_id: str, try_number: int, upstream: dict[str, str | None]) -> None:
         self._upstream = upstream
+        self._pulled: dict[str, dict[str, Any] | None] = {}  # decoded (a large value read once)
         self.pushed: dict[str, Any] = {}
         self.dag_id = run.dag_id
         self.run_id = run.run_id
@@ -108,8 +110,10 @@ class TaskInstanceView:
     def _value(self, task_id: str, key: str, missing: Any) -> Any:
         if task_id == self.task_id:
             return self.pushed.get(key, missing)
-        text = self._upstream[task_id]
-        return json.loads(text).get(key, missing) if text is not None else missing
+        if task_id not in self._pulled:
+            self._pulled[task_id] = decode_xcoms(self._upstream[task_id])
+        xcoms = self._pulled[task_id]
+        return xcoms.get(key, missing) if xcoms is not None else missing
 
 
 class _Variables:

@@ -23,7 +23,8 @@ from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
-from airstep.runtime.store.task_instances import XComTooLarge, encode_xcoms, legacy_xcoms
+from airstep.runtime.store.task_instances import legacy_xcoms
+from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms
 from airstep.sdk.templater import render_task
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
@@ -61,6 +62,10 @@ class TryRequest:
             "deadline_seconds": self.deadline_seconds,
             "upstream": self.upstream,
         }
+
+    @property
+    def owner(self) -> XComOwner:
+        return XComOwner(self.run.dag_id, self.run.run_id, self.task_id, self.try_number)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> TryRequest:
@@ -199,19 +204,19 @@ def _try(
         if result is not None and task.do_xcom_push:
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
-        return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.task_id, view.pushed)), task.on_success_callback
+        return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.owner, view.pushed)), task.on_success_callback
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
-        outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.task_id, view.pushed), skip=tuple(skipped.tasks))
+        outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.owner, view.pushed), skip=tuple(skipped.tasks))
         return outcome, task.on_success_callback
     except AirflowSkipException as exc:
-        outcome = TryResult(TaskState.SKIPPED, _kept(request.task_id, view.pushed), error=redact(str(exc)) or None)
+        outcome = TryResult(TaskState.SKIPPED, _kept(request.owner, view.pushed), error=redact(str(exc)) or None)
         return outcome, task.on_skipped_callback
     except BaseException as exc:  # noqa: BLE001 - any failure of task code fails the try
         final = isinstance(exc, AirflowFailException)
         error, kind = redact(_describe(exc)), type(exc).__name__
         context["exception"] = exc
         last = final or request.try_number > task.retries  # the runner's rule for a try that failed
-        outcome = TryResult(TaskState.FAILED, _kept(request.task_id, view.pushed), error, kind, final=final)
+        outcome = TryResult(TaskState.FAILED, _kept(request.owner, view.pushed), error, kind, final=final)
         return outcome, task.on_failure_callback if last else task.on_retry_callback
 
 
@@ -278,11 +283,11 @@ def _multiple_outputs(result: Any) -> dict[str, Any]:
     return dict(result)
 
 
-def _kept(task_id: str, pushed: dict[str, Any]) -> str | None:
-    """What a try that skipped or failed had pushed (kept, as Airflow keeps pushes), if it fits."""
+def _kept(owner: XComOwner, pushed: dict[str, Any]) -> str | None:
+    """What a try that skipped or failed had pushed (kept, as Airflow keeps pushes), if it can be."""
     try:
-        return encode_xcoms(task_id, pushed)
-    except XComTooLarge:
+        return encode_xcoms(owner, pushed)
+    except XComError:
         return None
 
 

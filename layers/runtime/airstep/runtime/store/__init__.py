@@ -17,14 +17,7 @@ from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, Import
 from airstep.runtime.store.gates import Gates, GateStatus
 from airstep.runtime.store.runs import RunKey, RunRecord, RunRecords
 from airstep.runtime.store.schema import TABLE_SCHEMA, create_table
-from airstep.runtime.store.task_instances import (
-    MAX_XCOM_BYTES,
-    FinishedInstances,
-    TaskInstance,
-    TaskInstances,
-    XComTooLarge,
-    encode_xcoms,
-)
+from airstep.runtime.store.task_instances import FinishedInstances, TaskInstance, TaskInstances
 
 DEFAULT_RETENTION_DAYS = 365
 
@@ -41,7 +34,6 @@ class MetadataStore(DagRecords, RunRecords, TaskInstances, Gates):
 
 
 __all__ = [
-    "MAX_XCOM_BYTES",
     "TABLE_SCHEMA",
     "DagRecord",
     "FileRecord",
@@ -51,7 +43,5 @@ __all__ = [
     "RunKey",
     "RunRecord",
     "TaskInstance",
-    "XComTooLarge",
     "create_table",
-    "encode_xcoms",
 ]

@@ -7,7 +7,6 @@ instance never changes (which lets a warm runner read each one once).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,17 +16,12 @@ from airstep.contract import XCOM_RETURN_KEY
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import EXPIRES_AT, Item, Table, key, plain, string
 from airstep.runtime.store.runs import MAX_ERROR_CHARS, RunKey, seconds_between
+from airstep.runtime.xcoms import decode_xcoms
 from airstep.states import FINISHED, TaskState
 
-# A DynamoDB item holds 400 KB; larger values will be offloaded to S3 (planned).
-MAX_XCOM_BYTES = 350_000
 _ERROR_STATES = frozenset({TaskState.FAILED, TaskState.UP_FOR_RETRY})
 _LISTING_NAMES = {"#s": "state", "#e": "error"}
 _LISTING = "sk, #s, try_number, start_date, end_date, #e"
-
-
-class XComTooLarge(ValueError):  # noqa: N818
-    """A return value the metadata store cannot hold: too large, or not JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +36,7 @@ class TaskInstance:
     end: str | None = None
     duration: float | None = None
     error: str | None = None
-    xcoms: str | None = None  # the task's XComs, {key: value} as JSON text, when read with values
+    xcoms: str | None = None  # the task's XComs as stored (airstep.runtime.xcoms), when read with values
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,31 +72,14 @@ class TaskInstance:
 
     def xcom(self, key: str = XCOM_RETURN_KEY) -> Any:
         """The value of one of the task's XComs (None if it pushed none under `key`)."""
-        return json.loads(self.xcoms).get(key) if self.xcoms is not None else None
+        xcoms = decode_xcoms(self.xcoms)
+        return xcoms.get(key) if xcoms is not None else None
 
 
 def legacy_xcoms(return_value: str | None) -> str | None:
     """What a record (or an executor) from before keyed XComs held under `xcom`, the bare return
     value, as {key: value}."""
     return None if return_value is None else '{"return_value":' + return_value + "}"
-
-
-def encode_xcoms(task_id: str, values: dict[str, Any]) -> str | None:
-    """A try's XComs as stored ({key: value}, compact JSON; None when there are none), refused with a
-    clear error past the size limit."""
-    if not values:
-        return None
-    try:
-        text = json.dumps(values, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise XComTooLarge(f"an XCom of task {task_id!r} is not JSON-serialisable: {exc}") from None
-    size = len(text.encode())
-    if size > MAX_XCOM_BYTES:
-        raise XComTooLarge(
-            f"the XComs of task {task_id!r} are {size:,} bytes as JSON; "
-            f"the limit is {MAX_XCOM_BYTES:,} bytes (offloading to S3 is planned)"
-        )
-    return text
 
 
 class FinishedInstances:
@@ -287,5 +264,5 @@ class TaskInstances:
         """The given tasks' XComs under `key` (by default their return values), by task_id; a task
         that pushed none under `key` is absent."""
         found = {task_id: ti.xcoms for task_id, ti in self.get_task_instances(run, task_ids).items() if ti.xcoms}
-        values = {task_id: json.loads(text) for task_id, text in found.items()}
+        values = {task_id: decode_xcoms(text) or {} for task_id, text in found.items()}
         return {task_id: xcoms[key] for task_id, xcoms in values.items() if key in xcoms}

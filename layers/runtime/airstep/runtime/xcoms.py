@@ -1,0 +1,89 @@
+"""XComs of any size. A try's XComs are stored as one JSON object {key: value}: inline in its task
+instance record up to INLINE_XCOM_BYTES, otherwise in the XCom bucket (S3, written and read by the
+executor under the task role), the record keeping a reference. A reference is a JSON *string* (the
+object's s3:// URI) where an inline value is always a JSON object, so the two never mix up.
+
+Values never enter Step Functions state data either way, and only the executor's memory bounds a
+value. The bucket's lifecycle rule removes an object after the stack's XComRetentionDays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from airstep.runtime.clients import client
+from airstep.runtime.constants import XCOM_BUCKET_ENV
+
+INLINE_XCOM_BYTES = 32 * 1024  # a record stays a few read units; refs keep runner payloads small
+XCOM_PREFIX = "xcoms/"
+_S3 = "s3://"
+
+
+class XComError(ValueError):
+    """An XCom that cannot be stored (not JSON) or read back (its object is gone)."""
+
+
+@dataclass(frozen=True, slots=True)
+class XComOwner:
+    """The try whose XComs these are: where a large value is written."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+    map_index: int = -1
+
+    def key(self) -> str:
+        parts = (self.dag_id, self.run_id, self.task_id, str(self.map_index), f"{self.try_number}.json")
+        return XCOM_PREFIX + "/".join(quote(part, safe=":+") for part in parts)
+
+
+def encode_xcoms(owner: XComOwner, values: dict[str, Any]) -> str | None:
+    """The try's XComs as stored (None when there are none): inline JSON, or the reference to the
+    object they were written to."""
+    if not values:
+        return None
+    try:
+        text = json.dumps(values, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise XComError(f"an XCom of task {owner.task_id!r} is not JSON-serialisable: {exc}") from None
+    body = text.encode()
+    if len(body) <= INLINE_XCOM_BYTES:
+        return text
+    bucket = os.environ.get(XCOM_BUCKET_ENV)
+    if not bucket:
+        raise XComError(
+            f"the XComs of task {owner.task_id!r} are {len(body):,} bytes as JSON, more than the "
+            f"{INLINE_XCOM_BYTES:,} kept in a record, and no XCom bucket is configured ({XCOM_BUCKET_ENV})"
+        )
+    key = owner.key()
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return json.dumps(f"{_S3}{bucket}/{key}")
+
+
+def decode_xcoms(text: str | None) -> dict[str, Any] | None:
+    """The XComs a record holds (reading a large value's object)."""
+    if text is None:
+        return None
+    if not text.startswith('"'):
+        return json.loads(text)
+    uri = json.loads(text)
+    bucket, _, key = uri.removeprefix(_S3).partition("/")
+    try:
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise XComError(
+            f"the XComs stored at {uri} cannot be read ({code}): large XComs are kept for the stack's XComRetentionDays"
+        ) from None
+    return json.loads(body)
+
+
+def is_reference(text: str | None) -> bool:
+    return text is not None and text.startswith('"')
