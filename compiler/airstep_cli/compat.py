@@ -3,7 +3,7 @@
 The report reads each file's syntax tree: every `airflow` module and name it imports that airstep does
 not answer (airstep.compat.surface), every attribute it uses of a supported name that airstep lacks
 (`@task.bash`, `TriggerRule.X`), every keyword it passes to a supported DAG, operator or
-decorator that airstep does not take, and Airflow methods airstep lacks (`.expand`). Each file is
+decorator that airstep does not take, and Airflow methods airstep lacks (`.expand_kwargs`). Each file is
 also loaded and compiled as `airstep validate` does, so what stops it at load time is reported too.
 """
 
@@ -26,11 +26,7 @@ _FORWARDS_TO = {
     "airstep.sdk.dag:dag": "airstep.sdk.dag:DAG",
 }
 # Methods of Airflow's tasks and XComArgs that airstep lacks, whatever object they are called on.
-_UNSUPPORTED_METHODS = {
-    "expand": "dynamic task mapping (`.expand`)",
-    "expand_kwargs": "dynamic task mapping (`.expand_kwargs`)",
-    "partial": "dynamic task mapping (`.partial`)",
-}
+_UNSUPPORTED_METHODS = {"expand_kwargs": "dynamic task mapping with `.expand_kwargs`"}
 # Set by airstep itself, never by the DAG file: for every callable, and for the forwarded ones.
 _INTERNAL = frozenset({"self", "location"})
 _SET_BY_DECORATOR = frozenset({"python_callable", "op_args", "op_kwargs"})

@@ -244,7 +244,7 @@ def run_and_report(
     else:
         _print_table(result)
     if result.state is not RunState.SUCCESS and not as_json:
-        failed = [t.task_id for t in result.tasks if t.state is TaskState.FAILED]
+        failed = [t.label for t in result.tasks if t.state is TaskState.FAILED]
         detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
         err.print(f"[red]run {result.run_id} failed[/red]{detail}")
     return result
@@ -279,12 +279,22 @@ class _Progress:
     """Prints a line to stderr whenever a task instance changes state."""
 
     def __init__(self, model: DagModel) -> None:
-        self.total = len(model.tasks)
+        self.tasks = len(model.tasks)
+        self.instances: set[str] = set()  # mapped instances seen ("task[i]"), and their tasks
+        self.expanded: set[str] = set()
         self.finished: set[str] = set()
         self.lock = threading.Lock()
 
+    @property
+    def total(self) -> int:
+        """Task instances known so far: a mapped task counts its instances once it has expanded."""
+        return self.tasks - len(self.expanded) + len(self.instances)
+
     def __call__(self, task_id: str, state: TaskState, try_number: int) -> None:
         with self.lock:
+            if task_id.endswith("]"):
+                self.instances.add(task_id)
+                self.expanded.add(task_id.rsplit("[", 1)[0])
             if state in FINISHED:
                 self.finished.add(task_id)
             style = STATE_STYLE.get(state, "white")
@@ -302,11 +312,11 @@ def _print_table(result: Any) -> None:
     for ti in result.tasks:
         style = STATE_STYLE.get(ti.state, "white") if ti.state else "white"
         duration = f"{ti.duration:.2f}s" if ti.duration is not None else "-"
-        table.add_row(ti.task_id, f"[{style}]{ti.state or 'none'}[/{style}]", str(ti.try_number), duration)
+        table.add_row(ti.label, f"[{style}]{ti.state or 'none'}[/{style}]", str(ti.try_number), duration)
     out.print(table)
     for ti in result.tasks:
         if ti.state is TaskState.FAILED and ti.error:
-            out.print(f"[red]{ti.task_id}[/red] (try {ti.try_number}): {ti.error}", markup=True)
+            out.print(f"[red]{ti.label}[/red] (try {ti.try_number}): {ti.error}", markup=True)
     style = STATE_STYLE.get(result.state, "white")
     out.print(f"run [{style}]{result.state}[/{style}] in {result.seconds:.2f}s")
 
@@ -389,7 +399,8 @@ def runs_show(
     for key, value in summary.items():
         if value is not None:
             out.print(f"[bold]{key}[/bold]: {value}", markup=True)
-    _print_rows([t.to_dict() for t in tasks], ("task_id", "state", "try_number", "start", "end", "duration", "error"))
+    rows = [{**t.to_dict(), "task_id": t.label} for t in tasks]  # a mapped instance as task[i]
+    _print_rows(rows, ("task_id", "state", "try_number", "start", "end", "duration", "error"))
 
 
 @dags_app.command("list")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from airstep import contract
-from airstep.contract import DagRef, MapStateNames
+from airstep.contract import DagRef, MapStateNames, failed_state
 from airstep.model import DagModel, TaskModel
 from airstep.states import RunState
 from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
@@ -222,7 +222,9 @@ class _Emitter:
             return self._emit_items(block.items, states, next_name, scope)
         self.parallel_count += 1
         name = contract.parallel_state(self.parallel_count)
-        if len(block.branches) >= self.options.map_min_tasks and all(isinstance(b, Step) for b in block.branches):
+        if len(block.branches) >= self.options.map_min_tasks and all(
+            isinstance(b, Step) and not self.tasks[b.task_id].mapped for b in block.branches
+        ):
             branches = self._task_maps(name, block.branches)  # type: ignore[arg-type]
         else:
             branches = []
@@ -317,11 +319,15 @@ class _Emitter:
         run = state_name(task.task_id)
         failed = contract.failed_state(run)
         signal = self.signals.get(task.task_id, [])
-        entry = run
+        first = run + contract.EXPAND_SUFFIX if task.mapped else run
+        entry = first
         if step.gate:
             self.gates += 1
             entry = contract.wait_state(run)
-            self.put(states, entry, self._gate_state(contract.gate_payload(task.task_id, step.gate), run))
+            self.put(states, entry, self._gate_state(contract.gate_payload(task.task_id, step.gate), first))
+        if task.mapped:
+            self._emit_mapped(task, run, states, next_name, signal)
+            return entry
         guards = self.guards.get(task.task_id, {})
         payload = contract.run_payload(task.task_id, signal, guards)
         run_state = self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed)
@@ -337,6 +343,51 @@ class _Emitter:
         else:
             self.put(states, failed, PassState(next_name), runs=0)
         return entry
+
+    def _emit_mapped(
+        self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]
+    ) -> None:
+        """A mapped task: the expand step decides it and counts its instances, a Map runs them (each
+        with the task's retries), then, if gates wait on the task, a step tells them it has ended."""
+        failed = contract.failed_state(run)
+        after = run + contract.SIGNAL_SUFFIX if signal else next_name
+        expand = LambdaTask(
+            function_name=self.options.function_name,
+            payload=contract.expand_payload(task.task_id),
+            next=run + contract.MAP_SUFFIX,
+            timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
+            result_selector=contract.EXPAND_SELECTOR,
+            result_path=contract.MAPPED_PATH,
+            catch_next=failed,
+        )
+        self.put(states, run + contract.EXPAND_SUFFIX, expand)
+        instance = run + contract.INSTANCE_SUFFIX
+        processor: dict[str, State] = {}
+        run_state = self._run_state(
+            contract.mapped_run_payload(), None, self._retriers(task), self._timeout(task), failed_state(instance)
+        )
+        self.put(processor, instance, run_state)
+        self.put(processor, failed_state(instance), PassState(None), runs=0)
+        instances = InlineMapState(
+            contract.MAPPED_INDEXES_PATH,
+            contract.mapped_item_selector(task.task_id),
+            Branch(instance, processor, inline_processor=True),
+            after,
+            max_concurrency=task.max_active_tis_per_dagrun or 0,
+        )
+        self.put(states, run + contract.MAP_SUFFIX, instances)
+        self.cost.add_map_items(1)
+        if signal:
+            notify = LambdaTask(
+                function_name=self.options.function_name,
+                payload=contract.signal_payload(task.task_id, signal),
+                next=next_name,
+                timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
+            )
+            self.put(states, after, notify)  # type: ignore[arg-type]
+            self._put_fail_state(states, failed, contract.fail_payload(task.task_id, signal), next_name)
+        else:
+            self.put(states, failed, PassState(next_name), runs=0)
 
     def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[Branch]:
         """Many parallel tasks as inline Maps: tasks with one retry/timeout policy share an item

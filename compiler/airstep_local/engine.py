@@ -23,7 +23,7 @@ import boto3
 from moto import mock_aws
 
 from airstep.connections import secrets
-from airstep.contract import Action, Payload, TaskOutcome, execution_name
+from airstep.contract import MAPPED_INDEXES, Action, Payload, TaskOutcome, execution_name
 from airstep.model import DagModel
 from airstep.runtime import dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
 from airstep.runtime.clients import registry
@@ -392,19 +392,27 @@ class _Watcher:
             if finished:
                 self.finalized.set()
             return
-        if self.on_progress is None or payload.action is Action.GATE or payload.task_id is None:
+        if self.on_progress is None or payload.action in (Action.GATE, Action.SIGNAL) or payload.task_id is None:
             return
+        if payload.action is Action.EXPAND:  # only a mapped task settled as a whole has news
+            if not finished or not isinstance(result, dict) or result.get(MAPPED_INDEXES):
+                return
         if not finished:
             if payload.action is Action.RUN:
-                self.on_progress(payload.task_id, TaskState.RUNNING, 0)
+                label = payload.task_id if payload.map_index < 0 else f"{payload.task_id}[{payload.map_index}]"
+                self.on_progress(label, TaskState.RUNNING, 0)
             return
         outcome = TaskOutcome.from_dict(result)
         if outcome is not None:
-            self.on_progress(outcome.task_id, outcome.state, outcome.try_number)
+            self.on_progress(outcome.label, outcome.state, outcome.try_number)
             if outcome.bypass and any(outcome.bypass.values()):  # it recorded skips for paths never entered
                 self._report_skips(outcome.task_id)
             return
         # A failed try: the store says whether it will be retried.
-        ti = self.store.get_task_instances(self.key, [payload.task_id]).get(payload.task_id)
+        if payload.map_index < 0:
+            ti = self.store.get_task_instances(self.key, [payload.task_id]).get(payload.task_id)
+        else:
+            _, instances = self.store.get_mapped(self.key, payload.task_id)
+            ti = next((i for i in instances if i.map_index == payload.map_index), None)
         if ti is not None and ti.state is not None:
-            self.on_progress(payload.task_id, ti.state, ti.try_number)
+            self.on_progress(ti.label, ti.state, ti.try_number)

@@ -46,13 +46,23 @@ def test_the_file_runs_unmodified_and_ends_as_in_airflow(record):
     assert {t.task_id: list(t.upstream) for t in model.tasks} == record["upstream"]
     with LocalEngine() as engine:
         result = engine.run(model, DagSource(str(path), loaded.version), RunRequest(LOGICAL_DATE, fast_retries=True))
-        values = engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), [t.task_id for t in result.tasks])
-    tasks = {t.task_id: {"state": str(t.state), "try_number": t.try_number} for t in result.tasks}
+        values = return_values(engine, RunKey(result.dag_id, result.run_id), model)
+    tasks = {t.label: {"state": str(t.state), "try_number": t.try_number} for t in result.tasks}
     assert {"run_state": result.state.value, "tasks": tasks} == record["airflow"]
     unstable = {task for dag, task in VARY_BY_MACHINE if dag == record["dag_id"]}
     assert {task_id: as_the_oracle_reads(value) for task_id, value in values.items() if task_id not in unstable} == {
         task_id: value for task_id, value in record["return_values"].items() if task_id not in unstable
     }
+
+
+def return_values(engine: LocalEngine, key: RunKey, model: DagModel) -> dict[str, object]:
+    """Every instance's return value by its Airflow name (`task`, or `task[i]` for a mapped instance)."""
+    values = engine.store.get_xcoms(key, [t.task_id for t in model.tasks if not t.mapped])
+    for task in model.tasks:
+        if task.mapped:
+            _, instances = engine.store.get_mapped(key, task.task_id)
+            values |= {ti.label: ti.xcom() for ti in instances if ti.xcoms and '"return_value"' in ti.xcoms}
+    return values
 
 
 def as_the_oracle_reads(value: object) -> object:

@@ -33,6 +33,8 @@ class Action(StrEnum):
     GATE = "gate"
     FAIL = "fail"
     FINALIZE = "finalize"
+    EXPAND = "expand"  # decide a mapped task and count its instances
+    SIGNAL = "signal"  # a mapped task's instances have all ended: tell its gated downstream tasks
 
 
 ACTION = "action"
@@ -41,6 +43,8 @@ CTX = "ctx"  # the whole state data
 SIGNAL = "signal"  # gated downstream tasks to tell when this task has ended
 WAIT_FOR = "wait_for"  # the upstream tasks a gate waits for
 TOKEN = "token"  # the gate's task token
+MAP_INDEX = "map_index"
+MAPPED = "mapped"  # state data: the expand step's {indexes}
 GUARDS = "guards"  # {guard: head task id}: the guards in front of paths a skipping task may skip
 
 # Keys of the state data.
@@ -79,6 +83,34 @@ def run_payload(
     if guards:
         payload[GUARDS] = dict(guards)
     return payload
+
+
+def expand_payload(task_id: str) -> dict[str, Any]:
+    return {ACTION: Action.EXPAND, TASK_ID: task_id, **_CTX}
+
+
+def signal_payload(task_id: str, signal: Sequence[str]) -> dict[str, Any]:
+    return {ACTION: Action.SIGNAL, TASK_ID: task_id, SIGNAL: list(signal), **_CTX}
+
+
+def mapped_run_payload() -> dict[str, Any]:
+    """A mapped instance's run state payload (in the Map over the expand step's indexes)."""
+    return {_ref(TASK_ID): _path(ITEM, TASK_ID), _ref(MAP_INDEX): _path(ITEM, MAP_INDEX), **_CTX}
+
+
+def mapped_item_selector(task_id: str) -> dict[str, Any]:
+    return {
+        ITEM: {TASK_ID: task_id, _ref(MAP_INDEX): "$$.Map.Item.Value"},
+        _ref(DAG): _path(DAG),
+        _ref(RUN): _path(RUN),
+        _ref(EXECUTION): _path(EXECUTION),
+    }
+
+
+MAPPED_INDEXES = "indexes"
+MAPPED_INDEXES_PATH = _path(MAPPED, MAPPED_INDEXES)
+MAPPED_PATH = _path(MAPPED)
+EXPAND_SELECTOR = {_ref(MAPPED_INDEXES): _path("Payload", MAPPED_INDEXES)}
 
 
 def gate_payload(task_id: str | None, wait_for: Sequence[str] = ()) -> dict[str, Any]:
@@ -158,6 +190,7 @@ class Payload:
     caught: dict[str, Any] = field(default_factory=dict)  # the Catch's {Error, Cause}, for "fail"
     execution: str | None = None
     guards: dict[str, str] = field(default_factory=dict)
+    map_index: int = -1
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -173,6 +206,7 @@ class Payload:
             caught=ctx.get(ERROR) or {},
             execution=ctx.get(EXECUTION),
             guards=dict(event.get(GUARDS) or {}),
+            map_index=int(event.get(MAP_INDEX, -1)),
         )
 
 
@@ -213,19 +247,32 @@ class TaskOutcome:
     state: TaskState
     try_number: int = 0
     bypass: dict[str, bool] | None = None
+    map_index: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        data = {TASK_ID: self.task_id, OUTCOME_STATE: self.state.value, "try_number": self.try_number}
+        data: dict[str, Any] = {TASK_ID: self.task_id, OUTCOME_STATE: self.state.value, "try_number": self.try_number}
         if self.bypass is not None:
             data[BYPASS] = self.bypass
+        if self.map_index >= 0:
+            data[MAP_INDEX] = self.map_index
         return data
+
+    @property
+    def label(self) -> str:
+        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskOutcome | None:
         """The outcome in an invocation's result, or None if the result is not one (a gate's)."""
         if not isinstance(data, dict) or OUTCOME_STATE not in data:
             return None
-        return cls(data[TASK_ID], TaskState(data[OUTCOME_STATE]), data.get("try_number", 0), data.get(BYPASS))
+        return cls(
+            data[TASK_ID],
+            TaskState(data[OUTCOME_STATE]),
+            data.get("try_number", 0),
+            data.get(BYPASS),
+            data.get(MAP_INDEX, -1),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +352,12 @@ def end_state(name: str) -> str:
 
 def parallel_state(number: int) -> str:
     return f"parallel@{number}"
+
+
+EXPAND_SUFFIX = "@expand"
+MAP_SUFFIX = "@map"
+INSTANCE_SUFFIX = "@i"
+SIGNAL_SUFFIX = "@signal"
 
 
 def guard_state(number: int) -> str:

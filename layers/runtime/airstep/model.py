@@ -50,6 +50,8 @@ class TaskModel:
     on_failure_fail_dagrun: bool = False  # a teardown that fails the run when it fails
     display_name: str | None = None  # task_display_name, when it differs from the id
     skips_downstream: bool = False  # a branch or short circuit (Airflow's SkipMixin)
+    mapped: bool = False  # expanded into instances when it runs (.expand)
+    max_active_tis_per_dagrun: int | None = None
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
@@ -73,6 +75,8 @@ class TaskModel:
             on_failure_fail_dagrun=op.on_failure_fail_dagrun,
             display_name=op.task_display_name if op.task_display_name != op.task_id else None,
             skips_downstream=isinstance(op, SkipMixin),
+            mapped=op.expand_input is not None,
+            max_active_tis_per_dagrun=op.max_active_tis_per_dagrun,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,13 +167,17 @@ class DagModel:
         than once every upstream has ended: `always` tasks with upstreams, and `one_success`,
         `one_failed` and `one_done` tasks with several (one upstream decides only when it ends).
         Not in a DAG with setup tasks: a task there must not end before the setups and work that its
-        teardowns wait for."""
+        teardowns wait for; nor for a mapped task or one downstream of a mapped task."""
         if self.has_setups:
             return frozenset()
+        tasks = self.task_map
         return frozenset(
             t.task_id
             for t in self.tasks
-            if t.trigger_rule in EARLY_RULES and len(t.upstream) >= (1 if t.trigger_rule is TriggerRule.ALWAYS else 2)
+            if t.trigger_rule in EARLY_RULES
+            and len(t.upstream) >= (1 if t.trigger_rule is TriggerRule.ALWAYS else 2)
+            and not t.mapped
+            and not any(tasks[u].mapped for u in t.upstream)
         )
 
     def certain_skips(self, skipped: Iterable[str]) -> frozenset[str]:

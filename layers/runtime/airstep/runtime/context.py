@@ -55,9 +55,9 @@ class TaskInstanceView:
     a task that pushed none); those, and what this try pushed, are what `xcom_pull` can pull. Task
     code never reads run records."""
 
-    def __init__(self, run: DagRun, task_id: str, try_number: int, upstream: dict[str, str | None]) -> None:
+    def __init__(self, run: DagRun, task_id: str, try_number: int, upstream: dict[str, Any]) -> None:
         self._upstream = upstream
-        self._pulled: dict[str, dict[str, Any] | None] = {}  # decoded (a large value read once)
+        self._pulled: dict[str, Any] = {}  # decoded (a large value read once); a list for a mapped task
         self.pushed: dict[str, Any] = {}
         self.dag_id = run.dag_id
         self.run_id = run.run_id
@@ -111,8 +111,13 @@ class TaskInstanceView:
         if task_id == self.task_id:
             return self.pushed.get(key, missing)
         if task_id not in self._pulled:
-            self._pulled[task_id] = decode_xcoms(self._upstream[task_id])
+            stored = self._upstream[task_id]
+            self._pulled[task_id] = (
+                [decode_xcoms(text) for text in stored] if isinstance(stored, list) else decode_xcoms(stored)
+            )
         xcoms = self._pulled[task_id]
+        if isinstance(xcoms, list):  # a mapped task: what its instances pushed, in map-index order
+            return [pushed[key] for pushed in xcoms if pushed is not None and key in pushed]
         return xcoms.get(key, missing) if xcoms is not None else missing
 
 

@@ -9,6 +9,8 @@ the secrets were read).
 
 from __future__ import annotations
 
+import copy
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,12 +21,13 @@ from aws_lambda_powertools import Logger
 from airstep.compat.imports import airflow_imports
 from airstep.contract import DAG, RUN, TASK_ID, XCOM_RETURN_KEY, DagRef, DagRun
 from airstep.errors import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped, ParamValidationError
-from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.constants import DEFAULT_MAX_MAP_LENGTH, MAX_MAP_LENGTH_ENV, SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import legacy_xcoms
 from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms
+from airstep.sdk.mapping import map_length, mapped_kwargs
 from airstep.sdk.templater import render_task
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
@@ -51,7 +54,9 @@ class TryRequest:
     task_id: str
     try_number: int
     deadline_seconds: float
-    upstream: dict[str, str | None] = field(default_factory=dict)
+    upstream: dict[str, Any] = field(default_factory=dict)  # a mapped upstream: a list, by map index
+    map_index: int = -1
+    measure: bool = False  # count a mapped task's instances instead of running a try
 
     def to_event(self) -> dict[str, Any]:
         return {
@@ -61,11 +66,13 @@ class TryRequest:
             "try_number": self.try_number,
             "deadline_seconds": self.deadline_seconds,
             "upstream": self.upstream,
+            "map_index": self.map_index,
+            "measure": self.measure,
         }
 
     @property
     def owner(self) -> XComOwner:
-        return XComOwner(self.run.dag_id, self.run.run_id, self.task_id, self.try_number)
+        return XComOwner(self.run.dag_id, self.run.run_id, self.task_id, self.try_number, self.map_index)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> TryRequest:
@@ -76,6 +83,8 @@ class TryRequest:
             event["try_number"],
             event["deadline_seconds"],
             event.get("upstream") or {},
+            event.get("map_index", -1),
+            event.get("measure", False),
         )
 
 
@@ -92,6 +101,7 @@ class TryResult:
     final: bool = False
     unloadable: bool = False
     skip: tuple[str, ...] = ()  # downstream task ids a branching or short-circuiting try skipped
+    length: int | None = None  # a measured mapped task's instance count
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +112,7 @@ class TryResult:
             "final": self.final,
             "unloadable": self.unloadable,
             "skip": list(self.skip),
+            "length": self.length,
         }
 
     @classmethod
@@ -115,6 +126,7 @@ class TryResult:
             data.get("final", False),
             data.get("unloadable", False),
             tuple(data.get("skip", ())),
+            data.get("length"),
         )
 
 
@@ -176,10 +188,21 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
         return TryResult(None, error=redact(str(exc)), unloadable=True)
     task = dag.task_dict[request.task_id]
     view = TaskInstanceView(request.run, request.task_id, request.try_number, request.upstream)
+    view.map_index = request.map_index
     try:
         context = build_context(dag, task, request.run, view)
     except ParamValidationError as exc:  # as Airflow: the task fails at its start, retries or not
         return TryResult(TaskState.FAILED, error=redact(str(exc)), error_type=type(exc).__name__, final=True)
+    if task.expand_input is not None:
+        try:
+            with masked_output, airflow_imports(), current_context(context):
+                values = {name: _resolved(value, context) for name, value in task.expand_input.items()}
+            if request.measure:
+                return TryResult(TaskState.SUCCESS, length=map_length(task.task_id, values, max_map_length()))
+            task = _instance(task, values, request.map_index)
+            context["task"] = task
+        except Exception as exc:  # noqa: BLE001 - an input that cannot be mapped fails the task
+            return TryResult(TaskState.FAILED, error=redact(_describe(exc)), error_type=type(exc).__name__, final=True)
     limit_seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
     why = "execution_timeout" if limit_seconds == task.execution_timeout else "the time left in its Lambda invocation"
     # Callbacks share the try's time (the state machine's timeout for the step allows the try and a
@@ -289,6 +312,31 @@ def _kept(owner: XComOwner, pushed: dict[str, Any]) -> str | None:
         return encode_xcoms(owner, pushed)
     except XComError:
         return None
+
+
+def max_map_length() -> int:
+    """How many instances a mapped task may have (Airflow's [core] max_map_length)."""
+    return int(os.environ.get(MAX_MAP_LENGTH_ENV, DEFAULT_MAX_MAP_LENGTH))
+
+
+def _resolved(value: Any, context: dict[str, Any]) -> Any:
+    """An expanded argument: a literal list as given, an upstream output pulled."""
+    resolve = getattr(value, "resolve", None)
+    return resolve(context) if callable(resolve) else value
+
+
+def _instance(task: BaseOperator, values: dict[str, Any], map_index: int) -> BaseOperator:
+    """Mapped instance `map_index` of `task`: its share of the expanded arguments set."""
+    from airstep.sdk.taskflow import DecoratedPythonOperator
+
+    instance = copy.copy(task)
+    kwargs = mapped_kwargs(values, map_index)
+    if isinstance(task, DecoratedPythonOperator):
+        instance.op_kwargs = {**task.op_kwargs, **kwargs}
+    else:
+        for name, value in kwargs.items():
+            setattr(instance, name, value)
+    return instance
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from airstep.contract import (
     DEFAULT_QUEUE,
+    MAPPED_INDEXES,
     STATES_TIMEOUT,
     TASK_ID,
     Action,
@@ -84,10 +85,15 @@ class Invocation:
         try:
             action = self.payload.action
             if action is Action.RUN:
-                outcome = self.run_task()
+                outcome = replace(self.run_task(), map_index=self.payload.map_index)
                 return (self._with_bypass(outcome) if self.payload.guards else outcome).to_dict()
             if action is Action.GATE:
                 return self.hold_at_gate()
+            if action is Action.EXPAND:
+                return self.expand()
+            if action is Action.SIGNAL:
+                self.signal()
+                return {TASK_ID: self.task_id}
             if action is Action.FAIL:
                 return self.record_failure().to_dict()
             return self.finalize().to_dict()
@@ -112,39 +118,127 @@ class Invocation:
     def run_task(self) -> TaskOutcome:
         model = self.model
         task = model.task_map[self.task_id]
+        instance = self.payload.map_index >= 0  # a mapped instance: its task was decided when it expanded
         upstream: dict[str, TaskInstance] = {}
+        mapped: dict[str, list[TaskInstance]] = {}
         if task.upstream:
-            early = self.task_id in model.early_tasks  # an early task's upstreams may still be running
-            indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
-            found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, self.task_id])
-            own = found.pop(self.task_id, None)
-            if own is not None and own.state in FINISHED:  # skipped by a branch before it came to run
+            own, upstream, mapped, indirect_setups = self._read_upstreams(model, task)
+            if not instance and own is not None and own.state in FINISHED:  # skipped by a branch before it ran
                 self.signal()
                 return TaskOutcome(self.task_id, own.state, own.try_number)
-            if early:
-                upstream = {u: ti for u, ti in found.items() if ti.state in FINISHED}
-            else:
-                upstream = self._settle(model, [*task.upstream, *indirect_setups], found)
-            decision = self._decision(task, upstream, indirect_setups)
-            if decision is None:  # an early task's gate opens only once its rule is decided
-                raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
-            if not decision.runs:
-                return self._not_run(task, decision)
+            if not instance:
+                decision = self._decision(task, upstream, indirect_setups, mapped)
+                if decision is None:  # an early task's gate opens only once its rule is decided
+                    raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
+                if not decision.runs:
+                    return self._not_run(task, decision)
+        return self._run_try(
+            model, task, {**_xcoms(upstream), **{u: [ti.xcoms for ti in tis] for u, tis in mapped.items()}}
+        )
 
+    def _read_upstreams(
+        self, model: DagModel, task: TaskModel
+    ) -> tuple[TaskInstance | None, dict[str, TaskInstance], dict[str, list[TaskInstance]], list[str]]:
+        """The task's own unmapped instance, its ended upstream instances (mapped upstreams: every
+        instance, by map index), and its relevant setups that are not direct upstreams. An upstream
+        whose steps have all run but which never reported is failed now (see `_settle`)."""
+        early = self.task_id in model.early_tasks  # an early task's upstreams may still be running
+        indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
+        found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, self.task_id])
+        own = found.pop(self.task_id, None)
+        mapped = self._mapped_upstreams(model, task)
+        if early:
+            upstream = {u: ti for u, ti in found.items() if ti.state in FINISHED}
+        else:
+            unmapped = [u for u in [*task.upstream, *indirect_setups] if u not in mapped]
+            upstream = self._settle(model, unmapped, found)
+        return own, upstream, mapped, indirect_setups
+
+    def _mapped_upstreams(self, model: DagModel, task: TaskModel) -> dict[str, list[TaskInstance]]:
+        """The instances of each upstream that expanded, in map-index order; an instance that never
+        reported is failed now, as `_settle` fails an unmapped one."""
+        found = {u: self._instances(u) for u in task.upstream if model.task_map[u].mapped}
+        return {u: instances for u, instances in found.items() if instances is not None}
+
+    def _instances(self, task_id: str) -> list[TaskInstance] | None:
+        """A mapped task's instances in map-index order, one that never reported failed now; None if
+        the task never expanded (it was settled as a whole, or its expand step never ran)."""
+        length, instances = self.store.get_mapped(self.key, task_id)
+        if length is None:
+            return None
+        by_index = {ti.map_index: ti for ti in instances}
+        settled = []
+        for index in range(length):
+            ti = by_index.get(index)
+            if ti is None or ti.state not in FINISHED:
+                now, message = _now(), "the mapped instance ended without reporting a result"
+                self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, now, message, map_index=index)
+                ti = TaskInstance(
+                    task_id, index, TaskState.FAILED, ti.try_number if ti else 0, None, now, error=message
+                )
+            settled.append(ti)
+        return settled
+
+    # -- a mapped task ----------------------------------------------------------------------------
+    def expand(self) -> dict[str, Any]:
+        """Decide a mapped task as a whole, then count its instances (the executor resolves its
+        expanded arguments): the indexes its Map runs. A task settled without running, an input that
+        cannot be mapped (failed) and an empty one (skipped, as Airflow) run no instance."""
+        model = self.model
+        task = model.task_map[self.task_id]
+        upstream: dict[str, TaskInstance] = {}
+        mapped: dict[str, list[TaskInstance]] = {}
+        if task.upstream:
+            own, upstream, mapped, indirect_setups = self._read_upstreams(model, task)
+            if own is not None and own.state in FINISHED:
+                return {MAPPED_INDEXES: []}
+            decision = self._decision(task, upstream, indirect_setups, mapped)
+            assert decision is not None  # a mapped task is never an early one
+            if not decision.runs:
+                self._not_run(task, decision)
+                return {MAPPED_INDEXES: []}
+        xcoms = {**_xcoms(upstream), **{u: [ti.xcoms for ti in tis] for u, tis in mapped.items()}}
+        measured = self._invoke_executor(
+            task,
+            TryRequest(self.payload.dag, self.payload.run, self.task_id, 0, self._deadline(None), xcoms, measure=True),
+        )
+        if measured.length is None or measured.state is TaskState.FAILED:
+            error = measured.error or "the task's expanded arguments could not be counted"
+            self.store.finish_unfinished(self.key, self.task_id, TaskState.FAILED, _now(), error)
+            return {MAPPED_INDEXES: []}
+        if measured.length == 0:
+            self.store.finish_unfinished(self.key, self.task_id, TaskState.SKIPPED, _now())
+            return {MAPPED_INDEXES: []}
+        self.store.set_map_length(self.key, self.task_id, measured.length)
+        logger.info("mapped task expanded", extra={"instances": measured.length})
+        return {MAPPED_INDEXES: list(range(measured.length))}
+
+    def _run_try(self, model: DagModel, task: TaskModel, xcoms: dict[str, Any]) -> TaskOutcome:
+        """Run the next try of the task (instance) on the executor and record how it ended."""
         started = _now()
-        try_number = self.store.begin_try(self.key, self.task_id, started)
+        index = self.payload.map_index
+        try_number = self.store.begin_try(self.key, self.task_id, started, index)
         if try_number is None:  # a duplicate invocation of a finished task: report what is recorded
-            recorded = self.store.get_task_instances(self.key, [self.task_id])[self.task_id]
-            self.signal()
+            recorded = self._recorded()
+            self._signal_unless_instance()
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
-        logger.info("task try started", extra={"try_number": try_number})
+        logger.info("task try started", extra={"try_number": try_number, "map_index": index})
         try:
-            result = self._execute(task, try_number, upstream)
+            request = TryRequest(
+                self.payload.dag,
+                self.payload.run,
+                self.task_id,
+                try_number,
+                self._deadline(task.execution_timeout),
+                xcoms,
+                index,
+            )
+            result = self._invoke_executor(task, request)
             if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
                 raise RuntimeError(f"the DAG could not be loaded: {result.error}")
         except Exception:  # the try never ran its code: take it back, so that a retry does not count it
-            self.store.abandon_try(self.key, self.task_id, try_number)
+            self.store.abandon_try(self.key, self.task_id, try_number, index)
             raise
         assert result.state is not None
         result = _checked_skips(model, self.task_id, result)
@@ -186,17 +280,9 @@ class Invocation:
         self.signal()
         return TaskOutcome(self.task_id, decision.state)
 
-    def _execute(self, task: TaskModel, try_number: int, upstream: dict[str, TaskInstance]) -> TryResult:
-        """Hand the try to the executor function and wait for its outcome. An executor that died (out of
-        memory, killed) failed the try, as a crashed worker fails an Airflow task."""
-        request = TryRequest(
-            self.payload.dag,
-            self.payload.run,
-            self.task_id,
-            try_number,
-            self._deadline(task.execution_timeout),
-            {task_id: ti.xcoms for task_id, ti in upstream.items()},
-        )
+    def _invoke_executor(self, task: TaskModel, request: TryRequest) -> TryResult:
+        """Hand the request to the executor function and wait for its outcome. An executor that died
+        (out of memory, killed) failed the try, as a crashed worker fails an Airflow task."""
         response = client("lambda").invoke(
             FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], task.queue),
             Payload=json.dumps(request.to_event()).encode(),
@@ -206,6 +292,17 @@ class Invocation:
             kind = body.get("errorType", "Unknown") if isinstance(body, dict) else "Unknown"
             return TryResult(TaskState.FAILED, error=f"the task's executor ended abnormally ({kind})", error_type=kind)
         return TryResult.from_dict(body)
+
+    def _recorded(self) -> TaskInstance:
+        if self.payload.map_index < 0:
+            return self.store.get_task_instances(self.key, [self.task_id])[self.task_id]
+        _, instances = self.store.get_mapped(self.key, self.task_id)
+        return next(ti for ti in instances if ti.map_index == self.payload.map_index)
+
+    def _signal_unless_instance(self) -> None:
+        """A mapped task tells its gates once all its instances have ended (its signal step)."""
+        if self.payload.map_index < 0:
+            self.signal()
 
     def _deadline(self, execution_timeout: float | None) -> float:
         """How long the try may run: its execution_timeout, or as long as this invocation allows."""
@@ -219,14 +316,15 @@ class Invocation:
         has finished; a late try, superseded by a retry or settled by a reader, changes nothing and
         reports the state on record."""
         ended = _now()
-        won = self.store.end_try(self.key, self.task_id, try_number, state, started, ended, error, xcoms_json=xcoms)
+        index = self.payload.map_index
+        won = self.store.end_try(self.key, self.task_id, try_number, state, started, ended, error, index, xcoms)
         if not won:
-            recorded = self.store.get_task_instances(self.key, [self.task_id])[self.task_id]
+            recorded = self._recorded()
             logger.warning("late try ignored", extra={"try_number": try_number, "recorded": recorded.state})
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         if state in FINISHED:
-            self.signal()
+            self._signal_unless_instance()
         logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
         return TaskOutcome(self.task_id, state, try_number)
 
@@ -283,19 +381,28 @@ class Invocation:
         return self._decision(model.task_map[task_id], found) is not None
 
     def _decision(
-        self, task: TaskModel, upstream: dict[str, TaskInstance], indirect_setups: Sequence[str] = ()
+        self,
+        task: TaskModel,
+        upstream: dict[str, TaskInstance],
+        indirect_setups: Sequence[str] = (),
+        mapped: dict[str, list[TaskInstance]] | None = None,
     ) -> Decision | None:
         """The task's trigger rule decided on the upstream instances that have ended (those not in
-        `upstream`, or not finished, are pending); None while they do not decide it."""
+        `upstream`, or not finished, are pending; each instance of a mapped upstream arrives on its
+        own, as in Airflow); None while they do not decide it."""
         tasks = self.model.task_map
+        mapped = mapped or {}
         ended = {u: ti for u, ti in upstream.items() if ti.state in FINISHED}
-        arrivals = [
-            (ended[u].state, ended[u].end, Role.SETUP if tasks[u].is_setup else Role.WORK)
-            for u in task.upstream
-            if u in ended
-        ]
+        arrivals = []
+        for u in task.upstream:
+            role = Role.SETUP if tasks[u].is_setup else Role.WORK
+            if u in mapped:
+                arrivals += [(ti.state, ti.end, role) for ti in mapped[u]]
+            elif u in ended:
+                arrivals.append((ended[u].state, ended[u].end, role))
         arrivals += [(ended[s].state, ended[s].end, Role.INDIRECT_SETUP) for s in indirect_setups]
-        return decide(task.trigger_rule, arrivals, pending=sum(u not in ended for u in task.upstream))  # type: ignore[arg-type]
+        pending = sum(u not in ended and u not in mapped for u in task.upstream)
+        return decide(task.trigger_rule, arrivals, pending=pending)  # type: ignore[arg-type]
 
     def _release(self, task_id: str, token: str | None) -> None:
         """Send the gate's token. At least once: every caller that sees the gate open sends it (a failed
@@ -324,14 +431,16 @@ class Invocation:
         """Airflow's rule: a run fails if any leaf task failed or is upstream_failed (a teardown counts
         only with on_failure_fail_dagrun)."""
         model = self.model
-        recorded = {ti.task_id: ti for ti in self.store.task_instances(self.key)}
-        instances = self._settle(model, list(model.task_map), recorded)
+        expanded = {t.task_id: tis for t in model.tasks if t.mapped and (tis := self._instances(t.task_id)) is not None}
+        recorded = {ti.task_id: ti for ti in self.store.task_instances(self.key) if ti.map_index < 0}
+        instances = self._settle(model, [t for t in model.task_map if t not in expanded], recorded)
+        every = {t: [ti] for t, ti in instances.items()} | expanded
         leaves = model.run_state_leaves()
-        failed_leaves = [t for t in leaves if instances[t].state in FAILED_STATES]
+        failed_leaves = [t for t in leaves if any(ti.state in FAILED_STATES for ti in every[t])]
         state = RunState.FAILED if failed_leaves else RunState.SUCCESS
         if self.store.finish_run(self.key, state, _now(), self.payload.execution):  # once, not per retry
-            self._run_callbacks(model, state, instances)
-        failed = sorted(t for t, ti in instances.items() if ti.state is TaskState.FAILED)
+            self._run_callbacks(model, state, [ti for tis in every.values() for ti in tis])
+        failed = sorted({t for t, tis in every.items() if any(ti.state is TaskState.FAILED for ti in tis)})
         cause = (
             f"failed tasks: {', '.join(failed)}"
             if failed
@@ -340,7 +449,7 @@ class Invocation:
         logger.info("run finished", extra={"state": state.value})
         return RunOutcome(state, cause, failed)
 
-    def _run_callbacks(self, model: DagModel, state: RunState, instances: dict[str, TaskInstance]) -> None:
+    def _run_callbacks(self, model: DagModel, state: RunState, instances: list[TaskInstance]) -> None:
         """The DAG's callback for the run's outcome, on the executor (user code never runs here), with
         Airflow's reason and task instance: the last failed one, or the last that succeeded. A callback's
         failure is the executor's to log; the run's outcome is already recorded."""
@@ -348,8 +457,8 @@ class Invocation:
         if name not in model.callbacks:
             return
         wanted = TaskState.SUCCESS if state is RunState.SUCCESS else TaskState.FAILED
-        candidates = [ti for ti in instances.values() if ti.state is wanted]
-        about = max(candidates or instances.values(), key=lambda ti: (ti.end or "", ti.task_id))
+        candidates = [ti for ti in instances if ti.state is wanted]
+        about = max(candidates or instances, key=lambda ti: (ti.end or "", ti.task_id))
         reason = state.value if state is RunState.SUCCESS else "task_failure"  # Airflow's reasons
         request = RunCallbackRequest(
             self.payload.dag, self.payload.run, name, reason, about.task_id, max(about.try_number, 1)
@@ -361,6 +470,10 @@ class Invocation:
             )
         except Exception as exc:  # noqa: BLE001 - the run's outcome is recorded; a callback cannot change it
             logger.warning("run callbacks not run", extra={"callback": name, "error": redact(str(exc))})
+
+
+def _xcoms(instances: dict[str, TaskInstance]) -> dict[str, str | None]:
+    return {task_id: ti.xcoms for task_id, ti in instances.items()}
 
 
 def _history_message(exc: BaseException, where: str) -> str:

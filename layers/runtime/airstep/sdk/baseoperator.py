@@ -67,6 +67,7 @@ class BaseOperator(DependencyMixin):
         task_group: TaskGroup | None = None,
         doc_md: str | None = None,
         task_display_name: str | None = None,
+        max_active_tis_per_dagrun: int | None = None,
         on_execute_callback: Callback | list[Callback] | None = _UNSET,
         on_success_callback: Callback | list[Callback] | None = _UNSET,
         on_failure_callback: Callback | list[Callback] | None = _UNSET,
@@ -126,6 +127,10 @@ class BaseOperator(DependencyMixin):
         for name in TASK_CALLBACKS:  # run by the executor around each try, never changing its outcome
             setattr(self, name, callbacks(name, policy[name], self.location))
         self.params, self.param_schemas = split_params(params, self.location)  # over the DAG's, under conf
+        self.expand_input: dict[str, Any] | None = None  # a mapped task's expanded arguments (sdk.mapping)
+        self.max_active_tis_per_dagrun = _optional_positive(
+            "max_active_tis_per_dagrun", max_active_tis_per_dagrun, self.location
+        )
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set
@@ -254,6 +259,32 @@ class BaseOperator(DependencyMixin):
         """Run the task; what it returns becomes its XCom. Operators override this."""
         raise NotImplementedError(f"{type(self).__name__} does not define execute()")
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """Airflow's `Operator.partial(...)`: the arguments every mapped instance shares."""
+        return OperatorPartial(cls, kwargs)
+
+
+class OperatorPartial:
+    """A classic operator's shared arguments, waiting for `.expand(...)`."""
+
+    def __init__(self, operator_class: type[BaseOperator], kwargs: dict[str, Any]) -> None:
+        self.operator_class = operator_class
+        self.kwargs = kwargs
+
+    def expand(self, **mapped: Any) -> BaseOperator:
+        """One task, mapped over the cross product of `mapped` (lists or upstream outputs)."""
+        from airstep.sdk.mapping import mapped_placeholder, set_expand_input
+
+        location = caller_location()
+        both = sorted(set(mapped) & set(self.kwargs))
+        if both:
+            raise DagDefinitionError(f"arguments given to both partial() and expand(): {', '.join(both)}", location)
+        placeholders = {name: mapped_placeholder(name, value) for name, value in mapped.items()}
+        operator = self.operator_class(**self.kwargs, **placeholders, location=location)
+        set_expand_input(operator, mapped, location)
+        return operator
+
 
 def _queue(value: Any, location: SourceLocation) -> str:
     if not isinstance(value, str) or not QUEUE_PATTERN.match(value):
@@ -292,6 +323,14 @@ def _seconds(name: str, value: Any, location: SourceLocation) -> float:
 
 def _optional_seconds(name: str, value: Any, location: SourceLocation) -> float | None:
     return None if value is None else _seconds(name, value, location)
+
+
+def _optional_positive(name: str, value: Any, location: SourceLocation) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DagDefinitionError(f"{name} must be a positive integer, got {value!r}", location)
+    return value
 
 
 def _backoff(value: Any, location: SourceLocation) -> float:

@@ -109,6 +109,17 @@ class TaskDecorator:
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         location = caller_location()
         self._check_arguments(args, kwargs, location)
+        return XComArg(self._operator(args, kwargs, location))
+
+    def partial(self, **kwargs: Any) -> PartialTask:
+        """Airflow's `.partial(...)`: the arguments every mapped instance shares."""
+        return PartialTask(self, kwargs)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        """One task, mapped over the cross product of `mapped` (lists or upstream outputs)."""
+        return PartialTask(self, {}).expand(**mapped)
+
+    def _operator(self, args: tuple[Any, ...], kwargs: dict[str, Any], location: SourceLocation) -> Any:
         operator_kwargs = dict(self.operator_kwargs)
         if self.is_teardown:
             if "trigger_rule" in operator_kwargs:
@@ -131,7 +142,7 @@ class TaskDecorator:
         )
         operator.is_setup, operator.is_teardown = self.is_setup, self.is_teardown
         operator.on_failure_fail_dagrun = fail_dagrun
-        return XComArg(operator)
+        return operator
 
     def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any], location: SourceLocation) -> None:
         try:
@@ -148,6 +159,26 @@ class TaskDecorator:
         ]
         if missing:
             raise DagDefinitionError(f"task {self.__name__!r} is missing argument(s): {', '.join(missing)}", location)
+
+
+class PartialTask:
+    """A TaskFlow task's shared arguments, waiting for `.expand(...)`."""
+
+    def __init__(self, decorator: TaskDecorator, kwargs: dict[str, Any]) -> None:
+        self.decorator = decorator
+        self.kwargs = kwargs
+
+    def expand(self, **mapped: Any) -> XComArg:
+        from airstep.sdk.mapping import set_expand_input
+
+        location = caller_location()
+        both = sorted(set(mapped) & set(self.kwargs))
+        if both:
+            raise DagDefinitionError(f"arguments given to both partial() and expand(): {', '.join(both)}", location)
+        self.decorator._check_arguments((), {**self.kwargs, **mapped}, location)
+        operator = self.decorator._operator((), self.kwargs, location)
+        set_expand_input(operator, mapped, location)
+        return XComArg(operator)
 
 
 def _returns_a_mapping(function: Callable[..., Any]) -> bool:

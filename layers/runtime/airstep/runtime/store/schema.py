@@ -30,6 +30,7 @@ ALL_FILES = "FILES"
 RUN_SK = "RUN"
 RUN_STARTED_PREFIX = "RUN#"
 TI_PREFIX = "TI#"
+MAP_PREFIX = "MAP#"
 GATE_PREFIX = "GATE#"
 ALL_DAGS = "DAGS"
 ALL_IMPORT_ERRORS = "IMPORT_ERRORS"
@@ -61,6 +62,11 @@ def run_id_pk(run_id: str) -> str:
 
 def ti_sk(task_id: str, map_index: int) -> str:
     return f"{TI_PREFIX}{task_id}#{map_index}"
+
+
+def map_sk(task_id: str) -> str:
+    """A mapped task's instance count, once its expand step has counted them."""
+    return f"{MAP_PREFIX}{task_id}"
 
 
 def gate_sk(task_id: str) -> str:

@@ -38,6 +38,11 @@ class TaskInstance:
     error: str | None = None
     xcoms: str | None = None  # the task's XComs as stored (airstep.runtime.xcoms), when read with values
 
+    @property
+    def label(self) -> str:
+        """How Airflow names the instance: `task_id`, or `task_id[map_index]` for a mapped one."""
+        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "task_id": self.task_id,
@@ -259,6 +264,23 @@ class TaskInstances:
             if ti.state in FINISHED:
                 self.finished.add(run.pk, ti)
         return found
+
+    def set_map_length(self, run: RunKey, task_id: str, length: int) -> None:
+        """Record how many instances a mapped task has (its expand step counted them)."""
+        item: Item = {**key(run.pk, schema.map_sk(task_id)), "length": {"N": str(length)}}
+        self.table.put({**item, EXPIRES_AT: self.table.expires_at()})
+
+    def get_mapped(self, run: RunKey, task_id: str) -> tuple[int | None, list[TaskInstance]]:
+        """A mapped task's instance count (None: never counted) and its instances with their XComs,
+        in map-index order (a task settled as a whole, never expanded, has only instance -1)."""
+        counted = self.table.batch_get([key(run.pk, schema.map_sk(task_id))])
+        length = int(counted[0]["length"]["N"]) if counted else None
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
+            ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.ti_sk(task_id, 0)[:-1])},
+            ConsistentRead=True,
+        )
+        return length, sorted((TaskInstance.from_item(item) for item in items), key=lambda ti: ti.map_index)
 
     def get_xcoms(self, run: RunKey, task_ids: list[str], key: str = XCOM_RETURN_KEY) -> dict[str, Any]:
         """The given tasks' XComs under `key` (by default their return values), by task_id; a task
