@@ -3,8 +3,8 @@
 The report reads each file's syntax tree: every `airflow` module and name it imports that airstep does
 not answer (airstep.compat.surface), every attribute it uses of a supported name that airstep lacks
 (`@task.bash`, `TriggerRule.X`), every keyword it passes to a supported DAG, operator or
-decorator that airstep does not take, and Airflow methods airstep lacks (`.expand_kwargs`). Each file is
-also loaded and compiled as `airstep validate` does, so what stops it at load time is reported too.
+decorator that airstep does not take. Each file is also loaded and compiled as `airstep validate`
+does, so what stops it at load time is reported too.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ _FORWARDS_TO = {
     "airstep.sdk.taskflow:task": "airstep.sdk.taskflow:DecoratedPythonOperator",
     "airstep.sdk.dag:dag": "airstep.sdk.dag:DAG",
 }
-# Methods of Airflow's tasks and XComArgs that airstep lacks, whatever object they are called on.
-_UNSUPPORTED_METHODS = {"expand_kwargs": "dynamic task mapping with `.expand_kwargs`"}
 # Set by airstep itself, never by the DAG file: for every callable, and for the forwarded ones.
 _INTERNAL = frozenset({"self", "location"})
 _SET_BY_DECORATOR = frozenset({"python_callable", "op_args", "op_kwargs"})
@@ -150,10 +148,6 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in _UNSUPPORTED_METHODS:
-            if not (isinstance(func.value, ast.Name) and func.value.id == "functools"):
-                self._report(node, f"{_UNSUPPORTED_METHODS[func.attr]} is not supported by airstep")
         if isinstance(node.func, ast.Name) and node.func.id in self.names:
             accepted = _keywords(self.names[node.func.id])
             if accepted is not None:

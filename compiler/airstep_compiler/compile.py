@@ -244,7 +244,8 @@ class _Emitter:
         scopes: list[Owners] = []
         for item in items:
             scopes.append(scope)
-            if isinstance(item, Step) and self.tasks[item.task_id].skips_downstream:
+            task = self.tasks[item.task_id] if isinstance(item, Step) else None
+            if task is not None and task.skips_downstream and not task.mapped:  # a mapped one has no verdicts
                 scope = (*scope, item.task_id)
         guards = self._find_guards(items, scopes)
         entries: list[str | None] = [None] * len(items) + [next_name]

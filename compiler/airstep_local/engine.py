@@ -372,7 +372,7 @@ class _Watcher:
         self.key = key
         self.finalized = finalized
         self.on_progress = on_progress
-        self.bypassed: set[str] = set()
+        self.reported: set[str] = set()  # instances reported as skipped (not to report twice)
 
     def _report_skips(self, by: str) -> None:
         """The skips a task recorded for the stretches its guards bypass (after the task's own)."""
@@ -380,9 +380,9 @@ class _Watcher:
         recorded = self.store.task_instances(self.key)
         skips = [ti for ti in recorded if ti.state is TaskState.SKIPPED and ti.try_number == 0]
         for ti in skips:
-            if ti.task_id not in self.bypassed and ti.task_id != by:
-                self.bypassed.add(ti.task_id)
-                self.on_progress(ti.task_id, TaskState.SKIPPED, 0)
+            if ti.label not in self.reported and ti.task_id != by:
+                self.reported.add(ti.label)
+                self.on_progress(ti.label, TaskState.SKIPPED, 0)
 
     def __call__(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
         if function != self.runner:  # the executor: the runner reports what its tries did
@@ -404,6 +404,8 @@ class _Watcher:
             return
         outcome = TaskOutcome.from_dict(result)
         if outcome is not None:
+            if outcome.state is TaskState.SKIPPED:
+                self.reported.add(outcome.label)
             self.on_progress(outcome.label, outcome.state, outcome.try_number)
             if outcome.bypass and any(outcome.bypass.values()):  # it recorded skips for paths never entered
                 self._report_skips(outcome.task_id)

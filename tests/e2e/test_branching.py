@@ -133,3 +133,45 @@ def test_a_branch_that_fails_leaves_the_guarded_path_to_the_trigger_rules(engine
     }
     entered = _entered(engine, "failing_branch")
     assert "bypass@1" in entered and {"first", "second", "third"} <= set(entered)
+
+
+def test_skips_recorded_for_a_bypassed_path_end_when_their_runner_would_have_settled_them(dag_file, run_file):
+    """The owner here is skipped by a short circuit and runs late (it waits for `slow`); its path's
+    skips still end right after its own, before `fails` fails, so the all_success join is skipped
+    (as Airflow skips it, and as the path's own runners would), not upstream_failed."""
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, EmptyOperator, chain, task
+
+        with DAG("late_owner"):
+            @task.short_circuit(ignore_downstream_trigger_rules=False)
+            def circuit():
+                return False
+
+            @task
+            def slow():
+                time.sleep(3)
+
+            @task.branch
+            def pick():
+                return "h"
+
+            @task
+            def fails():
+                time.sleep(1)
+                raise ValueError("late failure")
+
+            h, c2, c3, join = (EmptyOperator(task_id=t) for t in ("h", "c2", "c3", "join"))
+            owner = pick()
+            [circuit(), slow()] >> owner
+            chain(owner, h, c2, c3, join)
+            fails() >> join
+        """
+    )
+    result = run_file(path)
+    states = {t.task_id: str(t.state) for t in result.tasks}
+    assert states["fails"] == "failed" and states["pick"] == "skipped"
+    assert (states["join"], result.state.value) == ("skipped", "success")
+    ends = {t.task_id: t.end for t in result.tasks}
+    assert ends["pick"] < ends["h"] < ends["c2"] < ends["c3"] < ends["fails"]

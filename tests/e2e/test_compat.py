@@ -25,12 +25,6 @@ with DAG("lacks", start_date=pendulum.datetime(2026, 1, 1), default_args={"email
         bash_command="true",
         depends_on_past=True,
     )
-
-    @task
-    def double(x):
-        return 2 * x
-
-    double.expand_kwargs([{"x": 1}, {"x": 2}])
 """
 
 
@@ -45,7 +39,6 @@ def test_compat_names_each_unsupported_feature_and_exits_1(tmp_path):
         f"{where}:3: `airflow.providers.amazon` is not supported by airstep",
         f"{where}:7: `task.virtualenv` is not supported by airstep",
         f"{where}:14: `BashOperator(depends_on_past=...)` is not supported by airstep",
-        f"{where}:21: dynamic task mapping with `.expand_kwargs` is not supported by airstep",
         "1 file(s): 0 run on airstep as they are, 1 do not",
     ]
 

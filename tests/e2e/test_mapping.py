@@ -111,7 +111,7 @@ def test_more_instances_than_max_map_length_fail_the_task_with_airflows_error(da
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        ("one.expand(x={'a': 1})", "expanding over a dict (x=) is not supported by airstep yet"),
+        ("one.expand_kwargs(3)", "expand_kwargs() expects a list of dicts or a task's output, got int"),
         ("one.expand(x=3)", "Cannot map to 3 (x=)"),
         ("one.expand()", "task 'one' is missing argument(s): x"),
         ("one.partial(x=1).expand(x=[2])", "arguments given to both partial() and expand(): x"),
@@ -136,5 +136,5 @@ def test_inputs_that_cannot_be_mapped_are_refused_where_they_are_written(dag_fil
 
 
 def test_the_last_expanded_argument_varies_fastest():
-    values = {"x": [1, 2, 3], "y": ["a", "b"]}
+    values = {"x": [1, 2, 3], "y": ["a", "b"]}  # as resolved: each argument's items
     assert [mapped_kwargs(values, i) for i in range(6)] == [{"x": x, "y": y} for x in (1, 2, 3) for y in ("a", "b")]

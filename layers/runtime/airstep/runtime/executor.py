@@ -27,7 +27,6 @@ from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import legacy_xcoms
 from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms
-from airstep.sdk.mapping import map_length, mapped_kwargs
 from airstep.sdk.templater import render_task
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
@@ -196,10 +195,12 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     if task.expand_input is not None:
         try:
             with masked_output, airflow_imports(), current_context(context):
-                values = {name: _resolved(value, context) for name, value in task.expand_input.items()}
+                values = task.expand_input.resolve(context)
             if request.measure:
-                return TryResult(TaskState.SUCCESS, length=map_length(task.task_id, values, max_map_length()))
-            task = _instance(task, values, request.map_index)
+                return TryResult(
+                    TaskState.SUCCESS, length=task.expand_input.length(task.task_id, values, max_map_length())
+                )
+            task = _instance(task, task.expand_input.kwargs_of(values, request.map_index))
             context["task"] = task
         except Exception as exc:  # noqa: BLE001 - an input that cannot be mapped fails the task
             return TryResult(TaskState.FAILED, error=redact(_describe(exc)), error_type=type(exc).__name__, final=True)
@@ -319,18 +320,11 @@ def max_map_length() -> int:
     return int(os.environ.get(MAX_MAP_LENGTH_ENV, DEFAULT_MAX_MAP_LENGTH))
 
 
-def _resolved(value: Any, context: dict[str, Any]) -> Any:
-    """An expanded argument: a literal list as given, an upstream output pulled."""
-    resolve = getattr(value, "resolve", None)
-    return resolve(context) if callable(resolve) else value
-
-
-def _instance(task: BaseOperator, values: dict[str, Any], map_index: int) -> BaseOperator:
-    """Mapped instance `map_index` of `task`: its share of the expanded arguments set."""
+def _instance(task: BaseOperator, kwargs: dict[str, Any]) -> BaseOperator:
+    """A mapped instance of `task`: its share of the expanded arguments set."""
     from airstep.sdk.taskflow import DecoratedPythonOperator
 
     instance = copy.copy(task)
-    kwargs = mapped_kwargs(values, map_index)
     if isinstance(task, DecoratedPythonOperator):
         instance.op_kwargs = {**task.op_kwargs, **kwargs}
     else:

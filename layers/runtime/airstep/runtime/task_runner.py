@@ -264,13 +264,27 @@ class Invocation:
         skipped for certain by this invocation's skips. Every skip they make certain is recorded
         first (the bypassed tasks never run to record their own)."""
         skipped = self.skips | ({self.task_id} if outcome.state is TaskState.SKIPPED else set())
-        certain = self.model.certain_skips(skipped) if skipped else frozenset()
+        model = self.model
+        certain = model.certain_skips(skipped) if skipped else frozenset()
         bypass = {guard: head in certain for guard, head in self.payload.guards.items()}
         if any(bypass.values()):
-            now = _now()
-            for task_id in sorted(certain - skipped):
-                self.store.finish_unfinished(self.key, task_id, TaskState.SKIPPED, now, unstarted_only=True)
+            self._record_certain_skips(model, skipped, certain)
         return replace(outcome, bypass=bypass)
+
+    def _record_certain_skips(self, model: DagModel, skipped: set[str], certain: frozenset[str]) -> None:
+        """Record each skip made certain, ending when its own runner would have settled it: just after
+        its last upstream skip (the order downstream trigger rules replay), upstreams first."""
+        ends = {t: ti.end for t, ti in self.store.get_task_instances(self.key, sorted(skipped)).items()}
+        pending = sorted(certain - skipped, key=list(model.task_map).index)
+        while pending:
+            ready = [t for t in pending if all(u in ends for u in model.task_map[t].upstream)]
+            for task_id in ready:
+                task = model.task_map[task_id]
+                arrivals = [(TaskState.SKIPPED, ends[u], Role.WORK) for u in task.upstream]
+                settled_at = decide(task.trigger_rule, arrivals).settled_at or _now()
+                self.store.finish_unfinished(self.key, task_id, TaskState.SKIPPED, settled_at, unstarted_only=True)
+                ends[task_id] = settled_at
+            pending = [t for t in pending if t not in ends]
 
     def _not_run(self, task: TaskModel, decision: Decision) -> TaskOutcome:
         """Settle the task as its trigger rule decided, without running it."""

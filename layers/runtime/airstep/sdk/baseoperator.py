@@ -273,16 +273,37 @@ class OperatorPartial:
         self.kwargs = kwargs
 
     def expand(self, **mapped: Any) -> BaseOperator:
-        """One task, mapped over the cross product of `mapped` (lists or upstream outputs)."""
-        from airstep.sdk.mapping import mapped_placeholder, set_expand_input
+        """One task, mapped over the cross product of `mapped` (lists, dicts or upstream outputs)."""
+        from airstep.sdk.mapping import ExpandInput, mapped_placeholder
 
         location = caller_location()
         both = sorted(set(mapped) & set(self.kwargs))
         if both:
             raise DagDefinitionError(f"arguments given to both partial() and expand(): {', '.join(both)}", location)
         placeholders = {name: mapped_placeholder(name, value) for name, value in mapped.items()}
-        operator = self.operator_class(**self.kwargs, **placeholders, location=location)
-        set_expand_input(operator, mapped, location)
+        return self._mapped(placeholders, ExpandInput(arguments=mapped), location)
+
+    def expand_kwargs(self, kwargs: Any) -> BaseOperator:
+        """One task per dict of arguments in `kwargs` (a list, or an upstream output)."""
+        from airstep.sdk.mapping import ExpandInput, MappedArgument
+
+        location = caller_location()
+        first = kwargs[0] if isinstance(kwargs, (list, tuple)) and kwargs and isinstance(kwargs[0], dict) else {}
+        placeholders = {k: v for k, v in first.items() if k not in self.kwargs and not isinstance(v, MappedArgument)}
+        return self._mapped(placeholders, ExpandInput(kwargs_list=kwargs), location)
+
+    def _mapped(self, placeholders: dict[str, Any], expand_input: Any, location: SourceLocation) -> BaseOperator:
+        from airstep.sdk.mapping import MappedArgument, set_expand_input
+
+        try:
+            operator = self.operator_class(**self.kwargs, **placeholders, location=location)
+        except TypeError as exc:  # required arguments that only an upstream's kwargs will give
+            missing = re.findall(r"'(\w+)'", str(exc)) if "required keyword-only argument" in str(exc) else []
+            if not missing:
+                raise DagDefinitionError(f"{self.operator_class.__name__}.partial(): {exc}", location) from None
+            later = {name: MappedArgument(f"<mapped argument {name}>") for name in missing}
+            operator = self.operator_class(**self.kwargs, **placeholders, **later, location=location)
+        set_expand_input(operator, expand_input, location)
         return operator
 
 

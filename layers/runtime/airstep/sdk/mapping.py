@@ -1,20 +1,22 @@
-"""Dynamic task mapping: `.partial(...)` and `.expand(...)`, Airflow's cross product of the expanded
-arguments. A mapped task is one task in the DAG and the graph model; it becomes one instance per
-combination when it runs (map index `i`: the last expanded argument varies fastest, as in Airflow).
+"""Dynamic task mapping: `.partial(...)`, `.expand(...)` (Airflow's cross product of the expanded
+arguments) and `.expand_kwargs(...)` (one set of arguments per instance). A mapped task is one task
+in the DAG and the graph model; it becomes one instance per combination when it runs (map index `i`:
+the last expanded argument varies fastest, as in Airflow). A dict maps to its (key, value) pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airstep.errors import DagDefinitionError, SourceLocation
-from airstep.sdk.xcom_arg import XComArg, iter_xcom_args
+from airstep.sdk.xcom_arg import XComArg, iter_xcom_args, resolve_xcom_args
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
 
-MAPPABLE_LITERALS = (list, tuple)
+MAPPABLE_LITERALS = (list, tuple, dict)
 
 
 class MappedArgument(str):
@@ -23,51 +25,90 @@ class MappedArgument(str):
     __slots__ = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ExpandInput:
+    """What a mapped task expands over: named arguments (`expand`), or a list of keyword-argument
+    dicts (`expand_kwargs`); either may hold upstream outputs."""
+
+    arguments: dict[str, Any] = field(default_factory=dict)
+    kwargs_list: Any = None
+
+    def references(self) -> list[XComArg]:
+        return list(iter_xcom_args(self.kwargs_list if self.kwargs_list is not None else self.arguments))
+
+    def resolve(self, context: dict[str, Any]) -> list[dict[str, Any]] | dict[str, list[Any]]:
+        """The input with upstream outputs pulled: the kwargs list, or each argument's items."""
+        if self.kwargs_list is not None:
+            resolved = resolve_xcom_args(self.kwargs_list, context)
+            if not isinstance(resolved, (list, tuple)) or not all(
+                isinstance(kw, Mapping) and all(isinstance(k, str) for k in kw) for kw in resolved
+            ):
+                raise TypeError(f"expand_kwargs() expects a list of dicts with string keys, got {resolved!r:.200}")
+            return [dict(kw) for kw in resolved]
+        return {name: _items(name, resolve_xcom_args(value, context)) for name, value in self.arguments.items()}
+
+    def length(self, task_id: str, resolved: list[dict[str, Any]] | dict[str, list[Any]], max_length: int) -> int:
+        """How many instances the resolved input makes, with Airflow's errors."""
+        lengths = [len(resolved)] if isinstance(resolved, list) else [len(items) for items in resolved.values()]
+        for length in lengths:
+            if length > max_length:
+                raise ValueError(f"UnmappableXComLengthPushed: unmappable return value length: {length} > {max_length}")
+        total = 1
+        for length in lengths:
+            total *= length
+        if total > max_length:
+            raise ValueError(
+                f"task {task_id!r} would map to {total} instances, more than max_map_length ({max_length})"
+            )
+        return total
+
+    def kwargs_of(self, resolved: list[dict[str, Any]] | dict[str, list[Any]], map_index: int) -> dict[str, Any]:
+        """The arguments of instance `map_index`."""
+        if isinstance(resolved, list):
+            return resolved[map_index]
+        return mapped_kwargs(resolved, map_index)
+
+
+def _items(name: str, value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"UnmappableXComTypePushed: unmappable return type {type(value).__qualname__!r} ({name}=)")
+
+
 def mapped_placeholder(name: str, value: Any) -> Any:
     """A value for the operator's constructor to check: a literal list's first item, or a placeholder."""
-    if isinstance(value, MAPPABLE_LITERALS) and value:
+    if isinstance(value, (list, tuple)) and value and not isinstance(value[0], XComArg):
         return value[0]
     return MappedArgument(f"<mapped argument {name}>")
 
 
-def set_expand_input(operator: BaseOperator, mapped: dict[str, Any], location: SourceLocation) -> None:
-    """Make `operator` a mapped task over `mapped` ({argument: list or upstream output})."""
-    if not mapped:
-        raise DagDefinitionError(f"task {operator.task_id!r}: no arguments to expand against", location)
-    for name, value in mapped.items():
-        if isinstance(value, Mapping):
-            raise DagDefinitionError(
-                f"task {operator.task_id!r}: expanding over a dict ({name}=) is not supported by airstep yet; "
-                "expand over a list (of pairs: list(d.items()))",
-                location,
-            )
-        if not isinstance(value, (*MAPPABLE_LITERALS, XComArg)):
-            raise DagDefinitionError(f"task {operator.task_id!r}: Cannot map to {value!r} ({name}=)", location)
-        for arg in iter_xcom_args(value):
-            arg.operator.set_downstream(operator)
-    operator.expand_input = dict(mapped)
+def set_expand_input(operator: BaseOperator, expand_input: ExpandInput, location: SourceLocation) -> None:
+    """Make `operator` a mapped task over `expand_input`."""
+    if expand_input.kwargs_list is None:
+        if not expand_input.arguments:
+            raise DagDefinitionError(f"task {operator.task_id!r}: no arguments to expand against", location)
+        for name, value in expand_input.arguments.items():
+            if not isinstance(value, (*MAPPABLE_LITERALS, XComArg)):
+                raise DagDefinitionError(f"task {operator.task_id!r}: Cannot map to {value!r} ({name}=)", location)
+    elif not isinstance(expand_input.kwargs_list, (list, tuple, XComArg)):
+        raise DagDefinitionError(
+            f"task {operator.task_id!r}: expand_kwargs() expects a list of dicts or a task's output, "
+            f"got {type(expand_input.kwargs_list).__name__}",
+            location,
+        )
+    for arg in expand_input.references():
+        arg.operator.set_downstream(operator)
+    operator.expand_input = expand_input
 
 
-def map_length(task_id: str, values: dict[str, Any], max_length: int) -> int:
-    """How many instances the resolved expanded arguments make, with Airflow's errors."""
-    length = 1
-    for name, value in values.items():
-        if not isinstance(value, MAPPABLE_LITERALS):
-            raise TypeError(f"UnmappableXComTypePushed: unmappable return type {type(value).__qualname__!r} ({name}=)")
-        if len(value) > max_length:
-            raise ValueError(f"UnmappableXComLengthPushed: unmappable return value length: {len(value)} > {max_length}")
-        length *= len(value)
-    if length > max_length:
-        raise ValueError(f"task {task_id!r} would map to {length} instances, more than max_map_length ({max_length})")
-    return length
-
-
-def mapped_kwargs(values: dict[str, Any], map_index: int) -> dict[str, Any]:
+def mapped_kwargs(values: dict[str, list[Any]], map_index: int) -> dict[str, Any]:
     """The expanded arguments of instance `map_index` (the last argument varies fastest)."""
     chosen: dict[str, Any] = {}
     rest = map_index
     for name in reversed(list(values)):
-        items = list(values[name])
+        items = values[name]
         rest, position = divmod(rest, len(items))
         chosen[name] = items[position]
     return {name: chosen[name] for name in values}

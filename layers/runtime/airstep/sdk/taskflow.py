@@ -116,8 +116,12 @@ class TaskDecorator:
         return PartialTask(self, kwargs)
 
     def expand(self, **mapped: Any) -> XComArg:
-        """One task, mapped over the cross product of `mapped` (lists or upstream outputs)."""
+        """One task, mapped over the cross product of `mapped` (lists, dicts or upstream outputs)."""
         return PartialTask(self, {}).expand(**mapped)
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        """One task per dict of arguments in `kwargs` (a list, or an upstream output)."""
+        return PartialTask(self, {}).expand_kwargs(kwargs)
 
     def _operator(self, args: tuple[Any, ...], kwargs: dict[str, Any], location: SourceLocation) -> Any:
         operator_kwargs = dict(self.operator_kwargs)
@@ -169,15 +173,25 @@ class PartialTask:
         self.kwargs = kwargs
 
     def expand(self, **mapped: Any) -> XComArg:
-        from airstep.sdk.mapping import set_expand_input
+        from airstep.sdk.mapping import ExpandInput
 
         location = caller_location()
         both = sorted(set(mapped) & set(self.kwargs))
         if both:
             raise DagDefinitionError(f"arguments given to both partial() and expand(): {', '.join(both)}", location)
         self.decorator._check_arguments((), {**self.kwargs, **mapped}, location)
+        return self._mapped(ExpandInput(arguments=mapped), location)
+
+    def expand_kwargs(self, kwargs: Any) -> XComArg:
+        from airstep.sdk.mapping import ExpandInput
+
+        return self._mapped(ExpandInput(kwargs_list=kwargs), caller_location())
+
+    def _mapped(self, expand_input: Any, location: SourceLocation) -> XComArg:
+        from airstep.sdk.mapping import set_expand_input
+
         operator = self.decorator._operator((), self.kwargs, location)
-        set_expand_input(operator, mapped, location)
+        set_expand_input(operator, expand_input, location)
         return XComArg(operator)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,14 @@ from airstep.sdk.dependencies import DependencyMixin
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
+
+
+class _NotSet:
+    def __repr__(self) -> str:
+        return "NOTSET"
+
+
+NOTSET: Any = _NotSet()
 
 
 class XComArg(DependencyMixin):
@@ -68,6 +77,19 @@ class XComArg(DependencyMixin):
             return None
         raise KeyError(f"XComNotFound: task {self.operator.task_id!r} pushed no XCom under key {self.key!r}")
 
+    def references(self) -> list[XComArg]:
+        """The task outputs this value is made from (each one an edge into a task using it)."""
+        return [self]
+
+    def zip(self, *others: XComArg, fillvalue: Any = NOTSET) -> XComArg:
+        """Airflow's `XComArg.zip`: tuples of the values at each position, to the shortest input
+        (to the longest with `fillvalue`)."""
+        return ZippedXComArg((self, *others), fillvalue)
+
+    def map(self, function: Any) -> XComArg:
+        """Airflow's `XComArg.map`: `function` applied to each value (in the task that uses it)."""
+        return MappedXComArg(self, function)
+
     def __iter__(self) -> Iterator[Any]:
         raise DagDefinitionError(
             f"the output of task {self.operator.task_id!r} is only known when the DAG runs; "
@@ -76,10 +98,58 @@ class XComArg(DependencyMixin):
         )
 
 
+class ZippedXComArg(XComArg):
+    """Several task outputs zipped (`a.zip(b, ...)`)."""
+
+    def __init__(self, args: tuple[XComArg, ...], fillvalue: Any) -> None:
+        super().__init__(args[0].operator)
+        self.args = args
+        self.fillvalue = fillvalue
+
+    def __repr__(self) -> str:
+        return f"ZippedXComArg({', '.join(map(repr, self.args))})"
+
+    def references(self) -> list[XComArg]:
+        return [ref for arg in self.args for ref in arg.references()]
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        values = [_items(arg.resolve(context)) for arg in self.args]
+        if self.fillvalue is NOTSET:
+            return list(zip(*values, strict=False))
+        return list(itertools.zip_longest(*values, fillvalue=self.fillvalue))
+
+
+class MappedXComArg(XComArg):
+    """A task output with a function applied to each of its values (`a.map(f)`)."""
+
+    def __init__(self, arg: XComArg, function: Any) -> None:
+        super().__init__(arg.operator, arg.key)
+        self.arg = arg
+        self.function = function
+
+    def __repr__(self) -> str:
+        return f"MappedXComArg({self.arg!r}, {getattr(self.function, '__name__', self.function)!r})"
+
+    def references(self) -> list[XComArg]:
+        return self.arg.references()
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        return [self.function(value) for value in _items(self.arg.resolve(context))]
+
+
+def _items(value: Any) -> list[Any]:
+    """What mapping iterates: a list's items, a dict's (key, value) pairs, as Airflow does."""
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"UnmappableXComTypePushed: unmappable return type {type(value).__qualname__!r}")
+
+
 def iter_xcom_args(value: Any) -> Iterator[XComArg]:
-    """Every XComArg inside a (possibly nested) argument structure."""
+    """Every task output (plain XComArg) inside a (possibly nested) argument structure."""
     if isinstance(value, XComArg):
-        yield value
+        yield from value.references()
     elif isinstance(value, (list, tuple, set)):
         for item in value:
             yield from iter_xcom_args(item)
