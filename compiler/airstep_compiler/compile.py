@@ -45,6 +45,8 @@ MAP_MIN_TASKS = 8  # smaller parallel blocks stay explicit branches, one state p
 # A guard is one more transition on every run that takes its path: it pays only in front of paths
 # whose bypass saves at least this many (docs/design.md, "Skipped paths").
 MIN_GUARDED_TRANSITIONS = 3
+# A mapped instance's inline Map iteration: iteration started/succeeded and its run state's five.
+EVENTS_PER_MAPPED_INSTANCE = 7
 _BASE_NAME_LIMIT = STATE_NAME_CHARS - max(map(len, contract.HELPER_SUFFIXES))
 
 
@@ -95,6 +97,18 @@ class CompiledDag:
     transitions_per_run: int
     history_events_per_run: int
     history_events_worst_case: int
+    mapped_tasks: tuple[str, ...] = ()  # each mapped task, by id
+
+    def mapped_shapes(self, limits: Limits | None = None) -> list[str]:
+        """What each mapped task compiled to and what an instance costs (`airstep compile` prints it)."""
+        limits = limits or Limits()
+        room = max(limits.history_events - self.history_events_per_run, 0) // EVENTS_PER_MAPPED_INSTANCE
+        return [
+            f"mapped task {task_id}: an expand step, then an inline Map of one run state per instance "
+            f"(at most 40 at once); per instance 1 transition and ~{EVENTS_PER_MAPPED_INSTANCE} history events, "
+            f"so ~{room:,} instances fit this run's {limits.history_events:,}-event history"
+            for task_id in self.mapped_tasks
+        ]
 
     @property
     def definition_json(self) -> str:
@@ -153,6 +167,7 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
         transitions_per_run=cost.transitions,
         history_events_per_run=cost.events,
         history_events_worst_case=cost.worst_case_events([t.retries for t in model.tasks]),
+        mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped),
     )
     if options.check_limits:
         problem = check_limits(cost, compiled.definition_bytes, compiled.task_count, options.limits)

@@ -301,3 +301,13 @@ def test_no_guard_in_a_dag_with_setup_tasks():
     model = _guarded_branch()
     setup = dataclasses.replace(model.tasks[0], task_id="s", upstream=(), is_setup=True)
     assert dataclasses.replace(model, tasks=(*model.tasks, setup)).certain_skips(["p0"]) == frozenset()
+
+
+def test_compile_says_what_a_mapped_task_became_and_how_many_instances_fit():
+    compiled = compile_example(EXAMPLES / "map_reduce.py")
+    assert compiled.mapped_tasks == ("measure",)
+    room = (25_000 - compiled.history_events_per_run) // 7
+    [shape] = compiled.mapped_shapes()
+    assert (
+        shape.startswith("mapped task measure: an expand step, then an inline Map") and f"~{room:,} instances" in shape
+    )
