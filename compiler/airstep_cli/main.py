@@ -124,7 +124,7 @@ def compile_command(
             f"~{result.transitions_per_run} transitions/run, ~{result.history_events_per_run} history events/run, "
             f"{result.definition_bytes:,} bytes"
         )
-        for shape in result.mapped_shapes():
+        for shape in result.shapes():
             out.print(f"  {shape}")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from airstep import contract
 from airstep.contract import DagRef, MapStateNames, failed_state
-from airstep.model import DagModel, TaskModel
+from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.states import RunState
 from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
 from airstep_compiler.plan import Block, Sequence, Step, build_plan
@@ -31,6 +31,7 @@ from airstep_compiler.states import (
     Retrier,
     State,
     SucceedState,
+    WaitState,
 )
 
 FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionName}"
@@ -47,6 +48,24 @@ MAP_MIN_TASKS = 8  # smaller parallel blocks stay explicit branches, one state p
 MIN_GUARDED_TRANSITIONS = 3
 # A mapped instance's inline Map iteration: iteration started/succeeded and its run state's five.
 EVENTS_PER_MAPPED_INSTANCE = 7
+# A poke that is not done: its run state (5), the Choice after it (2) and the Wait (2).
+EVENTS_PER_POKE = 9
+SENSOR_HISTORY_SHARE = 0.5  # of a run's history events, for its sensors' pokes together
+
+
+def max_pokes(sensor: SensorPolicy) -> int:
+    """The most pokes a sensor's try can make before its timeout ends it (Airflow pokes once more
+    after the last wait that starts before the timeout)."""
+    if sensor.exponential_backoff:
+        waited, pokes = 0.0, 1
+        while waited <= sensor.timeout:
+            pokes += 1
+            interval = max(int(sensor.poke_interval * (2 ** (pokes - 2))), 1)  # the jitter adds up to as much
+            waited += min(interval, sensor.max_wait) if sensor.max_wait else interval
+        return pokes
+    return int(sensor.timeout // max(sensor.poke_interval, 1)) + 2
+
+
 _BASE_NAME_LIMIT = STATE_NAME_CHARS - max(map(len, contract.HELPER_SUFFIXES))
 
 
@@ -98,9 +117,11 @@ class CompiledDag:
     history_events_per_run: int
     history_events_worst_case: int
     mapped_tasks: tuple[str, ...] = ()  # each mapped task, by id
+    sensors: tuple[tuple[str, int, int], ...] = ()  # (task_id, pokes it may make, pokes before its timeout)
 
-    def mapped_shapes(self, limits: Limits | None = None) -> list[str]:
-        """What each mapped task compiled to and what an instance costs (`airstep compile` prints it)."""
+    def shapes(self, limits: Limits | None = None) -> list[str]:
+        """What each mapped task and sensor compiled to, and what an instance or a poke costs
+        (`airstep compile` prints it)."""
         limits = limits or Limits()
         room = max(limits.history_events - self.history_events_per_run, 0) // EVENTS_PER_MAPPED_INSTANCE
         return [
@@ -108,6 +129,16 @@ class CompiledDag:
             f"(at most 40 at once); per instance 1 transition and ~{EVENTS_PER_MAPPED_INSTANCE} history events, "
             f"so ~{room:,} instances fit this run's {limits.history_events:,}-event history"
             for task_id in self.mapped_tasks
+        ] + [
+            f"sensor {task_id}: a poke (one runner and one executor invocation, ~{EVENTS_PER_POKE} history events "
+            f"with its Wait), then a Wait state while not done (no compute held); up to {budget:,} pokes"
+            + (
+                f" ({needed:,} would reach its timeout at poke_interval: after {budget // 2:,} pokes its waits "
+                "stretch so the rest still reach it)"
+                if budget < needed
+                else ""
+            )
+            for task_id, budget, needed in self.sensors
         ]
 
     @property
@@ -168,6 +199,9 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
         history_events_per_run=cost.events,
         history_events_worst_case=cost.worst_case_events([t.retries for t in model.tasks]),
         mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped),
+        sensors=tuple(
+            (t.task_id, emitter._poke_budget(t), max_pokes(t.sensor)) for t in model.tasks if t.sensor is not None
+        ),
     )
     if options.check_limits:
         problem = check_limits(cost, compiled.definition_bytes, compiled.task_count, options.limits)
@@ -342,10 +376,18 @@ class _Emitter:
             entry = contract.wait_state(run)
             self.put(states, entry, self._gate_state(contract.gate_payload(task.task_id, step.gate), first))
         if task.mapped:
+            if task.sensor is not None:
+                raise CompileError(
+                    f"task {task.task_id!r}: a mapped sensor is not supported by airstep yet",
+                    limit="mapped-sensor",
+                    file=self.model.file,
+                    line=task.line,
+                )
             self._emit_mapped(task, run, states, next_name, signal)
             return entry
         guards = self.guards.get(task.task_id, {})
-        payload = contract.run_payload(task.task_id, signal, guards)
+        pokes = self._poke_budget(task) if task.sensor is not None else None
+        payload = contract.run_payload(task.task_id, signal, guards, pokes)
         run_state = self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed)
         if guards:  # its outcome says which guarded paths are skipped
             run_state = replace(
@@ -353,12 +395,38 @@ class _Emitter:
                 result_selector=contract.bypass_selector(list(guards)),
                 result_path=contract.bypass_path(self.owners[task.task_id]),
             )
+        if task.sensor is not None:  # poke; until done, wait (no compute held) and poke again
+            poked = run + contract.POKED_SUFFIX
+            run_state = replace(
+                run_state, next=poked, result_selector=contract.POKE_SELECTOR, result_path=contract.POKE_PATH
+            )
+            self._put_poke_loop(run, poked, states, next_name, pokes or 1)
         self.put(states, run, run_state)
         if signal:
             self._put_fail_state(states, failed, contract.fail_payload(task.task_id, signal), next_name)
         else:
             self.put(states, failed, PassState(next_name), runs=0)
         return entry
+
+    def _poke_budget(self, task: TaskModel) -> int:
+        """The pokes a sensor's try may make: all it can make before its timeout, or its share of half
+        the run's history (the runner then stretches its later waits so that they still reach the
+        timeout: docs/design.md, "Sensors")."""
+        assert task.sensor is not None
+        sensors = sum(1 for t in self.model.tasks if t.sensor is not None)
+        share = int(self.options.limits.history_events * SENSOR_HISTORY_SHARE / EVENTS_PER_POKE / sensors)
+        return max(2, min(max_pokes(task.sensor), share))
+
+    def _put_poke_loop(self, run: str, poked: str, states: dict[str, State], next_name: str | None, pokes: int) -> None:
+        """After a poke: on to `next_name` when done, else a Wait for the seconds the runner chose and
+        the poke again, at most `pokes` times in all."""
+        sleep = run + contract.SLEEP_SUFFIX
+        not_done = ChoiceRule(contract.POKE_DONE_PATH, sleep, boolean_equals=False)
+        self.put(states, poked, ChoiceState((not_done,), default=next_name or contract.end_state(poked)))
+        if next_name is None:
+            self.put(states, contract.end_state(poked), PassState(None), runs=0)
+        self.put(states, sleep, WaitState(contract.POKE_WAIT_PATH, run), runs=0)
+        self.cost.events += (pokes - 1) * EVENTS_PER_POKE
 
     def _emit_mapped(
         self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]

@@ -132,11 +132,14 @@ class ChoiceRule:
     next: str
     string_equals: str | None = None
     is_present: bool | None = None
+    boolean_equals: bool | None = None
 
     def to_asl(self) -> dict[str, Any]:
         rule: dict[str, Any] = {"Variable": self.variable}
         if self.string_equals is not None:
             rule["StringEquals"] = self.string_equals
+        if self.boolean_equals is not None:
+            rule["BooleanEquals"] = self.boolean_equals
         if self.is_present is not None:
             rule["IsPresent"] = self.is_present
         rule["Next"] = self.next
@@ -164,6 +167,19 @@ class ChoiceState:
 
     def to_asl(self) -> State:
         return {"Type": "Choice", "Choices": [c.to_asl() for c in self.choices], "Default": self.default}
+
+
+@dataclass(frozen=True, slots=True)
+class WaitState:
+    """A Wait state: as many seconds as `seconds_path` says (no compute is held while it waits)."""
+
+    seconds_path: str
+    next: str
+
+    kind = "Sleep"
+
+    def to_asl(self) -> State:
+        return {"Type": "Wait", "SecondsPath": self.seconds_path, "Next": self.next}
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,7 +307,7 @@ def test_compile_says_what_a_mapped_task_became_and_how_many_instances_fit():
     compiled = compile_example(EXAMPLES / "map_reduce.py")
     assert compiled.mapped_tasks == ("measure",)
     room = (25_000 - compiled.history_events_per_run) // 7
-    [shape] = compiled.mapped_shapes()
+    [shape] = compiled.shapes()
     assert (
         shape.startswith("mapped task measure: an expand step, then an inline Map") and f"~{room:,} instances" in shape
     )

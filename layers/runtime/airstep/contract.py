@@ -45,6 +45,7 @@ WAIT_FOR = "wait_for"  # the upstream tasks a gate waits for
 TOKEN = "token"  # the gate's task token
 MAP_INDEX = "map_index"
 MAPPED = "mapped"  # state data: the expand step's {indexes}
+MAX_POKES = "max_pokes"  # a sensor's: the pokes its try may make in this run's history
 GUARDS = "guards"  # {guard: head task id}: the guards in front of paths a skipping task may skip
 
 # Keys of the state data.
@@ -72,7 +73,10 @@ _CTX = {_ref(CTX): "$"}
 
 
 def run_payload(
-    task_id: str | None, signal: Sequence[str] = (), guards: Mapping[str, str] | None = None
+    task_id: str | None,
+    signal: Sequence[str] = (),
+    guards: Mapping[str, str] | None = None,
+    max_pokes: int | None = None,
 ) -> dict[str, Any]:
     """A task's run state payload; `task_id=None` names the task of the Map item being processed."""
     if task_id is None:
@@ -82,6 +86,8 @@ def run_payload(
         payload[SIGNAL] = list(signal)
     if guards:
         payload[GUARDS] = dict(guards)
+    if max_pokes is not None:
+        payload[MAX_POKES] = max_pokes
     return payload
 
 
@@ -191,6 +197,7 @@ class Payload:
     execution: str | None = None
     guards: dict[str, str] = field(default_factory=dict)
     map_index: int = -1
+    max_pokes: int | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -207,6 +214,7 @@ class Payload:
             execution=ctx.get(EXECUTION),
             guards=dict(event.get(GUARDS) or {}),
             map_index=int(event.get(MAP_INDEX, -1)),
+            max_pokes=event.get(MAX_POKES),
         )
 
 
@@ -219,6 +227,12 @@ OUTCOME_STATE_SELECTOR = {_ref(OUTCOME_STATE): _path("Payload", OUTCOME_STATE)}
 OUTCOME_SELECTOR = {**OUTCOME_STATE_SELECTOR, _ref(OUTCOME_CAUSE): _path("Payload", OUTCOME_CAUSE)}
 RUN_STATE_PATH = _path(RESULT, OUTCOME_STATE)
 BYPASS = "bypass"
+POKE = "poke"  # state data: a sensor's last {done, wait}
+POKE_DONE, POKE_WAIT = "done", "wait"
+POKE_PATH = _path(POKE)
+POKE_DONE_PATH = _path(POKE, POKE_DONE)
+POKE_WAIT_PATH = _path(POKE, POKE_WAIT)
+POKE_SELECTOR = {_ref(POKE_DONE): _path("Payload", POKE, POKE_DONE), _ref(POKE_WAIT): _path("Payload", POKE, POKE_WAIT)}
 
 
 def bypass_selector(guards: Sequence[str]) -> dict[str, str]:
@@ -248,6 +262,7 @@ class TaskOutcome:
     try_number: int = 0
     bypass: dict[str, bool] | None = None
     map_index: int = -1
+    poke: dict[str, Any] | None = None  # a sensor's: {done, wait (seconds until the next poke)}
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {TASK_ID: self.task_id, OUTCOME_STATE: self.state.value, "try_number": self.try_number}
@@ -255,6 +270,8 @@ class TaskOutcome:
             data[BYPASS] = self.bypass
         if self.map_index >= 0:
             data[MAP_INDEX] = self.map_index
+        if self.poke is not None:
+            data[POKE] = self.poke
         return data
 
     @property
@@ -272,6 +289,7 @@ class TaskOutcome:
             data.get("try_number", 0),
             data.get(BYPASS),
             data.get(MAP_INDEX, -1),
+            data.get(POKE),
         )
 
 
@@ -358,6 +376,8 @@ EXPAND_SUFFIX = "@expand"
 MAP_SUFFIX = "@map"
 INSTANCE_SUFFIX = "@i"
 SIGNAL_SUFFIX = "@signal"
+POKED_SUFFIX = "@poked"
+SLEEP_SUFFIX = "@sleep"
 
 
 def guard_state(number: int) -> str:

@@ -55,6 +55,10 @@ class AirflowFailException(AirflowException):
     """Raise inside a task to fail it at once, without using its remaining retries."""
 
 
+class PokeNotDone(AirflowException):  # noqa: N818 - not an error: the sensor's criteria are not met yet
+    """Raised by a sensor's poke that is not done: the task runner waits and pokes again."""
+
+
 class DownstreamTasksSkipped(AirflowException):
     """Raised by a branching or short-circuiting task: it succeeded, and these downstream task ids
     are skipped whatever their trigger rules (Airflow's exception of the same name)."""

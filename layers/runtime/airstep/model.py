@@ -30,6 +30,22 @@ EARLY_RULES = frozenset({TriggerRule.ONE_SUCCESS, TriggerRule.ONE_FAILED, Trigge
 
 
 @dataclass(frozen=True, slots=True)
+class SensorPolicy:
+    """How a sensor waits (Airflow's BaseSensorOperator arguments, in seconds): the task runner
+    and the compiler read them, never the sensor's code."""
+
+    poke_interval: float = 60.0
+    timeout: float = 7 * 24 * 3600.0
+    soft_fail: bool = False
+    mode: str = "poke"
+    exponential_backoff: bool = False
+    max_wait: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
 class TaskModel:
     """One task: identity, edges (upstream ids, sorted), retry/timeout policy and trigger rule."""
 
@@ -52,10 +68,12 @@ class TaskModel:
     skips_downstream: bool = False  # a branch or short circuit (Airflow's SkipMixin)
     mapped: bool = False  # expanded into instances when it runs (.expand)
     max_active_tis_per_dagrun: int | None = None
+    sensor: SensorPolicy | None = None  # a sensor: pokes until done, waiting between pokes
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
         from airstep.sdk.operators.branch import SkipMixin
+        from airstep.sdk.sensors import BaseSensorOperator
 
         return cls(
             task_id=op.task_id,
@@ -77,16 +95,30 @@ class TaskModel:
             skips_downstream=isinstance(op, SkipMixin),
             mapped=op.expand_input is not None,
             max_active_tis_per_dagrun=op.max_active_tis_per_dagrun,
+            sensor=SensorPolicy(
+                op.poke_interval, op.timeout, op.soft_fail, op.mode, op.exponential_backoff, op.max_wait
+            )
+            if isinstance(op, BaseSensorOperator)
+            else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["upstream"] = list(self.upstream)
+        data["sensor"] = self.sensor.to_dict() if self.sensor else None
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskModel:
-        return cls(**{**data, "upstream": tuple(data["upstream"]), "trigger_rule": TriggerRule(data["trigger_rule"])})
+        sensor = SensorPolicy(**data["sensor"]) if data.get("sensor") else None
+        return cls(
+            **{
+                **data,
+                "upstream": tuple(data["upstream"]),
+                "trigger_rule": TriggerRule(data["trigger_rule"]),
+                "sensor": sensor,
+            }
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ class TaskState(StrEnum):
 
     RUNNING = "running"
     UP_FOR_RETRY = "up_for_retry"
+    UP_FOR_RESCHEDULE = "up_for_reschedule"  # a sensor between pokes (mode="reschedule")
     SUCCESS = "success"
     FAILED = "failed"
     SKIPPED = "skipped"

@@ -21,6 +21,7 @@ _EXCEPTIONS = {
     "AirflowTaskTimeout": "airstep.errors:AirflowTaskTimeout",
     "AirflowNotFoundException": "airstep.connections:AirflowNotFoundException",
     "ParamValidationError": "airstep.errors:ParamValidationError",
+    "AirflowSensorTimeout": "airstep.sdk.sensors:AirflowSensorTimeout",
 }
 _PARAM = {"Param": "airstep.sdk.param:Param"}
 _DEPENDENCIES = {
@@ -62,6 +63,12 @@ _DATETIME_BRANCH = {
     "target_times_as_dates": "airstep.sdk.operators.datetime:target_times_as_dates",
 }
 _WEEKDAY = {"WeekDay": "airstep.sdk.weekday:WeekDay"}
+_BASE_SENSOR = {
+    "BaseSensorOperator": "airstep.sdk.sensors:BaseSensorOperator",
+    "PokeReturnValue": "airstep.sdk.sensors:PokeReturnValue",
+}
+_PYTHON_SENSOR = {"PythonSensor": "airstep.sdk.sensors:PythonSensor"}
+_FILE_SENSOR = {"FileSensor": "airstep.sdk.sensors:FileSensor"}
 
 SURFACE: dict[str, Names] = {
     # Airflow 3's authoring interface.
@@ -82,8 +89,12 @@ SURFACE: dict[str, Names] = {
         **_BASE_BRANCH,
         **_SETUP_TEARDOWN,
         **_PARAM,
+        **_BASE_SENSOR,
         "SkipMixin": "airstep.sdk.operators.branch:SkipMixin",
     },
+    "airflow.sdk.bases.sensor": _BASE_SENSOR,
+    "airflow.providers.standard.sensors.python": _PYTHON_SENSOR,
+    "airflow.providers.standard.sensors.filesystem": _FILE_SENSOR,
     "airflow.sdk.definitions.param": _PARAM,
     "airflow.sdk.definitions.decorators.setup_teardown": {
         "setup_task": _SETUP_TEARDOWN["setup"],
@@ -124,6 +135,9 @@ SURFACE: dict[str, Names] = {
     "airflow.models.baseoperator": {**_BASE_OPERATOR, **_DEPENDENCIES},
     "airflow.models.variable": _VARIABLE,
     "airflow.models.connection": _CONNECTION,
+    "airflow.sensors.base": _BASE_SENSOR,
+    "airflow.sensors.python": _PYTHON_SENSOR,
+    "airflow.sensors.filesystem": _FILE_SENSOR,
     "airflow.operators.python": _PYTHON,
     "airflow.operators.bash": _BASH,
     "airflow.operators.empty": _EMPTY,

@@ -20,7 +20,13 @@ from aws_lambda_powertools import Logger
 
 from airstep.compat.imports import airflow_imports
 from airstep.contract import DAG, RUN, TASK_ID, XCOM_RETURN_KEY, DagRef, DagRun
-from airstep.errors import AirflowFailException, AirflowSkipException, DownstreamTasksSkipped, ParamValidationError
+from airstep.errors import (
+    AirflowFailException,
+    AirflowSkipException,
+    DownstreamTasksSkipped,
+    ParamValidationError,
+    PokeNotDone,
+)
 from airstep.runtime.constants import DEFAULT_MAX_MAP_LENGTH, MAX_MAP_LENGTH_ENV, SERVICE_NAME
 from airstep.runtime.context import TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
@@ -232,6 +238,8 @@ def _try(
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
         outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.owner, view.pushed), skip=tuple(skipped.tasks))
         return outcome, task.on_success_callback
+    except PokeNotDone:  # a sensor whose criteria are not met yet: the runner pokes again later
+        return TryResult(TaskState.UP_FOR_RESCHEDULE, _kept(request.owner, view.pushed)), []
     except AirflowSkipException as exc:
         outcome = TryResult(TaskState.SKIPPED, _kept(request.owner, view.pushed), error=redact(str(exc)) or None)
         return outcome, task.on_skipped_callback

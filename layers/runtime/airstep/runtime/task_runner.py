@@ -9,12 +9,14 @@ role) and tells gated downstream tasks when a task has ended.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -24,6 +26,8 @@ from botocore.exceptions import ClientError
 from airstep.contract import (
     DEFAULT_QUEUE,
     MAPPED_INDEXES,
+    POKE_DONE,
+    POKE_WAIT,
     STATES_TIMEOUT,
     TASK_ID,
     Action,
@@ -35,13 +39,14 @@ from airstep.contract import (
     TaskOutcome,
     executor_function,
 )
-from airstep.model import DagModel, TaskModel
+from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.runtime.clients import client, metadata_store
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
 from airstep.runtime.store.gates import GateStatus
+from airstep.runtime.store.runs import seconds_between
 from airstep.runtime.trigger_rules import Decision, Role, decide
 from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
@@ -86,6 +91,8 @@ class Invocation:
             action = self.payload.action
             if action is Action.RUN:
                 outcome = replace(self.run_task(), map_index=self.payload.map_index)
+                if outcome.poke is None and self.model.task_map[self.task_id].sensor is not None:
+                    outcome = replace(outcome, poke={POKE_DONE: True, POKE_WAIT: 0})
                 return (self._with_bypass(outcome) if self.payload.guards else outcome).to_dict()
             if action is Action.GATE:
                 return self.hold_at_gate()
@@ -217,7 +224,12 @@ class Invocation:
         """Run the next try of the task (instance) on the executor and record how it ended."""
         started = _now()
         index = self.payload.map_index
-        try_number = self.store.begin_try(self.key, self.task_id, started, index)
+        resumed = self.store.resume_poke(self.key, self.task_id) if task.sensor and index < 0 else None
+        pokes = 0
+        if resumed is not None:  # a sensor's try, between two pokes
+            try_number, started, pokes = resumed
+        else:
+            try_number = self.store.begin_try(self.key, self.task_id, started, index)
         if try_number is None:  # a duplicate invocation of a finished task: report what is recorded
             recorded = self._recorded()
             self._signal_unless_instance()
@@ -238,9 +250,14 @@ class Invocation:
             if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
                 raise RuntimeError(f"the DAG could not be loaded: {result.error}")
         except Exception:  # the try never ran its code: take it back, so that a retry does not count it
-            self.store.abandon_try(self.key, self.task_id, try_number, index)
+            if resumed is not None:
+                self.store.await_poke(self.key, self.task_id, try_number, _between_pokes(task), pokes)
+            else:
+                self.store.abandon_try(self.key, self.task_id, try_number, index)
             raise
         assert result.state is not None
+        if result.state is TaskState.UP_FOR_RESCHEDULE:
+            return self._not_done(task, try_number, started, pokes + 1, result)
         result = _checked_skips(model, self.task_id, result)
         for skipped in result.skip:  # before this try ends; an early task already running keeps running
             if self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True):
@@ -258,6 +275,29 @@ class Invocation:
         if result.final or outcome.state is not state:
             raise AirstepTaskFailedNoRetry(cause)
         raise AirstepTaskFailed(cause)
+
+    def _not_done(self, task: TaskModel, try_number: int, started: str, pokes: int, result: TryResult) -> TaskOutcome:
+        """A sensor's poke that was not done: past its timeout the try ends (failed, without retrying,
+        or skipped with soft_fail), as in Airflow; otherwise it waits for the next poke."""
+        sensor = task.sensor
+        assert sensor is not None
+        elapsed = seconds_between(started, _now())
+        if elapsed > sensor.timeout:
+            message = (
+                f"Sensor has timed out; run duration of {elapsed} seconds exceeds the specified timeout of "
+                f"{sensor.timeout}."
+            )
+            if sensor.soft_fail:
+                return self._close(try_number, started, TaskState.SKIPPED, message, result.xcoms)
+            self._close(try_number, started, TaskState.FAILED, f"AirflowSensorTimeout: {message}", result.xcoms)
+            raise AirstepTaskFailedNoRetry("AirflowSensorTimeout (the message is in its task instance record)")
+        wait = next_poke_interval(self.payload.run.dag_id, self.task_id, sensor, started, pokes, elapsed)
+        wait = within_budget(wait, sensor.timeout - elapsed, pokes, self.payload.max_pokes)
+        state = _between_pokes(task)
+        if not self.store.await_poke(self.key, self.task_id, try_number, state, pokes):
+            raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
+        logger.info("sensor poked", extra={"try_number": try_number, "pokes": pokes, "wait": wait})
+        return TaskOutcome(self.task_id, state, try_number, poke={POKE_DONE: False, POKE_WAIT: max(math.ceil(wait), 1)})
 
     def _with_bypass(self, outcome: TaskOutcome) -> TaskOutcome:
         """`outcome` with its guards' verdicts: a guard bypasses its path when its head task is
@@ -484,6 +524,37 @@ class Invocation:
             )
         except Exception as exc:  # noqa: BLE001 - the run's outcome is recorded; a callback cannot change it
             logger.warning("run callbacks not run", extra={"callback": name, "error": redact(str(exc))})
+
+
+def _between_pokes(task: TaskModel) -> TaskState:
+    """What a sensor's instance shows while it waits: Airflow's reschedule mode frees its slot."""
+    assert task.sensor is not None
+    return TaskState.UP_FOR_RESCHEDULE if task.sensor.mode == "reschedule" else TaskState.RUNNING
+
+
+def next_poke_interval(
+    dag_id: str, task_id: str, sensor: SensorPolicy, started: str, pokes: int, elapsed: float
+) -> float:
+    """Airflow's BaseSensorOperator._get_next_poke_interval: `poke_interval`, or with
+    exponential_backoff a jittered doubling (never past the timeout, nor past max_wait)."""
+    if not sensor.exponential_backoff:
+        return sensor.poke_interval
+    min_backoff = max(int(sensor.poke_interval * (2 ** (pokes - 2))), 1)
+    digest = hashlib.sha1(f"{dag_id}#{task_id}#{started}#{pokes}".encode(), usedforsecurity=False).hexdigest()
+    delay = min(min_backoff + int(digest, 16) % min_backoff, timedelta.max.total_seconds() - 1)
+    interval = min(sensor.timeout - int(elapsed), delay)
+    return min(sensor.max_wait, interval) if sensor.max_wait else interval
+
+
+def within_budget(wait: float, time_left: float, pokes: int, max_pokes: int | None) -> float:
+    """The wait before the next poke, stretched once the try has used half its poke budget so that
+    the pokes left still reach the timeout (then one poke past it ends the try, as in Airflow)."""
+    if max_pokes is None or pokes < max_pokes / 2:
+        return wait
+    left = max_pokes - pokes  # the pokes left, the one past the timeout among them
+    if left <= 1:
+        return max(wait, time_left + 1)
+    return max(wait, time_left / (left - 1))
 
 
 def _xcoms(instances: dict[str, TaskInstance]) -> dict[str, str | None]:

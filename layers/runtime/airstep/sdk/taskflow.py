@@ -12,6 +12,7 @@ from airstep.sdk.dag import current_dag
 from airstep.sdk.operators.bash import BashOperator
 from airstep.sdk.operators.branch import BranchPythonOperator, ShortCircuitOperator
 from airstep.sdk.operators.python import PythonOperator
+from airstep.sdk.sensors import BaseSensorOperator
 from airstep.sdk.taskgroup import TaskGroupDecorator, current_task_group
 from airstep.sdk.xcom_arg import XComArg
 from airstep.trigger_rule import TriggerRule
@@ -75,6 +76,13 @@ class DecoratedBashOperator(DecoratedPythonOperator, BashOperator):
             raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
         self.bash_command = render(command, context, template_env(self.dag), self.template_ext)
         return BashOperator.execute(self, context)
+
+
+class DecoratedSensorOperator(BaseSensorOperator, DecoratedPythonOperator):
+    """`@task.sensor`: the function is the poke (a bool or a PokeReturnValue)."""
+
+    def poke(self, context: dict[str, Any]) -> Any:
+        return PythonOperator.execute(self, context)
 
 
 COMMAND_SET_WHEN_RUN = "# @task.bash: the command is what the function returns when the task runs"
@@ -230,6 +238,7 @@ class _TaskDecoratorCollection:
     bash = staticmethod(_decorator(DecoratedBashOperator))
     branch = staticmethod(_decorator(DecoratedBranchOperator))
     short_circuit = staticmethod(_decorator(DecoratedShortCircuitOperator))
+    sensor = staticmethod(_decorator(DecoratedSensorOperator))
 
 
 task = _TaskDecoratorCollection()

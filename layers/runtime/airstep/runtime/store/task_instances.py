@@ -142,6 +142,38 @@ class TaskInstances:
         )
         return None if updated is None else int(updated["try_number"]["N"])
 
+    def resume_poke(self, run: RunKey, task_id: str) -> tuple[int, str, int] | None:
+        """Take up a sensor's try that waits for its next poke: its try number, when the try began
+        and the pokes so far (None: no try of the task is waiting)."""
+        updated = self.table.update(
+            key(run.pk, schema.ti_sk(task_id, -1)),
+            "SET #s = :running",
+            condition="attribute_exists(pokes) AND attribute_not_exists(fin)",
+            returns="ALL_NEW",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":running": string(TaskState.RUNNING.value)},
+        )
+        if updated is None:
+            return None
+        return int(updated["try_number"]["N"]), updated["start_date"]["S"], int(updated["pokes"]["N"])
+
+    def await_poke(self, run: RunKey, task_id: str, try_number: int, state: TaskState, pokes: int) -> bool:
+        """A poke that was not done: try `try_number` waits for the next one, `state` meanwhile
+        (running, or up_for_reschedule), having poked `pokes` times."""
+        updated = self.table.update(
+            key(run.pk, schema.ti_sk(task_id, -1)),
+            "SET #s = :state, pokes = :pokes",
+            condition="try_number = :try AND #s = :running",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={
+                ":state": string(state.value),
+                ":pokes": {"N": str(pokes)},
+                ":try": {"N": str(try_number)},
+                ":running": string(TaskState.RUNNING.value),
+            },
+        )
+        return updated is not None
+
     def end_try(
         self,
         run: RunKey,
