@@ -25,6 +25,27 @@ _FORWARDS_TO = {
     "airstep.sdk.taskflow:task": "airstep.sdk.taskflow:DecoratedPythonOperator",
     "airstep.sdk.dag:dag": "airstep.sdk.dag:DAG",
 }
+TASK_DECORATOR = "airstep.sdk.taskflow:task"
+# Keys of Airflow 3.3's task context that airstep does not provide (a TaskFlow parameter asks for one).
+CONTEXT_KEYS_AIRSTEP_LACKS = frozenset(
+    {
+        "asset_state_store",
+        "expanded_ti_count",
+        "inlet_events",
+        "inlets",
+        "outlet_events",
+        "outlets",
+        "partition_date",
+        "partition_key",
+        "prev_data_interval_end_success",
+        "prev_data_interval_start_success",
+        "prev_end_date_success",
+        "prev_start_date_success",
+        "task_reschedule_count",
+        "task_state_store",
+        "triggering_asset_events",
+    }
+)
 # Set by airstep itself, never by the DAG file: for every callable, and for the forwarded ones.
 _INTERNAL = frozenset({"self", "location"})
 _SET_BY_DECORATOR = frozenset({"python_callable", "op_args", "op_kwargs"})
@@ -130,12 +151,26 @@ class _Scanner(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
         """A parameter named like an Airflow import (`def run(task, **context)`: the context's task)
-        is not that import inside the function."""
+        is not that import inside the function. A TaskFlow function's parameter named after a context
+        key airstep does not provide is reported."""
         arguments = node.args
         every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+        if not isinstance(node, ast.Lambda) and any(self._is_task_decorator(d) for d in node.decorator_list):
+            for argument in every:
+                if argument is not None and argument.arg in CONTEXT_KEYS_AIRSTEP_LACKS:
+                    self._report(
+                        argument, f"the context key `{argument.arg}` is not supported by airstep", argument.arg
+                    )
         shadowed = {a.arg: self.names.pop(a.arg) for a in every if a is not None and a.arg in self.names}
         self.generic_visit(node)
         self.names.update(shadowed)
+
+    def _is_task_decorator(self, decorator: ast.expr) -> bool:
+        """`@task`, `@task.sensor`, `@task(...)`, `@task.branch(...)` and the like."""
+        node = decorator.func if isinstance(decorator, ast.Call) else decorator
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return isinstance(node, ast.Name) and self.names.get(node.id) == TASK_DECORATOR
 
     visit_AsyncFunctionDef = visit_FunctionDef
     visit_Lambda = visit_FunctionDef

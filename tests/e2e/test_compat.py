@@ -25,6 +25,10 @@ with DAG("lacks", start_date=pendulum.datetime(2026, 1, 1), default_args={"email
         bash_command="true",
         depends_on_past=True,
     )
+
+    @task
+    def remember(table, task_state_store=None):
+        return table
 """
 
 
@@ -39,6 +43,7 @@ def test_compat_names_each_unsupported_feature_and_exits_1(tmp_path):
         f"{where}:3: `airflow.providers.amazon` is not supported by airstep",
         f"{where}:7: `task.virtualenv` is not supported by airstep",
         f"{where}:14: `BashOperator(depends_on_past=...)` is not supported by airstep",
+        f"{where}:18: the context key `task_state_store` is not supported by airstep",
         "1 file(s): 0 run on airstep as they are, 1 do not",
     ]
 
