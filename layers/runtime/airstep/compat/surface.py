@@ -69,6 +69,7 @@ _BASE_SENSOR = {
 }
 _PYTHON_SENSOR = {"PythonSensor": "airstep.sdk.sensors:PythonSensor"}
 _FILE_SENSOR = {"FileSensor": "airstep.sdk.sensors:FileSensor"}
+_BASH_SENSOR = {"BashSensor": "airstep.sdk.sensors:BashSensor"}
 
 SURFACE: dict[str, Names] = {
     # Airflow 3's authoring interface.
@@ -95,6 +96,7 @@ SURFACE: dict[str, Names] = {
     "airflow.sdk.bases.sensor": _BASE_SENSOR,
     "airflow.providers.standard.sensors.python": _PYTHON_SENSOR,
     "airflow.providers.standard.sensors.filesystem": _FILE_SENSOR,
+    "airflow.providers.standard.sensors.bash": _BASH_SENSOR,
     "airflow.sdk.definitions.param": _PARAM,
     "airflow.sdk.definitions.decorators.setup_teardown": {
         "setup_task": _SETUP_TEARDOWN["setup"],
@@ -138,6 +140,7 @@ SURFACE: dict[str, Names] = {
     "airflow.sensors.base": _BASE_SENSOR,
     "airflow.sensors.python": _PYTHON_SENSOR,
     "airflow.sensors.filesystem": _FILE_SENSOR,
+    "airflow.sensors.bash": _BASH_SENSOR,
     "airflow.operators.python": _PYTHON,
     "airflow.operators.bash": _BASH,
     "airflow.operators.empty": _EMPTY,

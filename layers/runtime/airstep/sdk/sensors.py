@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import glob
 import os
+import subprocess
+import tempfile
 from datetime import timedelta
 from typing import Any
 
@@ -111,6 +113,46 @@ class PythonSensor(BaseSensorOperator, PythonOperator):
 
     def poke(self, context: dict[str, Any]) -> bool | PokeReturnValue:
         return PythonOperator.execute(self, context)
+
+
+class BashSensor(BaseSensorOperator):
+    """Done when `bash_command` exits 0; with `retry_exit_code`, that code pokes again and any other
+    fails the task (without it, every non-zero code pokes again), as Airflow's BashSensor."""
+
+    template_fields = ("bash_command", "env")
+
+    def __init__(
+        self,
+        *,
+        bash_command: str,
+        env: dict[str, str] | None = None,
+        output_encoding: str = "utf-8",
+        retry_exit_code: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bash_command = bash_command
+        self.env = env
+        self.output_encoding = output_encoding
+        self.retry_exit_code = retry_exit_code
+
+    def poke(self, context: dict[str, Any]) -> bool:
+        with tempfile.TemporaryDirectory(prefix="airflowtmp") as folder:
+            completed = subprocess.run(  # noqa: S603 - running the DAG author's command is the point
+                ["bash", "-c", self.bash_command],
+                env=self.env,
+                cwd=folder,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        for line in completed.stdout.decode(self.output_encoding, errors="backslashreplace").splitlines():
+            print(f"[{self.task_id}] {line.rstrip()}", flush=True)
+        if completed.returncode == 0:
+            return True
+        if self.retry_exit_code is not None and completed.returncode != self.retry_exit_code:
+            raise AirflowFailException(f"Command exited with return code {completed.returncode}")
+        return False
 
 
 class FileSensor(BaseSensorOperator):
