@@ -22,10 +22,10 @@ from botocore.exceptions import ClientError
 from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, ScheduleKind, ScheduleTarget, executor_function
 from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
-from airstep.runtime.clients import client, metadata_store, registry
+from airstep.runtime.clients import client, registry
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.dag_parser import ParseRequest
-from airstep.runtime.store import DagRecord, FileRecord, ImportErrorRecord, MetadataStore
+from airstep.runtime.store import DagRecord, FileRecord, ImportErrorRecord, MetadataStore, metadata_store
 from airstep.sandbox import ParsedFile
 from airstep_compiler.bundles import MAX_BUNDLE_BYTES, Bundle, Snapshot, build_bundle, is_dag_file, take_snapshot
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag

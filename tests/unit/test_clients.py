@@ -8,8 +8,9 @@ import time
 import pytest
 from moto import mock_aws
 
-from airstep.runtime.clients import Registry, client, metadata_store, registry
+from airstep.runtime.clients import Registry, client, registry
 from airstep.runtime.constants import TABLE_NAME_ENV
+from airstep.runtime.store import metadata_store
 
 
 def test_concurrent_first_uses_get_one_whole_object():

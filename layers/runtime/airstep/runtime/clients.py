@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
-
-if TYPE_CHECKING:
-    from airstep.runtime.store import MetadataStore
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -52,9 +49,3 @@ def client(service: str) -> Any:
     return registry.get(
         f"client:{service}", lambda: boto3.client(service, config=Config(**options) if options else None)
     )
-
-
-def metadata_store() -> MetadataStore:
-    from airstep.runtime.store import MetadataStore
-
-    return registry.get("metadata_store", MetadataStore)

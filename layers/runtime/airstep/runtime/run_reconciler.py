@@ -14,10 +14,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from airstep.runtime.clients import client, metadata_store
+from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
-from airstep.runtime.store import MetadataStore
+from airstep.runtime.store import MetadataStore, metadata_store
 
 logger = Logger(service=SERVICE_NAME)
 GRACE = timedelta(minutes=10)  # a final event usually arrives within seconds

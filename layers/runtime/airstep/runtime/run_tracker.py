@@ -14,9 +14,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from airstep.contract import DagRun
-from airstep.runtime.clients import metadata_store
 from airstep.runtime.constants import SERVICE_NAME
-from airstep.runtime.store import MetadataStore
+from airstep.runtime.store import MetadataStore, metadata_store
 from airstep.states import RunState
 
 logger = Logger(service=SERVICE_NAME)

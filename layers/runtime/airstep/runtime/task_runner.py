@@ -40,11 +40,11 @@ from airstep.contract import (
     executor_function,
 )
 from airstep.model import DagModel, SensorPolicy, TaskModel
-from airstep.runtime.clients import client, metadata_store
+from airstep.runtime.clients import client
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
-from airstep.runtime.store import MetadataStore, RunKey, TaskInstance
+from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_store
 from airstep.runtime.store.gates import GateStatus
 from airstep.runtime.store.runs import seconds_between
 from airstep.runtime.trigger_rules import Decision, Role, decide

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from airstep.runtime.clients import registry
 from airstep.runtime.constants import RETENTION_DAYS_ENV, TABLE_NAME_ENV
 from airstep.runtime.store.codec import Table
 from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, ImportErrorRecord
@@ -44,4 +45,10 @@ __all__ = [
     "RunRecord",
     "TaskInstance",
     "create_table",
+    "metadata_store",
 ]
+
+
+def metadata_store() -> MetadataStore:
+    """The process's metadata store (the table named by AIRSTEP_TABLE_NAME), made on first use."""
+    return registry.get("metadata_store", MetadataStore)
