@@ -39,3 +39,26 @@ def run_file(engine: LocalEngine):
         return engine.run(model, source, RunRequest(**request))  # type: ignore[arg-type]
 
     return run
+
+
+RANDOM_CONFORMANCE = "tests/conformance/test_conformance.py::test_airstep_agrees_with_airflow"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The random conformance DAGs run in two background processes while the other tests run here:
+    their checks come last, by when their runs are mostly done."""
+    items.sort(key=lambda item: item.nodeid.startswith(RANDOM_CONFORMANCE))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.nodeid.startswith(RANDOM_CONFORMANCE) for item in session.items):
+        from conformance.airstep_runs import BACKGROUND
+        from conformance.recorded import SPECS
+
+        BACKGROUND.start(list(SPECS.values()))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from conformance.airstep_runs import BACKGROUND
+
+    BACKGROUND.stop()

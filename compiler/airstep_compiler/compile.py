@@ -272,7 +272,7 @@ class _Emitter:
         self.parallel_count += 1
         name = contract.parallel_state(self.parallel_count)
         if len(block.branches) >= self.options.map_min_tasks and all(
-            isinstance(b, Step) and not self.tasks[b.task_id].mapped for b in block.branches
+            isinstance(b, Step) and self._plain(self.tasks[b.task_id]) for b in block.branches
         ):
             branches = self._task_maps(name, block.branches)  # type: ignore[arg-type]
         else:
@@ -284,6 +284,11 @@ class _Emitter:
                 branches.append(Branch(start, branch_states))
         self.put(states, name, ParallelState(tuple(branches), next_name))
         return name
+
+    @staticmethod
+    def _plain(task: TaskModel) -> bool:
+        """A task whose step is one run state (a Map item can be): not mapped, not a sensor's loop."""
+        return not task.mapped and task.sensor is None
 
     def _emit_items(
         self, items: tuple[Block, ...], states: dict[str, State], next_name: str | None, scope: Owners

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +59,33 @@ def run_specs(specs: list[DagSpec], gate_every_task: bool = False) -> dict[str, 
     return outcomes
 
 
+class BackgroundPlans:
+    """`run_specs` for both plans, each in its own process (the engine is CPU-bound in one), started
+    as soon as the test session knows it needs them, so that they overlap the other tests."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[str, Future[dict[str, Outcome]]] = {}
+
+    def start(self, specs: list[DagSpec]) -> None:
+        if self._pool is not None:
+            return
+        self._pool = ProcessPoolExecutor(max_workers=len(PLANS), mp_context=multiprocessing.get_context("spawn"))
+        self._futures = {plan: self._pool.submit(run_specs, specs, plan == "gated") for plan in PLANS}
+
+    def results(self, specs: list[DagSpec]) -> dict[str, dict[str, Outcome]]:
+        self.start(specs)
+        return {plan: future.result() for plan, future in self._futures.items()}
+
+    def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+BACKGROUND = BackgroundPlans()
+
+
 def run_plans(specs: list[DagSpec]) -> dict[str, dict[str, Outcome]]:
-    """`run_specs` for both plans, each in its own process (the engine is CPU-bound in one)."""
-    with ProcessPoolExecutor(max_workers=len(PLANS), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {plan: pool.submit(run_specs, specs, plan == "gated") for plan in PLANS}
-        return {plan: future.result() for plan, future in futures.items()}
+    """`run_specs` for both plans (those already started in the background, if any)."""
+    return BACKGROUND.results(specs)

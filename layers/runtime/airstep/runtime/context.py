@@ -91,7 +91,7 @@ class TaskInstanceView:
         if (dag_id or self.dag_id) != self.dag_id or (run_id or self.run_id) != self.run_id or include_prior_dates:
             raise NotImplementedError("airstep's xcom_pull reads the current run only")
         if map_indexes is not _NOTSET and map_indexes not in (None, -1):
-            raise NotImplementedError("airstep does not map tasks yet: map_indexes must be None or -1")
+            raise NotImplementedError("airstep's xcom_pull takes no map_indexes: a mapped task's pull gives all")
         single = task_ids is None or isinstance(task_ids, str)
         ids = [task_ids or self.task_id] if single else list(task_ids)  # type: ignore[arg-type, list-item]
         unknown = [t for t in ids if t not in self._upstream and t != self.task_id]
@@ -105,7 +105,11 @@ class TaskInstanceView:
         missing = default if map_indexes is not _NOTSET else None
         if single:
             return self._value(ids[0], key, missing)
-        return [self._value(t, key, missing) for t in ids]
+        values: list[Any] = []
+        for task_id in ids:  # a mapped task's values join the list one by one, as in Airflow
+            value = self._value(task_id, key, missing)
+            values.extend(value) if isinstance(self._upstream.get(task_id), list) else values.append(value)
+        return values
 
     def _value(self, task_id: str, key: str, missing: Any) -> Any:
         if task_id == self.task_id:

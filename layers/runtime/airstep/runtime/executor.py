@@ -33,7 +33,7 @@ from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import legacy_xcoms
 from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms
-from airstep.sdk.templater import render_task
+from airstep.sdk.templater import Pulled, render_task
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
 
@@ -231,6 +231,8 @@ def _try(
         result = call_with_deadline(
             lambda: _render_and_execute(task, context), seconds, f"task timed out after {limit}"
         )
+        if request.map_index < 0 and _maps_over(task):  # Airflow checks what a mapped task will expand over
+            check_mappable(result if task.do_xcom_push else None)
         if result is not None and task.do_xcom_push:
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
@@ -323,6 +325,29 @@ def _kept(owner: XComOwner, pushed: dict[str, Any]) -> str | None:
         return None
 
 
+def _maps_over(task: BaseOperator) -> bool:
+    """Whether a mapped task downstream expands over this task's output."""
+    dag = task.dag
+    for downstream in task.downstream_task_ids:
+        expand_input = dag.task_dict[downstream].expand_input
+        if expand_input is not None and any(ref.operator is task for ref in expand_input.references()):
+            return True
+    return False
+
+
+def check_mappable(value: Any) -> None:
+    """Airflow's checks on a value a mapped task will expand over, made when it is pushed (so the
+    task that pushed it fails, with its retries): pushed at all, a list or a dict, not too long."""
+    if value is None:
+        raise ValueError("XComForMappingNotPushed: did not push XCom for task mapping")
+    if not isinstance(value, (list, tuple, dict)):
+        raise TypeError(f"UnmappableXComTypePushed: unmappable return type {type(value).__qualname__!r}")
+    if len(value) > max_map_length():
+        raise ValueError(
+            f"UnmappableXComLengthPushed: unmappable return value length: {len(value)} > {max_map_length()}"
+        )
+
+
 def max_map_length() -> int:
     """How many instances a mapped task may have (Airflow's [core] max_map_length)."""
     return int(os.environ.get(MAX_MAP_LENGTH_ENV, DEFAULT_MAX_MAP_LENGTH))
@@ -333,11 +358,12 @@ def _instance(task: BaseOperator, kwargs: dict[str, Any]) -> BaseOperator:
     from airstep.sdk.taskflow import DecoratedPythonOperator
 
     instance = copy.copy(task)
-    if isinstance(task, DecoratedPythonOperator):
+    if isinstance(task, DecoratedPythonOperator):  # op_kwargs is a template field: rendering unwraps
         instance.op_kwargs = {**task.op_kwargs, **kwargs}
     else:
         for name, value in kwargs.items():
-            setattr(instance, name, value)
+            rendered = name in task.template_fields
+            setattr(instance, name, value if rendered or not isinstance(value, Pulled) else value.value)
     return instance
 
 

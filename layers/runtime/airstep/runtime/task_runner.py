@@ -48,6 +48,7 @@ from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_
 from airstep.runtime.store.gates import GateStatus
 from airstep.runtime.store.runs import seconds_between
 from airstep.runtime.trigger_rules import Decision, Role, decide
+from airstep.runtime.xcoms import is_reference
 from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
 
@@ -139,9 +140,7 @@ class Invocation:
                     raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
                 if not decision.runs:
                     return self._not_run(task, decision)
-        return self._run_try(
-            model, task, {**_xcoms(upstream), **{u: [ti.xcoms for ti in tis] for u, tis in mapped.items()}}
-        )
+        return self._run_try(model, task, _upstream_xcoms(model, upstream, mapped))
 
     def _read_upstreams(
         self, model: DagModel, task: TaskModel
@@ -164,7 +163,8 @@ class Invocation:
     def _mapped_upstreams(self, model: DagModel, task: TaskModel) -> dict[str, list[TaskInstance]]:
         """The instances of each upstream that expanded, in map-index order; an instance that never
         reported is failed now, as `_settle` fails an unmapped one."""
-        found = {u: self._instances(u) for u in task.upstream if model.task_map[u].mapped}
+        relevant = [*task.upstream, *(s for s in model.relevant_setups(task.task_id) if s not in task.upstream)]
+        found = {u: self._instances(u) for u in relevant if model.task_map[u].mapped}
         return {u: instances for u, instances in found.items() if instances is not None}
 
     def _instances(self, task_id: str) -> list[TaskInstance] | None:
@@ -204,7 +204,7 @@ class Invocation:
             if not decision.runs:
                 self._not_run(task, decision)
                 return {MAPPED_INDEXES: []}
-        xcoms = {**_xcoms(upstream), **{u: [ti.xcoms for ti in tis] for u, tis in mapped.items()}}
+        xcoms = _upstream_xcoms(model, upstream, mapped)
         measured = self._invoke_executor(
             task,
             TryRequest(self.payload.dag, self.payload.run, self.task_id, 0, self._deadline(None), xcoms, measure=True),
@@ -225,9 +225,9 @@ class Invocation:
         started = _now()
         index = self.payload.map_index
         resumed = self.store.resume_poke(self.key, self.task_id) if task.sensor and index < 0 else None
-        pokes = 0
+        pokes, pushed = 0, None
         if resumed is not None:  # a sensor's try, between two pokes
-            try_number, started, pokes = resumed
+            try_number, started, pokes, pushed = resumed
         else:
             try_number = self.store.begin_try(self.key, self.task_id, started, index)
         if try_number is None:  # a duplicate invocation of a finished task: report what is recorded
@@ -251,11 +251,13 @@ class Invocation:
                 raise RuntimeError(f"the DAG could not be loaded: {result.error}")
         except Exception:  # the try never ran its code: take it back, so that a retry does not count it
             if resumed is not None:
-                self.store.await_poke(self.key, self.task_id, try_number, _between_pokes(task), pokes)
+                self.store.await_poke(self.key, self.task_id, try_number, _between_pokes(task), pokes, pushed)
             else:
                 self.store.abandon_try(self.key, self.task_id, try_number, index)
             raise
         assert result.state is not None
+        if pushed is not None:  # a poke-mode sensor's try keeps what its earlier pokes pushed
+            result = replace(result, xcoms=merged_xcoms(pushed, result.xcoms))
         if result.state is TaskState.UP_FOR_RESCHEDULE:
             return self._not_done(task, try_number, started, pokes + 1, result)
         result = _checked_skips(model, self.task_id, result)
@@ -294,7 +296,8 @@ class Invocation:
         wait = next_poke_interval(self.payload.run.dag_id, self.task_id, sensor, started, pokes, elapsed)
         wait = within_budget(wait, sensor.timeout - elapsed, pokes, self.payload.max_pokes)
         state = _between_pokes(task)
-        if not self.store.await_poke(self.key, self.task_id, try_number, state, pokes):
+        kept = result.xcoms if sensor.mode == "poke" else None  # a rescheduled try starts afresh, as in Airflow
+        if not self.store.await_poke(self.key, self.task_id, try_number, state, pokes, kept):
             raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
         logger.info("sensor poked", extra={"try_number": try_number, "pokes": pokes, "wait": wait})
         return TaskOutcome(self.task_id, state, try_number, poke={POKE_DONE: False, POKE_WAIT: max(math.ceil(wait), 1)})
@@ -454,7 +457,11 @@ class Invocation:
                 arrivals += [(ti.state, ti.end, role) for ti in mapped[u]]
             elif u in ended:
                 arrivals.append((ended[u].state, ended[u].end, role))
-        arrivals += [(ended[s].state, ended[s].end, Role.INDIRECT_SETUP) for s in indirect_setups]
+        for setup in indirect_setups:
+            if setup in mapped:
+                arrivals += [(ti.state, ti.end, Role.INDIRECT_SETUP) for ti in mapped[setup]]
+            elif setup in ended:
+                arrivals.append((ended[setup].state, ended[setup].end, Role.INDIRECT_SETUP))
         pending = sum(u not in ended and u not in mapped for u in task.upstream)
         return decide(task.trigger_rule, arrivals, pending=pending)  # type: ignore[arg-type]
 
@@ -557,8 +564,26 @@ def within_budget(wait: float, time_left: float, pokes: int, max_pokes: int | No
     return max(wait, time_left / (left - 1))
 
 
-def _xcoms(instances: dict[str, TaskInstance]) -> dict[str, str | None]:
-    return {task_id: ti.xcoms for task_id, ti in instances.items()}
+def merged_xcoms(earlier: str, later: str | None) -> str:
+    """What a try pushed over several pokes: the later pushes win a key (a large, offloaded set is
+    not merged: the later one stands)."""
+    if later is None:
+        return earlier
+    if is_reference(earlier) or is_reference(later):
+        return later
+    return json.dumps({**json.loads(earlier), **json.loads(later)}, separators=(",", ":"))
+
+
+def _upstream_xcoms(
+    model: DagModel, upstream: dict[str, TaskInstance], mapped: dict[str, list[TaskInstance]]
+) -> dict[str, Any]:
+    """What the executor gets to pull: each upstream's XComs; a mapped upstream's as a list by map
+    index (empty for one that never expanded: skipped, or settled as a whole)."""
+    xcoms: dict[str, Any] = {task_id: ti.xcoms for task_id, ti in upstream.items()}
+    for task_id in xcoms:
+        if model.task_map[task_id].mapped:
+            xcoms[task_id] = []
+    return xcoms | {task_id: [ti.xcoms for ti in instances] for task_id, instances in mapped.items()}
 
 
 def _history_message(exc: BaseException, where: str) -> str:

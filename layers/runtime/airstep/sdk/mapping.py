@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airstep.errors import DagDefinitionError, SourceLocation
+from airstep.sdk.templater import Pulled
 from airstep.sdk.xcom_arg import XComArg, iter_xcom_args, resolve_xcom_args
 
 if TYPE_CHECKING:
@@ -45,7 +46,11 @@ class ExpandInput:
             ):
                 raise TypeError(f"expand_kwargs() expects a list of dicts with string keys, got {resolved!r:.200}")
             return [dict(kw) for kw in resolved]
-        return {name: _items(name, resolve_xcom_args(value, context)) for name, value in self.arguments.items()}
+        resolved = {name: _items(name, resolve_xcom_args(value, context)) for name, value in self.arguments.items()}
+        for name, value in self.arguments.items():
+            if isinstance(value, XComArg):  # an upstream's data is never rendered as a template
+                resolved[name] = [Pulled(item) for item in resolved[name]]
+        return resolved
 
     def length(self, task_id: str, resolved: list[dict[str, Any]] | dict[str, list[Any]], max_length: int) -> int:
         """How many instances the resolved input makes, with Airflow's errors."""

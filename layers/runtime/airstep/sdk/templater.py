@@ -116,6 +116,19 @@ def _rendered_copy(
     return rendered
 
 
+class Pulled:
+    """A value pulled from an upstream task's XCom, set as a mapped instance's argument: data, which
+    rendering hands over as it is (as Airflow never renders an XCom's content)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        return self.value
+
+
 def render(value: Any, context: dict[str, Any], env: jinja2.Environment, extensions: tuple[str, ...] = ()) -> Any:
     """`value` rendered: strings as templates (or template files), collections item by item,
     upstream references resolved; anything else as it is."""

@@ -142,9 +142,9 @@ class TaskInstances:
         )
         return None if updated is None else int(updated["try_number"]["N"])
 
-    def resume_poke(self, run: RunKey, task_id: str) -> tuple[int, str, int] | None:
-        """Take up a sensor's try that waits for its next poke: its try number, when the try began
-        and the pokes so far (None: no try of the task is waiting)."""
+    def resume_poke(self, run: RunKey, task_id: str) -> tuple[int, str, int, str | None] | None:
+        """Take up a sensor's try that waits for its next poke: its try number, when the try began,
+        the pokes so far and what they pushed (None: no try of the task is waiting)."""
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             "SET #s = :running",
@@ -155,22 +155,31 @@ class TaskInstances:
         )
         if updated is None:
             return None
-        return int(updated["try_number"]["N"]), updated["start_date"]["S"], int(updated["pokes"]["N"])
+        pushed = updated.get("xcoms", {}).get("S")
+        return int(updated["try_number"]["N"]), updated["start_date"]["S"], int(updated["pokes"]["N"]), pushed
 
-    def await_poke(self, run: RunKey, task_id: str, try_number: int, state: TaskState, pokes: int) -> bool:
+    def await_poke(
+        self, run: RunKey, task_id: str, try_number: int, state: TaskState, pokes: int, pushed: str | None = None
+    ) -> bool:
         """A poke that was not done: try `try_number` waits for the next one, `state` meanwhile
-        (running, or up_for_reschedule), having poked `pokes` times."""
+        (running, or up_for_reschedule), having poked `pokes` times and pushed `pushed` (kept for the
+        try's end)."""
+        values: dict[str, Any] = {
+            ":state": string(state.value),
+            ":pokes": {"N": str(pokes)},
+            ":try": {"N": str(try_number)},
+            ":running": string(TaskState.RUNNING.value),
+        }
+        update = "SET #s = :state, pokes = :pokes"
+        if pushed is not None:
+            update += ", xcoms = :pushed"
+            values[":pushed"] = string(pushed)
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
-            "SET #s = :state, pokes = :pokes",
+            update,
             condition="try_number = :try AND #s = :running",
             ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues={
-                ":state": string(state.value),
-                ":pokes": {"N": str(pokes)},
-                ":try": {"N": str(try_number)},
-                ":running": string(TaskState.RUNNING.value),
-            },
+            ExpressionAttributeValues=values,
         )
         return updated is not None
 
