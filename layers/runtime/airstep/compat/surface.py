@@ -70,6 +70,12 @@ _BASE_SENSOR = {
 _PYTHON_SENSOR = {"PythonSensor": "airstep.sdk.sensors:PythonSensor"}
 _FILE_SENSOR = {"FileSensor": "airstep.sdk.sensors:FileSensor"}
 _BASH_SENSOR = {"BashSensor": "airstep.sdk.sensors:BashSensor"}
+_TIME_SENSORS = {
+    "date_time": {"DateTimeSensor": "airstep.sdk.time_sensors:DateTimeSensor"},
+    "time_delta": {"TimeDeltaSensor": "airstep.sdk.time_sensors:TimeDeltaSensor"},
+    "time": {"TimeSensor": "airstep.sdk.time_sensors:TimeSensor"},
+    "weekday": {"DayOfWeekSensor": "airstep.sdk.time_sensors:DayOfWeekSensor"},
+}
 
 SURFACE: dict[str, Names] = {
     # Airflow 3's authoring interface.
@@ -97,6 +103,7 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.sensors.python": _PYTHON_SENSOR,
     "airflow.providers.standard.sensors.filesystem": _FILE_SENSOR,
     "airflow.providers.standard.sensors.bash": _BASH_SENSOR,
+    **{f"airflow.providers.standard.sensors.{module}": names for module, names in _TIME_SENSORS.items()},
     "airflow.sdk.definitions.param": _PARAM,
     "airflow.sdk.definitions.decorators.setup_teardown": {
         "setup_task": _SETUP_TEARDOWN["setup"],
@@ -141,6 +148,10 @@ SURFACE: dict[str, Names] = {
     "airflow.sensors.python": _PYTHON_SENSOR,
     "airflow.sensors.filesystem": _FILE_SENSOR,
     "airflow.sensors.bash": _BASH_SENSOR,
+    **{
+        f"airflow.sensors.{'time_sensor' if module == 'time' else module}": names
+        for module, names in _TIME_SENSORS.items()
+    },
     "airflow.operators.python": _PYTHON,
     "airflow.operators.bash": _BASH,
     "airflow.operators.empty": _EMPTY,
