@@ -274,12 +274,10 @@ class OperatorPartial:
 
     def expand(self, **mapped: Any) -> BaseOperator:
         """One task, mapped over the cross product of `mapped` (lists, dicts or upstream outputs)."""
-        from airstep.sdk.mapping import ExpandInput, mapped_placeholder
+        from airstep.sdk.mapping import ExpandInput, check_not_both, mapped_placeholder
 
         location = caller_location()
-        both = sorted(set(mapped) & set(self.kwargs))
-        if both:
-            raise DagDefinitionError(f"arguments given to both partial() and expand(): {', '.join(both)}", location)
+        check_not_both(self.kwargs, mapped, location)
         placeholders = {name: mapped_placeholder(name, value) for name, value in mapped.items()}
         return self._mapped(placeholders, ExpandInput(arguments=mapped), location)
 

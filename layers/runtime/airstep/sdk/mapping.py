@@ -82,6 +82,13 @@ def _items(name: str, value: Any) -> list[Any]:
     raise TypeError(f"UnmappableXComTypePushed: unmappable return type {type(value).__qualname__!r} ({name}=)")
 
 
+def check_not_both(partial: dict[str, Any], mapped: dict[str, Any], location: SourceLocation) -> None:
+    """An argument is either shared (`partial`) or expanded, never both."""
+    both = sorted(set(mapped) & set(partial))
+    if both:
+        raise DagDefinitionError(f"arguments given to both partial() and expand(): {', '.join(both)}", location)
+
+
 def mapped_placeholder(name: str, value: Any) -> Any:
     """A value for the operator's constructor to check: a literal list's first item, or a placeholder."""
     if isinstance(value, (list, tuple)) and value and not isinstance(value[0], XComArg):

@@ -181,12 +181,10 @@ class PartialTask:
         self.kwargs = kwargs
 
     def expand(self, **mapped: Any) -> XComArg:
-        from airstep.sdk.mapping import ExpandInput
+        from airstep.sdk.mapping import ExpandInput, check_not_both
 
         location = caller_location()
-        both = sorted(set(mapped) & set(self.kwargs))
-        if both:
-            raise DagDefinitionError(f"arguments given to both partial() and expand(): {', '.join(both)}", location)
+        check_not_both(self.kwargs, mapped, location)
         self.decorator._check_arguments((), {**self.kwargs, **mapped}, location)
         return self._mapped(ExpandInput(arguments=mapped), location)
 
