@@ -23,6 +23,7 @@ from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
+from airstep.runtime.map_items import MAP_ITEMS_PREFIX
 from airstep_local.aws import AwsCall
 from airstep_local.engine import ACCOUNT, REGION, LocalNames
 from helpers import ROOT
@@ -182,7 +183,7 @@ _NO_VALUE = object()
 
 def principal_of(call: AwsCall, names: LocalNames) -> str | None:
     """Whose role a call runs under: a function's, the state machines' (the interpreter invoking
-    Lambda), or nobody's (the test itself setting up or reading back)."""
+    Lambda or reading a Distributed Map's items), or nobody's (the test itself setting up or reading back)."""
     by_name = {
         names.run_task: "RunTaskFunction",
         names.execute_task: "ExecuteTaskFunction",
@@ -196,6 +197,10 @@ def principal_of(call: AwsCall, names: LocalNames) -> str | None:
         return by_name[call.function]
     if (call.service, call.operation) == ("lambda", "Invoke"):
         return STATE_MACHINES
+    if (call.service, call.operation) == ("s3", "GetObject") and call.params.get("Key", "").startswith(
+        MAP_ITEMS_PREFIX
+    ):
+        return STATE_MACHINES  # a Distributed Map's ItemReader
     return None
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from airstep.errors import ParamValidationError
@@ -314,7 +315,8 @@ def _print_table(result: Any) -> None:
     for ti in result.tasks:
         style = STATE_STYLE.get(ti.state, "white") if ti.state else "white"
         duration = f"{ti.duration:.2f}s" if ti.duration is not None else "-"
-        table.add_row(ti.label, f"[{style}]{ti.state or 'none'}[/{style}]", str(ti.try_number), duration)
+        name = f"{ti.label} ({ti.rendered_map_index})" if ti.rendered_map_index else ti.label  # map_index_template
+        table.add_row(escape(name), f"[{style}]{ti.state or 'none'}[/{style}]", str(ti.try_number), duration)
     out.print(table)
     for ti in result.tasks:
         if ti.state is TaskState.FAILED and ti.error:

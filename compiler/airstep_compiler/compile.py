@@ -19,9 +19,12 @@ from airstep.states import RunState
 from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
 from airstep_compiler.plan import Block, Sequence, Step, build_plan
 from airstep_compiler.states import (
+    DISTRIBUTED_PROCESSOR,
+    INLINE_PROCESSOR,
     Branch,
     ChoiceRule,
     ChoiceState,
+    DistributedMapState,
     FailState,
     InlineMapState,
     LambdaTask,
@@ -41,7 +44,10 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 RECORDING_MARGIN_SECONDS = 60
 GATE_TIMEOUT_SECONDS = 365 * 24 * 3600  # a Standard execution's lifetime
 AIRFLOW_MAX_RETRY_DELAY_SECONDS = 86400  # Airflow's [core] max_task_retry_delay
-MAP_CHUNK = 40  # inline Map runs at most 40 iterations at once
+MAP_CHUNK = contract.INLINE_MAP_MAX_ITEMS  # inline Map runs at most 40 iterations at once
+# Child executions a Distributed Map runs at once unless max_active_tis_per_dagrun says: each holds
+# two Lambda invocations (runner and executor), so 400 leave room in the default 1,000-concurrency account.
+DISTRIBUTED_MAP_CONCURRENCY = 400
 MAP_MIN_TASKS = 8  # smaller parallel blocks stay explicit branches, one state per task
 # A guard is one more transition on every run that takes its path: it pays only in front of paths
 # whose bypass saves at least this many (docs/design.md, "Skipped paths").
@@ -436,36 +442,45 @@ class _Emitter:
     def _emit_mapped(
         self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]
     ) -> None:
-        """A mapped task: the expand step decides it and counts its instances, a Map runs them (each
-        with the task's retries), then, if gates wait on the task, a step tells them it has ended."""
+        """A mapped task: the expand step decides it and counts its instances; up to 40 run in an
+        inline Map, more in a Distributed Map (each instance a child execution with its own
+        history); then, if gates wait on the task, a step tells them it has ended."""
         failed = contract.failed_state(run)
         after = run + contract.SIGNAL_SUFFIX if signal else next_name
+        fanout = run + contract.FANOUT_SUFFIX
         expand = LambdaTask(
             function_name=self.options.function_name,
             payload=contract.expand_payload(task.task_id),
-            next=run + contract.MAP_SUFFIX,
+            next=fanout,
             timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
             result_selector=contract.EXPAND_SELECTOR,
             result_path=contract.MAPPED_PATH,
             catch_next=failed,
         )
         self.put(states, run + contract.EXPAND_SUFFIX, expand)
-        instance = run + contract.INSTANCE_SUFFIX
-        processor: dict[str, State] = {}
-        run_state = self._run_state(
-            contract.mapped_run_payload(), None, self._retriers(task), self._timeout(task), failed_state(instance)
-        )
-        self.put(processor, instance, run_state)
-        self.put(processor, failed_state(instance), PassState(None), runs=0)
+        inline, distributed = run + contract.MAP_SUFFIX, run + contract.DISTRIBUTED_MAP_SUFFIX
+        to_children = ChoiceRule(contract.MAPPED_READER_PATH, distributed, is_null=False)
+        self.put(states, fanout, ChoiceState((to_children,), default=inline))
+        selector = contract.mapped_item_selector(task.task_id)
+        concurrency = task.max_active_tis_per_dagrun or 0
+        items = contract.INLINE_MAP_MAX_ITEMS  # the estimate holds the most a run's history gets
         instances = InlineMapState(
             contract.MAPPED_INDEXES_PATH,
-            contract.mapped_item_selector(task.task_id),
-            Branch(instance, processor, inline_processor=True),
+            selector,
+            self._instance_processor(task, run + contract.INSTANCE_SUFFIX, INLINE_PROCESSOR, items),
             after,
-            max_concurrency=task.max_active_tis_per_dagrun or 0,
+            max_concurrency=concurrency,
         )
-        self.put(states, run + contract.MAP_SUFFIX, instances)
-        self.cost.add_map_items(1)
+        self.put(states, inline, instances)
+        self.cost.add_map_items(items)
+        children = DistributedMapState(
+            contract.mapped_item_reader(),
+            selector,
+            self._instance_processor(task, run + contract.CHILD_SUFFIX, DISTRIBUTED_PROCESSOR, 0),
+            after,
+            max_concurrency=concurrency or DISTRIBUTED_MAP_CONCURRENCY,
+        )
+        self.put(states, distributed, children, runs=0)
         if signal:
             notify = LambdaTask(
                 function_name=self.options.function_name,
@@ -477,6 +492,17 @@ class _Emitter:
             self._put_fail_state(states, failed, contract.fail_payload(task.task_id, signal), next_name)
         else:
             self.put(states, failed, PassState(next_name), runs=0)
+
+    def _instance_processor(self, task: TaskModel, name: str, config: dict[str, str], runs: int) -> Branch:
+        """One mapped instance: the task's run state (its retries, its timeout) and where a failed
+        last try goes; `runs`: instances this counts into the parent's history."""
+        processor: dict[str, State] = {}
+        run_state = self._run_state(
+            contract.mapped_run_payload(), None, self._retriers(task), self._timeout(task), failed_state(name)
+        )
+        self.put(processor, name, run_state, runs=runs)
+        self.put(processor, failed_state(name), PassState(None), runs=0)
+        return Branch(name, processor, config)
 
     def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[Branch]:
         """Many parallel tasks as inline Maps: tasks with one retry/timeout policy share an item
@@ -517,7 +543,7 @@ class _Emitter:
         run_state = self._run_state(contract.run_payload(None), None, retriers, timeout, names.failed)
         self.put(states, names.run, run_state, runs=items)
         self._put_fail_state(states, names.failed, contract.fail_payload(None), None)
-        return Branch(names.gated if waiting else names.run, states, inline_processor=True)
+        return Branch(names.gated if waiting else names.run, states, INLINE_PROCESSOR)
 
     def _gate_state(self, payload: dict[str, Any], next_name: str) -> LambdaTask:
         """Waits for the task token that the gate's last upstream releases."""

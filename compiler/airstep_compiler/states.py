@@ -133,6 +133,7 @@ class ChoiceRule:
     string_equals: str | None = None
     is_present: bool | None = None
     boolean_equals: bool | None = None
+    is_null: bool | None = None
 
     def to_asl(self) -> dict[str, Any]:
         rule: dict[str, Any] = {"Variable": self.variable}
@@ -142,6 +143,8 @@ class ChoiceRule:
             rule["BooleanEquals"] = self.boolean_equals
         if self.is_present is not None:
             rule["IsPresent"] = self.is_present
+        if self.is_null is not None:
+            rule["IsNull"] = self.is_null
         rule["Next"] = self.next
         return rule
 
@@ -207,10 +210,10 @@ class Branch:
 
     start_at: str
     states: dict[str, State]
-    inline_processor: bool = False
+    processor_config: dict[str, str] | None = None  # a Map's item processor: its mode (and child type)
 
     def to_asl(self) -> dict[str, Any]:
-        fragment: dict[str, Any] = {"ProcessorConfig": {"Mode": "INLINE"}} if self.inline_processor else {}
+        fragment: dict[str, Any] = {"ProcessorConfig": self.processor_config} if self.processor_config else {}
         fragment["StartAt"] = self.start_at
         fragment["States"] = self.states
         return fragment
@@ -246,6 +249,38 @@ class InlineMapState:
             "ItemsPath": self.items_path,
             "ItemSelector": self.item_selector,
             "MaxConcurrency": self.max_concurrency,
+            "ItemProcessor": self.processor.to_asl(),
+            "ResultPath": None,
+        }
+        return _linked(state, self.next)
+
+
+INLINE_PROCESSOR = {"Mode": "INLINE"}
+# Standard children: a try may take 15 minutes and more with retries (Express stops at 5), and a
+# Standard child is started exactly once, so task code never runs twice for one instance.
+DISTRIBUTED_PROCESSOR = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
+@dataclass(frozen=True, slots=True)
+class DistributedMapState:
+    """A Distributed Map: `item_reader` reads the items from S3 and each runs in a child execution
+    (`processor`, with its own history); no child's failure fails the Map, and outputs are dropped."""
+
+    item_reader: dict[str, Any]
+    item_selector: dict[str, str]
+    processor: Branch
+    next: str | None
+    max_concurrency: int
+
+    kind = "Map"
+
+    def to_asl(self) -> State:
+        state: State = {
+            "Type": "Map",
+            "ItemReader": self.item_reader,
+            "ItemSelector": self.item_selector,
+            "MaxConcurrency": self.max_concurrency,
+            "ToleratedFailurePercentage": 100.0,  # a float: moto's ASL parser refuses the integer 100
             "ItemProcessor": self.processor.to_asl(),
             "ResultPath": None,
         }

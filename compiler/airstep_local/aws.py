@@ -326,10 +326,33 @@ def load_s3_urls_once() -> Callable[[], None]:
     return restore
 
 
+def list_handler_methods_once() -> Callable[[], None]:
+    """moto lists a response class's methods (`inspect.getmembers`) on every request to find the
+    action's handler; a class's methods never change while the engine runs. Returns a function that
+    undoes the patch."""
+    import functools
+
+    from moto.core import responses
+
+    original = responses.method_names_from_class
+    responses.method_names_from_class = functools.lru_cache(maxsize=256)(original)  # type: ignore[assignment]
+
+    def restore() -> None:
+        responses.method_names_from_class = original  # type: ignore[assignment]
+
+    return restore
+
+
 def speed_up_moto() -> Callable[[], None]:
     """Apply every speed-up above (none changes a result); returns a function that undoes them all."""
     import_interpreter()  # first: the patches below import parts of the interpreter
-    restores = [parse_once_per_execution(), cache_parsing(), pass_through_attribute_values(), load_s3_urls_once()]
+    restores = [
+        parse_once_per_execution(),
+        cache_parsing(),
+        pass_through_attribute_values(),
+        load_s3_urls_once(),
+        list_handler_methods_once(),
+    ]
 
     def restore() -> None:
         for undo in reversed(restores):

@@ -23,7 +23,7 @@ import boto3
 from moto import mock_aws
 
 from airstep.connections import secrets
-from airstep.contract import MAPPED_INDEXES, Action, Payload, TaskOutcome, execution_name
+from airstep.contract import Action, Payload, TaskOutcome, execution_name, expanded
 from airstep.model import DagModel
 from airstep.runtime import dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
 from airstep.runtime.clients import registry
@@ -395,7 +395,7 @@ class _Watcher:
         if self.on_progress is None or payload.action in (Action.GATE, Action.SIGNAL) or payload.task_id is None:
             return
         if payload.action is Action.EXPAND:  # only a mapped task settled as a whole has news
-            if not finished or not isinstance(result, dict) or result.get(MAPPED_INDEXES):
+            if not finished or not isinstance(result, dict) or expanded(result):
                 return
         if not finished:
             if payload.action is Action.RUN:

@@ -30,7 +30,7 @@ def test_run_json_matches_schema():
     assert set(data) == {"dag_id", "run_id", "state", "tasks"}
     assert data["state"] == "success" and data["run_id"] == "manual__2026-11-21T02:00:00+00:00"
     for task in data["tasks"]:
-        assert set(task) == {"task_id", "map_index", "state", "try_number", "start", "end"}
+        assert set(task) == {"task_id", "map_index", "state", "try_number", "start", "end", "rendered_map_index"}
         assert task["map_index"] == -1 and task["state"] == "success"
         assert datetime.fromisoformat(task["start"]) <= datetime.fromisoformat(task["end"])
     assert {t["task_id"]: t["try_number"] for t in data["tasks"]} == {"flaky": 3, "report": 1}

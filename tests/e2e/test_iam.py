@@ -29,6 +29,11 @@ USED_BY_AWS_ONLY = {
     ("SchedulerRole", "sqs:SendMessage"),
     ("ReconcileRunsFunctionEveryTenMinutesRole", "lambda:InvokeFunction"),
     *((f"{name}Function", "sqs:SendMessage") for name in ("CompileDags", "StartRun", "TrackRuns", "ReconcileRuns")),
+    # Step Functions starts, watches and stops a Distributed Map's child executions with the machines'
+    # role; moto runs the children inside the parent's interpreter, without these calls.
+    (STATE_MACHINES, "states:StartExecution"),
+    (STATE_MACHINES, "states:DescribeExecution"),
+    (STATE_MACHINES, "states:StopExecution"),
 }
 
 N_SHAPE = """
@@ -48,6 +53,8 @@ with DAG("n_shape", schedule="0 2 * * *", start_date=datetime(2026, 1, 1)):
     a, b, c, d = (PythonOperator(task_id=t, python_callable=work, op_args=[t]) for t in "abcd")
     [a, b] >> c
     b >> d
+    # more instances than one inline wave: a Distributed Map reads their indexes from the XCom bucket
+    PythonOperator.partial(task_id="fan", python_callable=work).expand(op_args=[[f"f{i}"] for i in range(45)])
 """
 
 
@@ -115,7 +122,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack):
     throttled = Counter()
 
     def throttle_once(function, event):
-        if function == NAMES.execute_task and not throttled:
+        if function == NAMES.execute_task and not event.get("measure") and not throttled:  # a try
             throttled["executor"] += 1
             return THROTTLED
         return None
@@ -128,7 +135,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack):
     while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
         time.sleep(0.02)
     description = engine.sfn.describe_execution(executionArn=arn)
-    assert description["status"] == "SUCCEEDED", description
+    assert description["status"] == "SUCCEEDED", (description.get("error"), description.get("cause"))
     detail = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "input")}
     detail.update(startDate=description["startDate"], stopDate=description["stopDate"])
     assert engine.session.invoke_locally(NAMES.track_runs, status_event(detail))["tracked"]

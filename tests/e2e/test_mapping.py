@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from airstep.contract import INLINE_MAP_MAX_ITEMS
 from airstep.loader import load_dag_file
+from airstep.runtime.map_items import map_items_key
 from airstep.runtime.store import RunKey
 from airstep.sdk.mapping import mapped_kwargs
+from helpers import KeepMachines, executions
 
 
 def _labels(result):
@@ -88,6 +91,65 @@ def test_an_input_too_large_for_a_record_maps_from_the_xcom_bucket(dag_file, run
     assert len(result.tasks) == 102
 
 
+WIDE = """
+from airstep import DAG, task
+from airstep.trigger_rule import TriggerRule
+
+with DAG("fan_{n}"):
+    @task
+    def numbers():
+        return list(range({n}))
+
+    @task(retries=1)
+    def square(x, ti=None):
+        if x % 10 == 7 and ti.try_number == 1:
+            raise ConnectionError("flaky once")
+        if x == 13:
+            raise ValueError("thirteen")
+        return x * x
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def total(values):
+        return [len(values), sum(values)]
+
+    total(square.expand(x=numbers()))
+"""
+
+
+def _history(engine, dag_id):
+    [execution] = executions(engine.sfn, dag_id)
+    return engine.sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+
+
+@pytest.mark.parametrize("n", [INLINE_MAP_MAX_ITEMS, INLINE_MAP_MAX_ITEMS + 1, 120])
+def test_more_instances_than_one_inline_wave_run_as_a_distributed_map(n, dag_file, run_file, engine, monkeypatch):
+    """Up to 40 instances run in the parent's inline Map; more, as child executions of a Distributed
+    Map whose ItemReader reads the indexes the expand step wrote to S3. Either way each instance has
+    its own tries, and the reduce sees every result in map-index order."""
+    monkeypatch.setattr(engine, "sfn", KeepMachines(engine.sfn))
+    result = run_file(dag_file(WIDE.format(n=n)), fast_retries=True)
+    labels = _labels(result)
+    assert len(labels) == n + 2
+    assert labels["square[7]"] == ("success", 2) and labels["square[8]"] == ("success", 1)
+    assert labels["square[13]"] == ("failed", 2)
+    assert engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), ["total"]) == {
+        "total": [n - 1, sum(x * x for x in range(n) if x != 13)]
+    }
+    history = _history(engine, f"fan_{n}")
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    distributed = n > INLINE_MAP_MAX_ITEMS
+    assert ("square@dmap" in entered, "square@map" in entered) == (distributed, not distributed)
+    assert any(e["type"] == "MapRunStarted" for e in history) == distributed
+    # the parent's history holds one wave at most: a Distributed Map costs it a handful of events
+    assert len(history) < 40 + (INLINE_MAP_MAX_ITEMS * 9 if not distributed else 0)
+    key = map_items_key(f"fan_{n}", result.run_id, "square")
+    listed = engine.s3.list_objects_v2(Bucket=engine.names.xcom_bucket, Prefix=key).get("Contents", [])
+    assert len(listed) == distributed
+    if distributed:
+        body = engine.s3.get_object(Bucket=engine.names.xcom_bucket, Key=key)["Body"].read()
+        assert body == str(list(range(n))).replace(" ", "").encode()
+
+
 def test_more_instances_than_max_map_length_fail_the_task_with_airflows_error(dag_file, run_file, monkeypatch):
     monkeypatch.setenv("AIRSTEP_MAX_MAP_LENGTH", "3")
     path = dag_file(
@@ -138,3 +200,44 @@ def test_inputs_that_cannot_be_mapped_are_refused_where_they_are_written(dag_fil
 def test_the_last_expanded_argument_varies_fastest():
     values = {"x": [1, 2, 3], "y": ["a", "b"]}  # as resolved: each argument's items
     assert [mapped_kwargs(values, i) for i in range(6)] == [{"x": x, "y": y} for x in (1, 2, 3) for y in ("a", "b")]
+
+
+def test_map_index_template_names_each_instance_after_its_try(dag_file, run_file, engine):
+    """As Airflow 3: rendered after the try in its context (which the task may add to); on success a
+    template that fails fails the try, after a failure it only leaves the instance unnamed."""
+    path = dag_file(
+        """
+        from airflow.providers.standard.operators.bash import BashOperator
+        from airflow.sdk import DAG, get_current_context, task
+
+        with DAG("named"):
+            @task(map_index_template="{{ city_label }}")
+            def weather(city):
+                get_current_context()["city_label"] = city.title()
+                if city == "oslo":
+                    raise ValueError("no data")
+                return len(city)
+
+            weather.expand(city=["paris", "oslo"])
+            BashOperator.partial(task_id="say", map_index_template="{{ task.bash_command }}").expand(
+                bash_command=["echo a", "echo b"]
+            )
+
+            @task(map_index_template="{{ missing }}")
+            def unnamed(x):
+                return x
+
+            unnamed.expand(x=[1])
+        """
+    )
+    result = run_file(path)
+    named = {t.label: (str(t.state), t.rendered_map_index) for t in result.tasks}
+    assert named == {
+        "weather[0]": ("success", "Paris"),
+        "weather[1]": ("failed", "Oslo"),
+        "say[0]": ("success", "echo a"),
+        "say[1]": ("success", "echo b"),
+        "unnamed[0]": ("failed", None),
+    }
+    [unnamed] = [t for t in result.tasks if t.task_id == "unnamed"]
+    assert "'missing' is undefined" in unnamed.error

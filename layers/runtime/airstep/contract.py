@@ -44,7 +44,7 @@ SIGNAL = "signal"  # gated downstream tasks to tell when this task has ended
 WAIT_FOR = "wait_for"  # the upstream tasks a gate waits for
 TOKEN = "token"  # the gate's task token
 MAP_INDEX = "map_index"
-MAPPED = "mapped"  # state data: the expand step's {indexes}
+MAPPED = "mapped"  # state data: the expand step's {indexes, reader}
 MAX_POKES = "max_pokes"  # a sensor's: the pokes its try may make in this run's history
 GUARDS = "guards"  # {guard: head task id}: the guards in front of paths a skipping task may skip
 
@@ -113,10 +113,46 @@ def mapped_item_selector(task_id: str) -> dict[str, Any]:
     }
 
 
-MAPPED_INDEXES = "indexes"
+MAPPED_INDEXES = "indexes"  # the instances an inline Map runs ([] when a Distributed Map runs them)
+MAPPED_READER = "reader"  # {bucket, key} of the S3 object listing the instances, or null: run inline
 MAPPED_INDEXES_PATH = _path(MAPPED, MAPPED_INDEXES)
+MAPPED_READER_PATH = _path(MAPPED, MAPPED_READER)
 MAPPED_PATH = _path(MAPPED)
-EXPAND_SELECTOR = {_ref(MAPPED_INDEXES): _path("Payload", MAPPED_INDEXES)}
+EXPAND_SELECTOR = {
+    _ref(MAPPED_INDEXES): _path("Payload", MAPPED_INDEXES),
+    _ref(MAPPED_READER): _path("Payload", MAPPED_READER),
+}
+# At most this many instances run in an inline Map (its 40-way concurrency: one wave); more run as
+# a Distributed Map's child executions, each with its own history (docs/design.md, "Dynamic task mapping").
+INLINE_MAP_MAX_ITEMS = 40
+
+
+_READER_BUCKET, _READER_KEY = "bucket", "key"
+
+
+def expand_answer(length: int, reader: tuple[str, str] | None = None) -> dict[str, Any]:
+    """What the expand step returns: `length` instances, run inline, or (`reader`: the bucket and key
+    of the JSON array of their indexes) by a Distributed Map."""
+    if reader is None:
+        return {MAPPED_INDEXES: list(range(length)), MAPPED_READER: None}
+    return {MAPPED_INDEXES: [], MAPPED_READER: {_READER_BUCKET: reader[0], _READER_KEY: reader[1]}}
+
+
+def expanded(answer: Mapping[str, Any]) -> bool:
+    """Whether an expand step's answer runs instances (else the task was settled as a whole)."""
+    return bool(answer.get(MAPPED_INDEXES) or answer.get(MAPPED_READER))
+
+
+def mapped_item_reader() -> dict[str, Any]:
+    """A Distributed Map's ItemReader: the JSON array of indexes the expand step wrote to S3."""
+    return {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {
+            _ref("Bucket"): _path(MAPPED, MAPPED_READER, _READER_BUCKET),
+            _ref("Key"): _path(MAPPED, MAPPED_READER, _READER_KEY),
+        },
+    }
 
 
 def gate_payload(task_id: str | None, wait_for: Sequence[str] = ()) -> dict[str, Any]:
@@ -376,6 +412,9 @@ EXPAND_SUFFIX = "@expand"
 MAP_SUFFIX = "@map"
 INSTANCE_SUFFIX = "@i"
 SIGNAL_SUFFIX = "@signal"
+FANOUT_SUFFIX = "@fanout"  # Choice: inline Map or Distributed Map, from the expand step's answer
+DISTRIBUTED_MAP_SUFFIX = "@dmap"
+CHILD_SUFFIX = "@d"  # a Distributed Map child's run state
 POKED_SUFFIX = "@poked"
 SLEEP_SUFFIX = "@sleep"
 

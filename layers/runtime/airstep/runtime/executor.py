@@ -33,7 +33,7 @@ from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import legacy_xcoms
 from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms
-from airstep.sdk.templater import Pulled, render_task
+from airstep.sdk.templater import Pulled, render_task, template_env
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
 
@@ -107,6 +107,7 @@ class TryResult:
     unloadable: bool = False
     skip: tuple[str, ...] = ()  # downstream task ids a branching or short-circuiting try skipped
     length: int | None = None  # a measured mapped task's instance count
+    rendered_map_index: str | None = None  # the task's map_index_template, rendered after the try
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,7 @@ class TryResult:
             "unloadable": self.unloadable,
             "skip": list(self.skip),
             "length": self.length,
+            "rendered_map_index": self.rendered_map_index,
         }
 
     @classmethod
@@ -132,6 +134,7 @@ class TryResult:
             data.get("unloadable", False),
             tuple(data.get("skip", ())),
             data.get("length"),
+            data.get("rendered_map_index"),
         )
 
 
@@ -236,7 +239,9 @@ def _try(
         if result is not None and task.do_xcom_push:
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
-        return TryResult(TaskState.SUCCESS, xcoms=encode_xcoms(request.owner, view.pushed)), task.on_success_callback
+        named = _rendered_map_index(task, context)  # as Airflow: a template that fails, fails the try
+        xcoms = encode_xcoms(request.owner, view.pushed)
+        return TryResult(TaskState.SUCCESS, xcoms=xcoms, rendered_map_index=named), task.on_success_callback
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
         outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.owner, view.pushed), skip=tuple(skipped.tasks))
         return outcome, task.on_success_callback
@@ -250,7 +255,10 @@ def _try(
         error, kind = redact(_describe(exc)), type(exc).__name__
         context["exception"] = exc
         last = final or request.try_number > task.retries  # the runner's rule for a try that failed
-        outcome = TryResult(TaskState.FAILED, _kept(request.owner, view.pushed), error, kind, final=final)
+        named = _rendered_map_index(task, context, quiet=True)
+        outcome = TryResult(
+            TaskState.FAILED, _kept(request.owner, view.pushed), error, kind, final=final, rendered_map_index=named
+        )
         return outcome, task.on_failure_callback if last else task.on_retry_callback
 
 
@@ -295,6 +303,25 @@ def run_dag_callbacks(request: RunCallbackRequest, remaining_seconds: float = fl
     with masked_output, airflow_imports(), current_context(context):
         run_callbacks(callbacks, context, Budget(started, remaining_seconds))
     return {"ran": len(callbacks)}
+
+
+MAX_RENDERED_MAP_INDEX_CHARS = 250  # Airflow's column
+
+
+def _rendered_map_index(task: BaseOperator, context: dict[str, Any], *, quiet: bool = False) -> str | None:
+    """The task's `map_index_template` rendered in the try's context (which the task may have added
+    to), as Airflow names a mapped instance; `quiet`: after a failure, a template that does not
+    render is no name rather than a second error."""
+    template = getattr(context.get("task"), "map_index_template", None) or task.map_index_template
+    if template is None:
+        return None
+    try:
+        rendered = template_env(task.dag).from_string(template).render(context)
+    except Exception:
+        if quiet:
+            return None
+        raise
+    return redact(str(rendered))[:MAX_RENDERED_MAP_INDEX_CHARS] or None
 
 
 def _render_and_execute(task: BaseOperator, context: dict[str, Any]) -> Any:

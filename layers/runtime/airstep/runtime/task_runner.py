@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from airstep.contract import (
     DEFAULT_QUEUE,
-    MAPPED_INDEXES,
+    INLINE_MAP_MAX_ITEMS,
     POKE_DONE,
     POKE_WAIT,
     STATES_TIMEOUT,
@@ -38,12 +38,14 @@ from airstep.contract import (
     RunOutcome,
     TaskOutcome,
     executor_function,
+    expand_answer,
 )
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.runtime.clients import client
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
+from airstep.runtime.map_items import write_map_items
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_store
 from airstep.runtime.store.gates import GateStatus
 from airstep.runtime.store.runs import seconds_between
@@ -150,7 +152,9 @@ class Invocation:
         whose steps have all run but which never reported is failed now (see `_settle`)."""
         early = self.task_id in model.early_tasks  # an early task's upstreams may still be running
         indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
-        found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, self.task_id])
+        # a mapped instance's task was decided at expand: its unmapped record is not needed
+        own_id = [] if self.payload.map_index >= 0 else [self.task_id]
+        found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, *own_id])
         own = found.pop(self.task_id, None)
         mapped = self._mapped_upstreams(model, task)
         if early:
@@ -167,10 +171,15 @@ class Invocation:
         found = {u: self._instances(u) for u in relevant if model.task_map[u].mapped}
         return {u: instances for u, instances in found.items() if instances is not None}
 
-    def _instances(self, task_id: str) -> list[TaskInstance] | None:
+    def _instances(self, task_id: str, listed: list[TaskInstance] | None = None) -> list[TaskInstance] | None:
         """A mapped task's instances in map-index order, one that never reported failed now; None if
-        the task never expanded (it was settled as a whole, or its expand step never ran)."""
-        length, instances = self.store.get_mapped(self.key, task_id)
+        the task never expanded (it was settled as a whole, or its expand step never ran). `listed`:
+        the run's instances already read (without values), else they are read with their values."""
+        if listed is None:
+            length, instances = self.store.get_mapped(self.key, task_id)
+        else:
+            length = self.store.map_length(self.key, task_id)
+            instances = [ti for ti in listed if ti.task_id == task_id and ti.map_index >= 0]
         if length is None:
             return None
         by_index = {ti.map_index: ti for ti in instances}
@@ -198,12 +207,12 @@ class Invocation:
         if task.upstream:
             own, upstream, mapped, indirect_setups = self._read_upstreams(model, task)
             if own is not None and own.state in FINISHED:
-                return {MAPPED_INDEXES: []}
+                return expand_answer(0)
             decision = self._decision(task, upstream, indirect_setups, mapped)
             assert decision is not None  # a mapped task is never an early one
             if not decision.runs:
                 self._not_run(task, decision)
-                return {MAPPED_INDEXES: []}
+                return expand_answer(0)
         xcoms = _upstream_xcoms(model, upstream, mapped)
         measured = self._invoke_executor(
             task,
@@ -212,13 +221,17 @@ class Invocation:
         if measured.length is None or measured.state is TaskState.FAILED:
             error = measured.error or "the task's expanded arguments could not be counted"
             self.store.finish_unfinished(self.key, self.task_id, TaskState.FAILED, _now(), error)
-            return {MAPPED_INDEXES: []}
+            return expand_answer(0)
         if measured.length == 0:
             self.store.finish_unfinished(self.key, self.task_id, TaskState.SKIPPED, _now())
-            return {MAPPED_INDEXES: []}
-        self.store.set_map_length(self.key, self.task_id, measured.length)
-        logger.info("mapped task expanded", extra={"instances": measured.length})
-        return {MAPPED_INDEXES: list(range(measured.length))}
+            return expand_answer(0)
+        length = measured.length
+        reader = None
+        if length > INLINE_MAP_MAX_ITEMS:  # more than one inline wave: child executions
+            reader = write_map_items(self.payload.run.dag_id, self.payload.run.run_id, self.task_id, length)
+        self.store.set_map_length(self.key, self.task_id, length)
+        logger.info("mapped task expanded", extra={"instances": length, "distributed": reader is not None})
+        return expand_answer(length, reader)
 
     def _run_try(self, model: DagModel, task: TaskModel, xcoms: dict[str, Any]) -> TaskOutcome:
         """Run the next try of the task (instance) on the executor and record how it ended."""
@@ -265,13 +278,15 @@ class Invocation:
             if self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True):
                 self.skips.add(skipped)
         if result.state is not TaskState.FAILED:
-            outcome = self._close(try_number, started, result.state, result.error, result.xcoms)
+            outcome = self._close(
+                try_number, started, result.state, result.error, result.xcoms, result.rendered_map_index
+            )
             if outcome.state is not result.state:  # a later try or a reader ended the instance first
                 raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
             return outcome
         final = result.final or try_number > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
-        outcome = self._close(try_number, started, state, result.error, result.xcoms)
+        outcome = self._close(try_number, started, state, result.error, result.xcoms, result.rendered_map_index)
         logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": result.error})
         cause = f"{result.error_type or 'TaskFailed'} (the message is in its task instance record)"
         if result.final or outcome.state is not state:
@@ -367,14 +382,22 @@ class Invocation:
         return min(execution_timeout, lambda_limit) if execution_timeout is not None else lambda_limit
 
     def _close(
-        self, try_number: int, started: str, state: TaskState, error: str | None = None, xcoms: str | None = None
+        self,
+        try_number: int,
+        started: str,
+        state: TaskState,
+        error: str | None = None,
+        xcoms: str | None = None,
+        rendered_map_index: str | None = None,
     ) -> TaskOutcome:
         """End the try. Only a try whose write won (still the running try) tells its gates that the task
         has finished; a late try, superseded by a retry or settled by a reader, changes nothing and
         reports the state on record."""
         ended = _now()
         index = self.payload.map_index
-        won = self.store.end_try(self.key, self.task_id, try_number, state, started, ended, error, index, xcoms)
+        won = self.store.end_try(
+            self.key, self.task_id, try_number, state, started, ended, error, index, xcoms, rendered_map_index
+        )
         if not won:
             recorded = self._recorded()
             logger.warning("late try ignored", extra={"try_number": try_number, "recorded": recorded.state})
@@ -492,8 +515,11 @@ class Invocation:
         """Airflow's rule: a run fails if any leaf task failed or is upstream_failed (a teardown counts
         only with on_failure_fail_dagrun)."""
         model = self.model
-        expanded = {t.task_id: tis for t in model.tasks if t.mapped and (tis := self._instances(t.task_id)) is not None}
-        recorded = {ti.task_id: ti for ti in self.store.task_instances(self.key) if ti.map_index < 0}
+        listed = self.store.task_instances(self.key)  # one read of every instance, without values
+        expanded = {
+            t.task_id: tis for t in model.tasks if t.mapped and (tis := self._instances(t.task_id, listed)) is not None
+        }
+        recorded = {ti.task_id: ti for ti in listed if ti.map_index < 0}
         instances = self._settle(model, [t for t in model.task_map if t not in expanded], recorded)
         every = {t: [ti] for t, ti in instances.items()} | expanded
         leaves = model.run_state_leaves()

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from airstep.runtime.clients import client
+from airstep.runtime.clients import client, registry
 from airstep.runtime.constants import XCOM_BUCKET_ENV
 
 INLINE_XCOM_BYTES = 32 * 1024  # a record stays a few read units; refs keep runner payloads small
@@ -74,15 +76,52 @@ def decode_xcoms(text: str | None) -> dict[str, Any] | None:
     if not text.startswith('"'):
         return json.loads(text)
     uri = json.loads(text)
-    bucket, _, key = uri.removeprefix(_S3).partition("/")
-    try:
-        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        raise XComError(
-            f"the XComs stored at {uri} cannot be read ({code}): large XComs are kept for the stack's XComRetentionDays"
-        ) from None
-    return json.loads(body)
+    objects = registry.get("xcom-objects", _ObjectCache)
+    body = objects.get(uri)
+    if body is None:
+        bucket, _, key = uri.removeprefix(_S3).partition("/")
+        try:
+            body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise XComError(
+                f"the XComs stored at {uri} cannot be read ({code}): large XComs are kept for the stack's "
+                "XComRetentionDays"
+            ) from None
+        objects.add(uri, body)
+    return json.loads(body)  # parsed afresh each time: a task may change what it was given
+
+
+class _ObjectCache:
+    """The bytes of recently read XCom objects, by URI, up to MAX_BYTES in all: an object is written
+    once under its try's own key, so the instances of a mapped task that a warm executor runs read
+    their producer's large output from S3 once."""
+
+    MAX_BYTES = 16 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, uri: str) -> bytes | None:
+        with self._lock:
+            body = self._bodies.get(uri)
+            if body is not None:
+                self._bodies.move_to_end(uri)
+            return body
+
+    def add(self, uri: str, body: bytes) -> None:
+        if len(body) > self.MAX_BYTES // 4:
+            return
+        with self._lock:
+            if uri in self._bodies:
+                return
+            self._bodies[uri] = body
+            self._size += len(body)
+            while self._size > self.MAX_BYTES:
+                _, dropped = self._bodies.popitem(last=False)
+                self._size -= len(dropped)
 
 
 def is_reference(text: str | None) -> bool:

@@ -68,6 +68,7 @@ class BaseOperator(DependencyMixin):
         doc_md: str | None = None,
         task_display_name: str | None = None,
         max_active_tis_per_dagrun: int | None = None,
+        map_index_template: str | None = None,
         on_execute_callback: Callback | list[Callback] | None = _UNSET,
         on_success_callback: Callback | list[Callback] | None = _UNSET,
         on_failure_callback: Callback | list[Callback] | None = _UNSET,
@@ -131,6 +132,11 @@ class BaseOperator(DependencyMixin):
         self.max_active_tis_per_dagrun = _optional_positive(
             "max_active_tis_per_dagrun", max_active_tis_per_dagrun, self.location
         )
+        if map_index_template is not None and not isinstance(map_index_template, str):
+            raise DagDefinitionError(
+                f"map_index_template must be a string, got {type(map_index_template).__name__}", self.location
+            )
+        self.map_index_template = map_index_template  # rendered after each try: its instance's name
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.edge_locations: dict[str, SourceLocation] = {}  # upstream id -> where the edge was set

@@ -46,11 +46,7 @@ class ExpandInput:
             ):
                 raise TypeError(f"expand_kwargs() expects a list of dicts with string keys, got {resolved!r:.200}")
             return [dict(kw) for kw in resolved]
-        resolved = {name: _items(name, resolve_xcom_args(value, context)) for name, value in self.arguments.items()}
-        for name, value in self.arguments.items():
-            if isinstance(value, XComArg):  # an upstream's data is never rendered as a template
-                resolved[name] = [Pulled(item) for item in resolved[name]]
-        return resolved
+        return {name: _items(name, resolve_xcom_args(value, context)) for name, value in self.arguments.items()}
 
     def length(self, task_id: str, resolved: list[dict[str, Any]] | dict[str, list[Any]], max_length: int) -> int:
         """How many instances the resolved input makes, with Airflow's errors."""
@@ -71,7 +67,9 @@ class ExpandInput:
         """The arguments of instance `map_index`."""
         if isinstance(resolved, list):
             return resolved[map_index]
-        return mapped_kwargs(resolved, map_index)
+        chosen = mapped_kwargs(resolved, map_index)
+        # an upstream's data is never rendered as a template
+        return {k: Pulled(v) if isinstance(self.arguments[k], XComArg) else v for k, v in chosen.items()}
 
 
 def _items(name: str, value: Any) -> list[Any]:

@@ -21,7 +21,7 @@ from airstep.states import FINISHED, TaskState
 
 _ERROR_STATES = frozenset({TaskState.FAILED, TaskState.UP_FOR_RETRY})
 _LISTING_NAMES = {"#s": "state", "#e": "error"}
-_LISTING = "sk, #s, try_number, start_date, end_date, #e"
+_LISTING = "sk, #s, try_number, start_date, end_date, #e, rendered_map_index"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ class TaskInstance:
     duration: float | None = None
     error: str | None = None
     xcoms: str | None = None  # the task's XComs as stored (airstep.runtime.xcoms), when read with values
+    rendered_map_index: str | None = None  # its map_index_template, rendered by its latest try
 
     @property
     def label(self) -> str:
@@ -53,6 +54,7 @@ class TaskInstance:
             "end": self.end,
             "duration": self.duration,
             "error": self.error,
+            "rendered_map_index": self.rendered_map_index,
         }
 
     @classmethod
@@ -73,6 +75,7 @@ class TaskInstance:
             duration=seconds_between(start, end) if ended and start and end else None,
             error=data.get("error") if state in _ERROR_STATES else None,
             xcoms=data.get("xcoms", legacy_xcoms(data.get("xcom"))),
+            rendered_map_index=data.get("rendered_map_index"),
         )
 
     def xcom(self, key: str = XCOM_RETURN_KEY) -> Any:
@@ -194,6 +197,7 @@ class TaskInstances:
         error: str | None = None,
         map_index: int = -1,
         xcoms_json: str | None = None,
+        rendered_map_index: str | None = None,
     ) -> bool:
         """Close try `try_number` (begun at `start`) if it is still the running one: a late,
         timed-out try changes nothing.
@@ -215,6 +219,8 @@ class TaskInstances:
             item["error"] = string(error[:MAX_ERROR_CHARS])
         if xcoms_json is not None:
             item["xcoms"] = string(xcoms_json)
+        if rendered_map_index is not None:
+            item["rendered_map_index"] = string(rendered_map_index)
         return self.table.put(
             item,
             condition="try_number = :try AND #s = :running",
@@ -311,11 +317,15 @@ class TaskInstances:
         item: Item = {**key(run.pk, schema.map_sk(task_id)), "length": {"N": str(length)}}
         self.table.put({**item, EXPIRES_AT: self.table.expires_at()})
 
+    def map_length(self, run: RunKey, task_id: str) -> int | None:
+        """How many instances a mapped task expanded into (None: it never did)."""
+        counted = self.table.batch_get([key(run.pk, schema.map_sk(task_id))])
+        return int(counted[0]["length"]["N"]) if counted else None
+
     def get_mapped(self, run: RunKey, task_id: str) -> tuple[int | None, list[TaskInstance]]:
         """A mapped task's instance count (None: never counted) and its instances with their XComs,
         in map-index order (a task settled as a whole, never expanded, has only instance -1)."""
-        counted = self.table.batch_get([key(run.pk, schema.map_sk(task_id))])
-        length = int(counted[0]["length"]["N"]) if counted else None
+        length = self.map_length(run, task_id)
         items = self.table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
             ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.ti_sk(task_id, 0)[:-1])},
