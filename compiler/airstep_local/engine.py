@@ -235,6 +235,17 @@ class LocalEngine:
             for item in self._stored_items().values():
                 self.dynamodb.put_item(TableName=self.names.table, Item=item)
 
+    def _load_runs_read_by(self, model: DagModel, starting: RunKey) -> None:
+        """An ExternalTaskSensor reads other runs' records: bring those of the DAGs it reads from the
+        local history (not the run being started, which begins afresh)."""
+        read = {t.sensor.external_dag_id for t in model.tasks if t.sensor and t.sensor.external_dag_id}
+        prefixes = tuple(RunKey(dag_id, "").pk for dag_id in read)
+        if not prefixes:
+            return
+        for (pk, _), item in self._stored_items().items():
+            if pk.startswith(prefixes) and pk != starting.pk:
+                self.dynamodb.put_item(TableName=self.names.table, Item=item)
+
     def _save_state(self) -> None:
         if self._state_file is None:
             return
@@ -300,6 +311,7 @@ class LocalEngine:
         request = dataclasses.replace(request, logical_date=request.logical_date or datetime.now(UTC))
         run_id = manual_run(model.dag_id, request.logical_date, model.schedule).run_id
         key = RunKey(model.dag_id, run_id)
+        self._load_runs_read_by(model, key)
         finalized = threading.Event()
         self.session.listener = _Watcher(self.names.run_task, self.store, key, finalized, on_progress)
         started = time.monotonic()

@@ -40,9 +40,20 @@ class SensorPolicy:
     mode: str = "poke"
     exponential_backoff: bool = False
     max_wait: float | None = None
+    # An ExternalTaskSensor: the other DAG whose run (at this run's logical date minus the delta) and
+    # tasks it reads; the task runner reads their states from the records for each poke.
+    external_dag_id: str | None = None
+    external_task_ids: tuple[str, ...] = ()
+    external_delta: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["external_task_ids"] = list(self.external_task_ids)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SensorPolicy:
+        return cls(**{**data, "external_task_ids": tuple(data.get("external_task_ids", ()))})
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +107,13 @@ class TaskModel:
             mapped=op.expand_input is not None,
             max_active_tis_per_dagrun=op.max_active_tis_per_dagrun,
             sensor=SensorPolicy(
-                op.poke_interval, op.timeout, op.soft_fail, op.mode, op.exponential_backoff, op.max_wait
+                op.poke_interval,
+                op.timeout,
+                op.soft_fail,
+                op.mode,
+                op.exponential_backoff,
+                op.max_wait,
+                *op.external_lookup(),
             )
             if isinstance(op, BaseSensorOperator)
             else None,
@@ -110,7 +127,7 @@ class TaskModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskModel:
-        sensor = SensorPolicy(**data["sensor"]) if data.get("sensor") else None
+        sensor = SensorPolicy.from_dict(data["sensor"]) if data.get("sensor") else None
         return cls(
             **{
                 **data,

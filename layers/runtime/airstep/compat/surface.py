@@ -70,6 +70,10 @@ _BASE_SENSOR = {
 _PYTHON_SENSOR = {"PythonSensor": "airstep.sdk.sensors:PythonSensor"}
 _FILE_SENSOR = {"FileSensor": "airstep.sdk.sensors:FileSensor"}
 _BASH_SENSOR = {"BashSensor": "airstep.sdk.sensors:BashSensor"}
+_EXTERNAL_TASK_SENSOR = {
+    name: f"airstep.sdk.external_task:{name}"
+    for name in ("ExternalTaskSensor", "ExternalDagFailedError", "ExternalTaskFailedError", "DuplicateStateError")
+}
 _TIME_SENSORS = {
     "date_time": {"DateTimeSensor": "airstep.sdk.time_sensors:DateTimeSensor"},
     "time_delta": {"TimeDeltaSensor": "airstep.sdk.time_sensors:TimeDeltaSensor"},
@@ -103,6 +107,7 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.sensors.python": _PYTHON_SENSOR,
     "airflow.providers.standard.sensors.filesystem": _FILE_SENSOR,
     "airflow.providers.standard.sensors.bash": _BASH_SENSOR,
+    "airflow.providers.standard.sensors.external_task": _EXTERNAL_TASK_SENSOR,
     **{f"airflow.providers.standard.sensors.{module}": names for module, names in _TIME_SENSORS.items()},
     "airflow.sdk.definitions.param": _PARAM,
     "airflow.sdk.definitions.decorators.setup_teardown": {
@@ -148,6 +153,7 @@ SURFACE: dict[str, Names] = {
     "airflow.sensors.python": _PYTHON_SENSOR,
     "airflow.sensors.filesystem": _FILE_SENSOR,
     "airflow.sensors.bash": _BASH_SENSOR,
+    "airflow.sensors.external_task": _EXTERNAL_TASK_SENSOR,
     **{
         f"airflow.sensors.{'time_sensor' if module == 'time' else module}": names
         for module, names in _TIME_SENSORS.items()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airstep.connections import AirflowNotFoundException, Connection, Variable
@@ -48,6 +49,32 @@ def current_context(context: Context) -> Iterator[None]:
 _NOTSET: Any = object()
 
 
+@dataclass(frozen=True, slots=True)
+class ExternalStates:
+    """Another DAG's run and tasks as the task runner read them for an ExternalTaskSensor's poke:
+    the run at `logical_date` (`run_state` None: no such run yet) and its tasks' states."""
+
+    dag_id: str
+    logical_date: str
+    run_state: str | None
+    task_states: dict[str, str | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExternalStates:
+        return cls(data["dag_id"], data["logical_date"], data["run_state"], dict(data["task_states"]))
+
+    def answers(self, dag_id: str, logical_dates: Iterable[Any] | None) -> None:
+        asked = [d.isoformat() if hasattr(d, "isoformat") else str(d) for d in logical_dates or ()]
+        if dag_id != self.dag_id or asked != [self.logical_date]:
+            raise RuntimeError(
+                f"airstep answers this only for what the sensor reads: DAG {self.dag_id!r} at {self.logical_date} "
+                f"(asked: {dag_id!r} at {asked})"
+            )
+
+
 class TaskInstanceView:
     """What `context["ti"]` offers: identity, try number, xcom_push and xcom_pull.
 
@@ -64,6 +91,36 @@ class TaskInstanceView:
         self.task_id = task_id
         self.try_number = try_number
         self.map_index = -1
+        self.external: ExternalStates | None = None  # an ExternalTaskSensor's: read by the task runner
+
+    def get_dr_count(
+        self, dag_id: str, logical_dates: Iterable[Any] | None = None, run_ids: Any = None, states: Any = None
+    ) -> int:
+        """Airflow's count of `dag_id`'s runs at `logical_dates` in `states` (an ExternalTaskSensor's)."""
+        external = self._external()
+        external.answers(dag_id, logical_dates)
+        return int(external.run_state is not None and (states is None or external.run_state in states))
+
+    def get_ti_count(
+        self,
+        dag_id: str,
+        map_index: int | None = None,
+        task_ids: Iterable[str] | None = None,
+        task_group_id: str | None = None,
+        logical_dates: Iterable[Any] | None = None,
+        run_ids: Any = None,
+        states: Any = None,
+    ) -> int:
+        """Airflow's count of `dag_id`'s task instances of `task_ids` at `logical_dates` in `states`."""
+        external = self._external()
+        external.answers(dag_id, logical_dates)
+        found = [external.task_states.get(t) for t in task_ids or external.task_states]
+        return sum(1 for state in found if state is not None and (states is None or state in states))
+
+    def _external(self) -> ExternalStates:
+        if self.external is None:
+            raise RuntimeError("only an ExternalTaskSensor's poke reads other runs in airstep")
+        return self.external
 
     def xcom_push(self, key: str, value: Any) -> None:
         """Make `value` (JSON-serialisable, as in Airflow) available to downstream tasks under `key`."""

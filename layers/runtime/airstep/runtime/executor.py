@@ -28,7 +28,7 @@ from airstep.errors import (
     PokeNotDone,
 )
 from airstep.runtime.constants import DEFAULT_MAX_MAP_LENGTH, MAX_MAP_LENGTH_ENV, SERVICE_NAME
-from airstep.runtime.context import TaskInstanceView, build_context, current_context
+from airstep.runtime.context import ExternalStates, TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import legacy_xcoms
@@ -62,6 +62,7 @@ class TryRequest:
     upstream: dict[str, Any] = field(default_factory=dict)  # a mapped upstream: a list, by map index
     map_index: int = -1
     measure: bool = False  # count a mapped task's instances instead of running a try
+    external: dict[str, Any] | None = None  # an ExternalTaskSensor's poke: what the runner read (ExternalStates)
 
     def to_event(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class TryRequest:
             "upstream": self.upstream,
             "map_index": self.map_index,
             "measure": self.measure,
+            "external": self.external,
         }
 
     @property
@@ -90,6 +92,7 @@ class TryRequest:
             event.get("upstream") or {},
             event.get("map_index", -1),
             event.get("measure", False),
+            event.get("external"),
         )
 
 
@@ -197,6 +200,7 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     task = dag.task_dict[request.task_id]
     view = TaskInstanceView(request.run, request.task_id, request.try_number, request.upstream)
     view.map_index = request.map_index
+    view.external = ExternalStates.from_dict(request.external) if request.external else None
     try:
         context = build_context(dag, task, request.run, view)
     except ParamValidationError as exc:  # as Airflow: the task fails at its start, retries or not

@@ -43,6 +43,7 @@ from airstep.contract import (
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.runtime.clients import client
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
+from airstep.runtime.context import ExternalStates
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
 from airstep.runtime.map_items import write_map_items
@@ -258,6 +259,7 @@ class Invocation:
                 self._deadline(task.execution_timeout),
                 xcoms,
                 index,
+                external=self._external_states(task.sensor) if task.sensor else None,
             )
             result = self._invoke_executor(task, request)
             if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
@@ -351,6 +353,22 @@ class Invocation:
         logger.info("task not run", extra={"state": decision.state.value, "trigger_rule": task.trigger_rule.value})
         self.signal()
         return TaskOutcome(self.task_id, decision.state)
+
+    def _external_states(self, sensor: SensorPolicy) -> dict[str, Any] | None:
+        """What an ExternalTaskSensor's poke reads: the other DAG's run at this run's logical date
+        (minus the sensor's delta) and its tasks' states, from the records (task code reads none)."""
+        if sensor.external_dag_id is None:
+            return None
+        logical = self.payload.run.logical_date - timedelta(seconds=sensor.external_delta)
+        found = self.store.find_run_at(sensor.external_dag_id, logical)
+        task_states: dict[str, str | None] = dict.fromkeys(sensor.external_task_ids)
+        if found is not None:
+            instances = self.store.get_task_instances(
+                RunKey(found.dag_id, found.run_id), list(sensor.external_task_ids)
+            )
+            task_states.update({t: ti.state.value if ti.state else None for t, ti in instances.items()})
+        run_state = found.state.value if found is not None else None
+        return ExternalStates(sensor.external_dag_id, logical.isoformat(), run_state, task_states).to_dict()
 
     def _invoke_executor(self, task: TaskModel, request: TryRequest) -> TryResult:
         """Hand the request to the executor function and wait for its outcome. An executor that died

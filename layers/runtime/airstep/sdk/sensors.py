@@ -80,6 +80,10 @@ class BaseSensorOperator(BaseOperator):
         self.silent_fail = silent_fail
         self.never_fail = never_fail
 
+    def external_lookup(self) -> tuple[str | None, tuple[str, ...], float]:
+        """What the task runner reads for each poke (ExternalTaskSensor): none for other sensors."""
+        return None, (), 0.0
+
     def poke(self, context: dict[str, Any]) -> bool | PokeReturnValue:
         """Override when deriving this class."""
         raise AirflowException("Override me.")

@@ -9,7 +9,7 @@ from typing import Any
 from airstep.contract import DagRun
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Table, key, plain, string, typed
-from airstep.states import RunState
+from airstep.states import RunState, RunType
 
 MAX_ERROR_CHARS = 2_000
 _RUNNING_RANK, _FINAL_RANK = 1, 2  # an execution status never moves back to a lower rank
@@ -161,6 +161,13 @@ class RunRecords:
     def get_run(self, run: RunKey) -> RunRecord | None:
         item = self.table.get(key(run.pk, schema.RUN_SK))
         return RunRecord.from_item(item) if item else None
+
+    def find_run_at(self, dag_id: str, logical_date: datetime) -> RunRecord | None:
+        """The DAG's run at `logical_date`, scheduled or manual (one batch read of their run ids;
+        as in Airflow, a DAG has at most one run per logical date)."""
+        keys = [key(RunKey(dag_id, f"{kind}__{logical_date.isoformat()}").pk, schema.RUN_SK) for kind in RunType]
+        found = sorted((RunRecord.from_item(item) for item in self.table.batch_get(keys)), key=lambda r: r.run_id)
+        return found[0] if found else None
 
     def _set(
         self,
