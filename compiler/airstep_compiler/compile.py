@@ -129,11 +129,12 @@ class CompiledDag:
         """What each mapped task and sensor compiled to, and what an instance or a poke costs
         (`airstep compile` prints it)."""
         limits = limits or Limits()
-        room = max(limits.history_events - self.history_events_per_run, 0) // EVENTS_PER_MAPPED_INSTANCE
         return [
-            f"mapped task {task_id}: an expand step, then an inline Map of one run state per instance "
-            f"(at most 40 at once); per instance 1 transition and ~{EVENTS_PER_MAPPED_INSTANCE} history events, "
-            f"so ~{room:,} instances fit this run's {limits.history_events:,}-event history"
+            f"mapped task {task_id}: an expand step, then one run state per instance: up to "
+            f"{contract.INLINE_MAP_MAX_ITEMS} in an inline Map (~{EVENTS_PER_MAPPED_INSTANCE} of this run's "
+            f"{limits.history_events:,} history events each), more in a Distributed Map of child executions "
+            f"(their own history; {DISTRIBUTED_MAP_CONCURRENCY} at once unless max_active_tis_per_dagrun says fewer); "
+            "1 transition per instance either way"
             for task_id in self.mapped_tasks
         ] + [
             f"sensor {task_id}: a poke (one runner and one executor invocation, ~{EVENTS_PER_POKE} history events "
@@ -450,7 +451,7 @@ class _Emitter:
         fanout = run + contract.FANOUT_SUFFIX
         expand = LambdaTask(
             function_name=self.options.function_name,
-            payload=contract.expand_payload(task.task_id),
+            payload=contract.expand_payload(task.task_id, distributed=True),
             next=fanout,
             timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
             result_selector=contract.EXPAND_SELECTOR,
@@ -476,9 +477,10 @@ class _Emitter:
         children = DistributedMapState(
             contract.mapped_item_reader(),
             selector,
-            self._instance_processor(task, run + contract.CHILD_SUFFIX, DISTRIBUTED_PROCESSOR, 0),
+            self._instance_processor(task, run + contract.CHILD_SUFFIX, DISTRIBUTED_PROCESSOR, 0, child=True),
             after,
             max_concurrency=concurrency or DISTRIBUTED_MAP_CONCURRENCY,
+            catch_next=failed,
         )
         self.put(states, distributed, children, runs=0)
         if signal:
@@ -493,15 +495,18 @@ class _Emitter:
         else:
             self.put(states, failed, PassState(next_name), runs=0)
 
-    def _instance_processor(self, task: TaskModel, name: str, config: dict[str, str], runs: int) -> Branch:
+    def _instance_processor(
+        self, task: TaskModel, name: str, config: dict[str, str], runs: int, child: bool = False
+    ) -> Branch:
         """One mapped instance: the task's run state (its retries, its timeout) and where a failed
-        last try goes; `runs`: instances this counts into the parent's history."""
+        last try goes; `runs`: instances this counts into the parent's history. A child execution
+        outputs {}: the Distributed Map gathers every child's output, within the 256 KiB of state data."""
         processor: dict[str, State] = {}
         run_state = self._run_state(
             contract.mapped_run_payload(), None, self._retriers(task), self._timeout(task), failed_state(name)
         )
-        self.put(processor, name, run_state, runs=runs)
-        self.put(processor, failed_state(name), PassState(None), runs=0)
+        self.put(processor, name, replace(run_state, drop_output=child), runs=runs)
+        self.put(processor, failed_state(name), PassState(None, drop_output=child), runs=0)
         return Branch(name, processor, config)
 
     def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[Branch]:

@@ -84,6 +84,7 @@ class LambdaTask:
     wait_for_token: bool = False
     result_path: str | None = None
     result_selector: dict[str, str] | None = None
+    drop_output: bool = False  # a child execution's last state: its output is {}
 
     @property
     def kind(self) -> str:
@@ -99,6 +100,8 @@ class LambdaTask:
         if self.result_selector is not None:
             state["ResultSelector"] = self.result_selector
         state["ResultPath"] = self.result_path
+        if self.drop_output:
+            state["OutputPath"] = None
         state["Retry"] = [*PLATFORM_RETRIERS, *(r.to_asl() for r in self.retriers)]
         if self.catch_next is not None:
             state["Catch"] = [{"ErrorEquals": [STATES_ALL], "ResultPath": CAUGHT_ERROR_PATH, "Next": self.catch_next}]
@@ -113,6 +116,7 @@ class PassState:
     parameters: dict[str, Any] | None = None
     result: Any = None
     result_path: str | None = None
+    drop_output: bool = False  # a child execution's last state: its output is {}
 
     kind = "Pass"
 
@@ -123,6 +127,8 @@ class PassState:
         if self.result is not None:
             state["Result"] = self.result
             state["ResultPath"] = self.result_path
+        if self.drop_output:
+            state["OutputPath"] = None
         return _linked(state, self.next)
 
 
@@ -264,13 +270,15 @@ DISTRIBUTED_PROCESSOR = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 @dataclass(frozen=True, slots=True)
 class DistributedMapState:
     """A Distributed Map: `item_reader` reads the items from S3 and each runs in a child execution
-    (`processor`, with its own history); no child's failure fails the Map, and outputs are dropped."""
+    (`processor`, with its own history); no child's failure fails the Map, and outputs are dropped.
+    Whatever fails the Map itself (its items cannot be read) is caught into `catch_next`."""
 
     item_reader: dict[str, Any]
     item_selector: dict[str, str]
     processor: Branch
     next: str | None
     max_concurrency: int
+    catch_next: str
 
     kind = "Map"
 
@@ -283,6 +291,7 @@ class DistributedMapState:
             "ToleratedFailurePercentage": 100.0,  # a float: moto's ASL parser refuses the integer 100
             "ItemProcessor": self.processor.to_asl(),
             "ResultPath": None,
+            "Catch": [{"ErrorEquals": [STATES_ALL], "ResultPath": CAUGHT_ERROR_PATH, "Next": self.catch_next}],
         }
         return _linked(state, self.next)
 

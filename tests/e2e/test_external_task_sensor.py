@@ -116,3 +116,12 @@ def test_what_airstep_cannot_read_is_refused_where_it_is_written(dag_file, args,
     loaded = load_dag_file(str(dag_file(DOWNSTREAM.format(name="refused", args=args))))
     [error] = loaded.errors
     assert message in error.message and error.line == 7
+
+
+def test_the_other_run_is_found_by_its_logical_date_whatever_offset_started_it(dag_file, run_file):
+    """Airflow compares instants: a run triggered at 01:00+01:00 is the run at 00:00Z (run ids are in UTC)."""
+    started = run_file(
+        dag_file(UPSTREAM, "upstream.py"), logical_date=datetime.fromisoformat("2026-02-01T01:00:00+01:00")
+    )
+    assert started.run_id == "manual__2026-02-01T00:00:00+00:00"
+    assert _run_downstream(dag_file, run_file, "offset", "external_task_id='extract'")["wait"][0] == "success"

@@ -13,6 +13,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
+from airstep.runtime import executor
 from airstep.runtime.run_tracker import status_event
 from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames
 from airstep_local.faults import THROTTLED, Faults
@@ -109,7 +110,7 @@ def freeze_reconciler_clock(minutes):
         run_reconciler.GRACE = original
 
 
-def test_every_call_is_allowed_and_every_permission_is_used(stack):
+def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     engine = stack
     engine.s3.put_object(Bucket=NAMES.bucket, Key="dags/common/__init__.py", Body=b"")
     engine.s3.put_object(
@@ -128,6 +129,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack):
         return None
 
     engine.session.faults = Faults(invoke=throttle_once)
+    monkeypatch.setattr(executor, "MAX_REQUEST_BYTES", 100)  # every request with upstream XComs: via the bucket
     target = boto3.client("scheduler").get_schedule(Name="airstep-dev-n_shape", GroupName="airstep-dev")["Target"]
     fired = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", "2026-11-21T02:00:00Z"))
     started = engine.session.invoke_locally(NAMES.start_run, fired)

@@ -227,7 +227,11 @@ def test_map_index_template_names_each_instance_after_its_try(dag_file, run_file
             def unnamed(x):
                 return x
 
-            unnamed.expand(x=[1])
+            @task(trigger_rule="all_done")
+            def pulled(values):
+                return list(values)
+
+            pulled(unnamed.expand(x=[1]))
         """
     )
     result = run_file(path)
@@ -238,6 +242,36 @@ def test_map_index_template_names_each_instance_after_its_try(dag_file, run_file
         "say[0]": ("success", "echo a"),
         "say[1]": ("success", "echo b"),
         "unnamed[0]": ("failed", None),
+        "pulled": ("success", None),
     }
     [unnamed] = [t for t in result.tasks if t.task_id == "unnamed"]
     assert "'missing' is undefined" in unnamed.error
+    # the template is rendered before the return value is pushed: the failed try pushed nothing
+    assert engine.store.get_xcoms(RunKey(result.dag_id, result.run_id), ["pulled"]) == {"pulled": []}
+
+
+def test_a_reduce_over_more_values_than_one_lambda_request_holds(dag_file, run_file, engine):
+    """180 instances each return 30,000 characters (each kept in its record): 5.4 MB of upstream
+    XComs, more than a request to the executor may carry, so they travel through the XCom bucket."""
+    path = dag_file(
+        """
+        from airstep import DAG, task
+
+        with DAG("wide_reduce"):
+            @task
+            def chunk(i):
+                return str(i % 10) * 30_000
+
+            @task
+            def measure(chunks):
+                chunks = list(chunks)
+                return [len(chunks), sum(map(len, chunks)), chunks[179][:1]]
+
+            measure(chunk.expand(i=list(range(180))))
+        """
+    )
+    result = run_file(path)
+    key = RunKey(result.dag_id, result.run_id)
+    assert engine.store.get_xcoms(key, ["measure"]) == {"measure": [180, 5_400_000, "9"]}
+    parked = engine.s3.list_objects_v2(Bucket=engine.names.xcom_bucket, Prefix="handoff/wide_reduce/")["Contents"]
+    assert [o["Key"].rsplit("/", 3)[1:] for o in parked] == [["measure", "-1", "1.json"]]

@@ -303,11 +303,20 @@ def test_no_guard_in_a_dag_with_setup_tasks():
     assert dataclasses.replace(model, tasks=(*model.tasks, setup)).certain_skips(["p0"]) == frozenset()
 
 
-def test_compile_says_what_a_mapped_task_became_and_how_many_instances_fit():
+def test_compile_says_what_a_mapped_task_became():
     compiled = compile_example(EXAMPLES / "map_reduce.py")
     assert compiled.mapped_tasks == ("measure",)
-    room = (25_000 - compiled.history_events_per_run) // 7
     [shape] = compiled.shapes()
-    assert (
-        shape.startswith("mapped task measure: an expand step, then an inline Map") and f"~{room:,} instances" in shape
-    )
+    assert shape.startswith("mapped task measure: an expand step, then one run state per instance: up to 40 in an")
+    assert "more in a Distributed Map of child executions" in shape
+
+
+def test_a_distributed_map_catches_what_fails_it_and_its_children_output_nothing():
+    """Its children's outputs are gathered into the parent's state data (256 KiB): each outputs {};
+    an ItemReader that cannot read its object fails the Map, which carries on to the failure state."""
+    states = compile_example(EXAMPLES / "map_reduce.py").definition["States"]
+    children = states["measure@dmap"]
+    assert children["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "measure@failed"}]
+    processor = children["ItemProcessor"]["States"]
+    assert processor["measure@d"]["OutputPath"] is None and processor["measure@d@failed"]["OutputPath"] is None
+    assert "OutputPath" not in states["measure@map"]["ItemProcessor"]["States"]["measure@i"]

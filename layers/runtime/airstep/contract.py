@@ -46,6 +46,7 @@ TOKEN = "token"  # the gate's task token
 MAP_INDEX = "map_index"
 MAPPED = "mapped"  # state data: the expand step's {indexes, reader}
 MAX_POKES = "max_pokes"  # a sensor's: the pokes its try may make in this run's history
+DISTRIBUTED = "distributed"  # an expand step's: its definition may run the instances as child executions
 GUARDS = "guards"  # {guard: head task id}: the guards in front of paths a skipping task may skip
 
 # Keys of the state data.
@@ -91,8 +92,13 @@ def run_payload(
     return payload
 
 
-def expand_payload(task_id: str) -> dict[str, Any]:
-    return {ACTION: Action.EXPAND, TASK_ID: task_id, **_CTX}
+def expand_payload(task_id: str, distributed: bool = False) -> dict[str, Any]:
+    """`distributed`: the definition has a Distributed Map for more than 40 instances (one compiled
+    before it had only the inline Map, which then gets every index)."""
+    payload: dict[str, Any] = {ACTION: Action.EXPAND, TASK_ID: task_id, **_CTX}
+    if distributed:
+        payload[DISTRIBUTED] = True
+    return payload
 
 
 def signal_payload(task_id: str, signal: Sequence[str]) -> dict[str, Any]:
@@ -234,6 +240,7 @@ class Payload:
     guards: dict[str, str] = field(default_factory=dict)
     map_index: int = -1
     max_pokes: int | None = None
+    distributed: bool = False
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -251,6 +258,7 @@ class Payload:
             guards=dict(event.get(GUARDS) or {}),
             map_index=int(event.get(MAP_INDEX, -1)),
             max_pokes=event.get(MAX_POKES),
+            distributed=bool(event.get(DISTRIBUTED, False)),
         )
 
 

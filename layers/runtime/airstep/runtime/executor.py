@@ -10,6 +10,7 @@ the secrets were read).
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -31,8 +32,8 @@ from airstep.runtime.constants import DEFAULT_MAX_MAP_LENGTH, MAX_MAP_LENGTH_ENV
 from airstep.runtime.context import ExternalStates, TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
-from airstep.runtime.store.task_instances import legacy_xcoms
-from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms
+from airstep.runtime.store.task_instances import MAX_RENDERED_MAP_INDEX_CHARS, legacy_xcoms
+from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms, fetch_upstream, park_upstream
 from airstep.sdk.templater import Pulled, render_task, template_env
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
@@ -47,6 +48,10 @@ LAMBDA_LIMIT_SECONDS = 900.0
 # How long a try's callbacks may run past its limit: within the 15 s the runner keeps to record the
 # try (task_runner.RECORDING_MARGIN_SECONDS), well within the step's state timeout margin.
 CALLBACK_SECONDS = 10.0
+
+
+MAX_REQUEST_BYTES = 5_000_000  # Lambda takes 6 MB (6,291,456 bytes) per synchronous request
+UPSTREAM_REF = "upstream_ref"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +86,26 @@ class TryRequest:
     def owner(self) -> XComOwner:
         return XComOwner(self.run.dag_id, self.run.run_id, self.task_id, self.try_number, self.map_index)
 
+    def to_payload(self) -> bytes:
+        """The Lambda request; upstream XComs that would take it past MAX_REQUEST_BYTES travel in the
+        XCom bucket instead (`park_upstream`)."""
+        event = self.to_event()
+        body = json.dumps(event).encode()
+        if len(body) > MAX_REQUEST_BYTES and self.upstream:
+            event["upstream"], event[UPSTREAM_REF] = {}, park_upstream(self.owner, self.upstream)
+            body = json.dumps(event).encode()
+        return body
+
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> TryRequest:
+        upstream = fetch_upstream(event[UPSTREAM_REF]) if event.get(UPSTREAM_REF) else event.get("upstream") or {}
         return cls(
             DagRef.from_dict(event[DAG]),
             DagRun.from_input(event[RUN]),
             event[TASK_ID],
             event["try_number"],
             event["deadline_seconds"],
-            event.get("upstream") or {},
+            upstream,
             event.get("map_index", -1),
             event.get("measure", False),
             event.get("external"),
@@ -238,12 +254,12 @@ def _try(
         result = call_with_deadline(
             lambda: _render_and_execute(task, context), seconds, f"task timed out after {limit}"
         )
+        named = _rendered_map_index(task, context)  # as Airflow: one that fails, fails the try (before any push)
         if request.map_index < 0 and _maps_over(task):  # Airflow checks what a mapped task will expand over
             check_mappable(result if task.do_xcom_push else None)
         if result is not None and task.do_xcom_push:
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
-        named = _rendered_map_index(task, context)  # as Airflow: a template that fails, fails the try
         xcoms = encode_xcoms(request.owner, view.pushed)
         return TryResult(TaskState.SUCCESS, xcoms=xcoms, rendered_map_index=named), task.on_success_callback
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
@@ -307,9 +323,6 @@ def run_dag_callbacks(request: RunCallbackRequest, remaining_seconds: float = fl
     with masked_output, airflow_imports(), current_context(context):
         run_callbacks(callbacks, context, Budget(started, remaining_seconds))
     return {"ran": len(callbacks)}
-
-
-MAX_RENDERED_MAP_INDEX_CHARS = 250  # Airflow's column
 
 
 def _rendered_map_index(task: BaseOperator, context: dict[str, Any], *, quiet: bool = False) -> str | None:

@@ -41,7 +41,8 @@ def manual_run(
     dag_id: str, logical_date: datetime, schedule: Schedule | None, conf: dict[str, Any] | None = None
 ) -> DagRun:
     """A manual run at `logical_date` (Airflow: the interval the schedule would give that date)."""
-    when = logical_date if logical_date.tzinfo else logical_date.replace(tzinfo=UTC)
+    # in UTC, as Airflow keeps dates: a run id names its logical date one way only
+    when = logical_date.astimezone(UTC) if logical_date.tzinfo else logical_date.replace(tzinfo=UTC)
     end = when
     if schedule is not None and schedule.kind is ScheduleKind.DELTA_INTERVAL:
         assert schedule.seconds is not None

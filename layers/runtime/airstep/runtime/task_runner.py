@@ -228,7 +228,7 @@ class Invocation:
             return expand_answer(0)
         length = measured.length
         reader = None
-        if length > INLINE_MAP_MAX_ITEMS:  # more than one inline wave: child executions
+        if length > INLINE_MAP_MAX_ITEMS and self.payload.distributed:  # more than one inline wave: children
             reader = write_map_items(self.payload.run.dag_id, self.payload.run.run_id, self.task_id, length)
         self.store.set_map_length(self.key, self.task_id, length)
         logger.info("mapped task expanded", extra={"instances": length, "distributed": reader is not None})
@@ -375,7 +375,7 @@ class Invocation:
         (out of memory, killed) failed the try, as a crashed worker fails an Airflow task."""
         response = client("lambda").invoke(
             FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], task.queue),
-            Payload=json.dumps(request.to_event()).encode(),
+            Payload=request.to_payload(),
         )
         body = json.loads(response["Payload"].read() or b"null")
         if "FunctionError" in response:

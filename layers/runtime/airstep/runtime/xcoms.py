@@ -124,5 +124,24 @@ class _ObjectCache:
                 self._size -= len(dropped)
 
 
+HANDOFF_PREFIX = "handoff/"
+
+
+def park_upstream(owner: XComOwner, upstream: dict[str, Any]) -> str:
+    """Write a try's upstream XComs (as stored: inline JSON or references) to the XCom bucket when
+    they would make its request too large for Lambda (a reduce over many mapped instances); returns
+    the object's URI, which the executor reads back (`fetch_upstream`)."""
+    bucket = os.environ[XCOM_BUCKET_ENV]
+    key = HANDOFF_PREFIX + owner.key().removeprefix(XCOM_PREFIX)
+    body = json.dumps(upstream, separators=(",", ":")).encode()
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return f"{_S3}{bucket}/{key}"
+
+
+def fetch_upstream(uri: str) -> dict[str, Any]:
+    bucket, _, key = uri.removeprefix(_S3).partition("/")
+    return json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def is_reference(text: str | None) -> bool:
     return text is not None and text.startswith('"')

@@ -17,10 +17,21 @@ from typing import Any
 
 from airstep.errors import AirflowException, AirflowSkipException, DagDefinitionError
 from airstep.sdk.sensors import BaseSensorOperator
-from airstep.states import RunState, TaskState
+from airstep.states import RunState, RunType, TaskState
 
 DAG_STATES = frozenset(s.value for s in RunState)
-TASK_STATES = frozenset(s.value for s in TaskState)
+# Airflow's task states: airstep's, and those an airstep task never reaches (it may still be asked for)
+TASK_STATES = frozenset(
+    {
+        *(s.value for s in TaskState),
+        RunState.QUEUED.value,
+        "removed",
+        RunType.SCHEDULED.value,  # "scheduled", spelled once in airstep
+        "restarting",
+        "deferred",
+        "awaiting_input",
+    }
+)
 
 
 class AirflowExternalTaskSensorException(AirflowException):

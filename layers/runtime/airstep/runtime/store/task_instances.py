@@ -20,6 +20,7 @@ from airstep.runtime.xcoms import decode_xcoms
 from airstep.states import FINISHED, TaskState
 
 _ERROR_STATES = frozenset({TaskState.FAILED, TaskState.UP_FOR_RETRY})
+MAX_RENDERED_MAP_INDEX_CHARS = 250  # Airflow's column
 _LISTING_NAMES = {"#s": "state", "#e": "error"}
 _LISTING = "sk, #s, try_number, start_date, end_date, #e, rendered_map_index"
 
@@ -96,10 +97,33 @@ class FinishedInstances:
 
     MAX_ENTRIES = 2_048
     MAX_XCOM_CHARS = 64_000
+    MAX_MAPPED_CHARS = 8_000_000  # every instance of the mapped tasks kept, their XComs together
 
     def __init__(self) -> None:
         self._entries: OrderedDict[tuple[str, str], TaskInstance] = OrderedDict()
+        self._mapped: OrderedDict[tuple[str, str], tuple[int, list[TaskInstance], int]] = OrderedDict()
+        self._mapped_chars = 0
         self._lock = threading.Lock()
+
+    def get_mapped(self, pk: str, task_id: str) -> tuple[int, list[TaskInstance]] | None:
+        with self._lock:
+            found = self._mapped.get((pk, task_id))
+            return None if found is None else (found[0], found[1])
+
+    def add_mapped(self, pk: str, task_id: str, length: int, instances: list[TaskInstance]) -> None:
+        """A mapped task all of whose `length` instances have finished: the instances of a task mapped
+        over it (each reads them all) share one read in a warm process."""
+        if len(instances) != length or any(ti.state not in FINISHED for ti in instances):
+            return
+        chars = sum(len(ti.xcoms or "") for ti in instances) + 100 * length
+        if chars > self.MAX_MAPPED_CHARS:
+            return
+        with self._lock:
+            self._mapped[(pk, task_id)] = (length, instances, chars)
+            self._mapped_chars += chars
+            while self._mapped_chars > self.MAX_MAPPED_CHARS:
+                _, (_, _, dropped) = self._mapped.popitem(last=False)
+                self._mapped_chars -= dropped
 
     def get(self, pk: str, task_id: str) -> TaskInstance | None:
         with self._lock:
@@ -220,7 +244,7 @@ class TaskInstances:
         if xcoms_json is not None:
             item["xcoms"] = string(xcoms_json)
         if rendered_map_index is not None:
-            item["rendered_map_index"] = string(rendered_map_index)
+            item["rendered_map_index"] = string(rendered_map_index[:MAX_RENDERED_MAP_INDEX_CHARS])
         return self.table.put(
             item,
             condition="try_number = :try AND #s = :running",
@@ -325,13 +349,18 @@ class TaskInstances:
     def get_mapped(self, run: RunKey, task_id: str) -> tuple[int | None, list[TaskInstance]]:
         """A mapped task's instance count (None: never counted) and its instances with their XComs,
         in map-index order (a task settled as a whole, never expanded, has only instance -1)."""
+        if (remembered := self.finished.get_mapped(run.pk, task_id)) is not None:
+            return remembered
         length = self.map_length(run, task_id)
         items = self.table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
             ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.ti_sk(task_id, 0)[:-1])},
             ConsistentRead=True,
         )
-        return length, sorted((TaskInstance.from_item(item) for item in items), key=lambda ti: ti.map_index)
+        instances = sorted((TaskInstance.from_item(item) for item in items), key=lambda ti: ti.map_index)
+        if length is not None:
+            self.finished.add_mapped(run.pk, task_id, length, instances)
+        return length, instances
 
     def get_xcoms(self, run: RunKey, task_ids: list[str], key: str = XCOM_RETURN_KEY) -> dict[str, Any]:
         """The given tasks' XComs under `key` (by default their return values), by task_id; a task
