@@ -26,7 +26,7 @@ TASK_STATES = frozenset(
         *(s.value for s in TaskState),
         RunState.QUEUED.value,
         "removed",
-        RunType.SCHEDULED.value,  # "scheduled", spelled once in airstep
+        RunType.SCHEDULED.value,  # the same word as the run type
         "restarting",
         "deferred",
         "awaiting_input",
