@@ -133,7 +133,7 @@ class CompiledDag:
             f"mapped task {task_id}: an expand step, then one run state per instance: up to "
             f"{contract.INLINE_MAP_MAX_ITEMS} in an inline Map (~{EVENTS_PER_MAPPED_INSTANCE} of this run's "
             f"{limits.history_events:,} history events each), more in a Distributed Map of child executions "
-            f"(their own history; {DISTRIBUTED_MAP_CONCURRENCY} at once unless max_active_tis_per_dagrun says fewer); "
+            f"(their own history; {DISTRIBUTED_MAP_CONCURRENCY} at once, or max_active_tis_per_dagrun); "
             "1 transition per instance either way"
             for task_id in self.mapped_tasks
         ] + [
