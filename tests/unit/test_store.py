@@ -6,7 +6,7 @@ from moto import mock_aws
 
 from airstep.runtime.clients import registry
 from airstep.runtime.constants import XCOM_BUCKET_ENV
-from airstep.runtime.store import MetadataStore, RunKey, create_table
+from airstep.runtime.store import MetadataStore, RunKey, create_table, schema
 from airstep.runtime.xcoms import INLINE_XCOM_BYTES, XComError, XComOwner, encode_xcoms
 from airstep.states import RunState, TaskState
 
@@ -156,3 +156,19 @@ def test_run_data_expires_after_the_retention_and_deployments_do_not(store):
         expires = int(items[sk]["expires_at"]["N"])
         assert 364 * 86_400 < expires - now <= 365 * 86_400, sk
     assert "expires_at" not in items["DAG"]
+
+
+def test_a_finished_mapped_task_is_read_once_per_process_and_an_unfinished_one_every_time(store):
+    t1, t2 = "2026-11-21T02:00:01+00:00", "2026-11-21T02:00:02+00:00"
+    store.set_map_length(RUN, "m", 2)
+    for index in (0, 1):
+        store.begin_try(RUN, "m", t1, index)
+    store.end_try(RUN, "m", 1, TaskState.SUCCESS, t1, t2, map_index=0, xcoms_json='{"return_value":0}')
+    assert [ti.state for ti in store.get_mapped(RUN, "m")[1]] == ["success", "running"]  # not kept
+    store.end_try(RUN, "m", 1, TaskState.SUCCESS, t1, t2, map_index=1, xcoms_json='{"return_value":1}')
+    length, instances = store.get_mapped(RUN, "m")
+    assert (length, [ti.xcom() for ti in instances]) == (2, [0, 1])
+    for index in (0, 1):  # finished instances never change: the second read is the process's memory
+        store.table.client.delete_item(TableName="t", Key={"pk": {"S": RUN.pk}, "sk": {"S": schema.ti_sk("m", index)}})
+    assert store.task_instances(RUN) == []
+    assert [ti.xcom() for ti in store.get_mapped(RUN, "m")[1]] == [0, 1]

@@ -119,6 +119,8 @@ class FinishedInstances:
         if chars > self.MAX_MAPPED_CHARS:
             return
         with self._lock:
+            if (pk, task_id) in self._mapped:
+                return
             self._mapped[(pk, task_id)] = (length, instances, chars)
             self._mapped_chars += chars
             while self._mapped_chars > self.MAX_MAPPED_CHARS:
