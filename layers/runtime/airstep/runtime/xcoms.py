@@ -9,6 +9,7 @@ value. The bucket's lifecycle rule removes an object after the stack's XComReten
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -130,11 +131,21 @@ HANDOFF_PREFIX = "handoff/"
 def park_upstream(owner: XComOwner, upstream: dict[str, Any]) -> str:
     """Write a try's upstream XComs (as stored: inline JSON or references) to the XCom bucket when
     they would make its request too large for Lambda (a reduce over many mapped instances); returns
-    the object's URI, which the executor reads back (`fetch_upstream`)."""
-    bucket = os.environ[XCOM_BUCKET_ENV]
-    key = HANDOFF_PREFIX + owner.key().removeprefix(XCOM_PREFIX)
-    body = json.dumps(upstream, separators=(",", ":")).encode()
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    the object's URI, which the executor reads back (`fetch_upstream`). The key is the content's
+    digest, so the instances of a task mapped over many values share one object (a warm runner
+    writes it once)."""
+    bucket = os.environ.get(XCOM_BUCKET_ENV)
+    if not bucket:
+        raise XComError(f"the upstream values of task {owner.task_id!r} need the XCom bucket ({XCOM_BUCKET_ENV})")
+    body = json.dumps(upstream, separators=(",", ":"), sort_keys=True).encode()
+    digest = hashlib.sha256(body).hexdigest()
+    key = f"{HANDOFF_PREFIX}{quote(owner.dag_id, safe='')}/{quote(owner.run_id, safe=':+')}/{digest}.json"
+    parked = registry.get("handoff-parked", set)
+    if key not in parked:
+        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        if len(parked) > 10_000:  # a long-lived process forgets; writing again is harmless
+            parked.clear()
+        parked.add(key)
     return f"{_S3}{bucket}/{key}"
 
 

@@ -113,9 +113,10 @@ class FinishedInstances:
     def add_mapped(self, pk: str, task_id: str, length: int, instances: list[TaskInstance]) -> None:
         """A mapped task all of whose `length` instances have finished: the instances of a task mapped
         over it (each reads them all) share one read in a warm process."""
-        if len(instances) != length or any(ti.state not in FINISHED for ti in instances):
+        indexed = [ti for ti in instances if ti.map_index >= 0]  # not a record of the task as a whole
+        if len(indexed) != length or any(ti.state not in FINISHED for ti in indexed):
             return
-        chars = sum(len(ti.xcoms or "") for ti in instances) + 100 * length
+        chars = sum(len(ti.xcoms or "") for ti in instances) + 300 * length  # ~300 bytes an instance
         if chars > self.MAX_MAPPED_CHARS:
             return
         with self._lock:
