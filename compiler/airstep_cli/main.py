@@ -454,11 +454,16 @@ def trigger(
                 raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
             when = options.logical_date or datetime.now(UTC)
             run = manual_run(dag_id, when, record.schedule, options.conf)
-            started = target.sfn.start_execution(
-                stateMachineArn=record.state_machine_arn,
-                name=execution_name(run.run_id),
-                input=json.dumps(run.to_input()),
-            )
+            try:
+                started = target.sfn.start_execution(
+                    stateMachineArn=record.state_machine_arn,
+                    name=execution_name(run.run_id),
+                    input=json.dumps(run.to_input()),
+                )
+            except target.sfn.exceptions.ExecutionAlreadyExists:
+                at = run.logical_date.isoformat() if run.logical_date else run.run_id
+                message = f"DAG {dag_id!r} already has a run at {at} ({run.run_id}): one per logical date"
+                raise UserError([message]) from None
     except UserError as exc:
         _fail(exc.lines)
     out.print(f"started {run.run_id}: {started['executionArn']}")

@@ -127,11 +127,15 @@ def test_trigger_refuses_a_bad_conf_and_a_scheduled_dag_needs_valid_defaults(tmp
         assert refused.exit_code == 1
         assert "Invalid input for param x: -1 is less than the minimum of 1 (no run started)" in refused.output
         assert engine.store.runs_of_dag("good") == []
-        started = run_cli("trigger", "good", *stack, "--conf", '{"x": 2}')
+        when = ["--logical-date", "2026-02-01T01:00:00+01:00"]
+        started = run_cli("trigger", "good", *stack, "--conf", '{"x": 2}', *when)
         assert started.exit_code == 0, started.output
         arn = started.output.split(": ", 1)[1].strip()
         while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             time.sleep(0.02)
+        # the same instant written in UTC is the same run (Airflow: one run per logical date)
+        again = run_cli("trigger", "good", *stack, "--conf", '{"x": 3}', "--logical-date", "2026-02-01T00:00:00Z")
+        assert again.exit_code == 1 and "already has a run at 2026-02-01T00:00:00+00:00" in again.output
 
 
 def test_a_run_started_around_the_checks_fails_its_tasks_at_their_start(tmp_path):
