@@ -451,7 +451,7 @@ class _Emitter:
         fanout = run + contract.FANOUT_SUFFIX
         expand = LambdaTask(
             function_name=self.options.function_name,
-            payload=contract.expand_payload(task.task_id, distributed=True),
+            payload=contract.expand_payload(task.task_id),
             next=fanout,
             timeout_seconds=LAMBDA_MAX_TIMEOUT_SECONDS,
             result_selector=contract.EXPAND_SELECTOR,

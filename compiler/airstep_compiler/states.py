@@ -104,7 +104,7 @@ class LambdaTask:
             state["OutputPath"] = None
         state["Retry"] = [*PLATFORM_RETRIERS, *(r.to_asl() for r in self.retriers)]
         if self.catch_next is not None:
-            state["Catch"] = [{"ErrorEquals": [STATES_ALL], "ResultPath": CAUGHT_ERROR_PATH, "Next": self.catch_next}]
+            state["Catch"] = _catch_all(self.catch_next)
         return _linked(state, self.next)
 
 
@@ -262,8 +262,8 @@ class InlineMapState:
 
 
 INLINE_PROCESSOR = {"Mode": "INLINE"}
-# Standard children: a try may take 15 minutes and more with retries (Express stops at 5), and a
-# Standard child is started exactly once, so task code never runs twice for one instance.
+# Standard children: a try may take 15 minutes and more with retries (Express stops at 5), and Step
+# Functions starts a Standard child once per item (Express children are at-least-once).
 DISTRIBUTED_PROCESSOR = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 
 
@@ -291,9 +291,14 @@ class DistributedMapState:
             "ToleratedFailurePercentage": 100.0,  # a float: moto's ASL parser refuses the integer 100
             "ItemProcessor": self.processor.to_asl(),
             "ResultPath": None,
-            "Catch": [{"ErrorEquals": [STATES_ALL], "ResultPath": CAUGHT_ERROR_PATH, "Next": self.catch_next}],
+            "Catch": _catch_all(self.catch_next),
         }
         return _linked(state, self.next)
+
+
+def _catch_all(next_name: str) -> list[dict[str, Any]]:
+    """Every error caught, with {Error, Cause} put beside the state data, on to `next_name`."""
+    return [{"ErrorEquals": [STATES_ALL], "ResultPath": CAUGHT_ERROR_PATH, "Next": next_name}]
 
 
 def _linked(state: State, next_name: str | None) -> State:

@@ -92,13 +92,10 @@ def run_payload(
     return payload
 
 
-def expand_payload(task_id: str, distributed: bool = False) -> dict[str, Any]:
+def expand_payload(task_id: str) -> dict[str, Any]:
     """`distributed`: the definition has a Distributed Map for more than 40 instances (one compiled
-    before it had only the inline Map, which then gets every index)."""
-    payload: dict[str, Any] = {ACTION: Action.EXPAND, TASK_ID: task_id, **_CTX}
-    if distributed:
-        payload[DISTRIBUTED] = True
-    return payload
+    before it, without the key, had only the inline Map, which then gets every index)."""
+    return {ACTION: Action.EXPAND, TASK_ID: task_id, **_CTX, DISTRIBUTED: True}
 
 
 def signal_payload(task_id: str, signal: Sequence[str]) -> dict[str, Any]:

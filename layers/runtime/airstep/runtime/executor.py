@@ -34,6 +34,7 @@ from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import MAX_RENDERED_MAP_INDEX_CHARS, legacy_xcoms
 from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms, fetch_upstream, park_upstream
+from airstep.sdk.mapping import MAPPABLE_LITERALS, check_length
 from airstep.sdk.templater import Pulled, render_task, template_env
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
@@ -329,7 +330,7 @@ def _rendered_map_index(task: BaseOperator, context: dict[str, Any], *, quiet: b
     """The task's `map_index_template` rendered in the try's context (which the task may have added
     to), as Airflow names a mapped instance; `quiet`: after a failure, a template that does not
     render is no name rather than a second error."""
-    template = getattr(context.get("task"), "map_index_template", None) or task.map_index_template
+    template = task.map_index_template
     if template is None:
         return None
     try:
@@ -384,12 +385,9 @@ def check_mappable(value: Any) -> None:
     task that pushed it fails, with its retries): pushed at all, a list or a dict, not too long."""
     if value is None:
         raise ValueError("XComForMappingNotPushed: did not push XCom for task mapping")
-    if not isinstance(value, (list, tuple, dict)):
+    if not isinstance(value, MAPPABLE_LITERALS):
         raise TypeError(f"UnmappableXComTypePushed: unmappable return type {type(value).__qualname__!r}")
-    if len(value) > max_map_length():
-        raise ValueError(
-            f"UnmappableXComLengthPushed: unmappable return value length: {len(value)} > {max_map_length()}"
-        )
+    check_length(len(value), max_map_length())
 
 
 def max_map_length() -> int:

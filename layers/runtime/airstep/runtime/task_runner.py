@@ -157,7 +157,7 @@ class Invocation:
         own_id = [] if self.payload.map_index >= 0 else [self.task_id]
         found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, *own_id])
         own = found.pop(self.task_id, None)
-        mapped = self._mapped_upstreams(model, task)
+        mapped = self._mapped_upstreams(model, [*task.upstream, *indirect_setups])
         if early:
             upstream = {u: ti for u, ti in found.items() if ti.state in FINISHED}
         else:
@@ -165,10 +165,9 @@ class Invocation:
             upstream = self._settle(model, unmapped, found)
         return own, upstream, mapped, indirect_setups
 
-    def _mapped_upstreams(self, model: DagModel, task: TaskModel) -> dict[str, list[TaskInstance]]:
-        """The instances of each upstream that expanded, in map-index order; an instance that never
-        reported is failed now, as `_settle` fails an unmapped one."""
-        relevant = [*task.upstream, *(s for s in model.relevant_setups(task.task_id) if s not in task.upstream)]
+    def _mapped_upstreams(self, model: DagModel, relevant: list[str]) -> dict[str, list[TaskInstance]]:
+        """The instances of each of `relevant` (upstreams, indirect setups) that expanded, in map-index
+        order; an instance that never reported is failed now, as `_settle` fails an unmapped one."""
         found = {u: self._instances(u) for u in relevant if model.task_map[u].mapped}
         return {u: instances for u, instances in found.items() if instances is not None}
 
@@ -491,18 +490,13 @@ class Invocation:
         tasks = self.model.task_map
         mapped = mapped or {}
         ended = {u: ti for u, ti in upstream.items() if ti.state in FINISHED}
+        roles = [(u, Role.SETUP if tasks[u].is_setup else Role.WORK) for u in task.upstream]
         arrivals = []
-        for u in task.upstream:
-            role = Role.SETUP if tasks[u].is_setup else Role.WORK
+        for u, role in [*roles, *((s, Role.INDIRECT_SETUP) for s in indirect_setups)]:
             if u in mapped:
                 arrivals += [(ti.state, ti.end, role) for ti in mapped[u]]
             elif u in ended:
                 arrivals.append((ended[u].state, ended[u].end, role))
-        for setup in indirect_setups:
-            if setup in mapped:
-                arrivals += [(ti.state, ti.end, Role.INDIRECT_SETUP) for ti in mapped[setup]]
-            elif setup in ended:
-                arrivals.append((ended[setup].state, ended[setup].end, Role.INDIRECT_SETUP))
         pending = sum(u not in ended and u not in mapped for u in task.upstream)
         return decide(task.trigger_rule, arrivals, pending=pending)  # type: ignore[arg-type]
 

@@ -150,27 +150,17 @@ class ExternalTaskSensor(BaseSensorOperator):
             return ti.get_dr_count(dag_id=self.external_dag_id, logical_dates=dates, states=states)
 
         what = f"tasks {self.external_task_ids}" if self.external_task_ids else "DAG"
+        subject = (
+            f"Some of the external tasks {self.external_task_ids} in DAG {self.external_dag_id}"
+            if self.external_task_ids
+            else f"The external DAG {self.external_dag_id}"
+        )
         if self.failed_states and count(self.failed_states) > 0:
-            if self.external_task_ids:
-                if self.soft_fail:
-                    raise AirflowSkipException(
-                        f"Some of the external tasks {self.external_task_ids} in DAG {self.external_dag_id} "
-                        "failed. Skipping due to soft_fail."
-                    )
-                raise ExternalTaskFailedError(
-                    f"Some of the external tasks {self.external_task_ids} in DAG {self.external_dag_id} failed."
-                )
             if self.soft_fail:
-                raise AirflowSkipException(
-                    f"The external DAG {self.external_dag_id} failed. Skipping due to soft_fail."
-                )
-            raise ExternalDagFailedError(f"The external DAG {self.external_dag_id} failed.")
+                raise AirflowSkipException(f"{subject} failed. Skipping due to soft_fail.")
+            failed = ExternalTaskFailedError if self.external_task_ids else ExternalDagFailedError
+            raise failed(f"{subject} failed.")
         if self.skipped_states and count(self.skipped_states) > 0:
-            subject = (
-                f"Some of the external tasks {self.external_task_ids} in DAG {self.external_dag_id}"
-                if self.external_task_ids
-                else f"The external DAG {self.external_dag_id}"
-            )
             raise AirflowSkipException(f"{subject} reached a state in our states-to-skip-on list. Skipping.")
         print(f"Poking for {what} in dag {self.external_dag_id} on {dates[0].isoformat()} ... ", flush=True)
         return count(self.allowed_states) == len(dates)

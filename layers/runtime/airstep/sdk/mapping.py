@@ -52,8 +52,7 @@ class ExpandInput:
         """How many instances the resolved input makes, with Airflow's errors."""
         lengths = [len(resolved)] if isinstance(resolved, list) else [len(items) for items in resolved.values()]
         for length in lengths:
-            if length > max_length:
-                raise ValueError(f"UnmappableXComLengthPushed: unmappable return value length: {length} > {max_length}")
+            check_length(length, max_length)
         total = 1
         for length in lengths:
             total *= length
@@ -70,6 +69,12 @@ class ExpandInput:
         chosen = mapped_kwargs(resolved, map_index)
         # an upstream's data is never rendered as a template
         return {k: Pulled(v) if isinstance(self.arguments[k], XComArg) else v for k, v in chosen.items()}
+
+
+def check_length(length: int, max_length: int) -> None:
+    """Airflow's cap on what one argument expands over ([core] max_map_length)."""
+    if length > max_length:
+        raise ValueError(f"UnmappableXComLengthPushed: unmappable return value length: {length} > {max_length}")
 
 
 def _items(name: str, value: Any) -> list[Any]:
