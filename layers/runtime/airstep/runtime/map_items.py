@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
 
-from airstep.runtime.clients import client
 from airstep.runtime.constants import XCOM_BUCKET_ENV
+from airstep.runtime.xcoms import object_key, put_json
 
 MAP_ITEMS_PREFIX = "maps/"
 
@@ -19,7 +18,7 @@ class MapItemsError(RuntimeError):
 
 
 def map_items_key(dag_id: str, run_id: str, task_id: str) -> str:
-    return MAP_ITEMS_PREFIX + "/".join(quote(part, safe=":+") for part in (dag_id, run_id, f"{task_id}.json"))
+    return object_key(MAP_ITEMS_PREFIX, dag_id, run_id, f"{task_id}.json")
 
 
 def write_map_items(dag_id: str, run_id: str, task_id: str, length: int) -> tuple[str, str]:
@@ -31,6 +30,5 @@ def write_map_items(dag_id: str, run_id: str, task_id: str, length: int) -> tupl
             f"{length:,} instances need a Distributed Map, and no bucket is configured ({XCOM_BUCKET_ENV})"
         )
     key = map_items_key(dag_id, run_id, task_id)
-    body = json.dumps(list(range(length)), separators=(",", ":")).encode()
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    put_json(bucket, key, json.dumps(list(range(length)), separators=(",", ":")).encode())
     return bucket, key

@@ -43,8 +43,32 @@ class XComOwner:
     map_index: int = -1
 
     def key(self) -> str:
-        parts = (self.dag_id, self.run_id, self.task_id, str(self.map_index), f"{self.try_number}.json")
-        return XCOM_PREFIX + "/".join(quote(part, safe=":+") for part in parts)
+        return object_key(
+            XCOM_PREFIX, self.dag_id, self.run_id, self.task_id, str(self.map_index), f"{self.try_number}.json"
+        )
+
+
+def object_key(prefix: str, *parts: str) -> str:
+    """The key of an object in the XCom bucket: `prefix` and the parts, each quoted (ids may hold `/`)."""
+    return prefix + "/".join(quote(part, safe=":+") for part in parts)
+
+
+def put_json(bucket: str, key: str, body: bytes) -> str:
+    """Write `body` (JSON) to the XCom bucket; returns the object's s3:// URI."""
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return f"{_S3}{bucket}/{key}"
+
+
+def _read(uri: str, what: str) -> bytes:
+    bucket, _, key = uri.removeprefix(_S3).partition("/")
+    try:
+        return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise XComError(
+            f"the {what} stored at {uri} cannot be read ({code}): large XComs are kept for the stack's "
+            "XComRetentionDays"
+        ) from None
 
 
 def encode_xcoms(owner: XComOwner, values: dict[str, Any]) -> str | None:
@@ -65,9 +89,7 @@ def encode_xcoms(owner: XComOwner, values: dict[str, Any]) -> str | None:
             f"the XComs of task {owner.task_id!r} are {len(body):,} bytes as JSON, more than the "
             f"{INLINE_XCOM_BYTES:,} kept in a record, and no XCom bucket is configured ({XCOM_BUCKET_ENV})"
         )
-    key = owner.key()
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-    return json.dumps(f"{_S3}{bucket}/{key}")
+    return json.dumps(put_json(bucket, owner.key(), body))
 
 
 def decode_xcoms(text: str | None) -> dict[str, Any] | None:
@@ -80,15 +102,7 @@ def decode_xcoms(text: str | None) -> dict[str, Any] | None:
     objects = registry.get("xcom-objects", _ObjectCache)
     body = objects.get(uri)
     if body is None:
-        bucket, _, key = uri.removeprefix(_S3).partition("/")
-        try:
-            body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            raise XComError(
-                f"the XComs stored at {uri} cannot be read ({code}): large XComs are kept for the stack's "
-                "XComRetentionDays"
-            ) from None
+        body = _read(uri, "XComs")
         objects.add(uri, body)
     return json.loads(body)  # parsed afresh each time: a task may change what it was given
 
@@ -139,10 +153,10 @@ def park_upstream(owner: XComOwner, upstream: dict[str, Any]) -> str:
         raise XComError(f"the upstream values of task {owner.task_id!r} need the XCom bucket ({XCOM_BUCKET_ENV})")
     body = json.dumps(upstream, separators=(",", ":"), sort_keys=True).encode()
     digest = hashlib.sha256(body).hexdigest()
-    key = f"{HANDOFF_PREFIX}{quote(owner.dag_id, safe='')}/{quote(owner.run_id, safe=':+')}/{digest}.json"
+    key = object_key(HANDOFF_PREFIX, owner.dag_id, owner.run_id, f"{digest}.json")
     parked = registry.get("handoff-parked", set)
     if key not in parked:
-        client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        put_json(bucket, key, body)
         if len(parked) > 10_000:  # a long-lived process forgets; writing again is harmless
             parked.clear()
         parked.add(key)
@@ -150,8 +164,7 @@ def park_upstream(owner: XComOwner, upstream: dict[str, Any]) -> str:
 
 
 def fetch_upstream(uri: str) -> dict[str, Any]:
-    bucket, _, key = uri.removeprefix(_S3).partition("/")
-    return json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    return json.loads(_read(uri, "upstream values"))
 
 
 def is_reference(text: str | None) -> bool:
