@@ -17,7 +17,7 @@ from airstep.contract import DagRef, MapStateNames, failed_state
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.states import RunState
 from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
-from airstep_compiler.plan import Block, Sequence, Step, build_plan
+from airstep_compiler.plan import Block, Sequence, Step, build_plan, group_model, with_groups_as_tasks
 from airstep_compiler.states import (
     DISTRIBUTED_PROCESSOR,
     INLINE_PROCESSOR,
@@ -123,30 +123,42 @@ class CompiledDag:
     history_events_per_run: int
     history_events_worst_case: int
     mapped_tasks: tuple[str, ...] = ()  # each mapped task, by id
+    # each mapped task group, how many tasks it holds and the history events an inline instance writes
+    mapped_groups: tuple[tuple[str, int, int], ...] = ()
     sensors: tuple[tuple[str, int, int], ...] = ()  # (task_id, pokes it may make, pokes before its timeout)
 
     def shapes(self, limits: Limits | None = None) -> list[str]:
         """What each mapped task and sensor compiled to, and what an instance or a poke costs
         (`airstep compile` prints it)."""
         limits = limits or Limits()
-        return [
-            f"mapped task {task_id}: an expand step, then one run state per instance: up to "
-            f"{contract.INLINE_MAP_MAX_ITEMS} in an inline Map (~{EVENTS_PER_MAPPED_INSTANCE} of this run's "
-            f"{limits.history_events:,} history events each), more in a Distributed Map of child executions "
-            f"(their own history; {DISTRIBUTED_MAP_CONCURRENCY} at once, or max_active_tis_per_dagrun); "
-            "1 transition per instance either way"
-            for task_id in self.mapped_tasks
-        ] + [
-            f"sensor {task_id}: a poke (one runner and one executor invocation, ~{EVENTS_PER_POKE} history events "
-            f"with its Wait), then a Wait state while not done (no compute held); up to {budget:,} pokes"
-            + (
-                f" ({needed:,} would reach its timeout at poke_interval: after {budget // 2:,} pokes its waits "
-                "stretch so the rest still reach it)"
-                if budget < needed
-                else ""
-            )
-            for task_id, budget, needed in self.sensors
-        ]
+        return (
+            [
+                f"mapped task {task_id}: an expand step, then one run state per instance: up to "
+                f"{contract.INLINE_MAP_MAX_ITEMS} in an inline Map (~{EVENTS_PER_MAPPED_INSTANCE} of this run's "
+                f"{limits.history_events:,} history events each), more in a Distributed Map of child executions "
+                f"(their own history; {DISTRIBUTED_MAP_CONCURRENCY} at once, or max_active_tis_per_dagrun); "
+                "1 transition per instance either way"
+                for task_id in self.mapped_tasks
+            ]
+            + [
+                f"mapped task group {group_id}: an expand step, then each instance runs the group's "
+                f"{_count(count, 'task')} (decided at its map index): up to {contract.INLINE_MAP_MAX_ITEMS} instances "
+                f"in an inline Map (~{events} of this run's history events each), more in a Distributed Map of child "
+                f"executions (their own history); ~{_count(count, 'transition')} per instance"
+                for group_id, count, events in self.mapped_groups
+            ]
+            + [
+                f"sensor {task_id}: a poke (one runner and one executor invocation, ~{EVENTS_PER_POKE} history events "
+                f"with its Wait), then a Wait state while not done (no compute held); up to {budget:,} pokes"
+                + (
+                    f" ({needed:,} would reach its timeout at poke_interval: after {budget // 2:,} pokes its waits "
+                    "stretch so the rest still reach it)"
+                    if budget < needed
+                    else ""
+                )
+                for task_id, budget, needed in self.sensors
+            ]
+        )
 
     @property
     def definition_json(self) -> str:
@@ -171,8 +183,9 @@ def state_name(task_id: str) -> str:
 
 def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = CompileOptions()) -> CompiledDag:
     """Compile one DAG. Raises CompileError naming the file, line and limit when it cannot."""
-    plan = build_plan(model, options.gate_every_task)
-    emitter = _Emitter(model, options, plan.signals)
+    planned = with_groups_as_tasks(model)
+    plan = build_plan(planned, options.gate_every_task)
+    emitter = _Emitter(model, planned, options, plan.signals)
     body: dict[str, State] = {}
     entry = emitter.emit(plan.root, body, contract.DAGRUN_FINALIZE)
     states: dict[str, State] = {}
@@ -205,7 +218,10 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
         transitions_per_run=cost.transitions,
         history_events_per_run=cost.events,
         history_events_worst_case=cost.worst_case_events([t.retries for t in model.tasks]),
-        mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped),
+        mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped and t.map_group is None),
+        mapped_groups=tuple(
+            (group, len(members), emitter.group_events[group]) for group, members in model.map_groups.items()
+        ),
         sensors=tuple(
             (t.task_id, emitter._poke_budget(t), max_pokes(t.sensor)) for t in model.tasks if t.sensor is not None
         ),
@@ -233,6 +249,10 @@ class _Guard:
     transitions: int
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _parallels(block: Block) -> int:
     if isinstance(block, Step):
         return 0
@@ -251,11 +271,20 @@ def _steps(block: Block) -> Iterator[Step]:
 class _Emitter:
     """Walks the plan and writes its states, adding each to the run's cost as it goes."""
 
-    def __init__(self, model: DagModel, options: CompileOptions, signals: dict[str, list[str]]) -> None:
-        self.model = model
-        self.tasks = model.task_map
+    def __init__(
+        self, model: DagModel, planned: DagModel, options: CompileOptions, signals: dict[str, list[str]]
+    ) -> None:
+        self.source = model
+        self.model = planned  # what is being emitted: the DAG with its mapped task groups as tasks, or one group
+        self.tasks = {**model.task_map, **planned.task_map}
         self.options = options
         self.signals = signals
+        # Inside a mapped task group's item processor: its states' name suffix, payloads carry the
+        # item's map index, and each state runs this many times per run (its instances in this history).
+        self.suffix = ""
+        self.indexed = False
+        self.multiplier = 1
+        self.group_events: dict[str, int] = {}  # a mapped task group's history events per inline instance
         self.cost = RunCost()
         self.parallel_count = 0
         self.gates = 0
@@ -267,7 +296,10 @@ class _Emitter:
     def put(self, states: dict[str, State], name: str, state: Any, runs: int = 1) -> None:
         """Add `state` (a builder) as `name`; a run enters it `runs` times when every task succeeds."""
         states[name] = state.to_asl()
-        self.cost.add(name, state.kind, runs)
+        self.cost.add(name, state.kind, runs * self.multiplier)
+
+    def _payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return contract.indexed_payload(payload) if self.indexed else payload
 
     def emit(self, block: Block, states: dict[str, State], next_name: str | None, scope: Owners = ()) -> str:
         """Add `block`'s states to `states`, leaving to `next_name` (None: end); return the entry.
@@ -359,7 +391,13 @@ class _Emitter:
         """The transitions a run makes in `block` (a state per task and per Parallel) if a guard may
         bypass all of its tasks, else 0."""
         steps = list(_steps(block))
-        if all(s.task_id in closure and not s.gate and not self.signals.get(s.task_id) for s in steps):
+        if all(
+            s.task_id in closure
+            and not s.gate
+            and not self.signals.get(s.task_id)
+            and s.task_id not in self.source.map_groups  # its tasks' records are the runner's to write
+            for s in steps
+        ):
             return len(steps) + _parallels(block)
         return 0
 
@@ -378,28 +416,31 @@ class _Emitter:
 
     def _emit_step(self, step: Step, states: dict[str, State], next_name: str | None) -> str:
         task = self.tasks[step.task_id]
-        run = state_name(task.task_id)
+        run = state_name(task.task_id) + self.suffix
         failed = contract.failed_state(run)
         signal = self.signals.get(task.task_id, [])
-        first = run + contract.EXPAND_SUFFIX if task.mapped else run
+        expands = task.mapped and not self.indexed  # a mapped task or task group (not a task inside one)
+        first = run + contract.EXPAND_SUFFIX if expands else run
         entry = first
         if step.gate:
             self.gates += 1
             entry = contract.wait_state(run)
-            self.put(states, entry, self._gate_state(contract.gate_payload(task.task_id, step.gate), first))
-        if task.mapped:
-            if task.sensor is not None:
-                raise CompileError(
-                    f"task {task.task_id!r}: a mapped sensor is not supported by airstep yet",
-                    limit="mapped-sensor",
-                    file=self.model.file,
-                    line=task.line,
-                )
+            gate = self._gate_state(self._payload(contract.gate_payload(task.task_id, step.gate)), first)
+            self.put(states, entry, gate)
+        if task.mapped and task.sensor is not None:
+            raise CompileError(
+                f"task {task.task_id!r}: a mapped sensor (or a sensor in a mapped task group) is not supported "
+                "by airstep yet",
+                limit="mapped-sensor",
+                file=self.source.file,
+                line=task.line,
+            )
+        if expands:
             self._emit_mapped(task, run, states, next_name, signal)
             return entry
         guards = self.guards.get(task.task_id, {})
         pokes = self._poke_budget(task) if task.sensor is not None else None
-        payload = contract.run_payload(task.task_id, signal, guards, pokes)
+        payload = self._payload(contract.run_payload(task.task_id, signal, guards, pokes))
         run_state = self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed)
         if guards:  # its outcome says which guarded paths are skipped
             run_state = replace(
@@ -415,7 +456,7 @@ class _Emitter:
             self._put_poke_loop(run, poked, states, next_name, pokes or 1)
         self.put(states, run, run_state)
         if signal:
-            self._put_fail_state(states, failed, contract.fail_payload(task.task_id, signal), next_name)
+            self._put_fail_state(states, failed, self._payload(contract.fail_payload(task.task_id, signal)), next_name)
         else:
             self.put(states, failed, PassState(next_name), runs=0)
         return entry
@@ -443,9 +484,11 @@ class _Emitter:
     def _emit_mapped(
         self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]
     ) -> None:
-        """A mapped task: the expand step decides it and counts its instances; up to 40 run in an
-        inline Map, more in a Distributed Map (each instance a child execution with its own
-        history); then, if gates wait on the task, a step tells them it has ended."""
+        """A mapped task (or task group): the expand step decides it and counts its instances; up to
+        40 run in an inline Map, more in a Distributed Map (each instance a child execution with its
+        own history); then, if gates wait on the task, a step tells them it has ended."""
+        members = [self.tasks[m] for m in self.source.map_groups.get(task.task_id, ())]
+        concurrency = min((m.max_active_tis_per_dagrun for m in members if m.max_active_tis_per_dagrun), default=0)
         failed = contract.failed_state(run)
         after = run + contract.SIGNAL_SUFFIX if signal else next_name
         fanout = run + contract.FANOUT_SUFFIX
@@ -463,12 +506,12 @@ class _Emitter:
         to_children = ChoiceRule(contract.MAPPED_READER_PATH, distributed, is_null=False)
         self.put(states, fanout, ChoiceState((to_children,), default=inline))
         selector = contract.mapped_item_selector(task.task_id)
-        concurrency = task.max_active_tis_per_dagrun or 0
+        concurrency = concurrency or task.max_active_tis_per_dagrun or 0
         items = contract.INLINE_MAP_MAX_ITEMS  # the estimate holds the most a run's history gets
         instances = InlineMapState(
             contract.MAPPED_INDEXES_PATH,
             selector,
-            self._instance_processor(task, run + contract.INSTANCE_SUFFIX, INLINE_PROCESSOR, items),
+            self._processor(task, run, contract.INSTANCE_SUFFIX, INLINE_PROCESSOR, items),
             after,
             max_concurrency=concurrency,
         )
@@ -477,7 +520,7 @@ class _Emitter:
         children = DistributedMapState(
             contract.mapped_item_reader(),
             selector,
-            self._instance_processor(task, run + contract.CHILD_SUFFIX, DISTRIBUTED_PROCESSOR, 0, child=True),
+            self._processor(task, run, contract.CHILD_SUFFIX, DISTRIBUTED_PROCESSOR, 0, child=True),
             after,
             max_concurrency=concurrency or DISTRIBUTED_MAP_CONCURRENCY,
             catch_next=failed,
@@ -494,6 +537,36 @@ class _Emitter:
             self._put_fail_state(states, failed, contract.fail_payload(task.task_id, signal), next_name)
         else:
             self.put(states, failed, PassState(next_name), runs=0)
+
+    def _processor(
+        self, task: TaskModel, run: str, suffix: str, config: dict[str, str], runs: int, child: bool = False
+    ) -> Branch:
+        """What each instance of a mapped task or task group runs."""
+        if task.task_id in self.source.map_groups:
+            return self._group_processor(task.task_id, run, suffix, config, runs, child)
+        return self._instance_processor(task, run + suffix, config, runs, child)
+
+    def _group_processor(
+        self, group_id: str, run: str, suffix: str, config: dict[str, str], runs: int, child: bool
+    ) -> Branch:
+        """A mapped task group's instance: the plan of its tasks, each state carrying the instance's
+        map index (the runner decides each task at that index), ending in a Pass (a child execution's
+        output is {})."""
+        group = group_model(self.source, group_id)
+        plan = build_plan(group, self.options.gate_every_task)
+        outer = (self.model, self.signals, self.suffix, self.indexed, self.multiplier)
+        self.model, self.signals, self.suffix, self.indexed, self.multiplier = group, plan.signals, suffix, True, runs
+        events = self.cost.events
+        try:
+            states: dict[str, State] = {}
+            done = run + suffix
+            entry = self.emit(plan.root, states, done)
+            self.put(states, done, PassState(None, drop_output=child))
+            if runs:  # its states' events, and its iteration's
+                self.group_events[group_id] = (self.cost.events - events) // runs + 2
+        finally:
+            self.model, self.signals, self.suffix, self.indexed, self.multiplier = outer
+        return Branch(entry, states, config)
 
     def _instance_processor(
         self, task: TaskModel, name: str, config: dict[str, str], runs: int, child: bool = False

@@ -11,9 +11,9 @@ Sets of tasks are Python ints used as bitsets over topological positions, so anc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from airstep.model import DagModel
+from airstep.model import DagModel, TaskModel
 from airstep.trigger_rule import TriggerRule
 
 
@@ -66,6 +66,33 @@ class _Graph:
             for u in ps:
                 mask |= self.ancestors[u] | (1 << u)
             self.ancestors[v] = mask
+
+
+def with_groups_as_tasks(model: DagModel) -> DagModel:
+    """`model` with each mapped task group standing as one task (named after the group, where its
+    first task is): its edges are the edges into and out of its tasks. A group is one step of the
+    plan; its tasks are planned inside it (`group_model`)."""
+    if not model.map_groups:
+        return model
+    node = {t.task_id: t.map_group or t.task_id for t in model.tasks}
+    tasks: list[TaskModel] = []
+    for t in model.tasks:
+        if t.map_group is None:
+            tasks.append(replace(t, upstream=tuple(sorted({node[u] for u in t.upstream}))))
+        elif t.task_id == model.map_groups[t.map_group][0]:
+            members = [model.task_map[m] for m in model.map_groups[t.map_group]]
+            outside = {node[u] for m in members for u in m.upstream if node[u] != t.map_group}
+            tasks.append(TaskModel(t.map_group, tuple(sorted(outside)), t.line, mapped=True, map_group=t.map_group))
+    return replace(model, tasks=tuple(tasks))
+
+
+def group_model(model: DagModel, group_id: str) -> DagModel:
+    """The tasks of mapped task group `group_id` alone, with their edges inside it."""
+    members = set(model.map_groups[group_id])
+    tasks = tuple(
+        replace(t, upstream=tuple(u for u in t.upstream if u in members)) for t in model.tasks if t.task_id in members
+    )
+    return replace(model, tasks=tasks)
 
 
 def build_plan(model: DagModel, gate_every_task: bool = False) -> Plan:

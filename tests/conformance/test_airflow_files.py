@@ -36,6 +36,25 @@ VARY_BY_MACHINE = {
     ("example_bash_decorator", "show_dag_folder_stats"),
 }
 
+# Where airstep departs from Airflow 3.3.2 on purpose (README, "Mapped task groups"): a branch inside
+# a mapped task group skips the tasks it does not follow at its own map index. Airflow 3.3.2 skips
+# nothing there (SkipMixin leaves a mapped instance's skips to NotPreviouslySkippedDep, which looks
+# for the branch's decision at map index -1 and never finds it), so every branch runs.
+SKIPPED_PER_MAP_INDEX = {
+    "airstep_mapped_group_branch": {"route.even[0]", "route.even[2]", "route.odd[1]", "route.odd[3]"},
+}
+
+
+def airstep_expects(record: dict) -> tuple[dict, dict]:
+    """Airflow's answer for the DAG, and its return values, with airstep's departures applied."""
+    skipped = SKIPPED_PER_MAP_INDEX.get(record["dag_id"], set())
+    tasks = {
+        label: {"state": "skipped", "try_number": 0} if label in skipped else answer
+        for label, answer in record["airflow"]["tasks"].items()
+    }
+    values = {label: value for label, value in record["return_values"].items() if label not in skipped}
+    return {**record["airflow"], "tasks": tasks}, values
+
 
 @pytest.mark.parametrize("record", FILE_RECORDS, ids=lambda r: r["dag_id"])
 def test_the_file_runs_unmodified_and_ends_as_in_airflow(record):
@@ -48,10 +67,11 @@ def test_the_file_runs_unmodified_and_ends_as_in_airflow(record):
         result = engine.run(model, DagSource(str(path), loaded.version), RunRequest(LOGICAL_DATE, fast_retries=True))
         values = return_values(engine, RunKey(result.dag_id, result.run_id), model)
     tasks = {t.label: {"state": str(t.state), "try_number": t.try_number} for t in result.tasks}
-    assert {"run_state": result.state.value, "tasks": tasks} == record["airflow"]
+    expected, expected_values = airstep_expects(record)
+    assert {"run_state": result.state.value, "tasks": tasks} == expected
     unstable = {task for dag, task in VARY_BY_MACHINE if dag == record["dag_id"]}
     assert {task_id: as_the_oracle_reads(value) for task_id, value in values.items() if task_id not in unstable} == {
-        task_id: value for task_id, value in record["return_values"].items() if task_id not in unstable
+        task_id: value for task_id, value in expected_values.items() if task_id not in unstable
     }
 
 

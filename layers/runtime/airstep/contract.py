@@ -107,6 +107,11 @@ def mapped_run_payload() -> dict[str, Any]:
     return {_ref(TASK_ID): _path(ITEM, TASK_ID), _ref(MAP_INDEX): _path(ITEM, MAP_INDEX), **_CTX}
 
 
+def indexed_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload of a state inside a mapped task group's item processor: for the item's map index."""
+    return {**payload, _ref(MAP_INDEX): _path(ITEM, MAP_INDEX)}
+
+
 def mapped_item_selector(task_id: str) -> dict[str, Any]:
     return {
         ITEM: {TASK_ID: task_id, _ref(MAP_INDEX): "$$.Map.Item.Value"},

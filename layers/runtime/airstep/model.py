@@ -77,7 +77,8 @@ class TaskModel:
     on_failure_fail_dagrun: bool = False  # a teardown that fails the run when it fails
     display_name: str | None = None  # task_display_name, when it differs from the id
     skips_downstream: bool = False  # a branch or short circuit (Airflow's SkipMixin)
-    mapped: bool = False  # expanded into instances when it runs (.expand)
+    mapped: bool = False  # runs as instances by map index (.expand, or in a mapped task group)
+    map_group: str | None = None  # the mapped task group whose expansion gives its instances
     max_active_tis_per_dagrun: int | None = None
     sensor: SensorPolicy | None = None  # a sensor: pokes until done, waiting between pokes
 
@@ -85,7 +86,9 @@ class TaskModel:
     def from_operator(cls, op: BaseOperator) -> TaskModel:
         from airstep.sdk.operators.branch import SkipMixin
         from airstep.sdk.sensors import BaseSensorOperator
+        from airstep.sdk.taskgroup import mapped_group_of
 
+        map_group = mapped_group_of(op.task_group)
         return cls(
             task_id=op.task_id,
             upstream=tuple(sorted(op.upstream_task_ids)),
@@ -104,7 +107,8 @@ class TaskModel:
             on_failure_fail_dagrun=op.on_failure_fail_dagrun,
             display_name=op.task_display_name if op.task_display_name != op.task_id else None,
             skips_downstream=isinstance(op, SkipMixin),
-            mapped=op.expand_input is not None,
+            mapped=op.expand_input is not None or map_group is not None,
+            map_group=map_group.group_id if map_group else None,
             max_active_tis_per_dagrun=op.max_active_tis_per_dagrun,
             sensor=SensorPolicy(
                 op.poke_interval,
@@ -193,6 +197,15 @@ class DagModel:
     @cached_property
     def task_map(self) -> dict[str, TaskModel]:
         return {t.task_id: t for t in self.tasks}
+
+    @cached_property
+    def map_groups(self) -> dict[str, tuple[str, ...]]:
+        """Each mapped task group's tasks, in definition order."""
+        groups: dict[str, list[str]] = {}
+        for t in self.tasks:
+            if t.map_group is not None:
+                groups.setdefault(t.map_group, []).append(t.task_id)
+        return {group: tuple(members) for group, members in groups.items()}
 
     @cached_property
     def _downstream(self) -> dict[str, list[str]]:

@@ -91,6 +91,7 @@ class TaskInstanceView:
         self.task_id = task_id
         self.try_number = try_number
         self.map_index = -1
+        self.skipped: list[str] = []  # the downstream tasks a mapped instance's branch skipped
         self.external: ExternalStates | None = None  # an ExternalTaskSensor's: read by the task runner
 
     def get_dr_count(

@@ -214,21 +214,23 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
         dag = get_dag(request.dag)
     except DagVersionError as exc:
         return TryResult(None, error=redact(str(exc)), unloadable=True)
-    task = dag.task_dict[request.task_id]
-    view = TaskInstanceView(request.run, request.task_id, request.try_number, request.upstream)
+    group = dag.task_groups.get(request.task_id) if request.measure else None  # a mapped task group's expand
+    task = dag.task_dict[request.task_id] if group is None else next(iter(group))
+    view = TaskInstanceView(request.run, task.task_id, request.try_number, request.upstream)
     view.map_index = request.map_index
     view.external = ExternalStates.from_dict(request.external) if request.external else None
     try:
         context = build_context(dag, task, request.run, view)
     except ParamValidationError as exc:  # as Airflow: the task fails at its start, retries or not
         return TryResult(TaskState.FAILED, error=redact(str(exc)), error_type=type(exc).__name__, final=True)
-    if task.expand_input is not None:
+    expand_input = group.expand_input if group is not None else task.expand_input
+    if expand_input is not None:
         try:
             with masked_output, airflow_imports(), current_context(context):
-                values = task.expand_input.resolve(context)
+                values = expand_input.resolve(context)
             if request.measure:
                 return TryResult(
-                    TaskState.SUCCESS, length=task.expand_input.length(task.task_id, values, max_map_length())
+                    TaskState.SUCCESS, length=expand_input.length(request.task_id, values, max_map_length())
                 )
             task = _instance(task, task.expand_input.kwargs_of(values, request.map_index))
             context["task"] = task
@@ -262,7 +264,8 @@ def _try(
             view.pushed.update(_multiple_outputs(result) if task.multiple_outputs else {})
             view.pushed[XCOM_RETURN_KEY] = result
         xcoms = encode_xcoms(request.owner, view.pushed)
-        return TryResult(TaskState.SUCCESS, xcoms=xcoms, rendered_map_index=named), task.on_success_callback
+        outcome = TryResult(TaskState.SUCCESS, xcoms=xcoms, skip=tuple(view.skipped), rendered_map_index=named)
+        return outcome, task.on_success_callback
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
         outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.owner, view.pushed), skip=tuple(skipped.tasks))
         return outcome, task.on_success_callback
@@ -371,12 +374,16 @@ def _kept(owner: XComOwner, pushed: dict[str, Any]) -> str | None:
 
 
 def _maps_over(task: BaseOperator) -> bool:
-    """Whether a mapped task downstream expands over this task's output."""
+    """Whether a mapped task or task group downstream expands over this task's output."""
+    from airstep.sdk.taskgroup import mapped_group_of
+
     dag = task.dag
     for downstream in task.downstream_task_ids:
-        expand_input = dag.task_dict[downstream].expand_input
-        if expand_input is not None and any(ref.operator is task for ref in expand_input.references()):
-            return True
+        operator = dag.task_dict[downstream]
+        group = mapped_group_of(operator.task_group)
+        for expand_input in (operator.expand_input, group.expand_input if group else None):
+            if expand_input is not None and any(ref.operator is task for ref in expand_input.references()):
+                return True
     return False
 
 

@@ -50,6 +50,7 @@ from airstep.runtime.map_items import write_map_items
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_store
 from airstep.runtime.store.gates import GateStatus
 from airstep.runtime.store.runs import seconds_between
+from airstep.runtime.store.task_instances import instance_label
 from airstep.runtime.trigger_rules import Decision, Role, decide
 from airstep.runtime.xcoms import is_reference
 from airstep.secrets_masker import redact
@@ -129,15 +130,19 @@ class Invocation:
     def run_task(self) -> TaskOutcome:
         model = self.model
         task = model.task_map[self.task_id]
-        instance = self.payload.map_index >= 0  # a mapped instance: its task was decided when it expanded
+        # A mapped task's instance was decided when its task expanded; a task in a mapped task group
+        # is decided at each map index.
+        decided = self.payload.map_index >= 0 and task.map_group is None
         upstream: dict[str, TaskInstance] = {}
         mapped: dict[str, list[TaskInstance]] = {}
         if task.upstream:
             own, upstream, mapped, indirect_setups = self._read_upstreams(model, task)
-            if not instance and own is not None and own.state in FINISHED:  # skipped by a branch before it ran
+            if not decided and own is not None and own.state in FINISHED:  # skipped by a branch before it ran
                 self.signal()
                 return TaskOutcome(self.task_id, own.state, own.try_number)
-            if not instance:
+            if not decided and own is None and self._skipped_into_group(model, task):
+                return self._not_run(task, Decision(False, TaskState.SKIPPED))
+            if not decided:
                 decision = self._decision(task, upstream, indirect_setups, mapped)
                 if decision is None:  # an early task's gate opens only once its rule is decided
                     raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
@@ -145,24 +150,38 @@ class Invocation:
                     return self._not_run(task, decision)
         return self._run_try(model, task, _upstream_xcoms(model, upstream, mapped))
 
+    def _skipped_into_group(self, model: DagModel, task: TaskModel) -> bool:
+        """Whether a branch outside the task's mapped task group skipped it (for every instance)."""
+        if task.map_group is None or self.payload.map_index < 0:
+            return False
+        branches = [u for u in task.upstream if model.task_map[u].skips_downstream]
+        outside = [u for u in branches if model.task_map[u].map_group != task.map_group]
+        return bool(outside) and self.store.skips_every_instance(self.key, self.task_id)
+
     def _read_upstreams(
         self, model: DagModel, task: TaskModel
     ) -> tuple[TaskInstance | None, dict[str, TaskInstance], dict[str, list[TaskInstance]], list[str]]:
-        """The task's own unmapped instance, its ended upstream instances (mapped upstreams: every
-        instance, by map index), and its relevant setups that are not direct upstreams. An upstream
-        whose steps have all run but which never reported is failed now (see `_settle`)."""
+        """The task's own instance, its ended upstream instances (mapped upstreams: every instance,
+        by map index; in a mapped task group, its upstreams in the group at its own map index), and
+        its relevant setups that are not direct upstreams. An upstream whose steps have all run but
+        which never reported is failed now (see `_settle`)."""
         early = self.task_id in model.early_tasks  # an early task's upstreams may still be running
         indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
-        # a mapped instance's task was decided at expand: its unmapped record is not needed
-        own_id = [] if self.payload.map_index >= 0 else [self.task_id]
-        found = self.store.get_task_instances(self.key, [*task.upstream, *indirect_setups, *own_id])
-        own = found.pop(self.task_id, None)
-        mapped = self._mapped_upstreams(model, [*task.upstream, *indirect_setups])
+        index = self.payload.map_index
+        group = task.map_group if index >= 0 else None
+        inside = [u for u in task.upstream if group is not None and model.task_map[u].map_group == group]
+        outside = [u for u in [*task.upstream, *indirect_setups] if u not in inside]
+        # a mapped task's instance was decided at expand: its own record is not needed
+        own_id = [self.task_id] if index < 0 or group is not None else []
+        found = self.store.get_task_instances(self.key, [*outside, *([] if group else own_id)])
+        at_index = self.store.get_task_instances(self.key, [*inside, *own_id], index) if group else {}
+        own = (at_index if group else found).pop(self.task_id, None)
+        mapped = self._mapped_upstreams(model, outside)
         if early:
             upstream = {u: ti for u, ti in found.items() if ti.state in FINISHED}
         else:
-            unmapped = [u for u in [*task.upstream, *indirect_setups] if u not in mapped]
-            upstream = self._settle(model, unmapped, found)
+            upstream = self._settle(model, [u for u in outside if u not in mapped], found)
+        upstream |= self._settle(model, inside, at_index, index)
         return own, upstream, mapped, indirect_setups
 
     def _mapped_upstreams(self, model: DagModel, relevant: list[str]) -> dict[str, list[TaskInstance]]:
@@ -201,6 +220,8 @@ class Invocation:
         expanded arguments): the indexes its Map runs. A task settled without running, an input that
         cannot be mapped (failed) and an empty one (skipped, as Airflow) run no instance."""
         model = self.model
+        if self.task_id in model.map_groups:
+            return self._expand_group(model)
         task = model.task_map[self.task_id]
         upstream: dict[str, TaskInstance] = {}
         mapped: dict[str, list[TaskInstance]] = {}
@@ -225,13 +246,60 @@ class Invocation:
         if measured.length == 0:
             self.store.finish_unfinished(self.key, self.task_id, TaskState.SKIPPED, _now())
             return expand_answer(0)
-        length = measured.length
+        return self._expanded([self.task_id], measured.length)
+
+    def _expanded(self, task_ids: list[str], length: int) -> dict[str, Any]:
+        """Record that `task_ids` (a mapped task, or a mapped task group's tasks) run `length`
+        instances each, and answer the indexes: inline, or listed in S3 for a Distributed Map."""
         reader = None
         if length > INLINE_MAP_MAX_ITEMS and self.payload.distributed:  # more than one inline wave: children
             reader = write_map_items(self.payload.run.dag_id, self.payload.run.run_id, self.task_id, length)
-        self.store.set_map_length(self.key, self.task_id, length)
+        for task_id in task_ids:
+            self.store.set_map_length(self.key, task_id, length)
         logger.info("mapped task expanded", extra={"instances": length, "distributed": reader is not None})
         return expand_answer(length, reader)
+
+    def _expand_group(self, model: DagModel) -> dict[str, Any]:
+        """A mapped task group: as in Airflow, every task of the group runs once per instance of the
+        group's expansion, decided at its map index, whatever its upstreams outside the group did.
+        Only an expansion that cannot be counted (its input's producer did not succeed) or is empty
+        settles the group's tasks as a whole: upstream_failed, or skipped."""
+        members = [model.task_map[m] for m in model.map_groups[self.task_id]]
+        inside = {m.task_id for m in members}
+        outer = sorted({u for m in members for u in m.upstream if u not in inside})
+        found = self.store.get_task_instances(self.key, [*outer, *inside])
+        if all(m in found and found[m].state in FINISHED for m in inside):  # an earlier invocation settled it
+            return expand_answer(0)
+        mapped = self._mapped_upstreams(model, outer)
+        upstream = self._settle(
+            model, [u for u in outer if u not in mapped], {u: found[u] for u in outer if u in found}
+        )
+        request = TryRequest(
+            self.payload.dag,
+            self.payload.run,
+            self.task_id,
+            0,
+            self._deadline(None),
+            _upstream_xcoms(model, upstream, mapped),
+            measure=True,
+        )
+        measured = self._invoke_executor(members[0], request)
+        if measured.length is not None and measured.state is not TaskState.FAILED and measured.length > 0:
+            return self._expanded([m.task_id for m in members], measured.length)
+        states = {ti.state for ti in [*upstream.values(), *(ti for tis in mapped.values() for ti in tis)]}
+        error = None
+        if measured.length == 0 or (TaskState.SKIPPED in states and not states & FAILED_STATES):
+            state = TaskState.SKIPPED
+        elif states & FAILED_STATES:
+            state = TaskState.UPSTREAM_FAILED
+        else:
+            state, error = (
+                TaskState.FAILED,
+                measured.error or "the task group's expanded arguments could not be counted",
+            )
+        for member in members:
+            self.store.finish_unfinished(self.key, member.task_id, state, _now(), error)
+        return expand_answer(0)
 
     def _run_try(self, model: DagModel, task: TaskModel, xcoms: dict[str, Any]) -> TaskOutcome:
         """Run the next try of the task (instance) on the executor and record how it ended."""
@@ -276,8 +344,18 @@ class Invocation:
             return self._not_done(task, try_number, started, pokes + 1, result)
         result = _checked_skips(model, self.task_id, result)
         for skipped in result.skip:  # before this try ends; an early task already running keeps running
-            if self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True):
-                self.skips.add(skipped)
+            target = model.task_map[skipped].map_group
+            if target is None and task.map_group is not None:  # out of a group's instance: as Airflow 3.3, none
+                continue
+            if target is None:
+                if self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True):
+                    self.skips.add(skipped)
+            elif target == task.map_group:  # in a mapped task group's instance: at its map index
+                self.store.finish_unfinished(
+                    self.key, skipped, TaskState.SKIPPED, _now(), map_index=index, unstarted_only=True
+                )
+            else:  # into a mapped task group: each instance of the task is skipped when it comes to run
+                self.store.skip_every_instance(self.key, skipped)
         if result.state is not TaskState.FAILED:
             outcome = self._close(
                 try_number, started, result.state, result.error, result.xcoms, result.rendered_map_index
@@ -348,7 +426,8 @@ class Invocation:
     def _not_run(self, task: TaskModel, decision: Decision) -> TaskOutcome:
         """Settle the task as its trigger rule decided, without running it."""
         assert decision.state is not None
-        self.store.finish_unfinished(self.key, self.task_id, decision.state, decision.settled_at or _now())
+        at = decision.settled_at or _now()
+        self.store.finish_unfinished(self.key, self.task_id, decision.state, at, map_index=self.payload.map_index)
         logger.info("task not run", extra={"state": decision.state.value, "trigger_rule": task.trigger_rule.value})
         self.signal()
         return TaskOutcome(self.task_id, decision.state)
@@ -389,9 +468,14 @@ class Invocation:
         return next(ti for ti in instances if ti.map_index == self.payload.map_index)
 
     def _signal_unless_instance(self) -> None:
-        """A mapped task tells its gates once all its instances have ended (its signal step)."""
-        if self.payload.map_index < 0:
+        """A mapped task tells its gates once all its instances have ended (its signal step); a task
+        in a mapped task group tells the gates of its instance."""
+        if self.payload.map_index < 0 or self.model.task_map[self.task_id].map_group is not None:
             self.signal()
+
+    def _gate(self, task_id: str) -> str:
+        """A gate's key: the task's, or in a mapped task group's instance the task's at its map index."""
+        return instance_label(task_id, self.payload.map_index)
 
     def _deadline(self, execution_timeout: float | None) -> float:
         """How long the try may run: its execution_timeout, or as long as this invocation allows."""
@@ -425,10 +509,12 @@ class Invocation:
         logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
         return TaskOutcome(self.task_id, state, try_number)
 
-    def _settle(self, model: DagModel, task_ids: list[str], found: dict[str, TaskInstance]) -> dict[str, TaskInstance]:
-        """`found` completed for task instances whose steps have all run: one still marked running (or
-        never recorded) had a try that timed out or crashed without reporting, and is failed now by its
-        first reader."""
+    def _settle(
+        self, model: DagModel, task_ids: list[str], found: dict[str, TaskInstance], map_index: int = -1
+    ) -> dict[str, TaskInstance]:
+        """`found` completed for task instances (at `map_index`) whose steps have all run: one still
+        marked running (or never recorded) had a try that timed out or crashed without reporting, and
+        is failed now by its first reader."""
         tasks = model.task_map
         for task_id in task_ids:
             ti = found.get(task_id)
@@ -443,16 +529,24 @@ class Invocation:
                 else "the task never started: the task runner failed before its first try"
             )
             now = _now()
-            self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, now, message)
+            self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, now, message, map_index=map_index)
             found[task_id] = TaskInstance(
-                task_id, -1, TaskState.FAILED, ti.try_number if ti else 0, ti.start if ti else None, now, error=message
+                task_id,
+                map_index,
+                TaskState.FAILED,
+                ti.try_number if ti else 0,
+                ti.start if ti else None,
+                now,
+                error=message,
             )
         return found
 
     # -- gates --------------------------------------------------------------------------------------
     def hold_at_gate(self) -> dict[str, Any]:
         assert self.payload.token is not None
-        status = self.store.gate_register(self.key, self.task_id, self.payload.token, list(self.payload.wait_for))
+        status = self.store.gate_register(
+            self.key, self._gate(self.task_id), self.payload.token, list(self.payload.wait_for)
+        )
         opens = self._opens(self.task_id, status)
         if opens:
             self._release(self.task_id, status.token)
@@ -462,7 +556,7 @@ class Invocation:
         """Tell each gated downstream that this task has ended; open the gates that are now complete,
         or (an early task's) whose trigger rule the arrivals decide."""
         for down in self.payload.signal:
-            status = self.store.gate_arrive(self.key, down, self.task_id)
+            status = self.store.gate_arrive(self.key, self._gate(down), self.task_id)
             if self._opens(down, status):
                 self._release(down, status.token)
 
@@ -517,8 +611,11 @@ class Invocation:
     def record_failure(self) -> TaskOutcome:
         """A try ended in a way the runner could not record (timeout, crash): fail the task instance."""
         message = _caught_message(self.payload.caught)
-        if self.store.finish_unfinished(self.key, self.task_id, TaskState.FAILED, _now(), message):
-            logger.warning("task failed outside the runner", extra={"error": message})
+        # a mapped task group's expand step failed: every task in the group fails with it
+        for task_id in self.model.map_groups.get(self.task_id, (self.task_id,)):
+            index = self.payload.map_index
+            if self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, _now(), message, map_index=index):
+                logger.warning("task failed outside the runner", extra={"error": message})
         self.signal()
         return TaskOutcome(self.task_id, TaskState.FAILED)
 
@@ -618,9 +715,10 @@ def _upstream_xcoms(
     """What the executor gets to pull: each upstream's XComs; a mapped upstream's as a list by map
     index (empty for one that never expanded: skipped, or settled as a whole)."""
     xcoms: dict[str, Any] = {task_id: ti.xcoms for task_id, ti in upstream.items()}
-    for task_id in xcoms:
-        if model.task_map[task_id].mapped:
-            xcoms[task_id] = []
+    for task_id, ti in upstream.items():
+        task = model.task_map[task_id]
+        if task.mapped and ti.map_index < 0:  # never expanded: [], or as Airflow None for a group's task
+            xcoms[task_id] = None if task.map_group else []
     return xcoms | {task_id: [ti.xcoms for ti in instances] for task_id, instances in mapped.items()}
 
 

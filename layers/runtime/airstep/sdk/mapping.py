@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airstep.errors import DagDefinitionError, SourceLocation
 from airstep.sdk.templater import Pulled
-from airstep.sdk.xcom_arg import XComArg, iter_xcom_args, resolve_xcom_args
+from airstep.sdk.xcom_arg import Reference, XComArg, iter_xcom_args, resolve_xcom_args
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
@@ -71,6 +71,29 @@ class ExpandInput:
         return {k: Pulled(v) if isinstance(self.arguments[k], XComArg) else v for k, v in chosen.items()}
 
 
+class GroupArgument(Reference):
+    """A mapped task group's expanded argument (Airflow's MappedArgument): each instance of a task
+    in the group resolves it to its own map index's value."""
+
+    def __init__(self, expand_input: ExpandInput, key: str) -> None:
+        self.expand_input = expand_input
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"GroupArgument({self.key!r})"
+
+    def references(self) -> list[XComArg]:
+        return self.expand_input.references()
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        values = self.expand_input.resolve(context)
+        kwargs = self.expand_input.kwargs_of(values, context["ti"].map_index)
+        if self.key not in kwargs:
+            raise KeyError(f"the mapped task group's instance got no argument {self.key!r}")
+        value = kwargs[self.key]
+        return value.value if isinstance(value, Pulled) else value
+
+
 def check_length(length: int, max_length: int) -> None:
     """Airflow's cap on what one argument expands over ([core] max_map_length)."""
     if length > max_length:
@@ -101,21 +124,36 @@ def mapped_placeholder(name: str, value: Any) -> Any:
 
 def set_expand_input(operator: BaseOperator, expand_input: ExpandInput, location: SourceLocation) -> None:
     """Make `operator` a mapped task over `expand_input`."""
-    if expand_input.kwargs_list is None:
-        if not expand_input.arguments:
-            raise DagDefinitionError(f"task {operator.task_id!r}: no arguments to expand against", location)
-        for name, value in expand_input.arguments.items():
-            if not isinstance(value, (*MAPPABLE_LITERALS, XComArg)):
-                raise DagDefinitionError(f"task {operator.task_id!r}: Cannot map to {value!r} ({name}=)", location)
-    elif not isinstance(expand_input.kwargs_list, (list, tuple, XComArg)):
+    from airstep.sdk.taskgroup import mapped_group_of
+
+    group = mapped_group_of(operator.task_group)
+    if group is not None:
         raise DagDefinitionError(
-            f"task {operator.task_id!r}: expand_kwargs() expects a list of dicts or a task's output, "
-            f"got {type(expand_input.kwargs_list).__name__}",
+            f"task {operator.task_id!r}: a mapped task inside a mapped task group ({group.group_id!r}) "
+            "is not supported by airstep yet",
             location,
         )
+    check_expand_input(f"task {operator.task_id!r}", expand_input, location)
     for arg in expand_input.references():
         arg.operator.set_downstream(operator)
     operator.expand_input = expand_input
+
+
+def check_expand_input(subject: str, expand_input: ExpandInput, location: SourceLocation) -> None:
+    """What `subject` (a task or a task group) expands over must be mappable: lists, tuples, dicts or
+    upstream outputs."""
+    if expand_input.kwargs_list is None:
+        if not expand_input.arguments:
+            raise DagDefinitionError(f"{subject}: no arguments to expand against", location)
+        for name, value in expand_input.arguments.items():
+            if not isinstance(value, (*MAPPABLE_LITERALS, XComArg)):
+                raise DagDefinitionError(f"{subject}: Cannot map to {value!r} ({name}=)", location)
+    elif not isinstance(expand_input.kwargs_list, (list, tuple, XComArg)):
+        raise DagDefinitionError(
+            f"{subject}: expand_kwargs() expects a list of dicts or a task's output, "
+            f"got {type(expand_input.kwargs_list).__name__}",
+            location,
+        )
 
 
 def mapped_kwargs(values: dict[str, list[Any]], map_index: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ downstream inside it) take the edges, as Airflow computes them when the edge is 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from airstep.sdk.dependencies import DependencyMixin
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
+    from airstep.sdk.mapping import ExpandInput
 
 _group_stack: list[TaskGroup] = []
 
@@ -128,25 +130,107 @@ class TaskGroup(DependencyMixin):
         return f"<TaskGroup {self.group_id}>"
 
 
-class TaskGroupDecorator:
-    """What `@task_group` returns: each call builds the group, running the function inside it."""
+def mapped_group_of(group: TaskGroup | None) -> MappedTaskGroup | None:
+    """The mapped task group holding `group` (or `group` itself), if any."""
+    while group is not None:
+        if isinstance(group, MappedTaskGroup):
+            return group
+        group = group.parent_group
+    return None
 
-    def __init__(self, function: Callable[..., Any], group_kwargs: dict[str, Any]) -> None:
+
+class MappedTaskGroup(TaskGroup):
+    """A task group built by `.expand()` / `.expand_kwargs()`: every task in it runs once per map
+    index, reading its upstreams in the group at the same index."""
+
+    def __init__(self, group_id: str, *, expand_input: ExpandInput, **kwargs: Any) -> None:
+        super().__init__(group_id, **kwargs)
+        if mapped_group_of(self.parent_group) is not None:
+            raise DagDefinitionError("Nested Mapped TaskGroups are not yet supported", self.location)
+        self.expand_input = expand_input
+
+    def __exit__(self, *exc: object) -> None:
+        """As Airflow: the tasks that produce what the group expands over are upstream of its roots."""
+        super().__exit__(*exc)
+        for reference in self.expand_input.references():
+            self.set_upstream(reference.operator)
+
+
+class TaskGroupDecorator:
+    """What `@task_group` returns: each call builds the group, running the function inside it;
+    `.partial(...)`, `.expand(...)` and `.expand_kwargs(...)` build a mapped task group."""
+
+    def __init__(
+        self, function: Callable[..., Any], group_kwargs: dict[str, Any], partial_kwargs: dict[str, Any] | None = None
+    ) -> None:
         self.function = function
         self.group_kwargs = group_kwargs
+        self.partial_kwargs = partial_kwargs or {}
         functools.update_wrapper(self, function)  # type: ignore[arg-type]
 
     def override(self, **group_kwargs: Any) -> TaskGroupDecorator:
-        return TaskGroupDecorator(self.function, {**self.group_kwargs, **group_kwargs})
+        return TaskGroupDecorator(self.function, {**self.group_kwargs, **group_kwargs}, self.partial_kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._build(TaskGroup, caller_location(), args, kwargs)
+
+    def partial(self, **kwargs: Any) -> TaskGroupDecorator:
+        """The arguments every instance of the mapped group shares."""
+        self._check_names("partial()", kwargs, caller_location())
+        return TaskGroupDecorator(self.function, self.group_kwargs, {**self.partial_kwargs, **kwargs})
+
+    def expand(self, **mapped: Any) -> Any:
+        """A mapped task group over the cross product of `mapped` (lists, dicts or upstream outputs)."""
+        from airstep.sdk.mapping import ExpandInput, check_not_both
+
+        location = caller_location()
+        if not mapped:
+            raise DagDefinitionError("no arguments to expand against", location)
+        self._check_names("expand()", mapped, location)
+        check_not_both(self.partial_kwargs, mapped, location)
+        return self._mapped(ExpandInput(arguments=mapped), list(mapped), location)
+
+    def expand_kwargs(self, kwargs: Any) -> Any:
+        """A mapped task group with one set of arguments per dict in `kwargs` (a list, or an upstream output)."""
+        from airstep.sdk.mapping import ExpandInput
+
+        location = caller_location()
+        parameters = inspect.signature(self.function).parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+            raise DagDefinitionError(
+                "calling expand_kwargs() on task group function with * or ** is not supported", location
+            )
+        names = [p.name for p in parameters if p.name not in self.partial_kwargs]
+        return self._mapped(ExpandInput(kwargs_list=kwargs), names, location)
+
+    def _mapped(self, expand_input: ExpandInput, names: list[str], location: SourceLocation) -> Any:
+        from airstep.sdk.mapping import GroupArgument, check_expand_input
+
+        check_expand_input(f"task group {self.function.__name__!r}", expand_input, location)
+        arguments = {name: GroupArgument(expand_input, name) for name in names}
+        group_class = functools.partial(MappedTaskGroup, expand_input=expand_input)
+        return self._build(group_class, location, (), {**self.partial_kwargs, **arguments})
+
+    def _build(self, group_class: Callable[..., TaskGroup], location: SourceLocation, args: Any, kwargs: Any) -> Any:
         options = {"group_id": self.function.__name__, **self.group_kwargs}
-        with TaskGroup(add_suffix_on_collision=True, location=caller_location(), **options) as group:
+        with group_class(add_suffix_on_collision=True, location=location, **options) as group:
             if self.function.__doc__ and not group.tooltip:
                 group.tooltip = self.function.__doc__
             returned = self.function(*args, **kwargs)
         # A function that returns a task (or its output) binds dependencies to it, else to the group.
         return returned if returned is not None else group
+
+    def _check_names(self, method: str, kwargs: dict[str, Any], location: SourceLocation) -> None:
+        parameters = inspect.signature(self.function).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return
+        unknown = sorted(set(kwargs) - set(parameters))
+        if unknown:
+            raise DagDefinitionError(
+                f"{method} got unexpected keyword arguments for task group "
+                f"{self.function.__name__!r}: {', '.join(unknown)}",
+                location,
+            )
 
 
 def task_group(python_callable: Callable[..., Any] | None = None, **group_kwargs: Any) -> Any:

@@ -22,7 +22,20 @@ class _NotSet:
 NOTSET: Any = _NotSet()
 
 
-class XComArg(DependencyMixin):
+class Reference:
+    """A value known only when the DAG runs: a task's output (XComArg), or a mapped task group's
+    argument. A task holding one in its arguments is downstream of the tasks it refers to, and
+    resolves it in its try's context."""
+
+    def references(self) -> list[XComArg]:
+        """The task outputs this value is made from (each one an edge into a task using it)."""
+        raise NotImplementedError
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+
+class XComArg(Reference, DependencyMixin):
     """The future return value of a task: pass it to another task to create the edge and the value."""
 
     def __init__(self, operator: BaseOperator, key: str = XCOM_RETURN_KEY) -> None:
@@ -78,7 +91,6 @@ class XComArg(DependencyMixin):
         raise KeyError(f"XComNotFound: task {self.operator.task_id!r} pushed no XCom under key {self.key!r}")
 
     def references(self) -> list[XComArg]:
-        """The task outputs this value is made from (each one an edge into a task using it)."""
         return [self]
 
     def zip(self, *others: XComArg, fillvalue: Any = NOTSET) -> XComArg:
@@ -148,7 +160,7 @@ def _items(value: Any) -> list[Any]:
 
 def iter_xcom_args(value: Any) -> Iterator[XComArg]:
     """Every task output (plain XComArg) inside a (possibly nested) argument structure."""
-    if isinstance(value, XComArg):
+    if isinstance(value, Reference):
         yield from value.references()
     elif isinstance(value, (list, tuple, set)):
         for item in value:
@@ -159,8 +171,8 @@ def iter_xcom_args(value: Any) -> Iterator[XComArg]:
 
 
 def resolve_xcom_args(value: Any, context: dict[str, Any]) -> Any:
-    """`value` with every XComArg inside it replaced by the value it refers to."""
-    if isinstance(value, XComArg):
+    """`value` with every Reference inside it replaced by the value it refers to."""
+    if isinstance(value, Reference):
         return value.resolve(context)
     if isinstance(value, list):
         return [resolve_xcom_args(v, context) for v in value]

@@ -9,6 +9,9 @@ and a test compares the two)::
                                  sk = TI#<task_id>#<map_index>  a task instance (latest try) and its
                                                                 XComs (`xcoms`: {key: value}, JSON text)
                                  sk = GATE#<task_id>            a gate's token and arrived upstreams
+                                 sk = MAP#<task_id>             how many instances a mapped task has
+                                 sk = SKIP#<task_id>            a task of a mapped task group that a
+                                                                branch outside it skipped
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
@@ -31,6 +34,7 @@ RUN_SK = "RUN"
 RUN_STARTED_PREFIX = "RUN#"
 TI_PREFIX = "TI#"
 MAP_PREFIX = "MAP#"
+SKIP_PREFIX = "SKIP#"
 GATE_PREFIX = "GATE#"
 ALL_DAGS = "DAGS"
 ALL_IMPORT_ERRORS = "IMPORT_ERRORS"
@@ -67,6 +71,11 @@ def ti_sk(task_id: str, map_index: int) -> str:
 def map_sk(task_id: str) -> str:
     """A mapped task's instance count, once its expand step has counted them."""
     return f"{MAP_PREFIX}{task_id}"
+
+
+def skip_sk(task_id: str) -> str:
+    """A task of a mapped task group skipped from outside it: every instance of it is skipped."""
+    return f"{SKIP_PREFIX}{task_id}"
 
 
 def gate_sk(task_id: str) -> str:

@@ -25,6 +25,11 @@ _LISTING_NAMES = {"#s": "state", "#e": "error"}
 _LISTING = "sk, #s, try_number, start_date, end_date, #e, rendered_map_index"
 
 
+def instance_label(task_id: str, map_index: int) -> str:
+    """How Airflow names an instance: `task_id`, or `task_id[map_index]` for a mapped one."""
+    return task_id if map_index < 0 else f"{task_id}[{map_index}]"
+
+
 @dataclass(frozen=True, slots=True)
 class TaskInstance:
     """The latest try of one task instance, as stored."""
@@ -42,8 +47,7 @@ class TaskInstance:
 
     @property
     def label(self) -> str:
-        """How Airflow names the instance: `task_id`, or `task_id[map_index]` for a mapped one."""
-        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+        return instance_label(self.task_id, self.map_index)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,15 +132,15 @@ class FinishedInstances:
                 _, (_, _, dropped) = self._mapped.popitem(last=False)
                 self._mapped_chars -= dropped
 
-    def get(self, pk: str, task_id: str) -> TaskInstance | None:
+    def get(self, pk: str, label: str) -> TaskInstance | None:
         with self._lock:
-            return self._entries.get((pk, task_id))
+            return self._entries.get((pk, label))
 
     def add(self, pk: str, ti: TaskInstance) -> None:
         if ti.xcoms is not None and len(ti.xcoms) > self.MAX_XCOM_CHARS:
             return
         with self._lock:
-            self._entries[(pk, ti.task_id)] = ti
+            self._entries[(pk, ti.label)] = ti
             if len(self._entries) > self.MAX_ENTRIES:
                 self._entries.popitem(last=False)
 
@@ -325,14 +329,15 @@ class TaskInstances:
         )
         return [TaskInstance.from_item(item) for item in items]
 
-    def get_task_instances(self, run: RunKey, task_ids: list[str]) -> dict[str, TaskInstance]:
-        """The given tasks' instances (unmapped) with their return values, by task_id (one batch read).
+    def get_task_instances(self, run: RunKey, task_ids: list[str], map_index: int = -1) -> dict[str, TaskInstance]:
+        """The given tasks' instances (unmapped, or at `map_index`) with their return values, by
+        task_id (one batch read).
 
         Finished instances never change, so each is read once per process: the tasks of a fan-out
         that a warm task runner serves share one read of their upstream."""
-        found = {t: ti for t in task_ids if (ti := self.finished.get(run.pk, t)) is not None}
+        found = {t: ti for t in task_ids if (ti := self.finished.get(run.pk, instance_label(t, map_index))) is not None}
         missing = list(dict.fromkeys(t for t in task_ids if t not in found))
-        for item in self.table.batch_get([key(run.pk, schema.ti_sk(t, -1)) for t in missing]):
+        for item in self.table.batch_get([key(run.pk, schema.ti_sk(t, map_index)) for t in missing]):
             ti = TaskInstance.from_item(item)
             found[ti.task_id] = ti
             if ti.state in FINISHED:
@@ -348,6 +353,14 @@ class TaskInstances:
         """How many instances a mapped task expanded into (None: it never did)."""
         counted = self.table.batch_get([key(run.pk, schema.map_sk(task_id))])
         return int(counted[0]["length"]["N"]) if counted else None
+
+    def skip_every_instance(self, run: RunKey, task_id: str) -> None:
+        """A branch outside a mapped task group skipped one of its tasks: each instance of it is
+        skipped when it comes to run (Airflow's NotPreviouslySkippedDep)."""
+        self.table.put({**key(run.pk, schema.skip_sk(task_id)), EXPIRES_AT: self.table.expires_at()})
+
+    def skips_every_instance(self, run: RunKey, task_id: str) -> bool:
+        return bool(self.table.batch_get([key(run.pk, schema.skip_sk(task_id))]))
 
     def get_mapped(self, run: RunKey, task_id: str) -> tuple[int | None, list[TaskInstance]]:
         """A mapped task's instance count (None: never counted) and its instances with their XComs,

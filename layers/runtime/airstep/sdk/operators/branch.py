@@ -5,7 +5,7 @@ nor downstream of a followed task are skipped, whatever their trigger rules. A s
 whose condition is falsy skips its direct downstream tasks, or every task downstream of it with
 `ignore_downstream_trigger_rules=True` (the default), teardowns excepted. The task itself succeeds; what it skipped is
 pushed as the XCom `skipmixin_key`, and the skip is raised as DownstreamTasksSkipped for the task
-runner to record (airstep.runtime.executor).
+runner to record (airstep.runtime.executor); a mapped instance's try goes on and returns its value.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class SkipMixin:
         task_ids = [t.task_id for t in tasks if isinstance(t, BaseOperator)]
         if task_ids:
             ti.xcom_push(key=XCOM_SKIPMIXIN_KEY, value={XCOM_SKIPMIXIN_SKIPPED: task_ids})
-            raise DownstreamTasksSkipped(task_ids)
+            _skip(ti, task_ids)
 
     def skip_all_except(self, ti: Any, branch_task_ids: None | str | Iterable[str]) -> None:
         task: BaseOperator = self  # type: ignore[assignment]
@@ -51,7 +51,15 @@ class SkipMixin:
         )
         skipped = [t.task_id for t in downstream if t.task_id not in followed]
         if skipped:
-            raise DownstreamTasksSkipped(skipped)
+            _skip(ti, skipped)
+
+
+def _skip(ti: Any, task_ids: list[str]) -> None:
+    """Hand the skips to the task runner: raised, or for a mapped instance (which, as in Airflow,
+    goes on to return its value) kept on its task instance."""
+    if getattr(ti, "map_index", -1) < 0:
+        raise DownstreamTasksSkipped(task_ids)
+    ti.skipped.extend(task_ids)
 
 
 def _branch_ids(branch_task_ids: None | str | Iterable[str]) -> set[str]:
