@@ -1,6 +1,7 @@
 """What a sensor costs while it waits: a sensor that is done after `--seconds` (default 60) with
-`poke_interval` 10, run on the local engine (moto waits in real time). Prints the Lambda invocations
-(task runner, executor) and the execution history events the wait took.
+`poke_interval` 10, run on the local engine (moto waits in real time), first a poking sensor
+(`@task.sensor`), then a time sensor (`DateTimeSensor`, the moment `--seconds` ahead). Prints the
+Lambda invocations (task runner, executor) and the execution history events each wait took.
 
 Run: python bench/sensor_cost.py [--seconds 60] [--poke-interval 10]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airstep.loader import load_dag_file
@@ -29,6 +31,14 @@ with DAG("waits"):
     ready()
 """
 
+TIME_SENSOR_DAG = """
+from airflow.providers.standard.sensors.date_time import DateTimeSensor
+from airstep import DAG
+
+with DAG("waits"):
+    DateTimeSensor(task_id="ready", target_time="{done_at_iso}", poke_interval={poke_interval}, timeout=3600)
+"""
+
 
 class _KeepMachines:
     """The engine's Step Functions client, except that it keeps state machines (to read the history)."""
@@ -45,9 +55,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--poke-interval", type=float, default=10)
     options = parser.parse_args()
+    for kind, source in (("poking sensor", SENSOR_DAG), ("time sensor", TIME_SENSOR_DAG)):
+        done_at = time.time() + options.seconds
+        text = source.format(
+            poke_interval=options.poke_interval,
+            done_at=done_at,
+            done_at_iso=datetime.fromtimestamp(done_at, UTC).isoformat(),
+        )
+        seconds, state, runner, executor, events = measure(text)
+        print(
+            f"{kind} done after {options.seconds:g} s (poke_interval {options.poke_interval:g} s): "
+            f"run {seconds:.1f} s, "
+            f"state {state}; {executor} executor and {runner} task-runner invocations (finalize among them), "
+            f"{events} execution history events in all"
+        )
+
+
+def measure(source: str) -> tuple[float, str, int, int, int]:
+    """Run the DAG once: seconds, the sensor's state, runner and executor invocations, history events."""
     with tempfile.TemporaryDirectory() as tmp, LocalEngine() as engine:
         path = Path(tmp) / "waits.py"
-        path.write_text(SENSOR_DAG.format(poke_interval=options.poke_interval, done_at=time.time() + options.seconds))
+        path.write_text(source)
         loaded = load_dag_file(str(path))
         model = DagModel.from_dag(loaded.dags["waits"])
         engine.session.calls = []
@@ -62,11 +90,7 @@ def main() -> None:
     [ready] = result.tasks
     runner = invokes.count(engine.names.run_task)
     executor = invokes.count(engine.names.execute_task)
-    print(
-        f"sensor done after {options.seconds:g} s (poke_interval {options.poke_interval:g} s): run {seconds:.1f} s, "
-        f"state {ready.state}; {executor} executor invocations (one per poke), {runner} task-runner invocations "
-        f"(one per poke, plus finalize), {len(events)} execution history events in all"
-    )
+    return seconds, str(ready.state), runner, executor, len(events)
 
 
 if __name__ == "__main__":

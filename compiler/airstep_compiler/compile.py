@@ -57,11 +57,18 @@ EVENTS_PER_MAPPED_INSTANCE = 7
 # A poke that is not done: its run state (5), the Choice after it (2) and the Wait (2).
 EVENTS_PER_POKE = 9
 SENSOR_HISTORY_SHARE = 0.5  # of a run's history events, for its sensors' pokes together
+# A poke in a sensor's child execution: its run state (5), the Choice after it (2), the Wait (2) and
+# the Choice that ends the child when its pokes are spent (2).
+EVENTS_PER_CHILD_POKE = 11
+SENSOR_LAP_POKES = 2_000  # the most pokes of one try in one child execution
 
 
 def max_pokes(sensor: SensorPolicy) -> int:
     """The most pokes a sensor's try can make before its timeout ends it (Airflow pokes once more
-    after the last wait that starts before the timeout)."""
+    after the last wait that starts before the timeout); a time sensor's are its first poke and
+    the end of its one wait."""
+    if sensor.waits_for_moment:
+        return 2
     if sensor.exponential_backoff:
         waited, pokes = 0.0, 1
         while waited <= sensor.timeout:
@@ -125,7 +132,8 @@ class CompiledDag:
     mapped_tasks: tuple[str, ...] = ()  # each mapped task, by id
     # each mapped task group, how many tasks it holds and the history events an inline instance writes
     mapped_groups: tuple[tuple[str, int, int], ...] = ()
-    sensors: tuple[tuple[str, int, int], ...] = ()  # (task_id, pokes it may make, pokes before its timeout)
+    # (task_id, pokes before its timeout, pokes per child execution (0: none), a time sensor's single wait)
+    sensors: tuple[tuple[str, int, int, bool], ...] = ()
 
     def shapes(self, limits: Limits | None = None) -> list[str]:
         """What each mapped task and sensor compiled to, and what an instance or a poke costs
@@ -147,17 +155,7 @@ class CompiledDag:
                 f"executions (their own history); ~{_count(count, 'transition')} per instance"
                 for group_id, count, events in self.mapped_groups
             ]
-            + [
-                f"sensor {task_id}: a poke (one runner and one executor invocation, ~{EVENTS_PER_POKE} history events "
-                f"with its Wait), then a Wait state while not done (no compute held); up to {budget:,} pokes"
-                + (
-                    f" ({needed:,} would reach its timeout at poke_interval: after {budget // 2:,} pokes its waits "
-                    "stretch so the rest still reach it)"
-                    if budget < needed
-                    else ""
-                )
-                for task_id, budget, needed in self.sensors
-            ]
+            + [_sensor_shape(*sensor) for sensor in self.sensors]
         )
 
     @property
@@ -223,7 +221,14 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
             (group, len(members), emitter.group_events[group]) for group, members in model.map_groups.items()
         ),
         sensors=tuple(
-            (t.task_id, emitter._poke_budget(t), max_pokes(t.sensor)) for t in model.tasks if t.sensor is not None
+            (
+                t.task_id,
+                max_pokes(t.sensor),
+                0 if emitter._fits_in_history(t.sensor) else emitter.lap_pokes(t),
+                t.sensor.waits_for_moment,
+            )
+            for t in model.tasks
+            if t.sensor is not None
         ),
     )
     if options.check_limits:
@@ -247,6 +252,26 @@ class _Guard:
     owner: str
     head: str
     transitions: int
+
+
+def _sensor_shape(task_id: str, pokes: int, lap_pokes: int, timed: bool) -> str:
+    if timed:
+        return (
+            f"time sensor {task_id}: one poke (a runner and an executor invocation) names its moment, one Wait "
+            "state lasts until it (or until the timeout) and a runner invocation ends the try: "
+            f"~{2 * EVENTS_PER_POKE} history events whatever the wait"
+        )
+    shape = (
+        f"sensor {task_id}: a poke (one runner and one executor invocation), then a Wait state while not done "
+        f"(no compute held), up to {pokes:,} pokes before its timeout"
+    )
+    if not lap_pokes:
+        return f"{shape}: ~{EVENTS_PER_POKE} of this run's history events each"
+    return (
+        f"{shape}, too many for this run's history: the loop runs in child executions (their own history) of "
+        f"{lap_pokes:,} pokes per try each, ~{math.ceil(pokes / lap_pokes)} of them, a handful of this run's "
+        "history events each, at its poke_interval throughout"
+    )
 
 
 def _count(n: int, noun: str) -> str:
@@ -420,7 +445,8 @@ class _Emitter:
         failed = contract.failed_state(run)
         signal = self.signals.get(task.task_id, [])
         expands = task.mapped and not self.indexed  # a mapped task or task group (not a task inside one)
-        first = run + contract.EXPAND_SUFFIX if expands else run
+        in_laps = task.sensor is not None and not self._fits_in_history(task.sensor)
+        first = run + contract.EXPAND_SUFFIX if expands else run + contract.LAPS_SUFFIX if in_laps else run
         entry = first
         if step.gate:
             self.gates += 1
@@ -438,9 +464,11 @@ class _Emitter:
         if expands:
             self._emit_mapped(task, run, states, next_name, signal)
             return entry
+        if in_laps:
+            self._emit_sensor_laps(task, run, states, next_name, signal)
+            return entry
         guards = self.guards.get(task.task_id, {})
-        pokes = self._poke_budget(task) if task.sensor is not None else None
-        payload = self._payload(contract.run_payload(task.task_id, signal, guards, pokes))
+        payload = self._payload(contract.run_payload(task.task_id, signal, guards))
         run_state = self._run_state(payload, next_name, self._retriers(task), self._timeout(task), failed)
         if guards:  # its outcome says which guarded paths are skipped
             run_state = replace(
@@ -453,22 +481,88 @@ class _Emitter:
             run_state = replace(
                 run_state, next=poked, result_selector=contract.POKE_SELECTOR, result_path=contract.POKE_PATH
             )
-            self._put_poke_loop(run, poked, states, next_name, pokes or 1)
+            self._put_poke_loop(run, poked, states, next_name, max_pokes(task.sensor))
         self.put(states, run, run_state)
-        if signal:
-            self._put_fail_state(states, failed, self._payload(contract.fail_payload(task.task_id, signal)), next_name)
-        else:
-            self.put(states, failed, PassState(next_name), runs=0)
+        self._put_failed(states, failed, task.task_id, signal, next_name)
         return entry
 
-    def _poke_budget(self, task: TaskModel) -> int:
-        """The pokes a sensor's try may make: all it can make before its timeout, or its share of half
-        the run's history (the runner then stretches its later waits so that they still reach the
-        timeout: docs/design.md, "Sensors")."""
-        assert task.sensor is not None
+    def _put_failed(
+        self, states: dict[str, State], failed: str, task_id: str, signal: list[str], next_name: str | None
+    ) -> None:
+        """Where the task's last failed try leads (see `_put_fail_state`)."""
+        if signal:
+            self._put_fail_state(states, failed, self._payload(contract.fail_payload(task_id, signal)), next_name)
+        else:
+            self.put(states, failed, PassState(next_name), runs=0)
+
+    def _fits_in_history(self, sensor: SensorPolicy) -> bool:
+        """Whether a sensor's pokes until its timeout fit in its share of half the run's history;
+        if not, its loop runs in child executions (`_emit_sensor_laps`)."""
         sensors = sum(1 for t in self.model.tasks if t.sensor is not None)
         share = int(self.options.limits.history_events * SENSOR_HISTORY_SHARE / EVENTS_PER_POKE / sensors)
-        return max(2, min(max_pokes(task.sensor), share))
+        return max_pokes(sensor) <= share
+
+    def lap_pokes(self, task: TaskModel) -> int:
+        """The pokes of one try in one of a sensor's child executions: with its retries' tries, they
+        fill at most 90% of the child's history."""
+        budget = self.options.limits.history_events * 0.9 / EVENTS_PER_CHILD_POKE / (task.retries + 1)
+        return max(2, min(SENSOR_LAP_POKES, int(budget)))
+
+    def _emit_sensor_laps(
+        self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]
+    ) -> None:
+        """A sensor whose pokes would not fit in the run's history: its poke loop runs in a child
+        execution (a Distributed Map of one item, with its own history) that ends when the sensor is
+        done or its pokes are spent; then another child takes the try over, at the same cadence."""
+        assert task.sensor is not None
+        laps, lap, lapped = run + contract.LAPS_SUFFIX, run + contract.LAP_SUFFIX, run + contract.LAPPED_SUFFIX
+        failed = contract.failed_state(run)
+        count = math.ceil(max_pokes(task.sensor) / self.lap_pokes(task))
+        self.put(states, laps, PassState(lap, result=[0], result_path=contract.LAPS_PATH), runs=count)
+        children = DistributedMapState(
+            None,
+            contract.mapped_item_selector(task.task_id),
+            self._sensor_lap(task, run, signal),
+            lapped,
+            max_concurrency=1,
+            catch_next=failed,
+            items_path=contract.LAPS_PATH,
+            result_path=contract.LAP_PATH,
+            result_selector=contract.LAP_SELECTOR,
+        )
+        self.put(states, lap, children, runs=count)
+        again = PresentAndTrueRule(contract.LAP_DONE_PATH, laps, value=False)
+        self.put(states, lapped, ChoiceState((again,), default=next_name or contract.end_state(lapped)), runs=count)
+        if next_name is None:
+            self.put(states, contract.end_state(lapped), PassState(None), runs=0)
+        self._put_failed(states, failed, task.task_id, signal, next_name)
+
+    def _sensor_lap(self, task: TaskModel, run: str, signal: list[str]) -> Branch:
+        """A child execution of a sensor's loop: poke, and wait while not done, until the runner says
+        the child's pokes are spent; it outputs {"done": false} then, else {"done": true}."""
+        states: dict[str, State] = {}
+        poked, sleep, again = run + contract.POKED_SUFFIX, run + contract.SLEEP_SUFFIX, run + contract.NEXT_LAP_SUFFIX
+        done, spent, failed = (
+            run + contract.DONE_SUFFIX,
+            run + contract.SPENT_SUFFIX,
+            failed_state(run + contract.CHILD_SUFFIX),
+        )
+        payload = contract.run_payload(task.task_id, signal, lap_pokes=self.lap_pokes(task))
+        poke = replace(
+            self._run_state(payload, poked, self._retriers(task), self._timeout(task), failed),
+            result_selector=contract.LAP_POKE_SELECTOR,
+            result_path=contract.POKE_PATH,
+        )
+        self.put(states, run, poke, runs=0)
+        not_done = ChoiceRule(contract.POKE_DONE_PATH, sleep, boolean_equals=False)
+        self.put(states, poked, ChoiceState((not_done,), default=done), runs=0)
+        self.put(states, sleep, WaitState(contract.POKE_WAIT_PATH, again), runs=0)
+        is_spent = ChoiceRule(contract.POKE_LAP_PATH, spent, boolean_equals=True)
+        self.put(states, again, ChoiceState((is_spent,), default=run), runs=0)
+        self.put(states, spent, PassState(None, result={contract.POKE_DONE: False}, result_path="$"), runs=0)
+        self.put(states, done, PassState(None, result={contract.POKE_DONE: True}, result_path="$"), runs=0)
+        self._put_failed(states, failed, task.task_id, signal, done)
+        return Branch(run, states, DISTRIBUTED_PROCESSOR)
 
     def _put_poke_loop(self, run: str, poked: str, states: dict[str, State], next_name: str | None, pokes: int) -> None:
         """After a poke: on to `next_name` when done, else a Wait for the seconds the runner chose and

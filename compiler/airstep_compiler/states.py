@@ -157,13 +157,17 @@ class ChoiceRule:
 
 @dataclass(frozen=True, slots=True)
 class PresentAndTrueRule:
-    """Goes to `next` when `variable` is present and true (an absent variable is not an error)."""
+    """Goes to `next` when `variable` is present and true (or `value`); an absent variable is not an error."""
 
     variable: str
     next: str
+    value: bool = True
 
     def to_asl(self) -> dict[str, Any]:
-        tests = [{"Variable": self.variable, "IsPresent": True}, {"Variable": self.variable, "BooleanEquals": True}]
+        tests = [
+            {"Variable": self.variable, "IsPresent": True},
+            {"Variable": self.variable, "BooleanEquals": self.value},
+        ]
         return {"And": tests, "Next": self.next}
 
 
@@ -269,30 +273,38 @@ DISTRIBUTED_PROCESSOR = {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
 
 @dataclass(frozen=True, slots=True)
 class DistributedMapState:
-    """A Distributed Map: `item_reader` reads the items from S3 and each runs in a child execution
-    (`processor`, with its own history); no child's failure fails the Map, and outputs are dropped.
+    """A Distributed Map: each item runs in a child execution (`processor`, with its own history),
+    the items read from S3 by `item_reader` or taken from the state data at `items_path`; no
+    child's failure fails the Map; the children's outputs are dropped, or put at `result_path`.
     Whatever fails the Map itself (its items cannot be read) is caught into `catch_next`."""
 
-    item_reader: dict[str, Any]
+    item_reader: dict[str, Any] | None
     item_selector: dict[str, str]
     processor: Branch
     next: str | None
     max_concurrency: int
     catch_next: str
+    items_path: str | None = None
+    result_path: str | None = None
+    result_selector: dict[str, str] | None = None
 
     kind = "Map"
 
     def to_asl(self) -> State:
-        state: State = {
-            "Type": "Map",
-            "ItemReader": self.item_reader,
+        state: State = {"Type": "Map"}
+        if self.item_reader is not None:
+            state["ItemReader"] = self.item_reader
+        else:
+            state["ItemsPath"] = self.items_path
+        state |= {
             "ItemSelector": self.item_selector,
             "MaxConcurrency": self.max_concurrency,
             "ToleratedFailurePercentage": 100.0,  # a float: moto's ASL parser refuses the integer 100
             "ItemProcessor": self.processor.to_asl(),
-            "ResultPath": None,
-            "Catch": _catch_all(self.catch_next),
         }
+        if self.result_selector is not None:
+            state["ResultSelector"] = self.result_selector
+        state |= {"ResultPath": self.result_path, "Catch": _catch_all(self.catch_next)}
         return _linked(state, self.next)
 
 

@@ -35,7 +35,7 @@ from airstep.states import RunState, TaskState
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 from airstep_compiler.deploy import dag_record
 from airstep_compiler.deploy import lambda_handler as compile_dags
-from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
+from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS, Limits
 from airstep_local.aws import LocalSession, speed_up_moto
 
 REGION = "us-east-1"
@@ -123,6 +123,7 @@ class RunRequest:
     conf: dict[str, Any] = field(default_factory=dict)
     fast_retries: bool = False
     gate_every_task: bool = False  # compile every task behind a gate (tests)
+    history_events: int | None = None  # compile for a smaller history quota, not checked (tests)
 
 
 class LocalEngine:
@@ -283,6 +284,11 @@ class LocalEngine:
             function_name=self.names.run_task,
             fast_retries=request.fast_retries,
             gate_every_task=request.gate_every_task,
+            **(
+                {"limits": Limits(history_events=request.history_events), "check_limits": False}
+                if request.history_events
+                else {}
+            ),
         )
         model.resolve_params(request.conf)  # a bad conf starts no run and writes nothing
         compiled = compile_dag(model, source, options)

@@ -45,7 +45,7 @@ WAIT_FOR = "wait_for"  # the upstream tasks a gate waits for
 TOKEN = "token"  # the gate's task token
 MAP_INDEX = "map_index"
 MAPPED = "mapped"  # state data: the expand step's {indexes, reader}
-MAX_POKES = "max_pokes"  # a sensor's: the pokes its try may make in this run's history
+LAP_POKES = "lap_pokes"  # a sensor looping in child executions: the pokes of a try in one child
 DISTRIBUTED = "distributed"  # an expand step's: its definition may run the instances as child executions
 GUARDS = "guards"  # {guard: head task id}: the guards in front of paths a skipping task may skip
 
@@ -77,7 +77,7 @@ def run_payload(
     task_id: str | None,
     signal: Sequence[str] = (),
     guards: Mapping[str, str] | None = None,
-    max_pokes: int | None = None,
+    lap_pokes: int | None = None,
 ) -> dict[str, Any]:
     """A task's run state payload; `task_id=None` names the task of the Map item being processed."""
     if task_id is None:
@@ -87,8 +87,8 @@ def run_payload(
         payload[SIGNAL] = list(signal)
     if guards:
         payload[GUARDS] = dict(guards)
-    if max_pokes is not None:
-        payload[MAX_POKES] = max_pokes
+    if lap_pokes is not None:
+        payload[LAP_POKES] = lap_pokes
     return payload
 
 
@@ -241,7 +241,7 @@ class Payload:
     execution: str | None = None
     guards: dict[str, str] = field(default_factory=dict)
     map_index: int = -1
-    max_pokes: int | None = None
+    lap_pokes: int | None = None
     distributed: bool = False
 
     @classmethod
@@ -259,7 +259,7 @@ class Payload:
             execution=ctx.get(EXECUTION),
             guards=dict(event.get(GUARDS) or {}),
             map_index=int(event.get(MAP_INDEX, -1)),
-            max_pokes=event.get(MAX_POKES),
+            lap_pokes=event.get(LAP_POKES),
             distributed=bool(event.get(DISTRIBUTED, False)),
         )
 
@@ -273,12 +273,23 @@ OUTCOME_STATE_SELECTOR = {_ref(OUTCOME_STATE): _path("Payload", OUTCOME_STATE)}
 OUTCOME_SELECTOR = {**OUTCOME_STATE_SELECTOR, _ref(OUTCOME_CAUSE): _path("Payload", OUTCOME_CAUSE)}
 RUN_STATE_PATH = _path(RESULT, OUTCOME_STATE)
 BYPASS = "bypass"
-POKE = "poke"  # state data: a sensor's last {done, wait}
-POKE_DONE, POKE_WAIT = "done", "wait"
+POKE = "poke"  # state data: a sensor's last {done, wait, lap}
+POKE_DONE, POKE_WAIT, POKE_LAP = "done", "wait", "lap"  # lap: the child execution's pokes are spent
 POKE_PATH = _path(POKE)
 POKE_DONE_PATH = _path(POKE, POKE_DONE)
 POKE_WAIT_PATH = _path(POKE, POKE_WAIT)
+POKE_LAP_PATH = _path(POKE, POKE_LAP)
 POKE_SELECTOR = {_ref(POKE_DONE): _path("Payload", POKE, POKE_DONE), _ref(POKE_WAIT): _path("Payload", POKE, POKE_WAIT)}
+LAP_POKE_SELECTOR = {**POKE_SELECTOR, _ref(POKE_LAP): _path("Payload", POKE, POKE_LAP)}
+LAPS = "laps"  # state data: the one item of a sensor's next child execution
+LAPS_PATH = _path(LAPS)
+LAP = "lap"  # state data: {child: {done}}, the output of a sensor's last child execution
+LAP_CHILD = "child"
+LAP_PATH = _path(LAP)
+LAP_DONE_PATH = _path(LAP, LAP_CHILD, POKE_DONE)
+# The Distributed Map's output is the list of its one child's output. (A Choice on "$.lap[0].done"
+# is valid ASL, but moto's interpreter reads a list there: the selector takes the item out.)
+LAP_SELECTOR = {_ref(LAP_CHILD): "$[0]"}
 
 
 def bypass_selector(guards: Sequence[str]) -> dict[str, str]:
@@ -427,6 +438,12 @@ DISTRIBUTED_MAP_SUFFIX = "@dmap"
 CHILD_SUFFIX = "@d"  # a Distributed Map child's run state
 POKED_SUFFIX = "@poked"
 SLEEP_SUFFIX = "@sleep"
+LAPS_SUFFIX = "@laps"  # Pass: the item of a sensor's next child execution
+LAP_SUFFIX = "@lap"  # Distributed Map: a sensor's loop in a child execution
+LAPPED_SUFFIX = "@lapped"  # Choice: another child execution while the sensor is not done
+NEXT_LAP_SUFFIX = "@again"  # Choice in the child: poke again, or end the child when its pokes are spent
+DONE_SUFFIX = "@done"
+SPENT_SUFFIX = "@spent"  # a sensor's child execution ends, its pokes spent, the sensor not done
 
 
 def guard_state(number: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,12 @@ class AirflowFailException(AirflowException):
 
 
 class PokeNotDone(AirflowException):  # noqa: N818 - not an error: the sensor's criteria are not met yet
-    """Raised by a sensor's poke that is not done: the task runner waits and pokes again."""
+    """Raised by a sensor's poke that is not done: the task runner waits and pokes again, or (a time
+    sensor's, `until` set) waits until that moment and ends the try without poking again."""
+
+    def __init__(self, until: datetime.datetime | None = None) -> None:
+        super().__init__()
+        self.until = until
 
 
 class DownstreamTasksSkipped(AirflowException):

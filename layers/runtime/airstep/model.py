@@ -45,6 +45,8 @@ class SensorPolicy:
     external_dag_id: str | None = None
     external_task_ids: tuple[str, ...] = ()
     external_delta: float = 0.0
+    # A time sensor: its first poke that is not done names its moment, and one Wait lasts until it.
+    waits_for_moment: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -118,6 +120,7 @@ class TaskModel:
                 op.exponential_backoff,
                 op.max_wait,
                 *op.external_lookup(),
+                waits_for_moment=op.waits_for_moment,
             )
             if isinstance(op, BaseSensorOperator)
             else None,

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -128,6 +129,7 @@ class TryResult:
     skip: tuple[str, ...] = ()  # downstream task ids a branching or short-circuiting try skipped
     length: int | None = None  # a measured mapped task's instance count
     rendered_map_index: str | None = None  # the task's map_index_template, rendered after the try
+    until: str | None = None  # a time sensor's poke that is not done: the moment it will be (ISO)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +142,7 @@ class TryResult:
             "skip": list(self.skip),
             "length": self.length,
             "rendered_map_index": self.rendered_map_index,
+            "until": self.until,
         }
 
     @classmethod
@@ -155,6 +158,7 @@ class TryResult:
             tuple(data.get("skip", ())),
             data.get("length"),
             data.get("rendered_map_index"),
+            data.get("until"),
         )
 
 
@@ -269,8 +273,9 @@ def _try(
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
         outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.owner, view.pushed), skip=tuple(skipped.tasks))
         return outcome, task.on_success_callback
-    except PokeNotDone:  # a sensor whose criteria are not met yet: the runner pokes again later
-        return TryResult(TaskState.UP_FOR_RESCHEDULE, _kept(request.owner, view.pushed)), []
+    except PokeNotDone as not_done:  # a sensor whose criteria are not met yet: the runner pokes again later
+        until = not_done.until.astimezone(UTC).isoformat() if not_done.until else None
+        return TryResult(TaskState.UP_FOR_RESCHEDULE, _kept(request.owner, view.pushed), until=until), []
     except AirflowSkipException as exc:
         outcome = TryResult(TaskState.SKIPPED, _kept(request.owner, view.pushed), error=redact(str(exc)) or None)
         return outcome, task.on_skipped_callback

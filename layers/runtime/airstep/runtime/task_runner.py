@@ -27,6 +27,7 @@ from airstep.contract import (
     DEFAULT_QUEUE,
     INLINE_MAP_MAX_ITEMS,
     POKE_DONE,
+    POKE_LAP,
     POKE_WAIT,
     STATES_TIMEOUT,
     TASK_ID,
@@ -97,7 +98,7 @@ class Invocation:
             if action is Action.RUN:
                 outcome = replace(self.run_task(), map_index=self.payload.map_index)
                 if outcome.poke is None and self.model.task_map[self.task_id].sensor is not None:
-                    outcome = replace(outcome, poke={POKE_DONE: True, POKE_WAIT: 0})
+                    outcome = replace(outcome, poke={POKE_DONE: True, POKE_WAIT: 0, POKE_LAP: False})
                 return (self._with_bypass(outcome) if self.payload.guards else outcome).to_dict()
             if action is Action.GATE:
                 return self.hold_at_gate()
@@ -308,7 +309,12 @@ class Invocation:
         resumed = self.store.resume_poke(self.key, self.task_id) if task.sensor and index < 0 else None
         pokes, pushed = 0, None
         if resumed is not None:  # a sensor's try, between two pokes
-            try_number, started, pokes, pushed = resumed
+            try_number, started, pokes, pushed = resumed.try_number, resumed.started, resumed.pokes, resumed.pushed
+            if resumed.until is not None:  # a time sensor's: its moment (or its timeout) has come; no poke
+                result = TryResult(TaskState.UP_FOR_RESCHEDULE, pushed, until=resumed.until)
+                if seconds_between(resumed.until, _now()) >= 0:
+                    return self._close(try_number, started, TaskState.SUCCESS, None, pushed)
+                return self._not_done(task, try_number, started, pokes, result)
         else:
             try_number = self.store.begin_try(self.key, self.task_id, started, index)
         if try_number is None:  # a duplicate invocation of a finished task: report what is recorded
@@ -387,14 +393,18 @@ class Invocation:
                 return self._close(try_number, started, TaskState.SKIPPED, message, result.xcoms)
             self._close(try_number, started, TaskState.FAILED, f"AirflowSensorTimeout: {message}", result.xcoms)
             raise AirstepTaskFailedNoRetry("AirflowSensorTimeout (the message is in its task instance record)")
-        wait = next_poke_interval(self.payload.run.dag_id, self.task_id, sensor, started, pokes, elapsed)
-        wait = within_budget(wait, sensor.timeout - elapsed, pokes, self.payload.max_pokes)
+        if result.until is not None:  # a time sensor: one wait, until its moment or just past its timeout
+            wait = min(seconds_between(_now(), result.until), sensor.timeout - elapsed + 1)
+        else:
+            wait = next_poke_interval(self.payload.run.dag_id, self.task_id, sensor, started, pokes, elapsed)
         state = _between_pokes(task)
         kept = result.xcoms if sensor.mode == "poke" else None  # a rescheduled try starts afresh, as in Airflow
-        if not self.store.await_poke(self.key, self.task_id, try_number, state, pokes, kept):
+        if not self.store.await_poke(self.key, self.task_id, try_number, state, pokes, kept, result.until):
             raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
         logger.info("sensor poked", extra={"try_number": try_number, "pokes": pokes, "wait": wait})
-        return TaskOutcome(self.task_id, state, try_number, poke={POKE_DONE: False, POKE_WAIT: max(math.ceil(wait), 1)})
+        lap = self.payload.lap_pokes
+        poke = {POKE_DONE: False, POKE_WAIT: max(math.ceil(wait), 1), POKE_LAP: bool(lap) and pokes % lap == 0}
+        return TaskOutcome(self.task_id, state, try_number, poke=poke)
 
     def _with_bypass(self, outcome: TaskOutcome) -> TaskOutcome:
         """`outcome` with its guards' verdicts: a guard bypasses its path when its head task is
@@ -686,17 +696,6 @@ def next_poke_interval(
     delay = min(min_backoff + int(digest, 16) % min_backoff, timedelta.max.total_seconds() - 1)
     interval = min(sensor.timeout - int(elapsed), delay)
     return min(sensor.max_wait, interval) if sensor.max_wait else interval
-
-
-def within_budget(wait: float, time_left: float, pokes: int, max_pokes: int | None) -> float:
-    """The wait before the next poke, stretched once the try has used half its poke budget so that
-    the pokes left still reach the timeout (then one poke past it ends the try, as in Airflow)."""
-    if max_pokes is None or pokes < max_pokes / 2:
-        return wait
-    left = max_pokes - pokes  # the pokes left, the one past the timeout among them
-    if left <= 1:
-        return max(wait, time_left + 1)
-    return max(wait, time_left / (left - 1))
 
 
 def merged_xcoms(earlier: str, later: str | None) -> str:

@@ -12,7 +12,7 @@ import glob
 import os
 import subprocess
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airstep.errors import (
@@ -108,8 +108,17 @@ class BaseSensorOperator(BaseOperator):
             else:
                 raise
         if not result:
-            raise PokeNotDone()
+            raise PokeNotDone(self.moment(context))
         return result.xcom_value if isinstance(result, PokeReturnValue) else None
+
+    @property
+    def waits_for_moment(self) -> bool:
+        """A time sensor's poke that is not done names the moment it will be (`moment`)."""
+        return False
+
+    def moment(self, context: dict[str, Any]) -> datetime | None:
+        """A time sensor's moment: once it has passed, the sensor is done (None: poke again)."""
+        return None
 
 
 class PythonSensor(BaseSensorOperator, PythonOperator):

@@ -1,5 +1,8 @@
-"""Airflow's time sensors (standard provider): wait until a moment, poking as any sensor does. A wait
-holds no compute in airstep, deferrable or not, so `deferrable=` is taken and changes nothing."""
+"""Airflow's time sensors (standard provider): wait until a moment. The first poke that is not done
+names the moment, and the state machine waits until it in one Wait state: the try then ends without
+another poke, whatever `poke_interval` (Airflow 3 defers these sensors to the same end). A wait holds
+no compute in airstep, deferrable or not, so `deferrable=` is taken and changes nothing. A subclass
+that overrides `poke` pokes at its interval, as any sensor."""
 
 from __future__ import annotations
 
@@ -17,7 +20,24 @@ def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class DateTimeSensor(BaseSensorOperator):
+class _MomentSensor(BaseSensorOperator):
+    """Done once the time is past the sensor's moment (`_target`)."""
+
+    def _target(self, context: dict[str, Any]) -> datetime.datetime:
+        raise NotImplementedError
+
+    def poke(self, context: dict[str, Any]) -> bool:
+        return _utcnow() > self._target(context)
+
+    @property
+    def waits_for_moment(self) -> bool:
+        return type(self).poke is _MomentSensor.poke
+
+    def moment(self, context: dict[str, Any]) -> datetime.datetime | None:
+        return self._target(context) if self.waits_for_moment else None
+
+
+class DateTimeSensor(_MomentSensor):
     """Done once the time is past `target_time` (a datetime, or a templated ISO string)."""
 
     template_fields = ("target_time",)
@@ -27,16 +47,16 @@ class DateTimeSensor(BaseSensorOperator):
         self.target_time = target_time
         self.deferrable = deferrable
 
-    def poke(self, context: dict[str, Any]) -> bool:
+    def _target(self, context: dict[str, Any]) -> datetime.datetime:
         target: Any = self.target_time
         if isinstance(target, datetime.datetime):
             target = target.isoformat()
         if not isinstance(target, str):
             raise TypeError(f"Expected str or datetime.datetime type for target_time. Got {type(target)}")
-        return _utcnow() > pendulum.parse(target, tz="UTC")
+        return pendulum.parse(target, tz="UTC")  # type: ignore[return-value]
 
 
-class TimeDeltaSensor(BaseSensorOperator):
+class TimeDeltaSensor(_MomentSensor):
     """Done once `delta` (a timedelta, or minutes) has passed since the run's data interval end."""
 
     def __init__(self, *, delta: datetime.timedelta | int, deferrable: bool = False, **kwargs: Any) -> None:
@@ -44,15 +64,15 @@ class TimeDeltaSensor(BaseSensorOperator):
         self.delta = delta
         self.deferrable = deferrable
 
-    def poke(self, context: dict[str, Any]) -> bool:
+    def _target(self, context: dict[str, Any]) -> datetime.datetime:
         delta = (
             self.delta if isinstance(self.delta, datetime.timedelta) else datetime.timedelta(minutes=int(self.delta))
         )
         base = context.get("data_interval_end") or context["logical_date"]
-        return _utcnow() > base + delta
+        return base + delta
 
 
-class TimeSensor(BaseSensorOperator):
+class TimeSensor(_MomentSensor):
     """Done once the time of day is past `target_time`, on the day the DAG file was loaded (in the
     DAG's timezone), as Airflow computes it."""
 
@@ -63,8 +83,8 @@ class TimeSensor(BaseSensorOperator):
         self.target_datetime = moment.astimezone(datetime.UTC)
         self.deferrable = deferrable
 
-    def poke(self, context: dict[str, Any]) -> bool:
-        return _utcnow() > self.target_datetime
+    def _target(self, context: dict[str, Any]) -> datetime.datetime:
+        return self.target_datetime
 
 
 class DayOfWeekSensor(BaseSensorOperator):

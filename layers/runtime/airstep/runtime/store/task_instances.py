@@ -145,6 +145,18 @@ class FinishedInstances:
                 self._entries.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True)
+class PokeWait:
+    """A sensor's try between two pokes: its number, when it began, the pokes so far, what they
+    pushed, and a time sensor's moment (ISO)."""
+
+    try_number: int
+    started: str
+    pokes: int
+    pushed: str | None
+    until: str | None = None
+
+
 class TaskInstances:
     table: Table
     finished: FinishedInstances
@@ -176,9 +188,8 @@ class TaskInstances:
         )
         return None if updated is None else int(updated["try_number"]["N"])
 
-    def resume_poke(self, run: RunKey, task_id: str) -> tuple[int, str, int, str | None] | None:
-        """Take up a sensor's try that waits for its next poke: its try number, when the try began,
-        the pokes so far and what they pushed (None: no try of the task is waiting)."""
+    def resume_poke(self, run: RunKey, task_id: str) -> PokeWait | None:
+        """Take up a sensor's try that waits for its next poke (None: no try of the task waits)."""
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             "SET #s = :running",
@@ -189,15 +200,27 @@ class TaskInstances:
         )
         if updated is None:
             return None
-        pushed = updated.get("xcoms", {}).get("S")
-        return int(updated["try_number"]["N"]), updated["start_date"]["S"], int(updated["pokes"]["N"]), pushed
+        return PokeWait(
+            int(updated["try_number"]["N"]),
+            updated["start_date"]["S"],
+            int(updated["pokes"]["N"]),
+            updated.get("xcoms", {}).get("S"),
+            updated.get("until", {}).get("S"),
+        )
 
     def await_poke(
-        self, run: RunKey, task_id: str, try_number: int, state: TaskState, pokes: int, pushed: str | None = None
+        self,
+        run: RunKey,
+        task_id: str,
+        try_number: int,
+        state: TaskState,
+        pokes: int,
+        pushed: str | None = None,
+        until: str | None = None,
     ) -> bool:
         """A poke that was not done: try `try_number` waits for the next one, `state` meanwhile
         (running, or up_for_reschedule), having poked `pokes` times and pushed `pushed` (kept for the
-        try's end)."""
+        try's end); a time sensor's try waits `until` its moment."""
         values: dict[str, Any] = {
             ":state": string(state.value),
             ":pokes": {"N": str(pokes)},
@@ -208,11 +231,14 @@ class TaskInstances:
         if pushed is not None:
             update += ", xcoms = :pushed"
             values[":pushed"] = string(pushed)
+        if until is not None:
+            update += ", #u = :until"
+            values[":until"] = string(until)
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             update,
             condition="try_number = :try AND #s = :running",
-            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeNames={"#s": "state", **({"#u": "until"} if until is not None else {})},
             ExpressionAttributeValues=values,
         )
         return updated is not None
