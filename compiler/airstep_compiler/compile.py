@@ -171,12 +171,14 @@ class CompiledDag:
         return json.dumps(self.definition, indent=2, ensure_ascii=False) + "\n"
 
 
-def state_name(task_id: str) -> str:
-    """A task's state name: its id, or a hashed stem when the id is too long for a state name."""
-    if len(task_id) <= _BASE_NAME_LIMIT:
-        return task_id
+def state_name(task_id: str, suffix: str = "") -> str:
+    """A task's state name: its id, or a hashed stem when the id is too long for a state name
+    (with `suffix`, and room for the helper suffixes after it)."""
+    limit = _BASE_NAME_LIMIT - len(suffix)
+    if len(task_id) <= limit:
+        return task_id + suffix
     digest = hashlib.sha256(task_id.encode()).hexdigest()[:8]
-    return f"{task_id[: _BASE_NAME_LIMIT - 9]}{contract.HELPER_MARK}{digest}"
+    return f"{task_id[: limit - 9]}{contract.HELPER_MARK}{digest}{suffix}"
 
 
 def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = CompileOptions()) -> CompiledDag:
@@ -394,6 +396,8 @@ class _Emitter:
             best: _Guard | None = None
             for owner in scopes[k]:
                 for head in downstream[owner]:
+                    if head in self.source.map_groups:  # decided per instance: never skipped for certain
+                        continue
                     closure = self._certain_skips(head)
                     stop, saved = k, 0
                     while stop < len(items) and (count := self._bypassable(items[stop], closure)):
@@ -441,7 +445,7 @@ class _Emitter:
 
     def _emit_step(self, step: Step, states: dict[str, State], next_name: str | None) -> str:
         task = self.tasks[step.task_id]
-        run = state_name(task.task_id) + self.suffix
+        run = state_name(task.task_id, self.suffix)
         failed = contract.failed_state(run)
         signal = self.signals.get(task.task_id, [])
         expands = task.mapped and not self.indexed  # a mapped task or task group (not a task inside one)
@@ -653,7 +657,7 @@ class _Emitter:
         events = self.cost.events
         try:
             states: dict[str, State] = {}
-            done = run + suffix
+            done = state_name(group_id, suffix)
             entry = self.emit(plan.root, states, done)
             self.put(states, done, PassState(None, drop_output=child))
             if runs:  # its states' events, and its iteration's

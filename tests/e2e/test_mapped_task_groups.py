@@ -173,6 +173,12 @@ def test_a_branch_outside_the_group_skips_every_instance_of_its_task(dag_file, r
         ("one(x)", "outer.expand(y=[1])", "expand() got unexpected keyword arguments for task group 'outer': y", 17),
         ("one(x)", "outer.expand(x=3)", "task group 'outer': Cannot map to 3 (x=)", 17),
         ("one(x)", "outer.expand_kwargs(3)", "expand_kwargs() expects a list of dicts or a task's output, got int", 17),
+        (
+            "return one(x)",
+            "one.expand(x=outer.expand(x=[[1]]))",
+            "task 'one': cannot expand over the output of 'outer.one', a task in mapped task group 'outer'",
+            17,
+        ),
     ],
 )
 def test_mapped_groups_airstep_cannot_run_are_refused_where_they_are_written(dag_file, inside, call, message, line):
@@ -223,3 +229,42 @@ def test_a_sensor_in_a_mapped_group_is_refused_at_compile(dag_file):
     with pytest.raises(CompileError, match="a sensor in a mapped task group") as raised:
         compile_dag(model, DagSource(str(path), loaded.version), CompileOptions())
     assert raised.value.line == 11  # the task's
+
+
+def test_long_task_ids_in_a_mapped_group_get_state_names_within_the_limit(dag_file, run_file):
+    """A task id near the 80-character state-name limit, inside a group's item processor (whose
+    states add "@i" or "@d"), gets a hashed name as a plain task does; the group needs gates."""
+    long = "x" * 66
+    path = dag_file(
+        f"""
+        from airstep import DAG, task, task_group
+
+        with DAG("long_names"):
+            @task
+            def a_{long}(x):
+                return x
+
+            @task
+            def b_{long}(x):
+                return x
+
+            @task(trigger_rule="all_done")
+            def c_{long}(left, right):
+                return [left, right]
+
+            @task
+            def d_{long}(right):
+                return right
+
+            @task_group
+            def g(x):
+                left, right = a_{long}(x), b_{long}(x)
+                d_{long}(right)
+                return c_{long}(left, right)
+
+            g.expand(x=[1, 2])
+        """
+    )
+    result = run_file(path)
+    assert {t.label: str(t.state) for t in result.tasks}[f"g.c_{long}[1]"] == "success"
+    assert len(result.tasks) == 8

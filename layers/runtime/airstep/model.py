@@ -248,7 +248,8 @@ class DagModel:
     def certain_skips(self, skipped: Iterable[str]) -> frozenset[str]:
         """`skipped` and every task that their skips settle as skipped whatever else happens in the
         run: a task all of whose upstreams are in the set, with a rule that skips it then. Empty in a
-        DAG with setup tasks (Airflow's setup constraint decides there first)."""
+        DAG with setup tasks (Airflow's setup constraint decides there first); never a task of a
+        mapped task group (each instance decides it), nor anything downstream of one."""
         if self.has_setups:
             return frozenset()
         found = set(skipped)
@@ -259,6 +260,7 @@ class DagModel:
                 task = tasks[candidate]
                 if (
                     candidate not in found
+                    and task.map_group is None
                     and task.trigger_rule in SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED
                     and all(u in found for u in task.upstream)
                 ):

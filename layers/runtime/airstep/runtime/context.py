@@ -92,6 +92,9 @@ class TaskInstanceView:
         self.try_number = try_number
         self.map_index = -1
         self.skipped: list[str] = []  # the downstream tasks a mapped instance's branch skipped
+        # Tasks of a mapped task group pulled as a whole: as Airflow 3.3's xcom_pull, one value
+        # alone when only one instance pushed one (None when none did), else the list.
+        self.pulled_alone: frozenset[str] = frozenset()
         self.external: ExternalStates | None = None  # an ExternalTaskSensor's: read by the task runner
 
     def get_dr_count(
@@ -162,7 +165,10 @@ class TaskInstanceView:
         # As Airflow: `default` stands in for a missing XCom only when map_indexes is given.
         missing = default if map_indexes is not _NOTSET else None
         if single:
-            return self._value(ids[0], key, missing)
+            value = self._value(ids[0], key, missing)
+            if ids[0] in self.pulled_alone and len(value) <= 1:
+                return value[0] if value else None
+            return value
         values: list[Any] = []
         for task_id in ids:  # a mapped task's values join the list one by one, as in Airflow
             value = self._value(task_id, key, missing)

@@ -223,6 +223,9 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     view = TaskInstanceView(request.run, task.task_id, request.try_number, request.upstream)
     view.map_index = request.map_index
     view.external = ExternalStates.from_dict(request.external) if request.external else None
+    view.pulled_alone = frozenset(
+        t for t, xcoms in request.upstream.items() if isinstance(xcoms, list) and _in_mapped_group(dag.task_dict[t])
+    )
     try:
         context = build_context(dag, task, request.run, view)
     except ParamValidationError as exc:  # as Airflow: the task fails at its start, retries or not
@@ -376,6 +379,12 @@ def _kept(owner: XComOwner, pushed: dict[str, Any]) -> str | None:
         return encode_xcoms(owner, pushed)
     except XComError:
         return None
+
+
+def _in_mapped_group(task: BaseOperator) -> bool:
+    from airstep.sdk.taskgroup import mapped_group_of
+
+    return mapped_group_of(task.task_group) is not None
 
 
 def _maps_over(task: BaseOperator) -> bool:

@@ -170,7 +170,9 @@ class Invocation:
         indirect_setups = [s for s in model.relevant_setups(self.task_id) if s not in task.upstream]
         index = self.payload.map_index
         group = task.map_group if index >= 0 else None
-        inside = [u for u in task.upstream if group is not None and model.task_map[u].map_group == group]
+        inside = [  # read at this map index: upstreams and setups in the same mapped task group
+            u for u in [*task.upstream, *indirect_setups] if group is not None and model.task_map[u].map_group == group
+        ]
         outside = [u for u in [*task.upstream, *indirect_setups] if u not in inside]
         # a mapped task's instance was decided at expand: its own record is not needed
         own_id = [self.task_id] if index < 0 or group is not None else []
@@ -351,15 +353,14 @@ class Invocation:
         result = _checked_skips(model, self.task_id, result)
         for skipped in result.skip:  # before this try ends; an early task already running keeps running
             target = model.task_map[skipped].map_group
-            if target is None and task.map_group is not None:  # out of a group's instance: as Airflow 3.3, none
-                continue
-            if target is None:
+            if index >= 0:  # a mapped instance skips only its own group's tasks, at its map index
+                if target is not None and target == task.map_group:  # (Airflow 3.3.2 skips none: README)
+                    self.store.finish_unfinished(
+                        self.key, skipped, TaskState.SKIPPED, _now(), map_index=index, unstarted_only=True
+                    )
+            elif target is None:
                 if self.store.finish_unfinished(self.key, skipped, TaskState.SKIPPED, _now(), unstarted_only=True):
                     self.skips.add(skipped)
-            elif target == task.map_group:  # in a mapped task group's instance: at its map index
-                self.store.finish_unfinished(
-                    self.key, skipped, TaskState.SKIPPED, _now(), map_index=index, unstarted_only=True
-                )
             else:  # into a mapped task group: each instance of the task is skipped when it comes to run
                 self.store.skip_every_instance(self.key, skipped)
         if result.state is not TaskState.FAILED:

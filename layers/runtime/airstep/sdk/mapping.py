@@ -141,7 +141,18 @@ def set_expand_input(operator: BaseOperator, expand_input: ExpandInput, location
 
 def check_expand_input(subject: str, expand_input: ExpandInput, location: SourceLocation) -> None:
     """What `subject` (a task or a task group) expands over must be mappable: lists, tuples, dicts or
-    upstream outputs."""
+    upstream outputs, none of a task in a mapped task group (Airflow 3.3 cannot expand over one
+    either: its instances' values fail the check or never make a list)."""
+    from airstep.sdk.taskgroup import mapped_group_of
+
+    for reference in expand_input.references():
+        group = mapped_group_of(reference.operator.task_group)
+        if group is not None:
+            raise DagDefinitionError(
+                f"{subject}: cannot expand over the output of {reference.operator.task_id!r}, a task in mapped "
+                f"task group {group.group_id!r} (Airflow 3.3 cannot either); reduce it in a task first",
+                location,
+            )
     if expand_input.kwargs_list is None:
         if not expand_input.arguments:
             raise DagDefinitionError(f"{subject}: no arguments to expand against", location)

@@ -11,7 +11,7 @@ from typing import Any
 
 from airstep.errors import AirflowSkipException, DagDefinitionError
 from airstep.sdk.baseoperator import BaseOperator
-from airstep.sdk.xcom_arg import XComArg
+from airstep.sdk.xcom_arg import Reference
 
 
 class BashOperator(BaseOperator):
@@ -43,7 +43,7 @@ class BashOperator(BaseOperator):
         super().__init__(**kwargs)
         if not isinstance(bash_command, str) or not bash_command.strip():
             raise DagDefinitionError(f"bash_command of task {self.task_id!r} must be a non-empty string", self.location)
-        if env is not None and not all(isinstance(k, str) and isinstance(v, (str, XComArg)) for k, v in env.items()):
+        if env is not None and not all(isinstance(k, str) and isinstance(v, (str, Reference)) for k, v in env.items()):
             raise DagDefinitionError(f"env of task {self.task_id!r} must map strings to strings", self.location)
         self.bash_command = bash_command
         self.env = dict(env) if env is not None else None
