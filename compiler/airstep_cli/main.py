@@ -453,7 +453,7 @@ def trigger(
             except ParamValidationError as exc:
                 raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
             when = options.logical_date or datetime.now(UTC)
-            run = manual_run(dag_id, when, record.schedule, options.conf)
+            run = manual_run(dag_id, when, record.schedule, options.conf, record.timezone)
             try:
                 started = target.sfn.start_execution(
                     stateMachineArn=record.state_machine_arn,

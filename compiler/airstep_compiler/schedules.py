@@ -18,7 +18,7 @@ def scheduler_expression(schedule: Schedule, start_date: str | None) -> str:
     if schedule.kind in (ScheduleKind.CRON_TRIGGER, ScheduleKind.CRON_INTERVAL):
         assert schedule.cron is not None
         return eventbridge_cron(schedule.cron)
-    if schedule.kind is ScheduleKind.DELTA_INTERVAL:
+    if schedule.kind in (ScheduleKind.DELTA_TRIGGER, ScheduleKind.DELTA_INTERVAL):
         seconds = int(schedule.seconds or 0)
         for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
             if seconds % size == 0:

@@ -299,7 +299,8 @@ class LocalEngine:
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
         )["stateMachineArn"]
         self.store.put_dag(dag_record(model, source, machine, schedule_name=None))
-        run = manual_run(model.dag_id, request.logical_date or datetime.now(UTC), model.schedule, request.conf)
+        when = request.logical_date or datetime.now(UTC)
+        run = manual_run(model.dag_id, when, model.schedule, request.conf, model.timezone)
         execution = self.sfn.start_execution(
             stateMachineArn=machine, name=execution_name(run.run_id), input=json.dumps(run.to_input())
         )["executionArn"]

@@ -35,9 +35,10 @@ def test_manual_run_ids():
     assert run.to_input()["conf"] == {"x": 1} and run.to_input()["run_type"] == "manual"
 
 
-def test_manual_run_of_an_interval_schedule_covers_one_interval():
+def test_manual_run_of_an_interval_schedule_covers_the_interval_before_it():
+    """Airflow 3.3's DeltaDataIntervalTimetable.infer_manual_data_interval (tests/conformance/test_timetables.py)."""
     run = manual_run("etl", FIRED, Schedule(ScheduleKind.DELTA_INTERVAL, seconds=3600))
-    assert (run.data_interval_start, run.data_interval_end) == (FIRED, FIRED + timedelta(hours=1))
+    assert (run.data_interval_start, run.data_interval_end) == (FIRED - timedelta(hours=1), FIRED)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +61,7 @@ def test_both_day_fields_cannot_be_expressed():
 
 
 def test_scheduler_expressions():
-    every = Schedule(ScheduleKind.DELTA_INTERVAL, seconds=7200)
+    every = Schedule(ScheduleKind.DELTA_TRIGGER, seconds=7200)
     assert scheduler_expression(every, None) == "rate(2 hours)"
     assert scheduler_expression(Schedule(ScheduleKind.DELTA_INTERVAL, seconds=60), None) == "rate(1 minute)"
     once = Schedule(ScheduleKind.ONCE)
@@ -74,6 +75,8 @@ def test_schedules_round_trip_through_their_records():
         Schedule(ScheduleKind.CRON_TRIGGER, "0 0 * * *", "@daily"),
         Schedule(ScheduleKind.CRON_INTERVAL, "0 3 * * *", timezone="Europe/Paris"),
         Schedule(ScheduleKind.DELTA_INTERVAL, seconds=3600.0),
+        Schedule(ScheduleKind.DELTA_TRIGGER, seconds=86400.0, interval=43200.0),
+        Schedule(ScheduleKind.CRON_TRIGGER, "0 3 * * *", interval=10800.0),
         Schedule(ScheduleKind.ONCE),
     ):
         assert Schedule.from_dict(schedule.to_dict()) == schedule

@@ -95,7 +95,7 @@ def test_dag_decorator_builds_on_call():
 
 
 def test_schedules():
-    assert DAG("a", schedule=timedelta(hours=2)).schedule == Schedule(ScheduleKind.DELTA_INTERVAL, seconds=7200.0)
+    assert DAG("a", schedule=timedelta(hours=2)).schedule == Schedule(ScheduleKind.DELTA_TRIGGER, seconds=7200.0)
     assert DAG("b", schedule="*/5 * * * *").schedule == Schedule(ScheduleKind.CRON_TRIGGER, "*/5 * * * *")
     assert DAG("c", schedule="@once").schedule == Schedule(ScheduleKind.ONCE)
     assert DAG("d").schedule is None

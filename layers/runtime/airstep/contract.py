@@ -499,7 +499,8 @@ class ScheduleKind(StrEnum):
 
     CRON_TRIGGER = "cron_trigger"  # CronTriggerTimetable: a cron string or preset
     CRON_INTERVAL = "cron_interval"  # CronDataIntervalTimetable: Airflow 2's cron
-    DELTA_INTERVAL = "delta_interval"  # DeltaDataIntervalTimetable: a timedelta
+    DELTA_TRIGGER = "delta_trigger"  # DeltaTriggerTimetable: a timedelta
+    DELTA_INTERVAL = "delta_interval"  # DeltaDataIntervalTimetable: Airflow 2's timedelta
     ONCE = "once"  # "@once"
 
 
@@ -512,10 +513,11 @@ class Schedule:
     preset: str | None = None
     seconds: float | None = None
     timezone: str | None = None
+    interval: float | None = None  # a trigger timetable's data interval, in seconds before the fire time
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind.value}
-        for name in ("cron", "preset", "seconds", "timezone"):
+        for name in ("cron", "preset", "seconds", "timezone", "interval"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         return data
@@ -523,7 +525,12 @@ class Schedule:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schedule:
         return cls(
-            ScheduleKind(data["kind"]), data.get("cron"), data.get("preset"), data.get("seconds"), data.get("timezone")
+            ScheduleKind(data["kind"]),
+            data.get("cron"),
+            data.get("preset"),
+            data.get("seconds"),
+            data.get("timezone"),
+            data.get("interval"),
         )
 
     def describe(self) -> str:

@@ -41,10 +41,15 @@ _CONTEXT = {
 }
 _XCOM_ARG = {"XComArg": "airstep.sdk.xcom_arg:XComArg"}
 _TASK_GROUP = {"TaskGroup": "airstep.sdk.taskgroup:TaskGroup", "task_group": "airstep.sdk.taskgroup:task_group"}
-_TIMETABLES = {
+_TRIGGER_TIMETABLES = {
     "CronTriggerTimetable": "airstep.timetables:CronTriggerTimetable",
-    "CronDataIntervalTimetable": "airstep.timetables:CronDataIntervalTimetable",
+    "DeltaTriggerTimetable": "airstep.timetables:DeltaTriggerTimetable",
 }
+_INTERVAL_TIMETABLES = {
+    "CronDataIntervalTimetable": "airstep.timetables:CronDataIntervalTimetable",
+    "DeltaDataIntervalTimetable": "airstep.timetables:DeltaDataIntervalTimetable",
+}
+_TIMETABLES = {**_TRIGGER_TIMETABLES, **_INTERVAL_TIMETABLES}
 _BRANCH = {
     "BranchPythonOperator": "airstep.sdk.operators.branch:BranchPythonOperator",
     "ShortCircuitOperator": "airstep.sdk.operators.branch:ShortCircuitOperator",
@@ -171,8 +176,8 @@ SURFACE: dict[str, Names] = {
     "airflow.utils.trigger_rule": _TRIGGER_RULE,
     "airflow.utils.edgemodifier": _LABEL,
     "airflow.utils.task_group": {"TaskGroup": _TASK_GROUP["TaskGroup"]},
-    "airflow.timetables.trigger": {"CronTriggerTimetable": _TIMETABLES["CronTriggerTimetable"]},
-    "airflow.timetables.interval": {"CronDataIntervalTimetable": _TIMETABLES["CronDataIntervalTimetable"]},
+    "airflow.timetables.trigger": _TRIGGER_TIMETABLES,
+    "airflow.timetables.interval": _INTERVAL_TIMETABLES,
 }
 
 

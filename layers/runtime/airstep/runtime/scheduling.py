@@ -1,12 +1,15 @@
-"""Airflow's schedule semantics at run time: the run a schedule's fire time starts, and manual runs.
+"""Airflow's schedule semantics at run time: the runs a schedule plans, the run a schedule's fire time
+starts, and manual runs, as Airflow 3.3's timetables define them (tests/conformance/test_timetables.py
+holds them to Airflow's own planner).
 
-Which timetable a DAG gets (as in Airflow 3):
+Which timetable a DAG gets (as in Airflow 3, `[scheduler] create_cron_data_intervals = False`):
 
-- a cron string or preset: CronTriggerTimetable. A run fires at each cron time; its logical date is
-  that time and its data interval is empty ([t, t]).
-- `CronDataIntervalTimetable(cron)`: Airflow 2's behaviour. The run covering [prev, t) fires at t;
-  logical date = data_interval_start = prev.
-- a `timedelta`: DeltaDataIntervalTimetable. The run covering [t - delta, t) fires at t.
+- a cron string or preset: `CronTriggerTimetable`. A run fires at each cron time; its logical date is
+  that time and its data interval is empty ([t, t]), or with `interval=` [t - interval, t] (the
+  logical date is then the interval's start, as Airflow's).
+- a `timedelta`: `DeltaTriggerTimetable`, the same with fire times `start_date + k * delta`.
+- `CronDataIntervalTimetable(cron)` / `DeltaDataIntervalTimetable(delta)`: Airflow 2's behaviour, on
+  request. The run covering [prev, t) fires at t; logical date = data_interval_start = prev.
 - `"@once"`: one run at start_date.
 """
 
@@ -21,30 +24,91 @@ from croniter import croniter
 from airstep.contract import DagRun, Schedule, ScheduleKind
 from airstep.states import RunType
 
+TRIGGER_KINDS = (ScheduleKind.CRON_TRIGGER, ScheduleKind.DELTA_TRIGGER)
+
 
 def scheduled_run(dag_id: str, schedule: Schedule, fired_at: datetime, zone: str = "UTC") -> DagRun:
     """The run a schedule firing at `fired_at` starts (Airflow's logical date and data interval)."""
     fired = fired_at.astimezone(UTC).replace(microsecond=0)
-    if schedule.kind in (ScheduleKind.CRON_TRIGGER, ScheduleKind.ONCE):
-        start = end = fired
-    elif schedule.kind is ScheduleKind.CRON_INTERVAL:
-        local = fired.astimezone(ZoneInfo(zone))
-        previous = croniter(schedule.cron, local).get_prev(datetime)
-        start, end = previous.astimezone(UTC), fired
-    else:
-        assert schedule.seconds is not None
-        start, end = fired - timedelta(seconds=schedule.seconds), fired
-    return DagRun(dag_id, f"{RunType.SCHEDULED}__{start.isoformat()}", RunType.SCHEDULED, start, start, end)
+    start = _interval_start(schedule, fired, zone)
+    return DagRun(dag_id, f"{RunType.SCHEDULED}__{start.isoformat()}", RunType.SCHEDULED, start, start, fired)
+
+
+def planned_runs(
+    dag_id: str, schedule: Schedule, zone: str, earliest: datetime, latest: datetime | None = None, limit: int = 0
+) -> list[DagRun]:
+    """The runs the schedule plans from `earliest` (a start date) on, oldest first, as Airflow's
+    `next_dagrun_info` with catchup: those firing at `latest` at the latest, at most `limit` (0: no limit)."""
+    runs: list[DagRun] = []
+    fire = _first_fire(schedule, earliest.astimezone(UTC), zone)
+    while fire is not None and (latest is None or fire <= latest) and (not limit or len(runs) < limit):
+        runs.append(scheduled_run(dag_id, schedule, fire, zone))
+        fire = None if schedule.kind is ScheduleKind.ONCE else _next_fire(schedule, fire, zone)
+    return runs
 
 
 def manual_run(
-    dag_id: str, logical_date: datetime, schedule: Schedule | None, conf: dict[str, Any] | None = None
+    dag_id: str,
+    logical_date: datetime,
+    schedule: Schedule | None,
+    conf: dict[str, Any] | None = None,
+    zone: str = "UTC",
 ) -> DagRun:
-    """A manual run at `logical_date` (Airflow: the interval the schedule would give that date)."""
+    """A manual run at `logical_date`, with the data interval Airflow infers for it (the timetable's
+    `infer_manual_data_interval`)."""
     # in UTC, as Airflow keeps dates: a run id names its logical date one way only
     when = logical_date.astimezone(UTC) if logical_date.tzinfo else logical_date.replace(tzinfo=UTC)
-    end = when
-    if schedule is not None and schedule.kind is ScheduleKind.DELTA_INTERVAL:
-        assert schedule.seconds is not None
-        end = when + timedelta(seconds=schedule.seconds)
-    return DagRun(dag_id, f"{RunType.MANUAL}__{when.isoformat()}", RunType.MANUAL, when, when, end, dict(conf or {}))
+    start, end = when, when
+    if schedule is not None and schedule.kind is ScheduleKind.CRON_INTERVAL:
+        end = _cron_at_or_before(schedule, when, zone)
+        start = _cron_step(schedule, end, zone, forward=False)
+    elif schedule is not None:
+        start = _interval_start(schedule, when, zone)
+    return DagRun(dag_id, f"{RunType.MANUAL}__{when.isoformat()}", RunType.MANUAL, when, start, end, dict(conf or {}))
+
+
+def _interval_start(schedule: Schedule, end: datetime, zone: str) -> datetime:
+    """The start of the data interval of a run that fires at `end`."""
+    if schedule.kind in TRIGGER_KINDS:
+        return end - timedelta(seconds=schedule.interval or 0)
+    if schedule.kind is ScheduleKind.CRON_INTERVAL:
+        return _cron_step(schedule, end, zone, forward=False)
+    if schedule.kind is ScheduleKind.DELTA_INTERVAL:
+        return end - timedelta(seconds=schedule.seconds or 0)
+    return end
+
+
+def _first_fire(schedule: Schedule, earliest: datetime, zone: str) -> datetime | None:
+    """When the first run from `earliest` fires (Airflow aligns a cron schedule's first run to the
+    next cron time at or after it; a delta schedule's is `earliest` itself, or one delta later for an
+    interval timetable, whose run fires at its interval's end)."""
+    if schedule.kind in (ScheduleKind.ONCE, ScheduleKind.DELTA_TRIGGER):
+        return earliest
+    if schedule.kind is ScheduleKind.DELTA_INTERVAL:
+        return earliest + timedelta(seconds=schedule.seconds or 0)
+    first = _cron_at_or_after(schedule, earliest, zone)
+    return _cron_step(schedule, first, zone, forward=True) if schedule.kind is ScheduleKind.CRON_INTERVAL else first
+
+
+def _next_fire(schedule: Schedule, fire: datetime, zone: str) -> datetime:
+    if schedule.kind in (ScheduleKind.DELTA_TRIGGER, ScheduleKind.DELTA_INTERVAL):
+        return fire + timedelta(seconds=schedule.seconds or 0)
+    return _cron_step(schedule, fire, zone, forward=True)
+
+
+def _cron_step(schedule: Schedule, moment: datetime, zone: str, *, forward: bool) -> datetime:
+    """The cron time strictly after (or before) `moment`, in the schedule's timezone."""
+    assert schedule.cron is not None
+    local = moment.astimezone(ZoneInfo(schedule.timezone or zone))
+    found = croniter(schedule.cron, local)
+    return (found.get_next(datetime) if forward else found.get_prev(datetime)).astimezone(UTC)
+
+
+def _cron_at_or_after(schedule: Schedule, moment: datetime, zone: str) -> datetime:
+    following = _cron_step(schedule, moment, zone, forward=True)
+    return moment if _cron_step(schedule, following, zone, forward=False) == moment else following
+
+
+def _cron_at_or_before(schedule: Schedule, moment: datetime, zone: str) -> datetime:
+    preceding = _cron_step(schedule, moment, zone, forward=False)
+    return moment if _cron_step(schedule, preceding, zone, forward=True) == moment else preceding

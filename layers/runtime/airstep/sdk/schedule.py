@@ -10,7 +10,12 @@ from croniter import croniter
 
 from airstep.contract import Schedule, ScheduleKind
 from airstep.errors import DagDefinitionError, SourceLocation
-from airstep.timetables import CronDataIntervalTimetable, CronTriggerTimetable
+from airstep.timetables import (
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+    DeltaDataIntervalTimetable,
+    DeltaTriggerTimetable,
+)
 
 # Airflow's cron presets. "@once" and "@continuous" are not cron.
 CRON_PRESETS = {
@@ -27,22 +32,27 @@ CRON_PRESETS = {
 def parse_schedule(schedule: Any, location: SourceLocation) -> Schedule | None:
     """Turn `schedule=` into the DAG's Schedule (the one place a Schedule is built from user input).
 
-    A cron string or preset becomes Airflow 3's CronTriggerTimetable (the run's logical date is the
-    fire time); a ``timedelta`` becomes DeltaDataIntervalTimetable (each run covers one interval and
-    starts when it ends).
+    A cron string or preset becomes Airflow 3's CronTriggerTimetable and a ``timedelta``
+    DeltaTriggerTimetable (the run's logical date is the fire time); the data-interval timetables are
+    taken when asked for (airstep.timetables).
     """
     if schedule is None:
         return None
-    if isinstance(schedule, (CronTriggerTimetable, CronDataIntervalTimetable)):
+    if isinstance(schedule, CronDataIntervalTimetable):
         cron, preset = _cron(schedule.cron, location)
-        if isinstance(schedule, CronDataIntervalTimetable):
-            return Schedule(ScheduleKind.CRON_INTERVAL, cron, preset, timezone=schedule.timezone or None)
-        return Schedule(ScheduleKind.CRON_TRIGGER, cron, preset, timezone=schedule.timezone or None)
+        return Schedule(ScheduleKind.CRON_INTERVAL, cron, preset, timezone=schedule.timezone or None)
+    if isinstance(schedule, CronTriggerTimetable):
+        cron, preset = _cron(schedule.cron, location)
+        interval = _seconds("interval", schedule.interval, location, zero=True)
+        return Schedule(ScheduleKind.CRON_TRIGGER, cron, preset, timezone=schedule.timezone or None, interval=interval)
+    if isinstance(schedule, DeltaTriggerTimetable):
+        seconds = _seconds("delta", schedule.delta, location)
+        interval = _seconds("interval", schedule.interval, location, zero=True)
+        return Schedule(ScheduleKind.DELTA_TRIGGER, seconds=seconds, interval=interval)
+    if isinstance(schedule, DeltaDataIntervalTimetable):
+        return Schedule(ScheduleKind.DELTA_INTERVAL, seconds=_seconds("delta", schedule.delta, location))
     if isinstance(schedule, timedelta):
-        seconds = schedule.total_seconds()
-        if seconds <= 0:
-            raise DagDefinitionError(f"schedule timedelta must be positive, got {schedule!r}", location)
-        return Schedule(ScheduleKind.DELTA_INTERVAL, seconds=seconds)
+        return Schedule(ScheduleKind.DELTA_TRIGGER, seconds=_seconds("timedelta", schedule, location))
     if not isinstance(schedule, str):
         raise DagDefinitionError(
             f"schedule must be None, a cron string, a preset such as '@daily', a timedelta or a timetable; "
@@ -55,6 +65,16 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> Schedule | None:
     if text == "@continuous":
         raise DagDefinitionError("schedule '@continuous' is not supported by airstep", location)
     return Schedule(ScheduleKind.CRON_TRIGGER, *_cron(text, location))
+
+
+def _seconds(name: str, value: Any, location: SourceLocation | None, zero: bool = False) -> float | None:
+    """A schedule's timedelta in seconds: positive (a trigger timetable's interval may be zero: None)."""
+    if not isinstance(value, timedelta):
+        raise DagDefinitionError(f"schedule {name} must be a timedelta, got {type(value).__name__}", location)
+    seconds = value.total_seconds()
+    if seconds < 0 or (seconds == 0 and not zero):
+        raise DagDefinitionError(f"schedule {name} must be positive, got {value!r}", location)
+    return seconds or None
 
 
 def _cron(text: str, location: SourceLocation) -> tuple[str, str | None]:
@@ -80,7 +100,7 @@ def next_interval_end(schedule: Schedule, current_end: datetime, zone: str = "UT
     `@once`, which has no next interval."""
     if schedule.kind is ScheduleKind.ONCE:
         return None
-    if schedule.kind is ScheduleKind.DELTA_INTERVAL:
+    if schedule.kind in (ScheduleKind.DELTA_TRIGGER, ScheduleKind.DELTA_INTERVAL):
         assert schedule.seconds is not None
         return current_end + timedelta(seconds=schedule.seconds)
     local = current_end.astimezone(ZoneInfo(zone))

@@ -1,0 +1,75 @@
+"""airstep plans the runs Airflow 3.3's own timetables plan (airflow_timetables.json, recorded by
+record_timetables.py with Airflow's Python): for each schedule, the first runs from its start date
+(logical date, data interval, when it fires) and the data interval of a manual run."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from airstep.runtime.scheduling import manual_run, planned_runs, scheduled_run
+from airstep.sdk.schedule import parse_schedule
+from airstep.timetables import (
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+    DeltaDataIntervalTimetable,
+    DeltaTriggerTimetable,
+)
+from conformance.record_timetables import RUNS, TIMETABLE_CASES
+
+RECORDS = json.loads(Path(__file__).with_name("airflow_timetables.json").read_text())
+NAMES = {
+    "timedelta": timedelta,
+    "CronTriggerTimetable": CronTriggerTimetable,
+    "CronDataIntervalTimetable": CronDataIntervalTimetable,
+    "DeltaTriggerTimetable": DeltaTriggerTimetable,
+    "DeltaDataIntervalTimetable": DeltaDataIntervalTimetable,
+}
+
+
+def test_every_case_is_recorded():
+    assert [r["name"] for r in RECORDS] == [name for name, _, _ in TIMETABLE_CASES]
+
+
+def _schedule(record: dict):
+    return parse_schedule(eval(record["schedule"], NAMES), None)  # noqa: S307 - the cases' own text
+
+
+def _as_airflow(run) -> dict[str, str]:
+    return {
+        "logical_date": run.logical_date.isoformat(),
+        "data_interval_start": run.data_interval_start.isoformat(),
+        "data_interval_end": run.data_interval_end.isoformat(),
+        "run_after": run.data_interval_end.isoformat(),  # every timetable fires a run at its end
+    }
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["name"])
+def test_the_first_runs_from_the_start_date_are_airflows(record):
+    schedule = _schedule(record)
+    start = datetime.fromisoformat(record["start_date"])
+    runs = planned_runs("dag", schedule, "UTC", start, limit=RUNS)
+    assert [_as_airflow(run) for run in runs] == record["runs"]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["name"])
+def test_a_schedule_firing_starts_the_run_airflow_plans_for_that_time(record):
+    """What the run starter does when EventBridge fires at a run's time."""
+    schedule = _schedule(record)
+    for planned in record["runs"]:
+        run = scheduled_run("dag", schedule, datetime.fromisoformat(planned["run_after"]), "UTC")
+        assert _as_airflow(run) == planned
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["name"])
+def test_a_manual_run_gets_airflows_data_interval(record):
+    at = datetime.fromisoformat(record["manual"]["run_after"])
+    run = manual_run("dag", at, _schedule(record))
+    assert (run.logical_date, run.data_interval_start.isoformat(), run.data_interval_end.isoformat()) == (
+        at,
+        record["manual"]["start"],
+        record["manual"]["end"],
+    )
