@@ -24,7 +24,19 @@ with DAG("upstream", schedule="@daily"):
     @task
     def check(): raise ValueError("bad data")
 
+    @task
+    def fan(x): return x
+
+    @task
+    def fan_fails(x):
+        if x == 2:
+            raise ValueError("two")
+        return x
+
     extract() >> check()
+    fan.expand(x=[1])
+    fan.override(task_id="fan_two").expand(x=[1, 2])
+    fan_fails.expand(x=[1, 2])
 """
 
 DOWNSTREAM = """
@@ -72,6 +84,17 @@ def upstream_ran(dag_file, run_file):
         ("soft", "external_task_id='check', failed_states=['failed'], soft_fail=True", "skipped", None),
         # skipped_states: skipped
         ("skip", "external_task_id='check', skipped_states=['failed']", "skipped", None),
+        # a mapped task: each instance counts (get_ti_count); one instance in allowed_states -> done
+        ("mapped_one", "external_task_id='fan'", "success", None),
+        # ... two: 2 / 1 task is not the one logical date asked for, so never done (Airflow 3.3's arithmetic)
+        ("mapped_two", "external_task_id='fan_two'", "failed", "AirflowSensorTimeout"),
+        # ... one instance in failed_states: ExternalTaskFailedError
+        (
+            "mapped_failed",
+            "external_task_id='fan_fails', failed_states=['failed']",
+            "failed",
+            "ExternalTaskFailedError: Some of the external tasks ['fan_fails'] in DAG upstream failed.",
+        ),
         # the DAG run failed, failed_states on the run: ExternalDagFailedError
         (
             "dag_failed",

@@ -52,12 +52,13 @@ _NOTSET: Any = object()
 @dataclass(frozen=True, slots=True)
 class ExternalStates:
     """Another DAG's run and tasks as the task runner read them for an ExternalTaskSensor's poke:
-    the run at `logical_date` (`run_state` None: no such run yet) and its tasks' states."""
+    the run at `logical_date` (`run_state` None: no such run yet) and the states of each task's
+    instances (one for an unmapped task, each map index's for a mapped one; none before it has one)."""
 
     dag_id: str
     logical_date: str
     run_state: str | None
-    task_states: dict[str, str | None]
+    task_states: dict[str, list[str | None]]
 
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__slots__}
@@ -115,10 +116,11 @@ class TaskInstanceView:
         run_ids: Any = None,
         states: Any = None,
     ) -> int:
-        """Airflow's count of `dag_id`'s task instances of `task_ids` at `logical_dates` in `states`."""
+        """Airflow's count of `dag_id`'s task instances of `task_ids` at `logical_dates` in `states`
+        (each instance of a mapped task counts, as in Airflow)."""
         external = self._external()
         external.answers(dag_id, logical_dates)
-        found = [external.task_states.get(t) for t in task_ids or external.task_states]
+        found = [state for t in task_ids or external.task_states for state in external.task_states.get(t, [])]
         return sum(1 for state in found if state is not None and (states is None or state in states))
 
     def _external(self) -> ExternalStates:

@@ -450,12 +450,11 @@ class Invocation:
             return None
         logical = self.payload.run.logical_date - timedelta(seconds=sensor.external_delta)
         found = self.store.find_run_at(sensor.external_dag_id, logical)
-        task_states: dict[str, str | None] = dict.fromkeys(sensor.external_task_ids)
-        if found is not None:
-            instances = self.store.get_task_instances(
-                RunKey(found.dag_id, found.run_id), list(sensor.external_task_ids)
-            )
-            task_states.update({t: ti.state.value if ti.state else None for t, ti in instances.items()})
+        task_states: dict[str, list[str | None]] = {t: [] for t in sensor.external_task_ids}
+        if found is not None and task_states:  # every instance, a mapped task's each map index
+            for ti in self.store.task_instances(RunKey(found.dag_id, found.run_id)):
+                if ti.task_id in task_states:
+                    task_states[ti.task_id].append(ti.state.value if ti.state else None)
         run_state = found.state.value if found is not None else None
         return ExternalStates(sensor.external_dag_id, logical.isoformat(), run_state, task_states).to_dict()
 
