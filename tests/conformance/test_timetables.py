@@ -73,3 +73,16 @@ def test_a_manual_run_gets_airflows_data_interval(record):
         record["manual"]["start"],
         record["manual"]["end"],
     )
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["name"])
+def test_a_latest_bound_ends_the_plan_where_airflows_does(record):
+    """Airflow stops at `latest` by a trigger timetable's fire time, an interval timetable's logical
+    date (the bound a backfill's to-date sets)."""
+    schedule = _schedule(record)
+    start = datetime.fromisoformat(record["start_date"])
+    third = record["runs"][min(2, len(record["runs"]) - 1)]
+    bound = "run_after" if record["timetable"] in ("CronTriggerTimetable", "DeltaTriggerTimetable") else "logical_date"
+    latest = datetime.fromisoformat(third[bound])
+    runs = planned_runs("dag", schedule, "UTC", start, latest=latest)
+    assert [_as_airflow(run) for run in runs] == record["runs"][: min(3, len(record["runs"]))]

@@ -38,11 +38,16 @@ def planned_runs(
     dag_id: str, schedule: Schedule, zone: str, earliest: datetime, latest: datetime | None = None, limit: int = 0
 ) -> list[DagRun]:
     """The runs the schedule plans from `earliest` (a start date) on, oldest first, as Airflow's
-    `next_dagrun_info` with catchup: those firing at `latest` at the latest, at most `limit` (0: no limit)."""
+    `next_dagrun_info` with catchup, up to `latest` (Airflow's bound: a trigger timetable's fire time,
+    an interval timetable's logical date), at most `limit` (0: no limit)."""
     runs: list[DagRun] = []
     fire = _first_fire(schedule, earliest.astimezone(UTC), zone)
-    while fire is not None and (latest is None or fire <= latest) and (not limit or len(runs) < limit):
-        runs.append(scheduled_run(dag_id, schedule, fire, zone))
+    while fire is not None and (not limit or len(runs) < limit):
+        run = scheduled_run(dag_id, schedule, fire, zone)
+        bounded = fire if schedule.kind in TRIGGER_KINDS else run.logical_date
+        if latest is not None and bounded > latest:
+            break
+        runs.append(run)
         fire = None if schedule.kind is ScheduleKind.ONCE else _next_fire(schedule, fire, zone)
     return runs
 
