@@ -521,7 +521,8 @@ class _Emitter:
         assert task.sensor is not None
         laps, lap, lapped = run + contract.LAPS_SUFFIX, run + contract.LAP_SUFFIX, run + contract.LAPPED_SUFFIX
         failed = contract.failed_state(run)
-        count = math.ceil(max_pokes(task.sensor) / self.lap_pokes(task))
+        # each try (a retry starts afresh) may use its children to the timeout
+        count = math.ceil(max_pokes(task.sensor) / self.lap_pokes(task)) * (task.retries + 1)
         self.put(states, laps, PassState(lap, result=[0], result_path=contract.LAPS_PATH), runs=count)
         children = DistributedMapState(
             None,

@@ -43,6 +43,23 @@ TIMETABLE_CASES = [
     ),
     ("delta_data_interval", "DeltaDataIntervalTimetable(timedelta(hours=6))", "2026-01-01T00:00:00+00:00"),
     ("once", "'@once'", "2026-01-01T07:00:00+00:00"),
+    # a local time that does not exist on the day clocks go forward, and one that occurs twice
+    (
+        "paris_spring_forward",
+        "CronTriggerTimetable('30 2 * * *', timezone='Europe/Paris')",
+        "2026-03-27T00:00:00+00:00",
+    ),
+    ("paris_fall_back", "CronTriggerTimetable('30 2 * * *', timezone='Europe/Paris')", "2026-10-23T00:00:00+00:00"),
+    (
+        "paris_intervals_spring",
+        "CronDataIntervalTimetable('30 2 * * *', timezone='Europe/Paris')",
+        "2026-03-27T00:00:00+00:00",
+    ),
+    (
+        "paris_intervals_fall",
+        "CronDataIntervalTimetable('30 2 * * *', timezone='Europe/Paris')",
+        "2026-10-23T00:00:00+00:00",
+    ),
 ]
 
 

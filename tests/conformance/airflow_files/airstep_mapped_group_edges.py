@@ -142,3 +142,27 @@ with DAG("airstep_mapped_branch", schedule=None, start_date=START):
     # A mapped instance's skips apply to nothing outside a mapped task group (Airflow 3.3.2)
     choose_each.expand(x=[1, 2]) >> [same.override(task_id="left")(1), same.override(task_id="right")(2)]
     go_on.expand(x=[1, 2]) >> same.override(task_id="after_go_on")(3)
+
+
+with DAG("airstep_mapped_pull_one", schedule=None, start_date=START):
+
+    @task
+    def tenfold(x):
+        return 10 * x
+
+    @task
+    def pull_it(ti=None):
+        return [ti.xcom_pull(task_ids="tenfold"), ti.xcom_pull(task_ids="nothing_mapped")]
+
+    @task
+    def as_argument(values):
+        return list(values)
+
+    @task
+    def nothing(x):
+        return None
+
+    one = tenfold.expand(x=[1])
+    none = nothing.override(task_id="nothing_mapped").expand(x=[1, 2])
+    [one, none] >> pull_it()
+    as_argument(one)  # an argument keeps the list, as Airflow's LazyXComSequence

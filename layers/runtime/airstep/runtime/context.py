@@ -93,8 +93,9 @@ class TaskInstanceView:
         self.try_number = try_number
         self.map_index = -1
         self.skipped: list[str] = []  # the downstream tasks a mapped instance's branch skipped
-        # Tasks of a mapped task group pulled as a whole: as Airflow 3.3's xcom_pull, one value
-        # alone when only one instance pushed one (None when none did), else the list.
+        # Tasks of a mapped task group pulled as a whole, by an argument too: as Airflow 3.3's
+        # xcom_pull (which an explicit pull of any mapped task is), one value alone when only one
+        # instance pushed one (None when none did), else the list.
         self.pulled_alone: frozenset[str] = frozenset()
         self.external: ExternalStates | None = None  # an ExternalTaskSensor's: read by the task runner
 
@@ -168,7 +169,8 @@ class TaskInstanceView:
         missing = default if map_indexes is not _NOTSET else None
         if single:
             value = self._value(ids[0], key, missing)
-            if ids[0] in self.pulled_alone and len(value) <= 1:
+            alone = ids[0] in self.pulled_alone or map_indexes is _NOTSET  # as Airflow's get_all for one task
+            if alone and isinstance(self._upstream.get(ids[0]), list) and len(value) <= 1:
                 return value[0] if value else None
             return value
         values: list[Any] = []

@@ -102,11 +102,24 @@ def _next_fire(schedule: Schedule, fire: datetime, zone: str) -> datetime:
 
 
 def _cron_step(schedule: Schedule, moment: datetime, zone: str, *, forward: bool) -> datetime:
-    """The cron time strictly after (or before) `moment`, in the schedule's timezone."""
+    """The cron time strictly after (or before) `moment`, on the wall clock of the schedule's
+    timezone, as Airflow's CronMixin computes it."""
     assert schedule.cron is not None
-    local = moment.astimezone(ZoneInfo(schedule.timezone or zone))
-    found = croniter(schedule.cron, local)
-    return (found.get_next(datetime) if forward else found.get_prev(datetime)).astimezone(UTC)
+    tz = ZoneInfo(schedule.timezone or zone)
+    found = croniter(schedule.cron, moment.astimezone(tz).replace(tzinfo=None))
+    while True:  # a time moved forward out of the hour clocks skip may land on `moment` itself
+        step = _localized(found.get_next(datetime) if forward else found.get_prev(datetime), tz).astimezone(UTC)
+        if (step > moment) if forward else (step < moment):
+            return step
+
+
+def _localized(wall: datetime, tz: ZoneInfo) -> datetime:
+    """A wall-clock time in `tz` as pendulum (Airflow) places it: of a time that occurs twice (the
+    hour clocks go back), the later; a time that does not exist (clocks go forward) moves forward."""
+    later = wall.replace(tzinfo=tz, fold=1)
+    if later.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall:
+        return later
+    return wall.replace(tzinfo=tz, fold=0)
 
 
 def _cron_at_or_after(schedule: Schedule, moment: datetime, zone: str) -> datetime:

@@ -312,10 +312,9 @@ class Invocation:
         pokes, pushed = 0, None
         if resumed is not None:  # a sensor's try, between two pokes
             try_number, started, pokes, pushed = resumed.try_number, resumed.started, resumed.pokes, resumed.pushed
-            if resumed.until is not None:  # a time sensor's: its moment (or its timeout) has come; no poke
+            if resumed.until is not None and seconds_between(resumed.until, _now()) < 0:
+                # a time sensor woken before its moment: its timeout has come, no need to poke
                 result = TryResult(TaskState.UP_FOR_RESCHEDULE, pushed, until=resumed.until)
-                if seconds_between(resumed.until, _now()) >= 0:
-                    return self._close(try_number, started, TaskState.SUCCESS, None, pushed)
                 return self._not_done(task, try_number, started, pokes, result)
         else:
             try_number = self.store.begin_try(self.key, self.task_id, started, index)
@@ -451,10 +450,9 @@ class Invocation:
         logical = self.payload.run.logical_date - timedelta(seconds=sensor.external_delta)
         found = self.store.find_run_at(sensor.external_dag_id, logical)
         task_states: dict[str, list[str | None]] = {t: [] for t in sensor.external_task_ids}
-        if found is not None and task_states:  # every instance, a mapped task's each map index
-            for ti in self.store.task_instances(RunKey(found.dag_id, found.run_id)):
-                if ti.task_id in task_states:
-                    task_states[ti.task_id].append(ti.state.value if ti.state else None)
+        if found is not None:  # every instance, a mapped task's each map index
+            for ti in self.store.instances_of(RunKey(found.dag_id, found.run_id), list(task_states)):
+                task_states[ti.task_id].append(ti.state.value if ti.state else None)
         run_state = found.state.value if found is not None else None
         return ExternalStates(sensor.external_dag_id, logical.isoformat(), run_state, task_states).to_dict()
 

@@ -355,6 +355,20 @@ class TaskInstances:
         )
         return [TaskInstance.from_item(item) for item in items]
 
+    def instances_of(self, run: RunKey, task_ids: list[str]) -> list[TaskInstance]:
+        """Every instance (any map index) of the given tasks, without return values."""
+        found: list[TaskInstance] = []
+        for task_id in task_ids:
+            items = self.table.query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
+                ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.ti_sk(task_id, 0)[:-1])},
+                ProjectionExpression=_LISTING,
+                ExpressionAttributeNames=_LISTING_NAMES,
+                ConsistentRead=True,
+            )
+            found += [TaskInstance.from_item(item) for item in items]
+        return found
+
     def get_task_instances(self, run: RunKey, task_ids: list[str], map_index: int = -1) -> dict[str, TaskInstance]:
         """The given tasks' instances (unmapped, or at `map_index`) with their return values, by
         task_id (one batch read).
