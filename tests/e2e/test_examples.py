@@ -70,3 +70,15 @@ def test_non_series_parallel_respects_every_edge(run_file, engine):
             assert by_id[up].end <= by_id[task.task_id].start, f"{up} -> {task.task_id}"
     # d (0.1 s after b) must not wait for a (1 s): the grid starts before a ends
     assert by_id["g_0_0"].start < by_id["a"].end
+
+
+def test_a_mapped_task_group_decides_each_partition_at_its_own_index(run_file, engine):
+    result = run_file(EXAMPLES / "per_partition.py")
+    assert {t.label: str(t.state) for t in result.tasks if "[1]" in t.label} == {
+        "per_day.extract[1]": "success",
+        "per_day.validate[1]": "failed",
+        "per_day.load[1]": "upstream_failed",
+    }
+    assert xcoms(engine, result, "summary") == {
+        "summary": ["loaded 100 rows for 2026-01-01", "loaded 100 rows for 2026-01-03"]
+    }
