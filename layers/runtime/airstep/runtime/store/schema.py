@@ -65,7 +65,12 @@ def run_id_pk(run_id: str) -> str:
 
 
 def ti_sk(task_id: str, map_index: int) -> str:
-    return f"{TI_PREFIX}{task_id}#{map_index}"
+    return f"{ti_prefix(task_id)}{map_index}"
+
+
+def ti_prefix(task_id: str = "") -> str:
+    """The sort keys of a task's instances (every map index), or of every instance of a run."""
+    return f"{TI_PREFIX}{task_id}#" if task_id else TI_PREFIX
 
 
 def map_sk(task_id: str) -> str:

@@ -346,28 +346,22 @@ class TaskInstances:
 
     def task_instances(self, run: RunKey) -> list[TaskInstance]:
         """Every task instance of a run, without return values."""
-        items = self.table.query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
-            ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.TI_PREFIX)},
-            ProjectionExpression=_LISTING,
-            ExpressionAttributeNames=_LISTING_NAMES,
-            ConsistentRead=True,
-        )
-        return [TaskInstance.from_item(item) for item in items]
+        return self._query_instances(run, schema.ti_prefix())
 
     def instances_of(self, run: RunKey, task_ids: list[str]) -> list[TaskInstance]:
         """Every instance (any map index) of the given tasks, without return values."""
-        found: list[TaskInstance] = []
-        for task_id in task_ids:
-            items = self.table.query(
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
-                ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.ti_sk(task_id, 0)[:-1])},
-                ProjectionExpression=_LISTING,
-                ExpressionAttributeNames=_LISTING_NAMES,
-                ConsistentRead=True,
-            )
-            found += [TaskInstance.from_item(item) for item in items]
-        return found
+        return [ti for task_id in task_ids for ti in self._query_instances(run, schema.ti_prefix(task_id))]
+
+    def _query_instances(self, run: RunKey, prefix: str, with_values: bool = False) -> list[TaskInstance]:
+        """The run's instances whose sort key starts with `prefix` (return values only `with_values`)."""
+        listing = {} if with_values else {"ProjectionExpression": _LISTING, "ExpressionAttributeNames": _LISTING_NAMES}
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
+            ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(prefix)},
+            ConsistentRead=True,
+            **listing,
+        )
+        return [TaskInstance.from_item(item) for item in items]
 
     def get_task_instances(self, run: RunKey, task_ids: list[str], map_index: int = -1) -> dict[str, TaskInstance]:
         """The given tasks' instances (unmapped, or at `map_index`) with their return values, by
@@ -408,12 +402,8 @@ class TaskInstances:
         if (remembered := self.finished.get_mapped(run.pk, task_id)) is not None:
             return remembered
         length = self.map_length(run, task_id)
-        items = self.table.query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
-            ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(schema.ti_sk(task_id, 0)[:-1])},
-            ConsistentRead=True,
-        )
-        instances = sorted((TaskInstance.from_item(item) for item in items), key=lambda ti: ti.map_index)
+        found = self._query_instances(run, schema.ti_prefix(task_id), with_values=True)
+        instances = sorted(found, key=lambda ti: ti.map_index)
         if length is not None:
             self.finished.add_mapped(run.pk, task_id, length, instances)
         return length, instances
