@@ -237,11 +237,7 @@ class Invocation:
             if not decision.runs:
                 self._not_run(task, decision)
                 return expand_answer(0)
-        xcoms = _upstream_xcoms(model, upstream, mapped)
-        measured = self._invoke_executor(
-            task,
-            TryRequest(self.payload.dag, self.payload.run, self.task_id, 0, self._deadline(None), xcoms, measure=True),
-        )
+        measured = self._measure(task, _upstream_xcoms(model, upstream, mapped))
         if measured.length is None or measured.state is TaskState.FAILED:
             error = measured.error or "the task's expanded arguments could not be counted"
             self.store.finish_unfinished(self.key, self.task_id, TaskState.FAILED, _now(), error)
@@ -250,6 +246,14 @@ class Invocation:
             self.store.finish_unfinished(self.key, self.task_id, TaskState.SKIPPED, _now())
             return expand_answer(0)
         return self._expanded([self.task_id], measured.length)
+
+    def _measure(self, task: TaskModel, xcoms: dict[str, Any]) -> TryResult:
+        """The executor counts the instances of this payload's mapped task (or task group), on
+        `task`'s queue, from its upstreams' XComs."""
+        request = TryRequest(
+            self.payload.dag, self.payload.run, self.task_id, 0, self._deadline(None), xcoms, measure=True
+        )
+        return self._invoke_executor(task, request)
 
     def _expanded(self, task_ids: list[str], length: int) -> dict[str, Any]:
         """Record that `task_ids` (a mapped task, or a mapped task group's tasks) run `length`
@@ -277,16 +281,7 @@ class Invocation:
         upstream = self._settle(
             model, [u for u in outer if u not in mapped], {u: found[u] for u in outer if u in found}
         )
-        request = TryRequest(
-            self.payload.dag,
-            self.payload.run,
-            self.task_id,
-            0,
-            self._deadline(None),
-            _upstream_xcoms(model, upstream, mapped),
-            measure=True,
-        )
-        measured = self._invoke_executor(members[0], request)
+        measured = self._measure(members[0], _upstream_xcoms(model, upstream, mapped))
         if measured.length is not None and measured.state is not TaskState.FAILED and measured.length > 0:
             return self._expanded([m.task_id for m in members], measured.length)
         states = {ti.state for ti in [*upstream.values(), *(ti for tis in mapped.values() for ti in tis)]}
@@ -620,8 +615,8 @@ class Invocation:
         """A try ended in a way the runner could not record (timeout, crash): fail the task instance."""
         message = _caught_message(self.payload.caught)
         # a mapped task group's expand step failed: every task in the group fails with it
+        index = self.payload.map_index
         for task_id in self.model.map_groups.get(self.task_id, (self.task_id,)):
-            index = self.payload.map_index
             if self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, _now(), message, map_index=index):
                 logger.warning("task failed outside the runner", extra={"error": message})
         self.signal()
