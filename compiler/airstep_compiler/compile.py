@@ -260,8 +260,8 @@ def _sensor_shape(task_id: str, pokes: int, lap_pokes: int, timed: bool) -> str:
     if timed:
         return (
             f"time sensor {task_id}: one poke (a runner and an executor invocation) names its moment, one Wait "
-            "state lasts until it (or until the timeout) and a runner invocation ends the try: "
-            f"~{2 * EVENTS_PER_POKE} history events whatever the wait"
+            "state lasts until it, and one more poke ends the try (woken at its timeout, a runner invocation "
+            f"alone ends it): ~{2 * EVENTS_PER_POKE} history events whatever the wait"
         )
     shape = (
         f"sensor {task_id}: a poke (one runner and one executor invocation), then a Wait state while not done "
@@ -485,7 +485,8 @@ class _Emitter:
             run_state = replace(
                 run_state, next=poked, result_selector=contract.POKE_SELECTOR, result_path=contract.POKE_PATH
             )
-            self._put_poke_loop(run, poked, states, next_name, max_pokes(task.sensor))
+            self._put_poke_loop(run, states, next_name, run)
+            self.cost.events += (max_pokes(task.sensor) - 1) * EVENTS_PER_POKE
         self.put(states, run, run_state)
         self._put_failed(states, failed, task.task_id, signal, next_name)
         return entry
@@ -546,7 +547,7 @@ class _Emitter:
         """A child execution of a sensor's loop: poke, and wait while not done, until the runner says
         the child's pokes are spent; it outputs {"done": false} then, else {"done": true}."""
         states: dict[str, State] = {}
-        poked, sleep, again = run + contract.POKED_SUFFIX, run + contract.SLEEP_SUFFIX, run + contract.NEXT_LAP_SUFFIX
+        poked, again = run + contract.POKED_SUFFIX, run + contract.NEXT_LAP_SUFFIX
         done, spent, failed = (
             run + contract.DONE_SUFFIX,
             run + contract.SPENT_SUFFIX,
@@ -559,9 +560,7 @@ class _Emitter:
             result_path=contract.POKE_PATH,
         )
         self.put(states, run, poke, runs=0)
-        not_done = ChoiceRule(contract.POKE_DONE_PATH, sleep, boolean_equals=False)
-        self.put(states, poked, ChoiceState((not_done,), default=done), runs=0)
-        self.put(states, sleep, WaitState(contract.POKE_WAIT_PATH, again), runs=0)
+        self._put_poke_loop(run, states, done, again, runs=0)
         is_spent = ChoiceRule(contract.POKE_LAP_PATH, spent, boolean_equals=True)
         self.put(states, again, ChoiceState((is_spent,), default=run), runs=0)
         self.put(states, spent, PassState(None, result={contract.POKE_DONE: False}, result_path="$"), runs=0)
@@ -569,16 +568,17 @@ class _Emitter:
         self._put_failed(states, failed, task.task_id, signal, done)
         return Branch(run, states, DISTRIBUTED_PROCESSOR)
 
-    def _put_poke_loop(self, run: str, poked: str, states: dict[str, State], next_name: str | None, pokes: int) -> None:
-        """After a poke: on to `next_name` when done, else a Wait for the seconds the runner chose and
-        the poke again, at most `pokes` times in all."""
-        sleep = run + contract.SLEEP_SUFFIX
+    def _put_poke_loop(
+        self, run: str, states: dict[str, State], next_name: str | None, wake: str, runs: int = 1
+    ) -> None:
+        """After a poke (`run@poked`): on to `next_name` when done, else a Wait (`run@sleep`) for the
+        seconds the runner chose, then `wake` (the poke again, or a child's check of its pokes)."""
+        poked, sleep = run + contract.POKED_SUFFIX, run + contract.SLEEP_SUFFIX
         not_done = ChoiceRule(contract.POKE_DONE_PATH, sleep, boolean_equals=False)
-        self.put(states, poked, ChoiceState((not_done,), default=next_name or contract.end_state(poked)))
+        self.put(states, poked, ChoiceState((not_done,), default=next_name or contract.end_state(poked)), runs=runs)
         if next_name is None:
             self.put(states, contract.end_state(poked), PassState(None), runs=0)
-        self.put(states, sleep, WaitState(contract.POKE_WAIT_PATH, run), runs=0)
-        self.cost.events += (pokes - 1) * EVENTS_PER_POKE
+        self.put(states, sleep, WaitState(contract.POKE_WAIT_PATH, wake), runs=0)
 
     def _emit_mapped(
         self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]
