@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from airstep.runtime.scheduling import manual_run, planned_runs, scheduled_run
+from airstep.runtime.scheduling import backfill_runs, latest_run, manual_run, planned_runs, scheduled_run
 from airstep.sdk.schedule import parse_schedule
 from airstep.timetables import (
     CronDataIntervalTimetable,
@@ -18,9 +18,13 @@ from airstep.timetables import (
     DeltaDataIntervalTimetable,
     DeltaTriggerTimetable,
 )
-from conformance.record_timetables import RUNS, TIMETABLE_CASES
+from conformance.record_timetables import BACKFILL_CASES, RUNS, TIMETABLE_CASES
+from conformance.record_timetables import NOW as RECORDED_AT
 
-RECORDS = json.loads(Path(__file__).with_name("airflow_timetables.json").read_text())
+RECORDED = json.loads(Path(__file__).with_name("airflow_timetables.json").read_text())
+RECORDS = RECORDED["schedules"]
+BACKFILLS = RECORDED["backfills"]
+NOW = datetime.fromisoformat(RECORDED["now"])
 NAMES = {
     "timedelta": timedelta,
     "CronTriggerTimetable": CronTriggerTimetable,
@@ -32,6 +36,8 @@ NAMES = {
 
 def test_every_case_is_recorded():
     assert [r["name"] for r in RECORDS] == [name for name, _, _ in TIMETABLE_CASES]
+    assert [r["name"] for r in BACKFILLS] == [case[0] for case in BACKFILL_CASES]
+    assert RECORDED["now"] == RECORDED_AT
 
 
 def _schedule(record: dict):
@@ -86,3 +92,28 @@ def test_a_latest_bound_ends_the_plan_where_airflows_does(record):
     latest = datetime.fromisoformat(third[bound])
     runs = planned_runs("dag", schedule, "UTC", start, latest=latest)
     assert [_as_airflow(run) for run in runs] == record["runs"][: min(3, len(record["runs"]))]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r["name"])
+def test_without_catchup_the_first_run_is_airflows(record):
+    """catchup=False: the latest run whose time has come (or the first after a start date still ahead)."""
+    run = latest_run("dag", _schedule(record), "UTC", datetime.fromisoformat(record["start_date"]), NOW)
+    assert _as_airflow(run) == record["without_catchup"]
+
+
+@pytest.mark.parametrize("record", BACKFILLS, ids=lambda r: r["name"])
+def test_a_backfill_plans_the_runs_airflows_backfill_plans(record):
+    """Both ends inclusive, only intervals that have ended by now, backwards on request, and run ids
+    that say the run is a backfill's."""
+    runs = backfill_runs(
+        "dag",
+        _schedule(record),
+        "UTC",
+        datetime.fromisoformat(record["from_date"]),
+        datetime.fromisoformat(record["to_date"]),
+        NOW,
+        backwards=record["run_backwards"],
+    )
+    assert [_as_airflow(run) for run in runs] == record["runs"]
+    assert all(run.run_id == f"backfill__{run.logical_date.isoformat()}" for run in runs)
+    assert {run.run_type.value for run in runs} <= {"backfill"}

@@ -31,6 +31,7 @@ class RunType(StrEnum):
 
     MANUAL = "manual"
     SCHEDULED = "scheduled"
+    BACKFILL = "backfill"
 
 
 FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED})

@@ -27,15 +27,62 @@ from airstep.states import RunType
 TRIGGER_KINDS = (ScheduleKind.CRON_TRIGGER, ScheduleKind.DELTA_TRIGGER)
 
 
-def scheduled_run(dag_id: str, schedule: Schedule, fired_at: datetime, zone: str = "UTC") -> DagRun:
-    """The run a schedule firing at `fired_at` starts (Airflow's logical date and data interval)."""
+def scheduled_run(
+    dag_id: str, schedule: Schedule, fired_at: datetime, zone: str = "UTC", run_type: RunType = RunType.SCHEDULED
+) -> DagRun:
+    """The run a schedule firing at `fired_at` starts (Airflow's logical date and data interval); a
+    backfill plans the same runs under its own run type."""
     fired = fired_at.astimezone(UTC).replace(microsecond=0)
     start = _interval_start(schedule, fired, zone)
-    return DagRun(dag_id, f"{RunType.SCHEDULED}__{start.isoformat()}", RunType.SCHEDULED, start, start, fired)
+    return DagRun(dag_id, f"{run_type}__{start.isoformat()}", run_type, start, start, fired)
+
+
+def latest_run(dag_id: str, schedule: Schedule, zone: str, earliest: datetime, now: datetime) -> DagRun:
+    """The first run of a DAG without catchup (Airflow's `catchup=False`): the latest whose time has
+    come by `now`, or the first after `earliest` (its start date) when that is later."""
+    now = now.astimezone(UTC)
+    earliest = earliest.astimezone(UTC)
+    if schedule.kind is ScheduleKind.ONCE:
+        return scheduled_run(dag_id, schedule, earliest, zone)
+    if schedule.kind is ScheduleKind.DELTA_TRIGGER:
+        return scheduled_run(dag_id, schedule, max(now, earliest), zone)
+    if schedule.kind is ScheduleKind.CRON_TRIGGER:
+        fire = max(_cron_at_or_before(schedule, now, zone), _cron_at_or_after(schedule, earliest, zone))
+        return scheduled_run(dag_id, schedule, fire, zone)
+    if schedule.kind is ScheduleKind.CRON_INTERVAL:  # the latest interval that has ended
+        start = _cron_step(schedule, _cron_at_or_before(schedule, now, zone), zone, forward=False)
+        start = max(start, _cron_at_or_after(schedule, earliest, zone))
+        return scheduled_run(dag_id, schedule, _cron_step(schedule, start, zone, forward=True), zone)
+    seconds = schedule.seconds or 0  # a data-interval delta: the latest interval on the epoch's grid
+    start = max(now - timedelta(seconds=now.timestamp() % seconds + seconds), earliest)
+    return scheduled_run(dag_id, schedule, start + timedelta(seconds=seconds), zone)
+
+
+def backfill_runs(
+    dag_id: str,
+    schedule: Schedule,
+    zone: str,
+    from_date: datetime,
+    to_date: datetime,
+    now: datetime,
+    backwards: bool = False,
+) -> list[DagRun]:
+    """The runs Airflow 3.3's backfill plans for [from_date, to_date] (both ends inclusive, bounded as
+    the schedule's own plan is) of which the data interval has ended by `now`, oldest first unless
+    `backwards`. The DAG's start and end dates do not bound a backfill (as in Airflow)."""
+    planned = planned_runs(dag_id, schedule, zone, from_date, to_date, run_type=RunType.BACKFILL)
+    ended = [run for run in planned if run.data_interval_end is not None and run.data_interval_end < now]
+    return ended[::-1] if backwards else ended
 
 
 def planned_runs(
-    dag_id: str, schedule: Schedule, zone: str, earliest: datetime, latest: datetime | None = None, limit: int = 0
+    dag_id: str,
+    schedule: Schedule,
+    zone: str,
+    earliest: datetime,
+    latest: datetime | None = None,
+    limit: int = 0,
+    run_type: RunType = RunType.SCHEDULED,
 ) -> list[DagRun]:
     """The runs the schedule plans from `earliest` (a start date) on, oldest first, as Airflow's
     `next_dagrun_info` with catchup, up to `latest` (Airflow's bound: a trigger timetable's fire time,
@@ -43,7 +90,7 @@ def planned_runs(
     runs: list[DagRun] = []
     fire = _first_fire(schedule, earliest.astimezone(UTC), zone)
     while fire is not None and (not limit or len(runs) < limit):
-        run = scheduled_run(dag_id, schedule, fire, zone)
+        run = scheduled_run(dag_id, schedule, fire, zone, run_type)
         bounded = fire if schedule.kind in TRIGGER_KINDS else run.logical_date
         if latest is not None and bounded > latest:
             break
