@@ -20,11 +20,19 @@ from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.sandbox import ParsedFile
 from airstep.states import FINISHED, RunState, TaskState
+from airstep_cli.backfill import (
+    DEFAULT_MAX_ACTIVE_RUNS,
+    BackfillOptions,
+    PlannedRun,
+    backfill_options,
+    describe_skip,
+    plan_backfill,
+)
 from airstep_cli.compat import dag_files as compat_files
 from airstep_cli.compat import report as compat_report
 from airstep_cli.dagfiles import expand_paths, load_one, problems_of, the_only_dag
 from airstep_cli.errors import UserError
-from airstep_cli.metadata import LOCAL_STATE, open_target
+from airstep_cli.metadata import LOCAL_STATE, local_runs, open_target
 from airstep_cli.options import run_options
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
@@ -197,6 +205,112 @@ def run(
         _fail(exc.lines)
     if result.state is not RunState.SUCCESS:
         raise typer.Exit(1)
+
+
+@app.command()
+def backfill(
+    dag: Annotated[str, typer.Argument(help="a DAG file (with --stack: a deployed DAG's id)")],
+    from_date: Annotated[str, typer.Option("--from-date", help="ISO-8601: the window's start (inclusive)")],
+    to_date: Annotated[str, typer.Option("--to-date", help="ISO-8601: the window's end (inclusive)")],
+    dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,
+    max_active_runs: Annotated[int, typer.Option(help="runs at once")] = DEFAULT_MAX_ACTIVE_RUNS,
+    reprocess_behavior: Annotated[
+        str, typer.Option(help="a date that has a run: none (keep it), failed (redo it if failed), completed")
+    ] = "none",
+    run_backwards: Annotated[bool, typer.Option("--run-backwards", help="newest first")] = False,
+    dag_run_conf: Annotated[str | None, typer.Option(help="JSON object: every run's conf")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the runs, start none")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
+    fast_retries: Annotated[
+        bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay (local)")
+    ] = False,
+    secrets_file: Annotated[Path | None, typer.Option("--secrets", help="as for `airstep run` (local)")] = None,
+) -> None:
+    """Run a DAG's schedule over a past window, as `airflow backfill create` plans it: locally here."""
+    now = datetime.now(UTC)
+    try:
+        options = backfill_options(
+            from_date, to_date, max_active_runs, reprocess_behavior, run_backwards, dag_run_conf, now
+        )
+        loaded, models = load_one(dag, dag_id)
+        model = the_only_dag(dag, models)
+        try:
+            model.resolve_params(options.conf)
+        except ParamValidationError as exc:
+            raise UserError([f"{dag}: DAG {model.dag_id!r}: {exc} (no run started)"]) from None
+        planned = plan_backfill(model.dag_id, model.schedule, model.timezone, options, local_runs(model.dag_id), now)
+        if not planned:
+            window = f"[{options.from_date.isoformat()}, {options.to_date.isoformat()}]"
+            raise UserError([f"no runs to create for DAG {model.dag_id!r} in {window}: none has ended in it"])
+        for skipped in (p for p in planned if not p.attempted):
+            err.print(describe_skip(skipped), markup=False)
+        states = {} if dry_run else _run_backfill(model, _source(loaded), planned, options, fast_retries, secrets_file)
+    except UserError as exc:
+        _fail(exc.lines)
+    _report_backfill(model.dag_id, planned, states, as_json, dry_run)
+    if any(state != RunState.SUCCESS for state in states.values()):
+        raise typer.Exit(1)
+
+
+def _run_backfill(
+    model: DagModel,
+    source: DagSource,
+    planned: list[PlannedRun],
+    options: BackfillOptions,
+    fast_retries: bool,
+    secrets_file: Path | None,
+) -> dict[str, str]:
+    """Run the planned runs here, `options.max_active_runs` at once; each run's final state by run_id."""
+    from airstep_local.engine import LocalEngine, RunRequest, RunResult
+
+    runs = [p.run for p in planned if p.attempted]
+    if not runs:
+        return {}
+    connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
+    err.print(f"backfill of {model.dag_id}: {len(runs)} run(s), up to {options.max_active_runs} at once")
+    done: list[RunResult] = []
+
+    def ended(result: RunResult) -> None:
+        done.append(result)
+        style = STATE_STYLE.get(result.state, "white")
+        failed = [t.label for t in result.tasks if t.state is TaskState.FAILED]
+        detail = f" (failed: {', '.join(failed)})" if failed else ""
+        err.print(
+            f"[dim]{len(done):>4}/{len(runs)}[/dim] [{style}]{result.state:<8}[/{style}] "
+            f"{escape(result.run_id)} in {result.seconds:.1f}s{escape(detail)}"
+        )
+
+    try:
+        with LocalEngine(state_file=LOCAL_STATE) as engine, redirect_stdout(sys.stderr):
+            engine.seed_secrets(connections, variables)
+            request = RunRequest(conf=options.conf, fast_retries=fast_retries)
+            results = engine.run_many(model, source, request, runs, options.max_active_runs, on_end=ended)
+    except CompileError as exc:
+        raise UserError([str(exc)]) from None
+    except KeyboardInterrupt:
+        raise UserError(
+            [
+                f"backfill interrupted after {len(done)} of {len(runs)} run(s); the same command starts the rest "
+                "(the stopped runs are failed: --reprocess-behavior failed runs them again)"
+            ]
+        ) from None
+    return {result.run_id: result.state.value for result in results}
+
+
+def _report_backfill(
+    dag_id: str, planned: list[PlannedRun], states: dict[str, str], as_json: bool, dry_run: bool
+) -> None:
+    if as_json:
+        runs = [p.to_json(states.get(p.run.run_id)) for p in planned]
+        print(json.dumps({"dag_id": dag_id, "runs": runs}, indent=2))
+        return
+    for entry in (p.to_json(states.get(p.run.run_id)) for p in planned):  # lines: no table cuts a date short
+        style = STATE_STYLE.get(entry["state"], "white")
+        interval = f"[{entry['data_interval_start']}, {entry['data_interval_end']}]"
+        out.print(f"{escape(entry['run_id'])}  {interval}  [{style}]{entry['state']}[/{style}]")
+    attempted = sum(p.attempted for p in planned)
+    if dry_run:
+        out.print(f"dry run: {attempted} run(s) would start, {len(planned) - attempted} date(s) already have one")
 
 
 def test_dag(dag_file: str, dag_id: str, logical_date: str | None, conf: str | None) -> Any:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airstep.runtime.store import MetadataStore
+from airstep.runtime.store import MetadataStore, RunRecord
+from airstep.runtime.store.schema import RUN_SK
 from airstep_cli.errors import UserError
 
 LOCAL_STATE = Path(".airstep") / "local-metadata.json"
@@ -32,6 +34,16 @@ def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
     except (ClientError, BotoCoreError) as exc:
         raise UserError([f"--stack {stack}: cannot describe the stack ({exc})"]) from None
     return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+
+
+def local_runs(dag_id: str) -> dict[str, RunRecord]:
+    """The DAG's runs in the local history, by logical date (read from the file: no engine needed)."""
+    if not LOCAL_STATE.exists():
+        return {}
+    items = json.loads(LOCAL_STATE.read_text(encoding="utf-8"))["items"]
+    runs = [RunRecord.from_item(i) for i in items if i["sk"]["S"] == RUN_SK and i.get("dag_id", {}).get("S") == dag_id]
+    newest_last = sorted(runs, key=lambda run: run.start_date or "")  # as Airflow, the latest run of a date
+    return {run.logical_date: run for run in newest_last if run.logical_date}
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import boto3
 from moto import mock_aws
 
 from airstep.connections import secrets
-from airstep.contract import Action, Payload, TaskOutcome, execution_name, expanded
+from airstep.contract import CTX, RUN, Action, DagRun, Payload, TaskOutcome, execution_name, expanded
 from airstep.model import DagModel
 from airstep.runtime import dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
 from airstep.runtime.clients import registry
@@ -83,6 +83,7 @@ FUNCTION_NAME = DEFAULT_NAMES.run_task
 PARSER_NAME = DEFAULT_NAMES.parse_dags
 KEEP_RUNS_PER_DAG = 100  # local history (`airstep runs`) keeps each DAG's newest runs
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
+RunProgress = Callable[[str, str, TaskState, int], None]  # the same, after the run_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,7 @@ class RunRequest:
     fast_retries: bool = False
     gate_every_task: bool = False  # compile every task behind a gate (tests)
     history_events: int | None = None  # compile for a smaller history quota, not checked (tests)
+    run: DagRun | None = None  # a planned run (a backfill's) instead of a manual run at logical_date
 
 
 class LocalEngine:
@@ -143,6 +145,7 @@ class LocalEngine:
         self._state_file = state_file
         self._load = load_state
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._watchers: dict[str, _Watcher] = {}  # the runs `run`/`run_many` wait for, by run_id
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
 
@@ -221,9 +224,15 @@ class LocalEngine:
         for arn in running:
             self.sfn.stop_execution(executionArn=arn, cause="the local engine is closing")
         deadline = time.monotonic() + wait_seconds
+        stopped, running = running, list(running)
         while running and time.monotonic() < deadline:
             time.sleep(0.05)
             running = [a for a in running if self.sfn.describe_execution(executionArn=a)["status"] == "RUNNING"]
+        for arn in stopped:  # their runs end as the tracker ends an aborted run (failed), even those whose
+            description = self.sfn.describe_execution(executionArn=arn)  # task still runs: none outlives us
+            if description["status"] == "RUNNING":
+                description = {**description, "status": "ABORTED", "stopDate": datetime.now(UTC)}
+            run_tracker.track(run_tracker.status_event(run_tracker.execution_detail(description)), self.store)
 
     def _stored_items(self) -> dict[tuple[str, str], dict[str, Any]]:
         if self._state_file is None or not self._state_file.exists():
@@ -236,23 +245,25 @@ class LocalEngine:
             for item in self._stored_items().values():
                 self.dynamodb.put_item(TableName=self.names.table, Item=item)
 
-    def _load_runs_read_by(self, model: DagModel, starting: RunKey) -> None:
+    def _load_runs_read_by(self, model: DagModel, starting: set[RunKey]) -> None:
         """An ExternalTaskSensor reads other runs' records: bring those of the DAGs it reads from the
-        local history (not the run being started, which begins afresh)."""
+        local history (not the runs being started, which begin afresh)."""
         read = {t.sensor.external_dag_id for t in model.tasks if t.sensor and t.sensor.external_dag_id}
         prefixes = tuple(RunKey(dag_id, "").pk for dag_id in read)
         if not prefixes:
             return
+        fresh = {key.pk for key in starting}
         for (pk, _), item in self._stored_items().items():
-            if pk.startswith(prefixes) and pk != starting.pk:
+            if pk.startswith(prefixes) and pk not in fresh:
                 self.dynamodb.put_item(TableName=self.names.table, Item=item)
 
     def _save_state(self) -> None:
         if self._state_file is None:
             return
-        items = self._stored_items()
-        for page in self.store.table.scan():
-            items.update(((i["pk"]["S"], i["sk"]["S"]), i) for i in page if not i["sk"]["S"].startswith(GATE_PREFIX))
+        scanned = [i for page in self.store.table.scan() for i in page if not i["sk"]["S"].startswith(GATE_PREFIX)]
+        rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
+        items = {k: item for k, item in self._stored_items().items() if k[0] not in rerun}
+        items.update(((i["pk"]["S"], i["sk"]["S"]), i) for i in scanned)
         items = _newest_runs(items, KEEP_RUNS_PER_DAG)
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
@@ -277,8 +288,20 @@ class LocalEngine:
                 client.create_secret(Name=f"{prefix}/{name}", SecretString=text)
 
     def start(self, model: DagModel, source: DagSource, request: RunRequest | None = None) -> StartedRun:
-        """Deploy the DAG here and start a manual run of it; the tracker hears it start."""
+        """Deploy the DAG here and start a manual run of it (or the request's planned run); the
+        tracker hears it start."""
         request = request or RunRequest()
+        machine = self.deploy(model, source, request)
+        return self._start_run(machine, self._run_of(model, request))
+
+    def _run_of(self, model: DagModel, request: RunRequest) -> DagRun:
+        if request.run is not None:
+            return request.run
+        when = request.logical_date or datetime.now(UTC)
+        return manual_run(model.dag_id, when, model.schedule, request.conf, model.timezone)
+
+    def deploy(self, model: DagModel, source: DagSource, request: RunRequest) -> str:
+        """Compile the DAG and create its state machine here; its ARN. A bad conf deploys nothing."""
         source = DagSource(source.uri, source.version, models=f"s3://{self.names.bucket}/")
         options = CompileOptions(
             function_name=self.names.run_task,
@@ -290,7 +313,7 @@ class LocalEngine:
                 else {}
             ),
         )
-        model.resolve_params(request.conf)  # a bad conf starts no run and writes nothing
+        model.resolve_params(request.run.conf if request.run else request.conf)  # a bad conf writes nothing
         compiled = compile_dag(model, source, options)
         self.s3.put_object(Bucket=self.names.bucket, Key=model.storage_key(), Body=model.to_json().encode())
         machine = self.sfn.create_state_machine(
@@ -299,8 +322,9 @@ class LocalEngine:
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
         )["stateMachineArn"]
         self.store.put_dag(dag_record(model, source, machine, schedule_name=None))
-        when = request.logical_date or datetime.now(UTC)
-        run = manual_run(model.dag_id, when, model.schedule, request.conf, model.timezone)
+        return machine
+
+    def _start_run(self, machine: str, run: DagRun) -> StartedRun:
         execution = self.sfn.start_execution(
             stateMachineArn=machine, name=execution_name(run.run_id), input=json.dumps(run.to_input())
         )["executionArn"]
@@ -316,20 +340,73 @@ class LocalEngine:
     ) -> RunResult:
         """Run one DAG to completion. `on_progress(task_id, state, try_number)` hears each change."""
         request = dataclasses.replace(request, logical_date=request.logical_date or datetime.now(UTC))
-        run_id = manual_run(model.dag_id, request.logical_date, model.schedule).run_id
-        key = RunKey(model.dag_id, run_id)
-        self._load_runs_read_by(model, key)
-        finalized = threading.Event()
-        self.session.listener = _Watcher(self.names.run_task, self.store, key, finalized, on_progress)
-        started = time.monotonic()
+        run = self._run_of(model, request)
+        progress = (lambda _run_id, *change: on_progress(*change)) if on_progress else None
+        (result,) = self.run_many(model, source, request, [run], 1, progress)
+        return result
+
+    def run_many(
+        self,
+        model: DagModel,
+        source: DagSource,
+        request: RunRequest,
+        runs: list[DagRun],
+        max_active: int,
+        on_progress: RunProgress | None = None,
+        on_end: Callable[[RunResult], None] | None = None,
+    ) -> list[RunResult]:
+        """Run planned runs of one DAG to completion, in order, at most `max_active` at once (a
+        backfill). `on_progress(run_id, task_id, state, try_number)` hears each task's change and
+        `on_end` each run's end; results come in the order of `runs`."""
+        keys = {RunKey(model.dag_id, run.run_id) for run in runs}
+        self._load_runs_read_by(model, keys)
+        machine = self.deploy(model, source, request)
+        self.session.listener = self._dispatch
+        waiting, active, results = list(reversed(runs)), {}, {}
         try:
-            execution = self.start(model, source, request)
-            description = self._wait(execution.execution_arn, finalized)
-            self._track(execution.execution_arn)
+            while waiting or active:
+                while waiting and len(active) < max_active:
+                    run = waiting.pop()
+                    finalized = threading.Event()
+                    key = RunKey(model.dag_id, run.run_id)
+                    watch = (lambda *change, run_id=run.run_id: on_progress(run_id, *change)) if on_progress else None
+                    self._watchers[run.run_id] = _Watcher(self.names.run_task, self.store, key, finalized, watch)
+                    active[run.run_id] = (self._start_run(machine, run), finalized, time.monotonic())
+                ended = self._wait_any(active)
+                started, _, began = active.pop(ended)
+                self._watchers.pop(ended, None)
+                description = self.sfn.describe_execution(executionArn=started.execution_arn)
+                self._track(started.execution_arn)
+                results[ended] = self._result(model, ended, description, began)
+                if on_end is not None:
+                    on_end(results[ended])
         finally:
             self.session.listener = None
-        ended = time.monotonic()
-        self.sfn.delete_state_machine(stateMachineArn=execution.state_machine_arn)
+            self._watchers.clear()
+        self.sfn.delete_state_machine(stateMachineArn=machine)
+        return [results[run.run_id] for run in runs]
+
+    def _dispatch(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
+        """The session's listener while runs are watched: each task-runner call to its run's watcher."""
+        if function == self.names.run_task:
+            watcher = self._watchers.get(event.get(CTX, {}).get(RUN, {}).get("run_id"))
+            if watcher is not None:
+                watcher(function, event, result, error, finished)
+
+    def _wait_any(self, active: dict[str, tuple[StartedRun, threading.Event, float]]) -> str:
+        """The run_id of an active run whose execution has ended: polled closely once its finalize
+        step ran, cheaply before."""
+        while True:
+            for run_id, (started, _, _) in active.items():
+                if self.sfn.describe_execution(executionArn=started.execution_arn)["status"] != "RUNNING":
+                    return run_id
+            if any(finalized.is_set() for _, finalized, _ in active.values()):
+                time.sleep(0.01)
+            else:
+                next(iter(active.values()))[1].wait(0.25 / len(active))
+
+    def _result(self, model: DagModel, run_id: str, description: dict[str, Any], began: float) -> RunResult:
+        key = RunKey(model.dag_id, run_id)
         record = self.store.get_run(key)
         state = record.state if record else RunState.FAILED
         error = description.get("cause") or description.get("error")
@@ -339,7 +416,7 @@ class LocalEngine:
         tasks = sorted(self.store.task_instances(key), key=lambda t: (order.get(t.task_id, len(order)), t.map_index))
         recorded = {t.task_id for t in tasks}
         tasks += [TaskInstance(t.task_id, -1, None, 0) for t in model.tasks if t.task_id not in recorded]
-        return RunResult(model.dag_id, run_id, state, tasks, started, ended, error)
+        return RunResult(model.dag_id, run_id, state, tasks, began, time.monotonic(), error)
 
     def _track(self, execution: str) -> None:
         description = self.sfn.describe_execution(executionArn=execution)
@@ -351,17 +428,6 @@ class LocalEngine:
             time.sleep(poll_seconds)
         self._track(started.execution_arn)
         return description
-
-    def _wait(self, execution: str, finalized: threading.Event) -> dict[str, Any]:
-        """Wait for the execution to end: cheaply until its finalize step ran, then closely."""
-        while True:
-            description = self.sfn.describe_execution(executionArn=execution)
-            if description["status"] != "RUNNING":
-                return description
-            if finalized.is_set():
-                time.sleep(0.01)
-            else:
-                finalized.wait(0.25)
 
 
 def _newest_runs(items: dict[tuple[str, str], dict[str, Any]], keep: int) -> dict[tuple[str, str], dict[str, Any]]:
