@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import boto3
 
 from airstep.runtime.run_starter import start_scheduled_run
+from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
 from airstep_compiler.deploy import Deployer, LambdaParser, Settings
 from airstep_local.engine import ACCOUNT, DEFAULT_NAMES, FUNCTION_NAME, PARSER_NAME, REGION, LocalEngine
 
@@ -80,9 +81,11 @@ def fire(engine, scheduler, when, name="airstep-dev-nightly"):
     """Start the run that EventBridge Scheduler would start at `when` (moto's schedules never fire)."""
     target = scheduler.get_schedule(Name=name, GroupName="airstep-dev")["Target"]
     event = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", when))
-    started = start_scheduled_run(event, engine.sfn)
-    engine._track(started["execution_arn"])
+    started = start_scheduled_run(event, engine.sfn, engine.store)
+    if started["execution_arn"] is None:  # queued behind the DAG's max_active_runs
+        return started
     while engine.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "RUNNING":
         time.sleep(0.02)
-    engine._track(started["execution_arn"])
+    description = engine.sfn.describe_execution(executionArn=started["execution_arn"])
+    track_and_count(status_event(execution_detail(description)), engine.store, engine.sfn)  # frees its slot
     return started

@@ -552,7 +552,7 @@ def trigger(
     logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now)")] = None,
 ) -> None:
     """Start a manual run of a deployed DAG."""
-    from airstep.contract import execution_name
+    from airstep.runtime.admission import admit
     from airstep.runtime.scheduling import manual_run
     from airstep.sdk.param import resolve_params
 
@@ -568,19 +568,17 @@ def trigger(
                 raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
             when = options.logical_date or datetime.now(UTC)
             run = manual_run(dag_id, when, record.schedule, options.conf, record.timezone)
-            try:
-                started = target.sfn.start_execution(
-                    stateMachineArn=record.state_machine_arn,
-                    name=execution_name(run.run_id),
-                    input=json.dumps(run.to_input()),
-                )
-            except target.sfn.exceptions.ExecutionAlreadyExists:
+            admitted = admit(target.store, target.sfn, run, record.state_machine_arn, record.max_active_runs)
+            if admitted.duplicate:
                 at = run.logical_date.isoformat() if run.logical_date else run.run_id
                 message = f"DAG {dag_id!r} already has a run at {at} ({run.run_id}): one per logical date"
-                raise UserError([message]) from None
+                raise UserError([message])
     except UserError as exc:
         _fail(exc.lines)
-    out.print(f"started {run.run_id}: {started['executionArn']}")
+    if admitted.state is RunState.QUEUED:
+        out.print(f"queued {run.run_id}: {dag_id} has {record.max_active_runs} run(s) active (max_active_runs)")
+    else:
+        out.print(f"started {run.run_id}: {admitted.execution_arn}")
 
 
 def _print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> None:

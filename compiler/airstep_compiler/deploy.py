@@ -265,7 +265,14 @@ class Deployer:
     def _schedule(self, model: DagModel, machine_arn: str) -> str:
         assert model.schedule is not None
         name = self.settings.resource_name(model.dag_id, SCHEDULE_NAME_CHARS)
-        target = ScheduleTarget(model.dag_id, machine_arn, model.schedule, model.timezone)
+        target = ScheduleTarget(
+            model.dag_id,
+            machine_arn,
+            model.schedule,
+            model.timezone,
+            max_active_runs=model.max_active_runs,
+            catchup=model.catchup,
+        )
         request: dict[str, Any] = {
             "Name": name,
             "GroupName": self.settings.schedule_group,
@@ -359,6 +366,7 @@ def dag_record(
         paused=previous.paused if previous else False,
         compiled_at=datetime.now(UTC).isoformat() if changed or previous is None else previous.compiled_at,
         tasks=len(model.tasks),
+        max_active_runs=model.max_active_runs,
         tags=list(model.tags),
         params=dict(model.params),
         param_schemas=[list(param) for param in model.param_schemas],

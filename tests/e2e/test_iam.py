@@ -14,7 +14,8 @@ import boto3
 import pytest
 
 from airstep.runtime import executor
-from airstep.runtime.run_tracker import status_event
+from airstep.runtime.run_tracker import execution_detail, status_event
+from airstep.runtime.store import RunKey
 from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames
 from airstep_local.faults import THROTTLED, Faults
 from iam import STATE_MACHINES, allowing, iam_requests, policies, principal_of
@@ -50,7 +51,7 @@ def work(name, ti=None):
         assert len(ti.xcom_pull(task_ids="a")) == 40_000
     return f"{label(name)} in {Variable.get('env')}"
 
-with DAG("n_shape", schedule="0 2 * * *", start_date=datetime(2026, 1, 1)):
+with DAG("n_shape", schedule="0 2 * * *", start_date=datetime(2026, 1, 1), max_active_runs=1):
     a, b, c, d = (PythonOperator(task_id=t, python_callable=work, op_args=[t]) for t in "abcd")
     [a, b] >> c
     b >> d
@@ -132,24 +133,34 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     monkeypatch.setattr(executor, "MAX_REQUEST_BYTES", 100)  # every request with upstream XComs: via the bucket
     target = boto3.client("scheduler").get_schedule(Name="airstep-dev-n_shape", GroupName="airstep-dev")["Target"]
     fired = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", "2026-11-21T02:00:00Z"))
-    started = engine.session.invoke_locally(NAMES.start_run, fired)
-    arn = started["execution_arn"]
-    while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        time.sleep(0.02)
-    description = engine.sfn.describe_execution(executionArn=arn)
+
+    def fire(day):
+        return engine.session.invoke_locally(NAMES.start_run, {**fired, "scheduled_time": f"2026-11-{day}T02:00:00Z"})
+
+    def wait(arn):
+        while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.02)
+        return engine.sfn.describe_execution(executionArn=arn)
+
+    started = fire(21)
+    # while it runs (its slot is held until track-runs hears it end), two more fire: both wait queued
+    assert [fire(day)["state"] for day in (22, 23)] == ["queued", "queued"]
+    description = wait(started["execution_arn"])
     assert description["status"] == "SUCCEEDED", (description.get("error"), description.get("cause"))
-    detail = {k: description.get(k) for k in ("executionArn", "stateMachineArn", "name", "status", "input")}
-    detail.update(startDate=description["startDate"], stopDate=description["stopDate"])
-    assert engine.session.invoke_locally(NAMES.track_runs, status_event(detail))["tracked"]
+    tracked = engine.session.invoke_locally(NAMES.track_runs, status_event(execution_detail(description)))
+    # the slot frees; without catchup the newest queued scheduled run starts and the older one is dropped
+    assert tracked["tracked"] and tracked["started"] == ["scheduled__2026-11-23T02:00:00+00:00"]
     assert throttled["executor"] == 1
 
-    # a run whose status events were all lost: the reconciler settles it once its grace period is over
-    started = engine.session.invoke_locally(NAMES.start_run, {**fired, "scheduled_time": "2026-11-22T02:00:00Z"})
-    while engine.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "RUNNING":
-        time.sleep(0.02)
+    # a run whose status events were all lost, while two more runs queue behind it: the reconciler
+    # gives its slot back and starts the newest, then settles it once its grace period is over
+    third = engine.store.get_run(RunKey("n_shape", "scheduled__2026-11-23T02:00:00+00:00"))
+    wait(third.execution_arn)
+    assert [fire(day)["state"] for day in (24, 25)] == ["queued", "queued"]
     with freeze_reconciler_clock(minutes=11):
-        (settled,) = engine.session.invoke_locally(NAMES.reconcile_runs, {})["settled"]
-    assert settled["status"] == "SUCCEEDED"
+        reconciled = engine.session.invoke_locally(NAMES.reconcile_runs, {})
+    assert reconciled["started"] == ["scheduled__2026-11-25T02:00:00+00:00"]
+    assert [(s["run_id"], s["status"]) for s in reconciled["settled"]] == [(third.run_id, "SUCCEEDED")]
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")

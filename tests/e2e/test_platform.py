@@ -254,7 +254,7 @@ def test_sample_events_run_through_their_handlers(platform):
 
     schedule = json.loads((EVENTS / "start_run" / "schedule.json").read_text())
     schedule["state_machine_arn"] = engine.store.get_dag("etl_taskflow").state_machine_arn
-    assert start_scheduled_run(schedule, engine.sfn)["run_id"] == "scheduled__2026-11-21T00:00:00+00:00"
+    assert start_scheduled_run(schedule, engine.sfn, engine.store)["run_id"] == "scheduled__2026-11-21T00:00:00+00:00"
 
     status = json.loads((EVENTS / "track_runs" / "status_change.json").read_text())
     assert track(status, engine.store)["tracked"]

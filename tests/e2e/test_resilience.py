@@ -239,10 +239,12 @@ def test_a_run_whose_final_event_was_lost_is_settled_and_alarmed(dag_file, engin
     model, source = load_model(path)
     engine.session.listener = None
     compiled_run = engine.start(model, source)  # started and seen RUNNING; then aborted, with no event
+    key = RunKey("abandoned", compiled_run.run_id)
+    while not engine.store.get_task_instances(key, ["slow"]):  # moto fails (not aborts) an execution
+        time.sleep(0.02)  # stopped while it is entering a Task state: stop it once the task runs
     engine.sfn.stop_execution(executionArn=compiled_run.execution_arn, cause="an operator stopped it")
     while engine.sfn.describe_execution(executionArn=compiled_run.execution_arn)["status"] == "RUNNING":
         time.sleep(0.05)  # moto stops an execution once its current state is done; AWS does at once
-    key = RunKey("abandoned", compiled_run.run_id)
     assert engine.store.get_run(key).state == "running"
     assert reconcile_runs(engine.store, engine.sfn)["settled"] == []  # too recent: events may still come
     later = datetime.now(UTC) + timedelta(minutes=11)

@@ -38,13 +38,13 @@ def schedule_event(arn, when="2026-11-21T02:00:00Z"):
 
 
 def test_duplicate_schedule_delivery_starts_one_run(aws):
-    _, sfn, arn = aws
-    first = start_scheduled_run(schedule_event(arn), sfn)
-    again = start_scheduled_run(schedule_event(arn), sfn)
+    store, sfn, arn = aws
+    first = start_scheduled_run(schedule_event(arn), sfn, store)
+    again = start_scheduled_run(schedule_event(arn), sfn, store)
     assert first["run_id"] == again["run_id"] == "scheduled__2026-11-21T02:00:00+00:00"
     assert again["execution_arn"] == first["execution_arn"]
     assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
-    start_scheduled_run(schedule_event(arn, "2026-11-22T02:00:00Z"), sfn)
+    start_scheduled_run(schedule_event(arn, "2026-11-22T02:00:00Z"), sfn, store)
     assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 2
 
 

@@ -551,6 +551,8 @@ class ScheduleTarget:
     schedule: Schedule
     timezone: str
     scheduled_time: str = "<aws.scheduler.scheduled-time>"  # EventBridge Scheduler fills it in
+    max_active_runs: int = 16
+    catchup: bool = False
 
     def to_input(self) -> dict[str, Any]:
         return {
@@ -559,6 +561,8 @@ class ScheduleTarget:
             "schedule": self.schedule.to_dict(),
             "timezone": self.timezone,
             "scheduled_time": self.scheduled_time,
+            "max_active_runs": self.max_active_runs,
+            "catchup": self.catchup,
         }
 
     @classmethod
@@ -569,6 +573,8 @@ class ScheduleTarget:
             Schedule.from_dict(data["schedule"]),
             data.get("timezone", "UTC"),
             data["scheduled_time"],
+            int(data.get("max_active_runs", 16)),  # a schedule created before these settings
+            bool(data.get("catchup", False)),
         )
 
 

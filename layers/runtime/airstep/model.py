@@ -160,6 +160,7 @@ class DagModel:
     start_date: str | None = None
     end_date: str | None = None
     catchup: bool = False
+    max_active_runs: int = 16  # runs of the DAG active at once (more wait, queued)
     tags: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)  # default values
     param_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON schema) of every param, in order
@@ -183,6 +184,7 @@ class DagModel:
             start_date=_iso(dag.start_date),
             end_date=_iso(dag.end_date),
             catchup=dag.catchup,
+            max_active_runs=dag.max_active_runs,
             tags=tuple(dag.tags),
             params=dict(dag.params),
             param_schemas=tuple(dag.param_schemas.items()),

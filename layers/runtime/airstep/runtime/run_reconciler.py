@@ -1,4 +1,4 @@
-"""Settles runs whose final status event never arrived.
+"""Settles runs whose final status event never arrived, and gives back run slots nobody freed.
 
 Step Functions' status events are best effort: a lost TIMED_OUT or ABORTED would leave a run
 running forever, and no alarm would fire. Every few minutes this function asks Step Functions
@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from airstep.runtime.admission import reclaim
 from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
@@ -24,8 +25,15 @@ GRACE = timedelta(minutes=10)  # a final event usually arrives within seconds
 
 
 def reconcile_runs(store: MetadataStore, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
-    """Apply the real status of every run active for longer than GRACE whose execution has ended."""
+    """Give back the slots of every group whose queue has waited longer than GRACE to runs that are
+    no longer running and start what they allow; then apply the real status of every run active for
+    longer than GRACE whose execution has ended (freeing its slot)."""
     before = ((now or datetime.now(UTC)) - GRACE).isoformat()
+    started = {}
+    for group in store.waiting_groups(queued_before=before):
+        started.update(reclaim(store, sfn, group))
+    if started:
+        logger.warning("started queued runs a promoter left waiting", extra={"run_ids": sorted(started)})
     settled = []
     for run in store.active_runs(started_before=before):
         if run.execution_arn is None:
@@ -33,10 +41,10 @@ def reconcile_runs(store: MetadataStore, sfn: Any, now: datetime | None = None) 
         description = sfn.describe_execution(executionArn=run.execution_arn)
         if description["status"] == "RUNNING":
             continue
-        result = track_and_count(status_event(execution_detail(description)), store)
+        result = track_and_count(status_event(execution_detail(description)), store, sfn)
         settled.append({"dag_id": run.dag_id, "run_id": run.run_id, "status": description["status"], **result})
         logger.warning("settled a run whose final event was lost", extra=settled[-1])
-    return {"settled": settled}
+    return {"started": sorted(started), "settled": settled}
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -14,6 +14,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from airstep.contract import DagRun
+from airstep.runtime.admission import release
+from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.store import MetadataStore, metadata_store
 from airstep.states import RunState
@@ -70,13 +72,18 @@ def execution_detail(description: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
-def track_and_count(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
-    """Track the event, and count a final failure the first time it is applied (alarms watch it)."""
+def track_and_count(event: dict[str, Any], store: MetadataStore, sfn: Any) -> dict[str, Any]:
+    """Track the event, count a final failure the first time it is applied (alarms watch it), and on
+    any final status free the run's slot and start the runs waiting for it (a duplicate event frees
+    nothing twice, and a retried one frees a slot its first delivery could not)."""
     result = track(event, store)
     metric = STATUS_METRICS.get(result.get("status", ""))
     if result["tracked"] and metric:  # counted once: duplicates are not applied
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
+    if result.get("status") in RUN_STATES and result["status"] != "RUNNING":
+        run = DagRun.from_input(json.loads(event["detail"].get("input") or "{}"))
+        result["started"] = sorted(release(store, sfn, run))
     return result
 
 
@@ -99,4 +106,4 @@ def _error(detail: dict[str, Any]) -> str | None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return track_and_count(event, metadata_store())
+    return track_and_count(event, metadata_store(), client("stepfunctions"))

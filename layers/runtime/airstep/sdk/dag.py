@@ -94,6 +94,9 @@ class collect_dags:  # noqa: N801 - used like a function: `with collect_dags() a
         context.reset()
 
 
+DEFAULT_MAX_ACTIVE_RUNS = 16  # Airflow's [core] max_active_runs_per_dag
+
+
 class DAG:
     """A directed acyclic graph of tasks, with Airflow 3's constructor arguments."""
 
@@ -106,6 +109,7 @@ class DAG:
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         catchup: bool = False,
+        max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS,
         tags: list[str] | None = None,
         params: dict[str, Any] | None = None,
         default_args: dict[str, Any] | None = None,
@@ -142,6 +146,10 @@ class DAG:
         if not isinstance(catchup, bool):
             raise DagDefinitionError(f"catchup must be True or False, got {catchup!r}", self.location)
         self.catchup = catchup
+        if isinstance(max_active_runs, bool) or not isinstance(max_active_runs, int) or max_active_runs < 1:
+            message = f"max_active_runs must be a positive integer, got {max_active_runs!r}"
+            raise DagDefinitionError(message, self.location)
+        self.max_active_runs = max_active_runs
         self.tags = _check_tags(tags, self.location)
         self.params, self.param_schemas = split_params(params, self.location)
         self.default_args = check_default_args(default_args, self.location)

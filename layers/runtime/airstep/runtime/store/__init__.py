@@ -18,12 +18,13 @@ from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, Import
 from airstep.runtime.store.gates import Gates, GateStatus
 from airstep.runtime.store.runs import RunKey, RunRecord, RunRecords
 from airstep.runtime.store.schema import TABLE_SCHEMA, create_table
+from airstep.runtime.store.slots import QueuedRun, RunSlots
 from airstep.runtime.store.task_instances import FinishedInstances, TaskInstance, TaskInstances
 
 DEFAULT_RETENTION_DAYS = 365
 
 
-class MetadataStore(DagRecords, RunRecords, TaskInstances, Gates):
+class MetadataStore(DagRecords, RunRecords, RunSlots, TaskInstances, Gates):
     """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one. Runs,
     task instances and gates expire `retention_days` after their last write (AIRSTEP_RETENTION_DAYS)."""
 
@@ -41,6 +42,7 @@ __all__ = [
     "GateStatus",
     "ImportErrorRecord",
     "MetadataStore",
+    "QueuedRun",
     "RunKey",
     "RunRecord",
     "TaskInstance",

@@ -27,6 +27,7 @@ class DagRecord:
     removed: bool = False
     compiled_at: str | None = None
     tasks: int = 0
+    max_active_runs: int = 16
     tags: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # defaults and [name, schema] pairs, in order:
     param_schemas: list[list[Any]] = field(default_factory=list)  # a trigger's conf is validated with them

@@ -13,6 +13,10 @@ from airstep.states import RunState, RunType
 
 MAX_ERROR_CHARS = 2_000
 _RUNNING_RANK, _FINAL_RANK = 1, 2  # an execution status never moves back to a lower rank
+_QUEUED = {
+    "ExpressionAttributeNames": {"#state": "state"},
+    "ExpressionAttributeValues": {":queued": typed(RunState.QUEUED.value)},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +110,37 @@ class RunRecords:
         condition = "(attribute_not_exists(exec_rank) OR exec_rank < :rank)"
         values = {":rank": typed(rank)}
         if rank == _RUNNING_RANK:  # never move a run that its finalize step already ended back to running
-            condition += " AND (attribute_not_exists(#state) OR #state = :state)"
+            condition += " AND (attribute_not_exists(#state) OR #state = :state OR #state = :queued)"
             values[":state"] = typed(state.value)
+            values[":queued"] = typed(RunState.QUEUED.value)
         return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values, removed)
+
+    def queue_run(self, run: DagRun, now: str) -> bool:
+        """Record a run waiting for a slot (listed among the DAG's runs by when it was queued); False if
+        the run has a record already."""
+        fields = {
+            "state": RunState.QUEUED.value,
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "run_type": run.run_type.value,
+            "gsi1pk": schema.dag_pk(run.dag_id),
+            "gsi1sk": schema.run_started_sk(now, run.run_id),
+            "gsi3pk": schema.run_id_pk(run.run_id),
+            "logical_date": run.logical_date.isoformat() if run.logical_date else None,
+            "queued_at": now,
+        }
+        return self._set(RunKey(run.dag_id, run.run_id), fields, "attribute_not_exists(#state)", {})
+
+    def fail_queued_run(self, run: DagRun, error: str, now: str) -> bool:
+        """A queued run that can never start ends failed, with why."""
+        fields = {"state": RunState.FAILED.value, "error": error[:MAX_ERROR_CHARS], "end_date": now}
+        return self._set(
+            RunKey(run.dag_id, run.run_id), fields, "#state = :queued", dict(_QUEUED["ExpressionAttributeValues"])
+        )
+
+    def forget_queued_run(self, run: RunKey) -> None:
+        """Delete the record of a run that never started (a newer scheduled run superseded it)."""
+        self.table.delete(key(run.pk, schema.RUN_SK), condition="#state = :queued", **_QUEUED)
 
     def finish_run(self, run: RunKey, state: RunState, now: str, execution_arn: str | None = None) -> bool:
         """The finalize step's verdict: set the run's final state once (a duplicate changes nothing).

@@ -12,11 +12,15 @@ and a test compares the two)::
                                  sk = MAP#<task_id>             how many instances a mapped task has
                                  sk = SKIP#<task_id>            a task of a mapped task group that a
                                                                 branch outside it skipped
+    pk = SLOTS#<group>           sk = SLOTS                     a run slot group (a DAG's runs, or its
+                                                                backfill's): limit, holders {run_id: execution arn}
+                                 sk = QUEUE#<order>#<run_id>    a run waiting for a slot of the group
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
           FILES / <file>                           all DAG files
     gsi2  ACTIVE / <start>#<dag_id>#<run_id>      runs not yet seen ending (sparse: removed when they end)
+          QUEUED / <queued at>#<group>            runs waiting for a slot (sparse: removed when they start)
     gsi3  RUNID#<run_id>                          a run by its run_id alone
 """
 
@@ -42,6 +46,9 @@ LISTING_INDEX = "gsi1"  # runs of a DAG; all DAGs; all import errors
 ACTIVE_RUNS_INDEX = "gsi2"
 ACTIVE_RUNS = "ACTIVE"
 RUN_ID_INDEX = "gsi3"
+SLOTS_SK = "SLOTS"
+QUEUE_PREFIX = "QUEUE#"
+QUEUED_RUNS = "QUEUED"
 
 
 def dag_pk(dag_id: str) -> str:
@@ -62,6 +69,14 @@ def run_started_sk(start: str, run_id: str) -> str:
 
 def run_id_pk(run_id: str) -> str:
     return f"RUNID#{run_id}"
+
+
+def slots_pk(group: str) -> str:
+    return f"SLOTS#{group}"
+
+
+def queue_sk(order: str, run_id: str) -> str:
+    return f"{QUEUE_PREFIX}{order}#{run_id}"
 
 
 def ti_sk(task_id: str, map_index: int) -> str:

@@ -1,0 +1,136 @@
+"""Starting runs within their DAG's `max_active_runs` (and a backfill within its own limit, as
+Airflow keeps the two apart).
+
+A run to start is queued (its record says `queued`), then the queue is promoted: while the group has
+a free slot, its oldest queued run takes one and its execution starts, named by its run_id, so a
+duplicate start is refused by Step Functions. Each step is idempotent and every path that can free a
+slot promotes: a run's final status (run tracker, reconciler) frees its slot and starts the next
+queued run, and the reconciler promotes any group whose queue has waited a while (a promoter that
+stopped between its steps). A queued run holds no compute: it is an item in DynamoDB.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from airstep.contract import DagRun, execution_name
+from airstep.runtime.store import MetadataStore, QueuedRun, RunKey
+from airstep.states import RunState, RunType
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What became of a run asked to start: `running` (its execution started, or had already) or
+    `queued` (it starts when a slot of its group frees)."""
+
+    run_id: str
+    state: RunState
+    execution_arn: str | None = None
+    duplicate: bool = False  # the run had been started before (a repeated delivery or request)
+
+
+def slot_group(run: DagRun) -> str:
+    """A backfill's runs count against the backfill's limit, every other run against the DAG's."""
+    return f"{run.dag_id}#{RunType.BACKFILL}" if run.run_type is RunType.BACKFILL else run.dag_id
+
+
+def admit(
+    store: MetadataStore,
+    sfn: Any,
+    run: DagRun,
+    state_machine_arn: str,
+    limit: int,
+    *,
+    order: str | None = None,
+    catchup: bool = True,
+) -> Admission:
+    """Queue the run behind its group's earlier runs and start what the group's slots allow.
+    `order`: where it queues (default: its logical date, so older runs start first)."""
+    known = store.get_run(RunKey(run.dag_id, run.run_id))
+    if known is not None and known.state is not RunState.QUEUED:
+        return Admission(run.run_id, known.state, known.execution_arn, duplicate=True)
+    now = _now()
+    place = order or (run.logical_date.isoformat() if run.logical_date else now)
+    queued = QueuedRun(slot_group(run), place, run, state_machine_arn, catchup)
+    if store.enqueue(queued, limit, now):
+        store.queue_run(run, now)
+    if not catchup and run.run_type is RunType.SCHEDULED:  # Airflow would only have created the newest
+        for older in store.queued_runs(queued.group):
+            if older.run.run_type is RunType.SCHEDULED and older.sk < queued.sk:
+                store.dequeue(older)
+                store.forget_queued_run(RunKey(older.run.dag_id, older.run.run_id))
+    started = promote(store, sfn, queued.group)
+    if run.run_id in started:
+        return Admission(run.run_id, RunState.RUNNING, started[run.run_id])
+    record = store.get_run(RunKey(run.dag_id, run.run_id))
+    state = record.state if record else RunState.QUEUED
+    return Admission(run.run_id, state, record.execution_arn if record else None)
+
+
+def promote(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
+    """Start the group's queued runs, oldest first, while it has free slots; their execution ARNs by
+    run_id."""
+    started: dict[str, str] = {}
+    while waiting := store.queued_runs(group):
+        queued = waiting[0]
+        name = execution_name(queued.run.run_id)
+        arn = queued.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        if not store.take_slot(group, queued.run.run_id, arn):
+            break
+        if _start(sfn, queued, name):
+            now = _now()
+            store.track_execution(
+                queued.run, status="RUNNING", state=RunState.RUNNING, execution_arn=arn, start=now, end=None, error=None
+            )
+            started[queued.run.run_id] = arn
+        else:  # its DAG is gone: the run can never start
+            store.free_slot(group, queued.run.run_id)
+            store.fail_queued_run(queued.run, "its DAG was removed before the run could start", _now())
+        store.dequeue(queued)
+    return started
+
+
+def release(store: MetadataStore, sfn: Any, run: DagRun) -> dict[str, str]:
+    """The run has ended: free its slot, and start the runs that were waiting for it."""
+    group = slot_group(run)
+    return promote(store, sfn, group) if store.free_slot(group, run.run_id) else {}
+
+
+def _start(sfn: Any, queued: QueuedRun, name: str) -> bool:
+    """Start the queued run's execution; False if its state machine is gone. An execution of that
+    name may exist already (two promoters raced, or a start was repeated): it counts as started, and
+    should it have ended, the reconciler gives its slot back (`reclaim`)."""
+    payload = json.dumps(queued.run.to_input(), sort_keys=True)
+    try:
+        sfn.start_execution(stateMachineArn=queued.state_machine_arn, name=name, input=payload)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("StateMachineDoesNotExist", "StateMachineDeleting"):
+            return False
+        if code != "ExecutionAlreadyExists":
+            raise
+    return True
+
+
+def reclaim(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
+    """Free the slots of runs whose executions are not running (their holder stopped between taking
+    a slot and starting, or their final status was applied but the slot never freed), then promote."""
+    for run_id, arn in store.slot_holders(group).items():
+        try:
+            status = sfn.describe_execution(executionArn=arn)["status"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                raise
+            status = None
+        if status != "RUNNING":
+            store.free_slot(group, run_id)
+    return promote(store, sfn, group)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
