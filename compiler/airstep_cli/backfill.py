@@ -4,6 +4,7 @@ given the runs a DAG already has (its `--reprocess-behavior`)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -109,17 +110,19 @@ def plan_backfill(
     schedule: Schedule | None,
     zone: str,
     options: BackfillOptions,
-    existing: dict[str, RunRecord],
+    runs_at: Callable[[list[datetime]], dict[str, RunRecord]],
     now: datetime,
 ) -> list[PlannedRun]:
-    """Every run the window plans, in the order they start. `existing`: the DAG's runs by logical date
-    (ISO-8601, UTC). A run to redo keeps its run_id (Airflow clears the run it had and marks it a
-    backfill's); a logical date with a run that is still going is left alone."""
+    """Every run the window plans, in the order they start. `runs_at(logical_dates)`: the DAG's runs
+    at those dates, by logical date (ISO-8601, UTC). A run to redo keeps its run_id (Airflow clears
+    the run it had and marks it a backfill's); a logical date with a run still going is left alone."""
     if schedule is None or schedule.kind is ScheduleKind.ONCE:
         described = schedule.describe() if schedule else "None"
         raise UserError([f"DAG {dag_id!r}: schedule {described} is not periodic, so it has no runs to backfill"])
+    runs = backfill_runs(dag_id, schedule, zone, options.from_date, options.to_date, now, options.backwards)
+    existing = runs_at([run.logical_date for run in runs if run.logical_date]) if runs else {}
     planned = []
-    for run in backfill_runs(dag_id, schedule, zone, options.from_date, options.to_date, now, options.backwards):
+    for run in runs:
         run = replace(run, conf=dict(options.conf))
         record = existing.get(run.logical_date.isoformat()) if run.logical_date else None
         reason = _not_redone(record, options.reprocess) if record else None

@@ -8,6 +8,7 @@ import sys
 import threading
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -225,31 +226,104 @@ def backfill(
         bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay (local)")
     ] = False,
     secrets_file: Annotated[Path | None, typer.Option("--secrets", help="as for `airstep run` (local)")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="backfill a DAG deployed to this stack")] = None,
+    region: RegionOption = None,
 ) -> None:
-    """Run a DAG's schedule over a past window, as `airflow backfill create` plans it: locally here."""
+    """Run a DAG's schedule over a past window, as `airflow backfill create` plans it: locally here, or
+    with --stack in a deployed environment (the runs are queued there and the command returns)."""
     now = datetime.now(UTC)
     try:
         options = backfill_options(
             from_date, to_date, max_active_runs, reprocess_behavior, run_backwards, dag_run_conf, now
         )
-        loaded, models = load_one(dag, dag_id)
-        model = the_only_dag(dag, models)
-        try:
-            model.resolve_params(options.conf)
-        except ParamValidationError as exc:
-            raise UserError([f"{dag}: DAG {model.dag_id!r}: {exc} (no run started)"]) from None
-        planned = plan_backfill(model.dag_id, model.schedule, model.timezone, options, local_runs(model.dag_id), now)
-        if not planned:
-            window = f"[{options.from_date.isoformat()}, {options.to_date.isoformat()}]"
-            raise UserError([f"no runs to create for DAG {model.dag_id!r} in {window}: none has ended in it"])
-        for skipped in (p for p in planned if not p.attempted):
-            err.print(describe_skip(skipped), markup=False)
-        states = {} if dry_run else _run_backfill(model, _source(loaded), planned, options, fast_retries, secrets_file)
+        if stack:
+            dag_id, planned, states = _backfill_stack(dag, stack, region, options, now, dry_run)
+        else:
+            loaded, models = load_one(dag, dag_id)
+            model = the_only_dag(dag, models)
+            dag_id = model.dag_id
+            try:
+                model.resolve_params(options.conf)
+            except ParamValidationError as exc:
+                raise UserError([f"{dag}: DAG {dag_id!r}: {exc} (no run started)"]) from None
+            existing = local_runs(dag_id)
+            planned = _planned(dag_id, model.schedule, model.timezone, options, lambda _: existing, now)
+            states = {}
+            if not dry_run:
+                states = _run_backfill(model, _source(loaded), planned, options, fast_retries, secrets_file)
     except UserError as exc:
         _fail(exc.lines)
-    _report_backfill(model.dag_id, planned, states, as_json, dry_run)
-    if any(state != RunState.SUCCESS for state in states.values()):
+    _report_backfill(dag_id, planned, states, as_json, dry_run)
+    if not stack and any(state != RunState.SUCCESS for state in states.values()):
         raise typer.Exit(1)
+
+
+def _planned(
+    dag_id: str, schedule: Any, zone: str, options: BackfillOptions, runs_at: Any, now: datetime
+) -> list[PlannedRun]:
+    """The backfill's plan; UserError if it has no run at all. Dates that keep their run are noted."""
+    planned = plan_backfill(dag_id, schedule, zone, options, runs_at, now)
+    if not planned:
+        window = f"[{options.from_date.isoformat()}, {options.to_date.isoformat()}]"
+        raise UserError([f"no runs to create for DAG {dag_id!r} in {window}: none has ended in it"])
+    for skipped in (p for p in planned if not p.attempted):
+        err.print(describe_skip(skipped), markup=False)
+    return planned
+
+
+def _backfill_stack(
+    dag_id: str, stack: str, region: str | None, options: BackfillOptions, now: datetime, dry_run: bool
+) -> tuple[str, list[PlannedRun], dict[str, str]]:
+    """Queue the backfill's runs in the stack (its own limit, `--max-active-runs`): its slots start
+    them, oldest planned first, as earlier ones end; the state each run has now."""
+    from airstep.runtime.admission import admit
+    from airstep.runtime.store.slots import backfill_group
+    from airstep.sdk.param import resolve_params
+
+    with open_target(stack, region) as target:
+        record = target.store.get_dag(dag_id)
+        if record is None or record.removed:
+            raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
+        try:
+            resolve_params(record.params, dict(record.param_schemas), options.conf)
+        except ParamValidationError as exc:
+            raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
+        planned = _planned(
+            dag_id, record.schedule, record.timezone, options, partial(target.store.runs_at, dag_id), now
+        )
+        redo = [p.run.logical_date.isoformat() for p in planned if p.attempted and p.existing and p.run.logical_date]
+        if redo:
+            raise UserError(
+                [
+                    f"--stack: {len(redo)} date(s) already have a run ({', '.join(redo[:3])}"
+                    f"{', ...' if len(redo) > 3 else ''}); running a deployed run again is not supported yet: "
+                    "pass --reprocess-behavior none to backfill the other dates (no run started)"
+                ]
+            )
+        waiting = target.store.queued_runs(backfill_group(dag_id))
+        if waiting and not dry_run:
+            raise UserError(
+                [f"DAG {dag_id!r} has a backfill still queued ({len(waiting)}+ runs waiting): one backfill at a time"]
+            )
+        states: dict[str, str] = {}
+        if not dry_run:
+            attempted = [p for p in planned if p.attempted]
+            for ordinal, entry in enumerate(attempted):
+                admitted = admit(
+                    target.store,
+                    target.sfn,
+                    entry.run,
+                    record.state_machine_arn,
+                    options.max_active_runs,
+                    order=f"{ordinal:08d}",
+                )
+                states[entry.run.run_id] = admitted.state.value
+            if attempted:
+                err.print(
+                    f"backfill of {dag_id} in {stack}: {len(attempted)} run(s) queued, up to "
+                    f"{options.max_active_runs} at once; `airstep runs list {dag_id} --stack {stack}` follows them"
+                )
+    return dag_id, planned, states
 
 
 def _run_backfill(

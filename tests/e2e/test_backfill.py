@@ -205,3 +205,88 @@ def test_an_interrupted_backfill_says_how_to_go_on_and_a_repeat_finishes_it(tmp_
         "backfill", "slow.py", *WINDOW, "--reprocess-behavior", "failed", "--dry-run", "--json", cwd=tmp_path
     )
     assert [r["logical_date"] for r in json.loads(plan.stdout)["runs"] if "reason" not in r] == DATES[1:]
+
+
+STACK_DAG = """
+from datetime import datetime
+from airflow.sdk import DAG, task
+
+with DAG("nightly", schedule="0 2 * * *", start_date=datetime(2026, 1, 1)):
+    @task
+    def load(ds=None):
+        return ds
+
+    load()
+"""
+
+
+def test_a_backfill_of_a_deployed_dag_queues_its_runs_behind_its_own_limit():
+    """--stack: the same plan, queued in the stack with the user's credentials; its slots start the
+    runs as earlier ones end (the run tracker), a repeat starts no duplicate, and one backfill at a time."""
+    import boto3
+    from typer.testing import CliRunner
+
+    from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
+    from airstep_cli.main import app
+    from airstep_local.engine import REGION
+    from deployed import deployed_platform, upload
+
+    with deployed_platform() as (engine, deployer, s3, _):
+        boto3.client("cloudformation").create_stack(
+            StackName="airstep-dev",
+            TemplateBody=json.dumps(
+                {
+                    "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+                    "Outputs": {"MetadataTableName": {"Value": "airstep-local"}},
+                }
+            ),
+        )
+        deployer.handle(upload(s3, "dags/nightly.py", STACK_DAG)[1])
+        cli = CliRunner()
+        stack = ["--stack", "airstep-dev", "--region", REGION, "--json"]
+        window = ["--from-date", "2026-11-01", "--to-date", "2026-11-04T12:00"]
+        dates = [f"2026-11-0{day}T02:00:00+00:00" for day in (1, 2, 3, 4)]
+
+        plan = cli.invoke(app, ["backfill", "nightly", *window, *stack, "--dry-run"])
+        assert plan.exit_code == 0, plan.output
+        assert [r["logical_date"] for r in json.loads(plan.stdout)["runs"]] == dates
+        assert engine.store.runs_of_dag("nightly") == []
+
+        started = cli.invoke(app, ["backfill", "nightly", *window, *stack, "--max-active-runs", "2"])
+        assert started.exit_code == 0, started.output
+        states = {r["logical_date"]: r["state"] for r in json.loads(started.stdout)["runs"]}
+        assert states == dict(zip(dates, ["running", "running", "queued", "queued"], strict=True))
+        listed = {r.run_id: r.state for r in engine.store.runs_of_dag("nightly")}
+        assert [listed[f"backfill__{d}"] for d in dates[2:]] == ["queued", "queued"]  # waiting for a slot
+        assert {listed[f"backfill__{d}"] for d in dates[:2]} <= {"running", "success"}  # (they may be done)
+
+        again = cli.invoke(app, ["backfill", "nightly", "--from-date", "2026-10-30", "--to-date", "2026-10-31", *stack])
+        assert again.exit_code == 1 and "has a backfill still queued" in again.output
+
+        def finish_started():
+            """Each started run's end reaches the tracker (as EventBridge delivers it), which frees its slot."""
+            for record in engine.store.runs_of_dag("nightly"):
+                if record.execution_arn and record.exec_status in (None, "RUNNING"):
+                    while engine.sfn.describe_execution(executionArn=record.execution_arn)["status"] == "RUNNING":
+                        time.sleep(0.02)
+                    description = engine.sfn.describe_execution(executionArn=record.execution_arn)
+                    track_and_count(status_event(execution_detail(description)), engine.store, engine.sfn)
+
+        for _ in range(3):  # two runs at a time: each pair's end starts the next pair
+            finish_started()
+        assert {r.state for r in engine.store.runs_of_dag("nightly")} == {"success"}
+        assert len(engine.store.runs_of_dag("nightly")) == 4
+
+        repeat = cli.invoke(app, ["backfill", "nightly", *window, *stack])
+        assert repeat.exit_code == 0, repeat.output
+        assert {r.get("reason") for r in json.loads(repeat.stdout)["runs"]} == {"already_exists"}
+        redo = cli.invoke(app, ["backfill", "nightly", *window, *stack, "--reprocess-behavior", "completed"])
+        assert redo.exit_code == 1 and "not supported yet" in redo.output
+        assert (
+            len(
+                engine.sfn.list_executions(stateMachineArn=engine.store.get_dag("nightly").state_machine_arn)[
+                    "executions"
+                ]
+            )
+            == 4
+        )

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from airstep.contract import DagRun, execution_name
 from airstep.runtime.store import MetadataStore, QueuedRun, RunKey
+from airstep.runtime.store.slots import backfill_group
 from airstep.states import RunState, RunType
 
 
@@ -36,7 +37,7 @@ class Admission:
 
 def slot_group(run: DagRun) -> str:
     """A backfill's runs count against the backfill's limit, every other run against the DAG's."""
-    return f"{run.dag_id}#{RunType.BACKFILL}" if run.run_type is RunType.BACKFILL else run.dag_id
+    return backfill_group(run.dag_id) if run.run_type is RunType.BACKFILL else run.dag_id
 
 
 def admit(

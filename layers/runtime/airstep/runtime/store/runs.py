@@ -194,6 +194,17 @@ class RunRecords:
         item = self.table.get(key(run.pk, schema.RUN_SK))
         return RunRecord.from_item(item) if item else None
 
+    def runs_at(self, dag_id: str, logical_dates: list[datetime]) -> dict[str, RunRecord]:
+        """The DAG's runs at these logical dates, by logical date (ISO-8601); of several runs at one
+        date, the latest started (batch reads of the run ids each kind of run would have)."""
+        keys = [
+            key(RunKey(dag_id, f"{kind}__{when.isoformat()}").pk, schema.RUN_SK)
+            for when in logical_dates
+            for kind in RunType
+        ]
+        records = sorted((RunRecord.from_item(item) for item in self.table.batch_get(keys)), key=_started)
+        return {record.logical_date: record for record in records if record.logical_date}
+
     def find_run_at(self, dag_id: str, logical_date: datetime) -> RunRecord | None:
         """The DAG's run at `logical_date`, scheduled or manual (one batch read of their run ids;
         as in Airflow, a DAG has at most one run per logical date)."""
@@ -228,3 +239,7 @@ class RunRecords:
             ExpressionAttributeValues=values,
         )
         return updated is not None
+
+
+def _started(record: RunRecord) -> str:
+    return record.start_date or ""

@@ -13,8 +13,14 @@ from typing import Any
 from airstep.contract import DagRun
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Table, key, number, plain, string
+from airstep.states import RunType
 
 QUEUE_PAGE = 50  # queued runs read at a time by the promoter
+
+
+def backfill_group(dag_id: str) -> str:
+    """The slot group of a DAG's backfill runs (the DAG's own runs use `dag_id`)."""
+    return f"{dag_id}#{RunType.BACKFILL}"
 
 
 @dataclass(frozen=True, slots=True)
