@@ -89,3 +89,12 @@ def fire(engine, scheduler, when, name="airstep-dev-nightly"):
     description = engine.sfn.describe_execution(executionArn=started["execution_arn"])
     track_and_count(status_event(execution_detail(description)), engine.store, engine.sfn)  # frees its slot
     return started
+
+
+def quiesce(engine):
+    """Wait until no execution runs (a first deploy starts the runs it caught up on)."""
+    while any(
+        engine.sfn.list_executions(stateMachineArn=m["stateMachineArn"], statusFilter="RUNNING")["executions"]
+        for m in engine.sfn.list_state_machines()["stateMachines"]
+    ):
+        time.sleep(0.02)

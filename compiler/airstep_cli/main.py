@@ -617,6 +617,71 @@ def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: J
             err.print(f"{error.file}:{problem['line']}: {problem['message']}", markup=False)
 
 
+@dags_app.command("pause")
+def dags_pause(
+    dag_id: str,
+    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
+    region: RegionOption = None,
+) -> None:
+    """Pause a deployed DAG: its schedule starts no run until it is unpaused."""
+    _set_paused(dag_id, stack, region, paused=True)
+
+
+@dags_app.command("unpause")
+def dags_unpause(
+    dag_id: str,
+    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
+    region: RegionOption = None,
+) -> None:
+    """Unpause a deployed DAG: its schedule fires again, and the runs it missed while paused start
+    (all of them with catchup, else the latest)."""
+    _set_paused(dag_id, stack, region, paused=False)
+
+
+def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) -> None:
+    import dataclasses
+
+    from airstep.runtime.catchup import catch_up
+    from airstep.runtime.pausing import set_schedule_state
+
+    word = "paused" if paused else "unpaused"
+    try:
+        with open_target(stack, region) as target:
+            record = target.store.get_dag(dag_id)
+            if record is None or record.removed:
+                raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
+            if record.paused == paused:
+                out.print(f"{dag_id} is already {word}")
+                return
+            now = datetime.now(UTC)
+            if record.schedule_name and target.schedule_group:
+                set_schedule_state(target.scheduler, target.schedule_group, record.schedule_name, enabled=not paused)
+            paused_at = now.isoformat() if paused else None
+            target.store.put_dag(dataclasses.replace(record, paused=paused, paused_at=paused_at))
+            caught = []
+            if not paused and record.schedule is not None:
+                # from when it was paused; a DAG deployed paused has never run: from its start_date
+                since = datetime.fromisoformat(record.paused_at or record.start_date or now.isoformat())
+                caught = catch_up(
+                    target.store,
+                    target.sfn,
+                    dag_id,
+                    record.schedule,
+                    record.timezone,
+                    record.state_machine_arn,
+                    record.max_active_runs,
+                    since=since,
+                    now=now,
+                    catchup=record.catchup,
+                    end_date=datetime.fromisoformat(record.end_date) if record.end_date else None,
+                ).admitted
+    except UserError as exc:
+        _fail(exc.lines)
+    out.print(f"{dag_id} {word}")
+    for admitted in caught:
+        out.print(f"  {admitted.state} {admitted.run_id} (missed while paused)")
+
+
 @app.command()
 def trigger(
     dag_id: str,
@@ -636,6 +701,8 @@ def trigger(
             record = target.store.get_dag(dag_id)
             if record is None or record.removed:
                 raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
+            if record.paused:
+                raise UserError([f"DAG {dag_id!r} is paused: `airstep dags unpause {dag_id} --stack {stack}` first"])
             try:
                 resolve_params(record.params, dict(record.param_schemas), options.conf)
             except ParamValidationError as exc:

@@ -23,6 +23,8 @@ class Target:
     store: MetadataStore
     sfn: Any = None
     stack: str | None = None
+    scheduler: Any = None
+    schedule_group: str | None = None
 
 
 def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
@@ -60,6 +62,8 @@ def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
             MetadataStore(outputs["MetadataTableName"], client=client),
             boto3.client("stepfunctions", region_name=region),
             stack,
+            boto3.client("scheduler", region_name=region),
+            outputs.get("ScheduleGroupName"),
         )
         return
     if not LOCAL_STATE.exists():

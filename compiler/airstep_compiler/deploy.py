@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, ScheduleKind, ScheduleTarget, executor_function
 from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
+from airstep.runtime.catchup import catch_up
 from airstep.runtime.clients import client, registry
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.dag_parser import ParseRequest
@@ -51,6 +52,7 @@ class Settings:
     parser_function: str = ""
     executor_function: str = ""
     dag_prefix: str = "dags/"
+    paused_at_creation: bool = False  # Airflow's [core] dags_are_paused_at_creation
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +68,7 @@ class Settings:
             parser_function=env["AIRSTEP_PARSER_FUNCTION"],
             executor_function=env["AIRSTEP_EXECUTOR_FUNCTION"],
             dag_prefix=env.get("AIRSTEP_DAG_PREFIX", "dags/"),
+            paused_at_creation=env.get("AIRSTEP_DAGS_ARE_PAUSED_AT_CREATION", "false").lower() == "true",
         )
 
     def resource_name(self, dag_id: str, limit: int) -> str:
@@ -256,13 +259,47 @@ class Deployer:
                 type="STANDARD",
                 tags=[{"key": "airstep:dag_id", "value": model.dag_id[:256]}],
             )["stateMachineArn"]
-        schedule_name = self._schedule(model, arn) if model.schedule else self._delete_schedule(model.dag_id)
         previous = self.store.get_dag(model.dag_id)
-        self.store.put_dag(dag_record(model, source, arn, schedule_name, previous, changed))
+        if previous is not None and previous.removed:
+            previous = None  # its file came back: a new DAG, as far as pausing and catchup go
+        new = previous is None
+        paused = self._paused_upon_creation(model) if previous is None else previous.paused
+        schedule_name = self._schedule(model, arn, paused) if model.schedule else self._delete_schedule(model.dag_id)
+        record = dag_record(model, source, arn, schedule_name, previous, changed, paused=paused)
+        self.store.put_dag(record)
         logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": source.version})
-        return {"dag_id": model.dag_id, "state_machine_arn": arn, "changed": changed}
+        outcome: dict[str, Any] = {"dag_id": model.dag_id, "state_machine_arn": arn, "changed": changed}
+        if new and not paused:
+            outcome.update(self._catch_up(model, arn))
+        return outcome
 
-    def _schedule(self, model: DagModel, machine_arn: str) -> str:
+    def _paused_upon_creation(self, model: DagModel) -> bool:
+        chosen = model.is_paused_upon_creation
+        return self.settings.paused_at_creation if chosen is None else chosen
+
+    def _catch_up(self, model: DagModel, machine_arn: str) -> dict[str, Any]:
+        """A DAG deployed for the first time starts the runs it missed since its start_date (catchup),
+        or its latest (no catchup), as Airflow's scheduler would on first seeing it."""
+        if model.schedule is None or model.start_date is None:
+            return {}
+        caught = catch_up(
+            self.store,
+            self.sfn,
+            model.dag_id,
+            model.schedule,
+            model.timezone,
+            machine_arn,
+            model.max_active_runs,
+            since=datetime.fromisoformat(model.start_date),
+            now=datetime.now(UTC),
+            catchup=model.catchup,
+            end_date=datetime.fromisoformat(model.end_date) if model.end_date else None,
+        )
+        if caught.truncated:
+            logger.warning("catchup truncated", extra={"dag_id": model.dag_id, "admitted": len(caught.admitted)})
+        return {"caught_up": [a.run_id for a in caught.admitted], "catchup_truncated": caught.truncated}
+
+    def _schedule(self, model: DagModel, machine_arn: str, paused: bool) -> str:
         assert model.schedule is not None
         name = self.settings.resource_name(model.dag_id, SCHEDULE_NAME_CHARS)
         target = ScheduleTarget(
@@ -279,7 +316,7 @@ class Deployer:
             "ScheduleExpression": scheduler_expression(model.schedule, model.start_date),
             "ScheduleExpressionTimezone": model.timezone,
             "FlexibleTimeWindow": {"Mode": "OFF"},
-            "State": "ENABLED",
+            "State": "DISABLED" if paused else "ENABLED",
             "Target": {
                 "Arn": self.settings.start_run_arn,
                 "RoleArn": self.settings.scheduler_role_arn,
@@ -353,6 +390,7 @@ def dag_record(
     schedule_name: str | None,
     previous: DagRecord | None = None,
     changed: bool = True,
+    paused: bool = False,
 ) -> DagRecord:
     """The record of a DAG just deployed (here, or by the local engine); pausing survives a redeploy."""
     return DagRecord(
@@ -363,10 +401,14 @@ def dag_record(
         timezone=model.timezone,
         state_machine_arn=state_machine_arn,
         schedule_name=schedule_name,
-        paused=previous.paused if previous else False,
+        paused=paused,
+        paused_at=previous.paused_at if previous and paused else None,
         compiled_at=datetime.now(UTC).isoformat() if changed or previous is None else previous.compiled_at,
         tasks=len(model.tasks),
         max_active_runs=model.max_active_runs,
+        catchup=model.catchup,
+        start_date=model.start_date,
+        end_date=model.end_date,
         tags=list(model.tags),
         params=dict(model.params),
         param_schemas=[list(param) for param in model.param_schemas],

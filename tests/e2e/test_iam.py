@@ -117,7 +117,15 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     engine.s3.put_object(
         Bucket=NAMES.bucket, Key="dags/common/naming.py", Body=b"def label(t):\n    return t.upper()\n"
     )
-    assert put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]["outcome"] == "deployed"
+    deployed = put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]
+    assert deployed["outcome"] == "deployed"
+    # its first deploy started the latest run it missed (no catchup): its end frees the DAG's only slot
+    (caught_up,) = deployed["dags"][0]["caught_up"]
+    arn = engine.store.get_run(RunKey("n_shape", caught_up)).execution_arn
+    while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        time.sleep(0.02)
+    ended = execution_detail(engine.sfn.describe_execution(executionArn=arn))
+    assert engine.session.invoke_locally(NAMES.track_runs, status_event(ended))["tracked"]
 
     # the schedule fires (EventBridge Scheduler invokes start-run); one try of the executor is refused
     # once (throttled), so the runner takes the try back and Step Functions retries it

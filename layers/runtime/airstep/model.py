@@ -161,6 +161,7 @@ class DagModel:
     end_date: str | None = None
     catchup: bool = False
     max_active_runs: int = 16  # runs of the DAG active at once (more wait, queued)
+    is_paused_upon_creation: bool | None = None  # None: the environment's DagsArePausedAtCreation
     tags: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)  # default values
     param_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON schema) of every param, in order
@@ -185,6 +186,7 @@ class DagModel:
             end_date=_iso(dag.end_date),
             catchup=dag.catchup,
             max_active_runs=dag.max_active_runs,
+            is_paused_upon_creation=dag.is_paused_upon_creation,
             tags=tuple(dag.tags),
             params=dict(dag.params),
             param_schemas=tuple(dag.param_schemas.items()),

@@ -110,6 +110,7 @@ class DAG:
         end_date: datetime | None = None,
         catchup: bool = False,
         max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS,
+        is_paused_upon_creation: bool | None = None,
         tags: list[str] | None = None,
         params: dict[str, Any] | None = None,
         default_args: dict[str, Any] | None = None,
@@ -150,6 +151,10 @@ class DAG:
             message = f"max_active_runs must be a positive integer, got {max_active_runs!r}"
             raise DagDefinitionError(message, self.location)
         self.max_active_runs = max_active_runs
+        if is_paused_upon_creation is not None and not isinstance(is_paused_upon_creation, bool):
+            message = f"is_paused_upon_creation must be True, False or None, got {is_paused_upon_creation!r}"
+            raise DagDefinitionError(message, self.location)
+        self.is_paused_upon_creation = is_paused_upon_creation
         self.tags = _check_tags(tags, self.location)
         self.params, self.param_schemas = split_params(params, self.location)
         self.default_args = check_default_args(default_args, self.location)

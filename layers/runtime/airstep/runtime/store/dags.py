@@ -24,10 +24,14 @@ class DagRecord:
     state_machine_arn: str
     schedule_name: str | None = None
     paused: bool = False
+    paused_at: str | None = None  # when it was paused: unpausing catches up from there
     removed: bool = False
     compiled_at: str | None = None
     tasks: int = 0
     max_active_runs: int = 16
+    catchup: bool = False
+    start_date: str | None = None
+    end_date: str | None = None
     tags: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # defaults and [name, schema] pairs, in order:
     param_schemas: list[list[Any]] = field(default_factory=list)  # a trigger's conf is validated with them

@@ -1,0 +1,135 @@
+"""Catchup and pausing in a deployed environment (its parts on moto): a first deploy starts the runs
+a DAG missed since its start_date (all with catchup, else the latest), within max_active_runs; a DAG
+deployed paused starts nothing until unpaused; unpausing catches up what the pause missed."""
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from airstep.runtime.catchup import MAX_CATCHUP_RUNS, missed_runs
+from airstep.sdk.schedule import parse_schedule
+from airstep_cli.main import app
+from airstep_local.engine import REGION
+from deployed import deployed_platform, quiesce, upload
+
+STACK = ["--stack", "airstep-dev", "--region", REGION]
+
+
+def dag_source(dag_id, start, **settings):
+    extra = "".join(f", {name}={value!r}" for name, value in settings.items())
+    return f"""
+from datetime import datetime
+from airflow.sdk import DAG, task
+
+with DAG({dag_id!r}, schedule="@daily", start_date=datetime.fromisoformat({start.isoformat()!r}){extra}):
+    @task
+    def work(ds=None):
+        return ds
+
+    work()
+"""
+
+
+@pytest.fixture
+def platform():
+    with deployed_platform() as parts:
+        boto3.client("cloudformation").create_stack(
+            StackName="airstep-dev",
+            TemplateBody=json.dumps(
+                {
+                    "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+                    "Outputs": {
+                        "MetadataTableName": {"Value": "airstep-local"},
+                        "ScheduleGroupName": {"Value": "airstep-dev"},
+                    },
+                }
+            ),
+        )
+        yield parts
+
+
+def midnight(days_ago):
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days_ago)
+
+
+def deploy(platform, name, source):
+    engine, deployer, s3, _ = platform
+    (outcome,) = deployer.handle(upload(s3, f"dags/{name}.py", source)[1])
+    assert outcome["outcome"] == "deployed", outcome
+    return outcome["dags"][0]
+
+
+def test_a_first_deploy_with_catchup_starts_every_missed_run_oldest_first_within_the_limit(platform):
+    engine = platform[0]
+    deployed = deploy(platform, "caught", dag_source("caught", midnight(3), catchup=True, max_active_runs=2))
+    days = [midnight(n).isoformat() for n in (3, 2, 1, 0)]
+    assert deployed["caught_up"] == [f"scheduled__{day}" for day in days]
+    states = {r.run_id: r.state for r in engine.store.runs_of_dag("caught")}
+    assert [states[f"scheduled__{day}"] for day in days[2:]] == ["queued", "queued"]  # two at a time
+    assert all(states[f"scheduled__{day}"] in ("running", "success") for day in days[:2])
+
+
+def test_a_first_deploy_without_catchup_starts_only_the_latest_run(platform):
+    engine = platform[0]
+    deployed = deploy(platform, "latest", dag_source("latest", midnight(3)))
+    assert deployed["caught_up"] == [f"scheduled__{midnight(0).isoformat()}"]
+    quiesce(engine)
+    again = deploy(platform, "latest", dag_source("latest", midnight(3)) + "# a new version\n")
+    assert "caught_up" not in again  # a redeploy catches nothing up: the schedule never stopped
+    assert len(engine.store.runs_of_dag("latest")) == 1
+
+
+def test_a_dag_deployed_paused_starts_nothing_until_unpaused(platform, monkeypatch):
+    engine, _, _, scheduler = platform
+    deployed = deploy(platform, "held", dag_source("held", midnight(2), is_paused_upon_creation=True))
+    assert "caught_up" not in deployed and engine.store.runs_of_dag("held") == []
+    assert engine.store.get_dag("held").paused
+    assert scheduler.get_schedule(Name="airstep-dev-held", GroupName="airstep-dev")["State"] == "DISABLED"
+
+    cli = CliRunner()
+    refused = cli.invoke(app, ["trigger", "held", *STACK])
+    assert refused.exit_code == 1 and "is paused" in refused.output
+    unpaused = cli.invoke(app, ["dags", "unpause", "held", *STACK])
+    assert unpaused.exit_code == 0, unpaused.output
+    assert f"scheduled__{midnight(0).isoformat()} (missed while paused)" in unpaused.output  # no catchup: latest
+    assert scheduler.get_schedule(Name="airstep-dev-held", GroupName="airstep-dev")["State"] == "ENABLED"
+    assert not engine.store.get_dag("held").paused
+
+
+def test_pausing_disables_the_schedule_and_unpausing_catches_up_what_it_missed(platform):
+    engine, _, _, scheduler = platform
+    deploy(platform, "paused", dag_source("paused", midnight(10), catchup=True, max_active_runs=1))
+    quiesce(engine)
+    cli = CliRunner()
+    assert cli.invoke(app, ["dags", "pause", "paused", *STACK]).exit_code == 0
+    assert scheduler.get_schedule(Name="airstep-dev-paused", GroupName="airstep-dev")["State"] == "DISABLED"
+    assert "already paused" in cli.invoke(app, ["dags", "pause", "paused", *STACK]).output
+    schedule = scheduler.get_schedule(Name="airstep-dev-paused", GroupName="airstep-dev")
+    assert json.loads(schedule["Target"]["Input"])["dag_id"] == "paused"  # the rest of it is kept
+
+    record = engine.store.get_dag("paused")  # as if it had been paused two days ago
+    engine.store.put_dag(dataclasses.replace(record, paused_at=(midnight(2) + timedelta(hours=1)).isoformat()))
+    unpaused = cli.invoke(app, ["dags", "unpause", "paused", *STACK])
+    assert unpaused.exit_code == 0, unpaused.output
+    missed = [f"scheduled__{midnight(n).isoformat()}" for n in (1, 0)]
+    assert [line.split()[1] for line in unpaused.output.splitlines()[1:]] == missed
+    assert scheduler.get_schedule(Name="airstep-dev-paused", GroupName="airstep-dev")["State"] == "ENABLED"
+
+
+def test_missed_runs_are_bounded_by_end_date_and_capped():
+    schedule = parse_schedule("@hourly", None)
+    now = datetime(2026, 11, 10, 12, 30, tzinfo=UTC)
+    since = now - timedelta(days=2)
+    every = missed_runs("d", schedule, "UTC", since, now, catchup=True)
+    assert len(every) == 48 and every[0].logical_date == since.replace(minute=0) + timedelta(hours=1)
+    ended = missed_runs("d", schedule, "UTC", since, now, catchup=True, end_date=now - timedelta(days=1))
+    assert ended[-1].logical_date == now.replace(minute=0) - timedelta(days=1)
+    assert missed_runs("d", schedule, "UTC", since, now, catchup=False) == [every[-1]]
+    assert missed_runs("d", schedule, "UTC", since, now, catchup=False, end_date=since) == []
+    years = missed_runs("d", schedule, "UTC", now - timedelta(days=400), now, catchup=True)
+    assert len(years) == MAX_CATCHUP_RUNS + 1  # the catch-up queues the first MAX and says so
