@@ -87,7 +87,8 @@ def fire(engine, scheduler, when, name="airstep-dev-nightly"):
     while engine.sfn.describe_execution(executionArn=started["execution_arn"])["status"] == "RUNNING":
         time.sleep(0.02)
     description = engine.sfn.describe_execution(executionArn=started["execution_arn"])
-    track_and_count(status_event(execution_detail(description)), engine.store, engine.sfn)  # frees its slot
+    event = status_event(execution_detail(description))
+    track_and_count(event, engine.store, engine.sfn, engine.session.client("lambda"))  # frees its slot
     return started
 
 

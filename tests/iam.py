@@ -281,7 +281,7 @@ def _stepfunctions(operation: str, p: dict[str, Any]) -> list[Request]:
         return [Request(action, p["stateMachineArn"])]
     if operation in ("DescribeStateMachine", "UpdateStateMachine", "DeleteStateMachine"):
         return [Request(action, p["stateMachineArn"])]
-    if operation in ("DescribeExecution", "StopExecution"):
+    if operation in ("DescribeExecution", "StopExecution", "DescribeStateMachineForExecution"):
         return [Request(action, p["executionArn"])]
     raise ValueError(f"no IAM mapping for states:{operation}")
 

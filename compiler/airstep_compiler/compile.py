@@ -207,7 +207,9 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
     emitter.put(states, contract.DAGRUN_FAILED, fail, runs=0)
     emitter.put(states, contract.DAGRUN_SUCCEEDED, SucceedState())
     comment = f"airstep DAG {model.dag_id} ({len(model.tasks)} tasks) from {source.uri} {source.version}"
-    definition = {"Comment": comment, "StartAt": contract.DAGRUN_START, "States": states}
+    definition: dict[str, Any] = {"Comment": comment, "StartAt": contract.DAGRUN_START, "States": states}
+    if model.dagrun_timeout:  # Step Functions ends the execution TIMED_OUT; the run tracker ends the run
+        definition["TimeoutSeconds"] = math.ceil(model.dagrun_timeout)
     cost = emitter.cost
     compiled = CompiledDag(
         dag_id=model.dag_id,

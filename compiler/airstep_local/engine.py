@@ -410,6 +410,8 @@ class LocalEngine:
         record = self.store.get_run(key)
         state = record.state if record else RunState.FAILED
         error = description.get("cause") or description.get("error")
+        if description["status"] == "TIMED_OUT":
+            error = "the run took longer than its dagrun_timeout"
         if description["status"] == "SUCCEEDED" and state is not RunState.SUCCESS:
             state, error = RunState.FAILED, "the state machine succeeded but the run record disagrees"
         order = {t.task_id: i for i, t in enumerate(model.tasks)}
@@ -419,8 +421,11 @@ class LocalEngine:
         return RunResult(model.dag_id, run_id, state, tasks, began, time.monotonic(), error)
 
     def _track(self, execution: str) -> None:
+        """Tell the run tracker an execution's status, and what its end sets off, as EventBridge would."""
         description = self.sfn.describe_execution(executionArn=execution)
-        run_tracker.track(run_tracker.status_event(run_tracker.execution_detail(description)), self.store)
+        event = run_tracker.status_event(run_tracker.execution_detail(description))
+        tracked = run_tracker.track(event, self.store)
+        run_tracker.after_end(event, tracked, self.store, self.sfn, boto3.client("lambda"))
 
     def finish(self, started: StartedRun, poll_seconds: float = 0.05) -> dict[str, Any]:
         """Wait for a started run's execution to end, tell the tracker, and return its description."""

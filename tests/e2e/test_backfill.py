@@ -270,7 +270,8 @@ def test_a_backfill_of_a_deployed_dag_queues_its_runs_behind_its_own_limit():
                     while engine.sfn.describe_execution(executionArn=record.execution_arn)["status"] == "RUNNING":
                         time.sleep(0.02)
                     description = engine.sfn.describe_execution(executionArn=record.execution_arn)
-                    track_and_count(status_event(execution_detail(description)), engine.store, engine.sfn)
+                    event = status_event(execution_detail(description))
+                    track_and_count(event, engine.store, engine.sfn, engine.session.client("lambda"))
 
         for _ in range(3):  # two runs at a time: each pair's end starts the next pair
             finish_started()

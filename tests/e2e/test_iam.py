@@ -60,6 +60,17 @@ with DAG("n_shape", schedule="0 2 * * *", start_date=datetime(2026, 1, 1), max_a
 """
 
 
+DEADLINE = """
+import time
+from datetime import datetime, timedelta
+from airstep import DAG, PythonOperator
+
+with DAG("deadline", schedule="0 2 * * *", start_date=datetime(2030, 1, 1), dagrun_timeout=timedelta(seconds=1)):
+    slow = PythonOperator(task_id="slow", python_callable=lambda: time.sleep(2))
+    slow >> PythonOperator(task_id="after", python_callable=lambda: None)
+"""
+
+
 @pytest.fixture
 def stack(monkeypatch):
     environment = {
@@ -169,6 +180,28 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         reconciled = engine.session.invoke_locally(NAMES.reconcile_runs, {})
     assert reconciled["started"] == ["scheduled__2026-11-25T02:00:00+00:00"]
     assert [(s["run_id"], s["status"]) for s in reconciled["settled"]] == [(third.run_id, "SUCCEEDED")]
+
+    # a run past its dagrun_timeout: Step Functions times it out, and its runner (invoked by track-runs,
+    # or by reconcile-runs when the event is lost) skips what was unfinished
+    assert put(engine, "dags/deadline.py", DEADLINE)["files"][0]["outcome"] == "deployed"
+    target = boto3.client("scheduler").get_schedule(Name="airstep-dev-deadline", GroupName="airstep-dev")["Target"]
+    deadline_fired = json.loads(target["Input"])
+    for day, lost in ((21, False), (22, True)):
+        late = engine.session.invoke_locally(
+            NAMES.start_run, {**deadline_fired, "scheduled_time": f"2026-11-{day}T02:00:00Z"}
+        )
+        description = wait(late["execution_arn"])
+        assert description["status"] == "TIMED_OUT"
+        if lost:
+            with freeze_reconciler_clock(minutes=11):
+                settled = engine.session.invoke_locally(NAMES.reconcile_runs, {})["settled"]
+            assert [s.get("timed_out") for s in settled if s["dag_id"] == "deadline"] == [True]
+        else:
+            ended = engine.session.invoke_locally(NAMES.track_runs, status_event(execution_detail(description)))
+            assert ended["timed_out"]
+        run_id = f"scheduled__2026-11-{day}T02:00:00+00:00"
+        states = {ti.task_id: ti.state for ti in engine.store.task_instances(RunKey("deadline", run_id))}
+        assert states == {"slow": "skipped", "after": "skipped"}
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")

@@ -246,14 +246,15 @@ def test_a_run_whose_final_event_was_lost_is_settled_and_alarmed(dag_file, engin
     while engine.sfn.describe_execution(executionArn=compiled_run.execution_arn)["status"] == "RUNNING":
         time.sleep(0.05)  # moto stops an execution once its current state is done; AWS does at once
     assert engine.store.get_run(key).state == "running"
-    assert reconcile_runs(engine.store, engine.sfn)["settled"] == []  # too recent: events may still come
+    functions = engine.session.client("lambda")
+    assert reconcile_runs(engine.store, engine.sfn, functions)["settled"] == []  # too recent: events may still come
     later = datetime.now(UTC) + timedelta(minutes=11)
-    (settled,) = reconcile_runs(engine.store, engine.sfn, now=later)["settled"]
+    (settled,) = reconcile_runs(engine.store, engine.sfn, functions, now=later)["settled"]
     assert (settled["status"], settled["tracked"]) == ("ABORTED", True)
     record = engine.store.get_run(key)
     assert (record.state, record.exec_status) == ("failed", "ABORTED")
     assert '"RunsAborted"' in capsys.readouterr().out  # the alarm's metric
-    assert reconcile_runs(engine.store, engine.sfn, now=later)["settled"] == []  # no longer active
+    assert reconcile_runs(engine.store, engine.sfn, functions, now=later)["settled"] == []  # no longer active
 
 
 def test_a_task_runs_on_the_executor_its_queue_names(dag_file, run_file, tmp_path):

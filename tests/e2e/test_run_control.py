@@ -133,3 +133,64 @@ def test_missed_runs_are_bounded_by_end_date_and_capped():
     assert missed_runs("d", schedule, "UTC", since, now, catchup=False, end_date=since) == []
     years = missed_runs("d", schedule, "UTC", now - timedelta(days=400), now, catchup=True)
     assert len(years) == MAX_CATCHUP_RUNS + 1  # the catch-up queues the first MAX and says so
+
+
+TIMED = """
+import time
+from datetime import timedelta
+from pathlib import Path
+from airflow.sdk import DAG, task
+
+def on_failure(context):
+    Path({log!r}).write_text(f"{{context['reason']}} {{context['ti'].task_id}}")
+
+with DAG("slow_run", dagrun_timeout=timedelta(seconds={timeout}), on_failure_callback=on_failure):
+    @task
+    def quick():
+        return 1
+
+    @task
+    def slow(x):
+        time.sleep(2.5)
+        return "late"
+
+    @task
+    def after():
+        pass
+
+    slow(quick()) >> after()
+"""
+
+
+def test_a_run_past_its_dagrun_timeout_fails_skips_what_is_unfinished_and_calls_back(engine, dag_file, tmp_path):
+    """Airflow's dagrun_timeout (scheduler_job_runner: the run failed, unfinished task instances
+    skipped, on_failure_callback with reason "timed_out" about the last unfinished one to start)."""
+    import time
+
+    from airstep.runtime.store import RunKey
+    from airstep_local.engine import RunRequest
+    from helpers import load_model
+
+    log = tmp_path / "callback.txt"
+    model, source = load_model(dag_file(TIMED.format(log=str(log), timeout=1)))
+    assert model.dagrun_timeout == 1.0
+    result = engine.run(model, source, RunRequest())
+    assert result.state == "failed" and "dagrun_timeout" in result.error
+    assert {t.task_id: t.state for t in result.tasks} == {"quick": "success", "slow": "skipped", "after": "skipped"}
+    assert log.read_text() == "timed_out slow"
+    time.sleep(2)  # the slow try ends after all: what it reports changes nothing
+    slow = engine.store.get_task_instances(RunKey("slow_run", result.run_id), ["slow"])["slow"]
+    assert slow.state == "skipped" and slow.xcom() is None
+
+
+def test_dagrun_timeout_is_the_state_machines_timeout_and_is_checked(dag_file):
+    from airstep.loader import load_dag_file
+    from airstep_compiler import compile_dag
+    from helpers import load_model
+
+    model, source = load_model(dag_file(TIMED.format(log="/dev/null", timeout=90.5)))
+    assert compile_dag(model, source).definition["TimeoutSeconds"] == 91
+    for bad in ("timedelta(0)", "30"):
+        loaded = load_dag_file(str(dag_file(TIMED.replace("timedelta(seconds={timeout})", bad).format(log="x"))))
+        (error,) = loaded.errors
+        assert "dagrun_timeout must be a timedelta of 1 second or more" in error.message

@@ -17,6 +17,7 @@ from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, QueuedRun, RunKey, create_table
 from airstep.states import RunState, RunType
 
+LAMBDA = None  # no run here times out: the tracker never invokes a function
 MACHINE = {"StartAt": "p", "States": {"p": {"Type": "Pass", "End": True}}}
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -42,7 +43,7 @@ def end(store, sfn, admitted, status="SUCCEEDED"):
     """The run's execution ends and its final status event reaches the tracker."""
     sfn.stop_execution(executionArn=admitted.execution_arn)
     description = sfn.describe_execution(executionArn=admitted.execution_arn)
-    return track_and_count(status_event(execution_detail({**description, "status": status})), store, sfn)
+    return track_and_count(status_event(execution_detail({**description, "status": status})), store, sfn, LAMBDA)
 
 
 def state(store, run):
@@ -111,7 +112,7 @@ def test_a_holder_that_stopped_between_slot_and_start_gives_its_slot_back(aws):
     store.take_slot("etl", ghost.run_id, arn.replace(":stateMachine:", ":execution:") + ":never-started")
     assert len(store.slot_holders("etl")) == 2 and len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
     later = datetime.now(UTC) + timedelta(minutes=11)
-    assert reconcile_runs(store, sfn, now=later)["started"] == [ghost.run_id]
+    assert reconcile_runs(store, sfn, LAMBDA, now=later)["started"] == [ghost.run_id]
     assert len(store.slot_holders("etl")) == 2 and state(store, ghost) == "running"
     assert reclaim(store, sfn, "etl") == {}  # nothing left to give back
 
@@ -127,10 +128,10 @@ def test_a_slot_whose_release_was_lost_comes_back_through_the_reconciler(aws):
     description = sfn.describe_execution(executionArn=holder.execution_arn)
     assert track(status_event(execution_detail(description)), store)["tracked"]  # ...and the slot not freed
     later = datetime.now(UTC) + timedelta(minutes=11)
-    result = reconcile_runs(store, sfn, now=later)
+    result = reconcile_runs(store, sfn, LAMBDA, now=later)
     assert result["started"] == [waiting.run_id]
     assert state(store, waiting) == "running"
-    assert reconcile_runs(store, sfn, now=later)["started"] == []
+    assert reconcile_runs(store, sfn, LAMBDA, now=later)["started"] == []
 
 
 def test_a_queued_run_whose_dag_is_gone_is_dropped(aws):
@@ -140,7 +141,7 @@ def test_a_queued_run_whose_dag_is_gone_is_dropped(aws):
     sfn.stop_execution(executionArn=holder.execution_arn)
     description = sfn.describe_execution(executionArn=holder.execution_arn)
     sfn.delete_state_machine(stateMachineArn=arn)  # the DAG's file was removed
-    result = track_and_count(status_event(execution_detail({**description, "status": "SUCCEEDED"})), store, sfn)
+    result = track_and_count(status_event(execution_detail({**description, "status": "SUCCEEDED"})), store, sfn, LAMBDA)
     assert result["started"] == [] and state(store, scheduled(1)) == "failed"
     assert "DAG was removed" in store.get_run(RunKey("etl", scheduled(1).run_id)).error
     assert store.queued_runs("etl") == [] and store.slot_holders("etl") == {}

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from airstep import contract
-from airstep.contract import Action, DagRef, DagRun, Payload, ScheduleKind, TaskOutcome
+from airstep.contract import Action, DagRef, DagRun, Payload, ScheduleKind, TaskOutcome, time_out_event
 from airstep.model import DagModel
 from airstep.states import RunState, RunType, TaskState
 from airstep.trigger_rule import TriggerRule
@@ -106,7 +106,10 @@ def test_compiled_payloads_are_what_the_runner_reads():
             assert parsed.dag == dag and parsed.run == run
             assert parsed.action is Action.FINALIZE or parsed.task_id in model.task_map
             seen[parsed.action] = seen.get(parsed.action, 0) + 1
-    assert set(seen) == set(Action) - {Action.EXPAND, Action.SIGNAL}  # a mapped task's: below
+    assert set(seen) == set(Action) - {Action.EXPAND, Action.SIGNAL, Action.TIME_OUT}  # a mapped task's: below
+    function, event = time_out_event(compiled.definition, "arn:execution", run.to_input())
+    parsed = Payload.from_event(event)  # the run tracker's, for a run past its dagrun_timeout
+    assert (function, parsed.action, parsed.dag, parsed.run) == (_options(2).function_name, Action.TIME_OUT, dag, run)
 
 
 def test_a_mapped_tasks_payloads_are_what_the_runner_reads():

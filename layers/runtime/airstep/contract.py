@@ -35,6 +35,7 @@ class Action(StrEnum):
     FINALIZE = "finalize"
     EXPAND = "expand"  # decide a mapped task and count its instances
     SIGNAL = "signal"  # a mapped task's instances have all ended: tell its gated downstream tasks
+    TIME_OUT = "time_out"  # the run's dagrun_timeout passed: end what is unfinished, run the callback
 
 
 ACTION = "action"
@@ -181,6 +182,17 @@ def fail_payload(task_id: str | None, signal: Sequence[str] = ()) -> dict[str, A
 
 def finalize_payload() -> dict[str, Any]:
     return {ACTION: Action.FINALIZE, **_CTX}
+
+
+def time_out_event(
+    definition: dict[str, Any], execution_arn: str, run_input: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The task-runner function of a timed-out execution's state machine, and the event that ends its
+    run (read from the definition: the DAG it ran and the function its finalize step calls)."""
+    states = definition["States"]
+    dag = states[DAGRUN_START]["Parameters"][DAG]
+    function = states[DAGRUN_FINALIZE]["Parameters"]["FunctionName"]
+    return function, {ACTION: Action.TIME_OUT.value, CTX: {DAG: dag, RUN: run_input, EXECUTION: execution_arn}}
 
 
 def map_item(task_id: str, signal: Sequence[str], wait_for: Sequence[str]) -> dict[str, Any]:

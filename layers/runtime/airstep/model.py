@@ -162,6 +162,7 @@ class DagModel:
     catchup: bool = False
     max_active_runs: int = 16  # runs of the DAG active at once (more wait, queued)
     is_paused_upon_creation: bool | None = None  # None: the environment's DagsArePausedAtCreation
+    dagrun_timeout: float | None = None  # seconds: a run still going then fails (its unfinished tasks skipped)
     tags: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)  # default values
     param_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON schema) of every param, in order
@@ -187,6 +188,7 @@ class DagModel:
             catchup=dag.catchup,
             max_active_runs=dag.max_active_runs,
             is_paused_upon_creation=dag.is_paused_upon_creation,
+            dagrun_timeout=dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None,
             tags=tuple(dag.tags),
             params=dict(dag.params),
             param_schemas=tuple(dag.param_schemas.items()),

@@ -24,7 +24,7 @@ logger = Logger(service=SERVICE_NAME)
 GRACE = timedelta(minutes=10)  # a final event usually arrives within seconds
 
 
-def reconcile_runs(store: MetadataStore, sfn: Any, now: datetime | None = None) -> dict[str, Any]:
+def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime | None = None) -> dict[str, Any]:
     """Give back the slots of every group whose queue has waited longer than GRACE to runs that are
     no longer running and start what they allow; then apply the real status of every run active for
     longer than GRACE whose execution has ended (freeing its slot)."""
@@ -41,7 +41,7 @@ def reconcile_runs(store: MetadataStore, sfn: Any, now: datetime | None = None) 
         description = sfn.describe_execution(executionArn=run.execution_arn)
         if description["status"] == "RUNNING":
             continue
-        result = track_and_count(status_event(execution_detail(description)), store, sfn)
+        result = track_and_count(status_event(execution_detail(description)), store, sfn, functions)
         settled.append({"dag_id": run.dag_id, "run_id": run.run_id, "status": description["status"], **result})
         logger.warning("settled a run whose final event was lost", extra=settled[-1])
     return {"started": sorted(started), "settled": settled}
@@ -49,4 +49,4 @@ def reconcile_runs(store: MetadataStore, sfn: Any, now: datetime | None = None) 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return reconcile_runs(metadata_store(), client("stepfunctions"))
+    return reconcile_runs(metadata_store(), client("stepfunctions"), client("lambda"))

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from airstep.contract import DagRun
+from airstep.contract import DagRun, time_out_event
 from airstep.runtime.admission import release
 from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
@@ -49,7 +49,7 @@ def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
         state=RUN_STATES[status],
         execution_arn=detail["executionArn"],
         start=_iso(detail.get("startDate")),
-        end=_iso(detail.get("stopDate")),
+        end=_iso(detail.get("stopDate")) or (None if status == "RUNNING" else datetime.now(UTC).isoformat()),
         error=_error(detail),
     )
     logger.info(
@@ -72,7 +72,7 @@ def execution_detail(description: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
-def track_and_count(event: dict[str, Any], store: MetadataStore, sfn: Any) -> dict[str, Any]:
+def track_and_count(event: dict[str, Any], store: MetadataStore, sfn: Any, functions: Any) -> dict[str, Any]:
     """Track the event, count a final failure the first time it is applied (alarms watch it), and on
     any final status free the run's slot and start the runs waiting for it (a duplicate event frees
     nothing twice, and a retried one frees a slot its first delivery could not)."""
@@ -81,10 +81,27 @@ def track_and_count(event: dict[str, Any], store: MetadataStore, sfn: Any) -> di
     if result["tracked"] and metric:  # counted once: duplicates are not applied
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
-    if result.get("status") in RUN_STATES and result["status"] != "RUNNING":
-        run = DagRun.from_input(json.loads(event["detail"].get("input") or "{}"))
-        result["started"] = sorted(release(store, sfn, run))
-    return result
+    return {**result, **after_end(event, result, store, sfn, functions)}
+
+
+def after_end(
+    event: dict[str, Any], tracked: dict[str, Any], store: MetadataStore, sfn: Any, functions: Any
+) -> dict[str, Any]:
+    """What a run's end sets off once its status is tracked: its slot frees and the runs waiting for it
+    start (on any final status: a retried event frees a slot its first delivery could not); a run
+    that timed out (its dagrun_timeout) is ended by its task runner, the first time it is applied."""
+    status = tracked.get("status")
+    if status not in RUN_STATES or status == "RUNNING":
+        return {}
+    detail = event["detail"]
+    run_input = json.loads(detail.get("input") or "{}")
+    done: dict[str, Any] = {"started": sorted(release(store, sfn, DagRun.from_input(run_input)))}
+    if status == "TIMED_OUT" and tracked["tracked"]:
+        described = sfn.describe_state_machine_for_execution(executionArn=detail["executionArn"])
+        function, request = time_out_event(json.loads(described["definition"]), detail["executionArn"], run_input)
+        functions.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(request).encode())
+        done["timed_out"] = True
+    return done
 
 
 def _iso(epoch_millis: Any) -> str | None:
@@ -98,6 +115,8 @@ def _iso(epoch_millis: Any) -> str | None:
 def _error(detail: dict[str, Any]) -> str | None:
     if detail.get("status") in ("RUNNING", "SUCCEEDED"):
         return None
+    if detail.get("status") == "TIMED_OUT" and not detail.get("cause"):
+        return "the run took longer than its dagrun_timeout"
     error, cause = detail.get("error"), detail.get("cause")
     if error and cause:
         return f"{error}: {cause}"
@@ -106,4 +125,4 @@ def _error(detail: dict[str, Any]) -> str | None:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return track_and_count(event, metadata_store(), client("stepfunctions"))
+    return track_and_count(event, metadata_store(), client("stepfunctions"), client("lambda"))

@@ -109,6 +109,8 @@ class Invocation:
                 return {TASK_ID: self.task_id}
             if action is Action.FAIL:
                 return self.record_failure().to_dict()
+            if action is Action.TIME_OUT:
+                return self.time_out()
             return self.finalize().to_dict()
         except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
             raise
@@ -648,7 +650,36 @@ class Invocation:
         logger.info("run finished", extra={"state": state.value})
         return RunOutcome(state, cause, failed)
 
-    def _run_callbacks(self, model: DagModel, state: RunState, instances: list[TaskInstance]) -> None:
+    def time_out(self) -> dict[str, Any]:
+        """Airflow's dagrun_timeout, once Step Functions has ended the execution TIMED_OUT: every
+        unfinished task instance (running, waiting, or never started) is skipped, so a try still
+        running records nothing when it ends, and the DAG's failure callback runs with reason
+        "timed_out", about the instance that started last."""
+        model = self.model
+        listed = self.store.task_instances(self.key)
+        now = _now()
+        unfinished = [ti for ti in listed if ti.state not in FINISHED]
+        for ti in unfinished:
+            self.store.finish_unfinished(self.key, ti.task_id, TaskState.SKIPPED, now, map_index=ti.map_index)
+        recorded = {ti.task_id for ti in listed}
+        never = [t.task_id for t in model.tasks if t.task_id not in recorded]
+        for task_id in never:
+            self.store.finish_unfinished(self.key, task_id, TaskState.SKIPPED, now)
+        self.store.finish_run(self.key, RunState.FAILED, now, self.payload.execution)
+        about = max(unfinished, key=lambda ti: (ti.start or "", ti.task_id)) if unfinished else None
+        self._run_callbacks(model, RunState.FAILED, listed, reason="timed_out", about=about)
+        ended = sorted({ti.label for ti in unfinished} | set(never))
+        logger.info("run timed out", extra={"unfinished": len(ended)})
+        return {"ended": ended}
+
+    def _run_callbacks(
+        self,
+        model: DagModel,
+        state: RunState,
+        instances: list[TaskInstance],
+        reason: str | None = None,
+        about: TaskInstance | None = None,
+    ) -> None:
         """The DAG's callback for the run's outcome, on the executor (user code never runs here), with
         Airflow's reason and task instance: the last failed one, or the last that succeeded. A callback's
         failure is the executor's to log; the run's outcome is already recorded."""
@@ -657,8 +688,10 @@ class Invocation:
             return
         wanted = TaskState.SUCCESS if state is RunState.SUCCESS else TaskState.FAILED
         candidates = [ti for ti in instances if ti.state is wanted]
-        about = max(candidates or instances, key=lambda ti: (ti.end or "", ti.task_id))
-        reason = state.value if state is RunState.SUCCESS else "task_failure"  # Airflow's reasons
+        if about is None and not instances:
+            about = TaskInstance(model.tasks[0].task_id, -1, None, 0)
+        about = about or max(candidates or instances, key=lambda ti: (ti.end or "", ti.task_id))
+        reason = reason or (state.value if state is RunState.SUCCESS else "task_failure")  # Airflow's reasons
         request = RunCallbackRequest(
             self.payload.dag, self.payload.run, name, reason, about.task_id, max(about.try_number, 1)
         )

@@ -111,6 +111,7 @@ class DAG:
         catchup: bool = False,
         max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS,
         is_paused_upon_creation: bool | None = None,
+        dagrun_timeout: timedelta | None = None,
         tags: list[str] | None = None,
         params: dict[str, Any] | None = None,
         default_args: dict[str, Any] | None = None,
@@ -155,6 +156,13 @@ class DAG:
             message = f"is_paused_upon_creation must be True, False or None, got {is_paused_upon_creation!r}"
             raise DagDefinitionError(message, self.location)
         self.is_paused_upon_creation = is_paused_upon_creation
+        if dagrun_timeout is not None and (
+            not isinstance(dagrun_timeout, timedelta) or dagrun_timeout.total_seconds() < 1
+        ):
+            raise DagDefinitionError(
+                f"dagrun_timeout must be a timedelta of 1 second or more, got {dagrun_timeout!r}", self.location
+            )
+        self.dagrun_timeout = dagrun_timeout
         self.tags = _check_tags(tags, self.location)
         self.params, self.param_schemas = split_params(params, self.location)
         self.default_args = check_default_args(default_args, self.location)
