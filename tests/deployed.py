@@ -92,10 +92,15 @@ def fire(engine, scheduler, when, name="airstep-dev-nightly"):
     return started
 
 
-def quiesce(engine):
+def quiesce(engine, seconds=60):
     """Wait until no execution runs (a first deploy starts the runs it caught up on)."""
-    while any(
-        engine.sfn.list_executions(stateMachineArn=m["stateMachineArn"], statusFilter="RUNNING")["executions"]
+    deadline = time.monotonic() + seconds
+    while running := [
+        execution["name"]
         for m in engine.sfn.list_state_machines()["stateMachines"]
-    ):
+        for execution in engine.sfn.list_executions(stateMachineArn=m["stateMachineArn"], statusFilter="RUNNING")[
+            "executions"
+        ]
+    ]:
+        assert time.monotonic() < deadline, f"executions still running after {seconds} s: {running}"
         time.sleep(0.02)

@@ -654,14 +654,18 @@ def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) ->
                 out.print(f"{dag_id} is already {word}")
                 return
             now = datetime.now(UTC)
-            if record.schedule_name and target.schedule_group:
+            if record.schedule_name and not target.schedule_group:
+                raise UserError([f"--stack {stack}: no ScheduleGroupName output; update the stack (sam deploy) first"])
+            if record.schedule_name:
+                assert target.schedule_group is not None
                 set_schedule_state(target.scheduler, target.schedule_group, record.schedule_name, enabled=not paused)
             paused_at = now.isoformat() if paused else None
             target.store.put_dag(dataclasses.replace(record, paused=paused, paused_at=paused_at))
             caught = []
             if not paused and record.schedule is not None:
-                # from when it was paused; a DAG deployed paused has never run: from its start_date
-                since = datetime.fromisoformat(record.paused_at or record.start_date or now.isoformat())
+                # what its schedule would have fired while paused; a DAG deployed paused never ran:
+                # what it missed since its start_date, as on a first deploy
+                after = datetime.fromisoformat(record.paused_at) if record.paused_at else None
                 caught = catch_up(
                     target.store,
                     target.sfn,
@@ -670,9 +674,10 @@ def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) ->
                     record.timezone,
                     record.state_machine_arn,
                     record.max_active_runs,
-                    since=since,
+                    start_date=datetime.fromisoformat(record.start_date) if record.start_date else now,
                     now=now,
                     catchup=record.catchup,
+                    after=after,
                     end_date=datetime.fromisoformat(record.end_date) if record.end_date else None,
                 ).admitted
     except UserError as exc:

@@ -50,21 +50,27 @@ def local_runs(dag_id: str) -> dict[str, RunRecord]:
 
 @contextmanager
 def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
-    """The deployed stack's table, or the local metadata that `airstep run` keeps in .airstep/."""
+    """The deployed stack's table, or the local metadata that `airstep run` keeps in .airstep/. An AWS
+    error while the target is used is a UserError naming the stack (no traceback)."""
     if stack:
         import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
 
         outputs = stack_outputs(stack, region)
         if "MetadataTableName" not in outputs:
             raise UserError([f"--stack {stack}: not an airstep stack (no MetadataTableName output)"])
         client = boto3.client("dynamodb", region_name=region)
-        yield Target(
+        target = Target(
             MetadataStore(outputs["MetadataTableName"], client=client),
             boto3.client("stepfunctions", region_name=region),
             stack,
             boto3.client("scheduler", region_name=region),
             outputs.get("ScheduleGroupName"),
         )
+        try:
+            yield target
+        except (ClientError, BotoCoreError) as exc:
+            raise UserError([f"--stack {stack}: {exc}"]) from None
         return
     if not LOCAL_STATE.exists():
         raise UserError([f"no local runs here yet ({LOCAL_STATE} is missing): `airstep run` a DAG, or pass --stack"])

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, ScheduleKind, ScheduleTarget, executor_function
 from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
+from airstep.runtime.admission import set_run_limit
 from airstep.runtime.catchup import catch_up
 from airstep.runtime.clients import client, registry
 from airstep.runtime.constants import SERVICE_NAME
@@ -265,12 +266,13 @@ class Deployer:
         new = previous is None
         paused = self._paused_upon_creation(model) if previous is None else previous.paused
         schedule_name = self._schedule(model, arn, paused) if model.schedule else self._delete_schedule(model.dag_id)
-        record = dag_record(model, source, arn, schedule_name, previous, changed, paused=paused)
-        self.store.put_dag(record)
-        logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": source.version})
         outcome: dict[str, Any] = {"dag_id": model.dag_id, "state_machine_arn": arn, "changed": changed}
-        if new and not paused:
+        if new and not paused:  # before the record: a deploy that fails part-way is retried as new
             outcome.update(self._catch_up(model, arn))
+        elif previous is not None and previous.max_active_runs != model.max_active_runs:
+            outcome["started"] = sorted(set_run_limit(self.store, self.sfn, model.dag_id, model.max_active_runs))
+        self.store.put_dag(dag_record(model, source, arn, schedule_name, previous, changed, paused=paused))
+        logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": source.version})
         return outcome
 
     def _paused_upon_creation(self, model: DagModel) -> bool:
@@ -290,7 +292,7 @@ class Deployer:
             model.timezone,
             machine_arn,
             model.max_active_runs,
-            since=datetime.fromisoformat(model.start_date),
+            start_date=datetime.fromisoformat(model.start_date),
             now=datetime.now(UTC),
             catchup=model.catchup,
             end_date=datetime.fromisoformat(model.end_date) if model.end_date else None,

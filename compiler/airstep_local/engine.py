@@ -81,7 +81,7 @@ class LocalNames:
 DEFAULT_NAMES = LocalNames()
 FUNCTION_NAME = DEFAULT_NAMES.run_task
 PARSER_NAME = DEFAULT_NAMES.parse_dags
-KEEP_RUNS_PER_DAG = 100  # local history (`airstep runs`) keeps each DAG's newest runs
+KEEP_RUNS_PER_DAG = 1_000  # local history (`airstep runs`, backfills' reprocessing) keeps each DAG's newest
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
 RunProgress = Callable[[str, str, TaskState, int], None]  # the same, after the run_id
 

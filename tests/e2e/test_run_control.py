@@ -2,7 +2,6 @@
 a DAG missed since its start_date (all with catchup, else the latest), within max_active_runs; a DAG
 deployed paused starts nothing until unpaused; unpausing catches up what the pause missed."""
 
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -101,24 +100,49 @@ def test_a_dag_deployed_paused_starts_nothing_until_unpaused(platform, monkeypat
     assert not engine.store.get_dag("held").paused
 
 
-def test_pausing_disables_the_schedule_and_unpausing_catches_up_what_it_missed(platform):
+def test_pausing_disables_the_schedule_and_unpausing_catches_up(platform):
+    """A DAG deployed paused with catchup starts, once unpaused, every run since its start_date;
+    pausing it again disables its schedule and keeps the rest of it."""
     engine, _, _, scheduler = platform
-    deploy(platform, "paused", dag_source("paused", midnight(10), catchup=True, max_active_runs=1))
-    quiesce(engine)
+    source = dag_source("paused", midnight(2), catchup=True, is_paused_upon_creation=True)
+    assert "caught_up" not in deploy(platform, "paused", source)
     cli = CliRunner()
-    assert cli.invoke(app, ["dags", "pause", "paused", *STACK]).exit_code == 0
-    assert scheduler.get_schedule(Name="airstep-dev-paused", GroupName="airstep-dev")["State"] == "DISABLED"
-    assert "already paused" in cli.invoke(app, ["dags", "pause", "paused", *STACK]).output
-    schedule = scheduler.get_schedule(Name="airstep-dev-paused", GroupName="airstep-dev")
-    assert json.loads(schedule["Target"]["Input"])["dag_id"] == "paused"  # the rest of it is kept
-
-    record = engine.store.get_dag("paused")  # as if it had been paused two days ago
-    engine.store.put_dag(dataclasses.replace(record, paused_at=(midnight(2) + timedelta(hours=1)).isoformat()))
     unpaused = cli.invoke(app, ["dags", "unpause", "paused", *STACK])
     assert unpaused.exit_code == 0, unpaused.output
-    missed = [f"scheduled__{midnight(n).isoformat()}" for n in (1, 0)]
+    missed = [f"scheduled__{midnight(n).isoformat()}" for n in (2, 1, 0)]
     assert [line.split()[1] for line in unpaused.output.splitlines()[1:]] == missed
     assert scheduler.get_schedule(Name="airstep-dev-paused", GroupName="airstep-dev")["State"] == "ENABLED"
+
+    assert cli.invoke(app, ["dags", "pause", "paused", *STACK]).exit_code == 0
+    assert "already paused" in cli.invoke(app, ["dags", "pause", "paused", *STACK]).output
+    schedule = scheduler.get_schedule(Name="airstep-dev-paused", GroupName="airstep-dev")
+    assert schedule["State"] == "DISABLED"
+    assert json.loads(schedule["Target"]["Input"])["dag_id"] == "paused"  # the rest of it is kept
+    assert engine.store.get_dag("paused").paused_at is not None
+
+
+@pytest.mark.parametrize(
+    ("schedule", "logical_dates"),
+    [
+        # a daily interval timetable: the run for the 1st fires at the 2nd's midnight, while paused
+        ("CronDataIntervalTimetable('0 0 * * *', timezone='UTC')", ["01-01", "01-02", "01-03"]),
+        ("timedelta(days=1)", ["01-02", "01-03", "01-04"]),  # on the start_date's grid, not the pause's
+        ("'@daily'", ["01-02", "01-03", "01-04"]),
+    ],
+)
+def test_unpausing_starts_the_runs_the_schedule_would_have_fired_while_paused(schedule, logical_dates):
+    from airstep.timetables import CronDataIntervalTimetable
+
+    parsed = parse_schedule(
+        eval(schedule, {"timedelta": timedelta, "CronDataIntervalTimetable": CronDataIntervalTimetable}), None
+    )  # noqa: S307
+    start = datetime(2025, 12, 1, tzinfo=UTC)
+    paused, unpaused = datetime(2026, 1, 1, 10, tzinfo=UTC), datetime(2026, 1, 4, 10, tzinfo=UTC)
+    runs = missed_runs("d", parsed, "UTC", start, unpaused, catchup=True, after=paused)
+    assert [run.logical_date.strftime("%m-%d") for run in runs] == logical_dates
+    latest = missed_runs("d", parsed, "UTC", start, unpaused, catchup=False, after=paused)
+    assert latest == runs[-1:]
+    assert missed_runs("d", parsed, "UTC", start, paused + timedelta(hours=1), catchup=False, after=paused) == []
 
 
 def test_missed_runs_are_bounded_by_end_date_and_capped():

@@ -109,12 +109,71 @@ def test_a_holder_that_stopped_between_slot_and_start_gives_its_slot_back(aws):
     assert admit(store, sfn, scheduled(0), arn, limit=2).state == "running"
     ghost = scheduled(1)
     store.enqueue(QueuedRun("etl", ghost.logical_date.isoformat(), ghost, arn), 2, "2026-11-01T00:00:00+00:00")
-    store.take_slot("etl", ghost.run_id, arn.replace(":stateMachine:", ":execution:") + ":never-started")
+    taken = "2026-11-01T00:00:00+00:00"  # long ago: no start of it can still be in flight
+    store.take_slot("etl", ghost.run_id, arn.replace(":stateMachine:", ":execution:") + ":never-started", taken)
     assert len(store.slot_holders("etl")) == 2 and len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
     later = datetime.now(UTC) + timedelta(minutes=11)
     assert reconcile_runs(store, sfn, LAMBDA, now=later)["started"] == [ghost.run_id]
     assert len(store.slot_holders("etl")) == 2 and state(store, ghost) == "running"
-    assert reclaim(store, sfn, "etl") == {}  # nothing left to give back
+    assert reclaim(store, sfn, "etl", taken_before=later.isoformat()) == {}  # nothing left to give back
+
+
+def test_a_slot_just_taken_for_a_start_in_flight_is_not_reclaimed(aws):
+    """A promoter has taken a slot and is starting the execution: a reclaim in that moment must not
+    give the slot to another run (that would make limit + 1 runs active)."""
+    store, sfn, arn = aws
+    admit(store, sfn, scheduled(0), arn, limit=1)
+    store.free_slot("etl", scheduled(0).run_id)
+    now = datetime.now(UTC).isoformat()
+    store.take_slot("etl", "in-flight", arn.replace(":stateMachine:", ":execution:") + ":in-flight", now)
+    assert admit(store, sfn, scheduled(1), arn, limit=1).state == "queued"
+    assert reclaim(store, sfn, "etl", taken_before=(datetime.now(UTC) - timedelta(minutes=10)).isoformat()) == {}
+    assert list(store.slot_holders("etl")) == ["in-flight"]
+
+
+def test_a_run_step_functions_refuses_fails_and_the_queue_goes_on(aws):
+    """A queued run whose start is refused for good (an input over Step Functions' 256 KiB) fails with
+    why, frees its slot, and the run behind it starts."""
+    from botocore.exceptions import ClientError
+
+    store, real_sfn, arn = aws
+
+    class RefusesBigInputs:  # moto does not enforce the 256 KiB input quota; Step Functions does
+        def __getattr__(self, name):
+            return getattr(real_sfn, name)
+
+        def start_execution(self, **request):
+            if len(request["input"]) > 262_144:
+                error = {"Error": {"Code": "InvalidExecutionInput", "Message": "input too large"}}
+                raise ClientError(error, "StartExecution")
+            return real_sfn.start_execution(**request)
+
+    sfn = RefusesBigInputs()
+    holder = admit(store, sfn, scheduled(0), arn, limit=1)
+    big = DagRun("etl", "manual__big", RunType.MANUAL, DAY, DAY, DAY, {"blob": "x" * 300_000})
+    assert admit(store, sfn, big, arn, limit=1, order="1").state == "queued"
+    after = scheduled(5)
+    assert admit(store, sfn, after, arn, limit=1).state == "queued"
+    assert end(store, sfn, holder)["started"] == [after.run_id]
+    record = store.get_run(RunKey("etl", "manual__big"))
+    assert record.state == "failed" and "InvalidExecutionInput" in record.error
+
+
+def test_a_raised_limit_starts_queued_runs_at_once(aws):
+    from airstep.runtime.admission import set_run_limit
+
+    store, sfn, arn = aws
+    admitted = [admit(store, sfn, scheduled(day), arn, limit=1) for day in range(3)]
+    assert [a.state for a in admitted] == ["running", "queued", "queued"]
+    assert sorted(set_run_limit(store, sfn, "etl", 3)) == [scheduled(1).run_id, scheduled(2).run_id]
+
+
+def test_a_run_queued_again_is_a_duplicate(aws):
+    store, sfn, arn = aws
+    admit(store, sfn, scheduled(0), arn, limit=1)
+    assert admit(store, sfn, scheduled(1), arn, limit=1).state == "queued"
+    again = admit(store, sfn, scheduled(1), arn, limit=1)
+    assert (again.state, again.duplicate) == ("queued", True)
 
 
 def test_a_slot_whose_release_was_lost_comes_back_through_the_reconciler(aws):

@@ -58,8 +58,9 @@ def admit(
     now = _now()
     place = order or (run.logical_date.isoformat() if run.logical_date else now)
     queued = QueuedRun(slot_group(run), place, run, state_machine_arn, catchup)
-    if store.enqueue(queued, limit, now):
-        store.queue_run(run, now)
+    if not store.enqueue(queued, limit, now):  # queued already (a repeated request)
+        return Admission(run.run_id, RunState.QUEUED, duplicate=True)
+    store.queue_run(run, now)
     if not catchup and run.run_type is RunType.SCHEDULED:  # Airflow would only have created the newest
         for older in store.queued_runs(queued.group):
             if older.run.run_type is RunType.SCHEDULED and older.sk < queued.sk:
@@ -81,17 +82,18 @@ def promote(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
         queued = waiting[0]
         name = execution_name(queued.run.run_id)
         arn = queued.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-        if not store.take_slot(group, queued.run.run_id, arn):
+        if not store.take_slot(group, queued.run.run_id, arn, _now()):
             break
-        if _start(sfn, queued, name):
+        refused = _start(sfn, queued, name)
+        if refused is None:
             now = _now()
             store.track_execution(
                 queued.run, status="RUNNING", state=RunState.RUNNING, execution_arn=arn, start=now, end=None, error=None
             )
             started[queued.run.run_id] = arn
-        else:  # its DAG is gone: the run can never start
+        else:  # it can never start (its DAG is gone, its input is refused): the runs behind it go on
             store.free_slot(group, queued.run.run_id)
-            store.fail_queued_run(queued.run, "its DAG was removed before the run could start", _now())
+            store.fail_queued_run(queued.run, refused, _now())
         store.dequeue(queued)
     return started
 
@@ -102,35 +104,46 @@ def release(store: MetadataStore, sfn: Any, run: DagRun) -> dict[str, str]:
     return promote(store, sfn, group) if store.free_slot(group, run.run_id) else {}
 
 
-def _start(sfn: Any, queued: QueuedRun, name: str) -> bool:
-    """Start the queued run's execution; False if its state machine is gone. An execution of that
-    name may exist already (two promoters raced, or a start was repeated): it counts as started, and
-    should it have ended, the reconciler gives its slot back (`reclaim`)."""
+def _start(sfn: Any, queued: QueuedRun, name: str) -> str | None:
+    """Start the queued run's execution: None, or why Step Functions refused it for good. An
+    execution of that name may exist already (two promoters raced, or a start was repeated): it
+    counts as started, and should it have ended, the reconciler gives its slot back (`reclaim`).
+    Throttling and service errors are raised: the caller's retry (or the reconciler) tries again."""
     payload = json.dumps(queued.run.to_input(), sort_keys=True)
     try:
         sfn.start_execution(stateMachineArn=queued.state_machine_arn, name=name, input=payload)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
         if code in ("StateMachineDoesNotExist", "StateMachineDeleting"):
-            return False
+            return "its DAG was removed before the run could start"
+        if code in ("InvalidExecutionInput", "InvalidName", "InvalidArn", "ValidationException"):
+            return f"Step Functions refused to start it: {code}: {error.get('Message', '')}"
         if code != "ExecutionAlreadyExists":
             raise
-    return True
+    return None
 
 
-def reclaim(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
-    """Free the slots of runs whose executions are not running (their holder stopped between taking
-    a slot and starting, or their final status was applied but the slot never freed), then promote."""
-    for run_id, arn in store.slot_holders(group).items():
+def reclaim(store: MetadataStore, sfn: Any, group: str, taken_before: str) -> dict[str, str]:
+    """Free the slots of runs whose executions are not running (their final status was applied but
+    the slot never freed, or their holder stopped between taking a slot and starting, which counts
+    only once the slot was taken before `taken_before`: a start may be in flight), then promote."""
+    for run_id, (arn, taken_at) in store.slot_holders(group).items():
         try:
             status = sfn.describe_execution(executionArn=arn)["status"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
                 raise
-            status = None
+            status = None if taken_at < taken_before else "RUNNING"
         if status != "RUNNING":
             store.free_slot(group, run_id)
     return promote(store, sfn, group)
+
+
+def set_run_limit(store: MetadataStore, sfn: Any, dag_id: str, limit: int) -> dict[str, str]:
+    """A DAG's max_active_runs changed: its slots follow at once (a raised limit starts queued runs)."""
+    store.set_limit(dag_id, limit)
+    return promote(store, sfn, dag_id)
 
 
 def _now() -> str:

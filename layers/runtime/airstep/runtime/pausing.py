@@ -4,6 +4,7 @@ and written back with only its state changed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 # What GetSchedule answers that UpdateSchedule takes back unchanged.
@@ -24,4 +25,6 @@ def set_schedule_state(scheduler: Any, group: str, name: str, *, enabled: bool) 
     """Enable or disable the DAG's schedule, keeping everything else about it."""
     current = scheduler.get_schedule(Name=name, GroupName=group)
     kept = {field: current[field] for field in _UPDATABLE if current.get(field) is not None}
+    if "StartDate" in kept and kept["StartDate"] <= datetime.now(UTC):  # EventBridge refuses a past one
+        del kept["StartDate"]
     scheduler.update_schedule(Name=name, GroupName=group, State="ENABLED" if enabled else "DISABLED", **kept)

@@ -31,7 +31,7 @@ def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime
     before = ((now or datetime.now(UTC)) - GRACE).isoformat()
     started = {}
     for group in store.waiting_groups(queued_before=before):
-        started.update(reclaim(store, sfn, group))
+        started.update(reclaim(store, sfn, group, taken_before=before))
     if started:
         logger.warning("started queued runs a promoter left waiting", extra={"run_ids": sorted(started)})
     settled = []

@@ -13,7 +13,7 @@ and a test compares the two)::
                                  sk = SKIP#<task_id>            a task of a mapped task group that a
                                                                 branch outside it skipped
     pk = SLOTS#<group>           sk = SLOTS                     a run slot group (a DAG's runs, or its
-                                                                backfill's): limit, holders {run_id: execution arn}
+                                                                backfill's): limit, holders {run_id: taken-at and arn}
                                  sk = QUEUE#<order>#<run_id>    a run waiting for a slot of the group
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first

@@ -54,12 +54,7 @@ class RunSlots:
 
     def enqueue(self, queued: QueuedRun, limit: int, now: str) -> bool:
         """Queue the run (False if it is queued already) and set the group's limit."""
-        self.table.update(
-            key(schema.slots_pk(queued.group), schema.SLOTS_SK),
-            "SET #limit = :limit, holders = if_not_exists(holders, :none)",
-            ExpressionAttributeNames={"#limit": "limit"},
-            ExpressionAttributeValues={":limit": number(limit), ":none": {"M": {}}},
-        )
+        self.set_limit(queued.group, limit)
         item = {
             **key(schema.slots_pk(queued.group), queued.sk),
             "group": string(queued.group),
@@ -73,9 +68,19 @@ class RunSlots:
         }
         return self.table.put(item, condition="attribute_not_exists(sk)")
 
+    def set_limit(self, group: str, limit: int) -> None:
+        """Change the group's limit (a DAG redeployed with another max_active_runs)."""
+        self.table.update(
+            key(schema.slots_pk(group), schema.SLOTS_SK),
+            "SET #limit = :limit, holders = if_not_exists(holders, :none)",
+            ExpressionAttributeNames={"#limit": "limit"},
+            ExpressionAttributeValues={":limit": number(limit), ":none": {"M": {}}},
+        )
+
     def queued_runs(self, group: str) -> list[QueuedRun]:
         """The first runs waiting for a slot of `group`, in order."""
         items = self.table.query(
+            ConsistentRead=True,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :queue)",
             ExpressionAttributeValues={":pk": string(schema.slots_pk(group)), ":queue": string(schema.QUEUE_PREFIX)},
             limit=QUEUE_PAGE,
@@ -85,7 +90,7 @@ class RunSlots:
     def dequeue(self, queued: QueuedRun) -> None:
         self.table.delete(key(schema.slots_pk(queued.group), queued.sk))
 
-    def take_slot(self, group: str, run_id: str, execution_arn: str) -> bool:
+    def take_slot(self, group: str, run_id: str, execution_arn: str, now: str) -> bool:
         """Hold a slot for the run (whose execution is, or is about to be, `execution_arn`) if one is
         free; True also if the run holds one already."""
         updated = self.table.update(
@@ -93,7 +98,7 @@ class RunSlots:
             "SET holders.#run = :name",
             condition="size(holders) < #limit OR attribute_exists(holders.#run)",
             ExpressionAttributeNames={"#run": run_id, "#limit": "limit"},
-            ExpressionAttributeValues={":name": string(execution_arn)},
+            ExpressionAttributeValues={":name": string(f"{now} {execution_arn}")},
         )
         return updated is not None
 
@@ -107,11 +112,12 @@ class RunSlots:
         )
         return updated is not None
 
-    def slot_holders(self, group: str) -> dict[str, str]:
-        """The runs holding the group's slots: their executions' ARNs by run_id."""
+    def slot_holders(self, group: str) -> dict[str, tuple[str, str]]:
+        """The runs holding the group's slots: (execution ARN, when the slot was taken) by run_id."""
         item = self.table.get(key(schema.slots_pk(group), schema.SLOTS_SK))
         holders = plain(item).get("holders") or {} if item else {}
-        return {run_id: value["S"] for run_id, value in sorted(holders.items())}
+        taken = {run_id: value["S"].split(" ", 1) for run_id, value in sorted(holders.items())}
+        return {run_id: (arn, at) for run_id, (at, arn) in taken.items()}
 
     def waiting_groups(self, queued_before: str) -> list[str]:
         """Groups with a run queued before `queued_before` (ISO-8601): their promoter may have stopped."""
