@@ -205,3 +205,16 @@ def test_a_queued_run_whose_dag_is_gone_is_dropped(aws):
     assert "DAG was removed" in store.get_run(RunKey("etl", scheduled(1).run_id)).error
     assert store.queued_runs("etl") == [] and store.slot_holders("etl") == {}
     assert state(store, scheduled(0)) == RunState.SUCCESS
+
+
+def test_a_queue_item_left_behind_by_a_promoter_that_stopped_is_not_started_again(aws):
+    """The promoter started the run but stopped before dequeuing it; the run ended. When a slot frees,
+    the stale item is dropped and the next run gets the slot."""
+    store, sfn, arn = aws
+    first = admit(store, sfn, scheduled(0), arn, limit=1)
+    stale = QueuedRun("etl", scheduled(0).logical_date.isoformat(), scheduled(0), arn)
+    store.enqueue(stale, 1, "2026-11-01T00:00:00+00:00")  # as the stopped promoter left it
+    waiting = scheduled(1)
+    assert admit(store, sfn, waiting, arn, limit=1).state == "queued"
+    assert end(store, sfn, first)["started"] == [waiting.run_id]
+    assert store.queued_runs("etl") == []

@@ -80,6 +80,10 @@ def promote(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
     started: dict[str, str] = {}
     while waiting := store.queued_runs(group):
         queued = waiting[0]
+        record = store.get_run(RunKey(queued.run.dag_id, queued.run.run_id))
+        if record is not None and record.exec_status not in (None, "RUNNING"):
+            store.dequeue(queued)  # it started and ended already: a promoter stopped before dequeuing it
+            continue
         name = execution_name(queued.run.run_id)
         arn = queued.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
         if not store.take_slot(group, queued.run.run_id, arn, _now()):
