@@ -81,7 +81,10 @@ class LocalNames:
 DEFAULT_NAMES = LocalNames()
 FUNCTION_NAME = DEFAULT_NAMES.run_task
 PARSER_NAME = DEFAULT_NAMES.parse_dags
-KEEP_RUNS_PER_DAG = 1_000  # local history (`airstep runs`, backfills' reprocessing) keeps each DAG's newest
+# Local history (`airstep runs`) keeps each DAG's newest runs whole, and the records alone (state,
+# logical date: what a backfill's reprocessing reads) of many more: the file is read and written whole.
+KEEP_RUNS_PER_DAG = 100
+KEEP_RUN_RECORDS_PER_DAG = 1_000
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
 RunProgress = Callable[[str, str, TaskState, int], None]  # the same, after the run_id
 
@@ -264,7 +267,7 @@ class LocalEngine:
         rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
         items = {k: item for k, item in self._stored_items().items() if k[0] not in rerun}
         items.update(((i["pk"]["S"], i["sk"]["S"]), i) for i in scanned)
-        items = _newest_runs(items, KEEP_RUNS_PER_DAG)
+        items = _newest_runs(items, KEEP_RUNS_PER_DAG, KEEP_RUN_RECORDS_PER_DAG)
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"format": 1, "items": list(items.values())}), encoding="utf-8")
@@ -435,15 +438,24 @@ class LocalEngine:
         return description
 
 
-def _newest_runs(items: dict[tuple[str, str], dict[str, Any]], keep: int) -> dict[tuple[str, str], dict[str, Any]]:
-    """Local history without runs beyond the newest `keep` of each DAG (and their task instances)."""
+def _newest_runs(
+    items: dict[tuple[str, str], dict[str, Any]], whole: int, records: int
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Local history with each DAG's newest `whole` runs and their task instances, and the run records
+    alone of its next newest up to `records`."""
     runs_by_dag: dict[str, list[tuple[str, str]]] = {}
     for (pk, sk), item in items.items():
         if sk == RUN_SK:
             started = item.get("start_date", {}).get("S", "")
             runs_by_dag.setdefault(item.get("dag_id", {}).get("S", ""), []).append((started, pk))
-    dropped = {pk for runs in runs_by_dag.values() for _, pk in sorted(runs, reverse=True)[keep:]}
-    return {key: item for key, item in items.items() if key[0] not in dropped}
+    newest = [[pk for _, pk in sorted(runs, reverse=True)] for runs in runs_by_dag.values()]
+    trimmed = {pk for runs in newest for pk in runs[whole:records]}
+    dropped = {pk for runs in newest for pk in runs[records:]}
+    return {
+        key: item
+        for key, item in items.items()
+        if key[0] not in dropped and (key[0] not in trimmed or key[1] == RUN_SK)
+    }
 
 
 class _Watcher:
