@@ -104,3 +104,11 @@ def quiesce(engine, seconds=60):
     ]:
         assert time.monotonic() < deadline, f"executions still running after {seconds} s: {running}"
         time.sleep(0.02)
+
+
+def cli_stack():
+    """The CloudFormation stack `--stack airstep-dev` names: its outputs say where the metadata table
+    and the schedule group are (those of the platform above)."""
+    outputs = {"MetadataTableName": {"Value": "airstep-local"}, "ScheduleGroupName": {"Value": "airstep-dev"}}
+    template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
+    boto3.client("cloudformation").create_stack(StackName="airstep-dev", TemplateBody=json.dumps(template))

@@ -3,7 +3,6 @@ given the runs a DAG already has (its `--reprocess-behavior`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -15,6 +14,7 @@ from airstep.runtime.scheduling import backfill_runs
 from airstep.runtime.store import RunRecord
 from airstep.states import RunState, RunType
 from airstep_cli.errors import UserError
+from airstep_cli.options import json_object
 
 DEFAULT_MAX_ACTIVE_RUNS = 10  # Airflow's `airflow backfill create --max-active-runs` default
 
@@ -68,15 +68,7 @@ def backfill_options(
         behaviour = Reprocess(reprocess)
     except ValueError:
         raise UserError([f"--reprocess-behavior: {reprocess!r} is not one of none, failed, completed"]) from None
-    conf_value: Any = {}
-    if conf:
-        try:
-            conf_value = json.loads(conf)
-        except json.JSONDecodeError as exc:
-            raise UserError([f"--dag-run-conf: not valid JSON ({exc.msg} at column {exc.colno})"]) from None
-        if not isinstance(conf_value, dict):
-            raise UserError(["--dag-run-conf: must be a JSON object"])
-    return BackfillOptions(start, end, max_active_runs, behaviour, backwards, conf_value)
+    return BackfillOptions(start, end, max_active_runs, behaviour, backwards, json_object("--dag-run-conf", conf))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,17 @@ def run_options(logical_date: str | None, conf: str | None, fast_retries: bool =
         when = parse_time(logical_date)
     except ValueError:
         raise UserError([f"--logical-date: {logical_date!r} is not an ISO-8601 date-time"]) from None
-    conf_value: dict[str, Any] = {}
-    if conf:
-        try:
-            conf_value = json.loads(conf)
-        except json.JSONDecodeError as exc:
-            raise UserError([f"--conf: not valid JSON ({exc.msg} at column {exc.colno})"]) from None
-        if not isinstance(conf_value, dict):
-            raise UserError(["--conf: must be a JSON object"])
-    return RunOptions(logical_date=when, conf=conf_value, fast_retries=fast_retries)
+    return RunOptions(logical_date=when, conf=json_object("--conf", conf), fast_retries=fast_retries)
+
+
+def json_object(option: str, text: str | None) -> dict[str, Any]:
+    """An option holding a JSON object (a run's conf); {} if not given, UserError naming the option."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError([f"{option}: not valid JSON ({exc.msg} at column {exc.colno})"]) from None
+    if not isinstance(value, dict):
+        raise UserError([f"{option}: must be a JSON object"])
+    return value

@@ -223,24 +223,15 @@ with DAG("nightly", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):  # a
 def test_a_backfill_of_a_deployed_dag_queues_its_runs_behind_its_own_limit():
     """--stack: the same plan, queued in the stack with the user's credentials; its slots start the
     runs as earlier ones end (the run tracker), a repeat starts no duplicate, and one backfill at a time."""
-    import boto3
     from typer.testing import CliRunner
 
     from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
     from airstep_cli.main import app
     from airstep_local.engine import REGION
-    from deployed import deployed_platform, upload
+    from deployed import cli_stack, deployed_platform, upload
 
     with deployed_platform() as (engine, deployer, s3, _):
-        boto3.client("cloudformation").create_stack(
-            StackName="airstep-dev",
-            TemplateBody=json.dumps(
-                {
-                    "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-                    "Outputs": {"MetadataTableName": {"Value": "airstep-local"}},
-                }
-            ),
-        )
+        cli_stack()
         deployer.handle(upload(s3, "dags/nightly.py", STACK_DAG)[1])
         cli = CliRunner()
         stack = ["--stack", "airstep-dev", "--region", REGION, "--json"]

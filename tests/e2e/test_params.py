@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from airstep.errors import ParamValidationError
 from airstep_cli.main import app
 from airstep_local.engine import REGION, LocalEngine, RunRequest
-from deployed import deployed_platform, upload
+from deployed import cli_stack, deployed_platform, upload
 from helpers import ROOT, load_model
 
 PARAMS_DAG = """
@@ -102,18 +102,9 @@ def test_trigger_refuses_a_bad_conf_and_a_scheduled_dag_needs_valid_defaults(tmp
     """Airflow's DAG._validate_params: a DAG with a schedule whose defaults do not validate is not
     loaded ("Dag 'bad' is not allowed to define a Schedule, as there are required params without
     default values, or the default values are not valid.", read from Airflow 3.3.2's source)."""
-    import boto3
 
     with deployed_platform() as (engine, deployer, s3, _):
-        boto3.client("cloudformation").create_stack(
-            StackName="airstep-dev",
-            TemplateBody=json.dumps(
-                {
-                    "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-                    "Outputs": {"MetadataTableName": {"Value": "airstep-local"}},
-                }
-            ),
-        )
+        cli_stack()
         good = PARAMS_DAG.format(default="5, ", dag_id="good", schedule='"@daily"')
         bad = PARAMS_DAG.format(default='"5", ', dag_id="bad", schedule='"@daily"')
         assert deployer.handle(upload(s3, "dags/good.py", good)[1])[0]["outcome"] == "deployed"

@@ -5,14 +5,13 @@ removed uploads."""
 import json
 import time
 
-import boto3
 import pytest
 
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
 from airstep_local.engine import FUNCTION_NAME, REGION
-from deployed import BUCKET, deployed_platform, fire, quiesce, removal, upload
+from deployed import BUCKET, cli_stack, deployed_platform, fire, quiesce, removal, upload
 from helpers import EXAMPLES, ROOT
 
 DAG_V1 = """
@@ -187,15 +186,7 @@ def test_cli_against_a_deployed_stack(platform):
     from airstep_cli.main import app
 
     engine, deployer, s3, _ = platform
-    boto3.client("cloudformation").create_stack(
-        StackName="airstep-dev",
-        TemplateBody=json.dumps(
-            {
-                "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-                "Outputs": {"MetadataTableName": {"Value": "airstep-local"}},
-            }
-        ),
-    )
+    cli_stack()
     _, event = upload(s3, "dags/nightly.py", DAG_V1)
     deployer.handle(event)
     deployer.handle(upload(s3, "dags/broken.py", "from airstep import DAG\nwith DAG(:\n")[1])

@@ -5,7 +5,6 @@ deployed paused starts nothing until unpaused; unpausing catches up what the pau
 import json
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from typer.testing import CliRunner
 
@@ -13,7 +12,7 @@ from airstep.runtime.catchup import MAX_CATCHUP_RUNS, missed_runs
 from airstep.sdk.schedule import parse_schedule
 from airstep_cli.main import app
 from airstep_local.engine import REGION
-from deployed import deployed_platform, quiesce, upload
+from deployed import cli_stack, deployed_platform, quiesce, upload
 
 STACK = ["--stack", "airstep-dev", "--region", REGION]
 
@@ -36,18 +35,7 @@ with DAG({dag_id!r}, schedule="@daily", start_date=datetime.fromisoformat({start
 @pytest.fixture
 def platform():
     with deployed_platform() as parts:
-        boto3.client("cloudformation").create_stack(
-            StackName="airstep-dev",
-            TemplateBody=json.dumps(
-                {
-                    "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-                    "Outputs": {
-                        "MetadataTableName": {"Value": "airstep-local"},
-                        "ScheduleGroupName": {"Value": "airstep-dev"},
-                    },
-                }
-            ),
-        )
+        cli_stack()
         yield parts
 
 

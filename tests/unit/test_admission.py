@@ -2,36 +2,18 @@
 its slot exactly once, and a holder that stopped half-way never keeps a slot (moto: executions stay
 RUNNING until the test stops them)."""
 
-import json
 from datetime import UTC, datetime, timedelta
-
-import boto3
-import pytest
-from moto import mock_aws
 
 from airstep.contract import DagRun
 from airstep.runtime.admission import admit, reclaim, slot_group
 from airstep.runtime.run_reconciler import reconcile_runs
 from airstep.runtime.run_tracker import execution_detail, status_event, track, track_and_count
 from airstep.runtime.scheduling import manual_run
-from airstep.runtime.store import MetadataStore, QueuedRun, RunKey, create_table
+from airstep.runtime.store import QueuedRun, RunKey
 from airstep.states import RunState, RunType
 
 LAMBDA = None  # no run here times out: the tracker never invokes a function
-MACHINE = {"StartAt": "p", "States": {"p": {"Type": "Pass", "End": True}}}
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "t")
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        arn = sfn.create_state_machine(
-            name="airstep-dev-etl", definition=json.dumps(MACHINE), roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        yield MetadataStore("t", client=dynamodb), sfn, arn
 
 
 def scheduled(day: int, run_type: RunType = RunType.SCHEDULED) -> DagRun:

@@ -3,28 +3,10 @@
 import json
 from datetime import UTC, datetime
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
-from airstep.runtime.store import MetadataStore, RunKey, create_table
+from airstep.runtime.store import RunKey
 from airstep.states import RunState
-
-MACHINE = {"StartAt": "p", "States": {"p": {"Type": "Pass", "End": True}}}
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, "t")
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        arn = sfn.create_state_machine(
-            name="airstep-dev-etl", definition=json.dumps(MACHINE), roleArn="arn:aws:iam::123456789012:role/r"
-        )["stateMachineArn"]
-        yield MetadataStore("t", client=dynamodb), sfn, arn
 
 
 def schedule_event(arn, when="2026-11-21T02:00:00Z"):
