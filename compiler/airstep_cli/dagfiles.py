@@ -67,3 +67,8 @@ def problems_of(files: Iterable[Path]) -> tuple[int, list[str]]:
             else:
                 good += 1
     return good, problems
+
+
+def source_of(parsed: ParsedFile) -> DagSource:
+    """Where a local run's tasks load the DAG from: the parsed file, at the version parsed."""
+    return DagSource(str(Path(parsed.file).resolve()), parsed.version)

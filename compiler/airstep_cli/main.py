@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
 from functools import partial
@@ -13,14 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from airstep.errors import ParamValidationError
 from airstep.model import DagModel
-from airstep.sandbox import ParsedFile
-from airstep.states import FINISHED, RunState, TaskState
+from airstep.states import RunState, TaskState
+from airstep_cli import run_control
 from airstep_cli.backfill import (
     DEFAULT_MAX_ACTIVE_RUNS,
     BackfillOptions,
@@ -31,10 +28,11 @@ from airstep_cli.backfill import (
 )
 from airstep_cli.compat import dag_files as compat_files
 from airstep_cli.compat import report as compat_report
-from airstep_cli.dagfiles import expand_paths, load_one, problems_of, the_only_dag
+from airstep_cli.dagfiles import expand_paths, load_one, problems_of, source_of, the_only_dag
 from airstep_cli.errors import UserError
-from airstep_cli.metadata import LOCAL_STATE, local_runs, open_target
-from airstep_cli.options import run_options
+from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, local_runs, open_target
+from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
+from airstep_cli.output import STATE_STYLE, Progress, err, fail, out, print_errors, print_rows, print_table
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
 app = typer.Typer(
@@ -43,32 +41,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Run Airflow-style DAGs on AWS Step Functions, or locally on moto.",
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-STATE_STYLE = {
-    TaskState.SUCCESS: "green",
-    TaskState.FAILED: "red",
-    TaskState.UPSTREAM_FAILED: "dark_orange",
-    TaskState.SKIPPED: "magenta",
-    TaskState.RUNNING: "cyan",
-    TaskState.UP_FOR_RETRY: "yellow",
-    RunState.QUEUED: "white",
-}
-
-
-def _print_errors(lines: list[str]) -> None:
-    for line in lines:
-        err.print(line, markup=False)
-
-
-def _fail(lines: list[str], code: int = 1) -> None:
-    _print_errors(lines)
-    raise typer.Exit(code)
-
-
-def _source(parsed: ParsedFile) -> DagSource:
-    return DagSource(str(Path(parsed.file).resolve()), parsed.version)
 
 
 @app.command()
@@ -76,10 +48,10 @@ def validate(paths: Annotated[list[str], typer.Argument(help="DAG files or folde
     """Load and compile DAG files; print `file:line: message` per problem, exit 1 if any."""
     files = expand_paths(paths)
     if not files:
-        _fail(["no DAG files found"])
+        fail(["no DAG files found"])
     good, problems = problems_of(files)
     if problems:
-        _fail(problems)
+        fail(problems)
     out.print(f"{len(files)} file(s), {good} DAG(s): OK")
 
 
@@ -91,7 +63,7 @@ def compat(
     """Report every Airflow feature the DAG files use that airstep does not support; exit 1 if any."""
     files = compat_files(paths)
     if not files:
-        _fail(["no DAG files found"])
+        fail(["no DAG files found"])
     result = compat_report(files)
     if as_json:
         findings = [{"file": f.file, "line": f.line, "message": f.message} for f in result.findings]
@@ -118,11 +90,11 @@ def compile_command(
     try:
         loaded, models = load_one(dag_file, dag_id)
         options = CompileOptions(check_limits=not ignore_limits)
-        compiled = [compile_dag(m, _source(loaded), options) for m in models]
+        compiled = [compile_dag(m, source_of(loaded), options) for m in models]
     except UserError as exc:
-        _fail(exc.lines)
+        fail(exc.lines)
     except CompileError as exc:
-        _fail([str(exc)])
+        fail([str(exc)])
     output.mkdir(parents=True, exist_ok=True)
     for result in compiled:
         target = output / f"{result.dag_id}.asl.json"
@@ -148,7 +120,7 @@ def graph(
         _, models = load_one(dag_file, dag_id)
         model = the_only_dag(dag_file, models)
     except UserError as exc:
-        _fail(exc.lines)
+        fail(exc.lines)
     print(mermaid(model))
 
 
@@ -203,7 +175,7 @@ def run(
     try:
         result = run_and_report(dag_file, dag_id, logical_date, conf, as_json, fast_retries, verbose, secrets_file)
     except UserError as exc:
-        _fail(exc.lines)
+        fail(exc.lines)
     if result.state is not RunState.SUCCESS:
         raise typer.Exit(1)
 
@@ -250,9 +222,9 @@ def backfill(
             planned = _planned(dag_id, model.schedule, model.timezone, options, lambda _: existing, now)
             states = {}
             if not dry_run:
-                states = _run_backfill(model, _source(loaded), planned, options, fast_retries, secrets_file)
+                states = _run_backfill(model, source_of(loaded), planned, options, fast_retries, secrets_file)
     except UserError as exc:
-        _fail(exc.lines)
+        fail(exc.lines)
     _report_backfill(dag_id, planned, states, as_json, dry_run)
     if not stack and any(state != RunState.SUCCESS for state in states.values()):
         raise typer.Exit(1)
@@ -277,6 +249,7 @@ def _backfill_stack(
     """Queue the backfill's runs in the stack (its own limit, `--max-active-runs`): its slots start
     them, oldest planned first, as earlier ones end; the state each run has now."""
     from airstep.runtime.admission import admit
+    from airstep.runtime.clearing import execution_ended
     from airstep.runtime.store.slots import backfill_group
     from airstep.sdk.param import resolve_params
 
@@ -291,15 +264,10 @@ def _backfill_stack(
         planned = _planned(
             dag_id, record.schedule, record.timezone, options, partial(target.store.runs_at, dag_id), now
         )
-        redo = [p.run.logical_date.isoformat() for p in planned if p.attempted and p.existing and p.run.logical_date]
-        if redo:
-            raise UserError(
-                [
-                    f"--stack: {len(redo)} date(s) already have a run ({', '.join(redo[:3])}"
-                    f"{', ...' if len(redo) > 3 else ''}); running a deployed run again is not supported yet: "
-                    "pass --reprocess-behavior none to backfill the other dates (no run started)"
-                ]
-            )
+        redo = [p for p in planned if p.attempted and p.existing]
+        still = [p.run.run_id for p in redo if p.existing and not execution_ended(target.sfn, p.existing)]
+        if still:
+            raise UserError([f"run {still[0]!r}: its execution is still ending; backfill again in a moment"])
         waiting = target.store.queued_runs(backfill_group(dag_id))
         if waiting and not dry_run:
             raise UserError(
@@ -308,11 +276,13 @@ def _backfill_stack(
         states: dict[str, str] = {}
         if not dry_run:
             attempted = [p for p in planned if p.attempted]
+            model = deployed_model(record, region) if redo else None
             for ordinal, entry in enumerate(attempted):
+                run = _cleared_again(target.store, model, entry) if entry.existing and model else entry.run
                 admitted = admit(
                     target.store,
                     target.sfn,
-                    entry.run,
+                    run,
                     record.state_machine_arn,
                     options.max_active_runs,
                     order=f"{ordinal:08d}",
@@ -335,12 +305,13 @@ def _run_backfill(
     secrets_file: Path | None,
 ) -> dict[str, str]:
     """Run the planned runs here, `options.max_active_runs` at once; each run's final state by run_id."""
+    from airstep.runtime.store import RunKey
     from airstep_local.engine import LocalEngine, RunRequest, RunResult
 
     runs = [p.run for p in planned if p.attempted]
     if not runs:
         return {}
-    connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
+    connections, variables = read_secrets(secrets_file) if secrets_file else ({}, {})
     err.print(f"backfill of {model.dag_id}: {len(runs)} run(s), up to {options.max_active_runs} at once")
     done: list[RunResult] = []
 
@@ -357,6 +328,10 @@ def _run_backfill(
     try:
         with LocalEngine(state_file=LOCAL_STATE) as engine, redirect_stdout(sys.stderr):
             engine.seed_secrets(connections, variables)
+            redo = [p for p in planned if p.attempted and p.existing]
+            engine.load_runs([RunKey(model.dag_id, p.run.run_id) for p in redo])
+            again = {p.run.run_id: _cleared_again(engine.store, model, p) for p in redo}
+            runs = [again.get(run.run_id, run) for run in runs]
             request = RunRequest(conf=options.conf, fast_retries=fast_retries)
             results = engine.run_many(model, source, request, runs, options.max_active_runs, on_end=ended)
     except CompileError as exc:
@@ -369,6 +344,18 @@ def _run_backfill(
             ]
         ) from None
     return {result.run_id: result.state.value for result in results}
+
+
+def _cleared_again(store: Any, model: DagModel, planned: PlannedRun) -> Any:
+    """A date whose run the backfill redoes: as Airflow's backfill, every task of the run is cleared
+    and it runs again as a backfill run with the backfill's conf (its try numbers go on)."""
+    from airstep.runtime.clearing import clear_run
+    from airstep.runtime.store import RunKey
+
+    record = store.get_run(RunKey(model.dag_id, planned.run.run_id)) or planned.existing
+    cleared = clear_run(store, record, [t.task_id for t in model.tasks], datetime.now(UTC).isoformat(), planned.run)
+    assert cleared.run is not None  # a DAG has a task
+    return cleared.run
 
 
 def _report_backfill(
@@ -393,7 +380,7 @@ def test_dag(dag_file: str, dag_id: str, logical_date: str | None, conf: str | N
     try:
         return run_and_report(dag_file, dag_id, logical_date, conf)
     except UserError as exc:
-        _print_errors(exc.lines)
+        print_errors(exc.lines)
         raise SystemExit(1) from None
 
 
@@ -416,10 +403,10 @@ def run_and_report(
         model.resolve_params(options.conf)
     except ParamValidationError as exc:
         raise UserError([f"{dag_file}: DAG {model.dag_id!r}: {exc} (no run started)"]) from None
-    connections, variables = _read_secrets(secrets_file) if secrets_file else ({}, {})
+    connections, variables = read_secrets(secrets_file) if secrets_file else ({}, {})
     from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
 
-    reporter = _Progress(model) if not as_json else None
+    reporter = Progress(model) if not as_json else None
     try:
         with (
             LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
@@ -427,13 +414,13 @@ def run_and_report(
         ):
             engine.seed_secrets(connections, variables)
             request = RunRequest(options.logical_date, options.conf, options.fast_retries)
-            result = engine.run(model, _source(loaded), request, on_progress=reporter)
+            result = engine.run(model, source_of(loaded), request, on_progress=reporter)
     except CompileError as exc:
         raise UserError([str(exc)]) from None
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
     else:
-        _print_table(result)
+        print_table(result)
     if result.state is not RunState.SUCCESS and not as_json:
         failed = [t.label for t in result.tasks if t.state is TaskState.FAILED]
         detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
@@ -441,85 +428,15 @@ def run_and_report(
     return result
 
 
-def _read_secrets(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read a --secrets file; errors name the file and line, never a secret value."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError([f"{path}: cannot read file ({exc.strerror})"]) from None
-    except json.JSONDecodeError as exc:
-        raise UserError([f"{path}:{exc.lineno}: not valid JSON ({exc.msg})"]) from None
-    except UnicodeDecodeError:
-        raise UserError([f"{path}: not UTF-8"]) from None
-    unknown = set(data) - {"connections", "variables"} if isinstance(data, dict) else {"?"}
-    if unknown:
-        raise UserError([f'{path}: expected an object with "connections" and/or "variables"'])
-    sections = []
-    for section in ("connections", "variables"):
-        entries = data.get(section, {})
-        if not isinstance(entries, dict):
-            raise UserError([f'{path}: "{section}" must be an object of name: value'])
-        sections.append(entries)
-    for conn_id, value in sections[0].items():
-        if not isinstance(value, (str, dict)):
-            raise UserError([f"{path}: connection {conn_id!r} must be a URI string or an object"])
-    return sections[0], sections[1]
-
-
-class _Progress:
-    """Prints a line to stderr whenever a task instance changes state."""
-
-    def __init__(self, model: DagModel) -> None:
-        self.tasks = len(model.tasks)
-        self.instances: set[str] = set()  # mapped instances seen ("task[i]"), and their tasks
-        self.expanded: set[str] = set()
-        self.finished: set[str] = set()
-        self.lock = threading.Lock()
-
-    @property
-    def total(self) -> int:
-        """Task instances known so far: a mapped task counts its instances once it has expanded."""
-        return self.tasks - len(self.expanded) + len(self.instances)
-
-    def __call__(self, task_id: str, state: TaskState, try_number: int) -> None:
-        with self.lock:
-            if task_id.endswith("]"):
-                self.instances.add(task_id)
-                self.expanded.add(task_id.rsplit("[", 1)[0])
-            if state in FINISHED:
-                self.finished.add(task_id)
-            style = STATE_STYLE.get(state, "white")
-            tries = f" [dim](try {try_number})[/dim]" if try_number > 1 else ""
-            err.print(
-                f"[dim]{len(self.finished):>4}/{self.total}[/dim] [{style}]{state:<15}[/{style}] {task_id}{tries}"
-            )
-
-
-def _print_table(result: Any) -> None:
-    out.print(f"[bold]{result.dag_id}[/bold] {result.run_id}")
-    table = Table()
-    for column, justify in (("task", "left"), ("state", "left"), ("tries", "right"), ("duration", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for ti in result.tasks:
-        style = STATE_STYLE.get(ti.state, "white") if ti.state else "white"
-        duration = f"{ti.duration:.2f}s" if ti.duration is not None else "-"
-        name = f"{ti.label} ({ti.rendered_map_index})" if ti.rendered_map_index else ti.label  # map_index_template
-        table.add_row(escape(name), f"[{style}]{ti.state or 'none'}[/{style}]", str(ti.try_number), duration)
-    out.print(table)
-    for ti in result.tasks:
-        if ti.state is TaskState.FAILED and ti.error:
-            out.print(f"[red]{ti.label}[/red] (try {ti.try_number}): {ti.error}", markup=True)
-    style = STATE_STYLE.get(result.state, "white")
-    out.print(f"run [{style}]{result.state}[/{style}] in {result.seconds:.2f}s")
-
-
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded locally or in a deployed stack.")
 dags_app = typer.Typer(no_args_is_help=True, help="DAGs deployed to a stack (or run locally).")
 app.add_typer(runs_app, name="runs")
 app.add_typer(dags_app, name="dags")
-StackOption = Annotated[str | None, typer.Option("--stack", help="deployed stack name (default: local runs)")]
-RegionOption = Annotated[str | None, typer.Option("--region", help="AWS region of the stack")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+app.command()(run_control.trigger)
+runs_app.command("clear")(run_control.runs_clear)
+runs_app.command("mark")(run_control.runs_mark)
+dags_app.command("pause")(run_control.dags_pause)
+dags_app.command("unpause")(run_control.dags_unpause)
 
 
 @runs_app.command("list")
@@ -535,15 +452,15 @@ def runs_list(
         with open_target(stack, region) as target:
             runs = target.store.runs_of_dag(dag_id, limit)
     except UserError as exc:
-        _fail(exc.lines)
+        fail(exc.lines)
     fields = ("run_id", "state", "run_type", "start_date", "end_date", "duration")
     rows = [{f: r.to_dict()[f] for f in fields} for r in runs]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     if not rows:
-        _fail([f"no runs of {dag_id!r}"])
-    _print_rows(rows, fields)
+        fail([f"no runs of {dag_id!r}"])
+    print_rows(rows, fields)
 
 
 @runs_app.command("show")
@@ -559,18 +476,12 @@ def runs_show(
 
     try:
         with open_target(stack, region) as target:
-            found = [r for r in target.store.find_runs(run_id) if dag_id in (None, r.dag_id)]
-            if len(found) != 1:
-                choices = ", ".join(sorted(r.dag_id for r in found))
-                raise UserError(
-                    [f"run {run_id!r}: " + (f"in several DAGs ({choices}); pass --dag-id" if found else "not found")]
-                )
-            run = found[0].to_dict()
+            run = find_run(target.store, run_id, dag_id).to_dict()
             tasks = sorted(
                 target.store.task_instances(RunKey(run["dag_id"], run_id)), key=lambda t: (t.start or "~", t.task_id)
             )
     except UserError as exc:
-        _fail(exc.lines)
+        fail(exc.lines)
     summary = {
         k: run[k]
         for k in (
@@ -583,16 +494,17 @@ def runs_show(
             "end_date",
             "duration",
             "error",
+            "clear_number",
         )
     }
     if as_json:
         print(json.dumps({**summary, "tasks": [t.to_dict() for t in tasks]}, indent=2))
         return
     for key, value in summary.items():
-        if value is not None:
+        if value not in (None, 0):  # a run never cleared has clear_number 0
             out.print(f"[bold]{key}[/bold]: {value}", markup=True)
     rows = [{**t.to_dict(), "task_id": t.label} for t in tasks]  # a mapped instance as task[i]
-    _print_rows(rows, ("task_id", "state", "try_number", "start", "end", "duration", "error"))
+    print_rows(rows, ("task_id", "state", "try_number", "start", "end", "duration", "error"))
 
 
 @dags_app.command("list")
@@ -603,7 +515,7 @@ def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: J
             dags = target.store.list_dags()
             errors = target.store.list_import_errors()
     except UserError as exc:
-        _fail(exc.lines)
+        fail(exc.lines)
     fields = ("dag_id", "file", "version", "schedule", "paused", "removed", "compiled_at")
     rows = [{**d.to_dict(), "schedule": d.schedule.describe() if d.schedule else None} for d in dags]
     if as_json:
@@ -611,135 +523,10 @@ def dags_list(stack: StackOption = None, region: RegionOption = None, as_json: J
             json.dumps({"dags": [d.to_dict() for d in dags], "import_errors": [e.to_dict() for e in errors]}, indent=2)
         )
         return
-    _print_rows(rows, fields) if rows else out.print("no DAGs deployed")
+    print_rows(rows, fields) if rows else out.print("no DAGs deployed")
     for error in errors:
         for problem in error.errors:
             err.print(f"{error.file}:{problem['line']}: {problem['message']}", markup=False)
-
-
-@dags_app.command("pause")
-def dags_pause(
-    dag_id: str,
-    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
-    region: RegionOption = None,
-) -> None:
-    """Pause a deployed DAG: its schedule starts no run until it is unpaused."""
-    _set_paused(dag_id, stack, region, paused=True)
-
-
-@dags_app.command("unpause")
-def dags_unpause(
-    dag_id: str,
-    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
-    region: RegionOption = None,
-) -> None:
-    """Unpause a deployed DAG: its schedule fires again, and the runs it missed while paused start
-    (all of them with catchup, else the latest)."""
-    _set_paused(dag_id, stack, region, paused=False)
-
-
-def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) -> None:
-    import dataclasses
-
-    from airstep.runtime.catchup import catch_up
-    from airstep.runtime.pausing import set_schedule_state
-
-    word = "paused" if paused else "unpaused"
-    try:
-        with open_target(stack, region) as target:
-            record = target.store.get_dag(dag_id)
-            if record is None or record.removed:
-                raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
-            if record.paused == paused:
-                out.print(f"{dag_id} is already {word}")
-                return
-            now = datetime.now(UTC)
-            if record.schedule_name and not target.schedule_group:
-                raise UserError([f"--stack {stack}: no ScheduleGroupName output; update the stack (sam deploy) first"])
-            if record.schedule_name:
-                assert target.schedule_group is not None
-                set_schedule_state(target.scheduler, target.schedule_group, record.schedule_name, enabled=not paused)
-            paused_at = now.isoformat() if paused else None
-            target.store.put_dag(dataclasses.replace(record, paused=paused, paused_at=paused_at))
-            caught = []
-            if not paused and record.schedule is not None:
-                # what its schedule would have fired while paused; a DAG deployed paused never ran:
-                # what it missed since its start_date, as on a first deploy
-                after = datetime.fromisoformat(record.paused_at) if record.paused_at else None
-                caught = catch_up(
-                    target.store,
-                    target.sfn,
-                    dag_id,
-                    record.schedule,
-                    record.timezone,
-                    record.state_machine_arn,
-                    record.max_active_runs,
-                    start_date=datetime.fromisoformat(record.start_date) if record.start_date else now,
-                    now=now,
-                    catchup=record.catchup,
-                    after=after,
-                    end_date=datetime.fromisoformat(record.end_date) if record.end_date else None,
-                ).admitted
-    except UserError as exc:
-        _fail(exc.lines)
-    out.print(f"{dag_id} {word}")
-    for admitted in caught:
-        out.print(f"  {admitted.state} {admitted.run_id} (missed while paused)")
-
-
-@app.command()
-def trigger(
-    dag_id: str,
-    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
-    region: RegionOption = None,
-    conf: Annotated[str | None, typer.Option(help="JSON object: the run's conf")] = None,
-    logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now)")] = None,
-) -> None:
-    """Start a manual run of a deployed DAG."""
-    from airstep.runtime.admission import admit
-    from airstep.runtime.scheduling import manual_run
-    from airstep.sdk.param import resolve_params
-
-    try:
-        options = run_options(logical_date, conf)
-        with open_target(stack, region) as target:
-            record = target.store.get_dag(dag_id)
-            if record is None or record.removed:
-                raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
-            if record.paused:
-                raise UserError([f"DAG {dag_id!r} is paused: `airstep dags unpause {dag_id} --stack {stack}` first"])
-            try:
-                resolve_params(record.params, dict(record.param_schemas), options.conf)
-            except ParamValidationError as exc:
-                raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
-            when = options.logical_date or datetime.now(UTC)
-            run = manual_run(dag_id, when, record.schedule, options.conf, record.timezone)
-            admitted = admit(target.store, target.sfn, run, record.state_machine_arn, record.max_active_runs)
-            if admitted.duplicate:
-                at = run.logical_date.isoformat() if run.logical_date else run.run_id
-                message = f"DAG {dag_id!r} already has a run at {at} ({run.run_id}): one per logical date"
-                raise UserError([message])
-    except UserError as exc:
-        _fail(exc.lines)
-    if admitted.state is RunState.QUEUED:
-        out.print(f"queued {run.run_id}: {dag_id} has {record.max_active_runs} run(s) active (max_active_runs)")
-    else:
-        out.print(f"started {run.run_id}: {admitted.execution_arn}")
-
-
-def _print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> None:
-    table = Table()
-    for field in fields:
-        table.add_column(field)
-    for row in rows:
-        values = []
-        for field in fields:
-            value = row.get(field)
-            style = STATE_STYLE.get(value, "") if field == "state" else ""
-            text = "-" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
-            values.append(f"[{style}]{text}[/{style}]" if style else text)
-        table.add_row(*values)
-    out.print(table)
 
 
 def main() -> None:
@@ -749,7 +536,7 @@ def main() -> None:
         app()
         code: object = 0
     except UserError as exc:
-        _print_errors(exc.lines)
+        print_errors(exc.lines)
         code = 1
     except SystemExit as exc:
         code = exc.code

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airstep.runtime.store import MetadataStore, RunRecord
+from airstep.model import DagModel
+from airstep.runtime.store import DagRecord, MetadataStore, RunRecord
 from airstep.runtime.store.schema import RUN_SK
 from airstep_cli.errors import UserError
 
@@ -36,6 +37,28 @@ def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
     except (ClientError, BotoCoreError) as exc:
         raise UserError([f"--stack {stack}: cannot describe the stack ({exc})"]) from None
     return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+
+
+def find_run(store: MetadataStore, run_id: str, dag_id: str | None = None) -> RunRecord:
+    """The run with this run_id (in `dag_id`, if given); UserError if there is none, or several."""
+    found = [r for r in store.find_runs(run_id) if dag_id in (None, r.dag_id)]
+    if len(found) != 1:
+        choices = ", ".join(sorted(r.dag_id for r in found))
+        raise UserError(
+            [f"run {run_id!r}: " + (f"in several DAGs ({choices}); pass --dag-id" if found else "not found")]
+        )
+    return found[0]
+
+
+def deployed_model(dag: DagRecord, region: str | None) -> DagModel:
+    """The graph model of a DAG deployed to a stack (read with the caller's credentials)."""
+    import boto3
+
+    from airstep.runtime.dag_cache import read_s3
+
+    if dag.model is None:
+        raise UserError([f"DAG {dag.dag_id!r} was deployed before airstep could run its runs again: upload it again"])
+    return DagModel.from_json(read_s3(dag.model, s3=boto3.client("s3", region_name=region)).decode())
 
 
 def local_runs(dag_id: str) -> dict[str, RunRecord]:

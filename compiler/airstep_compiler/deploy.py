@@ -414,6 +414,7 @@ def dag_record(
         tags=list(model.tags),
         params=dict(model.params),
         param_schemas=[list(param) for param in model.param_schemas],
+        model=source.model_uri(model),
     )
 
 

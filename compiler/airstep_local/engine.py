@@ -248,6 +248,13 @@ class LocalEngine:
             for item in self._stored_items().values():
                 self.dynamodb.put_item(TableName=self.names.table, Item=item)
 
+    def load_runs(self, keys: list[RunKey]) -> None:
+        """Bring these runs' records from the local history (a backfill redoing them clears them)."""
+        wanted = {key.pk for key in keys}
+        for (pk, _), item in self._stored_items().items() if wanted else ():
+            if pk in wanted:
+                self.dynamodb.put_item(TableName=self.names.table, Item=item)
+
     def _load_runs_read_by(self, model: DagModel, starting: set[RunKey]) -> None:
         """An ExternalTaskSensor reads other runs' records: bring those of the DAGs it reads from the
         local history (not the runs being started, which begin afresh)."""
@@ -329,7 +336,7 @@ class LocalEngine:
 
     def _start_run(self, machine: str, run: DagRun) -> StartedRun:
         execution = self.sfn.start_execution(
-            stateMachineArn=machine, name=execution_name(run.run_id), input=json.dumps(run.to_input())
+            stateMachineArn=machine, name=execution_name(run.run_id, run.clear_number), input=json.dumps(run.to_input())
         )["executionArn"]
         self._track(execution)  # moto emits no status events: feed the tracker as EventBridge would
         return StartedRun(run.run_id, machine, execution)

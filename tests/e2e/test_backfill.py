@@ -98,6 +98,9 @@ def test_a_backfill_runs_its_window_and_a_repeat_redoes_only_what_is_asked(daily
     assert redo.returncode == 0, redo.stderr
     states = _states(redo)
     assert states[DATES[2]] == (f"backfill__{DATES[2]}", "success", None)  # the same run, done again
+    shown = json.loads(airstep("runs", "show", f"backfill__{DATES[2]}", "--json", cwd=daily).stdout)
+    assert shown["clear_number"] == 1  # cleared: try numbers go on (load never ran before)
+    assert {t["task_id"]: t["try_number"] for t in shown["tasks"]} == {"extract": 2, "load": 1}
     assert {states[d][2] for d in (DATES[0], DATES[1], DATES[3])} == {"already_exists"}
     assert "1/1" in redo.stderr
 
@@ -272,13 +275,15 @@ def test_a_backfill_of_a_deployed_dag_queues_its_runs_behind_its_own_limit():
         repeat = cli.invoke(app, ["backfill", "nightly", *window, *stack])
         assert repeat.exit_code == 0, repeat.output
         assert {r.get("reason") for r in json.loads(repeat.stdout)["runs"]} == {"already_exists"}
-        redo = cli.invoke(app, ["backfill", "nightly", *window, *stack, "--reprocess-behavior", "completed"])
-        assert redo.exit_code == 1 and "not supported yet" in redo.output
-        assert (
-            len(
-                engine.sfn.list_executions(stateMachineArn=engine.store.get_dag("nightly").state_machine_arn)[
-                    "executions"
-                ]
-            )
-            == 4
-        )
+        redo_options = ["--reprocess-behavior", "completed", "--max-active-runs", "2"]
+        redo = cli.invoke(app, ["backfill", "nightly", *window, *stack, *redo_options])
+        assert redo.exit_code == 0, redo.output  # as Airflow: each run is cleared and runs again
+        assert [r["state"] for r in json.loads(redo.stdout)["runs"]] == ["running", "running", "queued", "queued"]
+        for _ in range(3):
+            finish_started()
+        runs = engine.store.runs_of_dag("nightly")
+        assert {(r.state, r.clear_number, r.run_type) for r in runs} == {("success", 1, "backfill")}
+        machine = engine.store.get_dag("nightly").state_machine_arn
+        assert len(engine.sfn.list_executions(stateMachineArn=machine)["executions"]) == 8  # one more each
+        tries = {ti.try_number for r in runs for ti in engine.store.task_instances(RunKey("nightly", r.run_id))}
+        assert tries == {2}  # try numbers go on

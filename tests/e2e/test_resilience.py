@@ -169,8 +169,8 @@ def test_a_late_try_neither_signals_nor_overwrites(engine):
     key = RunKey("late", "manual__1")
     store = engine.store
     store.gate_register(key, "down", "token-1", ["up"])
-    assert store.begin_try(key, "up", "2026-11-21T02:00:00+00:00") == 1
-    assert store.begin_try(key, "up", "2026-11-21T02:00:05+00:00") == 2
+    assert store.begin_try(key, "up", "2026-11-21T02:00:00+00:00").number == 1
+    assert store.begin_try(key, "up", "2026-11-21T02:00:05+00:00").number == 2
     ctx = {
         "dag": {"dag_id": "late", "file": "x.py", "version": "v", "model": "m"},
         "run": {"dag_id": "late", "run_id": key.run_id},

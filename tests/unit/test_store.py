@@ -23,10 +23,10 @@ def store():
 
 def test_tries_count_up_and_a_late_try_cannot_overwrite(store):
     t1, t3 = "2026-11-21T02:00:01+00:00", "2026-11-21T02:00:03+00:00"
-    assert store.begin_try(RUN, "a", t1) == 1
+    assert store.begin_try(RUN, "a", t1).number == 1
     assert store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, t1, "2026-11-21T02:00:02+00:00", "boom")
     assert store.get_task_instances(RUN, ["a"])["a"].error == "boom"
-    assert store.begin_try(RUN, "a", t3) == 2
+    assert store.begin_try(RUN, "a", t3).number == 2
     assert not store.end_try(RUN, "a", 1, TaskState.SUCCESS, t1, "2026-11-21T02:00:04+00:00")  # the late first try
     assert store.end_try(RUN, "a", 2, TaskState.SUCCESS, t3, "2026-11-21T02:00:05+00:00")
     (ti,) = store.task_instances(RUN)

@@ -613,9 +613,10 @@ class DagRun:
     data_interval_start: datetime | None
     data_interval_end: datetime | None
     conf: dict[str, Any] = field(default_factory=dict)
+    clear_number: int = 0  # Airflow's: how many times the run was cleared (each clear is a new execution)
 
     def to_input(self) -> dict[str, Any]:
-        return {
+        data = {
             "dag_id": self.dag_id,
             "run_id": self.run_id,
             "run_type": self.run_type.value,
@@ -624,6 +625,13 @@ class DagRun:
             "data_interval_end": _iso(self.data_interval_end),
             "conf": self.conf,
         }
+        return data | ({"clear_number": self.clear_number} if self.clear_number else {})
+
+    @property
+    def slot_holder(self) -> str:
+        """What holds the run's slot under max_active_runs: each clear of a run takes its own, so that
+        a late end of an earlier execution frees nothing of the next."""
+        return self.run_id if not self.clear_number else f"{self.run_id}#{self.clear_number}"
 
     @classmethod
     def from_input(cls, data: dict[str, Any]) -> DagRun:
@@ -636,6 +644,7 @@ class DagRun:
             data_interval_start=parse_time(data.get("data_interval_start")),
             data_interval_end=parse_time(data.get("data_interval_end")),
             conf=dict(data.get("conf") or {}),
+            clear_number=int(data.get("clear_number") or 0),
         )
 
 
@@ -668,7 +677,9 @@ EXECUTION_NAME_CHARS = 80  # Step Functions' limit on execution names
 _EXECUTION_NAME_BAD = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/]")
 
 
-def execution_name(run_id: str) -> str:
-    """A run's execution name. Step Functions forbids ':' and friends; the mapping is deterministic,
-    so a duplicate start of the same run reuses the same name (and Step Functions refuses it)."""
-    return _EXECUTION_NAME_BAD.sub("-", run_id)[:EXECUTION_NAME_CHARS]
+def execution_name(run_id: str, clear_number: int = 0) -> str:
+    """A run's execution name (each clear of the run is an execution of its own). Step Functions
+    forbids ':' and friends; the mapping is deterministic, so a duplicate start of the same run
+    reuses the same name (and Step Functions refuses it)."""
+    suffix = f"__clear{clear_number}" if clear_number else ""
+    return _EXECUTION_NAME_BAD.sub("-", run_id)[: EXECUTION_NAME_CHARS - len(suffix)] + suffix

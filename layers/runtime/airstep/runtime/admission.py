@@ -51,7 +51,8 @@ def admit(
     catchup: bool = True,
 ) -> Admission:
     """Queue the run behind its group's earlier runs and start what the group's slots allow.
-    `order`: where it queues (default: its logical date, so older runs start first)."""
+    `order`: where it queues (default: its logical date, so older runs start first). A run cleared
+    to run again (its record queued by `clearing.clear_run`) is admitted as any run."""
     known = store.get_run(RunKey(run.dag_id, run.run_id))
     if known is not None and known.state is not RunState.QUEUED:
         return Admission(run.run_id, known.state, known.execution_arn, duplicate=True)
@@ -63,9 +64,14 @@ def admit(
     store.queue_run(run, now)
     if not catchup and run.run_type is RunType.SCHEDULED:  # Airflow would only have created the newest
         for older in store.queued_runs(queued.group):
-            if older.run.run_type is RunType.SCHEDULED and older.sk < queued.sk:
+            if older.run.run_type is RunType.SCHEDULED and not older.run.clear_number and older.sk < queued.sk:
                 store.dequeue(older)
                 store.forget_queued_run(RunKey(older.run.dag_id, older.run.run_id))
+    return _promoted(store, sfn, queued)
+
+
+def _promoted(store: MetadataStore, sfn: Any, queued: QueuedRun) -> Admission:
+    run = queued.run
     started = promote(store, sfn, queued.group)
     if run.run_id in started:
         return Admission(run.run_id, RunState.RUNNING, started[run.run_id])
@@ -81,12 +87,14 @@ def promote(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
     while waiting := store.queued_runs(group):
         queued = waiting[0]
         record = store.get_run(RunKey(queued.run.dag_id, queued.run.run_id))
-        if record is not None and record.exec_status not in (None, "RUNNING"):
-            store.dequeue(queued)  # it started and ended already: a promoter stopped before dequeuing it
-            continue
-        name = execution_name(queued.run.run_id)
+        if record is not None and (
+            record.exec_status not in (None, "RUNNING") or record.clear_number != queued.run.clear_number
+        ):
+            store.dequeue(queued)  # it started and ended already (a promoter stopped before dequeuing it)
+            continue  # or the run was cleared since: its queue item is another
+        name = execution_name(queued.run.run_id, queued.run.clear_number)
         arn = queued.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-        if not store.take_slot(group, queued.run.run_id, arn, _now()):
+        if not store.take_slot(group, queued.run.slot_holder, arn, _now()):
             break
         refused = _start(sfn, queued, name)
         if refused is None:
@@ -96,7 +104,7 @@ def promote(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
             )
             started[queued.run.run_id] = arn
         else:  # it can never start (its DAG is gone, its input is refused): the runs behind it go on
-            store.free_slot(group, queued.run.run_id)
+            store.free_slot(group, queued.run.slot_holder)
             store.fail_queued_run(queued.run, refused, _now())
         store.dequeue(queued)
     return started
@@ -105,7 +113,7 @@ def promote(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
 def release(store: MetadataStore, sfn: Any, run: DagRun) -> dict[str, str]:
     """The run has ended: free its slot, and start the runs that were waiting for it."""
     group = slot_group(run)
-    return promote(store, sfn, group) if store.free_slot(group, run.run_id) else {}
+    return promote(store, sfn, group) if store.free_slot(group, run.slot_holder) else {}
 
 
 def _start(sfn: Any, queued: QueuedRun, name: str) -> str | None:

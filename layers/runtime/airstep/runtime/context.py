@@ -91,6 +91,7 @@ class TaskInstanceView:
         self.run_id = run.run_id
         self.task_id = task_id
         self.try_number = try_number
+        self.max_tries = 0  # Airflow's: the try number past which a failure is final
         self.map_index = -1
         self.skipped: list[str] = []  # the downstream tasks a mapped instance's branch skipped
         # Tasks of a mapped task group pulled as a whole, by an argument too: as Airflow 3.3's

@@ -70,6 +70,7 @@ class TryRequest:
     map_index: int = -1
     measure: bool = False  # count a mapped task's instances instead of running a try
     external: dict[str, Any] | None = None  # an ExternalTaskSensor's poke: what the runner read (ExternalStates)
+    earlier_tries: int = 0  # the instance's tries before it was last cleared: its retries count from there
 
     def to_event(self) -> dict[str, Any]:
         return {
@@ -82,6 +83,7 @@ class TryRequest:
             "map_index": self.map_index,
             "measure": self.measure,
             "external": self.external,
+            **({"earlier_tries": self.earlier_tries} if self.earlier_tries else {}),
         }
 
     @property
@@ -111,6 +113,7 @@ class TryRequest:
             event.get("map_index", -1),
             event.get("measure", False),
             event.get("external"),
+            event.get("earlier_tries", 0),
         )
 
 
@@ -222,6 +225,7 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     task = dag.task_dict[request.task_id] if group is None else next(iter(group))
     view = TaskInstanceView(request.run, task.task_id, request.try_number, request.upstream)
     view.map_index = request.map_index
+    view.max_tries = request.earlier_tries + task.retries
     view.external = ExternalStates.from_dict(request.external) if request.external else None
     view.pulled_alone = frozenset(
         t for t, xcoms in request.upstream.items() if isinstance(xcoms, list) and _in_mapped_group(dag.task_dict[t])
@@ -286,7 +290,7 @@ def _try(
         final = isinstance(exc, AirflowFailException)
         error, kind = redact(_describe(exc)), type(exc).__name__
         context["exception"] = exc
-        last = final or request.try_number > task.retries  # the runner's rule for a try that failed
+        last = final or request.try_number - request.earlier_tries > task.retries  # the runner's rule
         named = _rendered_map_index(task, context, quiet=True)
         outcome = TryResult(
             TaskState.FAILED, _kept(request.owner, view.pushed), error, kind, final=final, rendered_map_index=named

@@ -87,7 +87,7 @@ class Invocation:
         self.store = store
         self.sfn = sfn
         self.remaining_seconds = remaining_seconds
-        self.key = RunKey(payload.run.dag_id, payload.run.run_id)
+        self.key = RunKey(payload.run.dag_id, payload.run.run_id, payload.run.clear_number)
         self.skips: set[str] = set()  # downstream tasks this invocation skipped
 
     def handle(self) -> dict[str, Any]:
@@ -309,17 +309,19 @@ class Invocation:
         pokes, pushed = 0, None
         if resumed is not None:  # a sensor's try, between two pokes
             try_number, started, pokes, pushed = resumed.try_number, resumed.started, resumed.pokes, resumed.pushed
+            earlier = resumed.earlier
             if resumed.until is not None and seconds_between(resumed.until, _now()) < 0:
                 # a time sensor woken before its moment: its timeout has come, no need to poke
                 result = TryResult(TaskState.UP_FOR_RESCHEDULE, pushed, until=resumed.until)
                 return self._not_done(task, try_number, started, pokes, result)
         else:
-            try_number = self.store.begin_try(self.key, self.task_id, started, index)
-        if try_number is None:  # a duplicate invocation of a finished task: report what is recorded
-            recorded = self._recorded()
-            self._signal_unless_instance()
-            assert recorded.state is not None
-            return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
+            begun = self.store.begin_try(self.key, self.task_id, started, index)
+            if begun is None:  # finished: a duplicate invocation, or a task a clear kept: report the record
+                recorded = self._recorded()
+                self._signal_unless_instance()
+                assert recorded.state is not None
+                return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
+            try_number, earlier = begun.number, begun.earlier
         logger.info("task try started", extra={"try_number": try_number, "map_index": index})
         try:
             request = TryRequest(
@@ -331,6 +333,7 @@ class Invocation:
                 xcoms,
                 index,
                 external=self._external_states(task.sensor) if task.sensor else None,
+                earlier_tries=earlier,
             )
             result = self._invoke_executor(task, request)
             if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
@@ -366,7 +369,7 @@ class Invocation:
             if outcome.state is not result.state:  # a later try or a reader ended the instance first
                 raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
             return outcome
-        final = result.final or try_number > task.retries
+        final = result.final or try_number - earlier > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
         outcome = self._close(try_number, started, state, result.error, result.xcoms, result.rendered_map_index)
         logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": result.error})

@@ -48,6 +48,17 @@ class Gates:
         """Record that `upstream_id` has ended (at least once: a duplicate arrival changes nothing)."""
         return self._gate(run, task_id, "ADD arrived :up", {":up": {"SS": [upstream_id]}})
 
+    def delete_gates(self, run: RunKey) -> None:
+        """Forget every gate of the run: a new execution of it (a clear) registers its own."""
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :gate)",
+            ExpressionAttributeValues={":pk": string(run.pk), ":gate": string(schema.GATE_PREFIX)},
+            ConsistentRead=True,
+            ProjectionExpression="pk, sk",
+        )
+        for item in items:
+            self.table.delete(key(item["pk"]["S"], item["sk"]["S"]))
+
     def _gate(self, run: RunKey, task_id: str, update: str, values: dict[str, object]) -> GateStatus:
         attributes = self.table.update(
             key(run.pk, schema.gate_sk(task_id)), update, returns="ALL_NEW", ExpressionAttributeValues=values

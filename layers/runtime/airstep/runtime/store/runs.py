@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,10 +25,16 @@ _QUEUED = {
 class RunKey:
     dag_id: str
     run_id: str
+    clear_number: int = 0  # which execution of the run reads (finished instances change only at a clear)
 
     @property
     def pk(self) -> str:
         return schema.run_pk(self.dag_id, self.run_id)
+
+    @property
+    def memo_key(self) -> str:
+        """What a process remembers finished instances under: a clear finishes them anew."""
+        return f"{self.pk}#{self.clear_number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,9 @@ class RunRecord:
     error: str | None = None
     execution_arn: str | None = None
     exec_status: str | None = None
+    clear_number: int = 0
+    queued_at: str | None = None
+    run_input: str | None = None  # the run as its execution received it (DagRun.to_input, JSON): what a clear reruns
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -60,10 +71,24 @@ class RunRecord:
             error=data.get("error"),
             execution_arn=data.get("execution_arn"),
             exec_status=data.get("exec_status"),
+            clear_number=int(data.get("clear_number", 0)),
+            queued_at=data.get("queued_at"),
+            run_input=data.get("run_input"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        hidden = ("run_input",)  # conf is the run's own business; `dag_run()` reads it
+        return {name: getattr(self, name) for name in self.__slots__ if name not in hidden}  # type: ignore[attr-defined]
+
+    @property
+    def ended(self) -> bool:
+        return self.state in (RunState.SUCCESS, RunState.FAILED)
+
+    def dag_run(self) -> DagRun | None:
+        """The run as its executions receive it (None for a record from before runs kept it)."""
+        if self.run_input is None:
+            return None
+        return dataclasses.replace(DagRun.from_input(json.loads(self.run_input)), clear_number=self.clear_number)
 
 
 def seconds_between(start: str, end: str) -> float:
@@ -102,13 +127,17 @@ class RunRecords:
             "error": error[:MAX_ERROR_CHARS] if error else None,
             "gsi1sk": schema.run_started_sk(start, run.run_id) if start else None,
             "duration": seconds_between(start, end) if start and end else None,
+            "clear_number": run.clear_number,
+            "run_input": _run_input(run),
         }
         # While its execution runs, a run is listed as active (a sparse index) for the reconciler.
         active = {"gsi2pk": schema.ACTIVE_RUNS, "gsi2sk": f"{start}#{run.dag_id}#{run.run_id}"} if start else {}
         fields.update(active if rank == _RUNNING_RANK else {})
         removed = () if rank == _RUNNING_RANK else ("gsi2pk", "gsi2sk")
+        # an earlier execution of a run cleared since changes nothing
         condition = "(attribute_not_exists(exec_rank) OR exec_rank < :rank)"
-        values = {":rank": typed(rank)}
+        condition += " AND (attribute_not_exists(clear_number) OR clear_number = :clear)"
+        values = {":rank": typed(rank), ":clear": typed(run.clear_number)}
         if rank == _RUNNING_RANK:  # never move a run that its finalize step already ended back to running
             condition += " AND (attribute_not_exists(#state) OR #state = :state OR #state = :queued)"
             values[":state"] = typed(state.value)
@@ -128,8 +157,24 @@ class RunRecords:
             "gsi3pk": schema.run_id_pk(run.run_id),
             "logical_date": run.logical_date.isoformat() if run.logical_date else None,
             "queued_at": now,
+            "clear_number": run.clear_number,
+            "run_input": _run_input(run),
         }
         return self._set(RunKey(run.dag_id, run.run_id), fields, "attribute_not_exists(#state)", {})
+
+    def requeue_cleared_run(self, run: RunKey, clear_number: int, now: str) -> bool:
+        """An ended run whose tasks were cleared waits to run again as its clear `clear_number` (as
+        Airflow, queued with no start yet); False unless it had ended as clear `clear_number - 1`."""
+        fields = {"state": RunState.QUEUED.value, "clear_number": clear_number, "queued_at": now}
+        condition = "(#state = :success OR #state = :failed) AND "
+        condition += "(attribute_not_exists(clear_number) OR clear_number = :previous)"
+        values = {
+            ":success": typed(RunState.SUCCESS.value),
+            ":failed": typed(RunState.FAILED.value),
+            ":previous": typed(clear_number - 1),
+        }
+        removed = ("exec_rank", "exec_status", "start_date", "end_date", "duration", "error", "gsi2pk", "gsi2sk")
+        return self._set(run, fields, condition, values, removed)
 
     def fail_queued_run(self, run: DagRun, error: str, now: str) -> bool:
         """A queued run that can never start ends failed, with why."""
@@ -229,7 +274,8 @@ class RunRecords:
         values = {**values, **{f":a{i}": typed(value) for i, (_, value) in enumerate(assigned)}}
         update = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(assigned))) + ", expires_at = :expires"
         if removed:
-            update += " REMOVE " + ", ".join(removed)
+            names.update({f"#r{i}": name for i, name in enumerate(removed)})
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
         values[":expires"] = self.table.expires_at()
         updated = self.table.update(
             key(run.pk, schema.RUN_SK),
@@ -239,6 +285,12 @@ class RunRecords:
             ExpressionAttributeValues=values,
         )
         return updated is not None
+
+
+def _run_input(run: DagRun) -> str:
+    data = run.to_input()
+    data.pop("clear_number", None)  # the record's own field says which clear runs
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def _started(record: RunRecord) -> str:

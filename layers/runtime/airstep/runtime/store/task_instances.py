@@ -67,8 +67,8 @@ class TaskInstance:
         """A stored task instance; end, duration and error belong to a try only once it has ended."""
         data = plain(item)
         _, task_id, map_index = data["sk"].rsplit("#", 2)
-        state = TaskState(data["state"])
-        ended = state is not TaskState.RUNNING
+        state = TaskState(data["state"]) if "state" in data else None  # None: cleared, not run again yet
+        ended = state is not None and state is not TaskState.RUNNING
         start, end = data.get("start_date"), data.get("end_date")
         return cls(
             task_id=task_id,
@@ -146,23 +146,33 @@ class FinishedInstances:
 
 
 @dataclass(frozen=True, slots=True)
+class BegunTry:
+    """A try that has begun: its number, and how many tries the instance had before it was last
+    cleared (its retries count from there, as Airflow's max_tries = try_number + retries at a clear)."""
+
+    number: int
+    earlier: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class PokeWait:
     """A sensor's try between two pokes: its number, when it began, the pokes so far, what they
-    pushed, and a time sensor's moment (ISO)."""
+    pushed, a time sensor's moment (ISO), and the tries before the instance was last cleared."""
 
     try_number: int
     started: str
     pokes: int
     pushed: str | None
     until: str | None = None
+    earlier: int = 0
 
 
 class TaskInstances:
     table: Table
     finished: FinishedInstances
 
-    def begin_try(self, run: RunKey, task_id: str, now: str, map_index: int = -1) -> int | None:
-        """Start the next try of a task instance; returns its try number, or None if already finished."""
+    def begin_try(self, run: RunKey, task_id: str, now: str, map_index: int = -1) -> BegunTry | None:
+        """Start the next try of a task instance (None if it is finished)."""
         item_key = key(run.pk, schema.ti_sk(task_id, map_index))
         first = {
             **item_key,
@@ -173,12 +183,12 @@ class TaskInstances:
         }
         # The first try creates the item: one plain put, no update expression to evaluate.
         if self.table.put(first, condition="attribute_not_exists(sk)"):
-            return 1
+            return BegunTry(1)
         updated = self.table.update(
             item_key,
             "SET #s = :running, start_date = :now ADD try_number :one",
             condition="attribute_not_exists(fin)",
-            returns="UPDATED_NEW",
+            returns="ALL_NEW",  # with the tries before a clear (ReturnValues costs no read capacity)
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues={
                 ":running": string(TaskState.RUNNING.value),
@@ -186,7 +196,9 @@ class TaskInstances:
                 ":one": {"N": "1"},
             },
         )
-        return None if updated is None else int(updated["try_number"]["N"])
+        if updated is None:
+            return None
+        return BegunTry(int(updated["try_number"]["N"]), int(updated.get("cleared_tries", {}).get("N", 0)))
 
     def resume_poke(self, run: RunKey, task_id: str) -> PokeWait | None:
         """Take up a sensor's try that waits for its next poke (None: no try of the task waits)."""
@@ -206,6 +218,7 @@ class TaskInstances:
             int(updated["pokes"]["N"]),
             updated.get("xcoms", {}).get("S"),
             updated.get("until", {}).get("S"),
+            int(updated.get("cleared_tries", {}).get("N", 0)),
         )
 
     def await_poke(
@@ -344,6 +357,46 @@ class TaskInstances:
         )
         return updated is not None
 
+    def clear_instances(self, run: RunKey, task_ids: list[str]) -> list[TaskInstance]:
+        """Airflow's clear of every instance of the given tasks: no state, result or end any more; the
+        try number stays, and the tries so far no longer count against the task's retries. A mapped
+        task forgets its expansion, a task in a mapped task group a branch's skip of every instance.
+        Returns the instances as they were."""
+        cleared = []
+        for task_id in task_ids:
+            for ti in self._query_instances(run, schema.ti_prefix(task_id)):
+                self.table.update(
+                    key(run.pk, schema.ti_sk(task_id, ti.map_index)),
+                    "SET cleared_tries = if_not_exists(try_number, :zero) "
+                    "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, rendered_map_index",
+                    ExpressionAttributeNames={"#s": "state", "#e": "error", "#u": "until"},
+                    ExpressionAttributeValues={":zero": {"N": "0"}},
+                )
+                cleared.append(ti)
+            self.table.delete(key(run.pk, schema.map_sk(task_id)))
+            self.table.delete(key(run.pk, schema.skip_sk(task_id)))
+        return cleared
+
+    def mark_instances(self, run: RunKey, task_id: str, state: TaskState, now: str) -> int:
+        """Set every instance of a task to a final `state` by hand (Airflow's mark success/failed);
+        a task with no instance yet gets one. Returns how many instances were set."""
+        labels = [ti.map_index for ti in self._query_instances(run, schema.ti_prefix(task_id))] or [-1]
+        for map_index in labels:
+            self.table.update(
+                key(run.pk, schema.ti_sk(task_id, map_index)),
+                "SET #s = :state, fin = :fin, end_date = :now, try_number = if_not_exists(try_number, :zero), "
+                "expires_at = :expires",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={
+                    ":state": string(state.value),
+                    ":fin": {"BOOL": True},
+                    ":now": string(now),
+                    ":zero": {"N": "0"},
+                    ":expires": self.table.expires_at(),
+                },
+            )
+        return len(labels)
+
     def task_instances(self, run: RunKey) -> list[TaskInstance]:
         """Every task instance of a run, without return values."""
         return self._query_instances(run, schema.ti_prefix())
@@ -369,13 +422,15 @@ class TaskInstances:
 
         Finished instances never change, so each is read once per process: the tasks of a fan-out
         that a warm task runner serves share one read of their upstream."""
-        found = {t: ti for t in task_ids if (ti := self.finished.get(run.pk, instance_label(t, map_index))) is not None}
+        found = {
+            t: ti for t in task_ids if (ti := self.finished.get(run.memo_key, instance_label(t, map_index))) is not None
+        }
         missing = list(dict.fromkeys(t for t in task_ids if t not in found))
         for item in self.table.batch_get([key(run.pk, schema.ti_sk(t, map_index)) for t in missing]):
             ti = TaskInstance.from_item(item)
             found[ti.task_id] = ti
             if ti.state in FINISHED:
-                self.finished.add(run.pk, ti)
+                self.finished.add(run.memo_key, ti)
         return found
 
     def set_map_length(self, run: RunKey, task_id: str, length: int) -> None:
@@ -399,13 +454,13 @@ class TaskInstances:
     def get_mapped(self, run: RunKey, task_id: str) -> tuple[int | None, list[TaskInstance]]:
         """A mapped task's instance count (None: never counted) and its instances with their XComs,
         in map-index order (a task settled as a whole, never expanded, has only instance -1)."""
-        if (remembered := self.finished.get_mapped(run.pk, task_id)) is not None:
+        if (remembered := self.finished.get_mapped(run.memo_key, task_id)) is not None:
             return remembered
         length = self.map_length(run, task_id)
         found = self._query_instances(run, schema.ti_prefix(task_id), with_values=True)
         instances = sorted(found, key=lambda ti: ti.map_index)
         if length is not None:
-            self.finished.add_mapped(run.pk, task_id, length, instances)
+            self.finished.add_mapped(run.memo_key, task_id, length, instances)
         return length, instances
 
     def get_xcoms(self, run: RunKey, task_ids: list[str], key: str = XCOM_RETURN_KEY) -> dict[str, Any]:

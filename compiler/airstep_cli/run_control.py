@@ -1,0 +1,325 @@
+"""Commands that control runs: trigger one, pause and unpause a DAG's schedule, clear and mark tasks
+of a run that has ended (locally, or with --stack in a deployed environment)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from contextlib import redirect_stdout
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from airstep.errors import ParamValidationError
+from airstep.model import DagModel
+from airstep.runtime.clearing import (
+    MARKABLE,
+    Cleared,
+    ClearError,
+    Selection,
+    clear_run,
+    execution_ended,
+    mark_task,
+    tasks_to_clear,
+)
+from airstep.runtime.store import DagRecord, MetadataStore, RunKey, RunRecord
+from airstep.states import RunState
+from airstep_cli.dagfiles import load_one, source_of
+from airstep_cli.errors import UserError
+from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, open_target
+from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
+from airstep_cli.output import Progress, fail, out, print_table
+
+DagIdOption = Annotated[str | None, typer.Option("--dag-id", help="the DAG, if several have this run_id")]
+FastRetriesOption = Annotated[
+    bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay (local)")
+]
+SecretsOption = Annotated[Path | None, typer.Option("--secrets", help="as for `airstep run` (local)")]
+
+
+def dags_pause(
+    dag_id: str,
+    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
+    region: RegionOption = None,
+) -> None:
+    """Pause a deployed DAG: its schedule starts no run until it is unpaused."""
+    _set_paused(dag_id, stack, region, paused=True)
+
+
+def dags_unpause(
+    dag_id: str,
+    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
+    region: RegionOption = None,
+) -> None:
+    """Unpause a deployed DAG: its schedule fires again, and the runs it missed while paused start
+    (all of them with catchup, else the latest)."""
+    _set_paused(dag_id, stack, region, paused=False)
+
+
+def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) -> None:
+    from airstep.runtime.catchup import catch_up
+    from airstep.runtime.pausing import set_schedule_state
+
+    word = "paused" if paused else "unpaused"
+    try:
+        with open_target(stack, region) as target:
+            record = target.store.get_dag(dag_id)
+            if record is None or record.removed:
+                raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
+            if record.paused == paused:
+                out.print(f"{dag_id} is already {word}")
+                return
+            now = datetime.now(UTC)
+            if record.schedule_name and not target.schedule_group:
+                raise UserError([f"--stack {stack}: no ScheduleGroupName output; update the stack (sam deploy) first"])
+            if record.schedule_name:
+                assert target.schedule_group is not None
+                set_schedule_state(target.scheduler, target.schedule_group, record.schedule_name, enabled=not paused)
+            paused_at = now.isoformat() if paused else None
+            target.store.put_dag(dataclasses.replace(record, paused=paused, paused_at=paused_at))
+            caught = []
+            if not paused and record.schedule is not None:
+                # what its schedule would have fired while paused; a DAG deployed paused never ran:
+                # what it missed since its start_date, as on a first deploy
+                after = datetime.fromisoformat(record.paused_at) if record.paused_at else None
+                caught = catch_up(
+                    target.store,
+                    target.sfn,
+                    dag_id,
+                    record.schedule,
+                    record.timezone,
+                    record.state_machine_arn,
+                    record.max_active_runs,
+                    start_date=datetime.fromisoformat(record.start_date) if record.start_date else now,
+                    now=now,
+                    catchup=record.catchup,
+                    after=after,
+                    end_date=datetime.fromisoformat(record.end_date) if record.end_date else None,
+                ).admitted
+    except UserError as exc:
+        fail(exc.lines)
+    out.print(f"{dag_id} {word}")
+    for admitted in caught:
+        out.print(f"  {admitted.state} {admitted.run_id} (missed while paused)")
+
+
+def trigger(
+    dag_id: str,
+    stack: Annotated[str, typer.Option("--stack", help="deployed stack name")],
+    region: RegionOption = None,
+    conf: Annotated[str | None, typer.Option(help="JSON object: the run's conf")] = None,
+    logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now)")] = None,
+) -> None:
+    """Start a manual run of a deployed DAG."""
+    from airstep.runtime.admission import admit
+    from airstep.runtime.scheduling import manual_run
+    from airstep.sdk.param import resolve_params
+
+    try:
+        options = run_options(logical_date, conf)
+        with open_target(stack, region) as target:
+            record = target.store.get_dag(dag_id)
+            if record is None or record.removed:
+                raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
+            if record.paused:
+                raise UserError([f"DAG {dag_id!r} is paused: `airstep dags unpause {dag_id} --stack {stack}` first"])
+            try:
+                resolve_params(record.params, dict(record.param_schemas), options.conf)
+            except ParamValidationError as exc:
+                raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
+            when = options.logical_date or datetime.now(UTC)
+            run = manual_run(dag_id, when, record.schedule, options.conf, record.timezone)
+            admitted = admit(target.store, target.sfn, run, record.state_machine_arn, record.max_active_runs)
+            if admitted.duplicate:
+                at = run.logical_date.isoformat() if run.logical_date else run.run_id
+                message = f"DAG {dag_id!r} already has a run at {at} ({run.run_id}): one per logical date"
+                raise UserError([message])
+    except UserError as exc:
+        fail(exc.lines)
+    if admitted.state is RunState.QUEUED:
+        out.print(f"queued {run.run_id}: {dag_id} has {record.max_active_runs} run(s) active (max_active_runs)")
+    else:
+        out.print(f"started {run.run_id}: {admitted.execution_arn}")
+
+
+def runs_clear(
+    run_id: str,
+    task: Annotated[
+        list[str] | None, typer.Option("--task", help="a task to clear (repeat; default: every task)")
+    ] = None,
+    upstream: Annotated[bool, typer.Option("--upstream", help="with the tasks upstream of them")] = False,
+    downstream: Annotated[bool, typer.Option("--downstream", help="with the tasks downstream of them")] = False,
+    only_failed: Annotated[bool, typer.Option("--only-failed", help="only failed and upstream_failed tasks")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the tasks it would clear, change nothing")] = False,
+    dag_id: DagIdOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+    fast_retries: FastRetriesOption = False,
+    secrets_file: SecretsOption = None,
+) -> None:
+    """Run tasks of an ended run again, as Airflow's clear: in a new execution of the same run, the
+    cleared tasks run (their try numbers go on), the others keep their state and results. Locally the
+    run runs here on the DAG file as it is now; with --stack it is queued within max_active_runs."""
+    selection = Selection(tuple(task or ()), upstream, downstream, only_failed)
+
+    def act(store: MetadataStore, model: DagModel, record: RunRecord) -> Cleared:
+        task_ids = tasks_to_clear(model, selection, store.task_instances(RunKey(record.dag_id, record.run_id)))
+        if dry_run:
+            return Cleared(task_ids, None)
+        return clear_run(store, record, task_ids, _now())
+
+    _rerun(run_id, dag_id, act, stack, region, as_json, fast_retries, secrets_file, dry_run=dry_run)
+
+
+def runs_mark(
+    run_id: str,
+    state: Annotated[str, typer.Argument(help="success or failed")],
+    task: Annotated[str, typer.Option("--task", help="the task to mark (every instance of it)")],
+    dag_id: DagIdOption = None,
+    stack: StackOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+    fast_retries: FastRetriesOption = False,
+    secrets_file: SecretsOption = None,
+) -> None:
+    """Set a task of an ended run to success or failed, as Airflow's mark: the failed and
+    upstream_failed tasks downstream of it are cleared and run again (the run state stays as it is
+    when there are none)."""
+    wanted = next((s for s in MARKABLE if s.value == state), None)
+    if wanted is None:
+        fail([f"mark: state must be success or failed, not {state!r}"])
+
+    def act(store: MetadataStore, model: DagModel, record: RunRecord) -> Cleared:
+        return mark_task(store, model, record, task, wanted, _now())
+
+    _rerun(run_id, dag_id, act, stack, region, as_json, fast_retries, secrets_file, marked=f"{task} {state}")
+
+
+def _rerun(
+    run_id: str,
+    dag_id: str | None,
+    act: Any,
+    stack: str | None,
+    region: str | None,
+    as_json: bool,
+    fast_retries: bool,
+    secrets_file: Path | None,
+    *,
+    dry_run: bool = False,
+    marked: str | None = None,
+) -> None:
+    """Clear or mark (`act`) tasks of a run, then run it again: here, or queued in the stack."""
+
+    def announce(cleared: Cleared, record: RunRecord) -> None:
+        if as_json:
+            return
+        if marked:
+            out.print(f"marked {marked} in {record.run_id}")
+        verb = "would clear" if dry_run else "cleared"
+        names = ", ".join(cleared.task_ids)
+        out.print(f"{verb} {len(cleared.task_ids)} task(s) of {record.run_id}" + (f": {names}" if names else ""))
+        if cleared.run is None and not dry_run:
+            out.print(f"nothing to run again: the run stays {record.state.value}")
+
+    try:
+        if stack:
+            cleared, record, outcome = _rerun_in_stack(run_id, dag_id, act, stack, region, announce)
+        else:
+            cleared, record, outcome = _rerun_here(run_id, dag_id, act, fast_retries, secrets_file, announce, as_json)
+    except ClearError as exc:
+        fail([str(exc)])
+    except UserError as exc:
+        fail(exc.lines)
+    result = outcome.pop("result", None)
+    if as_json:
+        document = {"dag_id": record.dag_id, "run_id": record.run_id, "cleared": cleared.task_ids, **outcome}
+        print(json.dumps(document | (result.to_json() if result else {}), indent=2))
+    elif result is not None:
+        print_table(result)
+    elif outcome.get("state") == RunState.QUEUED.value:
+        out.print(f"queued {record.run_id} (clear {outcome['clear_number']}): it starts when a slot frees")
+    elif "execution_arn" in outcome:
+        out.print(f"started {record.run_id} (clear {outcome['clear_number']}): {outcome['execution_arn']}")
+    state = result.state.value if result else outcome.get("state")
+    if state not in (None, RunState.SUCCESS.value, RunState.QUEUED.value, RunState.RUNNING.value):
+        raise typer.Exit(1)
+
+
+def _rerun_here(
+    run_id: str,
+    dag_id: str | None,
+    act: Any,
+    fast_retries: bool,
+    secrets_file: Path | None,
+    announce: Any,
+    as_json: bool,
+) -> tuple[Cleared, RunRecord, dict[str, Any]]:
+    """Clear or mark in the local history, and run the run again here on the DAG file as it is now."""
+    if not LOCAL_STATE.exists():
+        raise UserError([f"no local runs here yet ({LOCAL_STATE} is missing): `airstep run` a DAG, or pass --stack"])
+    connections, variables = read_secrets(secrets_file) if secrets_file else ({}, {})
+    from airstep_local.engine import LocalEngine, RunRequest
+
+    with LocalEngine(state_file=LOCAL_STATE, load_state=True) as engine:
+        record = find_run(engine.store, run_id, dag_id)
+        dag = _deployed(engine.store, record, "here")
+        loaded, models = load_one(dag.file, record.dag_id)  # the file as it is now, as Airflow's clear runs
+        model = models[0]
+        cleared = act(engine.store, model, record)
+        announce(cleared, record)
+        if cleared.run is None:
+            return cleared, record, {}
+        engine.seed_secrets(connections, variables)
+        kept = {ti.label: ti for ti in engine.store.task_instances(RunKey(record.dag_id, record.run_id)) if ti.state}
+        reporter = Progress(model, kept) if not as_json else None
+        with redirect_stdout(sys.stderr):  # task output is not the command's result
+            (result,) = engine.run_many(
+                model,
+                source_of(loaded),
+                RunRequest(fast_retries=fast_retries, run=cleared.run),
+                [cleared.run],
+                1,
+                lambda _, *change: reporter and reporter(*change),
+            )
+    return cleared, record, {"clear_number": cleared.run.clear_number, "result": result}
+
+
+def _rerun_in_stack(
+    run_id: str, dag_id: str | None, act: Any, stack: str, region: str | None, announce: Any
+) -> tuple[Cleared, RunRecord, dict[str, Any]]:
+    """Clear or mark in the stack's records, and queue the run again there (within max_active_runs)."""
+    from airstep.runtime.admission import admit
+
+    with open_target(stack, region) as target:
+        record = find_run(target.store, run_id, dag_id)
+        dag = _deployed(target.store, record, f"in stack {stack}")
+        if record.state is RunState.QUEUED and record.clear_number and record.exec_status is None:
+            cleared = Cleared([], record.dag_run())  # a clear that stopped before its run was queued: go on
+        else:
+            if not execution_ended(target.sfn, record):
+                raise UserError([f"run {record.run_id!r}: its execution is still running; clear it once it has ended"])
+            model = deployed_model(dag, region)
+            cleared = act(target.store, model, record)
+        announce(cleared, record)
+        if cleared.run is None:
+            return cleared, record, {}
+        admitted = admit(target.store, target.sfn, cleared.run, dag.state_machine_arn, dag.max_active_runs)
+    outcome: dict[str, Any] = {"clear_number": cleared.run.clear_number, "state": admitted.state.value}
+    if admitted.state is not RunState.QUEUED and admitted.execution_arn:
+        outcome["execution_arn"] = admitted.execution_arn
+    return cleared, record, outcome
+
+
+def _deployed(store: MetadataStore, record: RunRecord, where: str) -> DagRecord:
+    dag = store.get_dag(record.dag_id)
+    if dag is None or dag.removed:
+        raise UserError([f"run {record.run_id!r}: its DAG {record.dag_id!r} is no longer deployed {where}"])
+    return dag
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
