@@ -249,7 +249,7 @@ def _backfill_stack(
     """Queue the backfill's runs in the stack (its own limit, `--max-active-runs`): its slots start
     them, oldest planned first, as earlier ones end; the state each run has now."""
     from airstep.runtime.admission import admit
-    from airstep.runtime.clearing import execution_ended
+    from airstep.runtime.clearing import not_yet_rerunnable
     from airstep.runtime.store.slots import backfill_group
     from airstep.sdk.param import resolve_params
 
@@ -265,9 +265,10 @@ def _backfill_stack(
             dag_id, record.schedule, record.timezone, options, partial(target.store.runs_at, dag_id), now
         )
         redo = [p for p in planned if p.attempted and p.existing]
-        still = [p.run.run_id for p in redo if p.existing and not execution_ended(target.sfn, p.existing)]
-        if still:
-            raise UserError([f"run {still[0]!r}: its execution is still ending; backfill again in a moment"])
+        now_at = datetime.now(UTC)
+        for entry in redo:
+            if entry.existing and (why := not_yet_rerunnable(target.sfn, entry.existing, now_at)):
+                raise UserError([f"run {entry.run.run_id!r}: {why} (no run started)"])
         waiting = target.store.queued_runs(backfill_group(dag_id))
         if waiting and not dry_run:
             raise UserError(
@@ -328,12 +329,16 @@ def _run_backfill(
     try:
         with LocalEngine(state_file=LOCAL_STATE) as engine, redirect_stdout(sys.stderr):
             engine.seed_secrets(connections, variables)
-            redo = [p for p in planned if p.attempted and p.existing]
-            engine.load_runs([RunKey(model.dag_id, p.run.run_id) for p in redo])
-            again = {p.run.run_id: _cleared_again(engine.store, model, p) for p in redo}
-            runs = [again.get(run.run_id, run) for run in runs]
+            redo = {p.run.run_id: p for p in planned if p.attempted and p.existing}
+            engine.load_runs([RunKey(model.dag_id, run_id) for run_id in redo])
+
+            def prepare(run: Any) -> Any:  # a run redone is cleared as it starts: an interrupt leaves the rest
+                return _cleared_again(engine.store, model, redo[run.run_id]) if run.run_id in redo else run
+
             request = RunRequest(conf=options.conf, fast_retries=fast_retries)
-            results = engine.run_many(model, source, request, runs, options.max_active_runs, on_end=ended)
+            results = engine.run_many(
+                model, source, request, runs, options.max_active_runs, on_end=ended, prepare=prepare
+            )
     except CompileError as exc:
         raise UserError([str(exc)]) from None
     except KeyboardInterrupt:
@@ -349,11 +354,14 @@ def _run_backfill(
 def _cleared_again(store: Any, model: DagModel, planned: PlannedRun) -> Any:
     """A date whose run the backfill redoes: as Airflow's backfill, every task of the run is cleared
     and it runs again as a backfill run with the backfill's conf (its try numbers go on)."""
-    from airstep.runtime.clearing import clear_run
+    from airstep.runtime.clearing import ClearError, clear_run
     from airstep.runtime.store import RunKey
 
     record = store.get_run(RunKey(model.dag_id, planned.run.run_id)) or planned.existing
-    cleared = clear_run(store, record, [t.task_id for t in model.tasks], datetime.now(UTC).isoformat(), planned.run)
+    try:
+        cleared = clear_run(store, record, [t.task_id for t in model.tasks], datetime.now(UTC).isoformat(), planned.run)
+    except ClearError as exc:
+        raise UserError([f"backfill: {exc}"]) from None
     assert cleared.run is not None  # a DAG has a task
     return cleared.run
 

@@ -6,32 +6,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from airstep.errors import ParamValidationError
 from airstep.model import DagModel
-from airstep.runtime.clearing import (
-    MARKABLE,
-    Cleared,
-    ClearError,
-    Selection,
-    clear_run,
-    execution_ended,
-    mark_task,
-    tasks_to_clear,
-)
-from airstep.runtime.store import DagRecord, MetadataStore, RunKey, RunRecord
-from airstep.states import RunState
+from airstep.states import RunState, TaskState
 from airstep_cli.dagfiles import load_one, source_of
 from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, open_target
 from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
 from airstep_cli.output import Progress, fail, out, print_table
+
+if TYPE_CHECKING:  # the runtime store (boto3) is imported only by the commands that use it
+    from airstep.runtime.clearing import Cleared
+    from airstep.runtime.store import DagRecord, MetadataStore, RunRecord
 
 DagIdOption = Annotated[str | None, typer.Option("--dag-id", help="the DAG, if several have this run_id")]
 FastRetriesOption = Annotated[
@@ -147,9 +141,7 @@ def trigger(
 
 def runs_clear(
     run_id: str,
-    task: Annotated[
-        list[str] | None, typer.Option("--task", help="a task to clear (repeat; default: every task)")
-    ] = None,
+    task: Annotated[list[str] | None, typer.Option("--task", help="a task to clear (repeat; default: all)")] = None,
     upstream: Annotated[bool, typer.Option("--upstream", help="with the tasks upstream of them")] = False,
     downstream: Annotated[bool, typer.Option("--downstream", help="with the tasks downstream of them")] = False,
     only_failed: Annotated[bool, typer.Option("--only-failed", help="only failed and upstream_failed tasks")] = False,
@@ -164,15 +156,19 @@ def runs_clear(
     """Run tasks of an ended run again, as Airflow's clear: in a new execution of the same run, the
     cleared tasks run (their try numbers go on), the others keep their state and results. Locally the
     run runs here on the DAG file as it is now; with --stack it is queued within max_active_runs."""
+    from airstep.runtime.clearing import Cleared, Selection, clear_run, tasks_to_clear
+
     selection = Selection(tuple(task or ()), upstream, downstream, only_failed)
 
     def act(store: MetadataStore, model: DagModel, record: RunRecord) -> Cleared:
+        from airstep.runtime.store import RunKey
+
         task_ids = tasks_to_clear(model, selection, store.task_instances(RunKey(record.dag_id, record.run_id)))
         if dry_run:
             return Cleared(task_ids, None)
-        return clear_run(store, record, task_ids, _now())
+        return clear_run(store, record, task_ids, _now(), only_failed=only_failed)
 
-    _rerun(run_id, dag_id, act, stack, region, as_json, fast_retries, secrets_file, dry_run=dry_run)
+    _Rerun(act, stack, region, as_json, fast_retries, secrets_file, dry_run=dry_run).go(run_id, dag_id)
 
 
 def runs_mark(
@@ -189,6 +185,8 @@ def runs_mark(
     """Set a task of an ended run to success or failed, as Airflow's mark: the failed and
     upstream_failed tasks downstream of it are cleared and run again (the run state stays as it is
     when there are none)."""
+    from airstep.runtime.clearing import MARKABLE, mark_task
+
     wanted = next((s for s in MARKABLE if s.value == state), None)
     if wanted is None:
         fail([f"mark: state must be success or failed, not {state!r}"])
@@ -196,122 +194,184 @@ def runs_mark(
     def act(store: MetadataStore, model: DagModel, record: RunRecord) -> Cleared:
         return mark_task(store, model, record, task, wanted, _now())
 
-    _rerun(run_id, dag_id, act, stack, region, as_json, fast_retries, secrets_file, marked=f"{task} {state}")
+    _Rerun(act, stack, region, as_json, fast_retries, secrets_file, marked=(task, wanted)).go(run_id, dag_id)
 
 
-def _rerun(
-    run_id: str,
-    dag_id: str | None,
-    act: Any,
-    stack: str | None,
-    region: str | None,
-    as_json: bool,
-    fast_retries: bool,
-    secrets_file: Path | None,
-    *,
-    dry_run: bool = False,
-    marked: str | None = None,
-) -> None:
-    """Clear or mark (`act`) tasks of a run, then run it again: here, or queued in the stack."""
+class _Rerun:
+    """A clear or mark (`act`) of a run, then the run run again: here, or queued in the stack. Every
+    check that can refuse comes before `act` changes anything; a clear cut short (its run claimed,
+    never started) is finished by the next clear of the run."""
 
-    def announce(cleared: Cleared, record: RunRecord) -> None:
-        if as_json:
+    def __init__(
+        self,
+        act: Callable[[MetadataStore, DagModel, RunRecord], Cleared],
+        stack: str | None,
+        region: str | None,
+        as_json: bool,
+        fast_retries: bool,
+        secrets_file: Path | None,
+        *,
+        dry_run: bool = False,
+        marked: tuple[str, TaskState] | None = None,
+    ) -> None:
+        self.act = act
+        self.stack = stack
+        self.region = region
+        self.as_json = as_json
+        self.fast_retries = fast_retries
+        self.secrets_file = secrets_file
+        self.dry_run = dry_run
+        self.marked = marked
+
+    def go(self, run_id: str, dag_id: str | None) -> None:
+        from airstep.runtime.clearing import ClearError
+
+        try:
+            if self.stack:
+                cleared, record, outcome = self._in_stack(run_id, dag_id, self.stack)
+            else:
+                cleared, record, outcome = self._here(run_id, dag_id)
+        except ClearError as exc:
+            fail([str(exc)])
+        except UserError as exc:
+            fail(exc.lines)
+        result = outcome.pop("result", None)
+        if self.as_json:
+            document = {"dag_id": record.dag_id, "run_id": record.run_id, "cleared": cleared.task_ids, **outcome}
+            print(json.dumps(document | (result.to_json() if result else {}), indent=2))
+        elif result is not None:
+            print_table(result)
+        elif outcome.get("state") == RunState.QUEUED.value:
+            out.print(f"queued {record.run_id} (clear {outcome['clear_number']}): it starts when a slot frees")
+        elif "execution_arn" in outcome:
+            out.print(f"started {record.run_id} (clear {outcome['clear_number']}): {outcome['execution_arn']}")
+        state = result.state.value if result else outcome.get("state")
+        if state not in (None, RunState.SUCCESS.value, RunState.QUEUED.value, RunState.RUNNING.value):
+            raise typer.Exit(1)
+
+    def _announce(self, cleared: Cleared, record: RunRecord, resumed: bool = False) -> None:
+        if self.as_json:
             return
-        if marked:
-            out.print(f"marked {marked} in {record.run_id}")
-        verb = "would clear" if dry_run else "cleared"
+        if self.marked and not resumed:
+            out.print(f"marked {self.marked[0]} {self.marked[1].value} in {record.run_id}")
         names = ", ".join(cleared.task_ids)
+        if resumed:
+            verb = "would finish the clear that stopped half-way, of" if self.dry_run else "finished the clear of"
+        else:
+            verb = "would clear" if self.dry_run else "cleared"
         out.print(f"{verb} {len(cleared.task_ids)} task(s) of {record.run_id}" + (f": {names}" if names else ""))
-        if cleared.run is None and not dry_run:
+        if cleared.run is None and not self.dry_run:
             out.print(f"nothing to run again: the run stays {record.state.value}")
 
-    try:
-        if stack:
-            cleared, record, outcome = _rerun_in_stack(run_id, dag_id, act, stack, region, announce)
-        else:
-            cleared, record, outcome = _rerun_here(run_id, dag_id, act, fast_retries, secrets_file, announce, as_json)
-    except ClearError as exc:
-        fail([str(exc)])
-    except UserError as exc:
-        fail(exc.lines)
-    result = outcome.pop("result", None)
-    if as_json:
-        document = {"dag_id": record.dag_id, "run_id": record.run_id, "cleared": cleared.task_ids, **outcome}
-        print(json.dumps(document | (result.to_json() if result else {}), indent=2))
-    elif result is not None:
-        print_table(result)
-    elif outcome.get("state") == RunState.QUEUED.value:
-        out.print(f"queued {record.run_id} (clear {outcome['clear_number']}): it starts when a slot frees")
-    elif "execution_arn" in outcome:
-        out.print(f"started {record.run_id} (clear {outcome['clear_number']}): {outcome['execution_arn']}")
-    state = result.state.value if result else outcome.get("state")
-    if state not in (None, RunState.SUCCESS.value, RunState.QUEUED.value, RunState.RUNNING.value):
-        raise typer.Exit(1)
+    def _acted(self, store: MetadataStore, model: DagModel, record: RunRecord) -> Cleared:
+        """`act`, or the clear of this run that stopped half-way, finished (what it cleared, not
+        what is asked now: a mark waits for it)."""
+        from airstep.runtime.clearing import Cleared, resume_clear
 
+        if record.state is RunState.QUEUED and record.clear_number and record.clearing is not None:
+            if self.marked:
+                raise UserError(
+                    [f"run {record.run_id!r} waits for a clear that stopped half-way: `airstep runs clear` it first"]
+                )
+            if self.dry_run:
+                cleared = Cleared(list(record.clearing), None)
+            else:
+                cleared = resume_clear(store, record, _now()) or Cleared([], None)
+            self._announce(cleared, record, resumed=True)
+            return cleared
+        cleared = self.act(store, model, record)
+        self._announce(cleared, record)
+        return cleared
 
-def _rerun_here(
-    run_id: str,
-    dag_id: str | None,
-    act: Any,
-    fast_retries: bool,
-    secrets_file: Path | None,
-    announce: Any,
-    as_json: bool,
-) -> tuple[Cleared, RunRecord, dict[str, Any]]:
-    """Clear or mark in the local history, and run the run again here on the DAG file as it is now."""
-    if not LOCAL_STATE.exists():
-        raise UserError([f"no local runs here yet ({LOCAL_STATE} is missing): `airstep run` a DAG, or pass --stack"])
-    connections, variables = read_secrets(secrets_file) if secrets_file else ({}, {})
-    from airstep_local.engine import LocalEngine, RunRequest
+    def _here(self, run_id: str, dag_id: str | None) -> tuple[Cleared, RunRecord, dict[str, Any]]:
+        """In the local history; the run runs again here, on the DAG file as it is now."""
+        from airstep.runtime.store import RunKey
+        from airstep_compiler import CompileError, compile_dag
+        from airstep_local.engine import LocalEngine, RunRequest
 
-    with LocalEngine(state_file=LOCAL_STATE, load_state=True) as engine:
-        record = find_run(engine.store, run_id, dag_id)
-        dag = _deployed(engine.store, record, "here")
-        loaded, models = load_one(dag.file, record.dag_id)  # the file as it is now, as Airflow's clear runs
-        model = models[0]
-        cleared = act(engine.store, model, record)
-        announce(cleared, record)
-        if cleared.run is None:
-            return cleared, record, {}
-        engine.seed_secrets(connections, variables)
-        kept = {ti.label: ti for ti in engine.store.task_instances(RunKey(record.dag_id, record.run_id)) if ti.state}
-        reporter = Progress(model, kept) if not as_json else None
-        with redirect_stdout(sys.stderr):  # task output is not the command's result
-            (result,) = engine.run_many(
-                model,
-                source_of(loaded),
-                RunRequest(fast_retries=fast_retries, run=cleared.run),
-                [cleared.run],
-                1,
-                lambda _, *change: reporter and reporter(*change),
+        if not LOCAL_STATE.exists():
+            raise UserError(
+                [f"no local runs here yet ({LOCAL_STATE} is missing): `airstep run` a DAG, or pass --stack"]
             )
-    return cleared, record, {"clear_number": cleared.run.clear_number, "result": result}
+        connections, variables = read_secrets(self.secrets_file) if self.secrets_file else ({}, {})
+        with LocalEngine(state_file=LOCAL_STATE, load_state=True) as engine:
+            record = find_run(engine.store, run_id, dag_id)
+            dag = _deployed(engine.store, record, "here")
+            loaded, models = load_one(dag.file, record.dag_id)  # the file as it is now, as Airflow's clear runs
+            model, source = models[0], source_of(loaded)
+            if not engine.store.task_instances(RunKey(record.dag_id, record.run_id)):
+                raise UserError(
+                    [
+                        f"run {record.run_id!r}: only its record is left in the local history (it keeps each DAG's "
+                        "newest 100 runs whole); run it again with `airstep run` or a backfill"
+                    ]
+                )
+            recorded = record.dag_run()
+            try:  # what could refuse the run, before anything changes
+                model.resolve_params(recorded.conf if recorded else {})
+                compile_dag(model, source)
+            except ParamValidationError as exc:
+                raise UserError([f"{dag.file}: DAG {model.dag_id!r}: {exc} (nothing cleared)"]) from None
+            except CompileError as exc:
+                raise UserError([f"{exc} (nothing cleared)"]) from None
+            engine.seed_secrets(connections, variables)
+            cleared = self._acted(engine.store, model, record)
+            if cleared.run is None:
+                return cleared, record, {}
+            kept = {ti.label for ti in engine.store.task_instances(RunKey(record.dag_id, record.run_id)) if ti.state}
+            reporter = Progress(model, kept) if not self.as_json else None
+            with redirect_stdout(sys.stderr):  # task output is not the command's result
+                (result,) = engine.run_many(
+                    model,
+                    source,
+                    RunRequest(fast_retries=self.fast_retries, run=cleared.run),
+                    [cleared.run],
+                    1,
+                    lambda _, *change: reporter and reporter(*change),
+                )
+        return cleared, record, {"clear_number": cleared.run.clear_number, "result": result}
+
+    def _in_stack(self, run_id: str, dag_id: str | None, stack: str) -> tuple[Cleared, RunRecord, dict[str, Any]]:
+        """In the stack's records; the run is queued there again (within max_active_runs)."""
+        from airstep.contract import execution_name
+        from airstep.runtime.admission import admit, slot_group
+        from airstep.runtime.clearing import not_yet_rerunnable
+
+        with open_target(stack, self.region) as target:
+            record = find_run(target.store, run_id, dag_id)
+            dag = _deployed(target.store, record, f"in stack {stack}")
+            if dag.paused:
+                raise UserError(
+                    [f"DAG {dag.dag_id!r} is paused: `airstep dags unpause {dag.dag_id} --stack {stack}` first"]
+                )
+            resuming = record.state is RunState.QUEUED and record.clearing is not None
+            if not resuming and (why := not_yet_rerunnable(target.sfn, record, datetime.now(UTC))):
+                raise UserError([f"run {record.run_id!r}: {why}"])
+            if resuming and _started(target.sfn, dag, execution_name(record.run_id, record.clear_number)):
+                raise UserError([f"run {record.run_id!r}: clear {record.clear_number} has started already"])
+            cleared = self._acted(target.store, deployed_model(dag, self.region), record)
+            if cleared.run is None:
+                return cleared, record, {}
+            limit = dag.max_active_runs if slot_group(cleared.run) == dag.dag_id else None  # a backfill's: its own
+            admitted = admit(target.store, target.sfn, cleared.run, dag.state_machine_arn, limit)
+        outcome: dict[str, Any] = {"clear_number": cleared.run.clear_number, "state": admitted.state.value}
+        if admitted.state is not RunState.QUEUED and admitted.execution_arn:
+            outcome["execution_arn"] = admitted.execution_arn
+        return cleared, record, outcome
 
 
-def _rerun_in_stack(
-    run_id: str, dag_id: str | None, act: Any, stack: str, region: str | None, announce: Any
-) -> tuple[Cleared, RunRecord, dict[str, Any]]:
-    """Clear or mark in the stack's records, and queue the run again there (within max_active_runs)."""
-    from airstep.runtime.admission import admit
+def _started(sfn: Any, dag: DagRecord, name: str) -> bool:
+    """Whether the DAG's state machine has an execution of this name."""
+    from botocore.exceptions import ClientError
 
-    with open_target(stack, region) as target:
-        record = find_run(target.store, run_id, dag_id)
-        dag = _deployed(target.store, record, f"in stack {stack}")
-        if record.state is RunState.QUEUED and record.clear_number and record.exec_status is None:
-            cleared = Cleared([], record.dag_run())  # a clear that stopped before its run was queued: go on
-        else:
-            if not execution_ended(target.sfn, record):
-                raise UserError([f"run {record.run_id!r}: its execution is still running; clear it once it has ended"])
-            model = deployed_model(dag, region)
-            cleared = act(target.store, model, record)
-        announce(cleared, record)
-        if cleared.run is None:
-            return cleared, record, {}
-        admitted = admit(target.store, target.sfn, cleared.run, dag.state_machine_arn, dag.max_active_runs)
-    outcome: dict[str, Any] = {"clear_number": cleared.run.clear_number, "state": admitted.state.value}
-    if admitted.state is not RunState.QUEUED and admitted.execution_arn:
-        outcome["execution_arn"] = admitted.execution_arn
-    return cleared, record, outcome
+    arn = dag.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    try:
+        sfn.describe_execution(executionArn=arn)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
+    return True
 
 
 def _deployed(store: MetadataStore, record: RunRecord, where: str) -> DagRecord:

@@ -364,10 +364,12 @@ class LocalEngine:
         max_active: int,
         on_progress: RunProgress | None = None,
         on_end: Callable[[RunResult], None] | None = None,
+        prepare: Callable[[DagRun], DagRun] | None = None,
     ) -> list[RunResult]:
         """Run planned runs of one DAG to completion, in order, at most `max_active` at once (a
         backfill). `on_progress(run_id, task_id, state, try_number)` hears each task's change and
-        `on_end` each run's end; results come in the order of `runs`."""
+        `on_end` each run's end, and `prepare` may change a run just before it starts (a backfill
+        clears a run it redoes); results come in the order of `runs`."""
         keys = {RunKey(model.dag_id, run.run_id) for run in runs}
         self._load_runs_read_by(model, keys)
         machine = self.deploy(model, source, request)
@@ -377,6 +379,7 @@ class LocalEngine:
             while waiting or active:
                 while waiting and len(active) < max_active:
                     run = waiting.pop()
+                    run = prepare(run) if prepare else run
                     finalized = threading.Event()
                     key = RunKey(model.dag_id, run.run_id)
                     watch = (lambda *change, run_id=run.run_id: on_progress(run_id, *change)) if on_progress else None

@@ -22,7 +22,7 @@ with DAG("pipeline", schedule=None, start_date=datetime(2026, 1, 1)):
     def extract():
         return [1, 2, 3]
 
-    @task(retries=1)
+    @task(retries=2)
     def transform(rows):
         if not FIXED.exists():
             raise ValueError("the transform has a bug")
@@ -78,7 +78,7 @@ def test_clearing_a_failed_task_and_its_downstream_runs_them_again_and_keeps_the
     data, after = run_json(proc)
     assert (data["run_id"], data["state"], data["clear_number"]) == (run_id, "success", 1)
     assert data["cleared"] == ["transform", "load"]
-    assert after["transform"]["try_number"] == 3  # tries 1 and 2 failed before the clear: the count goes on
+    assert after["transform"]["try_number"] == 4  # tries 1-3 failed before the clear: the count goes on
     assert after["load"]["try_number"] == 1
     for kept in ("extract", "audit"):  # not run again: the same try, the same times
         assert {k: after[kept][k] for k in ("state", "try_number", "start", "end")} == {
@@ -95,7 +95,7 @@ def test_a_cleared_task_gets_its_retries_again(failed_run):
     assert proc.returncode == 1
     data, after = run_json(proc)
     assert data["cleared"] == ["transform", "load"]  # failed and upstream_failed
-    assert (after["transform"]["state"], after["transform"]["try_number"]) == ("failed", 4)  # 3, then its retry
+    assert (after["transform"]["state"], after["transform"]["try_number"]) == ("failed", 6)  # 4, then 2 retries
     assert after["load"]["state"] == "upstream_failed"
 
 
@@ -129,7 +129,7 @@ def test_marking_a_failed_task_success_runs_what_failed_downstream_of_it(failed_
     assert proc.returncode == 0, proc.stderr
     data, after = run_json(proc)
     assert data["cleared"] == ["load"] and data["state"] == "success"
-    assert (after["transform"]["state"], after["transform"]["try_number"]) == ("success", 2)  # set, not run
+    assert (after["transform"]["state"], after["transform"]["try_number"]) == ("success", 3)  # set, not run
     assert after["load"]["state"] == "success"
 
     marked = airstep("runs", "mark", run_id, "--task", "audit", "failed", cwd=folder)
@@ -137,6 +137,22 @@ def test_marking_a_failed_task_success_runs_what_failed_downstream_of_it(failed_
     assert "nothing to run again: the run stays success" in marked.stdout  # as Airflow: the run is not re-decided
     shown = json.loads(airstep("runs", "show", run_id, "--json", cwd=folder).stdout)
     assert {t["task_id"]: t["state"] for t in shown["tasks"]}["audit"] == "failed"
+
+
+def test_a_clear_that_could_not_run_changes_nothing(failed_run):
+    folder, run_id, _ = failed_run
+    source = (folder / "pipeline.py").read_text()
+    (folder / "pipeline.py").write_text(
+        source.replace(
+            "start_date=datetime(2026, 1, 1))", 'start_date=datetime(2026, 1, 1), params={"day": Param(type="string")})'
+        ).replace("from airflow.sdk import DAG, task", "from airflow.sdk import DAG, Param, task")
+    )
+    refused = airstep("runs", "clear", run_id, "--only-failed", cwd=folder)
+    assert refused.returncode == 1 and "param day" in refused.stderr and "(nothing cleared)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    shown = json.loads(airstep("runs", "show", run_id, "--json", cwd=folder).stdout)
+    assert (shown["state"], shown["clear_number"]) == ("failed", 0)
+    assert {t["task_id"]: t["state"] for t in shown["tasks"]}["transform"] == "failed"
 
 
 def test_clear_and_mark_refuse_what_they_cannot_do_by_name(failed_run):
@@ -179,6 +195,19 @@ with DAG("mapped", schedule=None, start_date=datetime(2026, 1, 1)):
 
     total(size.expand(name=files()))
 """
+
+
+def test_only_failed_clears_the_failed_map_indexes_and_keeps_the_expansion(tmp_path):
+    (tmp_path / "mapped.py").write_text(MAPPED)
+    first = airstep("run", "mapped.py", "--json", cwd=tmp_path)
+    run_id = json.loads(first.stdout)["run_id"]
+    (tmp_path / "fixed").touch()  # files() would now list four: kept, it is not asked again
+    proc = airstep("runs", "clear", run_id, "--only-failed", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data, after = run_json(proc)
+    assert data["cleared"] == ["size", "total"]
+    assert [after[f"size[{i}]"]["try_number"] for i in range(3)] == [1, 2, 1]  # only b's instance ran again
+    assert "size[3]" not in after and after["files"]["try_number"] == 1
 
 
 def test_a_cleared_mapped_task_expands_again(tmp_path):
@@ -277,6 +306,11 @@ def test_a_clear_in_a_stack_runs_the_run_again_in_a_new_execution_through_new_ga
     key = RunKey("non_series_parallel", run_id)
     assert engine.store.get_run(key).state == "failed"
 
+    assert cli.invoke(app, ["dags", "pause", "non_series_parallel", *STACK]).exit_code == 0
+    paused = cli.invoke(app, ["runs", "clear", run_id, "--only-failed", *STACK])
+    assert paused.exit_code == 1 and "is paused" in paused.output
+    assert engine.store.get_run(key).clear_number == 0  # nothing cleared
+    assert cli.invoke(app, ["dags", "unpause", "non_series_parallel", *STACK]).exit_code == 0
     cleared = cli.invoke(app, ["runs", "clear", run_id, "--only-failed", *STACK])
     assert cleared.exit_code == 0, cleared.output
     assert "cleared 12 task(s)" in cleared.output and "(clear 1)" in cleared.output

@@ -2,7 +2,9 @@
 tests/conformance/record_clear_selection.py), what a cleared instance keeps, and how a cleared run
 waits for its slot while no event of its earlier execution can touch it."""
 
+import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,82 @@ def test_a_cleared_run_waits_for_its_slot_and_its_earlier_execution_cannot_touch
     assert set(store.slot_holders("chain")) == {"manual__a#1"}
     execution = sfn.describe_execution(executionArn=record.execution_arn)
     assert json.loads(execution["input"])["clear_number"] == 1
+
+
+def test_the_tries_before_a_clear_stay_counted_through_every_later_try(aws):
+    store, _, _ = aws
+    run = ended_run(store)
+    key = RunKey("chain", run.run_id)
+    for number in (1, 2, 3):
+        store.begin_try(key, "b", T0)
+        store.end_try(key, "b", number, TaskState.UP_FOR_RETRY if number < 3 else TaskState.FAILED, T0, T1, "x")
+    clear_run(store, store.get_run(key), ["b"], T2)
+    begun = store.begin_try(key, "b", T2)
+    assert (begun.number, begun.earlier) == (4, 3)
+    store.end_try(key, "b", 4, TaskState.UP_FOR_RETRY, T2, T2, "x", earlier=begun.earlier)
+    again = store.begin_try(key, "b", T2)
+    assert (again.number, again.earlier) == (5, 3)  # retries 2 count from the clear: try 5 is not the last
+
+
+def test_a_clear_claims_the_run_first_and_one_cut_short_is_finished_by_the_next(aws):
+    from airstep.runtime.clearing import resume_clear
+
+    store, _, _ = aws
+    run = ended_run(store)
+    key = RunKey("chain", run.run_id)
+    store.begin_try(key, "b", T0)
+    store.end_try(key, "b", 1, TaskState.FAILED, T0, T1, "boom")
+    record = store.get_run(key)
+    claimed = dataclasses.replace(run, clear_number=1)
+    assert store.claim_clear(claimed, ["b"], ["failed"], None, T2)  # then the operator's process died
+    assert not store.claim_clear(claimed, ["b"], None, None, T2)  # a second operator loses the run
+    with pytest.raises(ClearError, match="changed while it was being cleared"):
+        clear_run(store, record, ["a", "b"], T2)  # one holding the record from before
+    assert store.get_task_instances(key, ["b"])["b"].state == "failed"  # nothing reset by the losers
+    waiting = store.get_run(key)
+    assert (waiting.state, waiting.clearing, waiting.clearing_only) == ("queued", ("b",), ("failed",))
+    resumed = resume_clear(store, waiting, T2)
+    assert resumed.task_ids == ["b"] and resumed.run.clear_number == 1 and resumed.run.conf == {"rows": 3}
+    assert [ti.state for ti in store.task_instances(key)] == [None]
+
+
+def test_an_earlier_execution_cannot_finish_a_cleared_run(aws):
+    store, _, _ = aws
+    run = ended_run(store)
+    key = RunKey("chain", run.run_id)
+    clear_run(store, store.get_run(key), ["b"], T2)
+    store.track_execution(
+        dataclasses.replace(run, clear_number=1),
+        status="RUNNING",
+        state=RunState.RUNNING,
+        execution_arn="arn:1-clear1",
+        start=T2,
+        end=None,
+        error=None,
+    )
+    assert not store.finish_run(key, RunState.FAILED, T2)  # the first execution's late finalize (clear 0)
+    assert store.finish_run(RunKey("chain", run.run_id, 1), RunState.SUCCESS, T2)
+    assert store.get_run(key).state == "success"
+
+
+def test_a_stopped_or_timed_out_execution_is_cleared_once_its_runners_are_done(aws):
+    from airstep.runtime.clearing import not_yet_rerunnable
+    from airstep.runtime.store import RunRecord
+
+    _, sfn, _ = aws
+    ended_at = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    record = RunRecord("chain", "r", RunState.FAILED, exec_status="TIMED_OUT", end_date=ended_at.isoformat())
+    why = not_yet_rerunnable(sfn, record, ended_at + timedelta(minutes=5))
+    assert why and "may still be at work until 2026-11-21T02:15:00+00:00" in why
+    assert not_yet_rerunnable(sfn, record, ended_at + timedelta(minutes=16)) is None
+    failed = dataclasses.replace(record, exec_status="FAILED")
+    assert not_yet_rerunnable(sfn, failed, ended_at) is None  # every runner of a failed execution has ended
+
+
+def test_a_cleared_backfill_run_keeps_the_backfills_limit(aws):
+    store, sfn, arn = aws
+    run = DagRun("chain", "backfill__1", RunType.BACKFILL, None, None, None)
+    admit(store, sfn, run, arn, limit=3)
+    admit(store, sfn, dataclasses.replace(run, run_id="backfill__2", clear_number=1), arn, limit=None)
+    item = store.table.get({"pk": {"S": "SLOTS#chain#backfill"}, "sk": {"S": "SLOTS"}})
+    assert item["limit"]["N"] == "3"

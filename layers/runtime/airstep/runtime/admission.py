@@ -45,14 +45,15 @@ def admit(
     sfn: Any,
     run: DagRun,
     state_machine_arn: str,
-    limit: int,
+    limit: int | None,
     *,
     order: str | None = None,
     catchup: bool = True,
 ) -> Admission:
     """Queue the run behind its group's earlier runs and start what the group's slots allow.
-    `order`: where it queues (default: its logical date, so older runs start first). A run cleared
-    to run again (its record queued by `clearing.clear_run`) is admitted as any run."""
+    `order`: where it queues (default: its logical date, so older runs start first); `limit` None
+    keeps the group's own (a backfill's). A run cleared to run again (its record queued by
+    `clearing.clear_run`) is admitted as any run."""
     known = store.get_run(RunKey(run.dag_id, run.run_id))
     if known is not None and known.state is not RunState.QUEUED:
         return Admission(run.run_id, known.state, known.execution_arn, duplicate=True)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from airstep.contract import DagRun
 from airstep.model import DagModel
 from airstep.runtime.store import MetadataStore, RunKey, RunRecord, TaskInstance
-from airstep.states import TaskState
+from airstep.states import RunState, TaskState
 
 FAILED_TO_CLEAR = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})  # Airflow's only_failed
 MARKABLE = frozenset({TaskState.SUCCESS, TaskState.FAILED})
+LAMBDA_MAX_SECONDS = 900
 
 
 class ClearError(ValueError):
@@ -108,22 +110,20 @@ def clear_run(
     task_ids: list[str],
     now: str,
     run: DagRun | None = None,
+    *,
+    only_failed: bool = False,
 ) -> Cleared:
     """Clear `task_ids` in an ended run and queue the run again: its next execution (the returned
     run, one clear number on) is to be started by the caller (admission in AWS, the local engine
     here). `run`: what runs again, when not the run as recorded (a backfill redoing a run gives its
-    own run type and conf). Each step can be repeated: a clear that stopped half-way is finished by
-    clearing again."""
+    own run type and conf); `only_failed`: clear only the instances that failed (of a mapped task,
+    the failed map indexes). The run is claimed first, by one conditional write that also records
+    what the clear resets: a concurrent clear loses, and one cut short is finished by `resume_clear`."""
     _require_ended(record)
     run = run or _recorded_run(record)
     if not task_ids:
         return Cleared([], None)
-    key = RunKey(record.dag_id, record.run_id)
-    store.clear_instances(key, task_ids)
-    store.delete_gates(key)  # the next execution registers its own
-    if not store.requeue_cleared_run(key, record.clear_number + 1, now):
-        raise ClearError(f"run {record.run_id!r} changed while it was being cleared: look at it and clear again")
-    return Cleared(task_ids, dataclasses.replace(run, clear_number=record.clear_number + 1))
+    return _claimed(store, record, run, task_ids, FAILED_TO_CLEAR if only_failed else None, None, now)
 
 
 def mark_task(
@@ -136,13 +136,58 @@ def mark_task(
     if task_id not in model.task_map:
         raise ClearError(f"DAG {model.dag_id!r} has no task {task_id!r}")
     _require_ended(record)
-    _recorded_run(record)  # before anything changes: what runs again if a downstream task is cleared
     key = RunKey(record.dag_id, record.run_id)
-    store.mark_instances(key, task_id, state, now)
     downstream = Selection((task_id,), downstream=True, only_failed=True)
-    instances = store.task_instances(key)
-    to_clear = [t for t in tasks_to_clear(model, downstream, instances) if t != task_id]
-    return clear_run(store, record, to_clear, now)
+    to_clear = [t for t in tasks_to_clear(model, downstream, store.task_instances(key)) if t != task_id]
+    if not to_clear:  # nothing runs again: the run keeps its state, as in Airflow
+        store.mark_instances(key, task_id, state, now)
+        return Cleared([], None)
+    return _claimed(store, record, _recorded_run(record), to_clear, FAILED_TO_CLEAR, f"{task_id} {state.value}", now)
+
+
+def resume_clear(store: MetadataStore, record: RunRecord, now: str) -> Cleared | None:
+    """Finish a clear that stopped after claiming its run and before the run started again (the
+    same tasks, the same mark); None if the run is not waiting on such a clear."""
+    waiting = record.state is RunState.QUEUED and record.exec_status is None
+    if not (waiting and record.clear_number and record.clearing is not None):
+        return None
+    run = _recorded_run(record)
+    only = frozenset(TaskState(s) for s in record.clearing_only) if record.clearing_only is not None else None
+    return _reset(store, run, list(record.clearing), only, record.marking, now)
+
+
+def _claimed(
+    store: MetadataStore,
+    record: RunRecord,
+    run: DagRun,
+    task_ids: list[str],
+    only: frozenset[TaskState] | None,
+    marking: str | None,
+    now: str,
+) -> Cleared:
+    again = dataclasses.replace(run, clear_number=record.clear_number + 1)
+    states = sorted(s.value for s in only) if only is not None else None
+    if not store.claim_clear(again, task_ids, states, marking, now):
+        raise ClearError(f"run {record.run_id!r} changed while it was being cleared: look at it and clear again")
+    return _reset(store, again, task_ids, only, marking, now)
+
+
+def _reset(
+    store: MetadataStore,
+    run: DagRun,
+    task_ids: list[str],
+    only: frozenset[TaskState] | None,
+    marking: str | None,
+    now: str,
+) -> Cleared:
+    """The instance writes of a claimed clear (each can be repeated)."""
+    key = RunKey(run.dag_id, run.run_id)
+    if marking is not None:
+        task_id, state = marking.split(" ", 1)
+        store.mark_instances(key, task_id, TaskState(state), now)
+    store.clear_instances(key, task_ids, only)
+    store.delete_gates(key)  # the next execution registers its own
+    return Cleared(task_ids, run)
 
 
 def execution_ended(sfn: Any, record: RunRecord) -> bool:
@@ -151,6 +196,21 @@ def execution_ended(sfn: Any, record: RunRecord) -> bool:
     if record.exec_status not in (None, "RUNNING") or record.execution_arn is None:
         return True
     return bool(sfn.describe_execution(executionArn=record.execution_arn)["status"] != "RUNNING")
+
+
+def not_yet_rerunnable(sfn: Any, record: RunRecord, now: datetime) -> str | None:
+    """Why a deployed run cannot be cleared yet (None: it can). An execution that timed out or was
+    stopped may leave task runners at work for up to Lambda's 15 minutes, writing to the run."""
+    if not execution_ended(sfn, record):
+        return "its execution is still running; clear it once it has ended"
+    if record.exec_status in ("TIMED_OUT", "ABORTED") and record.end_date:
+        settled = datetime.fromisoformat(record.end_date) + timedelta(seconds=LAMBDA_MAX_SECONDS)
+        if now < settled:
+            return (
+                f"its execution {record.exec_status.lower().replace('_', ' ')} at {record.end_date} and its task "
+                f"runners may still be at work until {settled.isoformat(timespec='seconds')}: clear it after that"
+            )
+    return None
 
 
 def _require_ended(record: RunRecord) -> None:

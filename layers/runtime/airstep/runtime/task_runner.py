@@ -89,6 +89,7 @@ class Invocation:
         self.remaining_seconds = remaining_seconds
         self.key = RunKey(payload.run.dag_id, payload.run.run_id, payload.run.clear_number)
         self.skips: set[str] = set()  # downstream tasks this invocation skipped
+        self.earlier_tries = 0  # the running try's instance had these before it was last cleared
 
     def handle(self) -> dict[str, Any]:
         """Perform the payload's action. A failure of the runner itself (not of the task's code) is
@@ -239,6 +240,9 @@ class Invocation:
             if not decision.runs:
                 self._not_run(task, decision)
                 return expand_answer(0)
+        recorded = self.store.map_length(self.key, self.task_id)
+        if recorded is not None:  # expanded before (a retried step, or a clear that kept it): as it was
+            return self._expanded([self.task_id], recorded)
         measured = self._measure(task, _upstream_xcoms(model, upstream, mapped))
         if measured.length is None or measured.state is TaskState.FAILED:
             error = measured.error or "the task's expanded arguments could not be counted"
@@ -279,6 +283,9 @@ class Invocation:
         found = self.store.get_task_instances(self.key, [*outer, *inside])
         if all(m in found and found[m].state in FINISHED for m in inside):  # an earlier invocation settled it
             return expand_answer(0)
+        recorded = [self.store.map_length(self.key, m.task_id) for m in members]
+        if None not in recorded and len(set(recorded)) == 1:  # expanded before and kept by a clear
+            return self._expanded([m.task_id for m in members], recorded[0])  # type: ignore[list-item]
         mapped = self._mapped_upstreams(model, outer)
         upstream = self._settle(
             model, [u for u in outer if u not in mapped], {u: found[u] for u in outer if u in found}
@@ -322,6 +329,7 @@ class Invocation:
                 assert recorded.state is not None
                 return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
             try_number, earlier = begun.number, begun.earlier
+        self.earlier_tries = earlier
         logger.info("task try started", extra={"try_number": try_number, "map_index": index})
         try:
             request = TryRequest(
@@ -505,7 +513,17 @@ class Invocation:
         ended = _now()
         index = self.payload.map_index
         won = self.store.end_try(
-            self.key, self.task_id, try_number, state, started, ended, error, index, xcoms, rendered_map_index
+            self.key,
+            self.task_id,
+            try_number,
+            state,
+            started,
+            ended,
+            error,
+            index,
+            xcoms,
+            rendered_map_index,
+            self.earlier_tries,
         )
         if not won:
             recorded = self._recorded()
@@ -659,6 +677,9 @@ class Invocation:
         running records nothing when it ends, and the DAG's failure callback runs with reason
         "timed_out", about the instance that started last."""
         model = self.model
+        record = self.store.get_run(self.key)
+        if record is not None and record.clear_number != self.key.clear_number:  # cleared since: not ours
+            return {"ended": []}
         listed = self.store.task_instances(self.key)
         now = _now()
         unfinished = [ti for ti in listed if ti.state not in FINISHED]

@@ -55,6 +55,9 @@ class RunRecord:
     clear_number: int = 0
     queued_at: str | None = None
     run_input: str | None = None  # the run as its execution received it (DagRun.to_input, JSON): what a clear reruns
+    clearing: tuple[str, ...] | None = None  # the tasks its latest clear resets (None: never cleared)
+    clearing_only: tuple[str, ...] | None = None  # ... only their instances in these states (--only-failed)
+    marking: str | None = None  # "<task_id> <state>": the mark that clear comes from
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -74,10 +77,13 @@ class RunRecord:
             clear_number=int(data.get("clear_number", 0)),
             queued_at=data.get("queued_at"),
             run_input=data.get("run_input"),
+            clearing=tuple(json.loads(data["clearing"])) if "clearing" in data else None,
+            clearing_only=tuple(json.loads(data["clearing_only"])) if "clearing_only" in data else None,
+            marking=data.get("marking"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        hidden = ("run_input",)  # conf is the run's own business; `dag_run()` reads it
+        hidden = ("run_input", "clearing", "clearing_only", "marking")  # what a clear's resumption reads
         return {name: getattr(self, name) for name in self.__slots__ if name not in hidden}  # type: ignore[attr-defined]
 
     @property
@@ -162,10 +168,29 @@ class RunRecords:
         }
         return self._set(RunKey(run.dag_id, run.run_id), fields, "attribute_not_exists(#state)", {})
 
-    def requeue_cleared_run(self, run: RunKey, clear_number: int, now: str) -> bool:
-        """An ended run whose tasks were cleared waits to run again as its clear `clear_number` (as
-        Airflow, queued with no start yet); False unless it had ended as clear `clear_number - 1`."""
-        fields = {"state": RunState.QUEUED.value, "clear_number": clear_number, "queued_at": now}
+    def claim_clear(
+        self,
+        run: DagRun,
+        task_ids: list[str],
+        only: list[str] | None,
+        marking: str | None,
+        now: str,
+    ) -> bool:
+        """Claim an ended run for a clear (before any instance changes): it waits to run again, as
+        `run` (its clear_number one on), queued with no start yet as in Airflow, and records what the
+        clear resets so that a clear cut short is finished by the next. False unless the run had
+        ended as the clear before."""
+        fields = {
+            "state": RunState.QUEUED.value,
+            "clear_number": run.clear_number,
+            "queued_at": now,
+            "run_input": _run_input(run),
+            "run_type": run.run_type.value,
+            "clearing": json.dumps(task_ids),
+            "clearing_only": json.dumps(only) if only is not None else None,
+            "marking": marking,
+        }
+        clear_number = run.clear_number
         condition = "(#state = :success OR #state = :failed) AND "
         condition += "(attribute_not_exists(clear_number) OR clear_number = :previous)"
         values = {
@@ -173,8 +198,9 @@ class RunRecords:
             ":failed": typed(RunState.FAILED.value),
             ":previous": typed(clear_number - 1),
         }
-        removed = ("exec_rank", "exec_status", "start_date", "end_date", "duration", "error", "gsi2pk", "gsi2sk")
-        return self._set(run, fields, condition, values, removed)
+        removed = ["exec_rank", "exec_status", "start_date", "end_date", "duration", "error", "gsi2pk", "gsi2sk"]
+        removed += [name for name in ("clearing_only", "marking") if fields[name] is None]
+        return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values, tuple(removed))
 
     def fail_queued_run(self, run: DagRun, error: str, now: str) -> bool:
         """A queued run that can never start ends failed, with why."""
@@ -188,9 +214,10 @@ class RunRecords:
         self.table.delete(key(run.pk, schema.RUN_SK), condition="#state = :queued", **_QUEUED)
 
     def finish_run(self, run: RunKey, state: RunState, now: str, execution_arn: str | None = None) -> bool:
-        """The finalize step's verdict: set the run's final state once (a duplicate changes nothing).
-        The run stays listed as active until its execution's final status is applied: if that event
-        is lost, the reconciler finds the run there."""
+        """The finalize step's verdict: set the run's final state once (a duplicate changes nothing,
+        nor does an execution from before the run's latest clear: `run.clear_number`). The run stays
+        listed as active until its execution's final status is applied: if that event is lost, the
+        reconciler finds the run there."""
         fields = {
             "state": state.value,
             "dag_id": run.dag_id,
@@ -200,8 +227,10 @@ class RunRecords:
             "gsi2sk": f"{now}#{run.dag_id}#{run.run_id}",
             "execution_arn": execution_arn,
         }
-        condition = "attribute_not_exists(#state) OR #state = :running"
-        return self._set(run, fields, condition, {":running": typed(RunState.RUNNING.value)})
+        condition = "(attribute_not_exists(#state) OR #state = :running)"
+        condition += " AND (attribute_not_exists(clear_number) OR clear_number = :clear)"
+        values = {":running": typed(RunState.RUNNING.value), ":clear": typed(run.clear_number)}
+        return self._set(run, fields, condition, values)
 
     def active_runs(self, started_before: str) -> list[RunRecord]:
         """Runs whose execution has not been seen ending, started before `started_before` (ISO-8601)."""

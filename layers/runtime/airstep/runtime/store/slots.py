@@ -52,8 +52,8 @@ class QueuedRun:
 class RunSlots:
     table: Table
 
-    def enqueue(self, queued: QueuedRun, limit: int, now: str) -> bool:
-        """Queue the run (False if it is queued already) and set the group's limit."""
+    def enqueue(self, queued: QueuedRun, limit: int | None, now: str) -> bool:
+        """Queue the run (False if it is queued already) and set the group's limit (None: keep it)."""
         self.set_limit(queued.group, limit)
         item = {
             **key(schema.slots_pk(queued.group), queued.sk),
@@ -68,13 +68,15 @@ class RunSlots:
         }
         return self.table.put(item, condition="attribute_not_exists(sk)")
 
-    def set_limit(self, group: str, limit: int) -> None:
-        """Change the group's limit (a DAG redeployed with another max_active_runs)."""
+    def set_limit(self, group: str, limit: int | None) -> None:
+        """Change the group's limit (a DAG redeployed with another max_active_runs); None keeps the
+        limit it has (a backfill's run cleared to run again keeps the backfill's), or makes it 1."""
+        value = "if_not_exists(#limit, :limit)" if limit is None else ":limit"
         self.table.update(
             key(schema.slots_pk(group), schema.SLOTS_SK),
-            "SET #limit = :limit, holders = if_not_exists(holders, :none)",
+            f"SET #limit = {value}, holders = if_not_exists(holders, :none)",
             ExpressionAttributeNames={"#limit": "limit"},
-            ExpressionAttributeValues={":limit": number(limit), ":none": {"M": {}}},
+            ExpressionAttributeValues={":limit": number(limit or 1), ":none": {"M": {}}},
         )
 
     def queued_runs(self, group: str) -> list[QueuedRun]:

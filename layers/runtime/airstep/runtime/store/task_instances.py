@@ -268,9 +268,10 @@ class TaskInstances:
         map_index: int = -1,
         xcoms_json: str | None = None,
         rendered_map_index: str | None = None,
+        earlier: int = 0,
     ) -> bool:
         """Close try `try_number` (begun at `start`) if it is still the running one: a late,
-        timed-out try changes nothing.
+        timed-out try changes nothing. `earlier`: the instance's tries before it was last cleared.
 
         A task instance item holds only its latest try, so the try is written whole (one conditional
         put). `xcoms_json` (from `encode_xcoms`) holds the try's XComs, stored with the task instance.
@@ -291,6 +292,8 @@ class TaskInstances:
             item["xcoms"] = string(xcoms_json)
         if rendered_map_index is not None:
             item["rendered_map_index"] = string(rendered_map_index[:MAX_RENDERED_MAP_INDEX_CHARS])
+        if earlier:
+            item["cleared_tries"] = {"N": str(earlier)}
         return self.table.put(
             item,
             condition="try_number = :try AND #s = :running",
@@ -357,24 +360,30 @@ class TaskInstances:
         )
         return updated is not None
 
-    def clear_instances(self, run: RunKey, task_ids: list[str]) -> list[TaskInstance]:
-        """Airflow's clear of every instance of the given tasks: no state, result or end any more; the
-        try number stays, and the tries so far no longer count against the task's retries. A mapped
-        task forgets its expansion, a task in a mapped task group a branch's skip of every instance.
-        Returns the instances as they were."""
+    def clear_instances(
+        self, run: RunKey, task_ids: list[str], only: frozenset[TaskState] | None = None
+    ) -> list[TaskInstance]:
+        """Airflow's clear of every instance of the given tasks (`only`: those in these states): no
+        state, result or end any more; the try number stays, and the tries so far no longer count
+        against the task's retries. A task cleared whole forgets its expansion (a mapped task expands
+        again), and a task in a mapped task group a branch's skip of every instance. Returns the
+        instances as they were."""
         cleared = []
         for task_id in task_ids:
             for ti in self._query_instances(run, schema.ti_prefix(task_id)):
+                if only is not None and ti.state not in only:
+                    continue
                 self.table.update(
                     key(run.pk, schema.ti_sk(task_id, ti.map_index)),
-                    "SET cleared_tries = if_not_exists(try_number, :zero) "
+                    "SET cleared_tries = if_not_exists(try_number, :zero), expires_at = :expires "
                     "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, rendered_map_index",
                     ExpressionAttributeNames={"#s": "state", "#e": "error", "#u": "until"},
-                    ExpressionAttributeValues={":zero": {"N": "0"}},
+                    ExpressionAttributeValues={":zero": {"N": "0"}, ":expires": self.table.expires_at()},
                 )
                 cleared.append(ti)
-            self.table.delete(key(run.pk, schema.map_sk(task_id)))
-            self.table.delete(key(run.pk, schema.skip_sk(task_id)))
+            if only is None:
+                self.table.delete(key(run.pk, schema.map_sk(task_id)))
+                self.table.delete(key(run.pk, schema.skip_sk(task_id)))
         return cleared
 
     def mark_instances(self, run: RunKey, task_id: str, state: TaskState, now: str) -> int:
