@@ -6,14 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
-from contextlib import redirect_stdout
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from airstep.contract import DEFAULT_POOL
 from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.states import RunState, TaskState
@@ -21,7 +22,7 @@ from airstep_cli.dagfiles import load_one, source_of
 from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, open_target
 from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
-from airstep_cli.output import Progress, fail, out, print_table
+from airstep_cli.output import Progress, fail, out, print_rows, print_table
 
 if TYPE_CHECKING:  # the runtime store (boto3) is imported only by the commands that use it
     from airstep.runtime.clearing import Cleared
@@ -358,6 +359,65 @@ class _Rerun:
         if admitted.state is not RunState.QUEUED and admitted.execution_arn:
             outcome["execution_arn"] = admitted.execution_arn
         return cleared, record, outcome
+
+
+def pools_set(
+    name: str,
+    slots: Annotated[int, typer.Argument(help="how many task slots run at once")],
+    description: Annotated[str, typer.Argument(help="what the pool protects")] = "",
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Create a pool or change its slots (Airflow's `airflow pools set`)."""
+    from airstep.sdk.baseoperator import POOL_NAME
+
+    if not POOL_NAME.fullmatch(name) or name == DEFAULT_POOL:
+        fail([f"pools set: {name!r} is not a pool airstep can limit (1-256 printable characters; not {DEFAULT_POOL})"])
+    if slots < 1:
+        fail([f"pools set: slots must be at least 1, got {slots}"])
+    from airstep.runtime import pooling
+
+    with _pools(stack, region) as (store, sfn):
+        store.set_pool(name, slots, description)
+        if sfn is not None:  # more slots: the tasks waiting for them start now
+            pooling.wake(store, sfn, name)
+    out.print(f"pool {name}: {slots} slot(s)")
+
+
+def pools_list(stack: StackOption = None, region: RegionOption = None, as_json: JsonOption = False) -> None:
+    """The pools, their slots and the slots in use."""
+    with _pools(stack, region) as (store, _):
+        pools = [p.to_dict() for p in store.list_pools()]
+    if as_json:
+        print(json.dumps(pools, indent=2))
+    elif pools:
+        print_rows(pools, ("pool", "slots", "used", "description"))
+    else:
+        out.print("no pools (tasks without one are not limited)")
+
+
+def pools_delete(name: str, stack: StackOption = None, region: RegionOption = None) -> None:
+    """Delete a pool that no task is using."""
+    with _pools(stack, region) as (store, _):
+        if store.get_pool(name) is None:
+            fail([f"pools delete: there is no pool {name!r}"])
+        if not store.delete_pool(name):
+            fail([f"pools delete: pool {name!r} has slots in use: delete it once its tasks have ended"])
+    out.print(f"pool {name} deleted")
+
+
+@contextmanager
+def _pools(stack: str | None, region: str | None) -> Iterator[tuple[MetadataStore, Any]]:
+    """The stack's store and Step Functions client, or the local store (created if this folder has no
+    runs yet; no local run outlives its command, so nothing waits there)."""
+    if stack:
+        with open_target(stack, region) as target:
+            yield target.store, target.sfn
+        return
+    from airstep_local.engine import LocalEngine
+
+    with LocalEngine(state_file=LOCAL_STATE, load_state=True) as engine:
+        yield engine.store, None
 
 
 def _started(sfn: Any, dag: DagRecord, name: str) -> bool:

@@ -355,8 +355,9 @@ class _Emitter:
 
     @staticmethod
     def _plain(task: TaskModel) -> bool:
-        """A task whose step is one run state (a Map item can be): not mapped, not a sensor's loop."""
-        return not task.mapped and task.sensor is None
+        """A task whose step is one run state (a Map item can be): not mapped, not a sensor's loop,
+        not waiting for pool slots first."""
+        return not task.mapped and task.sensor is None and task.pool is None
 
     def _emit_items(
         self, items: tuple[Block, ...], states: dict[str, State], next_name: str | None, scope: Owners
@@ -453,11 +454,16 @@ class _Emitter:
         expands = task.mapped and not self.indexed  # a mapped task or task group (not a task inside one)
         in_laps = task.sensor is not None and not self._fits_in_history(task.sensor)
         first = run + contract.EXPAND_SUFFIX if expands else run + contract.LAPS_SUFFIX if in_laps else run
-        entry = first
+        start = first
+        if task.pool is not None and not expands:  # its instances acquire their own slots
+            start = run + contract.POOL_SUFFIX
+            acquire = self._acquire_state(self._payload(contract.acquire_payload(task.task_id)), first, failed)
+            self.put(states, start, acquire)
+        entry = start
         if step.gate:
             self.gates += 1
             entry = contract.wait_state(run)
-            gate = self._gate_state(self._payload(contract.gate_payload(task.task_id, step.gate)), first)
+            gate = self._gate_state(self._payload(contract.gate_payload(task.task_id, step.gate)), start)
             self.put(states, entry, gate)
         if task.mapped and task.sensor is not None:
             raise CompileError(
@@ -496,8 +502,9 @@ class _Emitter:
     def _put_failed(
         self, states: dict[str, State], failed: str, task_id: str, signal: list[str], next_name: str | None
     ) -> None:
-        """Where the task's last failed try leads (see `_put_fail_state`)."""
-        if signal:
+        """Where the task's last failed try leads (see `_put_fail_state`): a pooled task's always
+        records it, which gives its slots back."""
+        if signal or self.tasks[task_id].pool is not None:
             self._put_fail_state(states, failed, self._payload(contract.fail_payload(task_id, signal)), next_name)
         else:
             self.put(states, failed, PassState(next_name), runs=0)
@@ -680,8 +687,16 @@ class _Emitter:
             contract.mapped_run_payload(), None, self._retriers(task), self._timeout(task), failed_state(name)
         )
         self.put(processor, name, replace(run_state, drop_output=child), runs=runs)
-        self.put(processor, failed_state(name), PassState(None, drop_output=child), runs=0)
-        return Branch(name, processor, config)
+        if task.pool is None:
+            self.put(processor, failed_state(name), PassState(None, drop_output=child), runs=0)
+            return Branch(name, processor, config)
+        # a pooled instance's crash is recorded at once: its slots go back before the run ends
+        self._put_fail_state(processor, failed_state(name), contract.mapped_fail_payload(), None)
+        acquire = name + contract.POOL_SUFFIX
+        self.put(
+            processor, acquire, self._acquire_state(contract.acquire_payload(None), name, failed_state(name)), runs
+        )
+        return Branch(acquire, processor, config)
 
     def _task_maps(self, name: str, steps: tuple[Step, ...]) -> list[Branch]:
         """Many parallel tasks as inline Maps: tasks with one retry/timeout policy share an item
@@ -732,6 +747,18 @@ class _Emitter:
             next=next_name,
             timeout_seconds=GATE_TIMEOUT_SECONDS,
             wait_for_token=True,
+        )
+
+    def _acquire_state(self, payload: dict[str, Any], next_name: str, failed: str) -> LambdaTask:
+        """Waits for a pooled task's slots: the task token the runner sends once it holds them (at
+        once, or when slots come back); a pool it cannot use fails the task."""
+        return LambdaTask(
+            function_name=self.options.function_name,
+            payload=payload,
+            next=next_name,
+            timeout_seconds=GATE_TIMEOUT_SECONDS,
+            wait_for_token=True,
+            catch_next=failed,
         )
 
     def _run_state(

@@ -30,7 +30,7 @@ from airstep.runtime.clients import registry
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
-from airstep.runtime.store.schema import GATE_PREFIX, RUN_SK
+from airstep.runtime.store.schema import GATE_PREFIX, POOL_PREFIX, POOLS_PK, RUN_SK
 from airstep.states import RunState, TaskState
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 from airstep_compiler.deploy import dag_record
@@ -244,9 +244,17 @@ class LocalEngine:
         return {(i["pk"]["S"], i["sk"]["S"]): i for i in items}
 
     def _load_state(self) -> None:
-        if self._load:
-            for item in self._stored_items().values():
-                self.dynamodb.put_item(TableName=self.names.table, Item=item)
+        """The local history (`load_state`), or else its pools alone (`airstep pools set`): every
+        run defined there can use them. No execution outlives its process: pools start with every
+        slot free and no waiter."""
+        for (pk, _), item in self._stored_items().items():
+            if pk.startswith(POOL_PREFIX):
+                continue
+            if pk == POOLS_PK:
+                item = {**item, "holders": {"M": {}}, "used": {"N": "0"}}
+            elif not self._load:
+                continue
+            self.dynamodb.put_item(TableName=self.names.table, Item=item)
 
     def load_runs(self, keys: list[RunKey]) -> None:
         """Bring these runs' records from the local history (a backfill redoing them clears them)."""
@@ -270,8 +278,17 @@ class LocalEngine:
     def _save_state(self) -> None:
         if self._state_file is None:
             return
-        scanned = [i for page in self.store.table.scan() for i in page if not i["sk"]["S"].startswith(GATE_PREFIX)]
+        scanned = [
+            i
+            for page in self.store.table.scan()
+            for i in page
+            if not i["sk"]["S"].startswith(GATE_PREFIX) and not i["pk"]["S"].startswith(POOL_PREFIX)
+        ]
         rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
+        if self._load:  # `airstep pools ...` (and clear): the pools as they are now, one deleted stays deleted
+            rerun.add(POOLS_PK)
+        else:  # a run changes no pool: keep them as stored (another command may have set them meanwhile)
+            scanned = [i for i in scanned if i["pk"]["S"] != POOLS_PK]
         items = {k: item for k, item in self._stored_items().items() if k[0] not in rerun}
         items.update(((i["pk"]["S"], i["sk"]["S"]), i) for i in scanned)
         items = _newest_runs(items, KEEP_RUNS_PER_DAG, KEEP_RUN_RECORDS_PER_DAG)

@@ -71,6 +71,18 @@ with DAG("deadline", schedule="0 2 * * *", start_date=datetime(2030, 1, 1), dagr
 """
 
 
+POOLED = """
+import time
+from datetime import datetime
+from airstep import DAG, PythonOperator
+
+with DAG("pooled", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):
+    for name in ("one", "two"):
+        PythonOperator(task_id=name, python_callable=lambda: time.sleep(0.2), pool="warehouse")
+    PythonOperator(task_id="lost", python_callable=lambda: None, pool="nowhere")
+"""
+
+
 @pytest.fixture
 def stack(monkeypatch):
     environment = {
@@ -202,6 +214,37 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         run_id = f"scheduled__2026-11-{day}T02:00:00+00:00"
         states = {ti.task_id: ti.state for ti in engine.store.task_instances(RunKey("deadline", run_id))}
         assert states == {"slow": "skipped", "after": "skipped"}
+
+    # pooled tasks: two share one slot (one waits, as a stored task token, and starts when the other
+    # gives it back); one names a pool that does not exist and fails saying so
+    engine.store.set_pool("warehouse", 1)
+    assert put(engine, "dags/pooled.py", POOLED)["files"][0]["outcome"] == "deployed"
+    target = boto3.client("scheduler").get_schedule(Name="airstep-dev-pooled", GroupName="airstep-dev")["Target"]
+    pooled = engine.session.invoke_locally(
+        NAMES.start_run, {**json.loads(target["Input"]), "scheduled_time": "2026-11-21T02:00:00Z"}
+    )
+    assert wait(pooled["execution_arn"])["status"] == "FAILED"
+    states = {
+        ti.task_id: (ti.state, ti.error) for ti in engine.store.task_instances(RunKey("pooled", pooled["run_id"]))
+    }
+    assert states["one"][0] == states["two"][0] == "success"
+    assert states["lost"] == (
+        "failed",
+        "pool 'nowhere' does not exist: create it with `airstep pools set nowhere SLOTS`",
+    )
+    # the reconciler gives back the slots of an execution that ended without doing so, and starts
+    # (or, when the pool is too small for it, fails) the waiters behind them
+    gone = pooled["execution_arn"].rsplit(":", 1)[0] + ":long-gone"  # ended long ago: no longer described
+    engine.store.take_pool_slots("warehouse", "gone#run#0#t", 1, gone)
+    engine.store.add_waiter("warehouse", "1", "big#run#0#t", 5, "token-big", pooled["execution_arn"])
+    engine.store.add_waiter("warehouse", "2", "next#run#0#t", 1, "token-next", pooled["execution_arn"])
+    with freeze_reconciler_clock(minutes=11):
+        repaired = engine.session.invoke_locally(NAMES.reconcile_runs, {})["pools"]
+    # one freed; the waiters' executions have ended: the one too big for the pool is failed, the other's
+    # token is dead, so the slot taken for it goes back
+    assert repaired == {"warehouse": 1}
+    assert engine.store.get_pool("warehouse").used == 0
+    assert engine.store.waiters("warehouse") == []
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")

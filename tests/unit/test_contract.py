@@ -106,7 +106,8 @@ def test_compiled_payloads_are_what_the_runner_reads():
             assert parsed.dag == dag and parsed.run == run
             assert parsed.action is Action.FINALIZE or parsed.task_id in model.task_map
             seen[parsed.action] = seen.get(parsed.action, 0) + 1
-    assert set(seen) == set(Action) - {Action.EXPAND, Action.SIGNAL, Action.TIME_OUT}  # a mapped task's: below
+    mapped_or_pooled = {Action.EXPAND, Action.SIGNAL, Action.TIME_OUT, Action.ACQUIRE}
+    assert set(seen) == set(Action) - mapped_or_pooled  # a mapped task's, a pooled task's: below
     function, event = time_out_event(compiled.definition, "arn:execution", run.to_input())
     parsed = Payload.from_event(event)  # the run tracker's, for a run past its dagrun_timeout
     assert (function, parsed.action, parsed.dag, parsed.run) == (_options(2).function_name, Action.TIME_OUT, dag, run)
@@ -160,6 +161,42 @@ def test_a_mapped_tasks_payloads_are_what_the_runner_reads():
     [run_payload] = _lambda_payloads(instances["ItemProcessor"]["States"])
     instance = Payload.from_event(_resolve(run_payload, {**data, "item": item}))
     assert (instance.action, instance.task_id, instance.map_index) == (Action.RUN, "double", 3)
+
+
+def test_a_pooled_tasks_acquire_payloads_are_what_the_runner_reads():
+    """A pooled task waits for its slots in an acquire state before its run state; a pooled mapped
+    task, each instance in its own (its map index from the Map's item)."""
+    from airstep import DAG, task
+
+    with DAG("pooled") as d:
+
+        @task(pool="warehouse")
+        def load():
+            return [1, 2]
+
+        @task(pool="warehouse", pool_slots=2)
+        def write(x):
+            return x
+
+        write.expand(x=load())
+    model = DagModel.from_dag(d)
+    assert (model.task_map["load"].pool, model.task_map["write"].pool_slots) == ("warehouse", 2)
+    compiled = compile_dag(model, DagSource("/dags/d.py", "v1"))
+    run = DagRun("pooled", "manual__x", RunType.MANUAL, None, None, None, {})
+    dag = DagRef(model.dag_id, "/dags/d.py", "v1", DagSource("/dags/d.py", "v1").model_uri(model))
+    data = {"dag": dag.to_dict(), "run": run.to_input()}
+    states = compiled.definition["States"]
+    acquire = Payload.from_event(_resolve(states["load@pool"]["Parameters"]["Payload"], data))
+    assert (acquire.action, acquire.task_id, acquire.token) == (Action.ACQUIRE, "load", "task-token")
+    assert states["load@pool"]["Next"] == "load" and states["load@pool"]["Resource"].endswith("waitForTaskToken")
+    [instances] = [s for s in _all_states(states) if s.get("ItemsPath") == "$.mapped.indexes"]
+    processor = instances["ItemProcessor"]
+    assert processor["StartAt"].endswith("@pool")
+    item = {"task_id": "write", "map_index": 1}
+    parsed = Payload.from_event(
+        _resolve(processor["States"][processor["StartAt"]]["Parameters"]["Payload"], {**data, "item": item})
+    )
+    assert (parsed.action, parsed.task_id, parsed.map_index) == (Action.ACQUIRE, "write", 1)
 
 
 def test_outcomes_round_trip():

@@ -8,7 +8,7 @@ from helpers import ROOT
 TEMPLATE = cfn_yaml.load(str(ROOT / "template.yaml"))
 RESOURCES = TEMPLATE["Resources"]
 # Actions whose API takes no resource ARN to scope to (a task token is opaque).
-UNSCOPABLE = {"states:SendTaskSuccess"}
+UNSCOPABLE = {"states:SendTaskSuccess", "states:SendTaskFailure"}  # task tokens are opaque
 
 
 def test_metadata_table_matches_the_store_schema():

@@ -36,6 +36,7 @@ class Action(StrEnum):
     EXPAND = "expand"  # decide a mapped task and count its instances
     SIGNAL = "signal"  # a mapped task's instances have all ended: tell its gated downstream tasks
     TIME_OUT = "time_out"  # the run's dagrun_timeout passed: end what is unfinished, run the callback
+    ACQUIRE = "acquire"  # take a pooled task's slots, or wait for them (a task token; nothing runs)
 
 
 ACTION = "action"
@@ -91,6 +92,16 @@ def run_payload(
     if lap_pokes is not None:
         payload[LAP_POKES] = lap_pokes
     return payload
+
+
+def acquire_payload(task_id: str | None) -> dict[str, Any]:
+    """A pooled task's acquire state (a `waitForTaskToken` call); `task_id=None`: a mapped instance's
+    (its task and map index from the Map item)."""
+    if task_id is None:
+        fields: dict[str, Any] = {_ref(TASK_ID): _path(ITEM, TASK_ID), _ref(MAP_INDEX): _path(ITEM, MAP_INDEX)}
+    else:
+        fields = {TASK_ID: task_id}
+    return {ACTION: Action.ACQUIRE, **fields, _ref(TOKEN): _TASK_TOKEN_PATH, **_CTX}
 
 
 def expand_payload(task_id: str) -> dict[str, Any]:
@@ -178,6 +189,11 @@ def fail_payload(task_id: str | None, signal: Sequence[str] = ()) -> dict[str, A
     if task_id is None:
         return {ACTION: Action.FAIL, **run_payload(None)}
     return {ACTION: Action.FAIL, TASK_ID: task_id, SIGNAL: list(signal), **_CTX}
+
+
+def mapped_fail_payload() -> dict[str, Any]:
+    """A mapped instance's failure-recording payload (its task and map index from the Map's item)."""
+    return {ACTION: Action.FAIL, _ref(TASK_ID): _path(ITEM, TASK_ID), _ref(MAP_INDEX): _path(ITEM, MAP_INDEX), **_CTX}
 
 
 def finalize_payload() -> dict[str, Any]:
@@ -402,6 +418,7 @@ TASK_FAILED_NO_RETRY = AirstepTaskFailedNoRetry.__name__
 RUNNER_ERROR = AirstepRunnerError.__name__
 LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
 DAG_RUN_FAILED = "DagRunFailed"  # the error of a failed run's execution (what alarms count)
+POOL_UNAVAILABLE = "PoolUnavailable"  # a pooled task's pool is missing, or smaller than its pool_slots
 STATES_ALL = "States.ALL"
 STATES_TIMEOUT = "States.Timeout"  # a try ran past its TimeoutSeconds (execution_timeout)
 LAMBDA_UNKNOWN = "Lambda.Unknown"  # the Lambda crashed or ran out of memory
@@ -414,6 +431,7 @@ RETRYABLE_ERRORS = (TASK_FAILED, STATES_TIMEOUT, LAMBDA_UNKNOWN)
 
 HELPER_MARK = "@"
 WAIT_SUFFIX = "@wait"
+POOL_SUFFIX = "@pool"  # a pooled task's acquire state
 FAILED_SUFFIX = "@failed"
 END_SUFFIX = "@end"
 HELPER_SUFFIXES = (WAIT_SUFFIX, FAILED_SUFFIX, FAILED_SUFFIX + END_SUFFIX)
@@ -667,6 +685,8 @@ def bundle_of(version: str) -> str | None:
 # Airflow's `queue` picks the worker pool that runs a task; in airstep, the executor function (and so
 # the task role): the default queue runs on the environment's executor, queue "q" on "<it>-q".
 DEFAULT_QUEUE = "default"
+# Airflow's pool of every task that names none: airstep does not limit it (README: Pools).
+DEFAULT_POOL = "default_pool"
 
 
 def executor_function(default_function: str, queue: str) -> str:

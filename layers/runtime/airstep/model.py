@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airstep.contract import DEFAULT_QUEUE, Schedule
+from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, Schedule
 from airstep.trigger_rule import SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED, TriggerRule
 
 if TYPE_CHECKING:
@@ -82,6 +82,8 @@ class TaskModel:
     mapped: bool = False  # runs as instances by map index (.expand, or in a mapped task group)
     map_group: str | None = None  # the mapped task group whose expansion gives its instances
     max_active_tis_per_dagrun: int | None = None
+    pool: str | None = None  # a pool that limits it (None: Airflow's default_pool, unlimited here)
+    pool_slots: int = 1
     sensor: SensorPolicy | None = None  # a sensor: pokes until done, waiting between pokes
 
     @classmethod
@@ -112,6 +114,8 @@ class TaskModel:
             mapped=op.expand_input is not None or map_group is not None,
             map_group=map_group.group_id if map_group else None,
             max_active_tis_per_dagrun=op.max_active_tis_per_dagrun,
+            pool=None if op.pool == DEFAULT_POOL else op.pool,
+            pool_slots=op.pool_slots if op.pool != DEFAULT_POOL else 1,
             sensor=SensorPolicy(
                 op.poke_interval,
                 op.timeout,

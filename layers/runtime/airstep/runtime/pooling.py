@@ -8,7 +8,7 @@ waiters a lost wake-up left behind.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,6 +19,7 @@ from airstep.runtime.store.pools import Taken, Waiter
 from airstep.runtime.store.task_instances import instance_label
 
 _DEAD_TOKEN = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
+LAMBDA_MAX_SECONDS = 900  # a try may run this long after its execution ended
 
 
 def holder_id(run: DagRun, task_id: str, map_index: int = -1) -> str:
@@ -42,8 +43,8 @@ def acquire(
     """Take the instance's slots and release its acquire state, or queue it (FULL); MISSING and
     TOO_BIG are the caller's to fail."""
     taken = store.take_pool_slots(pool, holder, slots, execution_arn)
-    if taken is Taken.TAKEN:
-        if not _send(sfn, token):
+    if taken in (Taken.TAKEN, Taken.HELD):
+        if not _send(sfn, token) and taken is Taken.TAKEN:
             release(store, sfn, pool, holder)
     elif taken is Taken.FULL:
         store.add_waiter(pool, _now(), holder, slots, token, execution_arn)
@@ -68,38 +69,49 @@ def release_run(store: MetadataStore, sfn: Any, pools: set[str], run: DagRun) ->
 
 
 def wake(store: MetadataStore, sfn: Any, pool: str) -> int:
-    """Start the pool's waiters, oldest first, while their slots are free; how many started."""
+    """Start the pool's waiters, oldest first, each whose slots are free now (one that needs more
+    waits on; the ones behind it may fit); how many started."""
     started = 0
-    while waiting := store.waiters(pool):
-        if not _start_first(store, sfn, waiting):
-            break
-        started += 1
-    return started
+    while True:
+        waiting = store.waiters(pool)
+        progressed = False
+        for waiter in waiting:
+            outcome = _start(store, sfn, waiter)
+            if outcome is not None:
+                started += outcome
+                progressed = True
+                break  # the queue changed: read it again
+        if not progressed:
+            return started
 
 
-def _start_first(store: MetadataStore, sfn: Any, waiting: list[Waiter]) -> bool:
-    """Start the first waiter (or drop it, when its execution has gone); False if it must wait on."""
-    waiter = waiting[0]
+def _start(store: MetadataStore, sfn: Any, waiter: Waiter) -> int | None:
+    """Start a waiter (1), or drop it when its wait is over (0); None if its slots are not free. Its
+    token is sent before the waiter is removed: a promoter that stops in between leaves a waiter the
+    next one starts again, harmlessly (the token's wait is over, the slots are held already)."""
     taken = store.take_pool_slots(waiter.pool, waiter.holder, waiter.slots, waiter.execution_arn)
     if taken is Taken.FULL:
-        return False
-    if not store.remove_waiter(waiter):  # another promoter started it
-        return True
-    if taken is Taken.TAKEN:
-        if not _send(sfn, waiter.token):
-            store.free_pool_slots(waiter.pool, waiter.holder)
-        return True
-    _fail(sfn, waiter.token, refusal(waiter.pool, waiter.slots, taken))  # the pool shrank or went away
-    return True
+        return None
+    if taken in (Taken.MISSING, Taken.TOO_BIG):  # the pool shrank or went away while it waited
+        _fail(sfn, waiter.token, refusal(waiter.pool, waiter.slots, taken))
+        store.remove_waiter(waiter)
+        return 0
+    sent = _send(sfn, waiter.token)
+    if not sent and taken is Taken.TAKEN:  # its execution has gone: give back what was taken for it
+        store.free_pool_slots(waiter.pool, waiter.holder)
+    store.remove_waiter(waiter)
+    return int(sent)
 
 
-def repair(store: MetadataStore, sfn: Any) -> dict[str, int]:
-    """The reconciler's pass over every pool: free the slots of instances whose executions are no
-    longer running, then start the waiters behind free slots. Freed and started, by pool."""
+def repair(store: MetadataStore, sfn: Any, now: datetime | None = None) -> dict[str, int]:
+    """The reconciler's pass over every pool: free the slots of instances whose executions ended
+    more than Lambda's 15 minutes ago (a try may run on that long after a timeout or a stop), then
+    start the waiters behind free slots. Freed and started, by pool."""
+    now = now or datetime.now(UTC)
     repaired: dict[str, int] = {}
     for pool in store.list_pools():
         for holder, (_, arn) in sorted((pool.holders or {}).items()):
-            if not _running(sfn, arn):
+            if _ended_before(sfn, arn, now - timedelta(seconds=LAMBDA_MAX_SECONDS)):
                 store.free_pool_slots(pool.name, holder)
                 repaired[pool.name] = repaired.get(pool.name, 0) + 1
         started = wake(store, sfn, pool.name)
@@ -112,13 +124,15 @@ def fail_token(sfn: Any, token: str, message: str) -> None:
     _fail(sfn, token, message)
 
 
-def _running(sfn: Any, execution_arn: str) -> bool:
+def _ended_before(sfn: Any, execution_arn: str, moment: datetime) -> bool:
     try:
-        return bool(sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
+        described = sfn.describe_execution(executionArn=execution_arn)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return False
+            return True
         raise
+    stopped = described.get("stopDate")
+    return described["status"] != "RUNNING" and (stopped is None or stopped <= moment)
 
 
 def _send(sfn: Any, token: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from airstep.runtime import pooling
 from airstep.runtime.admission import reclaim
 from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
@@ -27,7 +28,8 @@ GRACE = timedelta(minutes=10)  # a final event usually arrives within seconds
 def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime | None = None) -> dict[str, Any]:
     """Give back the slots of every group whose queue has waited longer than GRACE to runs that are
     no longer running and start what they allow; then apply the real status of every run active for
-    longer than GRACE whose execution has ended (freeing its slot)."""
+    longer than GRACE whose execution has ended (freeing its slot); and give back the pool slots of
+    task instances whose executions have ended, starting the waiters behind them."""
     before = ((now or datetime.now(UTC)) - GRACE).isoformat()
     started = {}
     for group in store.waiting_groups(queued_before=before):
@@ -44,7 +46,10 @@ def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime
         result = track_and_count(status_event(execution_detail(description)), store, sfn, functions)
         settled.append({"dag_id": run.dag_id, "run_id": run.run_id, "status": description["status"], **result})
         logger.warning("settled a run whose final event was lost", extra=settled[-1])
-    return {"started": sorted(started), "settled": settled}
+    pools = pooling.repair(store, sfn)
+    if pools:
+        logger.warning("gave back pool slots of ended runs, or started waiters", extra={"pools": pools})
+    return {"started": sorted(started), "settled": settled, "pools": pools}
 
 
 @logger.inject_lambda_context(clear_state=True)

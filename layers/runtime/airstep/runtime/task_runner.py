@@ -42,6 +42,7 @@ from airstep.contract import (
     expand_answer,
 )
 from airstep.model import DagModel, SensorPolicy, TaskModel
+from airstep.runtime import pooling
 from airstep.runtime.clients import client
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.context import ExternalStates
@@ -50,6 +51,7 @@ from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
 from airstep.runtime.map_items import write_map_items
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_store
 from airstep.runtime.store.gates import GateStatus
+from airstep.runtime.store.pools import Taken
 from airstep.runtime.store.runs import seconds_between
 from airstep.runtime.store.task_instances import instance_label
 from airstep.runtime.trigger_rules import Decision, Role, decide
@@ -97,7 +99,13 @@ class Invocation:
         try:
             action = self.payload.action
             if action is Action.RUN:
-                outcome = replace(self.run_task(), map_index=self.payload.map_index)
+                try:
+                    outcome = replace(self.run_task(), map_index=self.payload.map_index)
+                except AirstepTaskFailedNoRetry:
+                    self._release_pool(self.task_id, self.payload.map_index)
+                    raise
+                if outcome.state in FINISHED:  # however it finished (a skip before its try too)
+                    self._release_pool(self.task_id, self.payload.map_index)
                 if outcome.poke is None and self.model.task_map[self.task_id].sensor is not None:
                     outcome = replace(outcome, poke={POKE_DONE: True, POKE_WAIT: 0, POKE_LAP: False})
                 return (self._with_bypass(outcome) if self.payload.guards else outcome).to_dict()
@@ -112,6 +120,8 @@ class Invocation:
                 return self.record_failure().to_dict()
             if action is Action.TIME_OUT:
                 return self.time_out()
+            if action is Action.ACQUIRE:
+                return self.acquire()
             return self.finalize().to_dict()
         except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
             raise
@@ -214,6 +224,7 @@ class Invocation:
             if ti is None or ti.state not in FINISHED:
                 now, message = _now(), "the mapped instance ended without reporting a result"
                 self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, now, message, map_index=index)
+                self._release_pool(task_id, index)
                 ti = TaskInstance(
                     task_id, index, TaskState.FAILED, ti.try_number if ti else 0, None, now, error=message
                 )
@@ -532,6 +543,7 @@ class Invocation:
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         if state in FINISHED:
             self._signal_unless_instance()
+            self._release_pool(self.task_id, index)
         logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
         return TaskOutcome(self.task_id, state, try_number)
 
@@ -556,6 +568,7 @@ class Invocation:
             )
             now = _now()
             self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, now, message, map_index=map_index)
+            self._release_pool(task_id, map_index)  # its try crashed holding them
             found[task_id] = TaskInstance(
                 task_id,
                 map_index,
@@ -566,6 +579,55 @@ class Invocation:
                 error=message,
             )
         return found
+
+    # -- pools ------------------------------------------------------------------------------------------
+    def acquire(self) -> dict[str, Any]:
+        """A pooled task instance's slots: taken now (its acquire state released), or waited for (its
+        token stored; nothing runs). An instance that will not run takes none, as in Airflow; a pool
+        it cannot use fails it, saying why."""
+        task = self.model.task_map[self.task_id]
+        assert task.pool is not None and self.payload.token is not None
+        token, index = self.payload.token, self.payload.map_index
+        if not self._needs_slots(task):
+            self._release(self.task_id, token)
+            return {TASK_ID: self.task_id, "pool": task.pool, "taken": None}
+        holder = pooling.holder_id(self.payload.run, self.task_id, index)
+        arn = self.payload.execution or ""
+        taken = pooling.acquire(self.store, self.sfn, task.pool, task.pool_slots, holder, token, arn)
+        if taken in (Taken.MISSING, Taken.TOO_BIG):
+            message = pooling.refusal(task.pool, task.pool_slots, taken)
+            self.store.finish_unfinished(self.key, self.task_id, TaskState.FAILED, _now(), message, map_index=index)
+            pooling.fail_token(self.sfn, token, message)
+        logger.info("pool slots", extra={"pool": task.pool, "slots": task.pool_slots, "taken": taken.value})
+        return {TASK_ID: self.task_id, "pool": task.pool, "taken": taken.value}
+
+    def _needs_slots(self, task: TaskModel) -> bool:
+        """Whether the instance is to run a try: not finished (a clear may have kept it), and (unless
+        its expand decided it) its trigger rule says it runs."""
+        index = self.payload.map_index
+        own = self.store.get_task_instances(self.key, [self.task_id], index).get(self.task_id)
+        if own is not None and own.state in FINISHED:
+            return False
+        if (index >= 0 and task.map_group is None) or not task.upstream:
+            return True
+        model = self.model
+        own, upstream, mapped, indirect_setups = self._read_upstreams(model, task)
+        if own is None and self._skipped_into_group(model, task):
+            return False
+        decision = self._decision(task, upstream, indirect_setups, mapped)
+        return decision is None or decision.runs
+
+    def _release_pool(self, task_id: str, map_index: int) -> None:
+        """The instance has ended: give its pool slots back (starting the tasks waiting for them)."""
+        pool = self.model.task_map[task_id].pool
+        if pool is not None:
+            pooling.release(self.store, self.sfn, pool, pooling.holder_id(self.payload.run, task_id, map_index))
+
+    def _release_run_pools(self, model: DagModel) -> None:
+        """The run has ended: whatever slots its instances still hold go back."""
+        pools = {t.pool for t in model.tasks if t.pool is not None}
+        if pools:
+            pooling.release_run(self.store, self.sfn, pools, self.payload.run)
 
     # -- gates --------------------------------------------------------------------------------------
     def hold_at_gate(self) -> dict[str, Any]:
@@ -642,6 +704,7 @@ class Invocation:
         for task_id in self.model.map_groups.get(self.task_id, (self.task_id,)):
             if self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, _now(), message, map_index=index):
                 logger.warning("task failed outside the runner", extra={"error": message})
+            self._release_pool(task_id, index)
         self.signal()
         return TaskOutcome(self.task_id, TaskState.FAILED)
 
@@ -660,6 +723,7 @@ class Invocation:
         leaves = model.run_state_leaves()
         failed_leaves = [t for t in leaves if any(ti.state in FAILED_STATES for ti in every[t])]
         state = RunState.FAILED if failed_leaves else RunState.SUCCESS
+        self._release_run_pools(model)
         if self.store.finish_run(self.key, state, _now(), self.payload.execution):  # once, not per retry
             self._run_callbacks(model, state, [ti for tis in every.values() for ti in tis])
         failed = sorted({t for t, tis in every.items() if any(ti.state is TaskState.FAILED for ti in tis)})
@@ -690,6 +754,7 @@ class Invocation:
         for task_id in never:
             self.store.finish_unfinished(self.key, task_id, TaskState.SKIPPED, now)
         self.store.finish_run(self.key, RunState.FAILED, now, self.payload.execution)
+        # pool slots stay held: a try may run on for Lambda's 15 minutes (the reconciler frees them then)
         about = max(unfinished, key=lambda ti: (ti.start or "", ti.task_id)) if unfinished else None
         self._run_callbacks(model, RunState.FAILED, listed, reason="timed_out", about=about)
         ended = sorted({ti.label for ti in unfinished} | set(never))

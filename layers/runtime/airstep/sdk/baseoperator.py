@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from airstep.contract import DEFAULT_QUEUE
+from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import DAG, TASK_CALLBACKS, Callback, callbacks, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
@@ -29,11 +29,14 @@ _DEFAULTS: dict[str, Any] = {
     "execution_timeout": None,
     "trigger_rule": TriggerRule.ALL_SUCCESS,
     "queue": DEFAULT_QUEUE,
+    "pool": DEFAULT_POOL,
+    "pool_slots": 1,
     "do_xcom_push": True,
     **dict.fromkeys(TASK_CALLBACKS),
 }
 # A queue names an executor function (airstep.contract.executor_function).
 QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+POOL_NAME = re.compile(r"[^\x00-\x1f]{1,256}")  # Airflow's pool column: up to 256 characters
 
 
 class BaseOperator(DependencyMixin):
@@ -61,6 +64,8 @@ class BaseOperator(DependencyMixin):
         execution_timeout: timedelta | float | None = _UNSET,
         trigger_rule: TriggerRule | str = _UNSET,
         queue: str = _UNSET,
+        pool: str = _UNSET,
+        pool_slots: int = _UNSET,
         do_xcom_push: bool = _UNSET,
         multiple_outputs: bool = False,
         params: dict[str, Any] | None = None,
@@ -101,6 +106,8 @@ class BaseOperator(DependencyMixin):
             "execution_timeout": execution_timeout,
             "trigger_rule": trigger_rule,
             "queue": queue,
+            "pool": pool,
+            "pool_slots": pool_slots,
             "do_xcom_push": do_xcom_push,
             "on_execute_callback": on_execute_callback,
             "on_success_callback": on_success_callback,
@@ -123,6 +130,8 @@ class BaseOperator(DependencyMixin):
         )
         self.trigger_rule: TriggerRule = _trigger_rule(policy["trigger_rule"], self.location)
         self.queue: str = _queue(policy["queue"], self.location)
+        self.pool: str = _pool(policy["pool"], self.location)
+        self.pool_slots: int = _optional_positive("pool_slots", policy["pool_slots"], self.location) or 1
         self.do_xcom_push: bool = _flag("do_xcom_push", policy["do_xcom_push"], self.location)
         self.multiple_outputs: bool = _flag("multiple_outputs", multiple_outputs, self.location)
         for name in TASK_CALLBACKS:  # run by the executor around each try, never changing its outcome
@@ -317,6 +326,14 @@ def _queue(value: Any, location: SourceLocation) -> str:
             f"queue must be 1-20 lowercase letters, digits or '-' (it names an executor function), got {value!r}",
             location,
         )
+    return value
+
+
+def _pool(value: Any, location: SourceLocation) -> str:
+    if value is None:  # as Airflow: the default pool
+        return DEFAULT_POOL
+    if not isinstance(value, str) or not POOL_NAME.fullmatch(value):
+        raise DagDefinitionError(f"pool must be a name of 1-256 printable characters, got {value!r}", location)
     return value
 
 

@@ -16,6 +16,7 @@ from airstep.runtime.constants import RETENTION_DAYS_ENV, TABLE_NAME_ENV
 from airstep.runtime.store.codec import Table
 from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, ImportErrorRecord
 from airstep.runtime.store.gates import Gates, GateStatus
+from airstep.runtime.store.pools import PoolRecord, Pools
 from airstep.runtime.store.runs import RunKey, RunRecord, RunRecords
 from airstep.runtime.store.schema import TABLE_SCHEMA, create_table
 from airstep.runtime.store.slots import QueuedRun, RunSlots
@@ -24,7 +25,7 @@ from airstep.runtime.store.task_instances import FinishedInstances, TaskInstance
 DEFAULT_RETENTION_DAYS = 365
 
 
-class MetadataStore(DagRecords, RunRecords, RunSlots, TaskInstances, Gates):
+class MetadataStore(DagRecords, RunRecords, RunSlots, TaskInstances, Gates, Pools):
     """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one. Runs,
     task instances and gates expire `retention_days` after their last write (AIRSTEP_RETENTION_DAYS)."""
 
@@ -42,6 +43,7 @@ __all__ = [
     "GateStatus",
     "ImportErrorRecord",
     "MetadataStore",
+    "PoolRecord",
     "QueuedRun",
     "RunKey",
     "RunRecord",

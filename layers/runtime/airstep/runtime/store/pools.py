@@ -16,13 +16,12 @@ from typing import Any
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Item, Table, key, number, plain, string
 
-DEFAULT_POOL = "default_pool"  # Airflow's: airstep does not limit it
-
 
 class Taken(StrEnum):
     """What became of a request for slots."""
 
-    TAKEN = "taken"  # held now (or already)
+    TAKEN = "taken"  # taken now
+    HELD = "held"  # held already (a repeated request)
     FULL = "full"  # not enough free: wait
     MISSING = "missing"  # no such pool
     TOO_BIG = "too_big"  # asks for more slots than the pool has
@@ -114,7 +113,7 @@ class Pools:
         if pool is None:
             return Taken.MISSING
         if holder in (pool.holders or {}):
-            return Taken.TAKEN
+            return Taken.HELD
         if slots > pool.slots:
             return Taken.TOO_BIG
         updated = self.table.update(
@@ -132,7 +131,7 @@ class Pools:
         if updated is not None:
             return Taken.TAKEN
         again = self.get_pool(name)  # taken meanwhile by this holder (a repeat), or the pool filled up
-        return Taken.TAKEN if again is not None and holder in (again.holders or {}) else Taken.FULL
+        return Taken.HELD if again is not None and holder in (again.holders or {}) else Taken.FULL
 
     def free_pool_slots(self, name: str, holder: str) -> bool:
         """Give back what `holder` holds of the pool (False: it holds nothing)."""
@@ -150,7 +149,8 @@ class Pools:
         return updated is not None
 
     def add_waiter(self, name: str, order: str, holder: str, slots: int, token: str, execution_arn: str) -> None:
-        """Wait for slots of the pool, in `order` (a repeated wait of the same holder replaces its own)."""
+        """Wait for slots of the pool, in `order` (a repeated wait of a holder is another waiter: the
+        first to start it sends its token; the other's is dead, and it starts nothing)."""
         self.table.put(
             {
                 **key(schema.pool_waiters_pk(name), schema.pool_waiter_sk(order, holder)),
@@ -175,6 +175,4 @@ class Pools:
 
     def remove_waiter(self, waiter: Waiter) -> bool:
         """Stop waiting (False: another promoter took the waiter first)."""
-        return self.table.delete(
-            key(schema.pool_waiters_pk(waiter.pool), waiter.sk), condition="attribute_exists(sk)"
-        )
+        return self.table.delete(key(schema.pool_waiters_pk(waiter.pool), waiter.sk), condition="attribute_exists(sk)")

@@ -49,6 +49,9 @@ RUN_ID_INDEX = "gsi3"
 SLOTS_SK = "SLOTS"
 QUEUE_PREFIX = "QUEUE#"
 QUEUED_RUNS = "QUEUED"
+POOLS_PK = "POOLS"  # every pool, one item each
+POOL_PREFIX = "POOL#"
+WAITER_PREFIX = "WAIT#"
 
 
 def dag_pk(dag_id: str) -> str:
@@ -77,6 +80,19 @@ def slots_pk(group: str) -> str:
 
 def queue_sk(order: str, run_id: str) -> str:
     return f"{QUEUE_PREFIX}{order}#{run_id}"
+
+
+def pool_sk(name: str) -> str:
+    return f"{POOL_PREFIX}{name}"
+
+
+def pool_waiters_pk(name: str) -> str:
+    """The task instances waiting for slots of a pool."""
+    return f"{POOL_PREFIX}{name}"
+
+
+def pool_waiter_sk(order: str, holder: str) -> str:
+    return f"{WAITER_PREFIX}{order}#{holder}"
 
 
 def ti_sk(task_id: str, map_index: int) -> str:

@@ -1,0 +1,281 @@
+"""Pools as a user runs them locally: `airstep pools set|list|delete`, tasks that share a pool never
+hold more slots than it has (a task waiting for slots runs nothing), a task that will not run takes
+none, and a pool a task cannot use fails it by name."""
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+POOLED = """
+import time
+from datetime import datetime
+from airflow.sdk import DAG, task
+
+with DAG("pooled", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task(pool="db")
+    def load(n):
+        time.sleep(0.2)
+        return n
+
+    @task
+    def parts():
+        return [1, 2, 3, 4, 5]
+
+    @task(pool="db")
+    def part(x):
+        time.sleep(0.2)
+        return x
+
+    @task(pool="db", pool_slots=2)
+    def heavy():
+        time.sleep(0.2)
+
+    [load(i) for i in range(3)]
+    part.expand(x=parts())
+    heavy()
+"""
+
+
+def airstep(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+def most_at_once(tasks, slots_of):
+    """The most pool slots held at one moment, from the tries' start and end times."""
+    edges = sorted(
+        [(t["start"], slots_of(t)) for t in tasks] + [(t["end"], -slots_of(t)) for t in tasks],
+        key=lambda edge: (edge[0], edge[1]),  # an end before a start at the same moment
+    )
+    held = peak = 0
+    for _, change in edges:
+        held += change
+        peak = max(peak, held)
+    return peak
+
+
+@pytest.mark.parametrize("slots", [2, 3])
+def test_tasks_sharing_a_pool_never_hold_more_slots_than_it_has(tmp_path, slots):
+    (tmp_path / "pooled.py").write_text(POOLED)
+    created = airstep("pools", "set", "db", str(slots), "the warehouse", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    proc = airstep("run", "pooled.py", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tasks = [t for t in json.loads(proc.stdout)["tasks"] if t["task_id"] != "parts"]
+    assert len(tasks) == 9 and {t["state"] for t in tasks} == {"success"}
+    assert most_at_once(tasks, lambda t: 2 if t["task_id"] == "heavy" else 1) == slots
+    listed = json.loads(airstep("pools", "list", "--json", cwd=tmp_path).stdout)
+    assert listed == [{"pool": "db", "slots": slots, "used": 0, "description": "the warehouse"}]  # all given back
+
+
+def test_a_task_that_will_not_run_takes_no_slot(tmp_path):
+    (tmp_path / "held.py").write_text(
+        """
+import time
+from datetime import datetime
+from airflow.sdk import DAG, task
+
+with DAG("held", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task(pool="db")
+    def slow():
+        time.sleep(1.5)
+
+    @task
+    def broken():
+        raise ValueError("no data")
+
+    @task(pool="db")
+    def after(x):
+        return x
+
+    slow()
+    after(broken())
+"""
+    )
+    airstep("pools", "set", "db", "1", cwd=tmp_path)
+    proc = airstep("run", "held.py", "--json", cwd=tmp_path)
+    tasks = {t["task_id"]: t for t in json.loads(proc.stdout)["tasks"]}
+    assert tasks["after"]["state"] == "upstream_failed"
+    assert tasks["after"]["end"] < tasks["slow"]["end"]  # settled while slow held the only slot
+
+
+def test_a_pool_a_task_cannot_use_fails_it_by_name(tmp_path):
+    (tmp_path / "pooled.py").write_text(POOLED)
+    missing = airstep("run", "pooled.py", "--json", cwd=tmp_path)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    errors = {t["task_id"]: t for t in json.loads(missing.stdout)["tasks"]}
+    assert {errors[t]["state"] for t in ("load", "heavy", "part")} == {"failed"}
+    shown = airstep("runs", "show", json.loads(missing.stdout)["run_id"], "--json", cwd=tmp_path)
+    messages = {t["task_id"]: t["error"] for t in json.loads(shown.stdout)["tasks"]}
+    assert messages["load"] == "pool 'db' does not exist: create it with `airstep pools set db SLOTS`"
+    airstep("pools", "set", "db", "1", cwd=tmp_path)
+    small = airstep("run", "pooled.py", "--json", cwd=tmp_path)
+    states = {t["task_id"]: t["state"] for t in json.loads(small.stdout)["tasks"]}
+    assert states["heavy"] == "failed" and states["load"] == "success"
+    shown = airstep("runs", "show", json.loads(small.stdout)["run_id"], "--json", cwd=tmp_path)
+    error = {t["task_id"]: t["error"] for t in json.loads(shown.stdout)["tasks"]}["heavy"]
+    assert error == "the task needs 2 slot(s) of pool 'db', which has fewer: raise them with `airstep pools set`"
+
+
+def test_pools_commands_refuse_what_they_cannot_do_by_name(tmp_path):
+    assert airstep("pools", "list", cwd=tmp_path).stdout.startswith("no pools")
+    bad = airstep("pools", "set", "bad\tname", "3", cwd=tmp_path)
+    assert bad.returncode == 1 and "is not a pool airstep can limit" in bad.stderr
+    default = airstep("pools", "set", "default_pool", "3", cwd=tmp_path)
+    assert default.returncode == 1 and "not default_pool" in default.stderr
+    zero = airstep("pools", "set", "db", "0", cwd=tmp_path)
+    assert zero.returncode == 1 and "slots must be at least 1" in zero.stderr
+    gone = airstep("pools", "delete", "db", cwd=tmp_path)
+    assert gone.returncode == 1 and "there is no pool 'db'" in gone.stderr
+    assert airstep("pools", "set", "db", "3", cwd=tmp_path).returncode == 0
+    assert airstep("pools", "delete", "db", cwd=tmp_path).returncode == 0
+    assert airstep("pools", "list", cwd=tmp_path).stdout.startswith("no pools")  # deleted stays deleted
+
+
+def test_a_dag_naming_a_bad_pool_is_refused_where_it_says_so(tmp_path):
+    (tmp_path / "bad.py").write_text(
+        "from datetime import datetime\nfrom airflow.sdk import DAG, task\n"
+        "with DAG('bad', schedule=None, start_date=datetime(2026, 1, 1)):\n"
+        "    @task(pool=3, pool_slots=1)\n    def t():\n        pass\n    t()\n"
+    )
+    proc = airstep("validate", "bad.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "bad.py:7:" in proc.stderr and "pool must be" in proc.stderr
+
+
+def test_pools_in_a_deployed_environment(tmp_path):
+    """`--stack`: pools live in the stack's table; a pooled run there holds and gives back its slots."""
+    from typer.testing import CliRunner
+
+    from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
+    from airstep_cli.main import app
+    from airstep_local.engine import REGION
+    from deployed import cli_stack, deployed_platform, quiesce, upload
+
+    stack = ["--stack", "airstep-dev", "--region", REGION]
+    with deployed_platform() as (engine, deployer, s3, _):
+        cli_stack()
+        cli = CliRunner()
+        assert cli.invoke(app, ["pools", "set", "db", "2", "the warehouse", *stack]).exit_code == 0
+        (outcome,) = deployer.handle(upload(s3, "dags/pooled.py", POOLED)[1])
+        assert outcome["outcome"] == "deployed", outcome
+        started = cli.invoke(app, ["trigger", "pooled", *stack])
+        assert started.exit_code == 0, started.output
+        quiesce(engine)
+        run_id = started.output.split()[1].rstrip(":")
+        record = next(iter(engine.store.find_runs(run_id)))
+        description = engine.sfn.describe_execution(executionArn=record.execution_arn)
+        track_and_count(status_event(execution_detail(description)), engine.store, engine.sfn, None)
+        assert engine.store.get_run(record_key(record)).state == "success"
+        listed = cli.invoke(app, ["pools", "list", "--json", *stack])
+        assert json.loads(listed.stdout) == [{"pool": "db", "slots": 2, "used": 0, "description": "the warehouse"}]
+        engine.store.take_pool_slots("db", "pooled#other#0#load", 1, record.execution_arn)
+        busy = cli.invoke(app, ["pools", "delete", "db", *stack])
+        assert busy.exit_code == 1 and "has slots in use" in busy.output
+
+
+def record_key(record):
+    from airstep.runtime.store import RunKey
+
+    return RunKey(record.dag_id, record.run_id)
+
+
+# -- no slot outlives its instance: crashes, skips before a try (the local engine, faults injected) ------
+
+
+def crash_of(task_id, map_index=None):
+    """Fail the runner's invocation for the task's run (as a Lambda that crashed)."""
+
+    def rule(function, event):
+        if event.get("action", "run") == "run" and event.get("task_id") == task_id:
+            if map_index is None or event.get("map_index") == map_index:
+                return "ResourceNotFoundException"
+        return None
+
+    return rule
+
+
+def run_within(run_file, path, seconds=30):
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("result", run_file(path)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert "result" in box, "the run hung: an instance kept the slots another waits for"
+    return box["result"]
+
+
+@pytest.mark.parametrize(
+    ("source", "crash"),
+    [
+        (  # a task whose try crashed, with no gated task after it: its failed state still frees its slot
+            """
+            from airstep import DAG, task
+
+            with DAG("crash"):
+                @task(pool="db")
+                def a():
+                    return 1
+
+                @task(pool="db", trigger_rule="all_done")
+                def b():
+                    return 2
+
+                a() >> b()
+            """,
+            crash_of("a"),
+        ),
+        (  # a mapped instance's crash frees its slot for the instances after it
+            """
+            from airstep import DAG, task
+
+            with DAG("crash"):
+                @task(pool="db")
+                def part(x):
+                    return x
+
+                part.expand(x=[1, 2, 3])
+            """,
+            crash_of("part", map_index=1),
+        ),
+    ],
+    ids=["task", "mapped-instance"],
+)
+def test_a_crashed_try_gives_its_slots_back(dag_file, run_file, engine, source, crash):
+    from airstep_local.faults import Faults
+
+    engine.store.set_pool("db", 1)
+    engine.session.faults = Faults(invoke=crash)
+    result = run_within(run_file, dag_file(source))
+    assert "failed" in {ti.state for ti in result.tasks} and "success" in {ti.state for ti in result.tasks}
+    assert engine.store.get_pool("db").used == 0 and engine.store.waiters("db") == []
+
+
+def test_a_task_skipped_while_it_waits_for_slots_gives_them_back(dag_file, run_file, engine):
+    path = dag_file(
+        """
+        import time
+        from airstep import DAG, PythonOperator
+        from airflow.providers.standard.operators.python import BranchPythonOperator
+
+        def pick():
+            time.sleep(0.5)
+            return "x"
+
+        with DAG("early"):
+            holder = PythonOperator(task_id="holder", python_callable=lambda: time.sleep(1.5), pool="db")
+            u = PythonOperator(task_id="u", python_callable=lambda: 1)
+            b = BranchPythonOperator(task_id="b", python_callable=pick)
+            t = PythonOperator(task_id="t", python_callable=lambda: 1, pool="db", trigger_rule="one_success")
+            x = PythonOperator(task_id="x", python_callable=lambda: 1, pool="db")
+            [u, b] >> t
+            b >> x
+        """
+    )
+    engine.store.set_pool("db", 1)
+    result = run_within(run_file, path)
+    states = {ti.task_id: ti.state for ti in result.tasks}
+    assert (states["t"], states["x"], states["holder"]) == ("skipped", "success", "success")
+    assert engine.store.get_pool("db").used == 0
