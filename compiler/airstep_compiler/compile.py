@@ -690,8 +690,11 @@ class _Emitter:
         if task.pool is None:
             self.put(processor, failed_state(name), PassState(None, drop_output=child), runs=0)
             return Branch(name, processor, config)
-        # a pooled instance's crash is recorded at once: its slots go back before the run ends
-        self._put_fail_state(processor, failed_state(name), contract.mapped_fail_payload(), None)
+        # a pooled instance's crash is recorded at once: its slots go back before the run ends (a
+        # child execution still outputs {})
+        end = contract.end_state(failed_state(name))
+        self._put_fail_state(processor, failed_state(name), contract.mapped_fail_payload(), end)
+        self.put(processor, end, PassState(None, drop_output=child), runs=0)
         acquire = name + contract.POOL_SUFFIX
         self.put(
             processor, acquire, self._acquire_state(contract.acquire_payload(None), name, failed_state(name)), runs

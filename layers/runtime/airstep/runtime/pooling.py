@@ -127,10 +127,8 @@ def fail_token(sfn: Any, token: str, message: str) -> None:
 def _ended_before(sfn: Any, execution_arn: str, moment: datetime) -> bool:
     try:
         described = sfn.describe_execution(executionArn=execution_arn)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return True
-        raise
+    except ClientError as exc:  # gone (or never one): ended; throttled and the like: the next pass
+        return exc.response.get("Error", {}).get("Code") in ("ExecutionDoesNotExist", "ValidationException")
     stopped = described.get("stopDate")
     return described["status"] != "RUNNING" and (stopped is None or stopped <= moment)
 

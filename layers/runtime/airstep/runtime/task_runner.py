@@ -99,11 +99,7 @@ class Invocation:
         try:
             action = self.payload.action
             if action is Action.RUN:
-                try:
-                    outcome = replace(self.run_task(), map_index=self.payload.map_index)
-                except AirstepTaskFailedNoRetry:
-                    self._release_pool(self.task_id, self.payload.map_index)
-                    raise
+                outcome = replace(self.run_task(), map_index=self.payload.map_index)
                 if outcome.state in FINISHED:  # however it finished (a skip before its try too)
                     self._release_pool(self.task_id, self.payload.map_index)
                 if outcome.poke is None and self.model.task_map[self.task_id].sensor is not None:
