@@ -198,31 +198,20 @@ def runs_mark(
     _Rerun(act, stack, region, as_json, fast_retries, secrets_file, marked=(task, wanted)).go(run_id, dag_id)
 
 
+@dataclasses.dataclass(frozen=True)
 class _Rerun:
     """A clear or mark (`act`) of a run, then the run run again: here, or queued in the stack. Every
     check that can refuse comes before `act` changes anything; a clear cut short (its run claimed,
     never started) is finished by the next clear of the run."""
 
-    def __init__(
-        self,
-        act: Callable[[MetadataStore, DagModel, RunRecord], Cleared],
-        stack: str | None,
-        region: str | None,
-        as_json: bool,
-        fast_retries: bool,
-        secrets_file: Path | None,
-        *,
-        dry_run: bool = False,
-        marked: tuple[str, TaskState] | None = None,
-    ) -> None:
-        self.act = act
-        self.stack = stack
-        self.region = region
-        self.as_json = as_json
-        self.fast_retries = fast_retries
-        self.secrets_file = secrets_file
-        self.dry_run = dry_run
-        self.marked = marked
+    act: Callable[[MetadataStore, DagModel, RunRecord], Cleared]
+    stack: str | None
+    region: str | None
+    as_json: bool
+    fast_retries: bool
+    secrets_file: Path | None
+    dry_run: bool = dataclasses.field(default=False, kw_only=True)
+    marked: tuple[str, TaskState] | None = dataclasses.field(default=None, kw_only=True)
 
     def go(self, run_id: str, dag_id: str | None) -> None:
         from airstep.runtime.clearing import ClearError
@@ -424,9 +413,10 @@ def _started(sfn: Any, dag: DagRecord, name: str) -> bool:
     """Whether the DAG's state machine has an execution of this name."""
     from botocore.exceptions import ClientError
 
-    arn = dag.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    from airstep.contract import execution_arn
+
     try:
-        sfn.describe_execution(executionArn=arn)
+        sfn.describe_execution(executionArn=execution_arn(dag.state_machine_arn, name))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             return False

@@ -755,14 +755,7 @@ class _Emitter:
     def _acquire_state(self, payload: dict[str, Any], next_name: str, failed: str) -> LambdaTask:
         """Waits for a pooled task's slots: the task token the runner sends once it holds them (at
         once, or when slots come back); a pool it cannot use fails the task."""
-        return LambdaTask(
-            function_name=self.options.function_name,
-            payload=payload,
-            next=next_name,
-            timeout_seconds=GATE_TIMEOUT_SECONDS,
-            wait_for_token=True,
-            catch_next=failed,
-        )
+        return replace(self._gate_state(payload, next_name), catch_next=failed)
 
     def _run_state(
         self,

@@ -703,3 +703,8 @@ def execution_name(run_id: str, clear_number: int = 0) -> str:
     reuses the same name (and Step Functions refuses it)."""
     suffix = f"__clear{clear_number}" if clear_number else ""
     return _EXECUTION_NAME_BAD.sub("-", run_id)[: EXECUTION_NAME_CHARS - len(suffix)] + suffix
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN an execution of this name has (or will have) in the state machine."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"

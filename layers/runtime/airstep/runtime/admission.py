@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from airstep.contract import DagRun, execution_name
+from airstep.contract import DagRun, execution_arn, execution_name
 from airstep.runtime.store import MetadataStore, QueuedRun, RunKey
 from airstep.runtime.store.slots import backfill_group
 from airstep.states import RunState, RunType
@@ -94,7 +94,7 @@ def promote(store: MetadataStore, sfn: Any, group: str) -> dict[str, str]:
             store.dequeue(queued)  # it started and ended already (a promoter stopped before dequeuing it)
             continue  # or the run was cleared since: its queue item is another
         name = execution_name(queued.run.run_id, queued.run.clear_number)
-        arn = queued.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        arn = execution_arn(queued.state_machine_arn, name)
         if not store.take_slot(group, queued.run.slot_holder, arn, _now()):
             break
         refused = _start(sfn, queued, name)

@@ -92,6 +92,7 @@ class Invocation:
         self.key = RunKey(payload.run.dag_id, payload.run.run_id, payload.run.clear_number)
         self.skips: set[str] = set()  # downstream tasks this invocation skipped
         self.earlier_tries = 0  # the running try's instance had these before it was last cleared
+        self.released: set[str] = set()  # instances whose pool slots this invocation gave back
 
     def handle(self) -> dict[str, Any]:
         """Perform the payload's action. A failure of the runner itself (not of the task's code) is
@@ -601,13 +602,13 @@ class Invocation:
         """Whether the instance is to run a try: not finished (a clear may have kept it), and (unless
         its expand decided it) its trigger rule says it runs."""
         index = self.payload.map_index
-        own = self.store.get_task_instances(self.key, [self.task_id], index).get(self.task_id)
-        if own is not None and own.state in FINISHED:
-            return False
         if (index >= 0 and task.map_group is None) or not task.upstream:
-            return True
+            own = self.store.get_task_instances(self.key, [self.task_id], index).get(self.task_id)
+            return own is None or own.state not in FINISHED
         model = self.model
         own, upstream, mapped, indirect_setups = self._read_upstreams(model, task)
+        if own is not None and own.state in FINISHED:
+            return False
         if own is None and self._skipped_into_group(model, task):
             return False
         decision = self._decision(task, upstream, indirect_setups, mapped)
@@ -616,8 +617,10 @@ class Invocation:
     def _release_pool(self, task_id: str, map_index: int) -> None:
         """The instance has ended: give its pool slots back (starting the tasks waiting for them)."""
         pool = self.model.task_map[task_id].pool
-        if pool is not None:
-            pooling.release(self.store, self.sfn, pool, pooling.holder_id(self.payload.run, task_id, map_index))
+        holder = pooling.holder_id(self.payload.run, task_id, map_index)
+        if pool is not None and holder not in self.released:  # once per invocation: a try's end, then its run
+            pooling.release(self.store, self.sfn, pool, holder)
+            self.released.add(holder)
 
     def _release_run_pools(self, model: DagModel) -> None:
         """The run has ended: whatever slots its instances still hold go back."""
