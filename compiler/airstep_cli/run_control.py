@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from airstep.contract import DEFAULT_POOL
+from airstep.contract import DEFAULT_POOL, RUN_POOL_PREFIX
 from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.states import RunState, TaskState
@@ -360,8 +360,13 @@ def pools_set(
     """Create a pool or change its slots (Airflow's `airflow pools set`)."""
     from airstep.sdk.baseoperator import POOL_NAME
 
-    if not POOL_NAME.fullmatch(name) or name == DEFAULT_POOL:
-        fail([f"pools set: {name!r} is not a pool airstep can limit (1-256 printable characters; not {DEFAULT_POOL})"])
+    if not POOL_NAME.fullmatch(name) or name == DEFAULT_POOL or name.startswith(RUN_POOL_PREFIX):
+        fail(
+            [
+                f"pools set: {name!r} is not a pool airstep can limit "
+                f"(1-256 printable characters; not {DEFAULT_POOL}, not starting {RUN_POOL_PREFIX!r})"
+            ]
+        )
     if slots < 1:
         fail([f"pools set: slots must be at least 1, got {slots}"])
     from airstep.runtime import pooling

@@ -353,11 +353,15 @@ class _Emitter:
         self.put(states, name, ParallelState(tuple(branches), next_name))
         return name
 
-    @staticmethod
-    def _plain(task: TaskModel) -> bool:
+    def _plain(self, task: TaskModel) -> bool:
         """A task whose step is one run state (a Map item can be): not mapped, not a sensor's loop,
         not waiting for pool slots first."""
-        return not task.mapped and task.sensor is None and task.pool is None
+        return not task.mapped and task.sensor is None and not self._pooled(task)
+
+    def _pooled(self, task: TaskModel) -> bool:
+        """Whether the task's instances take slots before they run: of its pool, or of their run
+        (the DAG's max_active_tasks)."""
+        return task.pool is not None or self.source.max_active_tasks is not None
 
     def _emit_items(
         self, items: tuple[Block, ...], states: dict[str, State], next_name: str | None, scope: Owners
@@ -455,7 +459,7 @@ class _Emitter:
         in_laps = task.sensor is not None and not self._fits_in_history(task.sensor)
         first = run + contract.EXPAND_SUFFIX if expands else run + contract.LAPS_SUFFIX if in_laps else run
         start = first
-        if task.pool is not None and not expands:  # its instances acquire their own slots
+        if self._pooled(task) and not expands:  # a mapped task's instances acquire their own slots
             start = run + contract.POOL_SUFFIX
             acquire = self._acquire_state(self._payload(contract.acquire_payload(task.task_id)), first, failed)
             self.put(states, start, acquire)
@@ -504,7 +508,7 @@ class _Emitter:
     ) -> None:
         """Where the task's last failed try leads (see `_put_fail_state`): a pooled task's always
         records it, which gives its slots back."""
-        if signal or self.tasks[task_id].pool is not None:
+        if signal or self._pooled(self.tasks[task_id]):
             self._put_fail_state(states, failed, self._payload(contract.fail_payload(task_id, signal)), next_name)
         else:
             self.put(states, failed, PassState(next_name), runs=0)
@@ -687,7 +691,7 @@ class _Emitter:
             contract.mapped_run_payload(), None, self._retriers(task), self._timeout(task), failed_state(name)
         )
         self.put(processor, name, replace(run_state, drop_output=child), runs=runs)
-        if task.pool is None:
+        if not self._pooled(task):
             self.put(processor, failed_state(name), PassState(None, drop_output=child), runs=0)
             return Branch(name, processor, config)
         # a pooled instance's crash is recorded at once: its slots go back before the run ends (a

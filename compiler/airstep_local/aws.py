@@ -6,7 +6,8 @@ milliseconds per task, (2) answers `lambda:Invoke` in-process from the real task
 and (3) serialises DynamoDB calls, because moto's in-memory table is not atomic across threads
 where DynamoDB is. `speed_up_moto` makes moto faster without changing any result: one parse per
 definition, per JSONPath and per update expression, DynamoDB items serialised as stored, S3's URL
-module loaded once, and the interpreter imported without moto's EC2 backend (a second per run).
+module loaded once, and the interpreter imported without moto's EC2 backend (a second per run);
+with them, the one fix moto needs to answer as AWS does (a task failure keeps its cause).
 """
 
 from __future__ import annotations
@@ -343,8 +344,32 @@ def list_handler_methods_once() -> Callable[[], None]:
     return restore
 
 
+def keep_task_failure_cause() -> Callable[[], None]:
+    """moto's SendTaskFailure drops the `cause` (AWS hands it to the Catch as `Cause`): a pooled
+    task whose pool went away while it waited would be recorded without the reason. Returns a
+    function that undoes the patch."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.send_task_failure
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+
+    def restore() -> None:
+        StepFunctionResponse.send_task_failure = original  # type: ignore[method-assign]
+
+    return restore
+
+
 def speed_up_moto() -> Callable[[], None]:
-    """Apply every speed-up above (none changes a result); returns a function that undoes them all."""
+    """Apply every speed-up above (none changes a result), and the one fix that makes moto answer
+    as AWS does; returns a function that undoes them all."""
     import_interpreter()  # first: the patches below import parts of the interpreter
     restores = [
         parse_once_per_execution(),
@@ -352,6 +377,7 @@ def speed_up_moto() -> Callable[[], None]:
         pass_through_attribute_values(),
         load_s3_urls_once(),
         list_handler_methods_once(),
+        keep_task_failure_cause(),
     ]
 
     def restore() -> None:

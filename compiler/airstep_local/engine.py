@@ -30,7 +30,7 @@ from airstep.runtime.clients import registry
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
-from airstep.runtime.store.schema import GATE_PREFIX, POOL_PREFIX, POOLS_PK, RUN_SK
+from airstep.runtime.store.schema import GATE_PREFIX, POOL_PREFIX, POOLS_PK, RUN_POOLS_PK, RUN_SK
 from airstep.states import RunState, TaskState
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 from airstep_compiler.deploy import dag_record
@@ -282,7 +282,7 @@ class LocalEngine:
             i
             for page in self.store.table.scan()
             for i in page
-            if not i["sk"]["S"].startswith(GATE_PREFIX) and not i["pk"]["S"].startswith(POOL_PREFIX)
+            if not i["sk"]["S"].startswith(GATE_PREFIX) and not i["pk"]["S"].startswith((POOL_PREFIX, RUN_POOLS_PK))
         ]
         rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
         if self._load:  # `airstep pools ...` (and clear): the pools as they are now, one deleted stays deleted
@@ -521,7 +521,11 @@ class _Watcher:
             if finished:
                 self.finalized.set()
             return
-        if self.on_progress is None or payload.action in (Action.GATE, Action.SIGNAL) or payload.task_id is None:
+        if (
+            self.on_progress is None
+            or payload.action in (Action.GATE, Action.SIGNAL, Action.ACQUIRE)
+            or payload.task_id is None
+        ):
             return
         if payload.action is Action.EXPAND:  # only a mapped task settled as a whole has news
             if not finished or not isinstance(result, dict) or expanded(result):

@@ -1,12 +1,13 @@
 """A mapped task group: one extract -> validate -> load chain per partition the upstream task lists
 (known only when it runs), each partition's tasks decided at its own map index (a partition that
-fails validation is not loaded; the others are), then a summary over every load in map-index order."""
+fails validation is not loaded; the others are), then a summary over every load in map-index order.
+At most four of its task instances run at once (max_active_tasks), however many partitions there are."""
 
 from datetime import datetime
 
 from airstep import DAG, task, task_group
 
-with DAG("per_partition", schedule=None, start_date=datetime(2026, 1, 1), tags=["example"]):
+with DAG("per_partition", schedule=None, start_date=datetime(2026, 1, 1), max_active_tasks=4, tags=["example"]):
 
     @task
     def partitions() -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 from airstep.runtime import executor
 from airstep.runtime.run_tracker import execution_detail, status_event
 from airstep.runtime.store import RunKey
+from airstep.runtime.store.pools import Claim
 from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames
 from airstep_local.faults import THROTTLED, Faults
 from iam import STATE_MACHINES, allowing, iam_requests, policies, principal_of
@@ -76,7 +77,7 @@ import time
 from datetime import datetime
 from airstep import DAG, PythonOperator
 
-with DAG("pooled", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):
+with DAG("pooled", schedule="0 2 * * *", start_date=datetime(2030, 1, 1), max_active_tasks=3):
     for name in ("one", "two"):
         PythonOperator(task_id=name, python_callable=lambda: time.sleep(0.2), pool="warehouse")
     PythonOperator(task_id="lost", python_callable=lambda: None, pool="nowhere")
@@ -216,7 +217,8 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         assert states == {"slow": "skipped", "after": "skipped"}
 
     # pooled tasks: two share one slot (one waits, as a stored task token, and starts when the other
-    # gives it back); one names a pool that does not exist and fails saying so
+    # gives it back); one names a pool that does not exist and fails saying so; the run's own pool
+    # (max_active_tasks) is made by its first task and goes when the run ends
     engine.store.set_pool("warehouse", 1)
     assert put(engine, "dags/pooled.py", POOLED)["files"][0]["outcome"] == "deployed"
     target = boto3.client("scheduler").get_schedule(Name="airstep-dev-pooled", GroupName="airstep-dev")["Target"]
@@ -232,12 +234,22 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         "failed",
         "pool 'nowhere' does not exist: create it with `airstep pools set nowhere SLOTS`",
     )
+    assert engine.store.list_pools(runs=True) == []
     # the reconciler gives back the slots of an execution that ended without doing so, and starts
     # (or, when the pool is too small for it, fails) the waiters behind them
+    # ... moves a waiter that has its run's slot on to wait for its task's pool, and deletes the own
+    # pool of a run whose execution has ended
     gone = pooled["execution_arn"].rsplit(":", 1)[0] + ":long-gone"  # ended long ago: no longer described
-    engine.store.take_pool_slots("warehouse", "gone#run#0#t", 1, gone)
-    engine.store.add_waiter("warehouse", "1", "big#run#0#t", 5, "token-big", pooled["execution_arn"])
-    engine.store.add_waiter("warehouse", "2", "next#run#0#t", 1, "token-next", pooled["execution_arn"])
+    ended = pooled["execution_arn"]  # ended 11 minutes ago: a try may still run, its slots stay held
+    warehouse, lake, own = Claim("warehouse", 1), Claim("lake", 1), Claim("max_active_tasks:pooled:0:r", 1, 2)
+    engine.store.take_pool_slots(warehouse, "gone#run#0#t", gone)
+    engine.store.add_waiter((Claim("warehouse", 5),), 0, "1", "big#run#0#t", "token-big", ended)
+    engine.store.add_waiter((warehouse,), 0, "2", "next#run#0#t", "token-next", ended)
+    engine.store.set_pool("lake", 1)
+    engine.store.take_pool_slots(lake, "held#run#0#t", ended)
+    engine.store.create_run_pool(own.pool, 2, ended)
+    engine.store.add_waiter((own, lake), 0, "3", "pooled#r#0#t", "token-t", ended)
+    engine.store.create_run_pool("max_active_tasks:pooled:0:old", 2, gone)
     with freeze_reconciler_clock(minutes=11):
         repaired = engine.session.invoke_locally(NAMES.reconcile_runs, {})["pools"]
     # one freed; the waiters' executions have ended: the one too big for the pool is failed, the other's
@@ -245,6 +257,8 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     assert repaired == {"warehouse": 1}
     assert engine.store.get_pool("warehouse").used == 0
     assert engine.store.waiters("warehouse") == []
+    assert [w.holder for w in engine.store.waiters("lake")] == ["pooled#r#0#t"]
+    assert [p.name for p in engine.store.list_pools(runs=True)] == [own.pool]
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")

@@ -151,6 +151,7 @@ def test_pools_in_a_deployed_environment(tmp_path):
     from typer.testing import CliRunner
 
     from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
+    from airstep.runtime.store.pools import Claim
     from airstep_cli.main import app
     from airstep_local.engine import REGION
     from deployed import cli_stack, deployed_platform, quiesce, upload
@@ -172,7 +173,7 @@ def test_pools_in_a_deployed_environment(tmp_path):
         assert engine.store.get_run(record_key(record)).state == "success"
         listed = cli.invoke(app, ["pools", "list", "--json", *stack])
         assert json.loads(listed.stdout) == [{"pool": "db", "slots": 2, "used": 0, "description": "the warehouse"}]
-        engine.store.take_pool_slots("db", "pooled#other#0#load", 1, record.execution_arn)
+        engine.store.take_pool_slots(Claim("db", 1), "pooled#other#0#load", record.execution_arn)
         busy = cli.invoke(app, ["pools", "delete", "db", *stack])
         assert busy.exit_code == 1 and "has slots in use" in busy.output
 
@@ -279,3 +280,114 @@ def test_a_task_skipped_while_it_waits_for_slots_gives_them_back(dag_file, run_f
     states = {ti.task_id: ti.state for ti in result.tasks}
     assert (states["t"], states["x"], states["holder"]) == ("skipped", "success", "success")
     assert engine.store.get_pool("db").used == 0
+
+
+# -- max_active_tasks: a run's own pool ---------------------------------------------------------------
+
+LIMITED = """
+import time
+from datetime import datetime
+from airflow.sdk import DAG, task
+
+with DAG("limited", schedule=None, start_date=datetime(2026, 1, 1), max_active_tasks={limit}):
+    @task
+    def load(n):
+        time.sleep(0.3)
+        return n
+
+    @task
+    def parts():
+        return [1, 2, 3, 4]
+
+    @task
+    def part(x):
+        time.sleep(0.3)
+        return x
+
+    @task(pool="db")
+    def to_db(n):
+        time.sleep(0.3)
+
+    [load(i) for i in range(4)]
+    part.expand(x=parts())
+    [to_db(i) for i in range(3)]
+"""
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_max_active_tasks_limits_the_instances_of_a_run_running_at_once(tmp_path, limit):
+    """Every task instance of the run takes one of its max_active_tasks slots (a mapped instance
+    too) before its task's pool, and gives both back when it ends; the run's own pool goes with it."""
+    (tmp_path / "limited.py").write_text(LIMITED.format(limit=limit))
+    airstep("pools", "set", "db", "1", cwd=tmp_path)
+    proc = airstep("run", "limited.py", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tasks = json.loads(proc.stdout)["tasks"]
+    assert len(tasks) == 12 and {t["state"] for t in tasks} == {"success"}
+    assert most_at_once(tasks, lambda t: 1) == limit
+    assert most_at_once([t for t in tasks if t["task_id"].startswith("to_db")], lambda t: 1) == 1
+    listed = json.loads(airstep("pools", "list", "--json", cwd=tmp_path).stdout)
+    assert listed == [{"pool": "db", "slots": 1, "used": 0, "description": ""}]  # a run's pool is not listed
+
+
+def test_max_active_tasks_survives_a_crashed_try_and_a_missing_pool(dag_file, run_file, engine):
+    """A try that crashed, and a task whose pool does not exist, give their run slot back: the
+    tasks after them still run (the run would hang otherwise)."""
+    path = dag_file(
+        """
+        from airstep import DAG, task
+
+        with DAG("crashy", max_active_tasks=1):
+            @task
+            def a():
+                return 1
+
+            @task(pool="nowhere")
+            def lost():
+                return 2
+
+            @task
+            def part(x):
+                return x
+
+            a()
+            lost()
+            part.expand(x=[1, 2, 3])
+        """
+    )
+    from airstep_local.faults import Faults
+
+    engine.session.faults = Faults(invoke=crash_of("a"))
+    result = run_within(run_file, path)
+    states = {(ti.task_id, ti.map_index): ti.state for ti in result.tasks}
+    assert states == {
+        ("a", -1): "failed",
+        ("lost", -1): "failed",
+        ("part", 0): "success",
+        ("part", 1): "success",
+        ("part", 2): "success",
+    }
+    errors = {ti.task_id: ti.error for ti in result.tasks}
+    assert errors["lost"] == "pool 'nowhere' does not exist: create it with `airstep pools set nowhere SLOTS`"
+    assert engine.store.list_pools(runs=True) == []
+
+
+def test_max_active_tasks_is_checked_where_it_is_set(tmp_path):
+    (tmp_path / "bad.py").write_text(
+        "from datetime import datetime\nfrom airflow.sdk import DAG, task\n\n"
+        "with DAG('bad', schedule=None, start_date=datetime(2026, 1, 1),\n"
+        "         max_active_tasks=0):\n"
+        "    @task(pool='max_active_tasks:mine')\n    def t():\n        pass\n    t()\n"
+    )
+    proc = airstep("compile", "bad.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "bad.py:4: max_active_tasks must be an integer from 1 to 1,000, got 0" in proc.stderr
+    (tmp_path / "bad.py").write_text(
+        (tmp_path / "bad.py").read_text().replace("max_active_tasks=0", "max_active_tasks=2")
+    )
+    proc = airstep("compile", "bad.py", cwd=tmp_path)
+    assert (
+        proc.returncode == 1 and "bad.py:9:" in proc.stderr and "'max_active_tasks:' are airstep's own" in proc.stderr
+    )
+    refused = airstep("pools", "set", "max_active_tasks:mine", "3", cwd=tmp_path)
+    assert refused.returncode == 1 and "not starting 'max_active_tasks:'" in refused.stderr

@@ -687,6 +687,13 @@ def bundle_of(version: str) -> str | None:
 DEFAULT_QUEUE = "default"
 # Airflow's pool of every task that names none: airstep does not limit it (README: Pools).
 DEFAULT_POOL = "default_pool"
+# A run's own pool when its DAG sets max_active_tasks (no pool of a task may be named so).
+RUN_POOL_PREFIX = "max_active_tasks:"
+
+
+def run_pool(dag_id: str, run_id: str, clear_number: int) -> str:
+    """The pool that holds the DAG's max_active_tasks for one execution of a run."""
+    return f"{RUN_POOL_PREFIX}{dag_id}:{clear_number}:{run_id}"
 
 
 def executor_function(default_function: str, queue: str) -> str:

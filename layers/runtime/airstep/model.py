@@ -165,6 +165,7 @@ class DagModel:
     end_date: str | None = None
     catchup: bool = False
     max_active_runs: int = 16  # runs of the DAG active at once (more wait, queued)
+    max_active_tasks: int | None = None  # task instances of a run running at once (more wait for a slot)
     is_paused_upon_creation: bool | None = None  # None: the environment's DagsArePausedAtCreation
     dagrun_timeout: float | None = None  # seconds: a run still going then fails (its unfinished tasks skipped)
     tags: tuple[str, ...] = ()
@@ -191,6 +192,7 @@ class DagModel:
             end_date=_iso(dag.end_date),
             catchup=dag.catchup,
             max_active_runs=dag.max_active_runs,
+            max_active_tasks=dag.max_active_tasks,
             is_paused_upon_creation=dag.is_paused_upon_creation,
             dagrun_timeout=dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None,
             tags=tuple(dag.tags),

@@ -29,6 +29,7 @@ from airstep.contract import (
     POKE_DONE,
     POKE_LAP,
     POKE_WAIT,
+    POOL_UNAVAILABLE,
     STATES_TIMEOUT,
     TASK_ID,
     Action,
@@ -579,24 +580,26 @@ class Invocation:
 
     # -- pools ------------------------------------------------------------------------------------------
     def acquire(self) -> dict[str, Any]:
-        """A pooled task instance's slots: taken now (its acquire state released), or waited for (its
-        token stored; nothing runs). An instance that will not run takes none, as in Airflow; a pool
-        it cannot use fails it, saying why."""
+        """A pooled task instance's slots (its run's, for max_active_tasks, then its pool's): taken
+        now (its acquire state released), or waited for (its token stored; nothing runs). An
+        instance that will not run takes none, as in Airflow; a pool it cannot use fails it, saying
+        why."""
         task = self.model.task_map[self.task_id]
-        assert task.pool is not None and self.payload.token is not None
+        claims = pooling.claims(self.model, task, self.payload.run)
+        assert claims and self.payload.token is not None
         token, index = self.payload.token, self.payload.map_index
         if not self._needs_slots(task):
             self._release(self.task_id, token)
-            return {TASK_ID: self.task_id, "pool": task.pool, "taken": None}
+            return {TASK_ID: self.task_id, "pool": claims[-1].pool, "taken": None}
         holder = pooling.holder_id(self.payload.run, self.task_id, index)
         arn = self.payload.execution or ""
-        taken = pooling.acquire(self.store, self.sfn, task.pool, task.pool_slots, holder, token, arn)
+        taken, claim = pooling.acquire(self.store, self.sfn, claims, holder, token, arn)
         if taken in (Taken.MISSING, Taken.TOO_BIG):
-            message = pooling.refusal(task.pool, task.pool_slots, taken)
+            message = pooling.refusal(claim, taken)
             self.store.finish_unfinished(self.key, self.task_id, TaskState.FAILED, _now(), message, map_index=index)
             pooling.fail_token(self.sfn, token, message)
-        logger.info("pool slots", extra={"pool": task.pool, "slots": task.pool_slots, "taken": taken.value})
-        return {TASK_ID: self.task_id, "pool": task.pool, "taken": taken.value}
+        logger.info("pool slots", extra={"pool": claim.pool, "slots": claim.slots, "taken": taken.value})
+        return {TASK_ID: self.task_id, "pool": claim.pool, "taken": taken.value}
 
     def _needs_slots(self, task: TaskModel) -> bool:
         """Whether the instance is to run a try: not finished (a clear may have kept it), and (unless
@@ -616,17 +619,17 @@ class Invocation:
 
     def _release_pool(self, task_id: str, map_index: int) -> None:
         """The instance has ended: give its pool slots back (starting the tasks waiting for them)."""
-        pool = self.model.task_map[task_id].pool
+        claims = pooling.claims(self.model, self.model.task_map[task_id], self.payload.run)
         holder = pooling.holder_id(self.payload.run, task_id, map_index)
-        if pool is not None and holder not in self.released:  # once per invocation: a try's end, then its run
-            pooling.release(self.store, self.sfn, pool, holder)
+        if claims and holder not in self.released:  # once per invocation: a try's end, then its run
+            for claim in reversed(claims):  # the task's pool first: its waiters hold a run slot already
+                pooling.release(self.store, self.sfn, claim.pool, holder)
             self.released.add(holder)
 
     def _release_run_pools(self, model: DagModel) -> None:
         """The run has ended: whatever slots its instances still hold go back."""
-        pools = {t.pool for t in model.tasks if t.pool is not None}
-        if pools:
-            pooling.release_run(self.store, self.sfn, pools, self.payload.run)
+        if model.max_active_tasks is not None or any(t.pool is not None for t in model.tasks):
+            pooling.release_run(self.store, self.sfn, model, self.payload.run)
 
     # -- gates --------------------------------------------------------------------------------------
     def hold_at_gate(self) -> dict[str, Any]:
@@ -705,7 +708,7 @@ class Invocation:
                 logger.warning("task failed outside the runner", extra={"error": message})
             self._release_pool(task_id, index)
         self.signal()
-        return TaskOutcome(self.task_id, TaskState.FAILED)
+        return TaskOutcome(self.task_id, TaskState.FAILED, map_index=index)
 
     # -- the run's verdict ------------------------------------------------------------------------
     def finalize(self) -> RunOutcome:
@@ -852,6 +855,8 @@ def _caught_message(caught: dict[str, Any]) -> str:
         pass
     if name == STATES_TIMEOUT:
         return "task timed out (execution_timeout)"
+    if name == POOL_UNAVAILABLE and cause:  # the runner's own words (pooling.refusal)
+        return cause
     return redact(f"{name}: {cause}" if cause else name)
 
 

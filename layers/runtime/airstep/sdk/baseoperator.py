@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE
+from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, RUN_POOL_PREFIX
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.dag import DAG, TASK_CALLBACKS, Callback, callbacks, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
@@ -334,6 +334,8 @@ def _pool(value: Any, location: SourceLocation) -> str:
         return DEFAULT_POOL
     if not isinstance(value, str) or not POOL_NAME.fullmatch(value):
         raise DagDefinitionError(f"pool must be a name of 1-256 printable characters, got {value!r}", location)
+    if value.startswith(RUN_POOL_PREFIX):
+        raise DagDefinitionError(f"pool names starting {RUN_POOL_PREFIX!r} are airstep's own, got {value!r}", location)
     return value
 
 

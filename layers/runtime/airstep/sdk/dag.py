@@ -95,6 +95,7 @@ class collect_dags:  # noqa: N801 - used like a function: `with collect_dags() a
 
 
 DEFAULT_MAX_ACTIVE_RUNS = 16  # Airflow's [core] max_active_runs_per_dag
+MAX_ACTIVE_TASKS_LIMIT = 1000  # a run's slots are one DynamoDB item (400 KB): one holder each
 
 
 class DAG:
@@ -110,6 +111,7 @@ class DAG:
         end_date: datetime | None = None,
         catchup: bool = False,
         max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS,
+        max_active_tasks: int | None = None,
         is_paused_upon_creation: bool | None = None,
         dagrun_timeout: timedelta | None = None,
         tags: list[str] | None = None,
@@ -152,6 +154,7 @@ class DAG:
             message = f"max_active_runs must be a positive integer, got {max_active_runs!r}"
             raise DagDefinitionError(message, self.location)
         self.max_active_runs = max_active_runs
+        self.max_active_tasks = _max_active_tasks(max_active_tasks, self.location)
         if is_paused_upon_creation is not None and not isinstance(is_paused_upon_creation, bool):
             message = f"is_paused_upon_creation must be True, False or None, got {is_paused_upon_creation!r}"
             raise DagDefinitionError(message, self.location)
@@ -324,6 +327,18 @@ def dag(dag_id: str | Callable[..., Any] | None = None, **dag_kwargs: Any) -> An
     if callable(dag_id):
         return decorate(dag_id)
     return decorate
+
+
+def _max_active_tasks(value: Any, location: SourceLocation) -> int | None:
+    """Task instances of one run that may run at once; None (the default): no limit. Airflow's
+    default is [core] max_active_tasks_per_dag (16); airstep adds no slot-taking step to a DAG that
+    does not ask for one."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ACTIVE_TASKS_LIMIT:
+        message = f"max_active_tasks must be an integer from 1 to {MAX_ACTIVE_TASKS_LIMIT:,}, got {value!r}"
+        raise DagDefinitionError(message, location)
+    return value
 
 
 def callbacks(name: str, value: Any, location: SourceLocation) -> list[Callback]:

@@ -15,6 +15,9 @@ and a test compares the two)::
     pk = SLOTS#<group>           sk = SLOTS                     a run slot group (a DAG's runs, or its
                                                                 backfill's): limit, holders {run_id: taken-at and arn}
                                  sk = QUEUE#<order>#<run_id>    a run waiting for a slot of the group
+    pk = POOLS                   sk = POOL#<name>               a pool: slots, used, holders {holder: slots and arn}
+    pk = RUNPOOLS                sk = POOL#max_active_tasks:...  a run's own pool (its DAG's max_active_tasks)
+    pk = POOL#<name>             sk = WAIT#<order>#<holder>     a task instance waiting for slots (its token)
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
@@ -27,6 +30,8 @@ and a test compares the two)::
 from __future__ import annotations
 
 from typing import Any
+
+from airstep.contract import RUN_POOL_PREFIX
 
 DAG_SK = "DAG"
 IMPORT_ERROR_SK = "IMPORT_ERROR"
@@ -50,6 +55,7 @@ SLOTS_SK = "SLOTS"
 QUEUE_PREFIX = "QUEUE#"
 QUEUED_RUNS = "QUEUED"
 POOLS_PK = "POOLS"  # every pool, one item each
+RUN_POOLS_PK = "RUNPOOLS"  # the pools of runs whose DAG sets max_active_tasks
 POOL_PREFIX = "POOL#"
 WAITER_PREFIX = "WAIT#"
 
@@ -80,6 +86,11 @@ def slots_pk(group: str) -> str:
 
 def queue_sk(order: str, run_id: str) -> str:
     return f"{QUEUE_PREFIX}{order}#{run_id}"
+
+
+def pool_key(name: str) -> tuple[str, str]:
+    """A pool's item: a run's own pool (max_active_tasks) apart from the pools users set."""
+    return (RUN_POOLS_PK if name.startswith(RUN_POOL_PREFIX) else POOLS_PK), pool_sk(name)
 
 
 def pool_sk(name: str) -> str:
