@@ -261,6 +261,22 @@ def _dynamodb(operation: str, p: dict[str, Any]) -> list[Request]:
             Request(action, table(name), leading([key["pk"]["S"] for key in request["Keys"]]))
             for name, request in p["RequestItems"].items()
         ]
+    if operation == "TransactWriteItems":  # each part is authorised as the call it makes
+        parts = {
+            "Put": "PutItem",
+            "Update": "UpdateItem",
+            "Delete": "DeleteItem",
+            "ConditionCheck": "ConditionCheckItem",
+        }
+        return [
+            Request(
+                f"dynamodb:{parts[kind]}",
+                table(part["TableName"]),
+                leading([(part.get("Key") or part["Item"])["pk"]["S"]]),
+            )
+            for item in p["TransactItems"]
+            for kind, part in item.items()
+        ]
     if operation == "Query":
         partition = next(v["S"] for k, v in p["ExpressionAttributeValues"].items() if k == ":pk")
         return [Request(action, table(p["TableName"], p.get("IndexName")), leading([partition]))]

@@ -108,7 +108,7 @@ def plan_backfill(
     """Every run the window plans, in the order they start. `runs_at(logical_dates)`: the DAG's runs
     at those dates, by logical date (ISO-8601, UTC). A run to redo keeps its run_id (Airflow clears
     the run it had and marks it a backfill's); a logical date with a run still going is left alone."""
-    if schedule is None or schedule.kind is ScheduleKind.ONCE:
+    if schedule is None or schedule.kind in (ScheduleKind.ONCE, ScheduleKind.ASSETS):
         described = schedule.describe() if schedule else "None"
         raise UserError([f"DAG {dag_id!r}: schedule {described} is not periodic, so it has no runs to backfill"])
     runs = backfill_runs(dag_id, schedule, zone, options.from_date, options.to_date, now, options.backwards)

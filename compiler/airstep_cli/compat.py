@@ -43,7 +43,6 @@ CONTEXT_KEYS_AIRSTEP_LACKS = frozenset(
         "prev_start_date_success",
         "task_reschedule_count",
         "task_state_store",
-        "triggering_asset_events",
     }
 )
 # Set by airstep itself, never by the DAG file: for every callable, and for the forwarded ones.

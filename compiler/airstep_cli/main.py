@@ -18,6 +18,7 @@ from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.states import RunState, TaskState
 from airstep_cli import run_control
+from airstep_cli.assets import assets_list, consumers, folder_dags, run_consumers, updates_assets
 from airstep_cli.backfill import (
     DEFAULT_MAX_ACTIVE_RUNS,
     BackfillOptions,
@@ -170,13 +171,19 @@ def run(
         Path | None,
         typer.Option("--secrets", help='JSON file: {"connections": {id: uri-or-object}, "variables": {key: value}}'),
     ] = None,
+    with_consumers: Annotated[
+        bool,
+        typer.Option("--with-consumers", help="then run the DAGs (of the file's folder) that its asset events trigger"),
+    ] = False,
 ) -> None:
     """Compile a DAG and run the compiled state machine here (moto), tasks by the real task runner."""
     try:
-        result = run_and_report(dag_file, dag_id, logical_date, conf, as_json, fast_retries, verbose, secrets_file)
+        results = run_and_report(
+            dag_file, dag_id, logical_date, conf, as_json, fast_retries, verbose, secrets_file, with_consumers
+        )
     except UserError as exc:
         fail(exc.lines)
-    if result.state is not RunState.SUCCESS:
+    if any(result.state is not RunState.SUCCESS for result in results):
         raise typer.Exit(1)
 
 
@@ -386,7 +393,8 @@ def test_dag(dag_file: str, dag_id: str, logical_date: str | None, conf: str | N
     """What `dag.test()` calls (the `airstep.local_runner` entry point): `airstep run` for one DAG;
     a broken file is reported as the command reports it, and exits 1."""
     try:
-        return run_and_report(dag_file, dag_id, logical_date, conf)
+        (result,) = run_and_report(dag_file, dag_id, logical_date, conf)
+        return result
     except UserError as exc:
         print_errors(exc.lines)
         raise SystemExit(1) from None
@@ -401,9 +409,11 @@ def run_and_report(
     fast_retries: bool = False,
     verbose: bool = False,
     secrets_file: Path | None = None,
-) -> Any:
-    """`airstep run` without the exit: run the DAG locally, print the outcome, return the RunResult.
-    Raises UserError for a broken file or bad options."""
+    with_consumers: bool = False,
+) -> list[Any]:
+    """`airstep run` without the exit: run the DAG locally (and, `with_consumers`, the runs its asset
+    events trigger), print the outcomes, return the RunResults. Raises UserError for a broken file
+    or bad options."""
     loaded, models = load_one(dag_file, dag_id)
     model = the_only_dag(dag_file, models)
     options = run_options(logical_date, conf, fast_retries)
@@ -414,26 +424,39 @@ def run_and_report(
     connections, variables = read_secrets(secrets_file) if secrets_file else ({}, {})
     from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
 
-    reporter = Progress(model) if not as_json else None
+    # the folder's DAGs scheduled on assets hear of this run's asset events (as a deploy registers them)
+    folder = folder_dags(Path(dag_file).parent, loaded) if with_consumers or updates_assets(model) else []
     try:
         with (
             LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
             redirect_stdout(sys.stderr),
         ):
             engine.seed_secrets(connections, variables)
+            engine.register_consumers(consumers(folder))
             request = RunRequest(options.logical_date, options.conf, options.fast_retries)
-            result = engine.run(model, source_of(loaded), request, on_progress=reporter)
+            results = [engine.run(model, source_of(loaded), request, on_progress=None if as_json else Progress(model))]
+
+            def run_one(consumer: DagModel, source: Any, dag_run: Any) -> Any:
+                err.print(f"[bold]{consumer.dag_id}[/bold]: triggered by asset events ({dag_run.run_id})")
+                consumer_request = RunRequest(conf={}, fast_retries=options.fast_retries, run=dag_run)
+                return engine.run(
+                    consumer, source, consumer_request, on_progress=None if as_json else Progress(consumer)
+                )
+
+            if with_consumers:
+                results += run_consumers(engine, folder, run_one)
     except CompileError as exc:
         raise UserError([str(exc)]) from None
     if as_json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
+        first, *triggered = (result.to_json() for result in results)
+        print(json.dumps({**first, "triggered_runs": triggered} if with_consumers else first, indent=2))
+    for result in results if not as_json else []:
         print_table(result)
-    if result.state is not RunState.SUCCESS and not as_json:
-        failed = [t.label for t in result.tasks if t.state is TaskState.FAILED]
-        detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
-        err.print(f"[red]run {result.run_id} failed[/red]{detail}")
-    return result
+        if result.state is not RunState.SUCCESS:
+            failed = [t.label for t in result.tasks if t.state is TaskState.FAILED]
+            detail = f": failed task(s) {', '.join(failed)}" if failed else f": {result.error}" if result.error else ""
+            err.print(f"[red]run {result.run_id} failed[/red]{detail}")
+    return results
 
 
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded locally or in a deployed stack.")
@@ -450,6 +473,9 @@ runs_app.command("clear")(run_control.runs_clear)
 runs_app.command("mark")(run_control.runs_mark)
 dags_app.command("pause")(run_control.dags_pause)
 dags_app.command("unpause")(run_control.dags_unpause)
+assets_app = typer.Typer(no_args_is_help=True, help="Assets: what DAGs update and are scheduled on.")
+app.add_typer(assets_app, name="assets")
+assets_app.command("list")(assets_list)
 
 
 @runs_app.command("list")
@@ -508,14 +534,22 @@ def runs_show(
             "duration",
             "error",
             "clear_number",
+            "triggered_by",
         )
     }
+    events = run.get("triggering_asset_events", [])
     if as_json:
-        print(json.dumps({**summary, "tasks": [t.to_dict() for t in tasks]}, indent=2))
+        print(
+            json.dumps({**summary, "triggering_asset_events": events, "tasks": [t.to_dict() for t in tasks]}, indent=2)
+        )
         return
     for key, value in summary.items():
         if value not in (None, 0):  # a run never cleared has clear_number 0
             out.print(f"[bold]{key}[/bold]: {value}", markup=True)
+    for event in events:
+        source = event["source"]
+        by = ".".join(str(source[k]) for k in ("dag_id", "task_id") if k in source) or json.dumps(source)
+        out.print(f"[bold]asset event[/bold]: {escape(event['asset'])} at {event['timestamp']} by {escape(by)}")
     rows = [{**t.to_dict(), "task_id": t.label} for t in tasks]  # a mapped instance as task[i]
     print_rows(rows, ("task_id", "state", "try_number", "start", "end", "duration", "error"))
 

@@ -76,7 +76,7 @@ def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) ->
             paused_at = now.isoformat() if paused else None
             target.store.put_dag(dataclasses.replace(record, paused=paused, paused_at=paused_at))
             caught = []
-            if not paused and record.schedule is not None:
+            if not paused and record.schedule is not None and record.schedule.timed:
                 # what its schedule would have fired while paused; a DAG deployed paused never ran:
                 # what it missed since its start_date, as on a first deploy
                 after = datetime.fromisoformat(record.paused_at) if record.paused_at else None

@@ -19,15 +19,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, ScheduleKind, ScheduleTarget, executor_function
+from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, Schedule, ScheduleKind, ScheduleTarget, executor_function
 from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
+from airstep.runtime import assets
 from airstep.runtime.admission import set_run_limit
 from airstep.runtime.catchup import catch_up
 from airstep.runtime.clients import client, registry
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.dag_parser import ParseRequest
 from airstep.runtime.store import DagRecord, FileRecord, ImportErrorRecord, MetadataStore, metadata_store
+from airstep.runtime.store.assets import Consumer
 from airstep.sandbox import ParsedFile
 from airstep_compiler.bundles import MAX_BUNDLE_BYTES, Bundle, Snapshot, build_bundle, is_dag_file, take_snapshot
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
@@ -197,7 +199,7 @@ class Deployer:
                 continue
             try:
                 compiled = compile_dag(model, source, options)
-                if model.schedule:
+                if model.schedule and model.schedule.timed:
                     scheduler_expression(model.schedule, model.start_date)
             except (CompileError, ScheduleError) as exc:
                 line = exc.line if isinstance(exc, CompileError) and exc.line else model.line
@@ -265,12 +267,14 @@ class Deployer:
             previous = None  # its file came back: a new DAG, as far as pausing and catchup go
         new = previous is None
         paused = self._paused_upon_creation(model) if previous is None else previous.paused
-        schedule_name = self._schedule(model, arn, paused) if model.schedule else self._delete_schedule(model.dag_id)
+        timed = model.schedule is not None and model.schedule.timed
+        schedule_name = self._schedule(model, arn, paused) if timed else self._delete_schedule(model.dag_id)
         outcome: dict[str, Any] = {"dag_id": model.dag_id, "state_machine_arn": arn, "changed": changed}
         if new and not paused:  # before the record: a deploy that fails part-way is retried as new
             outcome.update(self._catch_up(model, arn))
         elif previous is not None and previous.max_active_runs != model.max_active_runs:
             outcome["started"] = sorted(set_run_limit(self.store, self.sfn, model.dag_id, model.max_active_runs))
+        self._register_assets(model.dag_id, model.schedule, previous.schedule if previous else None)
         self.store.put_dag(dag_record(model, source, arn, schedule_name, previous, changed, paused=paused))
         logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": source.version})
         return outcome
@@ -282,7 +286,7 @@ class Deployer:
     def _catch_up(self, model: DagModel, machine_arn: str) -> dict[str, Any]:
         """A DAG deployed for the first time starts the runs it missed since its start_date (catchup),
         or its latest (no catchup), as Airflow's scheduler would on first seeing it."""
-        if model.schedule is None or model.start_date is None:
+        if model.schedule is None or not model.schedule.timed or model.start_date is None:
             return {}
         caught = catch_up(
             self.store,
@@ -351,10 +355,23 @@ class Deployer:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
 
+    def _register_assets(self, dag_id: str, schedule: Schedule | None, before: Schedule | None) -> None:
+        """A DAG scheduled on assets is told of their events (airstep.runtime.assets): it is one of
+        their consumers, and no longer one of those it stopped naming."""
+        now = schedule.assets if schedule is not None and schedule.assets is not None else None
+        was = before.assets if before is not None and before.assets is not None else None
+        named = assets.condition_assets(now) if now else []
+        for name in assets.condition_assets(was) if was else []:
+            if name not in named:
+                self.store.unregister_consumer(name, dag_id)
+        for name in named:
+            self.store.register_consumer(name, Consumer(dag_id, now or {}), datetime.now(UTC).isoformat())
+
     def _retire(self, dag_id: str) -> None:
         self._delete_schedule(dag_id)
         record = self.store.get_dag(dag_id)
         if record is not None:
+            self._register_assets(dag_id, None, record.schedule)
             self.store.put_dag(record.retired())
         logger.info("dag removed", extra={"dag_id": dag_id})
 

@@ -25,12 +25,22 @@ from moto import mock_aws
 from airstep.connections import secrets
 from airstep.contract import CTX, RUN, Action, DagRun, Payload, TaskOutcome, execution_name, expanded
 from airstep.model import DagModel
-from airstep.runtime import dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
+from airstep.runtime import assets, dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
 from airstep.runtime.clients import registry
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
-from airstep.runtime.store.schema import GATE_PREFIX, POOL_PREFIX, POOLS_PK, RUN_POOLS_PK, RUN_SK
+from airstep.runtime.store.assets import Consumer
+from airstep.runtime.store.schema import (
+    ASSET_PREFIX,
+    ASSET_QUEUE_PREFIX,
+    CONSUMER_PREFIX,
+    GATE_PREFIX,
+    POOL_PREFIX,
+    POOLS_PK,
+    RUN_POOLS_PK,
+    RUN_SK,
+)
 from airstep.states import RunState, TaskState
 from airstep_compiler import CompileOptions, DagSource, compile_dag
 from airstep_compiler.deploy import dag_record
@@ -244,15 +254,15 @@ class LocalEngine:
         return {(i["pk"]["S"], i["sk"]["S"]): i for i in items}
 
     def _load_state(self) -> None:
-        """The local history (`load_state`), or else its pools alone (`airstep pools set`): every
-        run defined there can use them. No execution outlives its process: pools start with every
-        slot free and no waiter."""
+        """The local history (`load_state`), or else its pools and assets alone (`airstep pools set`,
+        earlier asset events): every run defined there can use them. No execution outlives its
+        process: pools start with every slot free and no waiter."""
         for (pk, _), item in self._stored_items().items():
             if pk.startswith(POOL_PREFIX):
                 continue
             if pk == POOLS_PK:
                 item = {**item, "holders": {"M": {}}, "used": {"N": "0"}}
-            elif not self._load:
+            elif not self._load and not pk.startswith((ASSET_PREFIX, ASSET_QUEUE_PREFIX)):
                 continue
             self.dynamodb.put_item(TableName=self.names.table, Item=item)
 
@@ -282,9 +292,12 @@ class LocalEngine:
             i
             for page in self.store.table.scan()
             for i in page
-            if not i["sk"]["S"].startswith(GATE_PREFIX) and not i["pk"]["S"].startswith((POOL_PREFIX, RUN_POOLS_PK))
+            if not i["sk"]["S"].startswith((GATE_PREFIX, CONSUMER_PREFIX))  # consumers: registered by each run
+            and not i["pk"]["S"].startswith((POOL_PREFIX, RUN_POOLS_PK))
         ]
         rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
+        # assets were loaded: what is left of them now (a consumed queue entry stays consumed)
+        rerun |= {pk for pk, _ in self._stored_items() if pk.startswith((ASSET_PREFIX, ASSET_QUEUE_PREFIX))}
         if self._load:  # `airstep pools ...` (and clear): the pools as they are now, one deleted stays deleted
             rerun.add(POOLS_PK)
         else:  # a run changes no pool: keep them as stored (another command may have set them meanwhile)
@@ -296,6 +309,13 @@ class LocalEngine:
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"format": 1, "items": list(items.values())}), encoding="utf-8")
         tmp.replace(self._state_file)
+
+    def register_consumers(self, consumers: list[Consumer]) -> None:
+        """The DAGs scheduled on assets that this engine's runs may update (locally: the DAG files in
+        the producer's folder), as a deploy registers them; not kept in the local history."""
+        for consumer in consumers:
+            for name in assets.condition_assets(consumer.condition):
+                self.store.register_consumer(name, consumer, datetime.now(UTC).isoformat())
 
     def seed_secrets(self, connections: dict[str, Any], variables: dict[str, Any]) -> None:
         """Create connections and variables in moto's Secrets Manager under Airflow's names.

@@ -11,7 +11,7 @@ from conformance.recorded import AIRFLOW_FILES
 
 LACKS = """\
 import pendulum
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, AssetAlias, task
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.standard.operators.bash import BashOperator
 
@@ -39,7 +39,7 @@ def test_compat_names_each_unsupported_feature_and_exits_1(tmp_path):
     assert proc.returncode == 1
     where = str(tmp_path / "lacks.py")
     assert proc.stdout.splitlines() == [
-        f"{where}:2: `airflow.sdk.Asset` is not supported by airstep",
+        f"{where}:2: `airflow.sdk.AssetAlias` is not supported by airstep",
         f"{where}:3: `airflow.providers.amazon` is not supported by airstep",
         f"{where}:7: `task.virtualenv` is not supported by airstep",
         f"{where}:14: `BashOperator(depends_on_past=...)` is not supported by airstep",

@@ -84,6 +84,23 @@ with DAG("pooled", schedule="0 2 * * *", start_date=datetime(2030, 1, 1), max_ac
 """
 
 
+PRODUCER = """
+from datetime import datetime
+from airstep import DAG, Asset, PythonOperator
+
+with DAG("producer", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):
+    PythonOperator(task_id="write", python_callable=lambda: 1, outlets=[Asset("orders")])
+"""
+
+CONSUMER = """
+from datetime import datetime
+from airstep import DAG, Asset, PythonOperator
+
+with DAG("consumer", schedule=[Asset("orders")], start_date=datetime(2030, 1, 1), is_paused_upon_creation=False):
+    PythonOperator(task_id="read", python_callable=lambda: 2)
+"""
+
+
 @pytest.fixture
 def stack(monkeypatch):
     environment = {
@@ -91,6 +108,7 @@ def stack(monkeypatch):
         "AIRSTEP_TASK_RUNNER_ARN": NAMES.function_arn(NAMES.run_task),
         "AIRSTEP_STATE_MACHINE_ROLE_ARN": f"{ROLE}/airstep-dev-state-machines-{REGION}",
         "AIRSTEP_START_RUN_ARN": NAMES.function_arn(NAMES.start_run),
+        "AIRSTEP_ASSET_RUNS_FUNCTION": NAMES.function_arn(NAMES.start_run),
         "AIRSTEP_SCHEDULER_ROLE_ARN": f"{ROLE}/airstep-dev-scheduler-{REGION}",
         "AIRSTEP_SCHEDULE_GROUP": "airstep-dev",
         "AIRSTEP_SCHEDULE_DLQ_ARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:airstep-dev-schedule-dlq",
@@ -259,6 +277,24 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     assert engine.store.waiters("warehouse") == []
     assert [w.holder for w in engine.store.waiters("lake")] == ["pooled#r#0#t"]
     assert [p.name for p in engine.store.list_pools(runs=True)] == [own.pool]
+
+    # asset-triggered runs: the producer's task records its event and queues it for the consumer
+    # (registered by its deploy), then start-run consumes the queue and starts the consumer's run;
+    # a consumer whose file goes stops hearing of the asset
+    assert put(engine, "dags/consumer.py", CONSUMER)["files"][0]["outcome"] == "deployed"
+    assert put(engine, "dags/producer.py", PRODUCER)["files"][0]["outcome"] == "deployed"
+    target = boto3.client("scheduler").get_schedule(Name="airstep-dev-producer", GroupName="airstep-dev")["Target"]
+    produced = engine.session.invoke_locally(
+        NAMES.start_run, {**json.loads(target["Input"]), "scheduled_time": "2026-11-21T02:00:00Z"}
+    )
+    assert wait(produced["execution_arn"])["status"] == "SUCCEEDED"
+    (consumed,) = engine.store.runs_of_dag("consumer")
+    assert consumed.triggered_by == "asset" and consumed.run_id.startswith("asset_triggered__")
+    assert wait(consumed.execution_arn)["status"] == "SUCCEEDED"
+    assert [e["asset"] for e in consumed.to_dict()["triggering_asset_events"]] == ["orders"]
+    engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/consumer.py")
+    engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/consumer.py"))
+    assert engine.store.consumers("orders") == []
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")

@@ -93,9 +93,9 @@ def test_airflow_3_and_airflow_2_paths_build_the_same_dag(tmp_path):
     [
         ("from airflow.providers.google.cloud.operators.bigquery import X", 3, "`airflow.providers.google`"),
         ("import airflow.providers.google.cloud", 3, "`airflow.providers.google`"),
-        ("from airflow.sdk import Asset", 3, "`airflow.sdk.Asset`"),
+        ("from airflow.sdk import AssetAlias", 3, "`airflow.sdk.AssetAlias`"),
         ("from airflow.sdk import DAG, NoSuchThing", 3, "`airflow.sdk.NoSuchThing`"),
-        ("import airflow.sdk\nx = airflow.sdk.Asset", 4, "`airflow.sdk.Asset`"),
+        ("import airflow.sdk\nx = airflow.sdk.AssetAlias", 4, "`airflow.sdk.AssetAlias`"),
     ],
 )
 def test_what_airstep_lacks_is_an_error_naming_the_file_line_and_name(tmp_path, statement, line, named):
@@ -186,4 +186,4 @@ def test_get_current_context_outside_a_task_says_where_to_call_it():
 
 def test_targets_are_written_module_colon_attribute():
     assert target("airflow.sdk", "DAG") == "airstep.sdk.dag:DAG"
-    assert target("airflow.sdk", "Asset") is None
+    assert target("airflow.sdk", "AssetAlias") is None

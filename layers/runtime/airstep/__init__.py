@@ -18,6 +18,7 @@ Write DAG files with Airflow 3 names::
 
 from airstep.connections import BaseHook, Connection, Variable
 from airstep.errors import AirflowFailException, AirflowSkipException, DagDefinitionError
+from airstep.sdk.assets import Asset, AssetAll, AssetAny
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.dag import DAG, dag
 from airstep.sdk.dependencies import Label, chain, chain_linear, cross_downstream
@@ -32,6 +33,9 @@ __all__ = [
     "DAG",
     "AirflowFailException",
     "AirflowSkipException",
+    "Asset",
+    "AssetAll",
+    "AssetAny",
     "BaseHook",
     "BaseOperator",
     "BashOperator",

@@ -532,6 +532,7 @@ class ScheduleKind(StrEnum):
     DELTA_TRIGGER = "delta_trigger"  # DeltaTriggerTimetable: a timedelta
     DELTA_INTERVAL = "delta_interval"  # DeltaDataIntervalTimetable: Airflow 2's timedelta
     ONCE = "once"  # "@once"
+    ASSETS = "asset_trigger"  # AssetTriggeredTimetable: schedule=[Asset(...)], AssetAll / AssetAny
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,10 +545,11 @@ class Schedule:
     seconds: float | None = None
     timezone: str | None = None
     interval: float | None = None  # a trigger timetable's data interval, in seconds before the fire time
+    assets: dict[str, Any] | None = None  # an asset condition: {"asset", "uri"} | {"all": [...]} | {"any": [...]}
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind.value}
-        for name in ("cron", "preset", "seconds", "timezone", "interval"):
+        for name in ("cron", "preset", "seconds", "timezone", "interval", "assets"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         return data
@@ -561,15 +563,31 @@ class Schedule:
             data.get("seconds"),
             data.get("timezone"),
             data.get("interval"),
+            data.get("assets"),
         )
+
+    @property
+    def timed(self) -> bool:
+        """Whether the schedule fires at times (an EventBridge schedule starts its runs)."""
+        return self.kind is not ScheduleKind.ASSETS
 
     def describe(self) -> str:
         """The schedule as a DAG file writes it: a preset, a cron string, an interval or '@once'."""
+        if self.assets is not None:
+            return describe_assets(self.assets)
         if self.seconds is not None:
             return f"every {self.seconds:g} s"
         if self.kind is ScheduleKind.ONCE:
             return "@once"
         return self.preset or self.cron or self.kind.value
+
+
+def describe_assets(condition: dict[str, Any]) -> str:
+    """An asset condition as a DAG file would write it."""
+    if "asset" in condition:
+        return f"Asset({condition['asset']!r})"
+    kind, parts = ("AssetAll", condition["all"]) if "all" in condition else ("AssetAny", condition["any"])
+    return f"{kind}({', '.join(describe_assets(part) for part in parts)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,6 +650,8 @@ class DagRun:
     data_interval_end: datetime | None
     conf: dict[str, Any] = field(default_factory=dict)
     clear_number: int = 0  # Airflow's: how many times the run was cleared (each clear is a new execution)
+    # An asset-triggered run's: the asset events it consumed (airstep.runtime.store.assets.AssetEvent.to_dict)
+    triggering_asset_events: tuple[dict[str, Any], ...] = ()
 
     def to_input(self) -> dict[str, Any]:
         data = {
@@ -643,6 +663,8 @@ class DagRun:
             "data_interval_end": _iso(self.data_interval_end),
             "conf": self.conf,
         }
+        if self.triggering_asset_events:
+            data["triggering_asset_events"] = list(self.triggering_asset_events)
         return data | ({"clear_number": self.clear_number} if self.clear_number else {})
 
     @property
@@ -663,6 +685,7 @@ class DagRun:
             data_interval_end=parse_time(data.get("data_interval_end")),
             conf=dict(data.get("conf") or {}),
             clear_number=int(data.get("clear_number") or 0),
+            triggering_asset_events=tuple(data.get("triggering_asset_events") or ()),
         )
 
 

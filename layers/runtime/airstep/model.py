@@ -85,6 +85,7 @@ class TaskModel:
     pool: str | None = None  # a pool that limits it (None: Airflow's default_pool, unlimited here)
     pool_slots: int = 1
     sensor: SensorPolicy | None = None  # a sensor: pokes until done, waiting between pokes
+    outlets: tuple[tuple[str, str], ...] = ()  # the assets (name, uri) its success updates
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
@@ -128,12 +129,16 @@ class TaskModel:
             )
             if isinstance(op, BaseSensorOperator)
             else None,
+            outlets=tuple((asset.name, asset.uri) for asset in op.outlets),
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["upstream"] = list(self.upstream)
         data["sensor"] = self.sensor.to_dict() if self.sensor else None
+        data["outlets"] = [list(asset) for asset in self.outlets]
+        if not self.outlets:  # most tasks: kept out of the model's JSON
+            del data["outlets"]
         return data
 
     @classmethod
@@ -145,6 +150,7 @@ class TaskModel:
                 "upstream": tuple(data["upstream"]),
                 "trigger_rule": TriggerRule(data["trigger_rule"]),
                 "sensor": sensor,
+                "outlets": tuple(tuple(asset) for asset in data.get("outlets", ())),
             }
         )
 

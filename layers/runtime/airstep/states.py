@@ -32,6 +32,24 @@ class RunType(StrEnum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
+    ASSET_TRIGGERED = "asset_triggered"
+
+
+class TriggeredBy(StrEnum):
+    """What started a run (Airflow's `DagRunTriggeredByType`), as its record says."""
+
+    CLI = "cli"  # `airstep run`, `airstep trigger`
+    TIMETABLE = "timetable"
+    BACKFILL = "backfill"
+    ASSET = "asset"
+
+
+TRIGGERED_BY = {
+    RunType.MANUAL: TriggeredBy.CLI,
+    RunType.SCHEDULED: TriggeredBy.TIMETABLE,
+    RunType.BACKFILL: TriggeredBy.BACKFILL,
+    RunType.ASSET_TRIGGERED: TriggeredBy.ASSET,
+}
 
 
 FINISHED = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED, TaskState.UPSTREAM_FAILED})

@@ -50,6 +50,7 @@ _INTERVAL_TIMETABLES = {
     "DeltaDataIntervalTimetable": "airstep.timetables:DeltaDataIntervalTimetable",
 }
 _TIMETABLES = {**_TRIGGER_TIMETABLES, **_INTERVAL_TIMETABLES}
+_ASSETS = {name: f"airstep.sdk.assets:{name}" for name in ("Asset", "AssetAll", "AssetAny")}
 _BRANCH = {
     "BranchPythonOperator": "airstep.sdk.operators.branch:BranchPythonOperator",
     "ShortCircuitOperator": "airstep.sdk.operators.branch:ShortCircuitOperator",
@@ -106,8 +107,10 @@ SURFACE: dict[str, Names] = {
         **_SETUP_TEARDOWN,
         **_PARAM,
         **_BASE_SENSOR,
+        **_ASSETS,
         "SkipMixin": "airstep.sdk.operators.branch:SkipMixin",
     },
+    "airflow.sdk.definitions.asset": {**_ASSETS, "BaseAsset": "airstep.sdk.assets:BaseAsset"},
     "airflow.sdk.bases.sensor": _BASE_SENSOR,
     "airflow.providers.standard.sensors.python": _PYTHON_SENSOR,
     "airflow.providers.standard.sensors.filesystem": _FILE_SENSOR,

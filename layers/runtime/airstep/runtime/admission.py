@@ -68,12 +68,20 @@ def admit(
             if older.run.run_type is RunType.SCHEDULED and not older.run.clear_number and older.sk < queued.sk:
                 store.dequeue(older)
                 store.forget_queued_run(RunKey(older.run.dag_id, older.run.run_id))
-    return _promoted(store, sfn, queued)
+    return _promoted(store, sfn, queued.group, run)
 
 
-def _promoted(store: MetadataStore, sfn: Any, queued: QueuedRun) -> Admission:
-    run = queued.run
-    started = promote(store, sfn, queued.group)
+def admit_queued(store: MetadataStore, sfn: Any, run: DagRun, limit: int) -> Admission:
+    """Admit a run whose queue item was written already (by the write that made the run: an
+    asset-triggered run's claim): record it queued and start what its group's slots allow."""
+    group = slot_group(run)
+    store.set_limit(group, limit)
+    store.queue_run(run, _now())
+    return _promoted(store, sfn, group, run)
+
+
+def _promoted(store: MetadataStore, sfn: Any, group: str, run: DagRun) -> Admission:
+    started = promote(store, sfn, group)
     if run.run_id in started:
         return Admission(run.run_id, RunState.RUNNING, started[run.run_id])
     record = store.get_run(RunKey(run.dag_id, run.run_id))

@@ -13,6 +13,7 @@ from airstep.connections import AirflowNotFoundException, Connection, Variable
 from airstep.contract import XCOM_RETURN_KEY, DagRun
 from airstep.runtime import macros
 from airstep.runtime.xcoms import decode_xcoms
+from airstep.sdk.assets import TriggeringAssetEvents
 from airstep.sdk.param import resolve_params
 
 if TYPE_CHECKING:
@@ -252,6 +253,7 @@ def build_context(dag: DAG, task: BaseOperator, run: DagRun, ti: TaskInstanceVie
         "try_number": ti.try_number,
         "test_mode": False,
         "task_instance_key_str": f"{dag.dag_id}__{task.task_id}__{run.run_id}",  # Airflow's, without a logical date
+        "triggering_asset_events": TriggeringAssetEvents(run.triggering_asset_events),
     }
     if logical is not None:
         context.update(

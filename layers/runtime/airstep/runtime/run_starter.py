@@ -1,8 +1,10 @@
-"""Starts scheduled runs: EventBridge Scheduler invokes this with the schedule's fire time.
+"""Starts runs: scheduled ones (EventBridge Scheduler invokes this with the schedule's fire time)
+and asset-triggered ones (the task runner invokes it with the DAGs an asset event was queued for).
 
-The execution name is derived from the logical date, so a duplicate delivery of the same fire
-time never creates a second run (Step Functions refuses a second execution of that name), and the
-run waits its turn behind the DAG's `max_active_runs` (airstep.runtime.admission).
+A scheduled run's execution name is derived from the logical date, so a duplicate delivery of the
+same fire time never creates a second run (Step Functions refuses a second execution of that name);
+an asset-triggered run is made once by the write that consumes its queue (airstep.runtime.assets).
+Every run waits its turn behind the DAG's `max_active_runs` (airstep.runtime.admission).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from airstep.contract import ScheduleTarget, parse_time
+from airstep.runtime import assets
 from airstep.runtime.admission import admit
+from airstep.runtime.assets import ASSET_CONSUMERS
 from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.scheduling import scheduled_run
@@ -38,6 +42,16 @@ def start_scheduled_run(event: dict[str, Any], sfn: Any, store: MetadataStore) -
     }
 
 
+def start_asset_runs(event: dict[str, Any], sfn: Any, store: MetadataStore) -> dict[str, Any]:
+    """`event`: {"asset_consumers": [dag_id, ...]}, DAGs whose asset queues changed."""
+    admitted = assets.start_runs(store, sfn, list(event["asset_consumers"]))
+    for admission in admitted:
+        logger.info("asset-triggered run", extra={"run_id": admission.run_id, "state": admission.state})
+    return {"runs": [{"run_id": a.run_id, "state": a.state.value, "execution_arn": a.execution_arn} for a in admitted]}
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if ASSET_CONSUMERS in event:
+        return start_asset_runs(event, client("stepfunctions"), metadata_store())
     return start_scheduled_run(event, client("stepfunctions"), metadata_store())

@@ -114,7 +114,7 @@ def manual_run(
     if schedule is not None and schedule.kind is ScheduleKind.CRON_INTERVAL:
         end = _cron_at_or_before(schedule, when, zone)
         start = _cron_step(schedule, end, zone, forward=False)
-    elif schedule is not None:
+    elif schedule is not None and schedule.timed:
         start = _interval_start(schedule, when, zone)
     return DagRun(dag_id, f"{RunType.MANUAL}__{when.isoformat()}", RunType.MANUAL, when, start, end, dict(conf or {}))
 

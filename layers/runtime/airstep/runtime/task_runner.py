@@ -43,9 +43,9 @@ from airstep.contract import (
     expand_answer,
 )
 from airstep.model import DagModel, SensorPolicy, TaskModel
-from airstep.runtime import pooling
+from airstep.runtime import assets, pooling
 from airstep.runtime.clients import client
-from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
+from airstep.runtime.constants import ASSET_RUNS_FUNCTION_ENV, EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.context import ExternalStates
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
@@ -539,6 +539,8 @@ class Invocation:
             logger.warning("late try ignored", extra={"try_number": try_number, "recorded": recorded.state})
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
+        if state is TaskState.SUCCESS and self.model.task_map[self.task_id].outlets:
+            self._update_assets(ended)
         if state in FINISHED:
             self._signal_unless_instance()
             self._release_pool(self.task_id, index)
@@ -577,6 +579,20 @@ class Invocation:
                 error=message,
             )
         return found
+
+    # -- assets -----------------------------------------------------------------------------------------
+    def _update_assets(self, ended: str) -> None:
+        """The task succeeded: each asset in its outlets is updated (an event, queued for the DAGs
+        scheduled on it)."""
+        due: list[str] = []
+        for event in assets.task_events(self.model, self.task_id, self.payload.run, self.payload.map_index, ended):
+            queued = assets.record(self.store, event)
+            logger.info("asset updated", extra={"asset": event.name, "consumers": queued})
+            due += queued
+        function = os.environ.get(ASSET_RUNS_FUNCTION_ENV)
+        if due and function:  # start-run starts what is due; it is not this invocation's to wait for
+            request = json.dumps({assets.ASSET_CONSUMERS: sorted(set(due))}).encode()
+            client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=request)
 
     # -- pools ------------------------------------------------------------------------------------------
     def acquire(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, RUN_POOL_PREFIX
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
+from airstep.sdk.assets import outlet_assets
 from airstep.sdk.dag import DAG, TASK_CALLBACKS, Callback, callbacks, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
 from airstep.sdk.param import split_params
@@ -74,6 +75,8 @@ class BaseOperator(DependencyMixin):
         task_display_name: str | None = None,
         max_active_tis_per_dagrun: int | None = None,
         map_index_template: str | None = None,
+        outlets: Any = None,
+        inlets: Any = None,
         on_execute_callback: Callback | list[Callback] | None = _UNSET,
         on_success_callback: Callback | list[Callback] | None = _UNSET,
         on_failure_callback: Callback | list[Callback] | None = _UNSET,
@@ -96,6 +99,8 @@ class BaseOperator(DependencyMixin):
         validate_key("task_id", self.task_id, self.location)
         self.doc_md = doc_md
         self.task_display_name: str = task_display_name or self.task_id
+        self.outlets = outlet_assets(outlets, self.location)  # updated when the task succeeds
+        self.inlets = list(inlets) if isinstance(inlets, (list, tuple)) else [] if inlets is None else [inlets]
         defaults = {**owning_dag.default_args, **(self.task_group.default_args if self.task_group else {})}
         given = {
             "owner": owner,

@@ -140,7 +140,7 @@ class DAG:
         self.end_date = _check_date("end_date", end_date, self.location)
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise DagDefinitionError("end_date is before start_date", self.location)
-        if self.schedule is not None:
+        if self.schedule is not None and self.schedule.timed:
             try:
                 self.schedule_timezone  # noqa: B018 - checked now: the schedule needs a named zone
             except ValueError as exc:

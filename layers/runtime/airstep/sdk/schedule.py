@@ -10,6 +10,7 @@ from croniter import croniter
 
 from airstep.contract import Schedule, ScheduleKind
 from airstep.errors import DagDefinitionError, SourceLocation
+from airstep.sdk.assets import asset_schedule
 from airstep.timetables import (
     CronDataIntervalTimetable,
     CronTriggerTimetable,
@@ -38,6 +39,8 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> Schedule | None:
     """
     if schedule is None:
         return None
+    if (condition := asset_schedule(schedule)) is not None:
+        return Schedule(ScheduleKind.ASSETS, assets=condition.to_condition())
     if isinstance(schedule, CronDataIntervalTimetable):
         cron, preset = _cron(schedule.cron, location)
         return Schedule(ScheduleKind.CRON_INTERVAL, cron, preset, timezone=schedule.timezone or None)
@@ -55,7 +58,8 @@ def parse_schedule(schedule: Any, location: SourceLocation) -> Schedule | None:
         return Schedule(ScheduleKind.DELTA_TRIGGER, seconds=_seconds("timedelta", schedule, location))
     if not isinstance(schedule, str):
         raise DagDefinitionError(
-            f"schedule must be None, a cron string, a preset such as '@daily', a timedelta or a timetable; "
+            f"schedule must be None, a cron string, a preset such as '@daily', a timedelta, a timetable, "
+            f"or assets (Asset, a list of them, AssetAll, AssetAny); "
             f"got {type(schedule).__name__}",
             location,
         )

@@ -1,6 +1,7 @@
-"""The metadata store: DAGs, runs, task-instance tries, return values and gates in one DynamoDB table.
+"""The metadata store: DAGs, runs, task-instance tries, return values, gates, pools and assets in one
+DynamoDB table.
 
-One module per entity (`dags`, `runs`, `task_instances`, `gates`) over one codec (`codec.Table`);
+One module per entity (`dags`, `runs`, `task_instances`, `gates`, `pools`, `assets`) over one codec (`codec.Table`);
 `schema` has the keys and indexes. `MetadataStore` is the facade every caller uses.
 """
 
@@ -13,6 +14,7 @@ import boto3
 
 from airstep.runtime.clients import registry
 from airstep.runtime.constants import RETENTION_DAYS_ENV, TABLE_NAME_ENV
+from airstep.runtime.store.assets import Assets
 from airstep.runtime.store.codec import Table
 from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, ImportErrorRecord
 from airstep.runtime.store.gates import Gates, GateStatus
@@ -25,7 +27,7 @@ from airstep.runtime.store.task_instances import FinishedInstances, TaskInstance
 DEFAULT_RETENTION_DAYS = 365
 
 
-class MetadataStore(DagRecords, RunRecords, RunSlots, TaskInstances, Gates, Pools):
+class MetadataStore(DagRecords, RunRecords, RunSlots, TaskInstances, Gates, Pools, Assets):
     """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one. Runs,
     task instances and gates expire `retention_days` after their last write (AIRSTEP_RETENTION_DAYS)."""
 

@@ -11,7 +11,7 @@ from typing import Any
 from airstep.contract import DagRun
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Table, key, plain, string, typed
-from airstep.states import RunState, RunType
+from airstep.states import TRIGGERED_BY, RunState, RunType
 
 MAX_ERROR_CHARS = 2_000
 _RUNNING_RANK, _FINAL_RANK = 1, 2  # an execution status never moves back to a lower rank
@@ -84,7 +84,18 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         hidden = ("run_input", "clearing", "clearing_only", "marking")  # what a clear's resumption reads
-        return {name: getattr(self, name) for name in self.__slots__ if name not in hidden}  # type: ignore[attr-defined]
+        data = {name: getattr(self, name) for name in self.__slots__ if name not in hidden}  # type: ignore[attr-defined]
+        data["triggered_by"] = self.triggered_by
+        run = self.dag_run()
+        if run is not None and run.triggering_asset_events:
+            data["triggering_asset_events"] = list(run.triggering_asset_events)
+        return data
+
+    @property
+    def triggered_by(self) -> str | None:
+        """What started the run, in Airflow's words (DagRunTriggeredByType)."""
+        kind = TRIGGERED_BY.get(RunType(self.run_type)) if self.run_type in tuple(RunType) else None
+        return kind.value if kind else None
 
     @property
     def ended(self) -> bool:

@@ -18,6 +18,11 @@ and a test compares the two)::
     pk = POOLS                   sk = POOL#<name>               a pool: slots, used, holders {holder: slots and arn}
     pk = RUNPOOLS                sk = POOL#max_active_tasks:...  a run's own pool (its DAG's max_active_tasks)
     pk = POOL#<name>             sk = WAIT#<order>#<holder>     a task instance waiting for slots (its token)
+    pk = ASSET#<name>            sk = EVENT#<timestamp>#<source> an update of the asset (by a task, an S3 object)
+                                 sk = CONSUMER#<dag_id>         a DAG scheduled on the asset (its condition)
+    pk = ASSETQ#<dag_id>         sk = QUEUED#<asset>            an asset updated since the DAG's last
+                                                                asset-triggered run (first queued at)
+                                 sk = LAST                      that run's run_after
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
@@ -58,6 +63,12 @@ POOLS_PK = "POOLS"  # every pool, one item each
 RUN_POOLS_PK = "RUNPOOLS"  # the pools of runs whose DAG sets max_active_tasks
 POOL_PREFIX = "POOL#"
 WAITER_PREFIX = "WAIT#"
+ASSET_PREFIX = "ASSET#"
+ASSET_EVENT_PREFIX = "EVENT#"
+CONSUMER_PREFIX = "CONSUMER#"
+ASSET_QUEUE_PREFIX = "ASSETQ#"
+QUEUED_ASSET_PREFIX = "QUEUED#"
+ASSET_QUEUE_LAST_SK = "LAST"
 
 
 def dag_pk(dag_id: str) -> str:
@@ -104,6 +115,27 @@ def pool_waiters_pk(name: str) -> str:
 
 def pool_waiter_sk(order: str, holder: str) -> str:
     return f"{WAITER_PREFIX}{order}#{holder}"
+
+
+def asset_pk(name: str) -> str:
+    return f"{ASSET_PREFIX}{name}"
+
+
+def asset_event_sk(timestamp: str, source_id: str) -> str:
+    return f"{ASSET_EVENT_PREFIX}{timestamp}#{source_id}"
+
+
+def consumer_sk(dag_id: str) -> str:
+    return f"{CONSUMER_PREFIX}{dag_id}"
+
+
+def asset_queue_pk(dag_id: str) -> str:
+    """A consumer DAG's queue: the assets updated since its last asset-triggered run."""
+    return f"{ASSET_QUEUE_PREFIX}{dag_id}"
+
+
+def queued_asset_sk(name: str) -> str:
+    return f"{QUEUED_ASSET_PREFIX}{name}"
 
 
 def ti_sk(task_id: str, map_index: int) -> str:

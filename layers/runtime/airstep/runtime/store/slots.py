@@ -55,7 +55,11 @@ class RunSlots:
     def enqueue(self, queued: QueuedRun, limit: int | None, now: str) -> bool:
         """Queue the run (False if it is queued already) and set the group's limit (None: keep it)."""
         self.set_limit(queued.group, limit)
-        item = {
+        return self.table.put(self.queue_item(queued, now), condition="attribute_not_exists(sk)")
+
+    def queue_item(self, queued: QueuedRun, now: str) -> dict[str, Any]:
+        """The item that queues a run (written alone by `enqueue`, or in another write's transaction)."""
+        return {
             **key(schema.slots_pk(queued.group), queued.sk),
             "group": string(queued.group),
             "order": string(queued.order),
@@ -66,7 +70,6 @@ class RunSlots:
             "gsi2pk": string(schema.QUEUED_RUNS),
             "gsi2sk": string(f"{now}#{queued.group}"),
         }
-        return self.table.put(item, condition="attribute_not_exists(sk)")
 
     def set_limit(self, group: str, limit: int | None) -> None:
         """Change the group's limit (a DAG redeployed with another max_active_runs); None keeps the

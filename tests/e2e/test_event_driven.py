@@ -1,0 +1,142 @@
+"""Asset-triggered DAGs as a user runs them locally: a producer's task updates an asset (outlets),
+`airstep run --with-consumers` runs the DAGs of its folder scheduled on it, with the events in their
+context, an AssetAll waits for every asset across separate runs, and `airstep assets list` shows
+who updates what."""
+
+import json
+import subprocess
+import sys
+
+PRODUCERS = """
+from datetime import datetime
+from airflow.sdk import DAG, Asset, task
+
+orders = Asset("s3://lake/orders/")
+
+with DAG("orders_producer", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task(outlets=[orders])
+    def write_orders():
+        return 1
+
+    @task
+    def parts():
+        return [1, 2]
+
+    @task(outlets=[Asset("parts")])
+    def write_part(x):
+        return x
+
+    write_orders()
+    write_part.expand(x=parts())
+
+with DAG("customers_producer", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task(outlets=[Asset("customers")])
+    def write_customers():
+        return 1
+
+    write_customers()
+"""
+
+CONSUMERS = """
+from datetime import datetime
+from airflow.sdk import DAG, Asset, task
+
+with DAG("report", schedule=[Asset("s3://lake/orders/"), Asset("customers")], start_date=datetime(2026, 1, 1)):
+    @task
+    def read(**context):
+        events = context["triggering_asset_events"]
+        seen = sorted((a.name, e.source_dag_id, e.source_task_id) for a in events for e in events[a])
+        expected = [("customers", "customers_producer", "write_customers"),
+                    ("s3://lake/orders/", "orders_producer", "write_orders")]
+        assert seen == expected, seen  # the task fails otherwise
+        assert events[Asset("customers")][0].timestamp.tzinfo is not None
+
+    read()
+
+with DAG("per_part", schedule=Asset("parts") | Asset("never"), start_date=datetime(2026, 1, 1)):
+    @task
+    def count(**context):
+        return context["dag_run"].run_type
+
+    count()
+"""
+
+
+def airstep(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
+
+
+def xcom(cwd, dag_id, run_id, task_id):
+    shown = airstep("runs", "show", run_id, "--dag-id", dag_id, "--json", cwd=cwd)
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def test_consumers_run_when_their_assets_are_updated(tmp_path):
+    (tmp_path / "producers.py").write_text(PRODUCERS)
+    (tmp_path / "consumers.py").write_text(CONSUMERS)
+    (tmp_path / "broken.py").write_text("from airflow.sdk import DAG\noops(\n")  # skipped, said so
+
+    first = airstep("run", "producers.py", "--dag-id", "orders_producer", "--with-consumers", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    ran = json.loads(first.stdout)
+    assert ran["state"] == "success"
+    # parts' two mapped instances are two events, one run of per_part; report waits for customers
+    assert [(r["dag_id"], r["state"]) for r in ran["triggered_runs"]] == [("per_part", "success")]
+    assert "broken.py:2" in first.stderr and "skipped" in first.stderr
+
+    second = airstep(
+        "run", "producers.py", "--dag-id", "customers_producer", "--with-consumers", "--json", cwd=tmp_path
+    )
+    assert second.returncode == 0, second.stderr
+    (report,) = json.loads(second.stdout)["triggered_runs"]
+    assert report["dag_id"] == "report" and report["run_id"].startswith("asset_triggered__")
+    assert report["state"] == "success"  # its task found the events in its context
+    shown = xcom(tmp_path, "report", report["run_id"], "read")
+    assert shown["triggered_by"] == "asset" and shown["logical_date"] is None
+    assert [(e["asset"], e["source"]["task_id"]) for e in shown["triggering_asset_events"]] == [
+        ("s3://lake/orders/", "write_orders"),
+        ("customers", "write_customers"),
+    ]
+
+    again = airstep("run", "producers.py", "--dag-id", "customers_producer", "--with-consumers", "--json", cwd=tmp_path)
+    assert json.loads(again.stdout)["triggered_runs"] == []  # report waits for orders again
+
+    listed = json.loads(airstep("assets", "list", "--json", cwd=tmp_path).stdout)["assets"]
+    rows = {row["asset"]: row for row in listed}
+    assert rows["s3://lake/orders/"]["uri"] == "s3://lake/orders"
+    assert rows["s3://lake/orders/"]["producers"] == ["orders_producer.write_orders"]
+    assert rows["customers"]["consumers"] == ["report"]
+    assert rows["never"]["producers"] == [] and rows["never"]["last_event"] is None
+    assert rows["customers"]["last_event"]["source"]["dag_id"] == "customers_producer"
+
+
+def test_a_run_without_the_flag_still_queues_its_events(tmp_path):
+    """Events are recorded and queued for the folder's consumers whether or not they run now: a
+    later `--with-consumers` run of any DAG there starts what is due."""
+    (tmp_path / "producers.py").write_text(PRODUCERS)
+    (tmp_path / "consumers.py").write_text(CONSUMERS)
+    for dag_id in ("orders_producer", "customers_producer"):
+        assert airstep("run", "producers.py", "--dag-id", dag_id, cwd=tmp_path).returncode == 0
+    later = airstep("run", "consumers.py", "--dag-id", "per_part", "--with-consumers", "--json", cwd=tmp_path)
+    assert later.returncode == 0, later.stderr
+    assert sorted(r["dag_id"] for r in json.loads(later.stdout)["triggered_runs"]) == ["per_part", "report"]
+
+
+def test_asset_arguments_are_checked_where_they_are_written(tmp_path):
+    (tmp_path / "bad.py").write_text(
+        "from datetime import datetime\nfrom airflow.sdk import DAG, Asset, task\n\n"
+        "with DAG('bad', schedule=None, start_date=datetime(2026, 1, 1)):\n"
+        "    @task(outlets=['not an asset'])\n    def t():\n        pass\n    t()\n"
+    )
+    proc = airstep("compile", "bad.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "bad.py:8: outlets must be Asset objects, got 'not an asset'" in proc.stderr
+    (tmp_path / "bad.py").write_text(
+        "from datetime import datetime\nfrom airflow.sdk import DAG, Asset\n\n"
+        "with DAG('bad', schedule=[Asset('airflow://x')], start_date=datetime(2026, 1, 1)):\n    pass\n"
+    )
+    proc = airstep("compile", "bad.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "bad.py:4" in proc.stderr and "Asset scheme 'airflow' is reserved" in proc.stderr

@@ -1,0 +1,139 @@
+"""Assets: held to what Airflow 3.3 makes of the same input (tests/conformance/airflow_assets.json,
+recorded by record_assets.py with Airflow's own Asset and AssetEvaluator), and the store's event,
+queue and claim, which make one run per set of events however often an event is delivered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airstep.runtime import assets
+from airstep.runtime.store.assets import AssetEvent, Consumer
+from airstep.sdk.assets import Asset, AssetAll, AssetAny, TriggeringAssetEvents
+from airstep.sdk.schedule import parse_schedule
+from airstep.states import RunType
+
+BEFORE = "2025-12-31T00:00:00+00:00"  # when the consumers in these tests were deployed
+RECORDED = json.loads((Path(__file__).parents[1] / "conformance" / "airflow_assets.json").read_text())
+
+
+@pytest.mark.parametrize("case", RECORDED["uris"], ids=lambda c: json.dumps(c["arguments"]))
+def test_an_asset_is_named_and_normalised_as_airflow_does(case):
+    if "error" in case:
+        with pytest.raises((ValueError, TypeError), match=case["error"]):
+            Asset(**case["arguments"])
+        return
+    asset = Asset(**case["arguments"])
+    assert (asset.name, asset.uri) == (case["name"], case["uri"])
+
+
+def _built(condition):
+    if isinstance(condition, str):
+        return Asset(condition)
+    kind, parts = condition
+    return (AssetAll if kind == "all" else AssetAny)(*(_built(p) for p in parts))
+
+
+def test_conditions_hold_exactly_when_airflows_evaluator_says():
+    cases = RECORDED["conditions"]
+    assert len(cases) > 500 and {c["holds"] for c in cases} == {True, False}
+    wrong = [
+        c for c in cases if assets.evaluate(_built(c["condition"]).to_condition(), set(c["updated"])) is not c["holds"]
+    ]
+    assert wrong == []
+
+
+def test_schedule_accepts_the_ways_airflow_writes_an_asset_condition():
+    a, b, c = Asset("a"), Asset("b"), Asset("c")
+    location = None
+    listed = parse_schedule([a, b], location)
+    assert listed.assets == {"all": [{"asset": "a", "uri": "a"}, {"asset": "b", "uri": "b"}]}
+    assert parse_schedule(a, location).assets == {"asset": "a", "uri": "a"}
+    mixed = parse_schedule((a & b) | c, location)
+    assert mixed.describe() == "AssetAny(AssetAll(Asset('a'), Asset('b')), Asset('c'))"
+    assert not mixed.timed and parse_schedule("@daily", location).timed
+
+
+# -- the store: events, queues, claims (moto's DynamoDB) ------------------------------------------------
+
+
+def event(name, at, task="t"):
+    return AssetEvent(name, name, at, {"dag_id": "producer", "run_id": "r", "task_id": task, "map_index": -1})
+
+
+def test_an_event_delivered_twice_is_queued_once(aws):
+    store, _, _ = aws
+    consumer = Consumer("consumer", {"asset": "a", "uri": "a"})
+    store.register_consumer("a", consumer, BEFORE)
+    first = event("a", "2026-01-01T00:00:00+00:00")
+    assert assets.record(store, first) == ["consumer"]
+    assert assets.record(store, first) == []  # the same event again: nothing queued again
+    run = assets.triggered_run(store, consumer)
+    assert run is not None and run.run_type is RunType.ASSET_TRIGGERED
+    assert run.run_id.startswith("asset_triggered__2026-01-01T00:00:00+00:00_")
+    assert (run.logical_date, run.data_interval_start, run.data_interval_end) == (None, None, None)
+    assert [e["timestamp"] for e in run.triggering_asset_events] == ["2026-01-01T00:00:00+00:00"]
+    assert assets.triggered_run(store, consumer) is None  # consumed
+
+
+def test_asset_all_waits_for_every_asset_and_consumes_the_events_since_the_last_run(aws):
+    store, _, _ = aws
+    consumer = Consumer("both", AssetAll(Asset("a"), Asset("b")).to_condition())
+    for name in ("a", "b"):
+        store.register_consumer(name, consumer, BEFORE)
+    assets.record(store, event("a", "2026-01-01T00:00:00+00:00"))
+    assets.record(store, event("a", "2026-01-01T01:00:00+00:00", task="again"))
+    assert assets.triggered_run(store, consumer) is None  # b not yet
+    assets.record(store, event("b", "2026-01-01T02:00:00+00:00"))
+    run = assets.triggered_run(store, consumer)
+    assert run.run_id.startswith("asset_triggered__2026-01-01T02:00:00+00:00_")  # the newest queue entry
+    assert [(e["asset"], e["timestamp"]) for e in run.triggering_asset_events] == [
+        ("a", "2026-01-01T00:00:00+00:00"),
+        ("a", "2026-01-01T01:00:00+00:00"),
+        ("b", "2026-01-01T02:00:00+00:00"),
+    ]
+    assets.record(store, event("b", "2026-01-01T03:00:00+00:00"))
+    assert assets.triggered_run(store, consumer) is None  # a again first
+    assets.record(store, event("a", "2026-01-01T04:00:00+00:00"))
+    later = assets.triggered_run(store, consumer)
+    assert [e["timestamp"] for e in later.triggering_asset_events] == [  # only those after the last run
+        "2026-01-01T03:00:00+00:00",
+        "2026-01-01T04:00:00+00:00",
+    ]
+
+
+def test_a_first_run_consumes_only_the_events_since_its_dag_was_deployed(aws):
+    store, _, _ = aws
+    consumer = Consumer("late", {"asset": "a", "uri": "a"})
+    assets.record(store, event("a", "2026-01-01T00:00:00+00:00"))  # before the consumer: not queued
+    store.register_consumer("a", consumer, "2026-01-01T01:00:00+00:00")
+    assert assets.triggered_run(store, consumer) is None
+    assets.record(store, event("a", "2026-01-01T02:00:00+00:00"))
+    run = assets.triggered_run(store, consumer)
+    assert [e["timestamp"] for e in run.triggering_asset_events] == ["2026-01-01T02:00:00+00:00"]
+    store.register_consumer("a", consumer, "2026-01-01T05:00:00+00:00")  # deployed again: the window stays
+    assets.record(store, event("a", "2026-01-01T03:00:00+00:00", task="late"))
+    assert [e["timestamp"] for e in assets.triggered_run(store, consumer).triggering_asset_events] == [
+        "2026-01-01T03:00:00+00:00"
+    ]
+
+
+def test_of_two_evaluators_one_makes_the_run(aws):
+    store, _, _ = aws
+    consumer = Consumer("consumer", {"asset": "a", "uri": "a"})
+    store.register_consumer("a", consumer, BEFORE)
+    assets.record(store, event("a", "2026-01-01T00:00:00+00:00"))
+    queued, _ = store.queued_assets("consumer")
+    assert store.claim_asset_queue("consumer", queued, "2026-01-01T00:00:00+00:00")
+    assert not store.claim_asset_queue("consumer", queued, "2026-01-01T00:00:00+00:00")  # taken already
+
+
+def test_a_task_reads_its_runs_events_by_asset():
+    events = TriggeringAssetEvents([event("a", "2026-01-01T00:00:00+00:00").to_dict()])
+    (reference,) = events[Asset("a")]
+    assert (reference.source_dag_id, reference.source_task_id, reference.timestamp.year) == ("producer", "t", 2026)
+    assert list(events) == [Asset("a")] and events[Asset("b")] == []
+    with pytest.raises(TypeError):
+        events["a"]
