@@ -374,7 +374,7 @@ def pools_set(
     with _pools(stack, region) as (store, sfn):
         store.set_pool(name, slots, description)
         if sfn is not None:  # more slots: the tasks waiting for them start now
-            pooling.wake(store, sfn, name)
+            pooling.wake(store, sfn, [name])
     out.print(f"pool {name}: {slots} slot(s)")
 
 
@@ -392,6 +392,8 @@ def pools_list(stack: StackOption = None, region: RegionOption = None, as_json: 
 
 def pools_delete(name: str, stack: StackOption = None, region: RegionOption = None) -> None:
     """Delete a pool that no task is using."""
+    if name.startswith(RUN_POOL_PREFIX):
+        fail([f"pools delete: {name!r} is a run's own pool (max_active_tasks): it goes when its run ends"])
     with _pools(stack, region) as (store, _):
         if store.get_pool(name) is None:
             fail([f"pools delete: there is no pool {name!r}"])

@@ -181,8 +181,31 @@ def state_name(task_id: str, suffix: str = "") -> str:
     return f"{task_id[: limit - 9]}{contract.HELPER_MARK}{digest}{suffix}"
 
 
+# A run's max_active_tasks slots are one DynamoDB item (400 KB), one entry per instance running: its
+# DAG id, run id (up to RUN_ID_BYTES), task id and map index, and about 30 bytes more.
+RUN_POOL_ITEM_BYTES = 350_000
+RUN_ID_BYTES = 100
+
+
+def _check_run_pool_size(model: DagModel) -> None:
+    if model.max_active_tasks is None:
+        return
+    longest = max((len(t.task_id.encode()) for t in model.tasks), default=0)
+    entry = len(model.dag_id.encode()) + RUN_ID_BYTES + longest + 40
+    if model.max_active_tasks * entry > RUN_POOL_ITEM_BYTES:
+        fits = RUN_POOL_ITEM_BYTES // entry
+        raise CompileError(
+            f"max_active_tasks={model.max_active_tasks} is more than a run's slots can hold with ids this long "
+            f"(at most {fits}; shorter dag and task ids allow more)",
+            limit="max-active-tasks",
+            file=model.file,
+            line=model.line,
+        )
+
+
 def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = CompileOptions()) -> CompiledDag:
     """Compile one DAG. Raises CompileError naming the file, line and limit when it cannot."""
+    _check_run_pool_size(model)
     planned = with_groups_as_tasks(model)
     plan = build_plan(planned, options.gate_every_task)
     emitter = _Emitter(model, planned, options, plan.signals)

@@ -260,13 +260,13 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     gone = pooled["execution_arn"].rsplit(":", 1)[0] + ":long-gone"  # ended long ago: no longer described
     ended = pooled["execution_arn"]  # ended 11 minutes ago: a try may still run, its slots stay held
     warehouse, lake, own = Claim("warehouse", 1), Claim("lake", 1), Claim("max_active_tasks:pooled:0:r", 1, 2)
-    engine.store.take_pool_slots(warehouse, "gone#run#0#t", gone)
-    engine.store.add_waiter((Claim("warehouse", 5),), 0, "1", "big#run#0#t", "token-big", ended)
-    engine.store.add_waiter((warehouse,), 0, "2", "next#run#0#t", "token-next", ended)
+    engine.store.take_claims((warehouse,), "gone#run#0#t", gone, "tag")
+    engine.store.add_waiter("warehouse", (Claim("warehouse", 5),), "1", "big#run#0#t", "token-big", ended)
+    engine.store.add_waiter("warehouse", (warehouse,), "2", "next#run#0#t", "token-next", ended)
     engine.store.set_pool("lake", 1)
-    engine.store.take_pool_slots(lake, "held#run#0#t", ended)
+    engine.store.take_claims((lake,), "held#run#0#t", ended, "tag")
     engine.store.create_run_pool(own.pool, 2, ended)
-    engine.store.add_waiter((own, lake), 0, "3", "pooled#r#0#t", "token-t", ended)
+    engine.store.add_waiter(own.pool, (own, lake), "3", "pooled#r#0#t", "token-t", ended)
     engine.store.create_run_pool("max_active_tasks:pooled:0:old", 2, gone)
     with freeze_reconciler_clock(minutes=11):
         repaired = engine.session.invoke_locally(NAMES.reconcile_runs, {})["pools"]

@@ -173,7 +173,7 @@ def test_pools_in_a_deployed_environment(tmp_path):
         assert engine.store.get_run(record_key(record)).state == "success"
         listed = cli.invoke(app, ["pools", "list", "--json", *stack])
         assert json.loads(listed.stdout) == [{"pool": "db", "slots": 2, "used": 0, "description": "the warehouse"}]
-        engine.store.take_pool_slots(Claim("db", 1), "pooled#other#0#load", record.execution_arn)
+        engine.store.take_claims((Claim("db", 1),), "pooled#other#0#load", record.execution_arn, "tag")
         busy = cli.invoke(app, ["pools", "delete", "db", *stack])
         assert busy.exit_code == 1 and "has slots in use" in busy.output
 
@@ -391,3 +391,75 @@ def test_max_active_tasks_is_checked_where_it_is_set(tmp_path):
     )
     refused = airstep("pools", "set", "max_active_tasks:mine", "3", cwd=tmp_path)
     assert refused.returncode == 1 and "not starting 'max_active_tasks:'" in refused.stderr
+    refused = airstep("pools", "delete", "max_active_tasks:mine", cwd=tmp_path)
+    assert refused.returncode == 1 and "is a run's own pool" in refused.stderr
+
+
+# -- waiters and releases under load and retries (the real store and Step Functions, in moto) ----------
+
+
+def dead_token(n):
+    return f"token-of-a-stopped-execution-{n}"  # Step Functions refuses it: its wait is over
+
+
+def test_a_long_queue_of_dead_waiters_is_worked_through(engine):
+    """A stopped run can leave hundreds of waiters behind: the slot that comes back passes through
+    every one of them (each takes it, finds its wait over, gives it back) and ends free."""
+    from airstep.runtime import pooling
+    from airstep.runtime.store.pools import Claim
+
+    store, db, arn = engine.store, Claim("db", 1), "arn:aws:states:us-east-1:123456789012:execution:m:e"
+    store.set_pool("db", 1)
+    store.take_claims((db,), "live#r#0#t", arn, "live")
+    for n in range(250):
+        store.add_waiter("db", (db,), f"{n:04d}", f"dead#r#0#t[{n}]", dead_token(n), arn)
+    pooling.release(store, engine.sfn, ["db"], "live#r#0#t")
+    assert store.get_pool("db").used == 0 and store.waiters("db") == []
+
+
+def test_a_waiter_for_two_pools_holds_nothing_while_it_waits(engine):
+    """An instance of a DAG with max_active_tasks whose task's pool is full waits in that pool's
+    queue without a slot of its run: the run's other tasks go on."""
+    from airstep.runtime import pooling
+    from airstep.runtime.store.pools import Claim
+
+    store, arn = engine.store, "arn:aws:states:us-east-1:123456789012:execution:m:e"
+    own, db = Claim("max_active_tasks:d:0:r", 1, 1), Claim("db", 1)
+    store.set_pool("db", 1)
+    store.take_claims((db,), "other#r#0#t", arn, "other")  # db is full
+    store.create_run_pool(own.pool, 1, arn)
+    store.add_waiter(own.pool, (own, db), "0001", "d#r#0#t", dead_token(1), arn)
+    pooling.wake(store, engine.sfn, [own.pool])
+    assert [w.holder for w in store.waiters("db")] == ["d#r#0#t"] and store.waiters(own.pool) == []
+    assert store.get_pool(own.pool).used == 0  # moved to db's queue holding nothing
+    pooling.release(store, engine.sfn, ["db"], "other#r#0#t")  # db frees: it takes both; its wait is over
+    assert store.get_pool(own.pool).used == 0 and store.get_pool("db").used == 0
+    assert store.waiters("db") == []
+
+
+def test_slots_a_retried_acquire_runs_on_are_not_given_back_by_the_first_attempt(engine):
+    """A retried acquire that found the instance's slots held (its first attempt took them, then
+    its answer was lost) makes them its own: the first attempt, finding its wait over, gives back
+    only what is still its own."""
+    from airstep.runtime.store.pools import Claim
+
+    store, db, arn = engine.store, Claim("db", 1), "arn:aws:states:us-east-1:123456789012:execution:m:e"
+    store.set_pool("db", 1)
+    store.take_claims((db,), "d#r#0#t", arn, "first")
+    assert store.adopt("db", "d#r#0#t", "retry")
+    assert not store.free_pool_slots("db", "d#r#0#t", "first")
+    assert store.get_pool("db").used == 1
+    assert store.free_pool_slots("db", "d#r#0#t")  # the instance's end gives them back
+
+
+def test_max_active_tasks_beyond_what_a_run_pool_item_holds_is_refused(tmp_path):
+    long_id = "t" * 200
+    (tmp_path / "wide.py").write_text(
+        "from datetime import datetime\nfrom airflow.sdk import DAG, task\n\n"
+        f"with DAG('{long_id}', schedule=None, start_date=datetime(2026, 1, 1), max_active_tasks=1000):\n"
+        f"    @task(task_id='{long_id}')\n    def t():\n        pass\n    t()\n"
+    )
+    proc = airstep("compile", "wide.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "wide.py:4: max_active_tasks=1000 is more than a run's slots can hold" in proc.stderr
+    assert "(at most 648;" in proc.stderr

@@ -638,8 +638,7 @@ class Invocation:
         claims = pooling.claims(self.model, self.model.task_map[task_id], self.payload.run)
         holder = pooling.holder_id(self.payload.run, task_id, map_index)
         if claims and holder not in self.released:  # once per invocation: a try's end, then its run
-            for claim in reversed(claims):  # the task's pool first: its waiters hold a run slot already
-                pooling.release(self.store, self.sfn, claim.pool, holder)
+            pooling.release(self.store, self.sfn, [claim.pool for claim in claims], holder)
             self.released.add(holder)
 
     def _release_run_pools(self, model: DagModel) -> None:

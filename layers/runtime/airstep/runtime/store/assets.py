@@ -13,8 +13,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Item, Table, key, plain, string
 
@@ -91,7 +89,6 @@ class Assets:
         writes: list[dict[str, Any]] = [
             {
                 "Put": {
-                    "TableName": self.table.name,
                     "Item": {
                         **key(schema.asset_pk(event.name), schema.asset_event_sk(event.timestamp, event.source_id)),
                         "event": string(json.dumps(event.to_dict(), sort_keys=True)),
@@ -105,14 +102,13 @@ class Assets:
             writes.append(
                 {
                     "Update": {
-                        "TableName": self.table.name,
                         "Key": key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(event.name)),
                         "UpdateExpression": "SET queued_at = if_not_exists(queued_at, :at)",
                         "ExpressionAttributeValues": {":at": string(event.timestamp)},
                     }
                 }
             )
-        return self._transact(writes)
+        return self.table.transact(writes)
 
     def asset_events(self, asset: str, after: str | None, until: str, limit: int = 100) -> list[AssetEvent]:
         """The asset's events with `after` < timestamp <= `until`, oldest first."""
@@ -167,7 +163,6 @@ class Assets:
         writes: list[dict[str, Any]] = [
             {
                 "Delete": {
-                    "TableName": self.table.name,
                     "Key": key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(name)),
                     "ConditionExpression": "queued_at = :at",
                     "ExpressionAttributeValues": {":at": string(at)},
@@ -178,7 +173,6 @@ class Assets:
         writes.append(
             {
                 "Put": {
-                    "TableName": self.table.name,
                     "Item": {
                         **key(schema.asset_queue_pk(dag_id), schema.ASSET_QUEUE_LAST_SK),
                         "run_after": string(run_after),
@@ -187,8 +181,8 @@ class Assets:
             }
         )
         if enqueue is not None:
-            writes.append({"Put": {"TableName": self.table.name, "Item": enqueue}})
-        return self._transact(writes)
+            writes.append({"Put": {"Item": enqueue}})
+        return self.table.transact(writes)
 
     def _query(self, pk: str, prefix: str) -> list[Item]:
         return self.table.query(
@@ -196,15 +190,3 @@ class Assets:
             ExpressionAttributeValues={":pk": string(pk), ":prefix": string(prefix)},
             ConsistentRead=True,
         )
-
-    def _transact(self, writes: list[dict[str, Any]]) -> bool:
-        """Write all or nothing; False if a condition did not hold (throttling and conflicts raise:
-        the caller's retry writes again)."""
-        try:
-            self.table.client.transact_write_items(TransactItems=writes)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                return False
-            raise
-        return True

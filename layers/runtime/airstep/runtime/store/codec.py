@@ -90,6 +90,20 @@ class Table:
         response = self._conditional(self.client.update_item, request)
         return None if response is None else response.get("Attributes", {})
 
+    def transact(self, writes: list[dict[str, Any]]) -> bool:
+        """Write all of `writes` (TransactWriteItems parts: {"Put"|"Update"|"Delete": {...}}, the
+        table named for each) or none; False if a condition did not hold (throttling and conflicts
+        raise: the caller's retry writes again)."""
+        parts = [{kind: {"TableName": self.name, **part} for kind, part in write.items()} for write in writes]
+        try:
+            self.client.transact_write_items(TransactItems=parts)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                return False
+            raise
+        return True
+
     def delete(self, item_key: Item, *, condition: str | None = None, **expression: Any) -> bool:
         """Delete the item; False if `condition` does not hold."""
         request: dict[str, Any] = {"TableName": self.name, "Key": item_key, **expression}

@@ -12,10 +12,28 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
+from airstep.contract import RUN_POOL_PREFIX
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Item, Table, key, number, plain, string
+
+
+class Holding(NamedTuple):
+    """What a holder holds of a pool: its slots, the execution it runs in, and a tag of the request
+    that took them (a request whose wait is over gives back only what it took itself)."""
+
+    slots: int
+    execution_arn: str
+    tag: str = ""
+
+    def value(self) -> str:
+        return f"{self.slots} {self.execution_arn} {self.tag}".rstrip()
+
+    @classmethod
+    def parse(cls, value: str) -> Holding:
+        slots, arn, *tag = value.split(" ", 2)
+        return cls(int(slots), arn, tag[0] if tag else "")
 
 
 class Taken(StrEnum):
@@ -30,18 +48,18 @@ class Taken(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PoolRecord:
-    """A pool as stored: its slots, a description, and who holds how many (holder -> (slots, arn));
-    a run's own pool names the execution it serves."""
+    """A pool as stored: its slots, a description, and who holds what (holder -> Holding); a run's
+    own pool names the execution it serves."""
 
     name: str
     slots: int
     description: str = ""
-    holders: dict[str, tuple[int, str]] | None = None
+    holders: dict[str, Holding] | None = None
     execution_arn: str | None = None
 
     @property
     def used(self) -> int:
-        return sum(slots for slots, _ in (self.holders or {}).values())
+        return sum(holding.slots for holding in (self.holders or {}).values())
 
     def to_dict(self) -> dict[str, Any]:
         return {"pool": self.name, "slots": self.slots, "used": self.used, "description": self.description}
@@ -49,7 +67,7 @@ class PoolRecord:
     @classmethod
     def from_item(cls, item: Item) -> PoolRecord:
         data = plain(item)
-        holders = {h: _holding(v["S"]) for h, v in (item.get("holders", {}).get("M") or {}).items()}
+        holders = {h: Holding.parse(v["S"]) for h, v in (item.get("holders", {}).get("M") or {}).items()}
         return cls(data["name"], int(data["slots"]), data.get("description", ""), holders, data.get("execution_arn"))
 
 
@@ -68,28 +86,41 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Waiter:
-    """A task instance waiting for `claims[at]` (the earlier claims held already, the later ones
-    still to take), by its task token."""
+    """A task instance waiting, in the queue of `pool` (one of its claims, full when it was tried),
+    for all its claims at once, by its task token. It holds nothing while it waits."""
 
+    pool: str
     sk: str
     holder: str
     claims: tuple[Claim, ...]
-    at: int
     token: str
     execution_arn: str
 
     @property
-    def claim(self) -> Claim:
-        return self.claims[self.at]
-
-    @property
-    def pool(self) -> str:
-        return self.claim.pool
+    def order(self) -> str:
+        """Its place in the queue (kept when it moves to another pool's queue)."""
+        return self.sk.removeprefix(schema.WAITER_PREFIX).split("#", 1)[0]
 
 
-def _holding(value: str) -> tuple[int, str]:
-    slots, arn = value.split(" ", 1)
-    return int(slots), arn
+def _holding(claim: Claim, execution_arn: str, tag: str) -> Holding:
+    """A run's own pool names its execution once, not per holder (the item stays small)."""
+    return Holding(claim.slots, "" if claim.pool.startswith(RUN_POOL_PREFIX) else execution_arn, tag)
+
+
+def _take(claim: Claim, pool: PoolRecord, holder: str, holding: Holding) -> dict[str, Any]:
+    """The conditional update that takes the claim's slots of the pool as read."""
+    return {
+        "Key": key(*schema.pool_key(claim.pool)),
+        "UpdateExpression": "SET used = used + :n, holders.#h = :holding",
+        "ConditionExpression": "attribute_not_exists(holders.#h) AND slots = :slots AND used <= :room",
+        "ExpressionAttributeNames": {"#h": holder},
+        "ExpressionAttributeValues": {
+            ":n": number(claim.slots),
+            ":holding": string(holding.value()),
+            ":slots": number(pool.slots),
+            ":room": number(pool.slots - claim.slots),
+        },
+    }
 
 
 class Pools:
@@ -148,60 +179,85 @@ class Pools:
             ExpressionAttributeValues={":zero": number(0)},
         )
 
-    def take_pool_slots(self, claim: Claim, holder: str, execution_arn: str) -> Taken:
-        """Hold the claim's slots of its pool for `holder` if they are free."""
-        name, slots = claim.pool, claim.slots
-        pool = self.get_pool(name)
-        if pool is None and claim.create is not None:
-            self.create_run_pool(name, claim.create, execution_arn)
-            pool = self.get_pool(name)
-        if pool is None:
-            return Taken.MISSING
-        if holder in (pool.holders or {}):
-            return Taken.HELD
-        if slots > pool.slots:
-            return Taken.TOO_BIG
-        updated = self.table.update(
-            key(*schema.pool_key(name)),
-            "SET used = used + :n, holders.#h = :holding",
-            condition="attribute_not_exists(holders.#h) AND slots = :slots AND used <= :room",
-            ExpressionAttributeNames={"#h": holder},
-            ExpressionAttributeValues={
-                ":n": number(slots),
-                ":holding": string(f"{slots} {execution_arn}"),
-                ":slots": number(pool.slots),
-                ":room": number(pool.slots - slots),
-            },
-        )
-        if updated is not None:
-            return Taken.TAKEN
-        again = self.get_pool(name)  # taken meanwhile by this holder (a repeat), or the pool filled up
-        return Taken.HELD if again is not None and holder in (again.holders or {}) else Taken.FULL
+    def take_claims(
+        self, claims: tuple[Claim, ...], holder: str, execution_arn: str, tag: str, *, create: bool = True
+    ) -> tuple[Taken, Claim]:
+        """Hold every claim's slots for `holder` at once (one conditional write per pool, in one
+        transaction when there are several), or none: TAKEN (or HELD, all held already), else what
+        stops the first claim that cannot be taken (FULL, MISSING, TOO_BIG), with that claim. A
+        run's own pool is made by its first claim (`create`)."""
+        for _ in range(3):  # a conditional write lost to a concurrent change: read again
+            pools: list[tuple[Claim, PoolRecord]] = []
+            for claim in claims:
+                pool = self.get_pool(claim.pool)
+                if pool is None and claim.create is not None and create:
+                    self.create_run_pool(claim.pool, claim.create, execution_arn)
+                    pool = self.get_pool(claim.pool)
+                if pool is None:
+                    return Taken.MISSING, claim
+                if claim.slots > pool.slots:
+                    return Taken.TOO_BIG, claim
+                if holder not in (pool.holders or {}) and pool.slots - pool.used < claim.slots:
+                    return Taken.FULL, claim
+                pools.append((claim, pool))
+            to_take = [(claim, pool) for claim, pool in pools if holder not in (pool.holders or {})]
+            if not to_take:
+                return Taken.HELD, claims[-1]
+            takes = [_take(claim, pool, holder, _holding(claim, execution_arn, tag)) for claim, pool in to_take]
+            if len(takes) == 1:  # one pool: a plain conditional update (a transaction costs twice)
+                taken = self.table.update(takes[0].pop("Key"), takes[0].pop("UpdateExpression"), **takes[0])
+                if taken is not None:
+                    return Taken.TAKEN, claims[-1]
+            elif self.table.transact([{"Update": take} for take in takes]):
+                return Taken.TAKEN, claims[-1]
+        return Taken.FULL, claims[0]
 
-    def free_pool_slots(self, name: str, holder: str) -> bool:
-        """Give back what `holder` holds of the pool (False: it holds nothing)."""
+    def free_pool_slots(self, name: str, holder: str, tag: str | None = None) -> bool:
+        """Give back what `holder` holds of the pool (False: it holds nothing); with `tag`, only
+        what the request of that tag took."""
         pool = self.get_pool(name)
-        if pool is None or holder not in (pool.holders or {}):
+        holding = (pool.holders or {}).get(holder) if pool is not None else None
+        if holding is None or (tag is not None and holding.tag != tag):
             return False
-        slots, arn = (pool.holders or {})[holder]
         updated = self.table.update(
             key(*schema.pool_key(name)),
             "SET used = used - :n REMOVE holders.#h",
             condition="holders.#h = :holding",
             ExpressionAttributeNames={"#h": holder},
-            ExpressionAttributeValues={":n": number(slots), ":holding": string(f"{slots} {arn}")},
+            ExpressionAttributeValues={":n": number(holding.slots), ":holding": string(holding.value())},
+        )
+        return updated is not None
+
+    def adopt(self, name: str, holder: str, tag: str) -> bool:
+        """Mark what `holder` holds of the pool as taken for the request of `tag` (a retried request
+        that found them held, and runs on them); False if it holds nothing there now."""
+        pool = self.get_pool(name)
+        holding = (pool.holders or {}).get(holder) if pool is not None else None
+        if holding is None:
+            return False
+        if holding.tag == tag:
+            return True
+        updated = self.table.update(
+            key(*schema.pool_key(name)),
+            "SET holders.#h = :mine",
+            condition="holders.#h = :holding",
+            ExpressionAttributeNames={"#h": holder},
+            ExpressionAttributeValues={
+                ":holding": string(holding.value()),
+                ":mine": string(holding._replace(tag=tag).value()),
+            },
         )
         return updated is not None
 
     def add_waiter(
-        self, claims: tuple[Claim, ...], at: int, order: str, holder: str, token: str, execution_arn: str
+        self, pool: str, claims: tuple[Claim, ...], order: str, holder: str, token: str, execution_arn: str
     ) -> None:
-        """Wait for `claims[at]`, in `order` (a repeated wait of a holder is another waiter: the
+        """Wait in the queue of `pool`, in `order` (a repeated wait of a holder is another waiter: the
         first to start it sends its token; the other's is dead, and it starts nothing)."""
         self.table.put(
             {
-                **key(schema.pool_waiters_pk(claims[at].pool), schema.pool_waiter_sk(order, holder)),
-                "waiter": string(json.dumps([holder, [c.to_list() for c in claims], at, token, execution_arn])),
+                **key(schema.pool_waiters_pk(pool), schema.pool_waiter_sk(order, holder)),
+                "waiter": string(json.dumps([holder, [c.to_list() for c in claims], token, execution_arn])),
                 "expires_at": self.table.expires_at(),
             }
         )
@@ -216,12 +272,10 @@ class Pools:
         )
         found = []
         for item in items:
-            stored = json.loads(item["waiter"]["S"])
-            if len(stored) == 4:  # written before max_active_tasks: one claim
-                holder, slots, token, arn = stored
-                stored = [holder, [[name, slots, None]], 0, token, arn]
-            holder, claims, at, token, arn = stored
-            found.append(Waiter(item["sk"]["S"], holder, tuple(Claim(*c) for c in claims), at, token, arn))
+            holder, claims, token, arn = json.loads(item["waiter"]["S"])
+            if isinstance(claims, int):  # written before a task could claim two pools: its slots
+                claims = [[name, claims, None]]
+            found.append(Waiter(name, item["sk"]["S"], holder, tuple(Claim(*c) for c in claims), token, arn))
         return found
 
     def remove_waiter(self, waiter: Waiter) -> bool:
