@@ -55,14 +55,18 @@ def run_consumers(engine: Any, dags: list[FolderDag], run_one: Any) -> list[Any]
     """Start the runs the recorded asset events trigger, until none is due (their own events may
     trigger more); `run_one(model, source, dag_run)` runs one and returns its result."""
     by_id = {dag.model.dag_id: dag for dag in dags}
-    results = []
+    results: list[Any] = []
     while len(results) < MAX_TRIGGERED_RUNS:
-        due = [(c, run) for c in consumers(dags) if (run := assets.triggered_run(engine.store, c)) is not None]
-        if not due:
+        before = len(results)
+        for consumer in consumers(dags):  # each claimed just before it runs
+            run = assets.triggered_run(engine.store, consumer)
+            if run is not None:
+                dag = by_id[consumer.dag_id]
+                results.append(run_one(dag.model, source_of(dag.parsed), run))
+            if len(results) >= MAX_TRIGGERED_RUNS:
+                break
+        if len(results) == before:
             return results
-        for consumer, run in due:
-            dag = by_id[consumer.dag_id]
-            results.append(run_one(dag.model, source_of(dag.parsed), run))
     err.print(f"[yellow]stopped after {MAX_TRIGGERED_RUNS} asset-triggered runs[/yellow] (do the assets form a cycle?)")
     return results
 

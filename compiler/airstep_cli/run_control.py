@@ -55,6 +55,7 @@ def dags_unpause(
 
 
 def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) -> None:
+    from airstep.runtime import assets
     from airstep.runtime.catchup import catch_up
     from airstep.runtime.pausing import set_schedule_state
 
@@ -94,6 +95,8 @@ def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) ->
                     after=after,
                     end_date=datetime.fromisoformat(record.end_date) if record.end_date else None,
                 ).admitted
+            if not paused and record.schedule is not None and record.schedule.assets is not None:
+                caught = assets.start_runs(target.store, target.sfn, [dag_id])  # its queue waited for it
     except UserError as exc:
         fail(exc.lines)
     out.print(f"{dag_id} {word}")

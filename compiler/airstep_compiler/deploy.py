@@ -365,7 +365,7 @@ class Deployer:
             if name not in named:
                 self.store.unregister_consumer(name, dag_id)
         for name in named:
-            self.store.register_consumer(name, Consumer(dag_id, now or {}), datetime.now(UTC).isoformat())
+            self.store.register_consumer(name, Consumer(dag_id, now or {}))
 
     def _retire(self, dag_id: str) -> None:
         self._delete_schedule(dag_id)

@@ -315,7 +315,7 @@ class LocalEngine:
         the producer's folder), as a deploy registers them; not kept in the local history."""
         for consumer in consumers:
             for name in assets.condition_assets(consumer.condition):
-                self.store.register_consumer(name, consumer, datetime.now(UTC).isoformat())
+                self.store.register_consumer(name, consumer)
 
     def seed_secrets(self, connections: dict[str, Any], variables: dict[str, Any]) -> None:
         """Create connections and variables in moto's Secrets Manager under Airflow's names.

@@ -40,6 +40,7 @@ with DAG("customers_producer", schedule=None, start_date=datetime(2026, 1, 1)):
 CONSUMERS = """
 from datetime import datetime
 from airflow.sdk import DAG, Asset, task
+from airflow.providers.standard.operators.latest_only import LatestOnlyOperator
 
 with DAG("report", schedule=[Asset("s3://lake/orders/"), Asset("customers")], start_date=datetime(2026, 1, 1)):
     @task
@@ -56,9 +57,11 @@ with DAG("report", schedule=[Asset("s3://lake/orders/"), Asset("customers")], st
 with DAG("per_part", schedule=Asset("parts") | Asset("never"), start_date=datetime(2026, 1, 1)):
     @task
     def count(**context):
-        return context["dag_run"].run_type
+        triggered = context["dag_run"].run_type == "asset_triggered"
+        assert context["logical_date"] is None or not triggered
+        return 1
 
-    count()
+    LatestOnlyOperator(task_id="latest") >> count()  # no next interval: it lets the run through
 """
 
 

@@ -279,19 +279,30 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     assert [p.name for p in engine.store.list_pools(runs=True)] == [own.pool]
 
     # asset-triggered runs: the producer's task records its event and queues it for the consumer
-    # (registered by its deploy), then start-run consumes the queue and starts the consumer's run;
-    # a consumer whose file goes stops hearing of the asset
+    # (registered by its deploy), then start-run consumes the queue and starts the consumer's run; the
+    # end of an asset-triggered run (heard by track-runs, or settled by reconcile-runs) has start-run
+    # look at its DAG's queue again; a consumer whose file goes stops hearing of the asset
     assert put(engine, "dags/consumer.py", CONSUMER)["files"][0]["outcome"] == "deployed"
     assert put(engine, "dags/producer.py", PRODUCER)["files"][0]["outcome"] == "deployed"
     target = boto3.client("scheduler").get_schedule(Name="airstep-dev-producer", GroupName="airstep-dev")["Target"]
-    produced = engine.session.invoke_locally(
-        NAMES.start_run, {**json.loads(target["Input"]), "scheduled_time": "2026-11-21T02:00:00Z"}
-    )
-    assert wait(produced["execution_arn"])["status"] == "SUCCEEDED"
-    (consumed,) = engine.store.runs_of_dag("consumer")
-    assert consumed.triggered_by == "asset" and consumed.run_id.startswith("asset_triggered__")
-    assert wait(consumed.execution_arn)["status"] == "SUCCEEDED"
-    assert [e["asset"] for e in consumed.to_dict()["triggering_asset_events"]] == ["orders"]
+    consumed = []
+    for day in (21, 22):
+        produced = engine.session.invoke_locally(
+            NAMES.start_run, {**json.loads(target["Input"]), "scheduled_time": f"2026-11-{day}T02:00:00Z"}
+        )
+        assert wait(produced["execution_arn"])["status"] == "SUCCEEDED"
+        newest = max(engine.store.runs_of_dag("consumer"), key=lambda r: r.run_id)
+        assert newest.triggered_by == "asset" and newest.run_id.startswith("asset_triggered__")
+        assert [e["asset"] for e in newest.to_dict()["triggering_asset_events"]] == ["orders"]
+        consumed.append(newest)
+        description = wait(newest.execution_arn)
+        assert description["status"] == "SUCCEEDED"
+        if day == 21:
+            engine.session.invoke_locally(NAMES.track_runs, status_event(execution_detail(description)))
+    with freeze_reconciler_clock(minutes=11):
+        settled = engine.session.invoke_locally(NAMES.reconcile_runs, {})["settled"]
+    assert consumed[1].run_id in [s["run_id"] for s in settled]
+    assert len({run.run_id for run in consumed}) == 2
     engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/consumer.py")
     engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/consumer.py"))
     assert engine.store.consumers("orders") == []
@@ -319,7 +330,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
             if not allowed:
                 denied.append(f"{principal}: {request.action} on {request.resource} {dict(request.context)}")
             used |= {(principal, statement.get("Sid"), request.action.lower()) for statement in allowed}
-    assert denied == []
+    assert denied == [], "\n".join(denied)
 
     granted = {
         (principal, statement.get("Sid"), action.lower())
@@ -328,7 +339,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
     }
     unused = {g for g in granted - used if (g[0], g[2]) not in {(p, a.lower()) for p, a in USED_BY_AWS_ONLY}}
-    assert unused == set()
+    assert unused == set(), sorted(unused)
     principals = {principal for principal, _ in calls}
     assert principals >= {
         "ReconcileRunsFunction",

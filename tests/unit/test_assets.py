@@ -15,7 +15,6 @@ from airstep.sdk.assets import Asset, AssetAll, AssetAny, TriggeringAssetEvents
 from airstep.sdk.schedule import parse_schedule
 from airstep.states import RunType
 
-BEFORE = "2025-12-31T00:00:00+00:00"  # when the consumers in these tests were deployed
 RECORDED = json.loads((Path(__file__).parents[1] / "conformance" / "airflow_assets.json").read_text())
 
 
@@ -63,18 +62,18 @@ def event(name, at, task="t"):
     return AssetEvent(name, name, at, {"dag_id": "producer", "run_id": "r", "task_id": task, "map_index": -1})
 
 
-def test_an_event_delivered_twice_is_queued_once(aws):
+def test_an_event_delivered_twice_is_recorded_and_queued_once(aws):
     store, _, _ = aws
     consumer = Consumer("consumer", {"asset": "a", "uri": "a"})
-    store.register_consumer("a", consumer, BEFORE)
+    store.register_consumer("a", consumer)
     first = event("a", "2026-01-01T00:00:00+00:00")
     assert assets.record(store, first) == ["consumer"]
-    assert assets.record(store, first) == []  # the same event again: nothing queued again
+    assert assets.record(store, first) == ["consumer"]  # evaluated again (its first delivery may have stopped)
     run = assets.triggered_run(store, consumer)
     assert run is not None and run.run_type is RunType.ASSET_TRIGGERED
-    assert run.run_id.startswith("asset_triggered__2026-01-01T00:00:00+00:00_")
+    assert run.run_id.startswith("asset_triggered__")
     assert (run.logical_date, run.data_interval_start, run.data_interval_end) == (None, None, None)
-    assert [e["timestamp"] for e in run.triggering_asset_events] == ["2026-01-01T00:00:00+00:00"]
+    assert [e["timestamp"] for e in run.triggering_asset_events] == ["2026-01-01T00:00:00+00:00"]  # once
     assert assets.triggered_run(store, consumer) is None  # consumed
 
 
@@ -82,52 +81,67 @@ def test_asset_all_waits_for_every_asset_and_consumes_the_events_since_the_last_
     store, _, _ = aws
     consumer = Consumer("both", AssetAll(Asset("a"), Asset("b")).to_condition())
     for name in ("a", "b"):
-        store.register_consumer(name, consumer, BEFORE)
+        store.register_consumer(name, consumer)
     assets.record(store, event("a", "2026-01-01T00:00:00+00:00"))
     assets.record(store, event("a", "2026-01-01T01:00:00+00:00", task="again"))
     assert assets.triggered_run(store, consumer) is None  # b not yet
     assets.record(store, event("b", "2026-01-01T02:00:00+00:00"))
     run = assets.triggered_run(store, consumer)
-    assert run.run_id.startswith("asset_triggered__2026-01-01T02:00:00+00:00_")  # the newest queue entry
     assert [(e["asset"], e["timestamp"]) for e in run.triggering_asset_events] == [
         ("a", "2026-01-01T00:00:00+00:00"),
         ("a", "2026-01-01T01:00:00+00:00"),
         ("b", "2026-01-01T02:00:00+00:00"),
     ]
-    assets.record(store, event("b", "2026-01-01T03:00:00+00:00"))
+    assets.record(store, event("b", "2026-01-01T03:00:00+00:00", task="b2"))
     assert assets.triggered_run(store, consumer) is None  # a again first
-    assets.record(store, event("a", "2026-01-01T04:00:00+00:00"))
+    assets.record(store, event("a", "2026-01-01T04:00:00+00:00", task="a3"))
     later = assets.triggered_run(store, consumer)
-    assert [e["timestamp"] for e in later.triggering_asset_events] == [  # only those after the last run
+    assert [e["timestamp"] for e in later.triggering_asset_events] == [  # only those since the last run
         "2026-01-01T03:00:00+00:00",
         "2026-01-01T04:00:00+00:00",
     ]
 
 
-def test_a_first_run_consumes_only_the_events_since_its_dag_was_deployed(aws):
+def test_events_are_consumed_in_the_order_they_were_recorded_whatever_their_clocks(aws):
+    """A producer whose task ended earlier may record its event later: it is consumed by the next
+    run, once, and no event is consumed twice."""
+    store, _, _ = aws
+    consumer = Consumer("consumer", {"asset": "a", "uri": "a"})
+    store.register_consumer("a", consumer)
+    assets.record(store, event("a", "2026-01-01T00:02:00+00:00", task="late_clock"))
+    first = assets.triggered_run(store, consumer)
+    assets.record(store, event("a", "2026-01-01T00:01:00+00:00", task="slow_writer"))
+    second = assets.triggered_run(store, consumer)
+    assert [e["source"]["task_id"] for e in first.triggering_asset_events] == ["late_clock"]
+    assert [e["source"]["task_id"] for e in second.triggering_asset_events] == ["slow_writer"]
+    assert first.run_id != second.run_id
+
+
+def test_a_dag_registered_later_consumes_only_what_was_queued_for_it(aws):
     store, _, _ = aws
     consumer = Consumer("late", {"asset": "a", "uri": "a"})
     assets.record(store, event("a", "2026-01-01T00:00:00+00:00"))  # before the consumer: not queued
-    store.register_consumer("a", consumer, "2026-01-01T01:00:00+00:00")
+    store.register_consumer("a", consumer)
     assert assets.triggered_run(store, consumer) is None
-    assets.record(store, event("a", "2026-01-01T02:00:00+00:00"))
+    assets.record(store, event("a", "2026-01-01T02:00:00+00:00", task="after"))
     run = assets.triggered_run(store, consumer)
-    assert [e["timestamp"] for e in run.triggering_asset_events] == ["2026-01-01T02:00:00+00:00"]
-    store.register_consumer("a", consumer, "2026-01-01T05:00:00+00:00")  # deployed again: the window stays
-    assets.record(store, event("a", "2026-01-01T03:00:00+00:00", task="late"))
-    assert [e["timestamp"] for e in assets.triggered_run(store, consumer).triggering_asset_events] == [
-        "2026-01-01T03:00:00+00:00"
-    ]
+    assert [e["source"]["task_id"] for e in run.triggering_asset_events] == ["after"]
+    store.unregister_consumer("a", "late")  # it stops naming the asset: what was queued goes too
+    assets.record(store, event("a", "2026-01-01T03:00:00+00:00", task="gone"))
+    assert store.queued_assets("late") == {}
 
 
-def test_of_two_evaluators_one_makes_the_run(aws):
+def test_of_two_evaluators_one_makes_the_run_and_an_event_meanwhile_is_kept(aws):
     store, _, _ = aws
     consumer = Consumer("consumer", {"asset": "a", "uri": "a"})
-    store.register_consumer("a", consumer, BEFORE)
+    store.register_consumer("a", consumer)
     assets.record(store, event("a", "2026-01-01T00:00:00+00:00"))
-    queued, _ = store.queued_assets("consumer")
-    assert store.claim_asset_queue("consumer", queued, "2026-01-01T00:00:00+00:00")
-    assert not store.claim_asset_queue("consumer", queued, "2026-01-01T00:00:00+00:00")  # taken already
+    queued = store.queued_assets("consumer")
+    assets.record(store, event("a", "2026-01-01T00:05:00+00:00", task="meanwhile"))
+    assert not store.claim_asset_queue("consumer", queued, [])  # an event arrived since it was read
+    queued = store.queued_assets("consumer")
+    assert store.claim_asset_queue("consumer", queued, [])
+    assert not store.claim_asset_queue("consumer", queued, [])  # taken already
 
 
 def test_a_task_reads_its_runs_events_by_asset():
@@ -135,5 +149,6 @@ def test_a_task_reads_its_runs_events_by_asset():
     (reference,) = events[Asset("a")]
     assert (reference.source_dag_id, reference.source_task_id, reference.timestamp.year) == ("producer", "t", 2026)
     assert list(events) == [Asset("a")] and events[Asset("b")] == []
+    assert events[Asset("a", "s3://elsewhere/a")] == [reference]  # known by name, as airstep keys assets
     with pytest.raises(TypeError):
         events["a"]

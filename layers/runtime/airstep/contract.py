@@ -710,6 +710,9 @@ def bundle_of(version: str) -> str | None:
 DEFAULT_QUEUE = "default"
 # Airflow's pool of every task that names none: airstep does not limit it (README: Pools).
 DEFAULT_POOL = "default_pool"
+# The start-run function's request to look at these DAGs' asset queues (an asset was updated, or an
+# asset-triggered run ended): {"asset_consumers": [dag_id, ...]}.
+ASSET_CONSUMERS = "asset_consumers"
 # A run's own pool when its DAG sets max_active_tasks (no pool of a task may be named so).
 RUN_POOL_PREFIX = "max_active_tasks:"
 

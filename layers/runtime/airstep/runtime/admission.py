@@ -71,11 +71,11 @@ def admit(
     return _promoted(store, sfn, queued.group, run)
 
 
-def admit_queued(store: MetadataStore, sfn: Any, run: DagRun, limit: int) -> Admission:
-    """Admit a run whose queue item was written already (by the write that made the run: an
-    asset-triggered run's claim): record it queued and start what its group's slots allow."""
+def admit_queued(store: MetadataStore, sfn: Any, run: DagRun) -> Admission:
+    """Admit a run whose queue item (and its group's limit) were written already, by the write that
+    made the run (an asset-triggered run's claim): record it queued and start what its group's
+    slots allow."""
     group = slot_group(run)
-    store.set_limit(group, limit)
     store.queue_run(run, _now())
     return _promoted(store, sfn, group, run)
 

@@ -11,21 +11,28 @@ same write, so two evaluators never make two runs of one set of events.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 from airstep.contract import DagRun
 from airstep.model import DagModel
 from airstep.runtime.admission import Admission, admit_queued, slot_group
+from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.store import MetadataStore, QueuedRun
-from airstep.runtime.store.assets import AssetEvent, Consumer
+from airstep.runtime.store.assets import MAX_CONSUMERS, AssetEvent, Consumer, QueueEntry
 from airstep.states import RunType
 
-# Consumed events a run carries (in its execution input, within Step Functions' 256 KiB): the
-# oldest of each asset, then of all.
-ASSET_CONSUMERS = "asset_consumers"  # the start-run function's request: these DAGs' asset queues changed
+logger = Logger(service=SERVICE_NAME)
+
+# Consumed events a run carries (in its execution input, within Step Functions' 256 KiB, and its
+# run-queue item, within DynamoDB's 400 KB): the newest, by count and by size.
 MAX_EVENTS_PER_ASSET = 50
 MAX_EVENTS = 200
+MAX_EVENT_BYTES = 64_000
 
 
 def condition_assets(condition: dict[str, Any]) -> list[str]:
@@ -54,34 +61,43 @@ def consumer_of(model: DagModel) -> Consumer | None:
     return Consumer(model.dag_id, model.schedule.assets)
 
 
-def task_events(model: DagModel, task_id: str, run: DagRun, map_index: int, end: str) -> list[AssetEvent]:
-    """The events of a task instance that succeeded at `end`: one per asset in its outlets."""
+def task_events(
+    model: DagModel, task_id: str, run: DagRun, map_index: int, try_number: int, end: str
+) -> list[AssetEvent]:
+    """The events of a task instance's try that succeeded at `end`: one per asset in its outlets."""
     task = model.task_map[task_id]
-    source = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": task_id, "map_index": map_index}
+    source = {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "task_id": task_id,
+        "map_index": map_index,
+        "try_number": try_number,  # a cleared task that succeeds again updates its assets again
+    }
     return [AssetEvent(name, uri, _utc(end), source) for name, uri in task.outlets]
 
 
 def record(store: MetadataStore, event: AssetEvent) -> list[str]:
-    """Record the event and queue it for the asset's consumers; the consumers queued (none if the
-    event was recorded before: a duplicate delivery)."""
+    """Record the event (once: a duplicate delivery writes nothing) and queue it for the asset's
+    consumers; the consumers, whose queues the caller has evaluated (again, harmlessly, for a
+    duplicate: its first delivery may have stopped before)."""
     consumers = [c.dag_id for c in store.consumers(event.name)]
-    return consumers if store.add_asset_event(event, consumers) else []
+    if len(consumers) > MAX_CONSUMERS:
+        logger.error("asset has too many consumers", extra={"asset": event.name, "consumers": len(consumers)})
+    number = store.next_event_number(event.name)
+    store.add_asset_event(event, number, consumers, _now())
+    return consumers
 
 
-def triggered_run(store: MetadataStore, consumer: Consumer, state_machine_arn: str | None = None) -> DagRun | None:
+def triggered_run(store: MetadataStore, consumer: Consumer, deployed: tuple[str, int] | None = None) -> DagRun | None:
     """The consumer's next run if its condition holds over its queue, else None. The queue is
-    claimed for it, and with `state_machine_arn` (a deployed DAG) the run is put in its DAG's run
-    queue by the same write: whoever promotes that queue starts it, should this caller stop."""
-    queued, last = store.queued_assets(consumer.dag_id)
+    claimed for it; with `deployed` (the DAG's state machine and max_active_runs) the same write
+    puts the run in the DAG's run queue, so whoever promotes that queue starts it, should this
+    caller stop."""
+    queued = store.queued_assets(consumer.dag_id)
     if not queued or not evaluate(consumer.condition, set(queued)):
         return None
-    run_after = max(queued.values())
-    events = [
-        event.to_dict()
-        for name in condition_assets(consumer.condition)
-        for event in store.asset_events(name, last, run_after, MAX_EVENTS_PER_ASSET)
-    ]
-    events.sort(key=lambda e: (e["timestamp"], e["asset"]))
+    run_after = max(entry.queued_at for entry in queued.values())
+    events = _consumed(store, queued)
     digest = hashlib.sha256(repr(sorted(queued.items())).encode()).hexdigest()[:8]
     run = DagRun(
         consumer.dag_id,
@@ -90,30 +106,69 @@ def triggered_run(store: MetadataStore, consumer: Consumer, state_machine_arn: s
         None,
         None,
         None,
-        triggering_asset_events=tuple(events[:MAX_EVENTS]),
+        triggering_asset_events=tuple(events),
     )
-    enqueue = None
-    if state_machine_arn is not None:
-        enqueue = store.queue_item(QueuedRun(slot_group(run), run_after, run, state_machine_arn, True), _now())
-    if not store.claim_asset_queue(consumer.dag_id, queued, run_after, enqueue):
-        return None  # another evaluator made the run
+    also = []
+    if deployed is not None:
+        state_machine_arn, limit = deployed
+        group = slot_group(run)
+        also = [
+            {"Put": {"Item": store.queue_item(QueuedRun(group, run_after, run, state_machine_arn, True), _now())}},
+            {"Update": store.limit_update(group, limit)},
+        ]
+    if not store.claim_asset_queue(consumer.dag_id, queued, also):
+        return None  # another evaluator made the run, or an event arrived since the queue was read
     return run
 
 
+def _consumed(store: MetadataStore, queued: dict[str, QueueEntry]) -> list[dict[str, Any]]:
+    """The events a run consumes: each queued asset's since its queue entry was made, the newest
+    first when they are more than a run carries (by count, then by size), oldest first."""
+    events = [
+        event.to_dict()
+        for name, entry in sorted(queued.items())
+        for event in store.asset_events(name, entry.first_event, MAX_EVENTS_PER_ASSET)
+    ]
+    events.sort(key=lambda e: (e["timestamp"], e["asset"]))
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for event in reversed(events[-MAX_EVENTS:]):
+        size += len(json.dumps(event))
+        if size > MAX_EVENT_BYTES:
+            break
+        kept.append(event)
+    return kept[::-1]
+
+
 def start_runs(store: MetadataStore, sfn: Any, dag_ids: list[str]) -> list[Admission]:
-    """Start (or queue, within max_active_runs) the deployed consumers' runs that are due. A paused
-    DAG's queue waits for it to be unpaused, as in Airflow."""
+    """Start (or queue) the deployed consumers' runs that are due, each DAG on its own (one that
+    fails does not stop the others). As in Airflow, a paused DAG makes no run (its queue waits for
+    its unpause), nor a DAG whose active and queued runs reach its max_active_runs (its queue waits
+    for one to end)."""
     admitted = []
     for dag_id in sorted(set(dag_ids)):
-        record = store.get_dag(dag_id)
-        if record is None or record.removed or record.paused or record.schedule is None:
+        try:
+            admission = _start_run(store, sfn, dag_id)
+        except ClientError as exc:
+            logger.warning("asset-triggered run not started", extra={"dag_id": dag_id, "error": str(exc)})
             continue
-        if record.schedule.assets is None:
-            continue
-        run = triggered_run(store, Consumer(dag_id, record.schedule.assets), record.state_machine_arn)
-        if run is not None:
-            admitted.append(admit_queued(store, sfn, run, record.max_active_runs))
+        if admission is not None:
+            admitted.append(admission)
     return admitted
+
+
+def _start_run(store: MetadataStore, sfn: Any, dag_id: str) -> Admission | None:
+    record = store.get_dag(dag_id)
+    if record is None or record.removed or record.paused or record.schedule is None:
+        return None
+    if record.schedule.assets is None:
+        return None
+    busy = len(store.slot_holders(dag_id)) + len(store.queued_runs(dag_id))
+    if busy >= record.max_active_runs:
+        return None
+    consumer = Consumer(dag_id, record.schedule.assets)
+    run = triggered_run(store, consumer, (record.state_machine_arn, record.max_active_runs))
+    return admit_queued(store, sfn, run) if run is not None else None
 
 
 def _now() -> str:

@@ -13,10 +13,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from airstep.contract import ScheduleTarget, parse_time
+from airstep.contract import ASSET_CONSUMERS, ScheduleTarget, parse_time
 from airstep.runtime import assets
 from airstep.runtime.admission import admit
-from airstep.runtime.assets import ASSET_CONSUMERS
 from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.scheduling import scheduled_run

@@ -7,18 +7,19 @@ rank (RUNNING < any final status), so a duplicate or a late RUNNING never moves 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from airstep.contract import DagRun, time_out_event
+from airstep.contract import ASSET_CONSUMERS, DagRun, time_out_event
 from airstep.runtime.admission import release
 from airstep.runtime.clients import client
-from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.constants import ASSET_RUNS_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.store import MetadataStore, metadata_store
-from airstep.states import RunState
+from airstep.states import RunState, RunType
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
@@ -95,7 +96,13 @@ def after_end(
         return {}
     detail = event["detail"]
     run_input = json.loads(detail.get("input") or "{}")
-    done: dict[str, Any] = {"started": sorted(release(store, sfn, DagRun.from_input(run_input)))}
+    run = DagRun.from_input(run_input)
+    done: dict[str, Any] = {"started": sorted(release(store, sfn, run))}
+    function = os.environ.get(ASSET_RUNS_FUNCTION_ENV)
+    if run.run_type is RunType.ASSET_TRIGGERED and function and tracked["tracked"]:
+        # its DAG's asset queue may have waited for this slot (max_active_runs): start-run looks again
+        request = json.dumps({ASSET_CONSUMERS: [run.dag_id]}).encode()
+        functions.invoke(FunctionName=function, InvocationType="Event", Payload=request)
     if status == "TIMED_OUT" and tracked["tracked"]:
         described = sfn.describe_state_machine_for_execution(executionArn=detail["executionArn"])
         function, request = time_out_event(json.loads(described["definition"]), detail["executionArn"], run_input)

@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from airstep.contract import (
+    ASSET_CONSUMERS,
     DEFAULT_QUEUE,
     INLINE_MAP_MAX_ITEMS,
     POKE_DONE,
@@ -334,6 +335,8 @@ class Invocation:
             begun = self.store.begin_try(self.key, self.task_id, started, index)
             if begun is None:  # finished: a duplicate invocation, or a task a clear kept: report the record
                 recorded = self._recorded()
+                if recorded.state is TaskState.SUCCESS and task.outlets and recorded.end:
+                    self._update_assets(recorded.try_number, recorded.end)  # the first invocation may have stopped
                 self._signal_unless_instance()
                 assert recorded.state is not None
                 return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
@@ -540,7 +543,7 @@ class Invocation:
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         if state is TaskState.SUCCESS and self.model.task_map[self.task_id].outlets:
-            self._update_assets(ended)
+            self._update_assets(try_number, ended)
         if state in FINISHED:
             self._signal_unless_instance()
             self._release_pool(self.task_id, index)
@@ -581,17 +584,18 @@ class Invocation:
         return found
 
     # -- assets -----------------------------------------------------------------------------------------
-    def _update_assets(self, ended: str) -> None:
-        """The task succeeded: each asset in its outlets is updated (an event, queued for the DAGs
-        scheduled on it)."""
+    def _update_assets(self, try_number: int, ended: str) -> None:
+        """The task's try succeeded: each asset in its outlets is updated (an event, queued for the
+        DAGs scheduled on it), once however often this is called for the same try."""
         due: list[str] = []
-        for event in assets.task_events(self.model, self.task_id, self.payload.run, self.payload.map_index, ended):
+        run, index = self.payload.run, self.payload.map_index
+        for event in assets.task_events(self.model, self.task_id, run, index, try_number, ended):
             queued = assets.record(self.store, event)
             logger.info("asset updated", extra={"asset": event.name, "consumers": queued})
             due += queued
         function = os.environ.get(ASSET_RUNS_FUNCTION_ENV)
         if due and function:  # start-run starts what is due; it is not this invocation's to wait for
-            request = json.dumps({assets.ASSET_CONSUMERS: sorted(set(due))}).encode()
+            request = json.dumps({ASSET_CONSUMERS: sorted(set(due))}).encode()
             client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=request)
 
     # -- pools ------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any
 
 from airstep.errors import DagDefinitionError, SourceLocation
 
+MAX_NAME_BYTES = 1000  # DynamoDB sort keys hold at most 1,024 bytes, prefix included
+
 
 class BaseAsset:
     """What `schedule=` accepts as an asset condition."""
@@ -56,6 +58,10 @@ class Asset(BaseAsset):
         self.name = _identifier("name", name)
         if self.name in ("self", "context"):
             raise ValueError(f"prohibited name for asset: {self.name}")
+        if len(self.name.encode()) > MAX_NAME_BYTES:  # Airflow allows 1,500 characters
+            raise ValueError(
+                f"Asset name cannot exceed {MAX_NAME_BYTES:,} bytes in airstep (it keys the asset's records)"
+            )
         self.uri = _identifier("uri", normalized_uri(uri))
         self.group = _identifier("group", group if group is not None else "asset", empty=True)
         self.extra = dict(extra or {})
@@ -209,18 +215,20 @@ class TriggeringAssetEvents(Mapping[Asset, list[AssetEventReference]]):
     that assets did not trigger)."""
 
     def __init__(self, events: Iterable[dict[str, Any]]) -> None:
-        self._events: dict[Asset, list[AssetEventReference]] = {}
+        self._events: dict[str, list[AssetEventReference]] = {}  # by asset name: how airstep knows an asset
+        self._assets: dict[str, Asset] = {}
         for event in events:
             reference = AssetEventReference(event)
-            self._events.setdefault(reference.asset, []).append(reference)
+            self._events.setdefault(reference.asset.name, []).append(reference)
+            self._assets.setdefault(reference.asset.name, reference.asset)
 
     def __getitem__(self, key: Asset) -> list[AssetEventReference]:
         if not isinstance(key, Asset):
             raise TypeError(f"Key should be an asset, not {type(key)}")
-        return self._events.get(key, [])
+        return self._events.get(key.name, [])
 
     def __iter__(self) -> Iterator[Asset]:
-        return iter(self._events)
+        return iter(self._assets.values())
 
     def __len__(self) -> int:
         return len(self._events)

@@ -1,22 +1,26 @@
 """Assets: their events, the DAGs that consume them, and each consumer's queue (Airflow's
 AssetDagRunQueue: which of its assets were updated since its last asset-triggered run).
 
-An event and its queue entries are written in one transaction that fails if the event is known, so
-an event delivered twice queues nothing twice. A consumer's queue is claimed by one transaction that
-deletes the entries it read (each as read) and records the run they trigger: of two claimers, one
-wins; an entry added meanwhile stays for the next run.
+Each asset numbers its events (a counter item), so its events are in one order whatever the clocks
+of the functions that record them. An event, a marker of its source (a duplicate delivery finds it
+and writes nothing) and its consumers' queue entries are one transaction. A queue entry keeps the
+number of the first event queued since the consumer's last asset-triggered run and a version that
+every later event raises; the claim deletes the entries as read (same version) and queues the run
+in one transaction, so of two claimers one wins and an event recorded meanwhile makes the claim
+fail rather than be lost.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from airstep.runtime.store import schema
-from airstep.runtime.store.codec import Item, Table, key, plain, string
+from airstep.runtime.store.codec import Item, Table, key, number, plain, string
 
-MAX_CONSUMERS = 99  # an event and its consumers' queue entries are one transaction (100 items)
+MAX_CONSUMERS = 98  # an event, its marker and its consumers' queue entries: one transaction (100 items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,26 +60,32 @@ class Consumer:
     condition: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """An asset updated since the consumer's last asset-triggered run: when first, from which event
+    on, and how many times since (its version)."""
+
+    queued_at: str
+    first_event: int
+    version: int
+
+
 class Assets:
     table: Table
 
-    def register_consumer(self, asset: str, consumer: Consumer, now: str) -> None:
-        """The DAG hears of the asset's events from now on; its first asset-triggered run consumes
-        the events since it first did (as Airflow without catchup)."""
+    def register_consumer(self, asset: str, consumer: Consumer) -> None:
+        """The DAG hears of the asset's events from now on."""
         self.table.put(
             {
                 **key(schema.asset_pk(asset), schema.consumer_sk(consumer.dag_id)),
                 "condition": string(json.dumps(consumer.condition, sort_keys=True)),
             }
         )
-        self.table.update(
-            key(schema.asset_queue_pk(consumer.dag_id), schema.ASSET_QUEUE_LAST_SK),
-            "SET run_after = if_not_exists(run_after, :now)",
-            ExpressionAttributeValues={":now": string(now)},
-        )
 
     def unregister_consumer(self, asset: str, dag_id: str) -> None:
+        """The DAG no longer hears of the asset; what was queued of it for the DAG goes too."""
         self.table.delete(key(schema.asset_pk(asset), schema.consumer_sk(dag_id)))
+        self.table.delete(key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(asset)))
 
     def consumers(self, asset: str) -> list[Consumer]:
         items = self._query(schema.asset_pk(asset), schema.CONSUMER_PREFIX)
@@ -84,105 +94,97 @@ class Assets:
             for item in items
         ]
 
-    def add_asset_event(self, event: AssetEvent, consumers: list[str]) -> bool:
-        """Record the event and queue it for its consumers; False if it was recorded before."""
+    def next_event_number(self, asset: str) -> int:
+        """The asset's next event number (a number taken by a write that then fails is skipped)."""
+        updated = self.table.update(
+            key(schema.asset_pk(asset), schema.ASSET_SEQUENCE_SK),
+            "ADD seq :one",
+            ExpressionAttributeValues={":one": number(1)},
+            returns="UPDATED_NEW",
+        )
+        return int((updated or {})["seq"]["N"])
+
+    def add_asset_event(self, event: AssetEvent, number_: int, consumers: list[str], queued_at: str) -> bool:
+        """Record the event as the asset's `number_`, and queue it for its consumers; False if an
+        event from the same source was recorded before."""
+        pk = schema.asset_pk(event.name)
+        source = hashlib.sha256(event.source_id.encode()).hexdigest()[:32]
         writes: list[dict[str, Any]] = [
             {
                 "Put": {
-                    "Item": {
-                        **key(schema.asset_pk(event.name), schema.asset_event_sk(event.timestamp, event.source_id)),
-                        "event": string(json.dumps(event.to_dict(), sort_keys=True)),
-                        "expires_at": self.table.expires_at(),
-                    },
+                    "Item": {**key(pk, schema.SOURCE_PREFIX + source), "expires_at": self.table.expires_at()},
                     "ConditionExpression": "attribute_not_exists(sk)",
                 }
-            }
+            },
+            {
+                "Put": {
+                    "Item": {
+                        **key(pk, schema.asset_event_sk(number_)),
+                        "event": string(json.dumps(event.to_dict(), sort_keys=True)),
+                        "expires_at": self.table.expires_at(),
+                    }
+                }
+            },
         ]
         for dag_id in consumers[:MAX_CONSUMERS]:
+            update = "SET queued_at = if_not_exists(queued_at, :at), first_event = if_not_exists(first_event, :n)"
             writes.append(
                 {
                     "Update": {
                         "Key": key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(event.name)),
-                        "UpdateExpression": "SET queued_at = if_not_exists(queued_at, :at)",
-                        "ExpressionAttributeValues": {":at": string(event.timestamp)},
+                        "UpdateExpression": update + " ADD version :one",
+                        "ExpressionAttributeValues": {
+                            ":at": string(queued_at),
+                            ":n": number(number_),
+                            ":one": number(1),
+                        },
                     }
                 }
             )
         return self.table.transact(writes)
 
-    def asset_events(self, asset: str, after: str | None, until: str, limit: int = 100) -> list[AssetEvent]:
-        """The asset's events with `after` < timestamp <= `until`, oldest first."""
-        low = schema.asset_event_sk(after, "\uffff") if after else schema.ASSET_EVENT_PREFIX
+    def asset_events(self, asset: str, first: int, limit: int) -> list[AssetEvent]:
+        """The asset's events from number `first` on: the newest `limit` of them, oldest first."""
         items = self.table.query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
                 ":pk": string(schema.asset_pk(asset)),
-                ":low": string(low),
-                ":high": string(schema.asset_event_sk(until, "\uffff")),
-            },
-            ConsistentRead=True,
-            limit=limit,
-        )
-        return [AssetEvent.from_dict(json.loads(item["event"]["S"])) for item in items]
-
-    def latest_asset_events(self, asset: str, limit: int = 1) -> list[AssetEvent]:
-        items = self.table.query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": string(schema.asset_pk(asset)),
-                ":prefix": string(schema.ASSET_EVENT_PREFIX),
+                ":low": string(schema.asset_event_sk(first)),
+                ":high": string(schema.ASSET_EVENT_PREFIX + "~"),
             },
             ConsistentRead=True,
             ScanIndexForward=False,
             limit=limit,
         )
-        return [AssetEvent.from_dict(json.loads(item["event"]["S"])) for item in items]
+        return [AssetEvent.from_dict(json.loads(item["event"]["S"])) for item in reversed(items)]
 
-    def queued_assets(self, dag_id: str) -> tuple[dict[str, str], str | None]:
-        """The consumer's queue (asset name -> first queued at) and its last asset-triggered run's
-        run_after."""
-        queued, last = {}, None
-        for item in self.table.query(
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": string(schema.asset_queue_pk(dag_id))},
-            ConsistentRead=True,
-        ):
+    def latest_asset_events(self, asset: str, limit: int = 1) -> list[AssetEvent]:
+        return self.asset_events(asset, 0, limit)[::-1]
+
+    def queued_assets(self, dag_id: str) -> dict[str, QueueEntry]:
+        """The consumer's queue, by asset name."""
+        queued = {}
+        for item in self._query(schema.asset_queue_pk(dag_id), schema.QUEUED_ASSET_PREFIX):
             data = plain(item)
-            if data["sk"] == schema.ASSET_QUEUE_LAST_SK:
-                last = data["run_after"]
-            else:
-                queued[data["sk"].removeprefix(schema.QUEUED_ASSET_PREFIX)] = data["queued_at"]
-        return queued, last
+            name = data["sk"].removeprefix(schema.QUEUED_ASSET_PREFIX)
+            queued[name] = QueueEntry(data["queued_at"], int(data["first_event"]), int(data["version"]))
+        return queued
 
-    def claim_asset_queue(
-        self, dag_id: str, queued: dict[str, str], run_after: str, enqueue: Item | None = None
-    ) -> bool:
-        """Take the queue entries read (each unchanged) for one run at `run_after`, and write
-        `enqueue` (the run's item in its DAG's run queue) with them; False if another claimer took
-        them first."""
+    def claim_asset_queue(self, dag_id: str, queued: dict[str, QueueEntry], also: list[dict[str, Any]]) -> bool:
+        """Take the queue entries read (each at the version read) for one run, and write `also`
+        (TransactWriteItems parts: the run's place in its DAG's run queue) with them; False if
+        another claimer took them first or an event arrived meanwhile."""
         writes: list[dict[str, Any]] = [
             {
                 "Delete": {
                     "Key": key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(name)),
-                    "ConditionExpression": "queued_at = :at",
-                    "ExpressionAttributeValues": {":at": string(at)},
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": number(entry.version)},
                 }
             }
-            for name, at in sorted(queued.items())
+            for name, entry in sorted(queued.items())
         ]
-        writes.append(
-            {
-                "Put": {
-                    "Item": {
-                        **key(schema.asset_queue_pk(dag_id), schema.ASSET_QUEUE_LAST_SK),
-                        "run_after": string(run_after),
-                    },
-                }
-            }
-        )
-        if enqueue is not None:
-            writes.append({"Put": {"Item": enqueue}})
-        return self.table.transact(writes)
+        return self.table.transact(writes + also)
 
     def _query(self, pk: str, prefix: str) -> list[Item]:
         return self.table.query(

@@ -18,11 +18,13 @@ and a test compares the two)::
     pk = POOLS                   sk = POOL#<name>               a pool: slots, used, holders {holder: slots and arn}
     pk = RUNPOOLS                sk = POOL#max_active_tasks:...  a run's own pool (its DAG's max_active_tasks)
     pk = POOL#<name>             sk = WAIT#<order>#<holder>     a task instance waiting for slots (its token)
-    pk = ASSET#<name>            sk = EVENT#<timestamp>#<source> an update of the asset (by a task, an S3 object)
+    pk = ASSET#<name>            sk = EVENT#<number>            an update of the asset (by a task, an S3 object)
+                                 sk = SEQ                       the number of its latest event
+                                 sk = SOURCE#<digest>           an event's source, once (duplicates write nothing)
                                  sk = CONSUMER#<dag_id>         a DAG scheduled on the asset (its condition)
     pk = ASSETQ#<dag_id>         sk = QUEUED#<asset>            an asset updated since the DAG's last
-                                                                asset-triggered run (first queued at)
-                                 sk = LAST                      that run's run_after
+                                                                asset-triggered run (first queued at, its
+                                                                first event's number, a version)
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
@@ -68,7 +70,8 @@ ASSET_EVENT_PREFIX = "EVENT#"
 CONSUMER_PREFIX = "CONSUMER#"
 ASSET_QUEUE_PREFIX = "ASSETQ#"
 QUEUED_ASSET_PREFIX = "QUEUED#"
-ASSET_QUEUE_LAST_SK = "LAST"
+ASSET_SEQUENCE_SK = "SEQ"
+SOURCE_PREFIX = "SOURCE#"
 
 
 def dag_pk(dag_id: str) -> str:
@@ -121,8 +124,8 @@ def asset_pk(name: str) -> str:
     return f"{ASSET_PREFIX}{name}"
 
 
-def asset_event_sk(timestamp: str, source_id: str) -> str:
-    return f"{ASSET_EVENT_PREFIX}{timestamp}#{source_id}"
+def asset_event_sk(number: int) -> str:
+    return f"{ASSET_EVENT_PREFIX}{number:012d}"
 
 
 def consumer_sk(dag_id: str) -> str:

@@ -74,13 +74,19 @@ class RunSlots:
     def set_limit(self, group: str, limit: int | None) -> None:
         """Change the group's limit (a DAG redeployed with another max_active_runs); None keeps the
         limit it has (a backfill's run cleared to run again keeps the backfill's), or makes it 1."""
+        update = self.limit_update(group, limit)
+        self.table.update(update.pop("Key"), update.pop("UpdateExpression"), **update)
+
+    @staticmethod
+    def limit_update(group: str, limit: int | None) -> dict[str, Any]:
+        """The update that sets the group's limit (a TransactWriteItems part, or `set_limit`'s)."""
         value = "if_not_exists(#limit, :limit)" if limit is None else ":limit"
-        self.table.update(
-            key(schema.slots_pk(group), schema.SLOTS_SK),
-            f"SET #limit = {value}, holders = if_not_exists(holders, :none)",
-            ExpressionAttributeNames={"#limit": "limit"},
-            ExpressionAttributeValues={":limit": number(limit or 1), ":none": {"M": {}}},
-        )
+        return {
+            "Key": key(schema.slots_pk(group), schema.SLOTS_SK),
+            "UpdateExpression": f"SET #limit = {value}, holders = if_not_exists(holders, :none)",
+            "ExpressionAttributeNames": {"#limit": "limit"},
+            "ExpressionAttributeValues": {":limit": number(limit or 1), ":none": {"M": {}}},
+        }
 
     def queued_runs(self, group: str) -> list[QueuedRun]:
         """The first runs waiting for a slot of `group`, in order."""

@@ -20,8 +20,8 @@ class LatestOnlyOperator(BaseBranchOperator):
     def choose_branch(self, context: dict[str, Any]) -> str | Iterable[str]:
         follow_all = sorted(self.downstream_task_ids)
         run = context["dag_run"]
-        if run.run_type == RunType.MANUAL or self.dag.schedule is None:
-            return follow_all
+        if run.run_type == RunType.MANUAL or self.dag.schedule is None or not self.dag.schedule.timed:
+            return follow_all  # an asset-triggered DAG has no next interval: Airflow lets it through
         start = run.data_interval_start or run.logical_date
         end = run.data_interval_end or run.logical_date
         right = next_interval_end(self.dag.schedule, end, self.dag.schedule_timezone)
