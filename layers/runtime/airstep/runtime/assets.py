@@ -24,6 +24,7 @@ from airstep.runtime.admission import Admission, admit_queued, slot_group
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.store import MetadataStore, QueuedRun
 from airstep.runtime.store.assets import MAX_CONSUMERS, AssetEvent, Consumer, QueueEntry
+from airstep.runtime.store.codec import TransactionConflict
 from airstep.states import RunType
 
 logger = Logger(service=SERVICE_NAME)
@@ -83,8 +84,7 @@ def record(store: MetadataStore, event: AssetEvent) -> list[str]:
     consumers = [c.dag_id for c in store.consumers(event.name)]
     if len(consumers) > MAX_CONSUMERS:
         logger.error("asset has too many consumers", extra={"asset": event.name, "consumers": len(consumers)})
-    number = store.next_event_number(event.name)
-    store.add_asset_event(event, number, consumers, _now())
+    store.add_asset_event(event, consumers, _now())
     return consumers
 
 
@@ -114,7 +114,7 @@ def triggered_run(store: MetadataStore, consumer: Consumer, deployed: tuple[str,
         group = slot_group(run)
         also = [
             {"Put": {"Item": store.queue_item(QueuedRun(group, run_after, run, state_machine_arn, True), _now())}},
-            {"Update": store.limit_update(group, limit)},
+            {"Update": store.limit_update(group, limit, keep=True)},  # a deploy's newer limit stays
         ]
     if not store.claim_asset_queue(consumer.dag_id, queued, also):
         return None  # another evaluator made the run, or an event arrived since the queue was read
@@ -145,15 +145,18 @@ def start_runs(store: MetadataStore, sfn: Any, dag_ids: list[str]) -> list[Admis
     fails does not stop the others). As in Airflow, a paused DAG makes no run (its queue waits for
     its unpause), nor a DAG whose active and queued runs reach its max_active_runs (its queue waits
     for one to end)."""
-    admitted = []
+    admitted, failed = [], []
     for dag_id in sorted(set(dag_ids)):
         try:
             admission = _start_run(store, sfn, dag_id)
-        except ClientError as exc:
+        except (ClientError, TransactionConflict) as exc:
             logger.warning("asset-triggered run not started", extra={"dag_id": dag_id, "error": str(exc)})
+            failed.append(dag_id)
             continue
         if admission is not None:
             admitted.append(admission)
+    if failed:  # the function's retry (asynchronous invocations are retried twice) looks again
+        raise RuntimeError(f"asset-triggered runs of {', '.join(failed)} not started: see the log")
     return admitted
 
 

@@ -99,7 +99,7 @@ def after_end(
     run = DagRun.from_input(run_input)
     done: dict[str, Any] = {"started": sorted(release(store, sfn, run))}
     function = os.environ.get(ASSET_RUNS_FUNCTION_ENV)
-    if run.run_type is RunType.ASSET_TRIGGERED and function and tracked["tracked"]:
+    if run.run_type is RunType.ASSET_TRIGGERED and function:  # every delivery: start-run is idempotent
         # its DAG's asset queue may have waited for this slot (max_active_runs): start-run looks again
         request = json.dumps({ASSET_CONSUMERS: [run.dag_id]}).encode()
         functions.invoke(FunctionName=function, InvocationType="Event", Payload=request)

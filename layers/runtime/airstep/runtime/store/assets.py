@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from airstep.runtime.store import schema
-from airstep.runtime.store.codec import Item, Table, key, number, plain, string
+from airstep.runtime.store.codec import Item, Table, TransactionConflict, key, number, plain, string
 
-MAX_CONSUMERS = 98  # an event, its marker and its consumers' queue entries: one transaction (100 items)
+MAX_CONSUMERS = 97  # an event, its number, its marker and its consumers' queue entries: one transaction (100 items)
+MAX_ATTEMPTS = 12  # writes of one asset's events that lost to others in a row before the caller retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,54 +97,66 @@ class Assets:
             for item in items
         ]
 
-    def next_event_number(self, asset: str) -> int:
-        """The asset's next event number (a number taken by a write that then fails is skipped)."""
-        updated = self.table.update(
-            key(schema.asset_pk(asset), schema.ASSET_SEQUENCE_SK),
-            "ADD seq :one",
-            ExpressionAttributeValues={":one": number(1)},
-            returns="UPDATED_NEW",
-        )
-        return int((updated or {})["seq"]["N"])
-
-    def add_asset_event(self, event: AssetEvent, number_: int, consumers: list[str], queued_at: str) -> bool:
-        """Record the event as the asset's `number_`, and queue it for its consumers; False if an
-        event from the same source was recorded before."""
+    def add_asset_event(self, event: AssetEvent, consumers: list[str], queued_at: str) -> bool:
+        """Record the event as the asset's next number, and queue it for its consumers, in one
+        transaction that takes the number only if it is still the next (so events are numbered in
+        the order they are written, and a queue entry's first event is the first after its last
+        claim); False if an event from the same source was recorded before. A transaction that lost
+        to a concurrent one (another event of the asset) is tried again, backing off."""
         pk = schema.asset_pk(event.name)
         source = hashlib.sha256(event.source_id.encode()).hexdigest()[:32]
-        writes: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "Item": {**key(pk, schema.SOURCE_PREFIX + source), "expires_at": self.table.expires_at()},
-                    "ConditionExpression": "attribute_not_exists(sk)",
-                }
-            },
-            {
-                "Put": {
-                    "Item": {
-                        **key(pk, schema.asset_event_sk(number_)),
-                        "event": string(json.dumps(event.to_dict(), sort_keys=True)),
-                        "expires_at": self.table.expires_at(),
+        for attempt in range(MAX_ATTEMPTS):
+            current = self.table.get(key(pk, schema.ASSET_SEQUENCE_SK))
+            last = int(current["seq"]["N"]) if current else 0
+            taken = "attribute_not_exists(seq)" if current is None else "seq = :last"
+            writes: list[dict[str, Any]] = [
+                {
+                    "Put": {
+                        "Item": {**key(pk, schema.SOURCE_PREFIX + source), "expires_at": self.table.expires_at()},
+                        "ConditionExpression": "attribute_not_exists(sk)",
                     }
-                }
-            },
-        ]
-        for dag_id in consumers[:MAX_CONSUMERS]:
-            update = "SET queued_at = if_not_exists(queued_at, :at), first_event = if_not_exists(first_event, :n)"
-            writes.append(
+                },
                 {
                     "Update": {
-                        "Key": key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(event.name)),
-                        "UpdateExpression": update + " ADD version :one",
-                        "ExpressionAttributeValues": {
-                            ":at": string(queued_at),
-                            ":n": number(number_),
-                            ":one": number(1),
-                        },
+                        "Key": key(pk, schema.ASSET_SEQUENCE_SK),
+                        "UpdateExpression": "SET seq = :next",
+                        "ConditionExpression": taken,
+                        "ExpressionAttributeValues": {":next": number(last + 1)}
+                        | ({":last": number(last)} if current is not None else {}),
                     }
-                }
-            )
-        return self.table.transact(writes)
+                },
+                {
+                    "Put": {
+                        "Item": {
+                            **key(pk, schema.asset_event_sk(last + 1)),
+                            "event": string(json.dumps(event.to_dict(), sort_keys=True)),
+                            "expires_at": self.table.expires_at(),
+                        }
+                    }
+                },
+            ]
+            for dag_id in consumers[:MAX_CONSUMERS]:
+                update = "SET queued_at = if_not_exists(queued_at, :at), first_event = if_not_exists(first_event, :n)"
+                writes.append(
+                    {
+                        "Update": {
+                            "Key": key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(event.name)),
+                            "UpdateExpression": update + " ADD version :one",
+                            "ExpressionAttributeValues": {
+                                ":at": string(queued_at),
+                                ":n": number(last + 1),
+                                ":one": number(1),
+                            },
+                        }
+                    }
+                )
+            failed = self.table.transact_failures(writes)
+            if failed == []:
+                return True
+            if failed and 0 in failed:
+                return False  # recorded before: a duplicate delivery
+            time.sleep(random.uniform(0, min(2.0, 0.02 * 2**attempt)))  # a number taken meanwhile, or a conflict
+        raise TransactionConflict
 
     def asset_events(self, asset: str, first: int, limit: int) -> list[AssetEvent]:
         """The asset's events from number `first` on: the newest `limit` of them, oldest first."""
@@ -184,7 +199,7 @@ class Assets:
             }
             for name, entry in sorted(queued.items())
         ]
-        return self.table.transact(writes + also)
+        return self.table.transact_failures(writes + also) == []  # lost to an event's write: it evaluates again
 
     def _query(self, pk: str, prefix: str) -> list[Item]:
         return self.table.query(

@@ -51,6 +51,10 @@ def conditional_failed(exc: ClientError) -> bool:
 EXPIRES_AT = "expires_at"  # the table's TTL attribute (template.yaml: TimeToLiveSpecification)
 
 
+class TransactionConflict(Exception):
+    """A transaction lost to a concurrent write of one of its items (the caller may try again)."""
+
+
 class Table:
     """The metadata table: `name` through `client` (a boto3 DynamoDB client). Run data written through
     it expires `retention_seconds` after its last write (DynamoDB TTL)."""
@@ -94,15 +98,26 @@ class Table:
         """Write all of `writes` (TransactWriteItems parts: {"Put"|"Update"|"Delete": {...}}, the
         table named for each) or none; False if a condition did not hold (throttling and conflicts
         raise: the caller's retry writes again)."""
+        failed = self.transact_failures(writes)
+        if failed is None:
+            raise TransactionConflict
+        return not failed
+
+    def transact_failures(self, writes: list[dict[str, Any]]) -> list[int] | None:
+        """Write all of `writes` or none: [] when written, else the indexes of the parts whose
+        condition did not hold; None when it lost to a concurrent write (DynamoDB's
+        TransactionConflict) and may be tried again."""
         parts = [{kind: {"TableName": self.name, **part} for kind, part in write.items()} for write in writes]
         try:
             self.client.transact_write_items(TransactItems=parts)
         except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                return False
+            codes = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if "ConditionalCheckFailed" in codes:
+                return [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+            if "TransactionConflict" in codes:
+                return None
             raise
-        return True
+        return []
 
     def delete(self, item_key: Item, *, condition: str | None = None, **expression: Any) -> bool:
         """Delete the item; False if `condition` does not hold."""

@@ -208,8 +208,8 @@ class Pools:
                 taken = self.table.update(takes[0].pop("Key"), takes[0].pop("UpdateExpression"), **takes[0])
                 if taken is not None:
                     return Taken.TAKEN, claims[-1]
-            elif self.table.transact([{"Update": take} for take in takes]):
-                return Taken.TAKEN, claims[-1]
+            elif self.table.transact_failures([{"Update": take} for take in takes]) == []:
+                return Taken.TAKEN, claims[-1]  # else: a condition failed, or it lost to another write
         return Taken.FULL, claims[0]
 
     def free_pool_slots(self, name: str, holder: str, tag: str | None = None) -> bool:

@@ -78,9 +78,10 @@ class RunSlots:
         self.table.update(update.pop("Key"), update.pop("UpdateExpression"), **update)
 
     @staticmethod
-    def limit_update(group: str, limit: int | None) -> dict[str, Any]:
-        """The update that sets the group's limit (a TransactWriteItems part, or `set_limit`'s)."""
-        value = "if_not_exists(#limit, :limit)" if limit is None else ":limit"
+    def limit_update(group: str, limit: int | None, *, keep: bool = False) -> dict[str, Any]:
+        """The update that sets the group's limit (a TransactWriteItems part, or `set_limit`'s);
+        `keep`: only if it has none."""
+        value = "if_not_exists(#limit, :limit)" if limit is None or keep else ":limit"
         return {
             "Key": key(schema.slots_pk(group), schema.SLOTS_SK),
             "UpdateExpression": f"SET #limit = {value}, holders = if_not_exists(holders, :none)",
