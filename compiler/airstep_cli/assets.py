@@ -88,8 +88,7 @@ def assets_list(
             for name, uri in task.outlets:
                 row(name, uri)["producers"].append(f"{dag.model.dag_id}.{task.task_id}")
         consumer = assets.consumer_of(dag.model)
-        for name in assets.condition_assets(consumer.condition) if consumer else []:
-            uri = _uri_in(consumer.condition, name) if consumer else name
+        for name, uri in assets.condition_assets(consumer.condition).items() if consumer else ():
             row(name, uri)["consumers"].append(dag.model.dag_id)
     if rows and LOCAL_STATE.exists():
         from airstep_local.engine import LocalEngine
@@ -117,12 +116,3 @@ def assets_list(
         ],
         ("asset", "uri", "producers", "consumers", "last_event"),
     )
-
-
-def _uri_in(condition: dict[str, Any], name: str) -> str:
-    if condition.get("asset") == name:
-        return str(condition.get("uri", name))
-    for part in condition.get("all", condition.get("any", [])):
-        if (uri := _uri_in(part, name)) != name:
-            return uri
-    return name

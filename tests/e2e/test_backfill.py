@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from test_cli import airstep
 
 from airstep.runtime.scheduling import backfill_runs
 from airstep.runtime.store import RunKey
@@ -37,12 +38,6 @@ with DAG("daily_sales", schedule="@daily", start_date=datetime(2026, 11, 1), par
 """
 WINDOW = ["--from-date", "2026-11-01", "--to-date", "2026-11-04"]
 DATES = [f"2026-11-0{day}T00:00:00+00:00" for day in (1, 2, 3, 4)]
-
-
-def airstep(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
 
 
 @pytest.fixture

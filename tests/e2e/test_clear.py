@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_cli import airstep
 
 PIPELINE = """
 from datetime import datetime
@@ -39,12 +40,6 @@ with DAG("pipeline", schedule=None, start_date=datetime(2026, 1, 1)):
     load(transform(extract()))
     audit()
 """
-
-
-def airstep(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
 
 
 def run_json(proc):

@@ -4,8 +4,8 @@ context, an AssetAll waits for every asset across separate runs, and `airstep as
 who updates what."""
 
 import json
-import subprocess
-import sys
+
+from test_cli import airstep
 
 PRODUCERS = """
 from datetime import datetime
@@ -63,12 +63,6 @@ with DAG("per_part", schedule=Asset("parts") | Asset("never"), start_date=dateti
 
     LatestOnlyOperator(task_id="latest") >> count()  # no next interval: it lets the run through
 """
-
-
-def airstep(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
 
 
 def xcom(cwd, dag_id, run_id, task_id):

@@ -3,11 +3,10 @@ hold more slots than it has (a task waiting for slots runs nothing), a task that
 none, and a pool a task cannot use fails it by name."""
 
 import json
-import subprocess
-import sys
 import threading
 
 import pytest
+from test_cli import airstep
 
 POOLED = """
 import time
@@ -37,12 +36,6 @@ with DAG("pooled", schedule=None, start_date=datetime(2026, 1, 1)):
     part.expand(x=parts())
     heavy()
 """
-
-
-def airstep(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
 
 
 def most_at_once(tasks, slots_of):

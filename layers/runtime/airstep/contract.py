@@ -193,7 +193,7 @@ def fail_payload(task_id: str | None, signal: Sequence[str] = ()) -> dict[str, A
 
 def mapped_fail_payload() -> dict[str, Any]:
     """A mapped instance's failure-recording payload (its task and map index from the Map's item)."""
-    return {ACTION: Action.FAIL, _ref(TASK_ID): _path(ITEM, TASK_ID), _ref(MAP_INDEX): _path(ITEM, MAP_INDEX), **_CTX}
+    return {ACTION: Action.FAIL, **mapped_run_payload()}
 
 
 def finalize_payload() -> dict[str, Any]:

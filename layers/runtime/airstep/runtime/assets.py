@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from airstep.contract import DagRun
+from airstep.contract import DagRun, parse_time
 from airstep.model import DagModel
 from airstep.runtime.admission import Admission, admit_queued, slot_group
 from airstep.runtime.constants import SERVICE_NAME
@@ -36,14 +36,15 @@ MAX_EVENTS = 200
 MAX_EVENT_BYTES = 64_000
 
 
-def condition_assets(condition: dict[str, Any]) -> list[str]:
-    """The asset names a condition mentions, in order."""
+def condition_assets(condition: dict[str, Any]) -> dict[str, str]:
+    """The assets a condition mentions, in order: their URIs by name."""
     if "asset" in condition:
-        return [condition["asset"]]
-    names: list[str] = []
+        return {condition["asset"]: condition.get("uri", condition["asset"])}
+    found: dict[str, str] = {}
     for part in condition.get("all", condition.get("any", [])):
-        names += [n for n in condition_assets(part) if n not in names]
-    return names
+        for name, uri in condition_assets(part).items():
+            found.setdefault(name, uri)
+    return found
 
 
 def evaluate(condition: dict[str, Any], updated: set[str]) -> bool:
@@ -74,7 +75,9 @@ def task_events(
         "map_index": map_index,
         "try_number": try_number,  # a cleared task that succeeds again updates its assets again
     }
-    return [AssetEvent(name, uri, _utc(end), source) for name, uri in task.outlets]
+    ended = parse_time(end)
+    assert ended is not None
+    return [AssetEvent(name, uri, ended.astimezone(UTC).isoformat(), source) for name, uri in task.outlets]
 
 
 def record(store: MetadataStore, event: AssetEvent) -> list[str]:
@@ -162,9 +165,7 @@ def start_runs(store: MetadataStore, sfn: Any, dag_ids: list[str]) -> list[Admis
 
 def _start_run(store: MetadataStore, sfn: Any, dag_id: str) -> Admission | None:
     record = store.get_dag(dag_id)
-    if record is None or record.removed or record.paused or record.schedule is None:
-        return None
-    if record.schedule.assets is None:
+    if record is None or record.removed or record.paused or record.schedule is None or record.schedule.assets is None:
         return None
     busy = len(store.slot_holders(dag_id)) + len(store.queued_runs(dag_id))
     if busy >= record.max_active_runs:
@@ -176,8 +177,3 @@ def _start_run(store: MetadataStore, sfn: Any, dag_id: str) -> Admission | None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _utc(moment: str) -> str:
-    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC).isoformat()

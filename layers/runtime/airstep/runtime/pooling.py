@@ -156,7 +156,7 @@ def _start(store: MetadataStore, sfn: Any, waiter: Waiter) -> _Started | None:
         store.remove_waiter(waiter)
         return _Started(0)
     if taken in (Taken.MISSING, Taken.TOO_BIG):  # a pool shrank or went away while it waited
-        _fail(sfn, token, refusal(claim, taken))
+        fail_token(sfn, token, refusal(claim, taken))
         store.remove_waiter(waiter)
         return _Started(0)
     outcome = _released(store, sfn, wanted, holder, token, taken)
@@ -200,10 +200,6 @@ def repair(store: MetadataStore, sfn: Any, now: datetime | None = None) -> dict[
     return repaired
 
 
-def fail_token(sfn: Any, token: str, message: str) -> None:
-    _fail(sfn, token, message)
-
-
 def _ended_before(sfn: Any, execution_arn: str, moment: datetime) -> bool:
     if not execution_arn:
         return False
@@ -226,7 +222,8 @@ def _send(sfn: Any, token: str) -> bool:
     return True
 
 
-def _fail(sfn: Any, token: str, message: str) -> None:
+def fail_token(sfn: Any, token: str, message: str) -> None:
+    """End an acquire state with the pool's refusal (nothing if its wait is over already)."""
     try:
         sfn.send_task_failure(taskToken=token, error=POOL_UNAVAILABLE, cause=message)
     except ClientError as exc:

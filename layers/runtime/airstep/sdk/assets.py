@@ -30,9 +30,6 @@ class BaseAsset:
             return NotImplemented
         return AssetAll(self, other)
 
-    def iter_assets(self) -> Iterator[Asset]:
-        raise NotImplementedError
-
     def to_condition(self) -> dict[str, Any]:
         """The condition as the graph model stores it (airstep.runtime.assets evaluates it)."""
         raise NotImplementedError
@@ -71,9 +68,6 @@ class Asset(BaseAsset):
                 "bucket's object events without a watcher (README: Event-driven DAGs)"
             )
 
-    def iter_assets(self) -> Iterator[Asset]:
-        yield self
-
     def to_condition(self) -> dict[str, Any]:
         return {"asset": self.name, "uri": self.uri}
 
@@ -97,10 +91,6 @@ class _Condition(BaseAsset):
         if not all(isinstance(o, BaseAsset) for o in objects):
             raise TypeError("expect asset expressions in condition")
         self.objects = objects
-
-    def iter_assets(self) -> Iterator[Asset]:
-        for item in self.objects:
-            yield from item.iter_assets()
 
     def to_condition(self) -> dict[str, Any]:
         return {self.kind: [o.to_condition() for o in self.objects]}

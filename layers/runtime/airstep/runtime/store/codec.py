@@ -94,6 +94,11 @@ class Table:
         response = self._conditional(self.client.update_item, request)
         return None if response is None else response.get("Attributes", {})
 
+    def update_part(self, part: dict[str, Any]) -> Item | None:
+        """Apply one TransactWriteItems Update part ({"Key", "UpdateExpression", ...}) on its own."""
+        rest = {k: v for k, v in part.items() if k not in ("Key", "UpdateExpression")}
+        return self.update(part["Key"], part["UpdateExpression"], **rest)
+
     def transact(self, writes: list[dict[str, Any]]) -> bool:
         """Write all of `writes` (TransactWriteItems parts: {"Put"|"Update"|"Delete": {...}}, the
         table named for each) or none; False if a condition did not hold (throttling and conflicts

@@ -205,8 +205,7 @@ class Pools:
                 return Taken.HELD, claims[-1]
             takes = [_take(claim, pool, holder, _holding(claim, execution_arn, tag)) for claim, pool in to_take]
             if len(takes) == 1:  # one pool: a plain conditional update (a transaction costs twice)
-                taken = self.table.update(takes[0].pop("Key"), takes[0].pop("UpdateExpression"), **takes[0])
-                if taken is not None:
+                if self.table.update_part(takes[0]) is not None:
                     return Taken.TAKEN, claims[-1]
             elif self.table.transact_failures([{"Update": take} for take in takes]) == []:
                 return Taken.TAKEN, claims[-1]  # else: a condition failed, or it lost to another write
@@ -215,8 +214,7 @@ class Pools:
     def free_pool_slots(self, name: str, holder: str, tag: str | None = None) -> bool:
         """Give back what `holder` holds of the pool (False: it holds nothing); with `tag`, only
         what the request of that tag took."""
-        pool = self.get_pool(name)
-        holding = (pool.holders or {}).get(holder) if pool is not None else None
+        holding = self._holding_of(name, holder)
         if holding is None or (tag is not None and holding.tag != tag):
             return False
         updated = self.table.update(
@@ -231,8 +229,7 @@ class Pools:
     def adopt(self, name: str, holder: str, tag: str) -> bool:
         """Mark what `holder` holds of the pool as taken for the request of `tag` (a retried request
         that found them held, and runs on them); False if it holds nothing there now."""
-        pool = self.get_pool(name)
-        holding = (pool.holders or {}).get(holder) if pool is not None else None
+        holding = self._holding_of(name, holder)
         if holding is None:
             return False
         if holding.tag == tag:
@@ -248,6 +245,10 @@ class Pools:
             },
         )
         return updated is not None
+
+    def _holding_of(self, name: str, holder: str) -> Holding | None:
+        pool = self.get_pool(name)
+        return (pool.holders or {}).get(holder) if pool is not None else None
 
     def add_waiter(
         self, pool: str, claims: tuple[Claim, ...], order: str, holder: str, token: str, execution_arn: str

@@ -74,8 +74,7 @@ class RunSlots:
     def set_limit(self, group: str, limit: int | None) -> None:
         """Change the group's limit (a DAG redeployed with another max_active_runs); None keeps the
         limit it has (a backfill's run cleared to run again keeps the backfill's), or makes it 1."""
-        update = self.limit_update(group, limit)
-        self.table.update(update.pop("Key"), update.pop("UpdateExpression"), **update)
+        self.table.update_part(self.limit_update(group, limit))
 
     @staticmethod
     def limit_update(group: str, limit: int | None, *, keep: bool = False) -> dict[str, Any]:
