@@ -192,6 +192,7 @@ def principal_of(call: AwsCall, names: LocalNames) -> str | None:
         names.start_run: "StartRunFunction",
         names.track_runs: "TrackRunsFunction",
         names.reconcile_runs: "ReconcileRunsFunction",
+        names.asset_events: "AssetEventsFunction",
     }
     if call.function is not None:
         return by_name[call.function]

@@ -1,11 +1,18 @@
 """Assets locally: the DAGs of a producer's folder that are scheduled on assets (its consumers),
 `airstep run --with-consumers` (the runs its asset events trigger, and theirs, on the same engine),
-and `airstep assets list`."""
+`airstep assets list`, and `airstep assets event` (an object landing in S3, or an event made by
+hand, and the runs it triggers)."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import sys
+import urllib.parse
+import uuid
+from contextlib import redirect_stdout
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,11 +20,13 @@ import typer
 
 from airstep.model import DagModel
 from airstep.runtime import assets
-from airstep.runtime.store.assets import Consumer
+from airstep.runtime.store.assets import AssetEvent, Consumer, s3_location
 from airstep.sandbox import ParsedFile, parse_dag_file
+from airstep.states import RunState
 from airstep_cli.dagfiles import expand_paths, source_of
+from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE
-from airstep_cli.output import err, print_rows
+from airstep_cli.output import Progress, err, fail, print_rows, print_table
 
 MAX_TRIGGERED_RUNS = 100  # runs one `airstep run --with-consumers` starts (a cycle of assets stops there)
 
@@ -116,3 +125,98 @@ def assets_list(
         ],
         ("asset", "uri", "producers", "consumers", "last_event"),
     )
+
+
+def assets_event(
+    asset: Annotated[str, typer.Argument(help="an s3:// object's URI, or an asset's name or URI")],
+    folder: Annotated[Path, typer.Argument(help="the folder of DAG files (default: here)")] = Path(),
+    extra: Annotated[str | None, typer.Option(help="JSON object: the event's extra (not for an S3 object)")] = None,
+    fast_retries: Annotated[
+        bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Update an asset as if from outside, then run the folder's DAGs it triggers. An s3:// URI is an
+    object created in S3 (the event EventBridge delivers in AWS: it updates each s3:// asset it is at or
+    under); anything else names an asset of the folder, updated by hand (Airflow's "Create Asset Event")."""
+    try:
+        results = _event_and_runs(asset, folder, extra, fast_retries, as_json)
+    except UserError as exc:
+        fail(exc.lines)
+    if any(result.state is not RunState.SUCCESS for result in results):
+        raise typer.Exit(1)
+
+
+def _event_and_runs(asset: str, folder: Path, extra: str | None, fast_retries: bool, as_json: bool) -> list[Any]:
+    extras = _extra(extra)
+    dags = folder_dags(folder)
+    scheduled = consumers(dags)
+    known = {name: uri for c in scheduled for name, uri in assets.condition_assets(c.condition).items()}
+    s3_object = s3_location(asset) is not None and extras is None
+    if not s3_object:
+        by_uri = {uri: name for name, uri in known.items()}
+        name = asset if asset in known else by_uri.get(asset)
+        if name is None:
+            raise UserError([f"{asset}: no DAG in {folder} is scheduled on an asset of that name or URI"])
+    from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
+
+    with LocalEngine(log_level="ERROR", state_file=LOCAL_STATE) as engine, redirect_stdout(sys.stderr):
+        engine.register_consumers(scheduled)
+        if s3_object:
+            recorded = engine.session.invoke_locally(engine.names.asset_events, object_created(asset))
+            updated = recorded["assets"]
+            if not updated:
+                raise UserError([f"{asset}: no DAG in {folder} is scheduled on an s3:// asset at or above it"])
+        else:
+            now = datetime.now(UTC).isoformat()
+            assets.record(engine.store, AssetEvent(name, known[name], now, {"user": getpass.getuser()}, extras or {}))
+            updated = [name]
+        err.print(f"updated {', '.join(updated)}")
+
+        def run_one(consumer: DagModel, source: Any, dag_run: Any) -> Any:
+            err.print(f"[bold]{consumer.dag_id}[/bold]: triggered by asset events ({dag_run.run_id})")
+            request = RunRequest(conf={}, fast_retries=fast_retries, run=dag_run)
+            return engine.run(consumer, source, request, on_progress=None if as_json else Progress(consumer))
+
+        results = run_consumers(engine, dags, run_one)
+    if as_json:
+        print(json.dumps({"assets": updated, "triggered_runs": [r.to_json() for r in results]}, indent=2))
+    for result in results if not as_json else []:
+        print_table(result)
+    if not results:
+        err.print("no run is due: the conditions of the DAGs scheduled on it do not hold yet")
+    return results
+
+
+def object_created(uri: str) -> dict[str, Any]:
+    """The EventBridge event S3 sends when an object is created at `uri` (its key percent-encoded)."""
+    location = s3_location(uri)
+    assert location is not None
+    bucket, key = location
+    sequencer = uuid.uuid4().hex[:18].upper()
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": urllib.parse.quote(key), "sequencer": sequencer},
+            "reason": "PutObject",
+        },
+    }
+
+
+def _extra(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError([f"--extra: not JSON ({exc.msg}, column {exc.colno})"]) from None
+    if not isinstance(value, dict):
+        raise UserError(["--extra: a JSON object is expected"])
+    return value

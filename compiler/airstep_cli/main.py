@@ -18,7 +18,7 @@ from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.states import RunState, TaskState
 from airstep_cli import run_control
-from airstep_cli.assets import assets_list, consumers, folder_dags, run_consumers, updates_assets
+from airstep_cli.assets import assets_event, assets_list, consumers, folder_dags, run_consumers, updates_assets
 from airstep_cli.backfill import (
     DEFAULT_MAX_ACTIVE_RUNS,
     BackfillOptions,
@@ -476,6 +476,7 @@ dags_app.command("unpause")(run_control.dags_unpause)
 assets_app = typer.Typer(no_args_is_help=True, help="Assets: what DAGs update and are scheduled on.")
 app.add_typer(assets_app, name="assets")
 assets_app.command("list")(assets_list)
+assets_app.command("event")(assets_event)
 
 
 @runs_app.command("list")

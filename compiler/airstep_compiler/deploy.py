@@ -29,7 +29,6 @@ from airstep.runtime.clients import client, registry
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.dag_parser import ParseRequest
 from airstep.runtime.store import DagRecord, FileRecord, ImportErrorRecord, MetadataStore, metadata_store
-from airstep.runtime.store.assets import Consumer
 from airstep.sandbox import ParsedFile
 from airstep_compiler.bundles import MAX_BUNDLE_BYTES, Bundle, Snapshot, build_bundle, is_dag_file, take_snapshot
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
@@ -358,14 +357,8 @@ class Deployer:
     def _register_assets(self, dag_id: str, schedule: Schedule | None, before: Schedule | None) -> None:
         """A DAG scheduled on assets is told of their events (airstep.runtime.assets): it is one of
         their consumers, and no longer one of those it stopped naming."""
-        now = schedule.assets if schedule is not None and schedule.assets is not None else None
-        was = before.assets if before is not None and before.assets is not None else None
-        named = assets.condition_assets(now) if now else []
-        for name in assets.condition_assets(was) if was else []:
-            if name not in named:
-                self.store.unregister_consumer(name, dag_id)
-        for name in named:
-            self.store.register_consumer(name, Consumer(dag_id, now or {}))
+        now = schedule.assets if schedule is not None else None
+        assets.subscribe(self.store, dag_id, now, before.assets if before is not None else None)
 
     def _retire(self, dag_id: str) -> None:
         self._delete_schedule(dag_id)

@@ -25,7 +25,16 @@ from moto import mock_aws
 from airstep.connections import secrets
 from airstep.contract import CTX, RUN, Action, DagRun, Payload, TaskOutcome, execution_name, expanded
 from airstep.model import DagModel
-from airstep.runtime import assets, dag_parser, executor, run_reconciler, run_starter, run_tracker, task_runner
+from airstep.runtime import (
+    asset_events,
+    assets,
+    dag_parser,
+    executor,
+    run_reconciler,
+    run_starter,
+    run_tracker,
+    task_runner,
+)
 from airstep.runtime.clients import registry
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
 from airstep.runtime.scheduling import manual_run
@@ -40,6 +49,7 @@ from airstep.runtime.store.schema import (
     POOLS_PK,
     RUN_POOLS_PK,
     RUN_SK,
+    WATCHED_BUCKET_PREFIX,
 )
 from airstep.states import RunState, TaskState
 from airstep_compiler import CompileOptions, DagSource, compile_dag
@@ -67,6 +77,7 @@ class LocalNames:
     start_run: str = "airstep-local-start-run"
     track_runs: str = "airstep-local-track-runs"
     reconcile_runs: str = "airstep-local-reconcile-runs"
+    asset_events: str = "airstep-local-asset-events"
 
     @classmethod
     def of_stack(cls, environment: str) -> LocalNames:
@@ -82,6 +93,7 @@ class LocalNames:
             start_run=function("start-run"),
             track_runs=function("track-runs"),
             reconcile_runs=function("reconcile-runs"),
+            asset_events=function("asset-events"),
         )
 
     def function_arn(self, name: str) -> str:
@@ -183,6 +195,7 @@ class LocalEngine:
             self.names.start_run: run_starter.lambda_handler,
             self.names.track_runs: run_tracker.lambda_handler,
             self.names.reconcile_runs: run_reconciler.lambda_handler,
+            self.names.asset_events: asset_events.lambda_handler,
         }
         self.session = LocalSession(handlers, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
@@ -293,7 +306,7 @@ class LocalEngine:
             for page in self.store.table.scan()
             for i in page
             if not i["sk"]["S"].startswith((GATE_PREFIX, CONSUMER_PREFIX))  # consumers: registered by each run
-            and not i["pk"]["S"].startswith((POOL_PREFIX, RUN_POOLS_PK))
+            and not i["pk"]["S"].startswith((POOL_PREFIX, RUN_POOLS_PK, WATCHED_BUCKET_PREFIX))  # ... and watches
         ]
         rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
         # assets were loaded: what is left of them now (a consumed queue entry stays consumed)
@@ -314,8 +327,7 @@ class LocalEngine:
         """The DAGs scheduled on assets that this engine's runs may update (locally: the DAG files in
         the producer's folder), as a deploy registers them; not kept in the local history."""
         for consumer in consumers:
-            for name in assets.condition_assets(consumer.condition):
-                self.store.register_consumer(name, consumer)
+            assets.subscribe(self.store, consumer.dag_id, consumer.condition, None)
 
     def seed_secrets(self, connections: dict[str, Any], variables: dict[str, Any]) -> None:
         """Create connections and variables in moto's Secrets Manager under Airflow's names.

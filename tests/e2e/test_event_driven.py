@@ -1,7 +1,7 @@
 """Asset-triggered DAGs as a user runs them locally: a producer's task updates an asset (outlets),
 `airstep run --with-consumers` runs the DAGs of its folder scheduled on it, with the events in their
-context, an AssetAll waits for every asset across separate runs, and `airstep assets list` shows
-who updates what."""
+context, an AssetAll waits for every asset across separate runs, `airstep assets list` shows
+who updates what, and `airstep assets event` lands an object in S3 (or updates an asset by hand)."""
 
 import json
 
@@ -137,3 +137,58 @@ def test_asset_arguments_are_checked_where_they_are_written(tmp_path):
     )
     proc = airstep("compile", "bad.py", cwd=tmp_path)
     assert proc.returncode == 1 and "bad.py:4" in proc.stderr and "Asset scheme 'airflow' is reserved" in proc.stderr
+
+
+LAKE = """
+from datetime import datetime
+from airflow.sdk import DAG, Asset, task
+
+orders = Asset("s3://lake/orders")
+
+with DAG("load_orders", schedule=[orders], start_date=datetime(2026, 1, 1)):
+    @task
+    def load(triggering_asset_events=None):
+        (event,) = triggering_asset_events[orders]
+        assert event.source["key"] == "orders/2026-12-05/part 0.csv", event.source
+        assert event.extra == {"reason": "PutObject"} and event.source_dag_id is None, event.extra
+        return event.source["key"]
+
+    load()
+
+with DAG("audit", schedule=[Asset("s3://lake/orders/_SUCCESS") & Asset("approved")], start_date=datetime(2026, 1, 1)):
+    @task
+    def check(triggering_asset_events=None):
+        extras = [e.extra for events in triggering_asset_events.values() for e in events]
+        assert {"by": "ops"} in extras, extras
+
+    check()
+"""
+
+
+def test_an_object_landing_in_s3_runs_the_dags_scheduled_on_its_folder(tmp_path):
+    (tmp_path / "lake.py").write_text(LAKE)
+    landed = airstep("assets", "event", "s3://lake/orders/2026-12-05/part 0.csv", "--json", cwd=tmp_path)
+    assert landed.returncode == 0, landed.stderr
+    result = json.loads(landed.stdout)
+    assert result["assets"] == ["s3://lake/orders"]
+    assert [(r["dag_id"], r["state"]) for r in result["triggered_runs"]] == [("load_orders", "success")]
+
+    # the marker is under orders/ too, and audit also waits for an asset updated by hand
+    marker = airstep("assets", "event", "s3://lake/orders/_SUCCESS", "--json", cwd=tmp_path)
+    assert json.loads(marker.stdout)["assets"] == ["s3://lake/orders", "s3://lake/orders/_SUCCESS"]
+    assert [r["dag_id"] for r in json.loads(marker.stdout)["triggered_runs"]] == ["load_orders"]
+    assert marker.returncode == 1  # load_orders expected the other key: its task failed, and so the command
+    by_hand = airstep("assets", "event", "approved", "--extra", '{"by": "ops"}', "--json", cwd=tmp_path)
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert [(r["dag_id"], r["state"]) for r in json.loads(by_hand.stdout)["triggered_runs"]] == [("audit", "success")]
+
+    elsewhere = airstep("assets", "event", "s3://lake/customers/1.csv", cwd=tmp_path)
+    assert elsewhere.returncode == 1 and "Traceback" not in elsewhere.stderr
+    assert "s3://lake/customers/1.csv: no DAG in . is scheduled on an s3:// asset at or above it" in elsewhere.stderr
+    unknown = airstep("assets", "event", "approve", cwd=tmp_path)
+    assert (
+        unknown.returncode == 1
+        and "approve: no DAG in . is scheduled on an asset of that name or URI" in unknown.stderr
+    )
+    bad = airstep("assets", "event", "approved", "--extra", "[1]", cwd=tmp_path)
+    assert bad.returncode == 1 and "--extra: a JSON object is expected" in bad.stderr

@@ -32,7 +32,10 @@ USED_BY_AWS_ONLY = {
     ("SchedulerRole", "lambda:InvokeFunction"),
     ("SchedulerRole", "sqs:SendMessage"),
     ("ReconcileRunsFunctionEveryTenMinutesRole", "lambda:InvokeFunction"),
-    *((f"{name}Function", "sqs:SendMessage") for name in ("CompileDags", "StartRun", "TrackRuns", "ReconcileRuns")),
+    *(
+        (f"{name}Function", "sqs:SendMessage")
+        for name in ("CompileDags", "StartRun", "TrackRuns", "ReconcileRuns", "AssetEvents")
+    ),
     # Step Functions starts, watches and stops a Distributed Map's child executions with the machines'
     # role; moto runs the children inside the parent's interpreter, without these calls.
     (STATE_MACHINES, "states:StartExecution"),
@@ -100,6 +103,32 @@ from airstep import DAG, Asset, PythonOperator
 with DAG("consumer", schedule=[Asset("orders")], start_date=datetime(2030, 1, 1), is_paused_upon_creation=False):
     PythonOperator(task_id="read", python_callable=lambda: 2)
 """
+
+LAKE = """
+from datetime import datetime
+from airstep import DAG, Asset, PythonOperator
+
+with DAG("lake", schedule=[Asset("s3://lake/orders")], start_date=datetime(2030, 1, 1), is_paused_upon_creation=False):
+    PythonOperator(task_id="load", python_callable=lambda triggering_asset_events: [
+        e.source["key"] for events in triggering_asset_events.values() for e in events
+    ])
+"""
+
+
+def object_created(bucket, key, sequencer):
+    """The event S3 sends EventBridge when an object is created (the key percent-encoded)."""
+    detail = {
+        "bucket": {"name": bucket},
+        "object": {"key": key, "size": 5, "sequencer": sequencer},
+        "reason": "PutObject",
+    }
+    return {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "id": sequencer,
+        "time": "2026-11-21T06:00:00Z",
+        "detail": detail,
+    }
 
 
 @pytest.fixture
@@ -310,6 +339,26 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/consumer.py")
     engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/consumer.py"))
     assert engine.store.consumers("orders") == []
+
+    # an s3:// asset: an object created under it (S3 -> EventBridge -> asset-events) updates it, and
+    # start-run starts its consumer's run; the same event delivered again records nothing
+    assert put(engine, "dags/lake.py", LAKE)["files"][0]["outcome"] == "deployed"
+    event = object_created("lake", "orders/2026-11-21/part%200.csv", "0061")
+    recorded = engine.session.invoke_locally(NAMES.asset_events, event)
+    assert recorded["assets"] == ["s3://lake/orders"] and recorded["consumers"] == ["lake"]
+    (run,) = engine.store.runs_of_dag("lake")
+    assert wait(run.execution_arn)["status"] == "SUCCEEDED"
+    loaded = engine.store.get_xcoms(RunKey("lake", run.run_id), ["load"])
+    assert loaded == {"load": ["orders/2026-11-21/part 0.csv"]}
+    engine.session.invoke_locally(NAMES.asset_events, event)
+    assert engine.store.queued_assets("lake") == {} and len(engine.store.runs_of_dag("lake")) == 1
+    assert (
+        engine.session.invoke_locally(NAMES.asset_events, object_created("lake", "ordersx/1.csv", "0062"))["assets"]
+        == []
+    )
+    engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/lake.py")
+    engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/lake.py"))
+    assert engine.store.watched("lake") == []
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")

@@ -225,7 +225,7 @@ EVENTS = ROOT / "events"
 def test_sample_events_run_through_their_handlers(platform):
     """Each sample event in events/ is accepted by its function's real code (against moto)."""
     from airstep.loader import content_version
-    from airstep.runtime import executor, task_runner
+    from airstep.runtime import assets, executor, task_runner
     from airstep.runtime.run_tracker import track
 
     engine, deployer, s3, _ = platform
@@ -250,6 +250,17 @@ def test_sample_events_run_through_their_handlers(platform):
 
     status = json.loads((EVENTS / "track_runs" / "status_change.json").read_text())
     assert track(status, engine.store)["tracked"]
+
+    created = json.loads((EVENTS / "asset_events" / "object_created.json").read_text())
+    assets.subscribe(
+        engine.store, "lake", {"asset": "s3://example-lake/orders", "uri": "s3://example-lake/orders"}, None
+    )
+    recorded = _function("asset_events")(created, _Context())
+    assert recorded == {
+        "object": "s3://example-lake/orders/2026-11-21/part 0.csv",
+        "assets": ["s3://example-lake/orders"],
+        "consumers": ["lake"],
+    }
 
     version = content_version(body)
     expectations = {"task": ("state", "upstream_failed"), "gate": ("open", False), "finalize": ("state", "failed")}

@@ -152,3 +152,81 @@ def test_a_task_reads_its_runs_events_by_asset():
     assert events[Asset("a", "s3://elsewhere/a")] == [reference]  # known by name, as airstep keys assets
     with pytest.raises(TypeError):
         events["a"]
+
+
+# -- s3:// assets: S3 object events (EventBridge) ----------------------------------------------------
+
+
+def s3_event(key, sequencer="01", bucket="lake"):
+    detail = {"bucket": {"name": bucket}, "object": {"key": key, "size": 3, "etag": "e", "sequencer": sequencer}}
+    return {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "id": "x",
+        "time": "2026-11-21T06:00:00Z",
+        "detail": detail,
+    }
+
+
+@pytest.mark.parametrize(
+    ("uri", "key", "covered"),
+    [
+        ("s3://lake/orders", "orders", True),  # the object itself
+        ("s3://lake/orders", "orders/2026/part-0.csv", True),  # an object under it: a folder is one asset
+        ("s3://lake/orders/", "orders/a.csv", True),  # written as a folder (Airflow drops the slash)
+        ("s3://lake/orders", "orders_old/a.csv", False),  # only at a "/" boundary
+        ("s3://lake/orders/a.csv", "orders/a.csv.tmp", False),
+        ("s3://lake", "anything/at/all", True),  # the whole bucket
+        ("s3://other/orders", "orders/a.csv", False),  # another bucket
+        ("s3://lake/my%20file.csv", "my file.csv", True),  # a URI's path is percent-decoded, as S3 keys are
+        ("file:///lake/orders", "orders/a.csv", False),
+    ],
+)
+def test_an_object_updates_the_s3_asset_it_is_at_or_under(uri, key, covered):
+    from airstep.runtime.asset_events import covers
+
+    assert covers(Asset(uri).uri, "lake", key) is covered
+
+
+def test_an_object_event_is_parsed_as_eventbridge_sends_it():
+    from airstep.runtime.asset_events import ObjectCreated
+
+    created = ObjectCreated.from_event(s3_event("in/a%20b+c.csv"))
+    assert (created.bucket, created.key, created.time) == ("lake", "in/a b+c.csv", "2026-11-21T06:00:00+00:00")
+    assert created.facts == {"size": 3, "etag": "e"}
+    with pytest.raises(ValueError, match="not an S3 Object Created event"):
+        ObjectCreated.from_event({**s3_event("k"), "detail-type": "Object Deleted"})
+
+
+def test_an_object_event_updates_each_watched_asset_once_and_a_redelivery_nothing(aws):
+    from airstep.runtime.asset_events import ObjectCreated, record_object
+
+    store, _, _ = aws
+    orders, everything = Asset("s3://lake/orders"), Asset("lake", "s3://lake")
+    assets.subscribe(store, "daily", AssetAll(orders, everything).to_condition(), None)
+    assets.subscribe(store, "audit", everything.to_condition(), None)
+    first = record_object(store, ObjectCreated.from_event(s3_event("orders/1.csv")))
+    assert first == {
+        "object": "s3://lake/orders/1.csv",
+        "assets": ["lake", "s3://lake/orders"],
+        "consumers": ["audit", "daily"],
+    }
+    record_object(store, ObjectCreated.from_event(s3_event("orders/1.csv")))  # EventBridge delivered it again
+    assert [e.source for e in store.latest_asset_events("s3://lake/orders", 5)] == [
+        {"bucket": "lake", "key": "orders/1.csv", "sequencer": "01"}
+    ]
+    run = assets.triggered_run(store, Consumer("daily", AssetAll(orders, everything).to_condition()))
+    assert run is not None and [e["extra"] for e in run.triggering_asset_events] == [{"size": 3, "etag": "e"}] * 2
+    assert record_object(store, ObjectCreated.from_event(s3_event("orders/1.csv", bucket="elsewhere")))["assets"] == []
+
+
+def test_a_dag_that_stops_naming_an_s3_asset_no_longer_hears_of_its_objects(aws):
+    store, _, _ = aws
+    before = Asset("orders", "s3://lake/orders").to_condition()
+    assets.subscribe(store, "daily", before, None)
+    assert [w.uri for w in store.watched("lake")] == ["s3://lake/orders"]
+    moved = Asset("orders", "s3://warehouse/orders").to_condition()  # the same name, another bucket
+    assets.subscribe(store, "daily", moved, before)
+    assert store.watched("lake") == [] and [w.dag_id for w in store.watched("warehouse")] == ["daily"]
+    assets.subscribe(store, "daily", None, moved)  # the DAG's file is deleted
+    assert store.watched("warehouse") == [] and store.consumers("orders") == []

@@ -53,7 +53,7 @@ def test_no_wildcard_actions_and_no_star_resource_where_scoping_exists():
 
 def test_every_function_has_a_log_group_with_retention():
     functions = [n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 7
+    assert len(functions) == 8
     for name in functions:
         group = RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -80,7 +80,13 @@ def test_alarms_watch_the_metrics_the_code_emits():
 
 def test_no_asynchronous_event_is_dropped_silently():
     """Every function AWS invokes asynchronously keeps the events that failed all their attempts."""
-    asynchronous = {"CompileDagsFunction", "StartRunFunction", "TrackRunsFunction", "ReconcileRunsFunction"}
+    asynchronous = {
+        "CompileDagsFunction",
+        "StartRunFunction",
+        "TrackRunsFunction",
+        "ReconcileRunsFunction",
+        "AssetEventsFunction",
+    }
     for name in asynchronous:
         config = RESOURCES[name]["Properties"]["EventInvokeConfig"]
         assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}

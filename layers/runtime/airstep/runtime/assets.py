@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
-from airstep.contract import DagRun, parse_time
+from airstep.contract import ASSET_CONSUMERS, DagRun, parse_time
 from airstep.model import DagModel
 from airstep.runtime.admission import Admission, admit_queued, slot_group
-from airstep.runtime.constants import SERVICE_NAME
+from airstep.runtime.clients import client
+from airstep.runtime.constants import ASSET_RUNS_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.store import MetadataStore, QueuedRun
-from airstep.runtime.store.assets import MAX_CONSUMERS, AssetEvent, Consumer, QueueEntry
+from airstep.runtime.store.assets import MAX_CONSUMERS, AssetEvent, Consumer, QueueEntry, WatchedAsset, s3_location
 from airstep.runtime.store.codec import TransactionConflict
 from airstep.states import RunType
 
@@ -63,6 +65,22 @@ def consumer_of(model: DagModel) -> Consumer | None:
     return Consumer(model.dag_id, model.schedule.assets)
 
 
+def subscribe(store: MetadataStore, dag_id: str, now: dict[str, Any] | None, before: dict[str, Any] | None) -> None:
+    """The DAG hears of the events of the assets its condition `now` names (an s3:// asset's also
+    from its bucket's objects), and no longer of those its condition `before` named alone."""
+    named = condition_assets(now) if now else {}
+    was = condition_assets(before) if before else {}
+    for name, uri in was.items():
+        if name not in named:
+            store.unregister_consumer(name, dag_id)
+        if named.get(name) != uri and (location := s3_location(uri)) is not None:
+            store.unwatch(location[0], name, dag_id)
+    for name, uri in named.items():
+        store.register_consumer(name, Consumer(dag_id, now or {}))
+        if s3_location(uri) is not None:
+            store.watch(WatchedAsset(name, uri, dag_id))
+
+
 def task_events(
     model: DagModel, task_id: str, run: DagRun, map_index: int, try_number: int, end: str
 ) -> list[AssetEvent]:
@@ -89,6 +107,15 @@ def record(store: MetadataStore, event: AssetEvent) -> list[str]:
         logger.error("asset has too many consumers", extra={"asset": event.name, "consumers": len(consumers)})
     store.add_asset_event(event, consumers, _now())
     return consumers
+
+
+def announce(consumers: list[str]) -> None:
+    """Ask start-run (asynchronously: not the caller's to wait for) to start the consumers' runs
+    that are due; nothing where no function is named (locally, the CLI starts them)."""
+    function = os.environ.get(ASSET_RUNS_FUNCTION_ENV)
+    if consumers and function:
+        request = json.dumps({ASSET_CONSUMERS: sorted(set(consumers))}).encode()
+        client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=request)
 
 
 def triggered_run(store: MetadataStore, consumer: Consumer, deployed: tuple[str, int] | None = None) -> DagRun | None:

@@ -24,7 +24,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
 from airstep.contract import (
-    ASSET_CONSUMERS,
     DEFAULT_QUEUE,
     INLINE_MAP_MAX_ITEMS,
     POKE_DONE,
@@ -46,7 +45,7 @@ from airstep.contract import (
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.runtime import assets, pooling
 from airstep.runtime.clients import client
-from airstep.runtime.constants import ASSET_RUNS_FUNCTION_ENV, EXECUTOR_FUNCTION_ENV, SERVICE_NAME
+from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.context import ExternalStates
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
@@ -593,10 +592,7 @@ class Invocation:
             queued = assets.record(self.store, event)
             logger.info("asset updated", extra={"asset": event.name, "consumers": queued})
             due += queued
-        function = os.environ.get(ASSET_RUNS_FUNCTION_ENV)
-        if due and function:  # start-run starts what is due; it is not this invocation's to wait for
-            request = json.dumps({ASSET_CONSUMERS: sorted(set(due))}).encode()
-            client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=request)
+        assets.announce(due)
 
     # -- pools ------------------------------------------------------------------------------------------
     def acquire(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,23 @@ class QueueEntry:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class WatchedAsset:
+    """An s3:// asset a DAG is scheduled on: an object created at its key, or under it, updates it."""
+
+    name: str
+    uri: str
+    dag_id: str
+
+
+def s3_location(uri: str) -> tuple[str, str] | None:
+    """The bucket and key (a prefix, for a folder) an s3:// URI names; None for any other URI."""
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        return None
+    return parsed.netloc, urllib.parse.unquote(parsed.path.lstrip("/"))
+
+
 class Assets:
     table: Table
 
@@ -89,6 +107,28 @@ class Assets:
         """The DAG no longer hears of the asset; what was queued of it for the DAG goes too."""
         self.table.delete(key(schema.asset_pk(asset), schema.consumer_sk(dag_id)))
         self.table.delete(key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(asset)))
+
+    def watch(self, asset: WatchedAsset) -> None:
+        """The objects of the asset's bucket update it for its DAG (its URI must be s3://)."""
+        location = s3_location(asset.uri)
+        assert location is not None
+        item = {"name": string(asset.name), "uri": string(asset.uri), "dag_id": string(asset.dag_id)}
+        self.table.put(
+            {
+                **key(schema.watched_bucket_pk(location[0]), schema.watch_sk(_watch_digest(asset.name, asset.dag_id))),
+                **item,
+            }
+        )
+
+    def unwatch(self, bucket: str, asset: str, dag_id: str) -> None:
+        self.table.delete(key(schema.watched_bucket_pk(bucket), schema.watch_sk(_watch_digest(asset, dag_id))))
+
+    def watched(self, bucket: str) -> list[WatchedAsset]:
+        """The s3:// assets in the bucket that DAGs are scheduled on."""
+        return [
+            WatchedAsset(item["name"]["S"], item["uri"]["S"], item["dag_id"]["S"])
+            for item in self._query(schema.watched_bucket_pk(bucket), schema.WATCH_PREFIX)
+        ]
 
     def consumers(self, asset: str) -> list[Consumer]:
         items = self._query(schema.asset_pk(asset), schema.CONSUMER_PREFIX)
@@ -207,3 +247,7 @@ class Assets:
             ExpressionAttributeValues={":pk": string(pk), ":prefix": string(prefix)},
             ConsistentRead=True,
         )
+
+
+def _watch_digest(asset: str, dag_id: str) -> str:
+    return hashlib.sha256(f"{asset}\0{dag_id}".encode()).hexdigest()[:32]

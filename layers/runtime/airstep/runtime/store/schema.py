@@ -25,6 +25,9 @@ and a test compares the two)::
     pk = ASSETQ#<dag_id>         sk = QUEUED#<asset>            an asset updated since the DAG's last
                                                                 asset-triggered run (first queued at, its
                                                                 first event's number, a version)
+    pk = BUCKET#<bucket>         sk = WATCH#<digest>            an s3:// asset in the bucket that a DAG is
+                                                                scheduled on (its name, URI and DAG): the
+                                                                bucket's object events update it
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
@@ -71,6 +74,8 @@ CONSUMER_PREFIX = "CONSUMER#"
 ASSET_QUEUE_PREFIX = "ASSETQ#"
 QUEUED_ASSET_PREFIX = "QUEUED#"
 ASSET_SEQUENCE_SK = "SEQ"
+WATCHED_BUCKET_PREFIX = "BUCKET#"
+WATCH_PREFIX = "WATCH#"
 SOURCE_PREFIX = "SOURCE#"
 
 
@@ -139,6 +144,15 @@ def asset_queue_pk(dag_id: str) -> str:
 
 def queued_asset_sk(name: str) -> str:
     return f"{QUEUED_ASSET_PREFIX}{name}"
+
+
+def watched_bucket_pk(bucket: str) -> str:
+    """The s3:// assets in a bucket that DAGs are scheduled on."""
+    return f"{WATCHED_BUCKET_PREFIX}{bucket}"
+
+
+def watch_sk(digest: str) -> str:
+    return f"{WATCH_PREFIX}{digest}"
 
 
 def ti_sk(task_id: str, map_index: int) -> str:
