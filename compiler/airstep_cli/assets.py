@@ -60,6 +60,11 @@ def updates_assets(model: DagModel) -> bool:
     return any(task.outlets for task in model.tasks)
 
 
+def triggers_runs(model: DagModel) -> bool:
+    """Whether the DAG has a TriggerDagRunOperator (its runs start runs of the folder's DAGs)."""
+    return any(task.trigger for task in model.tasks)
+
+
 def run_consumers(engine: Any, dags: list[FolderDag], run_one: Any) -> list[Any]:
     """Start the runs the recorded asset events trigger, until none is due (their own events may
     trigger more); `run_one(model, source, dag_run)` runs one and returns its result."""

@@ -18,7 +18,15 @@ from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.states import RunState, TaskState
 from airstep_cli import run_control
-from airstep_cli.assets import assets_event, assets_list, consumers, folder_dags, run_consumers, updates_assets
+from airstep_cli.assets import (
+    assets_event,
+    assets_list,
+    consumers,
+    folder_dags,
+    run_consumers,
+    triggers_runs,
+    updates_assets,
+)
 from airstep_cli.backfill import (
     DEFAULT_MAX_ACTIVE_RUNS,
     BackfillOptions,
@@ -424,8 +432,11 @@ def run_and_report(
     connections, variables = read_secrets(secrets_file) if secrets_file else ({}, {})
     from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
 
-    # the folder's DAGs scheduled on assets hear of this run's asset events (as a deploy registers them)
-    folder = folder_dags(Path(dag_file).parent, loaded) if with_consumers or updates_assets(model) else []
+    # the folder's DAGs scheduled on assets hear of this run's asset events (as a deploy registers them),
+    # and those its TriggerDagRunOperators may trigger are deployed here
+    needs_folder = with_consumers or updates_assets(model) or triggers_runs(model)
+    folder = folder_dags(Path(dag_file).parent, loaded) if needs_folder else []
+    triggering = any(triggers_runs(dag.model) for dag in folder)
     try:
         with (
             LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
@@ -434,6 +445,8 @@ def run_and_report(
             engine.seed_secrets(connections, variables)
             engine.register_consumers(consumers(folder))
             request = RunRequest(options.logical_date, options.conf, options.fast_retries)
+            if triggering:
+                engine.deploy_triggerable([(dag.model, source_of(dag.parsed)) for dag in folder], request)
             results = [engine.run(model, source_of(loaded), request, on_progress=None if as_json else Progress(model))]
 
             def run_one(consumer: DagModel, source: Any, dag_run: Any) -> Any:
@@ -445,11 +458,13 @@ def run_and_report(
 
             if with_consumers:
                 results += run_consumers(engine, folder, run_one)
+            results += engine.triggered_results()
     except CompileError as exc:
         raise UserError([str(exc)]) from None
     if as_json:
         first, *triggered = (result.to_json() for result in results)
-        print(json.dumps({**first, "triggered_runs": triggered} if with_consumers else first, indent=2))
+        shown = {**first, "triggered_runs": triggered} if with_consumers or triggering else first
+        print(json.dumps(shown, indent=2))
     for result in results if not as_json else []:
         print_table(result)
         if result.state is not RunState.SUCCESS:
@@ -539,14 +554,18 @@ def runs_show(
         )
     }
     events = run.get("triggering_asset_events", [])
+    asker = run.get("triggering_task")
     if as_json:
-        print(
-            json.dumps({**summary, "triggering_asset_events": events, "tasks": [t.to_dict() for t in tasks]}, indent=2)
-        )
+        extra = {"triggering_task": asker} if asker else {}
+        shown = {**summary, **extra, "triggering_asset_events": events, "tasks": [t.to_dict() for t in tasks]}
+        print(json.dumps(shown, indent=2))
         return
     for key, value in summary.items():
         if value not in (None, 0):  # a run never cleared has clear_number 0
             out.print(f"[bold]{key}[/bold]: {value}", markup=True)
+    if asker:
+        by = f"{asker['dag_id']}.{asker['task_id']}" + (f"[{asker['map_index']}]" if asker["map_index"] >= 0 else "")
+        out.print(f"[bold]triggering task[/bold]: {escape(by)} in {escape(asker['run_id'])}")
     for event in events:
         source = event["source"]
         by = ".".join(str(source[k]) for k in ("dag_id", "task_id") if k in source) or json.dumps(source)

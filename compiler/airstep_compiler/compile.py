@@ -132,8 +132,9 @@ class CompiledDag:
     mapped_tasks: tuple[str, ...] = ()  # each mapped task, by id
     # each mapped task group, how many tasks it holds and the history events an inline instance writes
     mapped_groups: tuple[tuple[str, int, int], ...] = ()
-    # (task_id, pokes before its timeout, pokes per child execution (0: none), a time sensor's single wait)
-    sensors: tuple[tuple[str, int, int, bool], ...] = ()
+    # (task_id, pokes before its timeout, pokes per child execution (0: none), a time sensor's single wait,
+    # a TriggerDagRunOperator waiting for its run)
+    sensors: tuple[tuple[str, int, int, bool, bool], ...] = ()
 
     def shapes(self, limits: Limits | None = None) -> list[str]:
         """What each mapped task and sensor compiled to, and what an instance or a poke costs
@@ -253,6 +254,7 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
                 max_pokes(t.sensor),
                 0 if emitter._fits_in_history(t.sensor) else emitter.lap_pokes(t),
                 t.sensor.waits_for_moment,
+                t.trigger is not None,
             )
             for t in model.tasks
             if t.sensor is not None
@@ -281,7 +283,14 @@ class _Guard:
     transitions: int
 
 
-def _sensor_shape(task_id: str, pokes: int, lap_pokes: int, timed: bool) -> str:
+def _sensor_shape(task_id: str, pokes: int, lap_pokes: int, timed: bool, triggers: bool) -> str:
+    if triggers:
+        return (
+            f"TriggerDagRunOperator {task_id}: its try asks start-run for the run (a runner, an executor and a "
+            "start-run invocation), then waits for it: each poke reads the run's record (one runner invocation, no "
+            f"executor), a Wait state between (no compute held), up to {pokes:,} pokes before its timeout"
+            + (f" in child executions of {lap_pokes:,} pokes each" if lap_pokes else "")
+        )
     if timed:
         return (
             f"time sensor {task_id}: one poke (a runner and an executor invocation) names its moment, one Wait "

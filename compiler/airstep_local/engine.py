@@ -36,7 +36,7 @@ from airstep.runtime import (
     task_runner,
 )
 from airstep.runtime.clients import registry
-from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
+from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, START_RUN_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
 from airstep.runtime.store.assets import Consumer
@@ -171,6 +171,12 @@ class LocalEngine:
         self._load = load_state
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._watchers: dict[str, _Watcher] = {}  # the runs `run`/`run_many` wait for, by run_id
+        # DAGs that runs here may trigger (TriggerDagRunOperator), by id: their models and machines; the
+        # executions this engine started itself; those the task runner started, tracked once ended
+        self._triggerable: dict[str, tuple[DagModel, str]] = {}
+        self._started_here: set[str] = set()
+        self._triggered: dict[str, tuple[DagModel, float]] = {}
+        self._reported: set[str] = set()
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
 
@@ -180,6 +186,7 @@ class LocalEngine:
             ("AWS_DEFAULT_REGION", REGION),
             (TABLE_NAME_ENV, self.names.table),
             (XCOM_BUCKET_ENV, self.names.xcom_bucket),
+            (START_RUN_FUNCTION_ENV, self.names.start_run),
         )
         for name, value in environment:
             self._saved_env[name] = os.environ.get(name)
@@ -359,7 +366,7 @@ class LocalEngine:
         when = request.logical_date or datetime.now(UTC)
         return manual_run(model.dag_id, when, model.schedule, request.conf, model.timezone)
 
-    def deploy(self, model: DagModel, source: DagSource, request: RunRequest) -> str:
+    def deploy(self, model: DagModel, source: DagSource, request: RunRequest, check_conf: bool = True) -> str:
         """Compile the DAG and create its state machine here; its ARN. A bad conf deploys nothing."""
         source = DagSource(source.uri, source.version, models=f"s3://{self.names.bucket}/")
         options = CompileOptions(
@@ -372,21 +379,70 @@ class LocalEngine:
                 else {}
             ),
         )
-        model.resolve_params(request.run.conf if request.run else request.conf)  # a bad conf writes nothing
+        if check_conf:  # a bad conf writes nothing
+            model.resolve_params(request.run.conf if request.run else request.conf)
         compiled = compile_dag(model, source, options)
         self.s3.put_object(Bucket=self.names.bucket, Key=model.storage_key(), Body=model.to_json().encode())
-        machine = self.sfn.create_state_machine(
-            name=model.dag_id[:STATE_MACHINE_NAME_CHARS],
-            definition=compiled.definition_json,
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
-        )["stateMachineArn"]
+        if model.dag_id in self._triggerable:  # deployed already, for the runs others trigger: keep it
+            machine = self._triggerable[model.dag_id][1]
+            self.sfn.update_state_machine(stateMachineArn=machine, definition=compiled.definition_json)
+        else:
+            machine = self.sfn.create_state_machine(
+                name=model.dag_id[:STATE_MACHINE_NAME_CHARS],
+                definition=compiled.definition_json,
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/airstep-local-state-machine",
+            )["stateMachineArn"]
         self.store.put_dag(dag_record(model, source, machine, schedule_name=None))
         return machine
+
+    def deploy_triggerable(self, dags: list[tuple[DagModel, DagSource]], request: RunRequest) -> None:
+        """Deploy the DAGs that runs here may trigger (TriggerDagRunOperator), as compile-dags deploys
+        a folder: the task runner starts their runs on this engine, and `triggered_results` reports
+        them once they have ended."""
+        for model, source in dags:
+            machine = self.deploy(model, source, RunRequest(fast_retries=request.fast_retries), check_conf=False)
+            self._triggerable[model.dag_id] = (model, machine)
+
+    def triggered_results(self) -> list[RunResult]:
+        """Wait for the runs the task runner started here (and those they start) to end, and return
+        those not reported before, in the order they were seen."""
+        while True:
+            running = self._track_triggered()
+            if not running:
+                break
+            time.sleep(0.02)
+        fresh = [arn for arn in self._triggered if arn not in self._reported]
+        self._reported.update(fresh)
+        return [self._triggered_result(arn) for arn in fresh]
+
+    def _track_triggered(self) -> int:
+        """Tell the tracker of each run the task runner started here that has ended (once), as
+        EventBridge would, so that its slot frees while other runs go on; how many still run."""
+        running = 0
+        for model, machine in self._triggerable.values():
+            for execution in self.sfn.list_executions(stateMachineArn=machine)["executions"]:
+                arn = execution["executionArn"]
+                if arn in self._started_here or arn in self._triggered:
+                    continue
+                if execution["status"] == "RUNNING":
+                    running += 1
+                    continue
+                self._track(arn)
+                self._triggered[arn] = (model, time.monotonic())
+        return running
+
+    def _triggered_result(self, arn: str) -> RunResult:
+        model, seen = self._triggered[arn]
+        description = self.sfn.describe_execution(executionArn=arn)
+        run_id = DagRun.from_input(json.loads(description["input"])).run_id
+        took = (description["stopDate"] - description["startDate"]).total_seconds()
+        return dataclasses.replace(self._result(model, run_id, description, seen - took), ended=seen)
 
     def _start_run(self, machine: str, run: DagRun) -> StartedRun:
         execution = self.sfn.start_execution(
             stateMachineArn=machine, name=execution_name(run.run_id, run.clear_number), input=json.dumps(run.to_input())
         )["executionArn"]
+        self._started_here.add(execution)
         self._track(execution)  # moto emits no status events: feed the tracker as EventBridge would
         return StartedRun(run.run_id, machine, execution)
 
@@ -445,7 +501,8 @@ class LocalEngine:
         finally:
             self.session.listener = None
             self._watchers.clear()
-        self.sfn.delete_state_machine(stateMachineArn=machine)
+        if model.dag_id not in self._triggerable:  # (one that others may trigger stays)
+            self.sfn.delete_state_machine(stateMachineArn=machine)
         return [results[run.run_id] for run in runs]
 
     def _dispatch(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
@@ -462,6 +519,8 @@ class LocalEngine:
             for run_id, (started, _, _) in active.items():
                 if self.sfn.describe_execution(executionArn=started.execution_arn)["status"] != "RUNNING":
                     return run_id
+            if self._triggerable:  # a run may wait for one it triggered, and that one for a slot
+                self._track_triggered()
             if any(finalized.is_set() for _, finalized, _ in active.values()):
                 time.sleep(0.01)
             else:

@@ -114,6 +114,25 @@ with DAG("lake", schedule=[Asset("s3://lake/orders")], start_date=datetime(2030,
     ])
 """
 
+TARGET = """
+from datetime import datetime
+from airflow.sdk import DAG, Param
+from airflow.providers.standard.operators.python import PythonOperator
+
+with DAG("target", schedule=None, start_date=datetime(2030, 1, 1), params={"n": Param(1, type="integer")}):
+    PythonOperator(task_id="double", python_callable=lambda params: params["n"] * 2)
+"""
+
+CONTROLLER = """
+from datetime import datetime
+from airstep import DAG, TriggerDagRunOperator
+
+with DAG("controller", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):
+    TriggerDagRunOperator(
+        task_id="kick", trigger_dag_id="target", conf={"n": 21}, wait_for_completion=True, poke_interval=1
+    )
+"""
+
 
 def object_created(bucket, key, sequencer):
     """The event S3 sends EventBridge when an object is created (the key percent-encoded)."""
@@ -139,6 +158,7 @@ def stack(monkeypatch):
         "AIRSTEP_STATE_MACHINE_ROLE_ARN": f"{ROLE}/airstep-dev-state-machines-{REGION}",
         "AIRSTEP_START_RUN_ARN": NAMES.function_arn(NAMES.start_run),
         "AIRSTEP_ASSET_RUNS_FUNCTION": NAMES.function_arn(NAMES.start_run),
+        "AIRSTEP_START_RUN_FUNCTION": NAMES.function_arn(NAMES.start_run),
         "AIRSTEP_SCHEDULER_ROLE_ARN": f"{ROLE}/airstep-dev-scheduler-{REGION}",
         "AIRSTEP_SCHEDULE_GROUP": "airstep-dev",
         "AIRSTEP_SCHEDULE_DLQ_ARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:airstep-dev-schedule-dlq",
@@ -359,6 +379,21 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/lake.py")
     engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/lake.py"))
     assert engine.store.watched("lake") == []
+
+    # a TriggerDagRunOperator: its try asks, run-task has start-run start the run (its conf checked
+    # against the target's params), then waits for it poke by poke, reading its record
+    assert put(engine, "dags/target.py", TARGET)["files"][0]["outcome"] == "deployed"
+    assert put(engine, "dags/controller.py", CONTROLLER)["files"][0]["outcome"] == "deployed"
+    target = boto3.client("scheduler").get_schedule(Name="airstep-dev-controller", GroupName="airstep-dev")["Target"]
+    controlling = engine.session.invoke_locally(
+        NAMES.start_run, {**json.loads(target["Input"]), "scheduled_time": "2026-11-21T02:00:00Z"}
+    )
+    assert wait(controlling["execution_arn"])["status"] == "SUCCEEDED"
+    kicked = engine.store.get_xcoms(RunKey("controller", controlling["run_id"]), ["kick"], key="trigger_run_id")
+    (triggered,) = engine.store.runs_of_dag("target")
+    assert kicked == {"kick": triggered.run_id} and triggered.state.value == "success"
+    assert triggered.triggered_by == "operator"
+    assert engine.store.get_xcoms(RunKey("target", triggered.run_id), ["double"]) == {"double": 42}
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")

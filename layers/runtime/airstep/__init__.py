@@ -22,7 +22,7 @@ from airstep.sdk.assets import Asset, AssetAll, AssetAny
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.dag import DAG, dag
 from airstep.sdk.dependencies import Label, chain, chain_linear, cross_downstream
-from airstep.sdk.operators import BashOperator, EmptyOperator, PythonOperator
+from airstep.sdk.operators import BashOperator, EmptyOperator, PythonOperator, TriggerDagRunOperator
 from airstep.sdk.taskflow import task
 from airstep.sdk.taskgroup import TaskGroup, task_group
 from airstep.sdk.xcom_arg import XComArg
@@ -45,6 +45,7 @@ __all__ = [
     "Label",
     "PythonOperator",
     "TaskGroup",
+    "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
     "XComArg",

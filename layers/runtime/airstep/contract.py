@@ -652,6 +652,8 @@ class DagRun:
     clear_number: int = 0  # Airflow's: how many times the run was cleared (each clear is a new execution)
     # An asset-triggered run's: the asset events it consumed (airstep.runtime.store.assets.AssetEvent.to_dict)
     triggering_asset_events: tuple[dict[str, Any], ...] = ()
+    # A run a TriggerDagRunOperator started: the task instance that asked ({dag_id, run_id, task_id, map_index})
+    triggering_task: dict[str, Any] | None = None
 
     def to_input(self) -> dict[str, Any]:
         data = {
@@ -665,6 +667,8 @@ class DagRun:
         }
         if self.triggering_asset_events:
             data["triggering_asset_events"] = list(self.triggering_asset_events)
+        if self.triggering_task:
+            data["triggering_task"] = self.triggering_task
         return data | ({"clear_number": self.clear_number} if self.clear_number else {})
 
     @property
@@ -686,6 +690,7 @@ class DagRun:
             conf=dict(data.get("conf") or {}),
             clear_number=int(data.get("clear_number") or 0),
             triggering_asset_events=tuple(data.get("triggering_asset_events") or ()),
+            triggering_task=data.get("triggering_task"),
         )
 
 
@@ -713,6 +718,7 @@ DEFAULT_POOL = "default_pool"
 # The start-run function's request to look at these DAGs' asset queues (an asset was updated, or an
 # asset-triggered run ended): {"asset_consumers": [dag_id, ...]}.
 ASSET_CONSUMERS = "asset_consumers"
+TRIGGER_RUN = "trigger_run"  # start-run's request from the task runner: {"trigger_run": TriggerRequest, "by": {...}}
 # A run's own pool when its DAG sets max_active_tasks (no pool of a task may be named so).
 RUN_POOL_PREFIX = "max_active_tasks:"
 

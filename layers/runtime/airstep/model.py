@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, Schedule
+from airstep.states import RunState
 from airstep.trigger_rule import SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED, TriggerRule
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 2  # 2: no operator kind or spec, typed schedule
 DAG_CALLBACKS = ("on_success_callback", "on_failure_callback")
+OUTCOME_CALLBACKS = ("on_success_callback", "on_failure_callback", "on_retry_callback", "on_skipped_callback")
 EARLY_RULES = frozenset({TriggerRule.ONE_SUCCESS, TriggerRule.ONE_FAILED, TriggerRule.ONE_DONE, TriggerRule.ALWAYS})
 
 
@@ -59,6 +61,22 @@ class SensorPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class TriggerPolicy:
+    """A TriggerDagRunOperator: the task runner starts the run its try asks for and, when the task
+    waits for it, reads its state for each poke (the task's sensor policy says how often)."""
+
+    allowed_states: tuple[str, ...] = (RunState.SUCCESS.value,)
+    failed_states: tuple[str, ...] = (RunState.FAILED.value,)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"allowed_states": list(self.allowed_states), "failed_states": list(self.failed_states)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TriggerPolicy:
+        return cls(tuple(data["allowed_states"]), tuple(data["failed_states"]))
+
+
+@dataclass(frozen=True, slots=True)
 class TaskModel:
     """One task: identity, edges (upstream ids, sorted), retry/timeout policy and trigger rule."""
 
@@ -86,14 +104,35 @@ class TaskModel:
     pool_slots: int = 1
     sensor: SensorPolicy | None = None  # a sensor: pokes until done, waiting between pokes
     outlets: tuple[tuple[str, str], ...] = ()  # the assets (name, uri) its success updates
+    trigger: TriggerPolicy | None = None  # a TriggerDagRunOperator
+    # the callbacks it has for an outcome the task runner decides (a trigger's, a sensor's timeout)
+    callbacks: tuple[str, ...] = ()
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
         from airstep.sdk.operators.branch import SkipMixin
+        from airstep.sdk.operators.trigger_dagrun import DEFAULT_WAIT_TIMEOUT, TriggerDagRunOperator
         from airstep.sdk.sensors import BaseSensorOperator
         from airstep.sdk.taskgroup import mapped_group_of
 
         map_group = mapped_group_of(op.task_group)
+        sensor = None
+        if isinstance(op, BaseSensorOperator):
+            sensor = SensorPolicy(
+                op.poke_interval,
+                op.timeout,
+                op.soft_fail,
+                op.mode,
+                op.exponential_backoff,
+                op.max_wait,
+                *op.external_lookup(),
+                waits_for_moment=op.waits_for_moment,
+            )
+        trigger = None
+        if isinstance(op, TriggerDagRunOperator):
+            trigger = TriggerPolicy(tuple(op.allowed_states), tuple(op.failed_states))
+            if op.waits:  # a sensor in poke mode (as Airflow's own wait: the instance is running)
+                sensor = SensorPolicy(float(op.poke_interval), op.execution_timeout or DEFAULT_WAIT_TIMEOUT)
         return cls(
             task_id=op.task_id,
             upstream=tuple(sorted(op.upstream_task_ids)),
@@ -117,19 +156,10 @@ class TaskModel:
             max_active_tis_per_dagrun=op.max_active_tis_per_dagrun,
             pool=None if op.pool == DEFAULT_POOL else op.pool,
             pool_slots=op.pool_slots if op.pool != DEFAULT_POOL else 1,
-            sensor=SensorPolicy(
-                op.poke_interval,
-                op.timeout,
-                op.soft_fail,
-                op.mode,
-                op.exponential_backoff,
-                op.max_wait,
-                *op.external_lookup(),
-                waits_for_moment=op.waits_for_moment,
-            )
-            if isinstance(op, BaseSensorOperator)
-            else None,
+            sensor=sensor,
             outlets=tuple((asset.name, asset.uri) for asset in op.outlets),
+            trigger=trigger,
+            callbacks=tuple(name for name in OUTCOME_CALLBACKS if getattr(op, name)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +169,11 @@ class TaskModel:
         data["outlets"] = [list(asset) for asset in self.outlets]
         if not self.outlets:  # most tasks: kept out of the model's JSON
             del data["outlets"]
+        data["trigger"] = self.trigger.to_dict() if self.trigger else None
+        data["callbacks"] = list(self.callbacks)
+        for name in ("trigger", "callbacks"):  # most tasks: kept out of the model's JSON
+            if not data[name]:
+                del data[name]
         return data
 
     @classmethod
@@ -151,6 +186,8 @@ class TaskModel:
                 "trigger_rule": TriggerRule(data["trigger_rule"]),
                 "sensor": sensor,
                 "outlets": tuple(tuple(asset) for asset in data.get("outlets", ())),
+                "trigger": TriggerPolicy.from_dict(data["trigger"]) if data.get("trigger") else None,
+                "callbacks": tuple(data.get("callbacks", ())),
             }
         )
 

@@ -42,6 +42,7 @@ class TriggeredBy(StrEnum):
     TIMETABLE = "timetable"
     BACKFILL = "backfill"
     ASSET = "asset"
+    OPERATOR = "operator"  # a TriggerDagRunOperator
 
 
 TRIGGERED_BY = {

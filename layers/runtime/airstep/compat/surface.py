@@ -63,6 +63,10 @@ _PYTHON = {"PythonOperator": "airstep.sdk.operators:PythonOperator", **_BRANCH, 
 _BASH = {"BashOperator": "airstep.sdk.operators:BashOperator"}
 _EMPTY = {"EmptyOperator": "airstep.sdk.operators:EmptyOperator"}
 _LATEST_ONLY = {"LatestOnlyOperator": "airstep.sdk.operators.latest_only:LatestOnlyOperator"}
+_TRIGGER_DAGRUN = {
+    name: f"airstep.sdk.operators.trigger_dagrun:{name}"
+    for name in ("TriggerDagRunOperator", "DagIsPaused", "XCOM_RUN_ID", "XCOM_LOGICAL_DATE_ISO")
+}
 _WEEKDAY_BRANCH = {"BranchDayOfWeekOperator": "airstep.sdk.operators.weekday:BranchDayOfWeekOperator"}
 _DATETIME_BRANCH = {
     "BranchDateTimeOperator": "airstep.sdk.operators.datetime:BranchDateTimeOperator",
@@ -135,6 +139,7 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.operators.empty": _EMPTY,
     "airflow.providers.standard.operators.branch": _BASE_BRANCH,
     "airflow.providers.standard.operators.latest_only": _LATEST_ONLY,
+    "airflow.providers.standard.operators.trigger_dagrun": _TRIGGER_DAGRUN,
     "airflow.providers.standard.operators.weekday": _WEEKDAY_BRANCH,
     "airflow.providers.standard.operators.datetime": _DATETIME_BRANCH,
     "airflow.providers.standard.utils.weekday": _WEEKDAY,
@@ -171,6 +176,7 @@ SURFACE: dict[str, Names] = {
     "airflow.operators.empty": _EMPTY,
     "airflow.operators.branch": _BASE_BRANCH,
     "airflow.operators.latest_only": _LATEST_ONLY,
+    "airflow.operators.trigger_dagrun": _TRIGGER_DAGRUN,
     "airflow.operators.weekday": _WEEKDAY_BRANCH,
     "airflow.operators.datetime": _DATETIME_BRANCH,
     "airflow.utils.weekday": _WEEKDAY,

@@ -7,5 +7,7 @@ EXECUTOR_FUNCTION_ENV = "AIRSTEP_EXECUTOR_FUNCTION"
 XCOM_BUCKET_ENV = "AIRSTEP_XCOM_BUCKET"
 # The function that starts asset-triggered runs (start-run); unset locally, where the CLI runs them
 ASSET_RUNS_FUNCTION_ENV = "AIRSTEP_ASSET_RUNS_FUNCTION"
+# The same function, asked by the task runner to start a TriggerDagRunOperator's run (set locally too)
+START_RUN_FUNCTION_ENV = "AIRSTEP_START_RUN_FUNCTION"
 MAX_MAP_LENGTH_ENV = "AIRSTEP_MAX_MAP_LENGTH"
 DEFAULT_MAX_MAP_LENGTH = 10_000  # Airflow's [core] max_map_length is 1,024; the stack's MaxMapLength

@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 from airstep.compat.imports import airflow_imports
 from airstep.contract import DAG, RUN, TASK_ID, XCOM_RETURN_KEY, DagRef, DagRun
 from airstep.errors import (
+    AirflowException,
     AirflowFailException,
     AirflowSkipException,
     DownstreamTasksSkipped,
@@ -36,6 +37,7 @@ from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import MAX_RENDERED_MAP_INDEX_CHARS, legacy_xcoms
 from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms, fetch_upstream, park_upstream
 from airstep.sdk.mapping import MAPPABLE_LITERALS, check_length
+from airstep.sdk.operators.trigger_dagrun import DagRunTriggerException
 from airstep.sdk.templater import Pulled, render_task, template_env
 from airstep.secrets_masker import masked_output, redact
 from airstep.states import TaskState
@@ -133,6 +135,8 @@ class TryResult:
     length: int | None = None  # a measured mapped task's instance count
     rendered_map_index: str | None = None  # the task's map_index_template, rendered after the try
     until: str | None = None  # a time sensor's poke that is not done: the moment it will be (ISO)
+    trigger: dict[str, Any] | None = None  # a TriggerDagRunOperator's request (its state: the runner's to decide)
+    watching: str | None = None  # (the runner's) a TriggerDagRunOperator's poke not done: the run it waits for
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,7 +150,7 @@ class TryResult:
             "length": self.length,
             "rendered_map_index": self.rendered_map_index,
             "until": self.until,
-        }
+        } | ({"trigger": self.trigger} if self.trigger is not None else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TryResult:
@@ -162,6 +166,7 @@ class TryResult:
             data.get("length"),
             data.get("rendered_map_index"),
             data.get("until"),
+            data.get("trigger"),
         )
 
 
@@ -169,7 +174,9 @@ class TryResult:
 class RunCallbackRequest:
     """What the task runner sends when a run has ended and its DAG has a callback for the outcome:
     which callbacks (`on_success_callback` or `on_failure_callback`), Airflow's reason, and the task
-    instance the callback's context is about (the last failed one, or the last that succeeded)."""
+    instance the callback's context is about (the last failed one, or the last that succeeded).
+    With `of_task`, the task's own callbacks for an outcome the runner decided (a trigger's, a
+    sensor's timeout), `error` its exception's message."""
 
     dag: DagRef
     run: DagRun
@@ -177,6 +184,8 @@ class RunCallbackRequest:
     reason: str
     task_id: str
     try_number: int
+    of_task: bool = False
+    error: str | None = None
 
     def to_event(self) -> dict[str, Any]:
         return {
@@ -186,7 +195,7 @@ class RunCallbackRequest:
             "reason": self.reason,
             TASK_ID: self.task_id,
             "try_number": self.try_number,
-        }
+        } | ({"of_task": True, "error": self.error} if self.of_task else {})
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> RunCallbackRequest:
@@ -197,6 +206,8 @@ class RunCallbackRequest:
             event["reason"],
             event[TASK_ID],
             event["try_number"],
+            bool(event.get("of_task")),
+            event.get("error"),
         )
 
 
@@ -280,6 +291,8 @@ def _try(
     except DownstreamTasksSkipped as skipped:  # a branch or short circuit: it succeeded, others skip
         outcome = TryResult(TaskState.SUCCESS, xcoms=_kept(request.owner, view.pushed), skip=tuple(skipped.tasks))
         return outcome, task.on_success_callback
+    except DagRunTriggerException as asked:  # the runner starts the run, then decides the try's state
+        return TryResult(None, _kept(request.owner, view.pushed), trigger=asked.to_request()), []
     except PokeNotDone as not_done:  # a sensor whose criteria are not met yet: the runner pokes again later
         until = not_done.until.astimezone(UTC).isoformat() if not_done.until else None
         return TryResult(TaskState.UP_FOR_RESCHEDULE, _kept(request.owner, view.pushed), until=until), []
@@ -335,7 +348,9 @@ def run_dag_callbacks(request: RunCallbackRequest, remaining_seconds: float = fl
         logger.warning("run callbacks not run", extra={"error": redact(_describe(exc))})
         return {"ran": 0}
     context["reason"] = request.reason
-    callbacks = getattr(dag, request.callback)
+    if request.error is not None:
+        context["exception"] = AirflowException(request.error)
+    callbacks = getattr(task if request.of_task else dag, request.callback)
     with masked_output, airflow_imports(), current_context(context):
         run_callbacks(callbacks, context, Budget(started, remaining_seconds))
     return {"ran": len(callbacks)}

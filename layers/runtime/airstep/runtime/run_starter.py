@@ -1,5 +1,6 @@
-"""Starts runs: scheduled ones (EventBridge Scheduler invokes this with the schedule's fire time)
-and asset-triggered ones (the task runner invokes it with the DAGs an asset event was queued for).
+"""Starts runs: scheduled ones (EventBridge Scheduler invokes this with the schedule's fire time),
+asset-triggered ones (the task runner invokes it with the DAGs an asset event was queued for) and a
+TriggerDagRunOperator's (the task runner asks, and waits for the answer: airstep.runtime.triggering).
 
 A scheduled run's execution name is derived from the logical date, so a duplicate delivery of the
 same fire time never creates a second run (Step Functions refuses a second execution of that name);
@@ -13,8 +14,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from airstep.contract import ASSET_CONSUMERS, ScheduleTarget, parse_time
-from airstep.runtime import assets
+from airstep.contract import ASSET_CONSUMERS, TRIGGER_RUN, ScheduleTarget, parse_time
+from airstep.runtime import assets, triggering
 from airstep.runtime.admission import admit
 from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
@@ -53,4 +54,6 @@ def start_asset_runs(event: dict[str, Any], sfn: Any, store: MetadataStore) -> d
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if ASSET_CONSUMERS in event:
         return start_asset_runs(event, client("stepfunctions"), metadata_store())
+    if TRIGGER_RUN in event:
+        return triggering.start_triggered_run(event, client("stepfunctions"), metadata_store())
     return start_scheduled_run(event, client("stepfunctions"), metadata_store())

@@ -43,7 +43,7 @@ from airstep.contract import (
     expand_answer,
 )
 from airstep.model import DagModel, SensorPolicy, TaskModel
-from airstep.runtime import assets, pooling
+from airstep.runtime import assets, pooling, triggering
 from airstep.runtime.clients import client
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.context import ExternalStates
@@ -56,7 +56,7 @@ from airstep.runtime.store.pools import Taken
 from airstep.runtime.store.runs import seconds_between
 from airstep.runtime.store.task_instances import instance_label
 from airstep.runtime.trigger_rules import Decision, Role, decide
-from airstep.runtime.xcoms import is_reference
+from airstep.runtime.xcoms import merged_xcoms
 from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
 
@@ -343,23 +343,36 @@ class Invocation:
         self.earlier_tries = earlier
         logger.info("task try started", extra={"try_number": try_number, "map_index": index})
         try:
-            request = TryRequest(
-                self.payload.dag,
-                self.payload.run,
-                self.task_id,
-                try_number,
-                self._deadline(task.execution_timeout),
-                xcoms,
-                index,
-                external=self._external_states(task.sensor) if task.sensor else None,
-                earlier_tries=earlier,
-            )
-            result = self._invoke_executor(task, request)
-            if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
-                raise RuntimeError(f"the DAG could not be loaded: {result.error}")
+            decided_here = resumed is not None and resumed.watching is not None
+            if decided_here:  # waiting for a run it triggered: no code runs
+                assert resumed is not None and resumed.watching is not None
+                result = triggering.poke(self.store, task, resumed.watching)
+            else:
+                request = TryRequest(
+                    self.payload.dag,
+                    self.payload.run,
+                    self.task_id,
+                    try_number,
+                    self._deadline(task.execution_timeout),
+                    xcoms,
+                    index,
+                    external=self._external_states(task.sensor) if task.sensor else None,
+                    earlier_tries=earlier,
+                )
+                result = self._invoke_executor(task, request)
+                if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
+                    raise RuntimeError(f"the DAG could not be loaded: {result.error}")
+                if result.trigger is not None:  # a TriggerDagRunOperator asked for a run: start it here
+                    run = self.payload.run
+                    by = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": self.task_id, "map_index": index}
+                    result = triggering.handle(task, result, by)
+                    decided_here = True
         except Exception:  # the try never ran its code: take it back, so that a retry does not count it
             if resumed is not None:
-                self.store.await_poke(self.key, self.task_id, try_number, _between_pokes(task), pokes, pushed)
+                watching = resumed.watching
+                self.store.await_poke(
+                    self.key, self.task_id, try_number, _between_pokes(task), pokes, pushed, watching=watching
+                )
             else:
                 self.store.abandon_try(self.key, self.task_id, try_number, index)
             raise
@@ -387,10 +400,14 @@ class Invocation:
             )
             if outcome.state is not result.state:  # a later try or a reader ended the instance first
                 raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
+            if decided_here:
+                self._task_callbacks(task, outcome.state, try_number, result.error)
             return outcome
         final = result.final or try_number - earlier > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
         outcome = self._close(try_number, started, state, result.error, result.xcoms, result.rendered_map_index)
+        if decided_here and outcome.state is state:
+            self._task_callbacks(task, state, try_number, result.error)
         logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": result.error})
         cause = f"{result.error_type or 'TaskFailed'} (the message is in its task instance record)"
         if result.final or outcome.state is not state:
@@ -409,8 +426,12 @@ class Invocation:
                 f"{sensor.timeout}."
             )
             if sensor.soft_fail:
-                return self._close(try_number, started, TaskState.SKIPPED, message, result.xcoms)
-            self._close(try_number, started, TaskState.FAILED, f"AirflowSensorTimeout: {message}", result.xcoms)
+                skipped = self._close(try_number, started, TaskState.SKIPPED, message, result.xcoms)
+                self._task_callbacks(task, skipped.state, try_number, message)
+                return skipped
+            error = f"AirflowSensorTimeout: {message}"
+            if self._close(try_number, started, TaskState.FAILED, error, result.xcoms).state is TaskState.FAILED:
+                self._task_callbacks(task, TaskState.FAILED, try_number, error)
             raise AirstepTaskFailedNoRetry("AirflowSensorTimeout (the message is in its task instance record)")
         if result.until is not None:  # a time sensor: one wait, until its moment or just past its timeout
             wait = min(seconds_between(_now(), result.until), sensor.timeout - elapsed + 1)
@@ -418,7 +439,9 @@ class Invocation:
             wait = next_poke_interval(self.payload.run.dag_id, self.task_id, sensor, started, pokes, elapsed)
         state = _between_pokes(task)
         kept = result.xcoms if sensor.mode == "poke" else None  # a rescheduled try starts afresh, as in Airflow
-        if not self.store.await_poke(self.key, self.task_id, try_number, state, pokes, kept, result.until):
+        if not self.store.await_poke(
+            self.key, self.task_id, try_number, state, pokes, kept, result.until, result.watching
+        ):
             raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
         logger.info("sensor poked", extra={"try_number": try_number, "pokes": pokes, "wait": wait})
         lap = self.payload.lap_pokes
@@ -778,6 +801,18 @@ class Invocation:
         logger.info("run timed out", extra={"unfinished": len(ended)})
         return {"ended": ended}
 
+    def _task_callbacks(self, task: TaskModel, state: TaskState, try_number: int, error: str | None) -> None:
+        """The task's callbacks for an outcome decided here, not in its try's code (a trigger's, a
+        sensor's timeout), on the executor as for any try; a callback cannot change the outcome."""
+        name = OUTCOME_CALLBACK.get(state)
+        if name is None or name not in task.callbacks:
+            return
+        reason = "" if state is TaskState.SUCCESS else state.value
+        request = RunCallbackRequest(
+            self.payload.dag, self.payload.run, name, reason, task.task_id, try_number, of_task=True, error=error
+        )
+        self._invoke_callbacks(request, task.queue)
+
     def _run_callbacks(
         self,
         model: DagModel,
@@ -801,13 +836,24 @@ class Invocation:
         request = RunCallbackRequest(
             self.payload.dag, self.payload.run, name, reason, about.task_id, max(about.try_number, 1)
         )
+        self._invoke_callbacks(request, DEFAULT_QUEUE)
+
+    def _invoke_callbacks(self, request: RunCallbackRequest, queue: str) -> None:
         try:
             client("lambda").invoke(
-                FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], DEFAULT_QUEUE),
+                FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], queue),
                 Payload=json.dumps(request.to_event()).encode(),
             )
-        except Exception as exc:  # noqa: BLE001 - the run's outcome is recorded; a callback cannot change it
-            logger.warning("run callbacks not run", extra={"callback": name, "error": redact(str(exc))})
+        except Exception as exc:  # noqa: BLE001 - the outcome is recorded; a callback cannot change it
+            logger.warning("callbacks not run", extra={"callback": request.callback, "error": redact(str(exc))})
+
+
+OUTCOME_CALLBACK = {
+    TaskState.SUCCESS: "on_success_callback",
+    TaskState.FAILED: "on_failure_callback",
+    TaskState.UP_FOR_RETRY: "on_retry_callback",
+    TaskState.SKIPPED: "on_skipped_callback",
+}
 
 
 def _between_pokes(task: TaskModel) -> TaskState:
@@ -828,16 +874,6 @@ def next_poke_interval(
     delay = min(min_backoff + int(digest, 16) % min_backoff, timedelta.max.total_seconds() - 1)
     interval = min(sensor.timeout - int(elapsed), delay)
     return min(sensor.max_wait, interval) if sensor.max_wait else interval
-
-
-def merged_xcoms(earlier: str, later: str | None) -> str:
-    """What a try pushed over several pokes: the later pushes win a key (a large, offloaded set is
-    not merged: the later one stands)."""
-    if later is None:
-        return earlier
-    if is_reference(earlier) or is_reference(later):
-        return later
-    return json.dumps({**json.loads(earlier), **json.loads(later)}, separators=(",", ":"))
 
 
 def _upstream_xcoms(

@@ -169,3 +169,13 @@ def fetch_upstream(uri: str) -> dict[str, Any]:
 
 def is_reference(text: str | None) -> bool:
     return text is not None and text.startswith('"')
+
+
+def merged_xcoms(earlier: str, later: str | None) -> str:
+    """What a try pushed over several pokes: the later pushes win a key (a large, offloaded set is
+    not merged: the later one stands)."""
+    if later is None:
+        return earlier
+    if is_reference(earlier) or is_reference(later):
+        return later
+    return json.dumps({**json.loads(earlier), **json.loads(later)}, separators=(",", ":"))

@@ -165,6 +165,7 @@ class PokeWait:
     pushed: str | None
     until: str | None = None
     earlier: int = 0
+    watching: str | None = None  # a TriggerDagRunOperator's wait: the run it triggered ("<dag_id> <run_id>")
 
 
 class TaskInstances:
@@ -219,6 +220,7 @@ class TaskInstances:
             updated.get("xcoms", {}).get("S"),
             updated.get("until", {}).get("S"),
             int(updated.get("cleared_tries", {}).get("N", 0)),
+            updated.get("watching", {}).get("S"),
         )
 
     def await_poke(
@@ -230,10 +232,12 @@ class TaskInstances:
         pokes: int,
         pushed: str | None = None,
         until: str | None = None,
+        watching: str | None = None,
     ) -> bool:
         """A poke that was not done: try `try_number` waits for the next one, `state` meanwhile
         (running, or up_for_reschedule), having poked `pokes` times and pushed `pushed` (kept for the
-        try's end); a time sensor's try waits `until` its moment."""
+        try's end); a time sensor's try waits `until` its moment, a TriggerDagRunOperator's for the
+        run it is `watching`."""
         values: dict[str, Any] = {
             ":state": string(state.value),
             ":pokes": {"N": str(pokes)},
@@ -247,6 +251,9 @@ class TaskInstances:
         if until is not None:
             update += ", #u = :until"
             values[":until"] = string(until)
+        if watching is not None:
+            update += ", watching = :watching"
+            values[":watching"] = string(watching)
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             update,
@@ -376,7 +383,7 @@ class TaskInstances:
                 self.table.update(
                     key(run.pk, schema.ti_sk(task_id, ti.map_index)),
                     "SET cleared_tries = if_not_exists(try_number, :zero), expires_at = :expires "
-                    "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, rendered_map_index",
+                    "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, watching, rendered_map_index",
                     ExpressionAttributeNames={"#s": "state", "#e": "error", "#u": "until"},
                     ExpressionAttributeValues={":zero": {"N": "0"}, ":expires": self.table.expires_at()},
                 )
