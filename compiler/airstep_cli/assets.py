@@ -65,6 +65,19 @@ def triggers_runs(model: DagModel) -> bool:
     return any(task.trigger for task in model.tasks)
 
 
+def deploy_triggerable(engine: Any, dags: list[FolderDag], fast_retries: bool) -> bool:
+    """When a DAG of the folder may trigger runs, deploy the folder's DAGs on the engine (as
+    compile-dags deploys a folder), so that the runs it triggers run here; whether it did."""
+    from airstep_local.engine import RunRequest
+
+    if not any(triggers_runs(dag.model) for dag in dags):
+        return False
+    engine.deploy_triggerable(
+        [(dag.model, source_of(dag.parsed)) for dag in dags], RunRequest(fast_retries=fast_retries)
+    )
+    return True
+
+
 def run_consumers(engine: Any, dags: list[FolderDag], run_one: Any) -> list[Any]:
     """Start the runs the recorded asset events trigger, until none is due (their own events may
     trigger more); `run_one(model, source, dag_run)` runs one and returns its result."""
@@ -167,6 +180,7 @@ def _event_and_runs(asset: str, folder: Path, extra: str | None, fast_retries: b
 
     with LocalEngine(log_level="ERROR", state_file=LOCAL_STATE) as engine, redirect_stdout(sys.stderr):
         engine.register_consumers(scheduled)
+        deploy_triggerable(engine, dags, fast_retries)
         if s3_object:
             recorded = engine.session.invoke_locally(engine.names.asset_events, object_created(asset))
             updated = recorded["assets"]
@@ -183,7 +197,7 @@ def _event_and_runs(asset: str, folder: Path, extra: str | None, fast_retries: b
             request = RunRequest(conf={}, fast_retries=fast_retries, run=dag_run)
             return engine.run(consumer, source, request, on_progress=None if as_json else Progress(consumer))
 
-        results = run_consumers(engine, dags, run_one)
+        results = run_consumers(engine, dags, run_one) + engine.triggered_results()
     if as_json:
         print(json.dumps({"assets": updated, "triggered_runs": [r.to_json() for r in results]}, indent=2))
     for result in results if not as_json else []:
@@ -194,7 +208,7 @@ def _event_and_runs(asset: str, folder: Path, extra: str | None, fast_retries: b
 
 
 def object_created(uri: str) -> dict[str, Any]:
-    """The EventBridge event S3 sends when an object is created at `uri` (its key percent-encoded)."""
+    """The EventBridge event S3 sends when an object is created at `uri` (its key form-encoded)."""
     location = s3_location(uri)
     assert location is not None
     bucket, key = location
@@ -209,7 +223,7 @@ def object_created(uri: str) -> dict[str, Any]:
         "detail": {
             "version": "0",
             "bucket": {"name": bucket},
-            "object": {"key": urllib.parse.quote(key), "sequencer": sequencer},
+            "object": {"key": urllib.parse.quote_plus(key, safe="/"), "sequencer": sequencer},
             "reason": "PutObject",
         },
     }

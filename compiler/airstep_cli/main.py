@@ -22,6 +22,7 @@ from airstep_cli.assets import (
     assets_event,
     assets_list,
     consumers,
+    deploy_triggerable,
     folder_dags,
     run_consumers,
     triggers_runs,
@@ -351,9 +352,12 @@ def _run_backfill(
                 return _cleared_again(engine.store, model, redo[run.run_id]) if run.run_id in redo else run
 
             request = RunRequest(conf=options.conf, fast_retries=fast_retries)
+            if triggers_runs(model):  # the folder's DAGs it may trigger run here too
+                deploy_triggerable(engine, folder_dags(Path(source.uri).parent), fast_retries)
             results = engine.run_many(
                 model, source, request, runs, options.max_active_runs, on_end=ended, prepare=prepare
             )
+            engine.triggered_results()  # (they end before the engine does)
     except CompileError as exc:
         raise UserError([str(exc)]) from None
     except KeyboardInterrupt:
@@ -436,7 +440,6 @@ def run_and_report(
     # and those its TriggerDagRunOperators may trigger are deployed here
     needs_folder = with_consumers or updates_assets(model) or triggers_runs(model)
     folder = folder_dags(Path(dag_file).parent, loaded) if needs_folder else []
-    triggering = any(triggers_runs(dag.model) for dag in folder)
     try:
         with (
             LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
@@ -445,8 +448,7 @@ def run_and_report(
             engine.seed_secrets(connections, variables)
             engine.register_consumers(consumers(folder))
             request = RunRequest(options.logical_date, options.conf, options.fast_retries)
-            if triggering:
-                engine.deploy_triggerable([(dag.model, source_of(dag.parsed)) for dag in folder], request)
+            triggering = deploy_triggerable(engine, folder, options.fast_retries)
             results = [engine.run(model, source_of(loaded), request, on_progress=None if as_json else Progress(model))]
 
             def run_one(consumer: DagModel, source: Any, dag_run: Any) -> Any:

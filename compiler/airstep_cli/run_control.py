@@ -18,6 +18,7 @@ from airstep.contract import DEFAULT_POOL, RUN_POOL_PREFIX
 from airstep.errors import ParamValidationError
 from airstep.model import DagModel
 from airstep.states import RunState, TaskState
+from airstep_cli.assets import deploy_triggerable, folder_dags, triggers_runs
 from airstep_cli.dagfiles import load_one, source_of
 from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, open_target
@@ -314,6 +315,8 @@ class _Rerun:
             kept = {ti.label for ti in engine.store.task_instances(RunKey(record.dag_id, record.run_id)) if ti.state}
             reporter = Progress(model, kept) if not self.as_json else None
             with redirect_stdout(sys.stderr):  # task output is not the command's result
+                if triggers_runs(model):  # the folder's DAGs it may trigger run here too
+                    deploy_triggerable(engine, folder_dags(Path(dag.file).parent), self.fast_retries)
                 (result,) = engine.run_many(
                     model,
                     source,
@@ -322,6 +325,7 @@ class _Rerun:
                     1,
                     lambda _, *change: reporter and reporter(*change),
                 )
+                engine.triggered_results()  # (they end before the engine does)
         return cleared, record, {"clear_number": cleared.run.clear_number, "result": result}
 
     def _in_stack(self, run_id: str, dag_id: str | None, stack: str) -> tuple[Cleared, RunRecord, dict[str, Any]]:

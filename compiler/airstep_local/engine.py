@@ -407,18 +407,19 @@ class LocalEngine:
         """Wait for the runs the task runner started here (and those they start) to end, and return
         those not reported before, in the order they were seen."""
         while True:
-            running = self._track_triggered()
-            if not running:
+            tracked, running = self._track_triggered()
+            if not tracked and not running:  # (an end tracked may have started a queued run: look again)
                 break
             time.sleep(0.02)
         fresh = [arn for arn in self._triggered if arn not in self._reported]
         self._reported.update(fresh)
         return [self._triggered_result(arn) for arn in fresh]
 
-    def _track_triggered(self) -> int:
+    def _track_triggered(self) -> tuple[int, int]:
         """Tell the tracker of each run the task runner started here that has ended (once), as
-        EventBridge would, so that its slot frees while other runs go on; how many still run."""
-        running = 0
+        EventBridge would, so that its slot frees while other runs go on; how many ended now, and
+        how many still run."""
+        tracked = running = 0
         for model, machine in self._triggerable.values():
             for execution in self.sfn.list_executions(stateMachineArn=machine)["executions"]:
                 arn = execution["executionArn"]
@@ -429,7 +430,8 @@ class LocalEngine:
                     continue
                 self._track(arn)
                 self._triggered[arn] = (model, time.monotonic())
-        return running
+                tracked += 1
+        return tracked, running
 
     def _triggered_result(self, arn: str) -> RunResult:
         model, seen = self._triggered[arn]

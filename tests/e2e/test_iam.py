@@ -135,7 +135,7 @@ with DAG("controller", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):
 
 
 def object_created(bucket, key, sequencer):
-    """The event S3 sends EventBridge when an object is created (the key percent-encoded)."""
+    """The event S3 sends EventBridge when an object is created (the key form-encoded)."""
     detail = {
         "bucket": {"name": bucket},
         "object": {"key": key, "size": 5, "sequencer": sequencer},
@@ -363,7 +363,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     # an s3:// asset: an object created under it (S3 -> EventBridge -> asset-events) updates it, and
     # start-run starts its consumer's run; the same event delivered again records nothing
     assert put(engine, "dags/lake.py", LAKE)["files"][0]["outcome"] == "deployed"
-    event = object_created("lake", "orders/2026-11-21/part%200.csv", "0061")
+    event = object_created("lake", "orders/2026-11-21/part+0.csv", "0061")
     recorded = engine.session.invoke_locally(NAMES.asset_events, event)
     assert recorded["assets"] == ["s3://lake/orders"] and recorded["consumers"] == ["lake"]
     (run,) = engine.store.runs_of_dag("lake")

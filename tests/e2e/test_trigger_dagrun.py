@@ -75,12 +75,13 @@ def test_a_triggered_run_starts_waits_and_decides_the_task_as_airflow_does(tmp_p
 
     fixed = next(r["run_id"] for r in result["triggered_runs"] if r["run_id"].startswith("fixed_"))
     shown = json.loads(airstep("runs", "show", fixed, "--dag-id", "target_dag", "--json", cwd=tmp_path).stdout)
-    assert shown["triggered_by"] == "operator" and shown["run_type"] == "manual"
+    assert shown["triggered_by"] == "operator" and shown["run_type"] == "operator_triggered"  # as Airflow 3.3
     assert shown["triggering_task"] == {
         "dag_id": "controller",
         "run_id": result["run_id"],
         "task_id": "first",
         "map_index": -1,
+        "try_number": 1,
     }
     assert (
         "triggering task: controller.first"
@@ -112,3 +113,54 @@ def test_compile_says_what_a_wait_for_completion_costs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "TriggerDagRunOperator first: its try asks start-run for the run" in proc.stdout
     assert "TriggerDagRunOperator again" not in proc.stdout  # no wait: one run state
+
+
+ONE_TRIGGER = """
+from datetime import datetime
+from airflow.sdk import DAG, task
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+with DAG("target_dag", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task
+    def t():
+        return 1
+    t()
+
+with DAG("controller", schedule=None, start_date=datetime(2026, 1, 1)):
+    TriggerDagRunOperator(task_id="kick", trigger_dag_id="target_dag")
+"""
+
+
+def test_a_runner_retried_after_the_run_started_starts_no_second_run(tmp_path):
+    """start-run started the run, then the runner failed before it recorded the try (here: its write
+    is throttled once); Step Functions retries the runner, which asks again for the request kept on
+    the try's record instead of running the operator again (a new `now`, a new run id)."""
+    from airstep.loader import load_dag_file
+    from airstep.model import DagModel
+    from airstep_compiler import DagSource
+    from airstep_local.engine import LocalEngine, RunRequest
+    from airstep_local.faults import DYNAMODB_THROTTLED, Faults
+
+    path = tmp_path / "flow.py"
+    path.write_text(ONE_TRIGGER)
+    loaded = load_dag_file(path)
+    source = DagSource(str(path), loaded.version)
+    models = {dag_id: DagModel.from_dag(dag) for dag_id, dag in loaded.dags.items()}
+    failed_once = []
+
+    def end_try_fails_once(operation, request):
+        item = request.get("Item", {})
+        closing = operation == "put_item" and item.get("sk", {}).get("S", "").startswith("TI#kick#")
+        if closing and item.get("state", {}).get("S") == "success" and not failed_once:
+            failed_once.append(item)
+            return DYNAMODB_THROTTLED
+        return None
+
+    with LocalEngine() as engine:
+        engine.deploy_triggerable([(model, source) for model in models.values()], RunRequest(fast_retries=True))
+        engine.session.faults = Faults(dynamodb=end_try_fails_once)
+        result = engine.run(models["controller"], source, RunRequest(fast_retries=True))
+        triggered = engine.triggered_results()
+    assert failed_once, "the fault was never injected"
+    assert [(t.task_id, str(t.state), t.try_number) for t in result.tasks] == [("kick", "success", 1)]
+    assert [(r.dag_id, r.state.value) for r in triggered] == [("target_dag", "success")]

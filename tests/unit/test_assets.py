@@ -191,8 +191,8 @@ def test_an_object_updates_the_s3_asset_it_is_at_or_under(uri, key, covered):
 def test_an_object_event_is_parsed_as_eventbridge_sends_it():
     from airstep.runtime.asset_events import ObjectCreated
 
-    created = ObjectCreated.from_event(s3_event("in/a%20b+c.csv"))
-    assert (created.bucket, created.key, created.time) == ("lake", "in/a b+c.csv", "2026-11-21T06:00:00+00:00")
+    created = ObjectCreated.from_event(s3_event("in/a+b%2Bc%3D1.csv"))  # form-encoded, as S3 sends keys
+    assert (created.bucket, created.key, created.time) == ("lake", "in/a b+c=1.csv", "2026-11-21T06:00:00+00:00")
     assert created.facts == {"size": 3, "etag": "e"}
     with pytest.raises(ValueError, match="not an S3 Object Created event"):
         ObjectCreated.from_event({**s3_event("k"), "detail-type": "Object Deleted"})

@@ -63,7 +63,7 @@ def target(aws):
     return store, sfn
 
 
-BY = {"dag_id": "controller", "run_id": "r", "task_id": "t", "map_index": -1}
+BY = {"dag_id": "controller", "run_id": "r", "task_id": "t", "map_index": -1, "try_number": 1}
 
 
 def request(**changes) -> TriggerRequest:
@@ -76,6 +76,7 @@ def test_a_run_is_started_and_says_which_task_asked(target):
     assert (done.state, done.run_id) == (TaskState.SUCCESS, "manual__x")
     record = store.get_run(RunKey("target", "manual__x"))
     assert record.state in (RunState.QUEUED, RunState.RUNNING) and record.triggered_by == "operator"
+    assert record.run_type == "operator_triggered"  # Airflow 3.3's run type (its run id says manual__)
     assert record.to_dict()["triggering_task"] == BY
     assert record.logical_date.startswith("2026-03-01") and record.dag_run().conf == {"x": 2}
 
@@ -83,18 +84,31 @@ def test_a_run_is_started_and_says_which_task_asked(target):
 def test_a_run_that_exists_fails_the_task_without_retries_or_skips_it(target):
     store, sfn = target
     trigger(store, sfn, request(), BY)
-    again = trigger(store, sfn, request(), BY)
+    again = trigger(store, sfn, request(), {**BY, "task_id": "other"})
     assert (again.state, again.final, again.kind) == (TaskState.FAILED, True, "DagRunAlreadyExists")
-    skipped = trigger(store, sfn, request(skip_when_already_exists=True), BY)
+    skipped = trigger(store, sfn, request(skip_when_already_exists=True), {**BY, "try_number": 2})
     assert (skipped.state, skipped.error) == (TaskState.SKIPPED, None)
+
+
+def test_the_same_try_asking_again_gets_the_same_answer(target):
+    """A retried runner asks again for the try's request (kept on its record): start-run knows the
+    run this very try started, and no second run starts."""
+    store, sfn = target
+    first = trigger(store, sfn, request(), BY)
+    again = trigger(store, sfn, request(), BY)
+    assert first == again and again.run_id == "manual__x"
+    assert [r.run_id for r in store.runs_of_dag("target")] == ["manual__x"]
 
 
 def test_what_cannot_be_triggered_fails_the_try_and_its_retries_apply(target):
     store, sfn = target
     missing = trigger(store, sfn, request(dag_id="nope"), BY)
     assert (missing.state, missing.final, missing.kind) == (TaskState.FAILED, False, "DagNotFound")
-    refused = trigger(store, sfn, request(conf={"x": "a"}), BY)
-    assert refused.kind == "ParamValidationError" and "'a' is not of type 'integer'" in refused.error
+    refused = trigger(store, sfn, request(conf={"x": "secret-value"}), BY)
+    assert refused.kind == "ParamValidationError" and "param 'x' fails its schema" in refused.error
+    assert "secret-value" not in refused.error  # a conf may carry a secret: never quoted
+    odd = trigger(store, sfn, request(run_id="has space"), BY)
+    assert odd.kind == "ValueError" and "does not match regex pattern" in odd.error
     assert store.get_run(RunKey("target", "manual__x")) is None  # nothing started
 
 
@@ -105,3 +119,33 @@ def test_a_paused_dag_is_not_triggered(target):
     assert paused.state is TaskState.FAILED and "airstep starts no run of a paused DAG" in paused.error
     asked_to_fail = trigger(store, sfn, request(fail_when_dag_is_paused=True), BY)
     assert (asked_to_fail.kind, asked_to_fail.error) == ("DagIsPaused", "Dag target is paused")
+
+
+def test_a_wait_is_bounded_by_execution_timeout_and_compiles_past_lambdas_limit():
+    from datetime import timedelta
+
+    from airstep_compiler import CompileOptions, compile_dag
+
+    with DAG("controller", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        TriggerDagRunOperator(
+            task_id="t", trigger_dag_id="x", wait_for_completion=True, execution_timeout=timedelta(hours=2)
+        )
+    (task,) = DagModel.from_dag(dag).tasks
+    assert (task.sensor.timeout, task.execution_timeout) == (7200, None)  # the wait's limit, not one Lambda's
+    compile_dag(DagModel.from_dag(dag), DagSource("s3://b/dags/c.py", "v1"), CompileOptions(function_name="f"))
+
+
+def test_a_poke_past_the_limit_fails_as_airflows_execution_timeout_does(target):
+    from airstep.runtime.triggering import poke
+
+    store, sfn = target
+    trigger(store, sfn, request(), BY)
+    with DAG("controller", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        TriggerDagRunOperator(task_id="t", trigger_dag_id="target", wait_for_completion=True, poke_interval=5)
+    (task,) = DagModel.from_dag(dag).tasks
+    still = poke(store, task, "target manual__x", elapsed=10)  # (nothing tracks the run's end here)
+    assert still.state is TaskState.UP_FOR_RESCHEDULE and still.watching == "target manual__x"
+    late = poke(store, task, "target manual__x", elapsed=task.sensor.timeout + 1)
+    assert (late.state, late.error_type, late.final) == (TaskState.FAILED, "AirflowTaskTimeout", False)
+    gone = poke(store, task, "target manual__gone", elapsed=1)
+    assert gone.state is TaskState.FAILED and "has no record" in gone.error

@@ -15,6 +15,7 @@ also `"item"`, after a caught error also `"error"`), is passed whole to the runn
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -741,7 +742,11 @@ def execution_name(run_id: str, clear_number: int = 0) -> str:
     forbids ':' and friends; the mapping is deterministic, so a duplicate start of the same run
     reuses the same name (and Step Functions refuses it)."""
     suffix = f"__clear{clear_number}" if clear_number else ""
-    return _EXECUTION_NAME_BAD.sub("-", run_id)[: EXECUTION_NAME_CHARS - len(suffix)] + suffix
+    name, room = _EXECUTION_NAME_BAD.sub("-", run_id), EXECUTION_NAME_CHARS - len(suffix)
+    if len(name) > room:  # cut, with a digest of the whole id: two long ids never share a name
+        digest = hashlib.sha256(run_id.encode()).hexdigest()[:12]
+        name = f"{name[: room - len(digest) - 1]}-{digest}"
+    return name + suffix
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

@@ -45,7 +45,12 @@ class AirflowException(Exception):
 
 
 class ParamValidationError(AirflowException):
-    """A run's params do not satisfy their schemas (Airflow's name): no run is created."""
+    """A run's params do not satisfy their schemas (Airflow's name): no run is created. `param`
+    names the param (the message may quote its value; this never does)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class AirflowSkipException(AirflowException):

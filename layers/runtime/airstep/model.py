@@ -128,11 +128,12 @@ class TaskModel:
                 *op.external_lookup(),
                 waits_for_moment=op.waits_for_moment,
             )
-        trigger = None
+        trigger, execution_timeout = None, op.execution_timeout
         if isinstance(op, TriggerDagRunOperator):
             trigger = TriggerPolicy(tuple(op.allowed_states), tuple(op.failed_states))
-            if op.waits:  # a sensor in poke mode (as Airflow's own wait: the instance is running)
-                sensor = SensorPolicy(float(op.poke_interval), op.execution_timeout or DEFAULT_WAIT_TIMEOUT)
+            if op.waits:  # a poke-mode sensor (running, as Airflow's wait) whose limit is the whole wait
+                sensor = SensorPolicy(float(op.poke_interval), execution_timeout or DEFAULT_WAIT_TIMEOUT)
+                execution_timeout = None
         return cls(
             task_id=op.task_id,
             upstream=tuple(sorted(op.upstream_task_ids)),
@@ -142,7 +143,7 @@ class TaskModel:
             retry_delay=op.retry_delay,
             retry_exponential_backoff=op.retry_exponential_backoff,
             max_retry_delay=op.max_retry_delay,
-            execution_timeout=op.execution_timeout,
+            execution_timeout=execution_timeout,
             trigger_rule=op.trigger_rule,
             queue=op.queue,
             task_group=op.task_group.group_id if op.task_group else None,

@@ -33,6 +33,7 @@ class RunType(StrEnum):
     SCHEDULED = "scheduled"
     BACKFILL = "backfill"
     ASSET_TRIGGERED = "asset_triggered"
+    OPERATOR_TRIGGERED = "operator_triggered"  # by a TriggerDagRunOperator (its run id: manual__...)
 
 
 class TriggeredBy(StrEnum):
@@ -50,6 +51,7 @@ TRIGGERED_BY = {
     RunType.SCHEDULED: TriggeredBy.TIMETABLE,
     RunType.BACKFILL: TriggeredBy.BACKFILL,
     RunType.ASSET_TRIGGERED: TriggeredBy.ASSET,
+    RunType.OPERATOR_TRIGGERED: TriggeredBy.OPERATOR,
 }
 
 

@@ -43,8 +43,8 @@ class ObjectCreated:
             raise ValueError(f"not an S3 {OBJECT_CREATED} event: {event.get('source')!r} {event.get('detail-type')!r}")
         detail = event["detail"]
         found = detail["object"]
-        # EventBridge gives the key percent-encoded (a space as %20; a '+' is a '+')
-        key = urllib.parse.unquote(found["key"])
+        # the key comes form-encoded (a space as '+'), as AWS's Powertools decodes it
+        key = urllib.parse.unquote_plus(found["key"])
         at = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).astimezone(UTC)
         facts = {
             "size": found.get("size"),

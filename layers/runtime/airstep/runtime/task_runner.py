@@ -321,7 +321,8 @@ class Invocation:
         """Run the next try of the task (instance) on the executor and record how it ended."""
         started = _now()
         index = self.payload.map_index
-        resumed = self.store.resume_poke(self.key, self.task_id) if task.sensor and index < 0 else None
+        resumable = task.sensor is not None or task.trigger is not None  # a try that waits, or asks start-run
+        resumed = self.store.resume_poke(self.key, self.task_id) if resumable and index < 0 else None
         pokes, pushed = 0, None
         if resumed is not None:  # a sensor's try, between two pokes
             try_number, started, pokes, pushed = resumed.try_number, resumed.started, resumed.pokes, resumed.pushed
@@ -342,11 +343,17 @@ class Invocation:
             try_number, earlier = begun.number, begun.earlier
         self.earlier_tries = earlier
         logger.info("task try started", extra={"try_number": try_number, "map_index": index})
+        asked = resumed is not None and resumed.asking is not None  # the request is on record: keep the try
+        run = self.payload.run
+        by = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": self.task_id, "map_index": index}
         try:
-            decided_here = resumed is not None and resumed.watching is not None
-            if decided_here:  # waiting for a run it triggered: no code runs
-                assert resumed is not None and resumed.watching is not None
-                result = triggering.poke(self.store, task, resumed.watching)
+            decided_here = resumed is not None and (resumed.watching is not None or resumed.asking is not None)
+            if resumed is not None and resumed.watching is not None:  # waiting for a run it triggered: no code
+                elapsed = seconds_between(started, _now())
+                result = triggering.poke(self.store, task, resumed.watching, elapsed)
+            elif resumed is not None and resumed.asking is not None:  # asked before: ask again, run no code
+                asking = TryResult(None, pushed, trigger=json.loads(resumed.asking))
+                result = triggering.handle(task, asking, {**by, "try_number": try_number})
             else:
                 request = TryRequest(
                     self.payload.dag,
@@ -362,12 +369,18 @@ class Invocation:
                 result = self._invoke_executor(task, request)
                 if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
                     raise RuntimeError(f"the DAG could not be loaded: {result.error}")
-                if result.trigger is not None:  # a TriggerDagRunOperator asked for a run: start it here
-                    run = self.payload.run
-                    by = {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": self.task_id, "map_index": index}
-                    result = triggering.handle(task, result, by)
+                if result.trigger is not None:  # a TriggerDagRunOperator asked for a run: start-run starts it
+                    if resumable and index < 0:  # on record first: a retried runner asks again, runs no code
+                        request = json.dumps(result.trigger)
+                        self.store.await_poke(
+                            self.key, self.task_id, try_number, TaskState.RUNNING, pokes, result.xcoms, asking=request
+                        )
+                        asked, pushed = True, result.xcoms
+                    result = triggering.handle(task, result, {**by, "try_number": try_number})
                     decided_here = True
         except Exception:  # the try never ran its code: take it back, so that a retry does not count it
+            if asked:  # ... but this one has: it stays on record, asking, for the runner's retry
+                raise
             if resumed is not None:
                 watching = resumed.watching
                 self.store.await_poke(
@@ -427,7 +440,8 @@ class Invocation:
             )
             if sensor.soft_fail:
                 skipped = self._close(try_number, started, TaskState.SKIPPED, message, result.xcoms)
-                self._task_callbacks(task, skipped.state, try_number, message)
+                if skipped.state is TaskState.SKIPPED:  # (not if a reader ended the instance first)
+                    self._task_callbacks(task, skipped.state, try_number, message)
                 return skipped
             error = f"AirflowSensorTimeout: {message}"
             if self._close(try_number, started, TaskState.FAILED, error, result.xcoms).state is TaskState.FAILED:

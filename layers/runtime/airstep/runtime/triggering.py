@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -27,12 +28,14 @@ from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey
 from airstep.runtime.xcoms import merged_xcoms
 from airstep.sdk.param import resolve_params
-from airstep.states import RunType, TaskState
+from airstep.states import RunState, RunType, TaskState
 
 if TYPE_CHECKING:
     from airstep.runtime.executor import TryResult
 
 XCOM_RUN_ID = "trigger_run_id"
+RUN_ID = re.compile(r"[A-Za-z0-9_.~:+-]+")  # Airflow's default allowed_run_id_pattern
+MAX_RUN_ID_CHARS = 250  # Airflow's run_id column
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +89,17 @@ def start_triggered_run(event: dict[str, Any], sfn: Any, store: MetadataStore) -
 
 
 def handle(task: TaskModel, result: TryResult, by: dict[str, Any]) -> TryResult:
-    """The try's result once the run it asked for is triggered (or not) by start-run: success,
-    skipped or failed, or, waiting for completion, a poke not done that watches the run."""
+    """The try's result once start-run has triggered the run it asked for (or not): success, skipped
+    or failed, or, waiting for completion, a poke not done that watches the run. Asking again for the
+    same try (a retried runner) gets the same answer: start-run knows the run this try started."""
     from airstep.runtime.executor import TryResult  # the runner's (start-run needs none of it)
 
-    if task.trigger is None:
-        error = "only a TriggerDagRunOperator triggers DAG runs"
-        return TryResult(TaskState.FAILED, result.xcoms, error, "DagRunTriggerException")
     assert result.trigger is not None
     request = TriggerRequest.from_dict(result.trigger)
+    waits = request.wait_for_completion and task.sensor is not None and task.trigger is not None
+    if request.wait_for_completion and not waits:  # raised by a task that is no TriggerDagRunOperator
+        error = "only a TriggerDagRunOperator waits for the run it triggers (wait_for_completion)"
+        return TryResult(TaskState.FAILED, result.xcoms, error, "AirflowException")
     response = client("lambda").invoke(
         FunctionName=os.environ[START_RUN_FUNCTION_ENV],
         Payload=json.dumps({TRIGGER_RUN: result.trigger, "by": by}).encode(),
@@ -106,30 +111,44 @@ def handle(task: TaskModel, result: TryResult, by: dict[str, Any]) -> TryResult:
     if done.run_id is None:
         return TryResult(done.state, result.xcoms, done.error, done.kind, final=done.final)
     xcoms = merged_xcoms(result.xcoms or "{}", json.dumps({XCOM_RUN_ID: done.run_id}))
-    if request.wait_for_completion and task.sensor is not None:
+    if waits:
         return TryResult(TaskState.UP_FOR_RESCHEDULE, xcoms, watching=f"{request.dag_id} {done.run_id}")
     return TryResult(TaskState.SUCCESS, xcoms)
 
 
-def poke(store: MetadataStore, task: TaskModel, watching: str) -> TryResult:
-    """A later poke of a try waiting for completion: the triggered run's state, read from the records."""
+def poke(store: MetadataStore, task: TaskModel, watching: str, elapsed: float) -> TryResult:
+    """A later poke of a try waiting for completion (`elapsed` seconds since it began): the
+    triggered run's state, read from the records. Past the wait's limit (its execution_timeout) the
+    try fails as Airflow's execution_timeout fails it: AirflowTaskTimeout, and its retries apply."""
     from airstep.runtime.executor import TryResult
 
-    assert task.trigger is not None
+    assert task.trigger is not None and task.sensor is not None
     dag_id, run_id = watching.split(" ", 1)  # a DAG id has no space
     found = store.get_run(RunKey(dag_id, run_id))
-    state = found.state.value if found is not None else None
+    if found is None:
+        error = f"the run {run_id} of {dag_id} has no record any more (expired, or its DAG's records were removed)"
+        return TryResult(TaskState.FAILED, error=error, error_type="AirflowException")
+    state = found.state.value
     if state in task.trigger.failed_states:
-        return TryResult(
-            TaskState.FAILED, error=f"{dag_id} failed with failed state {state}", error_type="AirflowException"
-        )
+        error = f"{dag_id} failed with failed state {state}"
+        return TryResult(TaskState.FAILED, error=error, error_type="AirflowException")
     if state in task.trigger.allowed_states:
         return TryResult(TaskState.SUCCESS)
+    if elapsed > task.sensor.timeout:
+        error = f"Timeout: waited {elapsed:.0f} s for the run {run_id} of {dag_id} (limit {task.sensor.timeout:.0f} s)"
+        return TryResult(TaskState.FAILED, error=error, error_type="AirflowTaskTimeout")
     return TryResult(TaskState.UP_FOR_RESCHEDULE, watching=watching)
 
 
 def trigger(store: MetadataStore, sfn: Any, request: TriggerRequest, by: dict[str, Any]) -> Triggered:
-    """Start (or queue) the run asked for; `by`: the task instance asking (the run's record says so)."""
+    """Start (or queue) the run asked for; `by`: the task instance and try asking (the run's record
+    says so, and a second request of the same try is answered as the first)."""
+    if not RUN_ID.fullmatch(request.run_id) or len(request.run_id) > MAX_RUN_ID_CHARS:
+        message = (
+            f"The run_id provided {request.run_id!r} does not match regex pattern {RUN_ID.pattern!r} "
+            f"or is longer than {MAX_RUN_ID_CHARS} characters"
+        )
+        return Triggered(TaskState.FAILED, message, "ValueError")
     record = store.get_dag(request.dag_id)
     if record is None or record.removed:
         return Triggered(TaskState.FAILED, f"Dag id {request.dag_id} not found (not deployed here)", "DagNotFound")
@@ -143,21 +162,31 @@ def trigger(store: MetadataStore, sfn: Any, request: TriggerRequest, by: dict[st
         return Triggered(TaskState.FAILED, message, "DagIsPaused")
     try:
         resolve_params(record.params, dict(record.param_schemas), request.conf)
-    except ParamValidationError as exc:
-        return Triggered(TaskState.FAILED, f"Dag {request.dag_id}: {exc}", "ParamValidationError")
+    except ParamValidationError as exc:  # its message quotes the value, which may be a secret: not here
+        message = f"Dag {request.dag_id}: the conf's value of param {exc.param!r} fails its schema"
+        return Triggered(TaskState.FAILED, message, "ParamValidationError")
     run = dataclasses.replace(_run_of(request, record.schedule, record.timezone), triggering_task=dict(by))
     admitted = admit(store, sfn, run, record.state_machine_arn, record.max_active_runs)
     if admitted.duplicate:
+        known = store.get_run(RunKey(request.dag_id, request.run_id))
+        mine = known.dag_run() if known is not None else None
+        if mine is not None and mine.triggering_task == dict(by):  # this very try started it before
+            return Triggered(TaskState.SUCCESS, run_id=run.run_id)
         if request.skip_when_already_exists:  # as Airflow: no error, the task is skipped
             return Triggered(TaskState.SKIPPED, final=True)
         message = f"A Dag Run already exists for Dag {request.dag_id} with run id {request.run_id}"
         return Triggered(TaskState.FAILED, message, "DagRunAlreadyExists", final=True)
+    if admitted.state is RunState.FAILED:
+        return Triggered(
+            TaskState.FAILED, f"the run {run.run_id} of {request.dag_id} could not start", "AirflowException"
+        )
     return Triggered(TaskState.SUCCESS, run_id=run.run_id)
 
 
 def _run_of(request: TriggerRequest, schedule: Any, zone: str) -> DagRun:
+    """Airflow 3.3 makes it an operator_triggered run (its run id says manual__ all the same)."""
     when = parse_time(request.logical_date)
     if when is None:  # no logical date and no data interval, as Airflow makes it
-        return DagRun(request.dag_id, request.run_id, RunType.MANUAL, None, None, None, dict(request.conf))
+        return DagRun(request.dag_id, request.run_id, RunType.OPERATOR_TRIGGERED, None, None, None, dict(request.conf))
     run = manual_run(request.dag_id, when.astimezone(UTC), schedule, request.conf, zone)
-    return dataclasses.replace(run, run_id=request.run_id)
+    return dataclasses.replace(run, run_id=request.run_id, run_type=RunType.OPERATOR_TRIGGERED)

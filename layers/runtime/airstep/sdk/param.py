@@ -133,5 +133,5 @@ def resolve_params(
         try:
             resolved[name] = validated(value, schemas.get(name, {}))
         except ParamValidationError as exc:
-            raise ParamValidationError(f"Invalid input for param {name}: {exc}") from None
+            raise ParamValidationError(f"Invalid input for param {name}: {exc}", name) from None
     return resolved

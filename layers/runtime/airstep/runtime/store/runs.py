@@ -11,7 +11,7 @@ from typing import Any
 from airstep.contract import DagRun
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Table, key, plain, string, typed
-from airstep.states import TRIGGERED_BY, RunState, RunType, TriggeredBy
+from airstep.states import TRIGGERED_BY, RunState, RunType
 
 MAX_ERROR_CHARS = 2_000
 _RUNNING_RANK, _FINAL_RANK = 1, 2  # an execution status never moves back to a lower rank
@@ -96,9 +96,6 @@ class RunRecord:
     @property
     def triggered_by(self) -> str | None:
         """What started the run, in Airflow's words (DagRunTriggeredByType)."""
-        run = self.dag_run()
-        if run is not None and run.triggering_task:
-            return TriggeredBy.OPERATOR.value
         kind = TRIGGERED_BY.get(RunType(self.run_type)) if self.run_type in tuple(RunType) else None
         return kind.value if kind else None
 

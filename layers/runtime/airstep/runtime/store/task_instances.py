@@ -166,6 +166,7 @@ class PokeWait:
     until: str | None = None
     earlier: int = 0
     watching: str | None = None  # a TriggerDagRunOperator's wait: the run it triggered ("<dag_id> <run_id>")
+    asking: str | None = None  # a TriggerDagRunOperator's request (JSON), asked of start-run, not yet answered
 
 
 class TaskInstances:
@@ -221,6 +222,7 @@ class TaskInstances:
             updated.get("until", {}).get("S"),
             int(updated.get("cleared_tries", {}).get("N", 0)),
             updated.get("watching", {}).get("S"),
+            updated.get("asking", {}).get("S"),
         )
 
     def await_poke(
@@ -233,11 +235,13 @@ class TaskInstances:
         pushed: str | None = None,
         until: str | None = None,
         watching: str | None = None,
+        asking: str | None = None,
     ) -> bool:
         """A poke that was not done: try `try_number` waits for the next one, `state` meanwhile
         (running, or up_for_reschedule), having poked `pokes` times and pushed `pushed` (kept for the
         try's end); a time sensor's try waits `until` its moment, a TriggerDagRunOperator's for the
-        run it is `watching`."""
+        run it is `watching`, or for start-run's answer to what it is `asking` (a retried runner asks
+        again rather than run the try's code again)."""
         values: dict[str, Any] = {
             ":state": string(state.value),
             ":pokes": {"N": str(pokes)},
@@ -254,6 +258,11 @@ class TaskInstances:
         if watching is not None:
             update += ", watching = :watching"
             values[":watching"] = string(watching)
+        if asking is not None:
+            update += ", asking = :asking"
+            values[":asking"] = string(asking)
+        else:
+            update += " REMOVE asking"
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             update,
@@ -383,7 +392,7 @@ class TaskInstances:
                 self.table.update(
                     key(run.pk, schema.ti_sk(task_id, ti.map_index)),
                     "SET cleared_tries = if_not_exists(try_number, :zero), expires_at = :expires "
-                    "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, watching, rendered_map_index",
+                    "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, watching, asking, rendered_map_index",
                     ExpressionAttributeNames={"#s": "state", "#e": "error", "#u": "until"},
                     ExpressionAttributeValues={":zero": {"N": "0"}, ":expires": self.table.expires_at()},
                 )
