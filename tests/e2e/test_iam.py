@@ -14,9 +14,10 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from airstep.runtime import executor
+from airstep.runtime import assets, executor
 from airstep.runtime.run_tracker import execution_detail, status_event
 from airstep.runtime.store import RunKey
+from airstep.runtime.store.assets import AssetEvent
 from airstep.runtime.store.pools import Claim
 from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames
 from airstep_local.faults import THROTTLED, Faults
@@ -367,7 +368,9 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     recorded = engine.session.invoke_locally(NAMES.asset_events, event)
     assert recorded["assets"] == ["s3://lake/orders"] and recorded["consumers"] == ["lake"]
     (run,) = engine.store.runs_of_dag("lake")
-    assert wait(run.execution_arn)["status"] == "SUCCEEDED"
+    ended = wait(run.execution_arn)
+    assert ended["status"] == "SUCCEEDED"
+    engine.session.invoke_locally(NAMES.track_runs, status_event(execution_detail(ended)))
     loaded = engine.store.get_xcoms(RunKey("lake", run.run_id), ["load"])
     assert loaded == {"load": ["orders/2026-11-21/part 0.csv"]}
     engine.session.invoke_locally(NAMES.asset_events, event)
@@ -376,6 +379,14 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         engine.session.invoke_locally(NAMES.asset_events, object_created("lake", "ordersx/1.csv", "0062"))["assets"]
         == []
     )
+    # an event whose start-run failed every attempt (here: never asked): the reconciler asks again
+    # once it has waited its grace period
+    late = AssetEvent("s3://lake/orders", "s3://lake/orders", "2026-11-21T07:00:00+00:00", {"key": "orders/late.csv"})
+    assets.record(engine.store, late)
+    assert engine.session.invoke_locally(NAMES.reconcile_runs, {})["asset_runs"] == []  # not overdue yet
+    with freeze_reconciler_clock(minutes=11):
+        assert engine.session.invoke_locally(NAMES.reconcile_runs, {})["asset_runs"] == ["lake"]
+    assert engine.store.queued_assets("lake") == {} and len(engine.store.runs_of_dag("lake")) == 2
     engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/lake.py")
     engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/lake.py"))
     assert engine.store.watched("lake") == []

@@ -230,3 +230,29 @@ def test_a_dag_that_stops_naming_an_s3_asset_no_longer_hears_of_its_objects(aws)
     assert store.watched("lake") == [] and [w.dag_id for w in store.watched("warehouse")] == ["daily"]
     assets.subscribe(store, "daily", None, moved)  # the DAG's file is deleted
     assert store.watched("warehouse") == [] and store.consumers("orders") == []
+
+
+def test_the_reconciler_asks_again_only_for_a_condition_held_past_its_grace(aws):
+    """A consumer whose start-run failed every attempt: its queue holds what makes a run; one
+    waiting for another asset of an AssetAll, or paused, is not asked for."""
+    import dataclasses
+    from datetime import datetime
+
+    from airstep.model import DagModel
+    from airstep.sdk.dag import DAG
+    from airstep.sdk.operators import EmptyOperator
+    from airstep_compiler import DagSource
+    from airstep_compiler.deploy import dag_record
+
+    store, _, arn = aws
+    for dag_id, schedule in (("both", AssetAll(Asset("a"), Asset("b"))), ("either", Asset("a") | Asset("b"))):
+        with DAG(dag_id, schedule=schedule, start_date=datetime(2026, 1, 1)) as dag:
+            EmptyOperator(task_id="t")
+        model = DagModel.from_dag(dag)
+        store.put_dag(dag_record(model, DagSource(f"s3://b/dags/{dag_id}.py", "v1"), arn, None))
+        assets.subscribe(store, dag_id, model.schedule.assets, None)
+    assets.record(store, event("a", "2026-01-01T00:00:00+00:00"))
+    assert assets.overdue_consumers(store, queued_before="2000-01-01T00:00:00+00:00") == []  # not waited yet
+    assert assets.overdue_consumers(store, queued_before="9999-01-01T00:00:00+00:00") == ["either"]
+    store.put_dag(dataclasses.replace(store.get_dag("either"), paused=True))
+    assert assets.overdue_consumers(store, queued_before="9999-01-01T00:00:00+00:00") == []

@@ -170,6 +170,22 @@ def _consumed(store: MetadataStore, queued: dict[str, QueueEntry]) -> list[dict[
     return kept[::-1]
 
 
+def overdue_consumers(store: MetadataStore, queued_before: str) -> list[str]:
+    """The deployed consumers (not paused) whose condition holds over their queue, one entry of which
+    has waited since before `queued_before`: start-run was asked and failed every attempt, or never
+    asked (the reconciler asks it again; it starts what max_active_runs allows)."""
+    due = []
+    for record in store.list_dags():
+        if record.removed or record.paused or record.schedule is None or record.schedule.assets is None:
+            continue
+        queued = store.queued_assets(record.dag_id)
+        if not queued or min(entry.queued_at for entry in queued.values()) >= queued_before:
+            continue
+        if evaluate(record.schedule.assets, set(queued)):
+            due.append(record.dag_id)
+    return due
+
+
 def start_runs(store: MetadataStore, sfn: Any, dag_ids: list[str]) -> list[Admission]:
     """Start (or queue) the deployed consumers' runs that are due, each DAG on its own (one that
     fails does not stop the others). As in Airflow, a paused DAG makes no run (its queue waits for

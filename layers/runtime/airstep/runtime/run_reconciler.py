@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from airstep.runtime import pooling
+from airstep.runtime import assets, pooling
 from airstep.runtime.admission import reclaim
 from airstep.runtime.clients import client
 from airstep.runtime.constants import SERVICE_NAME
@@ -29,7 +29,8 @@ def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime
     """Give back the slots of every group whose queue has waited longer than GRACE to runs that are
     no longer running and start what they allow; then apply the real status of every run active for
     longer than GRACE whose execution has ended (freeing its slot); and give back the pool slots of
-    task instances whose executions have ended, starting the waiters behind them."""
+    task instances whose executions have ended, starting the waiters behind them; and ask start-run
+    again for asset-triggered runs due for longer than GRACE (a start-run that failed every attempt)."""
     before = ((now or datetime.now(UTC)) - GRACE).isoformat()
     started = {}
     for group in store.waiting_groups(queued_before=before):
@@ -49,7 +50,11 @@ def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime
     pools = pooling.repair(store, sfn)
     if pools:
         logger.warning("gave back pool slots of ended runs, or started waiters", extra={"pools": pools})
-    return {"started": sorted(started), "settled": settled, "pools": pools}
+    due = assets.overdue_consumers(store, queued_before=before)
+    if due:
+        logger.warning("asked start-run again for asset-triggered runs left due", extra={"dag_ids": due})
+        assets.announce(due)
+    return {"started": sorted(started), "settled": settled, "pools": pools, "asset_runs": due}
 
 
 @logger.inject_lambda_context(clear_state=True)
