@@ -72,9 +72,9 @@ def deploy_triggerable(engine: Any, dags: list[FolderDag], fast_retries: bool) -
 
     if not any(triggers_runs(dag.model) for dag in dags):
         return False
-    engine.deploy_triggerable(
-        [(dag.model, source_of(dag.parsed)) for dag in dags], RunRequest(fast_retries=fast_retries)
-    )
+    request = RunRequest(fast_retries=fast_retries)
+    for error in engine.deploy_triggerable([(dag.model, source_of(dag.parsed)) for dag in dags], request):
+        err.print(f"[yellow]not deployed here[/yellow] {error}")
     return True
 
 

@@ -309,14 +309,14 @@ class _Rerun:
             except CompileError as exc:
                 raise UserError([f"{exc} (nothing cleared)"]) from None
             engine.seed_secrets(connections, variables)
+            if triggers_runs(model):  # the folder's DAGs it may trigger run here too
+                deploy_triggerable(engine, folder_dags(Path(dag.file).parent), self.fast_retries)
             cleared = self._acted(engine.store, model, record)
             if cleared.run is None:
                 return cleared, record, {}
             kept = {ti.label for ti in engine.store.task_instances(RunKey(record.dag_id, record.run_id)) if ti.state}
             reporter = Progress(model, kept) if not self.as_json else None
             with redirect_stdout(sys.stderr):  # task output is not the command's result
-                if triggers_runs(model):  # the folder's DAGs it may trigger run here too
-                    deploy_triggerable(engine, folder_dags(Path(dag.file).parent), self.fast_retries)
                 (result,) = engine.run_many(
                     model,
                     source,

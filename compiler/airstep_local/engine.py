@@ -52,7 +52,7 @@ from airstep.runtime.store.schema import (
     WATCHED_BUCKET_PREFIX,
 )
 from airstep.states import RunState, TaskState
-from airstep_compiler import CompileOptions, DagSource, compile_dag
+from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.deploy import dag_record
 from airstep_compiler.deploy import lambda_handler as compile_dags
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS, Limits
@@ -395,13 +395,20 @@ class LocalEngine:
         self.store.put_dag(dag_record(model, source, machine, schedule_name=None))
         return machine
 
-    def deploy_triggerable(self, dags: list[tuple[DagModel, DagSource]], request: RunRequest) -> None:
+    def deploy_triggerable(self, dags: list[tuple[DagModel, DagSource]], request: RunRequest) -> list[str]:
         """Deploy the DAGs that runs here may trigger (TriggerDagRunOperator), as compile-dags deploys
         a folder: the task runner starts their runs on this engine, and `triggered_results` reports
-        them once they have ended."""
+        them once they have ended. A DAG that does not compile is left out (as compile-dags leaves it,
+        an import error): why, for each."""
+        skipped = []
         for model, source in dags:
-            machine = self.deploy(model, source, RunRequest(fast_retries=request.fast_retries), check_conf=False)
+            try:
+                machine = self.deploy(model, source, RunRequest(fast_retries=request.fast_retries), check_conf=False)
+            except CompileError as exc:
+                skipped.append(str(exc))
+                continue
             self._triggerable[model.dag_id] = (model, machine)
+        return skipped
 
     def triggered_results(self) -> list[RunResult]:
         """Wait for the runs the task runner started here (and those they start) to end, and return

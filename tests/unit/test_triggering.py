@@ -105,7 +105,7 @@ def test_what_cannot_be_triggered_fails_the_try_and_its_retries_apply(target):
     missing = trigger(store, sfn, request(dag_id="nope"), BY)
     assert (missing.state, missing.final, missing.kind) == (TaskState.FAILED, False, "DagNotFound")
     refused = trigger(store, sfn, request(conf={"x": "secret-value"}), BY)
-    assert refused.kind == "ParamValidationError" and "param 'x' fails its schema" in refused.error
+    assert refused.kind == "ParamValidationError" and "param 'x' fails its schema ('type')" in refused.error
     assert "secret-value" not in refused.error  # a conf may carry a secret: never quoted
     odd = trigger(store, sfn, request(run_id="has space"), BY)
     assert odd.kind == "ValueError" and "does not match regex pattern" in odd.error
@@ -149,3 +149,33 @@ def test_a_poke_past_the_limit_fails_as_airflows_execution_timeout_does(target):
     assert (late.state, late.error_type, late.final) == (TaskState.FAILED, "AirflowTaskTimeout", False)
     gone = poke(store, task, "target manual__gone", elapsed=1)
     assert gone.state is TaskState.FAILED and "has no record" in gone.error
+
+
+def test_the_same_try_gets_its_answer_whatever_became_of_the_dag_since(target):
+    store, sfn = target
+    first = trigger(store, sfn, request(), BY)
+    store.put_dag(dataclasses.replace(store.get_dag("target"), paused=True))  # paused before the runner's retry
+    assert trigger(store, sfn, request(), BY) == first
+    assert trigger(store, sfn, request(), {**BY, "try_number": 2}).kind == "DagIsPaused"  # a new try is new
+
+
+def test_a_run_that_could_not_start_fails_the_try_however_often_asked(target):
+    store, sfn = target
+    gone = "arn:aws:states:us-east-1:123456789012:stateMachine:airstep-dev-gone"
+    store.put_dag(dataclasses.replace(store.get_dag("target"), state_machine_arn=gone))
+    first = trigger(store, sfn, request(), BY)
+    assert first.state is TaskState.FAILED and "could not start" in first.error
+    assert trigger(store, sfn, request(), BY) == first
+
+
+def test_latest_only_lets_a_run_without_a_logical_date_through():
+    from airstep.contract import DagRun
+    from airstep.sdk.operators import EmptyOperator
+    from airstep.sdk.operators.latest_only import LatestOnlyOperator
+    from airstep.states import RunType
+
+    with DAG("target", schedule="@daily", start_date=datetime(2026, 1, 1)):
+        latest = LatestOnlyOperator(task_id="latest")
+        latest >> EmptyOperator(task_id="after")
+    run = DagRun("target", "manual__x_abc", RunType.OPERATOR_TRIGGERED, None, None, None)
+    assert latest.choose_branch({"dag_run": run}) == ["after"]  # Airflow reads its run_after: now

@@ -46,11 +46,12 @@ class AirflowException(Exception):
 
 class ParamValidationError(AirflowException):
     """A run's params do not satisfy their schemas (Airflow's name): no run is created. `param`
-    names the param (the message may quote its value; this never does)."""
+    names the param and `rule` what it fails (the message may quote its value; these never do)."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, rule: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+        self.rule = rule  # the schema keyword it fails ("type", "enum", ...; "required": no value)
 
 
 class AirflowSkipException(AirflowException):

@@ -171,9 +171,9 @@ def _consumed(store: MetadataStore, queued: dict[str, QueueEntry]) -> list[dict[
 
 
 def overdue_consumers(store: MetadataStore, queued_before: str) -> list[str]:
-    """The deployed consumers (not paused) whose condition holds over their queue, one entry of which
-    has waited since before `queued_before`: start-run was asked and failed every attempt, or never
-    asked (the reconciler asks it again; it starts what max_active_runs allows)."""
+    """The deployed consumers (not paused, below max_active_runs) whose condition holds over their
+    queue, the oldest entry of which was queued before `queued_before`: start-run was asked and failed
+    every attempt, or never asked (the reconciler asks it again)."""
     due = []
     for record in store.list_dags():
         if record.removed or record.paused or record.schedule is None or record.schedule.assets is None:
@@ -181,9 +181,14 @@ def overdue_consumers(store: MetadataStore, queued_before: str) -> list[str]:
         queued = store.queued_assets(record.dag_id)
         if not queued or min(entry.queued_at for entry in queued.values()) >= queued_before:
             continue
-        if evaluate(record.schedule.assets, set(queued)):
+        if evaluate(record.schedule.assets, set(queued)) and not _busy(store, record.dag_id, record.max_active_runs):
             due.append(record.dag_id)
     return due
+
+
+def _busy(store: MetadataStore, dag_id: str, limit: int) -> bool:
+    """Whether the DAG's active and queued runs reach its max_active_runs (its queue waits for one)."""
+    return len(store.slot_holders(dag_id)) + len(store.queued_runs(dag_id)) >= limit
 
 
 def start_runs(store: MetadataStore, sfn: Any, dag_ids: list[str]) -> list[Admission]:
@@ -210,8 +215,7 @@ def _start_run(store: MetadataStore, sfn: Any, dag_id: str) -> Admission | None:
     record = store.get_dag(dag_id)
     if record is None or record.removed or record.paused or record.schedule is None or record.schedule.assets is None:
         return None
-    busy = len(store.slot_holders(dag_id)) + len(store.queued_runs(dag_id))
-    if busy >= record.max_active_runs:
+    if _busy(store, dag_id, record.max_active_runs):
         return None
     consumer = Consumer(dag_id, record.schedule.assets)
     run = triggered_run(store, consumer, (record.state_machine_arn, record.max_active_runs))

@@ -52,7 +52,7 @@ def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime
         logger.warning("gave back pool slots of ended runs, or started waiters", extra={"pools": pools})
     due = assets.overdue_consumers(store, queued_before=before)
     if due:
-        logger.warning("asked start-run again for asset-triggered runs left due", extra={"dag_ids": due})
+        logger.info("asked start-run again for asset-triggered runs left due", extra={"dag_ids": due})
         assets.announce(due)
     return {"started": sorted(started), "settled": settled, "pools": pools, "asset_runs": due}
 

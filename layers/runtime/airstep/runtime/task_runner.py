@@ -372,9 +372,10 @@ class Invocation:
                 if result.trigger is not None:  # a TriggerDagRunOperator asked for a run: start-run starts it
                     if resumable and index < 0:  # on record first: a retried runner asks again, runs no code
                         request = json.dumps(result.trigger)
-                        self.store.await_poke(
+                        if not self.store.await_poke(
                             self.key, self.task_id, try_number, TaskState.RUNNING, pokes, result.xcoms, asking=request
-                        )
+                        ):  # ended meanwhile (a timeout, a reader): ask for nothing
+                            raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
                         asked, pushed = True, result.xcoms
                     result = triggering.handle(task, result, {**by, "try_number": try_number})
                     decided_here = True
@@ -433,7 +434,7 @@ class Invocation:
         sensor = task.sensor
         assert sensor is not None
         elapsed = seconds_between(started, _now())
-        if elapsed > sensor.timeout:
+        if elapsed > sensor.timeout and task.trigger is None:  # (a trigger's wait: its next poke decides)
             message = (
                 f"Sensor has timed out; run duration of {elapsed} seconds exceeds the specified timeout of "
                 f"{sensor.timeout}."

@@ -142,13 +142,16 @@ def poke(store: MetadataStore, task: TaskModel, watching: str, elapsed: float) -
 
 def trigger(store: MetadataStore, sfn: Any, request: TriggerRequest, by: dict[str, Any]) -> Triggered:
     """Start (or queue) the run asked for; `by`: the task instance and try asking (the run's record
-    says so, and a second request of the same try is answered as the first)."""
+    says so, and a second request of the same try is answered from the run it started)."""
     if not RUN_ID.fullmatch(request.run_id) or len(request.run_id) > MAX_RUN_ID_CHARS:
         message = (
             f"The run_id provided {request.run_id!r} does not match regex pattern {RUN_ID.pattern!r} "
             f"or is longer than {MAX_RUN_ID_CHARS} characters"
         )
         return Triggered(TaskState.FAILED, message, "ValueError")
+    before = _asked_before(store, request, by)
+    if before is not None:  # whatever happened to the DAG since (paused, its params changed)
+        return before
     record = store.get_dag(request.dag_id)
     if record is None or record.removed:
         return Triggered(TaskState.FAILED, f"Dag id {request.dag_id} not found (not deployed here)", "DagNotFound")
@@ -163,24 +166,43 @@ def trigger(store: MetadataStore, sfn: Any, request: TriggerRequest, by: dict[st
     try:
         resolve_params(record.params, dict(record.param_schemas), request.conf)
     except ParamValidationError as exc:  # its message quotes the value, which may be a secret: not here
-        message = f"Dag {request.dag_id}: the conf's value of param {exc.param!r} fails its schema"
-        return Triggered(TaskState.FAILED, message, "ParamValidationError")
+        why = "has no value" if exc.rule == "required" else f"fails its schema ({exc.rule!r})"
+        return Triggered(TaskState.FAILED, f"Dag {request.dag_id}: param {exc.param!r} {why}", "ParamValidationError")
     run = dataclasses.replace(_run_of(request, record.schedule, record.timezone), triggering_task=dict(by))
     admitted = admit(store, sfn, run, record.state_machine_arn, record.max_active_runs)
     if admitted.duplicate:
-        known = store.get_run(RunKey(request.dag_id, request.run_id))
-        mine = known.dag_run() if known is not None else None
-        if mine is not None and mine.triggering_task == dict(by):  # this very try started it before
-            return Triggered(TaskState.SUCCESS, run_id=run.run_id)
+        again = _asked_before(store, request, by)  # (the same try asking twice at once)
+        if again is not None:
+            return again
         if request.skip_when_already_exists:  # as Airflow: no error, the task is skipped
             return Triggered(TaskState.SKIPPED, final=True)
         message = f"A Dag Run already exists for Dag {request.dag_id} with run id {request.run_id}"
         return Triggered(TaskState.FAILED, message, "DagRunAlreadyExists", final=True)
     if admitted.state is RunState.FAILED:
-        return Triggered(
-            TaskState.FAILED, f"the run {run.run_id} of {request.dag_id} could not start", "AirflowException"
-        )
+        return _could_not_start(request)
     return Triggered(TaskState.SUCCESS, run_id=run.run_id)
+
+
+def _asked_before(store: MetadataStore, request: TriggerRequest, by: dict[str, Any]) -> Triggered | None:
+    """The answer to a request this very try made before (a retried runner asks again), from the run
+    it made: its record, or its queue item if start-run stopped between the two writes."""
+    known = store.get_run(RunKey(request.dag_id, request.run_id))
+    if known is not None:
+        made = known.dag_run()
+        if made is None or made.triggering_task != dict(by):
+            return None
+        if known.state is RunState.FAILED and known.execution_arn is None:
+            return _could_not_start(request)
+        return Triggered(TaskState.SUCCESS, run_id=request.run_id)
+    for queued in store.queued_runs(request.dag_id):
+        if queued.run.run_id == request.run_id and queued.run.triggering_task == dict(by):
+            return Triggered(TaskState.SUCCESS, run_id=request.run_id)  # the promoter starts it
+    return None
+
+
+def _could_not_start(request: TriggerRequest) -> Triggered:
+    message = f"the run {request.run_id} of {request.dag_id} could not start (its record says why)"
+    return Triggered(TaskState.FAILED, message, "AirflowException")
 
 
 def _run_of(request: TriggerRequest, schedule: Any, zone: str) -> DagRun:

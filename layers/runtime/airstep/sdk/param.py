@@ -67,7 +67,7 @@ def validated(value: Any, schema: Mapping[str, Any]) -> Any:
     As Airflow's jsonschema.validate, except that a `$ref` is never fetched (no URL, no file: the
     schema comes from a DAG file) - it must point inside the schema."""
     if value is NOTSET:
-        raise ParamValidationError("No value passed")
+        raise ParamValidationError("No value passed", rule="required")
     if not schema:
         return value
     from jsonschema import FormatChecker, SchemaError, ValidationError
@@ -82,7 +82,7 @@ def validated(value: Any, schema: Mapping[str, Any]) -> Any:
     except SchemaError as err:
         raise ParamValidationError(f"its schema is not valid JSON Schema: {err.message}") from None
     except ValidationError as err:
-        raise ParamValidationError(err.message) from None
+        raise ParamValidationError(err.message, rule=str(err.validator)) from None
     except Unresolvable as err:
         raise ParamValidationError(f"its schema refers to {err} (airstep does not fetch schemas)") from None
     return value
@@ -133,5 +133,5 @@ def resolve_params(
         try:
             resolved[name] = validated(value, schemas.get(name, {}))
         except ParamValidationError as exc:
-            raise ParamValidationError(f"Invalid input for param {name}: {exc}", name) from None
+            raise ParamValidationError(f"Invalid input for param {name}: {exc}", name, exc.rule) from None
     return resolved

@@ -24,6 +24,8 @@ class LatestOnlyOperator(BaseBranchOperator):
             return follow_all  # an asset-triggered DAG has no next interval: Airflow lets it through
         start = run.data_interval_start or run.logical_date
         end = run.data_interval_end or run.logical_date
+        if start is None or end is None:  # a run with no logical date (Airflow: its run_after, now)
+            return follow_all
         right = next_interval_end(self.dag.schedule, end, self.dag.schedule_timezone)
         if right is None:
             return follow_all
