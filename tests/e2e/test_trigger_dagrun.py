@@ -14,7 +14,9 @@ from airflow.sdk import DAG, Param, task
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
 def said(context):
-    print(f"CALLBACK {context['ti'].task_id} try {context['ti'].try_number}: {context.get('exception')}")
+    ti = context["ti"]
+    ran = ti.xcom_pull(key="trigger_run_id")
+    print(f"CALLBACK {ti.task_id} try {ti.try_number}: {context.get('exception')} ran {ran}")
 
 with DAG("target_dag", schedule=None, start_date=datetime(2026, 1, 1),
          params={"x": Param(1, type="integer"), "fail": Param(False, type="boolean")}):
@@ -64,7 +66,7 @@ def test_a_triggered_run_starts_waits_and_decides_the_task_as_airflow_does(tmp_p
     triggered = sorted((r["dag_id"], r["run_id"].startswith("fixed_"), r["state"]) for r in result["triggered_runs"])
     assert triggered == [("target_dag", False, "failed"), ("target_dag", True, "success")]
     for line in (
-        "CALLBACK first try 1: None",
+        "CALLBACK first try 1: None ran fixed_manual__",  # its ti pulls what the try pushed
         "CALLBACK skip try 1: None",
         "CALLBACK again try 1: A Dag Run already exists for Dag target_dag with run id fixed_",
         "CALLBACK missing try 1: Dag id nope not found",  # on_retry_callback

@@ -35,7 +35,7 @@ from airstep.runtime.context import ExternalStates, TaskInstanceView, build_cont
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import MAX_RENDERED_MAP_INDEX_CHARS, legacy_xcoms
-from airstep.runtime.xcoms import XComError, XComOwner, encode_xcoms, fetch_upstream, park_upstream
+from airstep.runtime.xcoms import XComError, XComOwner, decode_xcoms, encode_xcoms, fetch_upstream, park_upstream
 from airstep.sdk.mapping import MAPPABLE_LITERALS, check_length
 from airstep.sdk.operators.trigger_dagrun import DagRunTriggerException
 from airstep.sdk.templater import Pulled, render_task, template_env
@@ -186,6 +186,8 @@ class RunCallbackRequest:
     try_number: int
     of_task: bool = False
     error: str | None = None
+    xcoms: str | None = None  # (of_task) what the try pushed, as stored: the callback's ti pulls it
+    map_index: int = -1
 
     def to_event(self) -> dict[str, Any]:
         return {
@@ -195,7 +197,11 @@ class RunCallbackRequest:
             "reason": self.reason,
             TASK_ID: self.task_id,
             "try_number": self.try_number,
-        } | ({"of_task": True, "error": self.error} if self.of_task else {})
+        } | (
+            {"of_task": True, "error": self.error, "xcoms": self.xcoms, "map_index": self.map_index}
+            if self.of_task
+            else {}
+        )
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> RunCallbackRequest:
@@ -208,6 +214,8 @@ class RunCallbackRequest:
             event["try_number"],
             bool(event.get("of_task")),
             event.get("error"),
+            event.get("xcoms"),
+            int(event.get("map_index", -1)),
         )
 
 
@@ -343,6 +351,8 @@ def run_dag_callbacks(request: RunCallbackRequest, remaining_seconds: float = fl
         dag = get_dag(request.dag)
         task = dag.task_dict[request.task_id]
         view = TaskInstanceView(request.run, request.task_id, request.try_number, {})
+        view.map_index = request.map_index
+        view.pushed.update(decode_xcoms(request.xcoms) or {})  # what the try pushed: its ti pulls them
         context = build_context(dag, task, request.run, view)
     except Exception as exc:  # noqa: BLE001 - the DAG no longer loads, or its params fail: no callback
         logger.warning("run callbacks not run", extra={"error": redact(_describe(exc))})

@@ -415,13 +415,13 @@ class Invocation:
             if outcome.state is not result.state:  # a later try or a reader ended the instance first
                 raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance ({outcome.state})")
             if decided_here:
-                self._task_callbacks(task, outcome.state, try_number, result.error)
+                self._task_callbacks(task, outcome.state, try_number, result.error, result.xcoms)
             return outcome
         final = result.final or try_number - earlier > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
         outcome = self._close(try_number, started, state, result.error, result.xcoms, result.rendered_map_index)
         if decided_here and outcome.state is state:
-            self._task_callbacks(task, state, try_number, result.error)
+            self._task_callbacks(task, state, try_number, result.error, result.xcoms)
         logger.warning("task try failed", extra={"try_number": try_number, "state": state.value, "error": result.error})
         cause = f"{result.error_type or 'TaskFailed'} (the message is in its task instance record)"
         if result.final or outcome.state is not state:
@@ -442,11 +442,11 @@ class Invocation:
             if sensor.soft_fail:
                 skipped = self._close(try_number, started, TaskState.SKIPPED, message, result.xcoms)
                 if skipped.state is TaskState.SKIPPED:  # (not if a reader ended the instance first)
-                    self._task_callbacks(task, skipped.state, try_number, message)
+                    self._task_callbacks(task, skipped.state, try_number, message, result.xcoms)
                 return skipped
             error = f"AirflowSensorTimeout: {message}"
             if self._close(try_number, started, TaskState.FAILED, error, result.xcoms).state is TaskState.FAILED:
-                self._task_callbacks(task, TaskState.FAILED, try_number, error)
+                self._task_callbacks(task, TaskState.FAILED, try_number, error, result.xcoms)
             raise AirstepTaskFailedNoRetry("AirflowSensorTimeout (the message is in its task instance record)")
         if result.until is not None:  # a time sensor: one wait, until its moment or just past its timeout
             wait = min(seconds_between(_now(), result.until), sensor.timeout - elapsed + 1)
@@ -816,7 +816,9 @@ class Invocation:
         logger.info("run timed out", extra={"unfinished": len(ended)})
         return {"ended": ended}
 
-    def _task_callbacks(self, task: TaskModel, state: TaskState, try_number: int, error: str | None) -> None:
+    def _task_callbacks(
+        self, task: TaskModel, state: TaskState, try_number: int, error: str | None, xcoms: str | None
+    ) -> None:
         """The task's callbacks for an outcome decided here, not in its try's code (a trigger's, a
         sensor's timeout), on the executor as for any try; a callback cannot change the outcome."""
         name = OUTCOME_CALLBACK.get(state)
@@ -824,7 +826,16 @@ class Invocation:
             return
         reason = "" if state is TaskState.SUCCESS else state.value
         request = RunCallbackRequest(
-            self.payload.dag, self.payload.run, name, reason, task.task_id, try_number, of_task=True, error=error
+            self.payload.dag,
+            self.payload.run,
+            name,
+            reason,
+            task.task_id,
+            try_number,
+            of_task=True,
+            error=error,
+            xcoms=xcoms,
+            map_index=self.payload.map_index,
         )
         self._invoke_callbacks(request, task.queue)
 
