@@ -403,7 +403,7 @@ class LocalEngine:
         skipped = []
         for model, source in dags:
             try:
-                machine = self.deploy(model, source, RunRequest(fast_retries=request.fast_retries), check_conf=False)
+                machine = self.deploy(model, source, request, check_conf=False)
             except CompileError as exc:
                 skipped.append(str(exc))
                 continue

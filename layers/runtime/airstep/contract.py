@@ -720,6 +720,7 @@ DEFAULT_POOL = "default_pool"
 # asset-triggered run ended): {"asset_consumers": [dag_id, ...]}.
 ASSET_CONSUMERS = "asset_consumers"
 TRIGGER_RUN = "trigger_run"  # start-run's request from the task runner: {"trigger_run": TriggerRequest, "by": {...}}
+XCOM_TRIGGER_RUN_ID = "trigger_run_id"  # the XCom a TriggerDagRunOperator's task pushes: the run it triggered
 # A run's own pool when its DAG sets max_active_tasks (no pool of a task may be named so).
 RUN_POOL_PREFIX = "max_active_tasks:"
 

@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, Schedule
-from airstep.states import RunState
+from airstep.states import RunState, TaskState
 from airstep.trigger_rule import SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED, TriggerRule
 
 if TYPE_CHECKING:
@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 2  # 2: no operator kind or spec, typed schedule
 DAG_CALLBACKS = ("on_success_callback", "on_failure_callback")
-OUTCOME_CALLBACKS = ("on_success_callback", "on_failure_callback", "on_retry_callback", "on_skipped_callback")
+# The task callback Airflow runs for each outcome of a try (the model keeps which a task has)
+OUTCOME_CALLBACK = {
+    TaskState.SUCCESS: "on_success_callback",
+    TaskState.FAILED: "on_failure_callback",
+    TaskState.UP_FOR_RETRY: "on_retry_callback",
+    TaskState.SKIPPED: "on_skipped_callback",
+}
 EARLY_RULES = frozenset({TriggerRule.ONE_SUCCESS, TriggerRule.ONE_FAILED, TriggerRule.ONE_DONE, TriggerRule.ALWAYS})
 
 
@@ -160,7 +166,7 @@ class TaskModel:
             sensor=sensor,
             outlets=tuple((asset.name, asset.uri) for asset in op.outlets),
             trigger=trigger,
-            callbacks=tuple(name for name in OUTCOME_CALLBACKS if getattr(op, name)),
+            callbacks=tuple(name for name in OUTCOME_CALLBACK.values() if getattr(op, name)),
         )
 
     def to_dict(self) -> dict[str, Any]:

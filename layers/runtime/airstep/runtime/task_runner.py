@@ -42,7 +42,7 @@ from airstep.contract import (
     executor_function,
     expand_answer,
 )
-from airstep.model import DagModel, SensorPolicy, TaskModel
+from airstep.model import OUTCOME_CALLBACK, DagModel, SensorPolicy, TaskModel
 from airstep.runtime import assets, pooling, triggering
 from airstep.runtime.clients import client
 from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
@@ -371,9 +371,15 @@ class Invocation:
                     raise RuntimeError(f"the DAG could not be loaded: {result.error}")
                 if result.trigger is not None:  # a TriggerDagRunOperator asked for a run: start-run starts it
                     if resumable and index < 0:  # on record first: a retried runner asks again, runs no code
-                        request = json.dumps(result.trigger)
+                        asking_json = json.dumps(result.trigger)
                         if not self.store.await_poke(
-                            self.key, self.task_id, try_number, TaskState.RUNNING, pokes, result.xcoms, asking=request
+                            self.key,
+                            self.task_id,
+                            try_number,
+                            TaskState.RUNNING,
+                            pokes,
+                            result.xcoms,
+                            asking=asking_json,
                         ):  # ended meanwhile (a timeout, a reader): ask for nothing
                             raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
                         asked, pushed = True, result.xcoms
@@ -872,14 +878,6 @@ class Invocation:
             )
         except Exception as exc:  # noqa: BLE001 - the outcome is recorded; a callback cannot change it
             logger.warning("callbacks not run", extra={"callback": request.callback, "error": redact(str(exc))})
-
-
-OUTCOME_CALLBACK = {
-    TaskState.SUCCESS: "on_success_callback",
-    TaskState.FAILED: "on_failure_callback",
-    TaskState.UP_FOR_RETRY: "on_retry_callback",
-    TaskState.SKIPPED: "on_skipped_callback",
-}
 
 
 def _between_pokes(task: TaskModel) -> TaskState:

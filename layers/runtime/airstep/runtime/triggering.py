@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from airstep.contract import TRIGGER_RUN, DagRun, parse_time
+from airstep.contract import TRIGGER_RUN, XCOM_TRIGGER_RUN_ID, DagRun, parse_time
 from airstep.errors import ParamValidationError
 from airstep.model import TaskModel
 from airstep.runtime.admission import admit
@@ -33,7 +33,6 @@ from airstep.states import RunState, RunType, TaskState
 if TYPE_CHECKING:
     from airstep.runtime.executor import TryResult
 
-XCOM_RUN_ID = "trigger_run_id"
 RUN_ID = re.compile(r"[A-Za-z0-9_.~:+-]+")  # Airflow's default allowed_run_id_pattern
 MAX_RUN_ID_CHARS = 250  # Airflow's run_id column
 
@@ -110,7 +109,7 @@ def handle(task: TaskModel, result: TryResult, by: dict[str, Any]) -> TryResult:
     done = Triggered.from_dict(body)
     if done.run_id is None:
         return TryResult(done.state, result.xcoms, done.error, done.kind, final=done.final)
-    xcoms = merged_xcoms(result.xcoms or "{}", json.dumps({XCOM_RUN_ID: done.run_id}))
+    xcoms = merged_xcoms(result.xcoms or "{}", json.dumps({XCOM_TRIGGER_RUN_ID: done.run_id}))
     if waits:
         return TryResult(TaskState.UP_FOR_RESCHEDULE, xcoms, watching=f"{request.dag_id} {done.run_id}")
     return TryResult(TaskState.SUCCESS, xcoms)

@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from airstep.contract import XCOM_TRIGGER_RUN_ID
 from airstep.errors import AirflowException, DagDefinitionError
 from airstep.sdk.baseoperator import BaseOperator
+from airstep.sdk.param import NOTSET  # Airflow's one ArgNotSet sentinel
 from airstep.states import RunState, RunType
 
-NOTSET: Any = type("ArgNotSet", (), {"__repr__": lambda self: "NOTSET"})()
-XCOM_RUN_ID = "trigger_run_id"
+XCOM_RUN_ID = XCOM_TRIGGER_RUN_ID  # Airflow's name for it
 XCOM_LOGICAL_DATE_ISO = "trigger_logical_date_iso"
 DAG_RUN_STATES = tuple(s.value for s in RunState)
 DEFAULT_WAIT_TIMEOUT = 7 * 24 * 3600.0  # a wait with no execution_timeout ends after a week (README)
