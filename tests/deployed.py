@@ -3,8 +3,10 @@ the DAG bucket, EventBridge Scheduler (whose schedules moto never fires: `fire` 
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -49,6 +51,7 @@ def deployed_platform() -> Iterator[tuple]:
             store=engine.store,
             parser=parser,
             lambda_client=functions,
+            sqs=boto3.client("sqs"),
         )
         yield engine, deployer, s3, scheduler
 
@@ -112,3 +115,25 @@ def cli_stack():
     outputs = {"MetadataTableName": {"Value": "airstep-local"}, "ScheduleGroupName": {"Value": "airstep-dev"}}
     template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
     boto3.client("cloudformation").create_stack(StackName="airstep-dev", TemplateBody=json.dumps(template))
+
+
+def moto_function(name):
+    """A function of that name in moto's Lambda, as an event source mapping needs one to exist (its
+    invocations never reach moto: the local session answers them with our handler)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = boto3.client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "")
+    boto3.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="app.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+    )

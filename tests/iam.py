@@ -44,8 +44,9 @@ class Request:
         return dict(self.context).get(key)
 
 
-def policies(environment: str = "dev") -> dict[str, list[dict[str, Any]]]:
-    """Principal -> its Allow/Deny statements (inline policies; AWS managed policies are named only)."""
+def policies(environment: str = "dev", **parameters: Any) -> dict[str, list[dict[str, Any]]]:
+    """Principal -> its Allow/Deny statements (inline policies; AWS managed policies are named only),
+    for the stack's parameters as given (the others at their defaults)."""
     from samtranslator.translator.transform import transform
 
     template = json.loads(json.dumps(cfn_yaml.load(str(ROOT / "template.yaml"))))
@@ -69,6 +70,7 @@ def policies(environment: str = "dev") -> dict[str, list[dict[str, Any]]]:
         else:
             os.environ["AWS_DEFAULT_REGION"] = previous_region
     resolver = _Resolver(translated, environment)
+    resolver.parameters.update(parameters)
     roles_of = {  # a function's role -> the function (SAM names the role <function>Role)
         resource["Properties"]["Role"]["Fn::GetAtt"][0]: logical
         for logical, resource in translated["Resources"].items()
@@ -115,7 +117,8 @@ class _Resolver:
                 condition, yes, no = argument
                 return self.resolve(yes if self.condition(condition) else no)
             if function == "Fn::Join":
-                return argument[0].join(str(self.resolve(v)) for v in argument[1])
+                parts = self.resolve(argument[1])  # a list, or what resolves to one (a list parameter)
+                return argument[0].join(str(v) for v in parts)
         return {k: v for k, v in ((k, self.resolve(v)) for k, v in value.items()) if v is not _NO_VALUE}
 
     def condition(self, name: str) -> bool:
@@ -225,10 +228,25 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
                 requests.append(Request("s3:ListBucket", bucket))
             return requests
         return [Request(f"s3:{operation}", obj)]
+    if service == "lambda" and operation == "CreateEventSourceMapping":
+        mapped = (("lambda:FunctionArn", (names.function_arn(p["FunctionName"].split(":function:")[-1]),)),)
+        return [Request("lambda:CreateEventSourceMapping", "*", mapped)]
+    if service == "lambda" and operation == "DeleteEventSourceMapping":  # the condition key: the mapping's function
+        mapped = (("lambda:FunctionArn", ((call.response or {}).get("FunctionArn", "?"),)),)
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{p['UUID']}"
+        return [Request("lambda:DeleteEventSourceMapping", arn, mapped)]
+    if service == "lambda" and operation == "ListEventSourceMappings":
+        return [Request("lambda:ListEventSourceMappings", "*")]
     if service == "lambda" and operation in ("Invoke", "GetFunctionConfiguration"):
         name = p["FunctionName"].split(":function:")[-1]
         action = "lambda:InvokeFunction" if operation == "Invoke" else f"lambda:{operation}"
         return [Request(action, names.function_arn(name))]
+    if service == "sqs" and operation == "GetQueueAttributes":
+        region_account_name = p["QueueUrl"].split("://sqs.", 1)[1].split("/")
+        region = region_account_name[0].split(".")[0]
+        return [
+            Request("sqs:GetQueueAttributes", f"arn:aws:sqs:{region}:{region_account_name[1]}:{region_account_name[2]}")
+        ]
     if service == "stepfunctions":
         return _stepfunctions(operation, p)
     if service == "secretsmanager":

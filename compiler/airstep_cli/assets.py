@@ -6,6 +6,7 @@ hand, and the runs it triggers)."""
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import sys
 import urllib.parse
@@ -20,7 +21,8 @@ import typer
 
 from airstep.model import DagModel
 from airstep.runtime import assets
-from airstep.runtime.store.assets import AssetEvent, Consumer, s3_location
+from airstep.runtime.asset_events import MAX_MESSAGE_BYTES, sqs_message
+from airstep.runtime.store.assets import AssetEvent, Consumer, queue_source, s3_location
 from airstep.sandbox import ParsedFile, parse_dag_file
 from airstep.states import RunState
 from airstep_cli.dagfiles import expand_paths, source_of
@@ -108,7 +110,8 @@ def assets_list(
     rows: dict[str, dict[str, Any]] = {}
 
     def row(name: str, uri: str) -> dict[str, Any]:
-        return rows.setdefault(name, {"asset": name, "uri": uri, "producers": [], "consumers": [], "last_event": None})
+        empty = {"asset": name, "uri": uri, "producers": [], "consumers": [], "queues": [], "last_event": None}
+        return rows.setdefault(name, empty)
 
     for dag in dags:
         for task in dag.model.tasks:
@@ -117,6 +120,9 @@ def assets_list(
         consumer = assets.consumer_of(dag.model)
         for name, uri in assets.condition_assets(consumer.condition).items() if consumer else ():
             row(name, uri)["consumers"].append(dag.model.dag_id)
+        for name, uri, arn in sorted(assets.condition_queues(consumer.condition)) if consumer else ():
+            if _queue_url(arn) not in row(name, uri)["queues"]:
+                row(name, uri)["queues"].append(_queue_url(arn))
     if rows and LOCAL_STATE.exists():
         from airstep_local.engine import LocalEngine
 
@@ -137,11 +143,19 @@ def assets_list(
                 **r,
                 "producers": ", ".join(r["producers"]) or "-",
                 "consumers": ", ".join(r["consumers"]) or "-",
+                "queues": ", ".join(url.rsplit("/", 1)[1] for url in r["queues"]) or "-",
                 "last_event": r["last_event"]["timestamp"] if r["last_event"] else "-",
             }
             for r in listed
         ],
-        ("asset", "uri", "producers", "consumers", "last_event"),
+        (
+            "asset",
+            "uri",
+            "producers",
+            "consumers",
+            *(("queues",) if any(r["queues"] for r in listed) else ()),
+            "last_event",
+        ),
     )
 
 
@@ -149,6 +163,13 @@ def assets_event(
     asset: Annotated[str, typer.Argument(help="an s3:// object's URI, or an asset's name or URI")],
     folder: Annotated[Path, typer.Argument(help="the folder of DAG files (default: here)")] = Path(),
     extra: Annotated[str | None, typer.Option(help="JSON object: the event's extra (not for an S3 object)")] = None,
+    message: Annotated[
+        list[str] | None,
+        typer.Option("--message", help="a message body for the queue the asset's AssetWatcher watches (repeatable)"),
+    ] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="with --message: which watched queue (URL), when the asset watches several")
+    ] = None,
     fast_retries: Annotated[
         bool, typer.Option("--fast-retries", help="wait 1 s between retries instead of retry_delay")
     ] = False,
@@ -156,26 +177,48 @@ def assets_event(
 ) -> None:
     """Update an asset as if from outside, then run the folder's DAGs it triggers. An s3:// URI is an
     object created in S3 (the event EventBridge delivers in AWS: it updates each s3:// asset it is at or
-    under); anything else names an asset of the folder, updated by hand (Airflow's "Create Asset Event")."""
+    under); `--message` sends messages to the SQS queue an AssetWatcher of the asset watches (as the
+    queue's event source mapping delivers them in AWS); anything else names an asset of the folder,
+    updated by hand (Airflow's "Create Asset Event")."""
     try:
-        results = _event_and_runs(asset, folder, extra, fast_retries, as_json)
+        results = _event_and_runs(asset, folder, _Update(_extra(extra), message or [], queue), fast_retries, as_json)
     except UserError as exc:
         fail(exc.lines)
     if any(result.state is not RunState.SUCCESS for result in results):
         raise typer.Exit(1)
 
 
-def _event_and_runs(asset: str, folder: Path, extra: str | None, fast_retries: bool, as_json: bool) -> list[Any]:
-    extras = _extra(extra)
+@dataclass(frozen=True)
+class _Update:
+    """How `assets event` updates the asset: an event made by hand, or messages to its queue."""
+
+    extra: dict[str, Any] | None
+    messages: list[str]
+    queue: str | None
+
+
+def _event_and_runs(asset: str, folder: Path, update: _Update, fast_retries: bool, as_json: bool) -> list[Any]:
+    if update.messages and update.extra is not None:
+        raise UserError(["--message and --extra: give one (a message's event carries the message as its extra)"])
+    if update.queue is not None and not update.messages:
+        raise UserError(["--queue: only with --message (the queue the messages are sent to)"])
     dags = folder_dags(folder)
     scheduled = consumers(dags)
     known = {name: uri for c in scheduled for name, uri in assets.condition_assets(c.condition).items()}
-    s3_object = s3_location(asset) is not None and extras is None
+    s3_object = s3_location(asset) is not None and update.extra is None and not update.messages
+    name = None
     if not s3_object:
         by_uri = {uri: name for name, uri in known.items()}
         name = asset if asset in known else by_uri.get(asset)
         if name is None:
             raise UserError([f"{asset}: no DAG in {folder} is scheduled on an asset of that name or URI"])
+    queue_arn = _watched_queue(name, scheduled, update) if name is not None and update.messages else None
+    batch = {"Records": [queue_message(queue_arn, body) for body in update.messages]} if queue_arn else None
+    for number, record in enumerate(batch["Records"] if batch else (), 1):
+        size = len(json.dumps(sqs_message(record)))
+        if size > MAX_MESSAGE_BYTES:
+            limit = f"over the {MAX_MESSAGE_BYTES:,} a message may be (send the S3 key of large data instead)"
+            raise UserError([f"--message {number}: {size:,} bytes as an asset event, {limit}"])
     from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
 
     with LocalEngine(log_level="ERROR", state_file=LOCAL_STATE) as engine, redirect_stdout(sys.stderr):
@@ -186,9 +229,16 @@ def _event_and_runs(asset: str, folder: Path, extra: str | None, fast_retries: b
             updated = recorded["assets"]
             if not updated:
                 raise UserError([f"{asset}: no DAG in {folder} is scheduled on an s3:// asset at or above it"])
+        elif queue_arn is not None:
+            failures = engine.session.invoke_locally(engine.names.asset_events, batch)["batchItemFailures"]
+            if failures:
+                raise UserError([f"{asset}: {len(failures)} message(s) not recorded: see the log above"])
+            updated = sorted({w.name for w in engine.store.watched(queue_source(queue_arn))})
         else:
+            assert name is not None
             now = datetime.now(UTC).isoformat()
-            assets.record(engine.store, AssetEvent(name, known[name], now, {"user": getpass.getuser()}, extras or {}))
+            event = AssetEvent(name, known[name], now, {"user": getpass.getuser()}, update.extra or {})
+            assets.record(engine.store, event)
             updated = [name]
         err.print(f"updated {', '.join(updated)}")
 
@@ -205,6 +255,52 @@ def _event_and_runs(asset: str, folder: Path, extra: str | None, fast_retries: b
     if not results:
         err.print("no run is due: the conditions of the DAGs scheduled on it do not hold yet")
     return results
+
+
+def _watched_queue(name: str, scheduled: list[Consumer], update: _Update) -> str:
+    """The ARN of the queue `--message` sends to: the one the asset's AssetWatchers watch, or `--queue`."""
+    queues = {
+        arn: _queue_url(arn)
+        for consumer in scheduled
+        for asset, _, arn in assets.condition_queues(consumer.condition)
+        if asset == name
+    }
+    if not queues:
+        raise UserError([f"--message: asset {name!r} has no AssetWatcher (Asset(..., watchers=[AssetWatcher(...)]))"])
+    if update.queue is not None:
+        chosen = [arn for arn, url in queues.items() if update.queue in (url, arn)]
+        if not chosen:
+            raise UserError([f"--queue {update.queue}: asset {name!r} watches {', '.join(sorted(queues.values()))}"])
+        return chosen[0]
+    if len(queues) > 1:
+        raise UserError([f"--message: asset {name!r} watches several queues: choose one with --queue URL"])
+    return next(iter(queues))
+
+
+def queue_message(queue_arn: str, body: str) -> dict[str, Any]:
+    """An SQS message as a Lambda event source mapping delivers it (one record of its batch)."""
+    now = str(int(datetime.now(UTC).timestamp() * 1000))
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": uuid.uuid4().hex,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": now,
+            "SenderId": getpass.getuser(),
+            "ApproximateFirstReceiveTimestamp": now,
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    }
+
+
+def _queue_url(arn: str) -> str:
+    _, _, _, region, account, name = arn.split(":", 5)
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
 def object_created(uri: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ schedules and marks its DAGs removed (their history stays).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.dag_parser import ParseRequest
 from airstep.runtime.store import DagRecord, FileRecord, ImportErrorRecord, MetadataStore, metadata_store
 from airstep.sandbox import ParsedFile
+from airstep_compiler import queue_mappings
 from airstep_compiler.bundles import MAX_BUNDLE_BYTES, Bundle, Snapshot, build_bundle, is_dag_file, take_snapshot
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
@@ -55,6 +57,8 @@ class Settings:
     executor_function: str = ""
     dag_prefix: str = "dags/"
     paused_at_creation: bool = False  # Airflow's [core] dags_are_paused_at_creation
+    asset_events_arn: str = ""  # the function an AssetWatcher's queue delivers its messages to
+    asset_queues: tuple[str, ...] = ()  # the queues (ARNs, IAM wildcards allowed) it may read: AssetQueues
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,6 +75,8 @@ class Settings:
             executor_function=env["AIRSTEP_EXECUTOR_FUNCTION"],
             dag_prefix=env.get("AIRSTEP_DAG_PREFIX", "dags/"),
             paused_at_creation=env.get("AIRSTEP_DAGS_ARE_PAUSED_AT_CREATION", "false").lower() == "true",
+            asset_events_arn=env.get("AIRSTEP_ASSET_EVENTS_ARN", ""),
+            asset_queues=tuple(arn for arn in env.get("AIRSTEP_ASSET_QUEUES", "").split(",") if arn),
         )
 
     def resource_name(self, dag_id: str, limit: int) -> str:
@@ -122,6 +128,7 @@ class Deployer:
         store: MetadataStore,
         parser: Parser,
         lambda_client: Any = None,
+        sqs: Any = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -130,6 +137,7 @@ class Deployer:
         self.store = store
         self.parser = parser
         self.lambda_client = lambda_client
+        self.sqs = sqs
 
     def handle(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Reconcile each bucket an event names under the DAG prefix; one outcome per file that changed."""
@@ -155,6 +163,8 @@ class Deployer:
         for uri, record in known.items():
             if uri.startswith(snapshot.uri("")) and uri[len(snapshot.uri("")) :] not in dag_files:
                 outcomes.append(self._remove_file(record))
+        if self.settings.asset_events_arn:
+            self._sync_queue_mappings()
         self.store.put_latest_bundle(snapshot.bundle_id)
         return outcomes
 
@@ -196,6 +206,10 @@ class Deployer:
             if missing:
                 problems.append(DagLoadError(uri, missing[0].line, _no_executor(missing[0], self.settings)))
                 continue
+            unwatchable = self._unwatchable_queues(model)
+            if unwatchable:
+                problems.append(DagLoadError(uri, model.line, unwatchable[0]))
+                continue
             try:
                 compiled = compile_dag(model, source, options)
                 if model.schedule and model.schedule.timed:
@@ -231,6 +245,35 @@ class Deployer:
                     raise
                 missing.append(next(t for t in model.tasks if t.queue == queue))
         return missing
+
+    def _unwatchable_queues(self, model: DagModel) -> list[str]:
+        """Why the DAG's AssetWatchers cannot be served: a queue the environment may not read (not in
+        AssetQueues), or one Lambda would not map."""
+        watched = assets.condition_queues(model.schedule.assets if model.schedule else None)
+        problems = []
+        for name, _, arn in sorted(watched, key=lambda w: (w[2], w[0])):
+            if not any(fnmatch.fnmatchcase(arn, allowed) for allowed in self.settings.asset_queues):
+                problems.append(
+                    f"asset {name!r} watches the SQS queue {arn}, which this environment may not read: "
+                    "add the queue's ARN to the stack's AssetQueues parameter (template.yaml)"
+                )
+            elif (why := queue_mappings.unreadable(self.sqs, arn)) is not None:
+                problems.append(f"asset {name!r} watches the SQS queue {arn}, which cannot be watched: {why}")
+        return problems
+
+    def _sync_queue_mappings(self) -> dict[str, list[str]]:
+        """The watched queues deliver to asset-events as the deployed DAGs now ask (after the whole
+        reconcile: a watcher that moved from one DAG or file to another keeps its queue mapped)."""
+        watched = {
+            arn
+            for record in self.store.list_dags()
+            if not record.removed and record.schedule is not None and record.schedule.assets is not None
+            for _, _, arn in assets.condition_queues(record.schedule.assets)
+        }
+        changed = queue_mappings.sync(self.lambda_client, self.settings.asset_events_arn, watched)
+        if changed["mapped"] or changed["unmapped"]:
+            logger.info("watched queues", extra=changed)
+        return changed
 
     def _remove_file(self, record: FileRecord) -> dict[str, Any]:
         """The file is gone (or no longer defines DAGs): its schedules go, its DAGs are marked removed."""
@@ -456,6 +499,7 @@ def _deployer() -> Deployer:
         store=metadata_store(),
         parser=LambdaParser(settings.parser_function, client("lambda")),
         lambda_client=client("lambda"),
+        sqs=client("sqs"),
     )
 
 

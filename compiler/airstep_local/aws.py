@@ -84,13 +84,14 @@ class _SerializedClient:
 @dataclass(slots=True)
 class AwsCall:
     """One AWS API call made in a local run: by which local function (None: none of them, i.e. the
-    Step Functions interpreter or the caller), what, with which parameters, and the error code it got."""
+    Step Functions interpreter or the caller), what, with which parameters, and what it got."""
 
     function: str | None
     service: str
     operation: str
     params: dict[str, Any]
     error: str | None = None
+    response: dict[str, Any] | None = None
 
 
 class LocalSession(boto3.Session):
@@ -120,6 +121,7 @@ class LocalSession(boto3.Session):
         call = context.get("airstep_call")
         if call is not None:
             call.error = parsed.get("Error", {}).get("Code")
+            call.response = parsed
 
     def handler(self, function_name: str) -> Handler:
         """The function's handler; "<function>-<queue>" is another executor, with <function>'s handler."""

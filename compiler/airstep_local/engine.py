@@ -50,6 +50,7 @@ from airstep.runtime.store.schema import (
     RUN_POOLS_PK,
     RUN_SK,
     WATCHED_BUCKET_PREFIX,
+    WATCHED_QUEUE_PREFIX,
 )
 from airstep.states import RunState, TaskState
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
@@ -312,8 +313,8 @@ class LocalEngine:
             i
             for page in self.store.table.scan()
             for i in page
-            if not i["sk"]["S"].startswith((GATE_PREFIX, CONSUMER_PREFIX))  # consumers: registered by each run
-            and not i["pk"]["S"].startswith((POOL_PREFIX, RUN_POOLS_PK, WATCHED_BUCKET_PREFIX))  # ... and watches
+            if not i["sk"]["S"].startswith((GATE_PREFIX, CONSUMER_PREFIX))  # consumers, watches: registered by each run
+            and not i["pk"]["S"].startswith((POOL_PREFIX, RUN_POOLS_PK, WATCHED_BUCKET_PREFIX, WATCHED_QUEUE_PREFIX))
         ]
         rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
         # assets were loaded: what is left of them now (a consumed queue entry stays consumed)

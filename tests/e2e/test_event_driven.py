@@ -192,3 +192,66 @@ def test_an_object_landing_in_s3_runs_the_dags_scheduled_on_its_folder(tmp_path)
     )
     bad = airstep("assets", "event", "approved", "--extra", "[1]", cwd=tmp_path)
     assert bad.returncode == 1 and "--extra: a JSON object is expected" in bad.stderr
+
+
+INBOX = """
+from datetime import datetime
+from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+from airflow.sdk import DAG, Asset, AssetWatcher, task
+
+trigger = MessageQueueTrigger(scheme="sqs", sqs_queue="https://sqs.eu-west-1.amazonaws.com/111122223333/orders")
+orders = Asset("orders_inbox", watchers=[AssetWatcher(name="orders_watcher", trigger=trigger)])
+
+with DAG(dag_id="process_orders", schedule=[orders], start_date=datetime(2026, 1, 1)):
+    @task
+    def process(triggering_asset_events=None):
+        events = triggering_asset_events[orders]
+        assert all(e.extra["from_trigger"] and e.source["queue"].endswith(":orders") for e in events), events
+        bodies = [m["Body"] for e in events for m in e.extra["payload"]["message_batch"]]
+        assert sorted(bodies) == ["a", '{"b": 2}'], bodies  # each message an event, in a batch of one
+
+    process()
+
+with DAG(dag_id="plain", schedule=[Asset("plain")], start_date=datetime(2026, 1, 1)):
+    task(lambda: None, task_id="noop")()
+"""
+
+
+def test_messages_to_a_watched_queue_run_the_dags_scheduled_on_its_asset(tmp_path):
+    (tmp_path / "inbox.py").write_text(INBOX)
+    sent = airstep("assets", "event", "orders_inbox", "--message", "a", "--message", '{"b": 2}', "--json", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    result = json.loads(sent.stdout)
+    assert result["assets"] == ["orders_inbox"]
+    ((run),) = result["triggered_runs"]
+    assert (run["dag_id"], run["state"]) == ("process_orders", "success")
+    shown = xcom(tmp_path, "process_orders", run["run_id"], "process")
+    assert [e["asset"] for e in shown["triggering_asset_events"]] == ["orders_inbox"] * 2
+    listed = json.loads(airstep("assets", "list", "--json", cwd=tmp_path).stdout)["assets"]
+    assert [a["queues"] for a in listed if a["asset"] == "orders_inbox"] == [
+        ["https://sqs.eu-west-1.amazonaws.com/111122223333/orders"]
+    ]
+
+    unwatched = airstep("assets", "event", "plain", "--message", "x", cwd=tmp_path)
+    assert unwatched.returncode == 1 and "Traceback" not in unwatched.stderr
+    assert "--message: asset 'plain' has no AssetWatcher" in unwatched.stderr
+    both = airstep("assets", "event", "orders_inbox", "--message", "x", "--extra", "{}", cwd=tmp_path)
+    assert both.returncode == 1 and "--message and --extra: give one" in both.stderr
+    other = airstep("assets", "event", "orders_inbox", "--message", "x", "--queue", "https://sqs.x", cwd=tmp_path)
+    assert other.returncode == 1 and "--queue https://sqs.x: asset 'orders_inbox' watches https://sqs." in other.stderr
+    alone = airstep("assets", "event", "orders_inbox", "--queue", "https://sqs.x", cwd=tmp_path)
+    assert alone.returncode == 1 and "--queue: only with --message" in alone.stderr
+    large = airstep("assets", "event", "orders_inbox", "--message", "ok", "--message", "x" * 20_000, cwd=tmp_path)
+    assert large.returncode == 1 and "Traceback" not in large.stderr
+    assert "--message 2: 20,1" in large.stderr and "over the 16,384 a message may be" in large.stderr
+
+
+def test_an_asset_watcher_airstep_cannot_serve_is_an_import_error_at_its_line(tmp_path):
+    (tmp_path / "bad.py").write_text(
+        "from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger\n"
+        "from airflow.sdk import DAG, Asset, AssetWatcher\n\n"
+        "trigger = MessageQueueTrigger(scheme='kafka', topics=['orders'])\n"
+    )
+    proc = airstep("compile", "bad.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "bad.py:4" in proc.stderr and "scheme 'kafka' is not recognized" in proc.stderr

@@ -17,11 +17,13 @@ import pytest
 from airstep.runtime import assets, executor
 from airstep.runtime.run_tracker import execution_detail, status_event
 from airstep.runtime.store import RunKey
-from airstep.runtime.store.assets import AssetEvent
+from airstep.runtime.store.assets import AssetEvent, bucket_source
 from airstep.runtime.store.pools import Claim
+from airstep_cli.assets import queue_message
 from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames
 from airstep_local.faults import THROTTLED, Faults
-from iam import STATE_MACHINES, allowing, iam_requests, policies, principal_of
+from deployed import moto_function
+from iam import STATE_MACHINES, Request, allowing, iam_requests, policies, principal_of
 
 NAMES = LocalNames.of_stack("dev")
 ROLE = f"arn:aws:iam::{ACCOUNT}:role"
@@ -42,7 +44,12 @@ USED_BY_AWS_ONLY = {
     (STATE_MACHINES, "states:StartExecution"),
     (STATE_MACHINES, "states:DescribeExecution"),
     (STATE_MACHINES, "states:StopExecution"),
+    # Lambda polls a watched queue, and deletes what the function recorded, with the function's role
+    ("AssetEventsFunction", "sqs:ReceiveMessage"),
+    ("AssetEventsFunction", "sqs:DeleteMessage"),
+    ("AssetEventsFunction", "sqs:GetQueueAttributes"),
 }
+INBOX_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:airstep-dev-inbox"
 
 N_SHAPE = """
 from datetime import datetime
@@ -115,6 +122,19 @@ with DAG("lake", schedule=[Asset("s3://lake/orders")], start_date=datetime(2030,
     ])
 """
 
+INBOX = f"""
+from datetime import datetime
+from airstep import DAG, Asset, AssetWatcher, MessageQueueTrigger, PythonOperator
+
+queue = "https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/airstep-dev-inbox"
+inbox = Asset("inbox", watchers=[AssetWatcher("inbox_watcher", MessageQueueTrigger(scheme="sqs", sqs_queue=queue))])
+
+with DAG("inbox", schedule=[inbox], start_date=datetime(2030, 1, 1), is_paused_upon_creation=False):
+    PythonOperator(task_id="read", python_callable=lambda triggering_asset_events: [
+        m["Body"] for e in triggering_asset_events[inbox] for m in e.extra["payload"]["message_batch"]
+    ])
+"""
+
 TARGET = """
 from datetime import datetime
 from airflow.sdk import DAG, Param
@@ -168,12 +188,16 @@ def stack(monkeypatch):
         "AIRSTEP_DAG_PREFIX": "dags/",
         "AIRSTEP_CONNECTIONS_PREFIX": "airflow/dev/connections",
         "AIRSTEP_VARIABLES_PREFIX": "airflow/dev/variables",
+        "AIRSTEP_ASSET_EVENTS_ARN": NAMES.function_arn(NAMES.asset_events),
+        "AIRSTEP_ASSET_QUEUES": INBOX_ARN,
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     with LocalEngine(names=NAMES) as engine:
         boto3.client("scheduler").create_schedule_group(Name="airstep-dev")
         boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")
+        boto3.client("sqs").create_queue(QueueName="airstep-dev-inbox")
+        moto_function(NAMES.asset_events)  # a queue's event source mapping needs the function to exist
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name="airflow/dev/connections/warehouse", SecretString="postgresql://u:pw@db:5432/x")
         secrets.create_secret(Name="airflow/dev/variables/env", SecretString="dev")
@@ -389,7 +413,33 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     assert engine.store.queued_assets("lake") == {} and len(engine.store.runs_of_dag("lake")) == 2
     engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/lake.py")
     engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/lake.py"))
-    assert engine.store.watched("lake") == []
+    assert engine.store.watched(bucket_source("lake")) == []
+
+    # an AssetWatcher over an SQS queue: its deploy has the queue deliver to asset-events (an event
+    # source mapping: Lambda polls it with the function's role), once however often it is deployed;
+    # each message updates the asset and start-run starts the consumer's run; a message delivered
+    # again records nothing; a queue the stack does not list is refused; the DAG's removal stops it
+    assert put(engine, "dags/inbox.py", INBOX)["files"][0]["outcome"] == "deployed"
+    assert put(engine, "dags/inbox.py", INBOX + "# again\n")["files"][0]["outcome"] == "deployed"
+    functions = boto3.client("lambda")
+    (mapping,) = functions.list_event_source_mappings(EventSourceArn=INBOX_ARN)["EventSourceMappings"]
+    assert mapping["FunctionArn"] == NAMES.function_arn(NAMES.asset_events)
+    batch = {"Records": [queue_message(INBOX_ARN, '{"order": 7}')]}
+    assert engine.session.invoke_locally(NAMES.asset_events, batch) == {"batchItemFailures": []}
+    (run,) = engine.store.runs_of_dag("inbox")
+    ended = wait(run.execution_arn)
+    assert ended["status"] == "SUCCEEDED"
+    engine.session.invoke_locally(NAMES.track_runs, status_event(execution_detail(ended)))
+    assert engine.store.get_xcoms(RunKey("inbox", run.run_id), ["read"]) == {"read": ['{"order": 7}']}
+    assert engine.session.invoke_locally(NAMES.asset_events, batch) == {"batchItemFailures": []}
+    assert engine.store.queued_assets("inbox") == {} and len(engine.store.runs_of_dag("inbox")) == 1
+    elsewhere = INBOX.replace("airstep-dev-inbox", "elsewhere").replace('DAG("inbox"', 'DAG("elsewhere"')
+    (refused,) = put(engine, "dags/elsewhere.py", elsewhere)["files"][0]["errors"]
+    assert f"arn:aws:sqs:{REGION}:{ACCOUNT}:elsewhere, which this environment may not read" in refused
+    for gone in ("dags/inbox.py", "dags/elsewhere.py"):
+        engine.s3.delete_object(Bucket=NAMES.bucket, Key=gone)
+        engine.session.invoke_locally(NAMES.compile_dags, s3_event(gone))
+    assert functions.list_event_source_mappings(EventSourceArn=INBOX_ARN)["EventSourceMappings"] == []
 
     # a TriggerDagRunOperator: its try asks, run-task has start-run start the run (its conf checked
     # against the target's params), then waits for it poke by poke, reading its record
@@ -418,7 +468,11 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     removed = engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/n_shape.py"))
     assert {o["file"].rsplit("/", 1)[1]: o["outcome"] for o in removed["files"]}["n_shape.py"] == "removed"
 
-    statements = policies("dev")
+    statements = policies("dev", AssetQueues=[INBOX_ARN])
+    # what Lambda polls a watched queue with: that queue, and no other
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        assert allowing(statements["AssetEventsFunction"], Request(action, INBOX_ARN))
+        assert not allowing(statements["AssetEventsFunction"], Request(action, INBOX_ARN + "-other"))
     denied, used = [], set()
     calls = [(principal_of(call, NAMES), call) for call in engine.session.calls]
     for principal, call in calls:

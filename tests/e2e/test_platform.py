@@ -2,16 +2,18 @@
 the DAG by S3 object version -> metadata and tracked status; then changed, broken, duplicate and
 removed uploads."""
 
+import dataclasses
 import json
 import time
 
+import boto3
 import pytest
 
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
-from airstep_local.engine import FUNCTION_NAME, REGION
-from deployed import BUCKET, cli_stack, deployed_platform, fire, quiesce, removal, upload
+from airstep_local.engine import ACCOUNT, FUNCTION_NAME, REGION
+from deployed import BUCKET, cli_stack, deployed_platform, fire, moto_function, quiesce, removal, upload
 from helpers import EXAMPLES, ROOT
 
 DAG_V1 = """
@@ -262,6 +264,13 @@ def test_sample_events_run_through_their_handlers(platform):
         "consumers": ["lake"],
     }
 
+    messages = json.loads((EVENTS / "asset_events" / "sqs_messages.json").read_text())
+    inbox = {"asset": "inbox", "uri": "inbox", "watchers": [{"name": "w", "queue": _INBOX_URL}]}
+    assets.subscribe(engine.store, "orders", inbox, None)
+    assert _function("asset_events")(messages, _Context()) == {"batchItemFailures": []}
+    (event,) = engine.store.latest_asset_events("inbox")
+    assert event.extra["payload"]["message_batch"][0]["Body"] == '{"order_id": 42, "status": "paid"}'
+
     version = content_version(body)
     expectations = {"task": ("state", "upstream_failed"), "gate": ("open", False), "finalize": ("state", "failed")}
     for name, (field, expected) in expectations.items():
@@ -277,6 +286,9 @@ def test_sample_events_run_through_their_handlers(platform):
     attempt["dag"].update(file=str(EXAMPLES / "etl_taskflow.py"), version=version, model=model_uri)
     result = executor.lambda_handler(attempt, _Context())
     assert (result["state"], json.loads(result["xcoms"])["return_value"]) == ("success", {"count": 2, "total": 330})
+
+
+_INBOX_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-inbox"  # the sample event's queue
 
 
 class _Context:
@@ -489,3 +501,56 @@ def test_a_queue_without_an_executor_function_is_an_import_error(platform):
     (outcome,) = deployer.handle(event)
     assert outcome["outcome"] == "import_error"
     assert "queue 'warehouse' has no executor function airstep-local-execute-task-warehouse" in outcome["errors"][0]
+
+
+WATCHING = """
+from airstep import DAG, Asset, AssetWatcher, MessageQueueTrigger, task
+
+trigger = MessageQueueTrigger(queue="https://sqs.us-east-1.amazonaws.com/123456789012/{queue}")
+inbox = Asset("inbox", watchers=[AssetWatcher("w", trigger)])
+
+with DAG("{watcher}", schedule=[inbox]):
+    task(lambda: None, task_id="noop")()
+
+with DAG("{other}", schedule=[Asset("inbox")]):
+    task(lambda: None, task_id="noop")()
+"""
+
+
+def test_a_watched_queue_is_mapped_while_a_deployed_dag_watches_it(platform):
+    engine, deployer, s3, _ = platform
+    moto_function("airstep-dev-asset-events")
+    functions, sqs = boto3.client("lambda"), boto3.client("sqs")
+    function_arn = functions.get_function(FunctionName="airstep-dev-asset-events")["Configuration"]["FunctionArn"]
+    inbox = f"arn:aws:sqs:{REGION}:{ACCOUNT}:inbox"
+    deployer.settings = dataclasses.replace(
+        deployer.settings, asset_events_arn=function_arn, asset_queues=(f"arn:aws:sqs:{REGION}:{ACCOUNT}:in*",)
+    )
+
+    def deploy(watcher="a", other="b"):
+        _, event = upload(s3, "dags/watching.py", WATCHING.format(queue="inbox", watcher=watcher, other=other))
+        return deployer.handle(event)[0]
+
+    def mappings():
+        return functions.list_event_source_mappings(FunctionName=function_arn)["EventSourceMappings"]
+
+    # Lambda would refuse the queue: the DAGs are not deployed, and nothing is mapped
+    refused = deploy()
+    assert refused["outcome"] == "import_error" and engine.store.get_dag("a") is None and mappings() == []
+    assert (
+        f"watching.py:7: asset 'inbox' watches the SQS queue {inbox}, which cannot be watched: the queue does not exist"
+        in refused["errors"][0]
+    )
+    url = sqs.create_queue(QueueName="inbox", Attributes={"VisibilityTimeout": "10"})["QueueUrl"]
+    assert "its visibility timeout (10 s) is under the asset-events function's timeout (20 s)" in deploy()["errors"][0]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "120"})
+    assert deploy()["outcome"] == "deployed"
+    (mapping,) = mappings()
+    assert mapping["EventSourceArn"] == inbox and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # the watcher moves from one DAG of the file to the other: the queue stays mapped, once
+    assert deploy(watcher="b", other="a")["outcome"] == "deployed"
+    assert [m["UUID"] for m in mappings()] == [mapping["UUID"]]
+    # no deployed DAG watches it any more: it is unmapped (its messages stay queued)
+    s3.delete_object(Bucket=BUCKET, Key="dags/watching.py")
+    deployer.handle(removal(s3, "dags/watching.py"))
+    assert mappings() == []

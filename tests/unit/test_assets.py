@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airstep.runtime import assets
-from airstep.runtime.store.assets import AssetEvent, Consumer
+from airstep.runtime.store.assets import AssetEvent, Consumer, bucket_source, queue_source
 from airstep.sdk.assets import Asset, AssetAll, AssetAny, TriggeringAssetEvents
 from airstep.sdk.schedule import parse_schedule
 from airstep.states import RunType
@@ -224,12 +224,14 @@ def test_a_dag_that_stops_naming_an_s3_asset_no_longer_hears_of_its_objects(aws)
     store, _, _ = aws
     before = Asset("orders", "s3://lake/orders").to_condition()
     assets.subscribe(store, "daily", before, None)
-    assert [w.uri for w in store.watched("lake")] == ["s3://lake/orders"]
+    assert [w.uri for w in store.watched(bucket_source("lake"))] == ["s3://lake/orders"]
     moved = Asset("orders", "s3://warehouse/orders").to_condition()  # the same name, another bucket
     assets.subscribe(store, "daily", moved, before)
-    assert store.watched("lake") == [] and [w.dag_id for w in store.watched("warehouse")] == ["daily"]
+    assert store.watched(bucket_source("lake")) == [] and [
+        w.dag_id for w in store.watched(bucket_source("warehouse"))
+    ] == ["daily"]
     assets.subscribe(store, "daily", None, moved)  # the DAG's file is deleted
-    assert store.watched("warehouse") == [] and store.consumers("orders") == []
+    assert store.watched(bucket_source("warehouse")) == [] and store.consumers("orders") == []
 
 
 def test_the_reconciler_asks_again_only_for_a_condition_held_past_its_grace(aws):
@@ -256,3 +258,167 @@ def test_the_reconciler_asks_again_only_for_a_condition_held_past_its_grace(aws)
     assert assets.overdue_consumers(store, queued_before="9999-01-01T00:00:00+00:00") == ["either"]
     store.put_dag(dataclasses.replace(store.get_dag("either"), paused=True))
     assert assets.overdue_consumers(store, queued_before="9999-01-01T00:00:00+00:00") == []
+
+
+# -- assets watched over SQS: AssetWatcher(MessageQueueTrigger) and the queue's messages ---------------
+
+INBOX_URL = "https://sqs.eu-west-1.amazonaws.com/111122223333/orders-inbox"
+INBOX_ARN = "arn:aws:sqs:eu-west-1:111122223333:orders-inbox"
+
+
+def watched_inbox(name="inbox", url=INBOX_URL):
+    from airstep.sdk.assets import AssetWatcher
+    from airstep.sdk.triggers import MessageQueueTrigger
+
+    return Asset(name, watchers=[AssetWatcher("inbox_watcher", MessageQueueTrigger(scheme="sqs", sqs_queue=url))])
+
+
+def test_an_asset_watcher_takes_the_message_queue_trigger_as_airflow_writes_it():
+    from airstep.sdk.triggers import MessageQueueTrigger
+
+    assert watched_inbox().to_condition() == {
+        "asset": "inbox",
+        "uri": "inbox",
+        "watchers": [{"name": "inbox_watcher", "queue": INBOX_URL}],
+    }
+    older = MessageQueueTrigger(queue=INBOX_URL)  # the deprecated form: the queue's URL as `queue`
+    polling = MessageQueueTrigger(scheme="sqs", sqs_queue=INBOX_URL, aws_conn_id="aws_default", max_messages=10)
+    assert older.sqs_queue == polling.sqs_queue == INBOX_URL
+    assert Asset("inbox") == watched_inbox()  # watchers are not part of what an asset is
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({}, "Either `queue` or `scheme` parameter must be provided"),
+        ({"scheme": "kafka", "topics": ["t"]}, "scheme 'kafka' is not recognized"),
+        ({"scheme": "sqs"}, "needs sqs_queue="),
+        ({"queue": "https://example.com/queue"}, "queue 'https://example.com/queue' is not recognized"),
+        (
+            {"scheme": "sqs", "sqs_queue": INBOX_URL, "message_filtering": "literal"},
+            "message_filtering=.* not supported",
+        ),
+        ({"scheme": "sqs", "sqs_queue": INBOX_URL, "delete_message_on_reception": False}, "is deleted from the queue"),
+        ({"scheme": "sqs", "sqs_queue": INBOX_URL, "polling": 1}, "unexpected keyword argument 'polling'"),
+    ],
+)
+def test_a_message_queue_trigger_airstep_cannot_serve_is_refused_saying_why(arguments, error):
+    from airstep.sdk.triggers import MessageQueueTrigger
+
+    with pytest.raises((ValueError, TypeError), match=error):
+        MessageQueueTrigger(**arguments)
+
+
+def test_an_asset_watcher_needs_an_event_trigger_as_in_airflow():
+    from airstep.sdk.assets import AssetWatcher
+
+    with pytest.raises(ValueError, match="Asset watcher trigger must inherit BaseEventTrigger"):
+        AssetWatcher("w", object())
+    with pytest.raises(TypeError, match="Asset watchers must be AssetWatcher objects"):
+        Asset("inbox", watchers=["w"])
+
+
+def sqs_record(body, message_id="m-1", queue=INBOX_ARN, attributes=None):
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"handle-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795392000000", "SenderId": "AID"},
+        "messageAttributes": attributes or {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue,
+        "awsRegion": "eu-west-1",
+    }
+
+
+def test_a_message_is_an_event_whose_extra_is_what_airflows_triggerer_records():
+    from airstep.runtime.asset_events import message_event
+
+    kind = {"stringValue": "new", "binaryValue": None, "stringListValues": [], "dataType": "String"}
+    event = message_event("inbox", "inbox", sqs_record('{"order": 1}', attributes={"kind": kind}))
+    assert event.timestamp == "2026-11-23T00:00:00+00:00"  # when the message was sent
+    assert event.source == {"queue": INBOX_ARN, "message_id": "m-1"}
+    assert event.extra == {
+        "from_trigger": True,
+        "payload": {
+            "status": "success",
+            # as SqsSensorTrigger's ReceiveMessage gives it: no attributes asked for
+            "message_batch": [
+                {"MessageId": "m-1", "ReceiptHandle": "handle-m-1", "MD5OfBody": "0" * 32, "Body": '{"order": 1}'}
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "arn"),
+    [
+        (INBOX_URL, INBOX_ARN),
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/jobs.fifo", "arn:aws:sqs:us-east-1:123456789012:jobs.fifo"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q", "arn:aws-cn:sqs:cn-north-1:123456789012:q"),
+        ("https://sqs.us-gov-west-1.amazonaws.com/123456789012/q", "arn:aws-us-gov:sqs:us-gov-west-1:123456789012:q"),
+    ],
+)
+def test_a_queue_url_names_the_arn_its_messages_come_from(url, arn):
+    from airstep.runtime.store.assets import queue_arn
+    from airstep.sdk.triggers import MessageQueueTrigger
+
+    assert queue_arn(MessageQueueTrigger(queue=url).sqs_queue) == arn
+
+
+def test_each_message_updates_the_watching_assets_once_and_a_redelivery_nothing(aws):
+    from airstep.runtime.asset_events import record_messages
+
+    store, _, _ = aws
+    assets.subscribe(store, "orders", watched_inbox().to_condition(), None)
+    batch = [sqs_record("one", "m-1"), sqs_record("two", "m-2")]
+    assert record_messages(store, batch) == {"batchItemFailures": []}
+    assert record_messages(store, batch[:1]) == {"batchItemFailures": []}  # SQS delivered m-1 again
+    events = store.latest_asset_events("inbox", 5)
+    assert sorted(e.source["message_id"] for e in events) == ["m-1", "m-2"]
+    run = assets.triggered_run(store, Consumer("orders", watched_inbox().to_condition()))
+    assert run is not None
+    bodies = [m["Body"] for e in run.triggering_asset_events for m in e["extra"]["payload"]["message_batch"]]
+    assert sorted(bodies) == ["one", "two"]
+
+
+def test_a_message_that_cannot_be_recorded_stays_on_its_queue_and_the_others_do_not(aws):
+    from airstep.runtime.asset_events import MAX_MESSAGE_BYTES, record_messages
+
+    store, _, _ = aws
+    assets.subscribe(store, "orders", watched_inbox().to_condition(), None)
+    too_large = sqs_record("x" * (MAX_MESSAGE_BYTES + 1), "big")
+    unwatched = sqs_record("lost?", "other", queue=INBOX_ARN + "-other")  # a mapping that outlived its watchers
+    result = record_messages(store, [too_large, sqs_record("fine", "ok"), unwatched])
+    assert result == {"batchItemFailures": [{"itemIdentifier": "big"}, {"itemIdentifier": "other"}]}
+    assert [e.source["message_id"] for e in store.latest_asset_events("inbox", 5)] == ["ok"]
+
+
+def test_on_a_fifo_queue_what_follows_a_message_not_recorded_waits_behind_it(aws):
+    from airstep.runtime.asset_events import MAX_MESSAGE_BYTES, record_messages
+
+    store, _, _ = aws
+    fifo = INBOX_URL + ".fifo"
+    assets.subscribe(store, "orders", watched_inbox(url=fifo).to_condition(), None)
+    batch = [
+        sqs_record(body, name, queue=INBOX_ARN + ".fifo")
+        for body, name in (("1", "a"), ("x" * MAX_MESSAGE_BYTES, "b"), ("3", "c"))
+    ]
+    assert record_messages(store, batch) == {"batchItemFailures": [{"itemIdentifier": "b"}, {"itemIdentifier": "c"}]}
+    assert [e.source["message_id"] for e in store.latest_asset_events("inbox", 5)] == ["a"]
+
+
+def test_a_dag_that_stops_watching_a_queue_no_longer_hears_of_its_messages(aws):
+    store, _, _ = aws
+    watching = watched_inbox().to_condition()
+    assets.subscribe(store, "orders", watching, None)
+    assets.subscribe(store, "audit", watched_inbox().to_condition(), None)
+    moved = watched_inbox(url=INBOX_URL + "-v2").to_condition()
+    assets.subscribe(store, "orders", moved, watching)
+    assert [w.dag_id for w in store.watched(queue_source(INBOX_ARN))] == ["audit"]
+    assert [w.dag_id for w in store.watched(queue_source(INBOX_ARN + "-v2"))] == ["orders"]
+    assets.subscribe(store, "orders", None, moved)  # its file is deleted
+    assert store.watched(queue_source(INBOX_ARN + "-v2")) == [] and [c.dag_id for c in store.consumers("inbox")] == [
+        "audit"
+    ]

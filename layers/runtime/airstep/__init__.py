@@ -18,13 +18,14 @@ Write DAG files with Airflow 3 names::
 
 from airstep.connections import BaseHook, Connection, Variable
 from airstep.errors import AirflowFailException, AirflowSkipException, DagDefinitionError
-from airstep.sdk.assets import Asset, AssetAll, AssetAny
+from airstep.sdk.assets import Asset, AssetAll, AssetAny, AssetWatcher
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.dag import DAG, dag
 from airstep.sdk.dependencies import Label, chain, chain_linear, cross_downstream
 from airstep.sdk.operators import BashOperator, EmptyOperator, PythonOperator, TriggerDagRunOperator
 from airstep.sdk.taskflow import task
 from airstep.sdk.taskgroup import TaskGroup, task_group
+from airstep.sdk.triggers import MessageQueueTrigger
 from airstep.sdk.xcom_arg import XComArg
 from airstep.secrets_masker import mask_secret
 from airstep.trigger_rule import TriggerRule
@@ -36,6 +37,7 @@ __all__ = [
     "Asset",
     "AssetAll",
     "AssetAny",
+    "AssetWatcher",
     "BaseHook",
     "BaseOperator",
     "BashOperator",
@@ -43,6 +45,7 @@ __all__ = [
     "DagDefinitionError",
     "EmptyOperator",
     "Label",
+    "MessageQueueTrigger",
     "PythonOperator",
     "TaskGroup",
     "TriggerDagRunOperator",

@@ -50,7 +50,7 @@ _INTERVAL_TIMETABLES = {
     "DeltaDataIntervalTimetable": "airstep.timetables:DeltaDataIntervalTimetable",
 }
 _TIMETABLES = {**_TRIGGER_TIMETABLES, **_INTERVAL_TIMETABLES}
-_ASSETS = {name: f"airstep.sdk.assets:{name}" for name in ("Asset", "AssetAll", "AssetAny")}
+_ASSETS = {name: f"airstep.sdk.assets:{name}" for name in ("Asset", "AssetAll", "AssetAny", "AssetWatcher")}
 _BRANCH = {
     "BranchPythonOperator": "airstep.sdk.operators.branch:BranchPythonOperator",
     "ShortCircuitOperator": "airstep.sdk.operators.branch:ShortCircuitOperator",
@@ -116,6 +116,10 @@ SURFACE: dict[str, Names] = {
     },
     "airflow.sdk.definitions.asset": {**_ASSETS, "BaseAsset": "airstep.sdk.assets:BaseAsset"},
     "airflow.sdk.bases.sensor": _BASE_SENSOR,
+    "airflow.providers.common.messaging.triggers.msg_queue": {
+        "MessageQueueTrigger": "airstep.sdk.triggers:MessageQueueTrigger"
+    },
+    "airflow.triggers.base": {"BaseEventTrigger": "airstep.sdk.triggers:BaseEventTrigger"},
     "airflow.providers.standard.sensors.python": _PYTHON_SENSOR,
     "airflow.providers.standard.sensors.filesystem": _FILE_SENSOR,
     "airflow.providers.standard.sensors.bash": _BASH_SENSOR,

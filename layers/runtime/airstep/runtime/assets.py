@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,17 @@ from airstep.runtime.admission import Admission, admit_queued, slot_group
 from airstep.runtime.clients import client
 from airstep.runtime.constants import ASSET_RUNS_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.store import MetadataStore, QueuedRun
-from airstep.runtime.store.assets import MAX_CONSUMERS, AssetEvent, Consumer, QueueEntry, WatchedAsset, s3_location
+from airstep.runtime.store.assets import (
+    MAX_CONSUMERS,
+    AssetEvent,
+    Consumer,
+    QueueEntry,
+    WatchedAsset,
+    bucket_source,
+    queue_arn,
+    queue_source,
+    s3_location,
+)
 from airstep.runtime.store.codec import TransactionConflict
 from airstep.states import RunType
 
@@ -40,13 +51,27 @@ MAX_EVENT_BYTES = 64_000
 
 def condition_assets(condition: dict[str, Any]) -> dict[str, str]:
     """The assets a condition mentions, in order: their URIs by name."""
-    if "asset" in condition:
-        return {condition["asset"]: condition.get("uri", condition["asset"])}
     found: dict[str, str] = {}
-    for part in condition.get("all", condition.get("any", [])):
-        for name, uri in condition_assets(part).items():
-            found.setdefault(name, uri)
+    for leaf in _leaves(condition):
+        found.setdefault(leaf["asset"], leaf.get("uri", leaf["asset"]))
     return found
+
+
+def condition_queues(condition: dict[str, Any] | None) -> set[tuple[str, str, str]]:
+    """The SQS queues the condition's assets watch: (asset name, asset URI, queue ARN)."""
+    return {
+        (leaf["asset"], leaf.get("uri", leaf["asset"]), queue_arn(watcher["queue"]))
+        for leaf in (_leaves(condition) if condition else ())
+        for watcher in leaf.get("watchers", ())
+    }
+
+
+def _leaves(condition: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if "asset" in condition:
+        yield condition
+        return
+    for part in condition.get("all", condition.get("any", [])):
+        yield from _leaves(part)
 
 
 def evaluate(condition: dict[str, Any], updated: set[str]) -> bool:
@@ -67,18 +92,24 @@ def consumer_of(model: DagModel) -> Consumer | None:
 
 def subscribe(store: MetadataStore, dag_id: str, now: dict[str, Any] | None, before: dict[str, Any] | None) -> None:
     """The DAG hears of the events of the assets its condition `now` names (an s3:// asset's also
-    from its bucket's objects), and no longer of those its condition `before` named alone."""
+    from its bucket's objects, a watched asset's from its queue's messages), and no longer of those
+    its condition `before` named alone."""
     named = condition_assets(now) if now else {}
     was = condition_assets(before) if before else {}
+    queues, queued_before = condition_queues(now), condition_queues(before)
     for name, uri in was.items():
         if name not in named:
             store.unregister_consumer(name, dag_id)
         if named.get(name) != uri and (location := s3_location(uri)) is not None:
-            store.unwatch(location[0], name, dag_id)
+            store.unwatch(bucket_source(location[0]), name, dag_id)
+    for name, _, arn in queued_before - queues:
+        store.unwatch(queue_source(arn), name, dag_id)
     for name, uri in named.items():
         store.register_consumer(name, Consumer(dag_id, now or {}))
-        if s3_location(uri) is not None:
-            store.watch(WatchedAsset(name, uri, dag_id))
+        if (location := s3_location(uri)) is not None:
+            store.watch(bucket_source(location[0]), WatchedAsset(name, uri, dag_id))
+    for name, uri, arn in queues:
+        store.watch(queue_source(arn), WatchedAsset(name, uri, dag_id))
 
 
 def task_events(

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from airstep.errors import DagDefinitionError, SourceLocation
+from airstep.sdk.triggers import BaseEventTrigger, MessageQueueTrigger
 
 MAX_NAME_BYTES = 1000  # DynamoDB sort keys hold at most 1,024 bytes, prefix included
 
@@ -35,9 +36,27 @@ class BaseAsset:
         raise NotImplementedError
 
 
+class AssetWatcher:
+    """`AssetWatcher(name, trigger)`: the trigger's events update the asset (airstep watches SQS
+    queues: `MessageQueueTrigger`)."""
+
+    def __init__(self, name: str, trigger: BaseEventTrigger) -> None:
+        if not isinstance(trigger, BaseEventTrigger):
+            raise ValueError("Asset watcher trigger must inherit BaseEventTrigger")
+        self.name = _identifier("watcher name", name)
+        self.trigger = trigger
+
+    def to_dict(self) -> dict[str, str]:
+        assert isinstance(self.trigger, MessageQueueTrigger)
+        return {"name": self.name, "queue": self.trigger.sqs_queue}
+
+    def __repr__(self) -> str:
+        return f"AssetWatcher(name={self.name!r}, trigger={self.trigger!r})"
+
+
 class Asset(BaseAsset):
     """`Asset(name)`, `Asset(name, uri)` or `Asset(uri=...)`: the name defaults to the URI and the
-    URI to the name, as in Airflow 3."""
+    URI to the name, as in Airflow 3. `watchers=[AssetWatcher(...)]` update it from an SQS queue."""
 
     def __init__(
         self,
@@ -46,7 +65,7 @@ class Asset(BaseAsset):
         *,
         group: str | None = None,
         extra: dict[str, Any] | None = None,
-        watchers: list[Any] | None = None,
+        watchers: list[AssetWatcher] | None = None,
     ) -> None:
         if name is None and uri is None:
             raise TypeError("Asset() requires either 'name' or 'uri'")
@@ -62,14 +81,16 @@ class Asset(BaseAsset):
         self.uri = _identifier("uri", normalized_uri(uri))
         self.group = _identifier("group", group if group is not None else "asset", empty=True)
         self.extra = dict(extra or {})
-        if watchers:
-            raise ValueError(
-                "Asset(watchers=...) is not supported by airstep yet: an s3:// asset is updated by the "
-                "bucket's object events without a watcher (README: Event-driven DAGs)"
-            )
+        self.watchers = list(watchers or [])
+        for watcher in self.watchers:
+            if not isinstance(watcher, AssetWatcher):
+                raise TypeError(f"Asset watchers must be AssetWatcher objects, got {watcher!r}")
 
     def to_condition(self) -> dict[str, Any]:
-        return {"asset": self.name, "uri": self.uri}
+        condition: dict[str, Any] = {"asset": self.name, "uri": self.uri}
+        if self.watchers:
+            condition["watchers"] = [watcher.to_dict() for watcher in self.watchers]
+        return condition
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Asset) and (self.name, self.uri) == (other.name, other.uri)

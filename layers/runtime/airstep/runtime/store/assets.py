@@ -76,11 +76,34 @@ class QueueEntry:
 
 @dataclass(frozen=True, slots=True)
 class WatchedAsset:
-    """An s3:// asset a DAG is scheduled on: an object created at its key, or under it, updates it."""
+    """An asset a DAG is scheduled on that events from outside update: an s3:// asset's objects (one
+    created at its key, or under it), or the messages of an SQS queue that an AssetWatcher names."""
 
     name: str
     uri: str
     dag_id: str
+
+
+def bucket_source(bucket: str) -> str:
+    """Where the watches of a bucket's s3:// assets are kept."""
+    return schema.watched_bucket_pk(bucket)
+
+
+def queue_source(queue_arn: str) -> str:
+    """Where the watches of an SQS queue's assets are kept."""
+    return schema.watched_queue_pk(queue_arn)
+
+
+def queue_arn(url: str) -> str:
+    """An SQS queue's ARN from its URL (https://sqs.<region>.amazonaws.com[.cn]/<account>/<name>)."""
+    parsed = urllib.parse.urlsplit(url)
+    region = parsed.netloc.split(".")[1]
+    account, name = parsed.path.strip("/").split("/", 1)
+    if parsed.netloc.endswith(".cn"):
+        partition = "aws-cn"
+    else:
+        partition = "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:sqs:{region}:{account}:{name}"
 
 
 def s3_location(uri: str) -> tuple[str, str] | None:
@@ -108,26 +131,19 @@ class Assets:
         self.table.delete(key(schema.asset_pk(asset), schema.consumer_sk(dag_id)))
         self.table.delete(key(schema.asset_queue_pk(dag_id), schema.queued_asset_sk(asset)))
 
-    def watch(self, asset: WatchedAsset) -> None:
-        """The objects of the asset's bucket update it for its DAG (its URI must be s3://)."""
-        location = s3_location(asset.uri)
-        assert location is not None
+    def watch(self, source: str, asset: WatchedAsset) -> None:
+        """The source's events (`bucket_source`, `queue_source`) update the asset for its DAG."""
         item = {"name": string(asset.name), "uri": string(asset.uri), "dag_id": string(asset.dag_id)}
-        self.table.put(
-            {
-                **key(schema.watched_bucket_pk(location[0]), schema.watch_sk(_watch_digest(asset.name, asset.dag_id))),
-                **item,
-            }
-        )
+        self.table.put({**key(source, schema.watch_sk(_watch_digest(asset.name, asset.dag_id))), **item})
 
-    def unwatch(self, bucket: str, asset: str, dag_id: str) -> None:
-        self.table.delete(key(schema.watched_bucket_pk(bucket), schema.watch_sk(_watch_digest(asset, dag_id))))
+    def unwatch(self, source: str, asset: str, dag_id: str) -> None:
+        self.table.delete(key(source, schema.watch_sk(_watch_digest(asset, dag_id))))
 
-    def watched(self, bucket: str) -> list[WatchedAsset]:
-        """The s3:// assets in the bucket that DAGs are scheduled on."""
+    def watched(self, source: str) -> list[WatchedAsset]:
+        """The assets DAGs are scheduled on that the source's events update."""
         return [
             WatchedAsset(item["name"]["S"], item["uri"]["S"], item["dag_id"]["S"])
-            for item in self._query(schema.watched_bucket_pk(bucket), schema.WATCH_PREFIX)
+            for item in self._query(source, schema.WATCH_PREFIX)
         ]
 
     def consumers(self, asset: str) -> list[Consumer]:

@@ -28,6 +28,8 @@ and a test compares the two)::
     pk = BUCKET#<bucket>         sk = WATCH#<digest>            an s3:// asset in the bucket that a DAG is
                                                                 scheduled on (its name, URI and DAG): the
                                                                 bucket's object events update it
+    pk = SQS#<queue arn>         sk = WATCH#<digest>            an asset a DAG is scheduled on that an
+                                                                AssetWatcher of the SQS queue updates
 
     gsi1  DAG#<dag_id> / RUN#<start>#<run_id>    runs of a DAG, newest first
           DAGS / <dag_id>, IMPORT_ERRORS / <file>  all DAGs; all import errors
@@ -75,6 +77,7 @@ ASSET_QUEUE_PREFIX = "ASSETQ#"
 QUEUED_ASSET_PREFIX = "QUEUED#"
 ASSET_SEQUENCE_SK = "SEQ"
 WATCHED_BUCKET_PREFIX = "BUCKET#"
+WATCHED_QUEUE_PREFIX = "SQS#"
 WATCH_PREFIX = "WATCH#"
 SOURCE_PREFIX = "SOURCE#"
 
@@ -149,6 +152,11 @@ def queued_asset_sk(name: str) -> str:
 def watched_bucket_pk(bucket: str) -> str:
     """The s3:// assets in a bucket that DAGs are scheduled on."""
     return f"{WATCHED_BUCKET_PREFIX}{bucket}"
+
+
+def watched_queue_pk(queue_arn: str) -> str:
+    """The assets DAGs are scheduled on that an SQS queue's messages update."""
+    return f"{WATCHED_QUEUE_PREFIX}{queue_arn}"
 
 
 def watch_sk(digest: str) -> str:
