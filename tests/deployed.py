@@ -18,6 +18,7 @@ from airstep_compiler.deploy import Deployer, LambdaParser, Settings
 from airstep_local.engine import ACCOUNT, DEFAULT_NAMES, FUNCTION_NAME, PARSER_NAME, REGION, LocalEngine
 
 BUCKET = "airstep-dev-dags"
+TASK_LOG_GROUP = "/aws/lambda/airstep-dev-execute-task"
 
 
 @contextmanager
@@ -112,7 +113,11 @@ def quiesce(engine, seconds=60):
 def cli_stack():
     """The CloudFormation stack `--stack airstep-dev` names: its outputs say where the metadata table
     and the schedule group are (those of the platform above)."""
-    outputs = {"MetadataTableName": {"Value": "airstep-local"}, "ScheduleGroupName": {"Value": "airstep-dev"}}
+    outputs = {
+        "MetadataTableName": {"Value": "airstep-local"},
+        "ScheduleGroupName": {"Value": "airstep-dev"},
+        "TaskLogGroupName": {"Value": TASK_LOG_GROUP},
+    }
     template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
     boto3.client("cloudformation").create_stack(StackName="airstep-dev", TemplateBody=json.dumps(template))
 

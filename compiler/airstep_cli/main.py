@@ -40,9 +40,11 @@ from airstep_cli.compat import dag_files as compat_files
 from airstep_cli.compat import report as compat_report
 from airstep_cli.dagfiles import expand_paths, load_one, problems_of, source_of, the_only_dag
 from airstep_cli.errors import UserError
+from airstep_cli.logs import logs
 from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, local_runs, open_target
 from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
 from airstep_cli.output import STATE_STYLE, Progress, err, fail, out, print_errors, print_rows, print_table
+from airstep_cli.ui import ui
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
 app = typer.Typer(
@@ -481,6 +483,8 @@ dags_app = typer.Typer(no_args_is_help=True, help="DAGs deployed to a stack (or 
 app.add_typer(runs_app, name="runs")
 app.add_typer(dags_app, name="dags")
 app.command()(run_control.trigger)
+app.command()(logs)
+app.command()(ui)
 pools_app = typer.Typer(no_args_is_help=True, help="Pools: limits on task slots running at once, across DAGs.")
 app.add_typer(pools_app, name="pools")
 pools_app.command("set")(run_control.pools_set)

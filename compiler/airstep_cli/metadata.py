@@ -26,6 +26,9 @@ class Target:
     stack: str | None = None
     scheduler: Any = None
     schedule_group: str | None = None
+    logs: Any = None  # CloudWatch Logs, where the stack's tries' logs are
+    task_log_group: str | None = None  # the default executor's log group (a queue's: <this>-<queue>)
+    region: str | None = None
 
 
 def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
@@ -89,6 +92,9 @@ def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
             stack,
             boto3.client("scheduler", region_name=region),
             outputs.get("ScheduleGroupName"),
+            boto3.client("logs", region_name=region),
+            outputs.get("TaskLogGroupName"),
+            region,
         )
         try:
             yield target

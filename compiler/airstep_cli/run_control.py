@@ -21,11 +21,13 @@ from airstep.states import RunState, TaskState
 from airstep_cli.assets import deploy_triggerable, folder_dags, triggers_runs
 from airstep_cli.dagfiles import load_one, source_of
 from airstep_cli.errors import UserError
-from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, open_target
+from airstep_cli.metadata import LOCAL_STATE, Target, deployed_model, find_run, open_target
 from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
 from airstep_cli.output import Progress, fail, out, print_rows, print_table
 
 if TYPE_CHECKING:  # the runtime store (boto3) is imported only by the commands that use it
+    from airstep.contract import DagRun
+    from airstep.runtime.admission import Admission
     from airstep.runtime.clearing import Cleared
     from airstep.runtime.store import DagRecord, MetadataStore, RunRecord
 
@@ -113,35 +115,44 @@ def trigger(
     logical_date: Annotated[str | None, typer.Option(help="ISO-8601 logical date (default: now)")] = None,
 ) -> None:
     """Start a manual run of a deployed DAG."""
-    from airstep.runtime.admission import admit
-    from airstep.runtime.scheduling import manual_run
-    from airstep.sdk.param import resolve_params
-
     try:
         options = run_options(logical_date, conf)
         with open_target(stack, region) as target:
             record = target.store.get_dag(dag_id)
             if record is None or record.removed:
                 raise UserError([f"DAG {dag_id!r} is not deployed in stack {stack}"])
-            if record.paused:
-                raise UserError([f"DAG {dag_id!r} is paused: `airstep dags unpause {dag_id} --stack {stack}` first"])
             try:
-                resolve_params(record.params, dict(record.param_schemas), options.conf)
+                run, admitted = start_manual_run(target, record, options.conf, options.logical_date)
             except ParamValidationError as exc:
                 raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
-            when = options.logical_date or datetime.now(UTC)
-            run = manual_run(dag_id, when, record.schedule, options.conf, record.timezone)
-            admitted = admit(target.store, target.sfn, run, record.state_machine_arn, record.max_active_runs)
-            if admitted.duplicate:
-                at = run.logical_date.isoformat() if run.logical_date else run.run_id
-                message = f"DAG {dag_id!r} already has a run at {at} ({run.run_id}): one per logical date"
-                raise UserError([message])
     except UserError as exc:
         fail(exc.lines)
     if admitted.state is RunState.QUEUED:
         out.print(f"queued {run.run_id}: {dag_id} has {record.max_active_runs} run(s) active (max_active_runs)")
     else:
         out.print(f"started {run.run_id}: {admitted.execution_arn}")
+
+
+def start_manual_run(
+    target: Target, record: DagRecord, conf: dict[str, Any], logical_date: datetime | None
+) -> tuple[DagRun, Admission]:
+    """Admit a manual run of a deployed DAG (started, or queued behind max_active_runs), once its
+    params accept `conf` (ParamValidationError names the first they refuse); UserError when the DAG
+    is paused or already has a run at that logical date."""
+    from airstep.runtime.admission import admit
+    from airstep.runtime.scheduling import manual_run
+    from airstep.sdk.param import resolve_params
+
+    dag_id = record.dag_id
+    if record.paused:
+        raise UserError([f"DAG {dag_id!r} is paused: `airstep dags unpause {dag_id} --stack {target.stack}` first"])
+    resolve_params(record.params, dict(record.param_schemas), conf)
+    run = manual_run(dag_id, logical_date or datetime.now(UTC), record.schedule, conf, record.timezone)
+    admitted = admit(target.store, target.sfn, run, record.state_machine_arn, record.max_active_runs)
+    if admitted.duplicate:
+        at = run.logical_date.isoformat() if run.logical_date else run.run_id
+        raise UserError([f"DAG {dag_id!r} already has a run at {at} ({run.run_id}): one per logical date"])
+    return run, admitted
 
 
 def runs_clear(

@@ -10,7 +10,9 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from airstep.runtime import (
     run_reconciler,
     run_starter,
     run_tracker,
+    task_logs,
     task_runner,
 )
 from airstep.runtime.clients import registry
@@ -44,6 +47,7 @@ from airstep.runtime.store.schema import (
     ASSET_PREFIX,
     ASSET_QUEUE_PREFIX,
     CONSUMER_PREFIX,
+    DAG_PREFIX,
     GATE_PREFIX,
     POOL_PREFIX,
     POOLS_PK,
@@ -107,6 +111,7 @@ PARSER_NAME = DEFAULT_NAMES.parse_dags
 # Local history (`airstep runs`) keeps each DAG's newest runs whole, and the records alone (state,
 # logical date: what a backfill's reprocessing reads) of many more: the file is read and written whole.
 KEEP_RUNS_PER_DAG = 100
+LOGS_FOLDER = "logs"  # beside the local history: each try's log (airstep.runtime.task_logs)
 KEEP_RUN_RECORDS_PER_DAG = 1_000
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
 RunProgress = Callable[[str, str, TaskState, int], None]  # the same, after the run_id
@@ -180,6 +185,9 @@ class LocalEngine:
         self._reported: set[str] = set()
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
+        # each try's log: beside the local history, or for this engine's life only
+        self._scratch_logs = None if state_file else tempfile.TemporaryDirectory(prefix="airstep-logs-")
+        self.logs_dir = state_file.parent / LOGS_FOLDER if state_file else Path(self._scratch_logs.name)
 
     def __enter__(self) -> LocalEngine:
         environment = (
@@ -205,6 +213,7 @@ class LocalEngine:
             self.names.reconcile_runs: run_reconciler.lambda_handler,
             self.names.asset_events: asset_events.lambda_handler,
         }
+        self._saved_sink = task_logs.configure(task_logs.FileSink(self.logs_dir))
         self.session = LocalSession(handlers, region_name=REGION)
         boto3.DEFAULT_SESSION = self.session
         registry.reset()
@@ -235,6 +244,9 @@ class LocalEngine:
             for handler, stream in reversed(self._saved_log_streams):
                 if stream is not None:
                     handler.stream = stream
+            task_logs.configure(self._saved_sink)
+            if self._scratch_logs is not None:
+                self._scratch_logs.cleanup()
             registry.reset()
             boto3.DEFAULT_SESSION = self._saved_session
             self._restore_moto()
@@ -326,10 +338,31 @@ class LocalEngine:
         items = {k: item for k, item in self._stored_items().items() if k[0] not in rerun}
         items.update(((i["pk"]["S"], i["sk"]["S"]), i) for i in scanned)
         items = _newest_runs(items, KEEP_RUNS_PER_DAG, KEEP_RUN_RECORDS_PER_DAG)
+        _drop_logs_of_dropped_runs(self.logs_dir, self._stored_items(), items)
+        self._keep_models(items)
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"format": 1, "items": list(items.values())}), encoding="utf-8")
         tmp.replace(self._state_file)
+
+    def _keep_models(self, items: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """The graph models the kept DAG records name, beside the history (`airstep ui` draws them)."""
+        assert self._state_file is not None
+        for (pk, _), item in items.items():
+            if not pk.startswith(DAG_PREFIX) or "record" not in item:
+                continue
+            model = json.loads(item["record"]["S"]).get("model")
+            if not model or not model.startswith(f"s3://{self.names.bucket}/"):
+                continue
+            key = model.split("/", 3)[3]
+            path = self._state_file.parent / key
+            if not path.exists():
+                try:
+                    body = self.s3.get_object(Bucket=self.names.bucket, Key=key)["Body"].read()
+                except self.s3.exceptions.NoSuchKey:
+                    continue  # deployed by another command: that one kept it
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(body)
 
     def register_consumers(self, consumers: list[Consumer]) -> None:
         """The DAGs scheduled on assets that this engine's runs may update (locally: the DAG files in
@@ -564,6 +597,19 @@ class LocalEngine:
             time.sleep(poll_seconds)
         self._track(started.execution_arn)
         return description
+
+
+def _drop_logs_of_dropped_runs(
+    root: Path, stored: dict[tuple[str, str], dict[str, Any]], kept: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    """The tries' logs of runs the local history had and no longer keeps go with them (never those
+    of a run another command is still running: the history has not had it yet)."""
+
+    def runs(items: dict[tuple[str, str], dict[str, Any]]) -> set[tuple[str, str]]:
+        return {(i["dag_id"]["S"], i["run_id"]["S"]) for (_, sk), i in items.items() if sk == RUN_SK and "run_id" in i}
+
+    for dag_id, run_id in runs(stored) - runs(kept):
+        shutil.rmtree(task_logs.run_folder(root, dag_id, run_id), ignore_errors=True)
 
 
 def _newest_runs(

@@ -3,17 +3,19 @@ the DAG by S3 object version -> metadata and tracked status; then changed, broke
 removed uploads."""
 
 import dataclasses
+import io
 import json
 import time
 
 import boto3
 import pytest
 
+from airstep.runtime import task_logs
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
 from airstep_local.engine import ACCOUNT, FUNCTION_NAME, REGION
-from deployed import BUCKET, cli_stack, deployed_platform, fire, moto_function, quiesce, removal, upload
+from deployed import BUCKET, TASK_LOG_GROUP, cli_stack, deployed_platform, fire, moto_function, quiesce, removal, upload
 from helpers import EXAMPLES, ROOT
 
 DAG_V1 = """
@@ -189,21 +191,60 @@ def test_cli_against_a_deployed_stack(platform):
 
     engine, deployer, s3, _ = platform
     cli_stack()
-    _, event = upload(s3, "dags/nightly.py", DAG_V1)
+    _, event = upload(s3, "dags/nightly.py", DAG_V1.replace("return [1, 2, 3]", "print('extracted'); return [1, 2, 3]"))
     deployer.handle(event)
     deployer.handle(upload(s3, "dags/broken.py", "from airstep import DAG\nwith DAG(:\n")[1])
     cli = CliRunner()
     stack = ["--stack", "airstep-dev", "--region", REGION]
 
-    started = cli.invoke(
-        app, ["trigger", "nightly", *stack, "--conf", '{"k": 1}', "--logical-date", "2026-11-20T00:00:00Z"]
+    executor_output = io.StringIO()  # what the executor prints in Lambda, CloudWatch Logs keeps
+    previous = task_logs.configure(task_logs.CloudWatchSink(executor_output))
+    try:
+        started = cli.invoke(
+            app, ["trigger", "nightly", *stack, "--conf", '{"k": 1}', "--logical-date", "2026-11-20T00:00:00Z"]
+        )
+        assert started.exit_code == 0, started.output
+        assert "manual__2026-11-20T00:00:00+00:00" in started.output
+        arn = started.output.split(": ", 1)[1].strip()
+        while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.02)
+        engine._track(arn)
+    finally:
+        task_logs.configure(previous)
+    cloudwatch = boto3.client("logs")
+    cloudwatch.create_log_group(logGroupName=TASK_LOG_GROUP)
+    cloudwatch.create_log_stream(logGroupName=TASK_LOG_GROUP, logStreamName="2026/11/20/[$LATEST]abc")
+    now = int(time.time() * 1000)
+    lines = ["START RequestId: 1 Version: $LATEST", *executor_output.getvalue().splitlines()]
+    cloudwatch.put_log_events(
+        logGroupName=TASK_LOG_GROUP,
+        logStreamName="2026/11/20/[$LATEST]abc",
+        logEvents=[{"timestamp": now, "message": line} for line in lines],
     )
-    assert started.exit_code == 0, started.output
-    assert "manual__2026-11-20T00:00:00+00:00" in started.output
-    arn = started.output.split(": ", 1)[1].strip()
-    while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        time.sleep(0.02)
-    engine._track(arn)
+    logged = cli.invoke(app, ["logs", "manual__2026-11-20T00:00:00+00:00", "extract", *stack])
+    assert logged.exit_code == 0 and logged.stdout == "extracted\n", logged.output
+    quiet = cli.invoke(app, ["logs", "manual__2026-11-20T00:00:00+00:00", "load", *stack])
+    assert quiet.exit_code == 0 and "try 1 of load printed and logged nothing" in quiet.output
+
+    # the UI over the stack: the same pages and data as locally
+    from test_ui import get
+
+    from airstep_cli.metadata import open_target
+    from airstep_ui.records import StackRecords
+    from airstep_ui.server import UiApp
+
+    with open_target("airstep-dev", REGION) as target:
+        ui = UiApp(StackRecords(target, REGION))
+        assert [d["dag_id"] for d in json.loads(get(ui, "/api/dags")[2])["dags"]] == ["nightly"]
+        assert json.loads(get(ui, "/api/dags")[2])["import_errors"][0]["file"].endswith("dags/broken.py")
+        path = "/dags/nightly/runs/manual__2026-11-20T00%3A00%3A00%2B00%3A00"
+        shown = json.loads(get(ui, "/api" + path)[2])
+        assert [(t["task_id"], t["state"]) for t in shown["tasks"]] == [("extract", "success"), ("load", "success")]
+        status, _, page = get(ui, path)
+        assert status == 200 and 'data-task-id="extract" data-state="success"' in page
+        logged = json.loads(get(ui, f"/api{path}/tasks/extract/logs")[2])
+        assert logged["log"] == "extracted\n"
+        assert get(ui, "/dags/nightly/runs/nope")[0] == 404
 
     runs = json.loads(cli.invoke(app, ["runs", "list", "nightly", *stack, "--json"]).output)
     runs = [r for r in runs if r["run_type"] == "manual"]  # (its deploy started the latest scheduled run)

@@ -53,6 +53,7 @@ CONTRACT_LITERALS = sorted(
 ELSEWHERE = {
     "token": {ROOT / "layers/runtime/airstep/secrets_masker.py"},
     "success": {ROOT / "layers/runtime/airstep/runtime/asset_events.py"},  # a trigger event's status, no state
+    "run": {ROOT / "compiler/airstep_ui/records.py"},  # the `airstep run` command it starts
 }
 STATE_LITERALS = sorted({*TaskState, *RunState, *RunType})
 RULE_LITERALS = sorted(rule.value for rule in TriggerRule)

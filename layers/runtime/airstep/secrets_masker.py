@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -105,14 +105,32 @@ def redact(text: str) -> str:
     return _masker().redact(text)
 
 
+# Where masked task output goes: (stream name, masked text, the stream the task wrote to)
+Router = Callable[[str, str, TextIO], None]
+
+
+def _write_through(name: str, text: str, stream: TextIO) -> None:
+    stream.write(text)
+
+
+_router: Router = _write_through
+
+
+def route_output(router: Router) -> None:
+    """Send masked task output through `router` (airstep.runtime.task_logs: into the running try's log)."""
+    global _router
+    _router = router
+
+
 class RedactingStream(io.TextIOBase):
     """A text stream that masks secrets in what is written to it (task output: print, bash)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, name: str = "stdout") -> None:
         self.stream = stream
+        self.name = name
 
     def write(self, text: str) -> int:
-        self.stream.write(redact(text))
+        _router(self.name, redact(text), self.stream)
         return len(text)
 
     def flush(self) -> None:
@@ -136,7 +154,11 @@ class _MaskedOutput:
             self._running += 1
             if self._running == 1:
                 self._saved = (sys.stdout, sys.stderr)
-                sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+                # never a masked stream around another (left by a run that could not put the streams back)
+                if not isinstance(sys.stdout, RedactingStream):
+                    sys.stdout = RedactingStream(sys.stdout)
+                if not isinstance(sys.stderr, RedactingStream):
+                    sys.stderr = RedactingStream(sys.stderr, "stderr")
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:

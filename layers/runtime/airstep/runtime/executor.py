@@ -30,6 +30,7 @@ from airstep.errors import (
     ParamValidationError,
     PokeNotDone,
 )
+from airstep.runtime import task_logs
 from airstep.runtime.constants import DEFAULT_MAX_MAP_LENGTH, MAX_MAP_LENGTH_ENV, SERVICE_NAME
 from airstep.runtime.context import ExternalStates, TaskInstanceView, build_context, current_context
 from airstep.runtime.dag_cache import DagVersionError, get_dag
@@ -73,6 +74,11 @@ class TryRequest:
     measure: bool = False  # count a mapped task's instances instead of running a try
     external: dict[str, Any] | None = None  # an ExternalTaskSensor's poke: what the runner read (ExternalStates)
     earlier_tries: int = 0  # the instance's tries before it was last cleared: its retries count from there
+
+    @property
+    def log_key(self) -> task_logs.TryKey:
+        """Whose log the try's output is."""
+        return task_logs.TryKey(self.run.dag_id, self.run.run_id, self.task_id, self.map_index, self.try_number)
 
     def to_event(self) -> dict[str, Any]:
         return {
@@ -271,7 +277,10 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     # Callbacks share the try's time (the state machine's timeout for the step allows the try and a
     # margin, not more), and those after the try get at most CALLBACK_SECONDS beyond its limit.
     budget = Budget(started, min(remaining_seconds, limit_seconds + CALLBACK_SECONDS))
-    with masked_output, airflow_imports(), current_context(context):
+    key = task_logs.TryKey(
+        request.run.dag_id, request.run.run_id, request.task_id, request.map_index, request.try_number
+    )
+    with masked_output, airflow_imports(), current_context(context), task_logs.capturing(key):
         run_callbacks(task.on_execute_callback, context, Budget(started, limit_seconds))
         seconds = max(limit_seconds - (time.monotonic() - started), 0.0)
         result, callback_list = _try(task, view, context, seconds, f"{limit_seconds:g} s ({why})", request)
@@ -308,6 +317,7 @@ def _try(
         outcome = TryResult(TaskState.SKIPPED, _kept(request.owner, view.pushed), error=redact(str(exc)) or None)
         return outcome, task.on_skipped_callback
     except BaseException as exc:  # noqa: BLE001 - any failure of task code fails the try
+        task_logs.failed_with(exc)
         final = isinstance(exc, AirflowFailException)
         error, kind = redact(_describe(exc)), type(exc).__name__
         context["exception"] = exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from datetime import timedelta
 from typing import Any
@@ -38,6 +39,9 @@ _DEFAULTS: dict[str, Any] = {
 # A queue names an executor function (airstep.contract.executor_function).
 QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 POOL_NAME = re.compile(r"[^\x00-\x1f]{1,256}")  # Airflow's pool column: up to 256 characters
+
+
+TASK_LOGGER = "airflow.task"  # Airflow's: its tasks' loggers are under it, at INFO
 
 
 class BaseOperator(DependencyMixin):
@@ -274,6 +278,11 @@ class BaseOperator(DependencyMixin):
         self.upstream_task_ids.add(other.task_id)
         self.edge_locations.setdefault(other.task_id, caller_location())
         other.downstream_task_ids.add(self.task_id)
+
+    @property
+    def log(self) -> logging.Logger:
+        """Airflow's task logger (`self.log.info(...)`): INFO and above go to the try's log."""
+        return logging.getLogger(f"{TASK_LOGGER}.operators.{type(self).__module__}.{type(self).__name__}")
 
     def execute(self, context: dict[str, Any]) -> Any:
         """Run the task; what it returns becomes its XCom. Operators override this."""

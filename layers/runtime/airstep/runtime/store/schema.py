@@ -76,6 +76,7 @@ CONSUMER_PREFIX = "CONSUMER#"
 ASSET_QUEUE_PREFIX = "ASSETQ#"
 QUEUED_ASSET_PREFIX = "QUEUED#"
 ASSET_SEQUENCE_SK = "SEQ"
+DAG_PREFIX = "DAG#"
 WATCHED_BUCKET_PREFIX = "BUCKET#"
 WATCHED_QUEUE_PREFIX = "SQS#"
 WATCH_PREFIX = "WATCH#"
@@ -83,7 +84,7 @@ SOURCE_PREFIX = "SOURCE#"
 
 
 def dag_pk(dag_id: str) -> str:
-    return f"DAG#{dag_id}"
+    return f"{DAG_PREFIX}{dag_id}"
 
 
 def file_pk(file: str) -> str:
