@@ -118,9 +118,10 @@ def gantt_svg(instances: list[TaskInstance]) -> str:
     ]
     for tick in range(5):
         x = GANTT_LABEL + GANTT_WIDTH * tick / 4
+        anchor = ' text-anchor="end"' if tick == 4 else ""  # the last label ends at its line
         parts.append(
             f'<line class="tick" x1="{x:.0f}" y1="0" x2="{x:.0f}" y2="{height}"/>'
-            f'<text class="tick" x="{x + 3:.0f}" y="12">+{span * tick / 4:.2f}s</text>'
+            f'<text class="tick" x="{x + (-3 if tick == 4 else 3):.0f}" y="12"{anchor}>+{span * tick / 4:.2f}s</text>'
         )
     for row, (instance, start, end) in enumerate(zip(timed, starts, ends, strict=True), 1):
         y = row * GANTT_ROW
