@@ -126,14 +126,41 @@ def compile_command(
 def graph(
     dag_file: str,
     dag_id: Annotated[str | None, typer.Option(help="which DAG, if the file has several")] = None,
+    form: Annotated[str, typer.Option("--format", help="mermaid, svg or png")] = "mermaid",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write it to this file (png: needed)")] = None,
 ) -> None:
-    """Print the DAG as a Mermaid flowchart."""
+    """Draw the DAG: a Mermaid flowchart, or the picture `airstep ui` draws (task groups as boxes) as
+    SVG or PNG."""
     try:
+        if form not in ("mermaid", "svg", "png"):
+            raise UserError([f"--format {form}: mermaid, svg or png"])
+        if form == "png" and output is None:
+            raise UserError(["--format png: name the file to write with -o FILE.png"])
         _, models = load_one(dag_file, dag_id)
         model = the_only_dag(dag_file, models)
+        drawn = _drawing(model, form)
     except UserError as exc:
         fail(exc.lines)
-    print(mermaid(model))
+    if output is None:
+        print(drawn.decode(), end="")
+        return
+    output.write_bytes(drawn)
+    err.print(f"wrote {output}")
+
+
+def _drawing(model: DagModel, form: str) -> bytes:
+    if form == "mermaid":
+        return (mermaid(model) + "\n").encode()
+    from airstep_ui.pictures import graph_svg
+
+    svg = graph_svg(model, [])
+    if form == "svg":
+        return (svg + "\n").encode()
+    try:
+        import resvg_py
+    except ImportError:
+        raise UserError(["--format png needs resvg-py: pip install 'airstep[png]'"]) from None
+    return bytes(resvg_py.svg_to_bytes(svg_string=svg, background="white"))
 
 
 def mermaid(model: DagModel) -> str:

@@ -7,21 +7,9 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from airstep.states import RunState, TaskState
 from airstep_ui.api import as_text
+from airstep_ui.pictures import STATE_COLOURS
 
-# Airflow's state colours ("none": no try yet)
-STATE_COLOURS = {
-    TaskState.SUCCESS.value: "#008000",
-    TaskState.RUNNING.value: "#00d000",
-    TaskState.FAILED.value: "#e00000",
-    TaskState.UPSTREAM_FAILED.value: "#ffa500",
-    TaskState.SKIPPED.value: "#ff69b4",
-    TaskState.UP_FOR_RETRY.value: "#ffd700",
-    TaskState.UP_FOR_RESCHEDULE.value: "#40e0d0",
-    RunState.QUEUED.value: "#808080",  # a run waiting for a slot (max_active_runs)
-    "none": "#ffffff",
-}
 _STATE_CSS = "".join(
     f".task.state-{state} rect {{ stroke: {colour}; }} .bar.state-{state} rect {{ fill: {colour}; }}"
     f".cell.state-{state}, .badge.state-{state} {{ background: {colour}; }}"

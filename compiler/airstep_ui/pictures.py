@@ -9,9 +9,22 @@ from html import escape
 
 from airstep.model import DagModel
 from airstep.runtime.store import TaskInstance
-from airstep.states import TaskState
+from airstep.states import RunState, TaskState
 from airstep_ui.layout import NODE_HEIGHT, NODE_WIDTH, layered
 
+# Airflow's state colours ("none": no try yet)
+STATE_COLOURS = {
+    TaskState.SUCCESS.value: "#008000",
+    TaskState.RUNNING.value: "#00d000",
+    TaskState.FAILED.value: "#e00000",
+    TaskState.UPSTREAM_FAILED.value: "#ffa500",
+    TaskState.SKIPPED.value: "#ff69b4",
+    TaskState.UP_FOR_RETRY.value: "#ffd700",
+    TaskState.UP_FOR_RESCHEDULE.value: "#40e0d0",
+    RunState.QUEUED.value: "#808080",  # a run waiting for a slot (max_active_runs)
+    "none": "#ffffff",
+}
+FONT = 'font-family="DejaVu Sans, Arial, sans-serif" font-size="12"'  # named: a PNG renderer has no default
 MARGIN = 24
 GROUP_PAD = 10
 GROUP_LABEL = 14
@@ -56,7 +69,7 @@ def graph_svg(model: DagModel, instances: list[TaskInstance]) -> str:
     top = GROUP_PAD + GROUP_LABEL * (max(depth.values(), default=0) + 1)
     width, height = layout.width + 2 * MARGIN, layout.height + 2 * MARGIN + 2 * top
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{width:.0f}" height="{height:.0f}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" {FONT} width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="{-MARGIN:.0f} {-MARGIN - top:.0f} {width:.0f} {height:.0f}" role="img" aria-label="graph">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#888"/></marker></defs>',
@@ -74,14 +87,16 @@ def graph_svg(model: DagModel, instances: list[TaskInstance]) -> str:
         x0, y0 = min(xs) - pad, min(ys) - pad - GROUP_LABEL
         x1, y1 = max(xs) + NODE_WIDTH + pad, max(ys) + NODE_HEIGHT + pad
         parts.append(
-            f'<g class="group" data-group-id="{escape(group)}"><rect x="{x0:.0f}" y="{y0:.0f}" '
+            f'<g class="group" data-group-id="{escape(group)}"><rect fill="#e8f1fb" fill-opacity=".5" stroke="#8ab4e8" '
+            f'x="{x0:.0f}" y="{y0:.0f}" '
             f'width="{x1 - x0:.0f}" height="{y1 - y0:.0f}" rx="8"/>'
-            f'<text x="{x0 + 8:.0f}" y="{y0 + 12:.0f}">{escape(group)}</text></g>'
+            f'<text fill="#1d5fa8" x="{x0 + 8:.0f}" y="{y0 + 12:.0f}">{escape(group)}</text></g>'
         )
     for (upstream, downstream), points in layout.edges.items():
         path = " L ".join(f"{p.x:.0f} {p.y:.0f}" for p in points)
         parts.append(
-            f'<path class="edge" data-from="{escape(upstream)}" data-to="{escape(downstream)}" d="M {path}" '
+            f'<path class="edge" data-from="{escape(upstream)}" data-to="{escape(downstream)}" '
+            f'fill="none" stroke="#888" d="M {path}" '
             'marker-end="url(#arrow)"/>'
         )
     for task in model.tasks:
@@ -89,12 +104,13 @@ def graph_svg(model: DagModel, instances: list[TaskInstance]) -> str:
         state, count = states.get(task.task_id, ("none", 0))
         label = task.task_id.rsplit(".", 1)[-1] if task.task_group else task.task_id
         if task.mapped:
-            label += f" [{count}]"
+            label += f" [{count}]" if count else " [ ]"  # its instances in the run; none drawn yet
         shown = label if len(label) <= 26 else label[:25] + "…"
         parts.append(
             f'<g class="task state-{state}" data-task-id="{escape(task.task_id)}" data-state="{state}">'
             f"<title>{escape(task.task_id)}: {state}</title>"
-            f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="5"/>'
+            f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="5" fill="white" '
+            f'stroke="{STATE_COLOURS.get(state, "#bbb") if state != "none" else "#bbb"}" stroke-width="3"/>'
             f'<text x="{box.x + 8:.0f}" y="{box.y + 19:.0f}">{escape(shown)}</text></g>'
         )
     parts.append("</svg>")

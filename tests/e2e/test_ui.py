@@ -263,3 +263,29 @@ def test_a_head_request_has_the_headers_of_the_page_and_no_body(ran):
     app, _ = ran
     status, headers, body = request(app, "HEAD", "/api/dags")
     assert status == 200 and body == "" and int(headers["Content-Length"]) > 0
+
+
+def test_airstep_graph_draws_the_uis_picture_as_svg_or_png(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from airstep_cli.main import app
+
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    monkeypatch.chdir(tmp_path)
+    cli = CliRunner()
+    svg = cli.invoke(app, ["graph", "pipeline.py", "--format", "svg"])
+    assert svg.exit_code == 0, svg.output
+    drawn = re.findall(r'data-task-id="([^"]+)" data-state="none"', svg.stdout)
+    assert drawn == ["extract", "transform.clean", "transform.check", "load"]
+    assert 'data-group-id="transform"' in svg.stdout and "clean [ ]" in svg.stdout
+    png = cli.invoke(app, ["graph", "pipeline.py", "--format", "png", "-o", "pipeline.png"])
+    assert png.exit_code == 0, png.output
+    picture = (tmp_path / "pipeline.png").read_bytes()
+    assert picture[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(picture[16:20], "big")
+    assert width == int(float(re.search(r'width="([\d.]+)"', svg.stdout).group(1)))
+    unnamed = cli.invoke(app, ["graph", "pipeline.py", "--format", "png"])
+    assert unnamed.exit_code == 1 and "name the file to write with -o FILE.png" in unnamed.output
+    other = cli.invoke(app, ["graph", "pipeline.py", "--format", "dot"])
+    assert other.exit_code == 1 and "--format dot: mermaid, svg or png" in other.output
+    assert cli.invoke(app, ["graph", "pipeline.py"]).stdout.startswith("flowchart LR")
