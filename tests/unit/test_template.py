@@ -158,3 +158,26 @@ def test_the_asset_events_timeout_is_the_one_watched_queues_are_checked_against(
     from airstep_compiler.queue_mappings import FUNCTION_TIMEOUT_SECONDS
 
     assert RESOURCES["AssetEventsFunction"]["Properties"]["Timeout"] == FUNCTION_TIMEOUT_SECONDS
+
+
+def test_the_dashboard_reads_the_metrics_and_log_lines_the_code_writes():
+    import json
+    import re
+
+    from airstep.runtime.run_tracker import EXECUTION_STATUS, STATUS_METRICS
+    from airstep.runtime.task_runner import TRY_ENDED
+
+    body, names = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: m.group(1), body))["widgets"]
+    emitted = {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors"}
+    charted = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"] if m[0] == "airstep"}
+    assert charted and charted <= emitted
+    queries = [w["properties"]["query"] for w in widgets if w["type"] == "log"]
+    assert any(f"message = '{EXECUTION_STATUS}'" in q and "by dag_id, status" in q for q in queries)
+    assert any(f"message = '{TRY_ENDED}'" in q and "state = 'failed'" in q for q in queries)
+    assert any(f"message = '{TRY_ENDED}'" in q and "pct(duration, 99)" in q for q in queries)
+    sources = {re.match(r"SOURCE '(\w+)'", q).group(1) for q in queries}
+    assert {names[s]["Ref"] for s in sources} == {"TrackRunsLogGroup", "RunTaskLogGroup"}
+    (dlq_widget,) = [w for w in widgets if w["type"] == "metric" and w["properties"]["metrics"][0][0] == "AWS/SQS"]
+    placeholders = {m[-1] for m in dlq_widget["properties"]["metrics"]}
+    assert {names[p]["Fn::GetAtt"][0] for p in placeholders} == {"FailedEventsQueue", "ScheduleDeadLetterQueue"}

@@ -24,6 +24,7 @@ from airstep.states import RunState, RunType
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 # The metric each final status adds (alarms in template.yaml watch them).
+EXECUTION_STATUS = "execution status"  # a log line: template.yaml's dashboard queries it
 STATUS_METRICS = {"FAILED": "RunsFailed", "TIMED_OUT": "RunsTimedOut", "ABORTED": "RunsAborted"}
 
 RUN_STATES = {
@@ -54,7 +55,7 @@ def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
         error=_error(detail),
     )
     logger.info(
-        "execution status", extra={"dag_id": run.dag_id, "run_id": run.run_id, "status": status, "applied": applied}
+        EXECUTION_STATUS, extra={"dag_id": run.dag_id, "run_id": run.run_id, "status": status, "applied": applied}
     )
     return {"tracked": applied, "dag_id": run.dag_id, "run_id": run.run_id, "status": status}
 

@@ -61,6 +61,7 @@ from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
 
 logger = Logger(service=SERVICE_NAME)
+TRY_ENDED = "task try ended"  # a log line: template.yaml's dashboard queries it
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 # A try without an execution_timeout stops this long before the runner's own invocation would end, so
 # that the runner can still record it.
@@ -590,7 +591,15 @@ class Invocation:
         if state in FINISHED:
             self._signal_unless_instance()
             self._release_pool(self.task_id, index)
-        logger.info("task try ended", extra={"try_number": try_number, "state": state.value})
+        logger.info(  # the dashboard's task failures and duration percentiles are read from this line
+            TRY_ENDED,
+            extra={
+                "try_number": try_number,
+                "map_index": index,
+                "state": state.value,
+                "duration": seconds_between(started, ended),
+            },
+        )
         return TaskOutcome(self.task_id, state, try_number)
 
     def _settle(
