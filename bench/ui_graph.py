@@ -37,7 +37,7 @@ def run_page(model: DagModel, instances: list[TaskInstance]) -> str:
         "duration": None,
         "triggered_by": "cli",
         "error": None,
-        "tasks": [{**i.to_dict(), "state": i.state.value if i.state else None} for i in instances],
+        "tasks": [i.to_dict() for i in instances],
     }
     return pages.run_page(data, pictures.graph_svg(model, instances), pictures.gantt_svg(instances))
 

@@ -22,7 +22,7 @@ import typer
 from airstep.model import DagModel
 from airstep.runtime import assets
 from airstep.runtime.asset_events import MAX_MESSAGE_BYTES, sqs_message
-from airstep.runtime.store.assets import AssetEvent, Consumer, queue_source, s3_location
+from airstep.runtime.store.assets import AssetEvent, Consumer, queue_source, queue_url, s3_location
 from airstep.sandbox import ParsedFile, parse_dag_file
 from airstep.states import RunState
 from airstep_cli.dagfiles import expand_paths, source_of
@@ -121,8 +121,8 @@ def assets_list(
         for name, uri in assets.condition_assets(consumer.condition).items() if consumer else ():
             row(name, uri)["consumers"].append(dag.model.dag_id)
         for name, uri, arn in sorted(assets.condition_queues(consumer.condition)) if consumer else ():
-            if _queue_url(arn) not in row(name, uri)["queues"]:
-                row(name, uri)["queues"].append(_queue_url(arn))
+            if queue_url(arn) not in row(name, uri)["queues"]:
+                row(name, uri)["queues"].append(queue_url(arn))
     if rows and LOCAL_STATE.exists():
         from airstep_local.engine import LocalEngine
 
@@ -260,7 +260,7 @@ def _event_and_runs(asset: str, folder: Path, update: _Update, fast_retries: boo
 def _watched_queue(name: str, scheduled: list[Consumer], update: _Update) -> str:
     """The ARN of the queue `--message` sends to: the one the asset's AssetWatchers watch, or `--queue`."""
     queues = {
-        arn: _queue_url(arn)
+        arn: queue_url(arn)
         for consumer in scheduled
         for asset, _, arn in assets.condition_queues(consumer.condition)
         if asset == name
@@ -296,11 +296,6 @@ def queue_message(queue_arn: str, body: str) -> dict[str, Any]:
         "eventSourceARN": queue_arn,
         "awsRegion": queue_arn.split(":")[3],
     }
-
-
-def _queue_url(arn: str) -> str:
-    _, _, _, region, account, name = arn.split(":", 5)
-    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
 
 
 def object_created(uri: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from airstep.runtime.store.assets import queue_url
+
 BATCH_SIZE = 10  # messages per invocation: each is an event of its own, so a batch only saves invocations
 MAX_CONCURRENCY = 2  # Lambda's least: a burst waits on its queue rather than contend for one asset's counter
 FUNCTION_TIMEOUT_SECONDS = 20  # the asset-events function's (template.yaml): Lambda maps no queue whose
@@ -42,12 +44,10 @@ def sync(lambda_client: Any, function_arn: str, watched: set[str]) -> dict[str, 
 def unreadable(sqs: Any, queue_arn: str) -> str | None:
     """Why Lambda would refuse to map the queue (it does not exist, or its visibility timeout is too
     short), or None."""
-    _, partition, _, region, account, name = queue_arn.split(":", 5)
-    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
     try:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=f"https://sqs.{region}.{domain}/{account}/{name}", AttributeNames=["VisibilityTimeout"]
-        )["Attributes"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url(queue_arn), AttributeNames=["VisibilityTimeout"])[
+            "Attributes"
+        ]
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):

@@ -330,15 +330,16 @@ class LocalEngine:
         ]
         rerun = {i["pk"]["S"] for i in scanned if i["sk"]["S"] == RUN_SK}  # a run run again replaces its records
         # assets were loaded: what is left of them now (a consumed queue entry stays consumed)
-        rerun |= {pk for pk, _ in self._stored_items() if pk.startswith((ASSET_PREFIX, ASSET_QUEUE_PREFIX))}
+        stored = self._stored_items()
+        rerun |= {pk for pk, _ in stored if pk.startswith((ASSET_PREFIX, ASSET_QUEUE_PREFIX))}
         if self._load:  # `airstep pools ...` (and clear): the pools as they are now, one deleted stays deleted
             rerun.add(POOLS_PK)
         else:  # a run changes no pool: keep them as stored (another command may have set them meanwhile)
             scanned = [i for i in scanned if i["pk"]["S"] != POOLS_PK]
-        items = {k: item for k, item in self._stored_items().items() if k[0] not in rerun}
+        items = {k: item for k, item in stored.items() if k[0] not in rerun}
         items.update(((i["pk"]["S"], i["sk"]["S"]), i) for i in scanned)
         items = _newest_runs(items, KEEP_RUNS_PER_DAG, KEEP_RUN_RECORDS_PER_DAG)
-        _drop_logs_of_dropped_runs(self.logs_dir, self._stored_items(), items)
+        _drop_logs_of_dropped_runs(self.logs_dir, stored, items)
         self._keep_models(items)
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_file.with_suffix(".tmp")

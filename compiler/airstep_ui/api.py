@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from airstep.runtime import task_logs
-from airstep.runtime.store import DagRecord, RunRecord, TaskInstance
+from airstep.runtime.store import DagRecord, RunRecord
 from airstep_ui.pictures import task_states
 from airstep_ui.records import Records
 
@@ -130,7 +130,7 @@ def run(records: Records, dag_id: str, run_id: str) -> dict[str, Any]:
     """A run and every task instance of it (each instance's latest try)."""
     found = _run_record(records, dag_id, run_id)
     instances = sorted(records.instances(dag_id, run_id), key=lambda t: (t.start or "~", t.task_id, t.map_index))
-    return {**_run(found), "tasks": [_instance(i) for i in instances]}
+    return {**_run(found), "tasks": [i.to_dict() for i in instances]}
 
 
 def log(
@@ -188,19 +188,6 @@ def _run(run: RunRecord) -> dict[str, Any]:
         "duration": run.duration,
         "triggered_by": run.triggered_by,
         "error": run.error,
-    }
-
-
-def _instance(instance: TaskInstance) -> dict[str, Any]:
-    return {
-        "task_id": instance.task_id,
-        "map_index": instance.map_index,
-        "state": instance.state.value if instance.state else None,
-        "try_number": instance.try_number,
-        "start": instance.start,
-        "end": instance.end,
-        "duration": instance.duration,
-        "error": instance.error,
     }
 
 

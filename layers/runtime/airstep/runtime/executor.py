@@ -277,10 +277,7 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
     # Callbacks share the try's time (the state machine's timeout for the step allows the try and a
     # margin, not more), and those after the try get at most CALLBACK_SECONDS beyond its limit.
     budget = Budget(started, min(remaining_seconds, limit_seconds + CALLBACK_SECONDS))
-    key = task_logs.TryKey(
-        request.run.dag_id, request.run.run_id, request.task_id, request.map_index, request.try_number
-    )
-    with masked_output, airflow_imports(), current_context(context), task_logs.capturing(key):
+    with masked_output, airflow_imports(), current_context(context), task_logs.capturing(request.log_key):
         run_callbacks(task.on_execute_callback, context, Budget(started, limit_seconds))
         seconds = max(limit_seconds - (time.monotonic() - started), 0.0)
         result, callback_list = _try(task, view, context, seconds, f"{limit_seconds:g} s ({why})", request)

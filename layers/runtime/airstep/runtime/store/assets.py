@@ -106,6 +106,13 @@ def queue_arn(url: str) -> str:
     return f"arn:{partition}:sqs:{region}:{account}:{name}"
 
 
+def queue_url(arn: str) -> str:
+    """An SQS queue's URL from its ARN (`queue_arn` the other way)."""
+    _, partition, _, region, account, name = arn.split(":", 5)
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
 def s3_location(uri: str) -> tuple[str, str] | None:
     """The bucket and key (a prefix, for a folder) an s3:// URI names; None for any other URI."""
     parsed = urllib.parse.urlsplit(uri)
