@@ -316,8 +316,18 @@ def _stepfunctions(operation: str, p: dict[str, Any]) -> list[Request]:
         return [Request(action, p["stateMachineArn"])]
     if operation in ("DescribeStateMachine", "UpdateStateMachine", "DeleteStateMachine"):
         return [Request(action, p["stateMachineArn"])]
-    if operation in ("DescribeExecution", "StopExecution", "DescribeStateMachineForExecution"):
+    if operation in (
+        "DescribeExecution",
+        "StopExecution",
+        "DescribeStateMachineForExecution",
+        "GetExecutionHistory",
+        "ListMapRuns",
+    ):
         return [Request(action, p["executionArn"])]
+    if operation == "ListExecutions" and "mapRunArn" in p:  # a Distributed Map's children
+        return [Request(action, p["mapRunArn"])]
+    if operation == "DescribeMapRun":
+        return [Request(action, p["mapRunArn"])]
     raise ValueError(f"no IAM mapping for states:{operation}")
 
 

@@ -44,6 +44,8 @@ from airstep_cli.logs import logs
 from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, local_runs, open_target
 from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
 from airstep_cli.output import STATE_STYLE, Progress, err, fail, out, print_errors, print_rows, print_table
+from airstep_cli.prices import describe as describe_price
+from airstep_cli.prices import estimate_per_run, price
 from airstep_cli.ui import ui
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 
@@ -117,6 +119,9 @@ def compile_command(
             f"{target}: {result.task_count} tasks, {result.state_count} states ({result.gate_count} gates), "
             f"~{result.transitions_per_run} transitions/run, ~{result.history_events_per_run} history events/run, "
             f"{result.definition_bytes:,} bytes"
+        )
+        out.print(
+            f"  cost: {estimate_per_run(result.transitions_per_run, result.invocations_per_run + result.task_count)}"
         )
         for shape in result.shapes():
             out.print(f"  {shape}")
@@ -588,14 +593,16 @@ def runs_show(
     }
     events = run.get("triggering_asset_events", [])
     asker = run.get("triggering_task")
+    cost = {"usage": run["usage"], "cost": price(run["usage"], target.region).to_dict()}
     if as_json:
         extra = {"triggering_task": asker} if asker else {}
-        shown = {**summary, **extra, "triggering_asset_events": events, "tasks": [t.to_dict() for t in tasks]}
+        shown = {**summary, **extra, **cost, "triggering_asset_events": events, "tasks": [t.to_dict() for t in tasks]}
         print(json.dumps(shown, indent=2))
         return
     for key, value in summary.items():
         if value not in (None, 0):  # a run never cleared has clear_number 0
             out.print(f"[bold]{key}[/bold]: {value}", markup=True)
+    out.print(f"[bold]cost[/bold]: {escape(describe_price(run['usage'], target.region))}")
     if asker:
         by = f"{asker['dag_id']}.{asker['task_id']}" + (f"[{asker['map_index']}]" if asker["map_index"] >= 0 else "")
         out.print(f"[bold]triggering task[/bold]: {escape(by)} in {escape(asker['run_id'])}")

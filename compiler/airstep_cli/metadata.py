@@ -28,7 +28,7 @@ class Target:
     schedule_group: str | None = None
     logs: Any = None  # CloudWatch Logs, where the stack's tries' logs are
     task_log_group: str | None = None  # the default executor's log group (a queue's: <this>-<queue>)
-    region: str | None = None
+    region: str = "us-east-1"  # the stack's (its prices); local runs are priced as if in us-east-1
 
 
 def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
@@ -94,7 +94,7 @@ def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
             outputs.get("ScheduleGroupName"),
             boto3.client("logs", region_name=region),
             outputs.get("TaskLogGroupName"),
-            region,
+            client.meta.region_name,
         )
         try:
             yield target

@@ -129,6 +129,7 @@ class CompiledDag:
     transitions_per_run: int
     history_events_per_run: int
     history_events_worst_case: int
+    invocations_per_run: int = 0  # of the task runner, when every task succeeds at its first try
     mapped_tasks: tuple[str, ...] = ()  # each mapped task, by id
     # each mapped task group, how many tasks it holds and the history events an inline instance writes
     mapped_groups: tuple[tuple[str, int, int], ...] = ()
@@ -242,6 +243,7 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
         task_count=len(model.tasks),
         gate_count=emitter.gates,
         transitions_per_run=cost.transitions,
+        invocations_per_run=cost.invocations,
         history_events_per_run=cost.events,
         history_events_worst_case=cost.worst_case_events([t.retries for t in model.tasks]),
         mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped and t.map_group is None),

@@ -39,6 +39,7 @@ class RunCost:
     def __init__(self) -> None:
         self.states = 0
         self.transitions = 0
+        self.invocations = 0  # of the task runner: each Task state, and each gate (a Task waiting for its token)
         self.events = _EXECUTION_EVENTS
         self.longest_name = ""
 
@@ -46,6 +47,7 @@ class RunCost:
         """A state of type `kind` that a run enters `runs` times (0: only on a failure path)."""
         self.states += 1
         self.transitions += runs
+        self.invocations += runs if kind in ("Task", "Wait") else 0
         self.events += runs * _EVENTS[kind]
         if len(name) > len(self.longest_name):
             self.longest_name = name

@@ -43,11 +43,11 @@ Listener = Callable[[str, dict[str, Any], Any, str | None, bool], None]
 class FakeLambdaContext:
     """The attributes of a Lambda context object that Powertools and handlers read."""
 
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, memory_mb: int = 1024) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = 1024
+        self.memory_limit_in_mb = memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
@@ -105,6 +105,7 @@ class LocalSession(boto3.Session):
         self.listener: Listener | None = None
         self.faults: Faults | None = None
         self.calls: list[AwsCall] | None = None
+        self.memory_mb: dict[str, int] = {}  # the functions' memory, as template.yaml configures it
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self.events.register_first("before-call.lambda.Invoke", self._invoke)
@@ -130,11 +131,15 @@ class LocalSession(boto3.Session):
                 return self._handlers[name]
         raise LookupError(f"no local handler for Lambda function {function_name!r}")
 
+    def context(self, function_name: str) -> FakeLambdaContext:
+        """A context for an invocation of the function, with its memory (`memory_mb`; else 1,024 MB)."""
+        return FakeLambdaContext(function_name, self.memory_mb.get(function_name, 1024))
+
     def invoke_locally(self, function_name: str, event: dict[str, Any]) -> Any:
         """Run a function's handler as its service would (EventBridge, S3): not through the Lambda API."""
         entered = current_function.set(function_name)
         try:
-            return self.handler(function_name)(event, FakeLambdaContext(function_name))
+            return self.handler(function_name)(event, self.context(function_name))
         finally:
             current_function.reset(entered)
 
@@ -168,10 +173,10 @@ class LocalSession(boto3.Session):
         try:
             if self.faults is not None and self.faults.duplicated(function_name, event):
                 try:  # an earlier delivery of the same event, whose answer nobody hears
-                    handler(event, FakeLambdaContext(function_name))
+                    handler(event, self.context(function_name))
                 except Exception:  # noqa: BLE001, S110 - its caller never sees it either
                     pass
-            result = handler(event, FakeLambdaContext(function_name))
+            result = handler(event, self.context(function_name))
             body = json.dumps(result).encode()
             if listener is not None:
                 listener(function_name, event, result, None, True)

@@ -39,7 +39,15 @@ from airstep.runtime import (
     task_runner,
 )
 from airstep.runtime.clients import registry
-from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, START_RUN_FUNCTION_ENV, TABLE_NAME_ENV, XCOM_BUCKET_ENV
+from airstep.runtime.constants import (
+    DEFAULT_EXECUTOR_MEMORY_MB,
+    EXECUTOR_FUNCTION_ENV,
+    EXECUTOR_MEMORY_ENV,
+    RUNNER_MEMORY_MB,
+    START_RUN_FUNCTION_ENV,
+    TABLE_NAME_ENV,
+    XCOM_BUCKET_ENV,
+)
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
 from airstep.runtime.store.assets import Consumer
@@ -192,6 +200,7 @@ class LocalEngine:
     def __enter__(self) -> LocalEngine:
         environment = (
             (EXECUTOR_FUNCTION_ENV, self.names.execute_task),
+            (EXECUTOR_MEMORY_ENV, str(DEFAULT_EXECUTOR_MEMORY_MB)),
             ("AWS_DEFAULT_REGION", REGION),
             (TABLE_NAME_ENV, self.names.table),
             (XCOM_BUCKET_ENV, self.names.xcom_bucket),
@@ -215,6 +224,10 @@ class LocalEngine:
         }
         self._saved_sink = task_logs.configure(task_logs.FileSink(self.logs_dir))
         self.session = LocalSession(handlers, region_name=REGION)
+        self.session.memory_mb = {
+            self.names.run_task: RUNNER_MEMORY_MB,
+            self.names.execute_task: DEFAULT_EXECUTOR_MEMORY_MB,
+        }
         boto3.DEFAULT_SESSION = self.session
         registry.reset()
         # Runtime logs (Powertools JSON) go to stderr so stdout stays the command's result;
@@ -278,7 +291,7 @@ class LocalEngine:
             description = self.sfn.describe_execution(executionArn=arn)  # task still runs: none outlives us
             if description["status"] == "RUNNING":
                 description = {**description, "status": "ABORTED", "stopDate": datetime.now(UTC)}
-            run_tracker.track(run_tracker.status_event(run_tracker.execution_detail(description)), self.store)
+            run_tracker.track(run_tracker.status_event(run_tracker.execution_detail(description)), self.store, self.sfn)
 
     def _stored_items(self) -> dict[tuple[str, str], dict[str, Any]]:
         if self._state_file is None or not self._state_file.exists():
@@ -589,7 +602,7 @@ class LocalEngine:
         """Tell the run tracker an execution's status, and what its end sets off, as EventBridge would."""
         description = self.sfn.describe_execution(executionArn=execution)
         event = run_tracker.status_event(run_tracker.execution_detail(description))
-        tracked = run_tracker.track(event, self.store)
+        tracked = run_tracker.track(event, self.store, self.sfn)
         run_tracker.after_end(event, tracked, self.store, self.sfn, boto3.client("lambda"))
 
     def finish(self, started: StartedRun, poll_seconds: float = 0.05) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from airstep.runtime import task_logs
 from airstep.runtime.store import DagRecord, RunRecord
+from airstep_cli.prices import price
 from airstep_ui.pictures import task_states
 from airstep_ui.records import Records
 
@@ -127,10 +128,12 @@ def trigger(records: Records, dag_id: str, conf: dict[str, Any]) -> dict[str, An
 
 
 def run(records: Records, dag_id: str, run_id: str) -> dict[str, Any]:
-    """A run and every task instance of it (each instance's latest try)."""
+    """A run, what it used and cost, and every task instance of it (each instance's latest try)."""
     found = _run_record(records, dag_id, run_id)
     instances = sorted(records.instances(dag_id, run_id), key=lambda t: (t.start or "~", t.task_id, t.map_index))
-    return {**_run(found), "tasks": [i.to_dict() for i in instances]}
+    usage = found.usage()
+    cost = {"usage": usage, "cost": price(usage, records.pricing_region).to_dict()}
+    return {**_run(found), **cost, "tasks": [i.to_dict() for i in instances]}
 
 
 def log(

@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from airstep_cli.prices import describe as describe_cost
 from airstep_ui.api import as_text
 from airstep_ui.pictures import STATE_COLOURS
 
@@ -155,6 +156,7 @@ def run_page(data: dict[str, Any], graph: str, gantt: str) -> str:
         for name in ("state", "run_type", "logical_date", "start", "end", "duration", "triggered_by", "error")
         if data[name] is not None
     )
+    facts += f"<tr><th>cost</th><td class=cost>{escape(describe_cost(data['usage'], data['cost']['region']))}</td></tr>"
     rows = "".join(_task_row(dag_id, run_id, t) for t in data["tasks"])
     body = (
         f"<table class=facts>{facts}</table><h2>Graph</h2><div class=picture>{graph}</div>"

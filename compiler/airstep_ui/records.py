@@ -16,11 +16,14 @@ from airstep.model import DagModel
 from airstep.runtime import task_logs
 from airstep.runtime.store import DagRecord, ImportErrorRecord, RunKey, RunRecord, TaskInstance
 from airstep.runtime.store.schema import DAG_PREFIX, RUN_SK, run_pk, ti_prefix
+from airstep_cli.prices import DEFAULT_REGION
 
 
 class Records(Protocol):
-    """Read-only access to an environment's DAGs and runs."""
+    """Read-only access to an environment's DAGs and runs, and the region whose prices they cost."""
 
+    @property
+    def pricing_region(self) -> str: ...
     def dags(self) -> list[DagRecord]: ...
     def import_errors(self) -> list[ImportErrorRecord]: ...
     def runs(self, dag_id: str, limit: int) -> list[RunRecord]: ...
@@ -33,6 +36,8 @@ class Records(Protocol):
 
 class LocalRecords:
     """A folder's local history (`.airstep/`), read again whenever its file changes."""
+
+    pricing_region = DEFAULT_REGION  # a local run is priced as if it ran there
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -125,6 +130,10 @@ class StackRecords:
 
     def dags(self) -> list[DagRecord]:
         return sorted(self.target.store.list_dags(), key=lambda d: d.dag_id)
+
+    @property
+    def pricing_region(self) -> str:
+        return str(self.target.region)
 
     def import_errors(self) -> list[ImportErrorRecord]:
         return list(self.target.store.list_import_errors())

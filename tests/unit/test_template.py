@@ -181,3 +181,15 @@ def test_the_dashboard_reads_the_metrics_and_log_lines_the_code_writes():
     (dlq_widget,) = [w for w in widgets if w["type"] == "metric" and w["properties"]["metrics"][0][0] == "AWS/SQS"]
     placeholders = {m[-1] for m in dlq_widget["properties"]["metrics"]}
     assert {names[p]["Fn::GetAtt"][0] for p in placeholders} == {"FailedEventsQueue", "ScheduleDeadLetterQueue"}
+
+
+def test_local_runs_are_metered_at_the_memory_the_functions_are_given():
+    from airstep.runtime.constants import DEFAULT_EXECUTOR_MEMORY_MB, EXECUTOR_MEMORY_ENV, RUNNER_MEMORY_MB
+
+    resources = TEMPLATE["Resources"]
+    runner = resources["RunTaskFunction"]["Properties"]
+    assert runner["MemorySize"] == RUNNER_MEMORY_MB
+    assert runner["Environment"]["Variables"][EXECUTOR_MEMORY_ENV] == {"Ref": "TaskMemorySize"}
+    assert resources["ExecuteTaskFunction"]["Properties"]["MemorySize"] == {"Ref": "TaskMemorySize"}
+    assert TEMPLATE["Parameters"]["TaskMemorySize"]["Default"] == DEFAULT_EXECUTOR_MEMORY_MB
+    assert TEMPLATE["Globals"]["Function"]["Architectures"] == ["arm64"]  # the Lambda prices airstep_cli.prices uses

@@ -4,6 +4,10 @@ TABLE_NAME_ENV = "AIRSTEP_TABLE_NAME"
 SERVICE_NAME = "airstep"
 RETENTION_DAYS_ENV = "AIRSTEP_RETENTION_DAYS"
 EXECUTOR_FUNCTION_ENV = "AIRSTEP_EXECUTOR_FUNCTION"
+EXECUTOR_MEMORY_ENV = "AIRSTEP_EXECUTOR_MEMORY_MB"  # its memory, for the usage of a try whose executor crashed
+# template.yaml's memory sizes: the executor's (TaskMemorySize's default) and the runner's. A local run's usage is
+# metered at them; a deployed function reports its own.
+DEFAULT_EXECUTOR_MEMORY_MB, RUNNER_MEMORY_MB = 1024, 256
 XCOM_BUCKET_ENV = "AIRSTEP_XCOM_BUCKET"
 # The function that starts asset-triggered runs (start-run); unset locally, where the CLI runs them
 ASSET_RUNS_FUNCTION_ENV = "AIRSTEP_ASSET_RUNS_FUNCTION"

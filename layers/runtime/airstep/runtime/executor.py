@@ -36,6 +36,7 @@ from airstep.runtime.context import ExternalStates, TaskInstanceView, build_cont
 from airstep.runtime.dag_cache import DagVersionError, get_dag
 from airstep.runtime.deadline import call_with_deadline
 from airstep.runtime.store.task_instances import MAX_RENDERED_MAP_INDEX_CHARS, legacy_xcoms
+from airstep.runtime.usage import USAGE, Meter
 from airstep.runtime.xcoms import XComError, XComOwner, decode_xcoms, encode_xcoms, fetch_upstream, park_upstream
 from airstep.sdk.mapping import MAPPABLE_LITERALS, check_length
 from airstep.sdk.operators.trigger_dagrun import DagRunTriggerException
@@ -227,14 +228,16 @@ class RunCallbackRequest:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Run the try (or the callbacks) and answer its result with this invocation's own usage."""
+    meter = Meter(int(context.memory_limit_in_mb))
     remaining = context.get_remaining_time_in_millis() / 1000 - REPORTING_MARGIN_SECONDS
     if "callback" in event:
         callback = RunCallbackRequest.from_event(event)
         logger.append_keys(dag_id=callback.run.dag_id, run_id=callback.run.run_id, callback=callback.callback)
-        return run_dag_callbacks(callback, remaining)
+        return {**run_dag_callbacks(callback, remaining), USAGE: meter.report()}
     request = TryRequest.from_event(event)
     logger.append_keys(dag_id=request.run.dag_id, run_id=request.run.run_id, task_id=request.task_id)
-    return run_try(request, remaining).to_dict()
+    return {**run_try(request, remaining).to_dict(), USAGE: meter.report()}
 
 
 def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> TryResult:

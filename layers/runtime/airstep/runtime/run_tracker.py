@@ -19,6 +19,7 @@ from airstep.runtime.admission import release
 from airstep.runtime.clients import client
 from airstep.runtime.constants import ASSET_RUNS_FUNCTION_ENV, SERVICE_NAME
 from airstep.runtime.store import MetadataStore, metadata_store
+from airstep.runtime.usage import Transitions, count_transitions
 from airstep.states import RunState, RunType
 
 logger = Logger(service=SERVICE_NAME)
@@ -36,7 +37,9 @@ RUN_STATES = {
 }
 
 
-def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
+def track(event: dict[str, Any], store: MetadataStore, sfn: Any = None) -> dict[str, Any]:
+    """Apply the event's status to its run's record; a final one with the execution's transitions,
+    counted from its history through `sfn` (None: not counted)."""
     detail = event["detail"]
     status = detail["status"]
     if status not in RUN_STATES:
@@ -53,6 +56,7 @@ def track(event: dict[str, Any], store: MetadataStore) -> dict[str, Any]:
         start=_iso(detail.get("startDate")),
         end=_iso(detail.get("stopDate")) or (None if status == "RUNNING" else datetime.now(UTC).isoformat()),
         error=_error(detail),
+        transitions=_transitions(sfn, detail) if sfn is not None and status != "RUNNING" else None,
     )
     logger.info(
         EXECUTION_STATUS, extra={"dag_id": run.dag_id, "run_id": run.run_id, "status": status, "applied": applied}
@@ -78,7 +82,7 @@ def track_and_count(event: dict[str, Any], store: MetadataStore, sfn: Any, funct
     """Track the event, count a final failure the first time it is applied (alarms watch it), and on
     any final status free the run's slot and start the runs waiting for it (a duplicate event frees
     nothing twice, and a retried one frees a slot its first delivery could not)."""
-    result = track(event, store)
+    result = track(event, store, sfn)
     metric = STATUS_METRICS.get(result.get("status", ""))
     if result["tracked"] and metric:  # counted once: duplicates are not applied
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
@@ -110,6 +114,15 @@ def after_end(
         functions.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(request).encode())
         done["timed_out"] = True
     return done
+
+
+def _transitions(sfn: Any, detail: dict[str, Any]) -> Transitions | None:
+    """The execution's transitions (None if its history cannot be read: the status matters more)."""
+    try:
+        return count_transitions(sfn, detail["executionArn"])
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("transitions not counted", extra={"execution": detail["executionArn"], "error": str(exc)})
+        return None
 
 
 def _iso(epoch_millis: Any) -> str | None:

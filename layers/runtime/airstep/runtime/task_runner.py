@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
@@ -45,7 +46,12 @@ from airstep.contract import (
 from airstep.model import OUTCOME_CALLBACK, DagModel, SensorPolicy, TaskModel
 from airstep.runtime import assets, pooling, triggering
 from airstep.runtime.clients import client
-from airstep.runtime.constants import EXECUTOR_FUNCTION_ENV, SERVICE_NAME
+from airstep.runtime.constants import (
+    DEFAULT_EXECUTOR_MEMORY_MB,
+    EXECUTOR_FUNCTION_ENV,
+    EXECUTOR_MEMORY_ENV,
+    SERVICE_NAME,
+)
 from airstep.runtime.context import ExternalStates
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
@@ -56,6 +62,7 @@ from airstep.runtime.store.pools import Taken
 from airstep.runtime.store.runs import seconds_between
 from airstep.runtime.store.task_instances import instance_label
 from airstep.runtime.trigger_rules import Decision, Role, decide
+from airstep.runtime.usage import USAGE, Meter
 from airstep.runtime.xcoms import merged_xcoms
 from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
@@ -75,7 +82,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         dag_id=payload.run.dag_id, run_id=payload.run.run_id, task_id=payload.task_id, action=payload.action.value
     )
     remaining = context.get_remaining_time_in_millis() / 1000
-    return Invocation(payload, metadata_store(), client("stepfunctions"), remaining).handle()
+    meter = Meter(int(context.memory_limit_in_mb))
+    return Invocation(payload, metadata_store(), client("stepfunctions"), remaining, meter).handle()
 
 
 def _now() -> str:
@@ -83,11 +91,19 @@ def _now() -> str:
 
 
 class Invocation:
-    """One task-runner invocation: its payload, the store and Step Functions client it uses, and the
-    seconds left before Lambda ends it."""
+    """One task-runner invocation: its payload, the store and Step Functions client it uses, the
+    seconds left before Lambda ends it, and the meter of its Lambda usage (None: not metered)."""
 
-    def __init__(self, payload: Payload, store: MetadataStore, sfn: Any, remaining_seconds: float = 900.0) -> None:
+    def __init__(
+        self,
+        payload: Payload,
+        store: MetadataStore,
+        sfn: Any,
+        remaining_seconds: float = 900.0,
+        meter: Meter | None = None,
+    ) -> None:
         self.payload = payload
+        self.meter = meter
         self.store = store
         self.sfn = sfn
         self.remaining_seconds = remaining_seconds
@@ -99,6 +115,22 @@ class Invocation:
     def handle(self) -> dict[str, Any]:
         """Perform the payload's action. A failure of the runner itself (not of the task's code) is
         raised as AirstepRunnerError, which the state machine retries without using a task retry."""
+        try:
+            return self._perform()
+        finally:
+            self._record_usage()
+
+    def _record_usage(self) -> None:
+        """Add this invocation's Lambda usage to its run's (what it costs is informative: a failure to
+        record it changes nothing else)."""
+        if self.meter is None:
+            return
+        try:
+            self.store.add_lambda_usage(self.key, self.meter.total())
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("usage not recorded", extra={"error": redact(str(exc))})
+
+    def _perform(self) -> dict[str, Any]:
         try:
             action = self.payload.action
             if action is Action.RUN:
@@ -523,11 +555,7 @@ class Invocation:
     def _invoke_executor(self, task: TaskModel, request: TryRequest) -> TryResult:
         """Hand the request to the executor function and wait for its outcome. An executor that died
         (out of memory, killed) failed the try, as a crashed worker fails an Airflow task."""
-        response = client("lambda").invoke(
-            FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], task.queue),
-            Payload=request.to_payload(),
-        )
-        body = json.loads(response["Payload"].read() or b"null")
+        body, response = self._call_executor(task.queue, request.to_payload())
         if "FunctionError" in response:
             kind = body.get("errorType", "Unknown") if isinstance(body, dict) else "Unknown"
             return TryResult(TaskState.FAILED, error=f"the task's executor ended abnormally ({kind})", error_type=kind)
@@ -879,12 +907,24 @@ class Invocation:
         )
         self._invoke_callbacks(request, DEFAULT_QUEUE)
 
+    def _call_executor(self, queue: str, payload: bytes) -> tuple[Any, dict[str, Any]]:
+        """Invoke the executor of `queue` and wait: its answer, the response, and its usage metered (as
+        it reports it, or, if it ended abnormally, the call's time at the executor's configured memory)."""
+        called = time.perf_counter()
+        response = client("lambda").invoke(
+            FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], queue), Payload=payload
+        )
+        body = json.loads(response["Payload"].read() or b"null")
+        if self.meter is not None:
+            reported = body.get(USAGE) if isinstance(body, dict) else None
+            if not self.meter.waited_on.add_reported(reported):
+                memory = int(os.environ.get(EXECUTOR_MEMORY_ENV, DEFAULT_EXECUTOR_MEMORY_MB))
+                self.meter.waited_on.add((time.perf_counter() - called) * 1000, memory)
+        return body, response
+
     def _invoke_callbacks(self, request: RunCallbackRequest, queue: str) -> None:
         try:
-            client("lambda").invoke(
-                FunctionName=executor_function(os.environ[EXECUTOR_FUNCTION_ENV], queue),
-                Payload=json.dumps(request.to_event()).encode(),
-            )
+            self._call_executor(queue, json.dumps(request.to_event()).encode())
         except Exception as exc:  # noqa: BLE001 - the outcome is recorded; a callback cannot change it
             logger.warning("callbacks not run", extra={"callback": request.callback, "error": redact(str(exc))})
 

@@ -1,0 +1,114 @@
+"""Metering a run's usage and pricing it: the pieces that moto cannot exercise (a Distributed Map's
+children listed and read, as AWS keeps them), and the price table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airstep.runtime.store import RunKey
+from airstep.runtime.usage import MAX_CHILD_HISTORIES, LambdaUsage, Transitions, count_transitions
+from airstep_cli.prices import describe, price
+
+
+class RecordedHistories:
+    """Step Functions' answers for an execution with one Distributed Map run of `children` children,
+    each of which entered 2 states and retried once; pages of `page` items, as AWS pages them."""
+
+    def __init__(self, children: int, page: int = 2) -> None:
+        self.children = [f"child-{i}" for i in range(children)]
+        self.page = page
+        self.histories_read: list[str] = []
+
+    def _paged(self, items: list[Any], key: str, token: str | None) -> dict[str, Any]:
+        start = int(token or 0)
+        answer: dict[str, Any] = {key: items[start : start + self.page]}
+        if start + self.page < len(items):
+            answer["nextToken"] = str(start + self.page)
+        return answer
+
+    def list_map_runs(self, executionArn: str, nextToken: str | None = None) -> dict[str, Any]:  # noqa: N803
+        return self._paged([{"mapRunArn": "map-run"}], "mapRuns", nextToken)
+
+    def list_executions(self, mapRunArn: str, nextToken: str | None = None) -> dict[str, Any]:  # noqa: N803
+        assert mapRunArn == "map-run"
+        return self._paged([{"executionArn": c} for c in self.children], "executions", nextToken)
+
+    def get_execution_history(self, executionArn: str, maxResults: int, nextToken: str | None = None):  # noqa: N803
+        if nextToken is None:
+            self.histories_read.append(executionArn)
+        if executionArn == "parent":  # a Pass state, then the Map state: 2 transitions
+            events = [(1, 0, "ExecutionStarted"), (2, 1, "PassStateEntered"), (3, 2, "MapStateEntered")]
+        else:  # a task state whose Lambda failed once and was retried: 2 transitions, then a Succeed
+            events = [
+                (1, 0, "ExecutionStarted"),
+                (2, 1, "TaskStateEntered"),
+                (3, 2, "TaskScheduled"),
+                (4, 3, "TaskFailed"),
+                (5, 4, "TaskScheduled"),
+                (6, 5, "TaskSucceeded"),
+                (7, 6, "SucceedStateEntered"),
+            ]
+        listed = [{"id": i, "previousEventId": p, "type": t} for i, p, t in events]
+        return self._paged(listed, "events", nextToken)
+
+
+def test_a_distributed_maps_children_are_each_counted_from_their_own_history():
+    sfn = RecordedHistories(children=5)
+    assert count_transitions(sfn, "parent") == Transitions(2 + 5 * 3)
+    assert sorted(sfn.histories_read) == ["child-0", "child-1", "child-2", "child-3", "child-4", "parent"]
+
+
+def test_past_the_children_it_reads_the_rest_are_estimated_from_them():
+    sfn = RecordedHistories(children=MAX_CHILD_HISTORIES + 50, page=100)
+    assert count_transitions(sfn, "parent") == Transitions(2 + (MAX_CHILD_HISTORIES + 50) * 3, estimated=True)
+    assert len(sfn.histories_read) == MAX_CHILD_HISTORIES + 1
+
+
+def test_a_requests_duration_is_billed_in_whole_milliseconds_at_its_memory():
+    usage = LambdaUsage()
+    usage.add(0.2, 256)  # rounds up to 1 ms
+    usage.add(1000.0, 1024)
+    assert (usage.requests, usage.mb_ms) == (2, 256 + 1_024_000)
+    assert usage.gb_seconds == pytest.approx(1.00025)
+    assert not usage.add_reported(None) and not usage.add_reported({"ms": 3})
+    assert usage.add_reported({"ms": 2.5, "memory_mb": 512}) and usage.mb_ms == 256 + 1_024_000 + 3 * 512
+
+
+def test_usage_written_before_the_runs_record_is_kept_when_the_record_comes(aws):
+    store, _, _ = aws
+    from airstep.contract import DagRun
+    from airstep.states import RunState, RunType
+
+    key = RunKey("d", "manual__1")
+    store.add_lambda_usage(key, LambdaUsage(2, 2048))  # a runner ended before the tracker heard the start
+    early = store.get_run(key)
+    assert (early.dag_id, early.state, early.usage()["lambda_requests"]) == ("d", RunState.RUNNING, 2)
+    run = DagRun("d", "manual__1", RunType.MANUAL, None, None, None)
+    common = {"execution_arn": "arn", "start": "2026-01-01T00:00:00+00:00", "error": None}
+    assert store.track_execution(run, status="RUNNING", state=RunState.RUNNING, end=None, **common)
+    store.add_lambda_usage(key, LambdaUsage(1, 1024))
+    ended = {"end": "2026-01-01T00:01:00+00:00", "transitions": Transitions(7)}
+    assert store.track_execution(run, status="SUCCEEDED", state=RunState.SUCCESS, **common, **ended)
+    assert not store.track_execution(run, status="SUCCEEDED", state=RunState.SUCCESS, **common, **ended)
+    usage = store.get_run(key).usage()
+    assert usage == {
+        "transitions": 7,
+        "transitions_estimated": False,
+        "lambda_requests": 3,
+        "lambda_gb_seconds": 3072 / 1024 / 1000,
+    }
+
+
+def test_prices_follow_the_region_and_say_which_table_they_used():
+    usage = {"transitions": 1000, "transitions_estimated": True, "lambda_requests": 1_000_000, "lambda_gb_seconds": 0}
+    assert price(usage, "eu-west-3").total_usd == pytest.approx(0.0297 + 0.20)
+    unknown = price(usage, "mars-north-1")
+    assert (unknown.priced_as, unknown.total_usd) == ("us-east-1", pytest.approx(0.025 + 0.20))
+    assert describe(usage, "mars-north-1").startswith("$0.225000 (~1,000 transitions; 1,000,000 Lambda requests")
+    assert "mars-north-1 (priced as us-east-1)" in describe(usage, "mars-north-1")
+    pending = {**usage, "transitions": None}
+    assert price(pending, "us-east-1").transitions_usd is None and "transitions not counted yet" in describe(
+        pending, None
+    )
