@@ -11,7 +11,8 @@ import typer
 
 from airstep.contract import DEFAULT_QUEUE, parse_time
 from airstep.runtime import task_logs
-from airstep.runtime.store import RunKey, RunRecord
+from airstep.runtime.store import RunKey, RunRecord, TaskInstance
+from airstep.runtime.store.task_instances import instance_label
 from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, Target, deployed_model, find_run, open_target
 from airstep_cli.options import RegionOption, StackOption
@@ -33,19 +34,28 @@ class TryLog:
 
 def try_log(target: Target, run: RunRecord, task_id: str, map_index: int = -1, try_number: int | None = None) -> TryLog:
     """A try of a task instance of the run (its latest by default); UserError if there is no such try."""
-    instances = {(t.task_id, t.map_index): t for t in target.store.task_instances(RunKey(run.dag_id, run.run_id))}
-    instance = instances.get((task_id, map_index))
-    label = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+    instances = target.store.task_instances(RunKey(run.dag_id, run.run_id))
+    key, tries = choose_try(instances, run, task_id, map_index, try_number)
+    if target.stack is None:
+        return TryLog(key, tries, task_logs.read_file(LOCAL_LOGS, key))
+    return TryLog(key, tries, cloudwatch_log(target, run, key))
+
+
+def choose_try(
+    instances: list[TaskInstance], run: RunRecord, task_id: str, map_index: int, try_number: int | None
+) -> tuple[task_logs.TryKey, int]:
+    """Which try of a task instance of the run (its latest unless `try_number`), and how many tries it
+    has had; UserError saying why if there is no such try."""
+    found = {(t.task_id, t.map_index): t for t in instances}
+    instance = found.get((task_id, map_index))
+    label = instance_label(task_id, map_index)
     if instance is None or instance.try_number < 1:
-        known = ", ".join(sorted({t for t, _ in instances}))
+        known = ", ".join(sorted({t for t, _ in found}))
         raise UserError([f"run {run.run_id!r} has no try of {label!r}" + (f" (its tasks: {known})" if known else "")])
     number = instance.try_number if try_number is None else try_number
     if not 1 <= number <= instance.try_number:
-        raise UserError([f"--try {number}: {label} has had tries 1 to {instance.try_number}"])
-    key = task_logs.TryKey(run.dag_id, run.run_id, task_id, map_index, number)
-    if target.stack is None:
-        return TryLog(key, instance.try_number, task_logs.read_file(LOCAL_LOGS, key))
-    return TryLog(key, instance.try_number, cloudwatch_log(target, run, key))
+        raise UserError([f"try {number}: {label} has had tries 1 to {instance.try_number}"])
+    return task_logs.TryKey(run.dag_id, run.run_id, task_id, map_index, number), instance.try_number
 
 
 def cloudwatch_log(target: Target, run: RunRecord, key: task_logs.TryKey) -> str | None:
@@ -84,7 +94,7 @@ def logs(
     except UserError as exc:
         fail(exc.lines)
     if found.text is None:
-        label = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+        label = instance_label(task_id, map_index)
         typer.echo(f"try {found.key.try_number} of {label} printed and logged nothing", err=True)
         return
     typer.echo(found.text, nl=False)

@@ -146,7 +146,9 @@ class RunResult:
             "dag_id": self.dag_id,
             "run_id": self.run_id,
             "state": self.state.value,
-            "tasks": [{k: v for k, v in t.to_dict().items() if k not in ("duration", "error")} for t in self.tasks],
+            "tasks": [
+                {k: v for k, v in t.to_dict().items() if k not in ("duration", "error", "tries")} for t in self.tasks
+            ],
         }
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airstep.runtime import task_logs
 from airstep.runtime.store import DagRecord, RunRecord
+from airstep_cli.errors import UserError
+from airstep_cli.logs import choose_try
 from airstep_cli.prices import price
 from airstep_ui.pictures import task_states
 from airstep_ui.records import Records
@@ -141,15 +142,10 @@ def log(
 ) -> dict[str, Any]:
     """A try's log (the instance's latest try unless `try_number`)."""
     found = _run_record(records, dag_id, run_id)
-    instance = next(
-        (i for i in records.instances(dag_id, run_id) if (i.task_id, i.map_index) == (task_id, map_index)), None
-    )
-    if instance is None or instance.try_number < 1:
-        raise NotFound(f"run {run_id!r} of {dag_id!r} has no try of {task_id!r} (map index {map_index})")
-    number = instance.try_number if try_number is None else try_number
-    if not 1 <= number <= instance.try_number:
-        raise NotFound(f"{task_id} has had tries 1 to {instance.try_number}, not {number}")
-    key = task_logs.TryKey(dag_id, run_id, task_id, map_index, number)
+    try:
+        key, tries = choose_try(records.instances(dag_id, run_id), found, task_id, map_index, try_number)
+    except UserError as exc:
+        raise NotFound(" ".join(exc.lines)) from None
     text = records.log(found, key)
     if text is not None and len(text) > MAX_LOG_CHARS:  # its end: where a failure's traceback is
         text = f"[the first {len(text) - MAX_LOG_CHARS:,} characters are left out]\n" + text[-MAX_LOG_CHARS:]
@@ -158,8 +154,8 @@ def log(
         "run_id": run_id,
         "task_id": task_id,
         "map_index": map_index,
-        "try_number": number,
-        "tries": instance.try_number,
+        "try_number": key.try_number,
+        "tries": tries,
         "log": text,
     }
 

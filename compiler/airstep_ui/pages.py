@@ -12,7 +12,7 @@ from airstep_ui.api import as_text
 from airstep_ui.pictures import STATE_COLOURS
 
 _STATE_CSS = "".join(
-    f".task.state-{state} rect {{ stroke: {colour}; }} .bar.state-{state} rect {{ fill: {colour}; }}"
+    f".task.state-{state} rect {{ stroke: {colour}; }}"
     f".cell.state-{state}, .badge.state-{state} {{ background: {colour}; }}"
     for state, colour in STATE_COLOURS.items()
 )

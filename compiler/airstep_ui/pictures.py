@@ -1,9 +1,10 @@
 """The UI's pictures, drawn as SVG on the server: a run's graph (left to right, coloured by state,
-task groups as boxes) and its Gantt chart (each task instance's latest try on a time axis)."""
+task groups as boxes) and its Gantt chart (each try of each task instance on a time axis)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
@@ -117,43 +118,133 @@ def graph_svg(model: DagModel, instances: list[TaskInstance]) -> str:
     return "".join(parts)
 
 
-def gantt_svg(instances: list[TaskInstance]) -> str:
-    """Each task instance's latest try as a bar from its start to its end (or now), in start order."""
-    timed = sorted((i for i in instances if i.start), key=lambda i: (i.start or "", i.task_id, i.map_index))
+def gantt_svg(instances: list[TaskInstance], model: DagModel | None = None, run_start: str | None = None) -> str:
+    """Each task instance as a row, in start order: every try a bar from its start to its end (or
+    now) in its state's colour, the wait for a retry between two tries, and before the first try the
+    time it was queued: since it could run (its upstream tasks' ends, or the run's start; known with
+    the DAG's `model`)."""
+    timed = sorted((i for i in instances if i.start), key=lambda i: (_first_start(i), i.task_id, i.map_index))
     if not timed:
         nothing = '<text x="8" y="20">no task has started</text>'
         return f'<svg xmlns="http://www.w3.org/2000/svg" class="gantt" width="400" height="30">{nothing}</svg>'
-    starts = [_time(i.start) for i in timed]
-    ends = [_time(i.end) if i.end else _time(i.start) for i in timed]
-    origin, last = min(starts), max(ends)
+    rows = [(instance, _tries(instance)) for instance in timed]
+    moments = [_time(moment) for _, tries in rows for t in tries for moment in (t.start, t.end) if moment]
+    origin, last = min(moments), max(moments)
+    ready = _ready_times(instances, model, run_start)
+    origin = min([origin, *(r for i in timed if (r := ready.get(i.label)) is not None)])
     span = max((last - origin).total_seconds(), 0.001)
+
+    def x(moment: datetime) -> float:
+        return GANTT_LABEL + GANTT_WIDTH * (moment - origin).total_seconds() / span
+
     height = GANTT_ROW * (len(timed) + 1) + 10
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="gantt" width="{GANTT_LABEL + GANTT_WIDTH + 20}" '
         f'height="{height}" role="img" aria-label="gantt">'
     ]
     for tick in range(5):
-        x = GANTT_LABEL + GANTT_WIDTH * tick / 4
+        tick_x = GANTT_LABEL + GANTT_WIDTH * tick / 4
         anchor = ' text-anchor="end"' if tick == 4 else ""  # the last label ends at its line
         parts.append(
-            f'<line class="tick" x1="{x:.0f}" y1="0" x2="{x:.0f}" y2="{height}"/>'
-            f'<text class="tick" x="{x + (-3 if tick == 4 else 3):.0f}" y="12"{anchor}>+{span * tick / 4:.2f}s</text>'
+            f'<line class="tick" x1="{tick_x:.0f}" y1="0" x2="{tick_x:.0f}" y2="{height}"/>'
+            f'<text class="tick" x="{tick_x + (-3 if tick == 4 else 3):.0f}" y="12"{anchor}>'
+            f"+{span * tick / 4:.2f}s</text>"
         )
-    for row, (instance, start, end) in enumerate(zip(timed, starts, ends, strict=True), 1):
+    for row, (instance, tries) in enumerate(rows, 1):
         y = row * GANTT_ROW
-        x = GANTT_LABEL + GANTT_WIDTH * (start - origin).total_seconds() / span
-        bar = max(GANTT_WIDTH * (end - start).total_seconds() / span, 2)
         state = instance.state.value if instance.state else "none"
         label = instance.label
         parts.append(
             f'<g class="bar state-{state}" data-task-id="{escape(instance.task_id)}" '
             f'data-map-index="{instance.map_index}" data-state="{state}">'
-            f"<title>{escape(label)}: {state}, try {instance.try_number}, {instance.start} to {instance.end}</title>"
             f'<text x="4" y="{y + 15}">{escape(label if len(label) <= 32 else label[:31] + "…")}</text>'
-            f'<rect x="{x:.1f}" y="{y + 4}" width="{bar:.1f}" height="{GANTT_ROW - 8}" rx="3"/></g>'
         )
+        queued_from = ready.get(label)
+        first = _time(tries[0].start)
+        if queued_from is not None and queued_from < first:
+            parts.append(
+                _segment("queued", x(queued_from), x(first), y, f"{label}: queued {_seconds(queued_from, first)}")
+            )
+        for before, after in zip(tries, tries[1:], strict=False):
+            if before.end and before.end < after.start:
+                waited = _time(before.end), _time(after.start)
+                title = f"{label}: up_for_retry {_seconds(*waited)} before try {after.try_number}"
+                parts.append(_segment("waiting", x(waited[0]), x(waited[1]), y, title))
+        for ended in tries:
+            began, until = _time(ended.start), _time(ended.end) if ended.end else last
+            title = f"{label} try {ended.try_number}: {ended.state}, {ended.start} to {ended.end or 'now'}"
+            parts.append(
+                f'<rect class="try state-{ended.state}" data-try="{ended.try_number}" x="{x(began):.1f}" '
+                f'fill="{STATE_COLOURS.get(ended.state, "#bbb")}" '
+                f'y="{y + 4}" width="{max(x(until) - x(began), 2):.1f}" height="{GANTT_ROW - 8}" rx="3">'
+                f"<title>{escape(title)} ({_seconds(began, until)})</title></rect>"
+            )
+        parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Try:
+    try_number: int
+    state: str
+    start: str
+    end: str | None
+
+
+def _tries(instance: TaskInstance) -> list[_Try]:
+    """The instance's tries that have a start: those its history kept, and its latest (running, or
+    ended before histories were kept) when the history does not have it."""
+    tries = [_Try(t.try_number, t.state.value, t.start, t.end) for t in instance.tries]
+    latest = instance.state.value if instance.state else "none"
+    if instance.start and instance.try_number not in {t.try_number for t in tries} and instance.try_number > 0:
+        tries.append(_Try(instance.try_number, latest, instance.start, instance.end))
+    return tries or [_Try(instance.try_number, latest, instance.start or "", instance.end)]
+
+
+def _first_start(instance: TaskInstance) -> str:
+    return instance.tries[0].start if instance.tries else instance.start or ""
+
+
+def _ready_times(instances: list[TaskInstance], model: DagModel | None, run_start: str | None) -> dict[str, datetime]:
+    """When each instance could first run: its upstream tasks' last end (in a mapped task group, the
+    upstream instance at its own map index), or the run's start for a task with no upstream."""
+    if model is None:
+        return {}
+    ends: dict[tuple[str, int], list[datetime]] = defaultdict(list)
+    for instance in instances:
+        if instance.end:
+            ends[instance.task_id, -1].append(_time(instance.end))
+            ends[instance.task_id, instance.map_index].append(_time(instance.end))
+    ready = {}
+    for instance in instances:
+        task = model.task_map.get(instance.task_id)
+        if task is None:
+            continue
+        moments = [_time(run_start)] if run_start and not task.upstream else []
+        for upstream in task.upstream:
+            same_group = task.map_group is not None and model.task_map[upstream].map_group == task.map_group
+            found = ends.get((upstream, instance.map_index if same_group else -1))
+            if not found:  # an upstream not ended (a clear kept it running): unknown
+                moments = []
+                break
+            moments.append(max(found))
+        if moments:
+            ready[instance.label] = max(moments)
+    return ready
+
+
+def _segment(kind: str, left: float, right: float, y: int, title: str) -> str:
+    """A wait before a try: queued (grey) or for a retry (up_for_retry's colour), paler than a try."""
+    colour = STATE_COLOURS[RunState.QUEUED.value if kind == "queued" else TaskState.UP_FOR_RETRY.value]
+    return (
+        f'<rect class="{kind}" x="{left:.1f}" y="{y + 8}" width="{max(right - left, 1):.1f}" '
+        f'height="{GANTT_ROW - 16}" fill="{colour}" fill-opacity="0.45"><title>{escape(title)}</title></rect>'
+    )
+
+
+def _seconds(start: datetime, end: datetime) -> str:
+    return f"{(end - start).total_seconds():.2f}s"
 
 
 def _group_depth(model: DagModel) -> dict[str, int]:

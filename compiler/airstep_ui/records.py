@@ -146,7 +146,7 @@ class StackRecords:
         return record
 
     def instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
-        return list(self.target.store.task_instances(RunKey(dag_id, run_id)))
+        return list(self.target.store.task_instances(RunKey(dag_id, run_id), with_tries=True))
 
     def model(self, dag: DagRecord) -> DagModel | None:
         from airstep_cli.metadata import deployed_model

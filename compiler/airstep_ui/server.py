@@ -150,7 +150,7 @@ class UiApp:
         model = self.records.model(dag)
         instances = self.records.instances(data["dag_id"], data["run_id"])
         graph = pictures.graph_svg(model, instances) if model is not None else "<p class=muted>(no graph model)</p>"
-        return pages.run_page(data, graph, pictures.gantt_svg(instances))
+        return pages.run_page(data, graph, pictures.gantt_svg(instances, model, data["start"]))
 
 
 class BadRequest(ValueError):

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import time
+from urllib.parse import unquote
 
 import boto3
 import pytest
@@ -244,7 +245,17 @@ def test_cli_against_a_deployed_stack(platform):
         assert status == 200 and 'data-task-id="extract" data-state="success"' in page
         logged = json.loads(get(ui, f"/api{path}/tasks/extract/logs")[2])
         assert logged["log"] == "extracted\n"
-        assert get(ui, "/dags/nightly/runs/nope")[0] == 404
+        assert get(ui, "/dags/nightly/runs/nope")[0] == 404 and get(ui, "/dags/nope")[0] == 404
+        assert shown["cost"]["region"] == REGION and shown["usage"]["transitions"] > 0
+        assert shown["usage"]["lambda_requests"] == 5  # runner: extract, load, finalize; executor: extract, load
+        assert [len(t["tries"]) for t in shown["tasks"]] == [1, 1]
+        grid = json.loads(get(ui, "/api/dags/nightly")[2])
+        assert [t["task_id"] for t in grid["tasks"]] == ["extract", "load"]
+        (column,) = [r for r in grid["runs"] if r["run_id"] == "manual__2026-11-20T00:00:00+00:00"]
+        assert column["tasks"] == {t: {"state": "success", "instances": 1} for t in ("extract", "load")}
+        assert 'data-dag-id="nightly"' in get(ui, "/")[2]
+        status, _, grid_page = get(ui, "/dags/nightly")
+        assert status == 200 and "manual__2026-11-20T00:00:00+00:00" in unquote(grid_page)
 
     runs = json.loads(cli.invoke(app, ["runs", "list", "nightly", *stack, "--json"]).output)
     runs = [r for r in runs if r["run_type"] == "manual"]  # (its deploy started the latest scheduled run)
@@ -260,6 +271,19 @@ def test_cli_against_a_deployed_stack(platform):
 
     missing = cli.invoke(app, ["trigger", "nope", *stack])
     assert missing.exit_code == 1 and "not deployed" in missing.output
+
+    # a run triggered from the UI's API is admitted in the stack as `airstep trigger` admits it
+    from test_ui import request
+
+    with open_target("airstep-dev", REGION) as target:
+        ui = UiApp(StackRecords(target, REGION))
+        status, _, body = request(
+            ui, "POST", "/api/dags/nightly/trigger", b'{"conf": {"k": 2}}', CONTENT_TYPE="application/json"
+        )
+        started = json.loads(body)
+        assert status == 200, body
+        assert started["conf"] == {"k": 2} and started["state"] in ("running", "queued")
+        assert engine.store.get_run(RunKey("nightly", started["run_id"])) is not None
 
 
 EVENTS = ROOT / "events"

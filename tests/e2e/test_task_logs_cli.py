@@ -63,7 +63,7 @@ def test_each_try_has_its_own_log(tmp_path, monkeypatch):
     assert logs("fan", "--map-index", "1").stdout == "instance for 2\n"
 
     beyond = logs("load", "--try", "3")
-    assert beyond.exit_code == 1 and "--try 3: load has had tries 1 to 2" in beyond.output
+    assert beyond.exit_code == 1 and "try 3: load has had tries 1 to 2" in beyond.output
     unknown = logs("nope")
     assert unknown.exit_code == 1 and "has no try of 'nope' (its tasks: extract, fan, load, notify)" in unknown.output
     assert "Traceback" not in beyond.output + unknown.output

@@ -142,7 +142,20 @@ def test_the_run_page_draws_every_task_in_its_state_and_links_each_trys_log(ran)
     assert [(task, state) for state, task, _ in bars][0] == ("extract", "success")  # in start order
     assert len(bars) == 5 and bars[-1][:2] == ("failed", "load")
     assert page.count("class=log-link") == 6  # one link per try: load had two
+    gantt = page[page.index('class="gantt"') :]
+    load = gantt[gantt.index('data-task-id="load"') : gantt.index("</g>", gantt.index('data-task-id="load"'))]
+    # every try of load, the wait for its retry between them, and the time it was queued before
+    assert re.findall(r'class="try state-([a-z_]+)" data-try="(\d)"', load) == [("up_for_retry", "1"), ("failed", "2")]
+    at = {
+        kind: float(x)
+        for kind, x in re.findall(r'<rect class="(queued|waiting|try[^"]*)"(?: data-try="\d")? x="([\d.]+)"', load)
+    }
+    assert at["queued"] < at["try state-up_for_retry"] < at["waiting"] < at["try state-failed"]
 
+    beyond = get(app, f"/api/dags/pipeline/runs/{quote(run_id, safe='')}/tasks/load/logs?try=3")
+    assert beyond[0] == 404 and "try 3: load has had tries 1 to 2" in beyond[2]
+    unknown = get(app, f"/api/dags/pipeline/runs/{quote(run_id, safe='')}/tasks/transform.clean/logs?map_index=7")
+    assert unknown[0] == 404 and "has no try of 'transform.clean[7]'" in unknown[2]
     status, _, log = get(app, f"/dags/pipeline/runs/{quote(run_id, safe='')}/tasks/load/logs?map_index=-1&try=2")
     assert status == 200 and "Traceback (most recent call last)" in log
     assert "RuntimeError: the warehouse refused 30" in log

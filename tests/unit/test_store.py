@@ -172,3 +172,26 @@ def test_a_finished_mapped_task_is_read_once_per_process_and_an_unfinished_one_e
         store.table.client.delete_item(TableName="t", Key={"pk": {"S": RUN.pk}, "sk": {"S": schema.ti_sk("m", index)}})
     assert store.task_instances(RUN) == []
     assert [ti.xcom() for ti in store.get_mapped(RUN, "m")[1]] == [0, 1]
+
+
+def test_each_ended_try_joins_the_instances_history_which_a_clear_keeps(store):
+    times = [f"2026-11-21T02:00:0{i}+00:00" for i in range(8)]
+    store.begin_try(RUN, "a", times[0])
+    assert store.await_poke(RUN, "a", 1, TaskState.UP_FOR_RESCHEDULE, 1, until=times[5])  # a time sensor's wait
+    assert store.resume_poke(RUN, "a") is not None
+    store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, times[0], times[1], "boom")
+    store.begin_try(RUN, "a", times[2])
+    store.end_try(RUN, "a", 2, TaskState.SUCCESS, times[2], times[3], xcoms_json='{"return_value":1}')
+    store.clear_instances(RUN, ["a"])
+    store.begin_try(RUN, "a", times[4])
+    (ti,) = store.task_instances(RUN, with_tries=True)
+    assert (ti.state, ti.try_number, ti.start) == (TaskState.RUNNING, 3, times[4])
+    assert [(t.try_number, t.state, t.start, t.end) for t in ti.tries] == [
+        (1, TaskState.UP_FOR_RETRY, times[0], times[1]),
+        (2, TaskState.SUCCESS, times[2], times[3]),
+    ]
+    store.end_try(RUN, "a", 3, TaskState.FAILED, times[4], times[5], "bad")
+    item = store.table.get({"pk": {"S": RUN.pk}, "sk": {"S": schema.ti_sk("a", -1)}})
+    assert not {"pokes", "until", "xcoms"} & set(item)  # what the sensor's wait and try 2 left is gone
+    assert item["error"]["S"] == "bad" and len(item["tries"]["L"]) == 3
+    assert store.task_instances(RUN)[0].tries == ()  # read without them unless asked

@@ -1,4 +1,4 @@
-"""Task instances: the latest try of each task of a run, and its return value.
+"""Task instances: the latest try of each task of a run, its return value, and the tries it has had.
 
 Every write is conditional: a try starts only if the instance is not finished, and ends only if it is
 still the running try, so a late or duplicate writer never moves an instance backwards, and a finished
@@ -23,6 +23,35 @@ _ERROR_STATES = frozenset({TaskState.FAILED, TaskState.UP_FOR_RETRY})
 MAX_RENDERED_MAP_INDEX_CHARS = 250  # Airflow's column
 _LISTING_NAMES = {"#s": "state", "#e": "error"}
 _LISTING = "sk, #s, try_number, start_date, end_date, #e, rendered_map_index"
+MAX_KEPT_TRIES = 100  # an instance's tries kept for its history (Airflow's TaskInstanceHistory): its first ones
+
+
+@dataclass(frozen=True, slots=True)
+class EndedTry:
+    """One ended try of a task instance, as its history keeps it."""
+
+    try_number: int
+    state: TaskState
+    start: str
+    end: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"try_number": self.try_number, "state": self.state.value, "start": self.start, "end": self.end}
+
+    def to_item(self) -> Item:
+        return {
+            "M": {
+                "n": {"N": str(self.try_number)},
+                "s": string(self.state.value),
+                "b": string(self.start),
+                "e": string(self.end),
+            }
+        }
+
+    @classmethod
+    def from_item(cls, value: Item) -> EndedTry:
+        fields = value["M"]
+        return cls(int(fields["n"]["N"]), TaskState(fields["s"]["S"]), fields["b"]["S"], fields["e"]["S"])
 
 
 def instance_label(task_id: str, map_index: int) -> str:
@@ -44,6 +73,7 @@ class TaskInstance:
     error: str | None = None
     xcoms: str | None = None  # the task's XComs as stored (airstep.runtime.xcoms), when read with values
     rendered_map_index: str | None = None  # its map_index_template, rendered by its latest try
+    tries: tuple[EndedTry, ...] = ()  # its ended tries, oldest first (when read with them)
 
     @property
     def label(self) -> str:
@@ -60,6 +90,7 @@ class TaskInstance:
             "duration": self.duration,
             "error": self.error,
             "rendered_map_index": self.rendered_map_index,
+            "tries": [t.to_dict() for t in self.tries],
         }
 
     @classmethod
@@ -81,6 +112,7 @@ class TaskInstance:
             error=data.get("error") if state in _ERROR_STATES else None,
             xcoms=data.get("xcoms", legacy_xcoms(data.get("xcom"))),
             rendered_map_index=data.get("rendered_map_index"),
+            tries=tuple(EndedTry.from_item(t) for t in item.get("tries", {}).get("L", [])),
         )
 
     def xcom(self, key: str = XCOM_RETURN_KEY) -> Any:
@@ -289,33 +321,42 @@ class TaskInstances:
         """Close try `try_number` (begun at `start`) if it is still the running one: a late,
         timed-out try changes nothing. `earlier`: the instance's tries before it was last cleared.
 
-        A task instance item holds only its latest try, so the try is written whole (one conditional
-        put). `xcoms_json` (from `encode_xcoms`) holds the try's XComs, stored with the task instance.
+        The item's fields are the latest try's, written whole (one conditional update: what an
+        earlier try or a sensor's wait left goes), and the try joins the instance's history of
+        tries. `xcoms_json` (from `encode_xcoms`) holds the try's XComs, stored with the instance.
         """
-        item: Item = {
-            **key(run.pk, schema.ti_sk(task_id, map_index)),
-            "state": string(state.value),
+        fields: dict[str, Item | None] = {
+            "#s": string(state.value),
             "try_number": {"N": str(try_number)},
             "start_date": string(start),
             "end_date": string(now),
             EXPIRES_AT: self.table.expires_at(),
+            "fin": {"BOOL": True} if state in FINISHED else None,
+            "#e": string(error[:MAX_ERROR_CHARS]) if error is not None else None,
+            "xcoms": string(xcoms_json) if xcoms_json is not None else None,
+            "rendered_map_index": (
+                string(rendered_map_index[:MAX_RENDERED_MAP_INDEX_CHARS]) if rendered_map_index is not None else None
+            ),
+            "cleared_tries": {"N": str(earlier)} if earlier else None,
         }
-        if state in FINISHED:
-            item["fin"] = {"BOOL": True}
-        if error is not None:
-            item["error"] = string(error[:MAX_ERROR_CHARS])
-        if xcoms_json is not None:
-            item["xcoms"] = string(xcoms_json)
-        if rendered_map_index is not None:
-            item["rendered_map_index"] = string(rendered_map_index[:MAX_RENDERED_MAP_INDEX_CHARS])
-        if earlier:
-            item["cleared_tries"] = {"N": str(earlier)}
-        return self.table.put(
-            item,
+        assigned = [(name, value) for name, value in fields.items() if value is not None]
+        values: dict[str, Any] = {f":v{i}": value for i, (_, value) in enumerate(assigned)}
+        sets = [f"{name} = :v{i}" for i, (name, _) in enumerate(assigned)]
+        if try_number <= MAX_KEPT_TRIES:
+            sets.append("tries = list_append(if_not_exists(tries, :none), :ended)")
+            values[":none"] = {"L": []}
+            values[":ended"] = {"L": [EndedTry(try_number, state, start, now).to_item()]}
+        removed = [name for name, value in fields.items() if value is None and name != "cleared_tries"]
+        removed += ["pokes", "#u", "watching", "asking", "xcom"]  # a sensor's wait; a record from before keyed XComs
+        values.update({":try": {"N": str(try_number)}, ":running": string(TaskState.RUNNING.value)})
+        updated = self.table.update(
+            key(run.pk, schema.ti_sk(task_id, map_index)),
+            "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removed),
             condition="try_number = :try AND #s = :running",
-            ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues={":try": {"N": str(try_number)}, ":running": string(TaskState.RUNNING.value)},
+            ExpressionAttributeNames={"#s": "state", "#e": "error", "#u": "until"},
+            ExpressionAttributeValues=values,
         )
+        return updated is not None
 
     def abandon_try(self, run: RunKey, task_id: str, try_number: int, map_index: int = -1) -> bool:
         """Take back try `try_number`, begun but never run (the runner failed before the task's code
@@ -422,17 +463,23 @@ class TaskInstances:
             )
         return len(labels)
 
-    def task_instances(self, run: RunKey) -> list[TaskInstance]:
-        """Every task instance of a run, without return values."""
-        return self._query_instances(run, schema.ti_prefix())
+    def task_instances(self, run: RunKey, with_tries: bool = False) -> list[TaskInstance]:
+        """Every task instance of a run, without return values (`with_tries`: with its ended tries)."""
+        return self._query_instances(run, schema.ti_prefix(), with_tries=with_tries)
 
     def instances_of(self, run: RunKey, task_ids: list[str]) -> list[TaskInstance]:
         """Every instance (any map index) of the given tasks, without return values."""
         return [ti for task_id in task_ids for ti in self._query_instances(run, schema.ti_prefix(task_id))]
 
-    def _query_instances(self, run: RunKey, prefix: str, with_values: bool = False) -> list[TaskInstance]:
-        """The run's instances whose sort key starts with `prefix` (return values only `with_values`)."""
-        listing = {} if with_values else {"ProjectionExpression": _LISTING, "ExpressionAttributeNames": _LISTING_NAMES}
+    def _query_instances(
+        self, run: RunKey, prefix: str, with_values: bool = False, with_tries: bool = False
+    ) -> list[TaskInstance]:
+        """The run's instances whose sort key starts with `prefix` (return values only `with_values`,
+        ended tries only `with_values` or `with_tries`)."""
+        projection = _LISTING + (", tries" if with_tries else "")
+        listing = (
+            {} if with_values else {"ProjectionExpression": projection, "ExpressionAttributeNames": _LISTING_NAMES}
+        )
         items = self.table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :ti)",
             ExpressionAttributeValues={":pk": string(run.pk), ":ti": string(prefix)},
