@@ -120,9 +120,7 @@ def compile_command(
             f"~{result.transitions_per_run} transitions/run, ~{result.history_events_per_run} history events/run, "
             f"{result.definition_bytes:,} bytes"
         )
-        out.print(
-            f"  cost: {estimate_per_run(result.transitions_per_run, result.invocations_per_run + result.task_count)}"
-        )
+        out.print(f"  cost: {estimate_per_run(result.transitions_per_run, result.invocations_per_run)}")
         for shape in result.shapes():
             out.print(f"  {shape}")
 
@@ -569,10 +567,10 @@ def runs_show(
 
     try:
         with open_target(stack, region) as target:
-            run = find_run(target.store, run_id, dag_id).to_dict()
-            tasks = sorted(
-                target.store.task_instances(RunKey(run["dag_id"], run_id)), key=lambda t: (t.start or "~", t.task_id)
-            )
+            record = find_run(target.store, run_id, dag_id)
+            key = RunKey(record.dag_id, run_id)
+            run = {**record.to_dict(), "usage": record.usage(target.store.lambda_usage(key))}
+            tasks = sorted(target.store.task_instances(key, with_tries=True), key=lambda t: (t.start or "~", t.task_id))
     except UserError as exc:
         fail(exc.lines)
     summary = {

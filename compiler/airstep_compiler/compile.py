@@ -129,7 +129,7 @@ class CompiledDag:
     transitions_per_run: int
     history_events_per_run: int
     history_events_worst_case: int
-    invocations_per_run: int = 0  # of the task runner, when every task succeeds at its first try
+    invocations_per_run: int = 0  # Lambda requests (runner and executor) when every task succeeds at its first try
     mapped_tasks: tuple[str, ...] = ()  # each mapped task, by id
     # each mapped task group, how many tasks it holds and the history events an inline instance writes
     mapped_groups: tuple[tuple[str, int, int], ...] = ()
@@ -243,7 +243,7 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
         task_count=len(model.tasks),
         gate_count=emitter.gates,
         transitions_per_run=cost.transitions,
-        invocations_per_run=cost.invocations,
+        invocations_per_run=cost.invocations + cost.executor_calls,
         history_events_per_run=cost.events,
         history_events_worst_case=cost.worst_case_events([t.retries for t in model.tasks]),
         mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped and t.map_group is None),
@@ -356,10 +356,11 @@ class _Emitter:
         self.owners: dict[str, int] = {}  # skipping task -> its number (where its verdicts go)
         self._closures: dict[str, frozenset[str]] = {}
 
-    def put(self, states: dict[str, State], name: str, state: Any, runs: int = 1) -> None:
-        """Add `state` (a builder) as `name`; a run enters it `runs` times when every task succeeds."""
+    def put(self, states: dict[str, State], name: str, state: Any, runs: int = 1, runs_code: bool = False) -> None:
+        """Add `state` (a builder) as `name`; a run enters it `runs` times when every task succeeds, each
+        time calling the executor too if it `runs_code` (a task's run state)."""
         states[name] = state.to_asl()
-        self.cost.add(name, state.kind, runs * self.multiplier)
+        self.cost.add(name, state.kind, runs * self.multiplier, runs_code)
 
     def _payload(self, payload: dict[str, Any]) -> dict[str, Any]:
         return contract.indexed_payload(payload) if self.indexed else payload
@@ -533,7 +534,7 @@ class _Emitter:
             )
             self._put_poke_loop(run, states, next_name, run)
             self.cost.events += (max_pokes(task.sensor) - 1) * EVENTS_PER_POKE
-        self.put(states, run, run_state)
+        self.put(states, run, run_state, runs_code=True)
         self._put_failed(states, failed, task.task_id, signal, next_name)
         return entry
 
@@ -724,7 +725,7 @@ class _Emitter:
         run_state = self._run_state(
             contract.mapped_run_payload(), None, self._retriers(task), self._timeout(task), failed_state(name)
         )
-        self.put(processor, name, replace(run_state, drop_output=child), runs=runs)
+        self.put(processor, name, replace(run_state, drop_output=child), runs=runs, runs_code=True)
         if not self._pooled(task):
             self.put(processor, failed_state(name), PassState(None, drop_output=child), runs=0)
             return Branch(name, processor, config)
@@ -776,7 +777,7 @@ class _Emitter:
             self.put(states, names.gated, ChoiceState((gated,), default=names.run), runs=items)
             self.put(states, names.wait, self._gate_state(contract.gate_payload(None), names.run), runs=waiting)
         run_state = self._run_state(contract.run_payload(None), None, retriers, timeout, names.failed)
-        self.put(states, names.run, run_state, runs=items)
+        self.put(states, names.run, run_state, runs=items, runs_code=True)
         self._put_fail_state(states, names.failed, contract.fail_payload(None), None)
         return Branch(names.gated if waiting else names.run, states, INLINE_PROCESSOR)
 

@@ -40,14 +40,17 @@ class RunCost:
         self.states = 0
         self.transitions = 0
         self.invocations = 0  # of the task runner: each Task state, and each gate (a Task waiting for its token)
+        self.executor_calls = 0  # of the executor: each task's run state (its code's try)
         self.events = _EXECUTION_EVENTS
         self.longest_name = ""
 
-    def add(self, name: str, kind: str, runs: int = 1) -> None:
-        """A state of type `kind` that a run enters `runs` times (0: only on a failure path)."""
+    def add(self, name: str, kind: str, runs: int = 1, runs_code: bool = False) -> None:
+        """A state of type `kind` that a run enters `runs` times (0: only on a failure path), calling
+        the executor each time if it `runs_code`."""
         self.states += 1
         self.transitions += runs
         self.invocations += runs if kind in ("Task", "Wait") else 0
+        self.executor_calls += runs if runs_code else 0
         self.events += runs * _EVENTS[kind]
         if len(name) > len(self.longest_name):
             self.longest_name = name

@@ -57,6 +57,35 @@ class FakeLambdaContext:
         return 900_000
 
 
+class BackendHistories:
+    """A Step Functions client whose GetExecutionHistory reads moto's interpreter directly, in pages as
+    AWS gives them: through the API, serialising a run's hundreds of events costs a second; the
+    events themselves are the same. Every other call goes to `client`."""
+
+    def __init__(self, client: Any, account: str, region: str) -> None:
+        self._client = client
+        self._account, self._region = account, region
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_execution_history(
+        self,
+        executionArn: str,
+        maxResults: int = 1000,
+        nextToken: str | None = None,
+        **_: Any,  # noqa: N803
+    ) -> dict[str, Any]:
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        events = stepfunctions_parser_backends[self._account][self._region].get_execution_history(executionArn)
+        start = int(nextToken or 0)
+        page: dict[str, Any] = {"events": list(events["events"][start : start + maxResults])}
+        if start + maxResults < len(events["events"]):
+            page["nextToken"] = str(start + maxResults)
+        return page
+
+
 class _SerializedClient:
     """A boto3 DynamoDB client whose calls run one at a time (and may be made to fail: `Faults`)."""
 

@@ -69,7 +69,7 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 from airstep_compiler.deploy import dag_record
 from airstep_compiler.deploy import lambda_handler as compile_dags
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS, Limits
-from airstep_local.aws import LocalSession, speed_up_moto
+from airstep_local.aws import BackendHistories, LocalSession, speed_up_moto
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -241,6 +241,7 @@ class LocalEngine:
             self._saved_log_streams.append((handler, handler.setStream(sys.stderr)))
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.sfn = boto3.client("stepfunctions")
+        self.histories = BackendHistories(self.sfn, ACCOUNT, REGION)  # what the run tracker counts transitions in
         self.dynamodb = boto3.client("dynamodb")
         create_table(self.dynamodb, self.names.table)
         self.s3 = boto3.client("s3")
@@ -293,7 +294,9 @@ class LocalEngine:
             description = self.sfn.describe_execution(executionArn=arn)  # task still runs: none outlives us
             if description["status"] == "RUNNING":
                 description = {**description, "status": "ABORTED", "stopDate": datetime.now(UTC)}
-            run_tracker.track(run_tracker.status_event(run_tracker.execution_detail(description)), self.store, self.sfn)
+            run_tracker.track(
+                run_tracker.status_event(run_tracker.execution_detail(description)), self.store, self.histories
+            )
 
     def _stored_items(self) -> dict[tuple[str, str], dict[str, Any]]:
         if self._state_file is None or not self._state_file.exists():
@@ -604,7 +607,7 @@ class LocalEngine:
         """Tell the run tracker an execution's status, and what its end sets off, as EventBridge would."""
         description = self.sfn.describe_execution(executionArn=execution)
         event = run_tracker.status_event(run_tracker.execution_detail(description))
-        tracked = run_tracker.track(event, self.store, self.sfn)
+        tracked = run_tracker.track(event, self.store, self.histories)
         run_tracker.after_end(event, tracked, self.store, self.sfn, boto3.client("lambda"))
 
     def finish(self, started: StartedRun, poll_seconds: float = 0.05) -> dict[str, Any]:

@@ -131,8 +131,9 @@ def trigger(records: Records, dag_id: str, conf: dict[str, Any]) -> dict[str, An
 def run(records: Records, dag_id: str, run_id: str) -> dict[str, Any]:
     """A run, what it used and cost, and every task instance of it (each instance's latest try)."""
     found = _run_record(records, dag_id, run_id)
-    instances = sorted(records.instances(dag_id, run_id), key=lambda t: (t.start or "~", t.task_id, t.map_index))
-    usage = found.usage()
+    instances = records.instances(dag_id, run_id, with_tries=True)
+    instances.sort(key=lambda t: (t.start or "~", t.task_id, t.map_index))
+    usage = found.usage(records.lambda_usage(found))
     cost = {"usage": usage, "cost": price(usage, records.pricing_region).to_dict()}
     return {**_run(found), **cost, "tasks": [i.to_dict() for i in instances]}
 

@@ -198,7 +198,8 @@ def _tries(instance: TaskInstance) -> list[_Try]:
     tries = [_Try(t.try_number, t.state.value, t.start, t.end) for t in instance.tries]
     latest = instance.state.value if instance.state else "none"
     if instance.start and instance.try_number not in {t.try_number for t in tries} and instance.try_number > 0:
-        tries.append(_Try(instance.try_number, latest, instance.start, instance.end))
+        end = instance.end if instance.end and instance.end >= instance.start else None  # (an earlier try's)
+        tries.append(_Try(instance.try_number, latest, instance.start, end))
     return tries or [_Try(instance.try_number, latest, instance.start or "", instance.end)]
 
 

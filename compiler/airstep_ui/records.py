@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from airstep.model import DagModel
 from airstep.runtime import task_logs
 from airstep.runtime.store import DagRecord, ImportErrorRecord, RunKey, RunRecord, TaskInstance
-from airstep.runtime.store.schema import DAG_PREFIX, RUN_SK, run_pk, ti_prefix
+from airstep.runtime.store.schema import DAG_PREFIX, RUN_SK, USAGE_PREFIX, run_pk, ti_prefix
+from airstep.runtime.usage import LambdaUsage
 from airstep_cli.prices import DEFAULT_REGION
 
 
@@ -28,7 +29,8 @@ class Records(Protocol):
     def import_errors(self) -> list[ImportErrorRecord]: ...
     def runs(self, dag_id: str, limit: int) -> list[RunRecord]: ...
     def run(self, dag_id: str, run_id: str) -> RunRecord | None: ...
-    def instances(self, dag_id: str, run_id: str) -> list[TaskInstance]: ...
+    def instances(self, dag_id: str, run_id: str, with_tries: bool = False) -> list[TaskInstance]: ...
+    def lambda_usage(self, run: RunRecord) -> LambdaUsage: ...
     def model(self, dag: DagRecord) -> DagModel | None: ...
     def log(self, run: RunRecord, key: task_logs.TryKey) -> str | None: ...
     def trigger(self, dag: DagRecord, conf: dict[str, Any]) -> dict[str, Any]: ...
@@ -85,11 +87,17 @@ class LocalRecords:
             (RunRecord.from_item(i) for i in self._load() if i["pk"]["S"] == pk and i["sk"]["S"] == RUN_SK), None
         )
 
-    def instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
-        pk, prefix = run_pk(dag_id, run_id), ti_prefix()
-        return [
-            TaskInstance.from_item(i) for i in self._load() if i["pk"]["S"] == pk and i["sk"]["S"].startswith(prefix)
-        ]
+    def instances(self, dag_id: str, run_id: str, with_tries: bool = False) -> list[TaskInstance]:
+        """The run's task instances (with their tries: the file has them anyway)."""
+        return [TaskInstance.from_item(i) for i in self._of_run(dag_id, run_id, ti_prefix())]
+
+    def lambda_usage(self, run: RunRecord) -> LambdaUsage:
+        shards = self._of_run(run.dag_id, run.run_id, USAGE_PREFIX)
+        return LambdaUsage(sum(int(i["requests"]["N"]) for i in shards), sum(int(i["mb_ms"]["N"]) for i in shards))
+
+    def _of_run(self, dag_id: str, run_id: str, prefix: str) -> list[dict[str, Any]]:
+        pk = run_pk(dag_id, run_id)
+        return [i for i in self._load() if i["pk"]["S"] == pk and i["sk"]["S"].startswith(prefix)]
 
     def model(self, dag: DagRecord) -> DagModel | None:
         if dag.model is None:
@@ -145,8 +153,12 @@ class StackRecords:
         record: RunRecord | None = self.target.store.get_run(RunKey(dag_id, run_id))
         return record
 
-    def instances(self, dag_id: str, run_id: str) -> list[TaskInstance]:
-        return list(self.target.store.task_instances(RunKey(dag_id, run_id), with_tries=True))
+    def instances(self, dag_id: str, run_id: str, with_tries: bool = False) -> list[TaskInstance]:
+        return list(self.target.store.task_instances(RunKey(dag_id, run_id), with_tries=with_tries))
+
+    def lambda_usage(self, run: RunRecord) -> LambdaUsage:
+        usage: LambdaUsage = self.target.store.lambda_usage(RunKey(run.dag_id, run.run_id))
+        return usage
 
     def model(self, dag: DagRecord) -> DagModel | None:
         from airstep_cli.metadata import deployed_model

@@ -148,7 +148,7 @@ class UiApp:
     def _run_page(self, data: dict[str, Any]) -> str:
         dag = next(d for d in self.records.dags() if d.dag_id == data["dag_id"])
         model = self.records.model(dag)
-        instances = self.records.instances(data["dag_id"], data["run_id"])
+        instances = self.records.instances(data["dag_id"], data["run_id"], with_tries=True)
         graph = pictures.graph_svg(model, instances) if model is not None else "<p class=muted>(no graph model)</p>"
         return pages.run_page(data, graph, pictures.gantt_svg(instances, model, data["start"]))
 

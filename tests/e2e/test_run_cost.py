@@ -65,8 +65,8 @@ def test_a_run_records_its_transitions_and_every_invocations_lambda_usage(engine
     from airstep_local.engine import RunRequest
 
     result = engine.run(model, source, RunRequest())
-    record = engine.store.get_run(RunKey("sleepy", result.run_id))
-    usage = record.usage()
+    key = RunKey("sleepy", result.run_id)
+    usage = engine.store.get_run(key).usage(engine.store.lambda_usage(key))
     # every state entered, and the retry of `nap` (a retry is billed as a transition)
     arn = executions(engine.sfn, "sleepy")[0]["executionArn"]
     entered = engine.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
@@ -81,7 +81,7 @@ def test_a_run_records_its_transitions_and_every_invocations_lambda_usage(engine
     # a duplicate of the execution's final event counts nothing twice
     detail = run_tracker.execution_detail(engine.sfn.describe_execution(executionArn=arn))
     run_tracker.track(run_tracker.status_event(detail), engine.store, engine.sfn)
-    assert engine.store.get_run(RunKey("sleepy", result.run_id)).usage() == usage
+    assert engine.store.get_run(key).usage(engine.store.lambda_usage(key)) == usage
 
 
 def test_a_distributed_maps_children_are_estimated_where_their_histories_cannot_be_read(engine, dag_file):
@@ -94,7 +94,8 @@ def test_a_distributed_maps_children_are_estimated_where_their_histories_cannot_
     arn = executions(engine.sfn, "big_map")[0]["executionArn"]
     events = engine.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     parent = sum(e["type"].endswith("StateEntered") for e in events)
-    usage = engine.store.get_run(RunKey("big_map", result.run_id)).usage()
+    key = RunKey("big_map", result.run_id)
+    usage = engine.store.get_run(key).usage(engine.store.lambda_usage(key))
     # each child runs its processor's one state: 45 children, 45 transitions
     assert (usage["transitions"], usage["transitions_estimated"]) == (parent + 45, True)
     assert count_transitions(engine.sfn, arn).count == parent + 45
@@ -113,6 +114,8 @@ def test_runs_show_json_and_the_ui_price_the_run(tmp_path):
     expected = 8 * 0.025 / 1000 + 9 * LAMBDA_REQUEST_USD + usage["lambda_gb_seconds"] * LAMBDA_ARM64_GB_SECOND_USD
     assert abs(cost["usd"] - expected) < 1e-8
     assert (cost["region"], cost["priced_as"]) == ("us-east-1", "us-east-1") and cost["prices_checked"]
+    tries = {t["task_id"]: [(x["try_number"], x["state"]) for x in t["tries"]] for t in data["tasks"]}
+    assert tries == {"flaky": [(1, "up_for_retry"), (2, "up_for_retry"), (3, "success")], "report": [(1, "success")]}
 
     text = airstep("runs", "show", run_id, cwd=tmp_path).stdout
     assert f"cost: ${cost['usd']:.6f} (8 transitions; 9 Lambda requests," in text
@@ -133,3 +136,23 @@ def test_compile_prints_what_a_run_will_cost():
     assert f"cost: ~${fixed:.5f}/run for its transitions and ~5 Lambda requests, plus $0.0000167 per second" in (
         compiled.stdout
     )
+
+
+def test_an_executor_that_crashed_is_metered_for_the_time_the_runner_waited_on_it(engine, dag_file, monkeypatch):
+    import time
+
+    from airstep.runtime import executor
+    from airstep_local.engine import RunRequest
+
+    def killed(request, remaining_seconds=float("inf")):  # as Lambda ends a try that ran out of memory
+        time.sleep(0.3)
+        raise MemoryError
+
+    monkeypatch.setattr(executor, "run_try", killed)
+    model, source = load_model(dag_file(BIG_MAP.replace("double.expand(x=items())", "items()")))
+    result = engine.run(model, source, RunRequest())
+    assert result.tasks[0].error == "the task's executor ended abnormally (MemoryError)"
+    key = RunKey("big_map", result.run_id)
+    usage = engine.store.get_run(key).usage(engine.store.lambda_usage(key))
+    assert usage["lambda_requests"] == 3  # the runner's try of items, its executor's, finalize
+    assert usage["lambda_gb_seconds"] >= 0.3 * (1024 + 256) / 1024  # at the executor's TaskMemorySize

@@ -88,6 +88,10 @@ def test_a_user_goes_from_the_dags_to_a_failed_trys_traceback(browser, site):
     assert [b.get_attribute("data-task-id") for b in bars][0] == "extract" and len(bars) == 5
     y = [b.rect["y"] for b in bars]
     assert y == sorted(y)
+    tries = bars[-1].find_elements(By.CSS_SELECTOR, "rect.try")  # load's two tries, the retry's wait between
+    assert [t.get_attribute("data-try") for t in tries] == ["1", "2"]
+    wait = bars[-1].find_element(By.CSS_SELECTOR, "rect.waiting")
+    assert tries[0].rect["x"] < wait.rect["x"] < tries[1].rect["x"] and all(t.is_displayed() for t in tries)
     browser.save_screenshot(str(SCREENSHOTS / "run.png"))
 
     browser.find_element(By.CSS_SELECTOR, 'tr[data-task-id="load"] a.log-link:last-of-type').click()

@@ -195,3 +195,18 @@ def test_each_ended_try_joins_the_instances_history_which_a_clear_keeps(store):
     assert not {"pokes", "until", "xcoms"} & set(item)  # what the sensor's wait and try 2 left is gone
     assert item["error"]["S"] == "bad" and len(item["tries"]["L"]) == 3
     assert store.task_instances(RUN)[0].tries == ()  # read without them unless asked
+
+
+def test_an_instances_history_keeps_its_first_hundred_tries(store):
+    from airstep.runtime.store.task_instances import MAX_KEPT_TRIES
+
+    t1, t2 = "2026-11-21T02:00:01+00:00", "2026-11-21T02:00:02+00:00"
+    store.begin_try(RUN, "a", t1)
+    item_key = {"pk": {"S": RUN.pk}, "sk": {"S": schema.ti_sk("a", -1)}}
+    store.table.update(item_key, "SET try_number = :n", ExpressionAttributeValues={":n": {"N": str(MAX_KEPT_TRIES)}})
+    assert store.end_try(RUN, "a", MAX_KEPT_TRIES, TaskState.UP_FOR_RETRY, t1, t2)
+    store.begin_try(RUN, "a", t2)
+    assert store.end_try(RUN, "a", MAX_KEPT_TRIES + 1, TaskState.SUCCESS, t2, t2)
+    (ti,) = store.task_instances(RUN, with_tries=True)
+    assert (ti.state, ti.try_number) == (TaskState.SUCCESS, MAX_KEPT_TRIES + 1)
+    assert [t.try_number for t in ti.tries] == [MAX_KEPT_TRIES]

@@ -3,6 +3,7 @@ children listed and read, as AWS keeps them), and the price table."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ class RecordedHistories:
         self.children = [f"child-{i}" for i in range(children)]
         self.page = page
         self.histories_read: list[str] = []
+        self.pages_listed = 0
 
     def _paged(self, items: list[Any], key: str, token: str | None) -> dict[str, Any]:
         start = int(token or 0)
@@ -31,11 +33,31 @@ class RecordedHistories:
     def list_map_runs(self, executionArn: str, nextToken: str | None = None) -> dict[str, Any]:  # noqa: N803
         return self._paged([{"mapRunArn": "map-run"}], "mapRuns", nextToken)
 
-    def list_executions(self, mapRunArn: str, nextToken: str | None = None) -> dict[str, Any]:  # noqa: N803
+    def describe_state_machine_for_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803
+        processor = {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+            "StartAt": "t",
+            "States": {"t": {"Type": "Task", "Next": "done"}, "done": {"Type": "Succeed"}},
+        }
+        machine = {"StartAt": "m", "States": {"m": {"Type": "Map", "ItemProcessor": processor, "End": True}}}
+        return {"definition": json.dumps(machine)}
+
+    def describe_map_run(self, mapRunArn: str) -> dict[str, Any]:  # noqa: N803
+        return {"executionCounts": {"total": len(self.children)}}
+
+    def list_executions(self, mapRunArn: str, maxResults: int, nextToken: str | None = None) -> dict[str, Any]:  # noqa: N803
         assert mapRunArn == "map-run"
+        self.pages_listed += 1
         return self._paged([{"executionArn": c} for c in self.children], "executions", nextToken)
 
-    def get_execution_history(self, executionArn: str, maxResults: int, nextToken: str | None = None):  # noqa: N803
+    def get_execution_history(
+        self,
+        executionArn: str,
+        maxResults: int,
+        includeExecutionData: bool,
+        nextToken: str | None = None,  # noqa: N803
+    ) -> dict[str, Any]:
+        assert includeExecutionData is False  # the events' inputs and outputs are not read
         if nextToken is None:
             self.histories_read.append(executionArn)
         if executionArn == "parent":  # a Pass state, then the Map state: 2 transitions
@@ -61,9 +83,17 @@ def test_a_distributed_maps_children_are_each_counted_from_their_own_history():
 
 
 def test_past_the_children_it_reads_the_rest_are_estimated_from_them():
-    sfn = RecordedHistories(children=MAX_CHILD_HISTORIES + 50, page=100)
-    assert count_transitions(sfn, "parent") == Transitions(2 + (MAX_CHILD_HISTORIES + 50) * 3, estimated=True)
+    sfn = RecordedHistories(children=MAX_CHILD_HISTORIES + 5_000, page=100)
+    assert count_transitions(sfn, "parent") == Transitions(2 + (MAX_CHILD_HISTORIES + 5_000) * 3, estimated=True)
     assert len(sfn.histories_read) == MAX_CHILD_HISTORIES + 1
+    assert sfn.pages_listed == MAX_CHILD_HISTORIES // 100  # the children read are listed, no more
+
+
+def test_past_its_time_budget_the_children_not_read_are_estimated():
+    sfn = RecordedHistories(children=50)
+    # with no child read, each counts as its processor's path when nothing fails: 2 states
+    assert count_transitions(sfn, "parent", budget_seconds=0) == Transitions(2 + 50 * 2, estimated=True)
+    assert sfn.histories_read == ["parent"]
 
 
 def test_a_requests_duration_is_billed_in_whole_milliseconds_at_its_memory():
@@ -76,28 +106,31 @@ def test_a_requests_duration_is_billed_in_whole_milliseconds_at_its_memory():
     assert usage.add_reported({"ms": 2.5, "memory_mb": 512}) and usage.mb_ms == 256 + 1_024_000 + 3 * 512
 
 
-def test_usage_written_before_the_runs_record_is_kept_when_the_record_comes(aws):
+def test_a_runs_usage_adds_up_across_shards_and_each_executions_transitions_count_once(aws):
     store, _, _ = aws
     from airstep.contract import DagRun
     from airstep.states import RunState, RunType
 
     key = RunKey("d", "manual__1")
-    store.add_lambda_usage(key, LambdaUsage(2, 2048))  # a runner ended before the tracker heard the start
-    early = store.get_run(key)
-    assert (early.dag_id, early.state, early.usage()["lambda_requests"]) == ("d", RunState.RUNNING, 2)
+    store.add_lambda_usage(key, LambdaUsage(2, 2048), shard=3)  # a runner may end before the run is tracked
+    assert store.get_run(key) is None  # its usage makes no run record
     run = DagRun("d", "manual__1", RunType.MANUAL, None, None, None)
-    common = {"execution_arn": "arn", "start": "2026-01-01T00:00:00+00:00", "error": None}
+    common = {"execution_arn": "arn-1", "start": "2026-01-01T00:00:00+00:00", "error": None}
     assert store.track_execution(run, status="RUNNING", state=RunState.RUNNING, end=None, **common)
-    store.add_lambda_usage(key, LambdaUsage(1, 1024))
-    ended = {"end": "2026-01-01T00:01:00+00:00", "transitions": Transitions(7)}
-    assert store.track_execution(run, status="SUCCEEDED", state=RunState.SUCCESS, **common, **ended)
-    assert not store.track_execution(run, status="SUCCEEDED", state=RunState.SUCCESS, **common, **ended)
-    usage = store.get_run(key).usage()
+    store.add_lambda_usage(key, LambdaUsage(1, 1024), shard=11)  # (shard 11 is shard 3 again)
+    store.add_lambda_usage(key, LambdaUsage(1, 1024), shard=4)
+    assert store.track_execution(
+        run, status="SUCCEEDED", state=RunState.SUCCESS, end="2026-01-01T00:01:00+00:00", **common
+    )
+    assert store.add_transitions(key, "arn-1", Transitions(7))
+    assert not store.add_transitions(key, "arn-1", Transitions(7))  # a redelivered event adds nothing
+    assert store.add_transitions(key, "arn-2", Transitions(5, estimated=True))  # the run's clear: its next execution
+    usage = store.get_run(key).usage(store.lambda_usage(key))
     assert usage == {
-        "transitions": 7,
-        "transitions_estimated": False,
-        "lambda_requests": 3,
-        "lambda_gb_seconds": 3072 / 1024 / 1000,
+        "transitions": 12,
+        "transitions_estimated": True,
+        "lambda_requests": 4,
+        "lambda_gb_seconds": 4096 / 1024 / 1000,
     }
 
 

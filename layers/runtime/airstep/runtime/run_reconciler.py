@@ -23,6 +23,7 @@ from airstep.runtime.store import MetadataStore, metadata_store
 
 logger = Logger(service=SERVICE_NAME)
 GRACE = timedelta(minutes=10)  # a final event usually arrives within seconds
+COUNTING_SECONDS_PER_RUN = 5.0  # a lost run's children's histories: it settles many runs a pass
 
 
 def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime | None = None) -> dict[str, Any]:
@@ -44,7 +45,8 @@ def reconcile_runs(store: MetadataStore, sfn: Any, functions: Any, now: datetime
         description = sfn.describe_execution(executionArn=run.execution_arn)
         if description["status"] == "RUNNING":
             continue
-        result = track_and_count(status_event(execution_detail(description)), store, sfn, functions)
+        event = status_event(execution_detail(description))
+        result = track_and_count(event, store, sfn, functions, COUNTING_SECONDS_PER_RUN)
         settled.append({"dag_id": run.dag_id, "run_id": run.run_id, "status": description["status"], **result})
         logger.warning("settled a run whose final event was lost", extra=settled[-1])
     pools = pooling.repair(store, sfn)

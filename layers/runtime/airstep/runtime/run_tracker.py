@@ -18,8 +18,8 @@ from airstep.contract import ASSET_CONSUMERS, DagRun, time_out_event
 from airstep.runtime.admission import release
 from airstep.runtime.clients import client
 from airstep.runtime.constants import ASSET_RUNS_FUNCTION_ENV, SERVICE_NAME
-from airstep.runtime.store import MetadataStore, metadata_store
-from airstep.runtime.usage import Transitions, count_transitions
+from airstep.runtime.store import MetadataStore, RunKey, metadata_store
+from airstep.runtime.usage import COUNTING_BUDGET_SECONDS, count_transitions
 from airstep.states import RunState, RunType
 
 logger = Logger(service=SERVICE_NAME)
@@ -37,9 +37,11 @@ RUN_STATES = {
 }
 
 
-def track(event: dict[str, Any], store: MetadataStore, sfn: Any = None) -> dict[str, Any]:
-    """Apply the event's status to its run's record; a final one with the execution's transitions,
-    counted from its history through `sfn` (None: not counted)."""
+def track(
+    event: dict[str, Any], store: MetadataStore, sfn: Any = None, budget_seconds: float = COUNTING_BUDGET_SECONDS
+) -> dict[str, Any]:
+    """Apply the event's status to its run's record; then, for a final one, add the execution's
+    transitions, counted from its history through `sfn` (None: not counted) within `budget_seconds`."""
     detail = event["detail"]
     status = detail["status"]
     if status not in RUN_STATES:
@@ -56,8 +58,9 @@ def track(event: dict[str, Any], store: MetadataStore, sfn: Any = None) -> dict[
         start=_iso(detail.get("startDate")),
         end=_iso(detail.get("stopDate")) or (None if status == "RUNNING" else datetime.now(UTC).isoformat()),
         error=_error(detail),
-        transitions=_transitions(sfn, detail) if sfn is not None and status != "RUNNING" else None,
     )
+    if sfn is not None and status != "RUNNING":  # after the status: what it cost never holds that up
+        _add_transitions(store, sfn, RunKey(run.dag_id, run.run_id), detail["executionArn"], budget_seconds)
     logger.info(
         EXECUTION_STATUS, extra={"dag_id": run.dag_id, "run_id": run.run_id, "status": status, "applied": applied}
     )
@@ -78,11 +81,17 @@ def execution_detail(description: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
-def track_and_count(event: dict[str, Any], store: MetadataStore, sfn: Any, functions: Any) -> dict[str, Any]:
+def track_and_count(
+    event: dict[str, Any],
+    store: MetadataStore,
+    sfn: Any,
+    functions: Any,
+    budget_seconds: float = COUNTING_BUDGET_SECONDS,
+) -> dict[str, Any]:
     """Track the event, count a final failure the first time it is applied (alarms watch it), and on
     any final status free the run's slot and start the runs waiting for it (a duplicate event frees
     nothing twice, and a retried one frees a slot its first delivery could not)."""
-    result = track(event, store, sfn)
+    result = track(event, store, sfn, budget_seconds)
     metric = STATUS_METRICS.get(result.get("status", ""))
     if result["tracked"] and metric:  # counted once: duplicates are not applied
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
@@ -116,13 +125,13 @@ def after_end(
     return done
 
 
-def _transitions(sfn: Any, detail: dict[str, Any]) -> Transitions | None:
-    """The execution's transitions (None if its history cannot be read: the status matters more)."""
+def _add_transitions(store: MetadataStore, sfn: Any, run: RunKey, execution_arn: str, budget: float) -> None:
+    """Count the ended execution's transitions and add them to its run's, once (a redelivered event
+    counts again and adds nothing); a history that cannot be read leaves them uncounted."""
     try:
-        return count_transitions(sfn, detail["executionArn"])
-    except Exception as exc:  # noqa: BLE001
-        logger.warning("transitions not counted", extra={"execution": detail["executionArn"], "error": str(exc)})
-        return None
+        store.add_transitions(run, execution_arn, count_transitions(sfn, execution_arn, budget))
+    except Exception as exc:  # noqa: BLE001 - informative: the run's status is recorded already
+        logger.warning("transitions not counted", extra={"execution": execution_arn, "error": str(exc)})
 
 
 def _iso(epoch_millis: Any) -> str | None:

@@ -15,6 +15,7 @@ import math
 import os
 import time
 import traceback
+import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -125,8 +126,9 @@ class Invocation:
         record it changes nothing else)."""
         if self.meter is None:
             return
+        label = instance_label(self.payload.task_id or "", self.payload.map_index)
         try:
-            self.store.add_lambda_usage(self.key, self.meter.total())
+            self.store.add_lambda_usage(self.key, self.meter.total(), zlib.crc32(label.encode()))
         except Exception as exc:  # noqa: BLE001
             logger.warning("usage not recorded", extra={"error": redact(str(exc))})
 

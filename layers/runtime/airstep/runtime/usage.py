@@ -14,10 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 USAGE = "usage"  # the key of an executor's response that holds its own usage
 MAX_CHILD_HISTORIES = 200  # Distributed Map children whose histories are read; the rest are estimated from them
+COUNTING_BUDGET_SECONDS = 20.0  # reading children's histories stops then (the track-runs function has 60 s)
 
 
 @dataclass(slots=True)
@@ -74,35 +73,57 @@ class Transitions:
     estimated: bool = False
 
 
-def count_transitions(sfn: Any, execution_arn: str) -> Transitions:
+def count_transitions(sfn: Any, execution_arn: str, budget_seconds: float = COUNTING_BUDGET_SECONDS) -> Transitions:
     """Count what Step Functions bills as transitions: every state entered and every retry of a task
-    state, in the execution and in the child executions of its Distributed Maps."""
+    state, in the execution and in the child executions of its Distributed Maps. At most
+    MAX_CHILD_HISTORIES children are read in all, within `budget_seconds`: the others are estimated
+    from those read (or from their processor's path) and the count says it is estimated."""
+    deadline = time.monotonic() + budget_seconds
     count = _history_transitions(sfn, execution_arn)
+    children_read = 0
     estimated = False
+    path: list[int] = []  # a child's path through its processor, read once if needed
     for map_run in _paged(sfn.list_map_runs, "mapRuns", executionArn=execution_arn):
+        arn = map_run["mapRunArn"]
+        total = sfn.describe_map_run(mapRunArn=arn)["executionCounts"]["total"]
+        wanted = min(total, MAX_CHILD_HISTORIES - children_read)
         try:
-            children = [
-                e["executionArn"] for e in _paged(sfn.list_executions, "executions", mapRunArn=map_run["mapRunArn"])
-            ]
-        except (ClientError, TypeError):  # moto lists no map run's children (nor keeps their history)
-            count += _children_estimate(sfn, execution_arn, map_run["mapRunArn"])
-            estimated = True
-            continue
-        read = children[:MAX_CHILD_HISTORIES]
-        counted = sum(_history_transitions(sfn, child) for child in read)
+            listed = _first(_paged(sfn.list_executions, "executions", mapRunArn=arn, maxResults=1000), wanted)
+        except TypeError:  # moto lists no map run's children (nor keeps their history)
+            listed = []
+        counted = read = 0
+        for child in listed:
+            if time.monotonic() > deadline:
+                break
+            counted += _history_transitions(sfn, child["executionArn"])
+            read += 1
+        children_read += read
         count += counted
-        if len(children) > len(read):
-            count += round(counted / len(read) * (len(children) - len(read)))
+        if read < total:
+            if not read and not path:
+                path.append(_processor_path(sfn, execution_arn))
+            per_child = counted / read if read else path[0]
+            count += round(per_child * (total - read))
             estimated = True
     return Transitions(count, estimated)
 
 
-def _children_estimate(sfn: Any, execution_arn: str, map_run_arn: str) -> int:
-    """A map run's children as if each took its processor's path once (the longest of the definition's
+def _first(items: Any, wanted: int) -> list[Any]:
+    found: list[Any] = []
+    if wanted <= 0:  # (no page asked for)
+        return found
+    for item in items:
+        found.append(item)
+        if len(found) >= wanted:  # (before the next page is fetched)
+            break
+    return found
+
+
+def _processor_path(sfn: Any, execution_arn: str) -> int:
+    """The states a Distributed Map child enters when nothing fails (the longest of the definition's
     Distributed Map processors)."""
-    children = sfn.describe_map_run(mapRunArn=map_run_arn)["executionCounts"]["total"]
     definition = json.loads(sfn.describe_state_machine_for_execution(executionArn=execution_arn)["definition"])
-    return children * max(_distributed_paths(definition["States"]), default=1)
+    return max(_distributed_paths(definition["States"]), default=1)
 
 
 def _distributed_paths(states: dict[str, Any]) -> list[int]:
@@ -131,7 +152,10 @@ def _history_transitions(sfn: Any, execution_arn: str) -> int:
     entered = retried = 0
     scheduled: dict[int, int] = {}  # a task state's entry (its event id) -> the tasks it scheduled
     current: dict[int, int] = {}  # an event id -> the task state entry it belongs to
-    for event in _paged(sfn.get_execution_history, "events", executionArn=execution_arn, maxResults=1000):
+    history = _paged(
+        sfn.get_execution_history, "events", executionArn=execution_arn, maxResults=1000, includeExecutionData=False
+    )
+    for event in history:
         kind, event_id, previous = event["type"], event["id"], event.get("previousEventId", 0)
         if kind.endswith("StateEntered"):
             entered += 1

@@ -59,7 +59,6 @@ class RunRecord:
     clearing: tuple[str, ...] | None = None  # the tasks its latest clear resets (None: never cleared)
     clearing_only: tuple[str, ...] | None = None  # ... only their instances in these states (--only-failed)
     marking: str | None = None  # "<task_id> <state>": the mark that clear comes from
-    lambda_usage: LambdaUsage | None = None  # the runner's and executor's invocations, every execution's
     transitions: Transitions | None = None  # its executions' state transitions, once each has ended
 
     @classmethod
@@ -68,7 +67,7 @@ class RunRecord:
         return cls(
             dag_id=data["dag_id"],
             run_id=data["run_id"],
-            state=RunState(data.get("state", RunState.RUNNING)),  # a runner's usage may come first
+            state=RunState(data["state"]),
             run_type=data.get("run_type"),
             logical_date=data.get("logical_date"),
             start_date=data.get("start_date"),
@@ -83,11 +82,6 @@ class RunRecord:
             clearing=tuple(json.loads(data["clearing"])) if "clearing" in data else None,
             clearing_only=tuple(json.loads(data["clearing_only"])) if "clearing_only" in data else None,
             marking=data.get("marking"),
-            lambda_usage=(
-                LambdaUsage(int(data["lambda_requests"]), int(data.get("lambda_mb_ms", 0)))
-                if "lambda_requests" in data
-                else None
-            ),
             transitions=(
                 Transitions(int(data["transitions"]), bool(data.get("transitions_estimated")))
                 if "transitions" in data
@@ -96,9 +90,8 @@ class RunRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        hidden = ("run_input", "clearing", "clearing_only", "marking", "lambda_usage", "transitions")
+        hidden = ("run_input", "clearing", "clearing_only", "marking", "transitions")
         data = {name: getattr(self, name) for name in self.__slots__ if name not in hidden}  # type: ignore[attr-defined]
-        data["usage"] = self.usage()
         data["triggered_by"] = self.triggered_by
         run = self.dag_run()
         if run is not None and run.triggering_asset_events:
@@ -107,9 +100,9 @@ class RunRecord:
             data["triggering_task"] = run.triggering_task
         return data
 
-    def usage(self) -> dict[str, Any]:
-        """What the run has used of what AWS bills per run (airstep_cli.prices prices it)."""
-        lambda_usage = self.lambda_usage or LambdaUsage()
+    def usage(self, lambda_usage: LambdaUsage) -> dict[str, Any]:
+        """What the run has used of what AWS bills per run, with its Lambda usage (RunRecords.lambda_usage;
+        airstep_cli.prices prices it)."""
         return {
             "transitions": self.transitions.count if self.transitions else None,
             "transitions_estimated": bool(self.transitions and self.transitions.estimated),
@@ -151,10 +144,8 @@ class RunRecords:
         start: str | None,
         end: str | None,
         error: str | None,
-        transitions: Transitions | None = None,
     ) -> bool:
-        """Apply an execution status (RUNNING < final) unless a later one is already recorded; a final
-        one adds the execution's `transitions` to the run's."""
+        """Apply an execution status (RUNNING < final) unless a later one is already recorded."""
         rank = _RUNNING_RANK if status == "RUNNING" else _FINAL_RANK
         fields: dict[str, Any] = {
             "exec_rank": rank,
@@ -187,25 +178,50 @@ class RunRecords:
             condition += " AND (attribute_not_exists(#state) OR #state = :state OR #state = :queued)"
             values[":state"] = typed(state.value)
             values[":queued"] = typed(RunState.QUEUED.value)
-        added = {"transitions": transitions.count} if transitions is not None and rank == _FINAL_RANK else {}
-        if added and transitions is not None and transitions.estimated:
-            fields["transitions_estimated"] = True
-        return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values, removed, added)
+        return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values, removed)
 
-    def add_lambda_usage(self, run: RunKey, usage: LambdaUsage) -> None:
-        """Add an invocation's Lambda usage (and the invocations it waited on) to the run's."""
+    def add_transitions(self, run: RunKey, execution_arn: str, transitions: Transitions) -> bool:
+        """Add an ended execution's transitions to its run's, once per execution (whatever clear the
+        run is at by then); False if they were added before."""
+        update = "ADD transitions :count, counted :arn"
+        if transitions.estimated:
+            update += " SET transitions_estimated = :yes"
+        return (
+            self.table.update(
+                key(run.pk, schema.RUN_SK),
+                update,
+                condition="attribute_exists(#state) AND NOT contains(counted, :one)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":count": typed(transitions.count),
+                    ":arn": {"SS": [execution_arn]},
+                    ":one": string(execution_arn),
+                    **({":yes": typed(True)} if transitions.estimated else {}),
+                },
+            )
+            is not None
+        )
+
+    def add_lambda_usage(self, run: RunKey, usage: LambdaUsage, shard: int) -> None:
+        """Add an invocation's Lambda usage (and the invocations it waited on) to one of the run's usage
+        shards (small items: every runner invocation of a big fan-out adds to one, none to the run's)."""
         self.table.update(
-            key(run.pk, schema.RUN_SK),
-            "SET dag_id = if_not_exists(dag_id, :dag), run_id = if_not_exists(run_id, :run), expires_at = :expires "
-            "ADD lambda_requests :requests, lambda_mb_ms :mb_ms",
+            key(run.pk, f"{schema.USAGE_PREFIX}{shard % schema.USAGE_SHARDS}"),
+            "SET expires_at = :expires ADD requests :requests, mb_ms :mb_ms",
             ExpressionAttributeValues={
-                ":dag": string(run.dag_id),
-                ":run": string(run.run_id),
                 ":expires": self.table.expires_at(),
                 ":requests": typed(usage.requests),
                 ":mb_ms": typed(usage.mb_ms),
             },
         )
+
+    def lambda_usage(self, run: RunKey) -> LambdaUsage:
+        """The run's Lambda usage so far: its shards summed."""
+        items = self.table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :usage)",
+            ExpressionAttributeValues={":pk": string(run.pk), ":usage": string(schema.USAGE_PREFIX)},
+        )
+        return LambdaUsage(sum(int(i["requests"]["N"]) for i in items), sum(int(i["mb_ms"]["N"]) for i in items))
 
     def queue_run(self, run: DagRun, now: str) -> bool:
         """Record a run waiting for a slot (listed among the DAG's runs by when it was queued); False if
@@ -350,10 +366,9 @@ class RunRecords:
         condition: str,
         values: dict[str, Any],
         removed: tuple[str, ...] = (),
-        added: dict[str, int] | None = None,
     ) -> bool:
-        """SET every field that has a value, REMOVE `removed` and ADD `added` to numbers, if `condition`
-        holds (it may name the state as #state)."""
+        """SET every field that has a value and REMOVE `removed`, if `condition` holds (it may name the
+        state as #state)."""
         assigned = [(name, value) for name, value in fields.items() if value is not None]
         names = {f"#a{i}": name for i, (name, _) in enumerate(assigned)}
         if "#state" in condition:
@@ -363,10 +378,6 @@ class RunRecords:
         if removed:
             names.update({f"#r{i}": name for i, name in enumerate(removed)})
             update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
-        if added:
-            names.update({f"#n{i}": name for i, name in enumerate(added)})
-            values.update({f":n{i}": typed(value) for i, value in enumerate(added.values())})
-            update += " ADD " + ", ".join(f"#n{i} :n{i}" for i in range(len(added)))
         values[":expires"] = self.table.expires_at()
         updated = self.table.update(
             key(run.pk, schema.RUN_SK),

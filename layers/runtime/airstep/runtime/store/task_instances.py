@@ -220,7 +220,7 @@ class TaskInstances:
             return BegunTry(1)
         updated = self.table.update(
             item_key,
-            "SET #s = :running, start_date = :now ADD try_number :one",
+            "SET #s = :running, start_date = :now ADD try_number :one REMOVE end_date",  # (the last try's)
             condition="attribute_not_exists(fin)",
             returns="ALL_NEW",  # with the tries before a clear (ReturnValues costs no read capacity)
             ExpressionAttributeNames={"#s": "state"},
