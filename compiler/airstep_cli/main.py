@@ -43,7 +43,17 @@ from airstep_cli.errors import UserError
 from airstep_cli.logs import logs
 from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, local_runs, open_target
 from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
-from airstep_cli.output import STATE_STYLE, Progress, err, fail, out, print_errors, print_rows, print_table
+from airstep_cli.output import (
+    STATE_STYLE,
+    Progress,
+    err,
+    fail,
+    out,
+    print_errors,
+    print_rows,
+    print_table,
+    report_missed_deadline,
+)
 from airstep_cli.prices import describe as describe_price
 from airstep_cli.prices import estimate_per_run, price
 from airstep_cli.ui import ui
@@ -472,6 +482,7 @@ def run_and_report(
     # and those its TriggerDagRunOperators may trigger are deployed here
     needs_folder = with_consumers or updates_assets(model) or triggers_runs(model)
     folder = folder_dags(Path(dag_file).parent, loaded) if needs_folder else []
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # CloudWatch's metric lines: nothing reads them here
     try:
         with (
             LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
@@ -479,6 +490,7 @@ def run_and_report(
         ):
             engine.seed_secrets(connections, variables)
             engine.register_consumers(consumers(folder))
+            engine.on_deadline = report_missed_deadline
             request = RunRequest(options.logical_date, options.conf, options.fast_retries)
             triggering = deploy_triggerable(engine, folder, options.fast_retries)
             results = [engine.run(model, source_of(loaded), request, on_progress=None if as_json else Progress(model))]
@@ -570,6 +582,7 @@ def runs_show(
             record = find_run(target.store, run_id, dag_id)
             key = RunKey(record.dag_id, run_id)
             run = {**record.to_dict(), "usage": record.usage(target.store.lambda_usage(key))}
+            run["deadlines"] = [d.to_dict() for d in target.store.deadlines(key)]
             tasks = sorted(target.store.task_instances(key, with_tries=True), key=lambda t: (t.start or "~", t.task_id))
     except UserError as exc:
         fail(exc.lines)
@@ -594,13 +607,23 @@ def runs_show(
     cost = {"usage": run["usage"], "cost": price(run["usage"], target.region).to_dict()}
     if as_json:
         extra = {"triggering_task": asker} if asker else {}
-        shown = {**summary, **extra, **cost, "triggering_asset_events": events, "tasks": [t.to_dict() for t in tasks]}
+        shown = {
+            **summary,
+            **extra,
+            **cost,
+            "deadlines": run["deadlines"],
+            "triggering_asset_events": events,
+            "tasks": [t.to_dict() for t in tasks],
+        }
         print(json.dumps(shown, indent=2))
         return
     for key, value in summary.items():
         if value not in (None, 0):  # a run never cleared has clear_number 0
             out.print(f"[bold]{key}[/bold]: {value}", markup=True)
     out.print(f"[bold]cost[/bold]: {escape(describe_price(run['usage'], target.region))}")
+    for deadline in run["deadlines"]:
+        name = f" {deadline['name']!r}" if deadline["name"] else ""
+        out.print(f"[bold]deadline{escape(name)}[/bold]: {deadline['deadline']} ({deadline['state']})")
     if asker:
         by = f"{asker['dag_id']}.{asker['task_id']}" + (f"[{asker['map_index']}]" if asker["map_index"] >= 0 else "")
         out.print(f"[bold]triggering task[/bold]: {escape(by)} in {escape(asker['run_id'])}")

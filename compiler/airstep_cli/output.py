@@ -107,3 +107,9 @@ def print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> None:
             values.append(f"[{style}]{text}[/{style}]" if style else text)
         table.add_row(*values)
     out.print(table)
+
+
+def report_missed_deadline(run_id: str, decided: dict[str, Any]) -> None:
+    """A deadline a run missed, as `airstep run` says it (its callback has been called)."""
+    name = f" {decided['name']!r}" if decided.get("name") else ""
+    err.print(f"[red]deadline{escape(name)} missed[/red]: {escape(run_id)} had not ended by {decided['deadline']}")

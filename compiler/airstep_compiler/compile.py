@@ -215,7 +215,11 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
     entry = emitter.emit(plan.root, body, contract.DAGRUN_FINALIZE)
     states: dict[str, State] = {}
     dag = DagRef(model.dag_id, source.uri, source.version, source.model_uri(model))
-    emitter.put(states, contract.DAGRUN_START, PassState(entry, parameters=contract.initial_state_data(dag)))
+    first = contract.DAGRUN_DEADLINES if model.deadlines else entry
+    emitter.put(states, contract.DAGRUN_START, PassState(first, parameters=contract.initial_state_data(dag)))
+    if model.deadlines:  # armed as the run starts: a one-off schedule each, nothing running until then
+        arm = LambdaTask(options.function_name, contract.arm_payload(), entry, LAMBDA_MAX_TIMEOUT_SECONDS)
+        emitter.put(states, contract.DAGRUN_DEADLINES, arm)
     states.update(body)
     finalize = LambdaTask(
         function_name=options.function_name,

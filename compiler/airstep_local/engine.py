@@ -6,6 +6,7 @@ holds the run metadata, and every Lambda invocation is answered by `airstep.runt
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,12 +26,13 @@ import boto3
 from moto import mock_aws
 
 from airstep.connections import secrets
-from airstep.contract import CTX, RUN, Action, DagRun, Payload, TaskOutcome, execution_name, expanded
+from airstep.contract import ACTION, CTX, RUN, Action, DagRun, Payload, TaskOutcome, execution_name, expanded
 from airstep.model import DagModel
 from airstep.runtime import (
     asset_events,
     assets,
     dag_parser,
+    deadlines,
     executor,
     run_reconciler,
     run_starter,
@@ -48,6 +50,7 @@ from airstep.runtime.constants import (
     TABLE_NAME_ENV,
     XCOM_BUCKET_ENV,
 )
+from airstep.runtime.deadlines import SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
 from airstep.runtime.store.assets import Consumer
@@ -193,6 +196,8 @@ class LocalEngine:
         self._started_here: set[str] = set()
         self._triggered: dict[str, tuple[DagModel, float]] = {}
         self._reported: set[str] = set()
+        # (run_id, the runner's answer) of each deadline a run missed: `airstep run` says so
+        self.on_deadline: Callable[[str, dict[str, Any]], None] | None = None
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
         # each try's log: beside the local history, or for this engine's life only
@@ -211,6 +216,12 @@ class LocalEngine:
         for name, value in environment:
             self._saved_env[name] = os.environ.get(name)
             os.environ[name] = value
+        for name, value in (  # where deadlines are armed: a deployed environment's test sets its own
+            (SCHEDULE_GROUP_ENV, f"{self.names.table}-schedules"),
+            (SCHEDULER_ROLE_ENV, f"arn:aws:iam::{ACCOUNT}:role/{self.names.table}-scheduler"),
+        ):
+            self._saved_env[name] = os.environ.get(name)
+            os.environ.setdefault(name, value)
         self._mock.start()
         self._restore_moto = speed_up_moto()
         self._saved_session = boto3.DEFAULT_SESSION
@@ -242,6 +253,9 @@ class LocalEngine:
         logging.getLogger("moto").setLevel(logging.CRITICAL)
         self.sfn = boto3.client("stepfunctions")
         self.histories = BackendHistories(self.sfn, ACCOUNT, REGION)  # what the run tracker counts transitions in
+        self.scheduler = boto3.client("scheduler")
+        with contextlib.suppress(self.scheduler.exceptions.ConflictException):
+            self.scheduler.create_schedule_group(Name=os.environ[SCHEDULE_GROUP_ENV])
         self.dynamodb = boto3.client("dynamodb")
         create_table(self.dynamodb, self.names.table)
         self.s3 = boto3.client("s3")
@@ -552,11 +566,13 @@ class LocalEngine:
                     watch = (lambda *change, run_id=run.run_id: on_progress(run_id, *change)) if on_progress else None
                     self._watchers[run.run_id] = _Watcher(self.names.run_task, self.store, key, finalized, watch)
                     active[run.run_id] = (self._start_run(machine, run), finalized, time.monotonic())
-                ended = self._wait_any(active)
+                ended = self._wait_any(active, bool(model.deadlines))
                 started, _, began = active.pop(ended)
                 self._watchers.pop(ended, None)
                 description = self.sfn.describe_execution(executionArn=started.execution_arn)
                 self._track(started.execution_arn)
+                if model.deadlines:  # its deadlines not yet come: decided now, as their schedules would be
+                    self._fire_deadlines(until=None, run_id=ended)
                 results[ended] = self._result(model, ended, description, began)
                 if on_end is not None:
                     on_end(results[ended])
@@ -568,16 +584,40 @@ class LocalEngine:
         return [results[run.run_id] for run in runs]
 
     def _dispatch(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
-        """The session's listener while runs are watched: each task-runner call to its run's watcher."""
+        """The session's listener while runs are watched: each task-runner call to its run's watcher
+        (and `on_deadline` each deadline that had passed when its run's first step armed it)."""
+        if function == self.names.run_task and event.get(ACTION) == Action.ARM and finished and result:
+            for decided in result.get("decided", ()):
+                if decided.get("outcome") == deadlines.MISSED and self.on_deadline is not None:
+                    self.on_deadline(event[CTX][RUN]["run_id"], decided)
         if function == self.names.run_task:
             watcher = self._watchers.get(event.get(CTX, {}).get(RUN, {}).get("run_id"))
             if watcher is not None:
                 watcher(function, event, result, error, finished)
 
-    def _wait_any(self, active: dict[str, tuple[StartedRun, threading.Event, float]]) -> str:
+    def _fire_deadlines(self, until: datetime | None, run_id: str | None = None) -> None:
+        """Do what EventBridge Scheduler does with the deadlines armed here: invoke each schedule's
+        target with its input once its moment has come (by `until`; None: every one of `run_id`'s),
+        then delete it. `on_deadline` hears each that was missed."""
+        group = os.environ[SCHEDULE_GROUP_ENV]
+        listed = self.scheduler.list_schedules(GroupName=group, NamePrefix=deadlines.SCHEDULE_PREFIX)["Schedules"]
+        for summary in listed:
+            schedule = self.scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+            event = json.loads(schedule["Target"]["Input"])
+            moment = datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
+            if (until is not None and moment > until) or (until is None and event[CTX][RUN]["run_id"] != run_id):
+                continue
+            self.scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
+            decided = self.session.invoke_locally(self.names.run_task, event)
+            if decided.get("outcome") == deadlines.MISSED and self.on_deadline is not None:
+                self.on_deadline(event[CTX][RUN]["run_id"], decided)
+
+    def _wait_any(self, active: dict[str, tuple[StartedRun, threading.Event, float]], armed: bool = False) -> str:
         """The run_id of an active run whose execution has ended: polled closely once its finalize
-        step ran, cheaply before."""
+        step ran, cheaply before. With deadlines `armed`, those whose moment has come fire meanwhile."""
         while True:
+            if armed:
+                self._fire_deadlines(until=datetime.now(UTC))
             for run_id, (started, _, _) in active.items():
                 if self.sfn.describe_execution(executionArn=started.execution_arn)["status"] != "RUNNING":
                     return run_id

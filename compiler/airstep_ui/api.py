@@ -135,7 +135,8 @@ def run(records: Records, dag_id: str, run_id: str) -> dict[str, Any]:
     instances.sort(key=lambda t: (t.start or "~", t.task_id, t.map_index))
     usage = found.usage(records.lambda_usage(found))
     cost = {"usage": usage, "cost": price(usage, records.pricing_region).to_dict()}
-    return {**_run(found), **cost, "tasks": [i.to_dict() for i in instances]}
+    deadlines = [d.to_dict() for d in records.deadlines(found)]
+    return {**_run(found), **cost, "deadlines": deadlines, "tasks": [i.to_dict() for i in instances]}
 
 
 def log(

@@ -157,6 +157,13 @@ def run_page(data: dict[str, Any], graph: str, gantt: str) -> str:
         if data[name] is not None
     )
     facts += f"<tr><th>cost</th><td class=cost>{escape(describe_cost(data['usage'], data['cost']['region']))}</td></tr>"
+    for deadline in data["deadlines"]:
+        name = f" {deadline['name']}" if deadline["name"] else ""
+        state = "failed" if deadline["state"] == "missed" else "success" if deadline["state"] == "met" else "none"
+        facts += (
+            f"<tr><th>deadline{escape(name)}</th><td class=deadline>{escape(deadline['deadline'])} "
+            f'<span class="badge state-{state}">{escape(deadline["state"])}</span></td></tr>'
+        )
     rows = "".join(_task_row(dag_id, run_id, t) for t in data["tasks"])
     body = (
         f"<table class=facts>{facts}</table><h2>Graph</h2><div class=picture>{graph}</div>"

@@ -15,7 +15,9 @@ from typing import Any, Protocol
 from airstep.model import DagModel
 from airstep.runtime import task_logs
 from airstep.runtime.store import DagRecord, ImportErrorRecord, RunKey, RunRecord, TaskInstance
-from airstep.runtime.store.schema import DAG_PREFIX, RUN_SK, USAGE_PREFIX, run_pk, ti_prefix
+from airstep.runtime.store.deadlines import DeadlineRecord, deadline_record
+from airstep.runtime.store.runs import sum_usage
+from airstep.runtime.store.schema import DAG_PREFIX, DEADLINE_PREFIX, RUN_SK, run_pk, ti_prefix
 from airstep.runtime.usage import LambdaUsage
 from airstep_cli.prices import DEFAULT_REGION
 
@@ -31,6 +33,7 @@ class Records(Protocol):
     def run(self, dag_id: str, run_id: str) -> RunRecord | None: ...
     def instances(self, dag_id: str, run_id: str, with_tries: bool = False) -> list[TaskInstance]: ...
     def lambda_usage(self, run: RunRecord) -> LambdaUsage: ...
+    def deadlines(self, run: RunRecord) -> list[DeadlineRecord]: ...
     def model(self, dag: DagRecord) -> DagModel | None: ...
     def log(self, run: RunRecord, key: task_logs.TryKey) -> str | None: ...
     def trigger(self, dag: DagRecord, conf: dict[str, Any]) -> dict[str, Any]: ...
@@ -92,8 +95,11 @@ class LocalRecords:
         return [TaskInstance.from_item(i) for i in self._of_run(dag_id, run_id, ti_prefix())]
 
     def lambda_usage(self, run: RunRecord) -> LambdaUsage:
-        shards = self._of_run(run.dag_id, run.run_id, USAGE_PREFIX)
-        return LambdaUsage(sum(int(i["requests"]["N"]) for i in shards), sum(int(i["mb_ms"]["N"]) for i in shards))
+        return sum_usage(self._of_run(run.dag_id, run.run_id, ""))
+
+    def deadlines(self, run: RunRecord) -> list[DeadlineRecord]:
+        found = [deadline_record(i) for i in self._of_run(run.dag_id, run.run_id, DEADLINE_PREFIX)]
+        return sorted(found, key=lambda d: d.alert)
 
     def _of_run(self, dag_id: str, run_id: str, prefix: str) -> list[dict[str, Any]]:
         pk = run_pk(dag_id, run_id)
@@ -159,6 +165,9 @@ class StackRecords:
     def lambda_usage(self, run: RunRecord) -> LambdaUsage:
         usage: LambdaUsage = self.target.store.lambda_usage(RunKey(run.dag_id, run.run_id))
         return usage
+
+    def deadlines(self, run: RunRecord) -> list[DeadlineRecord]:
+        return list(self.target.store.deadlines(RunKey(run.dag_id, run.run_id)))
 
     def model(self, dag: DagRecord) -> DagModel | None:
         from airstep_cli.metadata import deployed_model

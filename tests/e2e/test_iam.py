@@ -84,6 +84,23 @@ with DAG("deadline", schedule="0 2 * * *", start_date=datetime(2030, 1, 1), dagr
 """
 
 
+ALERTED = """
+import time
+from datetime import datetime, timedelta
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback
+
+
+def page_the_team(context=None, **kwargs):
+    print("missed", context["deadline"]["deadline_time"])
+
+
+late = DeadlineAlert(DeadlineReference.DAGRUN_QUEUED_AT, timedelta(seconds=1), SyncCallback(page_the_team))
+with DAG("alerted", schedule="0 2 * * *", start_date=datetime(2030, 1, 1), deadline=late):
+    PythonOperator(task_id="slow", python_callable=lambda: time.sleep(2))
+"""
+
+
 POOLED = """
 import time
 from datetime import datetime
@@ -194,7 +211,6 @@ def stack(monkeypatch):
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     with LocalEngine(names=NAMES) as engine:
-        boto3.client("scheduler").create_schedule_group(Name="airstep-dev")
         boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")
         boto3.client("sqs").create_queue(QueueName="airstep-dev-inbox")
         moto_function(NAMES.asset_events)  # a queue's event source mapping needs the function to exist
@@ -311,6 +327,21 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         run_id = f"scheduled__2026-11-{day}T02:00:00+00:00"
         states = {ti.task_id: ti.state for ti in engine.store.task_instances(RunKey("deadline", run_id))}
         assert states == {"slow": "skipped", "after": "skipped"}
+
+    # a deadline alert: the run's first step arms a one-off schedule (the task runner, passing the
+    # scheduler role); when it fires (EventBridge Scheduler, with that role) the runner decides it: the
+    # run had not ended by its deadline, so it is missed, once, and its callback runs on the executor
+    assert put(engine, "dags/alerted.py", ALERTED)["files"][0]["outcome"] == "deployed"
+    scheduler = boto3.client("scheduler")
+    target = scheduler.get_schedule(Name="airstep-dev-alerted", GroupName="airstep-dev")["Target"]
+    alerted = engine.session.invoke_locally(
+        NAMES.start_run, {**json.loads(target["Input"]), "scheduled_time": "2026-11-21T02:00:00Z"}
+    )
+    assert wait(alerted["execution_arn"])["status"] == "SUCCEEDED"
+    (armed,) = scheduler.list_schedules(GroupName="airstep-dev", NamePrefix="deadline-")["Schedules"]
+    fired = json.loads(scheduler.get_schedule(Name=armed["Name"], GroupName="airstep-dev")["Target"]["Input"])
+    assert engine.session.invoke_locally(NAMES.run_task, fired)["outcome"] == "missed"
+    assert engine.session.invoke_locally(NAMES.run_task, fired)["outcome"] is None  # delivered again: nothing
 
     # pooled tasks: two share one slot (one waits, as a stored task token, and starts when the other
     # gives it back); one names a pool that does not exist and fails saying so; the run's own pool

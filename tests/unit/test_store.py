@@ -180,17 +180,20 @@ def test_each_ended_try_joins_the_instances_history_which_a_clear_keeps(store):
     assert store.await_poke(RUN, "a", 1, TaskState.UP_FOR_RESCHEDULE, 1, until=times[5])  # a time sensor's wait
     assert store.resume_poke(RUN, "a") is not None
     store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, times[0], times[1], "boom")
-    store.begin_try(RUN, "a", times[2])
-    store.end_try(RUN, "a", 2, TaskState.SUCCESS, times[2], times[3], xcoms_json='{"return_value":1}')
+    second = store.begin_try(RUN, "a", times[2])
+    assert len(second.tries) == 1  # what its end writes back, with its own
+    store.end_try(
+        RUN, "a", 2, TaskState.SUCCESS, times[2], times[3], xcoms_json='{"return_value":1}', history=second.tries
+    )
     store.clear_instances(RUN, ["a"])
-    store.begin_try(RUN, "a", times[4])
+    third = store.begin_try(RUN, "a", times[4])
     (ti,) = store.task_instances(RUN, with_tries=True)
     assert (ti.state, ti.try_number, ti.start) == (TaskState.RUNNING, 3, times[4])
     assert [(t.try_number, t.state, t.start, t.end) for t in ti.tries] == [
         (1, TaskState.UP_FOR_RETRY, times[0], times[1]),
         (2, TaskState.SUCCESS, times[2], times[3]),
     ]
-    store.end_try(RUN, "a", 3, TaskState.FAILED, times[4], times[5], "bad")
+    store.end_try(RUN, "a", 3, TaskState.FAILED, times[4], times[5], "bad", history=third.tries)
     item = store.table.get({"pk": {"S": RUN.pk}, "sk": {"S": schema.ti_sk("a", -1)}})
     assert not {"pokes", "until", "xcoms"} & set(item)  # what the sensor's wait and try 2 left is gone
     assert item["error"]["S"] == "bad" and len(item["tries"]["L"]) == 3
@@ -205,8 +208,8 @@ def test_an_instances_history_keeps_its_first_hundred_tries(store):
     item_key = {"pk": {"S": RUN.pk}, "sk": {"S": schema.ti_sk("a", -1)}}
     store.table.update(item_key, "SET try_number = :n", ExpressionAttributeValues={":n": {"N": str(MAX_KEPT_TRIES)}})
     assert store.end_try(RUN, "a", MAX_KEPT_TRIES, TaskState.UP_FOR_RETRY, t1, t2)
-    store.begin_try(RUN, "a", t2)
-    assert store.end_try(RUN, "a", MAX_KEPT_TRIES + 1, TaskState.SUCCESS, t2, t2)
+    begun = store.begin_try(RUN, "a", t2)
+    assert store.end_try(RUN, "a", MAX_KEPT_TRIES + 1, TaskState.SUCCESS, t2, t2, history=begun.tries)
     (ti,) = store.task_instances(RUN, with_tries=True)
     assert (ti.state, ti.try_number) == (TaskState.SUCCESS, MAX_KEPT_TRIES + 1)
     assert [t.try_number for t in ti.tries] == [MAX_KEPT_TRIES]

@@ -78,11 +78,12 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only():
 
 
 def test_alarms_watch_the_metrics_the_code_emits():
+    from airstep.runtime.deadlines import MISSED_METRIC, NOT_ARMED_METRIC
     from airstep.runtime.run_tracker import STATUS_METRICS
 
     alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     watched = {a["MetricName"] for a in alarms if a["Namespace"] == "airstep"}
-    assert watched == {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors"}
+    assert watched == {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors", MISSED_METRIC, NOT_ARMED_METRIC}
     queues = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms if a["Namespace"] == "AWS/SQS"}
     assert queues == {"FailedEventsQueue", "ScheduleDeadLetterQueue"}
 

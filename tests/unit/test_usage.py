@@ -106,10 +106,10 @@ def test_a_requests_duration_is_billed_in_whole_milliseconds_at_its_memory():
     assert usage.add_reported({"ms": 2.5, "memory_mb": 512}) and usage.mb_ms == 256 + 1_024_000 + 3 * 512
 
 
-def test_a_runs_usage_adds_up_across_shards_and_each_executions_transitions_count_once(aws):
+def test_a_runs_usage_is_what_its_tries_and_usage_items_carry_and_each_executions_transitions_count_once(aws):
     store, _, _ = aws
     from airstep.contract import DagRun
-    from airstep.states import RunState, RunType
+    from airstep.states import RunState, RunType, TaskState
 
     key = RunKey("d", "manual__1")
     store.add_lambda_usage(key, LambdaUsage(2, 2048), shard=3)  # a runner may end before the run is tracked
@@ -118,10 +118,15 @@ def test_a_runs_usage_adds_up_across_shards_and_each_executions_transitions_coun
     common = {"execution_arn": "arn-1", "start": "2026-01-01T00:00:00+00:00", "error": None}
     assert store.track_execution(run, status="RUNNING", state=RunState.RUNNING, end=None, **common)
     store.add_lambda_usage(key, LambdaUsage(1, 1024), shard=11)  # (shard 11 is shard 3 again)
-    store.add_lambda_usage(key, LambdaUsage(1, 1024), shard=4)
-    assert store.track_execution(
-        run, status="SUCCEEDED", state=RunState.SUCCESS, end="2026-01-01T00:01:00+00:00", **common
-    )
+    # a task's try carries its invocations' usage on its record: a retry's end carries both tries'
+    t0, t1 = "2026-01-01T00:00:01+00:00", "2026-01-01T00:00:02+00:00"
+    store.begin_try(key, "t", t0)
+    store.end_try(key, "t", 1, TaskState.UP_FOR_RETRY, t0, t1, usage=LambdaUsage(2, 100))
+    retry = store.begin_try(key, "t", t1)
+    assert retry.usage == LambdaUsage(2, 100)
+    store.end_try(key, "t", 2, TaskState.SUCCESS, t1, t1, usage=LambdaUsage(4, 300), history=retry.tries)
+    end = "2026-01-01T00:01:00+00:00"
+    assert store.track_execution(run, status="SUCCEEDED", state=RunState.SUCCESS, end=end, **common)
     assert store.add_transitions(key, "arn-1", Transitions(7))
     assert not store.add_transitions(key, "arn-1", Transitions(7))  # a redelivered event adds nothing
     assert store.add_transitions(key, "arn-2", Transitions(5, estimated=True))  # the run's clear: its next execution
@@ -129,8 +134,8 @@ def test_a_runs_usage_adds_up_across_shards_and_each_executions_transitions_coun
     assert usage == {
         "transitions": 12,
         "transitions_estimated": True,
-        "lambda_requests": 4,
-        "lambda_gb_seconds": 4096 / 1024 / 1000,
+        "lambda_requests": 3 + 4,
+        "lambda_gb_seconds": round((3072 + 300) / 1024 / 1000, 6),
     }
 
 

@@ -38,6 +38,8 @@ class Action(StrEnum):
     SIGNAL = "signal"  # a mapped task's instances have all ended: tell its gated downstream tasks
     TIME_OUT = "time_out"  # the run's dagrun_timeout passed: end what is unfinished, run the callback
     ACQUIRE = "acquire"  # take a pooled task's slots, or wait for them (a task token; nothing runs)
+    ARM = "arm"  # the run's first step: arm its deadline alerts (a one-off schedule each)
+    DEADLINE = "deadline"  # a deadline's schedule fired: a miss, unless the run ended by then
 
 
 ACTION = "action"
@@ -49,6 +51,7 @@ TOKEN = "token"  # the gate's task token
 MAP_INDEX = "map_index"
 MAPPED = "mapped"  # state data: the expand step's {indexes, reader}
 LAP_POKES = "lap_pokes"  # a sensor looping in child executions: the pokes of a try in one child
+ALERT = "alert"  # a deadline's: the index of its alert among the DAG's
 DISTRIBUTED = "distributed"  # an expand step's: its definition may run the instances as child executions
 GUARDS = "guards"  # {guard: head task id}: the guards in front of paths a skipping task may skip
 
@@ -201,6 +204,17 @@ def finalize_payload() -> dict[str, Any]:
     return {ACTION: Action.FINALIZE, **_CTX}
 
 
+def arm_payload() -> dict[str, Any]:
+    return {ACTION: Action.ARM, **_CTX}
+
+
+def deadline_event(dag: DagRef, run: DagRun, execution: str | None, alert: int) -> dict[str, Any]:
+    """What a deadline's schedule sends the task runner when the deadline comes: the run (as this
+    execution runs it) and which of its DAG's alerts."""
+    ctx = {DAG: dag.to_dict(), RUN: run.to_input(), EXECUTION: execution}
+    return {ACTION: Action.DEADLINE.value, CTX: ctx, ALERT: alert}
+
+
 def time_out_event(
     definition: dict[str, Any], execution_arn: str, run_input: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
@@ -272,6 +286,7 @@ class Payload:
     map_index: int = -1
     lap_pokes: int | None = None
     distributed: bool = False
+    alert: int = -1  # a deadline's: which of the DAG's deadline alerts
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -290,6 +305,7 @@ class Payload:
             map_index=int(event.get(MAP_INDEX, -1)),
             lap_pokes=event.get(LAP_POKES),
             distributed=bool(event.get(DISTRIBUTED, False)),
+            alert=int(event.get(ALERT, -1)),
         )
 
 
@@ -437,6 +453,7 @@ FAILED_SUFFIX = "@failed"
 END_SUFFIX = "@end"
 HELPER_SUFFIXES = (WAIT_SUFFIX, FAILED_SUFFIX, FAILED_SUFFIX + END_SUFFIX)
 DAGRUN_START = "dagrun@start"
+DAGRUN_DEADLINES = "dagrun@deadlines"  # a DAG with deadline alerts: its runs arm them first
 DAGRUN_FINALIZE = "dagrun@finalize"
 DAGRUN_CHECK = "dagrun@check"
 DAGRUN_FAILED = "dagrun@failed"

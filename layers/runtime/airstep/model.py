@@ -24,6 +24,7 @@ from airstep.trigger_rule import SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED, TriggerRule
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
     from airstep.sdk.dag import DAG
+    from airstep.sdk.deadline import DeadlineAlert
 
 FORMAT_VERSION = 2  # 2: no operator kind or spec, typed schedule
 DAG_CALLBACKS = ("on_success_callback", "on_failure_callback")
@@ -80,6 +81,30 @@ class TriggerPolicy:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TriggerPolicy:
         return cls(tuple(data["allowed_states"]), tuple(data["failed_states"]))
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinePolicy:
+    """One of a DAG's deadline alerts: what it counts from (`reference`: queued_at, logical_date,
+    fixed_datetime at `fixed` (ISO), or average_runtime over `max_runs`, needing `min_runs`), its
+    interval in seconds, and its callback (a dotted path: the executor calls it from the DAG file's
+    alert, `asynchronous` awaited)."""
+
+    reference: str
+    interval: float
+    callback: str
+    asynchronous: bool = False
+    name: str | None = None
+    fixed: str | None = None
+    max_runs: int = 0
+    min_runs: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeadlinePolicy:
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +252,7 @@ class DagModel:
     callbacks: tuple[str, ...] = ()  # the DAG's run callbacks ("on_success_callback", ...), if any
     edge_labels: tuple[tuple[str, str, str], ...] = ()  # (upstream, downstream, label), sorted
     task_groups: tuple[tuple[str, str | None, str], ...] = ()  # (group_id, parent group_id, tooltip)
+    deadlines: tuple[DeadlinePolicy, ...] = ()  # its deadline alerts, in the order the DAG lists them
     format: int = FORMAT_VERSION
 
     @classmethod
@@ -257,6 +283,7 @@ class DagModel:
                 (g.group_id, g.parent_group.group_id if g.parent_group else None, g.tooltip)
                 for g in dag.task_groups.values()
             ),
+            deadlines=tuple(_deadline_policy(alert) for alert in dag.deadline),
         )
 
     @cached_property
@@ -398,6 +425,9 @@ class DagModel:
         data["param_schemas"] = [list(param) for param in self.param_schemas]
         data["callbacks"] = list(self.callbacks)
         data["schedule"] = self.schedule.to_dict() if self.schedule else None
+        data["deadlines"] = [d.to_dict() for d in self.deadlines]
+        if not self.deadlines:  # (models from before deadlines, and their content addresses, unchanged)
+            del data["deadlines"]
         return data
 
     @classmethod
@@ -414,6 +444,7 @@ class DagModel:
                 "param_schemas": tuple(tuple(param) for param in data.get("param_schemas", ())),
                 "callbacks": tuple(data.get("callbacks", ())),
                 "schedule": Schedule.from_dict(data["schedule"]) if data["schedule"] else None,
+                "deadlines": tuple(DeadlinePolicy.from_dict(d) for d in data.get("deadlines", ())),
             }
         )
 
@@ -428,6 +459,21 @@ class DagModel:
     @classmethod
     def from_json(cls, text: str) -> DagModel:
         return cls.from_dict(json.loads(text))
+
+
+def _deadline_policy(alert: DeadlineAlert) -> DeadlinePolicy:
+    reference = alert.reference.to_dict()
+    fixed = reference.get("datetime")
+    return DeadlinePolicy(
+        reference=reference["kind"],
+        interval=alert.interval.total_seconds(),
+        callback=alert.callback.path,
+        asynchronous=alert.callback.asynchronous,
+        name=alert.name,
+        fixed=datetime.fromtimestamp(fixed, UTC).isoformat() if fixed is not None else None,
+        max_runs=reference.get("max_runs", 0),
+        min_runs=reference.get("min_runs", 0) or 0,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -50,6 +50,11 @@ _INTERVAL_TIMETABLES = {
     "DeltaDataIntervalTimetable": "airstep.timetables:DeltaDataIntervalTimetable",
 }
 _TIMETABLES = {**_TRIGGER_TIMETABLES, **_INTERVAL_TIMETABLES}
+_DEADLINES = {
+    name: f"airstep.sdk.deadline:{name}"
+    for name in ("DeadlineAlert", "DeadlineReference", "BaseDeadlineReference", "AsyncCallback", "SyncCallback")
+}
+_CALLBACKS = {name: f"airstep.sdk.deadline:{name}" for name in ("AsyncCallback", "SyncCallback", "Callback")}
 _ASSETS = {name: f"airstep.sdk.assets:{name}" for name in ("Asset", "AssetAll", "AssetAny", "AssetWatcher")}
 _BRANCH = {
     "BranchPythonOperator": "airstep.sdk.operators.branch:BranchPythonOperator",
@@ -112,8 +117,22 @@ SURFACE: dict[str, Names] = {
         **_PARAM,
         **_BASE_SENSOR,
         **_ASSETS,
+        **_DEADLINES,
         "SkipMixin": "airstep.sdk.operators.branch:SkipMixin",
     },
+    "airflow.sdk.definitions.deadline": {
+        **_DEADLINES,
+        **{
+            name: f"airstep.sdk.deadline:{name}"
+            for name in (
+                "DagRunLogicalDateDeadline",
+                "DagRunQueuedAtDeadline",
+                "FixedDatetimeDeadline",
+                "AverageRuntimeDeadline",
+            )
+        },
+    },
+    "airflow.sdk.definitions.callback": _CALLBACKS,
     "airflow.sdk.definitions.asset": {**_ASSETS, "BaseAsset": "airstep.sdk.assets:BaseAsset"},
     "airflow.sdk.bases.sensor": _BASE_SENSOR,
     "airflow.providers.common.messaging.triggers.msg_queue": {

@@ -9,7 +9,10 @@ the secrets were read).
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import importlib
+import inspect
 import json
 import os
 import time
@@ -46,6 +49,9 @@ from airstep.states import TaskState
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
+
+DEADLINE_ALERT = "deadline_alert"  # a missed deadline's callback request: which alert
+
 
 logger = Logger(service=SERVICE_NAME)
 # A try stops this long before Lambda would end the invocation, so that its outcome is still reported.
@@ -226,11 +232,76 @@ class RunCallbackRequest:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DeadlineCallbackRequest:
+    """What the task runner sends when a run missed a deadline: which of its DAG's alerts, and the
+    context its callback receives (airstep.runtime.deadlines.callback_context)."""
+
+    dag: DagRef
+    run: DagRun
+    alert: int
+    context: dict[str, Any]
+
+    def to_event(self) -> dict[str, Any]:
+        return {DAG: self.dag.to_dict(), RUN: self.run.to_input(), DEADLINE_ALERT: self.alert, "context": self.context}
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> DeadlineCallbackRequest:
+        return cls(DagRef.from_dict(event[DAG]), DagRun.from_input(event[RUN]), event[DEADLINE_ALERT], event["context"])
+
+
+def run_deadline_callback(request: DeadlineCallbackRequest, remaining_seconds: float = float("inf")) -> dict[str, Any]:
+    """Call a missed deadline's callback as Airflow does: its kwargs, and `context` if it takes one;
+    a coroutine function awaited. Never raises for what the callback does."""
+    try:
+        callback = get_dag(request.dag).deadline[request.alert].callback
+        function = callback.callable or import_string(callback.path)
+    except Exception as exc:  # noqa: BLE001 - the DAG no longer loads, or the callback is not there
+        logger.warning("deadline callback not run", extra={"error": redact(_describe(exc))})
+        return {"ran": 0}
+    kwargs = dict(callback.kwargs)
+    if accepts_context(function):
+        kwargs["context"] = request.context
+
+    def call() -> Any:
+        result = function(**kwargs)
+        return asyncio.run(result) if inspect.isawaitable(result) else result
+
+    name = getattr(function, "__name__", callback.path)
+    with masked_output, airflow_imports():
+        try:
+            call_with_deadline(call, remaining_seconds, f"deadline callback {name} ran out of time")
+        except BaseException as exc:  # noqa: BLE001 - a callback never changes the outcome
+            logger.warning("deadline callback failed", extra={"callback": name, "error": redact(_describe(exc))})
+            print(f"deadline callback {name} failed: {redact(_describe(exc))}", flush=True)
+            return {"ran": 0}
+    return {"ran": 1}
+
+
+def accepts_context(function: Any) -> bool:
+    """Whether a callable takes `context` (by name, or in **kwargs), as Airflow's callback triggers ask."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "context" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def import_string(path: str) -> Any:
+    """The object at a dotted path (module.attribute)."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run the try (or the callbacks) and answer its result with this invocation's own usage."""
     meter = Meter(int(context.memory_limit_in_mb))
     remaining = context.get_remaining_time_in_millis() / 1000 - REPORTING_MARGIN_SECONDS
+    if DEADLINE_ALERT in event:
+        missed = DeadlineCallbackRequest.from_event(event)
+        logger.append_keys(dag_id=missed.run.dag_id, run_id=missed.run.run_id, deadline_alert=missed.alert)
+        return {**run_deadline_callback(missed, remaining), USAGE: meter.report()}
     if "callback" in event:
         callback = RunCallbackRequest.from_event(event)
         logger.append_keys(dag_id=callback.run.dag_id, run_id=callback.run.run_id, callback=callback.callback)

@@ -45,7 +45,7 @@ from airstep.contract import (
     expand_answer,
 )
 from airstep.model import OUTCOME_CALLBACK, DagModel, SensorPolicy, TaskModel
-from airstep.runtime import assets, pooling, triggering
+from airstep.runtime import assets, deadlines, pooling, triggering
 from airstep.runtime.clients import client
 from airstep.runtime.constants import (
     DEFAULT_EXECUTOR_MEMORY_MB,
@@ -55,7 +55,7 @@ from airstep.runtime.constants import (
 )
 from airstep.runtime.context import ExternalStates
 from airstep.runtime.dag_cache import get_model
-from airstep.runtime.executor import RunCallbackRequest, TryRequest, TryResult
+from airstep.runtime.executor import DeadlineCallbackRequest, RunCallbackRequest, TryRequest, TryResult
 from airstep.runtime.map_items import write_map_items
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_store
 from airstep.runtime.store.gates import GateStatus
@@ -63,7 +63,7 @@ from airstep.runtime.store.pools import Taken
 from airstep.runtime.store.runs import seconds_between
 from airstep.runtime.store.task_instances import instance_label
 from airstep.runtime.trigger_rules import Decision, Role, decide
-from airstep.runtime.usage import USAGE, Meter
+from airstep.runtime.usage import USAGE, LambdaUsage, Meter
 from airstep.runtime.xcoms import merged_xcoms
 from airstep.secrets_masker import redact
 from airstep.states import FAILED_STATES, FINISHED, RunState, TaskState
@@ -84,7 +84,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     remaining = context.get_remaining_time_in_millis() / 1000
     meter = Meter(int(context.memory_limit_in_mb))
-    return Invocation(payload, metadata_store(), client("stepfunctions"), remaining, meter).handle()
+    invocation = Invocation(payload, metadata_store(), client("stepfunctions"), remaining, meter)
+    invocation.function_arn = context.invoked_function_arn  # a deadline's schedule invokes the runner again
+    return invocation.handle()
 
 
 def _now() -> str:
@@ -105,12 +107,16 @@ class Invocation:
     ) -> None:
         self.payload = payload
         self.meter = meter
+        self.function_arn: str | None = None
         self.store = store
         self.sfn = sfn
         self.remaining_seconds = remaining_seconds
         self.key = RunKey(payload.run.dag_id, payload.run.run_id, payload.run.clear_number)
         self.skips: set[str] = set()  # downstream tasks this invocation skipped
         self.earlier_tries = 0  # the running try's instance had these before it was last cleared
+        self.tries_before: tuple[Any, ...] = ()  # ... and these ended tries, as stored (its history)
+        self.usage_before = LambdaUsage()  # ... and its invocations before this one used these
+        self.usage_recorded: LambdaUsage | None = None  # this invocation's usage, once on the instance's record
         self.released: set[str] = set()  # instances whose pool slots this invocation gave back
 
     def handle(self) -> dict[str, Any]:
@@ -122,13 +128,18 @@ class Invocation:
             self._record_usage()
 
     def _record_usage(self) -> None:
-        """Add this invocation's Lambda usage to its run's (what it costs is informative: a failure to
-        record it changes nothing else)."""
+        """Add this invocation's Lambda usage to its run's, unless a try's record carries it already
+        (what it costs is informative: a failure to record it changes nothing else)."""
         if self.meter is None:
             return
+        usage, recorded = self.meter.total(), self.usage_recorded
+        if recorded is not None:  # what it has done since: an executor it called (its own few ms are left)
+            if usage.requests == recorded.requests:
+                return
+            usage = LambdaUsage(usage.requests - recorded.requests, usage.mb_ms - recorded.mb_ms)
         label = instance_label(self.payload.task_id or "", self.payload.map_index)
         try:
-            self.store.add_lambda_usage(self.key, self.meter.total(), zlib.crc32(label.encode()))
+            self.store.add_lambda_usage(self.key, usage, zlib.crc32(label.encode()))
         except Exception as exc:  # noqa: BLE001
             logger.warning("usage not recorded", extra={"error": redact(str(exc))})
 
@@ -155,6 +166,10 @@ class Invocation:
                 return self.time_out()
             if action is Action.ACQUIRE:
                 return self.acquire()
+            if action is Action.ARM:
+                return self.arm_deadlines()
+            if action is Action.DEADLINE:
+                return self.decide_deadline(self.payload.alert)
             return self.finalize().to_dict()
         except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
             raise
@@ -362,6 +377,7 @@ class Invocation:
         if resumed is not None:  # a sensor's try, between two pokes
             try_number, started, pokes, pushed = resumed.try_number, resumed.started, resumed.pokes, resumed.pushed
             earlier = resumed.earlier
+            self.tries_before, self.usage_before = resumed.tries, resumed.usage
             if resumed.until is not None and seconds_between(resumed.until, _now()) < 0:
                 # a time sensor woken before its moment: its timeout has come, no need to poke
                 result = TryResult(TaskState.UP_FOR_RESCHEDULE, pushed, until=resumed.until)
@@ -376,6 +392,7 @@ class Invocation:
                 assert recorded.state is not None
                 return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
             try_number, earlier = begun.number, begun.earlier
+            self.tries_before, self.usage_before = begun.tries, begun.usage
         self.earlier_tries = earlier
         logger.info("task try started", extra={"try_number": try_number, "map_index": index})
         asked = resumed is not None and resumed.asking is not None  # the request is on record: keep the try
@@ -495,10 +512,12 @@ class Invocation:
             wait = next_poke_interval(self.payload.run.dag_id, self.task_id, sensor, started, pokes, elapsed)
         state = _between_pokes(task)
         kept = result.xcoms if sensor.mode == "poke" else None  # a rescheduled try starts afresh, as in Airflow
+        usage = self._usage_so_far()
         if not self.store.await_poke(
-            self.key, self.task_id, try_number, state, pokes, kept, result.until, result.watching
+            self.key, self.task_id, try_number, state, pokes, kept, result.until, result.watching, usage=usage
         ):
             raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
+        self.usage_recorded = usage
         logger.info("sensor poked", extra={"try_number": try_number, "pokes": pokes, "wait": wait})
         lap = self.payload.lap_pokes
         poke = {POKE_DONE: False, POKE_WAIT: max(math.ceil(wait), 1), POKE_LAP: bool(lap) and pokes % lap == 0}
@@ -610,7 +629,10 @@ class Invocation:
             xcoms,
             rendered_map_index,
             self.earlier_tries,
+            self.tries_before,
+            self._carried(usage := self._usage_so_far()),
         )
+        self.usage_recorded = usage if won else None
         if not won:
             recorded = self._recorded()
             logger.warning("late try ignored", extra={"try_number": try_number, "recorded": recorded.state})
@@ -631,6 +653,16 @@ class Invocation:
             },
         )
         return TaskOutcome(self.task_id, state, try_number)
+
+    def _usage_so_far(self) -> LambdaUsage | None:
+        """This invocation's Lambda usage so far, for the try's record to carry (None: not metered)."""
+        return self.meter.total() if self.meter is not None else None
+
+    def _carried(self, usage: LambdaUsage | None) -> LambdaUsage | None:
+        """`usage` and the instance's invocations' before this one (its record is written whole)."""
+        if usage is None:
+            return None
+        return LambdaUsage(usage.requests + self.usage_before.requests, usage.mb_ms + self.usage_before.mb_ms)
 
     def _settle(
         self, model: DagModel, task_ids: list[str], found: dict[str, TaskInstance], map_index: int = -1
@@ -923,6 +955,52 @@ class Invocation:
                 memory = int(os.environ.get(EXECUTOR_MEMORY_ENV, DEFAULT_EXECUTOR_MEMORY_MB))
                 self.meter.waited_on.add((time.perf_counter() - called) * 1000, memory)
         return body, response
+
+    # -- deadlines --------------------------------------------------------------------------------------
+    def arm_deadlines(self) -> dict[str, Any]:
+        """The run's first step: arm its deadline alerts. Never fails the run: a deadline that
+        cannot be armed is logged and counted (DeadlinesNotArmed), and the run goes on."""
+        try:
+            assert self.function_arn is not None
+            armed = deadlines.arm(
+                self.store,
+                client("scheduler"),
+                self.model.deadlines,
+                self.payload.dag,
+                self.payload.run,
+                self.payload.execution,
+                self.function_arn,
+                datetime.now(UTC),
+            )
+        except Exception as exc:  # noqa: BLE001
+            logger.error("deadlines not armed", extra={"error": redact(f"{type(exc).__name__}: {exc}")})
+            metrics.add_metric(name=deadlines.NOT_ARMED_METRIC, unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
+            return {"armed": []}
+        decided = [self.decide_deadline(alert) for alert in armed.past]  # already passed as the run starts
+        return {"armed": list(armed.deadlines), "decided": decided}
+
+    def decide_deadline(self, alert: int) -> dict[str, Any]:
+        """A deadline's moment has come: met if the run had ended, else missed (counted, its
+        callback called on the executor), once."""
+        decision = deadlines.decide(self.store, self.payload.run, alert, datetime.now(UTC))
+        found = decision.deadline
+        answer = {"alert": alert, "outcome": decision.outcome, "deadline": found.deadline if found else None}
+        if decision.outcome != deadlines.MISSED or found is None:
+            return answer
+        name = self.model.deadlines[alert].name
+        logger.warning(
+            deadlines.DEADLINE_MISSED, extra={"alert": alert, "alert_name": name, "deadline": found.deadline}
+        )
+        metrics.add_metric(name=deadlines.MISSED_METRIC, unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()
+        context = deadlines.callback_context(self.store.get_run(self.key), self.payload.run, found)
+        request = DeadlineCallbackRequest(self.payload.dag, self.payload.run, alert, context)
+        try:
+            self._call_executor(DEFAULT_QUEUE, json.dumps(request.to_event()).encode())
+        except Exception as exc:  # noqa: BLE001 - the miss is recorded; its callback cannot change it
+            logger.warning("deadline callback not run", extra={"alert": alert, "error": redact(str(exc))})
+        return {**answer, "name": name}
 
     def _invoke_callbacks(self, request: RunCallbackRequest, queue: str) -> None:
         try:

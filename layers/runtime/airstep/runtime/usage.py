@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 USAGE = "usage"  # the key of an executor's response that holds its own usage
+# What a run's items carry of their invocations' Lambda usage (task instances, and the run's usage items)
+USAGE_REQUESTS, USAGE_MB_MS = "usage_requests", "usage_mb_ms"
 MAX_CHILD_HISTORIES = 200  # Distributed Map children whose histories are read; the rest are estimated from them
 COUNTING_BUDGET_SECONDS = 20.0  # reading children's histories stops then (the track-runs function has 60 s)
 

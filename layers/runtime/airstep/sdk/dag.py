@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airstep.errors import DagDefinitionError, ParamValidationError, SourceLocation, caller_location
+from airstep.sdk.deadline import DeadlineAlert, deadline_alerts
 from airstep.sdk.param import resolve_params, split_params
 from airstep.sdk.schedule import parse_schedule
 from airstep.trigger_rule import TriggerRule
@@ -125,6 +126,7 @@ class DAG:
         dag_display_name: str | None = None,
         on_success_callback: Callback | list[Callback] | None = None,
         on_failure_callback: Callback | list[Callback] | None = None,
+        deadline: DeadlineAlert | list[DeadlineAlert] | None = None,
         location: SourceLocation | None = None,
     ) -> None:
         self.location = location or caller_location()
@@ -133,6 +135,7 @@ class DAG:
         # Run by the executor when the run ends (airstep.runtime.executor.run_dag_callbacks).
         self.on_success_callback = callbacks("on_success_callback", on_success_callback, self.location)
         self.on_failure_callback = callbacks("on_failure_callback", on_failure_callback, self.location)
+        self.deadline = deadline_alerts(deadline, self.location)  # armed when a run starts (runtime/deadlines.py)
         self.description = description
         self.doc_md = doc_md
         self.schedule = parse_schedule(schedule, self.location)

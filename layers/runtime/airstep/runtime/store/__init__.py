@@ -17,6 +17,7 @@ from airstep.runtime.constants import RETENTION_DAYS_ENV, TABLE_NAME_ENV
 from airstep.runtime.store.assets import Assets
 from airstep.runtime.store.codec import Table
 from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, ImportErrorRecord
+from airstep.runtime.store.deadlines import Deadlines
 from airstep.runtime.store.gates import Gates, GateStatus
 from airstep.runtime.store.pools import PoolRecord, Pools
 from airstep.runtime.store.runs import RunKey, RunRecord, RunRecords
@@ -27,7 +28,7 @@ from airstep.runtime.store.task_instances import FinishedInstances, TaskInstance
 DEFAULT_RETENTION_DAYS = 365
 
 
-class MetadataStore(DagRecords, RunRecords, RunSlots, TaskInstances, Gates, Pools, Assets):
+class MetadataStore(DagRecords, RunRecords, RunSlots, TaskInstances, Gates, Pools, Assets, Deadlines):
     """Reads and writes run metadata. Pass `client` (tests, local engine) or let it build one. Runs,
     task instances and gates expire `retention_days` after their last write (AIRSTEP_RETENTION_DAYS)."""
 

@@ -11,7 +11,7 @@ from typing import Any
 from airstep.contract import DagRun
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Table, key, plain, string, typed
-from airstep.runtime.usage import LambdaUsage, Transitions
+from airstep.runtime.usage import USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage, Transitions
 from airstep.states import TRIGGERED_BY, RunState, RunType
 
 MAX_ERROR_CHARS = 2_000
@@ -203,11 +203,12 @@ class RunRecords:
         )
 
     def add_lambda_usage(self, run: RunKey, usage: LambdaUsage, shard: int) -> None:
-        """Add an invocation's Lambda usage (and the invocations it waited on) to one of the run's usage
-        shards (small items: every runner invocation of a big fan-out adds to one, none to the run's)."""
+        """Add the Lambda usage of an invocation that wrote no task instance (a gate, an expand step,
+        the finalize step...) to one of the run's small usage items; a task's try carries its own on
+        its instance (TaskInstances.end_try)."""
         self.table.update(
             key(run.pk, f"{schema.USAGE_PREFIX}{shard % schema.USAGE_SHARDS}"),
-            "SET expires_at = :expires ADD requests :requests, mb_ms :mb_ms",
+            f"SET expires_at = :expires ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms",
             ExpressionAttributeValues={
                 ":expires": self.table.expires_at(),
                 ":requests": typed(usage.requests),
@@ -216,12 +217,13 @@ class RunRecords:
         )
 
     def lambda_usage(self, run: RunKey) -> LambdaUsage:
-        """The run's Lambda usage so far: its shards summed."""
+        """The run's Lambda usage so far: what its items carry (its task instances and usage items)."""
         items = self.table.query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :usage)",
-            ExpressionAttributeValues={":pk": string(run.pk), ":usage": string(schema.USAGE_PREFIX)},
+            KeyConditionExpression="pk = :pk",
+            ProjectionExpression=f"{USAGE_REQUESTS}, {USAGE_MB_MS}",
+            ExpressionAttributeValues={":pk": string(run.pk)},
         )
-        return LambdaUsage(sum(int(i["requests"]["N"]) for i in items), sum(int(i["mb_ms"]["N"]) for i in items))
+        return sum_usage(items)
 
     def queue_run(self, run: DagRun, now: str) -> bool:
         """Record a run waiting for a slot (listed among the DAG's runs by when it was queued); False if
@@ -397,3 +399,11 @@ def _run_input(run: DagRun) -> str:
 
 def _started(record: RunRecord) -> str:
     return record.start_date or ""
+
+
+def sum_usage(items: list[dict[str, Any]]) -> LambdaUsage:
+    """The Lambda usage the items carry, together."""
+    return LambdaUsage(
+        sum(int(i.get(USAGE_REQUESTS, {}).get("N", 0)) for i in items),
+        sum(int(i.get(USAGE_MB_MS, {}).get("N", 0)) for i in items),
+    )

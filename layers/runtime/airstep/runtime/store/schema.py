@@ -57,6 +57,7 @@ TI_PREFIX = "TI#"
 MAP_PREFIX = "MAP#"
 SKIP_PREFIX = "SKIP#"
 GATE_PREFIX = "GATE#"
+DEADLINE_PREFIX = "DEADLINE#"  # a run's deadline alerts, by index
 USAGE_PREFIX = "USAGE#"  # a run's Lambda usage, in shards (runner invocations add to one each)
 USAGE_SHARDS = 8
 ALL_DAGS = "DAGS"
@@ -91,6 +92,10 @@ def dag_pk(dag_id: str) -> str:
 
 def file_pk(file: str) -> str:
     return f"FILE#{file}"
+
+
+def deadline_sk(alert: int) -> str:
+    return f"{DEADLINE_PREFIX}{alert}"
 
 
 def run_pk(dag_id: str, run_id: str) -> str:

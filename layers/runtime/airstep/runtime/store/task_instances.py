@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airstep.contract import XCOM_RETURN_KEY
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import EXPIRES_AT, Item, Table, key, plain, string
 from airstep.runtime.store.runs import MAX_ERROR_CHARS, RunKey, seconds_between
+from airstep.runtime.usage import USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage
 from airstep.runtime.xcoms import decode_xcoms
 from airstep.states import FINISHED, TaskState
 
@@ -121,6 +122,10 @@ class TaskInstance:
         return xcoms.get(key) if xcoms is not None else None
 
 
+def _usage(item: Item) -> LambdaUsage:
+    return LambdaUsage(int(item.get(USAGE_REQUESTS, {}).get("N", 0)), int(item.get(USAGE_MB_MS, {}).get("N", 0)))
+
+
 def legacy_xcoms(return_value: str | None) -> str | None:
     """What a record (or an executor) from before keyed XComs held under `xcom`, the bare return
     value, as {key: value}."""
@@ -184,6 +189,8 @@ class BegunTry:
 
     number: int
     earlier: int = 0
+    tries: tuple[Item, ...] = ()  # its ended tries so far, as stored (end_try writes them back with its own)
+    usage: LambdaUsage = field(default_factory=LambdaUsage)  # its invocations' so far (end_try adds the last's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +206,8 @@ class PokeWait:
     earlier: int = 0
     watching: str | None = None  # a TriggerDagRunOperator's wait: the run it triggered ("<dag_id> <run_id>")
     asking: str | None = None  # a TriggerDagRunOperator's request (JSON), asked of start-run, not yet answered
+    tries: tuple[Item, ...] = ()  # the instance's ended tries before this one, as stored
+    usage: LambdaUsage = field(default_factory=LambdaUsage)  # its invocations' so far
 
 
 class TaskInstances:
@@ -232,7 +241,12 @@ class TaskInstances:
         )
         if updated is None:
             return None
-        return BegunTry(int(updated["try_number"]["N"]), int(updated.get("cleared_tries", {}).get("N", 0)))
+        return BegunTry(
+            int(updated["try_number"]["N"]),
+            int(updated.get("cleared_tries", {}).get("N", 0)),
+            tuple(updated.get("tries", {}).get("L", ())),
+            _usage(updated),
+        )
 
     def resume_poke(self, run: RunKey, task_id: str) -> PokeWait | None:
         """Take up a sensor's try that waits for its next poke (None: no try of the task waits)."""
@@ -255,6 +269,8 @@ class TaskInstances:
             int(updated.get("cleared_tries", {}).get("N", 0)),
             updated.get("watching", {}).get("S"),
             updated.get("asking", {}).get("S"),
+            tuple(updated.get("tries", {}).get("L", ())),
+            _usage(updated),
         )
 
     def await_poke(
@@ -268,6 +284,7 @@ class TaskInstances:
         until: str | None = None,
         watching: str | None = None,
         asking: str | None = None,
+        usage: LambdaUsage | None = None,
     ) -> bool:
         """A poke that was not done: try `try_number` waits for the next one, `state` meanwhile
         (running, or up_for_reschedule), having poked `pokes` times and pushed `pushed` (kept for the
@@ -295,6 +312,9 @@ class TaskInstances:
             values[":asking"] = string(asking)
         else:
             update += " REMOVE asking"
+        if usage is not None:  # the poke's invocation's Lambda usage, added to the instance's
+            update += f" ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms"
+            values.update({":requests": {"N": str(usage.requests)}, ":mb_ms": {"N": str(usage.mb_ms)}})
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             update,
@@ -317,46 +337,47 @@ class TaskInstances:
         xcoms_json: str | None = None,
         rendered_map_index: str | None = None,
         earlier: int = 0,
+        history: tuple[Item, ...] = (),
+        usage: LambdaUsage | None = None,
     ) -> bool:
         """Close try `try_number` (begun at `start`) if it is still the running one: a late,
-        timed-out try changes nothing. `earlier`: the instance's tries before it was last cleared.
+        timed-out try changes nothing. `earlier`: the instance's tries before it was last cleared;
+        `history`: its ended tries before this one, as beginning this try read them (BegunTry.tries);
+        `usage`: the Lambda usage of the instance's invocations, this one's included (carried forward).
 
-        The item's fields are the latest try's, written whole (one conditional update: what an
-        earlier try or a sensor's wait left goes), and the try joins the instance's history of
-        tries. `xcoms_json` (from `encode_xcoms`) holds the try's XComs, stored with the instance.
+        A task instance item holds its latest try and the history of its tries, so the try is written
+        whole (one conditional put). `xcoms_json` (from `encode_xcoms`) holds the try's XComs, stored
+        with the task instance.
         """
-        fields: dict[str, Item | None] = {
-            "#s": string(state.value),
+        item: Item = {
+            **key(run.pk, schema.ti_sk(task_id, map_index)),
+            "state": string(state.value),
             "try_number": {"N": str(try_number)},
             "start_date": string(start),
             "end_date": string(now),
             EXPIRES_AT: self.table.expires_at(),
-            "fin": {"BOOL": True} if state in FINISHED else None,
-            "#e": string(error[:MAX_ERROR_CHARS]) if error is not None else None,
-            "xcoms": string(xcoms_json) if xcoms_json is not None else None,
-            "rendered_map_index": (
-                string(rendered_map_index[:MAX_RENDERED_MAP_INDEX_CHARS]) if rendered_map_index is not None else None
-            ),
-            "cleared_tries": {"N": str(earlier)} if earlier else None,
         }
-        assigned = [(name, value) for name, value in fields.items() if value is not None]
-        values: dict[str, Any] = {f":v{i}": value for i, (_, value) in enumerate(assigned)}
-        sets = [f"{name} = :v{i}" for i, (name, _) in enumerate(assigned)]
-        if try_number <= MAX_KEPT_TRIES:
-            sets.append("tries = list_append(if_not_exists(tries, :none), :ended)")
-            values[":none"] = {"L": []}
-            values[":ended"] = {"L": [EndedTry(try_number, state, start, now).to_item()]}
-        removed = [name for name, value in fields.items() if value is None and name != "cleared_tries"]
-        removed += ["pokes", "#u", "watching", "asking", "xcom"]  # a sensor's wait; a record from before keyed XComs
-        values.update({":try": {"N": str(try_number)}, ":running": string(TaskState.RUNNING.value)})
-        updated = self.table.update(
-            key(run.pk, schema.ti_sk(task_id, map_index)),
-            "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removed),
+        if state in FINISHED:
+            item["fin"] = {"BOOL": True}
+        if error is not None:
+            item["error"] = string(error[:MAX_ERROR_CHARS])
+        if xcoms_json is not None:
+            item["xcoms"] = string(xcoms_json)
+        if rendered_map_index is not None:
+            item["rendered_map_index"] = string(rendered_map_index[:MAX_RENDERED_MAP_INDEX_CHARS])
+        if earlier:
+            item["cleared_tries"] = {"N": str(earlier)}
+        ended = (EndedTry(try_number, state, start, now).to_item(),) if try_number <= MAX_KEPT_TRIES else ()
+        if history or ended:
+            item["tries"] = {"L": [*history, *ended][:MAX_KEPT_TRIES]}
+        if usage is not None:
+            item[USAGE_REQUESTS], item[USAGE_MB_MS] = {"N": str(usage.requests)}, {"N": str(usage.mb_ms)}
+        return self.table.put(
+            item,
             condition="try_number = :try AND #s = :running",
-            ExpressionAttributeNames={"#s": "state", "#e": "error", "#u": "until"},
-            ExpressionAttributeValues=values,
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={":try": {"N": str(try_number)}, ":running": string(TaskState.RUNNING.value)},
         )
-        return updated is not None
 
     def abandon_try(self, run: RunKey, task_id: str, try_number: int, map_index: int = -1) -> bool:
         """Take back try `try_number`, begun but never run (the runner failed before the task's code

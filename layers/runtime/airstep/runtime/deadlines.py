@@ -1,0 +1,195 @@
+"""Deadline alerts at run time, costing nothing until they fire.
+
+A DAG with deadline alerts starts each run with an arming step: for each alert the task runner
+computes the deadline as Airflow 3.3 does and creates a one-off EventBridge Scheduler schedule at it
+(deleted by the service once it has fired) whose target is the task runner again. When it fires, the
+deadline is decided once: met if the run had ended by then (Airflow deletes such a deadline), else
+missed: recorded on the run, a metric counted, and the alert's callback called on the executor with
+its kwargs and a context of the run and the deadline. A deadline already past when the run starts
+is decided at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airstep.contract import DagRef, DagRun, deadline_event, parse_time
+from airstep.model import DeadlinePolicy
+from airstep.runtime.store import MetadataStore, RunKey, RunRecord
+from airstep.runtime.store.deadlines import ARMED, MET, MISSED, DeadlineRecord
+from airstep.states import RunState
+
+SCHEDULE_GROUP_ENV = "AIRSTEP_SCHEDULE_GROUP"
+SCHEDULER_ROLE_ENV = "AIRSTEP_SCHEDULER_ROLE_ARN"
+SCHEDULE_DLQ_ENV = "AIRSTEP_SCHEDULE_DLQ_ARN"
+SCHEDULE_PREFIX = "deadline-"  # the task runner may create only these schedules in its group
+DEADLINE_MISSED = "deadline missed"  # a log line; the metric counts the same
+MISSED_METRIC, NOT_ARMED_METRIC = "DeadlinesMissed", "DeadlinesNotArmed"  # template.yaml's alarms watch them
+
+
+def deadline_moment(
+    policy: DeadlinePolicy, run: DagRun, queued_at: datetime, now: datetime, durations: list[float]
+) -> datetime | None:
+    """When the run's deadline is, as Airflow 3.3 computes it (None: this run has none).
+
+    `queued_at`: when the run was queued; `durations`: the DAG's latest successful runs' durations
+    in seconds, newest first (AVERAGE_RUNTIME averages the first `max_runs`, and sets no deadline
+    with fewer than `min_runs`, counting from when the run is created: `now`)."""
+    interval = timedelta(seconds=policy.interval)
+    if policy.reference == "queued_at":
+        return queued_at + interval
+    if policy.reference == "logical_date":
+        return run.logical_date + interval if run.logical_date is not None else None
+    if policy.reference == "fixed_datetime":
+        assert policy.fixed is not None
+        return datetime.fromisoformat(policy.fixed) + interval
+    if policy.reference == "average_runtime":
+        latest = durations[: policy.max_runs]
+        if len(latest) < policy.min_runs:
+            return None
+        return now + timedelta(seconds=sum(latest) / len(latest)) + interval
+    raise ValueError(f"unknown deadline reference {policy.reference!r}")
+
+
+def successful_durations(store: MetadataStore, dag_id: str, limit: int) -> list[float]:
+    """The durations of the DAG's latest successful runs (newest first), as AVERAGE_RUNTIME reads them."""
+    if limit <= 0:
+        return []
+    runs = store.runs_of_dag(dag_id, limit=max(limit * 4, 25))  # (failed runs are among them)
+    ended = [r for r in runs if r.state is RunState.SUCCESS and r.duration is not None]
+    ended.sort(key=lambda r: r.logical_date or r.start_date or "", reverse=True)
+    return [float(r.duration) for r in ended[:limit] if r.duration is not None]
+
+
+def schedule_name(dag_id: str, run_id: str, clear_number: int, alert: int) -> str:
+    """The deadline's one-off schedule: one per alert of each execution of a run (a retried arming
+    step asks for the same one)."""
+    digest = hashlib.sha256(f"{dag_id}\n{run_id}\n{clear_number}\n{alert}".encode()).hexdigest()[:40]
+    return f"{SCHEDULE_PREFIX}{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class Armed:
+    """What arming a run's deadlines did: each alert's deadline (None: none for this run), and the
+    alerts whose deadline had already passed (decided at once)."""
+
+    deadlines: tuple[str | None, ...]
+    past: tuple[int, ...]
+
+
+def arm(
+    store: MetadataStore,
+    scheduler: Any,
+    policies: tuple[DeadlinePolicy, ...],
+    dag: DagRef,
+    run: DagRun,
+    execution: str | None,
+    target_arn: str,
+    now: datetime,
+) -> Armed:
+    """Arm each of the run's deadlines: record it and create its schedule (a deadline already past
+    is returned to be decided now)."""
+    key = RunKey(run.dag_id, run.run_id)
+    record = store.get_run(key)
+    queued = parse_time(record.queued_at) if record is not None and record.queued_at else None
+    needed = max((p.max_runs for p in policies if p.reference == "average_runtime"), default=0)
+    durations = successful_durations(store, run.dag_id, needed)
+    found: list[str | None] = []
+    past: list[int] = []
+    for alert, policy in enumerate(policies):
+        moment = deadline_moment(policy, run, queued or now, now, durations)
+        found.append(moment.isoformat() if moment else None)
+        if moment is None:
+            continue
+        deadline = DeadlineRecord(alert, policy.name, moment.isoformat(), ARMED, run.clear_number)
+        if not store.arm_deadline(key, deadline):
+            continue  # this execution armed it already
+        if moment <= now:
+            past.append(alert)
+            continue
+        event = deadline_event(dag, run, execution, alert)
+        name = schedule_name(run.dag_id, run.run_id, run.clear_number, alert)
+        _create_schedule(scheduler, name, moment, event, target_arn)
+    return Armed(tuple(found), tuple(past))
+
+
+def _create_schedule(scheduler: Any, name: str, moment: datetime, event: dict[str, Any], target_arn: str) -> None:
+    at = moment.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=math.ceil(moment.microsecond / 1e6))
+    target: dict[str, Any] = {
+        "Arn": target_arn,
+        "RoleArn": os.environ[SCHEDULER_ROLE_ENV],
+        "Input": json.dumps(event, sort_keys=True),
+        "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 10},
+    }
+    if os.environ.get(SCHEDULE_DLQ_ENV):
+        target["DeadLetterConfig"] = {"Arn": os.environ[SCHEDULE_DLQ_ENV]}
+    try:
+        scheduler.create_schedule(
+            Name=name,
+            GroupName=os.environ[SCHEDULE_GROUP_ENV],
+            ScheduleExpression=f"at({at.strftime('%Y-%m-%dT%H:%M:%S')})",
+            ScheduleExpressionTimezone="UTC",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            ActionAfterCompletion="DELETE",
+            Target=target,
+        )
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") != "ConflictException":
+            raise  # (a conflict: a retried step created it before)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """How a deadline was decided: "missed", "met", or None (not this execution's, or decided before)."""
+
+    outcome: str | None
+    deadline: DeadlineRecord | None = None
+
+
+def decide(store: MetadataStore, run: DagRun, alert: int, now: datetime) -> Decision:
+    """The deadline's moment has come (or had passed when armed): met if the run had ended by its
+    deadline, else missed; each deadline once."""
+    key = RunKey(run.dag_id, run.run_id)
+    armed = next((d for d in store.deadlines(key) if d.alert == alert), None)
+    if armed is None or armed.state != ARMED or armed.clear_number != run.clear_number:
+        return Decision(None, armed)
+    record = store.get_run(key)
+    ended_at = _ended_at(record, run.clear_number)
+    outcome = MET if ended_at is not None and ended_at <= datetime.fromisoformat(armed.deadline) else MISSED
+    if not store.decide_deadline(key, alert, run.clear_number, outcome):
+        return Decision(None, armed)
+    return Decision(outcome, armed)
+
+
+def _ended_at(record: RunRecord | None, clear_number: int) -> datetime | None:
+    if record is None or record.clear_number != clear_number or not record.ended:
+        return None
+    return parse_time(record.end_date) or datetime.now(UTC)  # (ended, its end not tracked yet: now)
+
+
+def callback_context(record: RunRecord | None, run: DagRun, deadline: DeadlineRecord) -> dict[str, Any]:
+    """What a deadline's callback receives as `context` (Airflow's: the run as its API shows it, and
+    the deadline)."""
+    return {
+        "dag_run": {
+            "dag_id": run.dag_id,
+            "dag_run_id": run.run_id,
+            "logical_date": run.logical_date.isoformat() if run.logical_date else None,
+            "data_interval_start": run.data_interval_start.isoformat() if run.data_interval_start else None,
+            "data_interval_end": run.data_interval_end.isoformat() if run.data_interval_end else None,
+            "queued_at": record.queued_at if record else None,
+            "start_date": record.start_date if record else None,
+            "end_date": record.end_date if record else None,
+            "state": record.state.value if record else RunState.RUNNING.value,
+            "run_type": run.run_type.value,
+            "triggered_by": record.triggered_by if record else None,
+            "conf": dict(run.conf),
+        },
+        "deadline": {"id": f"{run.dag_id}/{run.run_id}/{deadline.alert}", "deadline_time": deadline.deadline},
+    }
