@@ -26,7 +26,7 @@ import boto3
 from moto import mock_aws
 
 from airstep.connections import secrets
-from airstep.contract import ACTION, CTX, RUN, Action, DagRun, Payload, TaskOutcome, execution_name, expanded
+from airstep.contract import CTX, RUN, Action, DagRun, Payload, TaskOutcome, execution_name, expanded
 from airstep.model import DagModel
 from airstep.runtime import (
     asset_events,
@@ -122,6 +122,7 @@ PARSER_NAME = DEFAULT_NAMES.parse_dags
 # Local history (`airstep runs`) keeps each DAG's newest runs whole, and the records alone (state,
 # logical date: what a backfill's reprocessing reads) of many more: the file is read and written whole.
 KEEP_RUNS_PER_DAG = 100
+DEADLINE_LOOK_SECONDS = 0.25  # how often a local run looks for deadline schedules whose moment has come
 LOGS_FOLDER = "logs"  # beside the local history: each try's log (airstep.runtime.task_logs)
 KEEP_RUN_RECORDS_PER_DAG = 1_000
 Progress = Callable[[str, TaskState, int], None]  # (task_id, state, try_number) whenever a task changes
@@ -566,13 +567,13 @@ class LocalEngine:
                     watch = (lambda *change, run_id=run.run_id: on_progress(run_id, *change)) if on_progress else None
                     self._watchers[run.run_id] = _Watcher(self.names.run_task, self.store, key, finalized, watch)
                     active[run.run_id] = (self._start_run(machine, run), finalized, time.monotonic())
-                ended = self._wait_any(active, bool(model.deadlines))
+                ended = self._wait_any(active)
                 started, _, began = active.pop(ended)
                 self._watchers.pop(ended, None)
                 description = self.sfn.describe_execution(executionArn=started.execution_arn)
                 self._track(started.execution_arn)
                 if model.deadlines:  # its deadlines not yet come: decided now, as their schedules would be
-                    self._fire_deadlines(until=None, run_id=ended)
+                    self._fire_deadlines(until=None, run=(model.dag_id, ended))
                 results[ended] = self._result(model, ended, description, began)
                 if on_end is not None:
                     on_end(results[ended])
@@ -584,40 +585,44 @@ class LocalEngine:
         return [results[run.run_id] for run in runs]
 
     def _dispatch(self, function: str, event: dict[str, Any], result: Any, error: str | None, finished: bool) -> None:
-        """The session's listener while runs are watched: each task-runner call to its run's watcher
-        (and `on_deadline` each deadline that had passed when its run's first step armed it)."""
-        if function == self.names.run_task and event.get(ACTION) == Action.ARM and finished and result:
-            for decided in result.get("decided", ()):
-                if decided.get("outcome") == deadlines.MISSED and self.on_deadline is not None:
-                    self.on_deadline(event[CTX][RUN]["run_id"], decided)
+        """The session's listener while runs are watched: each task-runner call to its run's watcher."""
         if function == self.names.run_task:
             watcher = self._watchers.get(event.get(CTX, {}).get(RUN, {}).get("run_id"))
             if watcher is not None:
                 watcher(function, event, result, error, finished)
 
-    def _fire_deadlines(self, until: datetime | None, run_id: str | None = None) -> None:
+    def _fire_deadlines(self, until: datetime | None, run: tuple[str, str] | None = None) -> None:
         """Do what EventBridge Scheduler does with the deadlines armed here: invoke each schedule's
-        target with its input once its moment has come (by `until`; None: every one of `run_id`'s),
-        then delete it. `on_deadline` hears each that was missed."""
+        target with its input once its moment has come (by `until`; None: every one of `run`, a
+        (dag_id, run_id) that has ended), then delete it. `on_deadline` hears each missed one; a
+        delivery that fails is retried at the next look, as the service retries it."""
         group = os.environ[SCHEDULE_GROUP_ENV]
         listed = self.scheduler.list_schedules(GroupName=group, NamePrefix=deadlines.SCHEDULE_PREFIX)["Schedules"]
         for summary in listed:
             schedule = self.scheduler.get_schedule(Name=summary["Name"], GroupName=group)
             event = json.loads(schedule["Target"]["Input"])
             moment = datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=UTC)
-            if (until is not None and moment > until) or (until is None and event[CTX][RUN]["run_id"] != run_id):
+            of_run = (event[CTX][RUN]["dag_id"], event[CTX][RUN]["run_id"])
+            if (until is not None and moment > until) or (until is None and of_run != run):
+                continue
+            try:
+                decided = self.session.invoke_locally(self.names.run_task, event)
+            except Exception as exc:  # noqa: BLE001 - as a failed delivery: the schedule stays
+                logging.getLogger(__name__).warning("deadline %s: %s", summary["Name"], exc)
                 continue
             self.scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
-            decided = self.session.invoke_locally(self.names.run_task, event)
             if decided.get("outcome") == deadlines.MISSED and self.on_deadline is not None:
-                self.on_deadline(event[CTX][RUN]["run_id"], decided)
+                self.on_deadline(of_run[1], decided)
 
-    def _wait_any(self, active: dict[str, tuple[StartedRun, threading.Event, float]], armed: bool = False) -> str:
+    def _wait_any(self, active: dict[str, tuple[StartedRun, threading.Event, float]]) -> str:
         """The run_id of an active run whose execution has ended: polled closely once its finalize
-        step ran, cheaply before. With deadlines `armed`, those whose moment has come fire meanwhile."""
+        step ran, cheaply before. Deadlines whose moment has come fire meanwhile (looked for four
+        times a second)."""
+        looked = 0.0
         while True:
-            if armed:
+            if time.monotonic() - looked > DEADLINE_LOOK_SECONDS:
                 self._fire_deadlines(until=datetime.now(UTC))
+                looked = time.monotonic()
             for run_id, (started, _, _) in active.items():
                 if self.sfn.describe_execution(executionArn=started.execution_arn)["status"] != "RUNNING":
                     return run_id

@@ -194,3 +194,40 @@ def test_local_runs_are_metered_at_the_memory_the_functions_are_given():
     assert resources["ExecuteTaskFunction"]["Properties"]["MemorySize"] == {"Ref": "TaskMemorySize"}
     assert TEMPLATE["Parameters"]["TaskMemorySize"]["Default"] == DEFAULT_EXECUTOR_MEMORY_MB
     assert TEMPLATE["Globals"]["Function"]["Architectures"] == ["arm64"]  # the Lambda prices airstep_cli.prices uses
+
+
+def test_no_resource_depends_on_itself():
+    """CloudFormation refuses a template whose resources refer to one another in a circle (cfn-lint
+    misses one that runs through a SAM function's policies)."""
+    import re
+
+    def references(value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "Ref" and isinstance(inner, str):
+                    yield inner
+                elif key == "Fn::GetAtt":
+                    yield inner[0] if isinstance(inner, list) else inner.split(".")[0]
+                elif key == "Fn::Sub":
+                    text = inner[0] if isinstance(inner, list) else inner
+                    yield from (name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+                    yield from references(inner[1] if isinstance(inner, list) else {})
+                else:
+                    yield from references(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                yield from references(inner)
+
+    graph = {name: set(references(resource)) & set(RESOURCES) for name, resource in RESOURCES.items()}
+    graph = {name: needs - {name} for name, needs in graph.items()}
+    done: set[str] = set()
+
+    def visit(name, path):
+        assert name not in path, f"a dependency cycle: {' -> '.join([*path, name])}"
+        if name not in done:
+            for needed in sorted(graph[name]):
+                visit(needed, [*path, name])
+            done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])

@@ -16,6 +16,7 @@ from airstep.sdk.dag import DAG, collect_dags
 from airstep.secrets_masker import redact
 
 MAX_DAG_FILE_BYTES = 10 * 1024 * 1024
+DAG_MODULE_PREFIX = "airstep_dagfile_"  # a DAG file's module: this and a hash of its path and source
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
         result.errors.append(DagLoadError(path_str, 1, f"cannot compile: {exc}"))
         return result
 
-    module_name = "airstep_dagfile_" + hashlib.sha256(path_str.encode() + source).hexdigest()[:16]
+    module_name = DAG_MODULE_PREFIX + hashlib.sha256(path_str.encode() + source).hexdigest()[:16]
     module = types.ModuleType(module_name)
     module.__file__ = module_file or path_str
     folder = str(Path(module.__file__).resolve().parent)

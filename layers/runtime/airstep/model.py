@@ -462,12 +462,15 @@ class DagModel:
 
 
 def _deadline_policy(alert: DeadlineAlert) -> DeadlinePolicy:
+    from airstep.loader import DAG_MODULE_PREFIX
+
     reference = alert.reference.to_dict()
     fixed = reference.get("datetime")
+    path = alert.callback.path  # one of the DAG file's own: its name (the file's module is named by its path)
     return DeadlinePolicy(
         reference=reference["kind"],
         interval=alert.interval.total_seconds(),
-        callback=alert.callback.path,
+        callback=path.split(".", 1)[1] if path.startswith(DAG_MODULE_PREFIX) else path,
         asynchronous=alert.callback.asynchronous,
         name=alert.name,
         fixed=datetime.fromtimestamp(fixed, UTC).isoformat() if fixed is not None else None,

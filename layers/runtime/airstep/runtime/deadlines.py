@@ -29,6 +29,7 @@ SCHEDULE_GROUP_ENV = "AIRSTEP_SCHEDULE_GROUP"
 SCHEDULER_ROLE_ENV = "AIRSTEP_SCHEDULER_ROLE_ARN"
 SCHEDULE_DLQ_ENV = "AIRSTEP_SCHEDULE_DLQ_ARN"
 SCHEDULE_PREFIX = "deadline-"  # the task runner may create only these schedules in its group
+SCHEDULE_MARGIN_SECONDS = 1  # a deadline already passed (or just about to): its schedule fires this soon
 DEADLINE_MISSED = "deadline missed"  # a log line; the metric counts the same
 MISSED_METRIC, NOT_ARMED_METRIC = "DeadlinesMissed", "DeadlinesNotArmed"  # template.yaml's alarms watch them
 
@@ -58,10 +59,12 @@ def deadline_moment(
 
 
 def successful_durations(store: MetadataStore, dag_id: str, limit: int) -> list[float]:
-    """The durations of the DAG's latest successful runs (newest first), as AVERAGE_RUNTIME reads them."""
+    """The durations of the DAG's latest successful runs, newest logical date first, as Airflow 3.3's
+    AverageRuntimeDeadline reads them (serialization/definitions/deadline.py: successful runs only).
+    Read from the DAG's latest runs by start (up to 10 x `limit`, at least 100)."""
     if limit <= 0:
         return []
-    runs = store.runs_of_dag(dag_id, limit=max(limit * 4, 25))  # (failed runs are among them)
+    runs = store.runs_of_dag(dag_id, limit=max(limit * 10, 100))
     ended = [r for r in runs if r.state is RunState.SUCCESS and r.duration is not None]
     ended.sort(key=lambda r: r.logical_date or r.start_date or "", reverse=True)
     return [float(r.duration) for r in ended[:limit] if r.duration is not None]
@@ -74,15 +77,6 @@ def schedule_name(dag_id: str, run_id: str, clear_number: int, alert: int) -> st
     return f"{SCHEDULE_PREFIX}{digest}"
 
 
-@dataclass(frozen=True, slots=True)
-class Armed:
-    """What arming a run's deadlines did: each alert's deadline (None: none for this run), and the
-    alerts whose deadline had already passed (decided at once)."""
-
-    deadlines: tuple[str | None, ...]
-    past: tuple[int, ...]
-
-
 def arm(
     store: MetadataStore,
     scheduler: Any,
@@ -92,31 +86,64 @@ def arm(
     execution: str | None,
     target_arn: str,
     now: datetime,
-) -> Armed:
-    """Arm each of the run's deadlines: record it and create its schedule (a deadline already past
-    is returned to be decided now)."""
+) -> list[str | None]:
+    """Arm each of the run's deadlines: record it, then create its schedule (at its moment, or in a
+    few seconds if that has passed). Safe to repeat: a retried step re-creates what is missing. After
+    a clear, as in Airflow, only a DAGRUN_QUEUED_AT deadline still armed is computed again; a met or
+    missed one stays as it was. Returns each alert's deadline (None: none for this execution); an
+    alert that cannot be armed raises once the others are."""
     key = RunKey(run.dag_id, run.run_id)
     record = store.get_run(key)
     queued = parse_time(record.queued_at) if record is not None and record.queued_at else None
     needed = max((p.max_runs for p in policies if p.reference == "average_runtime"), default=0)
     durations = successful_durations(store, run.dag_id, needed)
     found: list[str | None] = []
-    past: list[int] = []
+    failed: Exception | None = None
     for alert, policy in enumerate(policies):
-        moment = deadline_moment(policy, run, queued or now, now, durations)
-        found.append(moment.isoformat() if moment else None)
+        try:
+            found.append(
+                _arm_one(
+                    store, scheduler, policy, alert, dag, run, execution, target_arn, queued or now, now, durations
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the others are armed; the step fails after them
+            found.append(None)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return found
+
+
+def _arm_one(
+    store: MetadataStore,
+    scheduler: Any,
+    policy: DeadlinePolicy,
+    alert: int,
+    dag: DagRef,
+    run: DagRun,
+    execution: str | None,
+    target_arn: str,
+    queued: datetime,
+    now: datetime,
+    durations: list[float],
+) -> str | None:
+    key = RunKey(run.dag_id, run.run_id)
+    existing = store.deadline(key, alert)
+    if existing is not None and existing.clear_number == run.clear_number:
+        moment: datetime | None = datetime.fromisoformat(existing.deadline)  # this execution's, armed before
+    elif existing is not None and not (policy.reference == "queued_at" and existing.state == ARMED):
+        return None  # a clear keeps what the run's earlier execution armed, met or missed
+    else:
+        moment = deadline_moment(policy, run, queued, now, durations)
         if moment is None:
-            continue
-        deadline = DeadlineRecord(alert, policy.name, moment.isoformat(), ARMED, run.clear_number)
-        if not store.arm_deadline(key, deadline):
-            continue  # this execution armed it already
-        if moment <= now:
-            past.append(alert)
-            continue
-        event = deadline_event(dag, run, execution, alert)
+            return None
+        store.arm_deadline(key, DeadlineRecord(alert, policy.name, moment.isoformat(), ARMED, run.clear_number))
+    if existing is None or existing.state == ARMED:
+        assert moment is not None
+        at = max(moment, now + timedelta(seconds=SCHEDULE_MARGIN_SECONDS))  # a moment passed: at once
         name = schedule_name(run.dag_id, run.run_id, run.clear_number, alert)
-        _create_schedule(scheduler, name, moment, event, target_arn)
-    return Armed(tuple(found), tuple(past))
+        _create_schedule(scheduler, name, at, deadline_event(dag, run, execution, alert), target_arn)
+    return moment.isoformat() if moment else None
 
 
 def _create_schedule(scheduler: Any, name: str, moment: datetime, event: dict[str, Any], target_arn: str) -> None:
@@ -146,31 +173,36 @@ def _create_schedule(scheduler: Any, name: str, moment: datetime, event: dict[st
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """How a deadline was decided: "missed", "met", or None (not this execution's, or decided before)."""
+    """How a deadline was decided: "missed" or "met" (`first`: just now, not before), or None (not
+    this execution's, or met before). A missed one whose callback has not run is missed again."""
 
     outcome: str | None
     deadline: DeadlineRecord | None = None
+    first: bool = False
 
 
-def decide(store: MetadataStore, run: DagRun, alert: int, now: datetime) -> Decision:
-    """The deadline's moment has come (or had passed when armed): met if the run had ended by its
-    deadline, else missed; each deadline once."""
+def decide(store: MetadataStore, run: DagRun, alert: int) -> Decision:
+    """The deadline's moment has come: met if the run had succeeded by its deadline (Airflow drops
+    such a deadline; a failed run's stays), else missed; each deadline once."""
     key = RunKey(run.dag_id, run.run_id)
-    armed = next((d for d in store.deadlines(key) if d.alert == alert), None)
-    if armed is None or armed.state != ARMED or armed.clear_number != run.clear_number:
+    armed = store.deadline(key, alert)
+    if armed is None or armed.clear_number != run.clear_number:
         return Decision(None, armed)
-    record = store.get_run(key)
-    ended_at = _ended_at(record, run.clear_number)
+    if armed.state == MISSED and not armed.called:  # decided before, its callback not run: run it now
+        return Decision(MISSED, armed)
+    if armed.state != ARMED:
+        return Decision(None, armed)
+    ended_at = _succeeded_at(store.get_run(key))
     outcome = MET if ended_at is not None and ended_at <= datetime.fromisoformat(armed.deadline) else MISSED
     if not store.decide_deadline(key, alert, run.clear_number, outcome):
         return Decision(None, armed)
-    return Decision(outcome, armed)
+    return Decision(outcome, armed, first=True)
 
 
-def _ended_at(record: RunRecord | None, clear_number: int) -> datetime | None:
-    if record is None or record.clear_number != clear_number or not record.ended:
+def _succeeded_at(record: RunRecord | None) -> datetime | None:
+    if record is None or record.state is not RunState.SUCCESS:
         return None
-    return parse_time(record.end_date) or datetime.now(UTC)  # (ended, its end not tracked yet: now)
+    return parse_time(record.end_date or record.finished_at) or datetime.now(UTC)
 
 
 def callback_context(record: RunRecord | None, run: DagRun, deadline: DeadlineRecord) -> dict[str, Any]:

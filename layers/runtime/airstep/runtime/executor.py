@@ -265,7 +265,7 @@ def run_deadline_callback(request: DeadlineCallbackRequest, remaining_seconds: f
 
     def call() -> Any:
         result = function(**kwargs)
-        return asyncio.run(result) if inspect.isawaitable(result) else result
+        return asyncio.run(_awaited(result)) if inspect.isawaitable(result) else result
 
     name = getattr(function, "__name__", callback.path)
     with masked_output, airflow_imports():
@@ -282,9 +282,13 @@ def accepts_context(function: Any) -> bool:
     """Whether a callable takes `context` (by name, or in **kwargs), as Airflow's callback triggers ask."""
     try:
         parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
+    except (TypeError, ValueError):  # (no signature to read: Airflow passes it)
+        return True
     return any(p.name == "context" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 def import_string(path: str) -> Any:

@@ -969,7 +969,7 @@ class Invocation:
                 self.payload.dag,
                 self.payload.run,
                 self.payload.execution,
-                self.function_arn,
+                ":".join(self.function_arn.split(":")[:7]),  # (unqualified: the scheduler role's)
                 datetime.now(UTC),
             )
         except Exception as exc:  # noqa: BLE001
@@ -977,29 +977,29 @@ class Invocation:
             metrics.add_metric(name=deadlines.NOT_ARMED_METRIC, unit=MetricUnit.Count, value=1)
             metrics.flush_metrics()
             return {"armed": []}
-        decided = [self.decide_deadline(alert) for alert in armed.past]  # already passed as the run starts
-        return {"armed": list(armed.deadlines), "decided": decided}
+        return {"armed": armed}
 
     def decide_deadline(self, alert: int) -> dict[str, Any]:
-        """A deadline's moment has come: met if the run had ended, else missed (counted, its
-        callback called on the executor), once."""
-        decision = deadlines.decide(self.store, self.payload.run, alert, datetime.now(UTC))
+        """A deadline's moment has come: met if the run had succeeded by then, else missed (counted
+        once, its callback run on the executor). A callback that could not be run raises: the
+        schedule's delivery is retried, and runs it then."""
+        decision = deadlines.decide(self.store, self.payload.run, alert)
         found = decision.deadline
         answer = {"alert": alert, "outcome": decision.outcome, "deadline": found.deadline if found else None}
         if decision.outcome != deadlines.MISSED or found is None:
             return answer
         name = self.model.deadlines[alert].name
-        logger.warning(
-            deadlines.DEADLINE_MISSED, extra={"alert": alert, "alert_name": name, "deadline": found.deadline}
-        )
-        metrics.add_metric(name=deadlines.MISSED_METRIC, unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
+        if decision.first:
+            extra = {"alert": alert, "alert_name": name, "deadline": found.deadline}
+            logger.warning(deadlines.DEADLINE_MISSED, extra=extra)
+            metrics.add_metric(name=deadlines.MISSED_METRIC, unit=MetricUnit.Count, value=1)
+            metrics.flush_metrics()
         context = deadlines.callback_context(self.store.get_run(self.key), self.payload.run, found)
         request = DeadlineCallbackRequest(self.payload.dag, self.payload.run, alert, context)
-        try:
-            self._call_executor(DEFAULT_QUEUE, json.dumps(request.to_event()).encode())
-        except Exception as exc:  # noqa: BLE001 - the miss is recorded; its callback cannot change it
-            logger.warning("deadline callback not run", extra={"alert": alert, "error": redact(str(exc))})
+        body, response = self._call_executor(DEFAULT_QUEUE, json.dumps(request.to_event()).encode())
+        if "FunctionError" in response:  # (what the callback itself raised is logged, as in Airflow)
+            raise RuntimeError(f"the deadline's callback did not run: its executor ended abnormally ({body})")
+        self.store.mark_called(self.key, alert)
         return {**answer, "name": name}
 
     def _invoke_callbacks(self, request: RunCallbackRequest, queue: str) -> None:

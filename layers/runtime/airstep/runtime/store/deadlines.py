@@ -21,17 +21,19 @@ class DeadlineRecord:
     deadline: str
     state: str
     clear_number: int = 0
+    called: bool = False  # a missed one's callback was run
 
     def to_dict(self) -> dict[str, Any]:
-        return {"alert": self.alert, "name": self.name, "deadline": self.deadline, "state": self.state}
+        data = {"alert": self.alert, "name": self.name, "deadline": self.deadline, "state": self.state}
+        return data | ({"callback_called": self.called} if self.state == MISSED else {})
 
 
 class Deadlines:
     table: Table
 
     def arm_deadline(self, run: Any, record: DeadlineRecord) -> bool:
-        """Record an armed deadline for the run's execution of clear `record.clear_number`; False if
-        that execution armed it already (a retried step)."""
+        """Record an armed deadline for the run's execution of clear `record.clear_number` (a clear's
+        re-arming replaces one still armed); False if one is recorded for that clear already."""
         item = {
             **key(run.pk, schema.deadline_sk(record.alert)),
             "deadline": string(record.deadline),
@@ -43,8 +45,20 @@ class Deadlines:
             item["name"] = string(record.name)
         return self.table.put(
             item,
-            condition="attribute_not_exists(sk) OR clear_number <> :clear",
-            ExpressionAttributeValues={":clear": typed(record.clear_number)},
+            condition="attribute_not_exists(sk) OR (clear_number < :clear AND dstate = :armed)",
+            ExpressionAttributeValues={":clear": typed(record.clear_number), ":armed": string(ARMED)},
+        )
+
+    def deadline(self, run: Any, alert: int) -> DeadlineRecord | None:
+        item = self.table.get(key(run.pk, schema.deadline_sk(alert)))
+        return deadline_record(item) if item else None
+
+    def mark_called(self, run: Any, alert: int) -> None:
+        """A missed deadline's callback has run (a redelivered schedule does not run it again)."""
+        self.table.update(
+            key(run.pk, schema.deadline_sk(alert)),
+            "SET callback_ran = :yes",
+            ExpressionAttributeValues={":yes": typed(True)},
         )
 
     def decide_deadline(self, run: Any, alert: int, clear_number: int, outcome: str) -> bool:
@@ -80,4 +94,5 @@ def deadline_record(item: dict[str, Any]) -> DeadlineRecord:
         deadline=data["deadline"],
         state=data["dstate"],
         clear_number=int(data.get("clear_number", 0)),
+        called=bool(data.get("callback_ran", False)),
     )

@@ -60,6 +60,7 @@ class RunRecord:
     clearing_only: tuple[str, ...] | None = None  # ... only their instances in these states (--only-failed)
     marking: str | None = None  # "<task_id> <state>": the mark that clear comes from
     transitions: Transitions | None = None  # its executions' state transitions, once each has ended
+    finished_at: str | None = None  # when its finalize step gave its verdict (before its end is tracked)
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> RunRecord:
@@ -82,6 +83,7 @@ class RunRecord:
             clearing=tuple(json.loads(data["clearing"])) if "clearing" in data else None,
             clearing_only=tuple(json.loads(data["clearing_only"])) if "clearing_only" in data else None,
             marking=data.get("marking"),
+            finished_at=data.get("finished_at"),
             transitions=(
                 Transitions(int(data["transitions"]), bool(data.get("transitions_estimated")))
                 if "transitions" in data
@@ -90,7 +92,7 @@ class RunRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        hidden = ("run_input", "clearing", "clearing_only", "marking", "transitions")
+        hidden = ("run_input", "clearing", "clearing_only", "marking", "transitions", "finished_at")
         data = {name: getattr(self, name) for name in self.__slots__ if name not in hidden}  # type: ignore[attr-defined]
         data["triggered_by"] = self.triggered_by
         run = self.dag_run()
@@ -273,7 +275,17 @@ class RunRecords:
             ":failed": typed(RunState.FAILED.value),
             ":previous": typed(clear_number - 1),
         }
-        removed = ["exec_rank", "exec_status", "start_date", "end_date", "duration", "error", "gsi2pk", "gsi2sk"]
+        removed = [
+            "exec_rank",
+            "exec_status",
+            "start_date",
+            "end_date",
+            "duration",
+            "error",
+            "gsi2pk",
+            "gsi2sk",
+            "finished_at",
+        ]
         removed += [name for name in ("clearing_only", "marking") if fields[name] is None]
         return self._set(RunKey(run.dag_id, run.run_id), fields, condition, values, tuple(removed))
 
@@ -301,6 +313,7 @@ class RunRecords:
             "gsi2pk": schema.ACTIVE_RUNS,
             "gsi2sk": f"{now}#{run.dag_id}#{run.run_id}",
             "execution_arn": execution_arn,
+            "finished_at": now,
         }
         condition = "(attribute_not_exists(#state) OR #state = :running)"
         condition += " AND (attribute_not_exists(clear_number) OR clear_number = :clear)"

@@ -58,9 +58,49 @@ def test_a_missed_deadline_fires_its_callback_once_and_a_met_one_fires_nothing(t
     (line,) = calls.read_text().splitlines()  # once, for the missed one, while the run was still running
     assert line.startswith("finance manual__") and line.endswith(" running")
 
-    shown = json.loads(airstep("runs", "show", line.split()[1], "--json", cwd=tmp_path).stdout)
+    run_id = line.split()[1]
+    shown = json.loads(airstep("runs", "show", run_id, "--json", cwd=tmp_path).stdout)
     assert [(d["name"], d["state"]) for d in shown["deadlines"]] == [("late", "missed"), ("generous", "met")]
+    assert shown["deadlines"][0]["callback_called"] is True
     assert shown["state"] == "success"  # a missed deadline changes nothing about the run
+
+    # cleared and run again, as in Airflow a met or missed deadline stays as it was: nothing fires again
+    cleared = airstep("runs", "clear", run_id, cwd=tmp_path)
+    assert cleared.returncode == 0, cleared.stderr
+    assert len(calls.read_text().splitlines()) == 1 and "missed" not in cleared.stderr
+    shown = json.loads(airstep("runs", "show", run_id, "--json", cwd=tmp_path).stdout)
+    assert [(d["name"], d["state"]) for d in shown["deadlines"]] == [("late", "missed"), ("generous", "met")]
+
+
+FAILS = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback, task
+
+
+def page(context, path):
+    with open(path, "a") as out:
+        out.write(context["dag_run"]["state"] + "\\n")
+
+
+late = DeadlineAlert(DeadlineReference.DAGRUN_QUEUED_AT, timedelta(minutes=10), SyncCallback(page, {"path": PATH}))
+with DAG("fails_fast", schedule=None, start_date=datetime(2026, 1, 1), deadline=late):
+    @task
+    def broken():
+        raise ValueError("no data")
+
+    broken()
+"""
+
+
+def test_a_run_that_failed_still_misses_its_deadline(engine, dag_file):
+    """Airflow drops a run's deadline only when the run succeeds (DagRun.update_state prunes them on
+    success): a failed run's deadline fires when it comes (here: as the run ends, locally)."""
+    calls = Path(dag_file("").parent) / "failed.txt"
+    model, source = load_model(dag_file(FAILS.replace("PATH", repr(str(calls)))))
+    result = engine.run(model, source, RunRequest())
+    assert result.state == "failed"
+    (deadline,) = engine.store.deadlines(RunKey("fails_fast", result.run_id))
+    assert deadline.state == "missed" and calls.read_text().splitlines() == ["failed"]
 
 
 PAST_AND_AVERAGE = """
