@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -482,9 +483,9 @@ def run_and_report(
     # and those its TriggerDagRunOperators may trigger are deployed here
     needs_folder = with_consumers or updates_assets(model) or triggers_runs(model)
     folder = folder_dags(Path(dag_file).parent, loaded) if needs_folder else []
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # CloudWatch's metric lines: nothing reads them here
     try:
         with (
+            metrics_off(),
             LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
             redirect_stdout(sys.stderr),
         ):
@@ -520,6 +521,21 @@ def run_and_report(
     return results
 
 
+@contextmanager
+def metrics_off() -> Iterator[None]:
+    """No CloudWatch metric lines while a run goes here: nothing reads them."""
+    previous = os.environ.get(METRICS_DISABLED)
+    os.environ[METRICS_DISABLED] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_DISABLED, None)
+        else:
+            os.environ[METRICS_DISABLED] = previous
+
+
+METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
 runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded locally or in a deployed stack.")
 dags_app = typer.Typer(no_args_is_help=True, help="DAGs deployed to a stack (or run locally).")
 app.add_typer(runs_app, name="runs")

@@ -32,7 +32,7 @@ from airstep.runtime import (
     asset_events,
     assets,
     dag_parser,
-    deadlines,
+    deadline_alerts,
     executor,
     run_reconciler,
     run_starter,
@@ -50,7 +50,7 @@ from airstep.runtime.constants import (
     TABLE_NAME_ENV,
     XCOM_BUCKET_ENV,
 )
-from airstep.runtime.deadlines import SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV
+from airstep.runtime.deadline_alerts import SCHEDULE_GROUP_ENV, SCHEDULER_ROLE_ENV
 from airstep.runtime.scheduling import manual_run
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, create_table
 from airstep.runtime.store.assets import Consumer
@@ -597,7 +597,7 @@ class LocalEngine:
         (dag_id, run_id) that has ended), then delete it. `on_deadline` hears each missed one; a
         delivery that fails is retried at the next look, as the service retries it."""
         group = os.environ[SCHEDULE_GROUP_ENV]
-        listed = self.scheduler.list_schedules(GroupName=group, NamePrefix=deadlines.SCHEDULE_PREFIX)["Schedules"]
+        listed = self.scheduler.list_schedules(GroupName=group, NamePrefix=deadline_alerts.SCHEDULE_PREFIX)["Schedules"]
         for summary in listed:
             schedule = self.scheduler.get_schedule(Name=summary["Name"], GroupName=group)
             event = json.loads(schedule["Target"]["Input"])
@@ -611,7 +611,7 @@ class LocalEngine:
                 logging.getLogger(__name__).warning("deadline %s: %s", summary["Name"], exc)
                 continue
             self.scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
-            if decided.get("outcome") == deadlines.MISSED and self.on_deadline is not None:
+            if decided.get("outcome") == deadline_alerts.MISSED and self.on_deadline is not None:
                 self.on_deadline(of_run[1], decided)
 
     def _wait_any(self, active: dict[str, tuple[StartedRun, threading.Event, float]]) -> str:

@@ -7,10 +7,13 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from airstep.runtime.store.deadline_alerts import MET, MISSED
+from airstep.states import TaskState
 from airstep_cli.prices import describe as describe_cost
 from airstep_ui.api import as_text
 from airstep_ui.pictures import STATE_COLOURS
 
+DEADLINE_COLOURS = {MISSED: TaskState.FAILED.value, MET: TaskState.SUCCESS.value}  # (armed: none yet)
 _STATE_CSS = "".join(
     f".task.state-{state} rect {{ stroke: {colour}; }}"
     f".cell.state-{state}, .badge.state-{state} {{ background: {colour}; }}"
@@ -159,7 +162,7 @@ def run_page(data: dict[str, Any], graph: str, gantt: str) -> str:
     facts += f"<tr><th>cost</th><td class=cost>{escape(describe_cost(data['usage'], data['cost']['region']))}</td></tr>"
     for deadline in data["deadlines"]:
         name = f" {deadline['name']}" if deadline["name"] else ""
-        state = "failed" if deadline["state"] == "missed" else "success" if deadline["state"] == "met" else "none"
+        state = DEADLINE_COLOURS.get(deadline["state"], "none")
         facts += (
             f"<tr><th>deadline{escape(name)}</th><td class=deadline>{escape(deadline['deadline'])} "
             f'<span class="badge state-{state}">{escape(deadline["state"])}</span></td></tr>'

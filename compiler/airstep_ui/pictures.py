@@ -43,6 +43,7 @@ STATE_PRIORITY = tuple(
     )
 )
 GANTT_ROW = 22
+QUEUED = RunState.QUEUED.value  # a Gantt row's wait before its first try (the other wait: "waiting", for a retry)
 GANTT_LABEL = 220
 GANTT_WIDTH = 900
 
@@ -162,9 +163,8 @@ def gantt_svg(instances: list[TaskInstance], model: DagModel | None = None, run_
         queued_from = ready.get(label)
         first = _time(tries[0].start)
         if queued_from is not None and queued_from < first:
-            parts.append(
-                _segment("queued", x(queued_from), x(first), y, f"{label}: queued {_seconds(queued_from, first)}")
-            )
+            title = f"{label}: {QUEUED} {_seconds(queued_from, first)}"
+            parts.append(_segment(QUEUED, x(queued_from), x(first), y, title))
         for before, after in zip(tries, tries[1:], strict=False):
             if before.end and before.end < after.start:
                 waited = _time(before.end), _time(after.start)
@@ -237,7 +237,7 @@ def _ready_times(instances: list[TaskInstance], model: DagModel | None, run_star
 
 def _segment(kind: str, left: float, right: float, y: int, title: str) -> str:
     """A wait before a try: queued (grey) or for a retry (up_for_retry's colour), paler than a try."""
-    colour = STATE_COLOURS[RunState.QUEUED.value if kind == "queued" else TaskState.UP_FOR_RETRY.value]
+    colour = STATE_COLOURS[QUEUED if kind == QUEUED else TaskState.UP_FOR_RETRY.value]
     return (
         f'<rect class="{kind}" x="{left:.1f}" y="{y + 8}" width="{max(right - left, 1):.1f}" '
         f'height="{GANTT_ROW - 16}" fill="{colour}" fill-opacity="0.45"><title>{escape(title)}</title></rect>'

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from airstep.model import DagModel
 from airstep.runtime import task_logs
 from airstep.runtime.store import DagRecord, ImportErrorRecord, RunKey, RunRecord, TaskInstance
-from airstep.runtime.store.deadlines import DeadlineRecord, deadline_record
+from airstep.runtime.store.deadline_alerts import DeadlineRecord, deadline_record
 from airstep.runtime.store.runs import sum_usage
 from airstep.runtime.store.schema import DAG_PREFIX, DEADLINE_PREFIX, RUN_SK, run_pk, ti_prefix
 from airstep.runtime.usage import LambdaUsage

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 from test_cli import airstep
+from test_ui import get
 
 from airstep.runtime.store import RunKey
 from airstep_local.engine import LocalEngine, RunRequest
+from airstep_ui.records import LocalRecords
+from airstep_ui.server import UiApp
 from helpers import load_model
 
 TWO_ALERTS = """
@@ -63,6 +67,12 @@ def test_a_missed_deadline_fires_its_callback_once_and_a_met_one_fires_nothing(t
     assert [(d["name"], d["state"]) for d in shown["deadlines"]] == [("late", "missed"), ("generous", "met")]
     assert shown["deadlines"][0]["callback_called"] is True
     assert shown["state"] == "success"  # a missed deadline changes nothing about the run
+    ui = UiApp(LocalRecords(tmp_path / ".airstep"))  # the UI's run page lists them too
+    assert (
+        json.loads(get(ui, f"/api/dags/extract_by_six/runs/{quote(run_id, safe='')}")[2])["deadlines"]
+        == (shown["deadlines"])
+    )
+    assert "<th>deadline late</th>" in get(ui, f"/dags/extract_by_six/runs/{quote(run_id, safe='')}")[2]
 
     # cleared and run again, as in Airflow a met or missed deadline stays as it was: nothing fires again
     cleared = airstep("runs", "clear", run_id, cwd=tmp_path)

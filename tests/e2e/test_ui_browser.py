@@ -119,7 +119,10 @@ def test_a_trigger_with_an_invalid_param_is_refused_naming_the_param(browser, si
     batch.clear()
     batch.send_keys("0")
     browser.find_element(By.CSS_SELECTOR, "details.trigger button[type=submit]").click()
-    notice = browser.find_element(By.CSS_SELECTOR, "p.notice").text
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # the form's answer is a new page: wait for it (a loaded machine may take a moment)
+    notice = WebDriverWait(browser, 20).until(lambda b: b.find_element(By.CSS_SELECTOR, "p.notice")).text
     assert notice.startswith("No run started: Invalid input for param batch")
     assert browser.find_element(By.ID, "param-batch").get_attribute("value") == "0"
     browser.save_screenshot(str(SCREENSHOTS / "trigger_refused.png"))

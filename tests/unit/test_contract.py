@@ -43,6 +43,7 @@ CONTRACT_LITERALS = sorted(
         contract.OUTCOME_PATH,
         *contract.HELPER_SUFFIXES,
         contract.DAGRUN_START,
+        contract.DAGRUN_DEADLINES,
         contract.DAGRUN_FINALIZE,
         contract.DAGRUN_CHECK,
         contract.DAGRUN_FAILED,
@@ -110,8 +111,8 @@ def test_compiled_payloads_are_what_the_runner_reads():
             assert parsed.dag == dag and parsed.run == run
             assert parsed.action is Action.FINALIZE or parsed.task_id in model.task_map
             seen[parsed.action] = seen.get(parsed.action, 0) + 1
-    mapped_or_pooled = {Action.EXPAND, Action.SIGNAL, Action.TIME_OUT, Action.ACQUIRE}
-    assert set(seen) == set(Action) - mapped_or_pooled  # a mapped task's, a pooled task's: below
+    elsewhere = {Action.EXPAND, Action.SIGNAL, Action.TIME_OUT, Action.ACQUIRE, Action.ARM, Action.DECIDE_DEADLINE}
+    assert set(seen) == set(Action) - elsewhere  # a mapped task's, a pooled task's, deadlines': below
     function, event = time_out_event(compiled.definition, "arn:execution", run.to_input())
     parsed = Payload.from_event(event)  # the run tracker's, for a run past its dagrun_timeout
     assert (function, parsed.action, parsed.dag, parsed.run) == (_options(2).function_name, Action.TIME_OUT, dag, run)
@@ -261,3 +262,25 @@ def test_models_from_files_and_hand_built_models_compile_alike():
     model, source = load_model(ROOT / "examples" / "dags" / "etl_taskflow.py")
     again = DagModel.from_json(model.to_json())
     assert compile_dag(again, source).definition_json == compile_dag(model, source).definition_json
+
+
+def test_a_dags_deadline_payloads_are_what_the_runner_reads():
+    """A DAG with deadline alerts: its first step's payload (arm), and the event a deadline's schedule
+    sends when it fires, read back as the runner reads them."""
+    model, _ = load_model(ROOT / "examples" / "dags" / "deadline_alert.py")
+    run = DagRun("d", "manual__x", RunType.MANUAL, None, None, None)
+    dag = DagRef(model.dag_id, "/dags/d.py", "v1", DagSource("/dags/d.py", "v1").model_uri(model))
+    compiled = compile_dag(model, DagSource(dag.file, dag.version), _options(100))
+    states = compiled.definition["States"]
+    assert states[contract.DAGRUN_START]["Next"] == contract.DAGRUN_DEADLINES
+    state_data = {"dag": dag.to_dict(), "run": run.to_input()}
+    armed = Payload.from_event(_resolve(states[contract.DAGRUN_DEADLINES]["Parameters"]["Payload"], state_data))
+    assert (armed.action, armed.dag, armed.run) == (Action.ARM, dag, run)
+    fired = Payload.from_event(contract.deadline_event(dag, run, "arn:execution", 1))
+    assert (fired.action, fired.alert, fired.dag, fired.run, fired.execution) == (
+        Action.DECIDE_DEADLINE,
+        1,
+        dag,
+        run,
+        "arn:execution",
+    )

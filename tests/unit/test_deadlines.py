@@ -17,7 +17,7 @@ import pytest
 from airstep.contract import DagRun
 from airstep.errors import DagDefinitionError, SourceLocation
 from airstep.model import DagModel
-from airstep.runtime.deadlines import deadline_moment, schedule_name
+from airstep.runtime.deadline_alerts import deadline_moment, schedule_name
 from airstep.sdk.deadline import (
     AsyncCallback,
     AverageRuntimeDeadline,

@@ -78,7 +78,7 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only():
 
 
 def test_alarms_watch_the_metrics_the_code_emits():
-    from airstep.runtime.deadlines import MISSED_METRIC, NOT_ARMED_METRIC
+    from airstep.runtime.deadline_alerts import MISSED_METRIC, NOT_ARMED_METRIC
     from airstep.runtime.run_tracker import STATUS_METRICS
 
     alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]

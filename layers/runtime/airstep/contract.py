@@ -39,7 +39,7 @@ class Action(StrEnum):
     TIME_OUT = "time_out"  # the run's dagrun_timeout passed: end what is unfinished, run the callback
     ACQUIRE = "acquire"  # take a pooled task's slots, or wait for them (a task token; nothing runs)
     ARM = "arm"  # the run's first step: arm its deadline alerts (a one-off schedule each)
-    DEADLINE = "deadline"  # a deadline's schedule fired: a miss, unless the run ended by then
+    DECIDE_DEADLINE = "decide_deadline"  # a deadline's schedule fired: a miss, unless the run succeeded by then
 
 
 ACTION = "action"
@@ -212,7 +212,7 @@ def deadline_event(dag: DagRef, run: DagRun, execution: str | None, alert: int) 
     """What a deadline's schedule sends the task runner when the deadline comes: the run (as this
     execution runs it) and which of its DAG's alerts."""
     ctx = {DAG: dag.to_dict(), RUN: run.to_input(), EXECUTION: execution}
-    return {ACTION: Action.DEADLINE.value, CTX: ctx, ALERT: alert}
+    return {ACTION: Action.DECIDE_DEADLINE.value, CTX: ctx, ALERT: alert}
 
 
 def time_out_event(

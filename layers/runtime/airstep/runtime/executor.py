@@ -235,7 +235,7 @@ class RunCallbackRequest:
 @dataclass(frozen=True, slots=True)
 class DeadlineCallbackRequest:
     """What the task runner sends when a run missed a deadline: which of its DAG's alerts, and the
-    context its callback receives (airstep.runtime.deadlines.callback_context)."""
+    context its callback receives (airstep.runtime.deadline_alerts.callback_context)."""
 
     dag: DagRef
     run: DagRun

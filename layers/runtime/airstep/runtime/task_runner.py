@@ -45,7 +45,7 @@ from airstep.contract import (
     expand_answer,
 )
 from airstep.model import OUTCOME_CALLBACK, DagModel, SensorPolicy, TaskModel
-from airstep.runtime import assets, deadlines, pooling, triggering
+from airstep.runtime import assets, deadline_alerts, pooling, triggering
 from airstep.runtime.clients import client
 from airstep.runtime.constants import (
     DEFAULT_EXECUTOR_MEMORY_MB,
@@ -168,7 +168,7 @@ class Invocation:
                 return self.acquire()
             if action is Action.ARM:
                 return self.arm_deadlines()
-            if action is Action.DEADLINE:
+            if action is Action.DECIDE_DEADLINE:
                 return self.decide_deadline(self.payload.alert)
             return self.finalize().to_dict()
         except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
@@ -962,7 +962,7 @@ class Invocation:
         cannot be armed is logged and counted (DeadlinesNotArmed), and the run goes on."""
         try:
             assert self.function_arn is not None
-            armed = deadlines.arm(
+            armed = deadline_alerts.arm(
                 self.store,
                 client("scheduler"),
                 self.model.deadlines,
@@ -974,7 +974,7 @@ class Invocation:
             )
         except Exception as exc:  # noqa: BLE001
             logger.error("deadlines not armed", extra={"error": redact(f"{type(exc).__name__}: {exc}")})
-            metrics.add_metric(name=deadlines.NOT_ARMED_METRIC, unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=deadline_alerts.NOT_ARMED_METRIC, unit=MetricUnit.Count, value=1)
             metrics.flush_metrics()
             return {"armed": []}
         return {"armed": armed}
@@ -983,18 +983,18 @@ class Invocation:
         """A deadline's moment has come: met if the run had succeeded by then, else missed (counted
         once, its callback run on the executor). A callback that could not be run raises: the
         schedule's delivery is retried, and runs it then."""
-        decision = deadlines.decide(self.store, self.payload.run, alert)
+        decision = deadline_alerts.decide(self.store, self.payload.run, alert)
         found = decision.deadline
         answer = {"alert": alert, "outcome": decision.outcome, "deadline": found.deadline if found else None}
-        if decision.outcome != deadlines.MISSED or found is None:
+        if decision.outcome != deadline_alerts.MISSED or found is None:
             return answer
         name = self.model.deadlines[alert].name
         if decision.first:
             extra = {"alert": alert, "alert_name": name, "deadline": found.deadline}
-            logger.warning(deadlines.DEADLINE_MISSED, extra=extra)
-            metrics.add_metric(name=deadlines.MISSED_METRIC, unit=MetricUnit.Count, value=1)
+            logger.warning(deadline_alerts.DEADLINE_MISSED, extra=extra)
+            metrics.add_metric(name=deadline_alerts.MISSED_METRIC, unit=MetricUnit.Count, value=1)
             metrics.flush_metrics()
-        context = deadlines.callback_context(self.store.get_run(self.key), self.payload.run, found)
+        context = deadline_alerts.callback_context(self.store.get_run(self.key), self.payload.run, found)
         request = DeadlineCallbackRequest(self.payload.dag, self.payload.run, alert, context)
         body, response = self._call_executor(DEFAULT_QUEUE, json.dumps(request.to_event()).encode())
         if "FunctionError" in response:  # (what the callback itself raised is logged, as in Airflow)

@@ -135,7 +135,7 @@ class DAG:
         # Run by the executor when the run ends (airstep.runtime.executor.run_dag_callbacks).
         self.on_success_callback = callbacks("on_success_callback", on_success_callback, self.location)
         self.on_failure_callback = callbacks("on_failure_callback", on_failure_callback, self.location)
-        self.deadline = deadline_alerts(deadline, self.location)  # armed when a run starts (runtime/deadlines.py)
+        self.deadline = deadline_alerts(deadline, self.location)  # armed when a run starts (runtime/deadline_alerts.py)
         self.description = description
         self.doc_md = doc_md
         self.schedule = parse_schedule(schedule, self.location)

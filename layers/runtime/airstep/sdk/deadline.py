@@ -2,7 +2,7 @@
 
 A run's deadline is its reference time plus `interval`; when it passes and the run has not ended by
 then, the alert's callback is called once with its kwargs and a context of the run and the deadline.
-Where the deadline is armed and how it fires is airstep.runtime.deadlines'.
+Where the deadline is armed and how it fires is airstep.runtime.deadline_alerts'.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from airstep.runtime.constants import RETENTION_DAYS_ENV, TABLE_NAME_ENV
 from airstep.runtime.store.assets import Assets
 from airstep.runtime.store.codec import Table
 from airstep.runtime.store.dags import DagRecord, DagRecords, FileRecord, ImportErrorRecord
-from airstep.runtime.store.deadlines import Deadlines
+from airstep.runtime.store.deadline_alerts import Deadlines
 from airstep.runtime.store.gates import Gates, GateStatus
 from airstep.runtime.store.pools import PoolRecord, Pools
 from airstep.runtime.store.runs import RunKey, RunRecord, RunRecords

@@ -22,7 +22,7 @@ from typing import Any
 from airstep.contract import DagRef, DagRun, deadline_event, parse_time
 from airstep.model import DeadlinePolicy
 from airstep.runtime.store import MetadataStore, RunKey, RunRecord
-from airstep.runtime.store.deadlines import ARMED, MET, MISSED, DeadlineRecord
+from airstep.runtime.store.deadline_alerts import ARMED, MET, MISSED, DeadlineRecord
 from airstep.states import RunState
 
 SCHEDULE_GROUP_ENV = "AIRSTEP_SCHEDULE_GROUP"
