@@ -199,6 +199,7 @@ class LocalEngine:
         self._reported: set[str] = set()
         # (run_id, the runner's answer) of each deadline a run missed: `airstep run` says so
         self.on_deadline: Callable[[str, dict[str, Any]], None] | None = None
+        self._arms_deadlines = False  # a DAG deployed here has deadline alerts: look for their schedules
         self._saved_env: dict[str, str | None] = {}
         self._saved_session: boto3.Session | None = None
         # each try's log: beside the local history, or for this engine's life only
@@ -436,6 +437,7 @@ class LocalEngine:
 
     def deploy(self, model: DagModel, source: DagSource, request: RunRequest, check_conf: bool = True) -> str:
         """Compile the DAG and create its state machine here; its ARN. A bad conf deploys nothing."""
+        self._arms_deadlines = self._arms_deadlines or bool(model.deadlines)
         source = DagSource(source.uri, source.version, models=f"s3://{self.names.bucket}/")
         options = CompileOptions(
             function_name=self.names.run_task,
@@ -620,7 +622,7 @@ class LocalEngine:
         times a second)."""
         looked = 0.0
         while True:
-            if time.monotonic() - looked > DEADLINE_LOOK_SECONDS:
+            if self._arms_deadlines and time.monotonic() - looked > DEADLINE_LOOK_SECONDS:
                 self._fire_deadlines(until=datetime.now(UTC))
                 looked = time.monotonic()
             for run_id, (started, _, _) in active.items():

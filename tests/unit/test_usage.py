@@ -10,6 +10,7 @@ import pytest
 
 from airstep.runtime.store import RunKey
 from airstep.runtime.usage import MAX_CHILD_HISTORIES, LambdaUsage, Transitions, count_transitions
+from airstep.states import TaskState
 from airstep_cli.prices import describe, price
 
 
@@ -150,3 +151,13 @@ def test_prices_follow_the_region_and_say_which_table_they_used():
     assert price(pending, "us-east-1").transitions_usd is None and "transitions not counted yet" in describe(
         pending, None
     )
+
+
+def test_a_gates_usage_stays_the_runs_when_a_clear_forgets_the_gates(aws):
+    store, _, _ = aws
+    key = RunKey("d", "manual__1")
+    store.gate_register(key, "t", "token", ["u"], LambdaUsage(1, 256))
+    store.finish_unfinished(key, "skipped", TaskState.SKIPPED, "2026-01-01T00:00:00+00:00", usage=LambdaUsage(1, 64))
+    assert store.lambda_usage(key) == LambdaUsage(2, 320)
+    store.delete_gates(key)
+    assert store.lambda_usage(key) == LambdaUsage(2, 320)

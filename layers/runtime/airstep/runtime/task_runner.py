@@ -554,7 +554,11 @@ class Invocation:
         """Settle the task as its trigger rule decided, without running it."""
         assert decision.state is not None
         at = decision.settled_at or _now()
-        self.store.finish_unfinished(self.key, self.task_id, decision.state, at, map_index=self.payload.map_index)
+        usage = self._usage_so_far()
+        if self.store.finish_unfinished(
+            self.key, self.task_id, decision.state, at, map_index=self.payload.map_index, usage=usage
+        ):
+            self.usage_recorded = usage
         logger.info("task not run", extra={"state": decision.state.value, "trigger_rule": task.trigger_rule.value})
         self.signal()
         return TaskOutcome(self.task_id, decision.state)
@@ -764,9 +768,11 @@ class Invocation:
     # -- gates --------------------------------------------------------------------------------------
     def hold_at_gate(self) -> dict[str, Any]:
         assert self.payload.token is not None
+        usage = self._usage_so_far()
         status = self.store.gate_register(
-            self.key, self._gate(self.task_id), self.payload.token, list(self.payload.wait_for)
+            self.key, self._gate(self.task_id), self.payload.token, list(self.payload.wait_for), usage
         )
+        self.usage_recorded = usage
         opens = self._opens(self.task_id, status)
         if opens:
             self._release(self.task_id, status.token)

@@ -7,10 +7,12 @@ its token present (the last upstream to arrive, or the gate itself if it registe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Item, Table, key, string
-from airstep.runtime.store.runs import RunKey
+from airstep.runtime.store.runs import RunKey, sum_usage
+from airstep.runtime.usage import USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,28 +36,40 @@ class GateStatus:
 
 class Gates:
     table: Table
+    add_lambda_usage: Any  # (RunRecords')
 
-    def gate_register(self, run: RunKey, task_id: str, token: str, wait_for: list[str]) -> GateStatus:
-        """Store the gate's token and the upstreams it waits for."""
-        return self._gate(
-            run,
-            task_id,
-            "SET task_token = :token, upstream = :upstream, expires_at = :expires",
-            {":token": string(token), ":upstream": {"SS": sorted(set(wait_for))}, ":expires": self.table.expires_at()},
-        )
+    def gate_register(
+        self, run: RunKey, task_id: str, token: str, wait_for: list[str], usage: LambdaUsage | None = None
+    ) -> GateStatus:
+        """Store the gate's token and the upstreams it waits for (and the Lambda usage of the
+        invocation that holds it there, which the gate's record carries for its run)."""
+        values = {
+            ":token": string(token),
+            ":upstream": {"SS": sorted(set(wait_for))},
+            ":expires": self.table.expires_at(),
+        }
+        update = "SET task_token = :token, upstream = :upstream, expires_at = :expires"
+        if usage is not None:
+            update += f" ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms"
+            values.update({":requests": {"N": str(usage.requests)}, ":mb_ms": {"N": str(usage.mb_ms)}})
+        return self._gate(run, task_id, update, values)
 
     def gate_arrive(self, run: RunKey, task_id: str, upstream_id: str) -> GateStatus:
         """Record that `upstream_id` has ended (at least once: a duplicate arrival changes nothing)."""
         return self._gate(run, task_id, "ADD arrived :up", {":up": {"SS": [upstream_id]}})
 
     def delete_gates(self, run: RunKey) -> None:
-        """Forget every gate of the run: a new execution of it (a clear) registers its own."""
+        """Forget every gate of the run: a new execution of it (a clear) registers its own. What the
+        gates' invocations used stays the run's (moved to one of its usage items)."""
         items = self.table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :gate)",
             ExpressionAttributeValues={":pk": string(run.pk), ":gate": string(schema.GATE_PREFIX)},
             ConsistentRead=True,
-            ProjectionExpression="pk, sk",
+            ProjectionExpression=f"pk, sk, {USAGE_REQUESTS}, {USAGE_MB_MS}",
         )
+        used = sum_usage(items)
+        if used.requests:
+            self.add_lambda_usage(run, used, 0)
         for item in items:
             self.table.delete(key(item["pk"]["S"], item["sk"]["S"]))
 

@@ -409,6 +409,7 @@ class TaskInstances:
         error: str | None = None,
         map_index: int = -1,
         unstarted_only: bool = False,
+        usage: LambdaUsage | None = None,
     ) -> bool:
         """Give a task instance a final state unless it has one (skips, upstream failures, crashed
         tries); with `unstarted_only`, only if no try of it is running either (a branch's skip: Airflow
@@ -425,6 +426,9 @@ class TaskInstances:
             update += ", #e = :err"
             names["#e"] = "error"
             values[":err"] = string(error[:MAX_ERROR_CHARS])
+        if usage is not None:  # the invocation that settled it: its record carries its Lambda usage
+            update += f" ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms"
+            values.update({":requests": {"N": str(usage.requests)}, ":mb_ms": {"N": str(usage.mb_ms)}})
         condition = "attribute_not_exists(fin)"
         if unstarted_only:
             condition += " AND (attribute_not_exists(#s) OR #s = :retry)"
