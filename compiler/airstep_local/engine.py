@@ -122,6 +122,7 @@ PARSER_NAME = DEFAULT_NAMES.parse_dags
 # Local history (`airstep runs`) keeps each DAG's newest runs whole, and the records alone (state,
 # logical date: what a backfill's reprocessing reads) of many more: the file is read and written whole.
 KEEP_RUNS_PER_DAG = 100
+THREAD_STACK_BYTES = 64 * 1024 * 1024  # each thread a local run starts (reserved, used as needed)
 DEADLINE_LOOK_SECONDS = 0.25  # how often a local run looks for deadline schedules whose moment has come
 LOGS_FOLDER = "logs"  # beside the local history: each try's log (airstep.runtime.task_logs)
 KEEP_RUN_RECORDS_PER_DAG = 1_000
@@ -224,6 +225,10 @@ class LocalEngine:
         ):
             self._saved_env[name] = os.environ.get(name)
             os.environ.setdefault(name, value)
+        # moto runs each state in a thread, and a runner invocation nests whole Lambda calls inside it
+        # (runner -> executor or start-run -> ...): deep enough that CPython 3.11 overran a thread's 8 MB
+        # C stack (a segfault in moto's UpdateItem); threads started here get more
+        self._saved_stack_size = threading.stack_size(THREAD_STACK_BYTES)
         self._mock.start()
         self._restore_moto = speed_up_moto()
         self._saved_session = boto3.DEFAULT_SESSION
@@ -283,6 +288,7 @@ class LocalEngine:
             boto3.DEFAULT_SESSION = self._saved_session
             self._restore_moto()
             self._mock.stop()
+            threading.stack_size(self._saved_stack_size)
             for name, value in self._saved_env.items():
                 if value is None:
                     os.environ.pop(name, None)
