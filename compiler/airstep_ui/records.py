@@ -16,9 +16,8 @@ from airstep.model import DagModel
 from airstep.runtime import task_logs
 from airstep.runtime.store import DagRecord, ImportErrorRecord, RunKey, RunRecord, TaskInstance
 from airstep.runtime.store.deadline_alerts import DeadlineRecord, deadline_record
-from airstep.runtime.store.runs import sum_usage
 from airstep.runtime.store.schema import DAG_PREFIX, DEADLINE_PREFIX, RUN_SK, run_pk, ti_prefix
-from airstep.runtime.usage import LambdaUsage
+from airstep.runtime.usage import LambdaUsage, carried_usage
 from airstep_cli.prices import DEFAULT_REGION
 
 
@@ -95,7 +94,7 @@ class LocalRecords:
         return [TaskInstance.from_item(i) for i in self._of_run(dag_id, run_id, ti_prefix())]
 
     def lambda_usage(self, run: RunRecord) -> LambdaUsage:
-        return sum_usage(self._of_run(run.dag_id, run.run_id, ""))
+        return carried_usage(self._of_run(run.dag_id, run.run_id, ""))
 
     def deadlines(self, run: RunRecord) -> list[DeadlineRecord]:
         found = [deadline_record(i) for i in self._of_run(run.dag_id, run.run_id, DEADLINE_PREFIX)]

@@ -17,6 +17,7 @@ from typing import Any
 USAGE = "usage"  # the key of an executor's response that holds its own usage
 # What a run's items carry of their invocations' Lambda usage (task instances, and the run's usage items)
 USAGE_REQUESTS, USAGE_MB_MS = "usage_requests", "usage_mb_ms"
+ADD_USAGE = f"ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms"  # an update's clause (usage_values: its values)
 MAX_CHILD_HISTORIES = 200  # Distributed Map children whose histories are read; the rest are estimated from them
 COUNTING_BUDGET_SECONDS = 20.0  # reading children's histories stops then (the track-runs function has 60 s)
 
@@ -42,6 +43,19 @@ class LambdaUsage:
     @property
     def gb_seconds(self) -> float:
         return self.mb_ms / 1024 / 1000
+
+
+def usage_values(usage: LambdaUsage) -> dict[str, Any]:
+    """The values ADD_USAGE adds."""
+    return {":requests": {"N": str(usage.requests)}, ":mb_ms": {"N": str(usage.mb_ms)}}
+
+
+def carried_usage(items: list[dict[str, Any]]) -> LambdaUsage:
+    """The Lambda usage records carry (their USAGE_REQUESTS and USAGE_MB_MS), together."""
+    return LambdaUsage(
+        sum(int(i.get(USAGE_REQUESTS, {}).get("N", 0)) for i in items),
+        sum(int(i.get(USAGE_MB_MS, {}).get("N", 0)) for i in items),
+    )
 
 
 @dataclass(slots=True)

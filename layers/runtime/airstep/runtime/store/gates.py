@@ -11,8 +11,8 @@ from typing import Any
 
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Item, Table, key, string
-from airstep.runtime.store.runs import RunKey, sum_usage
-from airstep.runtime.usage import USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage
+from airstep.runtime.store.runs import RunKey
+from airstep.runtime.usage import ADD_USAGE, USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage, carried_usage, usage_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +50,8 @@ class Gates:
         }
         update = "SET task_token = :token, upstream = :upstream, expires_at = :expires"
         if usage is not None:
-            update += f" ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms"
-            values.update({":requests": {"N": str(usage.requests)}, ":mb_ms": {"N": str(usage.mb_ms)}})
+            update += f" {ADD_USAGE}"
+            values.update(usage_values(usage))
         return self._gate(run, task_id, update, values)
 
     def gate_arrive(self, run: RunKey, task_id: str, upstream_id: str) -> GateStatus:
@@ -67,7 +67,7 @@ class Gates:
             ConsistentRead=True,
             ProjectionExpression=f"pk, sk, {USAGE_REQUESTS}, {USAGE_MB_MS}",
         )
-        used = sum_usage(items)
+        used = carried_usage(items)
         if used.requests:
             self.add_lambda_usage(run, used, 0)
         for item in items:

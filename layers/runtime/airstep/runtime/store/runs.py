@@ -11,7 +11,15 @@ from typing import Any
 from airstep.contract import DagRun
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import Table, key, plain, string, typed
-from airstep.runtime.usage import USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage, Transitions
+from airstep.runtime.usage import (
+    ADD_USAGE,
+    USAGE_MB_MS,
+    USAGE_REQUESTS,
+    LambdaUsage,
+    Transitions,
+    carried_usage,
+    usage_values,
+)
 from airstep.states import TRIGGERED_BY, RunState, RunType
 
 MAX_ERROR_CHARS = 2_000
@@ -205,17 +213,13 @@ class RunRecords:
         )
 
     def add_lambda_usage(self, run: RunKey, usage: LambdaUsage, shard: int) -> None:
-        """Add the Lambda usage of an invocation that wrote no task instance (a gate, an expand step,
-        the finalize step...) to one of the run's small usage items; a task's try carries its own on
-        its instance (TaskInstances.end_try)."""
+        """Add the Lambda usage of an invocation that wrote no record of its own (an expand step, the
+        finalize step...) to one of the run's small usage items; a task's try, a settled task and a
+        gate carry theirs on their own records."""
         self.table.update(
             key(run.pk, f"{schema.USAGE_PREFIX}{shard % schema.USAGE_SHARDS}"),
-            f"SET expires_at = :expires ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms",
-            ExpressionAttributeValues={
-                ":expires": self.table.expires_at(),
-                ":requests": typed(usage.requests),
-                ":mb_ms": typed(usage.mb_ms),
-            },
+            f"SET expires_at = :expires {ADD_USAGE}",
+            ExpressionAttributeValues={":expires": self.table.expires_at(), **usage_values(usage)},
         )
 
     def lambda_usage(self, run: RunKey) -> LambdaUsage:
@@ -225,7 +229,7 @@ class RunRecords:
             ProjectionExpression=f"{USAGE_REQUESTS}, {USAGE_MB_MS}",
             ExpressionAttributeValues={":pk": string(run.pk)},
         )
-        return sum_usage(items)
+        return carried_usage(items)
 
     def queue_run(self, run: DagRun, now: str) -> bool:
         """Record a run waiting for a slot (listed among the DAG's runs by when it was queued); False if
@@ -412,11 +416,3 @@ def _run_input(run: DagRun) -> str:
 
 def _started(record: RunRecord) -> str:
     return record.start_date or ""
-
-
-def sum_usage(items: list[dict[str, Any]]) -> LambdaUsage:
-    """The Lambda usage the items carry, together."""
-    return LambdaUsage(
-        sum(int(i.get(USAGE_REQUESTS, {}).get("N", 0)) for i in items),
-        sum(int(i.get(USAGE_MB_MS, {}).get("N", 0)) for i in items),
-    )

@@ -16,7 +16,7 @@ from airstep.contract import XCOM_RETURN_KEY
 from airstep.runtime.store import schema
 from airstep.runtime.store.codec import EXPIRES_AT, Item, Table, key, plain, string
 from airstep.runtime.store.runs import MAX_ERROR_CHARS, RunKey, seconds_between
-from airstep.runtime.usage import USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage
+from airstep.runtime.usage import ADD_USAGE, USAGE_MB_MS, USAGE_REQUESTS, LambdaUsage, carried_usage, usage_values
 from airstep.runtime.xcoms import decode_xcoms
 from airstep.states import FINISHED, TaskState
 
@@ -120,10 +120,6 @@ class TaskInstance:
         """The value of one of the task's XComs (None if it pushed none under `key`)."""
         xcoms = decode_xcoms(self.xcoms)
         return xcoms.get(key) if xcoms is not None else None
-
-
-def _usage(item: Item) -> LambdaUsage:
-    return LambdaUsage(int(item.get(USAGE_REQUESTS, {}).get("N", 0)), int(item.get(USAGE_MB_MS, {}).get("N", 0)))
 
 
 def legacy_xcoms(return_value: str | None) -> str | None:
@@ -245,7 +241,7 @@ class TaskInstances:
             int(updated["try_number"]["N"]),
             int(updated.get("cleared_tries", {}).get("N", 0)),
             tuple(updated.get("tries", {}).get("L", ())),
-            _usage(updated),
+            carried_usage([updated]),
         )
 
     def resume_poke(self, run: RunKey, task_id: str) -> PokeWait | None:
@@ -270,7 +266,7 @@ class TaskInstances:
             updated.get("watching", {}).get("S"),
             updated.get("asking", {}).get("S"),
             tuple(updated.get("tries", {}).get("L", ())),
-            _usage(updated),
+            carried_usage([updated]),
         )
 
     def await_poke(
@@ -313,8 +309,8 @@ class TaskInstances:
         else:
             update += " REMOVE asking"
         if usage is not None:  # the poke's invocation's Lambda usage, added to the instance's
-            update += f" ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms"
-            values.update({":requests": {"N": str(usage.requests)}, ":mb_ms": {"N": str(usage.mb_ms)}})
+            update += f" {ADD_USAGE}"
+            values.update(usage_values(usage))
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             update,
@@ -427,8 +423,8 @@ class TaskInstances:
             names["#e"] = "error"
             values[":err"] = string(error[:MAX_ERROR_CHARS])
         if usage is not None:  # the invocation that settled it: its record carries its Lambda usage
-            update += f" ADD {USAGE_REQUESTS} :requests, {USAGE_MB_MS} :mb_ms"
-            values.update({":requests": {"N": str(usage.requests)}, ":mb_ms": {"N": str(usage.mb_ms)}})
+            update += f" {ADD_USAGE}"
+            values.update(usage_values(usage))
         condition = "attribute_not_exists(fin)"
         if unstarted_only:
             condition += " AND (attribute_not_exists(#s) OR #s = :retry)"
