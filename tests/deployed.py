@@ -1,5 +1,5 @@
 """A deployed stack's parts on moto, for tests of the deployed path: the compile function's Deployer,
-the DAG bucket, EventBridge Scheduler (whose schedules moto never fires: `fire` does)."""
+the DAG bucket, EventBridge Scheduler (whose schedules moto never fires: `fire` does), the audit log group."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import boto3
 
+from airstep.runtime.audit import CloudWatchAuditLog
 from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import execution_detail, status_event, track_and_count
 from airstep_compiler.deploy import Deployer, LambdaParser, Settings
@@ -19,6 +20,8 @@ from airstep_local.engine import ACCOUNT, DEFAULT_NAMES, FUNCTION_NAME, PARSER_N
 
 BUCKET = "airstep-dev-dags"
 TASK_LOG_GROUP = "/aws/lambda/airstep-dev-execute-task"
+AUDIT_LOG_GROUP = "/airstep/dev/audit"
+UPLOADER = "AWS:AIDAEXAMPLEUPLOADER"  # who uploads DAG files in these tests (the S3 event's principal)
 
 
 @contextmanager
@@ -30,6 +33,7 @@ def deployed_platform() -> Iterator[tuple]:
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         scheduler = boto3.client("scheduler")
         scheduler.create_schedule_group(Name="airstep-dev")
+        boto3.client("logs").create_log_group(logGroupName=AUDIT_LOG_GROUP)
         dlq = boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")["QueueUrl"]
         settings = Settings(
             environment="dev",
@@ -53,6 +57,7 @@ def deployed_platform() -> Iterator[tuple]:
             parser=parser,
             lambda_client=functions,
             sqs=boto3.client("sqs"),
+            audit=CloudWatchAuditLog(boto3.client("logs"), AUDIT_LOG_GROUP, "compile-dags"),
         )
         yield engine, deployer, s3, scheduler
 
@@ -64,6 +69,7 @@ def upload(s3, key, text):
         "Records": [
             {
                 "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": UPLOADER},
                 "s3": {
                     "bucket": {"name": BUCKET},
                     "object": {"key": key, "versionId": response["VersionId"], "size": size},
@@ -77,7 +83,13 @@ def upload(s3, key, text):
 def removal(s3, key):
     s3.delete_object(Bucket=BUCKET, Key=key)
     return {
-        "Records": [{"eventName": "ObjectRemoved:Delete", "s3": {"bucket": {"name": BUCKET}, "object": {"key": key}}}]
+        "Records": [
+            {
+                "eventName": "ObjectRemoved:Delete",
+                "userIdentity": {"principalId": UPLOADER},
+                "s3": {"bucket": {"name": BUCKET}, "object": {"key": key}},
+            }
+        ]
     }
 
 
@@ -117,6 +129,7 @@ def cli_stack():
         "MetadataTableName": {"Value": "airstep-local"},
         "ScheduleGroupName": {"Value": "airstep-dev"},
         "TaskLogGroupName": {"Value": TASK_LOG_GROUP},
+        "AuditLogGroupName": {"Value": AUDIT_LOG_GROUP},
     }
     template = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
     boto3.client("cloudformation").create_stack(StackName="airstep-dev", TemplateBody=json.dumps(template))

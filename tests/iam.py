@@ -1,9 +1,10 @@
 """template.yaml's IAM as AWS would apply it, to hold the calls of a local run against.
 
 `policies(names)` translates the SAM template (aws-sam-translator, as `sam deploy` does), resolves its
-intrinsics for one environment, and gives each principal's statements: a function's role, the state
-machines' role. `iam_requests(call)` says what an AWS API call asks IAM for: the action, the resource
-ARN and the condition keys AWS fills in (dynamodb:LeadingKeys, iam:PassedToService), including what
+intrinsics for one environment, and gives each principal's statements (inline, the template's managed
+policies, and AWSLambdaBasicExecutionRole's): a function's role, the state machines' role.
+`iam_requests(call)` says what an AWS API call asks IAM for: the action, the resource ARN and the
+condition keys AWS fills in (dynamodb:LeadingKeys, iam:PassedToService), including what
 AWS asks implicitly (PassRole when a role is handed over, TagResource when tags come with a create,
 ListBucket when a missing object must read as missing). `allowing(statements, request)` evaluates.
 
@@ -28,8 +29,30 @@ from airstep_local.aws import AwsCall
 from airstep_local.engine import ACCOUNT, REGION, LocalNames
 from helpers import ROOT
 
+BASIC_EXECUTION_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# The AWS managed policy SAM gives every function's role (Lambda writes the function's logs with it)
+BASIC_EXECUTION_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "AWSLambdaBasicExecutionRole",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        }
+    ],
+}
 STATE_MACHINES = "StateMachineRole"  # the principal of calls the Step Functions interpreter makes
-_NAME_PROPERTIES = ("TableName", "BucketName", "FunctionName", "RoleName", "Name", "QueueName", "TopicName")
+_NAME_PROPERTIES = (
+    "TableName",
+    "BucketName",
+    "FunctionName",
+    "RoleName",
+    "Name",
+    "QueueName",
+    "TopicName",
+    "LogGroupName",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +81,7 @@ def policies(environment: str = "dev", **parameters: Any) -> dict[str, list[dict
     class _ManagedPolicies:
         @staticmethod
         def load() -> dict[str, str]:
-            return {"AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+            return {"AWSLambdaBasicExecutionRole": BASIC_EXECUTION_ARN}
 
     previous_region = os.environ.get("AWS_DEFAULT_REGION")
     os.environ["AWS_DEFAULT_REGION"] = REGION
@@ -81,12 +104,13 @@ def policies(environment: str = "dev", **parameters: Any) -> dict[str, list[dict
         if resource["Type"] != "AWS::IAM::Role":
             continue
         principal = roles_of.get(logical, logical)
-        statements = [
-            statement
-            for policy in resource["Properties"].get("Policies", [])
-            for statement in resolver.resolve(policy["PolicyDocument"])["Statement"]
-        ]
-        found[principal] = statements
+        documents = [policy["PolicyDocument"] for policy in resource["Properties"].get("Policies", [])]
+        for arn in resource["Properties"].get("ManagedPolicyArns", []):
+            if isinstance(arn, dict) and "Ref" in arn:  # a policy of the template's (AWS::IAM::ManagedPolicy)
+                documents.append(translated["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"])
+            elif arn == BASIC_EXECUTION_ARN:
+                documents.append(BASIC_EXECUTION_POLICY)
+        found[principal] = [statement for doc in documents for statement in resolver.resolve(doc)["Statement"]]
     return found
 
 
@@ -254,6 +278,9 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
         return [
             Request("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")
         ]
+    if service == "logs" and operation in ("CreateLogStream", "PutLogEvents"):  # (a new stream: its own ARN)
+        group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{p['logGroupName']}"
+        return [Request(f"logs:{operation}", f"{group}:log-stream:{p['logStreamName']}")]
     if service == "scheduler":
         arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/{p['GroupName']}/{p['Name']}"
         requests = [Request(f"scheduler:{operation}", arn)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from rich.markup import escape
 
 from airstep.errors import ParamValidationError
 from airstep.model import DagModel
+from airstep.runtime.audit import AuditAction
 from airstep.states import RunState, TaskState
 from airstep_cli import run_control
 from airstep_cli.assets import (
@@ -29,6 +31,7 @@ from airstep_cli.assets import (
     triggers_runs,
     updates_assets,
 )
+from airstep_cli.audit import audit, record_change
 from airstep_cli.backfill import (
     DEFAULT_MAX_ACTIVE_RUNS,
     BackfillOptions,
@@ -43,7 +46,7 @@ from airstep_cli.dagfiles import expand_paths, load_one, problems_of, source_of,
 from airstep_cli.errors import UserError
 from airstep_cli.logs import logs
 from airstep_cli.metadata import LOCAL_STATE, deployed_model, find_run, local_runs, open_target
-from airstep_cli.options import JsonOption, RegionOption, StackOption, read_secrets, run_options
+from airstep_cli.options import JsonOption, RegionOption, StackOption, json_object, read_secrets, run_options
 from airstep_cli.output import (
     STATE_STYLE,
     Progress,
@@ -235,6 +238,9 @@ def run(
         )
     except UserError as exc:
         fail(exc.lines)
+    first = results[0]
+    arguments = {"file": dag_file, "conf": json_object("--conf", conf), "logical_date": logical_date}
+    record_change(None, AuditAction.TRIGGER, first.dag_id, first.run_id, first.state.value, arguments)
     if any(result.state is not RunState.SUCCESS for result in results):
         raise typer.Exit(1)
 
@@ -282,6 +288,7 @@ def backfill(
             states = {}
             if not dry_run:
                 states = _run_backfill(model, source_of(loaded), planned, options, fast_retries, secrets_file)
+                _audit_backfill(None, dag_id, options, states)
     except UserError as exc:
         fail(exc.lines)
     _report_backfill(dag_id, planned, states, as_json, dry_run)
@@ -348,12 +355,27 @@ def _backfill_stack(
                     order=f"{ordinal:08d}",
                 )
                 states[entry.run.run_id] = admitted.state.value
+            _audit_backfill(target, dag_id, options, states)
             if attempted:
                 err.print(
                     f"backfill of {dag_id} in {stack}: {len(attempted)} run(s) queued, up to "
                     f"{options.max_active_runs} at once; `airstep runs list {dag_id} --stack {stack}` follows them"
                 )
     return dag_id, planned, states
+
+
+def _audit_backfill(target: Any, dag_id: str, options: BackfillOptions, states: dict[str, str]) -> None:
+    counts = Counter(states.values())
+    outcome = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no run"
+    arguments = {
+        "from_date": options.from_date.isoformat(),
+        "to_date": options.to_date.isoformat(),
+        "reprocess_behavior": options.reprocess.value,
+        "max_active_runs": options.max_active_runs,
+        "run_backwards": options.backwards,
+        "conf": options.conf,
+    }
+    record_change(target, AuditAction.BACKFILL, dag_id, None, outcome, arguments)
 
 
 def _run_backfill(
@@ -543,6 +565,7 @@ app.add_typer(dags_app, name="dags")
 app.command()(run_control.trigger)
 app.command()(logs)
 app.command()(ui)
+app.command()(audit)
 pools_app = typer.Typer(no_args_is_help=True, help="Pools: limits on task slots running at once, across DAGs.")
 app.add_typer(pools_app, name="pools")
 pools_app.command("set")(run_control.pools_set)

@@ -29,6 +29,7 @@ class Target:
     logs: Any = None  # CloudWatch Logs, where the stack's tries' logs are
     task_log_group: str | None = None  # the default executor's log group (a queue's: <this>-<queue>)
     region: str = "us-east-1"  # the stack's (its prices); local runs are priced as if in us-east-1
+    audit_group: str | None = None  # the stack's audit log group (airstep.runtime.audit)
 
 
 def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
@@ -95,6 +96,7 @@ def open_target(stack: str | None, region: str | None) -> Iterator[Target]:
             boto3.client("logs", region_name=region),
             outputs.get("TaskLogGroupName"),
             client.meta.region_name,
+            outputs.get("AuditLogGroupName"),
         )
         try:
             yield target

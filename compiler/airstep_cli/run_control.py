@@ -17,8 +17,10 @@ import typer
 from airstep.contract import DEFAULT_POOL, RUN_POOL_PREFIX
 from airstep.errors import ParamValidationError
 from airstep.model import DagModel
+from airstep.runtime.audit import AuditAction
 from airstep.states import RunState, TaskState
 from airstep_cli.assets import deploy_triggerable, folder_dags, triggers_runs
+from airstep_cli.audit import record_change
 from airstep_cli.dagfiles import load_one, source_of
 from airstep_cli.errors import UserError
 from airstep_cli.metadata import LOCAL_STATE, Target, deployed_model, find_run, open_target
@@ -79,6 +81,7 @@ def _set_paused(dag_id: str, stack: str, region: str | None, *, paused: bool) ->
                 set_schedule_state(target.scheduler, target.schedule_group, record.schedule_name, enabled=not paused)
             paused_at = now.isoformat() if paused else None
             target.store.put_dag(dataclasses.replace(record, paused=paused, paused_at=paused_at))
+            record_change(target, AuditAction.PAUSE if paused else AuditAction.UNPAUSE, dag_id, outcome=word)
             caught = []
             if not paused and record.schedule is not None and record.schedule.timed:
                 # what its schedule would have fired while paused; a DAG deployed paused never ran:
@@ -125,6 +128,8 @@ def trigger(
                 run, admitted = start_manual_run(target, record, options.conf, options.logical_date)
             except ParamValidationError as exc:
                 raise UserError([f"DAG {dag_id!r}: {exc} (no run started)"]) from None
+            arguments = {"conf": options.conf, "logical_date": logical_date}
+            record_change(target, AuditAction.TRIGGER, dag_id, run.run_id, admitted.state.value, arguments)
     except UserError as exc:
         fail(exc.lines)
     if admitted.state is RunState.QUEUED:
@@ -184,7 +189,8 @@ def runs_clear(
             return Cleared(task_ids, None)
         return clear_run(store, record, task_ids, _now(), only_failed=only_failed)
 
-    _Rerun(act, stack, region, as_json, fast_retries, secrets_file, dry_run=dry_run).go(run_id, dag_id)
+    asked = {"tasks": list(task or ()), "upstream": upstream, "downstream": downstream, "only_failed": only_failed}
+    _Rerun(act, stack, region, as_json, fast_retries, secrets_file, dry_run=dry_run, asked=asked).go(run_id, dag_id)
 
 
 def runs_mark(
@@ -210,7 +216,9 @@ def runs_mark(
     def act(store: MetadataStore, model: DagModel, record: RunRecord) -> Cleared:
         return mark_task(store, model, record, task, wanted, _now())
 
-    _Rerun(act, stack, region, as_json, fast_retries, secrets_file, marked=(task, wanted)).go(run_id, dag_id)
+    asked = {"task": task, "state": wanted.value}
+    marked = (task, wanted)
+    _Rerun(act, stack, region, as_json, fast_retries, secrets_file, marked=marked, asked=asked).go(run_id, dag_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +235,7 @@ class _Rerun:
     secrets_file: Path | None
     dry_run: bool = dataclasses.field(default=False, kw_only=True)
     marked: tuple[str, TaskState] | None = dataclasses.field(default=None, kw_only=True)
+    asked: dict[str, Any] = dataclasses.field(default_factory=dict, kw_only=True)  # the arguments, for the audit
 
     def go(self, run_id: str, dag_id: str | None) -> None:
         from airstep.runtime.clearing import ClearError
@@ -288,6 +297,18 @@ class _Rerun:
         self._announce(cleared, record)
         return cleared
 
+    def _audit(self, target: Target | None, record: RunRecord, cleared: Cleared) -> None:
+        """The record of the clear or mark just made (a dry run changes nothing: none)."""
+        if self.dry_run:
+            return
+        cleared_ids = f"cleared {', '.join(cleared.task_ids)}" if cleared.task_ids else ""
+        if self.marked:
+            marked = f"marked {self.marked[0]} {self.marked[1].value}"
+            action, outcome = AuditAction.MARK, f"{marked}, {cleared_ids}" if cleared_ids else marked
+        else:
+            action, outcome = AuditAction.CLEAR, cleared_ids or "nothing cleared"
+        record_change(target, action, record.dag_id, record.run_id, outcome, self.asked)
+
     def _here(self, run_id: str, dag_id: str | None) -> tuple[Cleared, RunRecord, dict[str, Any]]:
         """In the local history; the run runs again here, on the DAG file as it is now."""
         from airstep.runtime.store import RunKey
@@ -323,6 +344,7 @@ class _Rerun:
             if triggers_runs(model):  # the folder's DAGs it may trigger run here too
                 deploy_triggerable(engine, folder_dags(Path(dag.file).parent), self.fast_retries)
             cleared = self._acted(engine.store, model, record)
+            self._audit(None, record, cleared)
             if cleared.run is None:
                 return cleared, record, {}
             kept = {ti.label for ti in engine.store.task_instances(RunKey(record.dag_id, record.run_id)) if ti.state}
@@ -358,6 +380,7 @@ class _Rerun:
             if resuming and _started(target.sfn, dag, execution_name(record.run_id, record.clear_number)):
                 raise UserError([f"run {record.run_id!r}: clear {record.clear_number} has started already"])
             cleared = self._acted(target.store, deployed_model(dag, self.region), record)
+            self._audit(target, record, cleared)
             if cleared.run is None:
                 return cleared, record, {}
             limit = dag.max_active_runs if slot_group(cleared.run) == dag.dag_id else None  # a backfill's: its own

@@ -25,6 +25,8 @@ from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
 from airstep.runtime import assets
 from airstep.runtime.admission import set_run_limit
+from airstep.runtime.audit import AUDIT_LOG_GROUP_ENV, AuditAction, AuditLog, AuditRecord, CloudWatchAuditLog, Via
+from airstep.runtime.audit import now as audit_now
 from airstep.runtime.catchup import catch_up
 from airstep.runtime.clients import client, registry
 from airstep.runtime.constants import SERVICE_NAME
@@ -40,6 +42,8 @@ from airstep_compiler.schedules import ScheduleError, scheduler_expression
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 SCHEDULE_NAME_CHARS = 64  # EventBridge Scheduler's limit on schedule names
+IMPORT_ERROR = "import_error"  # a file's outcome: it would not load (its code failed)
+REFUSED = "refused"  # it loaded, and the platform refused a DAG of it (a limit, a clash, a compile error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class Settings:
     paused_at_creation: bool = False  # Airflow's [core] dags_are_paused_at_creation
     asset_events_arn: str = ""  # the function an AssetWatcher's queue delivers its messages to
     asset_queues: tuple[str, ...] = ()  # the queues (ARNs, IAM wildcards allowed) it may read: AssetQueues
+    audit_log_group: str = ""  # where each upload and deletion is recorded (airstep.runtime.audit)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -77,6 +82,7 @@ class Settings:
             paused_at_creation=env.get("AIRSTEP_DAGS_ARE_PAUSED_AT_CREATION", "false").lower() == "true",
             asset_events_arn=env.get("AIRSTEP_ASSET_EVENTS_ARN", ""),
             asset_queues=tuple(arn for arn in env.get("AIRSTEP_ASSET_QUEUES", "").split(",") if arn),
+            audit_log_group=env.get(AUDIT_LOG_GROUP_ENV, ""),
         )
 
     def resource_name(self, dag_id: str, limit: int) -> str:
@@ -129,6 +135,7 @@ class Deployer:
         parser: Parser,
         lambda_client: Any = None,
         sqs: Any = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -138,15 +145,48 @@ class Deployer:
         self.parser = parser
         self.lambda_client = lambda_client
         self.sqs = sqs
+        self.audit = audit
 
     def handle(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Reconcile each bucket an event names under the DAG prefix; one outcome per file that changed."""
-        buckets = {
-            record["s3"]["bucket"]["name"]
+        """Reconcile each bucket an event names under the DAG prefix; one outcome per file that changed.
+        Each upload or deletion the event reports then leaves its audit record."""
+        records = [
+            record
             for record in event.get("Records", [])
             if unquote_plus(record["s3"]["object"]["key"]).startswith(self.settings.dag_prefix)
-        }
-        return [outcome for bucket in sorted(buckets) for outcome in self.reconcile(bucket)]
+        ]
+        buckets = {record["s3"]["bucket"]["name"] for record in records}
+        outcomes = [outcome for bucket in sorted(buckets) for outcome in self.reconcile(bucket)]
+        if self.audit is not None:
+            for record in records:
+                self._audit(record, outcomes)
+        return outcomes
+
+    def _audit(self, record: dict[str, Any], outcomes: list[dict[str, Any]]) -> None:
+        """The audit records of one S3 upload or deletion: who made it (the event's principal), the
+        object version, and what this reconcile made of the file (one record per DAG it defines)."""
+        assert self.audit is not None
+        s3 = record["s3"]
+        uri = f"s3://{s3['bucket']['name']}/{unquote_plus(s3['object']['key'])}"
+        found = next((o for o in outcomes if o["file"] == uri), None)
+        if found is not None:
+            outcome, dag_ids = found["outcome"], [d["dag_id"] if isinstance(d, dict) else d for d in found["dags"]]
+        else:  # nothing changed: an earlier event's reconcile took the file as it is now, or it defines no DAG
+            known = self.store.get_file(uri)
+            outcome = (IMPORT_ERROR if known.failed else "unchanged") if known else "not_a_dag_file"
+            dag_ids = known.dag_ids if known else []
+        identity = record.get("userIdentity", {}).get("principalId") or "unknown"
+        action = AuditAction.DELETE if record.get("eventName", "").startswith("ObjectRemoved") else AuditAction.UPLOAD
+        at = record.get("eventTime")
+        when = datetime.fromisoformat(at).isoformat(timespec="milliseconds") if at else audit_now()
+        arguments = {"event": record.get("eventName", "")}
+        if source_ip := record.get("requestParameters", {}).get("sourceIPAddress"):
+            arguments["source_ip"] = source_ip
+        version = s3["object"].get("versionId")
+        for dag_id in sorted(dag_ids) or [None]:
+            self.audit.append(
+                AuditRecord(when, action, identity, Via.S3, dag_id, None, outcome, arguments, uri, version)
+            )
 
     def reconcile(self, bucket: str) -> list[dict[str, Any]]:
         snapshot = take_snapshot(self.s3, bucket, self.settings.dag_prefix)
@@ -186,11 +226,12 @@ class Deployer:
                 f"the DAG bundle (everything under {self.settings.dag_prefix}) is {len(bundle.data):,} bytes "
                 f"compressed, over the {MAX_BUNDLE_BYTES:,} bytes it may be; keep data files elsewhere"
             )
-            return self._import_errors(uri, version, [DagLoadError(uri, 0, message)], known, bundle, [])
+            return self._import_errors(uri, version, [DagLoadError(uri, 0, message)], known, bundle, [], REFUSED)
         parsed = self.parser(ParseRequest(bundle.data, path, uri))
         if parsed.errors:
             return self._import_errors(uri, version, parsed.errors, known, bundle, parsed.imports)
         problems: list[DagLoadError] = []
+        refused = False  # a problem Airflow would not have: a limit or a resource of this platform
         plans: list[tuple[DagModel, CompiledDag]] = []
         # The function's name, not its ARN: same account and region, and ~50 bytes less per Lambda state.
         options = CompileOptions(function_name=self.settings.task_runner_arn.split(":function:")[-1])
@@ -205,10 +246,12 @@ class Deployer:
             missing = self._missing_executors(model)
             if missing:
                 problems.append(DagLoadError(uri, missing[0].line, _no_executor(missing[0], self.settings)))
+                refused = True
                 continue
             unwatchable = self._unwatchable_queues(model)
             if unwatchable:
                 problems.append(DagLoadError(uri, model.line, unwatchable[0]))
+                refused = True
                 continue
             try:
                 compiled = compile_dag(model, source, options)
@@ -218,10 +261,12 @@ class Deployer:
                 line = exc.line if isinstance(exc, CompileError) and exc.line else model.line
                 message = exc.message if isinstance(exc, CompileError) else str(exc)
                 problems.append(DagLoadError(uri, line, message))
+                refused = refused or isinstance(exc, CompileError)
                 continue
             plans.append((model, compiled))
         if problems:
-            return self._import_errors(uri, version, problems, known, bundle, parsed.imports)
+            outcome = REFUSED if refused else IMPORT_ERROR
+            return self._import_errors(uri, version, problems, known, bundle, parsed.imports, outcome)
         for model, _ in plans:  # the task runner reads the model, never the DAG file
             self.s3.put_object(Bucket=bundle.snapshot.bucket, Key=model.storage_key(), Body=model.to_json().encode())
         deployed = [self._deploy_dag(model, compiled, source) for model, compiled in plans]
@@ -419,9 +464,11 @@ class Deployer:
         known: FileRecord | None,
         bundle: Bundle,
         imports: list[str],
+        outcome: str = IMPORT_ERROR,
     ) -> dict[str, Any]:
-        """Record why the file failed; its DAGs' previous versions keep running. A failed file is
-        parsed again whenever the bundle changes (a missing helper may have arrived)."""
+        """Record why the file failed (`outcome`: it would not load, or it loaded and the platform
+        refused it); its DAGs' previous versions keep running. A failed file is parsed again whenever
+        the bundle changes (a missing helper may have arrived)."""
         problems = [{"line": e.line, "message": e.message} for e in errors]
         self.store.put_import_error(ImportErrorRecord(uri, version, problems, datetime.now(UTC).isoformat()))
         dag_ids = known.dag_ids if known else []
@@ -430,7 +477,7 @@ class Deployer:
         metrics.add_metric(name="DagImportErrors", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
         logger.warning("dag import error", extra={"file": uri, "errors": [str(e) for e in errors]})
-        return {"file": uri, "outcome": "import_error", "errors": [str(e) for e in errors]}
+        return {"file": uri, "outcome": outcome, "errors": [str(e) for e in errors], "dags": sorted(dag_ids)}
 
     def _state_machine_arn(self, name: str) -> str:
         runner = self.settings.task_runner_arn.split(":")
@@ -500,6 +547,9 @@ def _deployer() -> Deployer:
         parser=LambdaParser(settings.parser_function, client("lambda")),
         lambda_client=client("lambda"),
         sqs=client("sqs"),
+        audit=CloudWatchAuditLog(client("logs"), settings.audit_log_group, "compile-dags")
+        if settings.audit_log_group
+        else None,
     )
 
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from airstep.runtime.store import DagRecord, RunRecord
+from airstep_cli.audit import row as audit_row
 from airstep_cli.errors import UserError
 from airstep_cli.logs import choose_try
 from airstep_cli.prices import price
@@ -16,6 +17,7 @@ from airstep_ui.records import Records
 RUNS_IN_GRID = 25
 MAX_LOG_CHARS = 2_000_000  # of a try's log, in a page (`airstep logs` prints it whole)
 LATEST_RUNS = 5
+AUDIT_IN_PAGE = 50  # a DAG page's newest audit records (`airstep audit` lists them all)
 
 
 class NotFound(LookupError):
@@ -80,6 +82,7 @@ def dag(records: Records, dag_id: str) -> dict[str, Any]:
         "tasks": tasks,
         "task_groups": groups,
         "runs": grid,
+        "audit": [audit_row(r) for r in reversed(records.audit(dag_id))][:AUDIT_IN_PAGE],
     }
 
 
@@ -136,7 +139,9 @@ def run(records: Records, dag_id: str, run_id: str) -> dict[str, Any]:
     usage = found.usage(records.lambda_usage(found))
     cost = {"usage": usage, "cost": price(usage, records.pricing_region).to_dict()}
     deadlines = [d.to_dict() for d in records.deadlines(found)]
-    return {**_run(found), **cost, "deadlines": deadlines, "tasks": [i.to_dict() for i in instances]}
+    changes = [audit_row(r) for r in reversed(records.audit(dag_id)) if r.run_id == run_id]
+    tasks = [i.to_dict() for i in instances]
+    return {**_run(found), **cost, "deadlines": deadlines, "tasks": tasks, "audit": changes}
 
 
 def log(

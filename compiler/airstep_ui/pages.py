@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from airstep.runtime.store.deadline_alerts import MET, MISSED
 from airstep.states import TaskState
+from airstep_cli.audit import COLUMNS as AUDIT_COLUMNS
 from airstep_cli.prices import describe as describe_cost
 from airstep_ui.api import as_text
 from airstep_ui.pictures import STATE_COLOURS
@@ -107,9 +108,22 @@ def grid_page(data: dict[str, Any], form: str = "") -> str:
         f"<p>schedule: {escape(data['schedule'] or 'None')} · {'paused' if data['paused'] else 'active'} · "
         f"<span class=muted>{escape(data['file'])}</span></p>"
     )
+    audit = audit_table(data["audit"])
     if not runs:
-        return page(dag_id, summary + form + "<p class=muted>No runs yet.</p>", [(dag_id, dag_href(dag_id))])
-    return page(dag_id, summary + form + "".join(body) + _GROUP_TOGGLE, [(dag_id, dag_href(dag_id))])
+        return page(dag_id, summary + form + "<p class=muted>No runs yet.</p>" + audit, [(dag_id, dag_href(dag_id))])
+    return page(dag_id, summary + form + "".join(body) + _GROUP_TOGGLE + audit, [(dag_id, dag_href(dag_id))])
+
+
+def audit_table(rows: list[dict[str, Any]]) -> str:
+    """Who changed what (airstep.runtime.audit), newest first; nothing when no one has."""
+    if not rows:
+        return ""
+    cells = "".join(
+        "<tr class=audit-record>" + "".join(f"<td>{escape(str(r[c] or ''))}</td>" for c in AUDIT_COLUMNS) + "</tr>"
+        for r in rows
+    )
+    head = "".join(f"<th>{c}</th>" for c in AUDIT_COLUMNS)
+    return f"<h2>Audit</h2><table class=audit><tr>{head}</tr>{cells}</table>"
 
 
 def trigger_form(
@@ -172,7 +186,7 @@ def run_page(data: dict[str, Any], graph: str, gantt: str) -> str:
         f"<table class=facts>{facts}</table><h2>Graph</h2><div class=picture>{graph}</div>"
         f"<h2>Gantt</h2><div class=picture>{gantt}</div><h2>Task instances</h2>"
         "<table class=tasks><tr><th>task</th><th>state</th><th>tries</th><th>start</th><th>end</th><th>duration</th>"
-        f"<th>logs</th><th>error</th></tr>{rows}</table>"
+        f"<th>logs</th><th>error</th></tr>{rows}</table>{audit_table(data['audit'])}"
     )
     return page(run_id, body, [(dag_id, dag_href(dag_id)), (run_id, run_href(dag_id, run_id))])
 

@@ -14,10 +14,12 @@ from typing import Any, Protocol
 
 from airstep.model import DagModel
 from airstep.runtime import task_logs
+from airstep.runtime.audit import AuditAction, AuditRecord, CloudWatchAuditLog, FileAuditLog, Via
 from airstep.runtime.store import DagRecord, ImportErrorRecord, RunKey, RunRecord, TaskInstance
 from airstep.runtime.store.deadline_alerts import DeadlineRecord, deadline_record
 from airstep.runtime.store.schema import DAG_PREFIX, DEADLINE_PREFIX, RUN_SK, run_pk, ti_prefix
 from airstep.runtime.usage import LambdaUsage, carried_usage
+from airstep_cli.audit import LOCAL_AUDIT, VIA_ENV, record_change
 from airstep_cli.prices import DEFAULT_REGION
 
 
@@ -36,6 +38,7 @@ class Records(Protocol):
     def model(self, dag: DagRecord) -> DagModel | None: ...
     def log(self, run: RunRecord, key: task_logs.TryKey) -> str | None: ...
     def trigger(self, dag: DagRecord, conf: dict[str, Any]) -> dict[str, Any]: ...
+    def audit(self, dag_id: str) -> list[AuditRecord]: ...
 
 
 class LocalRecords:
@@ -125,6 +128,7 @@ class LocalRecords:
         with output.open("w", encoding="utf-8") as log:
             subprocess.Popen(  # noqa: S603 - our own command, its arguments a list
                 command,
+                env={**os.environ, VIA_ENV: Via.UI.value},  # its audit record says the UI started it
                 cwd=self.folder.resolve().parent,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -132,6 +136,9 @@ class LocalRecords:
                 start_new_session=True,
             )
         return {"dag_id": dag.dag_id, "run_id": None, "state": "starting", "conf": conf, "output": str(output)}
+
+    def audit(self, dag_id: str) -> list[AuditRecord]:
+        return FileAuditLog(self.folder / LOCAL_AUDIT.name).read(dag_id)
 
 
 class StackRecords:
@@ -183,4 +190,12 @@ class StackRecords:
         from airstep_cli.run_control import start_manual_run
 
         run, admitted = start_manual_run(self.target, dag, conf, None)
+        record_change(
+            self.target, AuditAction.TRIGGER, dag.dag_id, run.run_id, admitted.state.value, {"conf": conf}, Via.UI
+        )
         return {"dag_id": dag.dag_id, "run_id": run.run_id, "state": admitted.state.value, "conf": conf}
+
+    def audit(self, dag_id: str) -> list[AuditRecord]:
+        if not self.target.audit_group:  # a stack deployed before the audit trail
+            return []
+        return CloudWatchAuditLog(self.target.logs, self.target.audit_group).read(dag_id)

@@ -80,6 +80,13 @@ def test_a_backfill_runs_its_window_and_a_repeat_redoes_only_what_is_asked(daily
         DATES[3]: (f"backfill__{DATES[3]}", "success", None),
     }
     assert "4/4" in first.stderr and "(failed: extract)" in first.stderr
+    (audited,) = json.loads(airstep("audit", "--json", cwd=daily).stdout)  # who ran it, with what, how it went
+    assert (audited["action"], audited["dag_id"], audited["outcome"]) == (
+        "backfill",
+        "daily_sales",
+        "1 failed, 3 success",
+    )
+    assert audited["arguments"]["max_active_runs"] == 2 and audited["principal"].startswith("local:")
     listed = json.loads(airstep("runs", "list", "daily_sales", "--json", cwd=daily).stdout)
     assert sorted((r["run_id"], r["run_type"]) for r in listed) == [(f"backfill__{d}", "backfill") for d in DATES]
 
@@ -248,6 +255,11 @@ def test_a_backfill_of_a_deployed_dag_queues_its_runs_behind_its_own_limit():
         listed = {r.run_id: r.state for r in engine.store.runs_of_dag("nightly")}
         assert [listed[f"backfill__{d}"] for d in dates[2:]] == ["queued", "queued"]  # waiting for a slot
         assert {listed[f"backfill__{d}"] for d in dates[:2]} <= {"running", "success"}  # (they may be done)
+
+        audited = json.loads(cli.invoke(app, ["audit", "--dag", "nightly", *stack]).stdout)[-1]
+        assert (audited["action"], audited["outcome"]) == ("backfill", "2 queued, 2 running")
+        assert audited["principal"] == "arn:aws:sts::123456789012:user/moto"
+        assert audited["arguments"]["from_date"] == "2026-11-01T00:00:00+00:00"
 
         again = cli.invoke(app, ["backfill", "nightly", "--from-date", "2026-10-30", "--to-date", "2026-10-31", *stack])
         assert again.exit_code == 1 and "has a backfill still queued" in again.output

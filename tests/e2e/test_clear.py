@@ -2,6 +2,7 @@
 again in a new execution of the same run (try numbers go on, retries count afresh), the tasks kept
 keep their state and results, and a mark sets a task and runs again what failed downstream of it."""
 
+import getpass
 import json
 import subprocess
 import sys
@@ -82,6 +83,16 @@ def test_clearing_a_failed_task_and_its_downstream_runs_them_again_and_keeps_the
     shown = json.loads(airstep("runs", "show", run_id, "--json", cwd=folder).stdout)
     assert shown["state"] == "success" and shown["clear_number"] == 1
     assert len(json.loads(airstep("runs", "list", "pipeline", "--json", cwd=folder).stdout)) == 1  # the same run
+    # the audit trail: the run and the clear, by the local user (the dry run changed nothing: no record)
+    trail = json.loads(airstep("audit", "--dag", "pipeline", "--json", cwd=folder).stdout)
+    assert [(r["action"], r["run_id"], r["principal"], r["via"]) for r in trail] == [
+        ("trigger", run_id, f"local:{getpass.getuser()}", "cli"),
+        ("clear", run_id, f"local:{getpass.getuser()}", "cli"),
+    ]
+    assert trail[0]["outcome"] == "failed" and trail[0]["arguments"]["file"] == "pipeline.py"
+    asked = {"tasks": ["transform"], "upstream": False, "downstream": True, "only_failed": False}
+    assert trail[1]["arguments"] == asked
+    assert trail[1]["outcome"] == "cleared transform, load"
 
 
 def test_a_cleared_task_gets_its_retries_again(failed_run):
@@ -132,6 +143,14 @@ def test_marking_a_failed_task_success_runs_what_failed_downstream_of_it(failed_
     assert "nothing to run again: the run stays success" in marked.stdout  # as Airflow: the run is not re-decided
     shown = json.loads(airstep("runs", "show", run_id, "--json", cwd=folder).stdout)
     assert {t["task_id"]: t["state"] for t in shown["tasks"]}["audit"] == "failed"
+    listed = airstep("audit", "--since", "1h", cwd=folder)  # a line per record: each mark, with what it set
+    assert listed.returncode == 0, listed.stderr
+    marks = [line for line in listed.stdout.splitlines() if " mark " in line]
+    assert len(marks) == 2 and "marked transform success, cleared load" in marks[0], listed.stdout
+    assert "state=failed, task=audit" in marks[1] and f"local:{getpass.getuser()}" in marks[1], listed.stdout
+    assert "no audit records for DAG other" in airstep("audit", "--dag", "other", cwd=folder).stdout
+    bad = airstep("audit", "--since", "yesterday", cwd=folder)
+    assert bad.returncode == 1 and "--since: 'yesterday' is neither" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_a_clear_that_could_not_run_changes_nothing(failed_run):
@@ -280,7 +299,7 @@ def test_a_clear_in_a_stack_runs_the_run_again_in_a_new_execution_through_new_ga
     from airstep.runtime.run_tracker import track
     from airstep.runtime.store import RunKey
     from airstep_cli.main import app
-    from deployed import upload
+    from deployed import UPLOADER, upload
 
     engine, deployer, s3, _ = platform
     source = (Path(__file__).parents[2] / "examples" / "dags" / "non_series_parallel.py").read_text()
@@ -323,6 +342,21 @@ def test_a_clear_in_a_stack_runs_the_run_again_in_a_new_execution_through_new_ga
     assert engine.store.get_run(key).state == "success"
     again = cli.invoke(app, ["runs", "mark", run_id, "--task", "g_2_2", "failed", *STACK])
     assert again.exit_code == 0 and "nothing to run again" in again.output
+
+    # every change left its audit record in the stack's audit log group, naming who made it
+    listed = cli.invoke(app, ["audit", "--dag", "non_series_parallel", "--json", *STACK])
+    assert listed.exit_code == 0, listed.output
+    trail = [(r["action"], r["principal"], r.get("run_id"), r.get("outcome")) for r in json.loads(listed.stdout)]
+    caller = "arn:aws:sts::123456789012:user/moto"  # moto's caller identity
+    assert trail[4][3].startswith("cleared b, c, d, g_0_0") and len(trail[4][3].split(", ")) == 12
+    assert trail[:4] + [trail[4][:3]] + trail[5:] == [
+        ("upload", UPLOADER, None, "deployed"),
+        ("trigger", caller, run_id, "running"),
+        ("pause", caller, None, "paused"),
+        ("unpause", caller, None, "unpaused"),
+        ("clear", caller, run_id),
+        ("mark", caller, run_id, "marked g_2_2 failed"),
+    ]
 
 
 def platform_model(engine):

@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from airstep.runtime import assets, executor
+from airstep.runtime.audit import AUDIT_LOG_GROUP_ENV, CloudWatchAuditLog, Via
 from airstep.runtime.run_tracker import execution_detail, status_event
 from airstep.runtime.store import RunKey
 from airstep.runtime.store.assets import AssetEvent, bucket_source
@@ -26,6 +27,8 @@ from deployed import moto_function
 from iam import STATE_MACHINES, Request, allowing, iam_requests, policies, principal_of
 
 NAMES = LocalNames.of_stack("dev")
+AUDIT_GROUP = "/airstep/dev/audit"
+UPLOADER = "AWS:AIDAEXAMPLEUPLOADER"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role"
 # Granted for AWS services, never for our code: EventBridge Scheduler invokes start-run and the
 # reconciler with these roles and writes undeliverable events to the dead-letter queue (moto's
@@ -207,12 +210,14 @@ def stack(monkeypatch):
         "AIRSTEP_VARIABLES_PREFIX": "airflow/dev/variables",
         "AIRSTEP_ASSET_EVENTS_ARN": NAMES.function_arn(NAMES.asset_events),
         "AIRSTEP_ASSET_QUEUES": INBOX_ARN,
+        AUDIT_LOG_GROUP_ENV: AUDIT_GROUP,
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     with LocalEngine(names=NAMES) as engine:
         boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")
         boto3.client("sqs").create_queue(QueueName="airstep-dev-inbox")
+        boto3.client("logs").create_log_group(logGroupName=AUDIT_GROUP)
         moto_function(NAMES.asset_events)  # a queue's event source mapping needs the function to exist
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name="airflow/dev/connections/warehouse", SecretString="postgresql://u:pw@db:5432/x")
@@ -221,8 +226,12 @@ def stack(monkeypatch):
         yield engine
 
 
-def s3_event(key):
-    record = {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": NAMES.bucket}, "object": {"key": key}}}
+def s3_event(key, removed=False):
+    record = {
+        "eventName": "ObjectRemoved:Delete" if removed else "ObjectCreated:Put",
+        "userIdentity": {"principalId": UPLOADER},
+        "s3": {"bucket": {"name": NAMES.bucket}, "object": {"key": key}},
+    }
     return {"Records": [record]}
 
 
@@ -496,8 +505,15 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     assert put(engine, "dags/n_shape.py", "from airstep import DAG\noops(\n")["files"][0]["outcome"] == "import_error"
     assert put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]["outcome"] == "deployed"
     engine.s3.delete_object(Bucket=NAMES.bucket, Key="dags/n_shape.py")
-    removed = engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/n_shape.py"))
+    removed = engine.session.invoke_locally(NAMES.compile_dags, s3_event("dags/n_shape.py", removed=True))
     assert {o["file"].rsplit("/", 1)[1]: o["outcome"] for o in removed["files"]}["n_shape.py"] == "removed"
+    # each upload and the deletion left its audit record, naming who made it, in the audit log group
+    trail = [r for r in CloudWatchAuditLog(boto3.client("logs"), AUDIT_GROUP).read("n_shape") if r.via is Via.S3]
+    assert [(r.action.value, r.outcome, r.principal) for r in trail[-3:]] == [
+        ("upload", "import_error", UPLOADER),
+        ("upload", "deployed", UPLOADER),
+        ("delete", "removed", UPLOADER),
+    ]
 
     statements = policies("dev", AssetQueues=[INBOX_ARN])
     # what Lambda polls a watched queue with: that queue, and no other
@@ -520,6 +536,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         (principal, statement.get("Sid"), action.lower())
         for principal, role_statements in statements.items()
         for statement in role_statements
+        if statement["Effect"] == "Allow" and statement.get("Sid") != "AWSLambdaBasicExecutionRole"  # Lambda's own
         for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
     }
     unused = {g for g in granted - used if (g[0], g[2]) not in {(p, a.lower()) for p, a in USED_BY_AWS_ONLY}}
@@ -535,4 +552,38 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         STATE_MACHINES,
     }
     assert "ParseDagsFunction" not in principals  # it parsed every file, and called no AWS API at all
-    assert statements.get("ParseDagsFunction", []) == []
+    parse_grants = [s for s in statements["ParseDagsFunction"] if s["Effect"] == "Allow"]
+    assert [s["Sid"] for s in parse_grants] == ["AWSLambdaBasicExecutionRole"]  # (Lambda writes its logs)
+
+
+def test_no_function_can_alter_or_forge_an_audit_record():
+    """The audit log group is append-only for every function, whatever AWSLambdaBasicExecutionRole
+    allows them (logs:PutLogEvents anywhere): none may delete, expire, re-key or redirect it, and only
+    the compile function may write to it (its own streams), never task code or DAG files' code."""
+    statements = policies("dev")
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{AUDIT_GROUP}"
+    functions = [p for p in statements if p.endswith("Function")]
+    assert len(functions) == 8
+    altering = [
+        Request("logs:DeleteLogGroup", group),
+        Request("logs:DeleteLogStream", f"{group}:log-stream:compile-dags/2026/12/05"),
+        Request("logs:PutRetentionPolicy", group),
+        Request("logs:DeleteRetentionPolicy", group),
+        Request("logs:DisassociateKmsKey", group),
+        Request("logs:PutDataProtectionPolicy", group),
+        Request("logs:PutSubscriptionFilter", group),
+    ]
+    for principal in [*functions, STATE_MACHINES, "SchedulerRole"]:
+        for request in altering:
+            assert not allowing(statements[principal], request), (principal, request.action)
+    cli_stream = f"{group}:log-stream:cli/2026/12/05"
+    own_stream = f"{group}:log-stream:compile-dags/2026/12/05"
+    for principal in functions:
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            forged = allowing(statements[principal], Request(action, cli_stream))
+            assert not forged or principal == "CompileDagsFunction", (principal, action)
+            own = allowing(statements[principal], Request(action, own_stream))
+            assert bool(own) == (principal == "CompileDagsFunction"), (principal, action)
+    # ... while writing any other log group (the function's own) stays allowed
+    elsewhere = Request("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/x:log-stream:y")
+    assert all(allowing(statements[principal], elsewhere) for principal in functions)

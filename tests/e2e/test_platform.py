@@ -159,7 +159,7 @@ def test_a_bundle_too_large_to_parse_is_an_import_error(platform):
     noise = os.urandom(3 * 1024 * 1024).hex()  # does not compress: 6 MB of text, ~4.5 MB zipped
     _, event = upload(s3, "dags/huge.py", f"# an airflow dag\nNOISE = '{noise}'\n")
     (outcome,) = deployer.handle(event)
-    assert outcome["outcome"] == "import_error" and "over the 4,194,304 bytes it may be" in outcome["errors"][0]
+    assert outcome["outcome"] == "refused" and "over the 4,194,304 bytes it may be" in outcome["errors"][0]
 
 
 def test_run_keeps_its_version_when_the_file_changes(platform):
@@ -564,7 +564,7 @@ def test_a_queue_without_an_executor_function_is_an_import_error(platform):
     source = DAG_V1.replace("@task\n    def load", "@task(queue='warehouse')\n    def load")
     _, event = upload(s3, "dags/nightly.py", source)
     (outcome,) = deployer.handle(event)
-    assert outcome["outcome"] == "import_error"
+    assert outcome["outcome"] == "refused"
     assert "queue 'warehouse' has no executor function airstep-local-execute-task-warehouse" in outcome["errors"][0]
 
 
@@ -601,7 +601,7 @@ def test_a_watched_queue_is_mapped_while_a_deployed_dag_watches_it(platform):
 
     # Lambda would refuse the queue: the DAGs are not deployed, and nothing is mapped
     refused = deploy()
-    assert refused["outcome"] == "import_error" and engine.store.get_dag("a") is None and mappings() == []
+    assert refused["outcome"] == "refused" and engine.store.get_dag("a") is None and mappings() == []
     assert (
         f"watching.py:7: asset 'inbox' watches the SQS queue {inbox}, which cannot be watched: the queue does not exist"
         in refused["errors"][0]

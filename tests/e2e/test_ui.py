@@ -118,6 +118,10 @@ def test_the_api_gives_dags_the_grid_and_a_runs_task_instances(ran):
     assert (shown["load", -1]["state"], shown["load", -1]["try_number"]) == ("failed", 2)
     order = [t["start"] for t in run["tasks"]]
     assert order == sorted(order)
+    # who started it (the audit trail), on the DAG's page and the run's
+    (started,) = grid["audit"]
+    assert [started[k] for k in ("action", "run_id", "via", "outcome")] == ["trigger", run_id, "cli", "failed"]
+    assert started["principal"].startswith("local:") and run["audit"] == grid["audit"]
 
 
 def test_the_run_page_draws_every_task_in_its_state_and_links_each_trys_log(ran):
@@ -170,6 +174,7 @@ def test_the_dags_page_and_the_grid_link_to_the_runs(ran):
     status, _, grid = get(app, "/dags/pipeline")
     assert status == 200 and f"/dags/pipeline/runs/{quote(run_id, safe='')}" in grid
     assert 'data-group-id="transform"' in grid and 'class="cell state-failed"' in grid
+    assert "<h2>Audit</h2>" in grid and grid.count("<tr class=audit-record>") == 1
 
 
 @pytest.mark.parametrize(
@@ -250,6 +255,11 @@ def test_a_run_triggered_from_the_form_runs_here_and_shows_in_the_grid(ran):
         time.sleep(0.5)
     newest = json.loads(get(app, "/api/dags/pipeline")[2])["runs"][0]
     assert newest["run_id"] != run_id and newest["run_type"] == "manual"
+    while len(trail := json.loads(get(app, "/api/dags/pipeline")[2])["audit"]) < 2:  # written as the run ends
+        assert time.monotonic() < deadline, "the triggered run left no audit record"
+        time.sleep(0.2)
+    assert (trail[0]["run_id"], trail[0]["via"]) == (newest["run_id"], "ui")
+    assert 'conf={"batch": 3, "mode": "delta"}' in trail[0]["details"]
 
 
 @pytest.mark.parametrize(

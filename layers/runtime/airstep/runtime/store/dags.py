@@ -90,6 +90,10 @@ class DagRecords:
     def delete_file(self, file: str) -> None:
         self.table.delete(key(schema.file_pk(file), schema.FILE_SK))
 
+    def get_file(self, file: str) -> FileRecord | None:
+        item = self.table.get(key(schema.file_pk(file), schema.FILE_SK))
+        return FileRecord(**_record(item)) if item else None
+
     def list_files(self) -> list[FileRecord]:
         return [FileRecord(**_record(item)) for item in self._listing(schema.ALL_FILES)]
 
