@@ -278,9 +278,10 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
         return [
             Request("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")
         ]
-    if service == "logs" and operation in ("CreateLogStream", "PutLogEvents"):  # (a new stream: its own ARN)
+    if service == "logs" and "logGroupName" in p:  # a stream's calls name the stream (CreateLogStream: the new one)
         group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{p['logGroupName']}"
-        return [Request(f"logs:{operation}", f"{group}:log-stream:{p['logStreamName']}")]
+        stream = f"{group}:log-stream:{p['logStreamName']}" if "logStreamName" in p else group
+        return [Request(f"logs:{operation}", stream)]
     if service == "scheduler":
         arn = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/{p['GroupName']}/{p['Name']}"
         requests = [Request(f"scheduler:{operation}", arn)]

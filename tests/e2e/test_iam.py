@@ -21,9 +21,10 @@ from airstep.runtime.store import RunKey
 from airstep.runtime.store.assets import AssetEvent, bucket_source
 from airstep.runtime.store.pools import Claim
 from airstep_cli.assets import queue_message
-from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames
+from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames, RunRequest
 from airstep_local.faults import THROTTLED, Faults
 from deployed import moto_function
+from helpers import load_model
 from iam import STATE_MACHINES, Request, allowing, iam_requests, policies, principal_of
 
 NAMES = LocalNames.of_stack("dev")
@@ -554,6 +555,58 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     assert "ParseDagsFunction" not in principals  # it parsed every file, and called no AWS API at all
     parse_grants = [s for s in statements["ParseDagsFunction"] if s["Effect"] == "Allow"]
     assert [s["Sid"] for s in parse_grants] == ["AWSLambdaBasicExecutionRole"]  # (Lambda writes its logs)
+
+
+FORGER = """
+from datetime import datetime
+import boto3
+from airflow.sdk import DAG, task
+
+GROUP = "/airstep/dev/audit"
+
+with DAG("forger", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task
+    def rewrite_history():
+        logs = boto3.client("logs")
+        attempts = [
+            lambda: logs.create_log_stream(logGroupName=GROUP, logStreamName="cli/2026/12/05"),
+            lambda: logs.put_log_events(
+                logGroupName=GROUP,
+                logStreamName="cli/2026/12/05",
+                logEvents=[{"timestamp": 1796400000000, "message": '{"action": "trigger", "principal": "someone"}'}],
+            ),
+            lambda: logs.put_retention_policy(logGroupName=GROUP, retentionInDays=1),
+            lambda: logs.delete_log_stream(logGroupName=GROUP, logStreamName="cli/2026/12/05"),
+            lambda: logs.delete_log_group(logGroupName=GROUP),
+        ]
+        for attempt in attempts:
+            attempt()  # (moto does not enforce IAM: the test holds each call against the task role)
+
+    rewrite_history()
+"""
+
+
+def test_task_code_that_tries_to_rewrite_the_audit_trail_is_denied_every_call(stack, tmp_path):
+    engine = stack
+    path = tmp_path / "forger.py"
+    path.write_text(FORGER)
+    result = engine.run(*load_model(path), RunRequest())
+    assert result.state == "success", [(t.task_id, t.error) for t in result.tasks]
+    statements = policies("dev")["ExecuteTaskFunction"]
+    tried = [
+        request
+        for call in engine.session.calls
+        if call.service == "logs" and principal_of(call, NAMES) == "ExecuteTaskFunction"
+        for request in iam_requests(call, NAMES)
+    ]
+    assert [r.action for r in tried] == [
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:PutRetentionPolicy",
+        "logs:DeleteLogStream",
+        "logs:DeleteLogGroup",
+    ]
+    assert [r.action for r in tried if allowing(statements, r)] == []  # in AWS each of them is AccessDenied
 
 
 def test_no_function_can_alter_or_forge_an_audit_record():
