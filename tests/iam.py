@@ -372,9 +372,12 @@ def allowing(statements: list[dict[str, Any]], request: Request) -> list[dict[st
 
 
 def _matches(statement: dict[str, Any], request: Request) -> bool:
-    actions = _as_list(statement["Action"])
     resources = _as_list(statement["Resource"])
-    if not any(fnmatch.fnmatchcase(request.action.lower(), a.lower()) for a in actions):
+    named = any(
+        fnmatch.fnmatchcase(request.action.lower(), a.lower())
+        for a in _as_list(statement.get("Action", statement.get("NotAction")))
+    )
+    if named != ("Action" in statement):  # NotAction: every action but those named
         return False
     if not any(fnmatch.fnmatchcase(request.resource, r) for r in resources):
         return False

@@ -49,8 +49,8 @@ def record_change(
 ) -> None:
     """Leave the audit record of a change just made (`target` None: in the local runs here). The change
     stands whatever happens here: a record that cannot be written is a warning, never a failure."""
-    chosen = via or Via(os.environ.get(VIA_ENV, Via.CLI.value))
     try:
+        chosen = via or Via(os.environ.get(VIA_ENV, Via.CLI.value))
         log, principal = _writer(target)
         log.append(AuditRecord(now(), action, principal, chosen, dag_id, run_id, outcome, masked(arguments or {})))
     except Exception as exc:  # noqa: BLE001 - whatever it is, the change is made: say it is unrecorded

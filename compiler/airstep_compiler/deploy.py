@@ -25,7 +25,15 @@ from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
 from airstep.runtime import assets
 from airstep.runtime.admission import set_run_limit
-from airstep.runtime.audit import AUDIT_LOG_GROUP_ENV, AuditAction, AuditLog, AuditRecord, CloudWatchAuditLog, Via
+from airstep.runtime.audit import (
+    AUDIT_LOG_GROUP_ENV,
+    NOT_WRITTEN_METRIC,
+    AuditAction,
+    AuditLog,
+    AuditRecord,
+    CloudWatchAuditLog,
+    Via,
+)
 from airstep.runtime.audit import now as audit_now
 from airstep.runtime.catchup import catch_up
 from airstep.runtime.clients import client, registry
@@ -42,8 +50,13 @@ from airstep_compiler.schedules import ScheduleError, scheduler_expression
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 SCHEDULE_NAME_CHARS = 64  # EventBridge Scheduler's limit on schedule names
-IMPORT_ERROR = "import_error"  # a file's outcome: it would not load (its code failed)
-REFUSED = "refused"  # it loaded, and the platform refused a DAG of it (a limit, a clash, a compile error)
+# What became of a DAG file (a deploy's outcome, and an audit record's)
+DEPLOYED = "deployed"
+IMPORT_ERROR = "import_error"  # it would not load (its code failed; or a dag_id another file has)
+REFUSED = "refused"  # it loaded, and the platform refused a DAG of it (a quota, a queue, a bundle too large)
+REMOVED = "removed"
+SUPERSEDED = "superseded"  # (an upload, a deletion) a later change of the file was deployed instead
+NOT_A_DAG_FILE = "not_a_dag_file"  # a helper module or a data file (the DAGs it changes: `reconciled`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,30 +176,54 @@ class Deployer:
         return outcomes
 
     def _audit(self, record: dict[str, Any], outcomes: list[dict[str, Any]]) -> None:
-        """The audit records of one S3 upload or deletion: who made it (the event's principal), the
-        object version, and what this reconcile made of the file (one record per DAG it defines)."""
+        """The audit records of one S3 upload or deletion (one per DAG its file defines): who made it
+        (the event's principal), the object version, and what became of that version — whichever
+        event's reconcile deployed it (S3 events come in any order, and one reconcile takes every
+        change the prefix holds). The deploy stands whatever happens here: a record that cannot be
+        written is logged and counted (AuditRecordsNotWritten), never retried with the deploy."""
         assert self.audit is not None
         s3 = record["s3"]
         uri = f"s3://{s3['bucket']['name']}/{unquote_plus(s3['object']['key'])}"
-        found = next((o for o in outcomes if o["file"] == uri), None)
-        if found is not None:
-            outcome, dag_ids = found["outcome"], [d["dag_id"] if isinstance(d, dict) else d for d in found["dags"]]
-        else:  # nothing changed: an earlier event's reconcile took the file as it is now, or it defines no DAG
-            known = self.store.get_file(uri)
-            outcome = (IMPORT_ERROR if known.failed else "unchanged") if known else "not_a_dag_file"
-            dag_ids = known.dag_ids if known else []
-        identity = record.get("userIdentity", {}).get("principalId") or "unknown"
-        action = AuditAction.DELETE if record.get("eventName", "").startswith("ObjectRemoved") else AuditAction.UPLOAD
-        at = record.get("eventTime")
-        when = datetime.fromisoformat(at).isoformat(timespec="milliseconds") if at else audit_now()
-        arguments = {"event": record.get("eventName", "")}
+        version = s3["object"].get("versionId")
+        removed = record.get("eventName", "").startswith("ObjectRemoved")
+        outcome, dag_ids = self._outcome_of(uri, version, removed, outcomes)
+        arguments: dict[str, Any] = {"event": record.get("eventName", "")}
+        if at := record.get("eventTime"):
+            arguments["event_time"] = at
         if source_ip := record.get("requestParameters", {}).get("sourceIPAddress"):
             arguments["source_ip"] = source_ip
-        version = s3["object"].get("versionId")
+        if others := sorted({o["file"] for o in outcomes} - {uri}):  # what else this event's reconcile changed
+            arguments["reconciled"] = others
+        principal = record.get("userIdentity", {}).get("principalId") or "unknown"
+        action = AuditAction.DELETE if removed else AuditAction.UPLOAD
         for dag_id in sorted(dag_ids) or [None]:
-            self.audit.append(
-                AuditRecord(when, action, identity, Via.S3, dag_id, None, outcome, arguments, uri, version)
-            )
+            entry = AuditRecord(audit_now(), action, principal, Via.S3, dag_id, None, outcome, arguments, uri, version)
+            try:
+                self.audit.append(entry)
+            except Exception as exc:  # noqa: BLE001 - counted and alarmed on, never undoes the deploy
+                logger.error("audit record not written", extra={"file": uri, "error": str(exc)})
+                metrics.add_metric(name=NOT_WRITTEN_METRIC, unit=MetricUnit.Count, value=1)
+                metrics.flush_metrics()
+
+    def _outcome_of(
+        self, uri: str, version: str | None, removed: bool, outcomes: list[dict[str, Any]]
+    ) -> tuple[str, list[str]]:
+        """What became of the file at this S3 version (any version when the event names none), and its DAGs."""
+        found = next((o for o in outcomes if o["file"] == uri), None)
+        if removed:
+            if found is not None and found["outcome"] == REMOVED:
+                return REMOVED, list(found["dags"])
+            if (known := self.store.get_file(uri)) is not None:  # uploaded again since: it stays
+                return SUPERSEDED, list(known.dag_ids)
+            return REMOVED, sorted(d.dag_id for d in self.store.list_dags() if d.file == uri and d.removed)
+        if found is not None and version in (None, found.get("version_id")):
+            return found["outcome"], [d["dag_id"] if isinstance(d, dict) else d for d in found["dags"]]
+        known = self.store.get_file(uri)
+        if known is not None and version in (None, known.version_id):  # an earlier event's reconcile took it
+            return known.outcome or (IMPORT_ERROR if known.failed else DEPLOYED), list(known.dag_ids)
+        if found is not None or known is not None:  # a newer version was taken instead
+            return SUPERSEDED, list((known or FileRecord(uri, "", [], [])).dag_ids)
+        return NOT_A_DAG_FILE, []  # (or deleted before any reconcile saw it)
 
     def reconcile(self, bucket: str) -> list[dict[str, Any]]:
         snapshot = take_snapshot(self.s3, bucket, self.settings.dag_prefix)
@@ -275,8 +312,9 @@ class Deployer:
             self._retire(gone)
         self.store.clear_import_error(uri)
         key = _parse_key(bundle.snapshot, path, FileRecord(uri, "", dag_ids, parsed.imports))
-        self.store.put_file(FileRecord(uri, key, dag_ids, parsed.imports))
-        return {"file": uri, "outcome": "deployed", "dags": deployed}
+        version_id = bundle.snapshot.versions.get(path)
+        self.store.put_file(FileRecord(uri, key, dag_ids, parsed.imports, version_id=version_id, outcome=DEPLOYED))
+        return {"file": uri, "outcome": DEPLOYED, "dags": deployed, "version_id": version_id}
 
     def _missing_executors(self, model: DagModel) -> list[TaskModel]:
         """Tasks whose queue names an executor function this environment does not have."""
@@ -326,7 +364,7 @@ class Deployer:
             self._retire(dag_id)
         self.store.clear_import_error(record.file)
         self.store.delete_file(record.file)
-        return {"file": record.file, "outcome": "removed", "dags": sorted(record.dag_ids)}
+        return {"file": record.file, "outcome": REMOVED, "dags": sorted(record.dag_ids)}
 
     def _deploy_dag(self, model: DagModel, compiled: CompiledDag, source: DagSource) -> dict[str, Any]:
         name = self.settings.resource_name(model.dag_id, STATE_MACHINE_NAME_CHARS)
@@ -473,11 +511,19 @@ class Deployer:
         self.store.put_import_error(ImportErrorRecord(uri, version, problems, datetime.now(UTC).isoformat()))
         dag_ids = known.dag_ids if known else []
         key = f"{bundle.snapshot.bundle_id}:failed"
-        self.store.put_file(FileRecord(uri, key, dag_ids, imports, failed=True))
+        version_id = bundle.snapshot.versions.get(uri[len(bundle.snapshot.uri("")) :])
+        self.store.put_file(FileRecord(uri, key, dag_ids, imports, True, version_id, outcome))
         metrics.add_metric(name="DagImportErrors", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
         logger.warning("dag import error", extra={"file": uri, "errors": [str(e) for e in errors]})
-        return {"file": uri, "outcome": outcome, "errors": [str(e) for e in errors], "dags": sorted(dag_ids)}
+        errors_text = [str(e) for e in errors]
+        return {
+            "file": uri,
+            "outcome": outcome,
+            "errors": errors_text,
+            "dags": sorted(dag_ids),
+            "version_id": version_id,
+        }
 
     def _state_machine_arn(self, name: str) -> str:
         runner = self.settings.task_runner_arn.split(":")

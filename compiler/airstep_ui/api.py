@@ -4,6 +4,7 @@ records (airstep_ui.records). Each function raises NotFound for a DAG or run tha
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airstep.runtime.store import DagRecord, RunRecord
@@ -17,7 +18,8 @@ from airstep_ui.records import Records
 RUNS_IN_GRID = 25
 MAX_LOG_CHARS = 2_000_000  # of a try's log, in a page (`airstep logs` prints it whole)
 LATEST_RUNS = 5
-AUDIT_IN_PAGE = 50  # a DAG page's newest audit records (`airstep audit` lists them all)
+AUDIT_IN_PAGE = 50  # a page's newest audit records, of the last AUDIT_WINDOW (`airstep audit` lists them all)
+AUDIT_WINDOW = timedelta(days=90)
 
 
 class NotFound(LookupError):
@@ -82,7 +84,7 @@ def dag(records: Records, dag_id: str) -> dict[str, Any]:
         "tasks": tasks,
         "task_groups": groups,
         "runs": grid,
-        "audit": [audit_row(r) for r in reversed(records.audit(dag_id))][:AUDIT_IN_PAGE],
+        **_audit(records, dag_id),
     }
 
 
@@ -139,9 +141,9 @@ def run(records: Records, dag_id: str, run_id: str) -> dict[str, Any]:
     usage = found.usage(records.lambda_usage(found))
     cost = {"usage": usage, "cost": price(usage, records.pricing_region).to_dict()}
     deadlines = [d.to_dict() for d in records.deadlines(found)]
-    changes = [audit_row(r) for r in reversed(records.audit(dag_id)) if r.run_id == run_id]
+    changes = _audit(records, dag_id, run_id)
     tasks = [i.to_dict() for i in instances]
-    return {**_run(found), **cost, "deadlines": deadlines, "tasks": tasks, "audit": changes}
+    return {**_run(found), **cost, "deadlines": deadlines, "tasks": tasks, **changes}
 
 
 def log(
@@ -165,6 +167,17 @@ def log(
         "tries": tries,
         "log": text,
     }
+
+
+def _audit(records: Records, dag_id: str, run_id: str | None = None) -> dict[str, Any]:
+    """The newest audit records of the DAG (of the run), or why they cannot be read (the page shows
+    the rest: a viewer may not be allowed to read the audit log group)."""
+    try:
+        found = records.audit(dag_id, datetime.now(UTC) - AUDIT_WINDOW)
+    except Exception as exc:  # noqa: BLE001 - any failure to read them is said on the page, nothing more
+        return {"audit": [], "audit_error": f"the audit records cannot be read: {exc}"}
+    chosen = [r for r in reversed(found) if run_id in (None, r.run_id)]
+    return {"audit": [audit_row(r) for r in chosen[:AUDIT_IN_PAGE]], "audit_error": None}
 
 
 def _dag(records: Records, dag_id: str) -> DagRecord:

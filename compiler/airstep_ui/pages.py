@@ -108,14 +108,16 @@ def grid_page(data: dict[str, Any], form: str = "") -> str:
         f"<p>schedule: {escape(data['schedule'] or 'None')} · {'paused' if data['paused'] else 'active'} · "
         f"<span class=muted>{escape(data['file'])}</span></p>"
     )
-    audit = audit_table(data["audit"])
+    audit = audit_table(data["audit"], data["audit_error"])
     if not runs:
         return page(dag_id, summary + form + "<p class=muted>No runs yet.</p>" + audit, [(dag_id, dag_href(dag_id))])
     return page(dag_id, summary + form + "".join(body) + _GROUP_TOGGLE + audit, [(dag_id, dag_href(dag_id))])
 
 
-def audit_table(rows: list[dict[str, Any]]) -> str:
+def audit_table(rows: list[dict[str, Any]], error: str | None = None) -> str:
     """Who changed what (airstep.runtime.audit), newest first; nothing when no one has."""
+    if error:
+        return f"<h2>Audit</h2><p class=muted>{escape(error)}</p>"
     if not rows:
         return ""
     cells = "".join(
@@ -186,7 +188,7 @@ def run_page(data: dict[str, Any], graph: str, gantt: str) -> str:
         f"<table class=facts>{facts}</table><h2>Graph</h2><div class=picture>{graph}</div>"
         f"<h2>Gantt</h2><div class=picture>{gantt}</div><h2>Task instances</h2>"
         "<table class=tasks><tr><th>task</th><th>state</th><th>tries</th><th>start</th><th>end</th><th>duration</th>"
-        f"<th>logs</th><th>error</th></tr>{rows}</table>{audit_table(data['audit'])}"
+        f"<th>logs</th><th>error</th></tr>{rows}</table>{audit_table(data['audit'], data['audit_error'])}"
     )
     return page(run_id, body, [(dag_id, dag_href(dag_id)), (run_id, run_href(dag_id, run_id))])
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +39,7 @@ class Records(Protocol):
     def model(self, dag: DagRecord) -> DagModel | None: ...
     def log(self, run: RunRecord, key: task_logs.TryKey) -> str | None: ...
     def trigger(self, dag: DagRecord, conf: dict[str, Any]) -> dict[str, Any]: ...
-    def audit(self, dag_id: str) -> list[AuditRecord]: ...
+    def audit(self, dag_id: str, since: datetime) -> list[AuditRecord]: ...
 
 
 class LocalRecords:
@@ -137,8 +138,8 @@ class LocalRecords:
             )
         return {"dag_id": dag.dag_id, "run_id": None, "state": "starting", "conf": conf, "output": str(output)}
 
-    def audit(self, dag_id: str) -> list[AuditRecord]:
-        return FileAuditLog(self.folder / LOCAL_AUDIT.name).read(dag_id)
+    def audit(self, dag_id: str, since: datetime) -> list[AuditRecord]:
+        return FileAuditLog(self.folder / LOCAL_AUDIT.name).read(dag_id, since)
 
 
 class StackRecords:
@@ -195,7 +196,7 @@ class StackRecords:
         )
         return {"dag_id": dag.dag_id, "run_id": run.run_id, "state": admitted.state.value, "conf": conf}
 
-    def audit(self, dag_id: str) -> list[AuditRecord]:
+    def audit(self, dag_id: str, since: datetime) -> list[AuditRecord]:
         if not self.target.audit_group:  # a stack deployed before the audit trail
             return []
-        return CloudWatchAuditLog(self.target.logs, self.target.audit_group).read(dag_id)
+        return CloudWatchAuditLog(self.target.logs, self.target.audit_group).read(dag_id, since)

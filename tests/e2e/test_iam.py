@@ -625,6 +625,8 @@ def test_no_function_can_alter_or_forge_an_audit_record():
         Request("logs:DisassociateKmsKey", group),
         Request("logs:PutDataProtectionPolicy", group),
         Request("logs:PutSubscriptionFilter", group),
+        Request("logs:PutTransformer", group),  # (it would rewrite events as they are stored)
+        Request("logs:PutAccountPolicy", "*"),  # (an account-wide data protection policy would mask them)
     ]
     for principal in [*functions, STATE_MACHINES, "SchedulerRole"]:
         for request in altering:

@@ -78,12 +78,14 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only():
 
 
 def test_alarms_watch_the_metrics_the_code_emits():
+    from airstep.runtime.audit import NOT_WRITTEN_METRIC
     from airstep.runtime.deadline_alerts import MISSED_METRIC, NOT_ARMED_METRIC
     from airstep.runtime.run_tracker import STATUS_METRICS
 
     alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     watched = {a["MetricName"] for a in alarms if a["Namespace"] == "airstep"}
-    assert watched == {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors", MISSED_METRIC, NOT_ARMED_METRIC}
+    expected = {*STATUS_METRICS.values(), "DagImportErrors", "TaskRunnerErrors", MISSED_METRIC, NOT_ARMED_METRIC}
+    assert watched == expected | {NOT_WRITTEN_METRIC}
     queues = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms if a["Namespace"] == "AWS/SQS"}
     assert queues == {"FailedEventsQueue", "ScheduleDeadLetterQueue"}
 
@@ -231,3 +233,18 @@ def test_no_resource_depends_on_itself():
 
     for name in sorted(graph):
         visit(name, [])
+
+
+def test_every_function_and_the_readmes_queue_executor_keep_out_of_the_audit_trail():
+    """Each function's role has one of the audit trail's denials (test_iam proves what they deny), and
+    so does the queue executor the README shows how to add: AWSLambdaBasicExecutionRole would
+    otherwise let its task code write to the audit log group."""
+    guards = {"AuditTrailUntouchablePolicy", "AuditTrailAppendOnlyPolicy"}
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("ExecuteTaskWarehouseFunction:", 1)[1].split("```", 1)[0]
+    assert "- !Ref AuditTrailUntouchablePolicy" in example
+    for name, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            named = {p["Ref"] for p in resource["Properties"].get("Policies", []) if isinstance(p, dict) and "Ref" in p}
+            wanted = "AuditTrailAppendOnlyPolicy" if name == "CompileDagsFunction" else "AuditTrailUntouchablePolicy"
+            assert named & guards == {wanted}, name

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,6 +24,7 @@ from airstep.secrets_masker import MASK, is_sensitive, redact
 from airstep.states import RunType
 
 AUDIT_LOG_GROUP_ENV = "AIRSTEP_AUDIT_LOG_GROUP"
+NOT_WRITTEN_METRIC = "AuditRecordsNotWritten"  # a deploy whose audit record could not be written (alarmed on)
 MAX_EVENT_BYTES = 200_000  # CloudWatch Logs takes events of up to 256 KB (with 26 bytes of overhead)
 
 
@@ -131,7 +133,7 @@ class FileAuditLog:
         if not self.path.exists():
             return []
         lines = self.path.read_text(encoding="utf-8").splitlines()
-        return _chosen((AuditRecord.from_json(line) for line in lines if line.strip()), dag_id, since)
+        return _chosen(_parsed(lines), dag_id, since)
 
 
 class CloudWatchAuditLog:
@@ -147,9 +149,10 @@ class CloudWatchAuditLog:
         from botocore.exceptions import ClientError
 
         stream = f"{self.writer}/{record.at[:10].replace('-', '/')}"
-        event = {"timestamp": _millis(record.at), "message": record.to_json()}
+        # stamped now: CloudWatch Logs drops (without an error) events over 14 days old or 2 hours ahead
+        event = {"timestamp": int(time.time() * 1000), "message": record.to_json()}
         try:
-            self.logs.put_log_events(logGroupName=self.group, logStreamName=stream, logEvents=[event])
+            response = self.logs.put_log_events(logGroupName=self.group, logStreamName=stream, logEvents=[event])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
@@ -158,7 +161,9 @@ class CloudWatchAuditLog:
             except ClientError as created:  # another writer created it meanwhile
                 if created.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
                     raise
-            self.logs.put_log_events(logGroupName=self.group, logStreamName=stream, logEvents=[event])
+            response = self.logs.put_log_events(logGroupName=self.group, logStreamName=stream, logEvents=[event])
+        if response.get("rejectedLogEventsInfo"):
+            raise RuntimeError(f"CloudWatch Logs rejected the audit record: {response['rejectedLogEventsInfo']}")
 
     def read(self, dag_id: str | None = None, since: datetime | None = None) -> list[AuditRecord]:
         request: dict[str, Any] = {"logGroupName": self.group}
@@ -170,11 +175,16 @@ class CloudWatchAuditLog:
 
     def _messages(self, request: dict[str, Any]) -> Iterator[AuditRecord]:
         for page in self.logs.get_paginator("filter_log_events").paginate(**request):
-            for event in page.get("events", []):
-                try:
-                    yield AuditRecord.from_json(event["message"])
-                except (ValueError, KeyError):  # not an audit record: written by someone else
-                    continue
+            yield from _parsed(event["message"] for event in page.get("events", []))
+
+
+def _parsed(lines: Iterable[str]) -> Iterator[AuditRecord]:
+    """The audit records among `lines` (a line cut short, or not an audit record, is passed over)."""
+    for line in lines:
+        try:
+            yield AuditRecord.from_json(line)
+        except (ValueError, KeyError, TypeError):
+            continue
 
 
 def _chosen(records: Iterator[AuditRecord], dag_id: str | None, since: datetime | None) -> list[AuditRecord]:
@@ -184,7 +194,3 @@ def _chosen(records: Iterator[AuditRecord], dag_id: str | None, since: datetime 
 
 def _moment(at: str) -> datetime:
     return datetime.fromisoformat(at)
-
-
-def _millis(at: str) -> int:
-    return int(_moment(at).timestamp() * 1000)

@@ -68,13 +68,16 @@ class ImportErrorRecord:
 @dataclass(frozen=True, slots=True)
 class FileRecord:
     """A DAG file as last parsed: the key of what it was parsed from (its version, its imports',
-    the bundle's data files), its DAGs, the bundle modules it imported, and whether it failed."""
+    the bundle's data files), its DAGs, the bundle modules it imported, whether it failed, and the
+    S3 version parsed and what became of it (deployed, import_error, refused: the audit trail's)."""
 
     file: str
     parse_key: str
     dag_ids: list[str]
     imports: list[str]
     failed: bool = False
+    version_id: str | None = None
+    outcome: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
