@@ -17,6 +17,15 @@ from helpers import load_model
 CONCURRENT_RUNS = 24  # runs in flight at once: most of a run's time is retry waits
 GATED_SUFFIX = "__gated"
 PLANS = ("series-parallel", "gated")
+# The gated plan (a gate before every task) runs every GATED_SHARE-th recorded DAG: gates are one
+# mechanism whatever the DAG, and its 524 runs took seven minutes of a CI core (the plain plan runs all).
+GATED_SHARE = 4
+
+
+def planned(plan: str, specs: list[DagSpec]) -> list[DagSpec]:
+    """The recorded DAGs the plan runs: all of them, or for the gated plan every GATED_SHARE-th."""
+    ordered = sorted(specs, key=lambda spec: spec.dag_id)
+    return ordered if plan != "gated" else ordered[::GATED_SHARE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,7 @@ class BackgroundPlans:
         if self._pool is not None:
             return
         self._pool = ProcessPoolExecutor(max_workers=len(PLANS), mp_context=multiprocessing.get_context("spawn"))
-        self._futures = {plan: self._pool.submit(run_specs, specs, plan == "gated") for plan in PLANS}
+        self._futures = {plan: self._pool.submit(run_specs, planned(plan, specs), plan == "gated") for plan in PLANS}
 
     def results(self, specs: list[DagSpec]) -> dict[str, dict[str, Outcome]]:
         self.start(specs)

@@ -1,6 +1,7 @@
 """airstep against Airflow 3.3, DAG by DAG: every recorded DAG, run on the local engine compiled as
-usual and again with every task behind a gate, must end with Airflow's run state and every task's
-state and try number (airflow_outcomes.jsonl, recorded by record_airflow.py from dag.test())."""
+usual (and a quarter of them again with every task behind a gate), must end with Airflow's run state
+and every task's state and try number (airflow_outcomes.jsonl, recorded by record_airflow.py from
+dag.test())."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from airstep.loader import load_dag_file
 from airstep.trigger_rule import TriggerRule
-from conformance.airstep_runs import PLANS, Outcome, run_plans
+from conformance.airstep_runs import PLANS, Outcome, planned, run_plans
 from conformance.dag_specs import DagSpec
 from conformance.recorded import AIRFLOW, AIRFLOW_FILES, FILE_RECORDS, RECORDS, SPECS
 
@@ -24,8 +25,9 @@ def test_the_fixture_holds_at_least_500_recorded_dags():
     assert len([r for r in RECORDS if r["name"] is None]) >= 500
 
 
-@pytest.mark.parametrize("plan", PLANS)
-@pytest.mark.parametrize("dag_id", sorted(SPECS))
+@pytest.mark.parametrize(
+    ("plan", "dag_id"), [(plan, spec.dag_id) for plan in PLANS for spec in planned(plan, list(SPECS.values()))]
+)
 def test_airstep_agrees_with_airflow(airstep, plan, dag_id):
     got = airstep[plan][dag_id]
     want = AIRFLOW[dag_id]
