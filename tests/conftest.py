@@ -42,22 +42,27 @@ def run_file(engine: LocalEngine):
 
 
 RANDOM_CONFORMANCE = "tests/conformance/test_conformance.py::test_airstep_agrees_with_airflow"
+AIRFLOW_FILE_RUNS = "tests/conformance/test_airflow_files.py::test_the_file_runs_unmodified_and_ends_as_in_airflow"
+IN_THE_BACKGROUND = (RANDOM_CONFORMANCE, AIRFLOW_FILE_RUNS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The random conformance DAGs run in two background processes while the other tests run here:
-    their checks come last, by when their runs are mostly done."""
-    items.sort(key=lambda item: item.nodeid.startswith(RANDOM_CONFORMANCE))
+    """The random conformance DAGs and the Airflow files run in background processes while the other
+    tests run here: their checks come last, by when their runs are mostly done."""
+    items.sort(key=lambda item: item.nodeid.startswith(IN_THE_BACKGROUND))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
-    if any(item.nodeid.startswith(RANDOM_CONFORMANCE) for item in session.items):
-        from conformance.airstep_runs import BACKGROUND
-        from conformance.recorded import SPECS
+    from conformance.airflow_file_runs import run_files
+    from conformance.airstep_runs import BACKGROUND, FILES_JOB, start_plans
+    from conformance.recorded import FILE_RECORDS, SPECS
 
-        BACKGROUND.start(list(SPECS.values()))
+    if any(item.nodeid.startswith(RANDOM_CONFORMANCE) for item in session.items):
+        start_plans(list(SPECS.values()))
+    if any(item.nodeid.startswith(AIRFLOW_FILE_RUNS) for item in session.items):
+        BACKGROUND.submit(FILES_JOB, run_files, FILE_RECORDS)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

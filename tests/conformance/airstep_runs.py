@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from airstep.runtime.store import RunKey
 from airstep_local.engine import LocalEngine, RunRequest
@@ -68,23 +70,25 @@ def run_specs(specs: list[DagSpec], gate_every_task: bool = False) -> dict[str, 
     return outcomes
 
 
-class BackgroundPlans:
-    """`run_specs` for both plans, each in its own process (the engine is CPU-bound in one), started
-    as soon as the test session knows it needs them, so that they overlap the other tests."""
+class Background:
+    """Work the tests need, each job in a process of its own (the engine is CPU-bound in one), started
+    as soon as the test session knows it needs it, so that it overlaps the other tests."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
-        self._futures: dict[str, Future[dict[str, Outcome]]] = {}
+        self._futures: dict[str, Future[Any]] = {}
 
-    def start(self, specs: list[DagSpec]) -> None:
-        if self._pool is not None:
+    def submit(self, name: str, job: Callable[..., Any], *args: Any) -> None:
+        if name in self._futures:
             return
-        self._pool = ProcessPoolExecutor(max_workers=len(PLANS), mp_context=multiprocessing.get_context("spawn"))
-        self._futures = {plan: self._pool.submit(run_specs, planned(plan, specs), plan == "gated") for plan in PLANS}
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=JOBS, mp_context=multiprocessing.get_context("spawn"))
+        self._futures[name] = self._pool.submit(job, *args)
 
-    def results(self, specs: list[DagSpec]) -> dict[str, dict[str, Outcome]]:
-        self.start(specs)
-        return {plan: future.result() for plan, future in self._futures.items()}
+    def result(self, name: str, job: Callable[..., Any], *args: Any) -> Any:
+        """The job's result (started now, if it was not started before)."""
+        self.submit(name, job, *args)
+        return self._futures[name].result()
 
     def stop(self) -> None:
         if self._pool is not None:
@@ -92,9 +96,16 @@ class BackgroundPlans:
             self._pool = None
 
 
-BACKGROUND = BackgroundPlans()
+BACKGROUND = Background()
+JOBS = 3  # the two plans, and the Airflow files (conformance.airflow_file_runs)
+FILES_JOB = "airflow-files"
+
+
+def start_plans(specs: list[DagSpec]) -> None:
+    for plan in PLANS:
+        BACKGROUND.submit(plan, run_specs, planned(plan, specs), plan == "gated")
 
 
 def run_plans(specs: list[DagSpec]) -> dict[str, dict[str, Outcome]]:
     """`run_specs` for both plans (those already started in the background, if any)."""
-    return BACKGROUND.results(specs)
+    return {plan: BACKGROUND.result(plan, run_specs, planned(plan, specs), plan == "gated") for plan in PLANS}
