@@ -60,12 +60,11 @@ def record_change(
 def _writer(target: Target | None) -> tuple[AuditLog, str]:
     if target is None or target.stack is None:
         return FileAuditLog(LOCAL_AUDIT), local_principal()
-    if not target.audit_group:
-        raise UserError([f"--stack {target.stack}: no {AUDIT_GROUP_OUTPUT} output; update the stack (sam deploy)"])
     import boto3
 
+    group = _audit_group(target.stack, target.audit_group)
     identity = boto3.client("sts", region_name=target.region).get_caller_identity()
-    return CloudWatchAuditLog(target.logs, target.audit_group), str(identity["Arn"])
+    return CloudWatchAuditLog(target.logs, group), str(identity["Arn"])
 
 
 def audit_log(stack: str | None, region: str | None) -> AuditLog:
@@ -74,10 +73,15 @@ def audit_log(stack: str | None, region: str | None) -> AuditLog:
         return FileAuditLog(LOCAL_AUDIT)
     import boto3
 
-    group = stack_outputs(stack, region).get(AUDIT_GROUP_OUTPUT)
-    if group is None:
-        raise UserError([f"--stack {stack}: no {AUDIT_GROUP_OUTPUT} output; update the stack (sam deploy)"])
+    group = _audit_group(stack, stack_outputs(stack, region).get(AUDIT_GROUP_OUTPUT))
     return CloudWatchAuditLog(boto3.client("logs", region_name=region), group)
+
+
+def _audit_group(stack: str, group: str | None) -> str:
+    """The stack's audit log group; UserError if the stack predates the audit trail."""
+    if not group:
+        raise UserError([f"--stack {stack}: no {AUDIT_GROUP_OUTPUT} output; update the stack (sam deploy)"])
+    return group
 
 
 def parse_since(text: str | None, now_at: datetime | None = None) -> datetime | None:

@@ -222,7 +222,7 @@ class Deployer:
         if known is not None and version in (None, known.version_id):  # an earlier event's reconcile took it
             return known.outcome or (IMPORT_ERROR if known.failed else DEPLOYED), list(known.dag_ids)
         if found is not None or known is not None:  # a newer version was taken instead
-            return SUPERSEDED, list((known or FileRecord(uri, "", [], [])).dag_ids)
+            return SUPERSEDED, list(known.dag_ids) if known else []
         return NOT_A_DAG_FILE, []  # (or deleted before any reconcile saw it)
 
     def reconcile(self, bucket: str) -> list[dict[str, Any]]:
@@ -263,10 +263,10 @@ class Deployer:
                 f"the DAG bundle (everything under {self.settings.dag_prefix}) is {len(bundle.data):,} bytes "
                 f"compressed, over the {MAX_BUNDLE_BYTES:,} bytes it may be; keep data files elsewhere"
             )
-            return self._import_errors(uri, version, [DagLoadError(uri, 0, message)], known, bundle, [], REFUSED)
+            return self._import_errors(path, version, [DagLoadError(uri, 0, message)], known, bundle, [], REFUSED)
         parsed = self.parser(ParseRequest(bundle.data, path, uri))
         if parsed.errors:
-            return self._import_errors(uri, version, parsed.errors, known, bundle, parsed.imports)
+            return self._import_errors(path, version, parsed.errors, known, bundle, parsed.imports)
         problems: list[DagLoadError] = []
         refused = False  # a problem Airflow would not have: a limit or a resource of this platform
         plans: list[tuple[DagModel, CompiledDag]] = []
@@ -303,7 +303,7 @@ class Deployer:
             plans.append((model, compiled))
         if problems:
             outcome = REFUSED if refused else IMPORT_ERROR
-            return self._import_errors(uri, version, problems, known, bundle, parsed.imports, outcome)
+            return self._import_errors(path, version, problems, known, bundle, parsed.imports, outcome)
         for model, _ in plans:  # the task runner reads the model, never the DAG file
             self.s3.put_object(Bucket=bundle.snapshot.bucket, Key=model.storage_key(), Body=model.to_json().encode())
         deployed = [self._deploy_dag(model, compiled, source) for model, compiled in plans]
@@ -496,7 +496,7 @@ class Deployer:
 
     def _import_errors(
         self,
-        uri: str,
+        path: str,
         version: str,
         errors: list[DagLoadError],
         known: FileRecord | None,
@@ -507,11 +507,12 @@ class Deployer:
         """Record why the file failed (`outcome`: it would not load, or it loaded and the platform
         refused it); its DAGs' previous versions keep running. A failed file is parsed again whenever
         the bundle changes (a missing helper may have arrived)."""
+        uri = bundle.snapshot.uri(path)
         problems = [{"line": e.line, "message": e.message} for e in errors]
         self.store.put_import_error(ImportErrorRecord(uri, version, problems, datetime.now(UTC).isoformat()))
         dag_ids = known.dag_ids if known else []
         key = f"{bundle.snapshot.bundle_id}:failed"
-        version_id = bundle.snapshot.versions.get(uri[len(bundle.snapshot.uri("")) :])
+        version_id = bundle.snapshot.versions.get(path)
         self.store.put_file(FileRecord(uri, key, dag_ids, imports, True, version_id, outcome))
         metrics.add_metric(name="DagImportErrors", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
