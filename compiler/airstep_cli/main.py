@@ -230,11 +230,26 @@ def run(
         bool,
         typer.Option("--with-consumers", help="then run the DAGs (of the file's folder) that its asset events trigger"),
     ] = False,
+    functions: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lambda", help="NAME=FILE.py:FUNCTION: run this handler here when the DAG invokes Lambda function NAME"
+        ),
+    ] = None,
 ) -> None:
     """Compile a DAG and run the compiled state machine here (moto), tasks by the real task runner."""
     try:
         results = run_and_report(
-            dag_file, dag_id, logical_date, conf, as_json, fast_retries, verbose, secrets_file, with_consumers
+            dag_file,
+            dag_id,
+            logical_date,
+            conf,
+            as_json,
+            fast_retries,
+            verbose,
+            secrets_file,
+            with_consumers,
+            functions or [],
         )
     except UserError as exc:
         fail(exc.lines)
@@ -487,10 +502,11 @@ def run_and_report(
     verbose: bool = False,
     secrets_file: Path | None = None,
     with_consumers: bool = False,
+    functions: list[str] | None = None,
 ) -> list[Any]:
     """`airstep run` without the exit: run the DAG locally (and, `with_consumers`, the runs its asset
     events trigger), print the outcomes, return the RunResults. Raises UserError for a broken file
-    or bad options."""
+    or bad options; `functions`: `--lambda` handlers of the Lambda functions the DAG invokes."""
     loaded, models = load_one(dag_file, dag_id)
     model = the_only_dag(dag_file, models)
     options = run_options(logical_date, conf, fast_retries)
@@ -500,6 +516,12 @@ def run_and_report(
         raise UserError([f"{dag_file}: DAG {model.dag_id!r}: {exc} (no run started)"]) from None
     connections, variables = read_secrets(secrets_file) if secrets_file else ({}, {})
     from airstep_local.engine import LocalEngine, RunRequest  # moto is heavy: import it only to run
+    from airstep_local.services import FunctionSpecError, local_function
+
+    try:
+        handlers = dict(local_function(spec) for spec in functions or [])
+    except FunctionSpecError as exc:
+        raise UserError([str(exc)]) from None
 
     # the folder's DAGs scheduled on assets hear of this run's asset events (as a deploy registers them),
     # and those its TriggerDagRunOperators may trigger are deployed here
@@ -508,7 +530,7 @@ def run_and_report(
     try:
         with (
             metrics_off(),
-            LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE) as engine,
+            LocalEngine(log_level="INFO" if verbose else "ERROR", state_file=LOCAL_STATE, functions=handlers) as engine,
             redirect_stdout(sys.stderr),
         ):
             engine.seed_secrets(connections, variables)

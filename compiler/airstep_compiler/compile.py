@@ -15,7 +15,7 @@ from typing import Any
 from airstep import contract
 from airstep.contract import DagRef, MapStateNames, failed_state
 from airstep.model import DagModel, SensorPolicy, TaskModel
-from airstep.states import RunState
+from airstep.states import RunState, TaskState
 from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
 from airstep_compiler.plan import Block, Sequence, Step, build_plan, group_model, with_groups_as_tasks
 from airstep_compiler.states import (
@@ -32,6 +32,7 @@ from airstep_compiler.states import (
     PassState,
     PresentAndTrueRule,
     Retrier,
+    ServiceTask,
     State,
     SucceedState,
     WaitState,
@@ -395,7 +396,7 @@ class _Emitter:
     def _plain(self, task: TaskModel) -> bool:
         """A task whose step is one run state (a Map item can be): not mapped, not a sensor's loop,
         not waiting for pool slots first."""
-        return not task.mapped and task.sensor is None and not self._pooled(task)
+        return not task.mapped and task.sensor is None and task.integration is None and not self._pooled(task)
 
     def _pooled(self, task: TaskModel) -> bool:
         """Whether the task's instances take slots before they run: of its pool, or of their run
@@ -516,6 +517,17 @@ class _Emitter:
                 file=self.source.file,
                 line=task.line,
             )
+        if task.integration is not None:
+            if task.mapped:
+                raise CompileError(
+                    f"task {task.task_id!r}: a mapped {task.integration.operator} (or one in a mapped task group) "
+                    "is not supported by airstep yet",
+                    limit="mapped-integration",
+                    file=self.source.file,
+                    line=task.line,
+                )
+            self._emit_integration(task, run, states, next_name, signal)
+            return entry
         if expands:
             self._emit_mapped(task, run, states, next_name, signal)
             return entry
@@ -541,6 +553,54 @@ class _Emitter:
         self.put(states, run, run_state, runs_code=True)
         self._put_failed(states, failed, task.task_id, signal, next_name)
         return entry
+
+    def _emit_integration(
+        self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]
+    ) -> None:
+        """A task that an AWS operator runs as a service integration: its try is the one branch of a
+        Parallel state, so the task's Retry runs the whole try again (the run step: trigger rule, the
+        try's start, its templated fields rendered; the call; the record step: the try's end with the
+        call's result or error). No Lambda of ours runs while the service works."""
+        integration = task.integration
+        assert integration is not None
+        begin, begun, call, record = (
+            run + suffix
+            for suffix in (contract.BEGIN_SUFFIX, contract.BEGUN_SUFFIX, contract.CALL_SUFFIX, contract.RECORD_SUFFIX)
+        )
+        function = self.options.function_name
+        branch: dict[str, State] = {}
+        run_step = LambdaTask(
+            function,
+            contract.run_payload(task.task_id, signal),
+            begun,
+            LAMBDA_MAX_TIMEOUT_SECONDS,
+            result_selector=contract.BEGUN_SELECTOR,
+            result_path=contract.BEGUN_PATH,
+        )
+        self.put(branch, begin, run_step, runs_code=integration.prepare)
+        started = ChoiceRule(contract.BEGUN_STATE_PATH, call, string_equals=TaskState.RUNNING.value)
+        self.put(branch, begun, ChoiceState((started,), default=contract.end_state(begun)))
+        self.put(branch, contract.end_state(begun), PassState(None), runs=0)
+        rendered = dict(contract.rendered_parameter(name) for name in integration.rendered)
+        service = ServiceTask(
+            integration.resource,
+            {**integration.parameters, **rendered},
+            next=record,
+            catch_next=record,
+            result_path=contract.CALL_RESULT_PATH if integration.push else None,
+            error_path=contract.CALL_ERROR_PATH,
+            result_selector=integration.result if integration.push else None,
+            timeout_seconds=math.ceil(task.execution_timeout) if task.execution_timeout else None,
+        )
+        self.put(branch, call, service)
+        end_call = LambdaTask(
+            function, contract.end_call_payload(task.task_id, signal), None, LAMBDA_MAX_TIMEOUT_SECONDS
+        )
+        self.put(branch, record, end_call)
+        failed = contract.failed_state(run)
+        try_state = ParallelState((Branch(begin, branch),), next_name, self._retriers(task), failed)
+        self.put(states, run, try_state)
+        self._put_failed(states, failed, task.task_id, signal, next_name)
 
     def _put_failed(
         self, states: dict[str, State], failed: str, task_id: str, signal: list[str], next_name: str | None

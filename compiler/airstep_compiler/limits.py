@@ -12,8 +12,19 @@ STATE_NAME_CHARS = 80  # Step Functions' limit on state names
 STATE_MACHINE_NAME_CHARS = 80  # ... and on state machine names
 
 # History events a state adds each time a run enters it (entered/scheduled/started/succeeded/exited...);
-# "Wait" is a task waiting for its token.
-_EVENTS = {"Task": 5, "Wait": 6, "Sleep": 2, "Pass": 2, "Parallel": 4, "Map": 4, "Choice": 2, "Succeed": 2, "Fail": 2}
+# "Wait" is a task waiting for its token, "Call" a service integration's Task state.
+_EVENTS = {
+    "Task": 5,
+    "Call": 5,
+    "Wait": 6,
+    "Sleep": 2,
+    "Pass": 2,
+    "Parallel": 4,
+    "Map": 4,
+    "Choice": 2,
+    "Succeed": 2,
+    "Fail": 2,
+}
 _EVENTS_PER_MAP_ITEM = 2  # MapIterationStarted, MapIterationSucceeded
 _EXECUTION_EVENTS = 2  # ExecutionStarted, ExecutionSucceeded/Failed
 _EVENTS_PER_RETRY = 3  # TaskScheduled, TaskStarted, TaskFailed

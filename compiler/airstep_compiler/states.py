@@ -109,6 +109,33 @@ class LambdaTask:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceTask:
+    """A Task state calling an AWS service through a Step Functions integration (no Lambda of ours):
+    its result (selected) at `result_path`, every error caught into `catch_next` at `error_path`."""
+
+    resource: str
+    parameters: dict[str, Any]
+    next: str
+    catch_next: str
+    result_path: str | None
+    error_path: str
+    result_selector: dict[str, str] | None = None
+    timeout_seconds: int | None = None
+
+    kind = "Call"
+
+    def to_asl(self) -> State:
+        state: State = {"Type": "Task", "Resource": self.resource, "Parameters": self.parameters}
+        if self.timeout_seconds is not None:
+            state["TimeoutSeconds"] = self.timeout_seconds
+        if self.result_selector:
+            state["ResultSelector"] = self.result_selector
+        state["ResultPath"] = self.result_path
+        state["Catch"] = [{"ErrorEquals": [STATES_ALL], "ResultPath": self.error_path, "Next": self.catch_next}]
+        return _linked(state, self.next)
+
+
+@dataclass(frozen=True, slots=True)
 class PassState:
     """A Pass state: sets `parameters` (templated), or puts `result` at `result_path`, or does nothing."""
 
@@ -231,13 +258,22 @@ class Branch:
 
 @dataclass(frozen=True, slots=True)
 class ParallelState:
+    """A Parallel state (its output dropped); with `retriers` and `catch_next`, one whose single
+    branch is a task's try: the branch runs again for each retry, and a last failure is caught."""
+
     branches: tuple[Branch, ...]
     next: str | None
+    retriers: tuple[Retrier, ...] = ()
+    catch_next: str | None = None
 
     kind = "Parallel"
 
     def to_asl(self) -> State:
         state: State = {"Type": "Parallel", "Branches": [b.to_asl() for b in self.branches], "ResultPath": None}
+        if self.retriers:
+            state["Retry"] = [r.to_asl() for r in self.retriers]
+        if self.catch_next is not None:
+            state["Catch"] = _catch_all(self.catch_next)
         return _linked(state, self.next)
 
 

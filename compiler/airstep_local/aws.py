@@ -188,7 +188,10 @@ class LocalSession(boto3.Session):
     def _invoke(self, params: dict[str, Any], model: Any = None, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         function = unquote(params["url_path"].split("/functions/")[1].split("/")[0])
         function_name = function.split(":function:")[-1].split(":")[0]
-        handler = self.handler(function_name)
+        try:
+            handler = self.handler(function_name)
+        except LookupError:  # as Lambda answers for a function that does not exist
+            return _not_found(function_name)
         event = json.loads(params["body"] or b"{}")
         fault = self.faults.before_invoke(function_name, event) if self.faults else None
         if fault:  # refused by the Lambda service: the function never runs
@@ -224,6 +227,18 @@ class LocalSession(boto3.Session):
             current_function.reset(entered)
         parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
         return AWSResponse("https://lambda.local", 200, {}, None), parsed
+
+
+def _not_found(function_name: str) -> tuple[AWSResponse, dict[str, Any]]:
+    message = (
+        f"Function not found: {function_name} (a local run calls a Lambda function of yours only when "
+        f"`airstep run --lambda {function_name}=FILE.py:FUNCTION` gives its handler)"
+    )
+    error = {
+        "Error": {"Code": "ResourceNotFoundException", "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": 404, "RequestId": "local"},
+    }
+    return AWSResponse("https://lambda.local", 404, {}, None), error
 
 
 _INTERPRETER = "moto.stepfunctions.parser.asl.parse.asl_parser"

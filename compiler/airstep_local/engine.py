@@ -72,6 +72,7 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 from airstep_compiler.deploy import dag_record
 from airstep_compiler.deploy import lambda_handler as compile_dags
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS, Limits
+from airstep_local import services
 from airstep_local.aws import BackendHistories, LocalSession, speed_up_moto
 
 REGION = "us-east-1"
@@ -183,10 +184,12 @@ class LocalEngine:
         state_file: Path | None = None,
         load_state: bool = False,
         names: LocalNames = DEFAULT_NAMES,
+        functions: dict[str, services.Handler] | None = None,
     ) -> None:
         """`state_file` keeps local metadata between processes: every run adds its records to it, and
         `airstep runs` / `dags` load it (`load_state`) to query it with the same store code."""
         self.names = names
+        self._functions = dict(functions or {})  # Lambda functions of the user's that its DAGs call, by name
         self._log_level = log_level
         self._state_file = state_file
         self._load = load_state
@@ -241,6 +244,7 @@ class LocalEngine:
             self.names.track_runs: run_tracker.lambda_handler,
             self.names.reconcile_runs: run_reconciler.lambda_handler,
             self.names.asset_events: asset_events.lambda_handler,
+            **self._functions,
         }
         self._saved_sink = task_logs.configure(task_logs.FileSink(self.logs_dir))
         self.session = LocalSession(handlers, region_name=REGION)
@@ -458,6 +462,7 @@ class LocalEngine:
         if check_conf:  # a bad conf writes nothing
             model.resolve_params(request.run.conf if request.run else request.conf)
         compiled = compile_dag(model, source, options)
+        services.provide(model, REGION)
         self.s3.put_object(Bucket=self.names.bucket, Key=model.storage_key(), Body=model.to_json().encode())
         if model.dag_id in self._triggerable:  # deployed already, for the runs others trigger: keep it
             machine = self._triggerable[model.dag_id][1]
@@ -755,6 +760,8 @@ class _Watcher:
                 self.on_progress(label, TaskState.RUNNING, 0)
             return
         outcome = TaskOutcome.from_dict(result)
+        if outcome is not None and outcome.call is not None:  # an AWS call begins: "running" was said
+            return
         if outcome is not None:
             if outcome.state is TaskState.SKIPPED:
                 self.reported.add(outcome.label)

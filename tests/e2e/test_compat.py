@@ -40,7 +40,7 @@ def test_compat_names_each_unsupported_feature_and_exits_1(tmp_path):
     where = str(tmp_path / "lacks.py")
     assert proc.stdout.splitlines() == [
         f"{where}:2: `airflow.sdk.AssetAlias` is not supported by airstep",
-        f"{where}:3: `airflow.providers.amazon` is not supported by airstep",
+        f"{where}:3: `airflow.providers.amazon.aws.operators.athena` is not supported by airstep",
         f"{where}:7: `task.virtualenv` is not supported by airstep",
         f"{where}:14: `BashOperator(depends_on_past=...)` is not supported by airstep",
         f"{where}:18: the context key `task_state_store` is not supported by airstep",

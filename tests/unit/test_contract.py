@@ -111,11 +111,44 @@ def test_compiled_payloads_are_what_the_runner_reads():
             assert parsed.dag == dag and parsed.run == run
             assert parsed.action is Action.FINALIZE or parsed.task_id in model.task_map
             seen[parsed.action] = seen.get(parsed.action, 0) + 1
-    elsewhere = {Action.EXPAND, Action.SIGNAL, Action.TIME_OUT, Action.ACQUIRE, Action.ARM, Action.DECIDE_DEADLINE}
+    elsewhere = {
+        Action.EXPAND,
+        Action.SIGNAL,
+        Action.TIME_OUT,
+        Action.ACQUIRE,
+        Action.ARM,
+        Action.DECIDE_DEADLINE,
+        Action.END_CALL,
+    }
     assert set(seen) == set(Action) - elsewhere  # a mapped task's, a pooled task's, deadlines': below
     function, event = time_out_event(compiled.definition, "arn:execution", run.to_input())
     parsed = Payload.from_event(event)  # the run tracker's, for a run past its dagrun_timeout
     assert (function, parsed.action, parsed.dag, parsed.run) == (_options(2).function_name, Action.TIME_OUT, dag, run)
+
+
+def test_a_service_integrations_payloads_and_outcome_are_what_each_side_reads():
+    """A service integration's try: the run step's outcome gives the call its rendered parameters
+    where the call state reads them; the record step reads the call's result or caught error."""
+    model, _ = load_model(ROOT / "examples" / "dags" / "aws_calls.py")
+    run = DagRun("aws_calls", "manual__x", RunType.MANUAL, None, None, None, {})
+    dag = DagRef(model.dag_id, "/dags/a.py", "v1", "s3://b/m.json")
+    compiled = compile_dag(model, DagSource(dag.file, dag.version), _options(100))
+    branch = compiled.definition["States"]["notify"]["Branches"][0]["States"]
+    outcome = TaskOutcome("notify", TaskState.RUNNING, 1, call={"Message": "rendered"}).to_dict()
+    state_data = {"dag": dag.to_dict(), "run": run.to_input(), "begun": {"outcome": outcome}}
+    (choice,) = branch["notify@begun"]["Choices"]
+    assert _resolve({"state.$": choice["Variable"]}, state_data)["state"] == choice["StringEquals"]
+    assert _resolve(branch["notify@call"]["Parameters"], state_data)["Message"] == "rendered"
+    for caught in (
+        {"call_result": {"MessageId": "m"}},
+        {"call_error": {"Error": "SNS.NotFoundException", "Cause": ""}},
+    ):
+        parsed = Payload.from_event(
+            _resolve(branch["notify@record"]["Parameters"]["Payload"], {**state_data, **caught})
+        )
+        assert (parsed.action, parsed.task_id, parsed.dag, parsed.run) == (Action.END_CALL, "notify", dag, run)
+        assert (parsed.call_result, parsed.call_error) == (caught.get("call_result"), caught.get("call_error"))
+    assert TaskOutcome.from_dict(outcome) == TaskOutcome("notify", TaskState.RUNNING, 1, call={"Message": "rendered"})
 
 
 def test_a_mapped_tasks_payloads_are_what_the_runner_reads():
@@ -217,9 +250,10 @@ def _options(map_min: int):
 
 
 def _lambda_payloads(states: dict) -> list[dict]:
+    """The payloads of the states that invoke the task runner (not a service integration's call)."""
     found = []
     for state in states.values():
-        if state["Type"] == "Task":
+        if state["Type"] == "Task" and state["Parameters"].get("FunctionName") == _options(0).function_name:
             found.append(state["Parameters"]["Payload"])
         for branch in state.get("Branches", []):
             found.extend(_lambda_payloads(branch["States"]))

@@ -11,6 +11,7 @@ also `"item"`, after a caught error also `"error"`), is passed whole to the runn
     {"action": "gate", "task_id", "wait_for", "token", "ctx"}   hold a task until its gate opens
     {"action": "fail", "task_id", "signal", "ctx"}      record a try the runner could not report
     {"action": "finalize", "ctx"}                       decide the run's state from its leaves
+    {"action": "end_call", "task_id", "ctx"}            end a service integration's try (ctx: its call's result)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Action(StrEnum):
     ACQUIRE = "acquire"  # take a pooled task's slots, or wait for them (a task token; nothing runs)
     ARM = "arm"  # the run's first step: arm its deadline alerts (a one-off schedule each)
     DECIDE_DEADLINE = "decide_deadline"  # a deadline's schedule fired: a miss, unless the run succeeded by then
+    END_CALL = "end_call"  # a service integration's call has ended: end the try with its result or error
 
 
 ACTION = "action"
@@ -116,6 +118,33 @@ def expand_payload(task_id: str) -> dict[str, Any]:
 
 def signal_payload(task_id: str, signal: Sequence[str]) -> dict[str, Any]:
     return {ACTION: Action.SIGNAL, TASK_ID: task_id, SIGNAL: list(signal), **_CTX}
+
+
+def end_call_payload(task_id: str, signal: Sequence[str] = ()) -> dict[str, Any]:
+    """A service integration's record state payload: its call's result or error is in the state data."""
+    payload: dict[str, Any] = {ACTION: Action.END_CALL, TASK_ID: task_id, **_CTX}
+    if signal:
+        payload[SIGNAL] = list(signal)
+    return payload
+
+
+# A service integration's try, in the state data of its branch: the run step's outcome (`begun`: a
+# try began when its state is running; `call` holds the rendered parameters), then the call's
+# selected result or its caught {Error, Cause}.
+BEGUN = "begun"
+BEGUN_SELECTOR = {_ref("outcome"): _path("Payload")}
+CALL = "call"
+CALL_RESULT = "call_result"
+CALL_ERROR = "call_error"
+BEGUN_PATH = _path(BEGUN)
+BEGUN_STATE_PATH = _path(BEGUN, "outcome", "state")
+CALL_RESULT_PATH = _path(CALL_RESULT)
+CALL_ERROR_PATH = _path(CALL_ERROR)
+
+
+def rendered_parameter(name: str) -> tuple[str, str]:
+    """A call state's Parameters entry for a parameter the run step rendered."""
+    return _ref(name), _path(BEGUN, "outcome", CALL, name)
 
 
 def mapped_run_payload() -> dict[str, Any]:
@@ -287,6 +316,8 @@ class Payload:
     lap_pokes: int | None = None
     distributed: bool = False
     alert: int = -1  # a deadline's: which of the DAG's deadline alerts
+    call_result: Any = None  # a record step's: the call's selected result
+    call_error: dict[str, Any] | None = None  # ... or its caught {Error, Cause}
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -306,6 +337,8 @@ class Payload:
             lap_pokes=event.get(LAP_POKES),
             distributed=bool(event.get(DISTRIBUTED, False)),
             alert=int(event.get(ALERT, -1)),
+            call_result=ctx.get(CALL_RESULT),
+            call_error=ctx.get(CALL_ERROR),
         )
 
 
@@ -365,6 +398,7 @@ class TaskOutcome:
     bypass: dict[str, bool] | None = None
     map_index: int = -1
     poke: dict[str, Any] | None = None  # a sensor's: {done, wait (seconds until the next poke)}
+    call: dict[str, Any] | None = None  # a service integration's try began: its rendered parameters
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {TASK_ID: self.task_id, OUTCOME_STATE: self.state.value, "try_number": self.try_number}
@@ -374,6 +408,8 @@ class TaskOutcome:
             data[MAP_INDEX] = self.map_index
         if self.poke is not None:
             data[POKE] = self.poke
+        if self.call is not None:
+            data[CALL] = self.call
         return data
 
     @property
@@ -392,6 +428,7 @@ class TaskOutcome:
             data.get(BYPASS),
             data.get(MAP_INDEX, -1),
             data.get(POKE),
+            data.get(CALL),
         )
 
 
@@ -451,7 +488,19 @@ WAIT_SUFFIX = "@wait"
 POOL_SUFFIX = "@pool"  # a pooled task's acquire state
 FAILED_SUFFIX = "@failed"
 END_SUFFIX = "@end"
-HELPER_SUFFIXES = (WAIT_SUFFIX, FAILED_SUFFIX, FAILED_SUFFIX + END_SUFFIX)
+BEGIN_SUFFIX = "@begin"  # a service integration's run step (its try begins)
+BEGUN_SUFFIX = "@begun"  # Choice: call, unless the run step settled the task without a try
+CALL_SUFFIX = "@call"  # the service integration's Task state
+RECORD_SUFFIX = "@record"  # its try ends with the call's result or error
+HELPER_SUFFIXES = (
+    WAIT_SUFFIX,
+    FAILED_SUFFIX,
+    FAILED_SUFFIX + END_SUFFIX,
+    BEGIN_SUFFIX,
+    BEGUN_SUFFIX + END_SUFFIX,
+    CALL_SUFFIX,
+    RECORD_SUFFIX,
+)
 DAGRUN_START = "dagrun@start"
 DAGRUN_DEADLINES = "dagrun@deadlines"  # a DAG with deadline alerts: its runs arm them first
 DAGRUN_FINALIZE = "dagrun@finalize"

@@ -84,6 +84,34 @@ class TriggerPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Integration:
+    """An AWS operator compiled to a Step Functions service integration instead of task code: the
+    Task state's `resource` and static `parameters`; the parameter names whose values the try's
+    prepare step renders at run time (`rendered`: templated fields, upstream outputs); the
+    ResultSelector that keeps what the operator returns (`result`), and whether that value is
+    pushed as its XCom, as JSON text (`as_text`: Lambda's payload, a string in Airflow) or as is.
+    `prepare`: the prepare step calls the executor (to render, or for an on_execute_callback)."""
+
+    operator: str
+    resource: str
+    parameters: dict[str, Any]
+    rendered: tuple[str, ...] = ()
+    result: dict[str, str] = field(default_factory=dict)
+    push: bool = True
+    as_text: bool = False
+    prepare: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["rendered"] = list(self.rendered)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Integration:
+        return cls(**{**data, "rendered": tuple(data.get("rendered", ()))})
+
+
+@dataclass(frozen=True, slots=True)
 class DeadlinePolicy:
     """One of a DAG's deadline alerts: what it counts from (`reference`: queued_at, logical_date,
     fixed_datetime at `fixed` (ISO), or average_runtime over `max_runs`, needing `min_runs`), its
@@ -138,9 +166,11 @@ class TaskModel:
     trigger: TriggerPolicy | None = None  # a TriggerDagRunOperator
     # the callbacks it has for an outcome the task runner decides (a trigger's, a sensor's timeout)
     callbacks: tuple[str, ...] = ()
+    integration: Integration | None = None  # an AWS operator run as a service integration (no task code)
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
+        from airstep.sdk.operators.amazon.base import AwsOperator
         from airstep.sdk.operators.branch import SkipMixin
         from airstep.sdk.operators.trigger_dagrun import DEFAULT_WAIT_TIMEOUT, TriggerDagRunOperator
         from airstep.sdk.sensors import BaseSensorOperator
@@ -192,6 +222,7 @@ class TaskModel:
             outlets=tuple((asset.name, asset.uri) for asset in op.outlets),
             trigger=trigger,
             callbacks=tuple(name for name in OUTCOME_CALLBACK.values() if getattr(op, name)),
+            integration=op.integration() if isinstance(op, AwsOperator) else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,7 +234,8 @@ class TaskModel:
             del data["outlets"]
         data["trigger"] = self.trigger.to_dict() if self.trigger else None
         data["callbacks"] = list(self.callbacks)
-        for name in ("trigger", "callbacks"):  # most tasks: kept out of the model's JSON
+        data["integration"] = self.integration.to_dict() if self.integration else None
+        for name in ("trigger", "callbacks", "integration"):  # most tasks: kept out of the model's JSON
             if not data[name]:
                 del data[name]
         return data
@@ -220,6 +252,7 @@ class TaskModel:
                 "outlets": tuple(tuple(asset) for asset in data.get("outlets", ())),
                 "trigger": TriggerPolicy.from_dict(data["trigger"]) if data.get("trigger") else None,
                 "callbacks": tuple(data.get("callbacks", ())),
+                "integration": Integration.from_dict(data["integration"]) if data.get("integration") else None,
             }
         )
 

@@ -96,6 +96,13 @@ _TIME_SENSORS = {
     "weekday": {"DayOfWeekSensor": "airstep.sdk.time_sensors:DayOfWeekSensor"},
 }
 
+_AMAZON = "airstep.sdk.operators.amazon"
+_AMAZON_OPERATORS = {
+    "lambda_function": {"LambdaInvokeFunctionOperator": f"{_AMAZON}.lambda_function:LambdaInvokeFunctionOperator"},
+    "sns": {"SnsPublishOperator": f"{_AMAZON}.sns:SnsPublishOperator"},
+    "sqs": {"SqsPublishOperator": f"{_AMAZON}.sqs:SqsPublishOperator"},
+}
+
 SURFACE: dict[str, Names] = {
     # Airflow 3's authoring interface.
     "airflow.sdk": {
@@ -167,6 +174,7 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.operators.datetime": _DATETIME_BRANCH,
     "airflow.providers.standard.utils.weekday": _WEEKDAY,
     "airflow.providers.standard.utils.skipmixin": {"SkipMixin": "airstep.sdk.operators.branch:SkipMixin"},
+    **{f"airflow.providers.amazon.aws.operators.{module}": names for module, names in _AMAZON_OPERATORS.items()},
     "airflow.providers.common.compat.sdk": {
         **_BASE_OPERATOR,
         **_HOOK,

@@ -81,6 +81,7 @@ class TryRequest:
     measure: bool = False  # count a mapped task's instances instead of running a try
     external: dict[str, Any] | None = None  # an ExternalTaskSensor's poke: what the runner read (ExternalStates)
     earlier_tries: int = 0  # the instance's tries before it was last cleared: its retries count from there
+    prepare_call: bool = False  # a service integration's try: render its call's parameters, run no code
 
     @property
     def log_key(self) -> task_logs.TryKey:
@@ -99,6 +100,7 @@ class TryRequest:
             "measure": self.measure,
             "external": self.external,
             **({"earlier_tries": self.earlier_tries} if self.earlier_tries else {}),
+            **({"prepare_call": True} if self.prepare_call else {}),
         }
 
     @property
@@ -129,6 +131,7 @@ class TryRequest:
             event.get("measure", False),
             event.get("external"),
             event.get("earlier_tries", 0),
+            bool(event.get("prepare_call", False)),
         )
 
 
@@ -150,20 +153,25 @@ class TryResult:
     until: str | None = None  # a time sensor's poke that is not done: the moment it will be (ISO)
     trigger: dict[str, Any] | None = None  # a TriggerDagRunOperator's request (its state: the runner's to decide)
     watching: str | None = None  # (the runner's) a TriggerDagRunOperator's poke not done: the run it waits for
+    call: dict[str, Any] | None = None  # a service integration's try, prepared: its rendered parameters
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state.value if self.state else None,
-            "xcoms": self.xcoms,
-            "error": self.error,
-            "error_type": self.error_type,
-            "final": self.final,
-            "unloadable": self.unloadable,
-            "skip": list(self.skip),
-            "length": self.length,
-            "rendered_map_index": self.rendered_map_index,
-            "until": self.until,
-        } | ({"trigger": self.trigger} if self.trigger is not None else {})
+        return (
+            {
+                "state": self.state.value if self.state else None,
+                "xcoms": self.xcoms,
+                "error": self.error,
+                "error_type": self.error_type,
+                "final": self.final,
+                "unloadable": self.unloadable,
+                "skip": list(self.skip),
+                "length": self.length,
+                "rendered_map_index": self.rendered_map_index,
+                "until": self.until,
+            }
+            | ({"trigger": self.trigger} if self.trigger is not None else {})
+            | ({"call": self.call} if self.call is not None else {})
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TryResult:
@@ -180,6 +188,7 @@ class TryResult:
             data.get("rendered_map_index"),
             data.get("until"),
             data.get("trigger"),
+            call=data.get("call"),
         )
 
 
@@ -351,6 +360,10 @@ def run_try(request: TryRequest, remaining_seconds: float = float("inf")) -> Try
         except Exception as exc:  # noqa: BLE001 - an input that cannot be mapped fails the task
             return TryResult(TaskState.FAILED, error=redact(_describe(exc)), error_type=type(exc).__name__, final=True)
     limit_seconds = max(min(request.deadline_seconds, remaining_seconds), 0.0)
+    if request.prepare_call:
+        with masked_output, airflow_imports(), current_context(context), task_logs.capturing(request.log_key):
+            run_callbacks(task.on_execute_callback, context, Budget(started, limit_seconds))
+            return _prepare_call(task, context, max(limit_seconds - (time.monotonic() - started), 0.0))
     why = "execution_timeout" if limit_seconds == task.execution_timeout else "the time left in its Lambda invocation"
     # Callbacks share the try's time (the state machine's timeout for the step allows the try and a
     # margin, not more), and those after the try get at most CALLBACK_SECONDS beyond its limit.
@@ -465,6 +478,29 @@ def _rendered_map_index(task: BaseOperator, context: dict[str, Any], *, quiet: b
             return None
         raise
     return redact(str(rendered))[:MAX_RENDERED_MAP_INDEX_CHARS] or None
+
+
+def _prepare_call(task: BaseOperator, context: dict[str, Any], seconds: float) -> TryResult:
+    """A service integration's parameters from its templated fields, rendered in the try's context.
+    Rendering that fails fails the try, and so does a rendered value holding a secret: the call's
+    parameters are written into the execution's history."""
+    from airstep.sdk.operators.amazon.base import AwsOperator
+
+    assert isinstance(task, AwsOperator)
+    names = task.templated_fields()
+    try:
+        rendered = call_with_deadline(lambda: render_task(task, context), seconds, "rendering its fields timed out")
+        call = rendered.rendered_parameters(names)
+        text = json.dumps(call, sort_keys=True)
+        if redact(text) != text:
+            raise AirflowException(
+                f"a rendered field of {task.task_id!r} holds a secret (a connection's password or a masked "
+                "variable): the call's parameters are kept in Step Functions' execution history, so it is refused"
+            )
+    except BaseException as exc:  # noqa: BLE001 - a field that does not render fails the try
+        task_logs.failed_with(exc)
+        return TryResult(TaskState.FAILED, error=redact(_describe(exc)), error_type=type(exc).__name__)
+    return TryResult(TaskState.RUNNING, call=call)
 
 
 def _render_and_execute(task: BaseOperator, context: dict[str, Any]) -> Any:

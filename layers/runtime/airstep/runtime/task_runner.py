@@ -56,6 +56,7 @@ from airstep.runtime.constants import (
 from airstep.runtime.context import ExternalStates
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import DeadlineCallbackRequest, RunCallbackRequest, TryRequest, TryResult
+from airstep.runtime.integrations import ended_call
 from airstep.runtime.map_items import write_map_items
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_store
 from airstep.runtime.store.gates import GateStatus
@@ -170,6 +171,8 @@ class Invocation:
                 return self.arm_deadlines()
             if action is Action.DECIDE_DEADLINE:
                 return self.decide_deadline(self.payload.alert)
+            if action is Action.END_CALL:
+                return self.end_call().to_dict()
             return self.finalize().to_dict()
         except (AirstepTaskFailed, AirstepTaskFailedNoRetry):
             raise
@@ -418,7 +421,13 @@ class Invocation:
                     external=self._external_states(task.sensor) if task.sensor else None,
                     earlier_tries=earlier,
                 )
-                result = self._invoke_executor(task, request)
+                if task.integration is not None:  # a service integration: no code, its call comes next
+                    result = self._prepare_call(task, request)
+                    if result.call is not None:
+                        return self._await_call(try_number, result.call)
+                    decided_here = True  # its fields did not render: the runner runs its callbacks
+                else:
+                    result = self._invoke_executor(task, request)
                 if result.unloadable:  # the DAG would not load: not this try's fault, and perhaps transient
                     raise RuntimeError(f"the DAG could not be loaded: {result.error}")
                 if result.trigger is not None:  # a TriggerDagRunOperator asked for a run: start-run starts it
@@ -453,6 +462,46 @@ class Invocation:
             result = replace(result, xcoms=merged_xcoms(pushed, result.xcoms))
         if result.state is TaskState.UP_FOR_RESCHEDULE:
             return self._not_done(task, try_number, started, pokes + 1, result)
+        return self._conclude(model, task, try_number, started, result, decided_here)
+
+    def _prepare_call(self, task: TaskModel, request: TryRequest) -> TryResult:
+        """A service integration's try before its call: the parameters its templated fields render to
+        (the executor renders them, and runs any on_execute_callback), or the failure to render them."""
+        assert task.integration is not None
+        if not task.integration.prepare:
+            return TryResult(TaskState.RUNNING, call={})
+        return self._invoke_executor(task, replace(request, prepare_call=True))
+
+    def _await_call(self, try_number: int, call: dict[str, Any]) -> TaskOutcome:
+        """The try waits for its call (the record step takes it up); the call gets `call`."""
+        if not self.store.await_poke(self.key, self.task_id, try_number, TaskState.RUNNING, 0):
+            raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
+        logger.info("task try calls its service", extra={"try_number": try_number})
+        return TaskOutcome(self.task_id, TaskState.RUNNING, try_number, call=call)
+
+    def end_call(self) -> TaskOutcome:
+        """A service integration's call has ended: end its try with the call's result or error."""
+        model = self.model
+        task = model.task_map[self.task_id]
+        assert task.integration is not None
+        waiting = self.store.resume_poke(self.key, self.task_id)
+        if waiting is None:  # ended meanwhile (a duplicate invocation, a reader that settled it)
+            recorded = self._recorded()
+            self._signal_unless_instance()
+            assert recorded.state is not None
+            return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
+        self.earlier_tries = waiting.earlier
+        self.tries_before, self.usage_before = waiting.tries, waiting.usage
+        result = ended_call(task.integration, self.payload.call_result, self.payload.call_error, task.execution_timeout)
+        return self._conclude(model, task, waiting.try_number, waiting.started, result, decided_here=True)
+
+    def _conclude(
+        self, model: DagModel, task: TaskModel, try_number: int, started: str, result: TryResult, decided_here: bool
+    ) -> TaskOutcome:
+        """End the try as `result` says: skips it made, its record, its callbacks when the runner
+        decided its outcome; a failure raises for the state machine's Retry (or its Catch)."""
+        assert result.state is not None
+        index = self.payload.map_index
         result = _checked_skips(model, self.task_id, result)
         for skipped in result.skip:  # before this try ends; an early task already running keeps running
             target = model.task_map[skipped].map_group
@@ -475,7 +524,7 @@ class Invocation:
             if decided_here:
                 self._task_callbacks(task, outcome.state, try_number, result.error, result.xcoms)
             return outcome
-        final = result.final or try_number - earlier > task.retries
+        final = result.final or try_number - self.earlier_tries > task.retries
         state = TaskState.FAILED if final else TaskState.UP_FOR_RETRY
         outcome = self._close(try_number, started, state, result.error, result.xcoms, result.rendered_map_index)
         if decided_here and outcome.state is state:

@@ -1,0 +1,76 @@
+"""The AWS resources a DAG's service integrations name, stood up in moto for a local run, and the
+Lambda functions it calls, run from their source here.
+
+A run here calls moto where AWS would be called: an SNS topic or SQS queue that the DAG names in a
+parameter known at compile time is created in moto first (in the account its ARN names; moto's
+queue URLs resolve by name), so that the publish lands where a test or the user can read it. A
+topic or queue named by a template is not known before the run: create it in a test, or the call
+fails as AWS would fail it. A Lambda function runs here only when the user gives its handler
+(`airstep run --lambda NAME=FILE.py:FUNCTION`); otherwise invoking it fails with Lambda's
+ResourceNotFoundException.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from airstep.model import DagModel
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def provide(model: DagModel, region: str) -> None:
+    """Create in moto the topics and queues that the DAG's calls name at compile time."""
+    from moto.sns import sns_backends
+    from moto.sqs import sqs_backends
+
+    for task in model.tasks:
+        parameters = task.integration.parameters if task.integration else {}
+        topic = parameters.get("TargetArn") or parameters.get("TopicArn")
+        if isinstance(topic, str) and topic.startswith("arn:aws:sns:") and topic.count(":") == 5:
+            account, name = topic.split(":")[4:6]
+            backend = sns_backends[account][region]
+            if topic not in backend.topics:
+                backend.create_topic(name)
+        queue = parameters.get("QueueUrl")
+        if isinstance(queue, str) and "/" in queue:
+            account, name = queue.rstrip("/").split("/")[-2:]
+            sqs_backends[account if account.isdigit() else _default_account()][region].create_queue(name)
+
+
+def _default_account() -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return DEFAULT_ACCOUNT_ID
+
+
+class FunctionSpecError(ValueError):
+    """A `--lambda` option that does not name a handler."""
+
+
+def local_function(spec: str) -> tuple[str, Handler]:
+    """`NAME=FILE.py:FUNCTION` as the function's name and its handler, loaded from the file."""
+    name, equals, target = spec.partition("=")
+    path, colon, attribute = target.rpartition(":")
+    if not equals or not name or not colon or not path or not attribute:
+        raise FunctionSpecError(f"--lambda {spec!r}: expected NAME=FILE.py:FUNCTION")
+    file = Path(path)
+    if not file.is_file():
+        raise FunctionSpecError(f"--lambda {spec!r}: no file {path}")
+    module_name = f"airstep_local_function_{name.replace('-', '_')}"
+    loader_spec = importlib.util.spec_from_file_location(module_name, file)
+    assert loader_spec is not None and loader_spec.loader is not None
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[module_name] = module
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as exc:
+        raise FunctionSpecError(f"--lambda {spec!r}: {file} does not load: {type(exc).__name__}: {exc}") from None
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise FunctionSpecError(f"--lambda {spec!r}: {file} has no function {attribute!r}")
+    return name, handler

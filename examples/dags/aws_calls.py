@@ -1,0 +1,38 @@
+"""AWS work without task code: a Lambda function invoked, an SNS topic told and an SQS queue fed,
+each as a Step Functions service integration (no airstep Lambda runs while AWS does the work).
+
+Locally, moto receives the message and the queued body, and the function runs from its source:
+    airstep run examples/dags/aws_calls.py --lambda score=examples/functions/score.py:handler
+"""
+
+from datetime import datetime
+
+from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
+from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
+from airflow.sdk import DAG, task
+
+with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchup=False, tags=["example"]):
+
+    @task
+    def extract() -> dict:
+        return {"rows": 120, "day": "2026-01-01"}
+
+    score = LambdaInvokeFunctionOperator(
+        task_id="score",
+        function_name="score",
+        payload="{{ ti.xcom_pull(task_ids='extract') | tojson }}",  # rendered before the call
+        retries=2,
+    )
+    notify = SnsPublishOperator(
+        task_id="notify",
+        target_arn="arn:aws:sns:us-east-1:123456789012:pipeline-events",
+        message="scored {{ ds }}: {{ ti.xcom_pull(task_ids='score') }}",
+        subject="daily scores",
+    )
+    enqueue = SqsPublishOperator(  # no template: nothing but the call runs for it
+        task_id="enqueue",
+        sqs_queue="https://sqs.us-east-1.amazonaws.com/123456789012/reports",
+        message_content="build the daily report",
+    )
+    extract() >> score >> notify >> enqueue

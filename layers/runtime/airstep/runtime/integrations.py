@@ -1,0 +1,71 @@
+"""How the task runner ends a service integration's try (airstep.sdk.operators.amazon): what the
+call returned is the task's XCom, as the operator returns it in Airflow; what it raised, the try's
+error, named as Step Functions names it (`SNS.NotFoundException`, a Lambda function's error type,
+`States.Timeout` for a call past its execution_timeout)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airstep.contract import STATES_TIMEOUT, XCOM_RETURN_KEY
+from airstep.model import Integration
+from airstep.runtime.executor import TryResult
+from airstep.runtime.xcoms import INLINE_XCOM_BYTES
+from airstep.secrets_masker import redact
+from airstep.states import TaskState
+
+TIMED_OUT = "AirflowTaskTimeout"
+
+
+def ended_call(
+    integration: Integration,
+    result: Any,
+    error: dict[str, Any] | None,
+    execution_timeout: float | None,
+) -> TryResult:
+    """The try's result from its call's selected `result`, or from the `error` it raised."""
+    if error is not None:
+        return _failed(error, execution_timeout)
+    if not integration.push:
+        return TryResult(TaskState.SUCCESS)
+    xcoms = json.dumps({XCOM_RETURN_KEY: _returned(integration, result)}, separators=(",", ":"))
+    if len(xcoms.encode()) > INLINE_XCOM_BYTES:  # (the runner writes no XCom object: its role may not)
+        return TryResult(
+            TaskState.FAILED,
+            error=f"the call's result is {len(xcoms.encode()):,} bytes as JSON: airstep keeps a service call's "
+            f"result in its task's record, up to {INLINE_XCOM_BYTES:,} bytes",
+            error_type="XComError",
+        )
+    return TryResult(TaskState.SUCCESS, xcoms=xcoms)
+
+
+def _returned(integration: Integration, result: Any) -> Any:
+    """What the operator returns: the selected result; Lambda's payload as the JSON text it was
+    (an asynchronous invocation's empty payload is the empty string, as in Airflow)."""
+    if not integration.as_text:
+        return result
+    payload = (result or {}).get("Payload", "")
+    return payload if payload == "" else json.dumps(payload)
+
+
+def _failed(error: dict[str, Any], execution_timeout: float | None) -> TryResult:
+    name = str(error.get("Error") or "States.TaskFailed")
+    cause = redact(str(error.get("Cause") or ""))
+    if name == STATES_TIMEOUT:
+        limit = f"{execution_timeout:g} s" if execution_timeout is not None else "its limit"
+        return TryResult(
+            TaskState.FAILED, error=f"{TIMED_OUT}: the call ran past execution_timeout ({limit})", error_type=TIMED_OUT
+        )
+    return TryResult(TaskState.FAILED, error=f"{name}: {_message(cause)}" if cause else name, error_type=name)
+
+
+def _message(cause: str) -> str:
+    """A Lambda function's error arrives as its JSON error object: its message reads better."""
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return str(parsed["errorMessage"])
+    return cause

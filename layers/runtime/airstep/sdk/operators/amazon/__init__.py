@@ -1,0 +1,1 @@
+"""The amazon provider's operators that airstep compiles to Step Functions service integrations."""

@@ -1,0 +1,179 @@
+"""AwsOperator: an amazon-provider operator that runs as a Step Functions service integration.
+
+Its arguments become the Task state's Parameters at compile time. A template field holding a Jinja
+template or an upstream output is rendered by the try's prepare step (the executor) at run time
+and fills its parameters then; every other parameter is written into the definition. The call runs
+with the state machine's role: connection arguments that would choose other credentials, another
+region or another endpoint are refused, never ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from airstep.errors import AirflowException, DagDefinitionError
+from airstep.model import Integration
+from airstep.sdk.baseoperator import BaseOperator
+from airstep.sdk.xcom_arg import iter_xcom_args
+
+DEFAULT_CONN_ID = "aws_default"
+_JINJA_MARKS = ("{{", "{%", "{#")
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """How one of the operator's arguments becomes a Parameter of the call: its name there, and the
+    conversion of its (rendered) value."""
+
+    parameter: str
+    convert: Callable[[Any], Any] = lambda value: value
+
+
+class AwsOperator(BaseOperator):
+    """Base of the amazon provider's operators airstep translates. Subclasses name the Step
+    Functions `resource`, how each argument becomes a Parameter (`fields`), the constant Parameters,
+    the ResultSelector of what the operator returns, and whether that is pushed as JSON text."""
+
+    resource: ClassVar[str]
+    fields: ClassVar[Mapping[str, Field]]
+    constants: ClassVar[Mapping[str, Any]] = {}
+    result: ClassVar[Mapping[str, str]] = {}
+    result_as_text: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = DEFAULT_CONN_ID,
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        if aws_conn_id not in (None, DEFAULT_CONN_ID):
+            self.refuse(
+                "aws_conn_id",
+                f"{aws_conn_id!r}: the call runs with the DAG's own role in its environment's account, "
+                "not with a connection's credentials (leave it out, or use 'aws_default')",
+            )
+        for name, value in (("region_name", region_name), ("verify", verify), ("botocore_config", botocore_config)):
+            if value is not None:
+                self.refuse(
+                    name, "the call is made by Step Functions in the environment's region, as AWS configures it"
+                )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every operator's arguments are checked once it is built: what cannot become its call's
+        Parameters is an import error at the operator's line, not a failure at run time."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def init_then_check(self: AwsOperator, *args: Any, **kw: Any) -> None:
+            outermost = not getattr(self, "_initialising", False)
+            init(self, *args, **kw)
+            if outermost:
+                self.integration()
+
+        cls.__init__ = init_then_check  # type: ignore[method-assign]
+
+    def refuse(self, argument: str, why: str) -> None:
+        """Raise the import error for an argument airstep does not translate."""
+        raise DagDefinitionError(
+            f"{type(self).__name__} {self.task_id!r}: {argument} is not translated by airstep: {why}", self.location
+        )
+
+    def integration(self) -> Integration:
+        """The task as a service integration: the Parameters known now, those rendered at run time."""
+        templated = self.templated_fields()
+        parameters = dict(self.constants)
+        parameters.update(self._parameters([n for n in self.fields if n not in templated], self.refuse))
+        return Integration(
+            operator=type(self).__name__,
+            resource=self.resource,
+            parameters=dict(sorted(parameters.items())),
+            rendered=tuple(sorted(self.fields[name].parameter for name in templated)),
+            result=dict(self.result),
+            push=self.do_xcom_push,
+            as_text=self.result_as_text,
+            prepare=bool(templated) or bool(self.on_execute_callback),
+        )
+
+    def templated_fields(self) -> list[str]:
+        """The arguments whose value rendering can change (see `_holds_template`)."""
+        return [name for name in self.fields if self._holds_template(getattr(self, name, None))]
+
+    def rendered_parameters(self, names: list[str]) -> dict[str, Any]:
+        """The Parameters of arguments `names`, from this rendered copy's values: the prepare step's
+        answer. A value that cannot become its parameter fails the try."""
+
+        def fail(argument: str, why: str) -> None:
+            raise AirflowException(f"{argument} rendered to a value the call cannot take: {why}")
+
+        for name in names:
+            if getattr(self, name, None) is None:
+                fail(name, "None")
+        return self._parameters(names, fail)
+
+    def _parameters(self, names: list[str], refuse: Callable[[str, str], None]) -> dict[str, Any]:
+        parameters: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name, None)
+            if value is None:
+                continue
+            field = self.fields[name]
+            try:
+                parameters[field.parameter] = field.convert(value)
+            except (TypeError, ValueError) as exc:
+                refuse(name, str(exc))
+        return parameters
+
+    def _holds_template(self, value: Any) -> bool:
+        """Whether rendering can change `value`: a string with Jinja in it (every string when the DAG
+        renders native objects), an upstream output, or a collection holding one."""
+        if isinstance(value, str):
+            return self.dag.render_template_as_native_obj or any(mark in value for mark in _JINJA_MARKS)
+        if any(True for _ in iter_xcom_args(value)) or callable(getattr(value, "resolve", None)):
+            return True
+        if isinstance(value, Mapping):
+            return any(self._holds_template(item) for item in value.values())
+        if isinstance(value, (list, tuple, set)):
+            return any(self._holds_template(item) for item in value)
+        return False
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        raise AirflowException(f"{type(self).__name__} runs as a Step Functions service integration, not as task code")
+
+
+def json_value(value: Any) -> Any:
+    """JSON text (a str or bytes, as the provider takes a payload) as the JSON value it holds."""
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode()
+    if not isinstance(value, str):
+        raise TypeError(f"expected JSON text (str or bytes), got {type(value).__name__}")
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def whole_number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().lstrip("-").isdigit():
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return int(value)

@@ -1,0 +1,58 @@
+"""SqsPublishOperator (airflow.providers.amazon.aws.operators.sqs) as Step Functions'
+`sqs:sendMessage`, with the provider's request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airstep.sdk.operators.amazon.base import AwsOperator, Field, text, whole_number
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a dict, got {type(value).__name__}")
+    return dict(value)
+
+
+class SqsPublishOperator(AwsOperator):
+    """Sends a message to an SQS queue; returns `{"MessageId", "MD5OfMessageBody"}` (boto3's response
+    has more: its ResponseMetadata, a FIFO queue's SequenceNumber)."""
+
+    template_fields = (
+        "sqs_queue",
+        "message_content",
+        "delay_seconds",
+        "message_attributes",
+        "message_group_id",
+        "message_deduplication_id",
+    )
+    resource = "arn:aws:states:::sqs:sendMessage"
+    fields = {
+        "sqs_queue": Field("QueueUrl", text),
+        "message_content": Field("MessageBody", text),
+        "delay_seconds": Field("DelaySeconds", whole_number),
+        "message_attributes": Field("MessageAttributes", _attributes),
+        "message_group_id": Field("MessageGroupId", text),
+        "message_deduplication_id": Field("MessageDeduplicationId", text),
+    }
+    result = {"MessageId.$": "$.MessageId", "MD5OfMessageBody.$": "$.MD5OfMessageBody"}
+
+    def __init__(
+        self,
+        *,
+        sqs_queue: str,
+        message_content: str,
+        message_attributes: dict[str, Any] | None = None,
+        delay_seconds: int = 0,
+        message_group_id: str | None = None,
+        message_deduplication_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sqs_queue = sqs_queue
+        self.message_content = message_content
+        self.delay_seconds = delay_seconds
+        self.message_attributes = message_attributes or None
+        self.message_group_id = message_group_id
+        self.message_deduplication_id = message_deduplication_id

@@ -1,0 +1,212 @@
+"""The amazon provider's operators as Step Functions service integrations, run by the local engine:
+moto's interpreter makes the calls (SNS and SQS in moto; a Lambda function from its handler here),
+the task runner begins and ends each try around its call, and the records, XComs, retries, timeouts,
+trigger rules and callbacks are those of any task."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from test_cli import airstep
+
+from airstep.runtime.store import RunKey
+from airstep_local.engine import LocalEngine, RunRequest
+from helpers import EXAMPLES, ROOT, load_model
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:finished"
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/work"
+CALLED: list[dict[str, Any]] = []
+
+
+def adder(event: dict[str, Any], context: Any) -> Any:
+    """The user's Lambda function, run here from its source."""
+    CALLED.append(event)
+    if event.get("fail"):
+        raise ValueError(f"asked to fail ({event['fail']})")
+    if event.get("flaky") and sum(1 for e in CALLED if e.get("flaky")) == 1:
+        raise ConnectionError("first call fails")
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    return {"sum": event["a"] + 1}
+
+
+CALLS = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG, task
+from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
+from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
+
+def noted(context):
+    with open(NOTES, "a") as notes:
+        notes.write(f"{context['ti'].task_id} {context['ti'].try_number} {context.get('exception')}\\n")
+
+with DAG("calls", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task
+    def make():
+        return {"a": 41}
+
+    made = make()
+    notify = SnsPublishOperator(task_id="notify", target_arn=TOPIC, subject="finished",
+                                message="done on {{ ds }}: {{ ti.xcom_pull('make')['a'] }}",
+                                message_attributes={"rows": 3, "kind": "daily"})
+    send = SqsPublishOperator(task_id="send", sqs_queue=QUEUE, message_content="plain body", delay_seconds=0)
+    call = LambdaInvokeFunctionOperator(task_id="call", function_name="adder",
+                                        payload="{{ ti.xcom_pull('make') | tojson }}", on_success_callback=noted)
+
+    @task
+    def read(ti=None):
+        return [ti.xcom_pull("call")]
+
+    made >> notify >> send >> call >> read()
+    made >> call
+
+with DAG("failures", schedule=None, start_date=datetime(2026, 1, 1),
+         default_args={"retries": 1, "retry_delay": timedelta(seconds=1)}):
+    raises = LambdaInvokeFunctionOperator(task_id="raises", function_name="adder", payload='{"fail": "always", "a": 1}',
+                                          on_failure_callback=noted, on_retry_callback=noted)
+    flaky = LambdaInvokeFunctionOperator(task_id="flaky", function_name="adder", payload='{"flaky": true, "a": 1}')
+    slow = LambdaInvokeFunctionOperator(task_id="slow", function_name="adder", payload='{"sleep": 4, "a": 1}',
+                                        execution_timeout=timedelta(seconds=1), retries=0)
+    nowhere = SnsPublishOperator(task_id="nowhere", target_arn="{{ 'arn:aws:sns:us-east-1:123456789012:missing' }}",
+                                 message="lost", retries=0)
+    after = SqsPublishOperator(task_id="after", sqs_queue=QUEUE, message_content="never sent")
+    anyway = SqsPublishOperator(task_id="anyway", sqs_queue=QUEUE, message_content="sent anyway",
+                                trigger_rule="all_done")
+    raises >> [after, anyway]
+"""
+
+
+@pytest.fixture
+def calls_file(tmp_path: Path) -> tuple[Path, Path]:
+    notes = tmp_path / "notes.txt"
+    path = tmp_path / "calls.py"
+    prelude = f"TOPIC = {TOPIC!r}\nQUEUE = {QUEUE!r}\nNOTES = {str(notes)!r}\n"
+    path.write_text(prelude + CALLS)
+    return path, notes
+
+
+@pytest.fixture
+def local() -> Any:
+    CALLED.clear()
+    with LocalEngine(functions={"adder": adder}) as engine:
+        engine.session.calls = []
+        yield engine
+
+
+def instances(engine: LocalEngine, result: Any) -> dict[str, Any]:
+    return {ti.task_id: ti for ti in engine.store.task_instances(RunKey(result.dag_id, result.run_id))}
+
+
+def test_calls_publish_send_and_invoke_and_their_results_are_the_tasks_xcoms(local, calls_file):
+    path, notes = calls_file
+    model, source = load_model(path, "calls")
+    result = local.run(model, source, RunRequest())
+    assert result.state == "success", [(t.task_id, t.state, t.error) for t in instances(local, result).values()]
+    values = local.store.get_xcoms(RunKey("calls", result.run_id), ["notify", "send", "call", "read"])
+    sent = boto3.client("sqs").receive_message(QueueUrl=QUEUE, MessageAttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in sent] == ["plain body"]
+    assert values["send"] == {"MessageId": sent[0]["MessageId"], "MD5OfMessageBody": sent[0]["MD5OfBody"]}
+    from moto.sns import sns_backends
+
+    (published,) = sns_backends["123456789012"]["us-east-1"].topics[TOPIC].sent_notifications
+    message_id, message, subject, attributes, _ = published
+    assert values["notify"] == {"MessageId": message_id}
+    run = local.store.get_run(RunKey("calls", result.run_id))
+    # rendered, and sent as the provider sends it (MessageStructure json, its "default" message)
+    assert (json.loads(message), subject) == ({"default": f"done on {run.logical_date[:10]}: 41"}, "finished")
+    assert attributes == {"rows": {"Type": "Number", "Value": "3"}, "kind": {"Type": "String", "Value": "daily"}}
+    assert CALLED == [{"a": 41}]
+    assert values["call"] == '{"sum": 42}'  # the payload as JSON text, as Airflow's operator returns it
+    assert values["read"] == [values["call"]]  # downstream tasks pull it as from any task
+    assert notes.read_text() == "call 1 None\n"  # its success callback ran (on the executor)
+    # a call whose fields hold no template runs no task code: the executor only rendered notify and call
+    executed = [c.params["FunctionName"] for c in local.session.calls if c.operation == "Invoke"]
+    tried = [
+        json.loads(c.params["Payload"])["task_id"]
+        for c in local.session.calls
+        if c.operation == "Invoke"
+        and c.params["FunctionName"] == local.names.execute_task
+        and b"callback" not in c.params["Payload"]
+    ]
+    assert sorted(tried) == ["call", "make", "notify", "read"], executed
+
+
+def test_a_failing_call_fails_its_try_with_the_services_error_and_retries(local, calls_file):
+    path, notes = calls_file
+    model, source = load_model(path, "failures")
+    result = local.run(model, source, RunRequest(fast_retries=True))
+    assert result.state == "failed"
+    ti = instances(local, result)
+    states = {task_id: (t.state.value, t.try_number) for task_id, t in ti.items()}
+    assert states == {
+        "raises": ("failed", 2),  # the function's error, each try, then no retry left
+        "flaky": ("success", 2),  # its first call failed, the retry's succeeded
+        "slow": ("failed", 1),
+        "nowhere": ("failed", 1),
+        "after": ("upstream_failed", 0),  # never called
+        "anyway": ("success", 1),  # all_done: called after its upstream failed
+    }
+    assert ti["raises"].error == "ValueError: asked to fail (always)"
+    assert ti["slow"].error == "AirflowTaskTimeout: the call ran past execution_timeout (1 s)"
+    assert ti["nowhere"].error.startswith("SNS.NotFoundException: ")
+    assert notes.read_text().splitlines() == [
+        "raises 1 ValueError: asked to fail (always)",  # on_retry_callback
+        "raises 2 ValueError: asked to fail (always)",  # on_failure_callback
+    ]
+    assert local.store.get_xcoms(RunKey("failures", result.run_id), ["flaky"])["flaky"] == '{"sum": 2}'
+    bodies = [
+        m["Body"] for m in boto3.client("sqs").receive_message(QueueUrl=QUEUE, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert bodies == ["sent anyway"]
+
+
+def test_the_example_runs_with_its_function_given_and_fails_by_name_without_it():
+    example, function = EXAMPLES / "aws_calls.py", ROOT / "examples" / "functions" / "score.py"
+    ran = airstep("run", str(example), "--json", "--lambda", f"score={function}:handler")
+    assert ran.returncode == 0, ran.stderr
+    assert {t["state"] for t in json.loads(ran.stdout)["tasks"]} == {"success"}
+    alone = airstep("run", str(example), "--fast-retries")
+    assert alone.returncode == 1
+    said = " ".join((alone.stdout + alone.stderr).split())
+    assert "score (try 3): Lambda.ResourceNotFoundException: Function not found: score" in said
+    assert "--lambda score=FILE.py:FUNCTION" in said
+    wrong = airstep("run", str(example), "--lambda", "score=nowhere.py:handler")
+    assert (wrong.returncode, wrong.stderr.count("Traceback")) == (1, 0)
+    assert "--lambda 'score=nowhere.py:handler': no file nowhere.py" in wrong.stderr
+
+
+UNTRANSLATED = """\
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+
+with DAG("untranslated", start_date=datetime(2026, 1, 1), schedule=None):
+    SnsPublishOperator(task_id="b", target_arn="arn:aws:sns:us-east-1:1:t", message="m", deferrable=True)
+"""
+OTHER_CREDENTIALS = """\
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
+
+with DAG("other_credentials", start_date=datetime(2026, 1, 1), schedule=None):
+    SqsPublishOperator(task_id="a", sqs_queue="https://sqs.us-east-1.amazonaws.com/1/q", message_content="m",
+                       aws_conn_id="prod")
+"""
+
+
+def test_compat_names_what_of_the_amazon_provider_airstep_does_not_translate(tmp_path):
+    (tmp_path / "untranslated.py").write_text(UNTRANSLATED)
+    (tmp_path / "other_credentials.py").write_text(OTHER_CREDENTIALS)
+    proc = airstep("compat", str(tmp_path))
+    assert proc.returncode == 1
+    untranslated, other = tmp_path / "untranslated.py", tmp_path / "other_credentials.py"
+    assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.glue` is not supported" in proc.stdout
+    assert f"{untranslated}:7: `SnsPublishOperator(deferrable=...)` is not supported" in proc.stdout
+    assert f"{other}:6: SqsPublishOperator 'a': aws_conn_id is not translated by airstep" in proc.stdout

@@ -1,0 +1,161 @@
+"""The amazon provider's operators as the compiler sees them: each one's Step Functions resource and
+Parameters (written into the definition, or rendered at run time), what its XCom is selected from,
+and the arguments airstep refuses rather than ignore."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+
+import pytest
+
+from airstep.compat.imports import airflow_imports
+from airstep.errors import DagDefinitionError
+from airstep.model import DagModel, Integration
+from airstep.runtime.integrations import ended_call
+from airstep.sdk.dag import DAG
+from airstep.states import TaskState
+from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
+
+
+def _operators():
+    with airflow_imports():
+        from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
+        from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+        from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
+    return LambdaInvokeFunctionOperator, SnsPublishOperator, SqsPublishOperator
+
+
+LambdaInvoke, SnsPublish, SqsPublish = _operators()
+TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+
+
+def integration_of(build, **dag_args) -> Integration:
+    with DAG("d", start_date=datetime(2026, 1, 1), **dag_args) as dag:
+        build()
+    (task,) = DagModel.from_dag(dag).tasks
+    assert task.integration is not None
+    return task.integration
+
+
+def test_arguments_known_at_compile_time_are_the_calls_parameters():
+    sns = integration_of(
+        lambda: SnsPublish(task_id="t", target_arn=TOPIC, message="hi", subject="s", message_attributes={"n": 2})
+    )
+    assert sns == Integration(
+        "SnsPublishOperator",
+        "arn:aws:states:::sns:publish",
+        {
+            "Message": json.dumps({"default": "hi"}),  # as the provider sends it
+            "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "2"}},
+            "MessageStructure": "json",
+            "Subject": "s",
+            "TargetArn": TOPIC,
+        },
+        result={"MessageId.$": "$.MessageId"},
+    )
+    sqs = integration_of(lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", delay_seconds="5"))
+    assert sqs.parameters == {"DelaySeconds": 5, "MessageBody": "m", "QueueUrl": QUEUE}
+    invoke = integration_of(
+        lambda: LambdaInvoke(task_id="t", function_name="f", payload=b'{"a": [1]}', qualifier="live")
+    )
+    assert invoke.parameters == {"FunctionName": "f", "Payload": {"a": [1]}, "Qualifier": "live"}
+    assert (invoke.result, invoke.as_text, invoke.prepare) == ({"Payload.$": "$.Payload"}, True, False)
+
+
+def test_templated_arguments_are_rendered_by_the_try_and_read_from_its_state_data():
+    def build():
+        SnsPublish(task_id="t", target_arn=TOPIC, message="on {{ ds }}", subject="plain")
+
+    integration = integration_of(build)
+    assert integration.rendered == ("Message",) and integration.prepare
+    assert "Message" not in integration.parameters
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        build()
+    compiled = compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions())
+    call = compiled.definition["States"]["t"]["Branches"][0]["States"]["t@call"]
+    assert call["Parameters"]["Message.$"] == "$.begun.outcome.call.Message"
+    assert call["Parameters"]["Subject"] == "plain"
+    # with native rendering every string may change type: all are rendered
+    native = integration_of(build, render_template_as_native_obj=True)
+    assert native.rendered == ("Message", "Subject", "TargetArn")
+
+
+def test_an_on_execute_callback_or_no_xcom_push_shape_the_try():
+    integration = integration_of(
+        lambda: SqsPublish(
+            task_id="t", sqs_queue=QUEUE, message_content="m", on_execute_callback=print, do_xcom_push=False
+        )
+    )
+    assert integration.prepare and not integration.rendered and not integration.push
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", aws_conn_id="prod"), "aws_conn_id"),
+        (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", region_name="eu-west-1"), "region_name"),
+        (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", verify=False), "verify"),
+        (lambda: LambdaInvoke(task_id="t", function_name="f", log_type="Tail"), "log_type"),
+        (lambda: LambdaInvoke(task_id="t", function_name="f", payload="{not json"), "payload .*not JSON"),
+        (lambda: LambdaInvoke(task_id="t", function_name="f", invocation_type="Later"), "invocation_type"),
+        (lambda: SnsPublish(task_id="t", target_arn=TOPIC, message="m", message_attributes={"b": b"x"}), "binary"),
+        (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", delay_seconds="soon"), "delay_seconds"),
+    ],
+)
+def test_what_airstep_does_not_translate_is_refused_at_its_line(build, message):
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match=message) as raised:
+        build()
+    assert raised.value.location is not None and raised.value.location.line > 0
+
+
+def test_the_default_connection_is_the_dags_own_role():
+    integration_of(lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", aws_conn_id="aws_default"))
+    integration_of(lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", aws_conn_id=None))
+
+
+def test_a_mapped_operator_is_refused_at_compile_with_its_line():
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        SqsPublish.partial(task_id="t", sqs_queue=QUEUE).expand(message_content=["a", "b"])
+    with pytest.raises(CompileError, match="mapped SqsPublishOperator") as raised:
+        compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions())
+    assert raised.value.limit == "mapped-integration" and raised.value.line > 0
+
+
+def test_an_integration_round_trips_in_the_graph_model():
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        LambdaInvoke(task_id="t", function_name="{{ params.f }}", payload='{"a": 1}')
+    model = DagModel.from_dag(dag)
+    assert DagModel.from_json(model.to_json()) == model
+    assert "integration" in json.loads(model.to_json())["tasks"][0]
+
+
+LAMBDA = Integration("LambdaInvokeFunctionOperator", "arn:aws:states:::lambda:invoke", {}, result={}, as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("payload", "pushed"),
+    [({"Payload": {"b": 1, "a": [2]}}, '{"b": 1, "a": [2]}'), ({"Payload": None}, "null"), ({"Payload": ""}, "")],
+)
+def test_a_lambda_payload_is_pushed_as_the_json_text_airflow_returns(payload, pushed):
+    result = ended_call(LAMBDA, payload, None, None)
+    assert (result.state, json.loads(result.xcoms)) == (TaskState.SUCCESS, {"return_value": pushed})
+
+
+def test_a_calls_error_is_the_tries_error_as_step_functions_names_it():
+    cause = json.dumps({"errorMessage": "bad input", "errorType": "ValueError", "stackTrace": []})
+    failed = ended_call(LAMBDA, None, {"Error": "ValueError", "Cause": cause}, None)
+    assert (failed.state, failed.error, failed.error_type) == (TaskState.FAILED, "ValueError: bad input", "ValueError")
+    late = ended_call(LAMBDA, None, {"Error": "States.Timeout", "Cause": ""}, 30.0)
+    assert late.error == "AirflowTaskTimeout: the call ran past execution_timeout (30 s)"
+    sns = ended_call(LAMBDA, None, {"Error": "SNS.NotFoundException", "Cause": "Topic does not exist"}, None)
+    assert sns.error == "SNS.NotFoundException: Topic does not exist"
+
+
+def test_a_result_too_large_for_the_record_fails_the_try_naming_its_size():
+    big = ended_call(LAMBDA, {"Payload": "x" * 40_000}, None, None)
+    assert big.state is TaskState.FAILED and "40,0" in big.error and "32,768 bytes" in big.error
+    quiet = ended_call(dataclasses.replace(LAMBDA, push=False), {"Payload": "x" * 40_000}, None, None)
+    assert (quiet.state, quiet.xcoms) == (TaskState.SUCCESS, None)
