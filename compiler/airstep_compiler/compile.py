@@ -118,6 +118,8 @@ class CompileOptions:
     map_min_tasks: int = MAP_MIN_TASKS
     # Every task behind a gate, not only where the DAG is not series-parallel (tests).
     gate_every_task: bool = False
+    # The environment's region (None: not known): an AWS operator's region_name must be it.
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +252,10 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
         transitions_per_run=cost.transitions,
         invocations_per_run=cost.invocations + cost.executor_calls,
         history_events_per_run=cost.events,
-        history_events_worst_case=cost.worst_case_events([t.retries for t in model.tasks]),
+        history_events_worst_case=cost.worst_case_events(
+            [t.retries for t in model.tasks if t.integration is None],
+            [t.retries for t in model.tasks if t.integration is not None],
+        ),
         mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped and t.map_group is None),
         mapped_groups=tuple(
             (group, len(members), emitter.group_events[group]) for group, members in model.map_groups.items()
@@ -563,6 +568,15 @@ class _Emitter:
         call's result or error). No Lambda of ours runs while the service works."""
         integration = task.integration
         assert integration is not None
+        region = self.options.region
+        if integration.region is not None and region is not None and integration.region != region:
+            raise CompileError(
+                f"task {task.task_id!r}: region_name={integration.region!r} is not the environment's region "
+                f"({region}): Step Functions makes the call in its own region",
+                limit="integration-region",
+                file=self.source.file,
+                line=task.line,
+            )
         begin, begun, call, record = (
             run + suffix
             for suffix in (contract.BEGIN_SUFFIX, contract.BEGUN_SUFFIX, contract.CALL_SUFFIX, contract.RECORD_SUFFIX)
@@ -587,9 +601,9 @@ class _Emitter:
             {**integration.parameters, **rendered},
             next=record,
             catch_next=record,
-            result_path=contract.CALL_RESULT_PATH if integration.push else None,
-            error_path=contract.CALL_ERROR_PATH,
-            result_selector=integration.result if integration.push else None,
+            result_path=contract.BEGUN_PATH,
+            error_path=contract.BEGUN_PATH,
+            result_selector=contract.CALL_SELECTOR,
             timeout_seconds=math.ceil(task.execution_timeout) if task.execution_timeout else None,
         )
         self.put(branch, call, service)

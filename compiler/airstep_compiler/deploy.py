@@ -271,7 +271,9 @@ class Deployer:
         refused = False  # a problem Airflow would not have: a limit or a resource of this platform
         plans: list[tuple[DagModel, CompiledDag]] = []
         # The function's name, not its ARN: same account and region, and ~50 bytes less per Lambda state.
-        options = CompileOptions(function_name=self.settings.task_runner_arn.split(":function:")[-1])
+        arn = self.settings.task_runner_arn  # arn:aws:lambda:<region>:<account>:function:<name>
+        region = arn.split(":")[3] if arn.count(":") >= 3 else None
+        options = CompileOptions(function_name=arn.split(":function:")[-1], region=region)
         source = DagSource(uri, version, models=f"s3://{bundle.snapshot.bucket}/")
         for model in (DagModel.from_json(text) for text in parsed.models):
             owner = self.store.get_dag(model.dag_id)

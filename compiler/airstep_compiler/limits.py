@@ -6,6 +6,7 @@ the happy path, so the estimate follows the plan exactly; `check_limits` holds i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 STATE_NAME_CHARS = 80  # Step Functions' limit on state names
@@ -28,6 +29,8 @@ _EVENTS = {
 _EVENTS_PER_MAP_ITEM = 2  # MapIterationStarted, MapIterationSucceeded
 _EXECUTION_EVENTS = 2  # ExecutionStarted, ExecutionSucceeded/Failed
 _EVENTS_PER_RETRY = 3  # TaskScheduled, TaskStarted, TaskFailed
+# An AWS operator's retry runs its try's branch again: the run step, the Choice, the call, the record step
+_EVENTS_PER_CALL_RETRY = _EVENTS["Parallel"] + 3 * _EVENTS["Task"] + _EVENTS["Choice"]
 _EVENTS_FAILURE_PATH = 5  # a task's failure state
 
 
@@ -70,9 +73,14 @@ class RunCost:
         """A Map's iterations, beyond the states each item enters."""
         self.events += items * _EVENTS_PER_MAP_ITEM
 
-    def worst_case_events(self, retries: list[int]) -> int:
-        """History events if every task (with these retries) uses all its retries and then fails."""
-        return self.events + sum(r * _EVENTS_PER_RETRY + _EVENTS_FAILURE_PATH for r in retries)
+    def worst_case_events(self, retries: Sequence[int], call_retries: Sequence[int] = ()) -> int:
+        """History events if every task (with these retries; AWS operators with `call_retries`) uses
+        all its retries and then fails."""
+        return (
+            self.events
+            + sum(r * _EVENTS_PER_RETRY + _EVENTS_FAILURE_PATH for r in retries)
+            + sum(r * _EVENTS_PER_CALL_RETRY + _EVENTS_FAILURE_PATH for r in call_retries)
+        )
 
 
 def check_limits(cost: RunCost, definition_bytes: int, task_count: int, limits: Limits) -> LimitProblem | None:

@@ -197,6 +197,9 @@ class LocalSession(boto3.Session):
         if fault:  # refused by the Lambda service: the function never runs
             error = client_error(fault, "Invoke").response
             return AWSResponse("https://lambda.local", error["ResponseMetadata"]["HTTPStatusCode"], {}, None), error
+        invocation = (params.get("headers") or {}).get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation == "DryRun":  # Lambda checks the request and runs nothing
+            return _answered(204, b"")
         parsed: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
         listener = self.listener
         if listener is not None:
@@ -225,8 +228,15 @@ class LocalSession(boto3.Session):
             parsed["FunctionError"] = "Unhandled"
         finally:
             current_function.reset(entered)
+        if invocation == "Event":  # queued by Lambda (run here before answering): its caller hears nothing of it
+            return _answered(202, b"")
         parsed["Payload"] = StreamingBody(io.BytesIO(body), len(body))
         return AWSResponse("https://lambda.local", 200, {}, None), parsed
+
+
+def _answered(status: int, body: bytes) -> tuple[AWSResponse, dict[str, Any]]:
+    parsed = {"StatusCode": status, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+    return AWSResponse("https://lambda.local", status, {}, None), parsed
 
 
 def _not_found(function_name: str) -> tuple[AWSResponse, dict[str, Any]]:
@@ -418,9 +428,26 @@ def keep_task_failure_cause() -> Callable[[], None]:
     return restore
 
 
+def pass_lambda_invocation_type() -> Callable[[], None]:
+    """moto's interpreter drops `InvocationType` from a `lambda:invoke` state's Parameters (AWS takes
+    it: an `Event` invocation answers 202 and an empty payload, a `DryRun` runs nothing). Returns a
+    function that undoes the patch."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_lambda
+
+    accepted = state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"]
+    added = "InvocationType" not in accepted
+    accepted.add("InvocationType")
+
+    def restore() -> None:
+        if added:
+            accepted.discard("InvocationType")
+
+    return restore
+
+
 def speed_up_moto() -> Callable[[], None]:
-    """Apply every speed-up above (none changes a result), and the one fix that makes moto answer
-    as AWS does; returns a function that undoes them all."""
+    """Apply every speed-up above (none changes a result), and the fixes that make moto answer as
+    AWS does; returns a function that undoes them all."""
     import_interpreter()  # first: the patches below import parts of the interpreter
     restores = [
         parse_once_per_execution(),
@@ -429,6 +456,7 @@ def speed_up_moto() -> Callable[[], None]:
         load_s3_urls_once(),
         list_handler_methods_once(),
         keep_task_failure_cause(),
+        pass_lambda_invocation_type(),
     ]
 
     def restore() -> None:

@@ -451,6 +451,7 @@ class LocalEngine:
         source = DagSource(source.uri, source.version, models=f"s3://{self.names.bucket}/")
         options = CompileOptions(
             function_name=self.names.run_task,
+            region=REGION,
             fast_retries=request.fast_retries,
             gate_every_task=request.gate_every_task,
             **(
@@ -760,7 +761,7 @@ class _Watcher:
                 self.on_progress(label, TaskState.RUNNING, 0)
             return
         outcome = TaskOutcome.from_dict(result)
-        if outcome is not None and outcome.call is not None:  # an AWS call begins: "running" was said
+        if outcome is not None and outcome.call is not None:  # an AWS call begins: its start was said
             return
         if outcome is not None:
             if outcome.state is TaskState.SKIPPED:

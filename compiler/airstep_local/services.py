@@ -25,27 +25,24 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 def provide(model: DagModel, region: str) -> None:
     """Create in moto the topics and queues that the DAG's calls name at compile time."""
+    from moto.core import DEFAULT_ACCOUNT_ID
     from moto.sns import sns_backends
     from moto.sqs import sqs_backends
 
     for task in model.tasks:
         parameters = task.integration.parameters if task.integration else {}
         topic = parameters.get("TargetArn") or parameters.get("TopicArn")
-        if isinstance(topic, str) and topic.startswith("arn:aws:sns:") and topic.count(":") == 5:
-            account, name = topic.split(":")[4:6]
-            backend = sns_backends[account][region]
+        parts = topic.split(":") if isinstance(topic, str) else []
+        if len(parts) == 6 and parts[:3] == ["arn", "aws", "sns"] and "/" not in parts[5]:  # a topic, not an endpoint
+            backend = sns_backends[parts[4]][region]  # moto finds a topic in the account its ARN names
             if topic not in backend.topics:
-                backend.create_topic(name)
+                fifo = {"FifoTopic": "true"} if parts[5].endswith(".fifo") else {}
+                backend.create_topic(parts[5], attributes=fifo)
         queue = parameters.get("QueueUrl")
-        if isinstance(queue, str) and "/" in queue:
-            account, name = queue.rstrip("/").split("/")[-2:]
-            sqs_backends[account if account.isdigit() else _default_account()][region].create_queue(name)
-
-
-def _default_account() -> str:
-    from moto.core import DEFAULT_ACCOUNT_ID
-
-    return DEFAULT_ACCOUNT_ID
+        if isinstance(queue, str) and "/" in queue:  # moto finds a queue by name in the caller's account
+            name = queue.rstrip("/").rsplit("/", 1)[-1]
+            fifo = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+            sqs_backends[DEFAULT_ACCOUNT_ID][region].create_queue(name, **fifo)
 
 
 class FunctionSpecError(ValueError):

@@ -210,3 +210,77 @@ def test_compat_names_what_of_the_amazon_provider_airstep_does_not_translate(tmp
     assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.glue` is not supported" in proc.stdout
     assert f"{untranslated}:7: `SnsPublishOperator(deferrable=...)` is not supported" in proc.stdout
     assert f"{other}:6: SqsPublishOperator 'a': aws_conn_id is not translated by airstep" in proc.stdout
+
+
+EDGES = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG, Param
+from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
+from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
+
+with DAG("delivered_twice", schedule=None, start_date=datetime(2026, 1, 1)):
+    SnsPublishOperator(task_id="lost", target_arn="{{ 'arn:aws:sns:us-east-1:123456789012:missing' }}", message="m",
+                       retries=2, retry_delay=timedelta(seconds=1))
+
+with DAG("checked", schedule=None, start_date=datetime(2026, 1, 1), params={"n": Param(1, type="integer", minimum=1)}):
+    SqsPublishOperator(task_id="send", sqs_queue="https://sqs.us-east-1.amazonaws.com/111122223333/orders.fifo",
+                       message_content="m", message_group_id="g", message_deduplication_id="d")
+
+with DAG("kinds", schedule=None, start_date=datetime(2026, 1, 1)):
+    SnsPublishOperator(task_id="fifo", target_arn="arn:aws:sns:us-east-1:123456789012:events.fifo", message="m",
+                       message_group_id="g", message_deduplication_id="d")
+    LambdaInvokeFunctionOperator(task_id="queued", function_name="adder", payload='{"a": 1}', invocation_type="Event")
+    LambdaInvokeFunctionOperator(task_id="dry", function_name="adder", payload='{"a": 2}', invocation_type="DryRun")
+"""
+
+
+@pytest.fixture
+def edges(tmp_path: Path) -> Path:
+    path = tmp_path / "edges.py"
+    path.write_text(EDGES)
+    return path
+
+
+def test_a_run_step_or_record_step_delivered_twice_uses_no_try_and_loses_no_retry(local, edges):
+    from airstep_local.faults import Faults
+
+    def twice(function: str, event: dict[str, Any]) -> bool:  # every delivery of the task runner's, for `lost`
+        return function == local.names.run_task and event.get("task_id") == "lost"
+
+    local.session.faults = Faults(duplicate=twice)
+    model, source = load_model(edges, "delivered_twice")
+    result = local.run(model, source, RunRequest(fast_retries=True))
+    (ti,) = instances(local, result).values()
+    assert (ti.state.value, ti.try_number) == ("failed", 3), ti.error
+    assert ti.error.startswith("SNS.NotFoundException")
+    assert sum(1 for c in local.session.calls if c.operation == "Publish") == 3  # one call per try
+    assert local.session.faults.injected["lambda:duplicate"] >= 6
+
+
+def test_params_are_checked_before_a_call_with_nothing_to_render_and_fifo_queues_take_it(local, edges):
+    model, source = load_model(edges, "checked")
+    request = RunRequest(conf={"n": 0})  # (refused when a run is created: the runner checks again, as a task does)
+    machine = local.deploy(model, source, request, check_conf=False)
+    refused = local._start_run(machine, local._run_of(model, request))
+    local.finish(refused)
+    (ti,) = [t for t in local.store.task_instances(RunKey("checked", refused.run_id))]
+    assert (ti.state.value, ti.try_number) == ("failed", 1) and "n" in ti.error
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo"  # made here, in the local account
+    assert "Messages" not in boto3.client("sqs").receive_message(QueueUrl=queue)
+    sent = local.run(model, source, RunRequest(conf={"n": 2}))
+    assert sent.state == "success"
+    (message,) = boto3.client("sqs").receive_message(QueueUrl=queue)["Messages"]
+    assert message["Body"] == "m"
+    xcom = local.store.get_xcoms(RunKey("checked", sent.run_id), ["send"])["send"]
+    assert "MessageId" in xcom and set(xcom) <= {"MessageId", "MD5OfMessageBody", "SequenceNumber"}
+
+
+def test_fifo_topics_and_lambdas_invoked_asynchronously_or_dry(local, edges):
+    model, source = load_model(edges, "kinds")
+    result = local.run(model, source, RunRequest())
+    assert result.state == "success", [(t.task_id, t.error) for t in instances(local, result).values()]
+    values = local.store.get_xcoms(RunKey("kinds", result.run_id), ["fifo", "queued", "dry"])
+    assert "MessageId" in values["fifo"] and set(values["fifo"]) <= {"MessageId", "SequenceNumber"}
+    assert (values["queued"], values["dry"]) == ("", "")  # as Airflow returns an empty payload
+    assert CALLED == [{"a": 1}]  # the asynchronous one ran, the dry run did not

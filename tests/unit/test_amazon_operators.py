@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from airstep.compat.imports import airflow_imports
-from airstep.errors import DagDefinitionError
+from airstep.errors import AirflowException, DagDefinitionError
 from airstep.model import DagModel, Integration
 from airstep.runtime.integrations import ended_call
 from airstep.sdk.dag import DAG
@@ -54,7 +54,7 @@ def test_arguments_known_at_compile_time_are_the_calls_parameters():
             "Subject": "s",
             "TargetArn": TOPIC,
         },
-        result={"MessageId.$": "$.MessageId"},
+        returns=("MessageId", "SequenceNumber"),
     )
     sqs = integration_of(lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", delay_seconds="5"))
     assert sqs.parameters == {"DelaySeconds": 5, "MessageBody": "m", "QueueUrl": QUEUE}
@@ -62,7 +62,7 @@ def test_arguments_known_at_compile_time_are_the_calls_parameters():
         lambda: LambdaInvoke(task_id="t", function_name="f", payload=b'{"a": [1]}', qualifier="live")
     )
     assert invoke.parameters == {"FunctionName": "f", "Payload": {"a": [1]}, "Qualifier": "live"}
-    assert (invoke.result, invoke.as_text, invoke.prepare) == ({"Payload.$": "$.Payload"}, True, False)
+    assert (invoke.returns, invoke.as_text, invoke.prepare) == ((), True, False)
 
 
 def test_templated_arguments_are_rendered_by_the_try_and_read_from_its_state_data():
@@ -96,13 +96,22 @@ def test_an_on_execute_callback_or_no_xcom_push_shape_the_try():
     ("build", "message"),
     [
         (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", aws_conn_id="prod"), "aws_conn_id"),
-        (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", region_name="eu-west-1"), "region_name"),
+        (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", region_name=7), "region_name"),
         (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", verify=False), "verify"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", log_type="Tail"), "log_type"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", payload="{not json"), "payload .*not JSON"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", invocation_type="Later"), "invocation_type"),
         (lambda: SnsPublish(task_id="t", target_arn=TOPIC, message="m", message_attributes={"b": b"x"}), "binary"),
         (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", delay_seconds="soon"), "delay_seconds"),
+        (
+            lambda: SqsPublish(
+                task_id="t",
+                sqs_queue=QUEUE,
+                message_content="m",
+                message_attributes={"b": {"DataType": "Binary", "BinaryValue": b"x"}},
+            ),
+            "binary",
+        ),
     ],
 )
 def test_what_airstep_does_not_translate_is_refused_at_its_line(build, message):
@@ -112,8 +121,42 @@ def test_what_airstep_does_not_translate_is_refused_at_its_line(build, message):
 
 
 def test_the_default_connection_is_the_dags_own_role():
-    integration_of(lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", aws_conn_id="aws_default"))
-    integration_of(lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", aws_conn_id=None))
+    for conn_id in ("aws_default", None, ""):
+        integration_of(
+            lambda conn_id=conn_id: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", aws_conn_id=conn_id)
+        )
+
+
+def test_region_name_must_be_the_environments_at_compile():
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", region_name="eu-west-1")
+    model = DagModel.from_dag(dag)
+    compile_dag(model, DagSource("d.py", "v1"), CompileOptions(region="eu-west-1"))
+    compile_dag(model, DagSource("d.py", "v1"), CompileOptions())  # (the region not known: airstep compile)
+    with pytest.raises(CompileError, match="region_name='eu-west-1' is not the environment's region") as raised:
+        compile_dag(model, DagSource("d.py", "v1"), CompileOptions(region="us-east-1"))
+    assert raised.value.limit == "integration-region"
+
+
+def test_a_static_key_that_step_functions_would_read_as_a_path_goes_through_the_run_step():
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        LambdaInvoke(task_id="t", function_name="f", payload='{"file.$": "$.run", "n": 1}')
+    integration = DagModel.from_dag(dag).tasks[0].integration
+    assert integration.rendered == ("Payload",) and "Payload" not in integration.parameters and integration.prepare
+    compiled = compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions())
+    assert '"file.$"' not in compiled.definition_json
+
+
+def test_a_rendered_value_holding_a_secret_is_refused_before_it_is_encoded():
+    from airstep.secrets_masker import mask_secret
+
+    secret = 'p"a\\ss-ü'
+    mask_secret(secret)
+    with DAG("d", start_date=datetime(2026, 1, 1)):
+        sns = SnsPublish(task_id="t", target_arn=TOPIC, message="{{ x }}")
+    sns.message = f"the password is {secret}"  # as rendering leaves it
+    with pytest.raises(AirflowException, match="message of 't' rendered to a secret"):
+        sns.rendered_parameters(["message"])
 
 
 def test_a_mapped_operator_is_refused_at_compile_with_its_line():
@@ -132,7 +175,8 @@ def test_an_integration_round_trips_in_the_graph_model():
     assert "integration" in json.loads(model.to_json())["tasks"][0]
 
 
-LAMBDA = Integration("LambdaInvokeFunctionOperator", "arn:aws:states:::lambda:invoke", {}, result={}, as_text=True)
+LAMBDA = Integration("LambdaInvokeFunctionOperator", "arn:aws:states:::lambda:invoke", {}, as_text=True)
+SQS = Integration("SqsPublishOperator", "arn:aws:states:::sqs:sendMessage", {}, returns=("MessageId", "SequenceNumber"))
 
 
 @pytest.mark.parametrize(
@@ -142,6 +186,11 @@ LAMBDA = Integration("LambdaInvokeFunctionOperator", "arn:aws:states:::lambda:in
 def test_a_lambda_payload_is_pushed_as_the_json_text_airflow_returns(payload, pushed):
     result = ended_call(LAMBDA, payload, None, None)
     assert (result.state, json.loads(result.xcoms)) == (TaskState.SUCCESS, {"return_value": pushed})
+
+
+def test_the_xcom_keeps_the_keys_the_provider_returns_that_the_response_has():
+    response = {"MessageId": "m", "MD5OfMessageBody": "x", "SdkHttpMetadata": {"HttpStatusCode": 200}}
+    assert json.loads(ended_call(SQS, response, None, None).xcoms) == {"return_value": {"MessageId": "m"}}
 
 
 def test_a_calls_error_is_the_tries_error_as_step_functions_names_it():
@@ -157,5 +206,6 @@ def test_a_calls_error_is_the_tries_error_as_step_functions_names_it():
 def test_a_result_too_large_for_the_record_fails_the_try_naming_its_size():
     big = ended_call(LAMBDA, {"Payload": "x" * 40_000}, None, None)
     assert big.state is TaskState.FAILED and "40,0" in big.error and "32,768 bytes" in big.error
+    assert big.final  # another try would get as much
     quiet = ended_call(dataclasses.replace(LAMBDA, push=False), {"Payload": "x" * 40_000}, None, None)
     assert (quiet.state, quiet.xcoms) == (TaskState.SUCCESS, None)

@@ -139,15 +139,17 @@ def test_a_service_integrations_payloads_and_outcome_are_what_each_side_reads():
     (choice,) = branch["notify@begun"]["Choices"]
     assert _resolve({"state.$": choice["Variable"]}, state_data)["state"] == choice["StringEquals"]
     assert _resolve(branch["notify@call"]["Parameters"], state_data)["Message"] == "rendered"
-    for caught in (
-        {"call_result": {"MessageId": "m"}},
-        {"call_error": {"Error": "SNS.NotFoundException", "Cause": ""}},
-    ):
-        parsed = Payload.from_event(
-            _resolve(branch["notify@record"]["Parameters"]["Payload"], {**state_data, **caught})
-        )
+    call = branch["notify@call"]
+    # the call's ResultPath and its Catch's both put what it did at `begun`, in the rendered call's place
+    assert call["ResultPath"] == call["Catch"][0]["ResultPath"] == "$.begun"
+    assert call["ResultSelector"] == {"result.$": "$"}
+    answered = {"MessageId": "m", "SdkHttpMetadata": {}}
+    raised = {"Error": "SNS.NotFoundException", "Cause": "no topic"}
+    for ended, expected in (({"result": answered}, (answered, None)), (raised, (None, raised))):
+        event = _resolve(branch["notify@record"]["Parameters"]["Payload"], {**state_data, "begun": ended})
+        parsed = Payload.from_event(event)
         assert (parsed.action, parsed.task_id, parsed.dag, parsed.run) == (Action.END_CALL, "notify", dag, run)
-        assert (parsed.call_result, parsed.call_error) == (caught.get("call_result"), caught.get("call_error"))
+        assert (parsed.call_result, parsed.call_error) == expected
     assert TaskOutcome.from_dict(outcome) == TaskOutcome("notify", TaskState.RUNNING, 1, call={"Message": "rendered"})
 
 

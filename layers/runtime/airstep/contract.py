@@ -128,23 +128,22 @@ def end_call_payload(task_id: str, signal: Sequence[str] = ()) -> dict[str, Any]
     return payload
 
 
-# A service integration's try, in the state data of its branch: the run step's outcome (`begun`: a
-# try began when its state is running; `call` holds the rendered parameters), then the call's
-# selected result or its caught {Error, Cause}.
+# A service integration's try, in the state data of its branch (one key, `begun`, so that the call's
+# result replaces the rendered parameters rather than sit beside them): the run step's outcome
+# ({"outcome": {state, call: {rendered parameters}}}: a try began when its state is running), then the
+# call's whole response ({"result": ...}) or the {Error, Cause} it raised.
 BEGUN = "begun"
-BEGUN_SELECTOR = {_ref("outcome"): _path("Payload")}
+OUTCOME = "outcome"
 CALL = "call"
-CALL_RESULT = "call_result"
-CALL_ERROR = "call_error"
+CALL_RESULT = "result"
+BEGUN_SELECTOR = {_ref(OUTCOME): _path("Payload")}
+CALL_SELECTOR = {_ref(CALL_RESULT): "$"}
 BEGUN_PATH = _path(BEGUN)
-BEGUN_STATE_PATH = _path(BEGUN, "outcome", "state")
-CALL_RESULT_PATH = _path(CALL_RESULT)
-CALL_ERROR_PATH = _path(CALL_ERROR)
 
 
 def rendered_parameter(name: str) -> tuple[str, str]:
     """A call state's Parameters entry for a parameter the run step rendered."""
-    return _ref(name), _path(BEGUN, "outcome", CALL, name)
+    return _ref(name), _path(BEGUN, OUTCOME, CALL, name)
 
 
 def mapped_run_payload() -> dict[str, Any]:
@@ -337,15 +336,24 @@ class Payload:
             lap_pokes=event.get(LAP_POKES),
             distributed=bool(event.get(DISTRIBUTED, False)),
             alert=int(event.get(ALERT, -1)),
-            call_result=ctx.get(CALL_RESULT),
-            call_error=ctx.get(CALL_ERROR),
+            **_call_ended(ctx.get(BEGUN)),
         )
+
+
+def _call_ended(begun: Any) -> dict[str, Any]:
+    """A record step's view of its call: the response, or the error it raised (caught in its place)."""
+    if not isinstance(begun, dict) or OUTCOME in begun:  # (not a record step's state data)
+        return {}
+    if CALL_RESULT in begun:
+        return {"call_result": begun[CALL_RESULT]}
+    return {"call_error": {"Error": begun.get("Error"), "Cause": begun.get("Cause")}}
 
 
 # ------------------------------------------------------------------------------------------------
 # Outcomes: what the runner answers (the definition reads the finalize outcome's state and cause)
 
 OUTCOME_STATE = "state"
+BEGUN_STATE_PATH = _path(BEGUN, OUTCOME, OUTCOME_STATE)  # a service integration's run step: did a try begin
 OUTCOME_CAUSE = "cause"
 OUTCOME_STATE_SELECTOR = {_ref(OUTCOME_STATE): _path("Payload", OUTCOME_STATE)}
 OUTCOME_SELECTOR = {**OUTCOME_STATE_SELECTOR, _ref(OUTCOME_CAUSE): _path("Payload", OUTCOME_CAUSE)}

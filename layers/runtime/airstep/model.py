@@ -87,28 +87,30 @@ class TriggerPolicy:
 class Integration:
     """An AWS operator compiled to a Step Functions service integration instead of task code: the
     Task state's `resource` and static `parameters`; the parameter names whose values the try's
-    prepare step renders at run time (`rendered`: templated fields, upstream outputs); the
-    ResultSelector that keeps what the operator returns (`result`), and whether that value is
-    pushed as its XCom, as JSON text (`as_text`: Lambda's payload, a string in Airflow) or as is.
-    `prepare`: the prepare step calls the executor (to render, or for an on_execute_callback)."""
+    prepare step renders at run time (`rendered`: templated fields, upstream outputs); what the
+    operator returns (its XCom, if `push`): the response's `returns` keys that it has, or with
+    `as_text` its `Payload` as JSON text (Lambda's, a string in Airflow). `prepare`: the run step
+    calls the executor (to render, or for an on_execute_callback). `region`: the region_name the
+    DAG gave (it must be the environment's)."""
 
     operator: str
     resource: str
     parameters: dict[str, Any]
     rendered: tuple[str, ...] = ()
-    result: dict[str, str] = field(default_factory=dict)
+    returns: tuple[str, ...] = ()
     push: bool = True
     as_text: bool = False
     prepare: bool = False
+    region: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["rendered"] = list(self.rendered)
+        data["rendered"], data["returns"] = list(self.rendered), list(self.returns)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Integration:
-        return cls(**{**data, "rendered": tuple(data.get("rendered", ()))})
+        return cls(**{**data, "rendered": tuple(data["rendered"]), "returns": tuple(data["returns"])})
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,33 +19,31 @@ TIMED_OUT = "AirflowTaskTimeout"
 
 
 def ended_call(
-    integration: Integration,
-    result: Any,
-    error: dict[str, Any] | None,
-    execution_timeout: float | None,
+    integration: Integration, result: Any, error: dict[str, Any] | None, execution_timeout: float | None
 ) -> TryResult:
-    """The try's result from its call's selected `result`, or from the `error` it raised."""
+    """The try's result from its call's response (`result`), or from the `error` it raised."""
     if error is not None:
         return _failed(error, execution_timeout)
     if not integration.push:
         return TryResult(TaskState.SUCCESS)
-    xcoms = json.dumps({XCOM_RETURN_KEY: _returned(integration, result)}, separators=(",", ":"))
+    xcoms = json.dumps({XCOM_RETURN_KEY: _returned(integration, result or {})}, separators=(",", ":"))
     if len(xcoms.encode()) > INLINE_XCOM_BYTES:  # (the runner writes no XCom object: its role may not)
         return TryResult(
             TaskState.FAILED,
             error=f"the call's result is {len(xcoms.encode()):,} bytes as JSON: airstep keeps a service call's "
             f"result in its task's record, up to {INLINE_XCOM_BYTES:,} bytes",
             error_type="XComError",
+            final=True,  # another try would get as much
         )
     return TryResult(TaskState.SUCCESS, xcoms=xcoms)
 
 
-def _returned(integration: Integration, result: Any) -> Any:
-    """What the operator returns: the selected result; Lambda's payload as the JSON text it was
-    (an asynchronous invocation's empty payload is the empty string, as in Airflow)."""
+def _returned(integration: Integration, response: dict[str, Any]) -> Any:
+    """What the operator returns: the response's keys it keeps; Lambda's payload as the JSON text it
+    was (an asynchronous invocation's empty payload is the empty string, as in Airflow)."""
     if not integration.as_text:
-        return result
-    payload = (result or {}).get("Payload", "")
+        return {key: response[key] for key in integration.returns if key in response}
+    payload = response.get("Payload", "")
     return payload if payload == "" else json.dumps(payload)
 
 

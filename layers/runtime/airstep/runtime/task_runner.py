@@ -44,6 +44,7 @@ from airstep.contract import (
     executor_function,
     expand_answer,
 )
+from airstep.errors import ParamValidationError
 from airstep.model import OUTCOME_CALLBACK, DagModel, SensorPolicy, TaskModel
 from airstep.runtime import assets, deadline_alerts, pooling, triggering
 from airstep.runtime.clients import client
@@ -374,6 +375,12 @@ class Invocation:
         """Run the next try of the task (instance) on the executor and record how it ended."""
         started = _now()
         index = self.payload.map_index
+        if task.integration is not None:  # a run step delivered again: the try waiting for its call answers
+            waiting = self.store.resume_poke(self.key, self.task_id)
+            if waiting is not None and waiting.calling is not None:
+                return TaskOutcome(
+                    self.task_id, TaskState.RUNNING, waiting.try_number, call=json.loads(waiting.calling)
+                )
         resumable = task.sensor is not None or task.trigger is not None  # a try that waits, or asks start-run
         resumed = self.store.resume_poke(self.key, self.task_id) if resumable and index < 0 else None
         pokes, pushed = 0, None
@@ -466,15 +473,21 @@ class Invocation:
 
     def _prepare_call(self, task: TaskModel, request: TryRequest) -> TryResult:
         """A service integration's try before its call: the parameters its templated fields render to
-        (the executor renders them, and runs any on_execute_callback), or the failure to render them."""
+        (the executor renders them, checks the run's params, and runs any on_execute_callback), or the
+        failure to; with nothing to render, the run's params checked here, as a task's start checks them."""
         assert task.integration is not None
-        if not task.integration.prepare:
-            return TryResult(TaskState.RUNNING, call={})
-        return self._invoke_executor(task, replace(request, prepare_call=True))
+        if task.integration.prepare:
+            return self._invoke_executor(task, replace(request, prepare_call=True))
+        try:
+            self.model.resolve_params(self.payload.run.conf)
+        except ParamValidationError as exc:
+            return TryResult(TaskState.FAILED, error=redact(str(exc)), error_type=type(exc).__name__, final=True)
+        return TryResult(TaskState.RUNNING, call={})
 
     def _await_call(self, try_number: int, call: dict[str, Any]) -> TaskOutcome:
         """The try waits for its call (the record step takes it up); the call gets `call`."""
-        if not self.store.await_poke(self.key, self.task_id, try_number, TaskState.RUNNING, 0):
+        calling = json.dumps(call, separators=(",", ":"))
+        if not self.store.await_poke(self.key, self.task_id, try_number, TaskState.RUNNING, 0, calling=calling):
             raise AirstepTaskFailedNoRetry(f"try {try_number} outlived its task instance")
         logger.info("task try calls its service", extra={"try_number": try_number})
         return TaskOutcome(self.task_id, TaskState.RUNNING, try_number, call=call)
@@ -485,9 +498,17 @@ class Invocation:
         task = model.task_map[self.task_id]
         assert task.integration is not None
         waiting = self.store.resume_poke(self.key, self.task_id)
-        if waiting is None:  # ended meanwhile (a duplicate invocation, a reader that settled it)
+        if waiting is None:  # ended meanwhile (a duplicate invocation, a reader that settled it): as recorded
             recorded = self._recorded()
             self._signal_unless_instance()
+            if recorded.state is TaskState.UP_FOR_RETRY:  # the Retry runs the next try, as it did for the first
+                raise AirstepTaskFailed(
+                    f"try {recorded.try_number} failed (the message is in its task instance record)"
+                )
+            if recorded.state in FAILED_STATES:
+                raise AirstepTaskFailedNoRetry(
+                    f"the task is {recorded.state} (the message is in its task instance record)"
+                )
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         self.earlier_tries = waiting.earlier

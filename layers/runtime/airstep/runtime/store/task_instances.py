@@ -204,6 +204,7 @@ class PokeWait:
     asking: str | None = None  # a TriggerDagRunOperator's request (JSON), asked of start-run, not yet answered
     tries: tuple[Item, ...] = ()  # the instance's ended tries before this one, as stored
     usage: LambdaUsage = field(default_factory=LambdaUsage)  # its invocations' so far
+    calling: str | None = None  # an AWS operator's try waiting for its call: the call's parameters (JSON)
 
 
 class TaskInstances:
@@ -267,6 +268,7 @@ class TaskInstances:
             updated.get("asking", {}).get("S"),
             tuple(updated.get("tries", {}).get("L", ())),
             carried_usage([updated]),
+            updated.get("call_params", {}).get("S"),
         )
 
     def await_poke(
@@ -281,12 +283,14 @@ class TaskInstances:
         watching: str | None = None,
         asking: str | None = None,
         usage: LambdaUsage | None = None,
+        calling: str | None = None,
     ) -> bool:
         """A poke that was not done: try `try_number` waits for the next one, `state` meanwhile
         (running, or up_for_reschedule), having poked `pokes` times and pushed `pushed` (kept for the
         try's end); a time sensor's try waits `until` its moment, a TriggerDagRunOperator's for the
         run it is `watching`, or for start-run's answer to what it is `asking` (a retried runner asks
-        again rather than run the try's code again)."""
+        again rather than run the try's code again); an AWS operator's try waits for its call, with
+        the parameters it is `calling` with (a run step delivered again answers the same)."""
         values: dict[str, Any] = {
             ":state": string(state.value),
             ":pokes": {"N": str(pokes)},
@@ -303,6 +307,9 @@ class TaskInstances:
         if watching is not None:
             update += ", watching = :watching"
             values[":watching"] = string(watching)
+        if calling is not None:
+            update += ", call_params = :calling"
+            values[":calling"] = string(calling)
         if asking is not None:
             update += ", asking = :asking"
             values[":asking"] = string(asking)

@@ -19,6 +19,7 @@ from airstep.errors import AirflowException, DagDefinitionError
 from airstep.model import Integration
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.xcom_arg import iter_xcom_args
+from airstep.secrets_masker import redact
 
 DEFAULT_CONN_ID = "aws_default"
 _JINJA_MARKS = ("{{", "{%", "{#")
@@ -41,8 +42,8 @@ class AwsOperator(BaseOperator):
     resource: ClassVar[str]
     fields: ClassVar[Mapping[str, Field]]
     constants: ClassVar[Mapping[str, Any]] = {}
-    result: ClassVar[Mapping[str, str]] = {}
-    result_as_text: ClassVar[bool] = False
+    returns: ClassVar[tuple[str, ...]] = ()  # the response's keys the operator returns (those it has)
+    returns_payload_text: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -58,17 +59,17 @@ class AwsOperator(BaseOperator):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
-        if aws_conn_id not in (None, DEFAULT_CONN_ID):
+        if aws_conn_id not in (None, "", DEFAULT_CONN_ID):
             self.refuse(
                 "aws_conn_id",
                 f"{aws_conn_id!r}: the call runs with the DAG's own role in its environment's account, "
                 "not with a connection's credentials (leave it out, or use 'aws_default')",
             )
-        for name, value in (("region_name", region_name), ("verify", verify), ("botocore_config", botocore_config)):
+        for name, value in (("verify", verify), ("botocore_config", botocore_config)):
             if value is not None:
-                self.refuse(
-                    name, "the call is made by Step Functions in the environment's region, as AWS configures it"
-                )
+                self.refuse(name, "the call is made by Step Functions, as AWS configures it")
+        if region_name is not None and not isinstance(region_name, str):
+            self.refuse("region_name", f"expected a string, got {type(region_name).__name__}")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every operator's arguments are checked once it is built: what cannot become its call's
@@ -103,15 +104,30 @@ class AwsOperator(BaseOperator):
             resource=self.resource,
             parameters=dict(sorted(parameters.items())),
             rendered=tuple(sorted(self.fields[name].parameter for name in templated)),
-            result=dict(self.result),
+            returns=self.returns,
             push=self.do_xcom_push,
-            as_text=self.result_as_text,
+            as_text=self.returns_payload_text,
             prepare=bool(templated) or bool(self.on_execute_callback),
+            region=self.region_name or None,
         )
 
     def templated_fields(self) -> list[str]:
-        """The arguments whose value rendering can change (see `_holds_template`)."""
-        return [name for name in self.fields if self._holds_template(getattr(self, name, None))]
+        """The arguments the run step gives the call: those rendering can change (see
+        `_holds_template`), and those whose JSON has a key ending in `.$`, which Step Functions would
+        read as a path if the definition held it."""
+        return [
+            name for name in self.fields if self._holds_template(getattr(self, name, None)) or self._has_path_key(name)
+        ]
+
+    def _has_path_key(self, name: str) -> bool:
+        value = getattr(self, name, None)
+        if value is None:
+            return False
+        try:
+            converted = self.fields[name].convert(value)
+        except (TypeError, ValueError):
+            return False
+        return _path_keys(converted)
 
     def rendered_parameters(self, names: list[str]) -> dict[str, Any]:
         """The Parameters of arguments `names`, from this rendered copy's values: the prepare step's
@@ -121,8 +137,15 @@ class AwsOperator(BaseOperator):
             raise AirflowException(f"{argument} rendered to a value the call cannot take: {why}")
 
         for name in names:
-            if getattr(self, name, None) is None:
+            value = getattr(self, name, None)
+            if value is None:
                 fail(name, "None")
+            if _holds_secret(value):  # before conversion: a converted value may escape it past the masker
+                raise AirflowException(
+                    f"{name} of {self.task_id!r} rendered to a secret (a connection's password or a masked "
+                    "variable): the call's parameters are kept in Step Functions' execution history, so it is "
+                    "refused"
+                )
         return self._parameters(names, fail)
 
     def _parameters(self, names: list[str], refuse: Callable[[str, str], None]) -> dict[str, Any]:
@@ -153,6 +176,27 @@ class AwsOperator(BaseOperator):
 
     def execute(self, context: dict[str, Any]) -> Any:
         raise AirflowException(f"{type(self).__name__} runs as a Step Functions service integration, not as task code")
+
+
+def _path_keys(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(str(key).endswith(".$") or _path_keys(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_path_keys(item) for item in value)
+    return False
+
+
+def _holds_secret(value: Any) -> bool:
+    """Whether a rendered value (a string, or strings in collections) holds a registered secret."""
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode(errors="replace")
+    if isinstance(value, str):
+        return redact(value) != value
+    if isinstance(value, Mapping):
+        return any(_holds_secret(key) or _holds_secret(item) for key, item in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return any(_holds_secret(item) for item in value)
+    return False
 
 
 def json_value(value: Any) -> Any:

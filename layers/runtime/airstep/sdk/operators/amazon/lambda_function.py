@@ -29,8 +29,7 @@ class LambdaInvokeFunctionOperator(AwsOperator):
         "invocation_type": Field("InvocationType", _invocation_type),
         "client_context": Field("ClientContext", text),
     }
-    result = {"Payload.$": "$.Payload"}
-    result_as_text = True
+    returns_payload_text = True
 
     def __init__(
         self,

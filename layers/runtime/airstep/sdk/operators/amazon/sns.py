@@ -22,8 +22,11 @@ def _attribute(value: Any) -> dict[str, str]:
         return {"DataType": "Number", "StringValue": str(value)}
     if isinstance(value, (bytes, bytearray)):
         raise TypeError("binary message attributes are not supported by airstep")
-    if hasattr(value, "__iter__"):
-        return {"DataType": "String.Array", "StringValue": json.dumps(list(value))}
+    if hasattr(value, "__iter__"):  # the provider's json.dumps: a dict stays an object, a set cannot
+        return {
+            "DataType": "String.Array",
+            "StringValue": json.dumps(value if isinstance(value, Mapping) else list(value)),
+        }
     raise TypeError(f"values in MessageAttributes must be str, int, float or iterable; got {type(value).__name__}")
 
 
@@ -34,8 +37,8 @@ def _attributes(value: Any) -> dict[str, dict[str, str]]:
 
 
 class SnsPublishOperator(AwsOperator):
-    """Publishes a message to an SNS topic (or endpoint); returns `{"MessageId": ...}` (Airflow's
-    XCom is boto3's whole response, whose ResponseMetadata a state machine does not see)."""
+    """Publishes a message to an SNS topic (or endpoint); returns `{"MessageId"}` (and a FIFO
+    topic's `SequenceNumber`): boto3's response without its ResponseMetadata."""
 
     template_fields = (
         "target_arn",
@@ -55,7 +58,7 @@ class SnsPublishOperator(AwsOperator):
         "message_group_id": Field("MessageGroupId", text),
     }
     constants = {"MessageStructure": "json"}
-    result = {"MessageId.$": "$.MessageId"}
+    returns = ("MessageId", "SequenceNumber")
 
     def __init__(
         self,

@@ -10,14 +10,21 @@ from airstep.sdk.operators.amazon.base import AwsOperator, Field, text, whole_nu
 
 
 def _attributes(value: Any) -> dict[str, Any]:
+    """SQS's MessageAttributes, as given (binary values cannot travel in a state machine)."""
     if not isinstance(value, Mapping):
         raise TypeError(f"expected a dict, got {type(value).__name__}")
+    for name, attribute in value.items():
+        if not isinstance(attribute, Mapping) or "DataType" not in attribute:
+            raise TypeError(f"attribute {name!r} must be a dict with a DataType, as SQS takes it")
+        if "BinaryValue" in attribute or "BinaryListValues" in attribute:
+            raise TypeError(f"attribute {name!r}: binary message attributes are not supported by airstep")
     return dict(value)
 
 
 class SqsPublishOperator(AwsOperator):
-    """Sends a message to an SQS queue; returns `{"MessageId", "MD5OfMessageBody"}` (boto3's response
-    has more: its ResponseMetadata, a FIFO queue's SequenceNumber)."""
+    """Sends a message to an SQS queue; returns `{"MessageId", "MD5OfMessageBody"}` (and
+    `MD5OfMessageAttributes`, a FIFO queue's `SequenceNumber`): boto3's response without its
+    ResponseMetadata."""
 
     template_fields = (
         "sqs_queue",
@@ -36,7 +43,13 @@ class SqsPublishOperator(AwsOperator):
         "message_group_id": Field("MessageGroupId", text),
         "message_deduplication_id": Field("MessageDeduplicationId", text),
     }
-    result = {"MessageId.$": "$.MessageId", "MD5OfMessageBody.$": "$.MD5OfMessageBody"}
+    returns = (
+        "MessageId",
+        "MD5OfMessageBody",
+        "MD5OfMessageAttributes",
+        "MD5OfMessageSystemAttributes",
+        "SequenceNumber",
+    )
 
     def __init__(
         self,
