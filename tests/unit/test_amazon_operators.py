@@ -12,8 +12,9 @@ import pytest
 
 from airstep.compat.imports import airflow_imports
 from airstep.errors import AirflowException, DagDefinitionError
-from airstep.model import DagModel, Integration
-from airstep.runtime.integrations import ended_call
+from airstep.integration import Integration
+from airstep.model import DagModel
+from airstep.runtime.service_calls import ended_call
 from airstep.sdk.dag import DAG
 from airstep.states import TaskState
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag

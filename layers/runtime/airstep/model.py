@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, Schedule
+from airstep.integration import Integration
 from airstep.states import RunState, TaskState
 from airstep.trigger_rule import SKIPPED_WHEN_ALL_UPSTREAMS_SKIPPED, TriggerRule
 
@@ -84,36 +85,6 @@ class TriggerPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Integration:
-    """An AWS operator compiled to a Step Functions service integration instead of task code: the
-    Task state's `resource` and static `parameters`; the parameter names whose values the try's
-    prepare step renders at run time (`rendered`: templated fields, upstream outputs); what the
-    operator returns (its XCom, if `push`): the response's `returns` keys that it has, or with
-    `as_text` its `Payload` as JSON text (Lambda's, a string in Airflow). `prepare`: the run step
-    calls the executor (to render, or for an on_execute_callback). `region`: the region_name the
-    DAG gave (it must be the environment's)."""
-
-    operator: str
-    resource: str
-    parameters: dict[str, Any]
-    rendered: tuple[str, ...] = ()
-    returns: tuple[str, ...] = ()
-    push: bool = True
-    as_text: bool = False
-    prepare: bool = False
-    region: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["rendered"], data["returns"] = list(self.rendered), list(self.returns)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Integration:
-        return cls(**{**data, "rendered": tuple(data["rendered"]), "returns": tuple(data["returns"])})
-
-
-@dataclass(frozen=True, slots=True)
 class DeadlinePolicy:
     """One of a DAG's deadline alerts: what it counts from (`reference`: queued_at, logical_date,
     fixed_datetime at `fixed` (ISO), or average_runtime over `max_runs`, needing `min_runs`), its
@@ -172,7 +143,6 @@ class TaskModel:
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
-        from airstep.sdk.operators.amazon.base import AwsOperator
         from airstep.sdk.operators.branch import SkipMixin
         from airstep.sdk.operators.trigger_dagrun import DEFAULT_WAIT_TIMEOUT, TriggerDagRunOperator
         from airstep.sdk.sensors import BaseSensorOperator
@@ -224,7 +194,7 @@ class TaskModel:
             outlets=tuple((asset.name, asset.uri) for asset in op.outlets),
             trigger=trigger,
             callbacks=tuple(name for name in OUTCOME_CALLBACK.values() if getattr(op, name)),
-            integration=op.integration() if isinstance(op, AwsOperator) else None,
+            integration=op.integration(),
         )
 
     def to_dict(self) -> dict[str, Any]:

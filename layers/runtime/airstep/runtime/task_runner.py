@@ -57,8 +57,8 @@ from airstep.runtime.constants import (
 from airstep.runtime.context import ExternalStates
 from airstep.runtime.dag_cache import get_model
 from airstep.runtime.executor import DeadlineCallbackRequest, RunCallbackRequest, TryRequest, TryResult
-from airstep.runtime.integrations import ended_call
 from airstep.runtime.map_items import write_map_items
+from airstep.runtime.service_calls import ended_call
 from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_store
 from airstep.runtime.store.gates import GateStatus
 from airstep.runtime.store.pools import Taken

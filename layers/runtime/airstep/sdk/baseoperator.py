@@ -6,7 +6,7 @@ import functools
 import logging
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, RUN_POOL_PREFIX
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
@@ -18,6 +18,9 @@ from airstep.sdk.setup_teardown import ScopeManager, mark_teardown
 from airstep.sdk.setup_teardown import context as setup_teardown_context
 from airstep.sdk.taskgroup import TaskGroup, current_task_group
 from airstep.trigger_rule import TriggerRule
+
+if TYPE_CHECKING:
+    from airstep.integration import Integration
 
 _UNSET: Any = object()
 
@@ -202,6 +205,11 @@ class BaseOperator(DependencyMixin):
 
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
+
+    def integration(self) -> Integration | None:
+        """The Step Functions service integration the task compiles to instead of task code (the
+        amazon provider's operators: airstep.sdk.operators.amazon), or None: it runs its code."""
+        return None
 
     def render_template(self, content: Any, context: dict[str, Any], jinja_env: Any = None) -> Any:
         """Airflow's `render_template`: `content` rendered in `context` with the DAG's environment."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airstep.errors import AirflowException, DagDefinitionError
-from airstep.model import Integration
+from airstep.integration import Integration
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.xcom_arg import iter_xcom_args
 from airstep.secrets_masker import redact

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from airstep.contract import STATES_TIMEOUT, XCOM_RETURN_KEY
-from airstep.model import Integration
+from airstep.integration import Integration
 from airstep.runtime.executor import TryResult
 from airstep.runtime.xcoms import INLINE_XCOM_BYTES
 from airstep.secrets_masker import redact
