@@ -1,12 +1,36 @@
-"""A few dozen runs of the fault-injection suite (bench/fault_injection.py runs 1,000)."""
+"""A few dozen runs of the fault-injection suite (bench/fault_injection.py runs 1,000), in a process
+of their own.
 
+Two dozen runs at once load one process with a few hundred threads. Under that load the process
+has been seen to crash in the garbage collector, or to raise a spurious RecursionError at a shallow
+stack, in about one suite in five when task code kept the CPU busy (CPython 3.11, 3.12 and 3.13
+alike; the corrupted object differs each time and the cause is not found yet). Here such a crash
+fails this test with its stacks, and cannot corrupt the memory of the tests that run after it."""
+
+import json
+import subprocess
+import sys
+
+SUITE = """
+import json
 from airstep_local.fault_suite import FaultRates, run_suite
+report = run_suite(24, seed=7, rates=FaultRates(throttle=0.08, dynamodb_throttle=0.03, duplicate=0.06))
+print("REPORT " + json.dumps({"problems": report.problems, "runs": report.runs, "tasks": report.tasks,
+                               "records_checked": report.records_checked, "faults": dict(report.faults)}))
+"""
 
 
-def test_no_record_is_lost_stuck_or_wrong_under_faults(capsys):
-    report = run_suite(24, seed=7, rates=FaultRates(throttle=0.08, dynamodb_throttle=0.03, duplicate=0.06))
-    assert report.problems == []
-    assert report.runs == 24 and report.records_checked == report.tasks + report.runs
-    kinds = {kind.split(":", 1)[1] for kind in report.faults}
+def test_no_record_is_lost_stuck_or_wrong_under_faults():
+    proc = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", SUITE], capture_output=True, text=True, timeout=900, check=False
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
+    assert proc.returncode == 0 and lines, f"exit {proc.returncode}: {proc.stderr[-4000:]}"
+    report = json.loads(lines[-1].removeprefix("REPORT "))
+    assert report["problems"] == []
+    assert report["runs"] == 24 and report["records_checked"] == report["tasks"] + report["runs"]
+    kinds = {kind.split(":", 1)[1] for kind in report["faults"]}
     assert {"TooManyRequestsException", "ProvisionedThroughputExceededException", "duplicate"} <= kinds
-    print(f"{report.runs} runs, {sum(report.faults.values())} faults, {report.records_checked} records checked")
+    print(
+        f"{report['runs']} runs, {sum(report['faults'].values())} faults, {report['records_checked']} records checked"
+    )
