@@ -604,7 +604,7 @@ class _Emitter:
             result_path=contract.BEGUN_PATH,
             error_path=contract.BEGUN_PATH,
             result_selector=contract.CALL_SELECTOR,
-            timeout_seconds=math.ceil(task.execution_timeout) if task.execution_timeout else None,
+            timeout_seconds=math.ceil(limit) if (limit := integration.time_limit(task.execution_timeout)) else None,
         )
         self.put(branch, call, service)
         end_call = LambdaTask(

@@ -445,6 +445,59 @@ def pass_lambda_invocation_type() -> Callable[[], None]:
     return restore
 
 
+def _pascal(response: dict[str, Any]) -> dict[str, Any]:
+    """An AWS API response's keys as Step Functions' integrations name them (`executionArn` ->
+    `ExecutionArn`), dates as ISO text."""
+    return {
+        key[:1].upper() + key[1:]: value.isoformat() if hasattr(value, "isoformat") else value
+        for key, value in response.items()
+    }
+
+
+def call_step_functions_as_aws_does() -> Callable[[], None]:
+    """moto's `states:startExecution` integration hands the state's PascalCase Parameters to boto3
+    as they are (a KeyError: the API's names are camelCase) and its responses back camelCase (AWS's
+    integration answers `ExecutionArn`, `Status`, ...; `.sync` reads `ExecutionArn`). Returns a
+    function that undoes the patch."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    originals = {name: StateTaskServiceSfn.__dict__.get(name) for name in ("_eval_service_task", "_normalise_response")}
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
+        client = boto_client_for(
+            region=resource_runtime_part.region, service="stepfunctions", state_credentials=state_credentials
+        )
+        request = {key[:1].lower() + key[1:]: value for key, value in normalised_parameters.items()}
+        response = getattr(client, self._get_boto_service_action())(**request)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(_pascal(response))
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        if isinstance(response, dict):
+            pascal = _pascal(response)
+            response.clear()
+            response.update(pascal)
+
+    StateTaskServiceSfn._eval_service_task = eval_service_task  # type: ignore[method-assign]
+    StateTaskServiceSfn._normalise_response = normalise_response  # type: ignore[method-assign]
+
+    def restore() -> None:
+        for name, original in originals.items():
+            if original is None:  # inherited
+                delattr(StateTaskServiceSfn, name)
+            else:
+                setattr(StateTaskServiceSfn, name, original)
+
+    return restore
+
+
 def speed_up_moto() -> Callable[[], None]:
     """Apply every speed-up above (none changes a result), and the fixes that make moto answer as
     AWS does; returns a function that undoes them all."""
@@ -457,6 +510,7 @@ def speed_up_moto() -> Callable[[], None]:
         list_handler_methods_once(),
         keep_task_failure_cause(),
         pass_lambda_invocation_type(),
+        call_step_functions_as_aws_does(),
     ]
 
     def restore() -> None:

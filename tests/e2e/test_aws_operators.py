@@ -284,3 +284,54 @@ def test_fifo_topics_and_lambdas_invoked_asynchronously_or_dry(local, edges):
     assert "MessageId" in values["fifo"] and set(values["fifo"]) <= {"MessageId", "SequenceNumber"}
     assert (values["queued"], values["dry"]) == ("", "")  # as Airflow returns an empty payload
     assert CALLED == [{"a": 1}]  # the asynchronous one ran, the dry run did not
+
+
+STARTS = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
+
+with DAG("starts", schedule=None, start_date=datetime(2026, 1, 1)):
+    StepFunctionStartExecutionOperator(task_id="fire", state_machine_arn=CHILD, state_machine_input='{"n": 1}')
+    StepFunctionStartExecutionOperator(task_id="wait", state_machine_arn=CHILD, deferrable=True,
+                                       state_machine_input={"day": "{{ ds }}"}, name="day-{{ ds_nodash }}")
+    StepFunctionStartExecutionOperator(task_id="broken", state_machine_arn=BROKEN, deferrable=True)
+"""
+
+
+def test_an_execution_started_returns_its_arn_and_deferrable_waits_for_it_to_end(local, tmp_path):
+    sfn = boto3.client("stepfunctions")
+
+    def machine(name: str, state: dict[str, Any]) -> str:
+        definition = json.dumps({"StartAt": "only", "States": {"only": {**state, "End": True}}})
+        role = "arn:aws:iam::123456789012:role/child"
+        return sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]
+
+    child = machine("child", {"Type": "Pass"})
+    broken = machine(
+        "broken",
+        {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "nowhere"}},
+    )
+    path = tmp_path / "starts.py"
+    path.write_text(f"CHILD = {child!r}\nBROKEN = {broken!r}\n" + STARTS)
+    model, source = load_model(path, "starts")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
+        "fire": ("success", 1),
+        "wait": ("success", 1),
+        "broken": ("failed", 1),
+    }
+    values = local.store.get_xcoms(RunKey("starts", result.run_id), ["fire", "wait"])
+    fired, waited = (
+        sfn.describe_execution(executionArn=values["fire"]),
+        sfn.describe_execution(executionArn=values["wait"]),
+    )
+    assert json.loads(fired["input"]) == {"n": 1}
+    run = local.store.get_run(RunKey("starts", result.run_id))
+    assert (waited["name"], json.loads(waited["input"])) == (
+        f"day-{run.logical_date[:10].replace('-', '')}",
+        {"day": run.logical_date[:10]},
+    )
+    assert waited["status"] == "SUCCEEDED"  # the task ended when the execution did
+    assert ti["broken"].error.startswith("States.TaskFailed")

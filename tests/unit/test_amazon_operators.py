@@ -25,10 +25,11 @@ def _operators():
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
         from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
         from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
-    return LambdaInvokeFunctionOperator, SnsPublishOperator, SqsPublishOperator
+        from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
+    return LambdaInvokeFunctionOperator, SnsPublishOperator, SqsPublishOperator, StepFunctionStartExecutionOperator
 
 
-LambdaInvoke, SnsPublish, SqsPublish = _operators()
+LambdaInvoke, SnsPublish, SqsPublish, StartExecution = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
 
@@ -158,6 +159,35 @@ def test_a_rendered_value_holding_a_secret_is_refused_before_it_is_encoded():
     sns.message = f"the password is {secret}"  # as rendering leaves it
     with pytest.raises(AirflowException, match="message of 't' rendered to a secret"):
         sns.rendered_parameters(["message"])
+
+
+def test_a_deferrable_start_waits_for_the_execution_within_the_providers_waiter():
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:child"
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        StartExecution(task_id="fire", state_machine_arn=machine, state_machine_input='{"n": 1}')
+        StartExecution(
+            task_id="wait", state_machine_arn=machine, deferrable=True, waiter_delay=10, waiter_max_attempts=6
+        )
+        StartExecution(task_id="capped", state_machine_arn=machine, deferrable=True, execution_timeout=30)
+    tasks = {t.task_id: t for t in DagModel.from_dag(dag).tasks}
+    assert tasks["fire"].integration.resource == "arn:aws:states:::states:startExecution"
+    assert tasks["fire"].integration.parameters == {"Input": {"n": 1}, "StateMachineArn": machine}
+    assert tasks["wait"].integration.resource == "arn:aws:states:::states:startExecution.sync:2"
+    compiled = compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions()).definition_json
+    calls: dict[str, dict] = {}
+
+    def collect(states: dict) -> None:
+        for name, state in states.items():
+            if name.endswith("@call"):
+                calls[name] = state
+            for branch in state.get("Branches", []):
+                collect(branch["States"])
+
+    collect(json.loads(compiled)["States"])
+    assert "TimeoutSeconds" not in calls["fire@call"]  # it returns at once, as the provider does
+    assert (calls["wait@call"]["TimeoutSeconds"], calls["capped@call"]["TimeoutSeconds"]) == (60, 30)
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match="is_redrive_execution"):
+        StartExecution(task_id="again", state_machine_arn=machine, is_redrive_execution=True)
 
 
 def test_a_mapped_operator_is_refused_at_compile_with_its_line():

@@ -101,6 +101,9 @@ _AMAZON_OPERATORS = {
     "lambda_function": {"LambdaInvokeFunctionOperator": f"{_AMAZON}.lambda_function:LambdaInvokeFunctionOperator"},
     "sns": {"SnsPublishOperator": f"{_AMAZON}.sns:SnsPublishOperator"},
     "sqs": {"SqsPublishOperator": f"{_AMAZON}.sqs:SqsPublishOperator"},
+    "step_function": {
+        "StepFunctionStartExecutionOperator": f"{_AMAZON}.step_function:StepFunctionStartExecutionOperator"
+    },
 }
 
 SURFACE: dict[str, Names] = {

@@ -19,11 +19,11 @@ TIMED_OUT = "AirflowTaskTimeout"
 
 
 def ended_call(
-    integration: Integration, result: Any, error: dict[str, Any] | None, execution_timeout: float | None
+    integration: Integration, result: Any, error: dict[str, Any] | None, time_limit: float | None
 ) -> TryResult:
     """The try's result from its call's response (`result`), or from the `error` it raised."""
     if error is not None:
-        return _failed(error, execution_timeout)
+        return _failed(error, time_limit)
     if not integration.push:
         return TryResult(TaskState.SUCCESS)
     xcoms = json.dumps({XCOM_RETURN_KEY: _returned(integration, result or {})}, separators=(",", ":"))
@@ -41,6 +41,8 @@ def ended_call(
 def _returned(integration: Integration, response: dict[str, Any]) -> Any:
     """What the operator returns: the response's keys it keeps; Lambda's payload as the JSON text it
     was (an asynchronous invocation's empty payload is the empty string, as in Airflow)."""
+    if integration.returns_value:
+        return response.get(integration.returns[0])
     if not integration.as_text:
         return {key: response[key] for key in integration.returns if key in response}
     payload = response.get("Payload", "")

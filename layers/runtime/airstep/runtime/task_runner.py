@@ -513,7 +513,8 @@ class Invocation:
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         self.earlier_tries = waiting.earlier
         self.tries_before, self.usage_before = waiting.tries, waiting.usage
-        result = ended_call(task.integration, self.payload.call_result, self.payload.call_error, task.execution_timeout)
+        limit = task.integration.time_limit(task.execution_timeout)
+        result = ended_call(task.integration, self.payload.call_result, self.payload.call_error, limit)
         return self._conclude(model, task, waiting.try_number, waiting.started, result, decided_here=True)
 
     def _conclude(

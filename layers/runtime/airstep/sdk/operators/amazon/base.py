@@ -43,6 +43,7 @@ class AwsOperator(BaseOperator):
     fields: ClassVar[Mapping[str, Field]]
     constants: ClassVar[Mapping[str, Any]] = {}
     returns: ClassVar[tuple[str, ...]] = ()  # the response's keys the operator returns (those it has)
+    returns_value: ClassVar[bool] = False  # ... or the value of its one key
     returns_payload_text: ClassVar[bool] = False
 
     def __init__(
@@ -101,7 +102,7 @@ class AwsOperator(BaseOperator):
         parameters.update(self._parameters([n for n in self.fields if n not in templated], self.refuse))
         return Integration(
             operator=type(self).__name__,
-            resource=self.resource,
+            resource=self.call_resource(),
             parameters=dict(sorted(parameters.items())),
             rendered=tuple(sorted(self.fields[name].parameter for name in templated)),
             returns=self.returns,
@@ -109,7 +110,17 @@ class AwsOperator(BaseOperator):
             as_text=self.returns_payload_text,
             prepare=bool(templated) or bool(self.on_execute_callback),
             region=self.region_name or None,
+            returns_value=self.returns_value,
+            wait_seconds=self.wait_seconds(),
         )
+
+    def call_resource(self) -> str:
+        """The Task state's resource (an operator that may wait, or not, names the pattern here)."""
+        return self.resource
+
+    def wait_seconds(self) -> float | None:
+        """How long the operator waits for the work it started (None: it does not wait)."""
+        return None
 
     def templated_fields(self) -> list[str]:
         """The arguments the run step gives the call: those rendering can change (see
