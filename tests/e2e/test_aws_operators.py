@@ -6,6 +6,7 @@ trigger rules and callbacks are those of any task."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -176,9 +177,21 @@ def test_the_example_runs_with_its_function_given_and_fails_by_name_without_it()
     said = " ".join((alone.stdout + alone.stderr).split())
     assert "score (try 3): Lambda.ResourceNotFoundException: Function not found: score" in said
     assert "--lambda score=FILE.py:FUNCTION" in said
-    wrong = airstep("run", str(example), "--lambda", "score=nowhere.py:handler")
-    assert (wrong.returncode, wrong.stderr.count("Traceback")) == (1, 0)
-    assert "--lambda 'score=nowhere.py:handler': no file nowhere.py" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("score=nowhere.py:handler", "no file nowhere.py"),
+        ("score", "expected NAME=FILE.py:FUNCTION"),
+        (f"score={ROOT / 'examples' / 'functions' / 'score.py'}:missing", "has no function 'missing'"),
+    ],
+)
+def test_a_lambda_option_that_names_no_handler_says_why(spec, says):
+    from airstep_local.services import FunctionSpecError, local_function
+
+    with pytest.raises(FunctionSpecError, match=f"--lambda '{re.escape(spec)}': .*{re.escape(says)}"):
+        local_function(spec)
 
 
 UNTRANSLATED = """\
