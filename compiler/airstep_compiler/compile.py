@@ -322,6 +322,14 @@ def _sensor_shape(task_id: str, pokes: int, lap_pokes: int, timed: bool, trigger
     )
 
 
+STATE_TIMEOUT_MAX_SECONDS = 99_999_999  # the most TimeoutSeconds Step Functions takes
+
+
+def _call_timeout(limit: float | None) -> int | None:
+    """A service call's TimeoutSeconds (None: no limit): at least 1 s, at most what Step Functions takes."""
+    return None if limit is None else min(max(math.ceil(limit), 1), STATE_TIMEOUT_MAX_SECONDS)
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -603,8 +611,8 @@ class _Emitter:
             catch_next=record,
             result_path=contract.BEGUN_PATH,
             error_path=contract.BEGUN_PATH,
-            result_selector=contract.CALL_SELECTOR,
-            timeout_seconds=math.ceil(limit) if (limit := integration.time_limit(task.execution_timeout)) else None,
+            result_selector=contract.call_selector(integration.returns[0] if integration.returns_value else None),
+            timeout_seconds=_call_timeout(integration.time_limit(task.execution_timeout)),
         )
         self.put(branch, call, service)
         end_call = LambdaTask(

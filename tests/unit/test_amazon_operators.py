@@ -149,6 +149,26 @@ def test_a_static_key_that_step_functions_would_read_as_a_path_goes_through_the_
     assert '"file.$"' not in compiled.definition_json
 
 
+def test_a_secret_is_refused_as_a_native_number_or_once_its_json_is_decoded():
+    from airstep.secrets_masker import mask_secret
+
+    mask_secret("98765432")
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:c"
+    with DAG("d", start_date=datetime(2026, 1, 1)):
+        start = StartExecution(task_id="t", state_machine_arn=machine, state_machine_input="{{ x }}")
+    for rendered in ({"pin": 98765432}, '{"pw": "9876\\u0035432"}'):
+        start.state_machine_input = rendered
+        with pytest.raises(AirflowException, match="rendered to a secret"):
+            start.rendered_parameters(["state_machine_input"])
+    start.state_machine_input = '"plain"'  # a JSON string stays the text it was (Step Functions wants JSON)
+    assert start.rendered_parameters(["state_machine_input"]) == {"Input": '"plain"'}
+
+
+def test_a_templated_region_name_is_refused():
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match="region_name"):
+        SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", region_name="{{ var.value.region }}")
+
+
 def test_a_rendered_value_holding_a_secret_is_refused_before_it_is_encoded():
     from airstep.secrets_masker import mask_secret
 

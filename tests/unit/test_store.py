@@ -213,3 +213,20 @@ def test_an_instances_history_keeps_its_first_hundred_tries(store):
     (ti,) = store.task_instances(RUN, with_tries=True)
     assert (ti.state, ti.try_number) == (TaskState.SUCCESS, MAX_KEPT_TRIES + 1)
     assert [t.try_number for t in ti.tries] == [MAX_KEPT_TRIES]
+
+
+def test_a_try_waiting_for_its_call_is_taken_up_once_and_not_after_it_is_taken_back(store):
+    t1, t2 = "2026-11-21T02:00:01+00:00", "2026-11-21T02:00:03+00:00"
+    store.begin_try(RUN, "a", t1)
+    assert store.resume_poke(RUN, "a", calling=True) is None  # begun, not waiting for a call yet
+    assert store.await_poke(RUN, "a", 1, TaskState.RUNNING, 0, calling='{"Message":"m"}')
+    waiting = store.resume_poke(RUN, "a", calling=True)
+    assert (waiting.try_number, waiting.calling) == (1, '{"Message":"m"}')
+    assert store.end_try(RUN, "a", 1, TaskState.UP_FOR_RETRY, t1, t2, "SNS.NotFoundException")
+    assert store.resume_poke(RUN, "a", calling=True) is None  # ended: nothing waits
+    assert store.begin_try(RUN, "a", t2).number == 2
+    assert store.await_poke(RUN, "a", 2, TaskState.RUNNING, 0, calling="{}")
+    assert store.abandon_try(RUN, "a", 2)  # taken back: try 1 is up for retry again, and waits for nothing
+    assert store.resume_poke(RUN, "a", calling=True) is None
+    (ti,) = store.task_instances(RUN)
+    assert (ti.state, ti.try_number) == ("up_for_retry", 1)

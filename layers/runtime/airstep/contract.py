@@ -137,7 +137,16 @@ OUTCOME = "outcome"
 CALL = "call"
 CALL_RESULT = "result"
 BEGUN_SELECTOR = {_ref(OUTCOME): _path("Payload")}
-CALL_SELECTOR = {_ref(CALL_RESULT): "$"}
+
+
+def call_selector(key: str | None = None) -> dict[str, Any]:
+    """A call state's ResultSelector: its whole response, or (`key`) only the one key its operator
+    returns (a waited-for execution's response holds its input and output too)."""
+    if key is None:
+        return {_ref(CALL_RESULT): "$"}
+    return {CALL_RESULT: {_ref(key): _path(key)}}
+
+
 BEGUN_PATH = _path(BEGUN)
 
 

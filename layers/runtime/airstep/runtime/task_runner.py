@@ -376,7 +376,7 @@ class Invocation:
         started = _now()
         index = self.payload.map_index
         if task.integration is not None:  # a run step delivered again: the try waiting for its call answers
-            waiting = self.store.resume_poke(self.key, self.task_id)
+            waiting = self.store.resume_poke(self.key, self.task_id, calling=True)
             if waiting is not None and waiting.calling is not None:
                 return TaskOutcome(
                     self.task_id, TaskState.RUNNING, waiting.try_number, call=json.loads(waiting.calling)
@@ -497,7 +497,7 @@ class Invocation:
         model = self.model
         task = model.task_map[self.task_id]
         assert task.integration is not None
-        waiting = self.store.resume_poke(self.key, self.task_id)
+        waiting = self.store.resume_poke(self.key, self.task_id, calling=True)
         if waiting is None:  # ended meanwhile (a duplicate invocation, a reader that settled it): as recorded
             recorded = self._recorded()
             self._signal_unless_instance()

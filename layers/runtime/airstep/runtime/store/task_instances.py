@@ -245,12 +245,16 @@ class TaskInstances:
             carried_usage([updated]),
         )
 
-    def resume_poke(self, run: RunKey, task_id: str) -> PokeWait | None:
-        """Take up a sensor's try that waits for its next poke (None: no try of the task waits)."""
+    def resume_poke(self, run: RunKey, task_id: str, calling: bool = False) -> PokeWait | None:
+        """Take up a sensor's try that waits for its next poke, or (`calling`) an AWS operator's try
+        that waits for its call (None: no try of the task waits)."""
+        condition = "attribute_exists(pokes) AND attribute_not_exists(fin)"
+        if calling:
+            condition += " AND attribute_exists(call_params)"
         updated = self.table.update(
             key(run.pk, schema.ti_sk(task_id, -1)),
             "SET #s = :running",
-            condition="attribute_exists(pokes) AND attribute_not_exists(fin)",
+            condition=condition,
             returns="ALL_NEW",
             ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues={":running": string(TaskState.RUNNING.value)},
@@ -396,7 +400,7 @@ class TaskInstances:
         values.update({":previous": {"N": str(try_number - 1)}, ":retry": string(TaskState.UP_FOR_RETRY.value)})
         updated = self.table.update(
             item_key,
-            "SET try_number = :previous, #s = :retry",
+            "SET try_number = :previous, #s = :retry REMOVE pokes, call_params",  # (the taken-back try's wait)
             condition=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -461,7 +465,8 @@ class TaskInstances:
                 self.table.update(
                     key(run.pk, schema.ti_sk(task_id, ti.map_index)),
                     "SET cleared_tries = if_not_exists(try_number, :zero), expires_at = :expires "
-                    "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, watching, asking, rendered_map_index",
+                    "REMOVE fin, #s, xcoms, xcom, #e, end_date, pokes, #u, watching, asking, call_params, "
+                    "rendered_map_index",
                     ExpressionAttributeNames={"#s": "state", "#e": "error", "#u": "until"},
                     ExpressionAttributeValues={":zero": {"N": "0"}, ":expires": self.table.expires_at()},
                 )

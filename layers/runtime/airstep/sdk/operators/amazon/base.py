@@ -71,6 +71,8 @@ class AwsOperator(BaseOperator):
                 self.refuse(name, "the call is made by Step Functions, as AWS configures it")
         if region_name is not None and not isinstance(region_name, str):
             self.refuse("region_name", f"expected a string, got {type(region_name).__name__}")
+        if isinstance(region_name, str) and self._holds_template(region_name):
+            self.refuse("region_name", "a templated region is not known when the DAG compiles")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Every operator's arguments are checked once it is built: what cannot become its call's
@@ -148,16 +150,17 @@ class AwsOperator(BaseOperator):
             raise AirflowException(f"{argument} rendered to a value the call cannot take: {why}")
 
         for name in names:
-            value = getattr(self, name, None)
-            if value is None:
+            if getattr(self, name, None) is None:
                 fail(name, "None")
-            if _holds_secret(value):  # before conversion: a converted value may escape it past the masker
+        parameters = self._parameters(names, fail)
+        for name in names:  # as rendered (a conversion may escape a secret) and as converted (or decode one)
+            if _holds_secret(getattr(self, name)) or _holds_secret(parameters.get(self.fields[name].parameter)):
                 raise AirflowException(
                     f"{name} of {self.task_id!r} rendered to a secret (a connection's password or a masked "
                     "variable): the call's parameters are kept in Step Functions' execution history, so it is "
                     "refused"
                 )
-        return self._parameters(names, fail)
+        return parameters
 
     def _parameters(self, names: list[str], refuse: Callable[[str, str], None]) -> dict[str, Any]:
         parameters: dict[str, Any] = {}
@@ -201,6 +204,8 @@ def _holds_secret(value: Any) -> bool:
     """Whether a rendered value (a string, or strings in collections) holds a registered secret."""
     if isinstance(value, (bytes, bytearray)):
         value = value.decode(errors="replace")
+    if isinstance(value, (int, float)):  # a native render of a masked variable
+        value = str(value)
     if isinstance(value, str):
         return redact(value) != value
     if isinstance(value, Mapping):

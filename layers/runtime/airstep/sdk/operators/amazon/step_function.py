@@ -13,8 +13,12 @@ START_AND_WAIT = "arn:aws:states:::states:startExecution.sync:2"
 
 
 def _input(value: Any) -> Any:
-    """The provider's input: a dict, or JSON text."""
-    return dict(value) if isinstance(value, dict) else json_value(value)
+    """The provider's input: a dict, or JSON text (kept as text when it holds a JSON string: Step
+    Functions would hand the bare string on)."""
+    if isinstance(value, dict):
+        return dict(value)
+    parsed = json_value(value)
+    return value if isinstance(parsed, str) else parsed
 
 
 class StepFunctionStartExecutionOperator(AwsOperator):
