@@ -25,12 +25,14 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 def provide(model: DagModel, region: str) -> None:
     """Create in moto the topics and queues that the DAG's calls name at compile time."""
+    calls = [task.integration.parameters for task in model.tasks if task.integration is not None]
+    if not calls:  # (nothing to import moto's SNS and SQS for)
+        return
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.sns import sns_backends
     from moto.sqs import sqs_backends
 
-    for task in model.tasks:
-        parameters = task.integration.parameters if task.integration else {}
+    for parameters in calls:
         topic = parameters.get("TargetArn") or parameters.get("TopicArn")
         parts = topic.split(":") if isinstance(topic, str) else []
         if len(parts) == 6 and parts[:3] == ["arn", "aws", "sns"] and "/" not in parts[5]:  # a topic, not an endpoint
