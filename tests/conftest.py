@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,12 +44,13 @@ def run_file(engine: LocalEngine):
 
 RANDOM_CONFORMANCE = "tests/conformance/test_conformance.py::test_airstep_agrees_with_airflow"
 AIRFLOW_FILE_RUNS = "tests/conformance/test_airflow_files.py::test_the_file_runs_unmodified_and_ends_as_in_airflow"
-IN_THE_BACKGROUND = (RANDOM_CONFORMANCE, AIRFLOW_FILE_RUNS)
+FAULT_SUITE = "tests/e2e/test_fault_injection.py::test_no_record_is_lost_stuck_or_wrong_under_faults"
+IN_THE_BACKGROUND = (RANDOM_CONFORMANCE, AIRFLOW_FILE_RUNS, FAULT_SUITE)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The random conformance DAGs and the Airflow files run in background processes while the other
-    tests run here: their checks come last, by when their runs are mostly done."""
+    """The random conformance DAGs, the Airflow files and the fault-injection suite run in background
+    processes while the other tests run here: their checks come last, by when their runs are mostly done."""
     items.sort(key=lambda item: item.nodeid.startswith(IN_THE_BACKGROUND))
 
 
@@ -63,9 +65,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         start_plans(list(SPECS.values()))
     if any(item.nodeid.startswith(AIRFLOW_FILE_RUNS) for item in session.items):
         BACKGROUND.submit(FILES_JOB, run_files, FILE_RECORDS)
+    if any(item.nodeid == FAULT_SUITE for item in session.items):
+        from test_fault_injection import start_suite
+
+        start_suite()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     from conformance.airstep_runs import BACKGROUND
 
     BACKGROUND.stop()
+    if "test_fault_injection" in sys.modules:
+        sys.modules["test_fault_injection"].stop_suite()

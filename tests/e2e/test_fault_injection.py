@@ -5,7 +5,8 @@ Two dozen runs at once load one process with a few hundred threads. Under that l
 has been seen to crash in the garbage collector, or to raise a spurious RecursionError at a shallow
 stack, in about one suite in five when task code kept the CPU busy (CPython 3.11, 3.12 and 3.13
 alike; the corrupted object differs each time and the cause is not found yet). Here such a crash
-fails this test with its stacks, and cannot corrupt the memory of the tests that run after it."""
+fails this test with its stacks, and cannot corrupt the memory of the tests that run after it. The
+process starts when the tests are collected (tests/conftest.py) and works while the others run."""
 
 import json
 import subprocess
@@ -20,12 +21,28 @@ print("REPORT " + json.dumps({"problems": report.problems, "runs": report.runs, 
 """
 
 
+_suite: subprocess.Popen[str] | None = None
+
+
+def start_suite() -> None:
+    """Start the suite's process (once)."""
+    global _suite
+    if _suite is None:
+        command = [sys.executable, "-X", "faulthandler", "-c", SUITE]
+        _suite = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_suite() -> None:
+    if _suite is not None and _suite.poll() is None:
+        _suite.kill()
+
+
 def test_no_record_is_lost_stuck_or_wrong_under_faults():
-    proc = subprocess.run(
-        [sys.executable, "-X", "faulthandler", "-c", SUITE], capture_output=True, text=True, timeout=900, check=False
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
-    assert proc.returncode == 0 and lines, f"exit {proc.returncode}: {proc.stderr[-4000:]}"
+    start_suite()
+    assert _suite is not None
+    stdout, stderr = _suite.communicate(timeout=900)
+    lines = [line for line in stdout.splitlines() if line.startswith("REPORT ")]
+    assert _suite.returncode == 0 and lines, f"exit {_suite.returncode}: {stderr[-4000:]}"
     report = json.loads(lines[-1].removeprefix("REPORT "))
     assert report["problems"] == []
     assert report["runs"] == 24 and report["records_checked"] == report["tasks"] + report["runs"]
