@@ -523,21 +523,18 @@ class _Emitter:
             gate = self._gate_state(self._payload(contract.gate_payload(task.task_id, step.gate)), start)
             self.put(states, entry, gate)
         if task.mapped and task.sensor is not None:
-            raise CompileError(
-                f"task {task.task_id!r}: a mapped sensor (or a sensor in a mapped task group) is not supported "
-                "by airstep yet",
-                limit="mapped-sensor",
-                file=self.source.file,
-                line=task.line,
+            raise self._task_error(
+                task,
+                "a mapped sensor (or a sensor in a mapped task group) is not supported by airstep yet",
+                "mapped-sensor",
             )
         if task.integration is not None:
             if task.mapped:
-                raise CompileError(
-                    f"task {task.task_id!r}: a mapped {task.integration.operator} (or one in a mapped task group) "
-                    "is not supported by airstep yet",
-                    limit="mapped-integration",
-                    file=self.source.file,
-                    line=task.line,
+                raise self._task_error(
+                    task,
+                    f"a mapped {task.integration.operator} (or one in a mapped task group) is not supported by "
+                    "airstep yet",
+                    "mapped-integration",
                 )
             self._emit_integration(task, run, states, next_name, signal)
             return entry
@@ -578,12 +575,11 @@ class _Emitter:
         assert integration is not None
         region = self.options.region
         if integration.region is not None and region is not None and integration.region != region:
-            raise CompileError(
-                f"task {task.task_id!r}: region_name={integration.region!r} is not the environment's region "
-                f"({region}): Step Functions makes the call in its own region",
-                limit="integration-region",
-                file=self.source.file,
-                line=task.line,
+            raise self._task_error(
+                task,
+                f"region_name={integration.region!r} is not the environment's region ({region}): Step Functions "
+                "makes the call in its own region",
+                "integration-region",
             )
         begin, begun, call, record = (
             run + suffix
@@ -922,18 +918,21 @@ class _Emitter:
         if next_name is None:
             self.put(states, catch_next, PassState(None), runs=0)
 
+    def _task_error(self, task: TaskModel, message: str, limit: str) -> CompileError:
+        """The CompileError for a task the compiler cannot emit, at the task's line."""
+        return CompileError(f"task {task.task_id!r}: {message}", limit=limit, file=self.source.file, line=task.line)
+
     def _timeout(self, task: TaskModel) -> int:
         """The run state's TimeoutSeconds: the try's own limit plus time for the runner to record it."""
         if task.execution_timeout is None:
             return LAMBDA_MAX_TIMEOUT_SECONDS + RECORDING_MARGIN_SECONDS
         seconds = max(1, math.ceil(task.execution_timeout))
         if seconds > LAMBDA_MAX_TIMEOUT_SECONDS:
-            raise CompileError(
-                f"task {task.task_id!r}: execution_timeout of {seconds} s exceeds the "
-                f"{LAMBDA_MAX_TIMEOUT_SECONDS} s that a Lambda task can run",
-                limit="lambda-timeout",
-                file=self.model.file,
-                line=task.line,
+            raise self._task_error(
+                task,
+                f"execution_timeout of {seconds} s exceeds the {LAMBDA_MAX_TIMEOUT_SECONDS} s that a Lambda task "
+                "can run",
+                "lambda-timeout",
             )
         return seconds + RECORDING_MARGIN_SECONDS
 

@@ -122,10 +122,7 @@ def signal_payload(task_id: str, signal: Sequence[str]) -> dict[str, Any]:
 
 def end_call_payload(task_id: str, signal: Sequence[str] = ()) -> dict[str, Any]:
     """A service integration's record state payload: its call's result or error is in the state data."""
-    payload: dict[str, Any] = {ACTION: Action.END_CALL, TASK_ID: task_id, **_CTX}
-    if signal:
-        payload[SIGNAL] = list(signal)
-    return payload
+    return {ACTION: Action.END_CALL, **run_payload(task_id, signal)}
 
 
 # A service integration's try, in the state data of its branch (one key, `begun`, so that the call's

@@ -185,9 +185,14 @@ class BaseOperator(DependencyMixin):
                 if outermost:
                     self._initialising = False
             if outermost:
-                self._link_outputs_in([getattr(self, name, None) for name in self.template_fields])
+                self._built()
 
         cls.__init__ = init_then_link  # type: ignore[method-assign]
+
+    def _built(self) -> None:
+        """What follows the outermost `__init__` of an operator: it is set downstream of each upstream
+        output held in its template fields (an operator class may check more here)."""
+        self._link_outputs_in([getattr(self, name, None) for name in self.template_fields])
 
     def __setattr__(self, name: str, value: Any) -> None:
         """A template field set after the operator is built links the upstream outputs it holds too

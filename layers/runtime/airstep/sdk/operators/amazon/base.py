@@ -9,7 +9,6 @@ region or another endpoint are refused, never ignored.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -74,22 +73,11 @@ class AwsOperator(BaseOperator):
         if isinstance(region_name, str) and self._holds_template(region_name):
             self.refuse("region_name", "a templated region is not known when the DAG compiles")
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Every operator's arguments are checked once it is built: what cannot become its call's
+    def _built(self) -> None:
+        """Once the operator is built, its arguments are checked: what cannot become its call's
         Parameters is an import error at the operator's line, not a failure at run time."""
-        super().__init_subclass__(**kwargs)
-        init = cls.__dict__.get("__init__")
-        if init is None:
-            return
-
-        @functools.wraps(init)
-        def init_then_check(self: AwsOperator, *args: Any, **kw: Any) -> None:
-            outermost = not getattr(self, "_initialising", False)
-            init(self, *args, **kw)
-            if outermost:
-                self.integration()
-
-        cls.__init__ = init_then_check  # type: ignore[method-assign]
+        super()._built()
+        self.integration()
 
     def refuse(self, argument: str, why: str) -> None:
         """Raise the import error for an argument airstep does not translate."""
