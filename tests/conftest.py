@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.testing
 
 from airstep_local.engine import LocalEngine, RunRequest, RunResult
 from helpers import load_model
@@ -46,6 +49,40 @@ RANDOM_CONFORMANCE = "tests/conformance/test_conformance.py::test_airstep_agrees
 AIRFLOW_FILE_RUNS = "tests/conformance/test_airflow_files.py::test_the_file_runs_unmodified_and_ends_as_in_airflow"
 FAULT_SUITE = "tests/e2e/test_fault_injection.py::test_no_record_is_lost_stuck_or_wrong_under_faults"
 IN_THE_BACKGROUND = (RANDOM_CONFORMANCE, AIRFLOW_FILE_RUNS, FAULT_SUITE)
+
+
+# print() holds sys.stdout by a borrowed reference while it writes (CPython up to 3.12.9 and 3.13.2,
+# gh-130163). A stream that a test swaps in and then drops (capsys, CliRunner) would be freed while a
+# task of a background run still prints into it, and the process would crash: every stream a test
+# puts in sys is kept for the session (airstep's own masked streams keep themselves).
+_STREAMS_KEPT: dict[int, object] = {}
+
+
+def _keep_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        _STREAMS_KEPT.setdefault(id(stream), stream)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    _keep_streams()
+    try:
+        return (yield)
+    finally:
+        _keep_streams()
+
+
+_isolation = typer.testing.CliRunner.isolation
+
+
+@contextlib.contextmanager
+def _isolation_keeping_streams(self: typer.testing.CliRunner, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    with _isolation(self, *args, **kwargs) as streams:
+        _keep_streams()
+        yield streams
+
+
+typer.testing.CliRunner.isolation = _isolation_keeping_streams  # type: ignore[method-assign]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,16 +3,18 @@ apart from every other try's even when tries run at once in one process."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
 import sys
 import threading
+import weakref
 
 import pytest
 
 from airstep.runtime import task_logs
-from airstep.secrets_masker import mask_secret, masked_output
+from airstep.secrets_masker import RedactingStream, mask_secret, masked_output
 
 
 @pytest.fixture
@@ -135,3 +137,15 @@ def test_a_warning_outside_any_try_is_still_shown(capsys, monkeypatch):
     monkeypatch.setattr(root, "handlers", [h for h in root.handlers if isinstance(h, task_logs._TryLogHandler)])
     logging.getLogger("some.library").warning("outside a try")  # as with no handler at all: on stderr
     assert "outside a try" in capsys.readouterr().err
+
+
+def test_a_masked_stream_outlives_the_tries_that_put_it_in_sys():
+    """print() in another thread may still be writing to the masked stream after the last try puts the
+    original back (it holds sys.stdout by a borrowed reference): freeing it then crashed the process."""
+    with masked_output:
+        masked = weakref.ref(sys.stdout)
+        assert isinstance(sys.stdout, RedactingStream)
+    gc.collect()
+    assert masked() is not None and sys.stdout is not masked()
+    with masked_output:  # the same masked stream again, not one more per try
+        assert sys.stdout is masked()

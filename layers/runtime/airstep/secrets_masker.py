@@ -142,23 +142,34 @@ class RedactingStream(io.TextIOBase):
 
 class _MaskedOutput:
     """While any task runs, sys.stdout and sys.stderr mask secrets; when the last one ends, the
-    streams go back to what they were (unless something else replaced them meanwhile)."""
+    streams go back to what they were (unless something else replaced them meanwhile).
+
+    Every stream this puts in or takes out of `sys` stays referenced for the life of the process:
+    `print()` holds `sys.stdout` by a borrowed reference while it writes (CPython up to 3.12.9 and
+    3.13.2, gh-130163), so a stream swapped out by another thread and freed meanwhile would be used
+    after it is freed and crash the process. One masked stream per underlying stream, reused."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running = 0
         self._saved: tuple[Any, Any] | None = None
+        self._masked: dict[int, RedactingStream] = {}  # by id() of the stream it wraps, which it keeps alive
+
+    def _masking(self, stream: Any, name: str) -> Any:
+        if isinstance(stream, RedactingStream):  # never a masked stream around another
+            return stream
+        masked = self._masked.get(id(stream))
+        if masked is None:
+            masked = self._masked[id(stream)] = RedactingStream(stream, name)
+        return masked
 
     def __enter__(self) -> None:
         with self._lock:
             self._running += 1
             if self._running == 1:
                 self._saved = (sys.stdout, sys.stderr)
-                # never a masked stream around another (left by a run that could not put the streams back)
-                if not isinstance(sys.stdout, RedactingStream):
-                    sys.stdout = RedactingStream(sys.stdout)
-                if not isinstance(sys.stderr, RedactingStream):
-                    sys.stderr = RedactingStream(sys.stderr, "stderr")
+                sys.stdout = self._masking(sys.stdout, "stdout")
+                sys.stderr = self._masking(sys.stderr, "stderr")
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
