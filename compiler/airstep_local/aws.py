@@ -445,6 +445,25 @@ def pass_lambda_invocation_type() -> Callable[[], None]:
     return restore
 
 
+def wait_for_glue_job_runs() -> Callable[[], None]:
+    """moto's `glue:startJobRun.sync` ends every run in an AttributeError: its wait releases the
+    task-token endpoint of the state, which moto makes only for services that take a task token.
+    Glue is given one (its wait then runs as moto's other `.sync` integrations do). Returns a
+    function that undoes the patch."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_glue
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+
+    patterns = state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS
+    added = ResourceCondition.WaitForTaskToken not in patterns
+    patterns.add(ResourceCondition.WaitForTaskToken)
+
+    def restore() -> None:
+        if added:
+            patterns.discard(ResourceCondition.WaitForTaskToken)
+
+    return restore
+
+
 def _pascal(response: dict[str, Any]) -> dict[str, Any]:
     """An AWS API response's keys as Step Functions' integrations name them (`executionArn` ->
     `ExecutionArn`), dates as ISO text."""
@@ -511,6 +530,7 @@ def speed_up_moto() -> Callable[[], None]:
         keep_task_failure_cause(),
         pass_lambda_invocation_type(),
         call_step_functions_as_aws_does(),
+        wait_for_glue_job_runs(),
     ]
 
     def restore() -> None:

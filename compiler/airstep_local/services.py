@@ -1,8 +1,8 @@
 """The AWS resources a DAG's service integrations name, stood up in moto for a local run, and the
 Lambda functions it calls, run from their source here.
 
-A run here calls moto where AWS would be called: an SNS topic or SQS queue that the DAG names in a
-parameter known at compile time is created in moto first (in the account its ARN names; moto's
+A run here calls moto where AWS would be called: an SNS topic, SQS queue or Glue job that the DAG
+names in a parameter known at compile time is created in moto first (in the account its ARN names; moto's
 queue URLs resolve by name), so that the publish lands where a test or the user can read it. A
 topic or queue named by a template is not known before the run: create it in a test, or the call
 fails as AWS would fail it. A Lambda function runs here only when the user gives its handler
@@ -24,27 +24,58 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 
 def provide(model: DagModel, region: str) -> None:
-    """Create in moto the topics and queues that the DAG's calls name at compile time."""
-    calls = [task.integration.parameters for task in model.tasks if task.integration is not None]
-    if not calls:  # (nothing to import moto's SNS and SQS for)
-        return
-    from moto.core import DEFAULT_ACCOUNT_ID
+    """Create in moto the topics, queues and Glue jobs that the DAG's calls name at compile time."""
+    for task in model.tasks:
+        if task.integration is not None:
+            service = task.integration.resource.split(":::", 1)[-1].split(":", 1)[0]
+            provider = _PROVIDERS.get(service)
+            if provider is not None:  # (moto's SNS, SQS or Glue is imported only for a DAG that calls it)
+                provider(task.integration.parameters, region)
+
+
+def _topic(parameters: dict[str, Any], region: str) -> None:
     from moto.sns import sns_backends
+
+    topic = parameters.get("TargetArn") or parameters.get("TopicArn")
+    parts = topic.split(":") if isinstance(topic, str) else []
+    if len(parts) == 6 and parts[:3] == ["arn", "aws", "sns"] and "/" not in parts[5]:  # a topic, not an endpoint
+        backend = sns_backends[parts[4]][region]  # moto finds a topic in the account its ARN names
+        if topic not in backend.topics:
+            fifo = {"FifoTopic": "true"} if parts[5].endswith(".fifo") else {}
+            backend.create_topic(parts[5], attributes=fifo)
+
+
+def _queue(parameters: dict[str, Any], region: str) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
     from moto.sqs import sqs_backends
 
-    for parameters in calls:
-        topic = parameters.get("TargetArn") or parameters.get("TopicArn")
-        parts = topic.split(":") if isinstance(topic, str) else []
-        if len(parts) == 6 and parts[:3] == ["arn", "aws", "sns"] and "/" not in parts[5]:  # a topic, not an endpoint
-            backend = sns_backends[parts[4]][region]  # moto finds a topic in the account its ARN names
-            if topic not in backend.topics:
-                fifo = {"FifoTopic": "true"} if parts[5].endswith(".fifo") else {}
-                backend.create_topic(parts[5], attributes=fifo)
-        queue = parameters.get("QueueUrl")
-        if isinstance(queue, str) and "/" in queue:  # moto finds a queue by name in the caller's account
-            name = queue.rstrip("/").rsplit("/", 1)[-1]
-            fifo = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
-            sqs_backends[DEFAULT_ACCOUNT_ID][region].create_queue(name, **fifo)
+    queue = parameters.get("QueueUrl")
+    if isinstance(queue, str) and "/" in queue:  # moto finds a queue by name in the caller's account
+        name = queue.rstrip("/").rsplit("/", 1)[-1]
+        fifo = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+        sqs_backends[DEFAULT_ACCOUNT_ID][region].create_queue(name, **fifo)
+
+
+def _glue_job(parameters: dict[str, Any], region: str) -> None:
+    """A Glue job of that name (its runs in moto run no script: they succeed, as moto's do)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.glue import glue_backends
+
+    name = parameters.get("JobName")
+    backend = glue_backends[DEFAULT_ACCOUNT_ID][region]
+    if isinstance(name, str) and name not in backend.jobs:
+        role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/{name}"
+        command = {"Name": "glueetl", "ScriptLocation": f"s3://local/{name}.py"}
+        settings: dict[str, Any] = dict.fromkeys(_GLUE_JOB_SETTINGS)
+        backend.create_job(name=name, role=role, command=command, **settings)  # type: ignore[arg-type]
+
+
+_GLUE_JOB_SETTINGS = (
+    "description log_uri execution_property default_arguments non_overridable_arguments connections max_retries "
+    "allocated_capacity timeout max_capacity security_configuration tags notification_property glue_version "
+    "number_of_workers worker_type code_gen_configuration_nodes execution_class source_control_details"
+).split()
+_PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {"sns": _topic, "sqs": _queue, "glue": _glue_job}
 
 
 class FunctionSpecError(ValueError):

@@ -1,12 +1,15 @@
-"""AWS work without task code: a Lambda function invoked, an SNS topic told and an SQS queue fed,
-each as a Step Functions service integration (no airstep Lambda runs while AWS does the work).
+"""AWS work without task code: a Glue job run and waited for, a Lambda function invoked, an SNS topic
+told and an SQS queue fed, each as a Step Functions service integration (no airstep Lambda runs while
+AWS does the work).
 
-Locally, moto receives the message and the queued body, and the function runs from its source:
+Locally, moto runs the Glue job (it runs no script) and receives the message and the queued body,
+and the function runs from its source:
     airstep run examples/dags/aws_calls.py --lambda score=examples/functions/score.py:handler
 """
 
 from datetime import datetime
 
+from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
@@ -18,6 +21,12 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
     def extract() -> dict:
         return {"rows": 120, "day": "2026-01-01"}
 
+    transform = GlueJobOperator(  # Step Functions waits for the run: no compute of ours meanwhile
+        task_id="transform",
+        job_name="daily-transform",
+        script_args={"--day": "{{ ds }}"},
+        run_job_kwargs={"NumberOfWorkers": 2, "WorkerType": "G.1X"},
+    )
     score = LambdaInvokeFunctionOperator(
         task_id="score",
         function_name="score",
@@ -35,4 +44,6 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
         sqs_queue="https://sqs.us-east-1.amazonaws.com/123456789012/reports",
         message_content="build the daily report",
     )
-    extract() >> score >> notify >> enqueue
+    extracted = extract()
+    extracted >> transform >> score >> notify >> enqueue
+    extracted >> score  # score reads what extract returned

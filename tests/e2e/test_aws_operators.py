@@ -197,7 +197,7 @@ def test_a_lambda_option_that_names_no_handler_says_why(spec, says):
 UNTRANSLATED = """\
 from datetime import datetime
 from airflow.sdk import DAG
-from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 
 with DAG("untranslated", start_date=datetime(2026, 1, 1), schedule=None):
@@ -220,7 +220,7 @@ def test_compat_names_what_of_the_amazon_provider_airstep_does_not_translate(tmp
     proc = airstep("compat", str(tmp_path))
     assert proc.returncode == 1
     untranslated, other = tmp_path / "untranslated.py", tmp_path / "other_credentials.py"
-    assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.glue` is not supported" in proc.stdout
+    assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.athena` is not supported" in proc.stdout
     assert f"{untranslated}:7: `SnsPublishOperator(deferrable=...)` is not supported" in proc.stdout
     assert f"{other}:6: SqsPublishOperator 'a': aws_conn_id is not translated by airstep" in proc.stdout
 
@@ -348,3 +348,64 @@ def test_an_execution_started_returns_its_arn_and_deferrable_waits_for_it_to_end
     )
     assert waited["status"] == "SUCCEEDED"  # the task ended when the execution did
     assert ti["broken"].error.startswith("States.TaskFailed")
+
+
+GLUE = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG, task
+from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+
+with DAG("glue", schedule=None, start_date=datetime(2026, 1, 1)):
+    transform = GlueJobOperator(task_id="transform", job_name="nightly", script_args={"--day": "{{ ds }}"},
+                                run_job_kwargs={"NumberOfWorkers": 2, "WorkerType": "G.1X"})
+    kick = GlueJobOperator(task_id="kick", job_name="nightly", wait_for_completion=False)
+    broken = GlueJobOperator(task_id="broken", job_name="breaks", retries=1, retry_delay=timedelta(seconds=1))
+    missing = GlueJobOperator(task_id="missing", job_name="{{ 'nowhere' }}")
+
+    @task
+    def report(ti=None):
+        return ti.xcom_pull(["transform", "kick"])
+
+    [transform, kick] >> report()
+"""
+
+
+def test_a_glue_job_run_is_waited_for_and_its_failure_fails_the_try_with_glues_words(local, tmp_path, monkeypatch):
+    from moto.glue import glue_backends
+    from moto.glue.models import FakeJobRun
+
+    made = FakeJobRun.__init__
+
+    def runs_that_fail_for_breaks(self: Any, job_name: str, *args: Any, **kwargs: Any) -> None:
+        made(self, job_name, *args, **kwargs)
+        if job_name == "breaks":  # moto's job runs all succeed: this job's fail, as a failing script's would
+            self._transitions = [("STARTING", "RUNNING"), ("RUNNING", "FAILED")]
+
+    monkeypatch.setattr(FakeJobRun, "__init__", runs_that_fail_for_breaks)
+    path = tmp_path / "glue.py"
+    path.write_text(GLUE)
+    model, source = load_model(path, "glue")
+    result = local.run(model, source, RunRequest(fast_retries=True))
+    ti = instances(local, result)
+    assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
+        "transform": ("success", 1),
+        "kick": ("success", 1),
+        "broken": ("failed", 2),  # each try a new run of the job
+        "missing": ("failed", 1),
+        "report": ("success", 1),
+    }
+    jobs = glue_backends["123456789012"]["us-east-1"].jobs  # the jobs named at compile time, made in moto
+    (waited,) = [r for r in jobs["nightly"].job_runs if r.arguments]
+    (started,) = [r for r in jobs["nightly"].job_runs if not r.arguments]
+    run = local.store.get_run(RunKey("glue", result.run_id))
+    assert (waited.arguments, waited.number_of_workers, waited.worker_type) == (
+        {"--day": run.logical_date[:10]},
+        2,
+        "G.1X",
+    )
+    values = local.store.get_xcoms(RunKey("glue", result.run_id), ["transform", "kick", "report"])
+    assert values == {"transform": waited.job_run_id, "kick": started.job_run_id, "report": list(values.values())[:2]}
+    assert waited.status == "SUCCEEDED"  # the task ended when the run did
+    assert len(jobs["breaks"].job_runs) == 2
+    assert re.fullmatch(r"States\.TaskFailed: Glue job run jr_\w+ of breaks ended FAILED", ti["broken"].error)
+    assert ti["missing"].error == "Glue.EntityNotFoundException: Job nowhere not found."

@@ -22,14 +22,21 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 
 def _operators():
     with airflow_imports():
+        from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
         from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
         from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
         from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
-    return LambdaInvokeFunctionOperator, SnsPublishOperator, SqsPublishOperator, StepFunctionStartExecutionOperator
+    return (
+        LambdaInvokeFunctionOperator,
+        SnsPublishOperator,
+        SqsPublishOperator,
+        StepFunctionStartExecutionOperator,
+        GlueJobOperator,
+    )
 
 
-LambdaInvoke, SnsPublish, SqsPublish, StartExecution = _operators()
+LambdaInvoke, SnsPublish, SqsPublish, StartExecution, GlueJob = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
 
@@ -101,6 +108,14 @@ def test_an_on_execute_callback_or_no_xcom_push_shape_the_try():
         (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", region_name=7), "region_name"),
         (lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", verify=False), "verify"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", log_type="Tail"), "log_type"),
+        (lambda: GlueJob(task_id="t", job_name="j", update_config=True), "update_config.*never changes it"),
+        (lambda: GlueJob(task_id="t", job_name="j", replace_script_file=True), "replace_script_file"),
+        (lambda: GlueJob(task_id="t", job_name="j", script_args={"--n": 3}), "script_args.*strings"),
+        (
+            lambda: GlueJob(task_id="t", job_name="j", run_job_kwargs={"Workers": 2}),
+            "run_job_kwargs .*Workers: not a parameter",
+        ),
+        (lambda: GlueJob(task_id="t", job_name="j", openlineage_inject_parent_job_info=True), "OpenLineage"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", payload="{not json"), "payload .*not JSON"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", invocation_type="Later"), "invocation_type"),
         (lambda: SnsPublish(task_id="t", target_arn=TOPIC, message="m", message_attributes={"b": b"x"}), "binary"),
@@ -260,3 +275,70 @@ def test_a_result_too_large_for_the_record_fails_the_try_naming_its_size():
     assert big.final  # another try would get as much
     quiet = ended_call(dataclasses.replace(LAMBDA, push=False), {"Payload": "x" * 40_000}, None, None)
     assert (quiet.state, quiet.xcoms) == (TaskState.SUCCESS, None)
+
+
+def test_a_glue_job_run_is_waited_for_unless_asked_not_to_and_its_run_id_is_the_xcom():
+    waited = integration_of(
+        lambda: GlueJob(
+            task_id="t",
+            job_name="nightly",
+            script_args={"--day": "{{ ds }}", "--mode": "full"},
+            run_job_kwargs={"NumberOfWorkers": 2, "WorkerType": "G.1X"},
+            script_location="s3://scripts/nightly.py",  # used by Airflow only to create a missing job
+            iam_role_name="glue",
+        )
+    )
+    assert waited == Integration(
+        "GlueJobOperator",
+        "arn:aws:states:::glue:startJobRun.sync",
+        {"JobName": "nightly", "NumberOfWorkers": 2, "WorkerType": "G.1X"},  # run_job_kwargs: each its own
+        rendered=("Arguments",),
+        returns=("Id",),  # the job run, once it ended
+        prepare=True,
+        returns_value=True,
+    )
+    started = integration_of(lambda: GlueJob(task_id="t", job_name="nightly", wait_for_completion=False))
+    assert (started.resource, started.returns, started.parameters) == (
+        "arn:aws:states:::glue:startJobRun",
+        ("JobRunId",),
+        {"JobName": "nightly"},
+    )
+    deferred = integration_of(
+        lambda: GlueJob(
+            task_id="t",
+            job_name="j",
+            wait_for_completion=False,
+            deferrable=True,
+            waiter_delay=10,
+            waiter_max_attempts=6,
+        )
+    )
+    assert (deferred.resource, deferred.wait_seconds) == ("arn:aws:states:::glue:startJobRun.sync", 60.0)
+
+
+def test_templated_run_job_kwargs_fill_the_parameters_named_by_their_keys():
+    def build():
+        GlueJob(task_id="t", job_name="j", run_job_kwargs={"NumberOfWorkers": "{{ params.workers }}", "Timeout": 60})
+
+    assert integration_of(build).rendered == ("NumberOfWorkers", "Timeout")
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        build()
+    compiled = compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions())
+    call = compiled.definition["States"]["t"]["Branches"][0]["States"]["t@call"]["Parameters"]
+    assert call == {
+        "JobName": "j",
+        "NumberOfWorkers.$": "$.begun.outcome.call.NumberOfWorkers",
+        "Timeout.$": "$.begun.outcome.call.Timeout",
+    }
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match="keys are Parameters"):
+        GlueJob(task_id="t", job_name="j", run_job_kwargs="{{ params.kwargs }}")
+
+
+def test_a_failed_glue_job_run_fails_the_try_with_its_state_and_message():
+    glue = Integration(
+        "GlueJobOperator", "arn:aws:states:::glue:startJobRun.sync", {}, returns=("Id",), returns_value=True
+    )
+    run = {"Id": "jr_1", "JobName": "nightly", "JobRunState": "FAILED", "ErrorMessage": "division by zero"}
+    failed = ended_call(glue, None, {"Error": "States.TaskFailed", "Cause": json.dumps(run)}, None)
+    assert failed.error == "States.TaskFailed: Glue job run jr_1 of nightly ended FAILED: division by zero"
+    assert ended_call(glue, {"Id": "jr_1", "JobRunState": "SUCCEEDED"}, None, None).xcoms == '{"return_value":"jr_1"}'

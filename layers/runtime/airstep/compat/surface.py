@@ -98,6 +98,7 @@ _TIME_SENSORS = {
 
 _AMAZON = "airstep.sdk.operators.amazon"
 _AMAZON_OPERATORS = {
+    "glue": {"GlueJobOperator": f"{_AMAZON}.glue:GlueJobOperator"},
     "lambda_function": {"LambdaInvokeFunctionOperator": f"{_AMAZON}.lambda_function:LambdaInvokeFunctionOperator"},
     "sns": {"SnsPublishOperator": f"{_AMAZON}.sns:SnsPublishOperator"},
     "sqs": {"SqsPublishOperator": f"{_AMAZON}.sqs:SqsPublishOperator"},

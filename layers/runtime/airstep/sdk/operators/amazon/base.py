@@ -26,11 +26,14 @@ _JINJA_MARKS = ("{{", "{%", "{#")
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """How one of the operator's arguments becomes a Parameter of the call: its name there, and the
-    conversion of its (rendered) value."""
+    """How one of the operator's arguments becomes a Parameter of the call: its name there (`SPREAD`:
+    the argument is a dict whose keys are Parameters), and the conversion of its (rendered) value."""
 
     parameter: str
     convert: Callable[[Any], Any] = lambda value: value
+
+
+SPREAD = ""
 
 
 class AwsOperator(BaseOperator):
@@ -94,8 +97,8 @@ class AwsOperator(BaseOperator):
             operator=type(self).__name__,
             resource=self.call_resource(),
             parameters=dict(sorted(parameters.items())),
-            rendered=tuple(sorted(self.fields[name].parameter for name in templated)),
-            returns=self.returns,
+            rendered=tuple(sorted(parameter for name in templated for parameter in self._rendered_parameters(name))),
+            returns=self.call_returns(),
             push=self.do_xcom_push,
             as_text=self.returns_payload_text,
             prepare=bool(templated) or bool(self.on_execute_callback),
@@ -107,6 +110,19 @@ class AwsOperator(BaseOperator):
     def call_resource(self) -> str:
         """The Task state's resource (an operator that may wait, or not, names the pattern here)."""
         return self.resource
+
+    def call_returns(self) -> tuple[str, ...]:
+        """The keys of the call's result that the operator returns (they may depend on the pattern)."""
+        return self.returns
+
+    def _rendered_parameters(self, name: str) -> list[str]:
+        """The Parameters a templated argument fills when rendered: a spread dict's keys must be known now."""
+        if self.fields[name].parameter != SPREAD:
+            return [self.fields[name].parameter]
+        value = getattr(self, name)
+        if not isinstance(value, Mapping) or any(self._holds_template(key) for key in value):
+            self.refuse(name, "its keys are Parameters of the call, which must be known when the DAG compiles")
+        return [str(key) for key in value]
 
     def wait_seconds(self) -> float | None:
         """How long the operator waits for the work it started (None: it does not wait)."""
@@ -142,7 +158,7 @@ class AwsOperator(BaseOperator):
                 fail(name, "None")
         parameters = self._parameters(names, fail)
         for name in names:  # as rendered (a conversion may escape a secret) and as converted (or decode one)
-            if _holds_secret(getattr(self, name)) or _holds_secret(parameters.get(self.fields[name].parameter)):
+            if _holds_secret(getattr(self, name)) or _holds_secret(self._parameters([name], fail)):
                 raise AirflowException(
                     f"{name} of {self.task_id!r} rendered to a secret (a connection's password or a masked "
                     "variable): the call's parameters are kept in Step Functions' execution history, so it is "
@@ -158,9 +174,14 @@ class AwsOperator(BaseOperator):
                 continue
             field = self.fields[name]
             try:
-                parameters[field.parameter] = field.convert(value)
+                converted = field.convert(value)
             except (TypeError, ValueError) as exc:
                 refuse(name, str(exc))
+                continue
+            if field.parameter == SPREAD:
+                parameters.update(converted)
+            else:
+                parameters[field.parameter] = converted
         return parameters
 
     def _holds_template(self, value: Any) -> bool:
