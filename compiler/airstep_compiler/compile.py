@@ -30,12 +30,14 @@ from airstep_compiler.states import (
     LambdaTask,
     ParallelState,
     PassState,
+    PauseState,
     PresentAndTrueRule,
     Retrier,
     ServiceTask,
     State,
     SucceedState,
     WaitState,
+    WhileRule,
 )
 
 FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionName}"
@@ -58,6 +60,10 @@ EVENTS_PER_MAPPED_INSTANCE = 7
 # A poke that is not done: its run state (5), the Choice after it (2) and the Wait (2).
 EVENTS_PER_POKE = 9
 SENSOR_HISTORY_SHARE = 0.5  # of a run's history events, for its sensors' pokes together
+# A describe call that finds the work still running: the call (5), counting it (2), the Choice (2), the Wait (2).
+EVENTS_PER_POLL = 11
+POLL_HISTORY_SHARE = 0.25  # of a run's history events, for its AWS operators' describe calls together
+DESCRIBE_TIMEOUT_SECONDS = 60
 # A poke in a sensor's child execution: its run state (5), the Choice after it (2), the Wait (2) and
 # the Choice that ends the child when its pokes are spent (2).
 EVENTS_PER_CHILD_POKE = 11
@@ -600,17 +606,27 @@ class _Emitter:
         self.put(branch, begun, ChoiceState((started,), default=contract.end_state(begun)))
         self.put(branch, contract.end_state(begun), PassState(None), runs=0)
         rendered = dict(contract.rendered_parameter(name) for name in integration.rendered)
+        poll = integration.poll
+        limit = _call_timeout(integration.time_limit(task.execution_timeout))
+        after_call = record
+        if poll is not None:
+            after_call = run + (contract.POLLS_SUFFIX if poll.running else contract.DESCRIBE_SUFFIX)
         service = ServiceTask(
             integration.resource,
             {**integration.parameters, **rendered},
-            next=record,
+            next=after_call,
             catch_next=record,
-            result_path=contract.BEGUN_PATH,
+            result_path=contract.BEGUN_PATH if poll is None else contract.CALL_RESULT_PATH,
             error_path=contract.BEGUN_PATH,
-            result_selector=contract.call_selector(integration.returns[0] if integration.returns_value else None),
-            timeout_seconds=_call_timeout(integration.time_limit(task.execution_timeout)),
+            result_selector=None
+            if poll is not None
+            else contract.call_selector(integration.returns[0] if integration.returns_value else None),
+            timeout_seconds=limit,
+            resume_errors=poll.resume_on if poll is not None else (),
         )
         self.put(branch, call, service)
+        if poll is not None:
+            self._put_polls(task, run, branch, record, limit)
         end_call = LambdaTask(
             function, contract.end_call_payload(task.task_id, signal), None, LAMBDA_MAX_TIMEOUT_SECONDS
         )
@@ -619,6 +635,66 @@ class _Emitter:
         try_state = ParallelState((Branch(begin, branch),), next_name, self._retriers(task), failed)
         self.put(states, run, try_state)
         self._put_failed(states, failed, task.task_id, signal, next_name)
+
+    def _put_polls(self, task: TaskModel, run: str, branch: dict[str, State], record: str, limit: int | None) -> None:
+        """The describe calls after a call whose service has no `.sync`: again every interval while the
+        work runs, at most as many times as the operator's waiter (or its execution_timeout) allows.
+        So that they fit their share of the run's history, the interval may be longer than the
+        operator's (the same total wait, fewer calls)."""
+        integration = task.integration
+        assert integration is not None and integration.poll is not None
+        poll = integration.poll
+        describe, count, described, pause = (
+            run + suffix
+            for suffix in (
+                contract.DESCRIBE_SUFFIX,
+                contract.COUNT_SUFFIX,
+                contract.DESCRIBED_SUFFIX,
+                contract.PAUSE_SUFFIX,
+            )
+        )
+        parameters: dict[str, Any] = {}
+        for name in poll.parameters:
+            if name in integration.parameters:
+                parameters[name] = integration.parameters[name]
+            elif name in integration.rendered:
+                parameters.update((contract.rendered_parameter(name),))
+        next_state = count if poll.running else record
+        call = ServiceTask(
+            poll.resource,
+            parameters,
+            next=next_state,
+            catch_next=record,
+            result_path=contract.CALL_RESULT_PATH,
+            error_path=contract.BEGUN_PATH,
+            timeout_seconds=DESCRIBE_TIMEOUT_SECONDS,
+        )
+        self.put(branch, describe, call)
+        if not poll.running:
+            return
+        polls, interval = self._polls(task, poll.max_polls, poll.interval_seconds, limit)
+        self.put(
+            branch,
+            run + contract.POLLS_SUFFIX,
+            PassState(describe, result=contract.FIRST_POLL, result_path=contract.POLLS_PATH),
+        )
+        self.put(branch, count, PassState(described, parameters=contract.NEXT_POLL, result_path=contract.POLLS_PATH))
+        still = WhileRule(contract.described_path(poll.status), poll.running, contract.POLL_COUNT_PATH, polls, pause)
+        self.put(branch, described, ChoiceState((still,), default=record))
+        self.put(branch, pause, PauseState(interval, describe), runs=0)
+        self.cost.events += (polls - 1) * EVENTS_PER_POLL
+
+    def _polls(self, task: TaskModel, max_polls: int, interval: int, limit: int | None) -> tuple[int, int]:
+        """How many describe calls a try makes at most, and how many seconds apart: the operator's
+        waiter, within the task's time limit and the share of the run's history its tries get."""
+        if limit is not None:
+            max_polls = max(1, min(max_polls, math.ceil(limit / interval)))
+        pollers = sum(1 for t in self.model.tasks if t.integration is not None and t.integration.poll is not None)
+        share = self.options.limits.history_events * POLL_HISTORY_SHARE / EVENTS_PER_POLL / pollers
+        fits = max(2, int(share / (task.retries + 1)))
+        if max_polls <= fits:
+            return max_polls, interval
+        return fits, math.ceil(max_polls * interval / fits)
 
     def _put_failed(
         self, states: dict[str, State], failed: str, task_id: str, signal: list[str], next_name: str | None

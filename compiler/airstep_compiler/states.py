@@ -121,6 +121,7 @@ class ServiceTask:
     error_path: str
     result_selector: dict[str, str] | None = None
     timeout_seconds: int | None = None
+    resume_errors: tuple[str, ...] = ()  # errors after which the run goes on to `next` all the same
 
     kind = "Call"
 
@@ -131,7 +132,9 @@ class ServiceTask:
         if self.result_selector:
             state["ResultSelector"] = self.result_selector
         state["ResultPath"] = self.result_path
-        state["Catch"] = [{"ErrorEquals": [STATES_ALL], "ResultPath": self.error_path, "Next": self.catch_next}]
+        resumed = [{"ErrorEquals": list(self.resume_errors), "ResultPath": self.result_path, "Next": self.next}]
+        caught = [{"ErrorEquals": [STATES_ALL], "ResultPath": self.error_path, "Next": self.catch_next}]
+        state["Catch"] = (resumed if self.resume_errors else []) + caught
         return _linked(state, self.next)
 
 
@@ -153,6 +156,8 @@ class PassState:
             state["Parameters"] = self.parameters
         if self.result is not None:
             state["Result"] = self.result
+            state["ResultPath"] = self.result_path
+        elif self.parameters is not None and self.result_path is not None:
             state["ResultPath"] = self.result_path
         if self.drop_output:
             state["OutputPath"] = None
@@ -199,8 +204,28 @@ class PresentAndTrueRule:
 
 
 @dataclass(frozen=True, slots=True)
+class WhileRule:
+    """Goes to `next` while `variable` is present and one of `values`, and `count` is below `limit`."""
+
+    variable: str
+    values: tuple[str, ...]
+    count: str
+    limit: int
+    next: str
+
+    def to_asl(self) -> dict[str, Any]:
+        matches = [{"Variable": self.variable, "StringEquals": value} for value in self.values]
+        tests = [
+            {"Variable": self.variable, "IsPresent": True},
+            matches[0] if len(matches) == 1 else {"Or": matches},
+            {"Variable": self.count, "NumericLessThan": self.limit},
+        ]
+        return {"And": tests, "Next": self.next}
+
+
+@dataclass(frozen=True, slots=True)
 class ChoiceState:
-    choices: tuple[ChoiceRule | PresentAndTrueRule, ...]
+    choices: tuple[ChoiceRule | PresentAndTrueRule | WhileRule, ...]
     default: str
 
     kind = "Choice"
@@ -220,6 +245,19 @@ class WaitState:
 
     def to_asl(self) -> State:
         return {"Type": "Wait", "SecondsPath": self.seconds_path, "Next": self.next}
+
+
+@dataclass(frozen=True, slots=True)
+class PauseState:
+    """A Wait state of a fixed number of seconds."""
+
+    seconds: int
+    next: str
+
+    kind = "Sleep"
+
+    def to_asl(self) -> State:
+        return {"Type": "Wait", "Seconds": self.seconds, "Next": self.next}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The AWS resources a DAG's service integrations name, stood up in moto for a local run, and the
 Lambda functions it calls, run from their source here.
 
-A run here calls moto where AWS would be called: an SNS topic, SQS queue or Glue job that the DAG
+A run here calls moto where AWS would be called: an SNS topic, SQS queue, Glue job or crawler that the DAG
 names in a parameter known at compile time is created in moto first (in the account its ARN names; moto's
 queue URLs resolve by name), so that the publish lands where a test or the user can read it. A
 topic or queue named by a template is not known before the run: create it in a test, or the call
@@ -27,7 +27,7 @@ def provide(model: DagModel, region: str) -> None:
     """Create in moto the topics, queues and Glue jobs that the DAG's calls name at compile time."""
     for task in model.tasks:
         if task.integration is not None:
-            service = task.integration.resource.split(":::", 1)[-1].split(":", 1)[0]
+            service = task.integration.resource.split(":::", 1)[-1].removeprefix("aws-sdk:").split(":", 1)[0]
             provider = _PROVIDERS.get(service)
             if provider is not None:  # (moto's SNS, SQS or Glue is imported only for a DAG that calls it)
                 provider(task.integration.parameters, region)
@@ -56,18 +56,25 @@ def _queue(parameters: dict[str, Any], region: str) -> None:
         sqs_backends[DEFAULT_ACCOUNT_ID][region].create_queue(name, **fifo)
 
 
-def _glue_job(parameters: dict[str, Any], region: str) -> None:
-    """A Glue job of that name (its runs in moto run no script: they succeed, as moto's do)."""
+def _glue(parameters: dict[str, Any], region: str) -> None:
+    """A Glue job or crawler of that name (in moto a job's run runs no script and a crawl reads
+    nothing: they succeed, as moto's do)."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.glue import glue_backends
 
-    name = parameters.get("JobName")
     backend = glue_backends[DEFAULT_ACCOUNT_ID][region]
-    if isinstance(name, str) and name not in backend.jobs:
-        role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/{name}"
-        command = {"Name": "glueetl", "ScriptLocation": f"s3://local/{name}.py"}
-        settings: dict[str, Any] = dict.fromkeys(_GLUE_JOB_SETTINGS)
-        backend.create_job(name=name, role=role, command=command, **settings)  # type: ignore[arg-type]
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/glue"
+    job, crawler = parameters.get("JobName"), parameters.get("Name")
+    if isinstance(job, str) and job not in backend.jobs:
+        command = {"Name": "glueetl", "ScriptLocation": f"s3://local/{job}.py"}
+        backend.create_job(name=job, role=role, command=command, **dict.fromkeys(_GLUE_JOB_SETTINGS))  # type: ignore[arg-type]
+    if isinstance(crawler, str) and crawler not in backend.crawlers:
+        from moto.moto_api import state_manager
+
+        # moto ends a crawl only when crawls are listed: here it ends by the first check, as a short crawl would
+        state_manager.set_transition("glue::crawl", {"progression": "immediate"})
+        targets = {"S3Targets": [{"Path": f"s3://local/{crawler}/"}]}
+        backend.create_crawler(name=crawler, role=role, targets=targets, **dict.fromkeys(_GLUE_CRAWLER_SETTINGS))  # type: ignore[arg-type]
 
 
 _GLUE_JOB_SETTINGS = (
@@ -75,7 +82,11 @@ _GLUE_JOB_SETTINGS = (
     "allocated_capacity timeout max_capacity security_configuration tags notification_property glue_version "
     "number_of_workers worker_type code_gen_configuration_nodes execution_class source_control_details"
 ).split()
-_PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {"sns": _topic, "sqs": _queue, "glue": _glue_job}
+_GLUE_CRAWLER_SETTINGS = (
+    "database_name description schedule classifiers table_prefix schema_change_policy recrawl_policy "
+    "lineage_configuration configuration crawler_security_configuration tags"
+).split()
+_PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {"sns": _topic, "sqs": _queue, "glue": _glue}
 
 
 class FunctionSpecError(ValueError):

@@ -1,15 +1,16 @@
-"""AWS work without task code: a Glue job run and waited for, a Lambda function invoked, an SNS topic
-told and an SQS queue fed, each as a Step Functions service integration (no airstep Lambda runs while
-AWS does the work).
+"""AWS work without task code: a Glue job run and waited for, a Glue crawler run and checked on until
+it is done, a Lambda function invoked, an SNS topic told and an SQS queue fed, each as Step Functions
+calls (no airstep Lambda runs while AWS does the work).
 
-Locally, moto runs the Glue job (it runs no script) and receives the message and the queued body,
-and the function runs from its source:
+Locally, moto runs the Glue job (it runs no script) and the crawler (it reads nothing), receives the
+message and the queued body, and the function runs from its source:
     airstep run examples/dags/aws_calls.py --lambda score=examples/functions/score.py:handler
 """
 
 from datetime import datetime
 
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerRunOperator
 from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
@@ -27,6 +28,7 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
         script_args={"--day": "{{ ds }}"},
         run_job_kwargs={"NumberOfWorkers": 2, "WorkerType": "G.1X"},
     )
+    catalog = GlueCrawlerRunOperator(task_id="catalog", crawler_name="daily-tables", poll_interval=30)
     score = LambdaInvokeFunctionOperator(
         task_id="score",
         function_name="score",
@@ -45,5 +47,5 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
         message_content="build the daily report",
     )
     extracted = extract()
-    extracted >> transform >> score >> notify >> enqueue
+    extracted >> transform >> catalog >> score >> notify >> enqueue
     extracted >> score  # score reads what extract returned

@@ -409,3 +409,48 @@ def test_a_glue_job_run_is_waited_for_and_its_failure_fails_the_try_with_glues_w
     assert len(jobs["breaks"].job_runs) == 2
     assert re.fullmatch(r"States\.TaskFailed: Glue job run jr_\w+ of breaks ended FAILED", ti["broken"].error)
     assert ti["missing"].error == "Glue.EntityNotFoundException: Job nowhere not found."
+
+
+CRAWLS = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
+
+with DAG("crawls", schedule=None, start_date=datetime(2026, 1, 1)):
+    GlueCrawlerRunOperator(task_id="catalog", crawler_name="{{ 'events' }}", poll_interval=1)
+    GlueCrawlerOperator(task_id="legacy", config={"Name": "legacy", "Role": "r", "Targets": {}}, poll_interval=1)
+    GlueCrawlerRunOperator(task_id="broken", crawler_name="breaks", poll_interval=1)
+    GlueCrawlerRunOperator(task_id="slow", crawler_name="never-done", poll_interval=1,
+                           execution_timeout=timedelta(seconds=3))
+"""
+
+
+def test_a_crawler_is_checked_on_until_ready_and_a_failed_or_endless_crawl_fails_the_try(local, tmp_path, monkeypatch):
+    from moto.glue.models import FakeCrawl
+
+    made = FakeCrawl.__init__
+    ends = {"breaks": [("RUNNING", "FAILED")], "never-done": [("RUNNING", "RUNNING")]}
+
+    def crawls_as_named(self: Any, crawler_name: str) -> None:
+        made(self, crawler_name)
+        self._transitions = ends.get(crawler_name, self._transitions)  # moto's crawls all succeed
+
+    monkeypatch.setattr(FakeCrawl, "__init__", crawls_as_named)
+    glue = boto3.client("glue", region_name="us-east-1")
+    glue.create_crawler(Name="events", Role="r", Targets={"S3Targets": [{"Path": "s3://b/e/"}]})  # named by a template
+    path = tmp_path / "crawls.py"
+    path.write_text(CRAWLS)
+    model, source = load_model(path, "crawls")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
+        "catalog": ("success", 1),
+        "legacy": ("success", 1),
+        "broken": ("failed", 1),
+        "slow": ("failed", 1),
+    }
+    values = local.store.get_xcoms(RunKey("crawls", result.run_id), ["catalog", "legacy"])
+    assert values == {"catalog": "events", "legacy": "legacy"}  # the crawler's name, as the provider returns it
+    assert ti["broken"].error == "AirflowException: Crawler FAILED"
+    assert ti["slow"].error == "AirflowTaskTimeout: still RUNNING at execution_timeout (3 s)"
+    assert glue.get_crawler(Name="events")["Crawler"]["LastCrawl"]["Status"] == "COMPLETED"  # it did crawl, in moto

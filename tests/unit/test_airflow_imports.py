@@ -175,8 +175,11 @@ def test_scopes_nest_and_leave_nothing_behind():
 
 
 def test_unsupported_module_import_raises_an_import_error():
-    with airflow_imports(), pytest.raises(NotSupportedByAirstep, match="`airflow.providers.amazon.aws.operators.glue`"):
-        import airflow.providers.amazon.aws.operators.glue  # noqa: F401
+    with (
+        airflow_imports(),
+        pytest.raises(NotSupportedByAirstep, match="`airflow.providers.amazon.aws.operators.athena`"),
+    ):
+        import airflow.providers.amazon.aws.operators.athena  # noqa: F401
 
 
 def test_get_current_context_outside_a_task_says_where_to_call_it():

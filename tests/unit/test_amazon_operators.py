@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -23,6 +23,7 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 def _operators():
     with airflow_imports():
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+        from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
         from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
         from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
@@ -33,10 +34,12 @@ def _operators():
         SqsPublishOperator,
         StepFunctionStartExecutionOperator,
         GlueJobOperator,
+        GlueCrawlerRunOperator,
+        GlueCrawlerOperator,
     )
 
 
-LambdaInvoke, SnsPublish, SqsPublish, StartExecution, GlueJob = _operators()
+LambdaInvoke, SnsPublish, SqsPublish, StartExecution, GlueJob, CrawlerRun, Crawler = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
 
@@ -116,6 +119,8 @@ def test_an_on_execute_callback_or_no_xcom_push_shape_the_try():
             "run_job_kwargs .*Workers: not a parameter",
         ),
         (lambda: GlueJob(task_id="t", job_name="j", openlineage_inject_parent_job_info=True), "OpenLineage"),
+        (lambda: CrawlerRun(task_id="t", crawler_name="c", poll_interval=0), "poll_interval"),
+        (lambda: Crawler(task_id="t", config={"Role": "r"}), "config .*Name"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", payload="{not json"), "payload .*not JSON"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", invocation_type="Later"), "invocation_type"),
         (lambda: SnsPublish(task_id="t", target_arn=TOPIC, message="m", message_attributes={"b": b"x"}), "binary"),
@@ -342,3 +347,81 @@ def test_a_failed_glue_job_run_fails_the_try_with_its_state_and_message():
     failed = ended_call(glue, None, {"Error": "States.TaskFailed", "Cause": json.dumps(run)}, None)
     assert failed.error == "States.TaskFailed: Glue job run jr_1 of nightly ended FAILED: division by zero"
     assert ended_call(glue, {"Id": "jr_1", "JobRunState": "SUCCEEDED"}, None, None).xcoms == '{"return_value":"jr_1"}'
+
+
+def _branch(build, **dag_args) -> dict:
+    with DAG("d", start_date=datetime(2026, 1, 1), **dag_args) as dag:
+        build()
+    compiled = compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions())
+    return compiled.definition["States"]["t"]["Branches"][0]["States"]
+
+
+def test_a_crawler_is_started_then_described_until_ready_with_no_compute_while_it_runs():
+    states = _branch(lambda: CrawlerRun(task_id="t", crawler_name="{{ params.crawler }}", poll_interval=20))
+    call, describe = states["t@call"], states["t@describe"]
+    assert (call["Resource"], call["Parameters"]) == (
+        "arn:aws:states:::aws-sdk:glue:startCrawler",
+        {"Name.$": "$.begun.outcome.call.Name"},  # rendered when the try began
+    )
+    assert call["ResultPath"] == "$.begun.result" and call["Next"] == "t@polls"  # the outcome stays for the describe
+    assert (describe["Resource"], describe["Parameters"]) == (
+        "arn:aws:states:::aws-sdk:glue:getCrawler",
+        {"Name.$": "$.begun.outcome.call.Name"},
+    )
+    assert [states[n]["Next"] for n in ("t@polls", "t@describe", "t@count", "t@pause")] == [
+        "t@describe",
+        "t@count",
+        "t@described",
+        "t@describe",
+    ]
+    (still,) = states["t@described"]["Choices"]
+    assert still["Next"] == "t@pause" and states["t@described"]["Default"] == "t@record"
+    tests = still["And"]
+    assert tests[1] == {
+        "Or": [
+            {"Variable": "$.begun.result.Crawler.State", "StringEquals": "RUNNING"},
+            {"Variable": "$.begun.result.Crawler.State", "StringEquals": "STOPPING"},
+        ]
+    }
+    # the waiter's 1,000 checks do not fit a quarter of the run's history: fewer checks, the same total wait
+    limit = tests[2]["NumericLessThan"]
+    assert limit < 1000 and states["t@pause"]["Seconds"] * limit >= 1000 * 20
+    assert states["t@count"]["Parameters"] == {"n.$": "States.MathAdd($.begun.polls.n, 1)"}
+
+
+def test_an_execution_timeout_bounds_the_checks_and_not_waiting_describes_once():
+    states = _branch(
+        lambda: CrawlerRun(
+            task_id="t", crawler_name="c", poll_interval=5, execution_timeout=timedelta(minutes=1), retries=2
+        )
+    )
+    assert (states["t@described"]["Choices"][0]["And"][2]["NumericLessThan"], states["t@pause"]["Seconds"]) == (12, 5)
+    once = _branch(lambda: CrawlerRun(task_id="t", crawler_name="c", wait_for_completion=False))
+    assert once["t@call"]["Next"] == "t@describe" and once["t@describe"]["Next"] == "t@record"
+    assert not {"t@polls", "t@count", "t@described", "t@pause"} & set(once)
+    resumed = _branch(lambda: CrawlerRun(task_id="t", crawler_name="c", fail_on_already_running=False))
+    assert resumed["t@call"]["Catch"][0] == {
+        "ErrorEquals": ["Glue.CrawlerRunningException"],  # already running: wait for that crawl instead
+        "ResultPath": "$.begun.result",
+        "Next": "t@polls",
+    }
+
+
+def test_a_crawl_that_failed_or_is_still_running_fails_the_try():
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        CrawlerRun(task_id="t", crawler_name="c")
+    (task,) = DagModel.from_dag(dag).tasks
+    crawler = task.integration
+    assert crawler is not None and crawler.returns == ("Crawler.Name",)
+    ended = {"Crawler": {"Name": "c", "State": "READY", "LastCrawl": {"Status": "SUCCEEDED"}}}
+    assert ended_call(crawler, ended, None, 5000).xcoms == '{"return_value":"c"}'
+    failed = {
+        "Crawler": {"Name": "c", "State": "READY", "LastCrawl": {"Status": "FAILED", "ErrorMessage": "no access"}}
+    }
+    assert ended_call(crawler, failed, None, 5000).error == "AirflowException: Crawler FAILED: no access"
+    running = {"Crawler": {"Name": "c", "State": "RUNNING"}}
+    assert ended_call(crawler, running, None, 5000).error.startswith("WaiterError: still RUNNING after the waiter's")
+    assert (
+        ended_call(crawler, running, None, 60).error == "AirflowTaskTimeout: still RUNNING at execution_timeout (60 s)"
+    )
+    assert DagModel.from_json(DagModel.from_dag(dag).to_json()).tasks[0].integration == crawler

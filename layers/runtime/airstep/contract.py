@@ -145,6 +145,20 @@ def call_selector(key: str | None = None) -> dict[str, Any]:
 
 
 BEGUN_PATH = _path(BEGUN)
+# A call waited for by describe calls (Poll) keeps the run step's outcome beside its result, for the
+# describe calls' rendered parameters, and counts them.
+CALL_RESULT_PATH = _path(BEGUN, CALL_RESULT)
+POLLS = "polls"
+POLLS_PATH = _path(BEGUN, POLLS)
+POLL_COUNT = "n"
+POLL_COUNT_PATH = _path(BEGUN, POLLS, POLL_COUNT)
+FIRST_POLL = {POLL_COUNT: 0}
+NEXT_POLL = {_ref(POLL_COUNT): f"States.MathAdd({POLL_COUNT_PATH}, 1)"}
+
+
+def described_path(dotted: str) -> str:
+    """Where a value of the last describe call's response is in the state data."""
+    return _path(BEGUN, CALL_RESULT, *dotted.split("."))
 
 
 def rendered_parameter(name: str) -> tuple[str, str]:
@@ -348,10 +362,12 @@ class Payload:
 
 def _call_ended(begun: Any) -> dict[str, Any]:
     """A record step's view of its call: the response, or the error it raised (caught in its place)."""
-    if not isinstance(begun, dict) or OUTCOME in begun:  # (not a record step's state data)
+    if not isinstance(begun, dict):
         return {}
     if CALL_RESULT in begun:
         return {"call_result": begun[CALL_RESULT]}
+    if OUTCOME in begun:  # (a run step's state data, not a record step's)
+        return {}
     return {"call_error": {"Error": begun.get("Error"), "Cause": begun.get("Cause")}}
 
 
@@ -506,6 +522,11 @@ BEGIN_SUFFIX = "@begin"  # a service integration's run step (its try begins)
 BEGUN_SUFFIX = "@begun"  # Choice: call, unless the run step settled the task without a try
 CALL_SUFFIX = "@call"  # the service integration's Task state
 RECORD_SUFFIX = "@record"  # its try ends with the call's result or error
+POLLS_SUFFIX = "@polls"  # a call waited for by describe calls: none made yet
+DESCRIBE_SUFFIX = "@describe"  # the describe call
+COUNT_SUFFIX = "@count"  # one more made
+DESCRIBED_SUFFIX = "@described"  # Choice: still running (and checks left): pause, then describe again
+PAUSE_SUFFIX = "@pause"
 HELPER_SUFFIXES = (
     WAIT_SUFFIX,
     FAILED_SUFFIX,
@@ -514,6 +535,11 @@ HELPER_SUFFIXES = (
     BEGUN_SUFFIX + END_SUFFIX,
     CALL_SUFFIX,
     RECORD_SUFFIX,
+    POLLS_SUFFIX,
+    DESCRIBE_SUFFIX,
+    COUNT_SUFFIX,
+    DESCRIBED_SUFFIX,
+    PAUSE_SUFFIX,
 )
 DAGRUN_START = "dagrun@start"
 DAGRUN_DEADLINES = "dagrun@deadlines"  # a DAG with deadline alerts: its runs arm them first

@@ -8,6 +8,43 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
+class Poll:
+    """For a service with no `.sync` integration (a Glue crawler): the describe call Step Functions
+    makes after the start call, again every `interval_seconds` while the value at `status` (a dotted
+    path in its response) is one of `running`, at most `max_polls` times. It passes on the start
+    call's `parameters` named. Once the work ended, the value at `failure` being one of `failed`
+    fails the try, with the value at `message`. `running` empty: one describe call, no wait (the
+    operator does not wait; the describe call gives its XCom)."""
+
+    resource: str
+    parameters: tuple[str, ...]
+    status: str
+    running: tuple[str, ...] = ()
+    failure: str = ""
+    failed: tuple[str, ...] = ()
+    message: str = ""
+    interval_seconds: int = 5
+    max_polls: int = 1
+    resume_on: tuple[str, ...] = ()  # errors of the start call after which the work is waited for anyway
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Poll:
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+
+
+def at_path(data: Any, path: str) -> Any:
+    """The value at a dotted path (`Crawler.LastCrawl.Status`) of a response, or None."""
+    for key in path.split(".") if path else ():
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+@dataclass(frozen=True, slots=True)
 class Integration:
     """An AWS operator compiled to a Step Functions service integration instead of task code: the
     Task state's `resource` and static `parameters`; the parameter names whose values the try's
@@ -17,7 +54,9 @@ class Integration:
     JSON text (Lambda's, a string in Airflow). `prepare`: the run step calls the executor (to render,
     or for an on_execute_callback). `region`: the region_name the DAG gave (it must be the
     environment's). `wait_seconds`: how long the operator waits for what it started (its waiter's
-    attempts times their delay), the call's time limit unless execution_timeout is shorter."""
+    attempts times their delay), the call's time limit unless execution_timeout is shorter. `poll`:
+    the describe calls that wait for the work when the service has no `.sync` (the XCom is then read
+    from the last one; a `returns` key may be a dotted path)."""
 
     operator: str
     resource: str
@@ -30,6 +69,7 @@ class Integration:
     region: str | None = None
     returns_value: bool = False
     wait_seconds: float | None = None
+    poll: Poll | None = None
 
     def time_limit(self, execution_timeout: float | None) -> float | None:
         """The call's time limit: the task's execution_timeout, or sooner the operator's own wait."""
@@ -39,8 +79,13 @@ class Integration:
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["rendered"], data["returns"] = list(self.rendered), list(self.returns)
+        if self.poll is None:
+            del data["poll"]  # (the models of DAGs without one stay as they were)
+        else:
+            data["poll"] = self.poll.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Integration:
-        return cls(**{**data, "rendered": tuple(data["rendered"]), "returns": tuple(data["returns"])})
+        poll = Poll.from_dict(data["poll"]) if data.get("poll") else None
+        return cls(**{**data, "rendered": tuple(data["rendered"]), "returns": tuple(data["returns"]), "poll": poll})

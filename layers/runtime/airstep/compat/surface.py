@@ -99,6 +99,9 @@ _TIME_SENSORS = {
 _AMAZON = "airstep.sdk.operators.amazon"
 _AMAZON_OPERATORS = {
     "glue": {"GlueJobOperator": f"{_AMAZON}.glue:GlueJobOperator"},
+    "glue_crawler": {
+        name: f"{_AMAZON}.glue_crawler:{name}" for name in ("GlueCrawlerOperator", "GlueCrawlerRunOperator")
+    },
     "lambda_function": {"LambdaInvokeFunctionOperator": f"{_AMAZON}.lambda_function:LambdaInvokeFunctionOperator"},
     "sns": {"SnsPublishOperator": f"{_AMAZON}.sns:SnsPublishOperator"},
     "sqs": {"SqsPublishOperator": f"{_AMAZON}.sqs:SqsPublishOperator"},

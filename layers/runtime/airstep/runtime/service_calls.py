@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from airstep.contract import STATES_TIMEOUT, XCOM_RETURN_KEY
-from airstep.integration import Integration
+from airstep.integration import Integration, Poll, at_path
 from airstep.runtime.executor import TryResult
 from airstep.runtime.xcoms import INLINE_XCOM_BYTES
 from airstep.secrets_masker import redact
@@ -24,6 +24,10 @@ def ended_call(
     """The try's result from its call's response (`result`), or from the `error` it raised."""
     if error is not None:
         return _failed(error, time_limit)
+    if integration.poll is not None:
+        unfinished = _unfinished(integration.poll, result, time_limit)
+        if unfinished is not None:
+            return unfinished
     if not integration.push:
         return TryResult(TaskState.SUCCESS)
     xcoms = json.dumps({XCOM_RETURN_KEY: _returned(integration, result or {})}, separators=(",", ":"))
@@ -38,11 +42,37 @@ def ended_call(
     return TryResult(TaskState.SUCCESS, xcoms=xcoms)
 
 
+def _unfinished(poll: Poll, described: Any, time_limit: float | None) -> TryResult | None:
+    """A failed try when the last describe call found the work still running (at execution_timeout,
+    or when the operator's waiter gave up) or ended in failure (a failed crawl); None when it ended
+    well (or is not waited for)."""
+    status = at_path(described, poll.status)
+    if poll.running and status in poll.running:
+        waiter = poll.max_polls * poll.interval_seconds
+        if time_limit is not None and time_limit < waiter:
+            return TryResult(
+                TaskState.FAILED,
+                error=f"{TIMED_OUT}: still {status} at execution_timeout ({time_limit:g} s)",
+                error_type=TIMED_OUT,
+            )
+        return TryResult(
+            TaskState.FAILED,
+            error=f"WaiterError: still {status} after the waiter's {poll.max_polls} checks (about {waiter:,} s)",
+            error_type="WaiterError",
+        )
+    failure = at_path(described, poll.failure)
+    if failure in poll.failed:
+        message = at_path(described, poll.message)
+        text = f"{poll.status.split('.')[0]} {failure}" + (f": {redact(str(message))}" if message else "")
+        return TryResult(TaskState.FAILED, error=f"AirflowException: {text}", error_type="AirflowException")
+    return None
+
+
 def _returned(integration: Integration, response: dict[str, Any]) -> Any:
     """What the operator returns: the response's keys it keeps; Lambda's payload as the JSON text it
     was (an asynchronous invocation's empty payload is the empty string, as in Airflow)."""
     if integration.returns_value:
-        return response.get(integration.returns[0])
+        return at_path(response, integration.returns[0])
     if not integration.as_text:
         return {key: response[key] for key in integration.returns if key in response}
     payload = response.get("Payload", "")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airstep.errors import AirflowException, DagDefinitionError
-from airstep.integration import Integration
+from airstep.integration import Integration, Poll
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.xcom_arg import iter_xcom_args
 from airstep.secrets_masker import redact
@@ -105,11 +105,16 @@ class AwsOperator(BaseOperator):
             region=self.region_name or None,
             returns_value=self.returns_value,
             wait_seconds=self.wait_seconds(),
+            poll=self.integration_poll(),
         )
 
     def call_resource(self) -> str:
         """The Task state's resource (an operator that may wait, or not, names the pattern here)."""
         return self.resource
+
+    def integration_poll(self) -> Poll | None:
+        """The describe calls that wait for the work, for a service without `.sync` (None: none)."""
+        return None
 
     def call_returns(self) -> tuple[str, ...]:
         """The keys of the call's result that the operator returns (they may depend on the pattern)."""
