@@ -14,6 +14,7 @@ from typing import Any
 
 from airstep import contract
 from airstep.contract import DagRef, MapStateNames, failed_state
+from airstep.integration import Integration
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.states import RunState, TaskState
 from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
@@ -64,6 +65,7 @@ SENSOR_HISTORY_SHARE = 0.5  # of a run's history events, for its sensors' pokes 
 EVENTS_PER_POLL = 11
 POLL_HISTORY_SHARE = 0.25  # of a run's history events, for its AWS operators' describe calls together
 DESCRIBE_TIMEOUT_SECONDS = 60
+DESCRIBE_RETRIER = Retrier((contract.STATES_ALL,), 2, 4, 2.0)
 # A poke in a sensor's child execution: its run state (5), the Choice after it (2), the Wait (2) and
 # the Choice that ends the child when its pokes are spent (2).
 EVENTS_PER_CHILD_POKE = 11
@@ -618,9 +620,7 @@ class _Emitter:
             catch_next=record,
             result_path=contract.BEGUN_PATH if poll is None else contract.CALL_RESULT_PATH,
             error_path=contract.BEGUN_PATH,
-            result_selector=None
-            if poll is not None
-            else contract.call_selector(integration.returns[0] if integration.returns_value else None),
+            result_selector=None if poll is not None else self._call_selector(integration),
             timeout_seconds=limit,
             resume_errors=poll.resume_on if poll is not None else (),
         )
@@ -635,6 +635,14 @@ class _Emitter:
         try_state = ParallelState((Branch(begin, branch),), next_name, self._retriers(task), failed)
         self.put(states, run, try_state)
         self._put_failed(states, failed, task.task_id, signal, next_name)
+
+    @staticmethod
+    def _call_selector(integration: Integration) -> dict[str, Any]:
+        """What of a call's response its state data keeps: all of it, or only the key the operator
+        returns and the key of the state its work ended in."""
+        if not integration.returns_value:
+            return contract.call_selector()
+        return contract.call_selector(*dict.fromkeys(k for k in (integration.returns[0], integration.ended) if k))
 
     def _put_polls(self, task: TaskModel, run: str, branch: dict[str, State], record: str, limit: int | None) -> None:
         """The describe calls after a call whose service has no `.sync`: again every interval while the
@@ -668,6 +676,7 @@ class _Emitter:
             result_path=contract.CALL_RESULT_PATH,
             error_path=contract.BEGUN_PATH,
             timeout_seconds=DESCRIBE_TIMEOUT_SECONDS,
+            retry_all=DESCRIBE_RETRIER,  # a throttled or failed check is made again; the work goes on meanwhile
         )
         self.put(branch, describe, call)
         if not poll.running:
@@ -683,13 +692,16 @@ class _Emitter:
         self.put(branch, described, ChoiceState((still,), default=record))
         self.put(branch, pause, PauseState(interval, describe), runs=0)
         self.cost.events += (polls - 1) * EVENTS_PER_POLL
+        self.cost.retried_poll_events += task.retries * (polls - 1) * EVENTS_PER_POLL
 
     def _polls(self, task: TaskModel, max_polls: int, interval: int, limit: int | None) -> tuple[int, int]:
         """How many describe calls a try makes at most, and how many seconds apart: the operator's
         waiter, within the task's time limit and the share of the run's history its tries get."""
         if limit is not None:
             max_polls = max(1, min(max_polls, math.ceil(limit / interval)))
-        pollers = sum(1 for t in self.model.tasks if t.integration is not None and t.integration.poll is not None)
+        pollers = sum(
+            1 for t in self.model.tasks if t.integration and t.integration.poll and t.integration.poll.running
+        )
         share = self.options.limits.history_events * POLL_HISTORY_SHARE / EVENTS_PER_POLL / pollers
         fits = max(2, int(share / (task.retries + 1)))
         if max_polls <= fits:

@@ -56,6 +56,7 @@ class RunCost:
         self.invocations = 0  # of the task runner: each Task state, and each gate (a Task waiting for its token)
         self.executor_calls = 0  # of the executor: each task's run state (its code's try)
         self.events = _EXECUTION_EVENTS
+        self.retried_poll_events = 0  # an AWS operator's describe calls, made again by each retry
         self.longest_name = ""
 
     def add(self, name: str, kind: str, runs: int = 1, runs_code: bool = False) -> None:
@@ -80,6 +81,7 @@ class RunCost:
             self.events
             + sum(r * _EVENTS_PER_RETRY + _EVENTS_FAILURE_PATH for r in retries)
             + sum(r * _EVENTS_PER_CALL_RETRY + _EVENTS_FAILURE_PATH for r in call_retries)
+            + self.retried_poll_events
         )
 
 

@@ -122,6 +122,7 @@ class ServiceTask:
     result_selector: dict[str, str] | None = None
     timeout_seconds: int | None = None
     resume_errors: tuple[str, ...] = ()  # errors after which the run goes on to `next` all the same
+    retry_all: Retrier | None = None  # made again on any error (a describe call: not a start)
 
     kind = "Call"
 
@@ -132,6 +133,8 @@ class ServiceTask:
         if self.result_selector:
             state["ResultSelector"] = self.result_selector
         state["ResultPath"] = self.result_path
+        if self.retry_all is not None:
+            state["Retry"] = [self.retry_all.to_asl()]
         resumed = [{"ErrorEquals": list(self.resume_errors), "ResultPath": self.result_path, "Next": self.next}]
         caught = [{"ErrorEquals": [STATES_ALL], "ResultPath": self.error_path, "Next": self.catch_next}]
         state["Catch"] = (resumed if self.resume_errors else []) + caught

@@ -445,21 +445,31 @@ def pass_lambda_invocation_type() -> Callable[[], None]:
     return restore
 
 
-def wait_for_glue_job_runs() -> Callable[[], None]:
-    """moto's `glue:startJobRun.sync` ends every run in an AttributeError: its wait releases the
-    task-token endpoint of the state, which moto makes only for services that take a task token.
-    Glue is given one (its wait then runs as moto's other `.sync` integrations do). Returns a
+def call_glue_and_s3_as_aws_does() -> Callable[[], None]:
+    """Two moto gaps: its `glue:startJobRun.sync` ends every run in an AttributeError (its wait
+    releases the task-token endpoint of the state, which moto makes only for services that take a
+    task token: Glue is given one, and waits as moto's other `.sync` integrations do); and its
+    `aws-sdk` integration names Glue's and S3's errors `glue.X` and `s3.X` where AWS names them
+    `Glue.X` and `S3.X` (a Catch on `Glue.CrawlerRunningException` would never match). Returns a
     function that undoes the patch."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_glue
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+        state_task_service_glue,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 
     patterns = state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS
     added = ResourceCondition.WaitForTaskToken not in patterns
     patterns.add(ResourceCondition.WaitForTaskToken)
+    names = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
+    named = {service: name for service, name in (("glue", "Glue"), ("s3", "S3")) if service not in names}
+    names.update(named)
 
     def restore() -> None:
         if added:
             patterns.discard(ResourceCondition.WaitForTaskToken)
+        for service in named:
+            names.pop(service, None)
 
     return restore
 
@@ -530,7 +540,7 @@ def speed_up_moto() -> Callable[[], None]:
         keep_task_failure_cause(),
         pass_lambda_invocation_type(),
         call_step_functions_as_aws_does(),
-        wait_for_glue_job_runs(),
+        call_glue_and_s3_as_aws_does(),
     ]
 
     def restore() -> None:

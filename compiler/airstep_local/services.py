@@ -1,7 +1,7 @@
 """The AWS resources a DAG's service integrations name, stood up in moto for a local run, and the
 Lambda functions it calls, run from their source here.
 
-A run here calls moto where AWS would be called: an SNS topic, SQS queue, Glue job or crawler that the DAG
+A run here calls moto where AWS would be called: an SNS topic, SQS queue, S3 bucket, Glue job or crawler that the DAG
 names in a parameter known at compile time is created in moto first (in the account its ARN names; moto's
 queue URLs resolve by name), so that the publish lands where a test or the user can read it. A
 topic or queue named by a template is not known before the run: create it in a test, or the call
@@ -77,6 +77,18 @@ def _glue(parameters: dict[str, Any], region: str) -> None:
         backend.create_crawler(name=crawler, role=role, targets=targets, **dict.fromkeys(_GLUE_CRAWLER_SETTINGS))  # type: ignore[arg-type]
 
 
+def _buckets(parameters: dict[str, Any], region: str) -> None:
+    """The buckets named at compile time (a copy's source bucket too), empty."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    source = parameters.get("CopySource")
+    for bucket in (parameters.get("Bucket"), source.split("/", 1)[0] if isinstance(source, str) else None):
+        if isinstance(bucket, str) and bucket not in backend.buckets:
+            backend.create_bucket(bucket, region)
+
+
 _GLUE_JOB_SETTINGS = (
     "description log_uri execution_property default_arguments non_overridable_arguments connections max_retries "
     "allocated_capacity timeout max_capacity security_configuration tags notification_property glue_version "
@@ -86,7 +98,12 @@ _GLUE_CRAWLER_SETTINGS = (
     "database_name description schedule classifiers table_prefix schema_change_policy recrawl_policy "
     "lineage_configuration configuration crawler_security_configuration tags"
 ).split()
-_PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {"sns": _topic, "sqs": _queue, "glue": _glue}
+_PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {
+    "sns": _topic,
+    "sqs": _queue,
+    "glue": _glue,
+    "s3": _buckets,
+}
 
 
 class FunctionSpecError(ValueError):

@@ -1,9 +1,10 @@
-"""AWS work without task code: a Glue job run and waited for, a Glue crawler run and checked on until
-it is done, a Lambda function invoked, an SNS topic told and an SQS queue fed, each as Step Functions
-calls (no airstep Lambda runs while AWS does the work).
+"""AWS work without task code: an S3 object written, a Glue job run and waited for, a Glue crawler run
+and checked on until it is done, a Lambda function invoked, an SNS topic told, an SQS queue fed, and
+the object archived and tidied away, each as Step Functions calls (no airstep Lambda runs while AWS
+does the work).
 
-Locally, moto runs the Glue job (it runs no script) and the crawler (it reads nothing), receives the
-message and the queued body, and the function runs from its source:
+Locally, moto keeps the objects, runs the Glue job (it runs no script) and the crawler (it reads
+nothing), receives the message and the queued body, and the function runs from its source:
     airstep run examples/dags/aws_calls.py --lambda score=examples/functions/score.py:handler
 """
 
@@ -12,6 +13,11 @@ from datetime import datetime
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerRunOperator
 from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
+from airflow.providers.amazon.aws.operators.s3 import (
+    S3CopyObjectOperator,
+    S3CreateObjectOperator,
+    S3DeleteObjectsOperator,
+)
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
 from airflow.sdk import DAG, task
@@ -22,6 +28,12 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
     def extract() -> dict:
         return {"rows": 120, "day": "2026-01-01"}
 
+    land = S3CreateObjectOperator(
+        task_id="land",
+        s3_key="s3://example-lake/raw/{{ ds }}.json",
+        data="{{ ti.xcom_pull(task_ids='extract') | tojson }}",
+        replace=True,
+    )
     transform = GlueJobOperator(  # Step Functions waits for the run: no compute of ours meanwhile
         task_id="transform",
         job_name="daily-transform",
@@ -46,6 +58,12 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
         sqs_queue="https://sqs.us-east-1.amazonaws.com/123456789012/reports",
         message_content="build the daily report",
     )
+    keep = S3CopyObjectOperator(
+        task_id="keep",
+        source_bucket_key="s3://example-lake/raw/{{ ds }}.json",
+        dest_bucket_key="s3://example-lake/archive/{{ ds }}.json",
+    )
+    tidy = S3DeleteObjectsOperator(task_id="tidy", bucket="example-lake", keys="raw/{{ ds }}.json")
     extracted = extract()
-    extracted >> transform >> catalog >> score >> notify >> enqueue
+    extracted >> land >> transform >> catalog >> score >> notify >> enqueue >> keep >> tidy
     extracted >> score  # score reads what extract returned

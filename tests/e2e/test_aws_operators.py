@@ -451,6 +451,82 @@ def test_a_crawler_is_checked_on_until_ready_and_a_failed_or_endless_crawl_fails
     }
     values = local.store.get_xcoms(RunKey("crawls", result.run_id), ["catalog", "legacy"])
     assert values == {"catalog": "events", "legacy": "legacy"}  # the crawler's name, as the provider returns it
-    assert ti["broken"].error == "AirflowException: Crawler FAILED"
+    assert ti["broken"].error == "WaiterError: Crawler FAILED"  # as the provider's waiter raises it
     assert ti["slow"].error == "AirflowTaskTimeout: still RUNNING at execution_timeout (3 s)"
     assert glue.get_crawler(Name="events")["Crawler"]["LastCrawl"]["Status"] == "COMPLETED"  # it did crawl, in moto
+
+
+OBJECTS = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.s3 import (
+    S3CopyObjectOperator, S3CreateObjectOperator, S3DeleteObjectsOperator
+)
+
+with DAG("objects", schedule=None, start_date=datetime(2026, 1, 1)):
+    make = S3CreateObjectOperator(task_id="make", s3_key="s3://lake/raw/{{ ds }}.csv", data="a,b\\n1,2\\n")
+    again = S3CreateObjectOperator(task_id="again", s3_bucket="lake", s3_key="raw/{{ ds }}.csv", data="other")
+    copy = S3CopyObjectOperator(task_id="copy", source_bucket_key="s3://lake/raw/{{ ds }}.csv",
+                                dest_bucket_key="clean/{{ ds }}.csv", dest_bucket_name="lake")
+    drop = S3DeleteObjectsOperator(task_id="drop", bucket="lake", keys=["raw/{{ ds }}.csv"])
+    make >> again
+    make >> copy >> drop
+"""
+
+
+def test_objects_are_written_refused_when_present_copied_and_deleted(local, tmp_path):
+    path = tmp_path / "objects.py"
+    path.write_text(OBJECTS)
+    model, source = load_model(path, "objects")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
+        "make": ("success", 1),
+        "again": ("failed", 1),  # replace=False: the object exists, as the provider refuses it
+        "copy": ("success", 1),
+        "drop": ("success", 1),
+    }
+    day = local.store.get_run(RunKey("objects", result.run_id)).logical_date[:10]
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake")["Contents"]]
+    assert keys == [f"clean/{day}.csv"]  # copied, then the original deleted
+    assert s3.get_object(Bucket="lake", Key=f"clean/{day}.csv")["Body"].read() == b"a,b\n1,2\n"
+    assert "412" in ti["again"].error
+    assert local.store.get_xcoms(RunKey("objects", result.run_id), ["make", "copy", "drop"]) == {}
+
+
+BUSY = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerRunOperator
+
+with DAG("busy", schedule=None, start_date=datetime(2026, 1, 1)):
+    GlueCrawlerRunOperator(task_id="joins", crawler_name="busy", poll_interval=1, fail_on_already_running=False)
+    GlueCrawlerRunOperator(task_id="refuses", crawler_name="also-busy", poll_interval=1, retries=0)
+"""
+
+
+def test_a_crawler_already_running_is_waited_for_only_when_asked(local, tmp_path, monkeypatch):
+    from moto.glue.models import FakeCrawl
+    from moto.moto_api import state_manager
+
+    made = FakeCrawl.__init__
+
+    def slow_crawls(self: Any, crawler_name: str) -> None:
+        made(self, crawler_name)
+        self.model_name = "airstep-test::slow-crawl"  # this crawl runs for two seconds
+
+    state_manager.set_transition("airstep-test::slow-crawl", {"progression": "time", "seconds": 2})
+    monkeypatch.setattr(FakeCrawl, "__init__", slow_crawls)
+    glue = boto3.client("glue", region_name="us-east-1")
+    for name in ("busy", "also-busy"):
+        glue.create_crawler(Name=name, Role="r", Targets={"S3Targets": [{"Path": f"s3://b/{name}/"}]})
+        glue.start_crawler(Name=name)  # started by someone else just before the run
+    path = tmp_path / "busy.py"
+    path.write_text(BUSY)
+    model, source = load_model(path, "busy")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: i.state.value for t, i in ti.items()} == {"joins": "success", "refuses": "failed"}
+    assert ti["refuses"].error.startswith("Glue.CrawlerRunningException: ")  # as AWS names it
+    assert glue.get_crawler(Name="busy")["Crawler"]["State"] == "READY"  # the task ended once that crawl did

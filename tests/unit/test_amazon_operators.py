@@ -25,6 +25,11 @@ def _operators():
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
         from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
+        from airflow.providers.amazon.aws.operators.s3 import (
+            S3CopyObjectOperator,
+            S3CreateObjectOperator,
+            S3DeleteObjectsOperator,
+        )
         from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
         from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
         from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
@@ -36,10 +41,15 @@ def _operators():
         GlueJobOperator,
         GlueCrawlerRunOperator,
         GlueCrawlerOperator,
+        S3CreateObjectOperator,
+        S3CopyObjectOperator,
+        S3DeleteObjectsOperator,
     )
 
 
-LambdaInvoke, SnsPublish, SqsPublish, StartExecution, GlueJob, CrawlerRun, Crawler = _operators()
+(LambdaInvoke, SnsPublish, SqsPublish, StartExecution, GlueJob, CrawlerRun, Crawler, S3Create, S3Copy, S3Delete) = (
+    _operators()
+)
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
 
@@ -120,6 +130,14 @@ def test_an_on_execute_callback_or_no_xcom_push_shape_the_try():
         ),
         (lambda: GlueJob(task_id="t", job_name="j", openlineage_inject_parent_job_info=True), "OpenLineage"),
         (lambda: CrawlerRun(task_id="t", crawler_name="c", poll_interval=0), "poll_interval"),
+        (lambda: S3Create(task_id="t", s3_key="k", data="d"), "not an s3:// URL and no s3_bucket"),
+        (lambda: S3Create(task_id="t", s3_bucket="b", s3_key="s3://b/k", data="d"), "s3_bucket must be left out"),
+        (lambda: S3Create(task_id="t", s3_key="s3://b/k", data=b"\xff"), "binary data"),
+        (lambda: S3Create(task_id="t", s3_key="s3://b/k", data="d", compression="gzip"), "compression"),
+        (lambda: S3Create(task_id="t", s3_key="s3://b/k", data="d", acl_policy="private"), "acl_policy"),
+        (lambda: S3Delete(task_id="t", bucket="b"), "either keys or"),
+        (lambda: S3Delete(task_id="t", bucket="b", prefix="raw/"), "prefix .*give the keys"),
+        (lambda: S3Delete(task_id="t", bucket="b", keys=[f"k{i}" for i in range(1001)]), "at most 1,000"),
         (lambda: Crawler(task_id="t", config={"Role": "r"}), "config .*Name"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", payload="{not json"), "payload .*not JSON"),
         (lambda: LambdaInvoke(task_id="t", function_name="f", invocation_type="Later"), "invocation_type"),
@@ -301,6 +319,9 @@ def test_a_glue_job_run_is_waited_for_unless_asked_not_to_and_its_run_id_is_the_
         returns=("Id",),  # the job run, once it ended
         prepare=True,
         returns_value=True,
+        ended="JobRunState",  # a run that ends STOPPED (or anything but SUCCEEDED) fails, as in Airflow
+        succeeded=("SUCCEEDED",),
+        also_push=(("glue_job_run_id", "Id"),),  # the provider's xcom_push of the run id
     )
     started = integration_of(lambda: GlueJob(task_id="t", job_name="nightly", wait_for_completion=False))
     assert (started.resource, started.returns, started.parameters) == (
@@ -337,6 +358,11 @@ def test_templated_run_job_kwargs_fill_the_parameters_named_by_their_keys():
     }
     with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match="keys are Parameters"):
         GlueJob(task_id="t", job_name="j", run_job_kwargs="{{ params.kwargs }}")
+    native = integration_of(
+        lambda: GlueJob(task_id="t", job_name="j", run_job_kwargs={"WorkerType": "G.1X"}),
+        render_template_as_native_obj=True,
+    )
+    assert "WorkerType" in native.rendered  # Airflow renders a dict's values, never its keys
 
 
 def test_a_failed_glue_job_run_fails_the_try_with_its_state_and_message():
@@ -347,6 +373,20 @@ def test_a_failed_glue_job_run_fails_the_try_with_its_state_and_message():
     failed = ended_call(glue, None, {"Error": "States.TaskFailed", "Cause": json.dumps(run)}, None)
     assert failed.error == "States.TaskFailed: Glue job run jr_1 of nightly ended FAILED: division by zero"
     assert ended_call(glue, {"Id": "jr_1", "JobRunState": "SUCCEEDED"}, None, None).xcoms == '{"return_value":"jr_1"}'
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        GlueJob(task_id="t", job_name="nightly")
+    waited = DagModel.from_dag(dag).tasks[0].integration
+    assert waited is not None
+    stopped = ended_call(waited, {"Id": "jr_2", "JobRunState": "STOPPED"}, None, None)
+    assert (stopped.state, stopped.error) == (
+        TaskState.FAILED,
+        "AirflowException: GlueJobOperator's work ended STOPPED",
+    )
+    ran = ended_call(waited, {"Id": "jr_2", "JobRunState": "SUCCEEDED"}, None, None)
+    assert json.loads(ran.xcoms) == {"glue_job_run_id": "jr_2", "return_value": "jr_2"}
+    compiled = compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions())
+    call = compiled.definition["States"]["t"]["Branches"][0]["States"]["t@call"]
+    assert call["ResultSelector"] == {"result": {"Id.$": "$.Id", "JobRunState.$": "$.JobRunState"}}
 
 
 def _branch(build, **dag_args) -> dict:
@@ -387,6 +427,15 @@ def test_a_crawler_is_started_then_described_until_ready_with_no_compute_while_i
     limit = tests[2]["NumericLessThan"]
     assert limit < 1000 and states["t@pause"]["Seconds"] * limit >= 1000 * 20
     assert states["t@count"]["Parameters"] == {"n.$": "States.MathAdd($.begun.polls.n, 1)"}
+    assert describe["Retry"] == [
+        {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 4, "BackoffRate": 2.0}
+    ]
+    assert "Retry" not in call  # a start is not made twice: the task's retries decide
+    deferred = integration_of(lambda: CrawlerRun(task_id="t", crawler_name="c", deferrable=True))
+    assert deferred.poll is not None and (deferred.poll.max_polls, deferred.poll.failed_as) == (
+        1500,
+        "AirflowException",
+    )
 
 
 def test_an_execution_timeout_bounds_the_checks_and_not_waiting_describes_once():
@@ -418,10 +467,44 @@ def test_a_crawl_that_failed_or_is_still_running_fails_the_try():
     failed = {
         "Crawler": {"Name": "c", "State": "READY", "LastCrawl": {"Status": "FAILED", "ErrorMessage": "no access"}}
     }
-    assert ended_call(crawler, failed, None, 5000).error == "AirflowException: Crawler FAILED: no access"
+    assert ended_call(crawler, failed, None, 5000).error == "WaiterError: Crawler FAILED: no access"  # the waiter's
     running = {"Crawler": {"Name": "c", "State": "RUNNING"}}
     assert ended_call(crawler, running, None, 5000).error.startswith("WaiterError: still RUNNING after the waiter's")
     assert (
         ended_call(crawler, running, None, 60).error == "AirflowTaskTimeout: still RUNNING at execution_timeout (60 s)"
     )
     assert DagModel.from_json(DagModel.from_dag(dag).to_json()).tasks[0].integration == crawler
+
+
+def test_s3_objects_are_written_copied_and_deleted_by_aws_sdk_calls_that_push_nothing():
+    create = integration_of(
+        lambda: S3Create(task_id="t", s3_key="s3://lake/raw/{{ ds }}.csv", data=b"a,b", encrypt=True)
+    )
+    assert (create.resource, create.parameters, create.rendered, create.push) == (
+        "arn:aws:states:::aws-sdk:s3:putObject",
+        {"Body": "a,b", "Bucket": "lake", "IfNoneMatch": "*", "ServerSideEncryption": "AES256"},  # replace=False
+        ("Key",),
+        False,  # the provider's execute returns None
+    )
+    replace = integration_of(lambda: S3Create(task_id="t", s3_bucket="lake", s3_key="k", data="d", replace=True))
+    assert replace.parameters == {"Body": "d", "Bucket": "lake", "Key": "k"}
+    copy = integration_of(
+        lambda: S3Copy(
+            task_id="t",
+            source_bucket_key="s3://lake/raw/{{ ds }}.csv",
+            dest_bucket_key="clean/x.csv",
+            dest_bucket_name="archive",
+            source_version_id="v1",
+            meta_data_directive="COPY",
+        )
+    )
+    assert (copy.resource, copy.parameters, copy.rendered) == (
+        "arn:aws:states:::aws-sdk:s3:copyObject",
+        {"Bucket": "archive", "Key": "clean/x.csv", "MetadataDirective": "COPY"},
+        ("CopySource",),  # lake/raw/<ds>.csv?versionId=v1, rendered when the try begins
+    )
+    delete = integration_of(lambda: S3Delete(task_id="t", bucket="lake", keys="raw/a.csv"))
+    assert delete.parameters == {"Bucket": "lake", "Delete": {"Objects": [{"Key": "raw/a.csv"}], "Quiet": True}}
+    refused = {"Errors": [{"Key": "raw/a.csv", "Code": "AccessDenied"}]}
+    assert ended_call(delete, refused, None, None).error.startswith("AirflowException: errors in the response: ")
+    assert ended_call(delete, {}, None, None).state is TaskState.SUCCESS

@@ -149,3 +149,12 @@ def test_a_masked_stream_outlives_the_tries_that_put_it_in_sys():
     assert masked() is not None and sys.stdout is not masked()
     with masked_output:  # the same masked stream again, not one more per try
         assert sys.stdout is masked()
+
+
+def test_stdout_and_stderr_stay_apart_when_both_are_one_stream(monkeypatch):
+    """The CLI sends task output to stderr (stdout is for its own answer): both are then one stream."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stream)
+    monkeypatch.setattr(sys, "stderr", stream)
+    with masked_output:
+        assert (sys.stdout.name, sys.stderr.name) == ("stdout", "stderr")

@@ -136,12 +136,12 @@ CALL_RESULT = "result"
 BEGUN_SELECTOR = {_ref(OUTCOME): _path("Payload")}
 
 
-def call_selector(key: str | None = None) -> dict[str, Any]:
-    """A call state's ResultSelector: its whole response, or (`key`) only the one key its operator
-    returns (a waited-for execution's response holds its input and output too)."""
-    if key is None:
+def call_selector(*keys: str) -> dict[str, Any]:
+    """A call state's ResultSelector: its whole response, or only the keys its operator returns and
+    checks (a waited-for execution's response holds its input and output too)."""
+    if not keys:
         return {_ref(CALL_RESULT): "$"}
-    return {CALL_RESULT: {_ref(key): _path(key)}}
+    return {CALL_RESULT: {_ref(key): _path(key) for key in keys}}
 
 
 BEGUN_PATH = _path(BEGUN)

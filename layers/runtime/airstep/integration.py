@@ -26,6 +26,7 @@ class Poll:
     interval_seconds: int = 5
     max_polls: int = 1
     resume_on: tuple[str, ...] = ()  # errors of the start call after which the work is waited for anyway
+    failed_as: str = "WaiterError"  # the error a failed end is (the provider's: its waiter's, or its trigger's)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
@@ -44,6 +45,9 @@ def at_path(data: Any, path: str) -> Any:
     return data
 
 
+_OPTIONAL = ("poll", "errors", "ended", "succeeded", "also_push")  # left out of a model when empty
+
+
 @dataclass(frozen=True, slots=True)
 class Integration:
     """An AWS operator compiled to a Step Functions service integration instead of task code: the
@@ -56,7 +60,10 @@ class Integration:
     environment's). `wait_seconds`: how long the operator waits for what it started (its waiter's
     attempts times their delay), the call's time limit unless execution_timeout is shorter. `poll`:
     the describe calls that wait for the work when the service has no `.sync` (the XCom is then read
-    from the last one; a `returns` key may be a dotted path)."""
+    from the last one; a `returns` key may be a dotted path). `errors`: a key of the response that,
+    not empty, fails the try (S3 DeleteObjects answers per-key errors in a success). `ended` and
+    `succeeded`: a response whose `ended` key is not one of `succeeded` fails the try. `also_push`:
+    XComs the operator pushes besides its return value (Glue's `glue_job_run_id`)."""
 
     operator: str
     resource: str
@@ -70,6 +77,10 @@ class Integration:
     returns_value: bool = False
     wait_seconds: float | None = None
     poll: Poll | None = None
+    errors: str = ""
+    ended: str = ""  # the response's key holding the state the work ended in (a waited-for Glue job run's)
+    succeeded: tuple[str, ...] = ()  # ... the states that are a success: any other fails the try
+    also_push: tuple[tuple[str, str], ...] = ()  # (XCom key, response key): pushed besides the return value
 
     def time_limit(self, execution_timeout: float | None) -> float | None:
         """The call's time limit: the task's execution_timeout, or sooner the operator's own wait."""
@@ -79,13 +90,22 @@ class Integration:
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["rendered"], data["returns"] = list(self.rendered), list(self.returns)
-        if self.poll is None:
-            del data["poll"]  # (the models of DAGs without one stay as they were)
-        else:
-            data["poll"] = self.poll.to_dict()
+        data["poll"] = self.poll.to_dict() if self.poll is not None else None
+        data["succeeded"], data["also_push"] = list(self.succeeded), [list(pair) for pair in self.also_push]
+        for name in _OPTIONAL:  # (the models of DAGs without these stay as they were)
+            if not data[name]:
+                del data[name]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Integration:
-        poll = Poll.from_dict(data["poll"]) if data.get("poll") else None
-        return cls(**{**data, "rendered": tuple(data["rendered"]), "returns": tuple(data["returns"]), "poll": poll})
+        return cls(
+            **{
+                **data,
+                "rendered": tuple(data["rendered"]),
+                "returns": tuple(data["returns"]),
+                "poll": Poll.from_dict(data["poll"]) if data.get("poll") else None,
+                "succeeded": tuple(data.get("succeeded", ())),
+                "also_push": tuple((key, path) for key, path in data.get("also_push", ())),
+            }
+        )

@@ -147,20 +147,21 @@ class _MaskedOutput:
     Every stream this puts in or takes out of `sys` stays referenced for the life of the process:
     `print()` holds `sys.stdout` by a borrowed reference while it writes (CPython up to 3.12.9 and
     3.13.2, gh-130163), so a stream swapped out by another thread and freed meanwhile would be used
-    after it is freed and crash the process. One masked stream per underlying stream, reused."""
+    after it is freed and crash the process. One masked stream per underlying stream and name, reused."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running = 0
         self._saved: tuple[Any, Any] | None = None
-        self._masked: dict[int, RedactingStream] = {}  # by id() of the stream it wraps, which it keeps alive
+        # by id() of the stream it wraps (which it keeps alive) and its name: stdout and stderr may be one stream
+        self._masked: dict[tuple[int, str], RedactingStream] = {}
 
     def _masking(self, stream: Any, name: str) -> Any:
         if isinstance(stream, RedactingStream):  # never a masked stream around another
             return stream
-        masked = self._masked.get(id(stream))
+        masked = self._masked.get((id(stream), name))
         if masked is None:
-            masked = self._masked[id(stream)] = RedactingStream(stream, name)
+            masked = self._masked[(id(stream), name)] = RedactingStream(stream, name)
         return masked
 
     def __enter__(self) -> None:

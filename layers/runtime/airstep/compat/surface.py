@@ -103,6 +103,10 @@ _AMAZON_OPERATORS = {
         name: f"{_AMAZON}.glue_crawler:{name}" for name in ("GlueCrawlerOperator", "GlueCrawlerRunOperator")
     },
     "lambda_function": {"LambdaInvokeFunctionOperator": f"{_AMAZON}.lambda_function:LambdaInvokeFunctionOperator"},
+    "s3": {
+        name: f"{_AMAZON}.s3:{name}"
+        for name in ("S3CreateObjectOperator", "S3CopyObjectOperator", "S3DeleteObjectsOperator")
+    },
     "sns": {"SnsPublishOperator": f"{_AMAZON}.sns:SnsPublishOperator"},
     "sqs": {"SqsPublishOperator": f"{_AMAZON}.sqs:SqsPublishOperator"},
     "step_function": {

@@ -28,9 +28,25 @@ def ended_call(
         unfinished = _unfinished(integration.poll, result, time_limit)
         if unfinished is not None:
             return unfinished
-    if not integration.push:
+    reported = at_path(result, integration.errors) if integration.errors else None
+    if reported:
+        text = redact(json.dumps(reported, default=str))
+        return TryResult(
+            TaskState.FAILED, error=f"AirflowException: errors in the response: {text}", error_type="AirflowException"
+        )
+    ended = at_path(result, integration.ended) if integration.ended else None
+    if integration.ended and ended not in integration.succeeded:
+        return TryResult(
+            TaskState.FAILED,
+            error=f"AirflowException: {integration.operator}'s work ended {ended}",
+            error_type="AirflowException",
+        )
+    pushed = {key: at_path(result, path) for key, path in integration.also_push}
+    if integration.push:
+        pushed[XCOM_RETURN_KEY] = _returned(integration, result or {})
+    if not pushed:
         return TryResult(TaskState.SUCCESS)
-    xcoms = json.dumps({XCOM_RETURN_KEY: _returned(integration, result or {})}, separators=(",", ":"))
+    xcoms = json.dumps(pushed, separators=(",", ":"))
     if len(xcoms.encode()) > INLINE_XCOM_BYTES:  # (the runner writes no XCom object: its role may not)
         return TryResult(
             TaskState.FAILED,
@@ -64,7 +80,7 @@ def _unfinished(poll: Poll, described: Any, time_limit: float | None) -> TryResu
     if failure in poll.failed:
         message = at_path(described, poll.message)
         text = f"{poll.status.split('.')[0]} {failure}" + (f": {redact(str(message))}" if message else "")
-        return TryResult(TaskState.FAILED, error=f"AirflowException: {text}", error_type="AirflowException")
+        return TryResult(TaskState.FAILED, error=f"{poll.failed_as}: {text}", error_type=poll.failed_as)
     return None
 
 

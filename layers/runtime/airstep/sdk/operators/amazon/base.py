@@ -47,6 +47,9 @@ class AwsOperator(BaseOperator):
     returns: ClassVar[tuple[str, ...]] = ()  # the response's keys the operator returns (those it has)
     returns_value: ClassVar[bool] = False  # ... or the value of its one key
     returns_payload_text: ClassVar[bool] = False
+    pushes: ClassVar[bool] = True  # False: the provider's execute returns None (nothing is pushed)
+    errors: ClassVar[str] = ""  # a key of the response that, not empty, fails the try (errors reported in a 200)
+    succeeded: ClassVar[tuple[str, ...]] = ()  # the end states that are a success (see `ended_key`)
 
     def __init__(
         self,
@@ -58,6 +61,7 @@ class AwsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.call_constants: dict[str, Any] = dict(self.constants)  # an operator's arguments may add some
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify
@@ -91,7 +95,7 @@ class AwsOperator(BaseOperator):
     def integration(self) -> Integration:
         """The task as a service integration: the Parameters known now, those rendered at run time."""
         templated = self.templated_fields()
-        parameters = dict(self.constants)
+        parameters = dict(self.call_constants)
         parameters.update(self._parameters([n for n in self.fields if n not in templated], self.refuse))
         return Integration(
             operator=type(self).__name__,
@@ -99,18 +103,30 @@ class AwsOperator(BaseOperator):
             parameters=dict(sorted(parameters.items())),
             rendered=tuple(sorted(parameter for name in templated for parameter in self._rendered_parameters(name))),
             returns=self.call_returns(),
-            push=self.do_xcom_push,
+            push=self.do_xcom_push and self.pushes,
             as_text=self.returns_payload_text,
             prepare=bool(templated) or bool(self.on_execute_callback),
             region=self.region_name or None,
             returns_value=self.returns_value,
             wait_seconds=self.wait_seconds(),
             poll=self.integration_poll(),
+            errors=self.errors,
+            ended=self.ended_key(),
+            succeeded=self.succeeded if self.ended_key() else (),
+            also_push=self.also_push(),
         )
 
     def call_resource(self) -> str:
         """The Task state's resource (an operator that may wait, or not, names the pattern here)."""
         return self.resource
+
+    def ended_key(self) -> str:
+        """The response's key holding the state the waited-for work ended in ("": none checked)."""
+        return ""
+
+    def also_push(self) -> tuple[tuple[str, str], ...]:
+        """(XCom key, response key) pairs the operator pushes besides its return value."""
+        return ()
 
     def integration_poll(self) -> Poll | None:
         """The describe calls that wait for the work, for a service without `.sync` (None: none)."""
@@ -125,7 +141,7 @@ class AwsOperator(BaseOperator):
         if self.fields[name].parameter != SPREAD:
             return [self.fields[name].parameter]
         value = getattr(self, name)
-        if not isinstance(value, Mapping) or any(self._holds_template(key) for key in value):
+        if not isinstance(value, Mapping):  # (Airflow renders a dict's values, never its keys)
             self.refuse(name, "its keys are Parameters of the call, which must be known when the DAG compiles")
         return [str(key) for key in value]
 

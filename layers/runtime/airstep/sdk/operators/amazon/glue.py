@@ -30,7 +30,6 @@ RUN_PARAMETERS = frozenset(
         "WorkerType",
         "NumberOfWorkers",
         "ExecutionClass",
-        "ExecutionRoleSessionPolicy",
     }
 )
 
@@ -74,6 +73,7 @@ class GlueJobOperator(AwsOperator):
         "run_job_kwargs": Field("", _run_parameters),  # each key its own parameter
     }
     returns_value = True
+    succeeded = ("SUCCEEDED",)
 
     def __init__(
         self,
@@ -143,6 +143,12 @@ class GlueJobOperator(AwsOperator):
 
     def call_returns(self) -> tuple[str, ...]:
         return ("Id",) if self.waits() else ("JobRunId",)  # a JobRun once ended; StartJobRun's answer
+
+    def ended_key(self) -> str:
+        return "JobRunState" if self.waits() else ""  # the provider fails a run that did not succeed
+
+    def also_push(self) -> tuple[tuple[str, str], ...]:
+        return (("glue_job_run_id", self.call_returns()[0]),)
 
     def waits(self) -> bool:
         return self.wait_for_completion or self.deferrable

@@ -17,6 +17,7 @@ from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
 START = "arn:aws:states:::aws-sdk:glue:startCrawler"
 DESCRIBE = "arn:aws:states:::aws-sdk:glue:getCrawler"
 WAITER_MAX_ATTEMPTS = 1000  # the provider's crawler_ready waiter
+TRIGGER_MAX_ATTEMPTS = 1500  # ... and its GlueCrawlerCompleteTrigger's, deferred
 ALREADY_RUNNING = "Glue.CrawlerRunningException"
 
 
@@ -63,12 +64,16 @@ class GlueCrawlerRunOperator(AwsOperator):
             failed=("FAILED", "CANCELLED") if waits else (),
             message="Crawler.LastCrawl.ErrorMessage",
             interval_seconds=int(self.poll_interval),
-            max_polls=WAITER_MAX_ATTEMPTS if waits else 1,
+            max_polls=self.max_attempts() if waits else 1,
             resume_on=() if self.fail_on_already_running else (ALREADY_RUNNING,),
+            failed_as="AirflowException" if self.deferrable else "WaiterError",
         )
 
+    def max_attempts(self) -> int:
+        return TRIGGER_MAX_ATTEMPTS if self.deferrable else WAITER_MAX_ATTEMPTS
+
     def wait_seconds(self) -> float | None:
-        return float(WAITER_MAX_ATTEMPTS * int(self.poll_interval)) if self.waits() else None
+        return float(self.max_attempts() * int(self.poll_interval)) if self.waits() else None
 
 
 def _crawler_name(config: Any) -> str:
