@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -83,7 +84,9 @@ class Background:
         if name in self._futures:
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=JOBS, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=JOBS, mp_context=multiprocessing.get_context("spawn"), initializer=os.nice, initargs=(NICE,)
+            )
         self._futures[name] = self._pool.submit(job, *args)
 
     def result(self, name: str, job: Callable[..., Any], *args: Any) -> Any:
@@ -99,6 +102,9 @@ class Background:
 
 BACKGROUND = Background()
 JOBS = 3  # the two plans, and the Airflow files (conformance.airflow_file_runs)
+# Background work yields the CPU to the tests in the foreground, which are the session's critical path
+# (their checks come last, and the background is done well before).
+NICE = 10
 FILES_JOB = "airflow-files"
 
 

@@ -11,6 +11,8 @@ import json
 import subprocess
 import sys
 
+from conformance.airstep_runs import NICE
+
 SUITE = """
 import json
 from airstep_local.fault_suite import FaultRates, run_suite
@@ -27,7 +29,7 @@ def start_suite() -> None:
     """Start the suite's process (once)."""
     global _suite
     if _suite is None:
-        command = [sys.executable, "-X", "faulthandler", "-c", SUITE]
+        command = ["nice", "-n", str(NICE), sys.executable, "-X", "faulthandler", "-c", SUITE]
         _suite = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
