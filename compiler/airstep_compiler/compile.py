@@ -5,6 +5,7 @@ The payloads, state data and helper-state names the definition carries are airst
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -694,15 +695,17 @@ class _Emitter:
         self.cost.events += (polls - 1) * EVENTS_PER_POLL
         self.cost.retried_poll_events += task.retries * (polls - 1) * EVENTS_PER_POLL
 
+    @functools.cached_property
+    def _pollers(self) -> int:
+        """The tasks whose describe calls wait for their work: they share the run's history for them."""
+        return sum(1 for t in self.model.tasks if t.integration and t.integration.poll and t.integration.poll.running)
+
     def _polls(self, task: TaskModel, max_polls: int, interval: int, limit: int | None) -> tuple[int, int]:
         """How many describe calls a try makes at most, and how many seconds apart: the operator's
         waiter, within the task's time limit and the share of the run's history its tries get."""
         if limit is not None:
             max_polls = max(1, min(max_polls, math.ceil(limit / interval)))
-        pollers = sum(
-            1 for t in self.model.tasks if t.integration and t.integration.poll and t.integration.poll.running
-        )
-        share = self.options.limits.history_events * POLL_HISTORY_SHARE / EVENTS_PER_POLL / pollers
+        share = self.options.limits.history_events * POLL_HISTORY_SHARE / EVENTS_PER_POLL / self._pollers
         fits = max(2, int(share / (task.retries + 1)))
         if max_polls <= fits:
             return max_polls, interval

@@ -95,6 +95,7 @@ class AwsOperator(BaseOperator):
     def integration(self) -> Integration:
         """The task as a service integration: the Parameters known now, those rendered at run time."""
         templated = self.templated_fields()
+        ended = self.ended_key()
         parameters = dict(self.call_constants)
         parameters.update(self._parameters([n for n in self.fields if n not in templated], self.refuse))
         return Integration(
@@ -111,8 +112,8 @@ class AwsOperator(BaseOperator):
             wait_seconds=self.wait_seconds(),
             poll=self.integration_poll(),
             errors=self.errors,
-            ended=self.ended_key(),
-            succeeded=self.succeeded if self.ended_key() else (),
+            ended=ended,
+            succeeded=self.succeeded if ended else (),
             also_push=self.also_push(),
         )
 
@@ -177,15 +178,15 @@ class AwsOperator(BaseOperator):
         for name in names:
             if getattr(self, name, None) is None:
                 fail(name, "None")
-        parameters = self._parameters(names, fail)
+        converted = {name: self._parameters([name], fail) for name in names}
         for name in names:  # as rendered (a conversion may escape a secret) and as converted (or decode one)
-            if _holds_secret(getattr(self, name)) or _holds_secret(self._parameters([name], fail)):
+            if _holds_secret(getattr(self, name)) or _holds_secret(converted[name]):
                 raise AirflowException(
                     f"{name} of {self.task_id!r} rendered to a secret (a connection's password or a masked "
                     "variable): the call's parameters are kept in Step Functions' execution history, so it is "
                     "refused"
                 )
-        return parameters
+        return {parameter: value for name in names for parameter, value in converted[name].items()}
 
     def _parameters(self, names: list[str], refuse: Callable[[str, str], None]) -> dict[str, Any]:
         parameters: dict[str, Any] = {}
