@@ -32,6 +32,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from airstep_local.faults import Faults, client_error
+from airstep_local.sync_integrations import run_sync_integrations
 
 Handler = Callable[[dict[str, Any], Any], Any]
 # The local function whose invocation this code runs in (None outside any): one process plays them all.
@@ -541,6 +542,7 @@ def speed_up_moto() -> Callable[[], None]:
         pass_lambda_invocation_type(),
         call_step_functions_as_aws_does(),
         call_glue_and_s3_as_aws_does(),
+        run_sync_integrations(),
     ]
 
     def restore() -> None:

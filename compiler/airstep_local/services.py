@@ -1,9 +1,10 @@
 """The AWS resources a DAG's service integrations name, stood up in moto for a local run, and the
 Lambda functions it calls, run from their source here.
 
-A run here calls moto where AWS would be called: an SNS topic, SQS queue, S3 bucket, Glue job or crawler that the DAG
-names in a parameter known at compile time is created in moto first (in the account its ARN names; moto's
-queue URLs resolve by name), so that the publish lands where a test or the user can read it. A
+A run here calls moto where AWS would be called: an SNS topic, SQS queue, S3 bucket, Glue job or
+crawler, or Athena workgroup that the DAG names in a parameter known at compile time is created in
+moto first (in the account its ARN names; moto's queue URLs resolve by name), so that the publish
+lands where a test or the user can read it. A
 topic or queue named by a template is not known before the run: create it in a test, or the call
 fails as AWS would fail it. A Lambda function runs here only when the user gives its handler
 (`airstep run --lambda NAME=FILE.py:FUNCTION`); otherwise invoking it fails with Lambda's
@@ -89,6 +90,17 @@ def _buckets(parameters: dict[str, Any], region: str) -> None:
             backend.create_bucket(bucket, region)
 
 
+def _workgroup(parameters: dict[str, Any], region: str) -> None:
+    """The Athena workgroup named at compile time (moto has `primary`; its queries read nothing and succeed)."""
+    from moto.athena import athena_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    backend = athena_backends[DEFAULT_ACCOUNT_ID][region]
+    workgroup = parameters.get("WorkGroup")
+    if isinstance(workgroup, str) and backend.get_work_group(workgroup) is None:
+        backend.create_work_group(workgroup, configuration={}, description="", tags=[])
+
+
 _GLUE_JOB_SETTINGS = (
     "description log_uri execution_property default_arguments non_overridable_arguments connections max_retries "
     "allocated_capacity timeout max_capacity security_configuration tags notification_property glue_version "
@@ -103,6 +115,7 @@ _PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "sqs": _queue,
     "glue": _glue,
     "s3": _buckets,
+    "athena": _workgroup,
 }
 
 

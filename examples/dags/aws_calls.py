@@ -1,15 +1,17 @@
 """AWS work without task code: an S3 object written, a Glue job run and waited for, a Glue crawler run
-and checked on until it is done, a Lambda function invoked, an SNS topic told, an SQS queue fed, and
-the object archived and tidied away, each as Step Functions calls (no airstep Lambda runs while AWS
-does the work).
+and checked on until it is done, an Athena query run and waited for, a Lambda function invoked, an
+SNS topic told, an SQS queue fed, and the object archived and tidied away, each as Step Functions
+calls (no airstep Lambda runs while AWS does the work).
 
-Locally, moto keeps the objects, runs the Glue job (it runs no script) and the crawler (it reads
-nothing), receives the message and the queued body, and the function runs from its source:
+Locally, moto keeps the objects, runs the Glue job (it runs no script), the crawler (it reads
+nothing) and the query (it reads nothing and succeeds), receives the message and the queued body,
+and the function runs from its source:
     airstep run examples/dags/aws_calls.py --lambda score=examples/functions/score.py:handler
 """
 
 from datetime import datetime
 
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerRunOperator
 from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
@@ -41,6 +43,12 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
         run_job_kwargs={"NumberOfWorkers": 2, "WorkerType": "G.1X"},
     )
     catalog = GlueCrawlerRunOperator(task_id="catalog", crawler_name="daily-tables", poll_interval=30)
+    count = AthenaOperator(  # Step Functions waits for the query; its execution id is the XCom
+        task_id="count",
+        query="SELECT count(*) FROM daily_tables.events WHERE day = '{{ ds }}'",
+        database="daily_tables",
+        output_location="s3://example-lake/athena-results/",
+    )
     score = LambdaInvokeFunctionOperator(
         task_id="score",
         function_name="score",
@@ -65,5 +73,5 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
     )
     tidy = S3DeleteObjectsOperator(task_id="tidy", bucket="example-lake", keys="raw/{{ ds }}.json")
     extracted = extract()
-    extracted >> land >> transform >> catalog >> score >> notify >> enqueue >> keep >> tidy
+    extracted >> land >> transform >> catalog >> count >> score >> notify >> enqueue >> keep >> tidy
     extracted >> score  # score reads what extract returned

@@ -197,7 +197,7 @@ def test_a_lambda_option_that_names_no_handler_says_why(spec, says):
 UNTRANSLATED = """\
 from datetime import datetime
 from airflow.sdk import DAG
-from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 
 with DAG("untranslated", start_date=datetime(2026, 1, 1), schedule=None):
@@ -220,7 +220,7 @@ def test_compat_names_what_of_the_amazon_provider_airstep_does_not_translate(tmp
     proc = airstep("compat", str(tmp_path))
     assert proc.returncode == 1
     untranslated, other = tmp_path / "untranslated.py", tmp_path / "other_credentials.py"
-    assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.athena` is not supported" in proc.stdout
+    assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.emr` is not supported" in proc.stdout
     assert f"{untranslated}:7: `SnsPublishOperator(deferrable=...)` is not supported" in proc.stdout
     assert f"{other}:6: SqsPublishOperator 'a': aws_conn_id is not translated by airstep" in proc.stdout
 
@@ -530,3 +530,66 @@ def test_a_crawler_already_running_is_waited_for_only_when_asked(local, tmp_path
     assert {t: i.state.value for t, i in ti.items()} == {"joins": "success", "refuses": "failed"}
     assert ti["refuses"].error.startswith("Glue.CrawlerRunningException: ")  # as AWS names it
     assert glue.get_crawler(Name="busy")["Crawler"]["State"] == "READY"  # the task ended once that crawl did
+
+
+QUERIES = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG, task
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+
+with DAG("queries", schedule=None, start_date=datetime(2026, 1, 1), template_searchpath=[SQL]):
+    daily = AthenaOperator(task_id="daily", query="daily.sql", database="lake", workgroup="analysts",
+                           output_location="s3://results/athena")
+    broken = AthenaOperator(task_id="broken", query="SELECT boom", retries=1, retry_delay=timedelta(seconds=0))
+    nowhere = AthenaOperator(task_id="nowhere", query="SELECT 1", workgroup="{{ 'missing' }}")
+
+    @task
+    def report(ran):
+        return ran
+
+    report(daily.output)
+"""
+
+
+def test_a_query_is_waited_for_and_its_failure_fails_the_try_with_athenas_reason(local, tmp_path, monkeypatch):
+    from moto.athena import athena_backends
+    from moto.athena.models import Execution
+
+    made = Execution.__init__
+
+    def queries_that_fail_for_boom(self: Any, query: str, *args: Any, **kwargs: Any) -> None:
+        made(self, query, *args, **kwargs)
+        if "boom" in query:  # moto's queries all succeed: this one fails, as a query of a missing table would
+            self._transitions = [("QUEUED", "RUNNING"), ("RUNNING", "FAILED")]
+            self.state_change_reason = "TABLE_NOT_FOUND: line 1:13: Table 'boom' does not exist"
+
+    monkeypatch.setattr(Execution, "__init__", queries_that_fail_for_boom)
+    sql = tmp_path / "sql"
+    sql.mkdir()
+    (sql / "daily.sql").write_text("SELECT count(*) FROM events WHERE day = '{{ ds }}'")
+    path = tmp_path / "queries.py"
+    path.write_text(f"SQL = {str(sql)!r}\n" + QUERIES)
+    model, source = load_model(path, "queries")
+    result = local.run(model, source, RunRequest(fast_retries=True))
+    ti = instances(local, result)
+    assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
+        "daily": ("success", 1),
+        "broken": ("failed", 2),  # each try a new query
+        "nowhere": ("failed", 1),
+        "report": ("success", 1),
+    }
+    executions = athena_backends["123456789012"]["us-east-1"].executions
+    (daily,) = [e for e in executions.values() if "events" in e.query]
+    day = local.store.get_run(RunKey("queries", result.run_id)).logical_date[:10]
+    assert daily.query == f"SELECT count(*) FROM events WHERE day = '{day}'"  # the file, rendered by the try
+    assert (daily.context, daily.workgroup.name) == ({"Database": "lake", "Catalog": "AwsDataCatalog"}, "analysts")
+    assert daily.status == "SUCCEEDED"  # the task ended when the query did
+    values = local.store.get_xcoms(RunKey("queries", result.run_id), ["daily", "report"])
+    assert values == {"daily": daily.id, "report": daily.id}
+    assert sum(1 for e in executions.values() if "boom" in e.query) == 2
+    assert re.fullmatch(
+        r"States\.TaskFailed: Athena query [\w-]+ ended FAILED: TABLE_NOT_FOUND: line 1:13: Table 'boom' "
+        r"does not exist",
+        ti["broken"].error,
+    )
+    assert ti["nowhere"].error == "Athena.InvalidRequestException: WorkGroup missing is not found."

@@ -22,6 +22,7 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 
 def _operators():
     with airflow_imports():
+        from airflow.providers.amazon.aws.operators.athena import AthenaOperator
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
         from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
@@ -44,12 +45,23 @@ def _operators():
         S3CreateObjectOperator,
         S3CopyObjectOperator,
         S3DeleteObjectsOperator,
+        AthenaOperator,
     )
 
 
-(LambdaInvoke, SnsPublish, SqsPublish, StartExecution, GlueJob, CrawlerRun, Crawler, S3Create, S3Copy, S3Delete) = (
-    _operators()
-)
+(
+    LambdaInvoke,
+    SnsPublish,
+    SqsPublish,
+    StartExecution,
+    GlueJob,
+    CrawlerRun,
+    Crawler,
+    S3Create,
+    S3Copy,
+    S3Delete,
+    Athena,
+) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
 
@@ -508,3 +520,84 @@ def test_s3_objects_are_written_copied_and_deleted_by_aws_sdk_calls_that_push_no
     refused = {"Errors": [{"Key": "raw/a.csv", "Code": "AccessDenied"}]}
     assert ended_call(delete, refused, None, None).error.startswith("AirflowException: errors in the response: ")
     assert ended_call(delete, {}, None, None).state is TaskState.SUCCESS
+
+
+def test_an_athena_query_is_started_and_waited_for_and_its_execution_id_is_the_xcom():
+    query = integration_of(
+        lambda: Athena(
+            task_id="t",
+            query="SELECT 1",
+            database="lake",
+            output_location="s3://results/",
+            query_execution_context={"Database": "ignored", "Catalog": "other"},  # the arguments win, as Airflow
+            result_configuration={"EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
+            workgroup="analysts",
+            client_request_token="once",
+        )
+    )
+    assert query == Integration(
+        "AthenaOperator",
+        "arn:aws:states:::athena:startQueryExecution.sync",
+        {
+            "ClientRequestToken": "once",
+            "QueryExecutionContext": {"Catalog": "AwsDataCatalog", "Database": "lake"},
+            "QueryString": "SELECT 1",
+            "ResultConfiguration": {
+                "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                "OutputLocation": "s3://results/",
+            },
+            "WorkGroup": "analysts",
+        },
+        returns=("QueryExecution.QueryExecutionId",),
+        returns_value=True,
+    )
+    plain = integration_of(lambda: Athena(task_id="t", query="SELECT 1"))
+    assert plain.parameters == {  # the provider always passes a context and a result configuration
+        "QueryExecutionContext": {"Catalog": "AwsDataCatalog"},
+        "QueryString": "SELECT 1",
+        "ResultConfiguration": {},
+        "WorkGroup": "primary",
+    }
+    limited = integration_of(lambda: Athena(task_id="t", query="SELECT 1", sleep_time=10, max_polling_attempts=6))
+    assert limited.wait_seconds == 60.0  # the provider gives up after its checks
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match="sleep_time"):
+        Athena(task_id="t", query="SELECT 1", sleep_time=0)
+
+
+def test_a_templated_key_renders_its_whole_parameter_and_a_sql_file_is_a_template():
+    def build():
+        Athena(task_id="t", query="queries/daily.sql", database="lake_{{ params.env }}", output_location="s3://r/")
+
+    query = integration_of(build)
+    assert query.rendered == ("QueryExecutionContext", "QueryString")  # the file is read when the try begins
+    assert query.parameters == {"ResultConfiguration": {"OutputLocation": "s3://r/"}, "WorkGroup": "primary"}
+    states = _branch(build)
+    assert states["t@call"]["Parameters"] == {
+        "QueryExecutionContext.$": "$.begun.outcome.call.QueryExecutionContext",
+        "QueryString.$": "$.begun.outcome.call.QueryString",
+        "ResultConfiguration": {"OutputLocation": "s3://r/"},
+        "WorkGroup": "primary",
+    }
+    assert states["t@call"]["ResultSelector"] == {  # only the id: the answer holds the query text too
+        "result": {"QueryExecution": {"QueryExecutionId.$": "$.QueryExecution.QueryExecutionId"}}
+    }
+    with DAG("d", start_date=datetime(2026, 1, 1), params={"env": "prod"}) as dag:
+        build()
+    rendered = dag.task_dict["t"]
+    rendered.database = "lake_prod"
+    rendered.query = "SELECT 2"
+    assert rendered.rendered_parameters(["query", "database"]) == {
+        "QueryExecutionContext": {"Catalog": "AwsDataCatalog", "Database": "lake_prod"},
+        "QueryString": "SELECT 2",
+    }
+
+
+def test_a_failed_query_fails_the_try_with_athenas_reason():
+    athena = integration_of(lambda: Athena(task_id="t", query="SELECT 1"))
+    execution = {"QueryExecutionId": "q-1", "Status": {"State": "FAILED", "StateChangeReason": "Table not found"}}
+    failed = ended_call(athena, None, {"Error": "States.TaskFailed", "Cause": json.dumps(execution)}, None)
+    assert failed.error == "States.TaskFailed: Athena query q-1 ended FAILED: Table not found"
+    wrapped = {"Error": "States.TaskFailed", "Cause": json.dumps({"QueryExecution": execution})}
+    assert ended_call(athena, None, wrapped, None).error == failed.error
+    ran = ended_call(athena, {"QueryExecution": {"QueryExecutionId": "q-2"}}, None, None)
+    assert ran.xcoms == '{"return_value":"q-2"}'

@@ -138,10 +138,18 @@ BEGUN_SELECTOR = {_ref(OUTCOME): _path("Payload")}
 
 def call_selector(*keys: str) -> dict[str, Any]:
     """A call state's ResultSelector: its whole response, or only the keys its operator returns and
-    checks (a waited-for execution's response holds its input and output too)."""
+    checks (a waited-for execution's response holds its input and output too); a dotted key
+    (`QueryExecution.QueryExecutionId`) keeps its nesting."""
     if not keys:
         return {_ref(CALL_RESULT): "$"}
-    return {CALL_RESULT: {_ref(key): _path(key) for key in keys}}
+    selected: dict[str, Any] = {}
+    for key in keys:
+        *outer, last = key.split(".")
+        inner = selected
+        for part in outer:
+            inner = inner.setdefault(part, {})
+        inner[_ref(last)] = _path(*key.split("."))
+    return {CALL_RESULT: selected}
 
 
 BEGUN_PATH = _path(BEGUN)

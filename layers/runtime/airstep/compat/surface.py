@@ -98,6 +98,7 @@ _TIME_SENSORS = {
 
 _AMAZON = "airstep.sdk.operators.amazon"
 _AMAZON_OPERATORS = {
+    "athena": {"AthenaOperator": f"{_AMAZON}.athena:AthenaOperator"},
     "glue": {"GlueJobOperator": f"{_AMAZON}.glue:GlueJobOperator"},
     "glue_crawler": {
         name: f"{_AMAZON}.glue_crawler:{name}" for name in ("GlueCrawlerOperator", "GlueCrawlerRunOperator")

@@ -107,14 +107,20 @@ def _failed(error: dict[str, Any], execution_timeout: float | None) -> TryResult
 
 
 def _message(cause: str) -> str:
-    """A Lambda function's error arrives as its JSON error object, a Glue job run's end as the run:
-    their message reads better."""
+    """A Lambda function's error arrives as its JSON error object, a Glue job run's end as the run, an
+    Athena query's as its execution: their message reads better."""
     try:
         parsed = json.loads(cause)
     except ValueError:
         return cause
     if isinstance(parsed, dict) and "errorMessage" in parsed:
         return str(parsed["errorMessage"])
+    if isinstance(parsed, dict) and isinstance(parsed.get("QueryExecution"), dict):
+        parsed = parsed["QueryExecution"]
+    if isinstance(parsed, dict) and isinstance(parsed.get("Status"), dict) and "QueryExecutionId" in parsed:
+        status = parsed["Status"]
+        ended = f"Athena query {parsed['QueryExecutionId']} ended {status.get('State')}"
+        return f"{ended}: {status['StateChangeReason']}" if status.get("StateChangeReason") else ended
     if isinstance(parsed, dict) and "JobRunState" in parsed:
         ended = f"Glue job run {parsed.get('Id')} of {parsed.get('JobName')} ended {parsed['JobRunState']}"
         return f"{ended}: {parsed['ErrorMessage']}" if parsed.get("ErrorMessage") else ended

@@ -27,7 +27,8 @@ _JINJA_MARKS = ("{{", "{%", "{#")
 @dataclass(frozen=True, slots=True)
 class Field:
     """How one of the operator's arguments becomes a Parameter of the call: its name there (`SPREAD`:
-    the argument is a dict whose keys are Parameters), and the conversion of its (rendered) value."""
+    the argument is a dict whose keys are Parameters; a dotted name, `QueryExecutionContext.Database`:
+    a key inside a Parameter other arguments fill too), and the conversion of its (rendered) value."""
 
     parameter: str
     convert: Callable[[Any], Any] = lambda value: value
@@ -94,7 +95,7 @@ class AwsOperator(BaseOperator):
 
     def integration(self) -> Integration:
         """The task as a service integration: the Parameters known now, those rendered at run time."""
-        templated = self.templated_fields()
+        templated = self._with_companions(self.templated_fields())
         ended = self.ended_key()
         parameters = dict(self.call_constants)
         parameters.update(self._parameters([n for n in self.fields if n not in templated], self.refuse))
@@ -102,7 +103,7 @@ class AwsOperator(BaseOperator):
             operator=type(self).__name__,
             resource=self.call_resource(),
             parameters=dict(sorted(parameters.items())),
-            rendered=tuple(sorted(parameter for name in templated for parameter in self._rendered_parameters(name))),
+            rendered=tuple(sorted({p for name in templated for p in self._rendered_parameters(name)})),
             returns=self.call_returns(),
             push=self.do_xcom_push and self.pushes,
             as_text=self.returns_payload_text,
@@ -140,7 +141,7 @@ class AwsOperator(BaseOperator):
     def _rendered_parameters(self, name: str) -> list[str]:
         """The Parameters a templated argument fills when rendered: a spread dict's keys must be known now."""
         if self.fields[name].parameter != SPREAD:
-            return [self.fields[name].parameter]
+            return [_top(self.fields[name].parameter)]
         value = getattr(self, name)
         if not isinstance(value, Mapping):  # (Airflow renders a dict's values, never its keys)
             self.refuse(name, "its keys are Parameters of the call, which must be known when the DAG compiles")
@@ -149,6 +150,11 @@ class AwsOperator(BaseOperator):
     def wait_seconds(self) -> float | None:
         """How long the operator waits for the work it started (None: it does not wait)."""
         return None
+
+    def _with_companions(self, names: list[str]) -> list[str]:
+        """`names` and the arguments that fill the same Parameters (a Parameter is rendered whole)."""
+        tops = {_top(self.fields[name].parameter) for name in names if self.fields[name].parameter != SPREAD}
+        return [name for name in self.fields if name in names or _top(self.fields[name].parameter) in tops - {SPREAD}]
 
     def templated_fields(self) -> list[str]:
         """The arguments the run step gives the call: those rendering can change (see
@@ -178,39 +184,59 @@ class AwsOperator(BaseOperator):
         for name in names:
             if getattr(self, name, None) is None:
                 fail(name, "None")
-        converted = {name: self._parameters([name], fail) for name in names}
+        names = self._with_companions(names)
+        converted = self._converted(names, fail)
         for name in names:  # as rendered (a conversion may escape a secret) and as converted (or decode one)
-            if _holds_secret(getattr(self, name)) or _holds_secret(converted[name]):
+            if _holds_secret(getattr(self, name, None)) or _holds_secret(converted.get(name)):
                 raise AirflowException(
                     f"{name} of {self.task_id!r} rendered to a secret (a connection's password or a masked "
                     "variable): the call's parameters are kept in Step Functions' execution history, so it is "
                     "refused"
                 )
-        return {parameter: value for name in names for parameter, value in converted[name].items()}
+        return self._placed(converted)
 
     def _parameters(self, names: list[str], refuse: Callable[[str, str], None]) -> dict[str, Any]:
-        parameters: dict[str, Any] = {}
+        return self._placed(self._converted(names, refuse))
+
+    def _converted(self, names: list[str], refuse: Callable[[str, str], None]) -> dict[str, Any]:
+        """The converted values of the arguments `names` that are not None, by argument name."""
+        converted: dict[str, Any] = {}
         for name in names:
             value = getattr(self, name, None)
             if value is None:
                 continue
-            field = self.fields[name]
             try:
-                converted = field.convert(value)
+                converted[name] = self.fields[name].convert(value)
             except (TypeError, ValueError) as exc:
                 refuse(name, str(exc))
+        return converted
+
+    def _placed(self, converted: dict[str, Any]) -> dict[str, Any]:
+        """Converted arguments as the call's Parameters, each where its field puts it (in field order:
+        a later argument's key overrides an earlier one's, as the provider merges them)."""
+        parameters: dict[str, Any] = {}
+        for name, value in converted.items():
+            parameter = self.fields[name].parameter
+            if parameter == SPREAD:
+                parameters.update(value)
                 continue
-            if field.parameter == SPREAD:
-                parameters.update(converted)
-            else:
-                parameters[field.parameter] = converted
+            *outer, key = parameter.split(".")
+            inner = parameters
+            for part in outer:
+                inner[part] = dict(inner.get(part) or {})
+                inner = inner[part]
+            inner[key] = value
         return parameters
 
     def _holds_template(self, value: Any) -> bool:
         """Whether rendering can change `value`: a string with Jinja in it (every string when the DAG
-        renders native objects), an upstream output, or a collection holding one."""
-        if isinstance(value, str):
-            return self.dag.render_template_as_native_obj or any(mark in value for mark in _JINJA_MARKS)
+        renders native objects) or naming a template file, an upstream output, or a collection holding one."""
+        if isinstance(value, str):  # (a string ending in a template_ext names a template file)
+            return (
+                self.dag.render_template_as_native_obj
+                or any(mark in value for mark in _JINJA_MARKS)
+                or bool(self.template_ext and value.endswith(tuple(self.template_ext)))
+            )
         if any(True for _ in iter_xcom_args(value)) or callable(getattr(value, "resolve", None)):
             return True
         if isinstance(value, Mapping):
@@ -221,6 +247,10 @@ class AwsOperator(BaseOperator):
 
     def execute(self, context: dict[str, Any]) -> Any:
         raise AirflowException(f"{type(self).__name__} runs as a Step Functions service integration, not as task code")
+
+
+def _top(parameter: str) -> str:
+    return parameter.split(".", 1)[0]
 
 
 def _path_keys(value: Any) -> bool:

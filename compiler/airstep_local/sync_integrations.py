@@ -1,0 +1,193 @@
+"""The `.sync` integrations moto's Step Functions interpreter lacks, run against moto's services.
+
+moto's interpreter forwards Athena's optimized integration to the service and refuses its `.sync`
+pattern. Here each such integration starts the work on moto's backend of the service, then
+describes it until it ends, as Step Functions does: the state's result is the last description;
+an end in failure fails the state with `States.TaskFailed` and the description as its cause; the
+service's own errors are named `<Service>.<Code>` (`Athena.InvalidRequestException`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from airstep.integration import at_path
+
+
+class ServiceError(Exception):
+    """A service's refusal, as its API names it (`InvalidRequestException`)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+Call = Callable[[dict[str, Any], str], dict[str, Any]]  # (parameters or the start's answer, region) -> answer
+
+
+@dataclass(frozen=True)
+class SyncIntegration:
+    """A service's optimized integration: its API actions and the parameters Step Functions takes for
+    each (lower-case action names); its start call and, for `.sync`, the describe call made with the
+    start's answer until the state at `status` (a dotted path) is one of `succeeded` or `failed`."""
+
+    error_prefix: str  # `Athena`: the service's errors are `Athena.<Code>`
+    actions: dict[str, frozenset[str]]
+    start: Call
+    describe: Call
+    status: str
+    succeeded: tuple[str, ...]
+    failed: tuple[str, ...]
+
+
+def _athena(region: str) -> Any:
+    from moto.athena import athena_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return athena_backends[DEFAULT_ACCOUNT_ID][region]
+
+
+def _start_query(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """Athena's StartQueryExecution, on moto's backend (botocore now speaks rest-json to Athena,
+    which moto's Athena responses do not parse)."""
+    backend = _athena(region)
+    workgroup = parameters.get("WorkGroup", "primary")
+    if backend.get_work_group(workgroup) is None:
+        raise ServiceError("InvalidRequestException", f"WorkGroup {workgroup} is not found.")
+    query_id = backend.start_query_execution(
+        query=parameters["QueryString"],
+        context=parameters.get("QueryExecutionContext"),
+        config=parameters.get("ResultConfiguration"),
+        workgroup=workgroup,
+        execution_parameters=parameters.get("ExecutionParameters"),
+    )
+    return {"QueryExecutionId": query_id}
+
+
+def _describe_query(started: dict[str, Any], region: str) -> dict[str, Any]:
+    """Athena's GetQueryExecution (the keys Step Functions' `.sync` answers that moto knows)."""
+    execution = _athena(region).get_query_execution(started["QueryExecutionId"])
+    status: dict[str, Any] = {"State": execution.status}
+    if getattr(execution, "state_change_reason", None):
+        status["StateChangeReason"] = execution.state_change_reason
+    return {
+        "QueryExecution": {
+            "QueryExecutionId": execution.id,
+            "Query": execution.query,
+            "ResultConfiguration": execution.config or {},
+            "QueryExecutionContext": execution.context or {},
+            "Status": status,
+            "WorkGroup": execution.workgroup.name if execution.workgroup else None,
+        }
+    }
+
+
+SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
+    "athena": SyncIntegration(
+        error_prefix="Athena",
+        actions={
+            "startqueryexecution": frozenset(
+                "QueryString ClientRequestToken QueryExecutionContext ResultConfiguration WorkGroup "
+                "ExecutionParameters ResultReuseConfiguration".split()
+            ),
+        },
+        start=_start_query,
+        describe=_describe_query,
+        status="QueryExecution.Status.State",
+        succeeded=("SUCCEEDED",),
+        failed=("FAILED", "CANCELLED"),
+    ),
+}
+
+
+def run_sync_integrations() -> Callable[[], None]:
+    """Make moto's interpreter run the `.sync` integrations above; returns a function that undoes it."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    class StateTaskServiceSync(StateTaskServiceCallback):
+        """A `.sync` integration of `SYNC_INTEGRATIONS` (request-response too: the start call alone)."""
+
+        def __init__(self, integration: SyncIntegration) -> None:
+            # (a task-token endpoint too: moto's wait for `.sync` releases one when it ends)
+            super().__init__({ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
+            self.integration = integration
+
+        def _get_supported_parameters(self) -> set[str] | None:
+            supported = self.integration.actions.get(self.resource.api_action.lower())
+            return set(supported) if supported is not None else None
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if not isinstance(ex, ServiceError):
+                return super()._from_error(env=env, ex=ex)
+            name = f"{self.integration.error_prefix}.{ex.code}"
+            return self._failure(env, CustomErrorName(name), name, ex.message)
+
+        def _failure(self, env: Any, error_name: Any, error: str, cause: str) -> Any:
+            details = TaskFailedEventDetails(
+                error=error, cause=cause, resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type()
+            )
+            return FailureEvent(
+                env=env,
+                error_name=error_name,
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(taskFailedEventDetails=details),
+            )
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> None:
+            env.stack.append(self.integration.start(normalised_parameters, resource_runtime_part.region))
+
+        def _build_sync_resolver(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+        ) -> Callable[[], Any]:
+            integration = self.integration
+            started = env.stack.pop()
+
+            def described() -> Any:
+                response = integration.describe(started, resource_runtime_part.region)
+                state = at_path(response, integration.status)
+                if state in integration.succeeded:
+                    return json.loads(json.dumps(response, default=_iso))
+                if state not in integration.failed:
+                    return None  # still running: asked again
+                failed = StatesErrorNameType.StatesTaskFailed
+                cause = json.dumps(response, default=_iso)
+                raise FailureEventException(self._failure(env, StatesErrorName(typ=failed), failed.to_name(), cause))
+
+            return described
+
+    original = state_task_factory.state_task_service_for
+
+    def state_task_service_for(service_name: str) -> Any:
+        integration = SYNC_INTEGRATIONS.get(service_name)
+        return StateTaskServiceSync(integration) if integration is not None else original(service_name)
+
+    state_task_factory.state_task_service_for = state_task_service_for  # type: ignore[assignment]
+
+    def restore() -> None:
+        state_task_factory.state_task_service_for = original
+
+    return restore
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
