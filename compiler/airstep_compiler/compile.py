@@ -38,6 +38,7 @@ from airstep_compiler.states import (
     ServiceTask,
     State,
     SucceedState,
+    UntilRule,
     WaitState,
     WhileRule,
 )
@@ -612,8 +613,10 @@ class _Emitter:
         poll = integration.poll
         limit = _call_timeout(integration.time_limit(task.execution_timeout))
         after_call = record
-        if poll is not None:
-            after_call = run + (contract.POLLS_SUFFIX if poll.running else contract.DESCRIBE_SUFFIX)
+        if poll is not None and poll.waits:
+            after_call = run + contract.POLLS_SUFFIX
+        elif poll is not None and not poll.describes_first:
+            after_call = run + contract.DESCRIBE_SUFFIX
         service = ServiceTask(
             integration.resource,
             {**integration.parameters, **rendered},
@@ -668,7 +671,7 @@ class _Emitter:
                 parameters[name] = integration.parameters[name]
             elif name in integration.rendered:
                 parameters.update((contract.rendered_parameter(name),))
-        next_state = count if poll.running else record
+        next_state = count if poll.waits else record
         call = ServiceTask(
             poll.resource,
             parameters,
@@ -679,17 +682,28 @@ class _Emitter:
             timeout_seconds=DESCRIBE_TIMEOUT_SECONDS,
             retry_all=DESCRIBE_RETRIER,  # a throttled or failed check is made again; the work goes on meanwhile
         )
-        self.put(branch, describe, call)
-        if not poll.running:
+        if not poll.waits:
+            if not poll.describes_first:
+                self.put(branch, describe, call)
             return
+        self.put(branch, describe, call)
         polls, interval = self._polls(task, poll.max_polls, poll.interval_seconds, limit)
+        first = count if poll.describes_first else describe  # (a sensor's call was its first poke)
         self.put(
             branch,
             run + contract.POLLS_SUFFIX,
-            PassState(describe, result=contract.FIRST_POLL, result_path=contract.POLLS_PATH),
+            PassState(first, result=contract.FIRST_POLL, result_path=contract.POLLS_PATH),
         )
         self.put(branch, count, PassState(described, parameters=contract.NEXT_POLL, result_path=contract.POLLS_PATH))
-        still = WhileRule(contract.described_path(poll.status), poll.running, contract.POLL_COUNT_PATH, polls, pause)
+        status = contract.described_path(poll.status)
+        if poll.until:
+            rendered = poll.until in integration.rendered
+            expected = contract.rendered_parameter(poll.until)[1] if rendered else integration.parameters[poll.until]
+            # (a listing by a prefix answers only keys that start with it: one listed is one found)
+            value = None if poll.until_prefix else expected
+            still: WhileRule | UntilRule = UntilRule(status, value, rendered, contract.POLL_COUNT_PATH, polls, pause)
+        else:
+            still = WhileRule(status, poll.running, contract.POLL_COUNT_PATH, polls, pause)
         self.put(branch, described, ChoiceState((still,), default=record))
         self.put(branch, pause, PauseState(interval, describe), runs=0)
         self.cost.events += (polls - 1) * EVENTS_PER_POLL
@@ -698,7 +712,7 @@ class _Emitter:
     @functools.cached_property
     def _pollers(self) -> int:
         """The tasks whose describe calls wait for their work: they share the run's history for them."""
-        return sum(1 for t in self.model.tasks if t.integration and t.integration.poll and t.integration.poll.running)
+        return sum(1 for t in self.model.tasks if t.integration and t.integration.poll and t.integration.poll.waits)
 
     def _polls(self, task: TaskModel, max_polls: int, interval: int, limit: int | None) -> tuple[int, int]:
         """How many describe calls a try makes at most, and how many seconds apart: the operator's

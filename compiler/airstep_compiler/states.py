@@ -227,8 +227,32 @@ class WhileRule:
 
 
 @dataclass(frozen=True, slots=True)
+class UntilRule:
+    """Goes to `next` until `variable` is present and equals `value` (with `value_is_path`, the value
+    at that path; None: until it is present), while `count` is below `limit`."""
+
+    variable: str
+    value: str | None
+    value_is_path: bool
+    count: str
+    limit: int
+    next: str
+
+    def to_asl(self) -> dict[str, Any]:
+        present = {"Variable": self.variable, "IsPresent": True}
+        done: dict[str, Any] = present
+        if self.value is not None:
+            equals = {
+                "Variable": self.variable,
+                "StringEqualsPath" if self.value_is_path else "StringEquals": self.value,
+            }
+            done = {"And": [present, equals]}
+        return {"And": [{"Not": done}, {"Variable": self.count, "NumericLessThan": self.limit}], "Next": self.next}
+
+
+@dataclass(frozen=True, slots=True)
 class ChoiceState:
-    choices: tuple[ChoiceRule | PresentAndTrueRule | WhileRule, ...]
+    choices: tuple[ChoiceRule | PresentAndTrueRule | WhileRule | UntilRule, ...]
     default: str
 
     kind = "Choice"

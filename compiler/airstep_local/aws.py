@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import io
 import json
+import re
 import sys
 import threading
 import traceback
@@ -475,6 +476,27 @@ def call_glue_and_s3_as_aws_does() -> Callable[[], None]:
     return restore
 
 
+def index_paths_as_aws_does() -> Callable[[], None]:
+    """moto reads `$.Contents[0].Key` as a list of one (its reading of a path below an index, meant
+    for filters, `[?(...)]`); AWS reads a path whose brackets are all literal indexes as the one
+    value it names (a Choice's StringEquals on it would never match). Returns a function that undoes
+    the patch."""
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path._is_singleton_array_access
+
+    def definite(path: str) -> bool:
+        brackets = re.findall(r"\[([^\]]*)\]", path)
+        return original(path) or (bool(brackets) and all(b.strip().isdigit() for b in brackets))
+
+    json_path._is_singleton_array_access = definite  # type: ignore[assignment]
+
+    def restore() -> None:
+        json_path._is_singleton_array_access = original
+
+    return restore
+
+
 def _pascal(response: dict[str, Any]) -> dict[str, Any]:
     """An AWS API response's keys as Step Functions' integrations name them (`executionArn` ->
     `ExecutionArn`), dates as ISO text."""
@@ -542,6 +564,7 @@ def speed_up_moto() -> Callable[[], None]:
         pass_lambda_invocation_type(),
         call_step_functions_as_aws_does(),
         call_glue_and_s3_as_aws_does(),
+        index_paths_as_aws_does(),
         run_sync_integrations(),
     ]
 

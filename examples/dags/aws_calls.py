@@ -1,7 +1,8 @@
 """AWS work without task code: an S3 object written, a Glue job run and waited for, a Glue crawler run
 and checked on until it is done, an Athena query run and waited for, a Lambda function invoked, an
 SNS topic told, an SQS queue fed, and the object archived and tidied away, each as Step Functions
-calls (no airstep Lambda runs while AWS does the work).
+calls (no airstep Lambda runs while AWS does the work); a sensor waits for the object with S3 list
+calls and Wait states (no Lambda pokes).
 
 Locally, moto keeps the objects, runs the Glue job (it runs no script), the crawler (it reads
 nothing) and the query (it reads nothing and succeeds), receives the message and the queued body,
@@ -22,6 +23,7 @@ from airflow.providers.amazon.aws.operators.s3 import (
 )
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import DAG, task
 
 with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchup=False, tags=["example"]):
@@ -35,6 +37,9 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
         s3_key="s3://example-lake/raw/{{ ds }}.json",
         data="{{ ti.xcom_pull(task_ids='extract') | tojson }}",
         replace=True,
+    )
+    landed = S3KeySensor(
+        task_id="landed", bucket_key="s3://example-lake/raw/{{ ds }}.json", poke_interval=60, timeout=3600
     )
     transform = GlueJobOperator(  # Step Functions waits for the run: no compute of ours meanwhile
         task_id="transform",
@@ -73,5 +78,5 @@ with DAG("aws_calls", schedule="@daily", start_date=datetime(2026, 1, 1), catchu
     )
     tidy = S3DeleteObjectsOperator(task_id="tidy", bucket="example-lake", keys="raw/{{ ds }}.json")
     extracted = extract()
-    extracted >> land >> transform >> catalog >> count >> score >> notify >> enqueue >> keep >> tidy
+    extracted >> land >> landed >> transform >> catalog >> count >> score >> notify >> enqueue >> keep >> tidy
     extracted >> score  # score reads what extract returned

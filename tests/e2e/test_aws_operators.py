@@ -593,3 +593,73 @@ def test_a_query_is_waited_for_and_its_failure_fails_the_try_with_athenas_reason
         ti["broken"].error,
     )
     assert ti["nowhere"].error == "Athena.InvalidRequestException: WorkGroup missing is not found."
+
+
+SENSORS = """
+from datetime import datetime, timedelta
+import time
+from airflow.sdk import DAG, task
+from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.providers.amazon.aws.sensors.glue import GlueJobSensor
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+
+with DAG("sensors", schedule=None, start_date=datetime(2026, 1, 1), default_args={"retries": 2}):
+    @task
+    def drop():
+        import boto3
+        time.sleep(2)  # the sensors below have poked by now
+        boto3.client("s3").put_object(Bucket="lake", Key="in/{}.csv".format("2026"), Body=b"1")
+
+    key = S3KeySensor(task_id="key", bucket_key="s3://lake/in/{{ '2026' }}.csv", poke_interval=1, timeout=30)
+    prefix = S3KeySensor(task_id="prefix", bucket_key="in/20*", bucket_name="lake", wildcard_match=True,
+                         poke_interval=1, timeout=30, deferrable=True)
+    never = S3KeySensor(task_id="never", bucket_key="s3://lake/in/2026.csv.done", poke_interval=1, timeout=2)
+    soft = S3KeySensor(task_id="soft", bucket_key="s3://lake/nothing", poke_interval=1, timeout=1, soft_fail=True)
+
+    @task
+    def after_soft():
+        return "never runs"
+
+    soft >> after_soft()
+    drop()
+    started = GlueJobOperator(task_id="start", job_name="nightly", wait_for_completion=False)
+    GlueJobSensor(task_id="ran", job_name="nightly", run_id=started.output, poke_interval=1)
+    broken = GlueJobOperator(task_id="start_broken", job_name="breaks", wait_for_completion=False, retries=0)
+    GlueJobSensor(task_id="broke", job_name="breaks", run_id=broken.output, poke_interval=1, retries=0)
+"""
+
+
+def test_sensors_standing_alone_poke_with_describe_calls_and_end_as_airflows_do(local, tmp_path, monkeypatch):
+    from moto.glue.models import FakeJobRun
+
+    made = FakeJobRun.__init__
+
+    def runs_that_fail_for_breaks(self: Any, job_name: str, *args: Any, **kwargs: Any) -> None:
+        made(self, job_name, *args, **kwargs)
+        if job_name == "breaks":
+            self._transitions = [("STARTING", "RUNNING"), ("RUNNING", "FAILED")]
+
+    monkeypatch.setattr(FakeJobRun, "__init__", runs_that_fail_for_breaks)
+    boto3.client("s3").create_bucket(Bucket="lake")
+    path = tmp_path / "sensors.py"
+    path.write_text(SENSORS)
+    model, source = load_model(path, "sensors")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
+        "drop": ("success", 1),
+        "key": ("success", 1),  # it poked until the key was there
+        "prefix": ("success", 1),
+        "never": ("failed", 1),  # a sensor's timeout takes no retry, as in Airflow
+        "soft": ("skipped", 1),  # soft_fail
+        "after_soft": ("skipped", 0),
+        "start": ("success", 1),
+        "ran": ("success", 1),
+        "start_broken": ("success", 1),
+        "broke": ("failed", 1),
+    }
+    for waited in (ti["key"], ti["prefix"]):  # they poked before the key was written, and saw it once it was
+        assert waited.duration is not None and 1.5 <= waited.duration < 10
+    assert ti["never"].error.startswith("AirflowSensorTimeout: Sensor has timed out after about 3 s; ")
+    assert ti["broke"].error == "AirflowException: JobRun FAILED"
+    assert local.store.get_xcoms(RunKey("sensors", result.run_id), ["key", "ran"]) == {}  # sensors push nothing

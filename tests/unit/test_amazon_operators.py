@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -34,6 +35,8 @@ def _operators():
         from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
         from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
         from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
+        from airflow.providers.amazon.aws.sensors.glue import GlueJobSensor
+        from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
     return (
         LambdaInvokeFunctionOperator,
         SnsPublishOperator,
@@ -46,6 +49,8 @@ def _operators():
         S3CopyObjectOperator,
         S3DeleteObjectsOperator,
         AthenaOperator,
+        S3KeySensor,
+        GlueJobSensor,
     )
 
 
@@ -61,6 +66,8 @@ def _operators():
     S3Copy,
     S3Delete,
     Athena,
+    S3Key,
+    GlueJobSensor,
 ) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
@@ -601,3 +608,90 @@ def test_a_failed_query_fails_the_try_with_athenas_reason():
     assert ended_call(athena, None, wrapped, None).error == failed.error
     ran = ended_call(athena, {"QueryExecution": {"QueryExecutionId": "q-2"}}, None, None)
     assert ran.xcoms == '{"return_value":"q-2"}'
+
+
+def test_a_key_sensor_lists_by_its_key_every_poke_interval_until_the_key_is_listed():
+    states = _branch(lambda: S3Key(task_id="t", bucket_key="s3://lake/in/x.csv", poke_interval=30, timeout=600))
+    assert states["t@call"]["Resource"] == "arn:aws:states:::aws-sdk:s3:listObjectsV2"  # the first poke
+    assert states["t@call"]["Parameters"] == {"Bucket": "lake", "MaxKeys": 1, "Prefix": "in/x.csv"}
+    assert states["t@call"]["Next"] == "t@polls" and states["t@polls"]["Next"] == "t@count"  # no second call at once
+    assert states["t@describe"]["Parameters"] == states["t@call"]["Parameters"]
+    assert states["t@pause"] == {"Type": "Wait", "Seconds": 30, "Next": "t@describe"}  # no Lambda pokes
+    key = "$.begun.result.Contents[0].Key"
+    found = {"And": [{"Variable": key, "IsPresent": True}, {"Variable": key, "StringEquals": "in/x.csv"}]}
+    assert states["t@described"]["Choices"] == [
+        {"And": [{"Not": found}, {"Variable": "$.begun.polls.n", "NumericLessThan": 21}], "Next": "t@pause"}
+    ]  # one poke at once, then one every 30 s until the timeout
+    templated = _branch(lambda: S3Key(task_id="t", bucket_key="in/{{ ds }}.csv", bucket_name="lake"))
+    (rule,) = templated["t@described"]["Choices"]
+    assert rule["And"][0]["Not"]["And"][1] == {"Variable": key, "StringEqualsPath": "$.begun.outcome.call.Prefix"}
+    prefix = _branch(lambda: S3Key(task_id="t", bucket_key="s3://lake/in/2026-*", wildcard_match=True))
+    assert prefix["t@call"]["Parameters"]["Prefix"] == "in/2026-"
+    (rule,) = prefix["t@described"]["Choices"]
+    assert rule["And"][0] == {"Not": {"Variable": key, "IsPresent": True}}  # any key listed by the prefix
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        S3Key(task_id="t", bucket_key="s3://lake/in/x.csv")
+    (task,) = DagModel.from_dag(dag).tasks
+    assert task.sensor is None and task.integration is not None  # no runner pokes: Step Functions' describe calls
+    assert DagModel.from_json(DagModel.from_dag(dag).to_json()).tasks[0].integration == task.integration
+
+
+@pytest.mark.parametrize(
+    "arguments, refused",
+    [
+        ({"bucket_key": ["s3://b/a", "s3://b/c"]}, "bucket_key is not translated by airstep: give one key"),
+        ({"bucket_key": "s3://b/a", "check_fn": len}, "check_fn is not translated"),
+        ({"bucket_key": "s3://b/a", "use_regex": True}, "use_regex is not translated"),
+        (
+            {"bucket_key": "s3://b/*.csv", "wildcard_match": True},
+            "wildcard_match is not translated by airstep: '*.csv'",
+        ),
+        ({"bucket_key": "s3://b/a", "silent_fail": True}, "silent_fail is not translated"),
+        ({"bucket_key": "a"}, "is not an s3:// URL and no bucket_name is given"),
+    ],
+)
+def test_what_a_key_sensor_cannot_check_without_code_is_refused_at_its_line(arguments, refused):
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match=re.escape(refused)):
+        S3Key(task_id="t", **arguments)
+
+
+def test_a_sensor_that_times_out_ends_without_retry_or_is_skipped_with_soft_fail():
+    sensor = integration_of(lambda: S3Key(task_id="t", bucket_key="s3://lake/a.csv", poke_interval=10, timeout=60))
+    found = ended_call(sensor, {"KeyCount": 1, "Contents": [{"Key": "a.csv"}]}, None, None)
+    assert (found.state, found.xcoms) == (TaskState.SUCCESS, None)  # the provider's sensor returns nothing
+    other = ended_call(sensor, {"KeyCount": 1, "Contents": [{"Key": "a.csv.tmp"}]}, None, None)
+    assert (other.state, other.error_type, other.final) == (TaskState.FAILED, "AirflowSensorTimeout", True)
+    assert other.error == (
+        "AirflowSensorTimeout: Sensor has timed out after about 70 s; "
+        "the last check found Contents[0].Key = 'a.csv.tmp'"
+    )
+    assert ended_call(sensor, {"KeyCount": 0}, None, 30).error_type == "AirflowTaskTimeout"  # execution_timeout
+    templated = integration_of(lambda: S3Key(task_id="t", bucket_key="s3://lake/{{ ds }}.csv"))
+    rendered = ended_call(
+        templated, {"Contents": [{"Key": "2026-01-01.csv"}]}, None, None, {"Prefix": "2026-01-01.csv"}
+    )
+    assert rendered.state is TaskState.SUCCESS
+    soft = integration_of(lambda: S3Key(task_id="t", bucket_key="s3://lake/a.csv", soft_fail=True))
+    assert ended_call(soft, {"KeyCount": 0}, None, None).state is TaskState.SKIPPED
+
+
+def test_a_glue_job_sensor_describes_the_run_until_it_ends_and_a_failed_run_fails_the_try():
+    sensor = integration_of(lambda: GlueJobSensor(task_id="t", job_name="nightly", run_id="{{ ti.xcom_pull('run') }}"))
+    assert (sensor.resource, sensor.parameters, sensor.rendered, sensor.push) == (
+        "arn:aws:states:::aws-sdk:glue:getJobRun",
+        {"JobName": "nightly"},
+        ("RunId",),
+        False,
+    )
+    assert sensor.poll is not None and (sensor.poll.interval_seconds, sensor.poll.max_polls) == (120, 5041)
+    ran = ended_call(sensor, {"JobRun": {"JobRunState": "SUCCEEDED"}}, None, None)
+    assert ran.state is TaskState.SUCCESS
+    failed = ended_call(sensor, {"JobRun": {"JobRunState": "FAILED", "ErrorMessage": "OOM"}}, None, None)
+    assert (failed.error, failed.final) == ("AirflowException: JobRun FAILED: OOM", False)  # retried, as raised
+    never = integration_of(lambda: GlueJobSensor(task_id="t", job_name="j", run_id="r", never_fail=True))
+    assert ended_call(never, {"JobRun": {"JobRunState": "STOPPED"}}, None, None).state is TaskState.SKIPPED
+    deferred = integration_of(
+        lambda: GlueJobSensor(task_id="t", job_name="j", run_id="r", deferrable=True, poke_interval=5, max_retries=4)
+    )
+    assert deferred.poll is not None and deferred.poll.max_polls == 4  # the provider's trigger gives up then
+    assert ended_call(deferred, {"JobRun": {"JobRunState": "RUNNING"}}, None, None).error_type == "AirflowException"

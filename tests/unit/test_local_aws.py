@@ -101,3 +101,20 @@ def test_s3_url_module_loaded_once_gives_the_same_answers(monkeypatch):
             restore()
     assert once == reloaded == (b"v", 1)
     assert reloads == []
+
+
+def test_a_path_of_literal_indexes_reads_the_one_value_it_names_as_aws_does():
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    from airstep_local.aws import index_paths_as_aws_does
+
+    data = {"r": {"Contents": [{"Key": "a"}, {"Key": "b"}], "Tags": [{"Name": "x", "Value": "y"}]}}
+    restore = index_paths_as_aws_does()
+    try:
+        assert extract_json("$.r.Contents[0].Key", data) == "a"  # moto alone: ["a"]
+        assert extract_json("$.r.Contents[1]", data) == {"Key": "b"}
+        assert extract_json("$.r.Contents[*].Key", data) == ["a", "b"]  # a wildcard is still a list
+        assert extract_json("$.r.Tags[?(@.Name == 'x')].Value", data) == ["y"]  # ... and a filter (moto #7825)
+    finally:
+        restore()
+    assert extract_json("$.r.Contents[0].Key", data) == ["a"]

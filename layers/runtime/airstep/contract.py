@@ -345,6 +345,7 @@ class Payload:
     alert: int = -1  # a deadline's: which of the DAG's deadline alerts
     call_result: Any = None  # a record step's: the call's selected result
     call_error: dict[str, Any] | None = None  # ... or its caught {Error, Cause}
+    call_parameters: dict[str, Any] = field(default_factory=dict)  # ... and the parameters its run step rendered
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Payload:
@@ -373,7 +374,9 @@ def _call_ended(begun: Any) -> dict[str, Any]:
     if not isinstance(begun, dict):
         return {}
     if CALL_RESULT in begun:
-        return {"call_result": begun[CALL_RESULT]}
+        outcome = begun.get(OUTCOME)  # (kept beside the result of a call waited for by describe calls)
+        rendered = outcome.get(CALL) if isinstance(outcome, dict) else None
+        return {"call_result": begun[CALL_RESULT], "call_parameters": rendered if isinstance(rendered, dict) else {}}
     if OUTCOME in begun:  # (a run step's state data, not a record step's)
         return {}
     return {"call_error": {"Error": begun.get("Error"), "Cause": begun.get("Cause")}}

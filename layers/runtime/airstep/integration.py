@@ -9,12 +9,17 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Poll:
-    """For a service with no `.sync` integration (a Glue crawler): the describe call Step Functions
-    makes after the start call, again every `interval_seconds` while the value at `status` (a dotted
-    path in its response) is one of `running`, at most `max_polls` times. It passes on the start
-    call's `parameters` named. Once the work ended, the value at `failure` being one of `failed`
-    fails the try, with the value at `message`. `running` empty: one describe call, no wait (the
-    operator does not wait; the describe call gives its XCom)."""
+    """For a service with no `.sync` integration (a Glue crawler), or a sensor standing alone: the
+    describe call Step Functions makes after the start call (`describes_first`: the call is itself
+    the first describe, a sensor's first poke), again every `interval_seconds` while the value at
+    `status` (a dotted path in its response, `Contents[0].Key` indexes a list) is one of `running`
+    (or, with `until`, until it equals the value of that call parameter), at most `max_polls` times.
+    It passes on the call's `parameters` named. Once the work ended, the value at `failure` being one
+    of `failed` fails the try as `failed_as`, with the value at `message`. Still waiting after the
+    last check fails it as `timeout_as` (a waiter's `WaiterError`, a sensor's `AirflowSensorTimeout`,
+    which no retry repeats). `skip_timeout` (a sensor's soft_fail or never_fail): a timeout skips the
+    task instead; `skip_failed` (never_fail): so does a failed end. `running` and `until` empty: one
+    describe call, no wait (the operator does not wait; the describe call gives its XCom)."""
 
     resource: str
     parameters: tuple[str, ...]
@@ -27,21 +32,52 @@ class Poll:
     max_polls: int = 1
     resume_on: tuple[str, ...] = ()  # errors of the start call after which the work is waited for anyway
     failed_as: str = "WaiterError"  # the error a failed end is (the provider's: its waiter's, or its trigger's)
+    until: str = ""
+    until_prefix: bool = False  # ... or until it starts with that value (a listing by a prefix)
+    describes_first: bool = False
+    timeout_as: str = "WaiterError"
+    skip_timeout: bool = False
+    skip_failed: bool = False
+
+    @property
+    def waits(self) -> bool:
+        """Whether the checks go on while the work runs (else one describe call)."""
+        return bool(self.running or self.until)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+        data = {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+        for name, default in _POLL_DEFAULTS.items():  # (the models of DAGs without these stay as they were)
+            if data[name] == default:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Poll:
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
+_POLL_DEFAULTS: dict[str, Any] = {
+    "until": "",
+    "until_prefix": False,
+    "describes_first": False,
+    "timeout_as": "WaiterError",
+    "skip_timeout": False,
+    "skip_failed": False,
+}
+
+
 def at_path(data: Any, path: str) -> Any:
-    """The value at a dotted path (`Crawler.LastCrawl.Status`) of a response, or None."""
-    for key in path.split(".") if path else ():
+    """The value at a dotted path (`Crawler.LastCrawl.Status`, `Contents[0].Key`) of a response, or None."""
+    for part in path.split(".") if path else ():
+        key, bracket, index = part.partition("[")
         if not isinstance(data, dict):
             return None
         data = data.get(key)
+        if bracket:
+            position = int(index.rstrip("]"))
+            if not isinstance(data, list) or not -len(data) <= position < len(data):
+                return None
+            data = data[position]
     return data
 
 

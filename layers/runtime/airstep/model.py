@@ -149,8 +149,9 @@ class TaskModel:
         from airstep.sdk.taskgroup import mapped_group_of
 
         map_group = mapped_group_of(op.task_group)
+        integration = op.integration()
         sensor = None
-        if isinstance(op, BaseSensorOperator):
+        if isinstance(op, BaseSensorOperator) and integration is None:  # (an AWS sensor's pokes are describe calls)
             sensor = SensorPolicy(
                 op.poke_interval,
                 op.timeout,
@@ -194,7 +195,7 @@ class TaskModel:
             outlets=tuple((asset.name, asset.uri) for asset in op.outlets),
             trigger=trigger,
             callbacks=tuple(name for name in OUTCOME_CALLBACK.values() if getattr(op, name)),
-            integration=op.integration(),
+            integration=integration,
         )
 
     def to_dict(self) -> dict[str, Any]:

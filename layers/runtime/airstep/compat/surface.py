@@ -115,6 +115,11 @@ _AMAZON_OPERATORS = {
     },
 }
 
+_AMAZON_SENSORS = {
+    "s3": {"S3KeySensor": f"{_AMAZON}.sensors:S3KeySensor"},
+    "glue": {"GlueJobSensor": f"{_AMAZON}.sensors:GlueJobSensor"},
+}
+
 SURFACE: dict[str, Names] = {
     # Airflow 3's authoring interface.
     "airflow.sdk": {
@@ -187,6 +192,7 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.utils.weekday": _WEEKDAY,
     "airflow.providers.standard.utils.skipmixin": {"SkipMixin": "airstep.sdk.operators.branch:SkipMixin"},
     **{f"airflow.providers.amazon.aws.operators.{module}": names for module, names in _AMAZON_OPERATORS.items()},
+    **{f"airflow.providers.amazon.aws.sensors.{module}": names for module, names in _AMAZON_SENSORS.items()},
     "airflow.providers.common.compat.sdk": {
         **_BASE_OPERATOR,
         **_HOOK,

@@ -16,16 +16,23 @@ from airstep.secrets_masker import redact
 from airstep.states import TaskState
 
 TIMED_OUT = "AirflowTaskTimeout"
+SENSOR_TIMED_OUT = "AirflowSensorTimeout"
 
 
 def ended_call(
-    integration: Integration, result: Any, error: dict[str, Any] | None, time_limit: float | None
+    integration: Integration,
+    result: Any,
+    error: dict[str, Any] | None,
+    time_limit: float | None,
+    rendered: dict[str, Any] | None = None,
 ) -> TryResult:
-    """The try's result from its call's response (`result`), or from the `error` it raised."""
+    """The try's result from its call's response (`result`), or from the `error` it raised
+    (`rendered`: the parameters its run step rendered)."""
     if error is not None:
         return _failed(error, time_limit)
     if integration.poll is not None:
-        unfinished = _unfinished(integration.poll, result, time_limit)
+        parameters = {**integration.parameters, **(rendered or {})}
+        unfinished = _unfinished(integration.poll, result, time_limit, parameters)
         if unfinished is not None:
             return unfinished
     reported = at_path(result, integration.errors) if integration.errors else None
@@ -58,28 +65,38 @@ def ended_call(
     return TryResult(TaskState.SUCCESS, xcoms=xcoms)
 
 
-def _unfinished(poll: Poll, described: Any, time_limit: float | None) -> TryResult | None:
-    """A failed try when the last describe call found the work still running (at execution_timeout,
-    or when the operator's waiter gave up) or ended in failure (a failed crawl); None when it ended
-    well (or is not waited for)."""
+def _unfinished(poll: Poll, described: Any, time_limit: float | None, parameters: dict[str, Any]) -> TryResult | None:
+    """A failed (or skipped) try when the last describe call found the work still running (at
+    execution_timeout, or when the operator's waiter or the sensor's timeout ran out) or ended in
+    failure (a failed crawl); None when it ended well (or is not waited for)."""
     status = at_path(described, poll.status)
-    if poll.running and status in poll.running:
-        waiter = poll.max_polls * poll.interval_seconds
-        if time_limit is not None and time_limit < waiter:
-            return TryResult(
-                TaskState.FAILED,
-                error=f"{TIMED_OUT}: still {status} at execution_timeout ({time_limit:g} s)",
-                error_type=TIMED_OUT,
-            )
-        return TryResult(
-            TaskState.FAILED,
-            error=f"WaiterError: still {status} after the waiter's {poll.max_polls} checks (about {waiter:,} s)",
-            error_type="WaiterError",
+    if poll.until:
+        expected = str(parameters.get(poll.until))
+        still = not isinstance(status, str) or not (
+            status.startswith(expected) if poll.until_prefix else status == expected
         )
+    else:
+        still = bool(poll.running) and status in poll.running
+    if still:
+        waiter = poll.max_polls * poll.interval_seconds
+        shown = f"still {status}" if not poll.until else f"the last check found {poll.status} = {status!r}"
+        if time_limit is not None and time_limit < waiter:
+            error, name = f"{TIMED_OUT}: {shown} at execution_timeout ({time_limit:g} s)", TIMED_OUT
+        elif poll.timeout_as == SENSOR_TIMED_OUT:
+            name = SENSOR_TIMED_OUT
+            error = f"{name}: Sensor has timed out after about {waiter:,} s; {shown}"
+        else:
+            error = f"{poll.timeout_as}: {shown} after the waiter's {poll.max_polls} checks (about {waiter:,} s)"
+            name = poll.timeout_as
+        if poll.skip_timeout:
+            return TryResult(TaskState.SKIPPED, error=f"skipped (soft_fail or never_fail): {error}")
+        return TryResult(TaskState.FAILED, error=error, error_type=name, final=name == SENSOR_TIMED_OUT)
     failure = at_path(described, poll.failure)
     if failure in poll.failed:
         message = at_path(described, poll.message)
         text = f"{poll.status.split('.')[0]} {failure}" + (f": {redact(str(message))}" if message else "")
+        if poll.skip_failed:
+            return TryResult(TaskState.SKIPPED, error=f"skipped (never_fail): {poll.failed_as}: {text}")
         return TryResult(TaskState.FAILED, error=f"{poll.failed_as}: {text}", error_type=poll.failed_as)
     return None
 

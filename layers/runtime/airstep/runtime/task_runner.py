@@ -514,7 +514,9 @@ class Invocation:
         self.earlier_tries = waiting.earlier
         self.tries_before, self.usage_before = waiting.tries, waiting.usage
         limit = task.integration.time_limit(task.execution_timeout)
-        result = ended_call(task.integration, self.payload.call_result, self.payload.call_error, limit)
+        result = ended_call(
+            task.integration, self.payload.call_result, self.payload.call_error, limit, self.payload.call_parameters
+        )
         return self._conclude(model, task, waiting.try_number, waiting.started, result, decided_here=True)
 
     def _conclude(

@@ -1,0 +1,154 @@
+"""The amazon provider's sensors standing alone (airflow.providers.amazon.aws.sensors.*) as describe
+calls that Step Functions makes every `poke_interval` seconds, with Wait states between: no Lambda
+pokes and no compute is held while the sensor waits, deferrable or not.
+
+A poke is one describe call (`S3KeySensor`: S3's ListObjectsV2 by the key; `GlueJobSensor`: Glue's
+GetJobRun). Still waiting at the sensor's `timeout` is `AirflowSensorTimeout`, which ends the task
+without a retry (`soft_fail` or `never_fail`: skipped), as in Airflow; a failed end of the work
+watched fails the try as the provider raises (`never_fail`: skipped). The checks of a long wait
+share a quarter of the run's history with the other waiting tasks: when they would not fit, they
+come further apart than `poke_interval` (the same timeout, fewer checks)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airstep.errors import DagDefinitionError
+from airstep.integration import Poll
+from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
+from airstep.sdk.operators.amazon.s3 import split_url
+from airstep.sdk.sensors import BaseSensorOperator
+
+SENSOR_TIMEOUT = "AirflowSensorTimeout"
+LIST_OBJECTS = "arn:aws:states:::aws-sdk:s3:listObjectsV2"
+GET_JOB_RUN = "arn:aws:states:::aws-sdk:glue:getJobRun"
+_WILDCARDS = re.compile(r"[\[*?]")
+
+
+class AwsSensor(AwsOperator, BaseSensorOperator):
+    """Base of the provider's sensors airstep translates: BaseSensorOperator's arguments, each poke a
+    describe call of the state machine's. Subclasses give the describe call (`resource`, `fields`)
+    and how its answer reads (`poll`)."""
+
+    pushes = False  # a sensor's execute returns None
+
+    def __init__(self, *, deferrable: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+        if self.silent_fail:
+            self.refuse("silent_fail", "a failed check ends the try; it is not poked again")
+
+    def checks(self) -> int:
+        """How many pokes the sensor makes before its timeout: one at once, then one every poke_interval."""
+        return int(self.timeout // self.poke_interval) + 1
+
+    def sensor_poll(self, **reading: Any) -> Poll:
+        """The describe calls of the sensor's pokes, reading the answer as `reading` says."""
+        parameters = {*self.call_constants, *(field.parameter.split(".")[0] for field in self.fields.values())}
+        sensing: dict[str, Any] = {
+            "resource": self.resource,
+            "parameters": tuple(sorted(parameters)),
+            "interval_seconds": max(1, round(self.poke_interval)),
+            "max_polls": self.checks(),
+            "describes_first": True,
+            "timeout_as": SENSOR_TIMEOUT,
+            "skip_timeout": self.soft_fail or self.never_fail,
+            "skip_failed": self.never_fail,
+        }
+        return Poll(**{**sensing, **reading})
+
+
+class S3KeySensor(AwsSensor):
+    """Waits for a key in a bucket (a full `s3://` URL, or a key and `bucket_name`); with
+    `wildcard_match`, for any key matching a pattern that ends in its only `*` (a prefix)."""
+
+    template_fields = ("bucket_key", "bucket_name")
+    resource = LIST_OBJECTS
+    fields = {"bucket_name": Field("Bucket", text), "bucket_key": Field("Prefix", text)}
+    constants = {"MaxKeys": 1}  # a listing by the key answers the key itself first, when it exists
+
+    def __init__(
+        self,
+        *,
+        bucket_key: str | list[str],
+        bucket_name: str | None = None,
+        wildcard_match: bool = False,
+        check_fn: Any = None,
+        use_regex: bool = False,
+        metadata_keys: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.wildcard_match = wildcard_match
+        self.check_fn = check_fn
+        self.use_regex = use_regex
+        self.metadata_keys = metadata_keys
+        keys = [bucket_key] if isinstance(bucket_key, str) else bucket_key
+        if not isinstance(keys, (list, tuple)) or len(keys) != 1 or not isinstance(keys[0], str):
+            self.refuse("bucket_key", "give one key (one S3KeySensor per key waits for several)")
+        if check_fn is not None:
+            self.refuse("check_fn", "the state machine checks that the key exists; it runs no code of the DAG's")
+        if use_regex:
+            self.refuse("use_regex", "only a key, or a pattern whose one wildcard is a trailing `*`, is translated")
+        try:
+            bucket, key = split_url(keys[0], bucket_name, "bucket_key", "bucket_name")
+        except ValueError as exc:
+            raise DagDefinitionError(f"{type(self).__name__} {self.task_id!r}: {exc}", self.location) from None
+        if wildcard_match:
+            prefix = _WILDCARDS.split(key, maxsplit=1)[0]
+            if key != prefix + "*":
+                self.refuse(
+                    "wildcard_match",
+                    f"{key!r}: only a pattern whose one wildcard is a trailing `*` (a prefix) is translated",
+                )
+            key = prefix
+        self.bucket_name, self.bucket_key = bucket, key
+
+    def integration_poll(self) -> Poll:
+        # done once the first key listed by the key is the key (or, a prefix, once any key is listed)
+        return self.sensor_poll(status="Contents[0].Key", until="Prefix", until_prefix=self.wildcard_match)
+
+
+class GlueJobSensor(AwsSensor):
+    """Waits for a Glue job run to succeed; a run that ends FAILED, STOPPED or TIMEOUT fails the try."""
+
+    template_fields = ("job_name", "run_id")
+    resource = GET_JOB_RUN
+    fields = {"job_name": Field("JobName", text), "run_id": Field("RunId", text)}
+    # the provider's: its poke goes on for any other state (ERROR, EXPIRED too)
+    SUCCESS_STATES = ("SUCCEEDED",)
+    FAILURE_STATES = ("FAILED", "STOPPED", "TIMEOUT")
+    _RUNNING = ("STARTING", "RUNNING", "STOPPING", "WAITING", "ERROR", "EXPIRED")
+
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        run_id: str,
+        verbose: bool = False,
+        poke_interval: float = 120,
+        max_retries: int = 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.job_name = job_name
+        self.run_id = run_id
+        self.verbose = verbose
+        self.max_retries = max_retries
+
+    def checks(self) -> int:
+        # deferred, the provider's trigger gives up after max_retries checks (and the sensor's timeout applies)
+        return min(super().checks(), int(self.max_retries)) if self.deferrable else super().checks()
+
+    def integration_poll(self) -> Poll:
+        deferred_end = self.deferrable and int(self.max_retries) < super().checks()
+        return self.sensor_poll(
+            status="JobRun.JobRunState",
+            running=self._RUNNING,
+            failure="JobRun.JobRunState",
+            failed=self.FAILURE_STATES,
+            message="JobRun.ErrorMessage",
+            failed_as="AirflowException",
+            timeout_as="AirflowException" if deferred_end else SENSOR_TIMEOUT,
+        )
