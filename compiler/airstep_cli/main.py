@@ -137,6 +137,17 @@ def compile_command(
         out.print(f"  cost: {estimate_per_run(result.transitions_per_run, result.invocations_per_run)}")
         for shape in result.shapes():
             out.print(f"  {shape}")
+        if result.policy is not None:
+            policy = output / f"{result.dag_id}.policy.json"
+            tmp = policy.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(result.policy, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(policy)
+            actions = {a for statement in result.policy["Statement"] for a in statement["Action"]}
+            resources = {r for statement in result.policy["Statement"] for r in statement["Resource"]}
+            out.print(
+                f"  IAM: {policy}: its role may make {len(actions)} kinds of call on {len(resources)} resources, "
+                "nothing else (the environment's permissions boundary caps what a template leaves open)"
+            )
 
 
 @app.command()

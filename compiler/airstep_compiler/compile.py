@@ -18,7 +18,8 @@ from airstep.contract import DagRef, MapStateNames, failed_state
 from airstep.integration import Integration
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.states import RunState, TaskState
-from airstep_compiler.limits import STATE_NAME_CHARS, Limits, RunCost, check_limits
+from airstep_compiler.iam import POLICY_CHARS, dag_policy, policy_chars
+from airstep_compiler.limits import STATE_NAME_CHARS, LimitProblem, Limits, RunCost, check_limits
 from airstep_compiler.plan import Block, Sequence, Step, build_plan, group_model, with_groups_as_tasks
 from airstep_compiler.states import (
     DISTRIBUTED_PROCESSOR,
@@ -149,6 +150,8 @@ class CompiledDag:
     # (task_id, pokes before its timeout, pokes per child execution (0: none), a time sensor's single wait,
     # a TriggerDagRunOperator waiting for its run)
     sensors: tuple[tuple[str, int, int, bool, bool], ...] = ()
+    # what the DAG's role must allow for its AWS operators' calls (None: it makes none; see iam.py)
+    policy: dict[str, Any] | None = None
 
     def shapes(self, limits: Limits | None = None) -> list[str]:
         """What each mapped task and sensor compiled to, and what an instance or a poke costs
@@ -281,9 +284,16 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
             for t in model.tasks
             if t.sensor is not None
         ),
+        policy=dag_policy(model),
     )
     if options.check_limits:
         problem = check_limits(cost, compiled.definition_bytes, compiled.task_count, options.limits)
+        if problem is None and compiled.policy is not None and policy_chars(compiled.policy) > POLICY_CHARS:
+            problem = LimitProblem(
+                "policy-size",
+                f"its AWS operators' calls need an IAM policy of {policy_chars(compiled.policy):,} characters, over "
+                f"IAM's {POLICY_CHARS:,} for a role's policies; name fewer resources (a prefix, a pattern)",
+            )
         if problem:
             raise CompileError(
                 f"DAG {model.dag_id!r}: {problem.message}", limit=problem.limit, file=model.file, line=model.line

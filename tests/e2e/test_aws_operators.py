@@ -179,6 +179,16 @@ def test_the_example_runs_with_its_function_given_and_fails_by_name_without_it()
     assert "--lambda score=FILE.py:FUNCTION" in said
 
 
+def test_compile_writes_the_policy_the_dags_role_gets_beside_its_definition(tmp_path):
+    compiled = airstep("compile", str(EXAMPLES / "aws_calls.py"), "-o", str(tmp_path))
+    assert compiled.returncode == 0, compiled.stderr
+    policy = json.loads((tmp_path / "aws_calls.policy.json").read_text())
+    assert {"glue:StartJobRun", "sns:Publish", "s3:ListBucket"} <= {a for s in policy["Statement"] for a in s["Action"]}
+    assert f"IAM: {tmp_path / 'aws_calls.policy.json'}: its role may make" in " ".join(compiled.stdout.split())
+    plain = airstep("compile", str(EXAMPLES / "fan_out_fan_in.py"), "-o", str(tmp_path))
+    assert plain.returncode == 0 and not (tmp_path / "fan_out_fan_in.policy.json").exists()  # the shared role
+
+
 @pytest.mark.parametrize(
     ("spec", "says"),
     [

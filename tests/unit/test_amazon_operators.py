@@ -13,7 +13,7 @@ import pytest
 
 from airstep.compat.imports import airflow_imports
 from airstep.errors import AirflowException, DagDefinitionError
-from airstep.integration import Integration
+from airstep.integration import Grant, Integration
 from airstep.model import DagModel
 from airstep.runtime.service_calls import ended_call
 from airstep.sdk.dag import DAG
@@ -96,6 +96,7 @@ def test_arguments_known_at_compile_time_are_the_calls_parameters():
             "TargetArn": TOPIC,
         },
         returns=("MessageId", "SequenceNumber"),
+        grants=(Grant(("sns:Publish",), (TOPIC,)),),  # what the DAG's role must allow: the topic, no other
     )
     sqs = integration_of(lambda: SqsPublish(task_id="t", sqs_queue=QUEUE, message_content="m", delay_seconds="5"))
     assert sqs.parameters == {"DelaySeconds": 5, "MessageBody": "m", "QueueUrl": QUEUE}
@@ -341,6 +342,12 @@ def test_a_glue_job_run_is_waited_for_unless_asked_not_to_and_its_run_id_is_the_
         ended="JobRunState",  # a run that ends STOPPED (or anything but SUCCEEDED) fails, as in Airflow
         succeeded=("SUCCEEDED",),
         also_push=(("glue_job_run_id", "Id"),),  # the provider's xcom_push of the run id
+        grants=(
+            Grant(
+                ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"),
+                ("arn:${Partition}:glue:${Region}:${Account}:job/nightly",),
+            ),
+        ),
     )
     started = integration_of(lambda: GlueJob(task_id="t", job_name="nightly", wait_for_completion=False))
     assert (started.resource, started.returns, started.parameters) == (
@@ -557,7 +564,20 @@ def test_an_athena_query_is_started_and_waited_for_and_its_execution_id_is_the_x
         },
         returns=("QueryExecution.QueryExecutionId",),
         returns_value=True,
+        grants=query.grants,
     )
+    (workgroup, catalog, results_bucket, results, data) = query.grants
+    assert workgroup.resources == ("arn:${Partition}:athena:${Region}:${Account}:workgroup/analysts",)
+    assert catalog.resources == (
+        "arn:${Partition}:glue:${Region}:${Account}:catalog",
+        "arn:${Partition}:glue:${Region}:${Account}:database/lake",
+        "arn:${Partition}:glue:${Region}:${Account}:table/lake/*",
+    )
+    assert (results_bucket.resources, results.resources) == (
+        ("arn:${Partition}:s3:::results",),
+        ("arn:${Partition}:s3:::results/*",),
+    )
+    assert data.resources == ("arn:${Partition}:s3:::*",)  # what the query reads: held by the boundary
     plain = integration_of(lambda: Athena(task_id="t", query="SELECT 1"))
     assert plain.parameters == {  # the provider always passes a context and a result configuration
         "QueryExecutionContext": {"Catalog": "AwsDataCatalog"},

@@ -81,7 +81,33 @@ def at_path(data: Any, path: str) -> Any:
     return data
 
 
-_OPTIONAL = ("poll", "errors", "ended", "succeeded", "also_push")  # left out of a model when empty
+# In a Grant's resources: filled in by the compile function for its environment.
+PARTITION, REGION, ACCOUNT = "${Partition}", "${Region}", "${Account}"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """IAM actions a task's calls need (Step Functions makes them with the DAG's role), on resources
+    named by ARN (with `${Partition}`, `${Region}` and `${Account}` for the environment's; a `*`
+    where a name is a template, known only when the try begins)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"actions": list(self.actions), "resources": list(self.resources)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Grant:
+        return cls(tuple(data["actions"]), tuple(data["resources"]))
+
+
+def arn(service: str, resource: str, region: str = REGION, account: str = ACCOUNT) -> str:
+    """An ARN in the environment's partition (its region and account unless given)."""
+    return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
+
+
+_OPTIONAL = ("poll", "errors", "ended", "succeeded", "also_push", "grants")  # left out of a model when empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +125,8 @@ class Integration:
     from the last one; a `returns` key may be a dotted path). `errors`: a key of the response that,
     not empty, fails the try (S3 DeleteObjects answers per-key errors in a success). `ended` and
     `succeeded`: a response whose `ended` key is not one of `succeeded` fails the try. `also_push`:
-    XComs the operator pushes besides its return value (Glue's `glue_job_run_id`)."""
+    XComs the operator pushes besides its return value (Glue's `glue_job_run_id`). `grants`: the
+    IAM actions and resources the calls need, from which the compiler writes the DAG's policy."""
 
     operator: str
     resource: str
@@ -117,6 +144,7 @@ class Integration:
     ended: str = ""  # the response's key holding the state the work ended in (a waited-for Glue job run's)
     succeeded: tuple[str, ...] = ()  # ... the states that are a success: any other fails the try
     also_push: tuple[tuple[str, str], ...] = ()  # (XCom key, response key): pushed besides the return value
+    grants: tuple[Grant, ...] = ()  # what the DAG's role must allow for the calls
 
     def time_limit(self, execution_timeout: float | None) -> float | None:
         """The call's time limit: the task's execution_timeout, or sooner the operator's own wait."""
@@ -128,6 +156,7 @@ class Integration:
         data["rendered"], data["returns"] = list(self.rendered), list(self.returns)
         data["poll"] = self.poll.to_dict() if self.poll is not None else None
         data["succeeded"], data["also_push"] = list(self.succeeded), [list(pair) for pair in self.also_push]
+        data["grants"] = [grant.to_dict() for grant in self.grants]
         for name in _OPTIONAL:  # (the models of DAGs without these stay as they were)
             if not data[name]:
                 del data[name]
@@ -143,5 +172,6 @@ class Integration:
                 "poll": Poll.from_dict(data["poll"]) if data.get("poll") else None,
                 "succeeded": tuple(data.get("succeeded", ())),
                 "also_push": tuple((key, path) for key, path in data.get("also_push", ())),
+                "grants": tuple(Grant.from_dict(grant) for grant in data.get("grants", ())),
             }
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airstep.integration import PARTITION, Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text, whole_number
 
 START_AND_WAIT = "arn:aws:states:::athena:startQueryExecution.sync"
@@ -93,3 +94,33 @@ class AthenaOperator(AwsOperator):
         if self.max_polling_attempts is None:
             return None
         return float(int(self.max_polling_attempts) * int(self.sleep_time))
+
+    def grants(self) -> tuple[Grant, ...]:
+        """The query's workgroup; its catalog (the database's tables); its results location. What the
+        query reads and writes in S3 is known only from its text: the environment's permissions
+        boundary (DagBoundaryResources) is what holds those calls."""
+        database = self.named(self.database or self.query_execution_context.get("Database") or "*")
+        output = self.named(self.output_location or self.result_configuration.get("OutputLocation") or "s3://*")
+        bucket, _, prefix = output.removeprefix("s3://").partition("/")
+        data = f"arn:{PARTITION}:s3:::*"
+        results = f"arn:{PARTITION}:s3:::{bucket}/{prefix.rstrip('*')}*" if bucket != "*" else data
+        return (
+            Grant(
+                ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"),
+                (arn("athena", f"workgroup/{self.named(self.workgroup)}"),),
+            ),
+            Grant(
+                (
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:GetPartition",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition",
+                ),
+                (arn("glue", "catalog"), arn("glue", f"database/{database}"), arn("glue", f"table/{database}/*")),
+            ),
+            Grant(("s3:GetBucketLocation", "s3:ListBucket"), (f"arn:{PARTITION}:s3:::{bucket}",)),
+            Grant(("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"), (results,)),
+            Grant(("s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject"), (data,)),
+        )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airstep.errors import AirflowException, DagDefinitionError
-from airstep.integration import Integration, Poll
+from airstep.integration import Grant, Integration, Poll
 from airstep.sdk.baseoperator import BaseOperator
 from airstep.sdk.xcom_arg import iter_xcom_args
 from airstep.secrets_masker import redact
@@ -116,7 +116,22 @@ class AwsOperator(BaseOperator):
             ended=ended,
             succeeded=self.succeeded if ended else (),
             also_push=self.also_push(),
+            grants=self.grants(),
         )
+
+    def grants(self) -> tuple[Grant, ...]:
+        """The IAM actions and resources the task's calls need (the DAG's role allows these and no more)."""
+        return ()
+
+    def named(self, value: Any) -> str:
+        """A resource name for a grant: the value when the DAG gives it, or its part before the
+        first template followed by `*` (what rendering makes of it is known only when the try begins)."""
+        if not isinstance(value, str) or any(True for _ in iter_xcom_args(value)):
+            return "*"
+        marks = [index for mark in _JINJA_MARKS if (index := value.find(mark)) >= 0]
+        if self.template_ext and value.endswith(tuple(self.template_ext)):
+            marks.append(0)
+        return value[: min(marks)] + "*" if marks else value
 
     def call_resource(self) -> str:
         """The Task state's resource (an operator that may wait, or not, names the pattern here)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airstep.integration import Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
 
 START = "arn:aws:states:::glue:startJobRun"
@@ -156,3 +157,9 @@ class GlueJobOperator(AwsOperator):
     def wait_seconds(self) -> float | None:
         # deferred, the provider gives up after its waiter's attempts; polling, it waits until the run ends
         return float(self.waiter_max_attempts * self.waiter_delay) if self.deferrable else None
+
+    def grants(self) -> tuple[Grant, ...]:
+        actions = ["glue:StartJobRun"]
+        if self.waits():  # what Step Functions' .sync needs to watch the run (and stop it when the task stops)
+            actions += ["glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"]
+        return (Grant(tuple(actions), (arn("glue", f"job/{self.named(self.job_name)}"),)),)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airstep.integration import Poll
+from airstep.integration import Grant, Poll, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
 
 START = "arn:aws:states:::aws-sdk:glue:startCrawler"
@@ -74,6 +74,10 @@ class GlueCrawlerRunOperator(AwsOperator):
 
     def wait_seconds(self) -> float | None:
         return float(self.max_attempts() * int(self.poll_interval)) if self.waits() else None
+
+    def grants(self) -> tuple[Grant, ...]:
+        crawler = self.named(self.crawler_name)
+        return (Grant(("glue:StartCrawler", "glue:GetCrawler"), (arn("glue", f"crawler/{crawler}"),)),)
 
 
 def _crawler_name(config: Any) -> str:

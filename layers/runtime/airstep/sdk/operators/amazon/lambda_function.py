@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airstep.integration import Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, json_value, text
 
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
@@ -56,3 +57,14 @@ class LambdaInvokeFunctionOperator(AwsOperator):
                 "log_type",
                 f"{log_type!r}: the function's log tail is not copied into the task's log (its own log group has it)",
             )
+
+    def grants(self) -> tuple[Grant, ...]:
+        name = self.named(self.function_name)
+        if name.startswith("arn:"):  # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
+            function = ":".join(name.split(":")[:7])
+        elif ":function:" in name:  # <account>:function:<name>[:<qualifier>]
+            account, _, rest = name.partition(":function:")
+            function = arn("lambda", f"function:{rest.split(':')[0]}", account=account)
+        else:  # <name>[:<qualifier>]
+            function = arn("lambda", f"function:{name.split(':')[0]}")
+        return (Grant(("lambda:InvokeFunction",), (function, f"{function}:*")),)

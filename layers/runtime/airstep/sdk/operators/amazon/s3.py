@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from airstep.errors import DagDefinitionError
+from airstep.integration import PARTITION, Grant
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
 
 _URL = "s3://"
@@ -55,6 +56,13 @@ class _S3Operator(AwsOperator):
         assert split_bucket is not None
         return split_bucket, split_key
 
+    def object_arn(self, bucket: Any, key: Any) -> str:
+        return f"{bucket_arn(self.named(bucket))}/{self.named(key)}"
+
+
+def bucket_arn(bucket: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}"
+
 
 class S3CreateObjectOperator(_S3Operator):
     """Writes `data` (text, or bytes that are UTF-8 text) as an object; with `replace=False` (the
@@ -95,6 +103,9 @@ class S3CreateObjectOperator(_S3Operator):
         if encrypt:
             constants["ServerSideEncryption"] = "AES256"
         self.call_constants = constants
+
+    def grants(self) -> tuple[Grant, ...]:
+        return (Grant(("s3:PutObject",), (self.object_arn(self.s3_bucket, self.s3_key),)),)
 
 
 class S3CopyObjectOperator(_S3Operator):
@@ -146,6 +157,14 @@ class S3CopyObjectOperator(_S3Operator):
             if value is not None:
                 self.refuse(name, "not translated yet (the bucket's default encryption and policy apply)")
         self.call_constants = {"MetadataDirective": meta_data_directive} if meta_data_directive else {}
+        self.source_version_id = source_version_id
+
+    def grants(self) -> tuple[Grant, ...]:
+        read = "s3:GetObjectVersion" if self.source_version_id else "s3:GetObject"
+        return (
+            Grant((read,), (self.object_arn(self.source_bucket_name, self.source_bucket_key),)),
+            Grant(("s3:PutObject",), (self.object_arn(self.dest_bucket_name, self.dest_bucket_key),)),
+        )
 
 
 def _keys(value: Any) -> dict[str, Any]:
@@ -191,3 +210,7 @@ class S3DeleteObjectsOperator(_S3Operator):
             )
         if by_scan:
             self.refuse("prefix", "deleting what a listing finds is not translated yet: give the keys")
+
+    def grants(self) -> tuple[Grant, ...]:
+        keys = self.keys if isinstance(self.keys, (list, tuple)) else [self.keys]
+        return (Grant(("s3:DeleteObject",), tuple(sorted({self.object_arn(self.bucket, key) for key in keys}))),)

@@ -15,9 +15,9 @@ import re
 from typing import Any
 
 from airstep.errors import DagDefinitionError
-from airstep.integration import Poll
+from airstep.integration import Grant, Poll, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
-from airstep.sdk.operators.amazon.s3 import split_url
+from airstep.sdk.operators.amazon.s3 import bucket_arn, split_url
 from airstep.sdk.sensors import BaseSensorOperator
 
 SENSOR_TIMEOUT = "AirflowSensorTimeout"
@@ -105,6 +105,9 @@ class S3KeySensor(AwsSensor):
             key = prefix
         self.bucket_name, self.bucket_key = bucket, key
 
+    def grants(self) -> tuple[Grant, ...]:
+        return (Grant(("s3:ListBucket",), (bucket_arn(self.named(self.bucket_name)),)),)
+
     def integration_poll(self) -> Poll:
         # done once the first key listed by the key is the key (or, a prefix, once any key is listed)
         return self.sensor_poll(status="Contents[0].Key", until="Prefix", until_prefix=self.wildcard_match)
@@ -136,6 +139,9 @@ class GlueJobSensor(AwsSensor):
         self.run_id = run_id
         self.verbose = verbose
         self.max_retries = max_retries
+
+    def grants(self) -> tuple[Grant, ...]:
+        return (Grant(("glue:GetJobRun",), (arn("glue", f"job/{self.named(self.job_name)}"),)),)
 
     def checks(self) -> int:
         # deferred, the provider's trigger gives up after max_retries checks (and the sensor's timeout applies)

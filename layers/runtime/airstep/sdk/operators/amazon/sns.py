@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from airstep.integration import Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
 
 
@@ -78,3 +79,7 @@ class SnsPublishOperator(AwsOperator):
         self.message_attributes = message_attributes or None
         self.message_deduplication_id = message_deduplication_id
         self.message_group_id = message_group_id
+
+    def grants(self) -> tuple[Grant, ...]:
+        topic = self.named(self.target_arn)
+        return (Grant(("sns:Publish",), (topic if topic.startswith("arn:") else arn("sns", "*", "*", "*"),)),)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airstep.integration import Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text, whole_number
 
 
@@ -69,3 +70,17 @@ class SqsPublishOperator(AwsOperator):
         self.message_attributes = message_attributes or None
         self.message_group_id = message_group_id
         self.message_deduplication_id = message_deduplication_id
+
+    def grants(self) -> tuple[Grant, ...]:
+        return (Grant(("sqs:SendMessage",), (queue_arn(self.named(self.sqs_queue)),)),)
+
+
+def queue_arn(url: str) -> str:
+    """A queue's ARN from its URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`; `*` for
+    what a template leaves unknown)."""
+    host, _, path = url.partition("://")[2].partition("/")
+    account, _, name = path.partition("/")
+    region = host.split(".")[1] if host.startswith("sqs.") and host.count(".") >= 2 else "*"
+    if not account or not name or "*" in account:
+        return arn("sqs", "*", region, account if account and "*" not in account else "*")
+    return arn("sqs", name, region, account)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airstep.integration import Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, json_value, text
 
 START = "arn:aws:states:::states:startExecution"
@@ -63,3 +64,18 @@ class StepFunctionStartExecutionOperator(AwsOperator):
 
     def wait_seconds(self) -> float | None:
         return float(self.waiter_max_attempts * self.waiter_delay) if self.deferrable else None
+
+    def grants(self) -> tuple[Grant, ...]:
+        machine = self.named(self.state_machine_arn)
+        if not machine.startswith("arn:"):
+            machine = arn("states", "stateMachine:*")
+        grants = [Grant(("states:StartExecution",), (machine,))]
+        if self.deferrable:  # .sync:2: Step Functions watches the execution through an EventBridge rule it manages
+            execution = machine.replace(":stateMachine:", ":execution:", 1)
+            executions = execution if execution.endswith("*") else f"{execution}:*"
+            grants.append(Grant(("states:DescribeExecution", "states:StopExecution"), (executions,)))
+            grants.append(Grant(("events:PutTargets", "events:PutRule", "events:DescribeRule"), (SYNC_RULE,)))
+        return tuple(grants)
+
+
+SYNC_RULE = arn("events", "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
