@@ -43,6 +43,7 @@ BASIC_EXECUTION_POLICY = {
     ],
 }
 STATE_MACHINES = "StateMachineRole"  # the principal of calls the Step Functions interpreter makes
+DAG_ROLE = "dag-role:"  # ... and of those it makes with a DAG's own role (DAG_ROLE + the role's name)
 _NAME_PROPERTIES = (
     "TableName",
     "BucketName",
@@ -52,6 +53,7 @@ _NAME_PROPERTIES = (
     "QueueName",
     "TopicName",
     "LogGroupName",
+    "ManagedPolicyName",
 )
 
 
@@ -101,6 +103,9 @@ def policies(environment: str = "dev", **parameters: Any) -> dict[str, list[dict
     }
     found: dict[str, list[dict[str, Any]]] = {}
     for logical, resource in translated["Resources"].items():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            document = resolver.resolve(resource["Properties"]["PolicyDocument"])
+            found[f"{MANAGED}{logical}"] = document["Statement"]
         if resource["Type"] != "AWS::IAM::Role":
             continue
         principal = roles_of.get(logical, logical)
@@ -165,10 +170,14 @@ class _Resolver:
         if name in self.parameters:
             value = self.parameters[name]
             spec = self.template.get("Parameters", {}).get(name, {})
-            return [] if spec.get("Type") == "CommaDelimitedList" and value == "" else value
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+                return [item.strip() for item in value.split(",")] if value else []
+            return value
         resource = self.template["Resources"][name]
         if resource["Type"] in ("AWS::SNS::Topic",):
             return self.get_att(name, "Arn")
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":  # its Ref is its ARN
+            return f"arn:aws:iam::{ACCOUNT}:policy/{self._name(name)}"
         return self._name(name)
 
     def _name(self, logical: str) -> str:
@@ -223,6 +232,9 @@ def principal_of(call: AwsCall, names: LocalNames) -> str | None:
     }
     if call.function is not None:
         return by_name[call.function]
+    role_name = call.role.split(":role/", 1)[1] if call.role else ""
+    if re.match(r"airstep-[^-]+-dag-", role_name):
+        return f"{DAG_ROLE}{role_name}"  # a DAG's own role: its Task states' calls
     if (call.service, call.operation) == ("lambda", "Invoke"):
         return STATE_MACHINES
     if (call.service, call.operation) == ("s3", "GetObject") and call.params.get("Key", "").startswith(
@@ -273,6 +285,17 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
         ]
     if service == "stepfunctions":
         return _stepfunctions(operation, p)
+    if service == "iam":
+        return _iam(operation, p)
+    if service == "sns" and operation == "Publish":
+        return [Request("sns:Publish", p.get("TargetArn") or p["TopicArn"])]
+    if service == "sqs" and operation == "SendMessage":
+        host, account, name = p["QueueUrl"].split("://", 1)[1].split("/")[:3]
+        return [Request("sqs:SendMessage", f"arn:aws:sqs:{host.split('.')[1]}:{account}:{name}")]
+    if service == "glue" and operation in ("StartJobRun", "GetJobRun", "GetJobRuns", "BatchStopJobRun"):
+        return [Request(f"glue:{operation}", f"arn:aws:glue:{REGION}:{ACCOUNT}:job/{p['JobName']}")]
+    if service == "glue" and operation in ("StartCrawler", "GetCrawler"):
+        return [Request(f"glue:{operation}", f"arn:aws:glue:{REGION}:{ACCOUNT}:crawler/{p['Name']}")]
     if service == "secretsmanager":
         name = p["SecretId"]
         return [
@@ -342,6 +365,8 @@ def _stepfunctions(operation: str, p: dict[str, Any]) -> list[Request]:
         return requests
     if operation == "StartExecution":
         return [Request(action, p["stateMachineArn"])]
+    if operation == "UpdateStateMachine" and "roleArn" in p:
+        return [Request(action, p["stateMachineArn"]), _pass_role(p["roleArn"], "states.amazonaws.com")]
     if operation in ("DescribeStateMachine", "UpdateStateMachine", "DeleteStateMachine"):
         return [Request(action, p["stateMachineArn"])]
     if operation in (
@@ -357,6 +382,49 @@ def _stepfunctions(operation: str, p: dict[str, Any]) -> list[Request]:
     if operation == "DescribeMapRun":
         return [Request(action, p["mapRunArn"])]
     raise ValueError(f"no IAM mapping for states:{operation}")
+
+
+# Each role the calls have created: its boundary, its own policy and the managed policies attached to
+# it (IAM judges a call on a role by its boundary; the role's Task states' calls by all three).
+ROLES: dict[str, dict[str, Any]] = {}
+
+
+def _iam(operation: str, p: dict[str, Any]) -> list[Request]:
+    name = p["RoleName"]
+    arn = f"arn:aws:iam::{ACCOUNT}:role{p.get('Path', '/')}{name}"
+    if operation == "CreateRole":
+        ROLES[name] = {"arn": arn, "boundary": p.get("PermissionsBoundary"), "policy": None, "attached": []}
+        requests = [Request("iam:CreateRole", arn, _bounded(p.get("PermissionsBoundary")))]
+        if p.get("Tags"):
+            requests.append(Request("iam:TagRole", arn))
+        return requests
+    known = ROLES.get(name, {"arn": arn, "boundary": None, "policy": None, "attached": []})
+    bounded = _bounded(known["boundary"])
+    if operation == "PutRolePolicy":
+        known["policy"] = json.loads(p["PolicyDocument"])
+    if operation == "AttachRolePolicy":
+        known["attached"].append(p["PolicyArn"])
+        return [Request("iam:AttachRolePolicy", known["arn"], (*bounded, ("iam:PolicyARN", (p["PolicyArn"],))))]
+    if operation == "DetachRolePolicy":
+        return [Request("iam:DetachRolePolicy", known["arn"], (*bounded, ("iam:PolicyARN", (p["PolicyArn"],))))]
+    if operation in ("PutRolePolicy", "DeleteRolePolicy"):
+        return [Request(f"iam:{operation}", known["arn"], bounded)]
+    if operation in ("GetRole", "DeleteRole", "TagRole"):
+        return [Request(f"iam:{operation}", known["arn"])]
+    raise ValueError(f"no IAM mapping for iam:{operation}")
+
+
+def _bounded(boundary: str | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return (("iam:PermissionsBoundary", (boundary,)),) if boundary else ()
+
+
+def managed_policy(logical: str, environment: str = "dev", **parameters: Any) -> list[dict[str, Any]]:
+    """The statements of one of the template's managed policies (a DAG role's boundary, the state
+    machines' shared policy), resolved as for `policies`."""
+    return policies(environment, **parameters)[f"{MANAGED}{logical}"]
+
+
+MANAGED = "managed:"  # (keys of `policies` for the template's managed policies themselves)
 
 
 def _pass_role(role_arn: str, service: str) -> Request:

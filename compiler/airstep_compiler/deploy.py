@@ -44,6 +44,8 @@ from airstep.sandbox import ParsedFile
 from airstep_compiler import queue_mappings
 from airstep_compiler.bundles import MAX_BUNDLE_BYTES, Bundle, Snapshot, build_bundle, is_dag_file, take_snapshot
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
+from airstep_compiler.dag_roles import DagRoles, DagRoleSettings, once_assumable
+from airstep_compiler.iam import Boundary, outside_boundary
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
 from airstep_compiler.schedules import ScheduleError, scheduler_expression
 
@@ -77,6 +79,10 @@ class Settings:
     asset_events_arn: str = ""  # the function an AssetWatcher's queue delivers its messages to
     asset_queues: tuple[str, ...] = ()  # the queues (ARNs, IAM wildcards allowed) it may read: AssetQueues
     audit_log_group: str = ""  # where each upload and deletion is recorded (airstep.runtime.audit)
+    # A DAG with AWS operators gets a role of its own under this boundary (empty: the shared role)
+    dag_boundary_arn: str = ""
+    state_machine_policy_arn: str = ""  # what every state machine's role allows (StateMachinePolicy)
+    boundary: Boundary = Boundary(("*",), ("*",))  # DagBoundaryActions and DagBoundaryResources
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -96,6 +102,26 @@ class Settings:
             asset_events_arn=env.get("AIRSTEP_ASSET_EVENTS_ARN", ""),
             asset_queues=tuple(arn for arn in env.get("AIRSTEP_ASSET_QUEUES", "").split(",") if arn),
             audit_log_group=env.get(AUDIT_LOG_GROUP_ENV, ""),
+            dag_boundary_arn=env.get("AIRSTEP_DAG_BOUNDARY_ARN", ""),
+            state_machine_policy_arn=env.get("AIRSTEP_STATE_MACHINE_POLICY_ARN", ""),
+            boundary=Boundary(
+                tuple(a for a in env.get("AIRSTEP_DAG_BOUNDARY_ACTIONS", "*").split(",") if a),
+                tuple(r for r in env.get("AIRSTEP_DAG_BOUNDARY_RESOURCES", "*").split(",") if r),
+            ),
+        )
+
+    @property
+    def account_parts(self) -> tuple[str, str, str]:
+        """(partition, region, account) of the environment, from the task runner's ARN."""
+        parts = self.task_runner_arn.split(":")
+        return parts[1], parts[3], parts[4]
+
+    def dag_roles(self) -> DagRoleSettings | None:
+        if not self.dag_boundary_arn:
+            return None
+        partition, region, account = self.account_parts
+        return DagRoleSettings(
+            self.environment, partition, region, account, self.dag_boundary_arn, self.state_machine_policy_arn
         )
 
     def resource_name(self, dag_id: str, limit: int) -> str:
@@ -149,6 +175,7 @@ class Deployer:
         lambda_client: Any = None,
         sqs: Any = None,
         audit: AuditLog | None = None,
+        iam: Any = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -159,6 +186,8 @@ class Deployer:
         self.lambda_client = lambda_client
         self.sqs = sqs
         self.audit = audit
+        role_settings = settings.dag_roles()
+        self.roles = DagRoles(role_settings, iam) if role_settings is not None and iam is not None else None
 
     def handle(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Reconcile each bucket an event names under the DAG prefix; one outcome per file that changed.
@@ -302,6 +331,13 @@ class Deployer:
                 problems.append(DagLoadError(uri, line, message))
                 refused = refused or isinstance(exc, CompileError)
                 continue
+            if self.roles is not None and compiled.policy is not None:
+                beyond = outside_boundary(model, self.settings.boundary, *self.settings.account_parts)
+                if beyond:
+                    task_id, message = beyond[0]
+                    problems.append(DagLoadError(uri, model.task_map[task_id].line, message))
+                    refused = True
+                    continue
             plans.append((model, compiled))
         if problems:
             outcome = REFUSED if refused else IMPORT_ERROR
@@ -373,22 +409,32 @@ class Deployer:
         definition = compiled.definition_json
         arn = self._state_machine_arn(name)
         changed = True
+        shared = self.settings.state_machine_role_arn
+        role = shared
+        if self.roles is not None and compiled.policy is not None:
+            role = self.roles.ensure(model.dag_id, compiled.policy)
         try:
             current = self.sfn.describe_state_machine(stateMachineArn=arn)
-            if current["definition"] == definition:
+            if current["definition"] == definition and current["roleArn"] == role:
                 changed = False
             else:
-                self.sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+                once_assumable(
+                    lambda: self.sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role)
+                )
+            if self.roles is not None and role == shared and current["roleArn"] != shared:
+                self.roles.remove(model.dag_id)  # its AWS operators are gone: the shared role serves it now
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "StateMachineDoesNotExist":
                 raise
-            arn = self.sfn.create_state_machine(
-                name=name,
-                definition=definition,
-                roleArn=self.settings.state_machine_role_arn,
-                type="STANDARD",
-                tags=[{"key": "airstep:dag_id", "value": model.dag_id[:256]}],
-            )["stateMachineArn"]
+            arn = once_assumable(
+                lambda: self.sfn.create_state_machine(
+                    name=name,
+                    definition=definition,
+                    roleArn=role,
+                    type="STANDARD",
+                    tags=[{"key": "airstep:dag_id", "value": model.dag_id[:256]}],
+                )["stateMachineArn"]
+            )
         previous = self.store.get_dag(model.dag_id)
         if previous is not None and previous.removed:
             previous = None  # its file came back: a new DAG, as far as pausing and catchup go
@@ -490,6 +536,8 @@ class Deployer:
 
     def _retire(self, dag_id: str) -> None:
         self._delete_schedule(dag_id)
+        if self.roles is not None:
+            self.roles.remove(dag_id)
         record = self.store.get_dag(dag_id)
         if record is not None:
             self._register_assets(dag_id, None, record.schedule)
@@ -599,6 +647,7 @@ def _deployer() -> Deployer:
         audit=CloudWatchAuditLog(client("logs"), settings.audit_log_group, "compile-dags")
         if settings.audit_log_group
         else None,
+        iam=client("iam") if settings.dag_boundary_arn else None,
     )
 
 

@@ -67,17 +67,23 @@ def resolved(policy: dict[str, Any], partition: str, region: str, account: str) 
     return json.loads(text)
 
 
-def outside_boundary(model: DagModel, boundary: Boundary, partition: str, region: str, account: str) -> list[str]:
-    """What the DAG's tasks would call that the boundary does not allow, one line per task and grant,
-    naming the action and the resource."""
+def outside_boundary(
+    model: DagModel, boundary: Boundary, partition: str, region: str, account: str
+) -> list[tuple[str, str]]:
+    """What the DAG's tasks would call that the boundary does not allow: (task_id, a line naming the
+    action and the resource), one per task and grant."""
     problems = []
     for task in model.tasks:
         for grant in task.integration.grants if task.integration else ():
             for action, resource in _pairs(grant, partition, region, account):
                 if not boundary.allows(action, resource):
                     problems.append(
-                        f"task {task.task_id!r} calls {action} on {resource}, which this environment's permissions "
-                        "boundary does not allow (the stack's DagBoundaryActions and DagBoundaryResources)"
+                        (
+                            task.task_id,
+                            f"task {task.task_id!r} calls {action} on {resource}, which this environment's "
+                            "permissions boundary does not allow (the stack's DagBoundaryActions and "
+                            "DagBoundaryResources)",
+                        )
                     )
                     break
     return problems

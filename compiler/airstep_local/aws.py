@@ -38,6 +38,8 @@ from airstep_local.sync_integrations import run_sync_integrations
 Handler = Callable[[dict[str, Any], Any], Any]
 # The local function whose invocation this code runs in (None outside any): one process plays them all.
 current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
+# The role of the execution whose Task state makes this call (None: no state machine's), as AWS would use it.
+execution_role: contextvars.ContextVar[str | None] = contextvars.ContextVar("execution_role", default=None)
 # Told of every invocation: (function name, event, result or None, error type or None, finished).
 Listener = Callable[[str, dict[str, Any], Any, str | None, bool], None]
 
@@ -123,6 +125,7 @@ class AwsCall:
     params: dict[str, Any]
     error: str | None = None
     response: dict[str, Any] | None = None
+    role: str | None = None  # made by a state machine's Task state: with its execution's role
 
 
 class LocalSession(boto3.Session):
@@ -145,7 +148,8 @@ class LocalSession(boto3.Session):
 
     def _record_call(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         if self.calls is not None:
-            call = AwsCall(current_function.get(), model.service_model.service_name, model.name, dict(params))
+            service, operation = model.service_model.service_name, model.name
+            call = AwsCall(current_function.get(), service, operation, dict(params), role=execution_role.get())
             context["airstep_call"] = call
             self.calls.append(call)
 
@@ -476,6 +480,32 @@ def call_glue_and_s3_as_aws_does() -> Callable[[], None]:
     return restore
 
 
+def record_execution_roles() -> Callable[[], None]:
+    """A Task state's calls are made with its execution's role in AWS: each call moto's interpreter
+    makes for one knows that role (`execution_role`), so that the IAM tests judge it by that role's
+    policies. Returns a function that undoes the patch."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    original = StateTaskService._eval_execution
+
+    def eval_execution(self: Any, env: Any) -> None:
+        role = env.states.context_object.context_object_data.get("Execution", {}).get("RoleArn")
+        token = execution_role.set(role)
+        try:
+            original(self, env)
+        finally:
+            execution_role.reset(token)
+
+    StateTaskService._eval_execution = eval_execution  # type: ignore[method-assign]
+
+    def restore() -> None:
+        StateTaskService._eval_execution = original  # type: ignore[method-assign]
+
+    return restore
+
+
 def index_paths_as_aws_does() -> Callable[[], None]:
     """moto reads `$.Contents[0].Key` as a list of one (its reading of a path below an index, meant
     for filters, `[?(...)]`); AWS reads a path whose brackets are all literal indexes as the one
@@ -565,6 +595,7 @@ def speed_up_moto() -> Callable[[], None]:
         call_step_functions_as_aws_does(),
         call_glue_and_s3_as_aws_does(),
         index_paths_as_aws_does(),
+        record_execution_roles(),
         run_sync_integrations(),
     ]
 

@@ -25,7 +25,7 @@ from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames, RunRe
 from airstep_local.faults import THROTTLED, Faults
 from deployed import moto_function
 from helpers import load_model
-from iam import STATE_MACHINES, Request, allowing, iam_requests, policies, principal_of
+from iam import DAG_ROLE, MANAGED, ROLES, STATE_MACHINES, Request, allowing, iam_requests, policies, principal_of
 
 NAMES = LocalNames.of_stack("dev")
 AUDIT_GROUP = "/airstep/dev/audit"
@@ -54,6 +54,11 @@ USED_BY_AWS_ONLY = {
     ("AssetEventsFunction", "sqs:GetQueueAttributes"),
 }
 INBOX_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:airstep-dev-inbox"
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:finished"
+# The platform team's boundary for DAGs' own roles (the stack's DagBoundaryResources): the lake, one topic
+DAG_RESOURCES = ["arn:aws:s3:::lake*", TOPIC_ARN]
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/airstep-dev-dag-boundary-{REGION}"
+SHARED_POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/airstep-dev-state-machines-{REGION}"
 
 N_SHAPE = """
 from datetime import datetime
@@ -143,6 +148,20 @@ with DAG("lake", schedule=[Asset("s3://lake/orders")], start_date=datetime(2030,
     ])
 """
 
+CALLS = f"""
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.s3 import S3CreateObjectOperator
+from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+
+with DAG("calls", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):
+    key = "s3://lake/in/{{{{ ds }}}}.csv"
+    write = S3CreateObjectOperator(task_id="write", s3_key=key, data="a,b", replace=True)
+    landed = S3KeySensor(task_id="landed", bucket_key=key, poke_interval=1, timeout=30)
+    write >> landed >> SnsPublishOperator(task_id="tell", target_arn="{TOPIC_ARN}", message="done")
+"""
+
 INBOX = f"""
 from datetime import datetime
 from airstep import DAG, Asset, AssetWatcher, MessageQueueTrigger, PythonOperator
@@ -212,6 +231,10 @@ def stack(monkeypatch):
         "AIRSTEP_ASSET_EVENTS_ARN": NAMES.function_arn(NAMES.asset_events),
         "AIRSTEP_ASSET_QUEUES": INBOX_ARN,
         AUDIT_LOG_GROUP_ENV: AUDIT_GROUP,
+        "AIRSTEP_DAG_BOUNDARY_ARN": BOUNDARY_ARN,
+        "AIRSTEP_STATE_MACHINE_POLICY_ARN": SHARED_POLICY_ARN,
+        "AIRSTEP_DAG_BOUNDARY_ACTIONS": "s3:*,sns:Publish,glue:*",
+        "AIRSTEP_DAG_BOUNDARY_RESOURCES": ",".join(DAG_RESOURCES),
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -219,6 +242,9 @@ def stack(monkeypatch):
         boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")
         boto3.client("sqs").create_queue(QueueName="airstep-dev-inbox")
         boto3.client("logs").create_log_group(logGroupName=AUDIT_GROUP)
+        for arn in (BOUNDARY_ARN, SHARED_POLICY_ARN):  # the stack's managed policies (their statements: tests/iam.py)
+            document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            boto3.client("iam").create_policy(PolicyName=arn.rsplit("/", 1)[1], PolicyDocument=json.dumps(document))
         moto_function(NAMES.asset_events)  # a queue's event source mapping needs the function to exist
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name="airflow/dev/connections/warehouse", SecretString="postgresql://u:pw@db:5432/x")
@@ -502,6 +528,32 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     outcome = put(engine, "dags/queued.py", queued)["files"]
     assert "has no executor function airstep-dev-execute-task-warehouse" in outcome[0]["errors"][0]
 
+    # a DAG with AWS operators: its deploy gives it a role of its own (its calls' policy, under the
+    # environment's boundary); Step Functions makes its calls with that role (judged below); a DAG asking
+    # for more than the boundary is refused, naming the task; the DAG's removal deletes its role
+    boto3.client("s3").create_bucket(Bucket="lake")
+    boto3.client("sns").create_topic(Name="finished")
+    assert put(engine, "dags/calls.py", CALLS)["files"][0]["outcome"] == "deployed"
+    iam = boto3.client("iam")
+    role = iam.get_role(RoleName="airstep-dev-dag-calls")["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == BOUNDARY_ARN
+    machine = engine.sfn.describe_state_machine(stateMachineArn=engine.store.get_dag("calls").state_machine_arn)
+    assert machine["roleArn"] == role["Arn"]
+    target = boto3.client("scheduler").get_schedule(Name="airstep-dev-calls", GroupName="airstep-dev")["Target"]
+    called = engine.session.invoke_locally(
+        NAMES.start_run, {**json.loads(target["Input"]), "scheduled_time": "2026-11-21T02:00:00Z"}
+    )
+    ended = wait(called["execution_arn"])
+    instances = engine.store.task_instances(RunKey("calls", called["run_id"]))
+    assert ended["status"] == "SUCCEEDED", [(ti.task_id, ti.state, ti.error) for ti in instances]
+    greedy = CALLS.replace('"calls"', '"greedy"').replace("finished", "elsewhere")
+    (refused,) = put(engine, "dags/greedy.py", greedy)["files"][0]["errors"]
+    assert "task 'tell' calls sns:Publish on arn:aws:sns:us-east-1:123456789012:elsewhere" in refused
+    for gone in ("dags/calls.py", "dags/greedy.py"):
+        engine.s3.delete_object(Bucket=NAMES.bucket, Key=gone)
+        engine.session.invoke_locally(NAMES.compile_dags, s3_event(gone, removed=True))
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"] if "-dag-" in r["RoleName"]] == []
+
     # a broken upload, a repair, then the file's removal (schedule deleted, DAG retired)
     assert put(engine, "dags/n_shape.py", "from airstep import DAG\noops(\n")["files"][0]["outcome"] == "import_error"
     assert put(engine, "dags/n_shape.py", N_SHAPE)["files"][0]["outcome"] == "deployed"
@@ -516,26 +568,38 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
         ("delete", "removed", UPLOADER),
     ]
 
-    statements = policies("dev", AssetQueues=[INBOX_ARN])
+    statements = policies("dev", AssetQueues=[INBOX_ARN], DagBoundaryResources=DAG_RESOURCES)
     # what Lambda polls a watched queue with: that queue, and no other
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert allowing(statements["AssetEventsFunction"], Request(action, INBOX_ARN))
         assert not allowing(statements["AssetEventsFunction"], Request(action, INBOX_ARN + "-other"))
-    denied, used = [], set()
+    denied, used, dag_role_calls = [], set(), set()
     calls = [(principal_of(call, NAMES), call) for call in engine.session.calls]
+    boundary = statements[f"{MANAGED}DagPermissionsBoundary"]
     for principal, call in calls:
         if principal is None:  # the test itself, setting up and reading back
             continue
         for request in iam_requests(call, NAMES):
+            if principal.startswith(DAG_ROLE):  # its own policy and the shared one, within its boundary
+                own = ROLES[principal.removeprefix(DAG_ROLE)]
+                assert own["attached"] == [SHARED_POLICY_ARN] and own["boundary"] == BOUNDARY_ARN
+                granted_here = own["policy"]["Statement"] + statements[f"{MANAGED}StateMachinePolicy"]
+                if not (allowing(granted_here, request) and allowing(boundary, request)):
+                    denied.append(f"{principal}: {request.action} on {request.resource}")
+                dag_role_calls.add(request.action)
+                continue
             allowed = allowing(statements.get(principal, []), request)
             if not allowed:
                 denied.append(f"{principal}: {request.action} on {request.resource} {dict(request.context)}")
             used |= {(principal, statement.get("Sid"), request.action.lower()) for statement in allowed}
     assert denied == [], "\n".join(denied)
+    # the DAG's role made its operators' calls and invoked the task runner, nothing else
+    assert dag_role_calls == {"s3:PutObject", "s3:ListBucket", "sns:Publish", "lambda:InvokeFunction"}
 
     granted = {
         (principal, statement.get("Sid"), action.lower())
         for principal, role_statements in statements.items()
+        if not principal.startswith(MANAGED)  # (a policy itself: its roles' keys judge its use)
         for statement in role_statements
         if statement["Effect"] == "Allow" and statement.get("Sid") != "AWSLambdaBasicExecutionRole"  # Lambda's own
         for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])

@@ -88,10 +88,11 @@ def test_a_dag_asking_for_more_than_the_boundary_is_refused_naming_the_task_acti
     everything = Boundary(("*",), ("*",))
     assert outside_boundary(model, everything, "aws", "us-east-1", "123456789012") == []
     no_athena = Boundary(("glue:*", "s3:*", "sns:Publish", "sqs:SendMessage", "lambda:InvokeFunction"), ("*",))
-    (problem,) = outside_boundary(model, no_athena, "aws", "us-east-1", "123456789012")
+    ((task, problem),) = outside_boundary(model, no_athena, "aws", "us-east-1", "123456789012")
+    assert task == "count"
     assert problem.startswith("task 'count' calls athena:StartQueryExecution on arn:aws:athena:us-east-1:")
     lake_only = Boundary(("*",), ("arn:aws:s3:::example-lake*", "arn:aws:glue:*", "arn:aws:athena:*"))
-    problems = outside_boundary(model, lake_only, "aws", "us-east-1", "123456789012")
+    problems = [problem for _, problem in outside_boundary(model, lake_only, "aws", "us-east-1", "123456789012")]
     assert [p.split(" calls ")[0] for p in problems] == ["task 'score'", "task 'notify'", "task 'enqueue'"]
     assert "lambda:InvokeFunction on arn:aws:lambda:us-east-1:123456789012:function:score" in problems[0]
     assert "DagBoundaryActions and DagBoundaryResources" in problems[0]

@@ -33,6 +33,8 @@ def allow_statements():
             p["PolicyDocument"] for p in properties.get("Policies", []) if isinstance(p, dict) and "PolicyDocument" in p
         ]
         documents += [p for p in properties.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and name != "DagPermissionsBoundary":  # (a ceiling: below)
+            documents.append(properties["PolicyDocument"])
         for document in documents:
             for statement in document["Statement"]:
                 if "Fn::If" in statement:  # a statement of a condition's: as it is when the condition holds
@@ -248,3 +250,23 @@ def test_every_function_and_the_readmes_queue_executor_keep_out_of_the_audit_tra
             named = {p["Ref"] for p in resource["Properties"].get("Policies", []) if isinstance(p, dict) and "Ref" in p}
             wanted = "AuditTrailAppendOnlyPolicy" if name == "CompileDagsFunction" else "AuditTrailUntouchablePolicy"
             assert named & guards == {wanted}, name
+
+
+def test_a_dags_own_role_may_do_what_every_state_machine_does_and_the_calls_the_platform_allows():
+    boundary = RESOURCES["DagPermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"]
+    shared = RESOURCES["StateMachinePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert boundary[: len(shared)] == shared  # the boundary never takes away what the shared policy gives
+    (operators,) = boundary[len(shared) :]
+    assert operators["Action"] == {"Ref": "DagBoundaryActions"} and operators["Resource"] == {
+        "Ref": "DagBoundaryResources"
+    }
+    assert RESOURCES["StateMachineRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "StateMachinePolicy"}]
+    policies = RESOURCES["CompileDagsFunction"]["Properties"]["Policies"]
+    compile_role = {s.get("Sid"): s for policy in policies if "Statement" in policy for s in policy["Statement"]}
+    for sid in ("DagRolesUnderTheBoundary", "DagRolesGetTheStateMachinePolicy"):  # never a role without it
+        assert compile_role[sid]["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == {
+            "Ref": "DagPermissionsBoundary"
+        }
+    assert "iam:PutRolePermissionsBoundary" not in str(compile_role) and "iam:UpdateAssumeRolePolicy" not in str(
+        compile_role
+    )
