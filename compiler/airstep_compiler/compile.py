@@ -305,6 +305,17 @@ Owners = tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class PollPlan:
+    """A try's describe calls: the first `fast` come `interval` seconds apart, the rest up to `total`
+    `longer_interval` apart."""
+
+    fast: int
+    interval: int
+    total: int
+    longer_interval: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Guard:
     """items[start:stop] of a sequence are skipped for certain when `owner` skips `head`."""
 
@@ -697,7 +708,7 @@ class _Emitter:
                 self.put(branch, describe, call)
             return
         self.put(branch, describe, call)
-        polls, interval = self._polls(task, poll.max_polls, poll.interval_seconds, limit)
+        plan = self._polls(task, poll.max_polls, poll.interval_seconds, limit)
         first = count if poll.describes_first else describe  # (a sensor's call was its first poke)
         self.put(
             branch,
@@ -706,34 +717,44 @@ class _Emitter:
         )
         self.put(branch, count, PassState(described, parameters=contract.NEXT_POLL, result_path=contract.POLLS_PATH))
         status = contract.described_path(poll.status)
-        if poll.until:
+
+        def still(limit: int, then: str) -> WhileRule | UntilRule:
+            if not poll.until:
+                return WhileRule(status, poll.running, contract.POLL_COUNT_PATH, limit, then)
             rendered = poll.until in integration.rendered
             expected = contract.rendered_parameter(poll.until)[1] if rendered else integration.parameters[poll.until]
             # (a listing by a prefix answers only keys that start with it: one listed is one found)
             value = None if poll.until_prefix else expected
-            still: WhileRule | UntilRule = UntilRule(status, value, rendered, contract.POLL_COUNT_PATH, polls, pause)
-        else:
-            still = WhileRule(status, poll.running, contract.POLL_COUNT_PATH, polls, pause)
-        self.put(branch, described, ChoiceState((still,), default=record))
-        self.put(branch, pause, PauseState(interval, describe), runs=0)
-        self.cost.events += (polls - 1) * EVENTS_PER_POLL
-        self.cost.retried_poll_events += task.retries * (polls - 1) * EVENTS_PER_POLL
+            return UntilRule(status, value, rendered, contract.POLL_COUNT_PATH, limit, then)
+
+        rules = [still(plan.fast, pause)]
+        self.put(branch, pause, PauseState(plan.interval, describe), runs=0)
+        if plan.total > plan.fast:  # a long wait: its later checks further apart
+            longer = run + contract.LONGER_PAUSE_SUFFIX
+            rules.append(still(plan.total, longer))
+            self.put(branch, longer, PauseState(plan.longer_interval, describe), runs=0)
+        self.put(branch, described, ChoiceState(tuple(rules), default=record))
+        self.cost.events += (plan.total - 1) * EVENTS_PER_POLL
+        self.cost.retried_poll_events += task.retries * (plan.total - 1) * EVENTS_PER_POLL
 
     @functools.cached_property
     def _pollers(self) -> int:
         """The tasks whose describe calls wait for their work: they share the run's history for them."""
         return sum(1 for t in self.model.tasks if t.integration and t.integration.poll and t.integration.poll.waits)
 
-    def _polls(self, task: TaskModel, max_polls: int, interval: int, limit: int | None) -> tuple[int, int]:
+    def _polls(self, task: TaskModel, max_polls: int, interval: int, limit: int | None) -> PollPlan:
         """How many describe calls a try makes at most, and how many seconds apart: the operator's
-        waiter, within the task's time limit and the share of the run's history its tries get."""
+        waiter (or sensor's timeout), within the task's time limit and the share of the run's history
+        its tries get. When they would not fit, half the checks come at the operator's interval and
+        the rest further apart, so that a short wait is seen as soon and a long one still lasts."""
         if limit is not None:
             max_polls = max(1, min(max_polls, math.ceil(limit / interval)))
         share = self.options.limits.history_events * POLL_HISTORY_SHARE / EVENTS_PER_POLL / self._pollers
         fits = max(2, int(share / (task.retries + 1)))
         if max_polls <= fits:
-            return max_polls, interval
-        return fits, math.ceil(max_polls * interval / fits)
+            return PollPlan(max_polls, interval, max_polls, interval)
+        fast = fits // 2
+        return PollPlan(fast, interval, fits, math.ceil((max_polls - fast) * interval / (fits - fast)))
 
     def _put_failed(
         self, states: dict[str, State], failed: str, task_id: str, signal: list[str], next_name: str | None

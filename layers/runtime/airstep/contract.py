@@ -538,6 +538,7 @@ DESCRIBE_SUFFIX = "@describe"  # the describe call
 COUNT_SUFFIX = "@count"  # one more made
 DESCRIBED_SUFFIX = "@described"  # Choice: still running (and checks left): pause, then describe again
 PAUSE_SUFFIX = "@pause"
+LONGER_PAUSE_SUFFIX = "@pause_longer"  # ... once the checks at the operator's interval are spent (a long wait)
 HELPER_SUFFIXES = (
     WAIT_SUFFIX,
     FAILED_SUFFIX,
@@ -551,6 +552,7 @@ HELPER_SUFFIXES = (
     COUNT_SUFFIX,
     DESCRIBED_SUFFIX,
     PAUSE_SUFFIX,
+    LONGER_PAUSE_SUFFIX,
 )
 DAGRUN_START = "dagrun@start"
 DAGRUN_DEADLINES = "dagrun@deadlines"  # a DAG with deadline alerts: its runs arm them first
