@@ -692,6 +692,7 @@ class _Emitter:
                 parameters[name] = integration.parameters[name]
             elif name in integration.rendered:
                 parameters.update((contract.rendered_parameter(name),))
+        parameters.update(contract.answered_parameter(name) for name in poll.from_answer)
         next_state = count if poll.waits else record
         call = ServiceTask(
             poll.resource,

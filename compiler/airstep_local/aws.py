@@ -156,7 +156,8 @@ class LocalSession(boto3.Session):
     def _record_outcome(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         call = context.get("airstep_call")
         if call is not None:
-            call.error = parsed.get("Error", {}).get("Code")
+            error = parsed.get("Error")  # (a Data API statement's answer has an Error of its own: its text)
+            call.error = error.get("Code") if isinstance(error, dict) else None
             call.response = parsed
 
     def handler(self, function_name: str) -> Handler:
@@ -452,30 +453,40 @@ def pass_lambda_invocation_type() -> Callable[[], None]:
 
 
 def call_glue_and_s3_as_aws_does() -> Callable[[], None]:
-    """Two moto gaps: its `glue:startJobRun.sync` ends every run in an AttributeError (its wait
+    """Three moto gaps: its `glue:startJobRun.sync` ends every run in an AttributeError (its wait
     releases the task-token endpoint of the state, which moto makes only for services that take a
-    task token: Glue is given one, and waits as moto's other `.sync` integrations do); and its
-    `aws-sdk` integration names Glue's and S3's errors `glue.X` and `s3.X` where AWS names them
-    `Glue.X` and `S3.X` (a Catch on `Glue.CrawlerRunningException` would never match). Returns a
-    function that undoes the patch."""
+    task token: Glue is given one, and waits as moto's other `.sync` integrations do); its `aws-sdk`
+    integration names Glue's, S3's and the Redshift Data API's errors `glue.X`, `s3.X`,
+    `redshiftdata.X` where AWS names them `Glue.X`, `S3.X`, `RedshiftData.X` (a Catch on
+    `Glue.CrawlerRunningException` would never match); and it knows `aws-sdk:redshiftdata` by no
+    client (boto3 names it `redshift-data`). Returns a function that undoes the patch."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
         state_task_service_glue,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
 
     patterns = state_task_service_glue._SUPPORTED_INTEGRATION_PATTERNS
     added = ResourceCondition.WaitForTaskToken not in patterns
     patterns.add(ResourceCondition.WaitForTaskToken)
     names = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
-    named = {service: name for service, name in (("glue", "Glue"), ("s3", "S3")) if service not in names}
+    pairs = (("glue", "Glue"), ("s3", "S3"), ("redshiftdata", "RedshiftData"))
+    named = {service: name for service, name in pairs if service not in names}
     names.update(named)
+    clients = StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES  # (Step Functions' name -> boto3's)
+    mapped = {"redshiftdata": "redshift-data"}
+    clients.update(mapped)  # type: ignore[attr-defined]
 
     def restore() -> None:
         if added:
             patterns.discard(ResourceCondition.WaitForTaskToken)
         for service in named:
             names.pop(service, None)
+        for service in mapped:
+            clients.pop(service, None)  # type: ignore[attr-defined]
 
     return restore
 

@@ -14,6 +14,7 @@ ResourceNotFoundException.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -101,6 +102,39 @@ def _workgroup(parameters: dict[str, Any], region: str) -> None:
         backend.create_work_group(workgroup, configuration={}, description="", tags=[])
 
 
+def _statements(parameters: dict[str, Any], region: str) -> None:
+    """moto's Redshift Data API runs no SQL: here a statement ends FINISHED by its first check, as a
+    short query would (moto leaves it STARTED for ever), and a batch (which moto does not take) is
+    one statement per SQL, each a sub-statement `<id>:<n>` of the batch, as Redshift names them."""
+    from moto.redshiftdata import models, responses
+
+    if getattr(models.RedshiftDataAPIServiceBackend, "_airstep_finishes", False):
+        return
+    made = models.Statement.__init__
+
+    def finished(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.status = "FINISHED"
+
+    def batch_execute_statement(self: Any) -> Any:
+        where = {
+            "cluster_identifier": self._get_param("ClusterIdentifier"),
+            "database": self._get_param("Database"),
+            "db_user": self._get_param("DbUser"),
+            "secret_arn": self._get_param("SecretArn"),
+        }
+        sqls = self._get_param("Sqls")
+        batch = self.redshiftdata_backend.execute_statement(sql="; ".join(sqls), parameters=None, **where)
+        for number, sql in enumerate(sqls, start=1):
+            sub = models.Statement(query_parameters=None, query_string=sql, **where)  # type: ignore[arg-type]
+            batch.sub_statements.append({"Id": f"{batch.id}:{number}", "QueryString": sql, "Status": sub.status})
+        return 200, {}, json.dumps({"Id": batch.id, "Database": batch.database, "CreatedAt": batch.created_at})
+
+    models.Statement.__init__ = finished  # type: ignore[method-assign]
+    responses.RedshiftDataAPIServiceResponse.batch_execute_statement = batch_execute_statement  # type: ignore[attr-defined]
+    models.RedshiftDataAPIServiceBackend._airstep_finishes = True  # type: ignore[attr-defined]
+
+
 _GLUE_JOB_SETTINGS = (
     "description log_uri execution_property default_arguments non_overridable_arguments connections max_retries "
     "allocated_capacity timeout max_capacity security_configuration tags notification_property glue_version "
@@ -116,6 +150,7 @@ _PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "glue": _glue,
     "s3": _buckets,
     "athena": _workgroup,
+    "redshiftdata": _statements,
 }
 
 

@@ -673,3 +673,68 @@ def test_sensors_standing_alone_poke_with_describe_calls_and_end_as_airflows_do(
     assert ti["never"].error.startswith("AirflowSensorTimeout: Sensor has timed out after about 3 s; ")
     assert ti["broke"].error == "AirflowException: JobRun FAILED"
     assert local.store.get_xcoms(RunKey("sensors", result.run_id), ["key", "ran"]) == {}  # sensors push nothing
+
+
+STATEMENTS = """
+from datetime import datetime
+from airflow.sdk import DAG, task
+from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
+
+with DAG("statements", schedule=None, start_date=datetime(2026, 1, 1)):
+    load = RedshiftDataOperator(task_id="load", sql="INSERT INTO daily SELECT * FROM staging WHERE day = '{{ ds }}'",
+                                database="dev", cluster_identifier="warehouse", db_user="etl", poll_interval=1)
+    batch = RedshiftDataOperator(task_id="batch", sql=["DELETE FROM t", "INSERT INTO t VALUES (1)"], database="dev",
+                                 workgroup_name="analytics", poll_interval=1)
+    broken = RedshiftDataOperator(task_id="broken", sql="SELECT boom", database="dev", cluster_identifier="warehouse",
+                                  poll_interval=1)
+
+    @task
+    def report(loaded, batched):
+        return {"loaded": loaded, "batched": batched}
+
+    report(load.output, batch.output)
+"""
+
+
+def test_a_statement_is_described_until_it_ends_and_its_ids_are_the_xcom(local, tmp_path, monkeypatch):
+    from moto.redshiftdata import models
+
+    path = tmp_path / "statements.py"
+    path.write_text(STATEMENTS)
+    model, source = load_model(path, "statements")
+    local.deploy(model, source, RunRequest())  # (the stand-ins for the statements are in place from here)
+    finishes = models.Statement.__init__
+
+    def booms_fail(self: Any, *args: Any, **kwargs: Any) -> None:
+        finishes(self, *args, **kwargs)
+        if "boom" in (kwargs.get("query_string") or ""):  # moto runs no SQL: this one fails as a bad query would
+            self.status = "FAILED"
+            self.error = 'ERROR: column "boom" does not exist'
+
+    monkeypatch.setattr(models.Statement, "__init__", booms_fail)
+    monkeypatch.setattr(models.Statement, "__iter__", _with_error(models.Statement.__iter__))
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: i.state.value for t, i in ti.items()} == {
+        "load": "success",
+        "batch": "success",
+        "broken": "failed",
+        "report": "success",
+    }
+    statements = models.redshiftdata_backends["123456789012"]["us-east-1"].statements
+    (loaded,) = [s for s in statements.values() if s.query_string.startswith("INSERT INTO daily")]
+    day = local.store.get_run(RunKey("statements", result.run_id)).logical_date[:10]
+    assert loaded.query_string.endswith(f"'{day}'") and loaded.db_user == "etl"  # rendered when the try began
+    (batched,) = [s for s in statements.values() if s.sub_statements]
+    values = local.store.get_xcoms(RunKey("statements", result.run_id), ["report"])["report"]
+    assert values == {"loaded": [loaded.id], "batched": [f"{batched.id}:1", f"{batched.id}:2"]}
+    assert ti["broken"].error == 'RedshiftDataQueryFailedError: Status FAILED: ERROR: column "boom" does not exist'
+
+
+def _with_error(iterate: Any) -> Any:
+    def iterated(self: Any) -> Any:
+        yield from iterate(self)
+        if getattr(self, "error", None):
+            yield "Error", self.error
+
+    return iterated

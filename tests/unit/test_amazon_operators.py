@@ -27,6 +27,7 @@ def _operators():
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
         from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
+        from airflow.providers.amazon.aws.operators.redshift_data import RedshiftDataOperator
         from airflow.providers.amazon.aws.operators.s3 import (
             S3CopyObjectOperator,
             S3CreateObjectOperator,
@@ -51,6 +52,7 @@ def _operators():
         AthenaOperator,
         S3KeySensor,
         GlueJobSensor,
+        RedshiftDataOperator,
     )
 
 
@@ -68,6 +70,7 @@ def _operators():
     Athena,
     S3Key,
     GlueJobSensor,
+    RedshiftData,
 ) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
@@ -718,3 +721,60 @@ def test_a_glue_job_sensor_describes_the_run_until_it_ends_and_a_failed_run_fail
     )
     assert deferred.poll is not None and deferred.poll.max_polls == 4  # the provider's trigger gives up then
     assert ended_call(deferred, {"JobRun": {"JobRunState": "RUNNING"}}, None, None).error_type == "AirflowException"
+
+
+def test_a_redshift_statement_is_executed_then_described_by_its_id_until_it_ends():
+    states = _branch(
+        lambda: RedshiftData(task_id="t", sql="SELECT {{ ds }}", database="dev", cluster_identifier="c", db_user="u")
+    )
+    assert (states["t@call"]["Resource"], states["t@call"]["Parameters"]) == (
+        "arn:aws:states:::aws-sdk:redshiftdata:executeStatement",
+        {
+            "ClusterIdentifier": "c",
+            "Database": "dev",
+            "DbUser": "u",
+            "Sql.$": "$.begun.outcome.call.Sql",
+            "WithEvent": False,  # as the provider passes it
+        },
+    )
+    assert states["t@describe"]["Resource"] == "arn:aws:states:::aws-sdk:redshiftdata:describeStatement"
+    assert states["t@describe"]["Parameters"] == {"Id.$": "$.begun.result.Id"}  # the statement's, from the answer
+    assert states["t@pause"]["Seconds"] == 10  # poll_interval
+    one = integration_of(lambda: RedshiftData(task_id="t", sql="SELECT 1", workgroup_name="wg"))
+    assert ended_call(one, {"Id": "s-1", "Status": "FINISHED"}, None, None).xcoms == '{"return_value":["s-1"]}'
+    failed = ended_call(one, {"Id": "s-1", "Status": "FAILED", "Error": "relation does not exist"}, None, None)
+    assert failed.error == "RedshiftDataQueryFailedError: Status FAILED: relation does not exist"
+    batch = integration_of(lambda: RedshiftData(task_id="t", sql=["SELECT 1", "SELECT 2"], workgroup_name="wg"))
+    assert (batch.resource, batch.parameters["Sqls"]) == (
+        "arn:aws:states:::aws-sdk:redshiftdata:batchExecuteStatement",
+        ["SELECT 1", "SELECT 2"],
+    )
+    answer = {"Id": "b", "Status": "FINISHED", "SubStatements": [{"Id": "b:1"}, {"Id": "b:2"}]}
+    assert json.loads(ended_call(batch, answer, None, None).xcoms) == {"return_value": ["b:1", "b:2"]}
+    alone = integration_of(lambda: RedshiftData(task_id="t", sql="x", workgroup_name="w", wait_for_completion=False))
+    assert alone.poll is not None and not alone.poll.waits  # one describe for the ids, no wait
+    grants = {a: g.resources for g in one.grants for a in g.actions}
+    assert grants["redshift-data:ExecuteStatement"] == (
+        "arn:${Partition}:redshift-serverless:${Region}:${Account}:workgroup/*",
+    )
+    cluster = integration_of(
+        lambda: RedshiftData(task_id="t", sql="x", cluster_identifier="c", db_user="etl", database="dev")
+    )
+    credentials = next(g for g in cluster.grants if g.actions == ("redshift:GetClusterCredentials",))
+    assert credentials.resources == (
+        "arn:${Partition}:redshift:${Region}:${Account}:dbuser:c/etl",
+        "arn:${Partition}:redshift:${Region}:${Account}:dbname:c/dev",
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments, refused",
+    [
+        ({"return_sql_result": True}, "return_sql_result is not translated"),
+        ({"session_keep_alive_seconds": 60}, "session_keep_alive_seconds is not translated"),
+        ({"workgroup_name": "w"}, "exactly one of cluster_identifier or workgroup_name must be provided"),
+    ],
+)
+def test_what_the_data_api_operator_cannot_translate_is_refused_at_its_line(arguments, refused):
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match=refused):
+        RedshiftData(task_id="t", sql="x", cluster_identifier="c", **arguments)

@@ -169,6 +169,11 @@ def described_path(dotted: str) -> str:
     return _path(BEGUN, CALL_RESULT, *dotted.split("."))
 
 
+def answered_parameter(name: str) -> tuple[str, str]:
+    """A describe call's Parameters entry for a parameter read from the last answer (a statement's Id)."""
+    return _ref(name), described_path(name)
+
+
 def rendered_parameter(name: str) -> tuple[str, str]:
     """A call state's Parameters entry for a parameter the run step rendered."""
     return _ref(name), _path(BEGUN, OUTCOME, CALL, name)

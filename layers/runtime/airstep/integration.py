@@ -38,6 +38,7 @@ class Poll:
     timeout_as: str = "WaiterError"
     skip_timeout: bool = False
     skip_failed: bool = False
+    from_answer: tuple[str, ...] = ()  # describe parameters read from the last answer (a statement's Id)
 
     @property
     def waits(self) -> bool:
@@ -63,21 +64,30 @@ _POLL_DEFAULTS: dict[str, Any] = {
     "timeout_as": "WaiterError",
     "skip_timeout": False,
     "skip_failed": False,
+    "from_answer": [],
 }
 
 
 def at_path(data: Any, path: str) -> Any:
-    """The value at a dotted path (`Crawler.LastCrawl.Status`, `Contents[0].Key`) of a response, or None."""
-    for part in path.split(".") if path else ():
+    """The value at a dotted path (`Crawler.LastCrawl.Status`, `Contents[0].Key`) of a response, or
+    None; `SubStatements[*].Id` is the list of each item's value."""
+    parts = path.split(".") if path else []
+    for at, part in enumerate(parts):
         key, bracket, index = part.partition("[")
         if not isinstance(data, dict):
             return None
         data = data.get(key)
-        if bracket:
-            position = int(index.rstrip("]"))
-            if not isinstance(data, list) or not -len(data) <= position < len(data):
-                return None
-            data = data[position]
+        if not bracket:
+            continue
+        if not isinstance(data, list):
+            return None
+        if index == "*]":
+            rest = ".".join(parts[at + 1 :])
+            return [at_path(item, rest) for item in data]
+        position = int(index.rstrip("]"))
+        if not -len(data) <= position < len(data):
+            return None
+        data = data[position]
     return data
 
 
@@ -107,7 +117,15 @@ def arn(service: str, resource: str, region: str = REGION, account: str = ACCOUN
     return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
 
 
-_OPTIONAL = ("poll", "errors", "ended", "succeeded", "also_push", "grants")  # left out of a model when empty
+_OPTIONAL = (
+    "poll",
+    "errors",
+    "ended",
+    "succeeded",
+    "also_push",
+    "grants",
+    "returns_list",
+)  # left out of a model when empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +163,7 @@ class Integration:
     succeeded: tuple[str, ...] = ()  # ... the states that are a success: any other fails the try
     also_push: tuple[tuple[str, str], ...] = ()  # (XCom key, response key): pushed besides the return value
     grants: tuple[Grant, ...] = ()  # what the DAG's role must allow for the calls
+    returns_list: bool = False  # the XCom is a list: the value (or a list of values) at `returns[0]`
 
     def time_limit(self, execution_timeout: float | None) -> float | None:
         """The call's time limit: the task's execution_timeout, or sooner the operator's own wait."""

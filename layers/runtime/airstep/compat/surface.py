@@ -104,6 +104,7 @@ _AMAZON_OPERATORS = {
         name: f"{_AMAZON}.glue_crawler:{name}" for name in ("GlueCrawlerOperator", "GlueCrawlerRunOperator")
     },
     "lambda_function": {"LambdaInvokeFunctionOperator": f"{_AMAZON}.lambda_function:LambdaInvokeFunctionOperator"},
+    "redshift_data": {"RedshiftDataOperator": f"{_AMAZON}.redshift_data:RedshiftDataOperator"},
     "s3": {
         name: f"{_AMAZON}.s3:{name}"
         for name in ("S3CreateObjectOperator", "S3CopyObjectOperator", "S3DeleteObjectsOperator")

@@ -105,7 +105,8 @@ def _returned(integration: Integration, response: dict[str, Any]) -> Any:
     """What the operator returns: the response's keys it keeps; Lambda's payload as the JSON text it
     was (an asynchronous invocation's empty payload is the empty string, as in Airflow)."""
     if integration.returns_value:
-        return at_path(response, integration.returns[0])
+        value = at_path(response, integration.returns[0])
+        return value if not integration.returns_list or isinstance(value, list) else [value]
     if not integration.as_text:
         return {key: response[key] for key in integration.returns if key in response}
     payload = response.get("Payload", "")

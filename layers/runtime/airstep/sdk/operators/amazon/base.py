@@ -47,6 +47,7 @@ class AwsOperator(BaseOperator):
     constants: ClassVar[Mapping[str, Any]] = {}
     returns: ClassVar[tuple[str, ...]] = ()  # the response's keys the operator returns (those it has)
     returns_value: ClassVar[bool] = False  # ... or the value of its one key
+    returns_list: ClassVar[bool] = False  # ... as a list (the value itself when it is one)
     returns_payload_text: ClassVar[bool] = False
     pushes: ClassVar[bool] = True  # False: the provider's execute returns None (nothing is pushed)
     errors: ClassVar[str] = ""  # a key of the response that, not empty, fails the try (errors reported in a 200)
@@ -117,6 +118,7 @@ class AwsOperator(BaseOperator):
             succeeded=self.succeeded if ended else (),
             also_push=self.also_push(),
             grants=self.grants(),
+            returns_list=self.returns_list,
         )
 
     def grants(self) -> tuple[Grant, ...]:
