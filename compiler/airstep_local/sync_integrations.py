@@ -1,28 +1,35 @@
 """The `.sync` integrations moto's Step Functions interpreter lacks, run against moto's services.
 
 moto's interpreter forwards Athena's optimized integration to the service and refuses its `.sync`
-pattern. Here each such integration starts the work on moto's backend of the service, then
-describes it until it ends, as Step Functions does: the state's result is the last description;
-an end in failure fails the state with `States.TaskFailed` and the description as its cause; the
-service's own errors are named `<Service>.<Code>` (`Athena.InvalidRequestException`).
+pattern (and its `aws-sdk:athena` calls reach a moto that cannot parse botocore's rest-json for
+Athena: `AWS_SDK_STAND_INS` answers them on moto's backend too). Here each such integration starts
+the work on moto's backend of the service, then describes it until it ends, as Step Functions does:
+the state's result is the last description; an end in failure fails the state with
+`States.TaskFailed` and the description as its cause; the service's own errors are named
+`<Service>.<Code>` (`Athena.InvalidRequestException`).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from airstep.integration import at_path
 
 
-class ServiceError(Exception):
-    """A service's refusal, as its API names it (`InvalidRequestException`)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
+def service_error(code: str, message: str, operation: str) -> ClientError:
+    """A service's refusal, as boto3 raises it: a ClientError of the class the service's model names
+    (`InvalidRequestException`), with the metadata of a 400 answer."""
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": str(uuid.uuid4())},
+    }
+    return type(code, (ClientError,), {})(response, operation)
 
 
 Call = Callable[[dict[str, Any], str], dict[str, Any]]  # (parameters or the start's answer, region) -> answer
@@ -56,7 +63,7 @@ def _start_query(parameters: dict[str, Any], region: str) -> dict[str, Any]:
     backend = _athena(region)
     workgroup = parameters.get("WorkGroup", "primary")
     if backend.get_work_group(workgroup) is None:
-        raise ServiceError("InvalidRequestException", f"WorkGroup {workgroup} is not found.")
+        raise service_error("InvalidRequestException", f"WorkGroup {workgroup} is not found.", "StartQueryExecution")
     query_id = backend.start_query_execution(
         query=parameters["QueryString"],
         context=parameters.get("QueryExecutionContext"),
@@ -69,7 +76,11 @@ def _start_query(parameters: dict[str, Any], region: str) -> dict[str, Any]:
 
 def _describe_query(started: dict[str, Any], region: str) -> dict[str, Any]:
     """Athena's GetQueryExecution (the keys Step Functions' `.sync` answers that moto knows)."""
-    execution = _athena(region).get_query_execution(started["QueryExecutionId"])
+    backend = _athena(region)
+    if started["QueryExecutionId"] not in backend.executions:
+        message = f"QueryExecution {started['QueryExecutionId']} was not found"
+        raise service_error("InvalidRequestException", message, "GetQueryExecution")
+    execution = backend.get_query_execution(started["QueryExecutionId"])
     status: dict[str, Any] = {"State": execution.status}
     if getattr(execution, "state_change_reason", None):
         status["StateChangeReason"] = execution.state_change_reason
@@ -103,6 +114,10 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
 }
 
 
+# aws-sdk integrations (Step Functions' service name, action) answered on moto's backend here
+AWS_SDK_STAND_INS: dict[tuple[str, str], Call] = {("athena", "getQueryExecution"): _describe_query}
+
+
 def run_sync_integrations() -> Callable[[], None]:
     """Make moto's interpreter run the `.sync` integrations above; returns a function that undoes it."""
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
@@ -117,6 +132,9 @@ def run_sync_integrations() -> Callable[[], None]:
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
         StateTaskServiceCallback,
     )
@@ -135,10 +153,10 @@ def run_sync_integrations() -> Callable[[], None]:
             return set(supported) if supported is not None else None
 
         def _from_error(self, env: Any, ex: Exception) -> Any:
-            if not isinstance(ex, ServiceError):
+            if not isinstance(ex, ClientError):
                 return super()._from_error(env=env, ex=ex)
-            name = f"{self.integration.error_prefix}.{ex.code}"
-            return self._failure(env, CustomErrorName(name), name, ex.message)
+            name = f"{self.integration.error_prefix}.{ex.response['Error']['Code']}"
+            return self._failure(env, CustomErrorName(name), name, ex.response["Error"]["Message"])
 
         def _failure(self, env: Any, error_name: Any, error: str, cause: str) -> Any:
             details = TaskFailedEventDetails(
@@ -182,9 +200,23 @@ def run_sync_integrations() -> Callable[[], None]:
         return StateTaskServiceSync(integration) if integration is not None else original(service_name)
 
     state_task_factory.state_task_service_for = state_task_service_for  # type: ignore[assignment]
+    calls_service = StateTaskServiceAwsSdk._eval_service_task
+
+    def eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
+        stand_in = AWS_SDK_STAND_INS.get((self.resource.api_name, self.resource.api_action))
+        if stand_in is None:
+            calls_service(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        parameters = {key[:1].upper() + key[1:]: value for key, value in normalised_parameters.items()}
+        env.stack.append(json.loads(json.dumps(stand_in(parameters, resource_runtime_part.region), default=_iso)))
+
+    StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
 
     def restore() -> None:
         state_task_factory.state_task_service_for = original
+        StateTaskServiceAwsSdk._eval_service_task = calls_service  # type: ignore[method-assign]
 
     return restore
 

@@ -738,3 +738,49 @@ def _with_error(iterate: Any) -> Any:
             yield "Error", self.error
 
     return iterated
+
+
+WATCHED = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+from airflow.providers.amazon.aws.sensors.athena import AthenaSensor
+
+with DAG("watched", schedule=None, start_date=datetime(2026, 1, 1)):
+    count = AthenaOperator(task_id="count", query="SELECT 1", deferrable=True)
+    AthenaSensor(task_id="counted", query_execution_id=count.output, sleep_time=1)
+    AthenaSensor(task_id="broke", query_execution_id=BROKEN, sleep_time=1)
+    AthenaSensor(task_id="lost", query_execution_id="00000000-0000-0000-0000-000000000000", sleep_time=1)
+"""
+
+
+def test_an_athena_sensor_describes_the_query_until_it_ends(local, tmp_path, monkeypatch):
+    from moto.athena import athena_backends
+    from moto.athena.models import Execution
+
+    made = Execution.__init__
+
+    def queries_that_fail_for_boom(self: Any, query: str, *args: Any, **kwargs: Any) -> None:
+        made(self, query, *args, **kwargs)
+        if "boom" in query:
+            self._transitions = [("QUEUED", "RUNNING"), ("RUNNING", "FAILED")]
+            self.state_change_reason = "TABLE_NOT_FOUND"
+
+    monkeypatch.setattr(Execution, "__init__", queries_that_fail_for_boom)
+    backend = athena_backends["123456789012"]["us-east-1"]
+    broken = backend.start_query_execution("SELECT boom", {}, {}, "primary", None)  # started outside the DAG
+    path = tmp_path / "watched.py"
+    path.write_text(f"BROKEN = {broken!r}\n" + WATCHED)
+    model, source = load_model(path, "watched")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: i.state.value for t, i in ti.items()} == {
+        "count": "success",
+        "counted": "success",
+        "broke": "failed",
+        "lost": "failed",
+    }
+    assert ti["broke"].error == "AirflowException: QueryExecution FAILED: TABLE_NOT_FOUND"
+    assert ti["lost"].error.startswith(
+        "Athena.InvalidRequestException: QueryExecution 00000000-0000-0000-0000-000000000000 was not found"
+    )

@@ -36,6 +36,7 @@ def _operators():
         from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
         from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
         from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
+        from airflow.providers.amazon.aws.sensors.athena import AthenaSensor
         from airflow.providers.amazon.aws.sensors.glue import GlueJobSensor
         from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
     return (
@@ -53,6 +54,7 @@ def _operators():
         S3KeySensor,
         GlueJobSensor,
         RedshiftDataOperator,
+        AthenaSensor,
     )
 
 
@@ -71,6 +73,7 @@ def _operators():
     S3Key,
     GlueJobSensor,
     RedshiftData,
+    AthenaQuerySensor,
 ) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
@@ -778,3 +781,21 @@ def test_a_redshift_statement_is_executed_then_described_by_its_id_until_it_ends
 def test_what_the_data_api_operator_cannot_translate_is_refused_at_its_line(arguments, refused):
     with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match=refused):
         RedshiftData(task_id="t", sql="x", cluster_identifier="c", **arguments)
+
+
+def test_an_athena_sensor_checks_every_sleep_time_until_the_query_ends():
+    sensor = integration_of(
+        lambda: AthenaQuerySensor(task_id="t", query_execution_id="{{ ti.xcom_pull('q') }}", timeout=60)
+    )
+    assert (sensor.resource, sensor.rendered, sensor.push) == (
+        "arn:aws:states:::aws-sdk:athena:getQueryExecution",
+        ("QueryExecutionId",),
+        False,
+    )
+    assert sensor.poll is not None and (sensor.poll.interval_seconds, sensor.poll.max_polls) == (10, 7)  # sleep_time
+    done = {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
+    assert ended_call(sensor, done, None, None).state is TaskState.SUCCESS
+    cancelled = {"QueryExecution": {"Status": {"State": "CANCELLED", "StateChangeReason": "by hand"}}}
+    assert ended_call(sensor, cancelled, None, None).error == "AirflowException: QueryExecution CANCELLED: by hand"
+    running = {"QueryExecution": {"Status": {"State": "RUNNING"}}}
+    assert ended_call(sensor, running, None, None).error_type == "AirflowSensorTimeout"

@@ -119,6 +119,7 @@ _AMAZON_OPERATORS = {
 _AMAZON_SENSORS = {
     "s3": {"S3KeySensor": f"{_AMAZON}.sensors:S3KeySensor"},
     "glue": {"GlueJobSensor": f"{_AMAZON}.sensors:GlueJobSensor"},
+    "athena": {"AthenaSensor": f"{_AMAZON}.sensors:AthenaSensor"},
 }
 
 SURFACE: dict[str, Names] = {

@@ -3,11 +3,12 @@ calls that Step Functions makes every `poke_interval` seconds, with Wait states 
 pokes and no compute is held while the sensor waits, deferrable or not.
 
 A poke is one describe call (`S3KeySensor`: S3's ListObjectsV2 by the key; `GlueJobSensor`: Glue's
-GetJobRun). Still waiting at the sensor's `timeout` is `AirflowSensorTimeout`, which ends the task
-without a retry (`soft_fail` or `never_fail`: skipped), as in Airflow; a failed end of the work
-watched fails the try as the provider raises (`never_fail`: skipped). The checks of a long wait
-share a quarter of the run's history with the other waiting tasks: when they would not fit, they
-come further apart than `poke_interval` (the same timeout, fewer checks)."""
+GetJobRun; `AthenaSensor`: Athena's GetQueryExecution). Still waiting at the sensor's `timeout` is
+`AirflowSensorTimeout`, which ends the task without a retry (`soft_fail` or `never_fail`: skipped),
+as in Airflow; a failed end of the work watched fails the try as the provider raises (`never_fail`:
+skipped). The checks of a long wait share a quarter of the run's history with the other waiting
+tasks: when they would not fit, half of those that fit come at the sensor's interval and the rest
+further apart (the same timeout, fewer checks)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from airstep.sdk.sensors import BaseSensorOperator
 SENSOR_TIMEOUT = "AirflowSensorTimeout"
 LIST_OBJECTS = "arn:aws:states:::aws-sdk:s3:listObjectsV2"
 GET_JOB_RUN = "arn:aws:states:::aws-sdk:glue:getJobRun"
+GET_QUERY_EXECUTION = "arn:aws:states:::aws-sdk:athena:getQueryExecution"
 _WILDCARDS = re.compile(r"[\[*?]")
 
 
@@ -157,4 +159,45 @@ class GlueJobSensor(AwsSensor):
             message="JobRun.ErrorMessage",
             failed_as="AirflowException",
             timeout_as="AirflowException" if deferred_end else SENSOR_TIMEOUT,
+        )
+
+
+class AthenaSensor(AwsSensor):
+    """Waits for an Athena query to end; a query that ends FAILED or CANCELLED fails the try. The
+    provider's poke itself checks every `sleep_time` seconds (up to `max_retries` times), so here the
+    checks come `sleep_time` apart until the sensor's timeout."""
+
+    template_fields = ("query_execution_id",)
+    resource = GET_QUERY_EXECUTION
+    fields = {"query_execution_id": Field("QueryExecutionId", text)}
+    INTERMEDIATE_STATES = ("QUEUED", "RUNNING")
+    FAILURE_STATES = ("FAILED", "CANCELLED")
+    SUCCESS_STATES = ("SUCCEEDED",)
+
+    def __init__(
+        self, *, query_execution_id: str, max_retries: int | None = None, sleep_time: int = 10, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.query_execution_id = query_execution_id
+        self.max_retries = max_retries
+        self.sleep_time = sleep_time
+        if isinstance(sleep_time, bool) or not isinstance(sleep_time, int) or sleep_time < 1:
+            self.refuse("sleep_time", f"expected at least 1 second, got {sleep_time!r}")
+
+    def checks(self) -> int:
+        return int(self.timeout // self.sleep_time) + 1
+
+    def grants(self) -> tuple[Grant, ...]:
+        # the query's workgroup is known only from its execution id
+        return (Grant(("athena:GetQueryExecution",), (arn("athena", "workgroup/*"),)),)
+
+    def integration_poll(self) -> Poll:
+        return self.sensor_poll(
+            interval_seconds=self.sleep_time,
+            status="QueryExecution.Status.State",
+            running=self.INTERMEDIATE_STATES,
+            failure="QueryExecution.Status.State",
+            failed=self.FAILURE_STATES,
+            message="QueryExecution.Status.StateChangeReason",
+            failed_as="AirflowException",
         )
