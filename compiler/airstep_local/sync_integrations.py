@@ -1,12 +1,13 @@
 """The `.sync` integrations moto's Step Functions interpreter lacks, run against moto's services.
 
 moto's interpreter forwards Athena's optimized integration to the service and refuses its `.sync`
-pattern (and its `aws-sdk:athena` calls reach a moto that cannot parse botocore's rest-json for
-Athena: `AWS_SDK_STAND_INS` answers them on moto's backend too). Here each such integration starts
-the work on moto's backend of the service, then describes it until it ends, as Step Functions does:
-the state's result is the last description; an end in failure fails the state with
-`States.TaskFailed` and the description as its cause; the service's own errors are named
-`<Service>.<Code>` (`Athena.InvalidRequestException`).
+pattern; its `aws-sdk:athena` calls reach a moto that cannot parse botocore's rest-json for Athena
+(`AWS_SDK_STAND_INS` answers them on moto's Athena backend); and it runs an ECS task only through
+moto's EC2, and never stops it (here ECS tasks are simulated: `ECS_RUNS`). Each integration here
+starts the work, then describes it until it ends, as Step Functions does: the state's result is
+the last description; an end in failure fails the state with `States.TaskFailed` and the
+description as its cause; the service's own errors are named `<Service>.<Code>`
+(`Athena.InvalidRequestException`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,43 @@ def _describe_query(started: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
+# ECS tasks run here (moto's would need its EC2 for a Fargate task's network and never stop): each
+# request is kept, and its containers exit with the code `ecs_exit_code` gives (0 unless a test says).
+ECS_RUNS: list[dict[str, Any]] = []
+ecs_exit_code: Callable[[dict[str, Any]], int] = lambda request: 0  # noqa: E731
+
+
+def _run_task(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """ECS's RunTask, simulated: the task is kept (ECS_RUNS) and has started."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    cluster = str(parameters.get("Cluster") or "default").rsplit("/", 1)[-1]
+    task_id = uuid.uuid4().hex
+    task = {
+        "TaskArn": f"arn:aws:ecs:{region}:{DEFAULT_ACCOUNT_ID}:task/{cluster}/{task_id}",
+        "ClusterArn": f"arn:aws:ecs:{region}:{DEFAULT_ACCOUNT_ID}:cluster/{cluster}",
+        "TaskDefinitionArn": str(parameters.get("TaskDefinition")),
+        "LastStatus": "PROVISIONING",
+        "Overrides": parameters.get("Overrides") or {},
+    }
+    ECS_RUNS.append({"request": dict(parameters), "task": task})
+    return {"Tasks": [task], "Failures": []}
+
+
+def _describe_task(started: dict[str, Any], region: str) -> dict[str, Any]:
+    """The started task, stopped: its container exited with `ecs_exit_code`'s code."""
+    task = started["Tasks"][0]
+    run = next(run for run in ECS_RUNS if run["task"]["TaskArn"] == task["TaskArn"])
+    code = ecs_exit_code(run["request"])
+    return {
+        **task,
+        "LastStatus": "STOPPED",
+        "StopCode": "EssentialContainerExited",
+        "StoppedReason": "Essential container in task exited",
+        "Containers": [{"Name": "main", "LastStatus": "STOPPED", "ExitCode": code}],
+    }
+
+
 SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     "athena": SyncIntegration(
         error_prefix="Athena",
@@ -110,6 +148,21 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
         status="QueryExecution.Status.State",
         succeeded=("SUCCEEDED",),
         failed=("FAILED", "CANCELLED"),
+    ),
+    "ecs": SyncIntegration(
+        error_prefix="ECS",
+        actions={
+            "runtask": frozenset(
+                "Cluster Group LaunchType NetworkConfiguration Overrides PlacementConstraints PlacementStrategy "
+                "PlatformVersion PropagateTags TaskDefinition EnableExecuteCommand CapacityProviderStrategy Tags "
+                "VolumeConfigurations ReferenceId".split()
+            ),
+        },
+        start=_run_task,
+        describe=_describe_task,
+        status="LastStatus",
+        succeeded=("STOPPED",),  # (.sync answers the stopped task whatever its containers' exit codes)
+        failed=(),
     ),
 }
 

@@ -784,3 +784,56 @@ def test_an_athena_sensor_describes_the_query_until_it_ends(local, tmp_path, mon
     assert ti["lost"].error.startswith(
         "Athena.InvalidRequestException: QueryExecution 00000000-0000-0000-0000-000000000000 was not found"
     )
+
+
+CONTAINERS = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+
+def command(*args):
+    return {"containerOverrides": [{"name": "main", "command": list(args)}]}
+
+with DAG("containers", schedule=None, start_date=datetime(2026, 1, 1)):
+    EcsRunTaskOperator(task_id="ok", cluster="etl", task_definition="job", launch_type="FARGATE",
+                       overrides=command("python", "job.py", "{{ ds }}"))
+    EcsRunTaskOperator(task_id="exits_1", cluster="etl", task_definition="job", overrides=command("exit", "1"),
+                       retries=1, retry_delay=0)
+    EcsRunTaskOperator(task_id="exits_3", cluster="etl", task_definition="job", overrides=command("exit", "3"),
+                       skip_on_exit_code=[3])
+"""
+
+
+def test_an_ecs_task_is_waited_for_and_its_exit_code_decides_the_try(local, tmp_path, monkeypatch):
+    from airstep_local import sync_integrations
+
+    def exit_code(request: dict[str, Any]) -> int:  # the container's command decides, as a real one's would
+        command = request["Overrides"]["ContainerOverrides"][0]["Command"]
+        return int(command[1]) if command[0] == "exit" else 0
+
+    monkeypatch.setattr(sync_integrations, "ecs_exit_code", exit_code)
+    monkeypatch.setattr(sync_integrations, "ECS_RUNS", [])
+    path = tmp_path / "containers.py"
+    path.write_text(CONTAINERS)
+    model, source = load_model(path, "containers")
+    result = local.run(model, source, RunRequest(fast_retries=True))
+    ti = instances(local, result)
+    assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
+        "ok": ("success", 1),
+        "exits_1": ("failed", 2),  # each try a new task
+        "exits_3": ("skipped", 1),  # skip_on_exit_code
+    }
+    assert (
+        ti["exits_1"].error == "AirflowException: EcsRunTaskOperator's work ended 1: Essential container in task exited"
+    )
+    (ok,) = [
+        run
+        for run in sync_integrations.ECS_RUNS
+        if run["request"]["Overrides"]["ContainerOverrides"][0]["Command"][0] == "python"
+    ]
+    day = local.store.get_run(RunKey("containers", result.run_id)).logical_date[:10]
+    assert ok["request"]["Overrides"]["ContainerOverrides"][0]["Command"] == ["python", "job.py", day]  # rendered
+    assert ok["request"]["LaunchType"] == "FARGATE"
+    pushed = local.store.get_xcoms(RunKey("containers", result.run_id), ["ok"], key="ecs_task_arn")
+    assert pushed == {"ok": ok["task"]["TaskArn"]}
+    assert local.store.get_xcoms(RunKey("containers", result.run_id), ["ok"]) == {}  # no return value

@@ -24,6 +24,7 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 def _operators():
     with airflow_imports():
         from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+        from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
         from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
@@ -55,6 +56,7 @@ def _operators():
         GlueJobSensor,
         RedshiftDataOperator,
         AthenaSensor,
+        EcsRunTaskOperator,
     )
 
 
@@ -74,6 +76,7 @@ def _operators():
     GlueJobSensor,
     RedshiftData,
     AthenaQuerySensor,
+    EcsRunTask,
 ) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
@@ -799,3 +802,56 @@ def test_an_athena_sensor_checks_every_sleep_time_until_the_query_ends():
     assert ended_call(sensor, cancelled, None, None).error == "AirflowException: QueryExecution CANCELLED: by hand"
     running = {"QueryExecution": {"Status": {"State": "RUNNING"}}}
     assert ended_call(sensor, running, None, None).error_type == "AirflowSensorTimeout"
+
+
+def test_an_ecs_task_is_run_and_waited_for_its_requests_keys_as_step_functions_takes_them():
+    task = integration_of(
+        lambda: EcsRunTask(
+            task_id="t",
+            cluster="etl",
+            task_definition="nightly",
+            launch_type="FARGATE",
+            overrides={"containerOverrides": [{"name": "main", "environment": [{"name": "DAY", "value": "1"}]}]},
+            network_configuration={"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}},
+            tags={"team": "data"},
+            skip_on_exit_code=3,
+        )
+    )
+    assert (task.resource, task.parameters) == (
+        "arn:aws:states:::ecs:runTask.sync",
+        {
+            "Cluster": "etl",
+            "LaunchType": "FARGATE",
+            "NetworkConfiguration": {"AwsvpcConfiguration": {"AssignPublicIp": "DISABLED", "Subnets": ["subnet-1"]}},
+            "Overrides": {"ContainerOverrides": [{"Environment": [{"Name": "DAY", "Value": "1"}], "Name": "main"}]},
+            "Tags": [{"Key": "team", "Value": "data"}],
+            "TaskDefinition": "nightly",
+        },
+    )
+    stopped = {"TaskArn": "arn:t", "StoppedReason": "Essential container in task exited"}
+    ran = ended_call(task, {**stopped, "Containers": [{"ExitCode": 0}, {"ExitCode": 0}]}, None, None)
+    assert (ran.state, json.loads(ran.xcoms)) == (TaskState.SUCCESS, {"ecs_task_arn": "arn:t"})  # no return value
+    failed = ended_call(task, {**stopped, "Containers": [{"ExitCode": 0}, {"ExitCode": 1}]}, None, None)
+    assert failed.error == (
+        "AirflowException: EcsRunTaskOperator's work ended [0, 1]: Essential container in task exited"
+    )
+    skipped = ended_call(task, {**stopped, "Containers": [{"ExitCode": 3}]}, None, None)
+    assert skipped.state is TaskState.SKIPPED  # skip_on_exit_code
+    never_started = {"TaskArn": "arn:t", "StoppedReason": "CannotPullContainerError", "Containers": [{}]}
+    assert "ended None: CannotPullContainerError" in ended_call(task, never_started, None, None).error
+    grants = {a: g.resources for g in task.grants for a in g.actions}
+    assert grants["ecs:RunTask"] == ("arn:${Partition}:ecs:${Region}:${Account}:task-definition/nightly:*",)
+    assert grants["ecs:StopTask"] == ("arn:${Partition}:ecs:${Region}:${Account}:task/etl/*",)
+    assert grants["iam:PassRole"] == ("arn:${Partition}:iam::${Account}:role/*",)  # its roles: the boundary's
+    started = integration_of(
+        lambda: EcsRunTask(
+            task_id="t",
+            cluster="etl",
+            task_definition="nightly:3",
+            overrides={},
+            capacity_provider_strategy=[{"capacityProvider": "FARGATE_SPOT"}],
+            wait_for_completion=False,
+        )
+    )
+    assert started.resource == "arn:aws:states:::ecs:runTask" and "LaunchType" not in started.parameters
+    assert started.also_push == (("ecs_task_arn", "Tasks[0].TaskArn"),) and not started.ended

@@ -41,13 +41,16 @@ def ended_call(
         return TryResult(
             TaskState.FAILED, error=f"AirflowException: errors in the response: {text}", error_type="AirflowException"
         )
-    ended = at_path(result, integration.ended) if integration.ended else None
-    if integration.ended and ended not in integration.succeeded:
-        return TryResult(
-            TaskState.FAILED,
-            error=f"AirflowException: {integration.operator}'s work ended {ended}",
-            error_type="AirflowException",
-        )
+    if integration.ended:
+        ends = at_path(result, integration.ended)
+        ends = ends if isinstance(ends, list) else [ends]  # (each of an ECS task's containers has its exit code)
+        if any(end not in integration.succeeded for end in ends):
+            shown = ends[0] if len(ends) == 1 else ends
+            why = at_path(result, integration.reason) if integration.reason else None
+            text = f"{integration.operator}'s work ended {shown}" + (f": {redact(str(why))}" if why else "")
+            if any(end in integration.skipped for end in ends):
+                return TryResult(TaskState.SKIPPED, error=f"skipped: {text}")
+            return TryResult(TaskState.FAILED, error=f"AirflowException: {text}", error_type="AirflowException")
     pushed = {key: at_path(result, path) for key, path in integration.also_push}
     if integration.push:
         pushed[XCOM_RETURN_KEY] = _returned(integration, result or {})

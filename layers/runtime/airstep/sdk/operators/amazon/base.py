@@ -51,7 +51,7 @@ class AwsOperator(BaseOperator):
     returns_payload_text: ClassVar[bool] = False
     pushes: ClassVar[bool] = True  # False: the provider's execute returns None (nothing is pushed)
     errors: ClassVar[str] = ""  # a key of the response that, not empty, fails the try (errors reported in a 200)
-    succeeded: ClassVar[tuple[str, ...]] = ()  # the end states that are a success (see `ended_key`)
+    succeeded: ClassVar[tuple[Any, ...]] = ()  # the end states that are a success (see `ended_key`)
 
     def __init__(
         self,
@@ -119,7 +119,17 @@ class AwsOperator(BaseOperator):
             also_push=self.also_push(),
             grants=self.grants(),
             returns_list=self.returns_list,
+            skipped=self.skipped_ends() if ended else (),
+            reason=self.reason_key() if ended else "",
         )
+
+    def skipped_ends(self) -> tuple[Any, ...]:
+        """The end states (see `ended_key`) that skip the task rather than fail it."""
+        return ()
+
+    def reason_key(self) -> str:
+        """The response's key saying why the work ended as it did."""
+        return ""
 
     def grants(self) -> tuple[Grant, ...]:
         """The IAM actions and resources the task's calls need (the DAG's role allows these and no more)."""
