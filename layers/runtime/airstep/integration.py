@@ -125,6 +125,8 @@ _OPTIONAL = (
     "also_push",
     "grants",
     "returns_list",
+    "skip_on",
+    "reason",
 )  # left out of a model when empty
 
 
@@ -164,7 +166,7 @@ class Integration:
     also_push: tuple[tuple[str, str], ...] = ()  # (XCom key, response key): pushed besides the return value
     grants: tuple[Grant, ...] = ()  # what the DAG's role must allow for the calls
     returns_list: bool = False  # the XCom is a list: the value (or a list of values) at `returns[0]`
-    skipped: tuple[Any, ...] = ()  # ... the end states that skip the task instead (ECS's skip_on_exit_code)
+    skip_on: tuple[Any, ...] = ()  # ... the end states that skip the task instead (ECS's skip_on_exit_code)
     reason: str = ""  # the response's key saying why the work ended as it did (shown when that fails the try)
 
     def time_limit(self, execution_timeout: float | None) -> float | None:
@@ -178,7 +180,7 @@ class Integration:
         data["poll"] = self.poll.to_dict() if self.poll is not None else None
         data["succeeded"], data["also_push"] = list(self.succeeded), [list(pair) for pair in self.also_push]
         data["grants"] = [grant.to_dict() for grant in self.grants]
-        data["skipped"] = list(self.skipped)
+        data["skip_on"] = list(self.skip_on)
         for name in _OPTIONAL:  # (the models of DAGs without these stay as they were)
             if not data[name]:
                 del data[name]
@@ -195,6 +197,6 @@ class Integration:
                 "succeeded": tuple(data.get("succeeded", ())),
                 "also_push": tuple((key, path) for key, path in data.get("also_push", ())),
                 "grants": tuple(Grant.from_dict(grant) for grant in data.get("grants", ())),
-                "skipped": tuple(data.get("skipped", ())),
+                "skip_on": tuple(data.get("skip_on", ())),
             }
         )

@@ -48,7 +48,7 @@ def ended_call(
             shown = ends[0] if len(ends) == 1 else ends
             why = at_path(result, integration.reason) if integration.reason else None
             text = f"{integration.operator}'s work ended {shown}" + (f": {redact(str(why))}" if why else "")
-            if any(end in integration.skipped for end in ends):
+            if any(end in integration.skip_on for end in ends):
                 return TryResult(TaskState.SKIPPED, error=f"skipped: {text}")
             return TryResult(TaskState.FAILED, error=f"AirflowException: {text}", error_type="AirflowException")
     pushed = {key: at_path(result, path) for key, path in integration.also_push}

@@ -119,7 +119,7 @@ class AwsOperator(BaseOperator):
             also_push=self.also_push(),
             grants=self.grants(),
             returns_list=self.returns_list,
-            skipped=self.skipped_ends() if ended else (),
+            skip_on=self.skipped_ends() if ended else (),
             reason=self.reason_key() if ended else "",
         )
 
