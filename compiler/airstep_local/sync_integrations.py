@@ -3,7 +3,8 @@
 moto's interpreter forwards Athena's optimized integration to the service and refuses its `.sync`
 pattern; its `aws-sdk:athena` calls reach a moto that cannot parse botocore's rest-json for Athena
 (`AWS_SDK_STAND_INS` answers them on moto's Athena backend); and it runs an ECS task only through
-moto's EC2, and never stops it (here ECS tasks are simulated: `ECS_RUNS`). Each integration here
+moto's EC2, and never stops it, and a Batch job only in Docker (here ECS tasks and Batch jobs are
+simulated: `ECS_RUNS`, `BATCH_JOBS`). Each integration here
 starts the work, then describes it until it ends, as Step Functions does: the state's result is
 the last description; an end in failure fails the state with `States.TaskFailed` and the
 description as its cause; the service's own errors are named `<Service>.<Code>`
@@ -134,6 +135,34 @@ def _describe_task(started: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
+# Batch jobs too (moto's run a Docker container): each submission is kept, and its job ends as
+# `batch_status` says (SUCCEEDED unless a test says).
+BATCH_JOBS: list[dict[str, Any]] = []
+batch_status: Callable[[dict[str, Any]], tuple[str, str]] = lambda request: ("SUCCEEDED", "")  # noqa: E731
+
+
+def _submit_job(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """Batch's SubmitJob, simulated: the job is kept (BATCH_JOBS) and submitted."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    job_id = str(uuid.uuid4())
+    job = {
+        "JobId": job_id,
+        "JobName": parameters.get("JobName"),
+        "JobArn": f"arn:aws:batch:{region}:{DEFAULT_ACCOUNT_ID}:job/{job_id}",
+    }
+    BATCH_JOBS.append({"request": dict(parameters), "job": job})
+    return job
+
+
+def _describe_job(started: dict[str, Any], region: str) -> dict[str, Any]:
+    """The submitted job, ended as `batch_status` says."""
+    run = next(run for run in BATCH_JOBS if run["job"]["JobId"] == started["JobId"])
+    status, reason = batch_status(run["request"])
+    described = {**run["job"], "JobQueue": run["request"].get("JobQueue"), "Status": status}
+    return {**described, "StatusReason": reason} if reason else described
+
+
 SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     "athena": SyncIntegration(
         error_prefix="Athena",
@@ -163,6 +192,21 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
         status="LastStatus",
         succeeded=("STOPPED",),  # (.sync answers the stopped task whatever its containers' exit codes)
         failed=(),
+    ),
+    "batch": SyncIntegration(
+        error_prefix="Batch",
+        actions={
+            "submitjob": frozenset(
+                "ArrayProperties ContainerOverrides DependsOn JobDefinition JobName JobQueue Parameters RetryStrategy "
+                "Timeout Tags EcsPropertiesOverride EksPropertiesOverride NodeOverrides ShareIdentifier "
+                "SchedulingPriorityOverride".split()
+            ),
+        },
+        start=_submit_job,
+        describe=_describe_job,
+        status="Status",
+        succeeded=("SUCCEEDED",),
+        failed=("FAILED",),
     ),
 }
 

@@ -837,3 +837,45 @@ def test_an_ecs_task_is_waited_for_and_its_exit_code_decides_the_try(local, tmp_
     pushed = local.store.get_xcoms(RunKey("containers", result.run_id), ["ok"], key="ecs_task_arn")
     assert pushed == {"ok": ok["task"]["TaskArn"]}
     assert local.store.get_xcoms(RunKey("containers", result.run_id), ["ok"]) == {}  # no return value
+
+
+JOBS = """
+from datetime import datetime
+from airflow.sdk import DAG, task
+from airflow.providers.amazon.aws.operators.batch import BatchOperator
+
+with DAG("jobs", schedule=None, start_date=datetime(2026, 1, 1)):
+    nightly = BatchOperator(task_id="nightly", job_name="nightly", job_queue="etl", job_definition="nightly",
+                            container_overrides={"command": ["python", "run.py", "{{ ds }}"]})
+    broken = BatchOperator(task_id="broken", job_name="broken", job_queue="etl", job_definition="nightly")
+
+    @task
+    def report(job_id):
+        return job_id
+
+    report(nightly.output)
+"""
+
+
+def test_a_batch_job_is_waited_for_and_its_failure_fails_the_try_with_batchs_reason(local, tmp_path, monkeypatch):
+    from airstep_local import sync_integrations
+
+    def status(request: dict[str, Any]) -> tuple[str, str]:
+        return ("FAILED", "Essential container in task exited") if request["JobName"] == "broken" else ("SUCCEEDED", "")
+
+    monkeypatch.setattr(sync_integrations, "batch_status", status)
+    monkeypatch.setattr(sync_integrations, "BATCH_JOBS", [])
+    path = tmp_path / "jobs.py"
+    path.write_text(JOBS)
+    model, source = load_model(path, "jobs")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: i.state.value for t, i in ti.items()} == {"nightly": "success", "broken": "failed", "report": "success"}
+    (nightly,) = [job for job in sync_integrations.BATCH_JOBS if job["request"]["JobName"] == "nightly"]
+    day = local.store.get_run(RunKey("jobs", result.run_id)).logical_date[:10]
+    assert nightly["request"]["ContainerOverrides"]["Command"] == ["python", "run.py", day]  # rendered
+    assert local.store.get_xcoms(RunKey("jobs", result.run_id), ["report"]) == {"report": nightly["job"]["JobId"]}
+    assert re.fullmatch(
+        r"States\.TaskFailed: Batch job [\w-]+ \(broken\) ended FAILED: Essential container in task exited",
+        ti["broken"].error,
+    )

@@ -24,6 +24,7 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 def _operators():
     with airflow_imports():
         from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+        from airflow.providers.amazon.aws.operators.batch import BatchOperator
         from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
         from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
@@ -57,6 +58,7 @@ def _operators():
         RedshiftDataOperator,
         AthenaSensor,
         EcsRunTaskOperator,
+        BatchOperator,
     )
 
 
@@ -77,6 +79,7 @@ def _operators():
     RedshiftData,
     AthenaQuerySensor,
     EcsRunTask,
+    Batch,
 ) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
@@ -855,3 +858,46 @@ def test_an_ecs_task_is_run_and_waited_for_its_requests_keys_as_step_functions_t
     )
     assert started.resource == "arn:aws:states:::ecs:runTask" and "LaunchType" not in started.parameters
     assert started.also_push == (("ecs_task_arn", "Tasks[0].TaskArn"),) and not started.ended
+
+
+def test_a_batch_job_is_submitted_and_waited_for_and_its_id_is_the_xcom():
+    job = integration_of(
+        lambda: Batch(
+            task_id="t",
+            job_name="nightly",
+            job_queue="etl",
+            job_definition="nightly",
+            container_overrides={"command": ["python", "x.py"], "environment": [{"name": "A", "value": "1"}]},
+            parameters={"day": "2026-01-01", "inputFile": "x"},  # the job definition's own names: as given
+            submit_job_timeout=600,
+        )
+    )
+    assert (job.resource, job.parameters, job.returns) == (
+        "arn:aws:states:::batch:submitJob.sync",
+        {
+            "ContainerOverrides": {"Command": ["python", "x.py"], "Environment": [{"Name": "A", "Value": "1"}]},
+            "JobDefinition": "nightly",
+            "JobName": "nightly",
+            "JobQueue": "etl",
+            "Parameters": {"day": "2026-01-01", "inputFile": "x"},
+            "Timeout": {"AttemptDurationSeconds": 600},
+        },
+        ("JobId",),
+    )
+    cause = {"JobId": "j-1", "JobName": "nightly", "Status": "FAILED", "StatusReason": "Essential container exited"}
+    failed = ended_call(job, None, {"Error": "States.TaskFailed", "Cause": json.dumps(cause)}, None)
+    assert failed.error == "States.TaskFailed: Batch job j-1 (nightly) ended FAILED: Essential container exited"
+    assert ended_call(job, {"JobId": "j-1", "Status": "SUCCEEDED"}, None, None).xcoms == '{"return_value":"j-1"}'
+    grants = {a: g.resources for g in job.grants for a in g.actions}
+    assert grants["batch:SubmitJob"] == (
+        "arn:${Partition}:batch:${Region}:${Account}:job-queue/etl",
+        "arn:${Partition}:batch:${Region}:${Account}:job-definition/nightly:*",
+    )
+    submitted = integration_of(
+        lambda: Batch(task_id="t", job_name="n", job_queue="q", job_definition="d:2", wait_for_completion=False)
+    )
+    assert submitted.resource == "arn:aws:states:::batch:submitJob" and "batch:DescribeJobs" not in {
+        a for g in submitted.grants for a in g.actions
+    }
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match="job_id is not translated"):
+        Batch(task_id="t", job_name="n", job_queue="q", job_definition="d", job_id="j-0")

@@ -99,6 +99,7 @@ _TIME_SENSORS = {
 _AMAZON = "airstep.sdk.operators.amazon"
 _AMAZON_OPERATORS = {
     "athena": {"AthenaOperator": f"{_AMAZON}.athena:AthenaOperator"},
+    "batch": {"BatchOperator": f"{_AMAZON}.batch:BatchOperator"},
     "ecs": {"EcsRunTaskOperator": f"{_AMAZON}.ecs:EcsRunTaskOperator"},
     "glue": {"GlueJobOperator": f"{_AMAZON}.glue:GlueJobOperator"},
     "glue_crawler": {

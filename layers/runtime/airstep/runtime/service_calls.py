@@ -129,7 +129,7 @@ def _failed(error: dict[str, Any], execution_timeout: float | None) -> TryResult
 
 def _message(cause: str) -> str:
     """A Lambda function's error arrives as its JSON error object, a Glue job run's end as the run, an
-    Athena query's as its execution: their message reads better."""
+    Athena query's as its execution, a Batch job's as the job: their message reads better."""
     try:
         parsed = json.loads(cause)
     except ValueError:
@@ -142,6 +142,9 @@ def _message(cause: str) -> str:
         status = parsed["Status"]
         ended = f"Athena query {parsed['QueryExecutionId']} ended {status.get('State')}"
         return f"{ended}: {status['StateChangeReason']}" if status.get("StateChangeReason") else ended
+    if isinstance(parsed, dict) and "JobId" in parsed and "Status" in parsed:  # a Batch job
+        ended = f"Batch job {parsed['JobId']} ({parsed.get('JobName')}) ended {parsed['Status']}"
+        return f"{ended}: {parsed['StatusReason']}" if parsed.get("StatusReason") else ended
     if isinstance(parsed, dict) and "JobRunState" in parsed:
         ended = f"Glue job run {parsed.get('Id')} of {parsed.get('JobName')} ended {parsed['JobRunState']}"
         return f"{ended}: {parsed['ErrorMessage']}" if parsed.get("ErrorMessage") else ended
