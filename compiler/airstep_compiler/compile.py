@@ -18,7 +18,7 @@ from airstep.contract import DagRef, MapStateNames, failed_state
 from airstep.integration import Integration
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.states import RunState, TaskState
-from airstep_compiler.iam import POLICY_CHARS, dag_policy, policy_chars
+from airstep_compiler.iam import POLICY_CHARS, dag_policy, largest, policy_chars
 from airstep_compiler.limits import STATE_NAME_CHARS, LimitProblem, Limits, RunCost, check_limits
 from airstep_compiler.plan import Block, Sequence, Step, build_plan, group_model, with_groups_as_tasks
 from airstep_compiler.states import (
@@ -288,11 +288,12 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
     )
     if options.check_limits:
         problem = check_limits(cost, compiled.definition_bytes, compiled.task_count, options.limits)
-        if problem is None and compiled.policy is not None and policy_chars(compiled.policy) > POLICY_CHARS:
+        size = policy_chars(largest(compiled.policy)) if compiled.policy is not None else 0
+        if problem is None and size > POLICY_CHARS:
             problem = LimitProblem(
                 "policy-size",
-                f"its AWS operators' calls need an IAM policy of {policy_chars(compiled.policy):,} characters, over "
-                f"IAM's {POLICY_CHARS:,} for a role's policies; name fewer resources (a prefix, a pattern)",
+                f"its AWS operators' calls need an IAM policy of up to {size:,} characters, over IAM's "
+                f"{POLICY_CHARS:,} for a role's policies; name fewer resources (a prefix, a pattern)",
             )
         if problem:
             raise CompileError(
@@ -648,6 +649,8 @@ class _Emitter:
             result_selector=None if poll is not None else self._call_selector(integration),
             timeout_seconds=limit,
             resume_errors=poll.resume_on if poll is not None else (),
+            # a sensor's first poke is a describe call like the others: made again when throttled
+            retry_all=DESCRIBE_RETRIER if poll is not None and poll.describes_first else None,
         )
         self.put(branch, call, service)
         if poll is not None:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from airstep_compiler.iam import POLICY_NAME, resolved
 
 ROLE_NAME_CHARS = 64  # IAM's limit
+OWNER_TAG = "airstep:dag_id"
 # A role IAM has just created may not yet be one Step Functions can assume: its calls are retried
 PROPAGATION_DELAYS = (1, 2, 4, 8, 15, 30)
 T = TypeVar("T")
@@ -34,16 +35,28 @@ class DagRoleSettings:
     boundary_arn: str  # DagPermissionsBoundary
     shared_policy_arn: str  # StateMachinePolicy
 
+    @property
+    def prefix(self) -> str:
+        """What every DAG role's name starts with: IAM names are global, so the region is in it."""
+        return f"airstep-{self.environment}-{self.region}-dag-"
+
     def role_name(self, dag_id: str) -> str:
-        """`airstep-<env>-dag-<dag_id>`, hashed to fit IAM's 64 characters when needed. (No path: IAM
-        judges a call on a role that does not exist yet by its name alone.)"""
-        name = f"airstep-{self.environment}-dag-{dag_id}"
-        if len(name) <= ROLE_NAME_CHARS:
+        """`airstep-<env>-<region>-dag-<dag_id>`; a dag_id too long for IAM's 64 characters, or not
+        ASCII, ends with `=` and a hash of it instead (no dag_id has a `=`: no other DAG's name can
+        be that one). No path: IAM judges a call on a role that does not exist yet by its name."""
+        name = f"{self.prefix}{dag_id}"
+        if len(name) <= ROLE_NAME_CHARS and dag_id.isascii():
             return name
-        return f"{name[: ROLE_NAME_CHARS - 9]}-{hashlib.sha256(dag_id.encode()).hexdigest()[:8]}"
+        digest = hashlib.sha256(dag_id.encode()).hexdigest()[:12]
+        kept = "".join(c for c in dag_id if c.isascii())[: ROLE_NAME_CHARS - len(self.prefix) - 13]
+        return f"{self.prefix}{kept}={digest}"
 
     def role_arn(self, dag_id: str) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{self.role_name(dag_id)}"
+
+
+class RoleTaken(Exception):
+    """The role a DAG would have is another DAG's."""
 
 
 class DagRoles:
@@ -59,7 +72,7 @@ class DagRoles:
         settings = self.settings
         name = settings.role_name(dag_id)
         try:
-            self.iam.get_role(RoleName=name)
+            self._check_owner(self.iam.get_role(RoleName=name)["Role"], dag_id)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
                 raise
@@ -68,7 +81,7 @@ class DagRoles:
                 AssumeRolePolicyDocument=json.dumps(self._trust()),
                 PermissionsBoundary=settings.boundary_arn,
                 Description=f"airstep DAG {dag_id[:900]}: its state machine's calls",
-                Tags=[{"Key": "airstep:dag_id", "Value": dag_id[:256]}],
+                Tags=[{"Key": OWNER_TAG, "Value": dag_id[:256]}],
             )
         self.iam.attach_role_policy(RoleName=name, PolicyArn=settings.shared_policy_arn)
         document = resolved(policy, settings.partition, settings.region, settings.account)
@@ -79,11 +92,13 @@ class DagRoles:
         """Delete the DAG's role if it has one (its policies first, as IAM requires)."""
         name = self.settings.role_name(dag_id)
         try:
-            self.iam.get_role(RoleName=name)
+            role = self.iam.get_role(RoleName=name)["Role"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
                 return False
             raise
+        if _owner(role) not in (None, dag_id[:256]):
+            return False  # another DAG's: never deleted for this one
         for call, arguments in (
             (self.iam.delete_role_policy, {"PolicyName": POLICY_NAME}),
             (self.iam.detach_role_policy, {"PolicyArn": self.settings.shared_policy_arn}),
@@ -95,6 +110,26 @@ class DagRoles:
                 if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
                     raise
         return True
+
+    def taken(self, dag_id: str) -> str | None:
+        """Why the DAG cannot have its role: another DAG owns a role of that name (None: it can)."""
+        try:
+            role = self.iam.get_role(RoleName=self.settings.role_name(dag_id))["Role"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return None
+            raise
+        owner = _owner(role)
+        if owner in (None, dag_id[:256]):
+            return None
+        return f"the IAM role {role['RoleName']} this DAG would run with belongs to DAG {owner!r}: rename one of them"
+
+    @staticmethod
+    def _check_owner(role: dict[str, Any], dag_id: str) -> None:
+        """A role of that name that another DAG owns is never taken over."""
+        owner = _owner(role)
+        if owner not in (None, dag_id[:256]):
+            raise RoleTaken(f"the IAM role {role['RoleName']} belongs to DAG {owner!r}, not {dag_id!r}")
 
     def _trust(self) -> dict[str, Any]:
         return {
@@ -108,6 +143,10 @@ class DagRoles:
                 }
             ],
         }
+
+
+def _owner(role: dict[str, Any]) -> str | None:
+    return next((tag["Value"] for tag in role.get("Tags", []) if tag["Key"] == OWNER_TAG), None)
 
 
 def once_assumable(call: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:

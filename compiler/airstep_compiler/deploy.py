@@ -7,6 +7,7 @@ schedules and marks its DAGs removed (their history stays).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import json
@@ -271,6 +272,8 @@ class Deployer:
                 outcomes.append(self._remove_file(record))
         if self.settings.asset_events_arn:
             self._sync_queue_mappings()
+        if self.roles is not None:
+            self._sweep_roles()
         self.store.put_latest_bundle(snapshot.bundle_id)
         return outcomes
 
@@ -333,9 +336,10 @@ class Deployer:
                 continue
             if self.roles is not None and compiled.policy is not None:
                 beyond = outside_boundary(model, self.settings.boundary, *self.settings.account_parts)
-                if beyond:
-                    task_id, message = beyond[0]
-                    problems.append(DagLoadError(uri, model.task_map[task_id].line, message))
+                taken = None if beyond else self.roles.taken(model.dag_id)
+                if beyond or taken:
+                    line, message = (model.task_map[beyond[0][0]].line, beyond[0][1]) if beyond else (model.line, taken)
+                    problems.append(DagLoadError(uri, line, str(message)))
                     refused = True
                     continue
             plans.append((model, compiled))
@@ -408,7 +412,7 @@ class Deployer:
         name = self.settings.resource_name(model.dag_id, STATE_MACHINE_NAME_CHARS)
         definition = compiled.definition_json
         arn = self._state_machine_arn(name)
-        changed = True
+        changed, kept = True, False
         shared = self.settings.state_machine_role_arn
         role = shared
         if self.roles is not None and compiled.policy is not None:
@@ -422,7 +426,7 @@ class Deployer:
                     lambda: self.sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role)
                 )
             if self.roles is not None and role == shared and current["roleArn"] != shared:
-                self.roles.remove(model.dag_id)  # its AWS operators are gone: the shared role serves it now
+                kept = not self._drop_role(model.dag_id, arn)  # its AWS operators are gone: the shared role serves it
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "StateMachineDoesNotExist":
                 raise
@@ -448,7 +452,8 @@ class Deployer:
         elif previous is not None and previous.max_active_runs != model.max_active_runs:
             outcome["started"] = sorted(set_run_limit(self.store, self.sfn, model.dag_id, model.max_active_runs))
         self._register_assets(model.dag_id, model.schedule, previous.schedule if previous else None)
-        self.store.put_dag(dag_record(model, source, arn, schedule_name, previous, changed, paused=paused))
+        record = dag_record(model, source, arn, schedule_name, previous, changed, paused=paused)
+        self.store.put_dag(dataclasses.replace(record, role_kept=kept))
         logger.info("dag deployed", extra={"dag_id": model.dag_id, "changed": changed, "version": source.version})
         return outcome
 
@@ -536,13 +541,29 @@ class Deployer:
 
     def _retire(self, dag_id: str) -> None:
         self._delete_schedule(dag_id)
-        if self.roles is not None:
-            self.roles.remove(dag_id)
         record = self.store.get_dag(dag_id)
         if record is not None:
+            kept = self.roles is not None and not self._drop_role(dag_id, record.state_machine_arn)
             self._register_assets(dag_id, None, record.schedule)
-            self.store.put_dag(record.retired())
+            self.store.put_dag(dataclasses.replace(record.retired(), role_kept=kept))
         logger.info("dag removed", extra={"dag_id": dag_id})
+
+    def _drop_role(self, dag_id: str, machine_arn: str) -> bool:
+        """Delete the DAG's own role unless runs still use it (a running execution keeps the role it
+        started with); whether it is gone."""
+        assert self.roles is not None
+        running = self.sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING", maxResults=1)
+        if running.get("executions"):
+            logger.info("dag role kept while runs use it", extra={"dag_id": dag_id})
+            return False
+        self.roles.remove(dag_id)
+        return True
+
+    def _sweep_roles(self) -> None:
+        """The roles kept while runs used them: deleted once those runs have ended."""
+        for record in self.store.list_dags():
+            if record.role_kept and self._drop_role(record.dag_id, record.state_machine_arn):
+                self.store.put_dag(dataclasses.replace(record, role_kept=False))
 
     def _import_errors(
         self,

@@ -535,7 +535,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     boto3.client("sns").create_topic(Name="finished")
     assert put(engine, "dags/calls.py", CALLS)["files"][0]["outcome"] == "deployed"
     iam = boto3.client("iam")
-    role = iam.get_role(RoleName="airstep-dev-dag-calls")["Role"]
+    role = iam.get_role(RoleName=f"airstep-dev-{REGION}-dag-calls")["Role"]
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == BOUNDARY_ARN
     machine = engine.sfn.describe_state_machine(stateMachineArn=engine.store.get_dag("calls").state_machine_arn)
     assert machine["roleArn"] == role["Arn"]

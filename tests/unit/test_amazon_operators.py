@@ -651,7 +651,10 @@ def test_a_key_sensor_lists_by_its_key_every_poke_interval_until_the_key_is_list
     assert states["t@call"]["Parameters"] == {"Bucket": "lake", "MaxKeys": 1, "Prefix": "in/x.csv"}
     assert states["t@call"]["Next"] == "t@polls" and states["t@polls"]["Next"] == "t@count"  # no second call at once
     assert states["t@describe"]["Parameters"] == states["t@call"]["Parameters"]
+    assert states["t@call"]["Retry"] == states["t@describe"]["Retry"]  # the first poke, throttled, is made again
     assert states["t@pause"] == {"Type": "Wait", "Seconds": 30, "Next": "t@describe"}  # no Lambda pokes
+    half = integration_of(lambda: S3Key(task_id="t", bucket_key="s3://b/k", poke_interval=0.5, timeout=10))
+    assert half.poll is not None and (half.poll.interval_seconds, half.poll.max_polls) == (1, 11)  # whole seconds
     key = "$.begun.result.Contents[0].Key"
     found = {"And": [{"Variable": key, "IsPresent": True}, {"Variable": key, "StringEquals": "in/x.csv"}]}
     assert states["t@described"]["Choices"] == [

@@ -256,7 +256,8 @@ def test_a_dags_own_role_may_do_what_every_state_machine_does_and_the_calls_the_
     boundary = RESOURCES["DagPermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"]
     shared = RESOURCES["StateMachinePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert boundary[: len(shared)] == shared  # the boundary never takes away what the shared policy gives
-    (operators,) = boundary[len(shared) :]
+    operators, *denials = boundary[len(shared) :]
+    assert {d["Effect"] for d in denials} == {"Deny"}
     assert operators["Action"] == {"Ref": "DagBoundaryActions"} and operators["Resource"] == {
         "Ref": "DagBoundaryResources"
     }
@@ -270,3 +271,30 @@ def test_a_dags_own_role_may_do_what_every_state_machine_does_and_the_calls_the_
     assert "iam:PutRolePermissionsBoundary" not in str(compile_role) and "iam:UpdateAssumeRolePolicy" not in str(
         compile_role
     )
+
+
+def test_the_dag_boundary_names_each_action_and_keeps_dags_off_the_platforms_own_data():
+    actions = TEMPLATE["Parameters"]["DagBoundaryActions"]["Default"].split(",")
+    assert not [a for a in actions if a.endswith(":*") or a == "*"]  # each call the operators make, no service wide
+    assert "iam:PassRole" not in actions and "secretsmanager:GetSecretValue" not in actions  # (the platform adds them)
+    statements = {s["Sid"]: s for s in RESOURCES["DagPermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"]}
+    denied = [s for s in statements.values() if s["Effect"] == "Deny"]
+    assert {s["Sid"] for s in denied} == {
+        "NeverThePlatformsBuckets",
+        "NeverWriteXComObjects",
+        "NeverReadOtherRunsXComs",
+        "NeverTheMetadataTable",
+        "NeverThePlatformsFunctions",
+    }
+    functions = " ".join(str(r) for r in statements["NeverThePlatformsFunctions"]["Resource"])
+    for name in (
+        "start-run",
+        "compile-dags",
+        "parse-dags",
+        "track-runs",
+        "reconcile-runs",
+        "asset-events",
+        "execute-task",
+    ):
+        assert f"-{name}*" in functions
+    assert "run-task" not in functions.replace("execute-task", "")  # the task runner is what every state machine calls

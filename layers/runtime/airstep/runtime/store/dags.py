@@ -36,6 +36,8 @@ class DagRecord:
     params: dict[str, Any] = field(default_factory=dict)  # defaults and [name, schema] pairs, in order:
     param_schemas: list[list[Any]] = field(default_factory=list)  # a trigger's conf is validated with them
     model: str | None = None  # where its graph model is (s3://): what a clear of its runs reads
+    # its own IAM role outlived its AWS operators (or the DAG) while runs used it: a later deploy deletes it
+    role_kept: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -97,8 +97,9 @@ class AthenaOperator(AwsOperator):
 
     def grants(self) -> tuple[Grant, ...]:
         """The query's workgroup; its catalog (the database's tables); its results location. What the
-        query reads and writes in S3 is known only from its text: the environment's permissions
-        boundary (DagBoundaryResources) is what holds those calls."""
+        query reads in S3 is known only from its text: the environment's permissions boundary
+        (DagBoundaryResources) holds those reads. A query that writes tables (CTAS, INSERT) or
+        partitions, or reads KMS-encrypted or Lake Formation data, needs more: not granted."""
         database = self.named(self.database or self.query_execution_context.get("Database") or "*")
         output = self.named(self.output_location or self.result_configuration.get("OutputLocation") or "s3://*")
         bucket, _, prefix = output.removeprefix("s3://").partition("/")
@@ -122,5 +123,5 @@ class AthenaOperator(AwsOperator):
             ),
             Grant(("s3:GetBucketLocation", "s3:ListBucket"), (f"arn:{PARTITION}:s3:::{bucket}",)),
             Grant(("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"), (results,)),
-            Grant(("s3:GetObject", "s3:ListBucket", "s3:PutObject", "s3:DeleteObject"), (data,)),
+            Grant(("s3:GetObject", "s3:ListBucket"), (data,)),
         )

@@ -146,14 +146,12 @@ class RedshiftDataOperator(AwsOperator):
             cluster = self.named(self.cluster_identifier)
             target = arn("redshift", f"cluster:{cluster}")
             grants = [Grant(run, (target,))]
-            if self.secret_arn is None:  # temporary credentials for the database user
-                user = self.named(self.db_user) if self.db_user else "*"
-                database = self.named(self.database) if self.database else "*"
-                credentials = (
-                    arn("redshift", f"dbuser:{cluster}/{user}"),
-                    arn("redshift", f"dbname:{cluster}/{database}"),
-                )
-                grants.append(Grant(("redshift:GetClusterCredentials",), credentials))
+            database = arn("redshift", f"dbname:{cluster}/{self.named(self.database) if self.database else '*'}")
+            if self.secret_arn is None and self.db_user is not None:  # temporary credentials for the database user
+                user = arn("redshift", f"dbuser:{cluster}/{self.named(self.db_user)}")
+                grants.append(Grant(("redshift:GetClusterCredentials",), (user, database)))
+            elif self.secret_arn is None:  # the Data API signs in as the role itself
+                grants.append(Grant(("redshift:GetClusterCredentialsWithIAM",), (database,)))
         else:  # a Serverless workgroup is named in its ARN by id, not by name
             workgroup = arn("redshift-serverless", "workgroup/*")
             grants = [Grant(run, (workgroup,))]

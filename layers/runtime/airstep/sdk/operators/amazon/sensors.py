@@ -42,8 +42,12 @@ class AwsSensor(AwsOperator, BaseSensorOperator):
             self.refuse("silent_fail", "a failed check ends the try; it is not poked again")
 
     def checks(self) -> int:
-        """How many pokes the sensor makes before its timeout: one at once, then one every poke_interval."""
-        return int(self.timeout // self.poke_interval) + 1
+        """How many pokes the sensor makes before its timeout: one at once, then one every poke_interval
+        (in whole seconds, as Step Functions waits)."""
+        return int(self.timeout // self.interval()) + 1
+
+    def interval(self) -> int:
+        return max(1, round(self.poke_interval))
 
     def sensor_poll(self, **reading: Any) -> Poll:
         """The describe calls of the sensor's pokes, reading the answer as `reading` says."""
@@ -51,7 +55,7 @@ class AwsSensor(AwsOperator, BaseSensorOperator):
         sensing: dict[str, Any] = {
             "resource": self.resource,
             "parameters": tuple(sorted(parameters)),
-            "interval_seconds": max(1, round(self.poke_interval)),
+            "interval_seconds": self.interval(),
             "max_polls": self.checks(),
             "describes_first": True,
             "timeout_as": SENSOR_TIMEOUT,
@@ -184,8 +188,8 @@ class AthenaSensor(AwsSensor):
         if isinstance(sleep_time, bool) or not isinstance(sleep_time, int) or sleep_time < 1:
             self.refuse("sleep_time", f"expected at least 1 second, got {sleep_time!r}")
 
-    def checks(self) -> int:
-        return int(self.timeout // self.sleep_time) + 1
+    def interval(self) -> int:
+        return int(self.sleep_time)
 
     def grants(self) -> tuple[Grant, ...]:
         # the query's workgroup is known only from its execution id
@@ -193,7 +197,6 @@ class AthenaSensor(AwsSensor):
 
     def integration_poll(self) -> Poll:
         return self.sensor_poll(
-            interval_seconds=self.sleep_time,
             status="QueryExecution.Status.State",
             running=self.INTERMEDIATE_STATES,
             failure="QueryExecution.Status.State",
