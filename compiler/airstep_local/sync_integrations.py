@@ -211,8 +211,17 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
 }
 
 
-# aws-sdk integrations (Step Functions' service name, action) answered on moto's backend here
-AWS_SDK_STAND_INS: dict[tuple[str, str], Call] = {("athena", "getQueryExecution"): _describe_query}
+def _describe_jobs(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """Batch's DescribeJobs of the simulated jobs (one it never made is not in the answer, as AWS's)."""
+    wanted = set(parameters.get("Jobs") or ())
+    return {"Jobs": [_describe_job(run["job"], region) for run in BATCH_JOBS if run["job"]["JobId"] in wanted]}
+
+
+# aws-sdk integrations (Step Functions' service name, action) answered here
+AWS_SDK_STAND_INS: dict[tuple[str, str], Call] = {
+    ("athena", "getQueryExecution"): _describe_query,
+    ("batch", "describeJobs"): _describe_jobs,
+}
 
 
 def run_sync_integrations() -> Callable[[], None]:

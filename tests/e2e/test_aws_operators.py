@@ -843,11 +843,18 @@ JOBS = """
 from datetime import datetime
 from airflow.sdk import DAG, task
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
+from airflow.providers.amazon.aws.sensors.batch import BatchSensor
 
 with DAG("jobs", schedule=None, start_date=datetime(2026, 1, 1)):
     nightly = BatchOperator(task_id="nightly", job_name="nightly", job_queue="etl", job_definition="nightly",
                             container_overrides={"command": ["python", "run.py", "{{ ds }}"]})
     broken = BatchOperator(task_id="broken", job_name="broken", job_queue="etl", job_definition="nightly")
+    later = BatchOperator(task_id="later", job_name="later", job_queue="etl", job_definition="nightly",
+                          wait_for_completion=False)
+    BatchSensor(task_id="watched", job_id=later.output, poke_interval=1)
+    elsewhere = BatchOperator(task_id="elsewhere", job_name="broken", job_queue="etl", job_definition="nightly",
+                              wait_for_completion=False)
+    BatchSensor(task_id="watched_broken", job_id=elsewhere.output, poke_interval=1)
 
     @task
     def report(job_id):
@@ -870,7 +877,16 @@ def test_a_batch_job_is_waited_for_and_its_failure_fails_the_try_with_batchs_rea
     model, source = load_model(path, "jobs")
     result = local.run(model, source, RunRequest())
     ti = instances(local, result)
-    assert {t: i.state.value for t, i in ti.items()} == {"nightly": "success", "broken": "failed", "report": "success"}
+    assert {t: i.state.value for t, i in ti.items()} == {
+        "nightly": "success",
+        "broken": "failed",
+        "report": "success",
+        "later": "success",
+        "watched": "success",  # a BatchSensor on a job submitted without waiting
+        "elsewhere": "success",
+        "watched_broken": "failed",
+    }
+    assert ti["watched_broken"].error == "AirflowException: Jobs FAILED: Essential container in task exited"
     (nightly,) = [job for job in sync_integrations.BATCH_JOBS if job["request"]["JobName"] == "nightly"]
     day = local.store.get_run(RunKey("jobs", result.run_id)).logical_date[:10]
     assert nightly["request"]["ContainerOverrides"]["Command"] == ["python", "run.py", day]  # rendered

@@ -39,6 +39,7 @@ def _operators():
         from airflow.providers.amazon.aws.operators.sqs import SqsPublishOperator
         from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
         from airflow.providers.amazon.aws.sensors.athena import AthenaSensor
+        from airflow.providers.amazon.aws.sensors.batch import BatchSensor
         from airflow.providers.amazon.aws.sensors.glue import GlueJobSensor
         from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
     return (
@@ -59,6 +60,7 @@ def _operators():
         AthenaSensor,
         EcsRunTaskOperator,
         BatchOperator,
+        BatchSensor,
     )
 
 
@@ -80,6 +82,7 @@ def _operators():
     AthenaQuerySensor,
     EcsRunTask,
     Batch,
+    BatchJobSensor,
 ) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
@@ -904,3 +907,17 @@ def test_a_batch_job_is_submitted_and_waited_for_and_its_id_is_the_xcom():
     }
     with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError, match="job_id is not translated"):
         Batch(task_id="t", job_name="n", job_queue="q", job_definition="d", job_id="j-0")
+
+
+def test_a_batch_sensor_describes_the_job_until_it_ends():
+    sensor = integration_of(lambda: BatchJobSensor(task_id="t", job_id="{{ ti.xcom_pull('submit') }}", poke_interval=5))
+    assert (sensor.resource, sensor.rendered) == ("arn:aws:states:::aws-sdk:batch:describeJobs", ("Jobs",))
+    running = {"Jobs": [{"Status": "RUNNABLE"}]}
+    assert ended_call(sensor, running, None, None).error_type == "AirflowSensorTimeout"
+    failed = ended_call(sensor, {"Jobs": [{"Status": "FAILED", "StatusReason": "OOM"}]}, None, None)
+    assert failed.error == "AirflowException: Jobs FAILED: OOM"
+    assert ended_call(sensor, {"Jobs": [{"Status": "SUCCEEDED"}]}, None, None).state is TaskState.SUCCESS
+    deferred = integration_of(
+        lambda: BatchJobSensor(task_id="t", job_id="j", deferrable=True, poke_interval=5, max_retries=3)
+    )
+    assert deferred.poll is not None and deferred.poll.max_polls == 3  # the provider's trigger gives up then

@@ -122,6 +122,7 @@ _AMAZON_SENSORS = {
     "s3": {"S3KeySensor": f"{_AMAZON}.sensors:S3KeySensor"},
     "glue": {"GlueJobSensor": f"{_AMAZON}.sensors:GlueJobSensor"},
     "athena": {"AthenaSensor": f"{_AMAZON}.sensors:AthenaSensor"},
+    "batch": {"BatchSensor": f"{_AMAZON}.sensors:BatchSensor"},
 }
 
 SURFACE: dict[str, Names] = {

@@ -97,7 +97,7 @@ def _unfinished(poll: Poll, described: Any, time_limit: float | None, parameters
     failure = at_path(described, poll.failure)
     if failure in poll.failed:
         message = at_path(described, poll.message)
-        text = f"{poll.status.split('.')[0]} {failure}" + (f": {redact(str(message))}" if message else "")
+        text = f"{poll.status.split('.')[0].split('[')[0]} {failure}" + (f": {redact(str(message))}" if message else "")
         if poll.skip_failed:
             return TryResult(TaskState.SKIPPED, error=f"skipped (never_fail): {poll.failed_as}: {text}")
         return TryResult(TaskState.FAILED, error=f"{poll.failed_as}: {text}", error_type=poll.failed_as)

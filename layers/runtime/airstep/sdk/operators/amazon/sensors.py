@@ -3,12 +3,12 @@ calls that Step Functions makes every `poke_interval` seconds, with Wait states 
 pokes and no compute is held while the sensor waits, deferrable or not.
 
 A poke is one describe call (`S3KeySensor`: S3's ListObjectsV2 by the key; `GlueJobSensor`: Glue's
-GetJobRun; `AthenaSensor`: Athena's GetQueryExecution). Still waiting at the sensor's `timeout` is
-`AirflowSensorTimeout`, which ends the task without a retry (`soft_fail` or `never_fail`: skipped),
-as in Airflow; a failed end of the work watched fails the try as the provider raises (`never_fail`:
-skipped). The checks of a long wait share a quarter of the run's history with the other waiting
-tasks: when they would not fit, half of those that fit come at the sensor's interval and the rest
-further apart (the same timeout, fewer checks)."""
+GetJobRun; `AthenaSensor`: Athena's GetQueryExecution; `BatchSensor`: Batch's DescribeJobs). Still
+waiting at the sensor's `timeout` is `AirflowSensorTimeout`, which ends the task without a retry
+(`soft_fail` or `never_fail`: skipped), as in Airflow; a failed end of the work watched fails the
+try as the provider raises (`never_fail`: skipped). The checks of a long wait share a quarter of
+the run's history with the other waiting tasks: when they would not fit, half of those that fit
+come at the sensor's interval and the rest further apart (the same timeout, fewer checks)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ SENSOR_TIMEOUT = "AirflowSensorTimeout"
 LIST_OBJECTS = "arn:aws:states:::aws-sdk:s3:listObjectsV2"
 GET_JOB_RUN = "arn:aws:states:::aws-sdk:glue:getJobRun"
 GET_QUERY_EXECUTION = "arn:aws:states:::aws-sdk:athena:getQueryExecution"
+DESCRIBE_JOBS = "arn:aws:states:::aws-sdk:batch:describeJobs"
 _WILDCARDS = re.compile(r"[\[*?]")
 
 
@@ -203,4 +204,37 @@ class AthenaSensor(AwsSensor):
             failed=self.FAILURE_STATES,
             message="QueryExecution.Status.StateChangeReason",
             failed_as="AirflowException",
+        )
+
+
+class BatchSensor(AwsSensor):
+    """Waits for a Batch job to end; a job that ends FAILED fails the try. Deferred, the provider's
+    trigger gives up after `max_retries` checks."""
+
+    template_fields = ("job_id",)
+    resource = DESCRIBE_JOBS
+    fields = {"job_id": Field("Jobs", lambda value: [text(value)])}
+    INTERMEDIATE_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+
+    def __init__(self, *, job_id: str, poke_interval: float = 30, max_retries: int = 4200, **kwargs: Any) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.job_id = job_id
+        self.max_retries = max_retries
+
+    def checks(self) -> int:
+        return min(super().checks(), int(self.max_retries)) if self.deferrable else super().checks()
+
+    def grants(self) -> tuple[Grant, ...]:
+        return (Grant(("batch:DescribeJobs",), ("*",)),)  # (DescribeJobs takes no resource)
+
+    def integration_poll(self) -> Poll:
+        deferred_end = self.deferrable and int(self.max_retries) < super().checks()
+        return self.sensor_poll(
+            status="Jobs[0].Status",
+            running=self.INTERMEDIATE_STATES,
+            failure="Jobs[0].Status",
+            failed=("FAILED",),
+            message="Jobs[0].StatusReason",
+            failed_as="AirflowException",
+            timeout_as="AirflowException" if deferred_end else SENSOR_TIMEOUT,
         )
