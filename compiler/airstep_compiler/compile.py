@@ -15,7 +15,7 @@ from typing import Any
 
 from airstep import contract
 from airstep.contract import DagRef, MapStateNames, failed_state
-from airstep.integration import Integration
+from airstep.integration import Integration, Poll
 from airstep.model import DagModel, SensorPolicy, TaskModel
 from airstep.states import RunState, TaskState
 from airstep_compiler.iam import POLICY_CHARS, dag_policy, largest, policy_chars
@@ -646,7 +646,7 @@ class _Emitter:
             catch_next=record,
             result_path=contract.BEGUN_PATH if poll is None else contract.CALL_RESULT_PATH,
             error_path=contract.BEGUN_PATH,
-            result_selector=None if poll is not None else self._call_selector(integration),
+            result_selector=self._call_selector(integration) if poll is None else self._start_selector(poll),
             timeout_seconds=limit,
             resume_errors=poll.resume_on if poll is not None else (),
             # a sensor's first poke is a describe call like the others: made again when throttled
@@ -663,6 +663,11 @@ class _Emitter:
         try_state = ParallelState((Branch(begin, branch),), next_name, self._retriers(task), failed)
         self.put(states, run, try_state)
         self._put_failed(states, failed, task.task_id, signal, next_name)
+
+    @staticmethod
+    def _start_selector(poll: Poll) -> dict[str, Any] | None:
+        """A start call waited for by describe calls keeps its whole answer (nested as theirs, if so)."""
+        return contract.nested_answer(poll.nest_start) if poll.nest_start else None
 
     @staticmethod
     def _call_selector(integration: Integration) -> dict[str, Any]:

@@ -473,11 +473,17 @@ def call_glue_and_s3_as_aws_does() -> Callable[[], None]:
     added = ResourceCondition.WaitForTaskToken not in patterns
     patterns.add(ResourceCondition.WaitForTaskToken)
     names = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
-    pairs = (("glue", "Glue"), ("s3", "S3"), ("redshiftdata", "RedshiftData"), ("athena", "Athena"))
+    pairs = (
+        ("glue", "Glue"),
+        ("s3", "S3"),
+        ("redshiftdata", "RedshiftData"),
+        ("athena", "Athena"),
+        ("emrserverless", "EmrServerless"),
+    )
     named = {service: name for service, name in pairs if service not in names}
     names.update(named)
     clients = StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES  # (Step Functions' name -> boto3's)
-    mapped = {"redshiftdata": "redshift-data"}
+    mapped = {"redshiftdata": "redshift-data", "emrserverless": "emr-serverless"}
     clients.update(mapped)  # type: ignore[attr-defined]
 
     def restore() -> None:

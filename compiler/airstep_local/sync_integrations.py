@@ -245,6 +245,7 @@ def run_sync_integrations() -> Callable[[], None]:
         StateTaskServiceCallback,
     )
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
     class StateTaskServiceSync(StateTaskServiceCallback):
         """A `.sync` integration of `SYNC_INTEGRATIONS` (request-response too: the start call alone)."""
@@ -306,14 +307,25 @@ def run_sync_integrations() -> Callable[[], None]:
         return StateTaskServiceSync(integration) if integration is not None else original(service_name)
 
     state_task_factory.state_task_service_for = state_task_service_for  # type: ignore[assignment]
-    calls_service = StateTaskServiceAwsSdk._eval_service_task
+    calls_service = StateTaskServiceAwsSdk._eval_service_task  # (undone by restore)
 
     def eval_service_task(
         self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
     ) -> None:
         stand_in = AWS_SDK_STAND_INS.get((self.resource.api_name, self.resource.api_action))
         if stand_in is None:
-            calls_service(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            client = boto_client_for(
+                service=self._get_boto_service_name(),
+                region=resource_runtime_part.region,
+                state_credentials=state_credentials,
+            )
+            operation = client.meta.service_model.operation_model(
+                self.resource.api_action[:1].upper() + self.resource.api_action[1:]
+            )
+            request = as_shape(normalised_parameters, operation.input_shape)
+            response = getattr(client, self._get_boto_service_action())(**request) or {}
+            response.pop("ResponseMetadata", None)
+            env.stack.append(as_step_functions(response, operation.output_shape))
             return
         parameters = {key[:1].upper() + key[1:]: value for key, value in normalised_parameters.items()}
         env.stack.append(json.loads(json.dumps(stand_in(parameters, resource_runtime_part.region), default=_iso)))
@@ -325,6 +337,41 @@ def run_sync_integrations() -> Callable[[], None]:
         StateTaskServiceAwsSdk._eval_service_task = calls_service  # type: ignore[method-assign]
 
     return restore
+
+
+def as_shape(value: Any, shape: Any) -> Any:
+    """Parameters as Step Functions' aws-sdk integration takes them (`ApplicationId`, `JobDriver`) as
+    boto3 names them (`applicationId`, `jobDriver`): each structure's member by its name, whatever
+    its case; a map's keys are the caller's and stay as written."""
+    if shape is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = {name.lower(): (name, member) for name, member in shape.members.items()}
+        shaped = {}
+        for key, item in value.items():
+            name, member = members.get(key.lower(), (key, None))
+            shaped[name] = as_shape(item, member)
+        return shaped
+    if shape.type_name == "list" and isinstance(value, list):
+        return [as_shape(item, shape.member) for item in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {key: as_shape(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def as_step_functions(value: Any, shape: Any) -> Any:
+    """An answer as Step Functions' aws-sdk integration gives it: each structure's member name with
+    its first letter upper-case (`jobRun.state` -> `JobRun.State`); a map's keys as the service wrote
+    them; times as ISO text."""
+    if shape is not None and shape.type_name == "structure" and isinstance(value, dict):
+        return {
+            key[:1].upper() + key[1:]: as_step_functions(item, shape.members.get(key)) for key, item in value.items()
+        }
+    if shape is not None and shape.type_name == "list" and isinstance(value, list):
+        return [as_step_functions(item, shape.member) for item in value]
+    if shape is not None and shape.type_name == "map" and isinstance(value, dict):
+        return {key: as_step_functions(item, shape.value) for key, item in value.items()}
+    return _iso(value) if hasattr(value, "isoformat") else value
 
 
 def _iso(value: Any) -> str:

@@ -207,7 +207,7 @@ def test_a_lambda_option_that_names_no_handler_says_why(spec, says):
 UNTRANSLATED = """\
 from datetime import datetime
 from airflow.sdk import DAG
-from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 
 with DAG("untranslated", start_date=datetime(2026, 1, 1), schedule=None):
@@ -230,7 +230,7 @@ def test_compat_names_what_of_the_amazon_provider_airstep_does_not_translate(tmp
     proc = airstep("compat", str(tmp_path))
     assert proc.returncode == 1
     untranslated, other = tmp_path / "untranslated.py", tmp_path / "other_credentials.py"
-    assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.emr` is not supported" in proc.stdout
+    assert f"{untranslated}:3: `airflow.providers.amazon.aws.operators.sagemaker` is not supported" in proc.stdout
     assert f"{untranslated}:7: `SnsPublishOperator(deferrable=...)` is not supported" in proc.stdout
     assert f"{other}:6: SqsPublishOperator 'a': aws_conn_id is not translated by airstep" in proc.stdout
 
@@ -895,3 +895,40 @@ def test_a_batch_job_is_waited_for_and_its_failure_fails_the_try_with_batchs_rea
         r"States\.TaskFailed: Batch job [\w-]+ \(broken\) ended FAILED: Essential container in task exited",
         ti["broken"].error,
     )
+
+
+SPARK = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
+
+with DAG("spark", schedule=None, start_date=datetime(2026, 1, 1)):
+    EmrServerlessStartJobOperator(
+        task_id="spark", application_id=APP, execution_role_arn="arn:aws:iam::123456789012:role/emr",
+        job_driver={"sparkSubmit": {"entryPoint": "s3://code/job.py", "entryPointArguments": ["{{ ds }}"]}},
+        configuration_overrides={"applicationConfiguration": [
+            {"classification": "spark-defaults", "properties": {"spark.executor.memory": "2g"}}]},
+        waiter_delay=1)
+    EmrServerlessStartJobOperator(task_id="nowhere", application_id="missing", retries=0,
+                                  execution_role_arn="arn:aws:iam::123456789012:role/emr", job_driver={})
+"""
+
+
+def test_an_emr_serverless_job_run_is_waited_for_and_its_id_is_the_xcom(local, tmp_path):
+    emr = boto3.client("emr-serverless", region_name="us-east-1")
+    app = emr.create_application(name="etl", releaseLabel="emr-7.0.0", type="SPARK")["applicationId"]
+    path = tmp_path / "spark.py"
+    path.write_text(f"APP = {app!r}\n" + SPARK)
+    model, source = load_model(path, "spark")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: i.state.value for t, i in ti.items()} == {"spark": "success", "nowhere": "failed"}
+    (run,) = emr.list_job_runs(applicationId=app)["jobRuns"]
+    assert local.store.get_xcoms(RunKey("spark", result.run_id), ["spark"]) == {"spark": run["id"]}
+    started = emr.get_job_run(applicationId=app, jobRunId=run["id"])["jobRun"]
+    day = local.store.get_run(RunKey("spark", result.run_id)).logical_date[:10]
+    assert started["jobDriver"]["sparkSubmit"]["entryPointArguments"] == [day]  # rendered, in the API's names
+    assert started["configurationOverrides"]["applicationConfiguration"][0]["properties"] == {
+        "spark.executor.memory": "2g"  # Spark's own keys as written
+    }
+    assert ti["nowhere"].error.startswith("EmrServerless.ResourceNotFoundException")

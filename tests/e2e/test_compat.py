@@ -12,7 +12,7 @@ from conformance.recorded import AIRFLOW_FILES
 LACKS = """\
 import pendulum
 from airflow.sdk import DAG, AssetAlias, task
-from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.providers.standard.operators.bash import BashOperator
 
 with DAG("lacks", start_date=pendulum.datetime(2026, 1, 1), default_args={"email": ["a@b.c"]}):
@@ -40,7 +40,7 @@ def test_compat_names_each_unsupported_feature_and_exits_1(tmp_path):
     where = str(tmp_path / "lacks.py")
     assert proc.stdout.splitlines() == [
         f"{where}:2: `airflow.sdk.AssetAlias` is not supported by airstep",
-        f"{where}:3: `airflow.providers.amazon.aws.operators.emr` is not supported by airstep",
+        f"{where}:3: `airflow.providers.amazon.aws.operators.sagemaker` is not supported by airstep",
         f"{where}:7: `task.virtualenv` is not supported by airstep",
         f"{where}:14: `BashOperator(depends_on_past=...)` is not supported by airstep",
         f"{where}:18: the context key `task_state_store` is not supported by airstep",

@@ -177,9 +177,9 @@ def test_scopes_nest_and_leave_nothing_behind():
 def test_unsupported_module_import_raises_an_import_error():
     with (
         airflow_imports(),
-        pytest.raises(NotSupportedByAirstep, match="`airflow.providers.amazon.aws.operators.emr`"),
+        pytest.raises(NotSupportedByAirstep, match="`airflow.providers.amazon.aws.operators.sagemaker`"),
     ):
-        import airflow.providers.amazon.aws.operators.emr  # noqa: F401
+        import airflow.providers.amazon.aws.operators.sagemaker  # noqa: F401
 
 
 def test_get_current_context_outside_a_task_says_where_to_call_it():

@@ -26,6 +26,7 @@ def _operators():
         from airflow.providers.amazon.aws.operators.athena import AthenaOperator
         from airflow.providers.amazon.aws.operators.batch import BatchOperator
         from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+        from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
         from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerOperator, GlueCrawlerRunOperator
         from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
@@ -61,6 +62,7 @@ def _operators():
         EcsRunTaskOperator,
         BatchOperator,
         BatchSensor,
+        EmrServerlessStartJobOperator,
     )
 
 
@@ -83,6 +85,7 @@ def _operators():
     EcsRunTask,
     Batch,
     BatchJobSensor,
+    EmrServerlessStartJob,
 ) = _operators()
 TOPIC = "arn:aws:sns:us-east-1:123456789012:t"
 QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
@@ -921,3 +924,54 @@ def test_a_batch_sensor_describes_the_job_until_it_ends():
         lambda: BatchJobSensor(task_id="t", job_id="j", deferrable=True, poke_interval=5, max_retries=3)
     )
     assert deferred.poll is not None and deferred.poll.max_polls == 3  # the provider's trigger gives up then
+
+
+def test_an_emr_serverless_job_run_is_started_then_described_until_it_ends():
+    def build():
+        EmrServerlessStartJob(
+            task_id="t",
+            application_id="app1",
+            execution_role_arn="arn:aws:iam::123456789012:role/emr",
+            job_driver={"sparkSubmit": {"entryPoint": "s3://code/job.py", "entryPointArguments": ["{{ ds }}"]}},
+            configuration_overrides={
+                "applicationConfiguration": [{"classification": "spark", "properties": {"spark.x.y": "1"}}]
+            },
+            config={"executionTimeoutMinutes": 60},
+            waiter_delay=30,
+            waiter_max_attempts=10,
+        )
+
+    states = _branch(build)
+    call = states["t@call"]
+    assert (call["Resource"], call["ResultSelector"]) == (
+        "arn:aws:states:::aws-sdk:emrserverless:startJobRun",
+        {"JobRun.$": "$"},  # the start's answer kept where getJobRun answers the same ids
+    )
+    assert call["Parameters"] == {
+        "ApplicationId": "app1",
+        "ClientToken.$": "States.UUID()",  # a fresh token each try, as the provider's
+        "ConfigurationOverrides": {
+            "ApplicationConfiguration": [{"Classification": "spark", "Properties": {"spark.x.y": "1"}}]
+        },
+        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/emr",
+        "ExecutionTimeoutMinutes": 60,
+        "JobDriver.$": "$.begun.outcome.call.JobDriver",
+    }
+    assert states["t@describe"]["Parameters"] == {
+        "ApplicationId": "app1",
+        "JobRunId.$": "$.begun.result.JobRun.JobRunId",
+    }
+    assert states["t@pause"]["Seconds"] == 30
+    job = integration_of(build)
+    assert (
+        ended_call(job, {"JobRun": {"JobRunId": "r1", "State": "SUCCESS"}}, None, None).xcoms == '{"return_value":"r1"}'
+    )
+    failed = {"JobRun": {"JobRunId": "r1", "State": "FAILED", "StateDetails": "Job failed, ExitCode: 1"}}
+    assert ended_call(job, failed, None, None).error == "AirflowException: JobRun FAILED: Job failed, ExitCode: 1"
+    still = ended_call(job, {"JobRun": {"JobRunId": "r1", "State": "RUNNING"}}, None, None)
+    assert still.error_type == "AirflowException"  # the provider's waiter gave up (waiter_max_attempts)
+    grants = {a: g.resources for g in job.grants for a in g.actions}
+    assert grants["emr-serverless:StartJobRun"] == (
+        "arn:${Partition}:emr-serverless:${Region}:${Account}:/applications/app1",
+    )
+    assert grants["iam:PassRole"] == ("arn:aws:iam::123456789012:role/emr",)

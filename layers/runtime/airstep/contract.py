@@ -169,9 +169,16 @@ def described_path(dotted: str) -> str:
     return _path(BEGUN, CALL_RESULT, *dotted.split("."))
 
 
-def answered_parameter(name: str) -> tuple[str, str]:
-    """A describe call's Parameters entry for a parameter read from the last answer (a statement's Id)."""
-    return _ref(name), described_path(name)
+def answered_parameter(entry: str) -> tuple[str, str]:
+    """A describe call's Parameters entry for a parameter read from the last answer: `Id`, or
+    `JobRunId=JobRun.JobRunId` (the parameter's name, then where the answer has it)."""
+    name, _, path = entry.partition("=")
+    return _ref(name), described_path(path or name)
+
+
+def nested_answer(key: str) -> dict[str, Any]:
+    """A start call's ResultSelector that keeps its whole answer under `key`."""
+    return {_ref(key): "$"}
 
 
 def rendered_parameter(name: str) -> tuple[str, str]:

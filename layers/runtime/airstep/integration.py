@@ -38,7 +38,9 @@ class Poll:
     timeout_as: str = "WaiterError"
     skip_timeout: bool = False
     skip_failed: bool = False
-    from_answer: tuple[str, ...] = ()  # describe parameters read from the last answer (a statement's Id)
+    # describe parameters read from the last answer: `Id`, or `JobRunId=JobRun.JobRunId` (name=path)
+    from_answer: tuple[str, ...] = ()
+    nest_start: str = ""  # the start call's answer is kept under this key, as the describe call answers it
 
     @property
     def waits(self) -> bool:
@@ -65,6 +67,7 @@ _POLL_DEFAULTS: dict[str, Any] = {
     "skip_timeout": False,
     "skip_failed": False,
     "from_answer": [],
+    "nest_start": "",
 }
 
 

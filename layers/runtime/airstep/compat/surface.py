@@ -101,6 +101,7 @@ _AMAZON_OPERATORS = {
     "athena": {"AthenaOperator": f"{_AMAZON}.athena:AthenaOperator"},
     "batch": {"BatchOperator": f"{_AMAZON}.batch:BatchOperator"},
     "ecs": {"EcsRunTaskOperator": f"{_AMAZON}.ecs:EcsRunTaskOperator"},
+    "emr": {"EmrServerlessStartJobOperator": f"{_AMAZON}.emr:EmrServerlessStartJobOperator"},
     "glue": {"GlueJobOperator": f"{_AMAZON}.glue:GlueJobOperator"},
     "glue_crawler": {
         name: f"{_AMAZON}.glue_crawler:{name}" for name in ("GlueCrawlerOperator", "GlueCrawlerRunOperator")
