@@ -233,7 +233,7 @@ def principal_of(call: AwsCall, names: LocalNames) -> str | None:
     if call.function is not None:
         return by_name[call.function]
     role_name = call.role.split(":role/", 1)[1] if call.role else ""
-    if re.match(r"airstep-[^-]+-[a-z]+-[a-z]+-[0-9]+-dag-", role_name):
+    if re.match(r"airstep-[^-]+-[a-z]+(-[a-z]+)+-[0-9]+-dag-", role_name):
         return f"{DAG_ROLE}{role_name}"  # a DAG's own role: its Task states' calls
     if (call.service, call.operation) == ("lambda", "Invoke"):
         return STATE_MACHINES

@@ -46,7 +46,7 @@ from airstep_compiler import queue_mappings
 from airstep_compiler.bundles import MAX_BUNDLE_BYTES, Bundle, Snapshot, build_bundle, is_dag_file, take_snapshot
 from airstep_compiler.compile import CompiledDag, CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.dag_roles import DagRoles, DagRoleSettings, once_assumable
-from airstep_compiler.iam import Boundary, outside_boundary
+from airstep_compiler.iam import Boundary, outside_boundary, platform_targets
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS
 from airstep_compiler.schedules import ScheduleError, scheduler_expression
 
@@ -302,6 +302,7 @@ class Deployer:
         problems: list[DagLoadError] = []
         refused = False  # a problem Airflow would not have: a limit or a resource of this platform
         plans: list[tuple[DagModel, CompiledDag]] = []
+        roles_planned: dict[str, str] = {}  # lower-cased role name -> the DAG it is for
         # The function's name, not its ARN: same account and region, and ~50 bytes less per Lambda state.
         arn = self.settings.task_runner_arn  # arn:aws:lambda:<region>:<account>:function:<name>
         region = arn.split(":")[3] if arn.count(":") >= 3 else None
@@ -335,8 +336,16 @@ class Deployer:
                 refused = refused or isinstance(exc, CompileError)
                 continue
             if self.roles is not None and compiled.policy is not None:
-                beyond = outside_boundary(model, self.settings.boundary, *self.settings.account_parts)
+                parts = self.settings.account_parts
+                beyond = platform_targets(model, self.settings.environment, *parts)
+                beyond = beyond or outside_boundary(model, self.settings.boundary, *parts)
+                role = self.roles.settings.role_name(model.dag_id).lower()
                 taken = None if beyond else self.roles.taken(model.dag_id)
+                if not beyond and not taken and role in roles_planned:  # (IAM names ignore case: etl and ETL)
+                    taken = (
+                        f"its IAM role's name is that of DAG {roles_planned[role]!r} in this file, whatever the case"
+                    )
+                roles_planned.setdefault(role, model.dag_id)
                 if beyond or taken:
                     line, message = (model.task_map[beyond[0][0]].line, beyond[0][1]) if beyond else (model.line, taken)
                     problems.append(DagLoadError(uri, line, str(message)))
@@ -412,7 +421,8 @@ class Deployer:
         name = self.settings.resource_name(model.dag_id, STATE_MACHINE_NAME_CHARS)
         definition = compiled.definition_json
         arn = self._state_machine_arn(name)
-        changed, kept = True, False
+        previous = self.store.get_dag(model.dag_id)
+        changed, kept = True, bool(previous and previous.role_kept)  # (until a sweep deletes it)
         shared = self.settings.state_machine_role_arn
         role = shared
         if self.roles is not None and compiled.policy is not None:
@@ -439,7 +449,6 @@ class Deployer:
                     tags=[{"key": "airstep:dag_id", "value": model.dag_id[:256]}],
                 )["stateMachineArn"]
             )
-        previous = self.store.get_dag(model.dag_id)
         if previous is not None and previous.removed:
             previous = None  # its file came back: a new DAG, as far as pausing and catchup go
         new = previous is None

@@ -61,7 +61,7 @@ def policy_chars(policy: dict[str, Any]) -> int:
 
 def largest(policy: dict[str, Any]) -> dict[str, Any]:
     """The policy as long as any environment makes it (the longest partition and region names)."""
-    return resolved(policy, "aws-iso-b", "ap-southeast-99", "0" * 12)
+    return resolved(policy, "aws-us-gov", "ap-southeast-99", "0" * 12)
 
 
 def resolved(policy: dict[str, Any], partition: str, region: str, account: str) -> dict[str, Any]:
@@ -99,3 +99,24 @@ def _pairs(grant: Grant, partition: str, region: str, account: str) -> Iterable[
         filled = resource.replace(PARTITION, partition).replace(REGION, region).replace(ACCOUNT, account)
         for action in grant.actions:
             yield action, filled
+
+
+def platform_targets(
+    model: DagModel, environment: str, partition: str, region: str, account: str
+) -> list[tuple[str, str]]:
+    """The tasks whose calls name the platform's own functions or state machines (the task runner,
+    another DAG's machine): (task_id, why), one per task. A name a template decides is not known here."""
+    own = (
+        f":function:airstep-{environment}-",
+        f":stateMachine:airstep-{environment}-",
+        f":execution:airstep-{environment}-",
+    )
+    problems = []
+    for task in model.tasks:
+        for grant in task.integration.grants if task.integration else ():
+            hit = next((r for _, r in _pairs(grant, partition, region, account) if any(o in r for o in own)), None)
+            if hit is not None:
+                why = f"task {task.task_id!r} calls {hit}, one of this environment's own: a DAG's calls may not"
+                problems.append((task.task_id, why))
+                break
+    return problems

@@ -50,6 +50,7 @@ class SyncIntegration:
     status: str
     succeeded: tuple[str, ...]
     failed: tuple[str, ...]
+    fails: Callable[[dict[str, Any]], bool] | None = None  # ... or an end `succeeded` names that AWS fails
 
 
 def _athena(region: str) -> Any:
@@ -190,8 +191,10 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
         start=_run_task,
         describe=_describe_task,
         status="LastStatus",
-        succeeded=("STOPPED",),  # (.sync answers the stopped task whatever its containers' exit codes)
+        succeeded=("STOPPED",),
         failed=(),
+        # AWS fails the state when an essential container exits non-zero, the stopped task its cause
+        fails=lambda task: any(c.get("ExitCode") not in (0, None) for c in task.get("Containers", [])),
     ),
     "batch": SyncIntegration(
         error_prefix="Batch",
@@ -290,9 +293,10 @@ def run_sync_integrations() -> Callable[[], None]:
             def described() -> Any:
                 response = integration.describe(started, resource_runtime_part.region)
                 state = at_path(response, integration.status)
-                if state in integration.succeeded:
+                failing = integration.fails is not None and integration.fails(response)
+                if state in integration.succeeded and not failing:
                     return json.loads(json.dumps(response, default=_iso))
-                if state not in integration.failed:
+                if state not in integration.failed and not failing:
                     return None  # still running: asked again
                 failed = StatesErrorNameType.StatesTaskFailed
                 cause = json.dumps(response, default=_iso)

@@ -975,3 +975,62 @@ def test_an_emr_serverless_job_run_is_started_then_described_until_it_ends():
         "arn:${Partition}:emr-serverless:${Region}:${Account}:/applications/app1",
     )
     assert grants["iam:PassRole"] == ("arn:aws:iam::123456789012:role/emr",)
+
+
+def test_step_functions_failing_an_ecs_task_is_judged_by_its_exit_codes_and_a_placement_failure_fails():
+    task = integration_of(
+        lambda: EcsRunTask(task_id="t", cluster="c", task_definition="d", overrides={}, skip_on_exit_code=3)
+    )
+    stopped = {"TaskArn": "arn:t", "StoppedReason": "Essential container in task exited", "Containers": []}
+    # AWS fails runTask.sync when an essential container exits non-zero, the stopped task its cause
+    exit_3 = {"Error": "States.TaskFailed", "Cause": json.dumps({**stopped, "Containers": [{"ExitCode": 3}]})}
+    assert ended_call(task, None, exit_3, None).state is TaskState.SKIPPED
+    exit_1 = {"Error": "States.TaskFailed", "Cause": json.dumps({**stopped, "Containers": [{"ExitCode": 1}]})}
+    assert ended_call(task, None, exit_1, None).error == (
+        "AirflowException: EcsRunTaskOperator's work ended 1: Essential container in task exited"
+    )
+    started = integration_of(
+        lambda: EcsRunTask(task_id="t", cluster="c", task_definition="d", overrides={}, wait_for_completion=False)
+    )
+    unplaced = {"Tasks": [], "Failures": [{"Reason": "RESOURCE:MEMORY"}]}
+    assert ended_call(started, unplaced, None, None).state is TaskState.FAILED  # as the provider raises
+    quiet = integration_of(
+        lambda: EcsRunTask(task_id="t", cluster="c", task_definition="d", overrides={}, do_xcom_push=False)
+    )
+    assert quiet.also_push == ()  # the provider pushes ecs_task_arn only with do_xcom_push
+
+
+def test_a_maps_keys_are_the_callers_a_structures_members_take_step_functions_case():
+    job = integration_of(
+        lambda: Batch(
+            task_id="t",
+            job_name="n",
+            job_queue="q",
+            job_definition="d",
+            eks_properties_override={
+                "podProperties": {
+                    "containers": [{"resources": {"limits": {"cpu": "1", "nvidia.com/gpu": "1"}}}],
+                    "metadata": {"labels": {"team": "data"}},
+                }
+            },
+        )
+    )
+    pod = job.parameters["EksPropertiesOverride"]["PodProperties"]
+    assert pod["Containers"][0]["Resources"]["Limits"] == {"cpu": "1", "nvidia.com/gpu": "1"}
+    assert pod["Metadata"]["Labels"] == {"team": "data"}
+    spark = integration_of(
+        lambda: EmrServerlessStartJob(
+            task_id="t",
+            application_id="a",
+            execution_role_arn="arn:aws:iam::123456789012:role/r",
+            job_driver={"sparkSubmit": {"entryPoint": "s3://x.py"}},
+            config={"tags": {"cost-center": "42"}},
+        )
+    )
+    assert spark.parameters["Tags"] == {"cost-center": "42"}
+
+
+def test_a_sensor_whose_answer_has_no_such_work_fails_rather_than_succeeds():
+    sensor = integration_of(lambda: BatchJobSensor(task_id="t", job_id="nope"))
+    missing = ended_call(sensor, {"Jobs": []}, None, None)  # the provider raises a description error
+    assert missing.state is TaskState.FAILED and "the answer has no Jobs[0].Status" in missing.error

@@ -13,7 +13,7 @@ from airstep.compat.imports import airflow_imports
 from airstep.model import DagModel
 from airstep.sdk.dag import DAG
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
-from airstep_compiler.iam import Boundary, dag_policy, outside_boundary, policy_chars, resolved
+from airstep_compiler.iam import Boundary, dag_policy, outside_boundary, platform_targets, policy_chars, resolved
 from helpers import EXAMPLES, load_model
 
 with airflow_imports():
@@ -108,3 +108,18 @@ def test_a_policy_over_iams_size_limit_is_a_compile_error_naming_the_limit():
     with pytest.raises(CompileError, match="over IAM's 10,240 for a role's policies") as raised:
         compile_dag(model, DagSource("many.py", "v1"), CompileOptions())
     assert raised.value.limit == "policy-size"
+
+
+def test_a_dag_calling_the_platforms_own_functions_or_machines_is_named():
+    with airflow_imports():
+        from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
+
+    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+        LambdaInvokeFunctionOperator(task_id="forge", function_name="airstep-prod-run-task", payload="{}")
+        StepFunctionStartExecutionOperator(
+            task_id="other", state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:airstep-prod-etl"
+        )
+        LambdaInvokeFunctionOperator(task_id="fine", function_name="score")
+    found = platform_targets(DagModel.from_dag(dag), "prod", "aws", "us-east-1", "123456789012")
+    assert [task for task, _ in found] == ["forge", "other"]
+    assert "one of this environment's own: a DAG's calls may not" in found[0][1]

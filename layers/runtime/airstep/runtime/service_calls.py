@@ -29,7 +29,8 @@ def ended_call(
     """The try's result from its call's response (`result`), or from the `error` it raised
     (`rendered`: the parameters its run step rendered)."""
     if error is not None:
-        return _failed(error, time_limit)
+        ended = _ended_in_failure(integration, error)  # (an ECS task whose container exited non-zero)
+        return ended if ended is not None else _failed(error, time_limit)
     if integration.poll is not None:
         parameters = {**integration.parameters, **(rendered or {})}
         unfinished = _unfinished(integration.poll, result, time_limit, parameters)
@@ -42,15 +43,9 @@ def ended_call(
             TaskState.FAILED, error=f"AirflowException: errors in the response: {text}", error_type="AirflowException"
         )
     if integration.ended:
-        ends = at_path(result, integration.ended)
-        ends = ends if isinstance(ends, list) else [ends]  # (each of an ECS task's containers has its exit code)
-        if any(end not in integration.succeeded for end in ends):
-            shown = ends[0] if len(ends) == 1 else ends
-            why = at_path(result, integration.reason) if integration.reason else None
-            text = f"{integration.operator}'s work ended {shown}" + (f": {redact(str(why))}" if why else "")
-            if any(end in integration.skip_on for end in ends):
-                return TryResult(TaskState.SKIPPED, error=f"skipped: {text}")
-            return TryResult(TaskState.FAILED, error=f"AirflowException: {text}", error_type="AirflowException")
+        judged = _judged_end(integration, result)
+        if judged is not None:
+            return judged
     pushed = {key: at_path(result, path) for key, path in integration.also_push}
     if integration.push:
         pushed[XCOM_RETURN_KEY] = _returned(integration, result or {})
@@ -73,6 +68,10 @@ def _unfinished(poll: Poll, described: Any, time_limit: float | None, parameters
     execution_timeout, or when the operator's waiter or the sensor's timeout ran out) or ended in
     failure (a failed crawl); None when it ended well (or is not waited for)."""
     status = at_path(described, poll.status)
+    if poll.running and status is None and not poll.until:  # the answer has no such work (a job never made)
+        answer = redact(json.dumps(described, default=str))[:500]
+        error = f"{poll.failed_as}: the answer has no {poll.status}: {answer}"
+        return TryResult(TaskState.FAILED, error=error, error_type=poll.failed_as)
     if poll.until:
         expected = str(parameters.get(poll.until))
         still = not isinstance(status, str) or not (
@@ -114,6 +113,35 @@ def _returned(integration: Integration, response: dict[str, Any]) -> Any:
         return {key: response[key] for key in integration.returns if key in response}
     payload = response.get("Payload", "")
     return payload if payload == "" else json.dumps(payload)
+
+
+def _judged_end(integration: Integration, result: Any) -> TryResult | None:
+    """A failed (or skipped) try when the work ended in a state the operator does not count a
+    success (an ECS container's exit code other than 0); None when it succeeded."""
+    ends = at_path(result, integration.ended)
+    ends = ends if isinstance(ends, list) else [ends]  # (each of an ECS task's containers has its exit code)
+    if all(end in integration.succeeded for end in ends):
+        return None
+    shown = ends[0] if len(ends) == 1 else ends
+    why = at_path(result, integration.reason) if integration.reason else None
+    text = f"{integration.operator}'s work ended {shown}" + (f": {redact(str(why))}" if why else "")
+    if any(end in integration.skip_on for end in ends):
+        return TryResult(TaskState.SKIPPED, error=f"skipped: {text}")
+    return TryResult(TaskState.FAILED, error=f"AirflowException: {text}", error_type="AirflowException")
+
+
+def _ended_in_failure(integration: Integration, error: dict[str, Any]) -> TryResult | None:
+    """Step Functions fails a waited-for ECS task whose essential container exited non-zero, its
+    cause the stopped task: judged as its end (skip_on_exit_code, the task's stopped reason)."""
+    if "[*]" not in integration.ended or error.get("Error") != "States.TaskFailed":  # (ECS's containers only)
+        return None
+    try:
+        described = json.loads(str(error.get("Cause") or ""))
+    except ValueError:
+        return None
+    if not isinstance(described, dict) or at_path(described, integration.ended.split(".")[0].split("[")[0]) is None:
+        return None
+    return _judged_end(integration, described)
 
 
 def _failed(error: dict[str, Any], execution_timeout: float | None) -> TryResult:

@@ -11,17 +11,11 @@ from typing import Any
 
 from airstep.integration import Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text, whole_number
-from airstep.sdk.operators.amazon.ecs import pascal
+from airstep.sdk.operators.amazon.shapes import request_member
 
 SUBMIT = "arn:aws:states:::batch:submitJob"
 SUBMIT_AND_WAIT = "arn:aws:states:::batch:submitJob.sync"
 SYNC_RULE = arn("events", "rule/StepFunctionsGetEventsForBatchJobsRule")
-
-
-def _request(value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected a dict, got {type(value).__name__}")
-    return pascal(value)
 
 
 def _strings(value: Any) -> dict[str, str]:
@@ -57,14 +51,18 @@ class BatchOperator(AwsOperator):
         "job_name": Field("JobName", text),
         "job_queue": Field("JobQueue", text),
         "job_definition": Field("JobDefinition", text),
-        "array_properties": Field("ArrayProperties", _request),
+        "array_properties": Field("ArrayProperties", request_member("batch", "SubmitJob", "arrayProperties")),
         "parameters": Field("Parameters", _strings),
         "tags": Field("Tags", _strings),
-        "container_overrides": Field("ContainerOverrides", _request),
-        "ecs_properties_override": Field("EcsPropertiesOverride", _request),
-        "eks_properties_override": Field("EksPropertiesOverride", _request),
-        "node_overrides": Field("NodeOverrides", _request),
-        "retry_strategy": Field("RetryStrategy", _request),
+        "container_overrides": Field("ContainerOverrides", request_member("batch", "SubmitJob", "containerOverrides")),
+        "ecs_properties_override": Field(
+            "EcsPropertiesOverride", request_member("batch", "SubmitJob", "ecsPropertiesOverride")
+        ),
+        "eks_properties_override": Field(
+            "EksPropertiesOverride", request_member("batch", "SubmitJob", "eksPropertiesOverride")
+        ),
+        "node_overrides": Field("NodeOverrides", request_member("batch", "SubmitJob", "nodeOverrides")),
+        "retry_strategy": Field("RetryStrategy", request_member("batch", "SubmitJob", "retryStrategy")),
         "share_identifier": Field("ShareIdentifier", text),
         "scheduling_priority_override": Field("SchedulingPriorityOverride", whole_number),
         "submit_job_timeout": Field("Timeout", _timeout),

@@ -11,26 +11,11 @@ from typing import Any
 
 from airstep.integration import Grant, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
+from airstep.sdk.operators.amazon.shapes import request_member
 
 RUN = "arn:aws:states:::ecs:runTask"
 RUN_AND_WAIT = "arn:aws:states:::ecs:runTask.sync"
 SYNC_RULE = arn("events", "rule/StepFunctionsGetEventsForECSTaskRule")
-
-
-def pascal(value: Any) -> Any:
-    """boto3's request (`containerOverrides`, `name`) as Step Functions' optimized ECS integration
-    takes it (`ContainerOverrides`, `Name`): every key with its first letter upper-case."""
-    if isinstance(value, Mapping):
-        return {str(key)[:1].upper() + str(key)[1:]: pascal(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [pascal(item) for item in value]
-    return value
-
-
-def _request(value: Any) -> Any:
-    if not isinstance(value, (Mapping, list, tuple)):
-        raise TypeError(f"expected a dict or a list, got {type(value).__name__}")
-    return pascal(value)
 
 
 def _tags(value: Any) -> list[dict[str, str]]:
@@ -60,15 +45,23 @@ class EcsRunTaskOperator(AwsOperator):
     fields = {
         "cluster": Field("Cluster", text),
         "task_definition": Field("TaskDefinition", text),
-        "overrides": Field("Overrides", _request),
+        "overrides": Field("Overrides", request_member("ecs", "RunTask", "overrides")),
         "launch_type": Field("LaunchType", text),
-        "capacity_provider_strategy": Field("CapacityProviderStrategy", _request),
-        "volume_configurations": Field("VolumeConfigurations", _request),
+        "capacity_provider_strategy": Field(
+            "CapacityProviderStrategy", request_member("ecs", "RunTask", "capacityProviderStrategy")
+        ),
+        "volume_configurations": Field(
+            "VolumeConfigurations", request_member("ecs", "RunTask", "volumeConfigurations")
+        ),
         "group": Field("Group", text),
-        "placement_constraints": Field("PlacementConstraints", _request),
-        "placement_strategy": Field("PlacementStrategy", _request),
+        "placement_constraints": Field(
+            "PlacementConstraints", request_member("ecs", "RunTask", "placementConstraints")
+        ),
+        "placement_strategy": Field("PlacementStrategy", request_member("ecs", "RunTask", "placementStrategy")),
         "platform_version": Field("PlatformVersion", text),
-        "network_configuration": Field("NetworkConfiguration", _request),
+        "network_configuration": Field(
+            "NetworkConfiguration", request_member("ecs", "RunTask", "networkConfiguration")
+        ),
         "tags": Field("Tags", _tags),
         "propagate_tags": Field("PropagateTags", text),
     }
@@ -136,6 +129,8 @@ class EcsRunTaskOperator(AwsOperator):
         codes = [skip_on_exit_code] if isinstance(skip_on_exit_code, int) else list(skip_on_exit_code or [])
         self.skip_on_exit_code = codes
         self.stop_task_on_failure = stop_task_on_failure
+        if not self.waits():  # the provider raises for a task ECS could not place; Step Functions does not
+            self.errors = "Failures"  # type: ignore[misc]
 
     def waits(self) -> bool:
         return self.wait_for_completion or self.deferrable
@@ -153,6 +148,8 @@ class EcsRunTaskOperator(AwsOperator):
         return "StoppedReason"
 
     def also_push(self) -> tuple[tuple[str, str], ...]:
+        if not self.do_xcom_push:  # (the provider pushes it only then)
+            return ()
         return (("ecs_task_arn", "TaskArn" if self.waits() else "Tasks[0].TaskArn"),)
 
     def wait_seconds(self) -> float | None:
@@ -167,6 +164,7 @@ class EcsRunTaskOperator(AwsOperator):
         cluster = self.named(self.cluster).rsplit("/", 1)[-1]
         grants = [
             Grant(("ecs:RunTask",), (definition,)),
+            *([Grant(("ecs:TagResource",), (arn("ecs", f"task/{cluster}/*"),))] if self.tags else []),
             # the task definition's task and execution roles, handed to ECS (named only in the definition)
             Grant(("iam:PassRole",), (arn("iam", "role/*", region=""),)),
         ]

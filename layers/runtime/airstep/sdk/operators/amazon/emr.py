@@ -11,35 +11,16 @@ costs about 11 history events, which `.sync` would not."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from airstep.integration import Grant, Poll, arn
 from airstep.sdk.operators.amazon.base import SPREAD, AwsOperator, Field, text
+from airstep.sdk.operators.amazon.shapes import request_member
 
 START = "arn:aws:states:::aws-sdk:emrserverless:startJobRun"
 DESCRIBE = "arn:aws:states:::aws-sdk:emrserverless:getJobRun"
 INTERMEDIATE_STATES = ("PENDING", "RUNNING", "SCHEDULED", "SUBMITTED", "QUEUED")
 FAILURE_STATES = ("FAILED", "CANCELLING", "CANCELLED")
-
-
-def _api(value: Any, user_keys: bool = False) -> Any:
-    """boto3's request (`sparkSubmit`, `entryPoint`) as the aws-sdk integration takes it
-    (`SparkSubmit`, `EntryPoint`); the keys of a `properties` map (Spark's settings) stay as written."""
-    if isinstance(value, Mapping):
-        return {
-            (str(key) if user_keys else str(key)[:1].upper() + str(key)[1:]): _api(item, str(key) == "properties")
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_api(item) for item in value]
-    return value
-
-
-def _request(value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"expected a dict, got {type(value).__name__}")
-    return _api(value)
 
 
 class EmrServerlessStartJobOperator(AwsOperator):
@@ -58,11 +39,14 @@ class EmrServerlessStartJobOperator(AwsOperator):
     fields = {
         "application_id": Field("ApplicationId", text),
         "execution_role_arn": Field("ExecutionRoleArn", text),
-        "job_driver": Field("JobDriver", _request),
-        "configuration_overrides": Field("ConfigurationOverrides", _request),
+        "job_driver": Field("JobDriver", request_member("emr-serverless", "StartJobRun", "jobDriver")),
+        "configuration_overrides": Field(
+            "ConfigurationOverrides", request_member("emr-serverless", "StartJobRun", "configurationOverrides")
+        ),
         "name": Field("Name", text),
         "client_request_token": Field("ClientToken", text),
-        "config": Field(SPREAD, _request),  # StartJobRun's other parameters (tags, executionTimeoutMinutes)
+        # StartJobRun's other parameters (tags, executionTimeoutMinutes)
+        "config": Field(SPREAD, request_member("emr-serverless", "StartJobRun")),
     }
     returns = ("JobRun.JobRunId",)
     returns_value = True
