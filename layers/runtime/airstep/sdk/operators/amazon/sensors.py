@@ -35,6 +35,7 @@ class AwsSensor(AwsOperator, BaseSensorOperator):
     and how its answer reads (`poll`)."""
 
     pushes = False  # a sensor's execute returns None
+    trigger_attempts: int | None = None  # deferred, the provider's trigger gives up after this many checks
 
     def __init__(self, *, deferrable: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -43,9 +44,17 @@ class AwsSensor(AwsOperator, BaseSensorOperator):
             self.refuse("silent_fail", "a failed check ends the try; it is not poked again")
 
     def checks(self) -> int:
-        """How many pokes the sensor makes before its timeout: one at once, then one every poke_interval
-        (in whole seconds, as Step Functions waits)."""
+        """How many pokes the sensor makes: one at once, then one every poke_interval (in whole
+        seconds, as Step Functions waits) until its timeout, or deferred, until its trigger gives up."""
+        return min(self._timeout_checks(), self._trigger_checks())
+
+    def _timeout_checks(self) -> int:
         return int(self.timeout // self.interval()) + 1
+
+    def _trigger_checks(self) -> int:
+        if self.deferrable and self.trigger_attempts is not None:
+            return int(self.trigger_attempts)
+        return self._timeout_checks()
 
     def interval(self) -> int:
         return max(1, round(self.poke_interval))
@@ -59,7 +68,8 @@ class AwsSensor(AwsOperator, BaseSensorOperator):
             "interval_seconds": self.interval(),
             "max_polls": self.checks(),
             "describes_first": True,
-            "timeout_as": SENSOR_TIMEOUT,
+            # the trigger giving up first is its failure event: an AirflowException, as the provider raises
+            "timeout_as": "AirflowException" if self._trigger_checks() < self._timeout_checks() else SENSOR_TIMEOUT,
             "skip_timeout": self.soft_fail or self.never_fail,
             "skip_failed": self.never_fail,
         }
@@ -146,16 +156,12 @@ class GlueJobSensor(AwsSensor):
         self.run_id = run_id
         self.verbose = verbose
         self.max_retries = max_retries
+        self.trigger_attempts = max_retries
 
     def grants(self) -> tuple[Grant, ...]:
         return (Grant(("glue:GetJobRun",), (arn("glue", f"job/{self.named(self.job_name)}"),)),)
 
-    def checks(self) -> int:
-        # deferred, the provider's trigger gives up after max_retries checks (and the sensor's timeout applies)
-        return min(super().checks(), int(self.max_retries)) if self.deferrable else super().checks()
-
     def integration_poll(self) -> Poll:
-        deferred_end = self.deferrable and int(self.max_retries) < super().checks()
         return self.sensor_poll(
             status="JobRun.JobRunState",
             running=self._RUNNING,
@@ -163,7 +169,6 @@ class GlueJobSensor(AwsSensor):
             failed=self.FAILURE_STATES,
             message="JobRun.ErrorMessage",
             failed_as="AirflowException",
-            timeout_as="AirflowException" if deferred_end else SENSOR_TIMEOUT,
         )
 
 
@@ -220,15 +225,12 @@ class BatchSensor(AwsSensor):
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.job_id = job_id
         self.max_retries = max_retries
-
-    def checks(self) -> int:
-        return min(super().checks(), int(self.max_retries)) if self.deferrable else super().checks()
+        self.trigger_attempts = max_retries
 
     def grants(self) -> tuple[Grant, ...]:
         return (Grant(("batch:DescribeJobs",), ("*",)),)  # (DescribeJobs takes no resource)
 
     def integration_poll(self) -> Poll:
-        deferred_end = self.deferrable and int(self.max_retries) < super().checks()
         return self.sensor_poll(
             status="Jobs[0].Status",
             running=self.INTERMEDIATE_STATES,
@@ -236,5 +238,4 @@ class BatchSensor(AwsSensor):
             failed=("FAILED",),
             message="Jobs[0].StatusReason",
             failed_as="AirflowException",
-            timeout_as="AirflowException" if deferred_end else SENSOR_TIMEOUT,
         )
