@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from airstep.integration import ACCOUNT, PARTITION, REGION, Grant
+from airstep.integration import ACCOUNT, PARTITION, REGION
 from airstep.model import DagModel
 
 # IAM's limit on the inline policies of a role, counted without whitespace
@@ -66,10 +66,12 @@ def largest(policy: dict[str, Any]) -> dict[str, Any]:
 
 def resolved(policy: dict[str, Any], partition: str, region: str, account: str) -> dict[str, Any]:
     """The policy for one environment: its partition, region and account in each resource."""
-    text = json.dumps(policy, sort_keys=True)
-    for placeholder, value in ((PARTITION, partition), (REGION, region), (ACCOUNT, account)):
-        text = text.replace(placeholder, value)
-    return json.loads(text)
+    return json.loads(_filled(json.dumps(policy, sort_keys=True), partition, region, account))
+
+
+def _filled(text: str, partition: str, region: str, account: str) -> str:
+    """`text` with the environment's partition, region and account for their placeholders."""
+    return text.replace(PARTITION, partition).replace(REGION, region).replace(ACCOUNT, account)
 
 
 def outside_boundary(
@@ -77,28 +79,15 @@ def outside_boundary(
 ) -> list[tuple[str, str]]:
     """What the DAG's tasks would call that the boundary does not allow: (task_id, a line naming the
     action and the resource), one per task and grant."""
-    problems = []
-    for task in model.tasks:
-        for grant in task.integration.grants if task.integration else ():
-            for action, resource in _pairs(grant, partition, region, account):
-                if not boundary.allows(action, resource):
-                    problems.append(
-                        (
-                            task.task_id,
-                            f"task {task.task_id!r} calls {action} on {resource}, which this environment's "
-                            "permissions boundary does not allow (the stack's DagBoundaryActions and "
-                            "DagBoundaryResources)",
-                        )
-                    )
-                    break
-    return problems
-
-
-def _pairs(grant: Grant, partition: str, region: str, account: str) -> Iterable[tuple[str, str]]:
-    for resource in grant.resources:
-        filled = resource.replace(PARTITION, partition).replace(REGION, region).replace(ACCOUNT, account)
-        for action in grant.actions:
-            yield action, filled
+    first: dict[tuple[str, int], str] = {}
+    for task_id, grant, action, resource in _calls(model, partition, region, account):
+        if not boundary.allows(action, resource):
+            first.setdefault(
+                (task_id, grant),
+                f"task {task_id!r} calls {action} on {resource}, which this environment's permissions boundary "
+                "does not allow (the stack's DagBoundaryActions and DagBoundaryResources)",
+            )
+    return [(task_id, why) for (task_id, _), why in first.items()]
 
 
 def platform_targets(
@@ -111,12 +100,20 @@ def platform_targets(
         f":stateMachine:airstep-{environment}-",
         f":execution:airstep-{environment}-",
     )
-    problems = []
+    first: dict[str, str] = {}
+    for task_id, _, _, resource in _calls(model, partition, region, account):
+        if any(o in resource for o in own):
+            first.setdefault(
+                task_id, f"task {task_id!r} calls {resource}, one of this environment's own: a DAG's calls may not"
+            )
+    return list(first.items())
+
+
+def _calls(model: DagModel, partition: str, region: str, account: str) -> Iterable[tuple[str, int, str, str]]:
+    """Each call the DAG's tasks may make: (task_id, which of its grants, action, resource filled in)."""
     for task in model.tasks:
-        for grant in task.integration.grants if task.integration else ():
-            hit = next((r for _, r in _pairs(grant, partition, region, account) if any(o in r for o in own)), None)
-            if hit is not None:
-                why = f"task {task.task_id!r} calls {hit}, one of this environment's own: a DAG's calls may not"
-                problems.append((task.task_id, why))
-                break
-    return problems
+        for index, grant in enumerate(task.integration.grants if task.integration else ()):
+            for resource in grant.resources:
+                filled = _filled(resource, partition, region, account)
+                for action in grant.actions:
+                    yield task.task_id, index, action, filled
