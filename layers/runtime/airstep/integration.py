@@ -49,26 +49,34 @@ class Poll:
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
-        for name, default in _POLL_DEFAULTS.items():  # (the models of DAGs without these stay as they were)
-            if data[name] == default:
-                del data[name]
-        return data
+        return _without_defaults(self, data, _POLL_OPTIONAL)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Poll:
         return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
-_POLL_DEFAULTS: dict[str, Any] = {
-    "until": "",
-    "until_prefix": False,
-    "describes_first": False,
-    "timeout_as": "WaiterError",
-    "skip_timeout": False,
-    "skip_failed": False,
-    "from_answer": [],
-    "nest_start": "",
-}
+# left out of a model at their default: the models of DAGs without them stay as they were
+_POLL_OPTIONAL = (
+    "until",
+    "until_prefix",
+    "describes_first",
+    "timeout_as",
+    "skip_timeout",
+    "skip_failed",
+    "from_answer",
+    "nest_start",
+)
+
+
+def _without_defaults(instance: Any, data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """`data` (`instance`'s fields as JSON) without those of `names` that are at their default."""
+    for field in fields(instance):
+        if field.name in names and data[field.name] == (
+            list(field.default) if isinstance(field.default, tuple) else field.default
+        ):
+            del data[field.name]
+    return data
 
 
 def at_path(data: Any, path: str) -> Any:
@@ -120,7 +128,7 @@ def arn(service: str, resource: str, region: str = REGION, account: str = ACCOUN
     return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
 
 
-_OPTIONAL = (
+_OPTIONAL = (  # left out of a model at their default, as those of a Poll
     "poll",
     "errors",
     "ended",
@@ -130,7 +138,7 @@ _OPTIONAL = (
     "returns_list",
     "skip_on",
     "reason",
-)  # left out of a model when empty
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +192,7 @@ class Integration:
         data["succeeded"], data["also_push"] = list(self.succeeded), [list(pair) for pair in self.also_push]
         data["grants"] = [grant.to_dict() for grant in self.grants]
         data["skip_on"] = list(self.skip_on)
-        for name in _OPTIONAL:  # (the models of DAGs without these stay as they were)
-            if not data[name]:
-                del data[name]
-        return data
+        return _without_defaults(self, data, _OPTIONAL)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Integration:
