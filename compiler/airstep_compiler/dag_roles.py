@@ -71,11 +71,10 @@ class DagRoles:
         placeholders) as its own; returns its ARN."""
         settings = self.settings
         name = settings.role_name(dag_id)
-        try:
-            self._check_owner(self.iam.get_role(RoleName=name)["Role"], dag_id)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
-                raise
+        role = self._role(dag_id)
+        if role is not None and not _owned_by(role, dag_id):  # another DAG's: never taken over
+            raise RoleTaken(f"the IAM role {name} belongs to DAG {_owner(role)!r}, not {dag_id!r}")
+        if role is None:
             self.iam.create_role(
                 RoleName=name,
                 AssumeRolePolicyDocument=json.dumps(self._trust()),
@@ -91,14 +90,8 @@ class DagRoles:
     def remove(self, dag_id: str) -> bool:
         """Delete the DAG's role if it has one (its policies first, as IAM requires)."""
         name = self.settings.role_name(dag_id)
-        try:
-            role = self.iam.get_role(RoleName=name)["Role"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-                return False
-            raise
-        if _owner(role) not in (None, dag_id[:256]):
-            return False  # another DAG's: never deleted for this one
+        if not self.has(dag_id):  # none, or another DAG's: never deleted for this one
+            return False
         for call, arguments in (
             (self.iam.delete_role_policy, {"PolicyName": POLICY_NAME}),
             (self.iam.detach_role_policy, {"PolicyArn": self.settings.shared_policy_arn}),
@@ -111,25 +104,27 @@ class DagRoles:
                     raise
         return True
 
+    def has(self, dag_id: str) -> bool:
+        """Whether the DAG has a role of its own (one of that name that another DAG owns is not its)."""
+        role = self._role(dag_id)
+        return role is not None and _owned_by(role, dag_id)
+
     def taken(self, dag_id: str) -> str | None:
         """Why the DAG cannot have its role: another DAG owns a role of that name (None: it can)."""
+        role = self._role(dag_id)
+        if role is None or _owned_by(role, dag_id):
+            return None
+        name, owner = role["RoleName"], _owner(role)
+        return f"the IAM role {name} this DAG would run with belongs to DAG {owner!r}: rename one of them"
+
+    def _role(self, dag_id: str) -> dict[str, Any] | None:
+        """The role of the DAG's name (whoever owns it), or None."""
         try:
-            role = self.iam.get_role(RoleName=self.settings.role_name(dag_id))["Role"]
+            return dict(self.iam.get_role(RoleName=self.settings.role_name(dag_id))["Role"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
                 return None
             raise
-        owner = _owner(role)
-        if owner in (None, dag_id[:256]):
-            return None
-        return f"the IAM role {role['RoleName']} this DAG would run with belongs to DAG {owner!r}: rename one of them"
-
-    @staticmethod
-    def _check_owner(role: dict[str, Any], dag_id: str) -> None:
-        """A role of that name that another DAG owns is never taken over."""
-        owner = _owner(role)
-        if owner not in (None, dag_id[:256]):
-            raise RoleTaken(f"the IAM role {role['RoleName']} belongs to DAG {owner!r}, not {dag_id!r}")
 
     def _trust(self) -> dict[str, Any]:
         return {
@@ -147,6 +142,11 @@ class DagRoles:
 
 def _owner(role: dict[str, Any]) -> str | None:
     return next((tag["Value"] for tag in role.get("Tags", []) if tag["Key"] == OWNER_TAG), None)
+
+
+def _owned_by(role: dict[str, Any], dag_id: str) -> bool:
+    """Whether the role is the DAG's: tagged with its id, or with no owner tag at all."""
+    return _owner(role) in (None, dag_id[:256])
 
 
 def once_assumable(call: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:

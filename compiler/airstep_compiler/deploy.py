@@ -270,10 +270,11 @@ class Deployer:
         for uri, record in known.items():
             if uri.startswith(snapshot.uri("")) and uri[len(snapshot.uri("")) :] not in dag_files:
                 outcomes.append(self._remove_file(record))
+        dags = self.store.list_dags() if self.settings.asset_events_arn or self.roles is not None else []
         if self.settings.asset_events_arn:
-            self._sync_queue_mappings()
+            self._sync_queue_mappings(dags)
         if self.roles is not None:
-            self._sweep_roles()
+            self._sweep_roles(dags)
         self.store.put_latest_bundle(snapshot.bundle_id)
         return outcomes
 
@@ -395,12 +396,13 @@ class Deployer:
                 problems.append(f"asset {name!r} watches the SQS queue {arn}, which cannot be watched: {why}")
         return problems
 
-    def _sync_queue_mappings(self) -> dict[str, list[str]]:
-        """The watched queues deliver to asset-events as the deployed DAGs now ask (after the whole
-        reconcile: a watcher that moved from one DAG or file to another keeps its queue mapped)."""
+    def _sync_queue_mappings(self, dags: list[DagRecord]) -> dict[str, list[str]]:
+        """The watched queues deliver to asset-events as the deployed DAGs (`dags`, all of them) now
+        ask (after the whole reconcile: a watcher that moved from one DAG or file to another keeps
+        its queue mapped)."""
         watched = {
             arn
-            for record in self.store.list_dags()
+            for record in dags
             if not record.removed and record.schedule is not None and record.schedule.assets is not None
             for _, _, arn in assets.condition_queues(record.schedule.assets)
         }
@@ -561,6 +563,8 @@ class Deployer:
         """Delete the DAG's own role unless runs still use it (a running execution keeps the role it
         started with); whether it is gone."""
         assert self.roles is not None
+        if not self.roles.has(dag_id):  # (most DAGs: the shared role, nothing to ask of their runs)
+            return True
         running = self.sfn.list_executions(stateMachineArn=machine_arn, statusFilter="RUNNING", maxResults=1)
         if running.get("executions"):
             logger.info("dag role kept while runs use it", extra={"dag_id": dag_id})
@@ -568,9 +572,9 @@ class Deployer:
         self.roles.remove(dag_id)
         return True
 
-    def _sweep_roles(self) -> None:
-        """The roles kept while runs used them: deleted once those runs have ended."""
-        for record in self.store.list_dags():
+    def _sweep_roles(self, dags: list[DagRecord]) -> None:
+        """The roles kept while runs used them (of `dags`, all of them): deleted once those runs ended."""
+        for record in dags:
             if record.role_kept and self._drop_role(record.dag_id, record.state_machine_arn):
                 self.store.put_dag(dataclasses.replace(record, role_kept=False))
 

@@ -141,9 +141,9 @@ def test_a_role_a_run_still_uses_is_kept_until_the_run_ends(aws):
     store.put_dag(DagRecord("etl", "s3://b/dags/etl.py", "v1", None, "UTC", machine))
     assert not deployer._drop_role("etl", machine)  # the run started with it: kept
     store.put_dag(replace(store.get_dag("etl"), role_kept=True))
-    deployer._sweep_roles()
+    deployer._sweep_roles(store.list_dags())
     assert iam.get_role(RoleName="airstep-dev-us-east-1-dag-etl") and store.get_dag("etl").role_kept
     sfn.stop_execution(executionArn=run)
-    deployer._sweep_roles()  # the run ended: the next deploy's sweep deletes it
+    deployer._sweep_roles(store.list_dags())  # the run ended: the next deploy's sweep deletes it
     assert not store.get_dag("etl").role_kept
     assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == []
