@@ -452,14 +452,15 @@ def pass_lambda_invocation_type() -> Callable[[], None]:
     return restore
 
 
-def call_glue_and_s3_as_aws_does() -> Callable[[], None]:
+def call_aws_services_as_aws_does() -> Callable[[], None]:
     """Three moto gaps: its `glue:startJobRun.sync` ends every run in an AttributeError (its wait
     releases the task-token endpoint of the state, which moto makes only for services that take a
     task token: Glue is given one, and waits as moto's other `.sync` integrations do); its `aws-sdk`
-    integration names Glue's, S3's and the Redshift Data API's errors `glue.X`, `s3.X`,
-    `redshiftdata.X` where AWS names them `Glue.X`, `S3.X`, `RedshiftData.X` (a Catch on
-    `Glue.CrawlerRunningException` would never match); and it knows `aws-sdk:redshiftdata` by no
-    client (boto3 names it `redshift-data`). Returns a function that undoes the patch."""
+    integration names Glue's, S3's, Redshift Data's, Athena's and EMR Serverless's errors `glue.X`,
+    `s3.X`, `redshiftdata.X`... where AWS names them `Glue.X`, `S3.X`, `RedshiftData.X`... (a Catch
+    on `Glue.CrawlerRunningException` would never match); and it knows `aws-sdk:redshiftdata` and
+    `aws-sdk:emrserverless` by no client (boto3 names them `redshift-data`, `emr-serverless`).
+    Returns a function that undoes the patch."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk,
         state_task_service_glue,
@@ -610,7 +611,7 @@ def speed_up_moto() -> Callable[[], None]:
         keep_task_failure_cause(),
         pass_lambda_invocation_type(),
         call_step_functions_as_aws_does(),
-        call_glue_and_s3_as_aws_does(),
+        call_aws_services_as_aws_does(),
         index_paths_as_aws_does(),
         record_execution_roles(),
         run_sync_integrations(),
