@@ -26,6 +26,7 @@ from cfnlint.decode import cfn_yaml
 
 from airstep.runtime.map_items import MAP_ITEMS_PREFIX
 from airstep_local.aws import AwsCall
+from airstep_local.containers import CONTAINER_FUNCTION
 from airstep_local.engine import ACCOUNT, REGION, LocalNames
 from helpers import ROOT
 
@@ -110,7 +111,11 @@ def policies(environment: str = "dev", **parameters: Any) -> dict[str, list[dict
             continue
         principal = roles_of.get(logical, logical)
         documents = [policy["PolicyDocument"] for policy in resource["Properties"].get("Policies", [])]
-        for arn in resource["Properties"].get("ManagedPolicyArns", []):
+        arns = resource["Properties"].get("ManagedPolicyArns", [])
+        if isinstance(arns, dict) and "Fn::If" in arns:  # (the container role: with TaskPolicyArns, or not)
+            condition, holds, otherwise = arns["Fn::If"]
+            arns = holds if resolver.condition(condition) else otherwise
+        for arn in arns:
             if isinstance(arn, dict) and "Ref" in arn:  # a policy of the template's (AWS::IAM::ManagedPolicy)
                 documents.append(translated["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"])
             elif arn == BASIC_EXECUTION_ARN:
@@ -198,6 +203,8 @@ class _Resolver:
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
             "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
             "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}",
+            "AWS::ECS::Cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}",
         }[kind]
 
     def sub(self, argument: Any) -> str:
@@ -230,12 +237,14 @@ def principal_of(call: AwsCall, names: LocalNames) -> str | None:
         names.reconcile_runs: "ReconcileRunsFunction",
         names.asset_events: "AssetEventsFunction",
     }
+    if call.function == CONTAINER_FUNCTION:
+        return "ContainerTaskRole"  # a try's container (ECS runs it with the task definition's task role)
     if call.function is not None:
         return by_name[call.function]
     role_name = call.role.split(":role/", 1)[1] if call.role else ""
     if re.match(r"airstep-[^-]+-[a-z]+(-[a-z]+)+-[0-9]+-dag-", role_name):
         return f"{DAG_ROLE}{role_name}"  # a DAG's own role: its Task states' calls
-    if (call.service, call.operation) == ("lambda", "Invoke"):
+    if (call.service, call.operation) in (("lambda", "Invoke"), ("ecs", "RunTask")):
         return STATE_MACHINES
     if (call.service, call.operation) == ("s3", "GetObject") and call.params.get("Key", "").startswith(
         MAP_ITEMS_PREFIX
@@ -287,6 +296,17 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
         return _stepfunctions(operation, p)
     if service == "iam":
         return _iam(operation, p)
+    if service == "ecs" and operation == "RunTask":  # ... and passing the task definition's two roles to ECS
+        family = p["TaskDefinition"].rsplit("/", 1)[-1].split(":")[0]
+        environment = family.removeprefix("airstep-").removesuffix("-runner")
+        roles = (f"container-tries-{REGION}", f"container-start-{REGION}")
+        return [
+            Request("ecs:RunTask", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:1"),
+            *(
+                _pass_role(f"arn:aws:iam::{ACCOUNT}:role/airstep-{environment}-{role}", "ecs-tasks.amazonaws.com")
+                for role in roles
+            ),
+        ]
     if service == "sns" and operation == "Publish":
         return [Request("sns:Publish", p.get("TargetArn") or p["TopicArn"])]
     if service == "sqs" and operation == "SendMessage":

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from airstep import contract
+from airstep import containers, contract
+from airstep.containers import ContainerTarget
 from airstep.contract import DagRef, MapStateNames, failed_state
 from airstep.integration import Integration, Poll
 from airstep.model import DagModel, SensorPolicy, TaskModel
@@ -45,6 +46,8 @@ from airstep_compiler.states import (
 )
 
 FUNCTION_PLACEHOLDER = "${TaskRunnerFunctionName}"
+# `airstep compile` without an environment: where a container try would run, as placeholders
+CONTAINER_PLACEHOLDER = ContainerTarget("${ContainerCluster}", "${ContainerTaskDefinition}", ("${ContainerSubnet}",))
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 # The runner stops a try at its execution_timeout and records it; the state's own timeout, this much
 # later, is the backstop for a runner that cannot (a crash, a lost invocation).
@@ -131,6 +134,8 @@ class CompileOptions:
     gate_every_task: bool = False
     # The environment's region (None: not known): an AWS operator's region_name must be it.
     region: str | None = None
+    # Where tries of tasks on the ECS executor run (None: the environment runs none)
+    container: ContainerTarget | None = CONTAINER_PLACEHOLDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,8 +271,8 @@ def compile_dag(model: DagModel, source: DagSource, options: CompileOptions = Co
         invocations_per_run=cost.invocations + cost.executor_calls,
         history_events_per_run=cost.events,
         history_events_worst_case=cost.worst_case_events(
-            [t.retries for t in model.tasks if t.integration is None],
-            [t.retries for t in model.tasks if t.integration is not None],
+            [t.retries for t in model.tasks if not t.calls_service],
+            [t.retries for t in model.tasks if t.calls_service],
         ),
         mapped_tasks=tuple(t.task_id for t in model.tasks if t.mapped and t.map_group is None),
         mapped_groups=tuple(
@@ -441,7 +446,7 @@ class _Emitter:
     def _plain(self, task: TaskModel) -> bool:
         """A task whose step is one run state (a Map item can be): not mapped, not a sensor's loop,
         not waiting for pool slots first."""
-        return not task.mapped and task.sensor is None and task.integration is None and not self._pooled(task)
+        return not task.mapped and task.sensor is None and not task.calls_service and not self._pooled(task)
 
     def _pooled(self, task: TaskModel) -> bool:
         """Whether the task's instances take slots before they run: of its pool, or of their run
@@ -560,15 +565,15 @@ class _Emitter:
                 "a mapped sensor (or a sensor in a mapped task group) is not supported by airstep yet",
                 "mapped-sensor",
             )
-        if task.integration is not None:
+        if task.calls_service:
+            integration = self._integration_of(task)
             if task.mapped:
                 raise self._task_error(
                     task,
-                    f"a mapped {task.integration.operator} (or one in a mapped task group) is not supported by "
-                    "airstep yet",
+                    f"a mapped {integration.operator} (or one in a mapped task group) is not supported by airstep yet",
                     "mapped-integration",
                 )
-            self._emit_integration(task, run, states, next_name, signal)
+            self._emit_integration(task, integration, run, states, next_name, signal)
             return entry
         if expands:
             self._emit_mapped(task, run, states, next_name, signal)
@@ -596,15 +601,35 @@ class _Emitter:
         self._put_failed(states, failed, task.task_id, signal, next_name)
         return entry
 
+    def _integration_of(self, task: TaskModel) -> Integration:
+        """The service call of a task that makes one: its AWS operator's, or the ECS task of a try
+        that runs in a container (airstep.containers)."""
+        if task.integration is not None:
+            return task.integration
+        target = self.options.container
+        if target is None:
+            raise self._task_error(
+                task,
+                f"executor {containers.OPERATOR} runs a try in ECS Fargate, and this environment has no "
+                "container settings (template.yaml: ContainerSubnets)",
+                "container-target",
+            )
+        return target.integration()
+
     def _emit_integration(
-        self, task: TaskModel, run: str, states: dict[str, State], next_name: str | None, signal: list[str]
+        self,
+        task: TaskModel,
+        integration: Integration,
+        run: str,
+        states: dict[str, State],
+        next_name: str | None,
+        signal: list[str],
     ) -> None:
-        """A task that an AWS operator runs as a service integration: its try is the one branch of a
-        Parallel state, so the task's Retry runs the whole try again (the run step: trigger rule, the
-        try's start, its templated fields rendered; the call; the record step: the try's end with the
-        call's result or error). No Lambda of ours runs while the service works."""
-        integration = task.integration
-        assert integration is not None
+        """A task whose try is a service call (an AWS operator's integration, a container's ECS
+        task): its try is the one branch of a Parallel state, so the task's Retry runs the whole try
+        again (the run step: trigger rule, the try's start, its templated fields rendered or its
+        request handed over; the call; the record step: the try's end with the call's result or
+        error). No Lambda of ours runs while the service works."""
         region = self.options.region
         if integration.region is not None and region is not None and integration.region != region:
             raise self._task_error(
@@ -633,7 +658,11 @@ class _Emitter:
         self.put(branch, contract.end_state(begun), PassState(None), runs=0)
         rendered = dict(contract.rendered_parameter(name) for name in integration.rendered)
         poll = integration.poll
-        limit = _call_timeout(integration.time_limit(task.execution_timeout))
+        if task.container is not None:  # (the executor in the container stops the try at its execution_timeout)
+            timeout = task.execution_timeout
+            limit = _call_timeout(None if timeout is None else timeout + containers.START_SECONDS)
+        else:
+            limit = _call_timeout(integration.time_limit(task.execution_timeout))
         after_call = record
         if poll is not None and poll.waits:
             after_call = run + contract.POLLS_SUFFIX
@@ -654,7 +683,7 @@ class _Emitter:
         )
         self.put(branch, call, service)
         if poll is not None:
-            self._put_polls(task, run, branch, record, limit)
+            self._put_polls(task, integration, run, branch, record, limit)
         end_call = LambdaTask(
             function, contract.end_call_payload(task.task_id, signal), None, LAMBDA_MAX_TIMEOUT_SECONDS
         )
@@ -677,7 +706,15 @@ class _Emitter:
             return contract.call_selector()
         return contract.call_selector(*dict.fromkeys(k for k in (integration.returns[0], integration.ended) if k))
 
-    def _put_polls(self, task: TaskModel, run: str, branch: dict[str, State], record: str, limit: int | None) -> None:
+    def _put_polls(
+        self,
+        task: TaskModel,
+        integration: Integration,
+        run: str,
+        branch: dict[str, State],
+        record: str,
+        limit: int | None,
+    ) -> None:
         """The describe calls after a call whose service has no `.sync`: again every interval while the
         work runs, at most as many times as the operator's waiter (or its execution_timeout) allows.
         So that they fit their share of the run's history, the interval may be longer than the

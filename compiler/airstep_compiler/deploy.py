@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
+from airstep.containers import ContainerTarget
 from airstep.contract import BUNDLES_PREFIX, DEFAULT_QUEUE, Schedule, ScheduleKind, ScheduleTarget, executor_function
 from airstep.loader import DagLoadError
 from airstep.model import DagModel, TaskModel
@@ -84,6 +86,7 @@ class Settings:
     dag_boundary_arn: str = ""
     state_machine_policy_arn: str = ""  # what every state machine's role allows (StateMachinePolicy)
     boundary: Boundary = Boundary(("*",), ("*",))  # DagBoundaryActions and DagBoundaryResources
+    container: ContainerTarget | None = None  # where tries on the ECS executor run (None: ContainerSubnets empty)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -109,6 +112,7 @@ class Settings:
                 tuple(a for a in env.get("AIRSTEP_DAG_BOUNDARY_ACTIONS", "*").split(",") if a),
                 tuple(r for r in env.get("AIRSTEP_DAG_BOUNDARY_RESOURCES", "*").split(",") if r),
             ),
+            container=_container_target(env),
         )
 
     @property
@@ -307,7 +311,9 @@ class Deployer:
         # The function's name, not its ARN: same account and region, and ~50 bytes less per Lambda state.
         arn = self.settings.task_runner_arn  # arn:aws:lambda:<region>:<account>:function:<name>
         region = arn.split(":")[3] if arn.count(":") >= 3 else None
-        options = CompileOptions(function_name=arn.split(":function:")[-1], region=region)
+        options = CompileOptions(
+            function_name=arn.split(":function:")[-1], region=region, container=self.settings.container
+        )
         source = DagSource(uri, version, models=f"s3://{bundle.snapshot.bucket}/")
         for model in (DagModel.from_json(text) for text in parsed.models):
             owner = self.store.get_dag(model.dag_id)
@@ -646,6 +652,21 @@ def dag_record(
         params=dict(model.params),
         param_schemas=[list(param) for param in model.param_schemas],
         model=source.model_uri(model),
+    )
+
+
+def _container_target(env: Mapping[str, str]) -> ContainerTarget | None:
+    """The environment's container settings (template.yaml: ContainerSubnets and the runner task
+    definition), or None when it has no subnets for them."""
+    subnets = tuple(s for s in env.get("AIRSTEP_CONTAINER_SUBNETS", "").split(",") if s)
+    if not subnets:
+        return None
+    return ContainerTarget(
+        cluster=env["AIRSTEP_CONTAINER_CLUSTER"],
+        task_definition=env["AIRSTEP_CONTAINER_TASK_DEFINITION"],
+        subnets=subnets,
+        security_groups=tuple(s for s in env.get("AIRSTEP_CONTAINER_SECURITY_GROUPS", "").split(",") if s),
+        public_ip=env.get("AIRSTEP_CONTAINER_PUBLIC_IP", "ENABLED") == "ENABLED",
     )
 
 

@@ -72,8 +72,9 @@ from airstep_compiler import CompileError, CompileOptions, DagSource, compile_da
 from airstep_compiler.deploy import dag_record
 from airstep_compiler.deploy import lambda_handler as compile_dags
 from airstep_compiler.limits import STATE_MACHINE_NAME_CHARS, Limits
-from airstep_local import services
+from airstep_local import services, sync_integrations
 from airstep_local.aws import BackendHistories, LocalSession, speed_up_moto
+from airstep_local.containers import LOCAL_TARGET, ContainerRuns
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -234,6 +235,7 @@ class LocalEngine:
         self._saved_stack_size = threading.stack_size(THREAD_STACK_BYTES)
         self._mock.start()
         self._restore_moto = speed_up_moto()
+        sync_integrations.CONTAINER_RUNS = self._containers = ContainerRuns(self.logs_dir)
         self._saved_session = boto3.DEFAULT_SESSION
         handlers = {
             self.names.run_task: task_runner.lambda_handler,
@@ -290,6 +292,8 @@ class LocalEngine:
                 self._scratch_logs.cleanup()
             registry.reset()
             boto3.DEFAULT_SESSION = self._saved_session
+            self._containers.stop()
+            sync_integrations.CONTAINER_RUNS = None
             self._restore_moto()
             self._mock.stop()
             threading.stack_size(self._saved_stack_size)
@@ -452,6 +456,7 @@ class LocalEngine:
         options = CompileOptions(
             function_name=self.names.run_task,
             region=REGION,
+            container=LOCAL_TARGET,
             fast_retries=request.fast_retries,
             gate_every_task=request.gate_every_task,
             **(

@@ -21,7 +21,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from airstep.containers import CONTAINER_NAME, TRY_REQUEST_ENV
 from airstep.integration import at_path
+from airstep_local.containers import ContainerRuns
 
 
 def service_error(code: str, message: str, operation: str) -> ClientError:
@@ -100,7 +102,9 @@ def _describe_query(started: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 # ECS tasks run here (moto's would need its EC2 for a Fargate task's network and never stop): each
-# request is kept, and its containers exit with the code `ecs_exit_code` gives (0 unless a test says).
+# request is kept, and its containers exit with the code `ecs_exit_code` gives (0 unless a test says);
+# a try on the ECS executor (the local runner task definition) runs in a child process (CONTAINER_RUNS).
+CONTAINER_RUNS: ContainerRuns | None = None
 ECS_RUNS: list[dict[str, Any]] = []
 ecs_exit_code: Callable[[dict[str, Any]], int] = lambda request: 0  # noqa: E731
 
@@ -119,14 +123,45 @@ def _run_task(parameters: dict[str, Any], region: str) -> dict[str, Any]:
         "Overrides": parameters.get("Overrides") or {},
     }
     ECS_RUNS.append({"request": dict(parameters), "task": task})
+    _record_call("ecs", "RunTask", parameters)
+    environment = _try_environment(parameters)
+    if environment is not None:  # a try on the ECS executor
+        if CONTAINER_RUNS is None:
+            raise service_error("ClientException", "no local engine runs containers here", "RunTask")
+        CONTAINER_RUNS.start(task["TaskArn"], environment)
     return {"Tasks": [task], "Failures": []}
+
+
+def _try_environment(parameters: dict[str, Any]) -> dict[str, str] | None:
+    """The environment of a try's container (its request's URI) when the task runs one, else None."""
+    for container in (parameters.get("Overrides") or {}).get("ContainerOverrides") or []:
+        environment = {item["Name"]: item["Value"] for item in container.get("Environment") or []}
+        if container.get("Name") == CONTAINER_NAME and TRY_REQUEST_ENV in environment:
+            return environment
+    return None
+
+
+def _record_call(service: str, operation: str, parameters: dict[str, Any]) -> None:
+    """A call Step Functions makes for the state, among the session's recorded calls (the IAM tests)."""
+    import boto3
+
+    from airstep_local.aws import AwsCall, execution_role
+
+    calls = getattr(boto3.DEFAULT_SESSION, "calls", None)
+    if calls is not None:
+        calls.append(AwsCall(None, service, operation, dict(parameters), role=execution_role.get()))
 
 
 def _describe_task(started: dict[str, Any], region: str) -> dict[str, Any]:
     """The started task, stopped: its container exited with `ecs_exit_code`'s code."""
     task = started["Tasks"][0]
     run = next(run for run in ECS_RUNS if run["task"]["TaskArn"] == task["TaskArn"])
-    code = ecs_exit_code(run["request"])
+    if _try_environment(run["request"]) is not None and CONTAINER_RUNS is not None:
+        code = CONTAINER_RUNS.exit_code(task["TaskArn"])
+        if code is None:
+            return {**task, "LastStatus": "RUNNING"}
+    else:
+        code = ecs_exit_code(run["request"])
     return {
         **task,
         "LastStatus": "STOPPED",

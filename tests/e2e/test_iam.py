@@ -52,6 +52,17 @@ USED_BY_AWS_ONLY = {
     ("AssetEventsFunction", "sqs:ReceiveMessage"),
     ("AssetEventsFunction", "sqs:DeleteMessage"),
     ("AssetEventsFunction", "sqs:GetQueueAttributes"),
+    # A container try's Fargate task: Step Functions watches it through its EventBridge rule (and stops
+    # it at its time limit), ECS starts it with the execution role (its log stream); the image's
+    # bootstrap downloads the runtime's layers (locally, the child runs the runtime of this checkout)
+    (STATE_MACHINES, "ecs:DescribeTasks"),
+    (STATE_MACHINES, "ecs:StopTask"),
+    (STATE_MACHINES, "events:PutTargets"),
+    (STATE_MACHINES, "events:PutRule"),
+    (STATE_MACHINES, "events:DescribeRule"),
+    ("ContainerExecutionRole", "logs:CreateLogStream"),
+    ("ContainerExecutionRole", "logs:PutLogEvents"),
+    ("ContainerTaskRole", "lambda:GetLayerVersion"),
 }
 INBOX_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:airstep-dev-inbox"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:finished"
@@ -69,12 +80,20 @@ def work(name, ti=None):
     Connection.get("warehouse")
     if name == "a":  # too large for a record: written to the XCom bucket, and read from it by c
         return "x" * 40_000
-    if name == "c":
+    if name == "c":  # (in a container: its own large XCom too)
         assert len(ti.xcom_pull(task_ids="a")) == 40_000
+        return "y" * 40_000
+    if name == "b":  # ... and b's, which d reads on Lambda
+        return "z" * 40_000
+    if name == "d":
+        assert len(ti.xcom_pull(task_ids="b")) == 40_000
     return f"{label(name)} in {Variable.get('env')}"
 
 with DAG("n_shape", schedule="0 2 * * *", start_date=datetime(2026, 1, 1), max_active_runs=1):
-    a, b, c, d = (PythonOperator(task_id=t, python_callable=work, op_args=[t]) for t in "abcd")
+    executors = {"c": "AwsEcsExecutor"}  # c's tries run in a container
+    a, b, c, d = (
+        PythonOperator(task_id=t, python_callable=work, executor=executors.get(t), op_args=[t]) for t in "abcd"
+    )
     [a, b] >> c
     b >> d
     # more instances than one inline wave: a Distributed Map reads their indexes from the XCom bucket
@@ -150,7 +169,7 @@ with DAG("lake", schedule=[Asset("s3://lake/orders")], start_date=datetime(2030,
 
 CALLS = f"""
 from datetime import datetime
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 from airflow.providers.amazon.aws.operators.s3 import S3CreateObjectOperator
 from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
@@ -160,6 +179,12 @@ with DAG("calls", schedule="0 2 * * *", start_date=datetime(2030, 1, 1)):
     write = S3CreateObjectOperator(task_id="write", s3_key=key, data="a,b", replace=True)
     landed = S3KeySensor(task_id="landed", bucket_key=key, poke_interval=1, timeout=30)
     write >> landed >> SnsPublishOperator(task_id="tell", target_arn="{TOPIC_ARN}", message="done")
+
+    @task(executor="AwsEcsExecutor")  # its container runs with the environment's task role, not the DAG's
+    def summarise():
+        return "summary"
+
+    landed >> summarise()
 """
 
 INBOX = f"""
@@ -235,6 +260,9 @@ def stack(monkeypatch):
         "AIRSTEP_STATE_MACHINE_POLICY_ARN": SHARED_POLICY_ARN,
         "AIRSTEP_DAG_BOUNDARY_ACTIONS": "s3:*,sns:Publish,glue:*",
         "AIRSTEP_DAG_BOUNDARY_RESOURCES": ",".join(DAG_RESOURCES),
+        "AIRSTEP_CONTAINER_CLUSTER": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/airstep-dev",
+        "AIRSTEP_CONTAINER_TASK_DEFINITION": "airstep-dev-runner",
+        "AIRSTEP_CONTAINER_SUBNETS": "subnet-0a1b2c3d",
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -525,6 +553,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
 
     # a DAG whose tasks' queue has no executor function in this environment
     queued = N_SHAPE.replace('"n_shape"', '"queued"').replace("op_args=[t])", "op_args=[t], queue='warehouse')")
+    queued = queued.replace('{"c": "AwsEcsExecutor"}', "{}")
     outcome = put(engine, "dags/queued.py", queued)["files"]
     assert "has no executor function airstep-dev-execute-task-warehouse" in outcome[0]["errors"][0]
 
@@ -594,7 +623,14 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
             used |= {(principal, statement.get("Sid"), request.action.lower()) for statement in allowed}
     assert denied == [], "\n".join(denied)
     # the DAG's role made its operators' calls and invoked the task runner, nothing else
-    assert dag_role_calls == {"s3:PutObject", "s3:ListBucket", "sns:Publish", "lambda:InvokeFunction"}
+    assert dag_role_calls == {
+        "s3:PutObject",
+        "s3:ListBucket",
+        "sns:Publish",
+        "lambda:InvokeFunction",
+        "ecs:RunTask",  # its container try (under the shared policy, within the boundary)
+        "iam:PassRole",
+    }
 
     granted = {
         (principal, statement.get("Sid"), action.lower())
@@ -608,6 +644,7 @@ def test_every_call_is_allowed_and_every_permission_is_used(stack, monkeypatch):
     assert unused == set(), sorted(unused)
     principals = {principal for principal, _ in calls}
     assert principals >= {
+        "ContainerTaskRole",
         "ReconcileRunsFunction",
         "RunTaskFunction",
         "ExecuteTaskFunction",

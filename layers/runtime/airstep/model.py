@@ -85,6 +85,22 @@ class TriggerPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerPolicy:
+    """A task whose tries run in an ECS Fargate task (the amazon provider's ECS executor), not in
+    Lambda: the task's CPU units and memory (MiB)."""
+
+    cpu: int
+    memory: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpu": self.cpu, "memory": self.memory}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContainerPolicy:
+        return cls(int(data["cpu"]), int(data["memory"]))
+
+
+@dataclass(frozen=True, slots=True)
 class DeadlinePolicy:
     """One of a DAG's deadline alerts: what it counts from (`reference`: queued_at, logical_date,
     fixed_datetime at `fixed` (ISO), or average_runtime over `max_runs`, needing `min_runs`), its
@@ -140,6 +156,13 @@ class TaskModel:
     # the callbacks it has for an outcome the task runner decides (a trigger's, a sensor's timeout)
     callbacks: tuple[str, ...] = ()
     integration: Integration | None = None  # an AWS operator run as a service integration (no task code)
+    container: ContainerPolicy | None = None  # its tries run in ECS Fargate (the ECS executor), not Lambda
+
+    @property
+    def calls_service(self) -> bool:
+        """Whether its try is a Step Functions service call between two runner steps: an AWS
+        operator's integration, or a container try (the ECS executor)."""
+        return self.integration is not None or self.container is not None
 
     @classmethod
     def from_operator(cls, op: BaseOperator) -> TaskModel:
@@ -196,6 +219,7 @@ class TaskModel:
             trigger=trigger,
             callbacks=tuple(name for name in OUTCOME_CALLBACK.values() if getattr(op, name)),
             integration=integration,
+            container=op.container,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,7 +232,8 @@ class TaskModel:
         data["trigger"] = self.trigger.to_dict() if self.trigger else None
         data["callbacks"] = list(self.callbacks)
         data["integration"] = self.integration.to_dict() if self.integration else None
-        for name in ("trigger", "callbacks", "integration"):  # most tasks: kept out of the model's JSON
+        data["container"] = self.container.to_dict() if self.container else None
+        for name in ("trigger", "callbacks", "integration", "container"):  # most tasks: kept out of the model's JSON
             if not data[name]:
                 del data[name]
         return data
@@ -226,6 +251,7 @@ class TaskModel:
                 "trigger": TriggerPolicy.from_dict(data["trigger"]) if data.get("trigger") else None,
                 "callbacks": tuple(data.get("callbacks", ())),
                 "integration": Integration.from_dict(data["integration"]) if data.get("integration") else None,
+                "container": ContainerPolicy.from_dict(data["container"]) if data.get("container") else None,
             }
         )
 

@@ -25,6 +25,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
+from airstep.containers import NO_LIMIT_SECONDS
 from airstep.contract import (
     DEFAULT_QUEUE,
     INLINE_MAP_MAX_ITEMS,
@@ -46,7 +47,7 @@ from airstep.contract import (
 )
 from airstep.errors import ParamValidationError
 from airstep.model import OUTCOME_CALLBACK, DagModel, SensorPolicy, TaskModel
-from airstep.runtime import assets, deadline_alerts, pooling, triggering
+from airstep.runtime import assets, container_tries, deadline_alerts, pooling, triggering
 from airstep.runtime.clients import client
 from airstep.runtime.constants import (
     DEFAULT_EXECUTOR_MEMORY_MB,
@@ -375,7 +376,7 @@ class Invocation:
         """Run the next try of the task (instance) on the executor and record how it ended."""
         started = _now()
         index = self.payload.map_index
-        if task.integration is not None:  # a run step delivered again: the try waiting for its call answers
+        if task.calls_service:  # a run step delivered again: the try waiting for its call answers
             waiting = self.store.resume_poke(self.key, self.task_id, calling=True)
             if waiting is not None and waiting.calling is not None:
                 return TaskOutcome(
@@ -422,13 +423,13 @@ class Invocation:
                     self.payload.run,
                     self.task_id,
                     try_number,
-                    self._deadline(task.execution_timeout),
+                    self._deadline(task.execution_timeout) if task.container is None else _container_deadline(task),
                     xcoms,
                     index,
                     external=self._external_states(task.sensor) if task.sensor else None,
                     earlier_tries=earlier,
                 )
-                if task.integration is not None:  # a service integration: no code, its call comes next
+                if task.calls_service:  # a service integration, or a container's: its call comes next
                     result = self._prepare_call(task, request)
                     if result.call is not None:
                         return self._await_call(try_number, result.call)
@@ -474,7 +475,10 @@ class Invocation:
     def _prepare_call(self, task: TaskModel, request: TryRequest) -> TryResult:
         """A service integration's try before its call: the parameters its templated fields render to
         (the executor renders them, checks the run's params, and runs any on_execute_callback), or the
-        failure to; with nothing to render, the run's params checked here, as a task's start checks them."""
+        failure to; with nothing to render, the run's params checked here, as a task's start checks them.
+        A try in a container: its request, handed over for the container's executor."""
+        if task.container is not None:
+            return container_tries.hand_over(task, request)
         assert task.integration is not None
         if task.integration.prepare:
             return self._invoke_executor(task, replace(request, prepare_call=True))
@@ -493,10 +497,10 @@ class Invocation:
         return TaskOutcome(self.task_id, TaskState.RUNNING, try_number, call=call)
 
     def end_call(self) -> TaskOutcome:
-        """A service integration's call has ended: end its try with the call's result or error."""
+        """A service integration's call has ended: end its try with the call's result or error (a
+        container's: with the result its executor wrote, which ran the task's callbacks)."""
         model = self.model
         task = model.task_map[self.task_id]
-        assert task.integration is not None
         waiting = self.store.resume_poke(self.key, self.task_id, calling=True)
         if waiting is None:  # ended meanwhile (a duplicate invocation, a reader that settled it): as recorded
             recorded = self._recorded()
@@ -513,6 +517,11 @@ class Invocation:
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
         self.earlier_tries = waiting.earlier
         self.tries_before, self.usage_before = waiting.tries, waiting.usage
+        if task.container is not None:
+            call = json.loads(waiting.calling or "{}")
+            result, ran = container_tries.taken_back(call, self.payload.call_result, self.payload.call_error)
+            return self._conclude(model, task, waiting.try_number, waiting.started, result, decided_here=not ran)
+        assert task.integration is not None
         limit = task.integration.time_limit(task.execution_timeout)
         result = ended_call(
             task.integration, self.payload.call_result, self.payload.call_error, limit, self.payload.call_parameters
@@ -1086,6 +1095,11 @@ class Invocation:
             self._call_executor(queue, json.dumps(request.to_event()).encode())
         except Exception as exc:  # noqa: BLE001 - the outcome is recorded; a callback cannot change it
             logger.warning("callbacks not run", extra={"callback": request.callback, "error": redact(str(exc))})
+
+
+def _container_deadline(task: TaskModel) -> float:
+    """How long a try in a container may run: its execution_timeout, or as long as the run."""
+    return task.execution_timeout if task.execution_timeout is not None else NO_LIMIT_SECONDS
 
 
 def _between_pokes(task: TaskModel) -> TaskState:

@@ -59,6 +59,11 @@ def put_json(bucket: str, key: str, body: bytes) -> str:
     return f"{_S3}{bucket}/{key}"
 
 
+def read_object(uri: str, what: str) -> bytes:
+    """An object of the XCom bucket by its s3:// URI; XComError when it cannot be read."""
+    return _read(uri, what)
+
+
 def _read(uri: str, what: str) -> bytes:
     bucket, _, key = uri.removeprefix(_S3).partition("/")
     try:

@@ -13,6 +13,7 @@ from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.assets import outlet_assets
 from airstep.sdk.dag import DAG, TASK_CALLBACKS, Callback, callbacks, current_dag, validate_key
 from airstep.sdk.dependencies import DependencyMixin
+from airstep.sdk.executors import container_for
 from airstep.sdk.param import split_params
 from airstep.sdk.setup_teardown import ScopeManager, mark_teardown
 from airstep.sdk.setup_teardown import context as setup_teardown_context
@@ -37,6 +38,8 @@ _DEFAULTS: dict[str, Any] = {
     "pool": DEFAULT_POOL,
     "pool_slots": 1,
     "do_xcom_push": True,
+    "executor": None,
+    "executor_config": None,
     **dict.fromkeys(TASK_CALLBACKS),
 }
 # A queue names an executor function (airstep.contract.executor_function).
@@ -75,6 +78,8 @@ class BaseOperator(DependencyMixin):
         pool: str = _UNSET,
         pool_slots: int = _UNSET,
         do_xcom_push: bool = _UNSET,
+        executor: str | None = _UNSET,
+        executor_config: dict[str, Any] | None = _UNSET,
         multiple_outputs: bool = False,
         params: dict[str, Any] | None = None,
         task_group: TaskGroup | None = None,
@@ -121,6 +126,8 @@ class BaseOperator(DependencyMixin):
             "pool": pool,
             "pool_slots": pool_slots,
             "do_xcom_push": do_xcom_push,
+            "executor": executor,
+            "executor_config": executor_config,
             "on_execute_callback": on_execute_callback,
             "on_success_callback": on_success_callback,
             "on_failure_callback": on_failure_callback,
@@ -146,6 +153,15 @@ class BaseOperator(DependencyMixin):
         self.pool_slots: int = _optional_positive("pool_slots", policy["pool_slots"], self.location) or 1
         self.do_xcom_push: bool = _flag("do_xcom_push", policy["do_xcom_push"], self.location)
         self.multiple_outputs: bool = _flag("multiple_outputs", multiple_outputs, self.location)
+        self.executor: str | None = policy["executor"]
+        self.executor_config: dict[str, Any] | None = policy["executor_config"]
+        self.container = container_for(self.executor, self.executor_config, self.location)
+        if self.container is not None and self.queue != DEFAULT_QUEUE:
+            raise DagDefinitionError(
+                f"queue {self.queue!r} names a Lambda executor (and its role); a try on the ECS executor runs in a "
+                "container with the environment's container task role: leave queue out",
+                self.location,
+            )
         for name in TASK_CALLBACKS:  # run by the executor around each try, never changing its outcome
             setattr(self, name, callbacks(name, policy[name], self.location))
         self.params, self.param_schemas = split_params(params, self.location)  # over the DAG's, under conf
@@ -193,6 +209,13 @@ class BaseOperator(DependencyMixin):
         """What follows the outermost `__init__` of an operator: it is set downstream of each upstream
         output held in its template fields (an operator class may check more here)."""
         self._link_outputs_in([getattr(self, name, None) for name in self.template_fields])
+        refusal = self.container_refusal() if self.container is not None else None
+        if refusal:
+            raise DagDefinitionError(f"task {self.task_id!r}: executor={self.executor!r}: {refusal}", self.location)
+
+    def container_refusal(self) -> str | None:
+        """Why this operator's tries cannot run in an ECS task (the ECS executor), or None."""
+        return None
 
     def __setattr__(self, name: str, value: Any) -> None:
         """A template field set after the operator is built links the upstream outputs it holds too

@@ -43,6 +43,8 @@ SUPPORTED_DEFAULT_ARGS = (
     "trigger_rule",
     "queue",
     "do_xcom_push",
+    "executor",
+    "executor_config",
     *TASK_CALLBACKS,
 )
 Callback = Callable[[dict[str, Any]], Any]

@@ -48,6 +48,9 @@ class PokeReturnValue:
 class BaseSensorOperator(BaseOperator):
     """A task that waits for something: subclasses implement `poke(context)`."""
 
+    def container_refusal(self) -> str | None:
+        return "a sensor's pokes run on Lambda, the Step Functions Wait between them holding nothing"
+
     def __init__(
         self,
         *,

@@ -90,6 +90,9 @@ class TriggerDagRunOperator(BaseOperator):
     """Triggers a run of `trigger_dag_id` (a DAG deployed in the same environment, or locally a DAG
     of the same folder)."""
 
+    def container_refusal(self) -> str | None:
+        return "the task runner starts the triggered run (and watches it); no task code runs"
+
     template_fields = (
         "trigger_dag_id",
         "trigger_run_id",

@@ -88,6 +88,9 @@ class AwsOperator(BaseOperator):
         super()._built()
         self.integration()
 
+    def container_refusal(self) -> str | None:
+        return "it runs as a Step Functions service integration, no task code (no executor) at all"
+
     def refuse(self, argument: str, why: str) -> None:
         """Raise the import error for an argument airstep does not translate."""
         raise DagDefinitionError(

@@ -1,0 +1,137 @@
+"""`executor=` and `executor_config` on a task: the names Airflow lets a DAG use for the amazon
+provider's ECS executor (module path, class name, an alias from `[core] executor`), the worker
+executors that run on Lambda, and what a Fargate task may be sized to."""
+
+from datetime import datetime
+
+import pytest
+
+from airstep import DAG, task
+from airstep.errors import DagDefinitionError
+from airstep.model import ContainerPolicy, DagModel
+from airstep.sdk.executors import ECS_EXECUTOR, EXECUTOR_SETTING_ENV
+from airstep.sdk.sensors import BaseSensorOperator
+
+
+def _container(**arguments):
+    with DAG("d", start_date=datetime(2026, 1, 1), schedule=None) as dag:
+
+        @task(**arguments)
+        def work():
+            return 1
+
+        work()
+    model = DagModel.from_dag(dag)
+    return model.task_map["work"].container
+
+
+@pytest.mark.parametrize("name", [ECS_EXECUTOR, "AwsEcsExecutor"])
+def test_the_ecs_executor_by_module_path_or_class_name_runs_the_task_in_a_container(name):
+    assert _container(executor=name) == ContainerPolicy(1024, 2048)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [f"LocalExecutor,long:{ECS_EXECUTOR}", f"CeleryExecutor, team_a:long:{ECS_EXECUTOR}"],
+)
+def test_an_alias_from_airflows_executor_setting_names_it_too(monkeypatch, setting):
+    monkeypatch.setenv(EXECUTOR_SETTING_ENV, setting)
+    assert _container(executor="long") == ContainerPolicy(1024, 2048)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        None,
+        "LocalExecutor",
+        "CeleryExecutor",
+        "airflow.providers.celery.executors.celery_executor.CeleryExecutor",
+        "AwsLambdaExecutor",
+    ],
+)
+def test_worker_executors_run_the_task_on_lambda(name):
+    assert _container(executor=name) is None
+
+
+@pytest.mark.parametrize("name", ["KubernetesExecutor", "long", "AwsBatchExecutor"])
+def test_an_executor_airstep_does_not_run_is_an_import_error_naming_it(name):
+    with pytest.raises(DagDefinitionError, match=f"executor '{name}' is not one airstep runs"):
+        _container(executor=name)
+
+
+def test_executor_and_its_config_come_from_default_args_too():
+    with DAG(
+        "d",
+        start_date=datetime(2026, 1, 1),
+        schedule=None,
+        default_args={
+            "executor": "AwsEcsExecutor",
+            "executor_config": {"overrides": {"cpu": "4096", "memory": "30720"}},
+        },
+    ) as dag:
+
+        @task
+        def big():
+            return 1
+
+        @task(executor="LocalExecutor", executor_config=None)
+        def small():
+            return 1
+
+        big() >> small()
+    model = DagModel.from_dag(dag)
+    assert model.task_map["big"].container == ContainerPolicy(4096, 30720)
+    assert model.task_map["small"].container is None
+    assert DagModel.from_json(model.to_json()) == model  # the model round-trips its containers
+
+
+@pytest.mark.parametrize(
+    ("config", "size"),
+    [
+        ({"overrides": {"cpu": "512", "memory": "1024"}}, (512, 1024)),
+        ({"overrides": {"containerOverrides": [{"name": "airflow-worker", "cpu": 256, "memory": 2048}]}}, (256, 2048)),
+        ({"overrides": {"cpu": 16384, "memory": 122880}}, (16384, 122880)),
+    ],
+)
+def test_executor_config_sizes_the_fargate_task(config, size):
+    assert _container(executor="AwsEcsExecutor", executor_config=config) == ContainerPolicy(*size)
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ({"overrides": {"cpu": "256", "memory": "4096"}}, "memory 4096 MiB does not go with cpu 256"),
+        ({"overrides": {"cpu": "3000"}}, "cpu 3000 is not a Fargate task size"),
+        ({"overrides": {"cpu": "1024", "memory": "3000"}}, "in steps of 1024"),
+        ({"networkConfiguration": {}}, "only overrides' cpu and memory"),
+        ({"overrides": {"taskRoleArn": "arn:x"}}, "may set cpu and memory only, not ['taskRoleArn']"),
+        ({"overrides": {"containerOverrides": [{"environment": []}]}}, "not ['environment']"),
+        ({"overrides": {"cpu": "lots"}}, "cpu must be a whole number"),
+        ("big", "executor_config must be a dict"),
+    ],
+)
+def test_executor_config_airstep_cannot_apply_is_refused(config, says):
+    with pytest.raises(DagDefinitionError, match="executor_config") as raised:
+        _container(executor="AwsEcsExecutor", executor_config=config)
+    assert says in str(raised.value)
+
+
+def test_executor_config_without_the_ecs_executor_is_refused():
+    with pytest.raises(DagDefinitionError, match="applies only to the ECS executor"):
+        _container(executor_config={"overrides": {"cpu": "512"}})
+
+
+def test_operators_that_run_no_task_code_cannot_ask_for_a_container():
+    class Waits(BaseSensorOperator):
+        def poke(self, context):
+            return True
+
+    with DAG("d", start_date=datetime(2026, 1, 1), schedule=None):
+        with pytest.raises(DagDefinitionError, match="a sensor's pokes run on Lambda"):
+            Waits(task_id="waits", executor="AwsEcsExecutor")
+        from airstep.sdk.operators.amazon.sns import SnsPublishOperator
+
+        with pytest.raises(DagDefinitionError, match="runs as a Step Functions service integration"):
+            SnsPublishOperator(
+                task_id="tell", target_arn="arn:aws:sns:us-east-1:1:t", message="m", executor="AwsEcsExecutor"
+            )
