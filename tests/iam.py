@@ -55,6 +55,7 @@ _NAME_PROPERTIES = (
     "TopicName",
     "LogGroupName",
     "ManagedPolicyName",
+    "ClusterName",
 )
 
 
@@ -300,8 +301,14 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
         family = p["TaskDefinition"].rsplit("/", 1)[-1].split(":")[0]
         environment = family.removeprefix("airstep-").removesuffix("-runner")
         roles = (f"container-tries-{REGION}", f"container-start-{REGION}")
+        cluster = p.get("Cluster", "default")
+        cluster = cluster if cluster.startswith("arn:") else f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{cluster}"
         return [
-            Request("ecs:RunTask", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:1"),
+            Request(
+                "ecs:RunTask",
+                f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:1",
+                (("ecs:cluster", (cluster,)),),
+            ),
             *(
                 _pass_role(f"arn:aws:iam::{ACCOUNT}:role/airstep-{environment}-{role}", "ecs-tasks.amazonaws.com")
                 for role in roles
@@ -314,6 +321,9 @@ def iam_requests(call: AwsCall, names: LocalNames) -> list[Request]:
         return [Request("sqs:SendMessage", f"arn:aws:sqs:{host.split('.')[1]}:{account}:{name}")]
     if service == "glue" and operation in ("StartJobRun", "GetJobRun", "GetJobRuns", "BatchStopJobRun"):
         return [Request(f"glue:{operation}", f"arn:aws:glue:{REGION}:{ACCOUNT}:job/{p['JobName']}")]
+    if service == "athena" and operation in ("StartQueryExecution", "GetQueryExecution", "StopQueryExecution"):
+        workgroup = p.get("WorkGroup") or "primary"
+        return [Request(f"athena:{operation}", f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/{workgroup}")]
     if service == "glue" and operation in ("StartCrawler", "GetCrawler"):
         return [Request(f"glue:{operation}", f"arn:aws:glue:{REGION}:{ACCOUNT}:crawler/{p['Name']}")]
     if service == "secretsmanager":
@@ -482,10 +492,10 @@ def _condition(operator: str, key: str, expected: list[str], request: Request) -
     values = request.values(key)
     if operator == "ForAllValues:StringLike":
         return all(any(fnmatch.fnmatchcase(v, e) for e in expected) for v in values or ())
-    if operator in ("StringEquals", "StringLike"):
+    if operator in ("StringEquals", "StringLike", "ArnEquals"):
         if values is None:
             return False
-        match = (lambda v, e: v == e) if operator == "StringEquals" else fnmatch.fnmatchcase
+        match = (lambda v, e: v == e) if operator in ("StringEquals", "ArnEquals") else fnmatch.fnmatchcase
         return all(any(match(v, e) for e in expected) for v in values)
     raise ValueError(f"condition operator {operator} is not evaluated here: extend tests/iam.py")
 

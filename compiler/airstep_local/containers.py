@@ -13,10 +13,12 @@ handler, no credentials but moto's fake ones.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,7 @@ from airstep.containers import TRY_REQUEST_ENV, ContainerTarget
 LOCAL_TARGET = ContainerTarget("airstep-local", "airstep-local-runner", ("subnet-local",))
 BRIDGE_ENV = "AIRSTEP_LOCAL_AWS_BRIDGE"  # the bridge's URL, in the child
 LOGS_ENV = "AIRSTEP_LOCAL_TASK_LOGS"  # where the child writes its tries' logs (the engine's folder)
+_CREDENTIALS = ("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
 CONTAINER_FUNCTION = "container-tries"  # whose calls a container's are (AwsCall.function): its task role's
 
 
@@ -99,24 +102,35 @@ class ContainerRuns:
             url = f"http://127.0.0.1:{self._server.server_address[1]}/"
         scratch = tempfile.mkdtemp(prefix="airstep-container-")  # a fresh task's disk: no bundle cached yet
         self._scratch.append(scratch)
-        child_env = {**os.environ, **environment, BRIDGE_ENV: url, LOGS_ENV: str(self.logs_dir), "TMPDIR": scratch}
-        child_env.setdefault("AWS_ACCESS_KEY_ID", "testing")
-        child_env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        child_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        child = subprocess.Popen([sys.executable, "-m", "airstep_local.containers"], env=child_env)
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(_CREDENTIALS)}
+        child_env = {
+            **inherited,
+            **environment,
+            BRIDGE_ENV: url,
+            LOGS_ENV: str(self.logs_dir),
+            "TMPDIR": scratch,
+            "AWS_ACCESS_KEY_ID": "testing",  # moto's (this process's own credentials stay here)
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        }
+        child = subprocess.Popen(  # its own process group: stopping it stops what the task started too
+            [sys.executable, "-m", "airstep_local.containers"], env=child_env, start_new_session=True
+        )
         with self._lock:
             self._children[task_arn] = child
 
     def exit_code(self, task_arn: str) -> int | None:
-        """The child's exit code, or None while it runs."""
-        return self._children[task_arn].poll()
+        """The child's exit code, or None while it runs (stopped with the engine: killed)."""
+        child = self._children.get(task_arn)
+        return child.poll() if child is not None else -signal.SIGKILL
 
     def stop(self) -> None:
         """Stop every child still running (Step Functions stops a run's ECS tasks when it ends) and the bridge."""
         with self._lock:
             for child in self._children.values():
                 if child.poll() is None:
-                    child.kill()
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
                     child.wait()
             self._children.clear()
             for scratch in self._scratch:

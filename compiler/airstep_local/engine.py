@@ -284,6 +284,7 @@ class LocalEngine:
             self._stop_executions()
             self._save_state()
         finally:  # whatever happened, leave no moto, session, log stream or environment of this engine behind
+            self._containers.stop()  # (first: a container may still write its log)
             for handler, stream in reversed(self._saved_log_streams):
                 if stream is not None:
                     handler.stream = stream
@@ -292,7 +293,6 @@ class LocalEngine:
                 self._scratch_logs.cleanup()
             registry.reset()
             boto3.DEFAULT_SESSION = self._saved_session
-            self._containers.stop()
             sync_integrations.CONTAINER_RUNS = None
             self._restore_moto()
             self._mock.stop()

@@ -46,6 +46,7 @@ class SyncIntegration:
     start's answer until the state at `status` (a dotted path) is one of `succeeded` or `failed`."""
 
     error_prefix: str  # `Athena`: the service's errors are `Athena.<Code>`
+    service: str  # botocore's name for it (the IAM tests read the recorded start call by it)
     actions: dict[str, frozenset[str]]
     start: Call
     describe: Call
@@ -123,7 +124,6 @@ def _run_task(parameters: dict[str, Any], region: str) -> dict[str, Any]:
         "Overrides": parameters.get("Overrides") or {},
     }
     ECS_RUNS.append({"request": dict(parameters), "task": task})
-    _record_call("ecs", "RunTask", parameters)
     environment = _try_environment(parameters)
     if environment is not None:  # a try on the ECS executor
         if CONTAINER_RUNS is None:
@@ -142,7 +142,8 @@ def _try_environment(parameters: dict[str, Any]) -> dict[str, str] | None:
 
 
 def _record_call(service: str, operation: str, parameters: dict[str, Any]) -> None:
-    """A call Step Functions makes for the state, among the session's recorded calls (the IAM tests)."""
+    """The call a state makes (its start: what follows is Step Functions' own waiting), among the
+    session's recorded calls (the IAM tests judge it by the execution's role)."""
     import boto3
 
     from airstep_local.aws import AwsCall, execution_role
@@ -202,6 +203,7 @@ def _describe_job(started: dict[str, Any], region: str) -> dict[str, Any]:
 SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     "athena": SyncIntegration(
         error_prefix="Athena",
+        service="athena",
         actions={
             "startqueryexecution": frozenset(
                 "QueryString ClientRequestToken QueryExecutionContext ResultConfiguration WorkGroup "
@@ -216,6 +218,7 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     ),
     "ecs": SyncIntegration(
         error_prefix="ECS",
+        service="ecs",
         actions={
             "runtask": frozenset(
                 "Cluster Group LaunchType NetworkConfiguration Overrides PlacementConstraints PlacementStrategy "
@@ -233,6 +236,7 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     ),
     "batch": SyncIntegration(
         error_prefix="Batch",
+        service="batch",
         actions={
             "submitjob": frozenset(
                 "ArrayProperties ContainerOverrides DependsOn JobDefinition JobName JobQueue Parameters RetryStrategy "
@@ -317,6 +321,8 @@ def run_sync_integrations() -> Callable[[], None]:
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
         ) -> None:
+            action = self.resource.api_action
+            _record_call(self.integration.service, action[:1].upper() + action[1:], normalised_parameters)
             env.stack.append(self.integration.start(normalised_parameters, resource_runtime_part.region))
 
         def _build_sync_resolver(

@@ -156,3 +156,73 @@ def test_a_try_in_a_container_holds_no_lambda_while_it_runs(dag_file):
     assert call["TimeoutSeconds"] == 30 * 60 + 600
     lambdas = [s for s in branch.values() if s.get("Resource") == "arn:aws:states:::lambda:invoke"]
     assert len(lambdas) == 2  # the runner's run and record steps: the task's code runs in the container
+
+
+ONCE = """
+import os
+from datetime import datetime
+from airflow.sdk import DAG, task
+
+with DAG("recorded_once", schedule=None, start_date=datetime(2026, 1, 1), default_args={"retries": 2}):
+    @task(executor="AwsEcsExecutor")
+    def count(ti=None):
+        with open(RUNS, "a") as runs:
+            runs.write(f"{ti.try_number}\\n")
+        return 7
+
+    count()
+"""
+
+
+def test_a_try_whose_record_step_was_lost_ends_with_its_containers_result_without_another_container(tmp_path):
+    """The record step's Lambda fails after the container wrote the result: the try's branch runs
+    again (the task's Retry), and its run step finds the result and ends the try with it."""
+    from airstep_local.faults import Faults
+
+    runs = tmp_path / "runs.txt"
+    path = tmp_path / "once.py"
+    path.write_text(f"RUNS = {str(runs)!r}\n" + ONCE)
+    lost: list[str] = []
+    with LocalEngine() as engine:
+
+        def lose_the_first_record(function: str, event: dict[str, Any]) -> str | None:
+            if function == engine.names.run_task and event.get("action") == "end_call" and not lost:
+                lost.append(function)
+                return "Unknown"  # Lambda.Unknown: the step's own retriers leave it to the task's
+            return None
+
+        engine.session.faults = Faults(invoke=lose_the_first_record)
+        model, source = load_model(path, "recorded_once")
+        result = engine.run(model, source, RunRequest(fast_retries=True))
+        ti = _instances(engine, "recorded_once", result.run_id)["count"]
+        assert lost and result.state == "success", (ti.state, ti.error)
+        assert (ti.try_number, runs.read_text()) == (1, "1\n")  # one try, one container
+        assert engine.store.get_xcoms(RunKey("recorded_once", result.run_id), ["count"])["count"] == 7
+
+
+MAPPED = """
+from datetime import datetime
+from airflow.sdk import DAG, task
+
+with DAG("mapped_containers", schedule=None, start_date=datetime(2026, 1, 1)):
+    @task(executor="AwsEcsExecutor")
+    def each(x):
+        return x
+
+    each.expand(x=[1, 2])
+"""
+
+
+def test_what_cannot_run_in_a_container_is_a_compile_error_naming_the_task(tmp_path, dag_file):
+    from airstep_compiler.compile import CompileError, CompileOptions, compile_dag
+
+    path = tmp_path / "mapped.py"
+    path.write_text(MAPPED)
+    model, source = load_model(path)
+    with pytest.raises(CompileError, match="task 'each': a mapped AwsEcsExecutor") as mapped:
+        compile_dag(model, source)
+    assert mapped.value.line == 10
+    # an environment without ContainerSubnets: such a DAG is refused at upload, naming the task
+    model, source = load_model(dag_file[0], "in_containers")
+    with pytest.raises(CompileError, match="task 'crunch': executor AwsEcsExecutor .* ContainerSubnets"):
+        compile_dag(model, source, CompileOptions(container=None))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import runpy
 import threading
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from airstep_cli.assets import queue_message
 from airstep_local.engine import ACCOUNT, REGION, LocalEngine, LocalNames, RunRequest
 from airstep_local.faults import THROTTLED, Faults
 from deployed import moto_function
-from helpers import load_model
+from helpers import ROOT, load_model
 from iam import DAG_ROLE, MANAGED, ROLES, STATE_MACHINES, Request, allowing, iam_requests, policies, principal_of
 
 NAMES = LocalNames.of_stack("dev")
@@ -238,6 +239,14 @@ def object_created(bucket, key, sequencer):
 
 @pytest.fixture
 def stack(monkeypatch):
+    with _stack(monkeypatch) as engine:
+        yield engine
+
+
+@contextlib.contextmanager
+def _stack(monkeypatch, **environment_overrides):
+    """The dev stack's functions, in moto, with the environment template.yaml gives them."""
+    functions = environment_overrides.pop("functions", None)
     environment = {
         "AIRSTEP_ENVIRONMENT": "dev",
         "AIRSTEP_TASK_RUNNER_ARN": NAMES.function_arn(NAMES.run_task),
@@ -264,9 +273,9 @@ def stack(monkeypatch):
         "AIRSTEP_CONTAINER_TASK_DEFINITION": "airstep-dev-runner",
         "AIRSTEP_CONTAINER_SUBNETS": "subnet-0a1b2c3d",
     }
-    for name, value in environment.items():
+    for name, value in {**environment, **environment_overrides}.items():
         monkeypatch.setenv(name, value)
-    with LocalEngine(names=NAMES) as engine:
+    with LocalEngine(names=NAMES, functions=functions) as engine:
         boto3.client("sqs").create_queue(QueueName="airstep-dev-schedule-dlq")
         boto3.client("sqs").create_queue(QueueName="airstep-dev-inbox")
         boto3.client("logs").create_log_group(logGroupName=AUDIT_GROUP)
@@ -743,3 +752,113 @@ def test_no_function_can_alter_or_forge_an_audit_record():
     # ... while writing any other log group (the function's own) stays allowed
     elsewhere = Request("logs:PutLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/x:log-stream:y")
     assert all(allowing(statements[principal], elsewhere) for principal in functions)
+
+
+# What Step Functions or Athena does with a DAG's role beyond the calls its states make: `.sync`
+# watching (Glue's job runs; stopping a run, a query or a task at the state's timeout), and Athena
+# reading the catalog and the data and writing the results as the caller. The rest of the DAG's
+# policy must be the calls its states made.
+DONE_FOR_THE_DAG_BY_AWS = {
+    "glue:GetJobRun",
+    "glue:GetJobRuns",
+    "glue:BatchStopJobRun",
+    "athena:GetQueryExecution",
+    "athena:StopQueryExecution",
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+    "s3:GetObject",
+    "s3:GetBucketLocation",
+    "s3:AbortMultipartUpload",
+}
+
+
+def test_a_dag_mixing_glue_athena_lambda_a_container_and_an_s3_wait_runs_under_its_own_role(monkeypatch):
+    """examples/dags/lake_pipeline.py, deployed by the compile function: no Lambda polls (its sensor
+    is S3 list calls between Wait states, its Glue job and query `.sync` calls, its long task an ECS
+    task), its run succeeds, and each call its role makes is allowed by its own policy within the
+    boundary, that policy granting nothing its calls (and AWS's on its behalf) do not use."""
+    handler = runpy.run_path(str(ROOT / "examples" / "functions" / "score.py"))["handler"]
+    source = (ROOT / "examples" / "dags" / "lake_pipeline.py").read_text()
+    source = source.replace('params={"rebuild_minutes": 20}', 'params={"rebuild_minutes": 0.02}')
+    boundary = {
+        "AIRSTEP_DAG_BOUNDARY_ACTIONS": "s3:*,glue:*,athena:*,lambda:InvokeFunction",
+        "AIRSTEP_DAG_BOUNDARY_RESOURCES": "*",
+    }
+    with _stack(monkeypatch, functions={"score": handler}, **boundary) as engine:
+        boto3.client("s3").create_bucket(Bucket="example-lake")
+        boto3.client("glue").create_job(Name="lake-clean-orders", Role="glue", Command={"Name": "glueetl"})
+        engine.session.calls = []
+        assert put(engine, "dags/lake_pipeline.py", source)["files"][0]["outcome"] == "deployed"
+        record = engine.store.get_dag("lake_pipeline")
+        definition = json.loads(
+            engine.sfn.describe_state_machine(stateMachineArn=record.state_machine_arn)["definition"]
+        )
+        lambdas = []
+
+        def walk(states):
+            for name, state in states.items():
+                if state.get("Resource") == "arn:aws:states:::lambda:invoke":
+                    lambdas.append((name, state["Parameters"].get("FunctionName")))
+                for branch in state.get("Branches", []):
+                    walk(branch["States"])
+
+        walk(definition["States"])
+        # the runner's short steps only (each task's begin and record, the run's finalize), and score's call
+        assert [n for n, f in lambdas if f != NAMES.run_task] == ["score@call"]
+        runner = [n for n, f in lambdas if f == NAMES.run_task]
+        assert all(n.endswith(("@begin", "@record")) or n.startswith("dagrun") for n in runner), runner
+        (ecs,) = [s for s in _states(definition) if s.get("Resource") == "arn:aws:states:::ecs:runTask.sync"]
+        assert ecs["TimeoutSeconds"] == 45 * 60 + 600 and ecs["Parameters"]["TaskDefinition"] == "airstep-dev-runner"
+
+        target = boto3.client("scheduler").get_schedule(Name="airstep-dev-lake_pipeline", GroupName="airstep-dev")
+        started = engine.session.invoke_locally(
+            NAMES.start_run, {**json.loads(target["Target"]["Input"]), "scheduled_time": "2026-11-21T00:00:00Z"}
+        )
+        arn = started["execution_arn"]
+        while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.05)
+        instances = engine.store.task_instances(RunKey("lake_pipeline", started["run_id"]))
+        assert {ti.task_id: ti.state.value for ti in instances} == dict.fromkeys(
+            ["land", "exported", "clean", "count", "rebuild_index", "score"], "success"
+        ), [(ti.task_id, ti.error) for ti in instances]
+
+        role = f"airstep-dev-{REGION}-dag-lake_pipeline"
+        judged = [(principal_of(call, NAMES), iam_requests(call, NAMES)) for call in engine.session.calls]
+        own = ROLES[role]  # (as its deploy created it: the calls above)
+        actions = boundary["AIRSTEP_DAG_BOUNDARY_ACTIONS"].split(",")
+        statements = policies("dev", DagBoundaryResources=["*"], DagBoundaryActions=actions)
+        granted = own["policy"]["Statement"] + statements[f"{MANAGED}StateMachinePolicy"]
+        ceiling = statements[f"{MANAGED}DagPermissionsBoundary"]
+        denied, made = [], set()
+        for principal, requests in judged:
+            for request in requests:
+                if principal == f"{DAG_ROLE}{role}":
+                    made.add(request.action)
+                    if not (allowing(granted, request) and allowing(ceiling, request)):
+                        denied.append(f"{request.action} on {request.resource}")
+                elif principal == "ContainerTaskRole" and not allowing(statements["ContainerTaskRole"], request):
+                    denied.append(f"container: {request.action} on {request.resource}")
+        assert denied == []
+        assert made == {
+            "s3:PutObject",  # land
+            "s3:ListBucket",  # exported's pokes
+            "glue:StartJobRun",  # clean, and Step Functions watching its run (.sync)
+            "glue:GetJobRun",
+            "athena:StartQueryExecution",  # count
+            "ecs:RunTask",  # rebuild_index's container, and its two roles handed to ECS
+            "iam:PassRole",
+            "lambda:InvokeFunction",  # score, and the runner's steps
+        }
+        own_actions = {a for s in own["policy"]["Statement"] for a in s["Action"]}
+        assert own_actions - made <= DONE_FOR_THE_DAG_BY_AWS, own_actions - made - DONE_FOR_THE_DAG_BY_AWS
+
+
+def _states(definition):
+    for state in definition["States"].values():
+        yield state
+        for branch in state.get("Branches", []):
+            yield from _states(branch)

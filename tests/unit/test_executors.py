@@ -32,11 +32,32 @@ def test_the_ecs_executor_by_module_path_or_class_name_runs_the_task_in_a_contai
 
 @pytest.mark.parametrize(
     "setting",
-    [f"LocalExecutor,long:{ECS_EXECUTOR}", f"CeleryExecutor, team_a:long:{ECS_EXECUTOR}"],
+    [f"LocalExecutor,long:{ECS_EXECUTOR}", f"CeleryExecutor, long:{ECS_EXECUTOR};team_a=LocalExecutor"],
 )
 def test_an_alias_from_airflows_executor_setting_names_it_too(monkeypatch, setting):
     monkeypatch.setenv(EXECUTOR_SETTING_ENV, setting)
     assert _container(executor="long") == ContainerPolicy(1024, 2048)
+    assert _container() is None  # the setting's first executor, the default, runs on Lambda
+
+
+def test_the_ecs_executor_first_in_the_setting_is_the_default(monkeypatch):
+    monkeypatch.setenv(EXECUTOR_SETTING_ENV, "AwsEcsExecutor,LocalExecutor")
+    assert _container() == ContainerPolicy(1024, 2048)
+    assert _container(executor="LocalExecutor") is None
+    assert _container(queue="warehouse") is None  # a queue's executor function, as the task asks
+
+    class Waits(BaseSensorOperator):
+        def poke(self, context):
+            return True
+
+    with DAG("d", start_date=datetime(2026, 1, 1), schedule=None):  # no task code to run there: on Lambda
+        assert Waits(task_id="waits").container is None
+
+
+def test_an_alias_only_a_team_defines_is_not_known(monkeypatch):
+    monkeypatch.setenv(EXECUTOR_SETTING_ENV, f"LocalExecutor;team_a=long:{ECS_EXECUTOR}")
+    with pytest.raises(DagDefinitionError, match="executor 'long' is not one airstep runs"):
+        _container(executor="long")
 
 
 @pytest.mark.parametrize(
@@ -90,6 +111,8 @@ def test_executor_and_its_config_come_from_default_args_too():
     [
         ({"overrides": {"cpu": "512", "memory": "1024"}}, (512, 1024)),
         ({"overrides": {"containerOverrides": [{"name": "airflow-worker", "cpu": 256, "memory": 2048}]}}, (256, 2048)),
+        ({"overrides": {"containerOverrides": [{"name": "airflow-worker", "memory": 512}]}}, (1024, 2048)),
+        ({"overrides": {"containerOverrides": [{"cpu": 3000, "memory": 9000}]}}, (4096, 9216)),
         ({"overrides": {"cpu": 16384, "memory": 122880}}, (16384, 122880)),
     ],
 )
@@ -101,6 +124,8 @@ def test_executor_config_sizes_the_fargate_task(config, size):
     ("config", "says"),
     [
         ({"overrides": {"cpu": "256", "memory": "4096"}}, "memory 4096 MiB does not go with cpu 256"),
+        ({"overrides": {"cpu": "256", "memory": "1536"}}, "(512, 1024, 2048)"),
+        ({"overrides": {"containerOverrides": [{"memory": 200_000}]}}, "no Fargate task holds"),
         ({"overrides": {"cpu": "3000"}}, "cpu 3000 is not a Fargate task size"),
         ({"overrides": {"cpu": "1024", "memory": "3000"}}, "in steps of 1024"),
         ({"networkConfiguration": {}}, "only overrides' cpu and memory"),
@@ -116,9 +141,9 @@ def test_executor_config_airstep_cannot_apply_is_refused(config, says):
     assert says in str(raised.value)
 
 
-def test_executor_config_without_the_ecs_executor_is_refused():
-    with pytest.raises(DagDefinitionError, match="applies only to the ECS executor"):
-        _container(executor_config={"overrides": {"cpu": "512"}})
+def test_another_executors_config_is_ignored_as_airflows_executors_ignore_it():
+    assert _container(executor_config={"pod_override": object()}) is None
+    assert _container(executor="CeleryExecutor", executor_config={"overrides": {"cpu": "512"}}) is None
 
 
 def test_operators_that_run_no_task_code_cannot_ask_for_a_container():

@@ -8,11 +8,14 @@ import os
 import uuid
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from airstep.containers import REQUEST_OBJECT, overrides, request_uri_of, result_uri
 from airstep.model import TaskModel
+from airstep.runtime.clients import client
 from airstep.runtime.constants import XCOM_BUCKET_ENV
 from airstep.runtime.executor import TryRequest, TryResult
-from airstep.runtime.xcoms import HANDOFF_PREFIX, XComError, object_key, put_json, read_object
+from airstep.runtime.xcoms import HANDOFF_PREFIX, XComError, object_key, put_json
 from airstep.secrets_masker import redact
 from airstep.states import TaskState
 
@@ -44,18 +47,43 @@ def taken_back(call: dict[str, Any], result: Any, error: dict[str, Any] | None) 
     """The try's result as its container wrote it, and True; or, when it wrote none (it could not
     start, was stopped at its time limit, ran out of memory), the try failed with what ECS or Step
     Functions said, and False."""
-    uri = request_uri_of(call)
-    if uri is not None:
-        try:
-            return TryResult.from_dict(json.loads(read_object(result_uri(uri), "container's result"))), True
-        except XComError:
-            pass
+    written = result_of(call)
+    if written is not None:
+        return written, True
     if error is not None:
         why = f"{error.get('Error', 'an error')}: {_stopped(error.get('Cause'))}"
     else:
         why = f"it stopped ({_stopped(result)}) without writing the try's result"
     message = f"the task's container ended without reporting a result: {why}"
     return TryResult(TaskState.FAILED, error=redact(message), error_type=NO_RESULT), False
+
+
+def result_of(call: dict[str, Any]) -> TryResult | None:
+    """What the container of the try making `call` wrote, or None when it wrote nothing (yet). An
+    error reading it other than its absence raises: the step is retried, the try's outcome kept."""
+    uri = request_uri_of(call)
+    if uri is None:
+        return None
+    bucket, _, key = result_uri(uri).removeprefix("s3://").partition("/")
+    try:
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):  # (no ListBucket)
+            return None
+        raise
+    try:
+        written = TryResult.from_dict(json.loads(body))
+    except (ValueError, KeyError, TypeError) as exc:
+        return _failed(f"the task's container wrote a result that cannot be read ({type(exc).__name__})")
+    if written.unloadable:  # (not the task's fault: another try may load it)
+        return _failed(f"the DAG could not be loaded in the task's container: {written.error}")
+    if written.state not in (TaskState.SUCCESS, TaskState.FAILED, TaskState.SKIPPED) or written.trigger:
+        return _failed(f"the task's container reported {written.state}, which a try in a container cannot end in")
+    return written
+
+
+def _failed(message: str) -> TryResult:
+    return TryResult(TaskState.FAILED, error=redact(message), error_type=NO_RESULT)
 
 
 def _stopped(described: Any) -> str:

@@ -64,7 +64,7 @@ from airstep.runtime.store import MetadataStore, RunKey, TaskInstance, metadata_
 from airstep.runtime.store.gates import GateStatus
 from airstep.runtime.store.pools import Taken
 from airstep.runtime.store.runs import seconds_between
-from airstep.runtime.store.task_instances import instance_label
+from airstep.runtime.store.task_instances import PokeWait, instance_label
 from airstep.runtime.trigger_rules import Decision, Role, decide
 from airstep.runtime.usage import USAGE, LambdaUsage, Meter
 from airstep.runtime.xcoms import merged_xcoms
@@ -379,9 +379,11 @@ class Invocation:
         if task.calls_service:  # a run step delivered again: the try waiting for its call answers
             waiting = self.store.resume_poke(self.key, self.task_id, calling=True)
             if waiting is not None and waiting.calling is not None:
-                return TaskOutcome(
-                    self.task_id, TaskState.RUNNING, waiting.try_number, call=json.loads(waiting.calling)
-                )
+                call = json.loads(waiting.calling)
+                written = container_tries.result_of(call) if task.container is not None else None
+                if written is not None:  # its container ended and its record step did not: end the try now
+                    return self._end_waiting(model, task, waiting, written, decided_here=False)
+                return TaskOutcome(self.task_id, TaskState.RUNNING, waiting.try_number, call=call)
         resumable = task.sensor is not None or task.trigger is not None  # a try that waits, or asks start-run
         resumed = self.store.resume_poke(self.key, self.task_id) if resumable and index < 0 else None
         pokes, pushed = 0, None
@@ -515,18 +517,24 @@ class Invocation:
                 )
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
-        self.earlier_tries = waiting.earlier
-        self.tries_before, self.usage_before = waiting.tries, waiting.usage
         if task.container is not None:
             call = json.loads(waiting.calling or "{}")
             result, ran = container_tries.taken_back(call, self.payload.call_result, self.payload.call_error)
-            return self._conclude(model, task, waiting.try_number, waiting.started, result, decided_here=not ran)
+            return self._end_waiting(model, task, waiting, result, decided_here=not ran)
         assert task.integration is not None
         limit = task.integration.time_limit(task.execution_timeout)
         result = ended_call(
             task.integration, self.payload.call_result, self.payload.call_error, limit, self.payload.call_parameters
         )
-        return self._conclude(model, task, waiting.try_number, waiting.started, result, decided_here=True)
+        return self._end_waiting(model, task, waiting, result, decided_here=True)
+
+    def _end_waiting(
+        self, model: DagModel, task: TaskModel, waiting: PokeWait, result: TryResult, decided_here: bool
+    ) -> TaskOutcome:
+        """End a try that waited for its call, as `result` says."""
+        self.earlier_tries = waiting.earlier
+        self.tries_before, self.usage_before = waiting.tries, waiting.usage
+        return self._conclude(model, task, waiting.try_number, waiting.started, result, decided_here)
 
     def _conclude(
         self, model: DagModel, task: TaskModel, try_number: int, started: str, result: TryResult, decided_here: bool

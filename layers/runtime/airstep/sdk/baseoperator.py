@@ -156,6 +156,8 @@ class BaseOperator(DependencyMixin):
         self.executor: str | None = policy["executor"]
         self.executor_config: dict[str, Any] | None = policy["executor_config"]
         self.container = container_for(self.executor, self.executor_config, self.location)
+        if self.container is not None and self.queue != DEFAULT_QUEUE and self.executor is None:
+            self.container = None  # the queue's executor, as the task asks, over the setting's default
         if self.container is not None and self.queue != DEFAULT_QUEUE:
             raise DagDefinitionError(
                 f"queue {self.queue!r} names a Lambda executor (and its role); a try on the ECS executor runs in a "
@@ -210,7 +212,9 @@ class BaseOperator(DependencyMixin):
         output held in its template fields (an operator class may check more here)."""
         self._link_outputs_in([getattr(self, name, None) for name in self.template_fields])
         refusal = self.container_refusal() if self.container is not None else None
-        if refusal:
+        if refusal and self.executor is None:  # the setting's default executor: this one runs no task code there
+            self.container = None
+        elif refusal:
             raise DagDefinitionError(f"task {self.task_id!r}: executor={self.executor!r}: {refusal}", self.location)
 
     def container_refusal(self) -> str | None:

@@ -4,13 +4,15 @@ airstep has two: Lambda (the executor function, up to 15 minutes a try), and the
 ECS executor, which airstep runs as one ECS Fargate task per try (no time limit but the task's
 execution_timeout). A task names an executor as Airflow lets it: by module path, by class name, or
 by an alias that Airflow's `[core] executor` setting defines (`AIRFLOW__CORE__EXECUTOR`, e.g.
-`LocalExecutor,long:airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor`).
-Airflow's worker executors (Local, Celery, Sequential, the provider's Lambda executor) run a task as
-airstep's Lambda does; any other executor is an import error naming it.
+`LocalExecutor,long:airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor`; its
+first executor is the default of tasks that name none). Airflow's worker executors (Local, Celery,
+Sequential, the provider's Lambda executor) run a task as airstep's Lambda does; any other executor
+is an import error naming it.
 
 The ECS executor's `executor_config` is, as in Airflow, the keyword arguments of its RunTask call:
-airstep takes the task's CPU and memory from it (`{"overrides": {"cpu": "2048", "memory": "4096"}}`,
-or a container override's `cpu`/`memory`) and refuses the rest.
+airstep takes the task's size from it (`{"overrides": {"cpu": "2048", "memory": "4096"}}`, or the
+smallest Fargate size that holds a container override's `cpu`/`memory`) and refuses the rest.
+Another executor's `executor_config` is ignored, as Airflow's executors ignore each other's.
 """
 
 from __future__ import annotations
@@ -31,16 +33,28 @@ WORKER_EXECUTORS = (  # Airflow's executors that run a task's code in a worker: 
     "airflow.providers.amazon.aws.executors.aws_lambda.lambda_executor.AwsLambdaExecutor",
 )
 DEFAULT_CPU, DEFAULT_MEMORY = 1024, 2048  # the runner task definition's (template.yaml)
-# Fargate's task sizes: CPU units -> the memory (MiB) it may have: (least, most, step)
-FARGATE_SIZES = {
-    256: (512, 2048, 512),
-    512: (1024, 4096, 1024),
-    1024: (2048, 8192, 1024),
-    2048: (4096, 16384, 1024),
-    4096: (8192, 30720, 1024),
-    8192: (16384, 61440, 4096),
-    16384: (32768, 122880, 8192),
+# Fargate's task sizes: CPU units -> the memory sizes (MiB) it may have
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
 }
+
+
+def _configured() -> list[tuple[str | None, str]]:
+    """Airflow's `[core] executor` setting, the executors every team may use: (alias, name) in order,
+    the first the default (a team's own executors, after a `;`, are Airflow's multi-team option)."""
+    setting = os.environ.get(EXECUTOR_SETTING_ENV, "").split(";")[0]
+    entries = []
+    for entry in setting.strip("=").split(","):
+        alias, _, name = entry.strip().rpartition(":")
+        if name:
+            entries.append((alias or None, name))
+    return entries
 
 
 def _known() -> dict[str, str]:
@@ -49,20 +63,20 @@ def _known() -> dict[str, str]:
     for path in (ECS_EXECUTOR, *WORKER_EXECUTORS):
         names[path] = path
         names[path.rsplit(".", 1)[1]] = path
-    for entry in os.environ.get(EXECUTOR_SETTING_ENV, "").split(","):
-        alias, _, path = entry.strip().rpartition(":")
-        if alias and path in names:  # (an alias of an executor airstep does not run stays unknown)
-            names[alias.split(":")[-1]] = names[path]  # (a team's entry is `team:alias:path`)
+    for alias, name in _configured():
+        if alias and name in names:  # (an alias of an executor airstep does not run stays unknown)
+            names[alias] = names[name]
     return names
 
 
 def container_for(executor: Any, executor_config: Any, location: SourceLocation) -> ContainerPolicy | None:
     """The ECS Fargate task a task's tries run in, or None for Lambda; what cannot run is an import
-    error at `location`."""
+    error at `location`. A task that names no executor gets the setting's first (Airflow's default)."""
     if executor is None:
-        if executor_config:
-            _refuse("executor_config applies only to the ECS executor (executor=" + repr(ECS_EXECUTOR) + ")", location)
-        return None
+        configured = _configured()
+        if not configured or _known().get(configured[0][1]) != ECS_EXECUTOR:
+            return None
+        executor = configured[0][1]
     if not isinstance(executor, str):
         _refuse(f"executor must be an executor's name, got {type(executor).__name__}", location)
     path = _known().get(executor)
@@ -73,15 +87,15 @@ def container_for(executor: Any, executor_config: Any, location: SourceLocation)
             f"{EXECUTOR_SETTING_ENV})",
             location,
         )
-    if path != ECS_EXECUTOR:
-        if executor_config:
-            _refuse(f"executor_config applies only to the ECS executor, not {executor!r}", location)
+    if path != ECS_EXECUTOR:  # (its executor_config is another executor's, which Airflow's ignore too)
         return None
     return _sized(executor_config, location)
 
 
 def _sized(config: Any, location: SourceLocation) -> ContainerPolicy:
-    """The Fargate task's CPU and memory from the ECS executor's `executor_config` (RunTask's kwargs)."""
+    """The Fargate task's CPU and memory from the ECS executor's `executor_config` (RunTask's kwargs):
+    the task's size as given (`overrides.cpu`/`memory`), or the smallest that holds what its
+    container asks for (`overrides.containerOverrides[0].cpu`/`memory`)."""
     if config is None:
         config = {}
     if not isinstance(config, Mapping):
@@ -98,26 +112,43 @@ def _sized(config: Any, location: SourceLocation) -> ContainerPolicy:
     container.pop("name", None)
     for where, keys in (
         ("overrides", set(overrides) - {"cpu", "memory", "containerOverrides"}),
-        (
-            "overrides.containerOverrides[0]",
-            set(container) - {"cpu", "memory"},
-        ),
+        ("overrides.containerOverrides[0]", set(container) - {"cpu", "memory", "memoryReservation"}),
     ):
         if keys:
             _refuse(f"executor_config: {where} may set cpu and memory only, not {sorted(keys)}", location)
-    cpu = _units("cpu", overrides.get("cpu", container.get("cpu", DEFAULT_CPU)), location)
-    memory = _units("memory", overrides.get("memory", container.get("memory", DEFAULT_MEMORY)), location)
+    if "cpu" not in overrides and "memory" not in overrides:
+        wanted = (
+            _units("cpu", container.get("cpu", 0), location),
+            _units("memory", container.get("memory", container.get("memoryReservation", 0)), location),
+        )
+        return _holding(*wanted, location) if any(wanted) else ContainerPolicy(DEFAULT_CPU, DEFAULT_MEMORY)
+    cpu = _units("cpu", overrides.get("cpu", DEFAULT_CPU), location)
+    memory = _units("memory", overrides.get("memory", DEFAULT_MEMORY), location)
     if cpu not in FARGATE_SIZES:
         sizes = ", ".join(map(str, FARGATE_SIZES))
         _refuse(f"executor_config: cpu {cpu} is not a Fargate task size ({sizes})", location)
-    least, most, step = FARGATE_SIZES[cpu]
-    if not (least <= memory <= most and (memory - least) % step == 0):
-        _refuse(
-            f"executor_config: memory {memory} MiB does not go with cpu {cpu} on Fargate "
-            f"({least} to {most} MiB in steps of {step})",
-            location,
+    if memory not in FARGATE_SIZES[cpu]:
+        allowed = FARGATE_SIZES[cpu]
+        shown = (
+            ", ".join(map(str, allowed))
+            if len(allowed) <= 4
+            else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
         )
+        _refuse(f"executor_config: memory {memory} MiB does not go with cpu {cpu} on Fargate ({shown})", location)
     return ContainerPolicy(cpu, memory)
+
+
+def _holding(cpu: int, memory: int, location: SourceLocation) -> ContainerPolicy:
+    """The smallest Fargate task size with at least `cpu` units and `memory` MiB (the default's
+    CPU at least, as the task definition has it)."""
+    for units, memories in FARGATE_SIZES.items():
+        if units < max(cpu, DEFAULT_CPU if not cpu else 0):
+            continue
+        fitting = [m for m in memories if m >= memory]
+        if fitting:
+            return ContainerPolicy(units, fitting[0])
+    _refuse(f"executor_config: no Fargate task holds a container of cpu {cpu} and memory {memory} MiB", location)
+    raise AssertionError  # (unreachable: _refuse raises)
 
 
 def _units(name: str, value: Any, location: SourceLocation) -> int:
