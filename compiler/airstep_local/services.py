@@ -135,6 +135,23 @@ def _statements(parameters: dict[str, Any], region: str) -> None:
     models.RedshiftDataAPIServiceBackend._airstep_finishes = True  # type: ignore[attr-defined]
 
 
+def _emr_steps(parameters: dict[str, Any], region: str) -> None:
+    """moto's EMR runs no step: here each step has COMPLETED by its first check, as a short step
+    would (moto leaves the first RUNNING and the others PENDING for ever). A test that wants another
+    end sets the step's `state` on moto's backend."""
+    from moto.emr import models
+
+    if getattr(models.Step, "_airstep_completes", False):
+        return
+    made = models.Step.__init__
+
+    def completed(self: Any, state: str, *args: Any, **kwargs: Any) -> None:
+        made(self, "COMPLETED", *args, **kwargs)
+
+    models.Step.__init__ = completed  # type: ignore[method-assign]
+    models.Step._airstep_completes = True  # type: ignore[attr-defined]
+
+
 _GLUE_JOB_SETTINGS = (
     "description log_uri execution_property default_arguments non_overridable_arguments connections max_retries "
     "allocated_capacity timeout max_capacity security_configuration tags notification_property glue_version "
@@ -151,6 +168,7 @@ _PROVIDERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "s3": _buckets,
     "athena": _workgroup,
     "redshiftdata": _statements,
+    "emr": _emr_steps,
 }
 
 

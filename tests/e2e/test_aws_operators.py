@@ -932,3 +932,115 @@ def test_an_emr_serverless_job_run_is_waited_for_and_its_id_is_the_xcom(local, t
         "spark.executor.memory": "2g"  # Spark's own keys as written
     }
     assert ti["nowhere"].error.startswith("EmrServerless.ResourceNotFoundException")
+
+
+def _emr_backend() -> Any:
+    from moto.emr import emr_backends
+
+    return emr_backends["123456789012"]["us-east-1"]
+
+
+def test_an_emr_cluster_is_created_and_waited_for_its_step_added_and_watched_and_the_cluster_removed(local):
+    """examples/dags/emr_spark_pi.py: the cluster's id, the step ids (and job_flow_id) are the XComs
+    the provider gives; the sensor reads the step id its template pulls; the cluster ends terminated."""
+    model, source = load_model(EXAMPLES / "emr_spark_pi.py")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: i.state.value for t, i in ti.items()} == dict.fromkeys(
+        ["create_job_flow", "add_steps", "watch_step", "remove_cluster"], "success"
+    ), [(t, i.error) for t, i in ti.items()]
+    key = RunKey("emr_spark_pi", result.run_id)
+    xcoms = local.store.get_xcoms(key, ["create_job_flow", "add_steps"])
+    (cluster,) = _emr_backend().clusters.values()
+    assert xcoms["create_job_flow"] == cluster.id
+    assert xcoms["add_steps"] == [step.id for step in cluster.steps]
+    assert local.store.get_xcoms(key, ["add_steps"], key="job_flow_id") == {"add_steps": cluster.id}
+    assert cluster.state == "TERMINATED" and cluster.name == "PiCalc"
+    assert cluster.tags == [{"Key": "team", "Value": "emr_spark_pi"}]  # rendered before the call
+    assert [s.args for s in cluster.steps] == [["/usr/lib/spark/bin/run-example", "SparkPi", "10"]]
+
+
+EMR_ENDS = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.emr import EmrCreateJobFlowOperator
+from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
+
+with DAG("emr_ends", schedule=None, start_date=datetime(2026, 1, 1), default_args={"retries": 0}):
+    EmrStepSensor(task_id="failed", job_flow_id=CLUSTER, step_id=FAILED, poke_interval=1, timeout=10)
+    EmrStepSensor(task_id="skipped", job_flow_id=CLUSTER, step_id=FAILED, poke_interval=1, timeout=10,
+                  soft_fail=True, failed_states=["CANCELLED"])
+    EmrStepSensor(task_id="running", job_flow_id=CLUSTER, step_id=RUNNING, poke_interval=1, timeout=2)
+    EmrStepSensor(task_id="started", job_flow_id=CLUSTER, step_id=RUNNING, poke_interval=1,
+                  target_states=["RUNNING"])
+    EmrCreateJobFlowOperator(task_id="broken", job_flow_overrides={"Name": "broken", "Instances": {}},
+                             wait_for_completion=True, waiter_delay=1, waiter_max_attempts=3)
+    EmrCreateJobFlowOperator(task_id="dying", job_flow_overrides={"Name": "dying", "Instances": {}},
+                             wait_for_completion=True, waiter_delay=1, waiter_max_attempts=2)
+"""
+
+
+def test_an_emr_step_or_cluster_that_ends_badly_fails_the_try_as_the_provider_does(local, tmp_path, monkeypatch):
+    emr = boto3.client("emr", region_name="us-east-1")
+    cluster = emr.run_job_flow(
+        Name="c",
+        ReleaseLabel="emr-7.0.0",
+        Instances={"KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="r",
+        ServiceRole="s",
+    )["JobFlowId"]
+    step = {"ActionOnFailure": "CONTINUE", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}
+    failed, running = emr.add_job_flow_steps(JobFlowId=cluster, Steps=[{**step, "Name": "f"}, {**step, "Name": "r"}])[
+        "StepIds"
+    ]
+    states = dict(zip((failed, running), ("FAILED", "RUNNING"), strict=True))
+    for each in _emr_backend().clusters[cluster].steps:
+        each.state = states[each.id]
+    from moto.emr import models
+
+    made = models.Cluster.__init__
+
+    def broken(self, *args, **kwargs):  # a cluster EMR could not start
+        made(self, *args, **kwargs)
+        self.state = {"broken": "TERMINATED_WITH_ERRORS", "dying": "TERMINATING"}.get(self.name, self.state)
+
+    monkeypatch.setattr(models.Cluster, "__init__", broken)
+    path = tmp_path / "ends.py"
+    path.write_text(f"CLUSTER = {cluster!r}\nFAILED = {failed!r}\nRUNNING = {running!r}\n" + EMR_ENDS)
+    model, source = load_model(path, "emr_ends")
+    result = local.run(model, source, RunRequest())
+    ti = instances(local, result)
+    assert {t: i.state.value for t, i in ti.items()} == {
+        "failed": "failed",  # a failed state: AirflowException, as the provider's poke raises
+        "skipped": "skipped",  # FAILED not among its failed_states: poked until its timeout, soft_fail skips
+        "running": "failed",  # AirflowSensorTimeout
+        "started": "success",  # its target state
+        "broken": "failed",
+        "dying": "failed",  # TERMINATING is no cluster ready: waited on, as the provider's waiter does
+    }
+    assert ti["failed"].error == "AirflowException: Step FAILED"
+    assert ti["running"].error.startswith("AirflowSensorTimeout")
+    assert ti["broken"].error.startswith("WaiterError: Cluster TERMINATED_WITH_ERRORS")
+    assert ti["dying"].error.startswith("WaiterError: still TERMINATING after the waiter's 2 checks")
+
+
+def test_emr_arguments_airstep_does_not_translate_are_refused_at_their_line(tmp_path):
+    from airstep.loader import load_dag_file
+
+    refused = {
+        "EmrAddStepsOperator(task_id='a', job_flow_name='etl', steps=[])": "job_flow_name is not translated",
+        "EmrAddStepsOperator(task_id='a', job_flow_id='j-1', steps=[], wait_for_completion=True)": "EmrStepSensor",
+        "EmrCreateJobFlowOperator(task_id='a', emr_conn_id='emr_prod')": "emr_conn_id is not translated",
+        "EmrTerminateJobFlowOperator(task_id='a', job_flow_id='j-1', deferrable=True)": "deferrable is not translated",
+        "EmrStepSensor(task_id='a', job_flow_id='j-1', step_id='s', target_states=['DONE'])": "target_states",
+    }
+    for line, says in refused.items():
+        path = tmp_path / "emr.py"
+        path.write_text(
+            "from datetime import datetime\nfrom airflow.sdk import DAG\n"
+            "from airflow.providers.amazon.aws.operators.emr import *\n"
+            "from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor\n"
+            f"with DAG('d', schedule=None, start_date=datetime(2026, 1, 1)):\n    {line}\n"
+        )
+        (error,) = load_dag_file(str(path)).errors
+        assert error.line == 6 and says in error.message, (line, error)

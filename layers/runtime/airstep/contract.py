@@ -177,8 +177,16 @@ def answered_parameter(entry: str) -> tuple[str, str]:
 
 
 def nested_answer(key: str) -> dict[str, Any]:
-    """A start call's ResultSelector that keeps its whole answer under `key`."""
-    return {_ref(key): "$"}
+    """A start call's ResultSelector that keeps its whole answer under `key`; or, `Cluster.Id=JobFlowId`,
+    one value of it where the describe call answers it."""
+    target, _, source = key.partition("=")
+    if not source:
+        return {_ref(key): "$"}
+    *outer, last = target.split(".")
+    selector: dict[str, Any] = {_ref(last): _path(*source.split("."))}
+    for part in reversed(outer):
+        selector = {part: selector}
+    return selector
 
 
 def rendered_parameter(name: str) -> tuple[str, str]:

@@ -40,7 +40,9 @@ class Poll:
     skip_failed: bool = False
     # describe parameters read from the last answer: `Id`, or `JobRunId=JobRun.JobRunId` (name=path)
     from_answer: tuple[str, ...] = ()
-    nest_start: str = ""  # the start call's answer is kept under this key, as the describe call answers it
+    # the start call's answer is kept under this key, as the describe call answers it (or, `Cluster.Id=JobFlowId`,
+    # one of its values where the describe call answers that)
+    nest_start: str = ""
 
     @property
     def waits(self) -> bool:

@@ -101,7 +101,13 @@ _AMAZON_OPERATORS = {
     "athena": {"AthenaOperator": f"{_AMAZON}.athena:AthenaOperator"},
     "batch": {"BatchOperator": f"{_AMAZON}.batch:BatchOperator"},
     "ecs": {"EcsRunTaskOperator": f"{_AMAZON}.ecs:EcsRunTaskOperator"},
-    "emr": {"EmrServerlessStartJobOperator": f"{_AMAZON}.emr:EmrServerlessStartJobOperator"},
+    "emr": {
+        "EmrServerlessStartJobOperator": f"{_AMAZON}.emr:EmrServerlessStartJobOperator",
+        **{
+            name: f"{_AMAZON}.emr_clusters:{name}"
+            for name in ("EmrCreateJobFlowOperator", "EmrAddStepsOperator", "EmrTerminateJobFlowOperator")
+        },
+    },
     "glue": {"GlueJobOperator": f"{_AMAZON}.glue:GlueJobOperator"},
     "glue_crawler": {
         name: f"{_AMAZON}.glue_crawler:{name}" for name in ("GlueCrawlerOperator", "GlueCrawlerRunOperator")
@@ -124,6 +130,7 @@ _AMAZON_SENSORS = {
     "glue": {"GlueJobSensor": f"{_AMAZON}.sensors:GlueJobSensor"},
     "athena": {"AthenaSensor": f"{_AMAZON}.sensors:AthenaSensor"},
     "batch": {"BatchSensor": f"{_AMAZON}.sensors:BatchSensor"},
+    "emr": {"EmrStepSensor": f"{_AMAZON}.sensors:EmrStepSensor"},
 }
 
 SURFACE: dict[str, Names] = {
@@ -199,6 +206,7 @@ SURFACE: dict[str, Names] = {
     "airflow.providers.standard.utils.skipmixin": {"SkipMixin": "airstep.sdk.operators.branch:SkipMixin"},
     **{f"airflow.providers.amazon.aws.operators.{module}": names for module, names in _AMAZON_OPERATORS.items()},
     **{f"airflow.providers.amazon.aws.sensors.{module}": names for module, names in _AMAZON_SENSORS.items()},
+    "airflow.providers.amazon.aws.utils.waiter": {"WaitPolicy": f"{_AMAZON}.emr_clusters:WaitPolicy"},
     "airflow.providers.common.compat.sdk": {
         **_BASE_OPERATOR,
         **_HOOK,

@@ -46,7 +46,11 @@ def ended_call(
         judged = _judged_end(integration, result)
         if judged is not None:
             return judged
-    pushed = {key: at_path(result, path) for key, path in integration.also_push}
+    parameters = {**integration.parameters, **(rendered or {})}
+    pushed = {  # (`@Name`: the call's own parameter)
+        key: parameters.get(path[1:]) if path.startswith("@") else at_path(result, path)
+        for key, path in integration.also_push
+    }
     if integration.push:
         pushed[XCOM_RETURN_KEY] = _returned(integration, result or {})
     if not pushed:

@@ -523,9 +523,8 @@ class Invocation:
             return self._end_waiting(model, task, waiting, result, decided_here=not ran)
         assert task.integration is not None
         limit = task.integration.time_limit(task.execution_timeout)
-        result = ended_call(
-            task.integration, self.payload.call_result, self.payload.call_error, limit, self.payload.call_parameters
-        )
+        rendered = {**json.loads(waiting.calling or "{}"), **self.payload.call_parameters}  # (as the call had them)
+        result = ended_call(task.integration, self.payload.call_result, self.payload.call_error, limit, rendered)
         return self._end_waiting(model, task, waiting, result, decided_here=True)
 
     def _end_waiting(

@@ -3,7 +3,8 @@ calls that Step Functions makes every `poke_interval` seconds, with Wait states 
 pokes and no compute is held while the sensor waits, deferrable or not.
 
 A poke is one describe call (`S3KeySensor`: S3's ListObjectsV2 by the key; `GlueJobSensor`: Glue's
-GetJobRun; `AthenaSensor`: Athena's GetQueryExecution; `BatchSensor`: Batch's DescribeJobs). Still
+GetJobRun; `AthenaSensor`: Athena's GetQueryExecution; `BatchSensor`: Batch's DescribeJobs;
+`EmrStepSensor`: EMR's DescribeStep). Still
 waiting at the sensor's `timeout` is `AirflowSensorTimeout`, which ends the task without a retry
 (`soft_fail` or `never_fail`: skipped), as in Airflow; a failed end of the work watched fails the
 try as the provider raises (`never_fail`: skipped). The checks of a long wait share a quarter of
@@ -26,6 +27,7 @@ LIST_OBJECTS = "arn:aws:states:::aws-sdk:s3:listObjectsV2"
 GET_JOB_RUN = "arn:aws:states:::aws-sdk:glue:getJobRun"
 GET_QUERY_EXECUTION = "arn:aws:states:::aws-sdk:athena:getQueryExecution"
 DESCRIBE_JOBS = "arn:aws:states:::aws-sdk:batch:describeJobs"
+DESCRIBE_STEP = "arn:aws:states:::aws-sdk:emr:describeStep"
 _WILDCARDS = re.compile(r"[\[*?]")
 
 
@@ -237,5 +239,57 @@ class BatchSensor(AwsSensor):
             failure="Jobs[0].Status",
             failed=("FAILED",),
             message="Jobs[0].StatusReason",
+            failed_as="AirflowException",
+        )
+
+
+class EmrStepSensor(AwsSensor):
+    """Waits for an EMR step to reach one of `target_states` (COMPLETED); one of `failed_states`
+    (CANCELLED, FAILED, INTERRUPTED) fails the try. Deferred, the provider's trigger gives up after
+    `max_attempts` checks."""
+
+    template_fields = ("job_flow_id", "step_id", "target_states", "failed_states")
+    resource = DESCRIBE_STEP
+    fields = {"job_flow_id": Field("ClusterId", text), "step_id": Field("StepId", text)}
+    STATES = ("PENDING", "CANCEL_PENDING", "RUNNING", "COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
+
+    def __init__(
+        self,
+        *,
+        job_flow_id: str,
+        step_id: str,
+        target_states: list[str] | None = None,
+        failed_states: list[str] | None = None,
+        max_attempts: int = 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_flow_id = job_flow_id
+        self.step_id = step_id
+        self.target_states = list(target_states or ["COMPLETED"])
+        self.failed_states = list(failed_states or ["CANCELLED", "FAILED", "INTERRUPTED"])
+        self.max_attempts = max_attempts
+        self.trigger_attempts = max_attempts
+        for name in ("target_states", "failed_states"):
+            states = getattr(self, name)
+            if self._holds_template(states) or not all(isinstance(s, str) and s in self.STATES for s in states):
+                self.refuse(name, f"expected step states known when the DAG compiles ({', '.join(self.STATES)})")
+
+    def grants(self) -> tuple[Grant, ...]:
+        return (
+            Grant(
+                ("elasticmapreduce:DescribeStep",),
+                (arn("elasticmapreduce", f"cluster/{self.named(self.job_flow_id)}"),),
+            ),
+        )
+
+    def integration_poll(self) -> Poll:
+        ends = {*self.target_states, *self.failed_states}
+        return self.sensor_poll(
+            status="Step.Status.State",
+            running=tuple(state for state in self.STATES if state not in ends),
+            failure="Step.Status.State",
+            failed=tuple(self.failed_states),
+            message="Step.Status.FailureDetails.Message",
             failed_as="AirflowException",
         )
