@@ -32,6 +32,7 @@ from airstep_compiler.states import (
     FailState,
     InlineMapState,
     LambdaTask,
+    NextItemRule,
     ParallelState,
     PassState,
     PauseState,
@@ -732,19 +733,25 @@ class _Emitter:
             )
         )
         parameters: dict[str, Any] = {}
-        for name in poll.parameters:
-            if name in integration.parameters:
-                parameters[name] = integration.parameters[name]
-            elif name in integration.rendered:
-                parameters.update((contract.rendered_parameter(name),))
+        for entry in poll.parameters:  # (`ClusterId=JobFlowIds[0]`: the call's first JobFlowIds as ClusterId)
+            name, _, source = entry.partition("=")
+            source = source or name
+            base, indexed, index = source.partition("[")
+            if base in integration.parameters:
+                value = integration.parameters[base]
+                parameters[name] = value[int(index.rstrip("]"))] if indexed else value
+            elif base in integration.rendered:
+                parameters.update((contract.rendered_parameter(name, source),))
         parameters.update(contract.answered_parameter(name) for name in poll.from_answer)
+        if poll.each:
+            parameters.update((contract.each_parameter(poll.each_parameter, poll.each),))
         next_state = count if poll.waits else record
         call = ServiceTask(
             poll.resource,
             parameters,
             next=next_state,
             catch_next=record,
-            result_path=contract.CALL_RESULT_PATH,
+            result_path=contract.DESCRIBED_PATH if poll.each else contract.CALL_RESULT_PATH,
             error_path=contract.BEGUN_PATH,
             timeout_seconds=DESCRIBE_TIMEOUT_SECONDS,
             retry_all=DESCRIBE_RETRIER,  # a throttled or failed check is made again; the work goes on meanwhile
@@ -756,12 +763,14 @@ class _Emitter:
         self.put(branch, describe, call)
         plan = self._polls(task, poll.max_polls, poll.interval_seconds, limit)
         first = count if poll.describes_first else describe  # (a sensor's call was its first poke)
-        self.put(
-            branch,
-            run + contract.POLLS_SUFFIX,
-            PassState(first, result=contract.FIRST_POLL, result_path=contract.POLLS_PATH),
-        )
-        self.put(branch, count, PassState(described, parameters=contract.NEXT_POLL, result_path=contract.POLLS_PATH))
+        if poll.each:  # each of a list in turn: which one, and the last one's index, beside the count
+            polls = PassState(first, parameters=contract.first_poll_of_each(poll.each), result_path=contract.POLLS_PATH)
+            counted = contract.next_poll_of_each(advance=False)
+        else:
+            polls = PassState(first, result=contract.FIRST_POLL, result_path=contract.POLLS_PATH)
+            counted = contract.NEXT_POLL
+        self.put(branch, run + contract.POLLS_SUFFIX, polls)
+        self.put(branch, count, PassState(described, parameters=counted, result_path=contract.POLLS_PATH))
         status = contract.described_path(poll.status)
 
         def still(limit: int, then: str) -> WhileRule | UntilRule:
@@ -773,7 +782,17 @@ class _Emitter:
             value = None if poll.until_prefix else expected
             return UntilRule(status, value, rendered, contract.POLL_COUNT_PATH, limit, then)
 
-        rules = [still(plan.fast, pause)]
+        rules: list[Any] = [still(plan.fast, pause)]
+        if poll.each:  # an item ended well and more follow: the next is described at once (as the waiter does)
+            following = run + contract.NEXT_ITEM_SUFFIX
+            ended_well = NextItemRule(
+                status, poll.each_done, contract.POLL_INDEX_PATH, contract.POLL_LAST_PATH, following
+            )
+            rules.insert(0, ended_well)
+            advance = contract.next_poll_of_each(advance=True)
+            self.put(
+                branch, following, PassState(describe, parameters=advance, result_path=contract.POLLS_PATH), runs=0
+            )
         self.put(branch, pause, PauseState(plan.interval, describe), runs=0)
         if plan.total > plan.fast:  # a long wait: its later checks further apart
             longer = run + contract.LONGER_PAUSE_SUFFIX

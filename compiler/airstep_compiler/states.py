@@ -217,13 +217,33 @@ class WhileRule:
     next: str
 
     def to_asl(self) -> dict[str, Any]:
-        matches = [{"Variable": self.variable, "StringEquals": value} for value in self.values]
         tests = [
-            {"Variable": self.variable, "IsPresent": True},
-            matches[0] if len(matches) == 1 else {"Or": matches},
+            *_present_and_one_of(self.variable, self.values),
             {"Variable": self.count, "NumericLessThan": self.limit},
         ]
         return {"And": tests, "Next": self.next}
+
+
+@dataclass(frozen=True, slots=True)
+class NextItemRule:
+    """Goes to `next` when `variable` is one of `values` (the item ended well) and `index` is not
+    `last` (more of the list to wait for)."""
+
+    variable: str
+    values: tuple[str, ...]
+    index: str
+    last: str
+    next: str
+
+    def to_asl(self) -> dict[str, Any]:
+        more = {"Not": {"Variable": self.index, "NumericEqualsPath": self.last}}
+        return {"And": [*_present_and_one_of(self.variable, self.values), more], "Next": self.next}
+
+
+def _present_and_one_of(variable: str, values: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Choice tests: `variable` is present, and equals one of `values`."""
+    matches = [{"Variable": variable, "StringEquals": value} for value in values]
+    return [{"Variable": variable, "IsPresent": True}, matches[0] if len(matches) == 1 else {"Or": matches}]
 
 
 @dataclass(frozen=True, slots=True)

@@ -963,7 +963,9 @@ def test_an_emr_cluster_is_created_and_waited_for_its_step_added_and_watched_and
 EMR_ENDS = """
 from datetime import datetime
 from airflow.sdk import DAG
-from airflow.providers.amazon.aws.operators.emr import EmrCreateJobFlowOperator
+from airflow.providers.amazon.aws.operators.emr import (
+    EmrAddStepsOperator, EmrCreateJobFlowOperator, EmrTerminateJobFlowOperator,
+)
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 
 with DAG("emr_ends", schedule=None, start_date=datetime(2026, 1, 1), default_args={"retries": 0}):
@@ -977,6 +979,15 @@ with DAG("emr_ends", schedule=None, start_date=datetime(2026, 1, 1), default_arg
                              wait_for_completion=True, waiter_delay=1, waiter_max_attempts=3)
     EmrCreateJobFlowOperator(task_id="dying", job_flow_overrides={"Name": "dying", "Instances": {}},
                              wait_for_completion=True, waiter_delay=1, waiter_max_attempts=2)
+    EmrTerminateJobFlowOperator(task_id="ended", job_flow_id=CLUSTER, deferrable=True, waiter_delay=1,
+                                trigger_rule="all_done")
+    EmrTerminateJobFlowOperator(task_id="ended_badly", job_flow_id="{{ params.shaky }}", params={"shaky": SHAKY},
+                                deferrable=True, waiter_delay=1, waiter_max_attempts=2)
+    step = {"ActionOnFailure": "CONTINUE", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}
+    EmrAddStepsOperator(task_id="all_done", job_flow_id=CLUSTER, wait_for_completion=True, waiter_delay=1,
+                        steps=[{**step, "Name": "one"}, {**step, "Name": "two"}, {**step, "Name": "three"}])
+    EmrAddStepsOperator(task_id="second_breaks", job_flow_id=CLUSTER, wait_for_completion=True, waiter_delay=1,
+                        steps=[{**step, "Name": "one"}, {**step, "Name": "breaks"}, {**step, "Name": "three"}])
 """
 
 
@@ -1005,8 +1016,27 @@ def test_an_emr_step_or_cluster_that_ends_badly_fails_the_try_as_the_provider_do
         self.state = {"broken": "TERMINATED_WITH_ERRORS", "dying": "TERMINATING"}.get(self.name, self.state)
 
     monkeypatch.setattr(models.Cluster, "__init__", broken)
+    made_step = models.Step.__init__
+
+    def breaks(self, *args, **kwargs):  # a step whose job fails
+        made_step(self, *args, **kwargs)
+        if self.name == "breaks":
+            self.state = "FAILED"
+
+    monkeypatch.setattr(models.Step, "__init__", breaks)
     path = tmp_path / "ends.py"
-    path.write_text(f"CLUSTER = {cluster!r}\nFAILED = {failed!r}\nRUNNING = {running!r}\n" + EMR_ENDS)
+    shaky = emr.run_job_flow(Name="shaky", Instances={}, JobFlowRole="r", ServiceRole="s")["JobFlowId"]
+    terminate = models.ElasticMapReduceBackend.terminate_job_flows
+
+    def with_errors(self, job_ids):  # a cluster that ends with errors
+        ended = terminate(self, job_ids)
+        for each in ended:
+            each.state = "TERMINATED_WITH_ERRORS" if each.name == "shaky" else each.state
+        return ended
+
+    monkeypatch.setattr(models.ElasticMapReduceBackend, "terminate_job_flows", with_errors)
+    constants = f"CLUSTER = {cluster!r}\nFAILED = {failed!r}\nRUNNING = {running!r}\nSHAKY = {shaky!r}\n"
+    path.write_text(constants + EMR_ENDS)
     model, source = load_model(path, "emr_ends")
     result = local.run(model, source, RunRequest())
     ti = instances(local, result)
@@ -1017,11 +1047,20 @@ def test_an_emr_step_or_cluster_that_ends_badly_fails_the_try_as_the_provider_do
         "started": "success",  # its target state
         "broken": "failed",
         "dying": "failed",  # TERMINATING is no cluster ready: waited on, as the provider's waiter does
+        "all_done": "success",  # each step waited for in turn
+        "second_breaks": "failed",
+        "ended": "success",  # deferred: waited for until TERMINATED
+        "ended_badly": "failed",
     }
+    assert ti["ended_badly"].error.startswith("AirflowException: Cluster TERMINATED_WITH_ERRORS")
     assert ti["failed"].error == "AirflowException: Step FAILED"
     assert ti["running"].error.startswith("AirflowSensorTimeout")
     assert ti["broken"].error.startswith("WaiterError: Cluster TERMINATED_WITH_ERRORS")
     assert ti["dying"].error.startswith("WaiterError: still TERMINATING after the waiter's 2 checks")
+    assert ti["second_breaks"].error == "AirflowException: Step FAILED"
+    steps = {s.id: s.name for s in _emr_backend().clusters[cluster].steps}
+    added = local.store.get_xcoms(RunKey("emr_ends", result.run_id), ["all_done"])
+    assert [steps[i] for i in added["all_done"]] == ["one", "two", "three"]  # the ids, in order, as the provider's
 
 
 def test_emr_arguments_airstep_does_not_translate_are_refused_at_their_line(tmp_path):
@@ -1029,9 +1068,8 @@ def test_emr_arguments_airstep_does_not_translate_are_refused_at_their_line(tmp_
 
     refused = {
         "EmrAddStepsOperator(task_id='a', job_flow_name='etl', steps=[])": "job_flow_name is not translated",
-        "EmrAddStepsOperator(task_id='a', job_flow_id='j-1', steps=[], wait_for_completion=True)": "EmrStepSensor",
+        "EmrAddStepsOperator(task_id='a', job_flow_id='j-1', steps='s.json', wait_for_completion=True)": "the list",
         "EmrCreateJobFlowOperator(task_id='a', emr_conn_id='emr_prod')": "emr_conn_id is not translated",
-        "EmrTerminateJobFlowOperator(task_id='a', job_flow_id='j-1', deferrable=True)": "deferrable is not translated",
         "EmrStepSensor(task_id='a', job_flow_id='j-1', step_id='s', target_states=['DONE'])": "target_states",
     }
     for line, says in refused.items():

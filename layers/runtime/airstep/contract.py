@@ -162,6 +162,30 @@ POLL_COUNT = "n"
 POLL_COUNT_PATH = _path(BEGUN, POLLS, POLL_COUNT)
 FIRST_POLL = {POLL_COUNT: 0}
 NEXT_POLL = {_ref(POLL_COUNT): f"States.MathAdd({POLL_COUNT_PATH}, 1)"}
+# Describe calls that wait for each of a list in turn (EMR's steps): which one, the last's index, and
+# where their answers go (beside the start's answer, which holds the list)
+POLL_INDEX, POLL_LAST = "i", "last"
+POLL_INDEX_PATH, POLL_LAST_PATH = _path(BEGUN, POLLS, POLL_INDEX), _path(BEGUN, POLLS, POLL_LAST)
+DESCRIBED = "described"
+DESCRIBED_PATH = _path(BEGUN, CALL_RESULT, DESCRIBED)
+
+
+def first_poll_of_each(items: str) -> dict[str, Any]:
+    """The describe calls' count, at the first of the list at `items` (a path in the start's answer)."""
+    listed = described_path(items)
+    return {POLL_COUNT: 0, POLL_INDEX: 0, _ref(POLL_LAST): f"States.MathAdd(States.ArrayLength({listed}), -1)"}
+
+
+def next_poll_of_each(advance: bool) -> dict[str, Any]:
+    """The describe calls' count one more (`advance`: the same count, at the next of the list)."""
+    count = f"States.MathAdd({POLL_COUNT_PATH}, 1)" if not advance else POLL_COUNT_PATH
+    index = f"States.MathAdd({POLL_INDEX_PATH}, 1)" if advance else POLL_INDEX_PATH
+    return {_ref(POLL_COUNT): count, _ref(POLL_INDEX): index, _ref(POLL_LAST): POLL_LAST_PATH}
+
+
+def each_parameter(name: str, items: str) -> tuple[str, str]:
+    """A describe call's Parameters entry for the list's current item."""
+    return _ref(name), f"States.ArrayGetItem({described_path(items)}, {POLL_INDEX_PATH})"
 
 
 def described_path(dotted: str) -> str:
@@ -189,9 +213,9 @@ def nested_answer(key: str) -> dict[str, Any]:
     return selector
 
 
-def rendered_parameter(name: str) -> tuple[str, str]:
-    """A call state's Parameters entry for a parameter the run step rendered."""
-    return _ref(name), _path(BEGUN, OUTCOME, CALL, name)
+def rendered_parameter(name: str, source: str | None = None) -> tuple[str, str]:
+    """A call state's Parameters entry for a parameter the run step rendered (as `source`, if given)."""
+    return _ref(name), _path(BEGUN, OUTCOME, CALL, source or name)
 
 
 def mapped_run_payload() -> dict[str, Any]:
@@ -559,6 +583,7 @@ COUNT_SUFFIX = "@count"  # one more made
 DESCRIBED_SUFFIX = "@described"  # Choice: still running (and checks left): pause, then describe again
 PAUSE_SUFFIX = "@pause"
 LONGER_PAUSE_SUFFIX = "@pause_longer"  # ... once the checks at the operator's interval are spent (a long wait)
+NEXT_ITEM_SUFFIX = "@next_item"  # ... the describe calls move on to the next of a list (each of EMR's steps)
 HELPER_SUFFIXES = (
     WAIT_SUFFIX,
     FAILED_SUFFIX,

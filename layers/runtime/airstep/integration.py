@@ -19,7 +19,8 @@ class Poll:
     last check fails it as `timeout_as` (a waiter's `WaiterError`, a sensor's `AirflowSensorTimeout`,
     which no retry repeats). `skip_timeout` (a sensor's soft_fail or never_fail): a timeout skips the
     task instead; `skip_failed` (never_fail): so does a failed end. `running` and `until` empty: one
-    describe call, no wait (the operator does not wait; the describe call gives its XCom)."""
+    describe call, no wait (the operator does not wait; the describe call gives its XCom). A
+    `parameters` entry `ClusterId=JobFlowId` passes the call's JobFlowId as ClusterId."""
 
     resource: str
     parameters: tuple[str, ...]
@@ -43,6 +44,12 @@ class Poll:
     # the start call's answer is kept under this key, as the describe call answers it (or, `Cluster.Id=JobFlowId`,
     # one of its values where the describe call answers that)
     nest_start: str = ""
+    # Waiting for each of a list in turn (EMR's steps): the list's path in the start's answer, the describe
+    # parameter that takes each item, and the states in which an item ended well (then the next is described).
+    # The start's answer stays; the describe calls' answers are under `described` beside it.
+    each: str = ""
+    each_parameter: str = ""
+    each_done: tuple[str, ...] = ()
 
     @property
     def waits(self) -> bool:
@@ -68,6 +75,9 @@ _POLL_OPTIONAL = (
     "skip_failed",
     "from_answer",
     "nest_start",
+    "each",
+    "each_parameter",
+    "each_done",
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airstep.contract import STATES_TIMEOUT, XCOM_RETURN_KEY
+from airstep.contract import DESCRIBED, STATES_TIMEOUT, XCOM_RETURN_KEY
 from airstep.integration import Integration, Poll, at_path
 from airstep.runtime.executor import TryResult
 from airstep.runtime.xcoms import INLINE_XCOM_BYTES
@@ -100,7 +100,8 @@ def _unfinished(poll: Poll, described: Any, time_limit: float | None, parameters
     failure = at_path(described, poll.failure)
     if failure in poll.failed:
         message = at_path(described, poll.message)
-        text = f"{poll.status.split('.')[0].split('[')[0]} {failure}" + (f": {redact(str(message))}" if message else "")
+        subject = poll.status.removeprefix(f"{DESCRIBED}.").split(".")[0].split("[")[0]  # (`Step`, not `described`)
+        text = f"{subject} {failure}" + (f": {redact(str(message))}" if message else "")
         if poll.skip_failed:
             return TryResult(TaskState.SKIPPED, error=f"skipped (never_fail): {poll.failed_as}: {text}")
         return TryResult(TaskState.FAILED, error=f"{poll.failed_as}: {text}", error_type=poll.failed_as)

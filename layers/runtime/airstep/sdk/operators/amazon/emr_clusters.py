@@ -7,9 +7,11 @@ integration, with Wait states between describe calls where the operator waits (n
   (`WAIT_FOR_STEPS_COMPLETION`), as the provider's waiters; TERMINATED_WITH_ERRORS fails the try.
   The XCom is the cluster's id.
 - `EmrAddStepsOperator`: `addJobFlowSteps`; the XCom is the step ids (and `job_flow_id`, as the
-  provider pushes it). Wait for a step with `EmrStepSensor`.
-- `EmrTerminateJobFlowOperator`: `terminateJobFlows` (deferred, the provider would wait for the end:
-  not translated yet).
+  provider pushes it); with `wait_for_completion` (or deferred), `describeStep` of each step in turn,
+  every `waiter_delay` seconds, as the provider's waiter: COMPLETED moves on to the next at once,
+  CANCELLED, FAILED or INTERRUPTED fails the try.
+- `EmrTerminateJobFlowOperator`: `terminateJobFlows`; deferred, `describeCluster` until TERMINATED
+  (TERMINATED_WITH_ERRORS fails the try), as the provider's trigger.
 
 Why the `aws-sdk` calls and not the optimized `elasticmapreduce:*` integrations: those take one step
 per call (`addStep`) and answer in shapes of their own that could not be checked here (no AWS;
@@ -31,6 +33,7 @@ RUN_JOB_FLOW = "arn:aws:states:::aws-sdk:emr:runJobFlow"
 ADD_STEPS = "arn:aws:states:::aws-sdk:emr:addJobFlowSteps"
 TERMINATE = "arn:aws:states:::aws-sdk:emr:terminateJobFlows"
 DESCRIBE_CLUSTER = "arn:aws:states:::aws-sdk:emr:describeCluster"
+DESCRIBE_STEP = "arn:aws:states:::aws-sdk:emr:describeStep"
 DEFAULT_EMR_CONN_ID = "emr_default"
 
 
@@ -227,23 +230,51 @@ class EmrAddStepsOperator(AwsOperator):
             self.refuse(
                 "job_flow_name", "give the cluster's id (job_flow_id); finding it by name is not translated yet"
             )
-        if wait_for_completion or deferrable:
-            self.refuse(
-                "wait_for_completion",
-                "waiting for the steps is not translated yet: wait for each with EmrStepSensor "
-                "(step_id=\"{{ ti.xcom_pull('TASK')[0] }}\")",
-            )
+        self.wait_for_completion = wait_for_completion or deferrable  # (deferred, the provider's trigger waits)
+        if self.wait_for_completion and not isinstance(self.steps, list):
+            self.refuse("steps", "waiting for steps given by a template: give the list (its values may be templated)")
         if openlineage_inject_parent_job_info:
             self.refuse("openlineage_inject_parent_job_info", "airstep sends no OpenLineage events")
         if isinstance(self.steps, str) and not self._holds_template(self.steps):
             self.refuse("steps", "give a list of steps, or a .json template file")
+
+    def integration_poll(self) -> Poll | None:
+        """Waiting, each step in turn as the provider's waiter does: describeStep until it ends;
+        COMPLETED moves on to the next, any other end fails the try."""
+        if not self.wait_for_completion:
+            return None
+        return Poll(
+            resource=DESCRIBE_STEP,
+            parameters=("ClusterId=JobFlowId",),
+            status="described.Step.Status.State",
+            running=("PENDING", "CANCEL_PENDING", "RUNNING"),
+            failure="described.Step.Status.State",
+            failed=("CANCELLED", "FAILED", "INTERRUPTED"),
+            message="described.Step.Status.FailureDetails.Message",
+            interval_seconds=max(1, int(self.waiter_delay)),
+            max_polls=int(self.waiter_max_attempts) * max(1, len(self.steps)),
+            failed_as="AirflowException",  # (the provider's wait() raises it, deferred or not)
+            timeout_as="AirflowException",
+            each="StepIds",
+            each_parameter="StepId",
+            each_done=("COMPLETED",),
+        )
+
+    def wait_seconds(self) -> float | None:
+        if not self.wait_for_completion:
+            return None
+        return float(self.waiter_max_attempts * self.waiter_delay * max(1, len(self.steps)))
 
     def also_push(self) -> tuple[tuple[str, str], ...]:
         # the provider pushes the cluster's id too (with do_xcom_push): the call's own parameter
         return (("job_flow_id", "@JobFlowId"),) if self.do_xcom_push else ()
 
     def grants(self) -> tuple[Grant, ...]:
-        grants = [Grant(("elasticmapreduce:AddJobFlowSteps",), (_cluster(self.named(self.job_flow_id)),))]
+        cluster = _cluster(self.named(self.job_flow_id))
+        actions = ("elasticmapreduce:AddJobFlowSteps",) + (
+            ("elasticmapreduce:DescribeStep",) if self.wait_for_completion else ()
+        )
+        grants = [Grant(actions, (cluster,))]
         if self.execution_role_arn:  # the steps' runtime role, handed to EMR (a role, even when templated)
             role = self.named(self.execution_role_arn)
             grants.append(Grant(("iam:PassRole",), (role if role != "*" else arn("iam", "role/*", region=""),)))
@@ -272,8 +303,18 @@ class EmrTerminateJobFlowOperator(AwsOperator):
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.deferrable = deferrable
-        if deferrable:  # (the provider waits only deferred)
-            self.refuse("deferrable", "waiting for the termination is not translated yet (the request is made)")
+
+    def integration_poll(self) -> Poll | None:
+        if not self.deferrable:  # (the provider waits only deferred: its trigger, until TERMINATED)
+            return None
+        poll = cluster_poll(_STILL_UP, self.waiter_delay, self.waiter_max_attempts, "AirflowException")
+        return Poll.from_dict({**poll.to_dict(), "parameters": ["ClusterId=JobFlowIds[0]"]})
+
+    def wait_seconds(self) -> float | None:
+        return float(self.waiter_max_attempts * self.waiter_delay) if self.deferrable else None
 
     def grants(self) -> tuple[Grant, ...]:
-        return (Grant(("elasticmapreduce:TerminateJobFlows",), (_cluster(self.named(self.job_flow_id)),)),)
+        actions = ("elasticmapreduce:TerminateJobFlows",)
+        if self.deferrable:
+            actions += ("elasticmapreduce:DescribeCluster",)
+        return (Grant(actions, (_cluster(self.named(self.job_flow_id)),)),)
