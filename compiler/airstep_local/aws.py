@@ -12,7 +12,6 @@ with them, the one fix moto needs to answer as AWS does (a task failure keeps it
 
 from __future__ import annotations
 
-import contextvars
 import importlib
 import importlib.util
 import io
@@ -24,7 +23,6 @@ import traceback
 import types
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -33,13 +31,10 @@ from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
 from airstep_local.faults import Faults, client_error
+from airstep_local.recorded_calls import AwsCall, current_function, execution_role
 from airstep_local.sync_integrations import run_sync_integrations
 
 Handler = Callable[[dict[str, Any], Any], Any]
-# The local function whose invocation this code runs in (None outside any): one process plays them all.
-current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_function", default=None)
-# The role of the execution whose Task state makes this call (None: no state machine's), as AWS would use it.
-execution_role: contextvars.ContextVar[str | None] = contextvars.ContextVar("execution_role", default=None)
 # Told of every invocation: (function name, event, result or None, error type or None, finished).
 Listener = Callable[[str, dict[str, Any], Any, str | None, bool], None]
 
@@ -112,20 +107,6 @@ class _SerializedClient:
                 return attr(*args, **kwargs)
 
         return call
-
-
-@dataclass(slots=True)
-class AwsCall:
-    """One AWS API call made in a local run: by which local function (None: none of them, i.e. the
-    Step Functions interpreter or the caller), what, with which parameters, and what it got."""
-
-    function: str | None
-    service: str
-    operation: str
-    params: dict[str, Any]
-    error: str | None = None
-    response: dict[str, Any] | None = None
-    role: str | None = None  # made by a state machine's Task state: with its execution's role
 
 
 class LocalSession(boto3.Session):

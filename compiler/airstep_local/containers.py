@@ -73,14 +73,11 @@ class _Answer(BaseHTTPRequestHandler):
 
 def _record(call: dict[str, Any] | None, status: int) -> None:
     """A child's call, among the session's recorded calls (the IAM tests judge it by the task role)."""
-    import boto3
+    from airstep_local.recorded_calls import AwsCall, record
 
-    from airstep_local.aws import AwsCall
-
-    calls = getattr(boto3.DEFAULT_SESSION, "calls", None)
-    if call is not None and calls is not None:
+    if call is not None:
         error = f"HTTP {status}" if status >= 400 else None
-        calls.append(AwsCall(CONTAINER_FUNCTION, call["service"], call["operation"], call["params"], error))
+        record(AwsCall(CONTAINER_FUNCTION, call["service"], call["operation"], call["params"], error))
 
 
 class ContainerRuns:

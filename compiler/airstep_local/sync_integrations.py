@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from airstep.containers import CONTAINER_NAME, TRY_REQUEST_ENV
 from airstep.integration import at_path
 from airstep_local.containers import ContainerRuns
+from airstep_local.recorded_calls import AwsCall, execution_role, record
 
 
 def service_error(code: str, message: str, operation: str) -> ClientError:
@@ -144,13 +145,7 @@ def _try_environment(parameters: dict[str, Any]) -> dict[str, str] | None:
 def _record_call(service: str, operation: str, parameters: dict[str, Any]) -> None:
     """The call a state makes (its start: what follows is Step Functions' own waiting), among the
     session's recorded calls (the IAM tests judge it by the execution's role)."""
-    import boto3
-
-    from airstep_local.aws import AwsCall, execution_role
-
-    calls = getattr(boto3.DEFAULT_SESSION, "calls", None)
-    if calls is not None:
-        calls.append(AwsCall(None, service, operation, dict(parameters), role=execution_role.get()))
+    record(AwsCall(None, service, operation, dict(parameters), role=execution_role.get()))
 
 
 def _describe_task(started: dict[str, Any], region: str) -> dict[str, Any]:

@@ -10,8 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from airstep.containers import overrides, result_uri
-from airstep.model import ContainerPolicy
+from airstep.containers import ContainerPolicy, overrides, result_uri
 from airstep.runtime import container_tries
 from airstep.runtime.clients import registry
 from airstep.runtime.executor import TryResult

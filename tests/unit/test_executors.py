@@ -7,8 +7,9 @@ from datetime import datetime
 import pytest
 
 from airstep import DAG, task
+from airstep.containers import ContainerPolicy
 from airstep.errors import DagDefinitionError
-from airstep.model import ContainerPolicy, DagModel
+from airstep.model import DagModel
 from airstep.sdk.executors import ECS_EXECUTOR, EXECUTOR_SETTING_ENV
 from airstep.sdk.sensors import BaseSensorOperator
 

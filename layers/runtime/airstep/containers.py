@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from airstep.integration import Integration
-from airstep.model import ContainerPolicy
 
 RUN_AND_WAIT = "arn:aws:states:::ecs:runTask.sync"
 OPERATOR = "AwsEcsExecutor"
@@ -26,6 +25,22 @@ REQUEST_OBJECT, RESULT_OBJECT = "request.json", "result.json"
 # bundle. The call's time limit is the try's execution_timeout plus this.
 START_SECONDS = 600
 NO_LIMIT_SECONDS = 365 * 24 * 3600.0  # a try without execution_timeout: a Standard execution's lifetime
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPolicy:
+    """A task whose tries run in an ECS Fargate task (the amazon provider's ECS executor), not in
+    Lambda: the task's CPU units and memory (MiB)."""
+
+    cpu: int
+    memory: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpu": self.cpu, "memory": self.memory}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContainerPolicy:
+        return cls(int(data["cpu"]), int(data["memory"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airstep.containers import ContainerPolicy
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, Schedule
 from airstep.integration import Integration
 from airstep.states import RunState, TaskState
@@ -82,22 +83,6 @@ class TriggerPolicy:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TriggerPolicy:
         return cls(tuple(data["allowed_states"]), tuple(data["failed_states"]))
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerPolicy:
-    """A task whose tries run in an ECS Fargate task (the amazon provider's ECS executor), not in
-    Lambda: the task's CPU units and memory (MiB)."""
-
-    cpu: int
-    memory: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cpu": self.cpu, "memory": self.memory}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ContainerPolicy:
-        return cls(int(data["cpu"]), int(data["memory"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from airstep.containers import ContainerPolicy
 from airstep.errors import DagDefinitionError, SourceLocation
-from airstep.model import ContainerPolicy
 
 EXECUTOR_SETTING_ENV = "AIRFLOW__CORE__EXECUTOR"
 ECS_EXECUTOR = "airflow.providers.amazon.aws.executors.ecs.ecs_executor.AwsEcsExecutor"
