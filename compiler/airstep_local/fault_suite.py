@@ -181,8 +181,9 @@ def _check(engine: LocalEngine, model: DagModel, run_id: str, expected: Expected
     for task_id, state in expected.states.items():
         ti = found.get(task_id)
         got = ti.state if ti else None
-        if got is not state:
-            problems.append(f"{model.dag_id}/{task_id}: expected {state}, recorded {got}")
+        if got is not state:  # (with the recorded error: what the run said happened)
+            said = f" ({ti.error})" if ti is not None and ti.error else ""
+            problems.append(f"{model.dag_id}/{task_id}: expected {state}, recorded {got}{said}")
     want = expected.run_state
     record = engine.store.get_run(key)
     if record is None or record.state is not want or record.exec_status in (None, "RUNNING"):
