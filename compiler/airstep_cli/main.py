@@ -124,7 +124,7 @@ def compile_command(
     except CompileError as exc:
         fail([str(exc)])
     output.mkdir(parents=True, exist_ok=True)
-    for result in compiled:
+    for model, result in zip(models, compiled, strict=True):
         target = output / f"{result.dag_id}.asl.json"
         tmp = target.with_suffix(".json.tmp")
         tmp.write_text(result.pretty_json(), encoding="utf-8")
@@ -134,7 +134,8 @@ def compile_command(
             f"~{result.transitions_per_run} transitions/run, ~{result.history_events_per_run} history events/run, "
             f"{result.definition_bytes:,} bytes"
         )
-        out.print(f"  cost: {estimate_per_run(result.transitions_per_run, result.invocations_per_run)}")
+        sizes = [t.container for t in model.tasks if t.container is not None]
+        out.print(f"  cost: {estimate_per_run(result.transitions_per_run, result.invocations_per_run, sizes)}")
         for shape in result.shapes():
             out.print(f"  {shape}")
         if result.policy is not None:

@@ -6,15 +6,19 @@ on arm64 (the template's architecture) at the first tier's rates, which most reg
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from airstep.containers import ContainerPolicy
 from airstep.runtime.constants import DEFAULT_EXECUTOR_MEMORY_MB, RUNNER_MEMORY_MB
 
 PRICES_CHECKED = "2026-12-05"  # against aws.amazon.com/step-functions/pricing and /lambda/pricing
 DEFAULT_REGION = "us-east-1"  # local runs, and a region not in the table, are priced as this one (said so)
 LAMBDA_REQUEST_USD = 0.20 / 1_000_000
 LAMBDA_ARM64_GB_SECOND_USD = 0.0000133334
+# Fargate, Linux/ARM, us-east-1 (aws.amazon.com/fargate/pricing): per second, one minute at least
+FARGATE_ARM64_VCPU_HOUR_USD, FARGATE_ARM64_GB_HOUR_USD = 0.03238, 0.00356
 TRANSITION_USD_PER_1000 = {
     "us-east-1": 0.025,
     "us-east-2": 0.025,
@@ -90,10 +94,10 @@ def describe(usage: dict[str, Any], region: str | None) -> str:
     )
 
 
-def estimate_per_run(transitions: int, requests: int) -> str:
+def estimate_per_run(transitions: int, requests: int, containers: Iterable[ContainerPolicy] = ()) -> str:
     """What `airstep compile` prints: a run's transitions and Lambda requests priced, and what each
     second of task code adds (its executor's memory and the runner's, which waits on it), at the
-    template's default memory sizes."""
+    template's default memory sizes; and a second of a container try, at each size the DAG's use."""
     fixed = transitions * TRANSITION_USD_PER_1000[DEFAULT_REGION] / 1000 + requests * LAMBDA_REQUEST_USD
     executor, runner = DEFAULT_EXECUTOR_MEMORY_MB, RUNNER_MEMORY_MB
     per_second = (executor + runner) / 1024 * LAMBDA_ARM64_GB_SECOND_USD
@@ -101,4 +105,14 @@ def estimate_per_run(transitions: int, requests: int) -> str:
         f"~${fixed:.5f}/run for its transitions and ~{requests} Lambda requests, plus ${per_second:.7f} per "
         f"second of task code ({executor:,} MB executor, {runner} MB runner waiting on it) at "
         f"{DEFAULT_REGION} list prices of {PRICES_CHECKED}"
+        + "".join(
+            f"; ${_fargate_second(c):.7f} per second of a try on the ECS executor at {c.cpu / 1024:g} vCPU, "
+            f"{c.memory / 1024:g} GB (Fargate arm64, a minute at least)"
+            for c in sorted(set(containers), key=lambda c: (c.cpu, c.memory))
+        )
     )
+
+
+def _fargate_second(size: ContainerPolicy) -> float:
+    """A second of a Fargate task of `size` (arm64, us-east-1)."""
+    return (size.cpu / 1024 * FARGATE_ARM64_VCPU_HOUR_USD + size.memory / 1024 * FARGATE_ARM64_GB_HOUR_USD) / 3600

@@ -226,3 +226,15 @@ def test_what_cannot_run_in_a_container_is_a_compile_error_naming_the_task(tmp_p
     model, source = load_model(dag_file[0], "in_containers")
     with pytest.raises(CompileError, match="task 'crunch': executor AwsEcsExecutor .* ContainerSubnets"):
         compile_dag(model, source, CompileOptions(container=None))
+
+
+def test_compile_prices_a_second_of_each_container_size_the_dag_uses(tmp_path, dag_file):
+    from test_cli import airstep
+
+    compiled = airstep("compile", str(dag_file[0]), "-o", str(tmp_path), "--dag-id", "in_containers")
+    assert compiled.returncode == 0, compiled.stderr
+    said = " ".join(compiled.stdout.split())
+    # 2 vCPU at $0.03238 an hour and 8 GB at $0.00356 (Fargate, Linux/ARM, us-east-1)
+    assert (
+        "$0.0000259 per second of a try on the ECS executor at 2 vCPU, 8 GB (Fargate arm64, a minute at least)" in said
+    )
