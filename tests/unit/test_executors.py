@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from airstep import DAG, task
+from airstep import DAG, EmptyOperator, task
 from airstep.containers import ContainerPolicy
 from airstep.errors import DagDefinitionError
 from airstep.model import DagModel
@@ -53,6 +53,7 @@ def test_the_ecs_executor_first_in_the_setting_is_the_default(monkeypatch):
 
     with DAG("d", start_date=datetime(2026, 1, 1), schedule=None):  # no task code to run there: on Lambda
         assert Waits(task_id="waits").container is None
+        assert EmptyOperator(task_id="nothing").container is None
 
 
 def test_an_alias_only_a_team_defines_is_not_known(monkeypatch):

@@ -156,6 +156,11 @@ class BaseOperator(DependencyMixin):
         self.executor: str | None = policy["executor"]
         self.executor_config: dict[str, Any] | None = policy["executor_config"]
         self.container = container_for(self.executor, self.executor_config, self.location)
+        refusal = self.container_refusal() if self.container is not None else None
+        if refusal and self.executor is None:  # the setting's default executor: this one runs no task code there
+            self.container = None
+        elif refusal:
+            raise DagDefinitionError(f"task {self.task_id!r}: executor={self.executor!r}: {refusal}", self.location)
         if self.container is not None and self.queue != DEFAULT_QUEUE and self.executor is None:
             self.container = None  # the queue's executor, as the task asks, over the setting's default
         if self.container is not None and self.queue != DEFAULT_QUEUE:
@@ -211,11 +216,6 @@ class BaseOperator(DependencyMixin):
         """What follows the outermost `__init__` of an operator: it is set downstream of each upstream
         output held in its template fields (an operator class may check more here)."""
         self._link_outputs_in([getattr(self, name, None) for name in self.template_fields])
-        refusal = self.container_refusal() if self.container is not None else None
-        if refusal and self.executor is None:  # the setting's default executor: this one runs no task code there
-            self.container = None
-        elif refusal:
-            raise DagDefinitionError(f"task {self.task_id!r}: executor={self.executor!r}: {refusal}", self.location)
 
     def container_refusal(self) -> str | None:
         """Why this operator's tries cannot run in an ECS task (the ECS executor), or None."""
