@@ -107,6 +107,49 @@ def test_a_runner_error_is_retried_without_using_a_task_retry(dag_file, run_file
     assert states(result) == {"only": ("success", 2)}
 
 
+def test_a_task_its_runner_never_began_is_settled_by_its_trigger_rule_when_that_would_not_run_it(
+    dag_file, run_file, engine
+):
+    # The runner fails every time it is invoked for `skipped` and `unrun`, before it decided anything.
+    # Their trigger rules would not have run them (their upstream was skipped): the run's readers settle
+    # them skipped, as Airflow's scheduler would, not failed as tasks that never started.
+    path = dag_file(
+        """
+        from airflow.exceptions import AirflowSkipException
+        from airstep import DAG, task
+
+        with DAG("runner_down"):
+            @task
+            def nothing_new():
+                raise AirflowSkipException("no new data")
+
+            @task
+            def skipped():
+                return 1
+
+            @task
+            def unrun(x):
+                return x
+
+            after = skipped()
+            nothing_new() >> after
+            unrun(after)
+        """
+    )
+
+    def runner_down(function, event):
+        down = function == engine.names.run_task and event.get("task_id") in ("skipped", "unrun")
+        return "ResourceNotFoundException" if down and not event.get("action") else None
+
+    engine.session.faults = Faults(invoke=runner_down)
+    result = run_file(path, fast_retries=True)
+    assert {t.task_id: t.state for t in result.tasks} == {
+        "nothing_new": "skipped",
+        "skipped": "skipped",
+        "unrun": "skipped",
+    }, [(t.task_id, t.state, t.error) for t in result.tasks]
+
+
 def test_a_dag_file_that_fails_to_load_once_is_loaded_again(dag_file, run_file, tmp_path):
     # The DAG file's top level fails the second time it runs (the runner's first load), as a flaky
     # import would: the failure is not cached for the process, and the retried try loads it.

@@ -762,11 +762,19 @@ class Invocation:
     ) -> dict[str, TaskInstance]:
         """`found` completed for task instances (at `map_index`) whose steps have all run: one still
         marked running (or never recorded) had a try that timed out or crashed without reporting, and
-        is failed now by its first reader."""
+        is failed now by its first reader; one never recorded whose trigger rule would not have run it
+        (its runner failed before deciding) is settled as that rule says, as Airflow's scheduler does."""
         tasks = model.task_map
         for task_id in task_ids:
             ti = found.get(task_id)
             if ti is not None and ti.state in FINISHED:
+                continue
+            decided = self._not_run_anyway(model, task_id, found) if ti is None and map_index < 0 else None
+            if decided is not None and decided.state is not None:
+                at = decided.settled_at or _now()
+                self.store.finish_unfinished(self.key, task_id, decided.state, at)
+                self._release_pool(task_id, map_index)
+                found[task_id] = TaskInstance(task_id, map_index, decided.state, 0, None, at)
                 continue
             timeout = tasks[task_id].execution_timeout
             limit = f"its execution_timeout ({timeout:g} s)" if timeout else "the 900 s Lambda limit"
@@ -789,6 +797,19 @@ class Invocation:
                 error=message,
             )
         return found
+
+    def _not_run_anyway(self, model: DagModel, task_id: str, found: dict[str, TaskInstance]) -> Decision | None:
+        """How the trigger rule of a task its runner never began settles it without running (None:
+        it would have run, or a mapped upstream or one still unsettled leaves it undecided)."""
+        task = model.task_map[task_id]
+        setups = [s for s in model.relevant_setups(task_id) if s not in task.upstream]
+        relevant = [*task.upstream, *setups]
+        if task.mapped or self._mapped_upstreams(model, relevant):
+            return None
+        upstream = self.store.get_task_instances(self.key, [u for u in relevant if u not in found])
+        upstream |= {u: found[u] for u in relevant if u in found}
+        decision = self._decision(task, upstream, setups)
+        return decision if decision is not None and not decision.runs else None
 
     # -- assets -----------------------------------------------------------------------------------------
     def _update_assets(self, try_number: int, ended: str) -> None:
