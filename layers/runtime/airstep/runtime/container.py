@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 from airstep.containers import TRY_REQUEST_ENV, result_uri
 from airstep.runtime.constants import SERVICE_NAME
 from airstep.runtime.executor import TryRequest, run_try
-from airstep.runtime.xcoms import put_json, read_object
+from airstep.runtime.xcoms import put_json, read_object, s3_location
 
 logger = Logger(service=SERVICE_NAME)
 
@@ -32,8 +32,7 @@ def main() -> int:
     request = TryRequest.from_event(json.loads(read_object(uri, "try's request")))
     logger.append_keys(dag_id=request.run.dag_id, run_id=request.run.run_id, task_id=request.task_id)
     result = run_try(request)
-    bucket, _, key = result_uri(uri).removeprefix("s3://").partition("/")
-    put_json(bucket, key, json.dumps(result.to_dict()).encode())
+    put_json(*s3_location(result_uri(uri)), json.dumps(result.to_dict()).encode())
     return 0
 
 

@@ -4,7 +4,6 @@ hands the try's request over, the record step takes its result back."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from typing import Any
 
@@ -13,9 +12,8 @@ from botocore.exceptions import ClientError
 from airstep.containers import REQUEST_OBJECT, overrides, request_uri_of, result_uri
 from airstep.model import TaskModel
 from airstep.runtime.clients import client
-from airstep.runtime.constants import XCOM_BUCKET_ENV
 from airstep.runtime.executor import TryRequest, TryResult
-from airstep.runtime.xcoms import HANDOFF_PREFIX, XComError, object_key, put_json
+from airstep.runtime.xcoms import HANDOFF_PREFIX, object_key, put_json, s3_location, xcom_bucket
 from airstep.secrets_masker import redact
 from airstep.states import TaskState
 
@@ -26,9 +24,7 @@ def hand_over(task: TaskModel, request: TryRequest) -> TryResult:
     """Write the try's request to the XCom bucket; the try calls ECS with where it is (its key is
     the try's and a random part, which only the try's container learns)."""
     assert task.container is not None
-    bucket = os.environ.get(XCOM_BUCKET_ENV)
-    if not bucket:
-        raise XComError(f"a container try of task {task.task_id!r} needs the XCom bucket ({XCOM_BUCKET_ENV})")
+    bucket = xcom_bucket(f"a container try of task {task.task_id!r} needs the XCom bucket")
     owner = request.owner
     key = object_key(
         HANDOFF_PREFIX,
@@ -64,7 +60,7 @@ def result_of(call: dict[str, Any]) -> TryResult | None:
     uri = request_uri_of(call)
     if uri is None:
         return None
-    bucket, _, key = result_uri(uri).removeprefix("s3://").partition("/")
+    bucket, key = s3_location(result_uri(uri))
     try:
         body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:

@@ -59,13 +59,23 @@ def put_json(bucket: str, key: str, body: bytes) -> str:
     return f"{_S3}{bucket}/{key}"
 
 
+def xcom_bucket(needed_for: str) -> str:
+    """The XCom bucket's name; XComError saying what needed it when the environment names none."""
+    bucket = os.environ.get(XCOM_BUCKET_ENV)
+    if not bucket:
+        raise XComError(f"{needed_for} ({XCOM_BUCKET_ENV})")
+    return bucket
+
+
+def s3_location(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an s3:// URI."""
+    bucket, _, key = uri.removeprefix(_S3).partition("/")
+    return bucket, key
+
+
 def read_object(uri: str, what: str) -> bytes:
     """An object of the XCom bucket by its s3:// URI; XComError when it cannot be read."""
-    return _read(uri, what)
-
-
-def _read(uri: str, what: str) -> bytes:
-    bucket, _, key = uri.removeprefix(_S3).partition("/")
+    bucket, key = s3_location(uri)
     try:
         return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
@@ -88,12 +98,10 @@ def encode_xcoms(owner: XComOwner, values: dict[str, Any]) -> str | None:
     body = text.encode()
     if len(body) <= INLINE_XCOM_BYTES:
         return text
-    bucket = os.environ.get(XCOM_BUCKET_ENV)
-    if not bucket:
-        raise XComError(
-            f"the XComs of task {owner.task_id!r} are {len(body):,} bytes as JSON, more than the "
-            f"{INLINE_XCOM_BYTES:,} kept in a record, and no XCom bucket is configured ({XCOM_BUCKET_ENV})"
-        )
+    bucket = xcom_bucket(
+        f"the XComs of task {owner.task_id!r} are {len(body):,} bytes as JSON, more than the "
+        f"{INLINE_XCOM_BYTES:,} kept in a record, and no XCom bucket is configured"
+    )
     return json.dumps(put_json(bucket, owner.key(), body))
 
 
@@ -107,7 +115,7 @@ def decode_xcoms(text: str | None) -> dict[str, Any] | None:
     objects = registry.get("xcom-objects", _ObjectCache)
     body = objects.get(uri)
     if body is None:
-        body = _read(uri, "XComs")
+        body = read_object(uri, "XComs")
         objects.add(uri, body)
     return json.loads(body)  # parsed afresh each time: a task may change what it was given
 
@@ -153,9 +161,7 @@ def park_upstream(owner: XComOwner, upstream: dict[str, Any]) -> str:
     the object's URI, which the executor reads back (`fetch_upstream`). The key is the content's
     digest, so the instances of a task mapped over many values share one object (a warm runner
     writes it once)."""
-    bucket = os.environ.get(XCOM_BUCKET_ENV)
-    if not bucket:
-        raise XComError(f"the upstream values of task {owner.task_id!r} need the XCom bucket ({XCOM_BUCKET_ENV})")
+    bucket = xcom_bucket(f"the upstream values of task {owner.task_id!r} need the XCom bucket")
     body = json.dumps(upstream, separators=(",", ":"), sort_keys=True).encode()
     digest = hashlib.sha256(body).hexdigest()
     key = object_key(HANDOFF_PREFIX, owner.dag_id, owner.run_id, f"{digest}.json")
@@ -169,7 +175,7 @@ def park_upstream(owner: XComOwner, upstream: dict[str, Any]) -> str:
 
 
 def fetch_upstream(uri: str) -> dict[str, Any]:
-    return json.loads(_read(uri, "upstream values"))
+    return json.loads(read_object(uri, "upstream values"))
 
 
 def is_reference(text: str | None) -> bool:
