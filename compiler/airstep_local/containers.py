@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from airstep.containers import TRY_REQUEST_ENV, ContainerTarget
+from airstep_local.recorded_calls import AwsCall, record
 
 LOCAL_TARGET = ContainerTarget("airstep-local", "airstep-local-runner", ("subnet-local",))
 BRIDGE_ENV = "AIRSTEP_LOCAL_AWS_BRIDGE"  # the bridge's URL, in the child
@@ -73,8 +74,6 @@ class _Answer(BaseHTTPRequestHandler):
 
 def _record(call: dict[str, Any] | None, status: int) -> None:
     """A child's call, among the session's recorded calls (the IAM tests judge it by the task role)."""
-    from airstep_local.recorded_calls import AwsCall, record
-
     if call is not None:
         error = f"HTTP {status}" if status >= 400 else None
         record(AwsCall(CONTAINER_FUNCTION, call["service"], call["operation"], call["params"], error))

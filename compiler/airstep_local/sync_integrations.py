@@ -47,7 +47,6 @@ class SyncIntegration:
     start's answer until the state at `status` (a dotted path) is one of `succeeded` or `failed`."""
 
     error_prefix: str  # `Athena`: the service's errors are `Athena.<Code>`
-    service: str  # botocore's name for it (the IAM tests read the recorded start call by it)
     actions: dict[str, frozenset[str]]
     start: Call
     describe: Call
@@ -142,12 +141,6 @@ def _try_environment(parameters: dict[str, Any]) -> dict[str, str] | None:
     return None
 
 
-def _record_call(service: str, operation: str, parameters: dict[str, Any]) -> None:
-    """The call a state makes (its start: what follows is Step Functions' own waiting), among the
-    session's recorded calls (the IAM tests judge it by the execution's role)."""
-    record(AwsCall(None, service, operation, dict(parameters), role=execution_role.get()))
-
-
 def _describe_task(started: dict[str, Any], region: str) -> dict[str, Any]:
     """The started task, stopped: its container exited with `ecs_exit_code`'s code."""
     task = started["Tasks"][0]
@@ -198,7 +191,6 @@ def _describe_job(started: dict[str, Any], region: str) -> dict[str, Any]:
 SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     "athena": SyncIntegration(
         error_prefix="Athena",
-        service="athena",
         actions={
             "startqueryexecution": frozenset(
                 "QueryString ClientRequestToken QueryExecutionContext ResultConfiguration WorkGroup "
@@ -213,7 +205,6 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     ),
     "ecs": SyncIntegration(
         error_prefix="ECS",
-        service="ecs",
         actions={
             "runtask": frozenset(
                 "Cluster Group LaunchType NetworkConfiguration Overrides PlacementConstraints PlacementStrategy "
@@ -231,7 +222,6 @@ SYNC_INTEGRATIONS: dict[str, SyncIntegration] = {
     ),
     "batch": SyncIntegration(
         error_prefix="Batch",
-        service="batch",
         actions={
             "submitjob": frozenset(
                 "ArrayProperties ContainerOverrides DependsOn JobDefinition JobName JobQueue Parameters RetryStrategy "
@@ -316,8 +306,11 @@ def run_sync_integrations() -> Callable[[], None]:
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
         ) -> None:
+            # the call the state makes (its start; what follows is Step Functions' own waiting), for the
+            # IAM tests to judge by the execution's role
             action = self.resource.api_action
-            _record_call(self.integration.service, action[:1].upper() + action[1:], normalised_parameters)
+            operation, parameters = action[:1].upper() + action[1:], dict(normalised_parameters)
+            record(AwsCall(None, self.resource.api_name, operation, parameters, role=execution_role.get()))
             env.stack.append(self.integration.start(normalised_parameters, resource_runtime_part.region))
 
         def _build_sync_resolver(

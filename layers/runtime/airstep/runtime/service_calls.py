@@ -31,8 +31,8 @@ def ended_call(
     if error is not None:
         ended = _ended_in_failure(integration, error)  # (an ECS task whose container exited non-zero)
         return ended if ended is not None else _failed(error, time_limit)
+    parameters = {**integration.parameters, **(rendered or {})}
     if integration.poll is not None:
-        parameters = {**integration.parameters, **(rendered or {})}
         unfinished = _unfinished(integration.poll, result, time_limit, parameters)
         if unfinished is not None:
             return unfinished
@@ -46,7 +46,6 @@ def ended_call(
         judged = _judged_end(integration, result)
         if judged is not None:
             return judged
-    parameters = {**integration.parameters, **(rendered or {})}
     pushed = {  # (`@Name`: the call's own parameter)
         key: parameters.get(path[1:]) if path.startswith("@") else at_path(result, path)
         for key, path in integration.also_push

@@ -517,13 +517,13 @@ class Invocation:
                 )
             assert recorded.state is not None
             return TaskOutcome(self.task_id, recorded.state, recorded.try_number)
+        call = json.loads(waiting.calling or "{}")  # (the parameters the run step gave the call)
         if task.container is not None:
-            call = json.loads(waiting.calling or "{}")
             result, ran = container_tries.taken_back(call, self.payload.call_result, self.payload.call_error)
             return self._end_waiting(model, task, waiting, result, decided_here=not ran)
         assert task.integration is not None
         limit = task.integration.time_limit(task.execution_timeout)
-        rendered = {**json.loads(waiting.calling or "{}"), **self.payload.call_parameters}  # (as the call had them)
+        rendered = {**call, **self.payload.call_parameters}
         result = ended_call(task.integration, self.payload.call_result, self.payload.call_error, limit, rendered)
         return self._end_waiting(model, task, waiting, result, decided_here=True)
 

@@ -72,15 +72,16 @@ def _known() -> dict[str, str]:
 def container_for(executor: Any, executor_config: Any, location: SourceLocation) -> ContainerPolicy | None:
     """The ECS Fargate task a task's tries run in, or None for Lambda; what cannot run is an import
     error at `location`. A task that names no executor gets the setting's first (Airflow's default)."""
-    if executor is None:
+    defaulted = executor is None
+    if defaulted:
         configured = _configured()
-        if not configured or _known().get(configured[0][1]) != ECS_EXECUTOR:
+        if not configured:
             return None
         executor = configured[0][1]
-    if not isinstance(executor, str):
+    elif not isinstance(executor, str):
         _refuse(f"executor must be an executor's name, got {type(executor).__name__}", location)
     path = _known().get(executor)
-    if path is None:
+    if path is None and not defaulted:  # (a default airstep does not run leaves the task on Lambda)
         _refuse(
             f"executor {executor!r} is not one airstep runs: a task runs on Lambda (LocalExecutor, CeleryExecutor, "
             f"AwsLambdaExecutor) or on ECS Fargate ({ECS_EXECUTOR}, AwsEcsExecutor, or an alias of it in "

@@ -72,11 +72,11 @@ def _cluster(value: Any) -> str:
     return arn("elasticmapreduce", f"cluster/{value}")
 
 
-def cluster_poll(states: tuple[str, ...], delay: int, attempts: int, failed_as: str) -> Poll:
-    """describeCluster every `delay` seconds while the cluster is in `states`, `attempts` times."""
+def cluster_poll(states: tuple[str, ...], delay: int, attempts: int, failed_as: str, **cluster_id: Any) -> Poll:
+    """describeCluster every `delay` seconds while the cluster is in `states`, `attempts` times;
+    `cluster_id`: where its ClusterId comes from (Poll's `parameters`, `from_answer`, `nest_start`)."""
     return Poll(
         resource=DESCRIBE_CLUSTER,
-        parameters=("ClusterId",),
         status="Cluster.Status.State",
         running=states,
         failure="Cluster.Status.State",
@@ -86,6 +86,7 @@ def cluster_poll(states: tuple[str, ...], delay: int, attempts: int, failed_as: 
         max_polls=attempts,
         failed_as=failed_as,
         timeout_as=failed_as,
+        **cluster_id,
     )
 
 
@@ -143,20 +144,15 @@ class EmrCreateJobFlowOperator(AwsOperator):
         if self.wait_policy is None:
             return None
         states = _STILL_STARTING if self.wait_policy == WAIT_FOR_COMPLETION else _STILL_UP
-        poll = cluster_poll(
+        return cluster_poll(
             states,
             self.waiter_delay,
             self.waiter_max_attempts,
             "AirflowException" if self.deferrable else "WaiterError",
-        )
-        # the first describe reads the new cluster's id where the later ones do: Cluster.Id
-        return Poll.from_dict(
-            {
-                **poll.to_dict(),
-                "parameters": [],
-                "from_answer": ["ClusterId=Cluster.Id"],
-                "nest_start": "Cluster.Id=JobFlowId",
-            }
+            # the first describe reads the new cluster's id where the later ones do: Cluster.Id
+            parameters=(),
+            from_answer=("ClusterId=Cluster.Id",),
+            nest_start="Cluster.Id=JobFlowId",
         )
 
     def call_returns(self) -> tuple[str, ...]:
@@ -185,7 +181,8 @@ class EmrCreateJobFlowOperator(AwsOperator):
 
 
 class EmrAddStepsOperator(AwsOperator):
-    """Adds steps to a running EMR cluster; returns their ids. Wait for a step with EmrStepSensor."""
+    """Adds steps to a running EMR cluster and, with `wait_for_completion` (or deferred), waits for
+    each in turn; returns their ids."""
 
     template_fields = ("job_flow_id", "job_flow_name", "cluster_states", "steps", "execution_role_arn")
     template_ext = (".json",)
@@ -219,7 +216,7 @@ class EmrAddStepsOperator(AwsOperator):
         self.job_flow_name = job_flow_name
         self.cluster_states = cluster_states or []
         self.steps = steps or []
-        self.wait_for_completion = wait_for_completion
+        self.wait_for_completion = wait_for_completion or deferrable  # (deferred, the provider's trigger waits)
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.execution_role_arn = execution_role_arn
@@ -230,7 +227,6 @@ class EmrAddStepsOperator(AwsOperator):
             self.refuse(
                 "job_flow_name", "give the cluster's id (job_flow_id); finding it by name is not translated yet"
             )
-        self.wait_for_completion = wait_for_completion or deferrable  # (deferred, the provider's trigger waits)
         if self.wait_for_completion and not isinstance(self.steps, list):
             self.refuse("steps", "waiting for steps given by a template: give the list (its values may be templated)")
         if openlineage_inject_parent_job_info:
@@ -252,7 +248,7 @@ class EmrAddStepsOperator(AwsOperator):
             failed=("CANCELLED", "FAILED", "INTERRUPTED"),
             message="described.Step.Status.FailureDetails.Message",
             interval_seconds=max(1, int(self.waiter_delay)),
-            max_polls=int(self.waiter_max_attempts) * max(1, len(self.steps)),
+            max_polls=self._checks(),
             failed_as="AirflowException",  # (the provider's wait() raises it, deferred or not)
             timeout_as="AirflowException",
             each="StepIds",
@@ -260,10 +256,12 @@ class EmrAddStepsOperator(AwsOperator):
             each_done=("COMPLETED",),
         )
 
+    def _checks(self) -> int:
+        """The waiter's checks for every step together (`waiter_max_attempts` a step)."""
+        return int(self.waiter_max_attempts) * max(1, len(self.steps))
+
     def wait_seconds(self) -> float | None:
-        if not self.wait_for_completion:
-            return None
-        return float(self.waiter_max_attempts * self.waiter_delay * max(1, len(self.steps)))
+        return float(self._checks() * self.waiter_delay) if self.wait_for_completion else None
 
     def also_push(self) -> tuple[tuple[str, str], ...]:
         # the provider pushes the cluster's id too (with do_xcom_push): the call's own parameter
@@ -307,8 +305,13 @@ class EmrTerminateJobFlowOperator(AwsOperator):
     def integration_poll(self) -> Poll | None:
         if not self.deferrable:  # (the provider waits only deferred: its trigger, until TERMINATED)
             return None
-        poll = cluster_poll(_STILL_UP, self.waiter_delay, self.waiter_max_attempts, "AirflowException")
-        return Poll.from_dict({**poll.to_dict(), "parameters": ["ClusterId=JobFlowIds[0]"]})
+        return cluster_poll(
+            _STILL_UP,
+            self.waiter_delay,
+            self.waiter_max_attempts,
+            "AirflowException",
+            parameters=("ClusterId=JobFlowIds[0]",),
+        )
 
     def wait_seconds(self) -> float | None:
         return float(self.waiter_max_attempts * self.waiter_delay) if self.deferrable else None
