@@ -150,6 +150,62 @@ def test_a_task_its_runner_never_began_is_settled_by_its_trigger_rule_when_that_
     }, [(t.task_id, t.state, t.error) for t in result.tasks]
 
 
+def test_a_task_whose_run_state_failed_before_its_runner_began_is_settled_by_its_trigger_rule(
+    dag_file, run_file, engine
+):
+    # As above, but gates wait on `skipped` (the DAG is not series-parallel), so its failure state records
+    # the error Step Functions caught (here a refused invocation; in CI, once, the run state's timeout
+    # under load) and releases the gate: it too settles by the rule, as Airflow's scheduler would.
+    path = dag_file(
+        """
+        from airflow.exceptions import AirflowSkipException
+        from airstep import DAG, task
+
+        with DAG("runner_down_gated"):
+            @task
+            def nothing_new():
+                raise AirflowSkipException("no new data")
+
+            @task
+            def skipped():
+                return 1
+
+            @task
+            def other():
+                return 2
+
+            @task(trigger_rule="all_done")
+            def join(x, y):
+                return x
+
+            @task(trigger_rule="all_done")
+            def alone(x):
+                return x
+
+            after = skipped()
+            nothing_new() >> after
+            join(after, other())
+            alone(after)
+        """
+    )
+
+    def runner_down(function, event):
+        down = function == engine.names.run_task and event.get("task_id") in ("skipped", "other")
+        return "ResourceNotFoundException" if down and not event.get("action") else None
+
+    engine.session.faults = Faults(invoke=runner_down)
+    result = run_file(path, fast_retries=True)
+    assert {t.task_id: t.state for t in result.tasks} == {
+        "nothing_new": "skipped",
+        "skipped": "skipped",
+        "other": "failed",  # its rule would have run it
+        "join": "success",
+        "alone": "success",
+    }, [(t.task_id, t.state, t.error) for t in result.tasks]
+    other = next(t for t in result.tasks if t.task_id == "other")
+    assert other.error.startswith("the task never started: the task runner failed before its first try (Lambda.")
+
+
 def test_a_dag_file_that_fails_to_load_once_is_loaded_again(dag_file, run_file, tmp_path):
     # The DAG file's top level fails the second time it runs (the runner's first load), as a flaky
     # import would: the failure is not cached for the process, and the retried try loads it.

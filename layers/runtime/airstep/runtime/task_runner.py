@@ -77,6 +77,7 @@ metrics = Metrics(namespace="airstep", service=SERVICE_NAME)
 # A try without an execution_timeout stops this long before the runner's own invocation would end, so
 # that the runner can still record it.
 RECORDING_MARGIN_SECONDS = 15.0
+NEVER_STARTED = "the task never started: the task runner failed before its first try"
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -769,12 +770,8 @@ class Invocation:
             ti = found.get(task_id)
             if ti is not None and ti.state in FINISHED:
                 continue
-            decided = self._not_run_anyway(model, task_id, found) if ti is None and map_index < 0 else None
-            if decided is not None and decided.state is not None:
-                at = decided.settled_at or _now()
-                self.store.finish_unfinished(self.key, task_id, decided.state, at)
-                self._release_pool(task_id, map_index)
-                found[task_id] = TaskInstance(task_id, map_index, decided.state, 0, None, at)
+            if map_index < 0 and (settled := self._settled_unbegun(model, task_id, found)) is not None:
+                found[task_id] = settled
                 continue
             timeout = tasks[task_id].execution_timeout
             limit = f"its execution_timeout ({timeout:g} s)" if timeout else "the 900 s Lambda limit"
@@ -782,7 +779,7 @@ class Invocation:
                 "the try ended without reporting a result: it ran past "
                 f"{limit} or its Lambda crashed (out of memory?); see the execution history"
                 if ti is not None
-                else "the task never started: the task runner failed before its first try"
+                else NEVER_STARTED
             )
             now = _now()
             self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, now, message, map_index=map_index)
@@ -797,6 +794,19 @@ class Invocation:
                 error=message,
             )
         return found
+
+    def _settled_unbegun(self, model: DagModel, task_id: str, found: dict[str, TaskInstance]) -> TaskInstance | None:
+        """Settle a task its runner never began (none on record in `found`) as its trigger rule says,
+        when that would not have run it; None otherwise."""
+        if task_id in found:
+            return None
+        decided = self._not_run_anyway(model, task_id, found)
+        if decided is None or decided.state is None:
+            return None
+        at = decided.settled_at or _now()
+        self.store.finish_unfinished(self.key, task_id, decided.state, at)
+        self._release_pool(task_id, -1)
+        return TaskInstance(task_id, -1, decided.state, 0, None, at)
 
     def _not_run_anyway(self, model: DagModel, task_id: str, found: dict[str, TaskInstance]) -> Decision | None:
         """How the trigger rule of a task its runner never began settles it without running (None:
@@ -945,10 +955,20 @@ class Invocation:
 
     # -- failures the runner could not report ---------------------------------------------------
     def record_failure(self) -> TaskOutcome:
-        """A try ended in a way the runner could not record (timeout, crash): fail the task instance."""
+        """A try ended in a way the runner could not record (timeout, crash): fail the task instance.
+        One the runner never began, whose trigger rule would not have run it, is settled as the rule
+        says instead (as in `_settle`)."""
         message = _caught_message(self.payload.caught)
-        # a mapped task group's expand step failed: every task in the group fails with it
         index = self.payload.map_index
+        if index < 0 and self.task_id not in self.model.map_groups:
+            found = self.store.get_task_instances(self.key, [self.task_id])
+            settled = self._settled_unbegun(self.model, self.task_id, found)
+            if settled is not None:
+                self.signal()
+                return TaskOutcome(self.task_id, settled.state)
+            if self.task_id not in found:  # (a States.Timeout here is the runner's, not the try's)
+                message = f"{NEVER_STARTED} ({redact(self.payload.caught.get('Error', 'States.TaskFailed'))})"
+        # a mapped task group's expand step failed: every task in the group fails with it
         for task_id in self.model.map_groups.get(self.task_id, (self.task_id,)):
             if self.store.finish_unfinished(self.key, task_id, TaskState.FAILED, _now(), message, map_index=index):
                 logger.warning("task failed outside the runner", extra={"error": message})
