@@ -88,6 +88,45 @@ def test_airflow_3_and_airflow_2_paths_build_the_same_dag(tmp_path):
     assert '-->|"c is done"|' in mermaid(model)
 
 
+def test_the_amazon_providers_own_example_style_loads(tmp_path):
+    # The provider's example DAGs import the authoring names through the common.compat provider and
+    # branch on its version flags: airstep is Airflow 3.3 to them.
+    path = _write(
+        tmp_path,
+        "provider_style.py",
+        """
+        from airflow.providers.amazon.aws.operators.sns import SnsPublishOperator
+        from airflow.providers.amazon.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_4_PLUS, NOTSET, is_arg_set
+        from airflow.providers.common.compat.sdk import DAG, AirflowSkipException, TriggerRule, chain, task
+
+        assert AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_4_PLUS and not is_arg_set(NOTSET) and is_arg_set(None)
+
+        with DAG("provider_style", schedule="@once") as dag:
+            @task
+            def topic():
+                return "arn:aws:sns:us-east-1:123456789012:t"
+
+            publish = SnsPublishOperator(task_id="publish", target_arn=topic(), message="hi")
+
+            @task(trigger_rule=TriggerRule.ALL_DONE)
+            def done():
+                raise AirflowSkipException()
+
+            chain(publish, done())
+        """,
+    )
+    loaded = load_dag_file(path)
+    assert not loaded.errors, loaded.errors
+    model = DagModel.from_dag(loaded.dags["provider_style"])
+    assert {t.task_id: set(t.upstream) for t in model.tasks} == {
+        "topic": set(),
+        "publish": {"topic"},
+        "done": {"publish"},
+    }
+    unexported = _write(tmp_path, "unexported.py", "from airflow.providers.common.compat.sdk import SkipMixin\n")
+    assert "`airflow.providers.common.compat.sdk.SkipMixin`" in load_dag_file(unexported).errors[0].message
+
+
 @pytest.mark.parametrize(
     ("statement", "line", "named"),
     [

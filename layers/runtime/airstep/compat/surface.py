@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from airstep.compat.versions import VERSION_FLAGS
+
 Names = dict[str, str]  # name in the Airflow module -> "airstep.module:attribute"
 
 _DAG = {"DAG": "airstep.sdk.dag:DAG", "dag": "airstep.sdk.dag:dag"}
@@ -133,30 +135,41 @@ _AMAZON_SENSORS = {
     "emr": {"EmrStepSensor": f"{_AMAZON}.sensors:EmrStepSensor"},
 }
 
+SDK: Names = {  # Airflow 3's authoring interface
+    **_DAG,
+    **_TASK,
+    **_DEPENDENCIES,
+    **_BASE_OPERATOR,
+    **_VARIABLE,
+    **_CONNECTION,
+    **_HOOK,
+    **_TRIGGER_RULE,
+    **_LABEL,
+    **_CONTEXT,
+    **_XCOM_ARG,
+    **_TASK_GROUP,
+    **_TIMETABLES,
+    **_BASE_BRANCH,
+    **_SETUP_TEARDOWN,
+    **_PARAM,
+    **_BASE_SENSOR,
+    **_ASSETS,
+    **_DEADLINES,
+    "SkipMixin": "airstep.sdk.operators.branch:SkipMixin",
+}
+# The names airflow.providers.common.compat.sdk exports (it finds each in airflow.sdk or Airflow 2's module)
+_COMMON_COMPAT_SDK = frozenset(
+    """DAG Asset AssetAlias AssetAll AssetAny BaseHook BaseNotifier BaseOperator BaseOperatorLink
+    BaseSensorOperator Connection Context DagRunState EdgeModifier Label Metadata ObjectStoragePath Param
+    PokeReturnValue TaskGroup TaskInstanceState TriggerRule Variable WeightRule XComArg chain chain_linear
+    cross_downstream dag get_current_context get_parsing_context setup task task_group teardown
+    AirflowConfigException AirflowException AirflowFailException AirflowNotFoundException AirflowSensorTimeout
+    AirflowSkipException AirflowTaskTimeout ParamValidationError TaskDeferred XComNotFound
+    DagRunTriggerException DownstreamTasksSkipped""".split()
+)
+
 SURFACE: dict[str, Names] = {
-    # Airflow 3's authoring interface.
-    "airflow.sdk": {
-        **_DAG,
-        **_TASK,
-        **_DEPENDENCIES,
-        **_BASE_OPERATOR,
-        **_VARIABLE,
-        **_CONNECTION,
-        **_HOOK,
-        **_TRIGGER_RULE,
-        **_LABEL,
-        **_CONTEXT,
-        **_XCOM_ARG,
-        **_TASK_GROUP,
-        **_TIMETABLES,
-        **_BASE_BRANCH,
-        **_SETUP_TEARDOWN,
-        **_PARAM,
-        **_BASE_SENSOR,
-        **_ASSETS,
-        **_DEADLINES,
-        "SkipMixin": "airstep.sdk.operators.branch:SkipMixin",
-    },
+    "airflow.sdk": SDK,
     "airflow.sdk.definitions.deadline": {
         **_DEADLINES,
         **{
@@ -208,13 +221,12 @@ SURFACE: dict[str, Names] = {
     **{f"airflow.providers.amazon.aws.sensors.{module}": names for module, names in _AMAZON_SENSORS.items()},
     "airflow.providers.amazon.aws.utils.waiter": {"WaitPolicy": f"{_AMAZON}.emr_clusters:WaitPolicy"},
     "airflow.providers.common.compat.sdk": {
-        **_BASE_OPERATOR,
-        **_HOOK,
-        **_TRIGGER_RULE,
-        **_CONTEXT,
-        **_EXCEPTIONS,
-        **_VARIABLE,
-        **_CONNECTION,
+        name: where
+        for name, where in {**SDK, **_EXCEPTIONS}.items()
+        if name in _COMMON_COMPAT_SDK  # (what that module re-exports: airflow.sdk's names, its exceptions)
+    },
+    "airflow.providers.amazon.version_compat": {
+        name: f"airstep.compat.versions:{name}" for name in ("NOTSET", "ArgNotSet", "is_arg_set", *VERSION_FLAGS)
     },
     # Airflow 2's paths, which Airflow 3 still accepts or which MWAA DAG files use.
     "airflow": {"DAG": _DAG["DAG"]},
