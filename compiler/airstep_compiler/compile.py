@@ -125,7 +125,7 @@ class DagSource:
 @dataclass(frozen=True, slots=True)
 class CompileOptions:
     function_name: str = FUNCTION_PLACEHOLDER
-    # Local iteration: every retry waits 1 s instead of the DAG's retry_delay.
+    # Local iteration: every retry waits 1 s instead of the DAG's retry_delay (and a describe call's, 1 s).
     fast_retries: bool = False
     check_limits: bool = True
     limits: Limits = Limits()
@@ -680,7 +680,7 @@ class _Emitter:
             timeout_seconds=limit,
             resume_errors=poll.resume_on if poll is not None else (),
             # a sensor's first poke is a describe call like the others: made again when throttled
-            retry_all=DESCRIBE_RETRIER if poll is not None and poll.describes_first else None,
+            retry_all=self._describe_retrier() if poll is not None and poll.describes_first else None,
         )
         self.put(branch, call, service)
         if poll is not None:
@@ -754,7 +754,7 @@ class _Emitter:
             result_path=contract.DESCRIBED_PATH if poll.each else contract.CALL_RESULT_PATH,
             error_path=contract.BEGUN_PATH,
             timeout_seconds=DESCRIBE_TIMEOUT_SECONDS,
-            retry_all=DESCRIBE_RETRIER,  # a throttled or failed check is made again; the work goes on meanwhile
+            retry_all=self._describe_retrier(),  # a throttled or failed check is made again; the work goes on meanwhile
         )
         if not poll.waits:
             if not poll.describes_first:
@@ -1136,6 +1136,12 @@ class _Emitter:
                 "lambda-timeout",
             )
         return seconds + RECORDING_MARGIN_SECONDS
+
+    def _describe_retrier(self) -> Retrier:
+        """The Retry of a describe call (a throttled or failed check is made again)."""
+        if self.options.fast_retries:
+            return replace(DESCRIBE_RETRIER, interval_seconds=1, backoff_rate=1.0)
+        return DESCRIBE_RETRIER
 
     def _retriers(self, task: TaskModel) -> tuple[Retrier, ...]:
         """Airflow's retries as a Retry: try n+1 waits retry_delay * backoff**(n-1), capped."""

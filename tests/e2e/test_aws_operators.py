@@ -747,7 +747,7 @@ from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.providers.amazon.aws.sensors.athena import AthenaSensor
 
 with DAG("watched", schedule=None, start_date=datetime(2026, 1, 1)):
-    count = AthenaOperator(task_id="count", query="SELECT 1", deferrable=True)
+    count = AthenaOperator(task_id="count", query="SELECT 1", deferrable=True, sleep_time=1)
     AthenaSensor(task_id="counted", query_execution_id=count.output, sleep_time=1)
     AthenaSensor(task_id="broke", query_execution_id=BROKEN, sleep_time=1)
     AthenaSensor(task_id="lost", query_execution_id="00000000-0000-0000-0000-000000000000", sleep_time=1)
@@ -772,7 +772,7 @@ def test_an_athena_sensor_describes_the_query_until_it_ends(local, tmp_path, mon
     path = tmp_path / "watched.py"
     path.write_text(f"BROKEN = {broken!r}\n" + WATCHED)
     model, source = load_model(path, "watched")
-    result = local.run(model, source, RunRequest())
+    result = local.run(model, source, RunRequest(fast_retries=True))  # (`lost`: its describe call's retries)
     ti = instances(local, result)
     assert {t: i.state.value for t, i in ti.items()} == {
         "count": "success",
