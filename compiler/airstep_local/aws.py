@@ -554,7 +554,10 @@ def call_step_functions_as_aws_does() -> Callable[[], None]:
             region=resource_runtime_part.region, service="stepfunctions", state_credentials=state_credentials
         )
         request = {key[:1].lower() + key[1:]: value for key, value in normalised_parameters.items()}
-        response = getattr(client, self._get_boto_service_action())(**request)
+        action = self._get_boto_service_action()
+        if action == "start_execution":  # AWS names an execution started without a name (moto: "None")
+            request.setdefault("name", str(uuid.uuid4()))
+        response = getattr(client, action)(**request)
         response.pop("ResponseMetadata", None)
         env.stack.append(_pascal(response))
 

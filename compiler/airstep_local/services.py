@@ -13,6 +13,7 @@ ResourceNotFoundException.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -80,15 +81,18 @@ def _glue(parameters: dict[str, Any], region: str) -> None:
 
 
 def _buckets(parameters: dict[str, Any], region: str) -> None:
-    """The buckets named at compile time (a copy's source bucket too), empty."""
+    """The buckets named at compile time (a copy's source bucket too), empty; a name S3 refuses is left
+    to the call, which fails as in AWS."""
     from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.exceptions import InvalidBucketName
     from moto.s3.models import s3_backends
 
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     source = parameters.get("CopySource")
     for bucket in (parameters.get("Bucket"), source.split("/", 1)[0] if isinstance(source, str) else None):
         if isinstance(bucket, str) and bucket not in backend.buckets:
-            backend.create_bucket(bucket, region)
+            with contextlib.suppress(InvalidBucketName):
+                backend.create_bucket(bucket, region)
 
 
 def _workgroup(parameters: dict[str, Any], region: str) -> None:

@@ -315,7 +315,8 @@ from airflow.sdk import DAG
 from airflow.providers.amazon.aws.operators.step_function import StepFunctionStartExecutionOperator
 
 with DAG("starts", schedule=None, start_date=datetime(2026, 1, 1)):
-    StepFunctionStartExecutionOperator(task_id="fire", state_machine_arn=CHILD, state_machine_input='{"n": 1}')
+    fire = StepFunctionStartExecutionOperator(task_id="fire", state_machine_arn=CHILD, state_machine_input='{"n": 1}')
+    fire >> StepFunctionStartExecutionOperator(task_id="again", state_machine_arn=CHILD)  # unnamed, as fire
     StepFunctionStartExecutionOperator(task_id="wait", state_machine_arn=CHILD, deferrable=True,
                                        state_machine_input={"day": "{{ ds }}"}, name="day-{{ ds_nodash }}")
     StepFunctionStartExecutionOperator(task_id="broken", state_machine_arn=BROKEN, deferrable=True)
@@ -342,10 +343,12 @@ def test_an_execution_started_returns_its_arn_and_deferrable_waits_for_it_to_end
     ti = instances(local, result)
     assert {t: (i.state.value, i.try_number) for t, i in ti.items()} == {
         "fire": ("success", 1),
+        "again": ("success", 1),
         "wait": ("success", 1),
         "broken": ("failed", 1),
     }
-    values = local.store.get_xcoms(RunKey("starts", result.run_id), ["fire", "wait"])
+    values = local.store.get_xcoms(RunKey("starts", result.run_id), ["fire", "again", "wait"])
+    assert values["fire"] != values["again"]  # each execution AWS started without a name has one of its own
     fired, waited = (
         sfn.describe_execution(executionArn=values["fire"]),
         sfn.describe_execution(executionArn=values["wait"]),
@@ -1082,3 +1085,18 @@ def test_emr_arguments_airstep_does_not_translate_are_refused_at_their_line(tmp_
         )
         (error,) = load_dag_file(str(path)).errors
         assert error.line == 6 and says in error.message, (line, error)
+
+
+def test_a_bucket_name_s3_refuses_fails_the_task_with_s3s_error(local, tmp_path):
+    # Locally the buckets a DAG names are made for it; one S3 would refuse stays for the call to fail on.
+    path = tmp_path / "bad_bucket.py"
+    path.write_text(
+        "from airflow.sdk import DAG\n"
+        "from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor\n"
+        "with DAG('bad_bucket', schedule=None):\n"
+        "    S3KeySensor(task_id='wait', bucket_name='sb', bucket_key='k', timeout=3, poke_interval=1)\n"
+    )
+    model, source = load_model(path, "bad_bucket")
+    result = local.run(model, source, RunRequest(fast_retries=True))
+    (ti,) = instances(local, result).values()
+    assert (ti.state.value, ti.error.split(":")[0]) == ("failed", "S3.NoSuchBucketException")
