@@ -1034,3 +1034,25 @@ def test_a_sensor_whose_answer_has_no_such_work_fails_rather_than_succeeds():
     sensor = integration_of(lambda: BatchJobSensor(task_id="t", job_id="nope"))
     missing = ended_call(sensor, {"Jobs": []}, None, None)  # the provider raises a description error
     assert missing.state is TaskState.FAILED and "the answer has no Jobs[0].Status" in missing.error
+
+
+def test_default_args_pass_the_providers_arguments_to_the_operators_that_take_them():
+    with airflow_imports():
+        from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+        from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+        from airflow.sdk import TaskGroup, task
+
+        with DAG("defaults", default_args={"region_name": "us-east-1", "poke_interval": 7, "deferrable": True}):
+            query = AthenaOperator(task_id="query", query="SELECT 1")
+            waits = S3KeySensor(task_id="waits", bucket_key="s3://lake/x")
+            given = S3KeySensor(task_id="given", bucket_key="s3://lake/x", poke_interval=3)
+            with TaskGroup("group", default_args={"poke_interval": 11}):
+                grouped = S3KeySensor(task_id="grouped", bucket_key="s3://lake/x")
+
+            @task
+            def plain() -> int:  # takes none of them: none passed
+                return 1
+
+            plain()
+    assert (query.region_name, query.deferrable) == ("us-east-1", True)
+    assert (waits.poke_interval, given.poke_interval, grouped.poke_interval) == (7, 3, 11)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import re
 from datetime import timedelta
@@ -11,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, RUN_POOL_PREFIX
 from airstep.errors import DagDefinitionError, SourceLocation, caller_location
 from airstep.sdk.assets import outlet_assets
-from airstep.sdk.dag import DAG, TASK_CALLBACKS, Callback, callbacks, current_dag, validate_key
+from airstep.sdk.dag import (
+    DAG,
+    OPERATOR_DEFAULT_ARGS,
+    TASK_CALLBACKS,
+    Callback,
+    callbacks,
+    current_dag,
+    validate_key,
+)
 from airstep.sdk.dependencies import DependencyMixin
 from airstep.sdk.executors import container_for
 from airstep.sdk.param import split_params
@@ -203,7 +212,7 @@ class BaseOperator(DependencyMixin):
             outermost = not getattr(self, "_initialising", False)
             self._initialising = True
             try:
-                init(self, *args, **kw)
+                init(self, *args, **(_with_operator_defaults(type(self), kw) if outermost else kw))
             finally:
                 if outermost:
                     self._initialising = False
@@ -446,3 +455,35 @@ def _flag(name: str, value: Any, location: SourceLocation) -> bool:
     if not isinstance(value, bool):
         raise DagDefinitionError(f"{name} must be True or False, got {value!r}", location)
     return value
+
+
+def _with_operator_defaults(cls: type, given: dict[str, Any]) -> dict[str, Any]:
+    """`given` with the DAG's (and task group's) default_args among OPERATOR_DEFAULT_ARGS that the
+    operator's __init__ (or one of its bases') takes by name and the call does not give, as Airflow's
+    apply_defaults passes them (an AWS operator's aws_conn_id, region_name, deferrable...)."""
+    group = given.get("task_group")
+    dag = given.get("dag") or (group.dag if group else None) or current_dag()
+    if dag is None:
+        return given
+    group = group or current_task_group(dag)
+    defaults = {**dag.default_args, **(group.default_args if group else {})}
+    wanted = [key for key in OPERATOR_DEFAULT_ARGS if key in defaults and key not in given]
+    if not wanted:
+        return given
+    taken = _init_parameters(cls)
+    return {**{key: defaults[key] for key in wanted if key in taken}, **given}
+
+
+@functools.cache
+def _init_parameters(cls: type) -> frozenset[str]:
+    """The keyword parameters the __init__ of `cls` and of its bases name."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None and klass is not object:
+            names.update(
+                name
+                for name, parameter in inspect.signature(init).parameters.items()
+                if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+            )
+    return frozenset(names)

@@ -46,6 +46,26 @@ SUPPORTED_DEFAULT_ARGS = (
     "executor",
     "executor_config",
     *TASK_CALLBACKS,
+    *(
+        OPERATOR_DEFAULT_ARGS := (  # passed to each operator whose __init__ takes them (Airflow's apply_defaults)
+            "aws_conn_id",
+            "region_name",
+            "verify",
+            "botocore_config",
+            "deferrable",
+            "wait_for_completion",
+            "waiter_delay",
+            "waiter_max_attempts",
+            "sleep_time",
+            "max_tries",
+            "poke_interval",
+            "timeout",
+            "mode",
+            "soft_fail",
+            "exponential_backoff",
+            "max_wait",
+        )
+    ),
 )
 Callback = Callable[[dict[str, Any]], Any]
 
