@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import linecache
 import sys
 import threading
 import traceback
@@ -74,6 +75,9 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
         line = source[: exc.start].count(b"\n") + 1
         result.errors.append(DagLoadError(path_str, line, "file is not valid UTF-8"))
         return result
+    # its source is found by the name it is compiled under (a URI, or a path relative to elsewhere):
+    # inspect.getsource and tracebacks read it there
+    linecache.cache[path_str] = (len(text), None, text.splitlines(keepends=True), path_str)
     try:
         code = compile(text, path_str, "exec", dont_inherit=True)
     except SyntaxError as exc:

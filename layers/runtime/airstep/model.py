@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -142,6 +142,7 @@ class TaskModel:
     callbacks: tuple[str, ...] = ()
     integration: Integration | None = None  # an AWS operator run as a service integration (no task code)
     container: ContainerPolicy | None = None  # its tries run in ECS Fargate (the ECS executor), not Lambda
+    pulls: tuple[str, ...] = ()  # ancestors, not upstream, its xcom_pull calls name (airstep.sdk.pulls)
 
     @property
     def calls_service(self) -> bool:
@@ -216,9 +217,10 @@ class TaskModel:
             del data["outlets"]
         data["trigger"] = self.trigger.to_dict() if self.trigger else None
         data["callbacks"] = list(self.callbacks)
+        data["pulls"] = list(self.pulls)
         data["integration"] = self.integration.to_dict() if self.integration else None
         data["container"] = self.container.to_dict() if self.container else None
-        for name in ("trigger", "callbacks", "integration", "container"):  # most tasks: kept out of the model's JSON
+        for name in ("trigger", "callbacks", "integration", "container", "pulls"):  # most tasks: kept out of the JSON
             if not data[name]:
                 del data[name]
         return data
@@ -235,6 +237,7 @@ class TaskModel:
                 "outlets": tuple(tuple(asset) for asset in data.get("outlets", ())),
                 "trigger": TriggerPolicy.from_dict(data["trigger"]) if data.get("trigger") else None,
                 "callbacks": tuple(data.get("callbacks", ())),
+                "pulls": tuple(data.get("pulls", ())),
                 "integration": Integration.from_dict(data["integration"]) if data.get("integration") else None,
                 "container": ContainerPolicy.from_dict(data["container"]) if data.get("container") else None,
             }
@@ -278,7 +281,7 @@ class DagModel:
             dag_id=dag.dag_id,
             file=dag.location.file,
             line=dag.location.line,
-            tasks=tuple(TaskModel.from_operator(op) for op in dag.tasks),
+            tasks=_with_pulls(tuple(TaskModel.from_operator(op) for op in dag.tasks), dag),
             schedule=dag.schedule,
             timezone=dag.schedule_timezone,
             start_date=_iso(dag.start_date),
@@ -502,3 +505,34 @@ def _iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
+
+
+def _with_pulls(tasks: tuple[TaskModel, ...], dag: DAG) -> tuple[TaskModel, ...]:
+    """Each task with the ancestors its xcom_pull calls name that are not its upstream (outside its
+    mapped task group: there a pull reads the instance at its own map index)."""
+    from airstep.sdk.pulls import pulled_task_ids
+
+    by_id = {t.task_id: t for t in tasks}
+    named = {op.task_id: pulled_task_ids(op) for op in dag.tasks}
+    result = []
+    for task in tasks:
+        wanted = named[task.task_id] - set(task.upstream) - {task.task_id}
+        if wanted:
+            ancestors = _ancestors(by_id, task.task_id)
+            found = [
+                t for t in sorted(wanted & ancestors) if task.map_group is None or by_id[t].map_group != task.map_group
+            ]
+            task = replace(task, pulls=tuple(found)) if found else task
+        result.append(task)
+    return tuple(result)
+
+
+def _ancestors(tasks: dict[str, TaskModel], task_id: str) -> set[str]:
+    found: set[str] = set()
+    frontier = list(tasks[task_id].upstream)
+    while frontier:
+        current = frontier.pop()
+        if current not in found:
+            found.add(current)
+            frontier.extend(tasks[current].upstream)
+    return found

@@ -164,8 +164,9 @@ class TaskInstanceView:
         if unknown:
             raise ValueError(
                 f"xcom_pull({', '.join(map(repr, unknown))}): task {self.task_id!r} can pull the XComs "
-                f"of its upstream tasks only ({', '.join(sorted(self._upstream)) or 'it has none'}); "
-                "make the task an upstream of this one"
+                f"of its upstream tasks, and of tasks further up that its templates or code name in xcom_pull "
+                f"by a literal id ({', '.join(sorted(self._upstream)) or 'it has none'}); "
+                "make the task an upstream of this one, or name it so"
             )
         # As Airflow: `default` stands in for a missing XCom only when map_indexes is given.
         missing = default if map_indexes is not _NOTSET else None

@@ -216,7 +216,19 @@ class Invocation:
                     raise RuntimeError(f"task {self.task_id!r} was released before its trigger rule was decided")
                 if not decision.runs:
                     return self._not_run(task, decision)
-        return self._run_try(model, task, _upstream_xcoms(model, upstream, mapped))
+        return self._run_try(
+            model, task, {**self._pulled_xcoms(model, task), **_upstream_xcoms(model, upstream, mapped)}
+        )
+
+    def _pulled_xcoms(self, model: DagModel, task: TaskModel) -> dict[str, Any]:
+        """The XComs of the ancestors the task's xcom_pull calls name beyond its upstream (TaskModel.pulls):
+        ended before it, as its upstreams did (an early task's may not have: None, as Airflow pulls)."""
+        if not task.pulls:
+            return {}
+        mapped = self._mapped_upstreams(model, list(task.pulls))
+        found = self.store.get_task_instances(self.key, [t for t in task.pulls if t not in mapped])
+        ended = {t: ti for t, ti in found.items() if ti.state in FINISHED}
+        return {t: None for t in task.pulls} | _upstream_xcoms(model, ended, mapped)
 
     def _skipped_into_group(self, model: DagModel, task: TaskModel) -> bool:
         """Whether a branch outside the task's mapped task group skipped it (for every instance)."""

@@ -1,0 +1,54 @@
+"""The task ids an operator names in `xcom_pull` calls of its templates and its Python code.
+
+A task's code is handed the XComs of its upstream tasks only (it never reads run records); the ones
+it names this way among its other ancestors are handed too (TaskModel.pulls), so that a template
+such as `{{ ti.xcom_pull('create_job_flow') }}` two tasks downstream pulls as in Airflow."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator
+from typing import Any
+
+_CALL = re.compile(r"xcom_pull\s*\(")
+_IDS = r"""(\[[^\]]*\]|\([^)]*\)|'[^']*'|"[^"]*")"""
+_NAMED = re.compile(r"task_ids\s*=\s*" + _IDS)
+_FIRST = re.compile(r"\s*" + _IDS)
+_LITERAL = re.compile(r"""'([^']*)'|"([^"]*)\"""")
+_ARGUMENTS = 400  # how far past `xcom_pull(` its arguments are looked for
+
+
+def pulled_task_ids(op: Any) -> frozenset[str]:
+    """The literal task ids in the `xcom_pull` calls of the operator's template fields and of its
+    Python callable's source."""
+    texts = [text for name in op.template_fields for text in _strings(getattr(op, name, None))]
+    function = getattr(op, "python_callable", None)
+    if function is not None:
+        try:
+            texts.append(inspect.getsource(function))
+        except (OSError, TypeError):  # no source (a builtin, a callable made at run time)
+            pass
+    return frozenset(task_id for text in texts for task_id in _named_in(text))
+
+
+def _named_in(text: str) -> Iterator[str]:
+    for call in _CALL.finditer(text):
+        arguments = text[call.end() : call.end() + _ARGUMENTS]
+        following = _CALL.search(arguments)
+        arguments = arguments[: following.start()] if following else arguments
+        found = _NAMED.search(arguments) or _FIRST.match(arguments)
+        if found is not None:
+            for single, double in _LITERAL.findall(found.group(1)):
+                yield single or double
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
