@@ -143,10 +143,10 @@ def fault_plan(rng: random.Random, rates: FaultRates, engine: LocalEngine) -> Fa
 def run_suite(runs: int, seed: int = 1, rates: FaultRates = FaultRates()) -> SuiteReport:
     """Run `runs` random DAGs under random faults and check every record; the report lists problems."""
     report = SuiteReport()
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # the DAGs: the same for a seed (faults_<seed>_<n> can be drawn again)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="airstep-faults-") as folder, LocalEngine() as engine:
-        faults = fault_plan(rng, rates, engine)
+        faults = fault_plan(random.Random(f"faults-{seed}"), rates, engine)  # (drawn as the runs' threads call)
         engine.session.faults = faults
         for first in range(0, runs, CONCURRENT_RUNS):
             batch = []
@@ -187,7 +187,12 @@ def _check(engine: LocalEngine, model: DagModel, run_id: str, expected: Expected
     want = expected.run_state
     record = engine.store.get_run(key)
     if record is None or record.state is not want or record.exec_status in (None, "RUNNING"):
-        problems.append(f"{model.dag_id}: run expected {want}, recorded {record}")
+        said = (
+            "no run record"
+            if record is None
+            else f"{record.state} (execution {record.exec_status}, verdict at {record.finished_at}: {record.error})"
+        )
+        problems.append(f"{model.dag_id}: run expected {want}, recorded {said}")
         return problems
     # EventBridge delivers status events at least once, in any order: replay the final one and a stale
     # RUNNING; the record must not move.

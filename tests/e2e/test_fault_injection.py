@@ -45,7 +45,7 @@ def test_no_record_is_lost_stuck_or_wrong_under_faults():
     lines = [line for line in stdout.splitlines() if line.startswith("REPORT ")]
     assert _suite.returncode == 0 and lines, f"exit {_suite.returncode}: {stderr[-4000:]}"
     report = json.loads(lines[-1].removeprefix("REPORT "))
-    assert report["problems"] == []
+    assert not report["problems"], "\n".join(report["problems"])
     assert report["runs"] == 24 and report["records_checked"] == report["tasks"] + report["runs"]
     kinds = {kind.split(":", 1)[1] for kind in report["faults"]}
     assert {"TooManyRequestsException", "ProvisionedThroughputExceededException", "duplicate"} <= kinds
