@@ -1100,3 +1100,32 @@ def test_a_bucket_name_s3_refuses_fails_the_task_with_s3s_error(local, tmp_path)
     result = local.run(model, source, RunRequest(fast_retries=True))
     (ti,) = instances(local, result).values()
     assert (ti.state.value, ti.error.split(":")[0]) == ("failed", "S3.NoSuchBucketException")
+
+
+KEYED = """
+from airflow.sdk import DAG, task
+from airflow.providers.amazon.aws.operators.s3 import S3CreateObjectOperator
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+
+with DAG("keyed", schedule=None):
+    @task
+    def key():
+        return "in/2026.csv"
+
+    named = key()
+    S3CreateObjectOperator(task_id="put", s3_bucket="keyed-lake", s3_key=named, data="a,b") >> S3KeySensor(
+        task_id="landed", bucket_name="keyed-lake", bucket_key=named, poke_interval=1, timeout=10
+    )
+"""
+
+
+def test_an_s3_key_from_an_upstream_task_is_the_key_called_with(local, tmp_path):
+    path = tmp_path / "keyed.py"
+    path.write_text(KEYED)
+    model, source = load_model(path, "keyed")
+    assert set(model.task_map["put"].upstream) == {"key"}
+    result = local.run(model, source, RunRequest())
+    assert {t: i.state.value for t, i in instances(local, result).items()} == dict.fromkeys(
+        ("key", "put", "landed"), "success"
+    )
+    assert boto3.client("s3").get_object(Bucket="keyed-lake", Key="in/2026.csv")["Body"].read() == b"a,b"

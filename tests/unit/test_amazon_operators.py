@@ -286,9 +286,22 @@ def test_a_deferrable_start_waits_for_the_execution_within_the_providers_waiter(
         StartExecution(task_id="again", state_machine_arn=machine, is_redrive_execution=True)
 
 
-def test_a_mapped_operator_is_refused_at_compile_with_its_line():
-    with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+def test_a_mapped_operator_is_refused_where_it_is_mapped_and_one_in_a_mapped_group_at_compile():
+    # (before its arguments' own checks, which the placeholders of mapped arguments would fail)
+    with DAG("d", start_date=datetime(2026, 1, 1)), pytest.raises(DagDefinitionError) as refused:
         SqsPublish.partial(task_id="t", sqs_queue=QUEUE).expand(message_content=["a", "b"])
+    assert "task 't': a mapped SqsPublishOperator is not supported by airstep yet" in str(refused.value)
+    assert refused.value.location.line > 0
+    with airflow_imports():
+        from airflow.sdk import task_group
+
+        with DAG("d", start_date=datetime(2026, 1, 1)) as dag:
+
+            @task_group
+            def each(message):
+                SqsPublish(task_id="t", sqs_queue=QUEUE, message_content=message)
+
+            each.expand(message=["a", "b"])
     with pytest.raises(CompileError, match="mapped SqsPublishOperator") as raised:
         compile_dag(DagModel.from_dag(dag), DagSource("d.py", "v1"), CompileOptions())
     assert raised.value.limit == "mapped-integration" and raised.value.line > 0
@@ -683,7 +696,7 @@ def test_a_key_sensor_lists_by_its_key_every_poke_interval_until_the_key_is_list
 @pytest.mark.parametrize(
     "arguments, refused",
     [
-        ({"bucket_key": ["s3://b/a", "s3://b/c"]}, "bucket_key is not translated by airstep: give one key"),
+        ({"bucket_key": ["s3://b/a", "s3://b/c"]}, "bucket_key is not translated by airstep: 2 keys: give one"),
         ({"bucket_key": "s3://b/a", "check_fn": len}, "check_fn is not translated"),
         ({"bucket_key": "s3://b/a", "use_regex": True}, "use_regex is not translated"),
         (
@@ -1056,3 +1069,26 @@ def test_default_args_pass_the_providers_arguments_to_the_operators_that_take_th
             plain()
     assert (query.region_name, query.deferrable) == ("us-east-1", True)
     assert (waits.poke_interval, given.poke_interval, grouped.poke_interval) == (7, 3, 11)
+
+
+@pytest.mark.parametrize(
+    ("key", "named"),
+    [
+        ("upstream", "bucket_key comes from an upstream task: give bucket_name"),
+        ("'{{ params.path }}'", "bucket_key is a template ('{{ params.path }}'): give bucket_name"),
+    ],
+)
+def test_an_s3_key_known_only_at_run_needs_its_bucket_given(key, named):
+    with airflow_imports():
+        from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+        from airflow.sdk import task
+
+        with DAG("unbucketed"):
+
+            @task
+            def path() -> str:
+                return "s3://lake/x"
+
+            upstream = path()  # noqa: F841 - named by the parametrized expression
+            with pytest.raises(DagDefinitionError, match=re.escape(named)):
+                S3KeySensor(task_id="wait", bucket_key=eval(key))  # noqa: S307 - a test's own literal

@@ -338,6 +338,11 @@ class BaseOperator(DependencyMixin):
         raise NotImplementedError(f"{type(self).__name__} does not define execute()")
 
     @classmethod
+    def mapping_refusal(cls) -> str | None:
+        """Why the operator cannot be a mapped task (`.partial().expand()`), or None."""
+        return None
+
+    @classmethod
     def partial(cls, **kwargs: Any) -> OperatorPartial:
         """Airflow's `Operator.partial(...)`: the arguments every mapped instance shares."""
         return OperatorPartial(cls, kwargs)
@@ -370,6 +375,10 @@ class OperatorPartial:
 
     def _mapped(self, placeholders: dict[str, Any], expand_input: Any, location: SourceLocation) -> BaseOperator:
         from airstep.sdk.mapping import MappedArgument, set_expand_input
+
+        refusal = self.operator_class.mapping_refusal()
+        if refusal is not None:  # (before its arguments' checks, which a placeholder would fail)
+            raise DagDefinitionError(f"task {self.kwargs.get('task_id')!r}: {refusal}", location)
 
         try:
             operator = self.operator_class(**self.kwargs, **placeholders, location=location)

@@ -91,6 +91,13 @@ class AwsOperator(BaseOperator):
     def container_refusal(self) -> str | None:
         return "it runs as a Step Functions service integration, no task code (no executor) at all"
 
+    @classmethod
+    def mapping_refusal(cls) -> str | None:
+        return (
+            f"a mapped {cls.__name__} is not supported by airstep yet (its call is one Step Functions state): "
+            "write one task per item, or map a @task that makes the call"
+        )
+
     def refuse(self, argument: str, why: str) -> None:
         """Raise the import error for an argument airstep does not translate."""
         raise DagDefinitionError(

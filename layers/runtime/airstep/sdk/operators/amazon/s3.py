@@ -12,6 +12,7 @@ from typing import Any
 from airstep.errors import DagDefinitionError
 from airstep.integration import PARTITION, Grant
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
+from airstep.sdk.xcom_arg import iter_xcom_args
 
 _URL = "s3://"
 # Step Functions' aws-sdk integration takes a PutObject Body as text
@@ -42,19 +43,41 @@ def _body(data: Any) -> str:
     return text(data)
 
 
+def bucket_and_key(op: AwsOperator, key: Any, bucket: Any, argument: str, bucket_argument: str) -> tuple[Any, Any]:
+    """The bucket and key an S3 operator calls with, from the provider's pair of arguments. The key
+    may hold a template or come from an upstream task (XComArg); the bucket must be known when the
+    DAG compiles (it names the bucket in the task's IAM policy), given or written out in an s3:// URL."""
+    if bucket is not None and not isinstance(bucket, str):
+        op.refuse(bucket_argument, f"expected a string, got {type(bucket).__name__}")
+    whence = (
+        "comes from an upstream task"
+        if not isinstance(key, str)
+        else f"is a template ({key!r})"
+        if op._holds_template(key) and not key.startswith(_URL)
+        else None
+    )
+    if whence is not None:
+        if bucket is None:
+            raise DagDefinitionError(
+                f"{type(op).__name__} {op.task_id!r}: {argument} {whence}: give {bucket_argument} (the bucket "
+                "must be known when the DAG compiles: it is named in the task's IAM policy)",
+                op.location,
+            )
+        if not isinstance(key, str) and next(iter_xcom_args(key), None) is None:
+            op.refuse(argument, f"expected a string, got {type(key).__name__}")
+        return bucket, key
+    try:
+        split_bucket, split_key = split_url(key, bucket, argument, bucket_argument)
+    except ValueError as exc:
+        raise DagDefinitionError(f"{type(op).__name__} {op.task_id!r}: {exc}", op.location) from None
+    return split_bucket, split_key
+
+
 class _S3Operator(AwsOperator):
     pushes = False  # the provider's execute returns None
 
-    def _bucket_and_key(self, key: Any, bucket: Any, argument: str, bucket_argument: str) -> tuple[str, str]:
-        """The bucket and key to call with (the key may hold a template, the bucket may not hide in one)."""
-        if not isinstance(key, str) or (bucket is not None and not isinstance(bucket, str)):
-            self.refuse(argument, f"expected strings, got {type(key).__name__}")
-        try:
-            split_bucket, split_key = split_url(key, bucket, argument, bucket_argument)
-        except ValueError as exc:
-            raise DagDefinitionError(f"{type(self).__name__} {self.task_id!r}: {exc}", self.location) from None
-        assert split_bucket is not None
-        return split_bucket, split_key
+    def _bucket_and_key(self, key: Any, bucket: Any, argument: str, bucket_argument: str) -> tuple[Any, Any]:
+        return bucket_and_key(self, key, bucket, argument, bucket_argument)
 
     def object_arn(self, bucket: Any, key: Any) -> str:
         return f"{bucket_arn(self.named(bucket))}/{self.named(key)}"

@@ -16,10 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from airstep.errors import DagDefinitionError
 from airstep.integration import Grant, Poll, arn
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
-from airstep.sdk.operators.amazon.s3 import bucket_arn, split_url
+from airstep.sdk.operators.amazon.s3 import bucket_and_key, bucket_arn
 from airstep.sdk.sensors import BaseSensorOperator
 
 SENSOR_TIMEOUT = "AirflowSensorTimeout"
@@ -103,17 +102,16 @@ class S3KeySensor(AwsSensor):
         self.check_fn = check_fn
         self.use_regex = use_regex
         self.metadata_keys = metadata_keys
-        keys = [bucket_key] if isinstance(bucket_key, str) else bucket_key
-        if not isinstance(keys, (list, tuple)) or len(keys) != 1 or not isinstance(keys[0], str):
-            self.refuse("bucket_key", "give one key (one S3KeySensor per key waits for several)")
+        keys = bucket_key if isinstance(bucket_key, (list, tuple)) else [bucket_key]
+        if len(keys) != 1:
+            self.refuse("bucket_key", f"{len(keys)} keys: give one (one S3KeySensor per key waits for several)")
         if check_fn is not None:
             self.refuse("check_fn", "the state machine checks that the key exists; it runs no code of the DAG's")
         if use_regex:
             self.refuse("use_regex", "only a key, or a pattern whose one wildcard is a trailing `*`, is translated")
-        try:
-            bucket, key = split_url(keys[0], bucket_name, "bucket_key", "bucket_name")
-        except ValueError as exc:
-            raise DagDefinitionError(f"{type(self).__name__} {self.task_id!r}: {exc}", self.location) from None
+        bucket, key = bucket_and_key(self, keys[0], bucket_name, "bucket_key", "bucket_name")
+        if wildcard_match and not isinstance(key, str):
+            self.refuse("wildcard_match", "the pattern must be written in the DAG, not come from an upstream task")
         if wildcard_match:
             prefix = _WILDCARDS.split(key, maxsplit=1)[0]
             if key != prefix + "*":
