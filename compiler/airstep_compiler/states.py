@@ -45,6 +45,9 @@ RUNNER_RETRIER: dict[str, Any] = {
     "JitterStrategy": "FULL",
 }
 PLATFORM_RETRIERS = (LAMBDA_SERVICE_RETRIER, LAMBDA_THROTTLE_RETRIER, RUNNER_RETRIER)
+# A step without a Catch (a gate, the run's verdict) ends the execution when it fails, and the run
+# record with it: its runner errors are tried longer (about four minutes at most, two on average).
+UNCAUGHT_RUNNER_RETRIER: dict[str, Any] = {**RUNNER_RETRIER, "MaxAttempts": 8, "MaxDelaySeconds": 60}
 
 State = dict[str, Any]
 
@@ -102,7 +105,10 @@ class LambdaTask:
         state["ResultPath"] = self.result_path
         if self.drop_output:
             state["OutputPath"] = None
-        state["Retry"] = [*PLATFORM_RETRIERS, *(r.to_asl() for r in self.retriers)]
+        platform = (
+            PLATFORM_RETRIERS if self.catch_next is not None else (*PLATFORM_RETRIERS[:-1], UNCAUGHT_RUNNER_RETRIER)
+        )
+        state["Retry"] = [*platform, *(r.to_asl() for r in self.retriers)]
         if self.catch_next is not None:
             state["Catch"] = _catch_all(self.catch_next)
         return _linked(state, self.next)

@@ -12,7 +12,7 @@ from airstep import DAG, EmptyOperator, chain, task
 from airstep.model import DagModel
 from airstep_compiler import CompileError, CompileOptions, DagSource, compile_dag
 from airstep_compiler.compile import state_name
-from airstep_compiler.states import PLATFORM_RETRIERS
+from airstep_compiler.states import PLATFORM_RETRIERS, RUNNER_RETRIER, UNCAUGHT_RUNNER_RETRIER
 from helpers import EXAMPLES, ROOT, load_model
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -65,14 +65,18 @@ def task_state(compiled, name="t"):
 
 
 def test_every_lambda_state_retries_service_errors_throttling_and_runner_errors():
-    found = 0
+    found = uncaught = 0
     for example in ("non_series_parallel.py", "fan_out_fan_in.py"):
         for _, state in _all_states(compile_example(EXAMPLES / example).definition["States"]):
             if state["Type"] == "Task":
                 found += 1
-                assert state["Retry"][:3] == list(PLATFORM_RETRIERS)
+                # a step without a Catch ends the execution when it fails: its runner errors are tried longer
+                runner = RUNNER_RETRIER if "Catch" in state else UNCAUGHT_RUNNER_RETRIER
+                assert state["Retry"][:3] == [*PLATFORM_RETRIERS[:2], runner]
                 assert isinstance(state["TimeoutSeconds"], int)
-    assert found >= 10
+                uncaught += "Catch" not in state
+    assert found >= 10 and uncaught >= 3  # (gates, and the run's finalize step)
+    assert UNCAUGHT_RUNNER_RETRIER["MaxAttempts"] > RUNNER_RETRIER["MaxAttempts"]
     throttle = PLATFORM_RETRIERS[1]
     assert throttle["ErrorEquals"] == ["Lambda.TooManyRequestsException"] and throttle["JitterStrategy"] == "FULL"
 
