@@ -6,6 +6,7 @@ such as `{{ ti.xcom_pull('create_job_flow') }}` two tasks downstream pulls as in
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Iterator
@@ -23,13 +24,22 @@ def pulled_task_ids(op: Any) -> frozenset[str]:
     """The literal task ids in the `xcom_pull` calls of the operator's template fields and of its
     Python callable's source."""
     texts = [text for name in op.template_fields for text in _strings(getattr(op, name, None))]
+    named = frozenset(task_id for text in texts for task_id in _named_in(text))
     function = getattr(op, "python_callable", None)
-    if function is not None:
-        try:
-            texts.append(inspect.getsource(function))
-        except (OSError, TypeError):  # no source (a builtin, a callable made at run time)
-            pass
-    return frozenset(task_id for text in texts for task_id in _named_in(text))
+    if function is None:
+        return named
+    try:
+        return named | _named_in_code(function)
+    except TypeError:  # an unhashable callable object
+        return named | _named_in_code.__wrapped__(function)
+
+
+@functools.lru_cache(maxsize=1024)  # (a DAG of thousands of tasks often calls the same function)
+def _named_in_code(function: Any) -> frozenset[str]:
+    try:
+        return frozenset(_named_in(inspect.getsource(function)))
+    except (OSError, TypeError):  # no source (a builtin, a callable made at run time)
+        return frozenset()
 
 
 def _named_in(text: str) -> Iterator[str]:
