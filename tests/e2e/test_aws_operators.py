@@ -1104,7 +1104,7 @@ def test_a_bucket_name_s3_refuses_fails_the_task_with_s3s_error(local, tmp_path)
 
 KEYED = """
 from airflow.sdk import DAG, task
-from airflow.providers.amazon.aws.operators.s3 import S3CreateObjectOperator
+from airflow.providers.amazon.aws.operators.s3 import S3CopyObjectOperator, S3CreateObjectOperator
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
 with DAG("keyed", schedule=None):
@@ -1115,6 +1115,9 @@ with DAG("keyed", schedule=None):
     named = key()
     S3CreateObjectOperator(task_id="put", s3_bucket="keyed-lake", s3_key=named, data="a,b") >> S3KeySensor(
         task_id="landed", bucket_name="keyed-lake", bucket_key=named, poke_interval=1, timeout=10
+    ) >> S3CopyObjectOperator(
+        task_id="copy", source_bucket_key=named, source_bucket_name="keyed-lake", dest_bucket_key="out/copy.csv",
+        dest_bucket_name="keyed-lake",
     )
 """
 
@@ -1126,6 +1129,7 @@ def test_an_s3_key_from_an_upstream_task_is_the_key_called_with(local, tmp_path)
     assert set(model.task_map["put"].upstream) == {"key"}
     result = local.run(model, source, RunRequest())
     assert {t: i.state.value for t, i in instances(local, result).items()} == dict.fromkeys(
-        ("key", "put", "landed"), "success"
+        ("key", "put", "landed", "copy"), "success"
     )
-    assert boto3.client("s3").get_object(Bucket="keyed-lake", Key="in/2026.csv")["Body"].read() == b"a,b"
+    for key in ("in/2026.csv", "out/copy.csv"):
+        assert boto3.client("s3").get_object(Bucket="keyed-lake", Key=key)["Body"].read() == b"a,b"

@@ -63,3 +63,55 @@ def test_a_task_pulls_the_ancestors_its_templates_and_code_name(engine, tmp_path
     assert state == "failed"
     assert "xcom_pull('cluster'): task 'reach' can pull the XComs of its upstream tasks" in error
     assert "name it so" in error
+
+
+EARLY = """
+import time
+from airflow.sdk import DAG, task
+
+with DAG("early_pull", schedule=None):
+    @task
+    def items():
+        return [1, 2]
+
+    @task
+    def slow(x):
+        time.sleep(2)
+        return x
+
+    @task
+    def total(values):
+        return sum(values)
+
+    @task(retries=0)
+    def boom():
+        raise ValueError("boom")
+
+    @task(trigger_rule="one_failed")
+    def early(ti=None):
+        return ti.xcom_pull(task_ids="slow")
+
+    [total(slow.expand(x=items())), boom()] >> early()
+"""
+
+
+def test_an_early_task_pulls_an_ancestor_still_running_without_ending_it(engine, tmp_path):
+    # `early` runs once `boom` fails, while `slow`'s instances still run: it pulls what has ended
+    # (nothing yet), and they end as they would have.
+    path = tmp_path / "early_pull.py"
+    path.write_text(EARLY)
+    parsed = parse_dag_file(path)
+    model = DagModel.from_json(parsed.models[0])
+    assert model.task_map["early"].pulls == ("slow",)
+    result = engine.run(model, DagSource(str(path), parsed.version), RunRequest())
+    states = {(t.task_id, t.map_index): t.state for t in result.tasks}
+    assert states == {
+        ("items", -1): "success",
+        ("slow", 0): "success",
+        ("slow", 1): "success",
+        ("total", -1): "success",
+        ("boom", -1): "failed",
+        ("early", -1): "success",
+    }
+    # no instance had ended: the pull gave None, which pushes no XCom (as in Airflow)
+    assert engine.store.get_xcoms(RunKey("early_pull", result.run_id), ["early"]) == {}

@@ -1071,6 +1071,23 @@ def test_default_args_pass_the_providers_arguments_to_the_operators_that_take_th
     assert (waits.poke_interval, given.poke_interval, grouped.poke_interval) == (7, 3, 11)
 
 
+def test_default_args_fill_each_class_s_own_parameters_so_a_subclass_keeps_what_it_passes_on():
+    with airflow_imports():
+        from airflow.sdk import BaseSensorOperator
+
+        class RescheduleSensor(BaseSensorOperator):
+            def __init__(self, *, path: str, **kwargs: object) -> None:
+                super().__init__(mode="reschedule", **kwargs)  # (Airflow's apply_defaults keeps it)
+                self.path = path
+
+            def poke(self, context: object) -> bool:
+                return True
+
+        with DAG("kept", default_args={"mode": "poke", "poke_interval": 9}):
+            sensor = RescheduleSensor(task_id="s", path="x")
+    assert (sensor.mode, sensor.poke_interval) == ("reschedule", 9)
+
+
 @pytest.mark.parametrize(
     ("key", "named"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import linecache
 import sys
 import threading
@@ -77,7 +78,8 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
         return result
     # its source is found by the name it is compiled under (a URI, or a path relative to elsewhere):
     # inspect.getsource and tracebacks read it there
-    linecache.cache[path_str] = (len(text), None, text.splitlines(keepends=True), path_str)
+    # (lines as the compiler counts them: \n, \r\n or \r ends one; str.splitlines would also split at \f)
+    linecache.cache[path_str] = (len(text), None, io.StringIO(text, newline=None).readlines(), path_str)
     try:
         code = compile(text, path_str, "exec", dont_inherit=True)
     except SyntaxError as exc:

@@ -226,7 +226,8 @@ SURFACE: dict[str, Names] = {
         if name in _COMMON_COMPAT_SDK  # (what that module re-exports: airflow.sdk's names, its exceptions)
     },
     "airflow.providers.amazon.version_compat": {
-        name: f"airstep.compat.versions:{name}" for name in ("NOTSET", "ArgNotSet", "is_arg_set", *VERSION_FLAGS)
+        **{name: f"airstep.compat.versions:{name}" for name in VERSION_FLAGS},
+        **{name: f"airstep.sdk.param:{name}" for name in ("NOTSET", "ArgNotSet", "is_arg_set")},
     },
     # Airflow 2's paths, which Airflow 3 still accepts or which MWAA DAG files use.
     "airflow": {"DAG": _DAG["DAG"]},

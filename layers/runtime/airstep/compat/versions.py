@@ -1,9 +1,7 @@
-"""What the amazon provider's `version_compat` module tells a DAG file: the Airflow it runs on is
-3.3 (the version whose behaviour airstep matches), and its "argument not set" sentinel."""
+"""What the amazon provider's `version_compat` module tells a DAG file of the Airflow it runs on:
+3.3, the version whose behaviour airstep matches (its NOTSET is airstep.sdk.param's)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 AIRFLOW_VERSION = (3, 3, 2)
 _FLAGS = {
@@ -20,17 +18,3 @@ AIRFLOW_V_3_0_PLUS = AIRFLOW_V_3_1_PLUS = AIRFLOW_V_3_1_1_PLUS = AIRFLOW_V_3_1_8
 AIRFLOW_V_3_2_PLUS = AIRFLOW_V_3_3_PLUS = True
 AIRFLOW_V_3_4_PLUS = False
 assert all(globals()[flag] is (AIRFLOW_VERSION >= least) for flag, least in _FLAGS.items())
-
-
-class ArgNotSet:
-    """The type of NOTSET: an argument the caller did not give (None may be a value)."""
-
-    def __repr__(self) -> str:
-        return "NOTSET"
-
-
-NOTSET = ArgNotSet()
-
-
-def is_arg_set(value: Any) -> bool:
-    return value is not NOTSET

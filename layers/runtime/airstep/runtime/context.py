@@ -14,6 +14,7 @@ from airstep.contract import XCOM_RETURN_KEY, DagRun
 from airstep.runtime import macros
 from airstep.runtime.xcoms import decode_xcoms
 from airstep.sdk.assets import TriggeringAssetEvents
+from airstep.sdk.param import NOTSET as _NOTSET
 from airstep.sdk.param import resolve_params
 
 if TYPE_CHECKING:
@@ -45,9 +46,6 @@ def current_context(context: Context) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
-
-
-_NOTSET: Any = object()
 
 
 @dataclass(frozen=True, slots=True)

@@ -221,14 +221,20 @@ class Invocation:
         )
 
     def _pulled_xcoms(self, model: DagModel, task: TaskModel) -> dict[str, Any]:
-        """The XComs of the ancestors the task's xcom_pull calls name beyond its upstream (TaskModel.pulls):
-        ended before it, as its upstreams did (an early task's may not have: None, as Airflow pulls)."""
-        if not task.pulls:
-            return {}
-        mapped = self._mapped_upstreams(model, list(task.pulls))
-        found = self.store.get_task_instances(self.key, [t for t in task.pulls if t not in mapped])
-        ended = {t: ti for t, ti in found.items() if ti.state in FINISHED}
-        return {t: None for t in task.pulls} | _upstream_xcoms(model, ended, mapped)
+        """The XComs of the ancestors the task's xcom_pull calls name beyond its upstream (TaskModel.pulls),
+        as far as they have ended (an early task may run before them: None, as Airflow pulls nothing
+        yet); read, never settled: their own steps may still be running."""
+        pulled: dict[str, Any] = dict.fromkeys(task.pulls)
+        unmapped = [t for t in task.pulls if not model.task_map[t].mapped]
+        for task_id, ti in self.store.get_task_instances(self.key, unmapped).items():
+            pulled[task_id] = ti.xcoms if ti.state in FINISHED else None
+        for task_id in task.pulls:
+            if model.task_map[task_id].mapped:
+                length, instances = self.store.get_mapped(self.key, task_id)
+                ended = {ti.map_index: ti.xcoms for ti in instances if ti.state in FINISHED}
+                never = None if model.task_map[task_id].map_group else []  # (as _upstream_xcoms)
+                pulled[task_id] = never if length is None else [ended.get(index) for index in range(length)]
+        return pulled
 
     def _skipped_into_group(self, model: DagModel, task: TaskModel) -> bool:
         """Whether a branch outside the task's mapped task group skipped it (for every instance)."""
@@ -972,7 +978,7 @@ class Invocation:
         says instead (as in `_settle`)."""
         message = _caught_message(self.payload.caught)
         index = self.payload.map_index
-        if index < 0 and self.task_id not in self.model.map_groups:
+        if index < 0 and self.task_id not in self.model.map_groups and not self.model.task_map[self.task_id].mapped:
             found = self.store.get_task_instances(self.key, [self.task_id])
             settled = self._settled_unbegun(self.model, self.task_id, found)
             if settled is not None:

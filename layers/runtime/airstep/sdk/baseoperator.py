@@ -212,7 +212,7 @@ class BaseOperator(DependencyMixin):
             outermost = not getattr(self, "_initialising", False)
             self._initialising = True
             try:
-                init(self, *args, **(_with_operator_defaults(type(self), kw) if outermost else kw))
+                init(self, *args, **_with_operator_defaults(init, kw))
             finally:
                 if outermost:
                     self._initialising = False
@@ -466,10 +466,11 @@ def _flag(name: str, value: Any, location: SourceLocation) -> bool:
     return value
 
 
-def _with_operator_defaults(cls: type, given: dict[str, Any]) -> dict[str, Any]:
-    """`given` with the DAG's (and task group's) default_args among OPERATOR_DEFAULT_ARGS that the
-    operator's __init__ (or one of its bases') takes by name and the call does not give, as Airflow's
-    apply_defaults passes them (an AWS operator's aws_conn_id, region_name, deferrable...)."""
+def _with_operator_defaults(init: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """`given` with the DAG's (and task group's) default_args among OPERATOR_DEFAULT_ARGS that this
+    `__init__` names as parameters and the call does not give, as Airflow's apply_defaults fills each
+    class's own parameters (an AWS operator's aws_conn_id, region_name, deferrable...): a subclass
+    that passes one to its base keeps its value."""
     group = given.get("task_group")
     dag = given.get("dag") or (group.dag if group else None) or current_dag()
     if dag is None:
@@ -479,20 +480,12 @@ def _with_operator_defaults(cls: type, given: dict[str, Any]) -> dict[str, Any]:
     wanted = [key for key in OPERATOR_DEFAULT_ARGS if key in defaults and key not in given]
     if not wanted:
         return given
-    taken = _init_parameters(cls)
-    return {**{key: defaults[key] for key in wanted if key in taken}, **given}
+    named = _parameters(init)
+    return {**{key: defaults[key] for key in wanted if key in named}, **given}
 
 
 @functools.cache
-def _init_parameters(cls: type) -> frozenset[str]:
-    """The keyword parameters the __init__ of `cls` and of its bases name."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is not None and klass is not object:
-            names.update(
-                name
-                for name, parameter in inspect.signature(init).parameters.items()
-                if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-            )
-    return frozenset(names)
+def _parameters(init: Any) -> frozenset[str]:
+    """The parameters an `__init__` names (not those its **kwargs passes on)."""
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return frozenset(name for name, p in inspect.signature(init).parameters.items() if p.kind in kinds)

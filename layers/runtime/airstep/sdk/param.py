@@ -17,12 +17,19 @@ from typing import Any
 from airstep.errors import DagDefinitionError, ParamValidationError, SourceLocation
 
 
-class _NotSet:
+class ArgNotSet:
+    """The type of NOTSET: an argument not given, where None is a value (Airflow has one such sentinel)."""
+
     def __repr__(self) -> str:
         return "NOTSET"
 
 
-NOTSET: Any = _NotSet()
+NOTSET: Any = ArgNotSet()
+
+
+def is_arg_set(value: Any) -> bool:
+    return value is not NOTSET
+
 
 # The `format`s Airflow 3.3's own installation checks (jsonschema's FormatChecker with the packages
 # apache-airflow pulls in), less `duration` and `idn-hostname`, which need packages airstep does not

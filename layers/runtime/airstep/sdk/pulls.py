@@ -14,7 +14,7 @@ from typing import Any
 
 _CALL = re.compile(r"xcom_pull\s*\(")
 _IDS = r"""(\[[^\]]*\]|\([^)]*\)|'[^']*'|"[^"]*")"""
-_NAMED = re.compile(r"task_ids\s*=\s*" + _IDS)
+_NAMED = re.compile(r"\btask_ids\s*=\s*" + _IDS)
 _FIRST = re.compile(r"\s*" + _IDS)
 _LITERAL = re.compile(r"""'([^']*)'|"([^"]*)\"""")
 _ARGUMENTS = 400  # how far past `xcom_pull(` its arguments are looked for
@@ -44,13 +44,28 @@ def _named_in_code(function: Any) -> frozenset[str]:
 
 def _named_in(text: str) -> Iterator[str]:
     for call in _CALL.finditer(text):
-        arguments = text[call.end() : call.end() + _ARGUMENTS]
-        following = _CALL.search(arguments)
-        arguments = arguments[: following.start()] if following else arguments
+        arguments = _call_arguments(text[call.end() : call.end() + _ARGUMENTS])
         found = _NAMED.search(arguments) or _FIRST.match(arguments)
         if found is not None:
             for single, double in _LITERAL.findall(found.group(1)):
                 yield single or double
+
+
+def _call_arguments(text: str) -> str:
+    """The arguments of a call whose `(` came just before `text`: up to its closing `)`."""
+    depth, quote = 0, ""
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                return text[:index]
+            depth -= 1
+    return text
 
 
 def _strings(value: Any) -> Iterator[str]:

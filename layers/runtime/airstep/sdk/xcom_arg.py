@@ -9,17 +9,10 @@ from typing import TYPE_CHECKING, Any
 from airstep.contract import XCOM_RETURN_KEY
 from airstep.errors import DagDefinitionError, caller_location
 from airstep.sdk.dependencies import DependencyMixin
+from airstep.sdk.param import NOTSET
 
 if TYPE_CHECKING:
     from airstep.sdk.baseoperator import BaseOperator
-
-
-class _NotSet:
-    def __repr__(self) -> str:
-        return "NOTSET"
-
-
-NOTSET: Any = _NotSet()
 
 
 class Reference:

@@ -12,7 +12,7 @@ from typing import Any
 from airstep.errors import DagDefinitionError
 from airstep.integration import PARTITION, Grant
 from airstep.sdk.operators.amazon.base import AwsOperator, Field, text
-from airstep.sdk.xcom_arg import iter_xcom_args
+from airstep.sdk.xcom_arg import XComArg, iter_xcom_args
 
 _URL = "s3://"
 # Step Functions' aws-sdk integration takes a PutObject Body as text
@@ -45,8 +45,8 @@ def _body(data: Any) -> str:
 
 def bucket_and_key(op: AwsOperator, key: Any, bucket: Any, argument: str, bucket_argument: str) -> tuple[Any, Any]:
     """The bucket and key an S3 operator calls with, from the provider's pair of arguments. The key
-    may hold a template or come from an upstream task (XComArg); the bucket must be known when the
-    DAG compiles (it names the bucket in the task's IAM policy), given or written out in an s3:// URL."""
+    may hold a template or come from an upstream task (XComArg): then the bucket is given apart, or
+    written out before the template in an s3:// URL."""
     if bucket is not None and not isinstance(bucket, str):
         op.refuse(bucket_argument, f"expected a string, got {type(bucket).__name__}")
     whence = (
@@ -59,8 +59,8 @@ def bucket_and_key(op: AwsOperator, key: Any, bucket: Any, argument: str, bucket
     if whence is not None:
         if bucket is None:
             raise DagDefinitionError(
-                f"{type(op).__name__} {op.task_id!r}: {argument} {whence}: give {bucket_argument} (the bucket "
-                "must be known when the DAG compiles: it is named in the task's IAM policy)",
+                f"{type(op).__name__} {op.task_id!r}: {argument} {whence}: give {bucket_argument} too (a key "
+                "known only when the try begins is not split into a bucket and a key)",
                 op.location,
             )
         if not isinstance(key, str) and next(iter_xcom_args(key), None) is None:
@@ -171,7 +171,7 @@ class S3CopyObjectOperator(_S3Operator):
             dest_bucket_key, dest_bucket_name, "dest_bucket_key", "dest_bucket_name"
         )
         version = f"?versionId={source_version_id}" if source_version_id else ""
-        self.copy_source = f"{bucket}/{key}{version}"
+        self.copy_source = f"{bucket}/{self._as_text(key, 'source_bucket_key')}{version}"
         for name, value in (
             ("acl_policy", acl_policy),
             ("kms_key_id", kms_key_id),
@@ -181,6 +181,14 @@ class S3CopyObjectOperator(_S3Operator):
                 self.refuse(name, "not translated yet (the bucket's default encryption and policy apply)")
         self.call_constants = {"MetadataDirective": meta_data_directive} if meta_data_directive else {}
         self.source_version_id = source_version_id
+
+    def _as_text(self, key: Any, argument: str) -> str:
+        """The key as text for CopySource: an upstream task's output as the template that pulls it."""
+        if isinstance(key, str):
+            return key
+        if type(key) is not XComArg:
+            self.refuse(argument, f"expected a string or a task's output, got {type(key).__name__}")
+        return f"{{{{ ti.xcom_pull(task_ids={key.operator.task_id!r}, key={key.key!r}) }}}}"
 
     def grants(self) -> tuple[Grant, ...]:
         read = "s3:GetObjectVersion" if self.source_version_id else "s3:GetObject"
