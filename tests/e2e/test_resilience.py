@@ -107,18 +107,12 @@ def test_a_runner_error_is_retried_without_using_a_task_retry(dag_file, run_file
     assert states(result) == {"only": ("success", 2)}
 
 
-def test_a_task_its_runner_never_began_is_settled_by_its_trigger_rule_when_that_would_not_run_it(
-    dag_file, run_file, engine
-):
-    # The runner fails every time it is invoked for `skipped` and `unrun`, before it decided anything.
-    # Their trigger rules would not have run them (their upstream was skipped): the run's readers settle
-    # them skipped, as Airflow's scheduler would, not failed as tasks that never started.
-    path = dag_file(
-        """
+# A DAG whose `skipped` task follows one that skips itself (the tests below add what follows).
+SKIPPED_FIRST = """
         from airflow.exceptions import AirflowSkipException
         from airstep import DAG, task
 
-        with DAG("runner_down"):
+        with DAG("{dag_id}"):
             @task
             def nothing_new():
                 raise AirflowSkipException("no new data")
@@ -126,7 +120,28 @@ def test_a_task_its_runner_never_began_is_settled_by_its_trigger_rule_when_that_
             @task
             def skipped():
                 return 1
+"""
 
+
+def runner_down(engine, *task_ids: str):
+    """A fault rule: the task runner is refused every time it is invoked to run one of `task_ids`."""
+
+    def rule(function, event):
+        down = function == engine.names.run_task and event.get("task_id") in task_ids
+        return "ResourceNotFoundException" if down and not event.get("action") else None
+
+    return rule
+
+
+def test_a_task_its_runner_never_began_is_settled_by_its_trigger_rule_when_that_would_not_run_it(
+    dag_file, run_file, engine
+):
+    # The runner fails every time it is invoked for `skipped` and `unrun`, before it decided anything.
+    # Their trigger rules would not have run them (their upstream was skipped): the run's readers settle
+    # them skipped, as Airflow's scheduler would, not failed as tasks that never started.
+    path = dag_file(
+        SKIPPED_FIRST.format(dag_id="runner_down")
+        + """
             @task
             def unrun(x):
                 return x
@@ -137,11 +152,7 @@ def test_a_task_its_runner_never_began_is_settled_by_its_trigger_rule_when_that_
         """
     )
 
-    def runner_down(function, event):
-        down = function == engine.names.run_task and event.get("task_id") in ("skipped", "unrun")
-        return "ResourceNotFoundException" if down and not event.get("action") else None
-
-    engine.session.faults = Faults(invoke=runner_down)
+    engine.session.faults = Faults(invoke=runner_down(engine, "skipped", "unrun"))
     result = run_file(path, fast_retries=True)
     assert {t.task_id: t.state for t in result.tasks} == {
         "nothing_new": "skipped",
@@ -157,19 +168,8 @@ def test_a_task_whose_run_state_failed_before_its_runner_began_is_settled_by_its
     # the error Step Functions caught (here a refused invocation; in CI, once, the run state's timeout
     # under load) and releases the gate: it too settles by the rule, as Airflow's scheduler would.
     path = dag_file(
-        """
-        from airflow.exceptions import AirflowSkipException
-        from airstep import DAG, task
-
-        with DAG("runner_down_gated"):
-            @task
-            def nothing_new():
-                raise AirflowSkipException("no new data")
-
-            @task
-            def skipped():
-                return 1
-
+        SKIPPED_FIRST.format(dag_id="runner_down_gated")
+        + """
             @task
             def other():
                 return 2
@@ -189,11 +189,7 @@ def test_a_task_whose_run_state_failed_before_its_runner_began_is_settled_by_its
         """
     )
 
-    def runner_down(function, event):
-        down = function == engine.names.run_task and event.get("task_id") in ("skipped", "other")
-        return "ResourceNotFoundException" if down and not event.get("action") else None
-
-    engine.session.faults = Faults(invoke=runner_down)
+    engine.session.faults = Faults(invoke=runner_down(engine, "skipped", "other"))
     result = run_file(path, fast_retries=True)
     assert {t.task_id: t.state for t in result.tasks} == {
         "nothing_new": "skipped",
