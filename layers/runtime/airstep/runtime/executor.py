@@ -10,6 +10,7 @@ the secrets were read).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import importlib
 import inspect
@@ -459,7 +460,10 @@ def run_dag_callbacks(request: RunCallbackRequest, remaining_seconds: float = fl
     if request.error is not None:
         context["exception"] = AirflowException(request.error)
     callbacks = getattr(task if request.of_task else dag, request.callback)
-    with masked_output, airflow_imports(), current_context(context):
+    # a task's own callbacks write to its try's log (a DAG's, to the executor's)
+    key = task_logs.TryKey(request.run.dag_id, request.run.run_id, task.task_id, request.map_index, request.try_number)
+    captured = task_logs.capturing(key) if request.of_task else contextlib.nullcontext()
+    with masked_output, airflow_imports(), current_context(context), captured:
         run_callbacks(callbacks, context, Budget(started, remaining_seconds))
     return {"ran": len(callbacks)}
 
