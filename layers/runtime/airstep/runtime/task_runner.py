@@ -224,6 +224,8 @@ class Invocation:
         """The XComs of the ancestors the task's xcom_pull calls name beyond its upstream (TaskModel.pulls),
         as far as they have ended (an early task may run before them: None, as Airflow pulls nothing
         yet); read, never settled: their own steps may still be running."""
+        if not task.pulls:
+            return {}
         pulled: dict[str, Any] = dict.fromkeys(task.pulls)
         unmapped = [t for t in task.pulls if not model.task_map[t].mapped]
         for task_id, ti in self.store.get_task_instances(self.key, unmapped).items():
