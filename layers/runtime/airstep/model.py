@@ -277,11 +277,11 @@ class DagModel:
 
     @classmethod
     def from_dag(cls, dag: DAG) -> DagModel:
-        return cls(
+        model = cls(
             dag_id=dag.dag_id,
             file=dag.location.file,
             line=dag.location.line,
-            tasks=_with_pulls(tuple(TaskModel.from_operator(op) for op in dag.tasks), dag),
+            tasks=tuple(TaskModel.from_operator(op) for op in dag.tasks),
             schedule=dag.schedule,
             timezone=dag.schedule_timezone,
             start_date=_iso(dag.start_date),
@@ -305,6 +305,7 @@ class DagModel:
             ),
             deadlines=tuple(_deadline_policy(alert) for alert in dag.deadline),
         )
+        return _with_pulls(model, dag)
 
     @cached_property
     def task_map(self) -> dict[str, TaskModel]:
@@ -507,32 +508,24 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
-def _with_pulls(tasks: tuple[TaskModel, ...], dag: DAG) -> tuple[TaskModel, ...]:
-    """Each task with the ancestors its xcom_pull calls name that are not its upstream (outside its
-    mapped task group: there a pull reads the instance at its own map index)."""
+def _with_pulls(model: DagModel, dag: DAG) -> DagModel:
+    """The model with each task's pulls: the ancestors its xcom_pull calls name that are not its
+    upstream (outside its mapped task group: there a pull reads the instance at its own map index)."""
     from airstep.sdk.pulls import pulled_task_ids
 
-    by_id = {t.task_id: t for t in tasks}
-    named = {op.task_id: pulled_task_ids(op) for op in dag.tasks}
-    result = []
-    for task in tasks:
-        wanted = named[task.task_id] - set(task.upstream) - {task.task_id}
+    tasks = model.task_map
+    pulling = {}
+    for op in dag.tasks:
+        task = tasks[op.task_id]
+        wanted = pulled_task_ids(op) - set(task.upstream) - {task.task_id}
         if wanted:
-            ancestors = _ancestors(by_id, task.task_id)
-            found = [
-                t for t in sorted(wanted & ancestors) if task.map_group is None or by_id[t].map_group != task.map_group
-            ]
-            task = replace(task, pulls=tuple(found)) if found else task
-        result.append(task)
-    return tuple(result)
-
-
-def _ancestors(tasks: dict[str, TaskModel], task_id: str) -> set[str]:
-    found: set[str] = set()
-    frontier = list(tasks[task_id].upstream)
-    while frontier:
-        current = frontier.pop()
-        if current not in found:
-            found.add(current)
-            frontier.extend(tasks[current].upstream)
-    return found
+            found = tuple(
+                t
+                for t in sorted(wanted & model.relatives(task.task_id, upstream=True))
+                if task.map_group is None or tasks[t].map_group != task.map_group
+            )
+            if found:
+                pulling[task.task_id] = replace(task, pulls=found)
+    if not pulling:
+        return model
+    return replace(model, tasks=tuple(pulling.get(t.task_id, t) for t in model.tasks))

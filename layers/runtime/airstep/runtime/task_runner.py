@@ -234,7 +234,7 @@ class Invocation:
             if model.task_map[task_id].mapped:
                 length, instances = self.store.get_mapped(self.key, task_id)
                 ended = {ti.map_index: ti.xcoms for ti in instances if ti.state in FINISHED}
-                never = None if model.task_map[task_id].map_group else []  # (as _upstream_xcoms)
+                never = _never_expanded(model.task_map[task_id])
                 pulled[task_id] = never if length is None else [ended.get(index) for index in range(length)]
         return pulled
 
@@ -1198,9 +1198,15 @@ def _upstream_xcoms(
     xcoms: dict[str, Any] = {task_id: ti.xcoms for task_id, ti in upstream.items()}
     for task_id, ti in upstream.items():
         task = model.task_map[task_id]
-        if task.mapped and ti.map_index < 0:  # never expanded: [], or as Airflow None for a group's task
-            xcoms[task_id] = None if task.map_group else []
+        if task.mapped and ti.map_index < 0:
+            xcoms[task_id] = _never_expanded(task)
     return xcoms | {task_id: [ti.xcoms for ti in instances] for task_id, instances in mapped.items()}
+
+
+def _never_expanded(task: TaskModel) -> list[Any] | None:
+    """What a pull of a mapped task that never expanded gives: [], or, as Airflow, None for a task in
+    a mapped task group."""
+    return None if task.map_group else []
 
 
 def _history_message(exc: BaseException, where: str) -> str:
@@ -1230,13 +1236,7 @@ def _checked_skips(model: DagModel, task_id: str, result: TryResult) -> TryResul
     not task code's to write): anything else fails the try, without retrying."""
     if not result.skip:
         return result
-    downstream, reachable, frontier = model.downstream(), set(), [task_id]
-    while frontier:
-        for child in downstream[frontier.pop()]:
-            if child not in reachable:
-                reachable.add(child)
-                frontier.append(child)
-    stray = sorted(set(result.skip) - reachable)
+    stray = sorted(set(result.skip) - model.relatives(task_id, upstream=False))
     if not stray:
         return result
     error = f"task {task_id!r} may skip only tasks downstream of it; it asked to skip {stray}"

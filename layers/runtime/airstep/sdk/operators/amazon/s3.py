@@ -76,9 +76,6 @@ def bucket_and_key(op: AwsOperator, key: Any, bucket: Any, argument: str, bucket
 class _S3Operator(AwsOperator):
     pushes = False  # the provider's execute returns None
 
-    def _bucket_and_key(self, key: Any, bucket: Any, argument: str, bucket_argument: str) -> tuple[Any, Any]:
-        return bucket_and_key(self, key, bucket, argument, bucket_argument)
-
     def object_arn(self, bucket: Any, key: Any) -> str:
         return f"{bucket_arn(self.named(bucket))}/{self.named(key)}"
 
@@ -109,7 +106,7 @@ class S3CreateObjectOperator(_S3Operator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.s3_bucket, self.s3_key = self._bucket_and_key(s3_key, s3_bucket, "s3_key", "s3_bucket")
+        self.s3_bucket, self.s3_key = bucket_and_key(self, s3_key, s3_bucket, "s3_key", "s3_bucket")
         self.data = data
         self.replace = replace
         self.encrypt = encrypt
@@ -163,12 +160,12 @@ class S3CopyObjectOperator(_S3Operator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        bucket, key = self._bucket_and_key(
-            source_bucket_key, source_bucket_name, "source_bucket_key", "source_bucket_name"
+        bucket, key = bucket_and_key(
+            self, source_bucket_key, source_bucket_name, "source_bucket_key", "source_bucket_name"
         )
         self.source_bucket_name, self.source_bucket_key = bucket, key
-        self.dest_bucket_name, self.dest_bucket_key = self._bucket_and_key(
-            dest_bucket_key, dest_bucket_name, "dest_bucket_key", "dest_bucket_name"
+        self.dest_bucket_name, self.dest_bucket_key = bucket_and_key(
+            self, dest_bucket_key, dest_bucket_name, "dest_bucket_key", "dest_bucket_name"
         )
         version = f"?versionId={source_version_id}" if source_version_id else ""
         self.copy_source = f"{bucket}/{self._as_text(key, 'source_bucket_key')}{version}"
