@@ -4,6 +4,7 @@ none, and a pool a task cannot use fails it by name."""
 
 import json
 import threading
+import time
 
 import pytest
 from test_cli import airstep
@@ -363,6 +364,53 @@ def test_max_active_tasks_survives_a_crashed_try_and_a_missing_pool(dag_file, ru
     errors = {ti.task_id: ti.error for ti in result.tasks}
     assert errors["lost"] == "pool 'nowhere' does not exist: create it with `airstep pools set nowhere SLOTS`"
     assert engine.store.list_pools(runs=True) == []
+
+
+def test_a_task_that_waited_for_its_run_slot_and_found_its_pool_missing_fails_saying_so(dag_file, run_file, engine):
+    """The refusal of a waiter the promoter starts (no record of it yet) is the task's error, as the
+    refusal at its own acquire is; not "never started". The hook makes `lost` wait while `a` runs."""
+    path = dag_file(
+        """
+        from airstep import DAG, task
+
+        with DAG("waits", max_active_tasks=1):
+            @task
+            def a():
+                return 1
+
+            @task(pool="nowhere")
+            def lost():
+                return 2
+
+            a()
+            lost()
+        """
+    )
+    from airstep.contract import DagRun, run_pool
+    from airstep_local.faults import Faults
+
+    a_holds_the_slot = threading.Event()
+
+    def lost_waits_while_a_runs(function, event):
+        action, task_id = event.get("action", "run"), event.get("task_id")
+        if action == "acquire" and task_id == "lost":
+            assert a_holds_the_slot.wait(10), "a never ran"
+        if action == "run" and task_id == "a" and not a_holds_the_slot.is_set():
+            a_holds_the_slot.set()
+            run = DagRun.from_input(event["ctx"]["run"])
+            pool = run_pool(run.dag_id, run.run_id, run.clear_number)
+            deadline = time.monotonic() + 10
+            while not engine.store.waiters(pool) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert engine.store.waiters(pool), "lost never waited for the run's slot"
+        return None
+
+    engine.session.faults = Faults(invoke=lost_waits_while_a_runs)
+    result = run_within(run_file, path)
+    assert {ti.task_id: (ti.state, ti.error) for ti in result.tasks} == {
+        "a": ("success", None),
+        "lost": ("failed", "pool 'nowhere' does not exist: create it with `airstep pools set nowhere SLOTS`"),
+    }
 
 
 def test_max_active_tasks_is_checked_where_it_is_set(tmp_path):

@@ -986,7 +986,8 @@ class Invocation:
             if settled is not None:
                 self.signal()
                 return TaskOutcome(self.task_id, settled.state)
-            if self.task_id not in found:  # (a States.Timeout here is the runner's, not the try's)
+            # (a States.Timeout here is the runner's, not the try's; a pool's refusal says why itself)
+            if self.task_id not in found and self.payload.caught.get("Error") != POOL_UNAVAILABLE:
                 message = f"{NEVER_STARTED} ({redact(self.payload.caught.get('Error', 'States.TaskFailed'))})"
         # a mapped task group's expand step failed: every task in the group fails with it
         for task_id in self.model.map_groups.get(self.task_id, (self.task_id,)):
