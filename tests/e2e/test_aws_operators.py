@@ -972,25 +972,28 @@ from airflow.providers.amazon.aws.operators.emr import (
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 
 with DAG("emr_ends", schedule=None, start_date=datetime(2026, 1, 1), default_args={"retries": 0}):
-    EmrStepSensor(task_id="failed", job_flow_id=CLUSTER, step_id=FAILED, poke_interval=1, timeout=10)
-    EmrStepSensor(task_id="skipped", job_flow_id=CLUSTER, step_id=FAILED, poke_interval=1, timeout=10,
-                  soft_fail=True, failed_states=["CANCELLED"])
-    EmrStepSensor(task_id="running", job_flow_id=CLUSTER, step_id=RUNNING, poke_interval=1, timeout=2)
-    EmrStepSensor(task_id="started", job_flow_id=CLUSTER, step_id=RUNNING, poke_interval=1,
-                  target_states=["RUNNING"])
+    users = [EmrStepSensor(task_id="failed", job_flow_id=CLUSTER, step_id=FAILED, poke_interval=1, timeout=10)]
+    users.append(EmrStepSensor(task_id="skipped", job_flow_id=CLUSTER, step_id=FAILED, poke_interval=1, timeout=10,
+                  soft_fail=True, failed_states=["CANCELLED"]))
+    users.append(EmrStepSensor(task_id="running", job_flow_id=CLUSTER, step_id=RUNNING, poke_interval=1, timeout=2))
+    users.append(EmrStepSensor(task_id="started", job_flow_id=CLUSTER, step_id=RUNNING, poke_interval=1,
+                               target_states=["RUNNING"]))
     EmrCreateJobFlowOperator(task_id="broken", job_flow_overrides={"Name": "broken", "Instances": {}},
                              wait_for_completion=True, waiter_delay=1, waiter_max_attempts=3)
     EmrCreateJobFlowOperator(task_id="dying", job_flow_overrides={"Name": "dying", "Instances": {}},
                              wait_for_completion=True, waiter_delay=1, waiter_max_attempts=2)
-    EmrTerminateJobFlowOperator(task_id="ended", job_flow_id=CLUSTER, deferrable=True, waiter_delay=1,
+    ended = EmrTerminateJobFlowOperator(task_id="ended", job_flow_id=CLUSTER, deferrable=True, waiter_delay=1,
                                 trigger_rule="all_done")
     EmrTerminateJobFlowOperator(task_id="ended_badly", job_flow_id="{{ params.shaky }}", params={"shaky": SHAKY},
                                 deferrable=True, waiter_delay=1, waiter_max_attempts=2)
     step = {"ActionOnFailure": "CONTINUE", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}
-    EmrAddStepsOperator(task_id="all_done", job_flow_id=CLUSTER, wait_for_completion=True, waiter_delay=1,
-                        steps=[{**step, "Name": "one"}, {**step, "Name": "two"}, {**step, "Name": "three"}])
-    EmrAddStepsOperator(task_id="second_breaks", job_flow_id=CLUSTER, wait_for_completion=True, waiter_delay=1,
-                        steps=[{**step, "Name": "one"}, {**step, "Name": "breaks"}, {**step, "Name": "three"}])
+    steps = [{**step, "Name": name} for name in ("one", "two", "three")]
+    users.append(EmrAddStepsOperator(task_id="all_done", job_flow_id=CLUSTER, wait_for_completion=True,
+                                     waiter_delay=1, steps=steps))
+    steps = [{**step, "Name": name} for name in ("one", "breaks", "three")]
+    users.append(EmrAddStepsOperator(task_id="second_breaks", job_flow_id=CLUSTER, wait_for_completion=True,
+                                     waiter_delay=1, steps=steps))
+    users >> ended  # moto's add_steps sets a terminated cluster RUNNING again
 """
 
 

@@ -189,7 +189,13 @@ def test_an_interrupted_backfill_says_how_to_go_on_and_a_repeat_finishes_it(tmp_
             """
         )
     )
-    command = [sys.executable, "-m", "airstep_cli.main", "backfill", "slow.py", *WINDOW, "--max-active-runs", "1"]
+    # Ctrl-C as a terminal sends it, though this process may have been started with SIGINT ignored (a
+    # background job of a script), which a child inherits
+    interruptible = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'airstep'; runpy.run_module('airstep_cli.main', run_name='__main__')"
+    )
+    command = [sys.executable, "-c", interruptible, "backfill", "slow.py", *WINDOW, "--max-active-runs", "1"]
     proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     for line in proc.stderr:
