@@ -6,19 +6,15 @@ import sys
 import tempfile
 from datetime import datetime
 
+from forked_cli import run_cli
 from helpers import EXAMPLES, ROOT
 
 
 def airstep(*args, cwd=None):
-    """Run the command; by default in a scratch folder, so local history never lands in the checkout."""
+    """Run the command as its own process (forked_cli); by default in a scratch folder, so local
+    history never lands in the checkout."""
     with tempfile.TemporaryDirectory() as scratch:
-        return subprocess.run(
-            [sys.executable, "-m", "airstep_cli.main", *args],
-            capture_output=True,
-            text=True,
-            cwd=cwd or scratch,
-            check=False,
-        )
+        return run_cli(*args, cwd=cwd or scratch)
 
 
 def test_run_json_matches_schema():

@@ -5,6 +5,7 @@ removed uploads."""
 import dataclasses
 import io
 import json
+import threading
 import time
 from urllib.parse import unquote
 
@@ -16,6 +17,7 @@ from airstep.runtime.run_starter import start_scheduled_run
 from airstep.runtime.run_tracker import status_event, track
 from airstep.runtime.store import RunKey
 from airstep_local.engine import ACCOUNT, FUNCTION_NAME, REGION
+from airstep_local.faults import Faults
 from deployed import BUCKET, TASK_LOG_GROUP, cli_stack, deployed_platform, fire, moto_function, quiesce, removal, upload
 from helpers import EXAMPLES, ROOT
 
@@ -192,8 +194,7 @@ def test_cli_against_a_deployed_stack(platform):
 
     engine, deployer, s3, _ = platform
     cli_stack()
-    # the second task prints: the first may start while CliRunner still holds sys.stdout, and its restore
-    # would take that try's later output past the try's log (tries and the CLI share one process here)
+    # a task prints (tries and the CLI share one process here: see the hold below)
     printing = DAG_V1.replace('return f"{ds}: {sum(rows)} (v1)"', 'print("loaded"); return f"{ds}: {sum(rows)} (v1)"')
     _, event = upload(s3, "dags/nightly.py", printing)
     deployer.handle(event)
@@ -203,10 +204,15 @@ def test_cli_against_a_deployed_stack(platform):
 
     executor_output = io.StringIO()  # what the executor prints in Lambda, CloudWatch Logs keeps
     previous = task_logs.configure(task_logs.CloudWatchSink(executor_output))
+    # no task begins while CliRunner holds sys.stdout: its restore would take the try's output elsewhere
+    cli_ended = threading.Event()
+    engine.session.faults = Faults(invoke=lambda function, event: None if cli_ended.wait(30) else "TimedOut")
     try:
         started = cli.invoke(
             app, ["trigger", "nightly", *stack, "--conf", '{"k": 1}', "--logical-date", "2026-11-20T00:00:00Z"]
         )
+        cli_ended.set()
+        engine.session.faults = None
         assert started.exit_code == 0, started.output
         assert "manual__2026-11-20T00:00:00+00:00" in started.output
         arn = started.output.split(": ", 1)[1].strip()
@@ -214,6 +220,7 @@ def test_cli_against_a_deployed_stack(platform):
             time.sleep(0.02)
         engine._track(arn)
     finally:
+        cli_ended.set()
         task_logs.configure(previous)
     cloudwatch = boto3.client("logs")
     cloudwatch.create_log_group(logGroupName=TASK_LOG_GROUP)

@@ -1,10 +1,9 @@
 """Tasks read connections and variables from moto's Secrets Manager, seeded by `--secrets`."""
 
 import json
-import subprocess
-import sys
 
 from airstep.runtime.store import RunKey
+from forked_cli import run_cli
 from helpers import KeepMachines, executions
 
 DAG = """
@@ -54,13 +53,7 @@ def test_cli_secrets_file_and_no_secret_in_output(dag_file, tmp_path):
     path = dag_file(DAG)
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps(SECRETS))
-    proc = subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", "run", str(path), "--secrets", str(secrets), "--json", "-v"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
+    proc = run_cli("run", path, "--secrets", secrets, "--json", "-v", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "s3cr3t" not in proc.stdout + proc.stderr
     assert "s3cr3t" not in (tmp_path / ".airstep" / "local-metadata.json").read_text()  # nor in run records
@@ -70,13 +63,7 @@ def test_cli_rejects_a_broken_secrets_file(dag_file, tmp_path):
     path = dag_file(DAG)
     secrets = tmp_path / "secrets.json"
     secrets.write_text('{\n  "connections": {"db": "postgres://u:pw@h/d",}\n}')
-    proc = subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", "run", str(path), "--secrets", str(secrets)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
+    proc = run_cli("run", path, "--secrets", secrets, cwd=tmp_path)
     assert proc.returncode == 1
     assert f"{secrets}:2: not valid JSON" in proc.stderr and "pw@" not in proc.stderr and "Traceback" not in proc.stderr
 

@@ -1,11 +1,9 @@
 """Every file in tests/broken_dags states on its first line the error it must produce."""
 
-import subprocess
-import sys
-
 import pytest
 
-from helpers import BROKEN
+from forked_cli import run_cli
+from helpers import BROKEN, ROOT
 
 CASES = sorted(BROKEN.glob("*.py"))
 
@@ -19,9 +17,7 @@ def expectation(path):
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
 def test_validate_names_file_line_and_problem(path):
     line, message = expectation(path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", "validate", str(path)], capture_output=True, text=True, check=False
-    )
+    proc = run_cli("validate", path, cwd=ROOT)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
     assert f"{path}:{line}: " in proc.stderr
@@ -29,9 +25,7 @@ def test_validate_names_file_line_and_problem(path):
 
 
 def test_validate_reports_every_broken_file_at_once():
-    proc = subprocess.run(
-        [sys.executable, "-m", "airstep_cli.main", "validate", str(BROKEN)], capture_output=True, text=True, check=False
-    )
+    proc = run_cli("validate", BROKEN, cwd=ROOT)
     assert proc.returncode == 1
     reported = {line.split(":")[0] for line in proc.stderr.splitlines()}
     assert reported == {str(p) for p in CASES}
