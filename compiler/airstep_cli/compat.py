@@ -98,7 +98,7 @@ def report(files: Iterable[Path]) -> Report:
     for path in files:
         result.files += 1
         result.findings += scan(path)
-    _, problems = problems_of(files)
+    _, problems = problems_of(files, every_refusal=True)
     for problem in problems:
         finding = Finding(*_split(problem))
         if not any(_explains(found, finding) for found in result.findings):

@@ -50,13 +50,16 @@ def the_only_dag(path: str, models: list[DagModel]) -> DagModel:
     return models[0]
 
 
-def problems_of(files: Iterable[Path]) -> tuple[int, list[str]]:
+def problems_of(files: Iterable[Path], every_refusal: bool = False) -> tuple[int, list[str]]:
     """Parse (in the sandbox, a few files at a time) and compile every DAG in `files`; return how many
-    DAGs are fine and every problem."""
+    DAGs are fine and every problem (`every_refusal`: every operator's that refuses how it is built,
+    not only the first of a file's)."""
     good = 0
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        parsed_files = list(pool.map(lambda file: parse_dag_file(file, uri=str(file)), files))
+        parsed_files = list(
+            pool.map(lambda file: parse_dag_file(file, uri=str(file), every_refusal=every_refusal), files)
+        )
     for parsed in parsed_files:
         problems.extend(str(e) for e in parsed.errors)
         for model_json in parsed.models:

@@ -66,6 +66,38 @@ def test_compat_reports_what_stops_a_file_at_load_time(tmp_path):
     assert finding["line"] == 4 and "'depends_on_past'" in finding["message"]
 
 
+REFUSING = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator, EmrCreateJobFlowOperator
+from airflow.providers.amazon.aws.operators.s3 import S3DeleteObjectsOperator
+from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
+
+with DAG("many", schedule=None, start_date=datetime(2026, 1, 1)):
+    create = EmrCreateJobFlowOperator(task_id="create", emr_conn_id="emr_prod")
+    add = EmrAddStepsOperator(task_id="add", job_flow_name="etl", steps=[])
+    clean = S3DeleteObjectsOperator(task_id="clean", bucket="b", prefix="tmp/")
+    watch = EmrStepSensor(task_id="watch", job_flow_id=create.output, step_id="{{ ti.xcom_pull('add')[0] }}")
+    create >> add >> watch >> clean
+"""
+
+
+def test_compat_names_every_operator_that_refuses_its_arguments_where_validate_stops_at_the_first(tmp_path):
+    (tmp_path / "many.py").write_text(REFUSING)
+    proc = airstep("compat", "many.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert [line.split(" is not translated")[0] for line in proc.stdout.splitlines()] == [
+        "many.py:9: EmrCreateJobFlowOperator 'create': emr_conn_id",
+        "many.py:10: EmrAddStepsOperator 'add': job_flow_name",
+        "many.py:11: S3DeleteObjectsOperator 'clean': prefix",
+        "1 file(s): 0 run on airstep as they are, 1 do not",
+    ]
+    validated = airstep("validate", "many.py", cwd=tmp_path)  # as Airflow's import error: the first
+    assert validated.returncode == 1
+    assert validated.stderr.startswith("many.py:9: EmrCreateJobFlowOperator 'create': emr_conn_id is not translated")
+    assert "many.py:10" not in validated.stderr
+
+
 def test_compat_passes_airflow_files_that_run(tmp_path):
     proc = airstep("compat", str(AIRFLOW_FILES))
     assert proc.returncode == 0, proc.stdout

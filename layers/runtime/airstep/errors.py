@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,31 @@ class DagDefinitionError(Exception):
         self.message = message
         self.location = location or caller_location()
         super().__init__(f"{self.location}: {message}")
+
+
+_refusals: contextvars.ContextVar[list[DagDefinitionError] | None] = contextvars.ContextVar("refusals", default=None)
+
+
+@contextlib.contextmanager
+def collecting_refusals() -> Iterator[list[DagDefinitionError]]:
+    """While a file loads for a report (`airstep compat`): an operator that refuses how it is built is
+    recorded in the list, and the file loads on (that operator left half-built), so that one load names
+    every refusal rather than the first."""
+    collected: list[DagDefinitionError] = []
+    token = _refusals.set(collected)
+    try:
+        yield collected
+    finally:
+        _refusals.reset(token)
+
+
+def collected_refusal(error: DagDefinitionError) -> bool:
+    """Record `error` if refusals are being collected (see `collecting_refusals`); False otherwise."""
+    collected = _refusals.get()
+    if collected is None:
+        return False
+    collected.append(error)
+    return True
 
 
 class AirflowException(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import linecache
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airstep.compat.imports import airflow_imports
-from airstep.errors import DagDefinitionError, SourceLocation
+from airstep.errors import DagDefinitionError, SourceLocation, collecting_refusals
 from airstep.sdk.dag import DAG, collect_dags
 from airstep.secrets_masker import redact
 
@@ -51,12 +52,15 @@ def content_version(source: bytes) -> str:
 _import_lock = threading.Lock()
 
 
-def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file: str | None = None) -> LoadedFile:
+def load_dag_file(
+    path: str | Path, source: bytes | None = None, *, module_file: str | None = None, every_refusal: bool = False
+) -> LoadedFile:
     """Execute a DAG file and return its DAGs, or located errors; never raises for user mistakes.
 
     `path` names the file (in errors and in the DAGs' locations: an s3:// URI for a deployed file);
     `module_file` is where its bytes are on this machine, its `__file__` (DAG files read files beside
-    them), when that differs from `path`."""
+    them), when that differs from `path`. With `every_refusal` (a report), every operator that refuses
+    how it is built is an error and the file loads on; such a load gives no DAGs."""
     path_str = str(path)
     if source is None:
         try:
@@ -98,23 +102,30 @@ def load_dag_file(path: str | Path, source: bytes | None = None, *, module_file:
         if added_path:
             sys.path.insert(0, folder)  # Airflow puts the DAG folder on sys.path for helper modules
         sys.modules[module_name] = module
+        refusals: list[DagDefinitionError] = []
         try:
-            with airflow_imports(), collect_dags() as dags:
+            with (
+                airflow_imports(),
+                collect_dags() as dags,
+                collecting_refusals() if every_refusal else contextlib.nullcontext(refusals) as refusals,
+            ):
                 exec(code, module.__dict__)  # noqa: S102 - executing the user's DAG file is the point
         except DagDefinitionError as exc:
-            result.errors.append(_located(path_str, exc.location, exc.message, exc))
-            sys.modules.pop(module_name, None)
-            return result
+            refusals.append(exc)
         except BaseException as exc:  # noqa: BLE001 - any failure in user code is an import error
             if isinstance(exc, KeyboardInterrupt):
                 raise
             sys.modules.pop(module_name, None)
             module.__dict__.clear()  # free what the file built (a MemoryError leaves no room to report)
-            result.errors.append(DagLoadError(path_str, _user_line(exc, path_str), _describe(exc)))
-            return result
+            if not refusals:  # (after a refusal, it may come of the operator left half-built)
+                result.errors.append(DagLoadError(path_str, _user_line(exc, path_str), _describe(exc)))
         finally:
             if added_path and folder in sys.path:
                 sys.path.remove(folder)
+        if refusals or result.errors:
+            result.errors[:0] = [_located(path_str, e.location, e.message, e) for e in refusals]
+            sys.modules.pop(module_name, None)
+            return result
 
     for found in dags:
         found.folder = folder

@@ -76,11 +76,16 @@ class ParsedFile:
 
 
 def parse_dag_file(
-    path: str | Path, *, uri: str | None = None, root: str | Path | None = None, limits: ParseLimits | None = None
+    path: str | Path,
+    *,
+    uri: str | None = None,
+    root: str | Path | None = None,
+    limits: ParseLimits | None = None,
+    every_refusal: bool = False,
 ) -> ParsedFile:
     """Parse the DAG file at `path` in a child process. Its DAGs and errors name `uri` (default: the
     path); `root` (default: the file's folder) is put on the child's sys.path, as Airflow puts the
-    DAGs folder, and is where `imports` are counted from."""
+    DAGs folder, and is where `imports` are counted from. `every_refusal`: see `load_dag_file`."""
     limits = limits or ParseLimits.from_env()
     path = Path(path)
     name = uri or str(path)
@@ -94,6 +99,7 @@ def parse_dag_file(
         job = {"path": str(path.resolve()), "uri": name, "root": str(Path(root or path.parent).resolve())}
         job["result"] = str(result)
         job["timeout"] = limits.timeout_seconds
+        job["every_refusal"] = every_refusal
         try:
             child = subprocess.run(  # noqa: S603 - our own module, in this interpreter
                 [sys.executable, "-m", "airstep.sandbox", json.dumps(job)],
@@ -167,7 +173,9 @@ def _child(job: dict[str, Any]) -> None:
     source = Path(job["path"]).read_bytes()
     version = content_version(source)
     try:
-        loaded = load_dag_file(job["uri"], source, module_file=str(Path(job["path"]).resolve()))
+        loaded = load_dag_file(
+            job["uri"], source, module_file=str(Path(job["path"]).resolve()), every_refusal=job["every_refusal"]
+        )
     except MemoryError:  # so far gone that even reporting the file's own error failed
         error = DagLoadError(job["uri"], 1, "MemoryError")
         Path(job["result"]).write_text(json.dumps(ParsedFile(job["uri"], version, errors=[error]).to_dict()))

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airstep.contract import DEFAULT_POOL, DEFAULT_QUEUE, RUN_POOL_PREFIX
-from airstep.errors import DagDefinitionError, SourceLocation, caller_location
+from airstep.errors import DagDefinitionError, SourceLocation, caller_location, collected_refusal
 from airstep.sdk.assets import outlet_assets
 from airstep.sdk.dag import (
     DAG,
@@ -213,11 +213,19 @@ class BaseOperator(DependencyMixin):
             self._initialising = True
             try:
                 init(self, *args, **_with_operator_defaults(init, kw))
+            except DagDefinitionError as exc:
+                if outermost and collected_refusal(exc):  # (a report's load: it goes on)
+                    return
+                raise
             finally:
                 if outermost:
                     self._initialising = False
             if outermost:
-                self._built()
+                try:
+                    self._built()
+                except DagDefinitionError as exc:
+                    if not collected_refusal(exc):
+                        raise
 
         cls.__init__ = init_then_link  # type: ignore[method-assign]
 
