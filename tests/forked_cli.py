@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ import importlib, json, os, sys, threading, traceback
 import airstep_cli.main
 import airstep_local.aws
 import airstep_local.engine
+from moto.moto_api._internal import mock_random
 
 airstep_local.aws.import_interpreter()
 for service in ("dynamodb", "s3", "iam", "logs", "scheduler", "events", "sts", "cloudwatch"):
@@ -44,6 +46,7 @@ for line in sys.stdin:
         code = 1
         try:
             os.chdir(request["cwd"])
+            mock_random.seed()  # (the standard library's random reseeds itself in a child; moto's does not)
             os.environ.clear()
             os.environ.update(request["env"])
             for fd, path, flags in (
@@ -82,15 +85,21 @@ class _Zygote:
             process = self._started()
             if process is None or _compared(os.environ) != self._env:
                 return subprocess.run(command, capture_output=True, text=True, cwd=cwd, check=False)
+            if not Path(cwd).is_dir():  # (as subprocess.run raises)
+                raise FileNotFoundError(f"no such directory: {cwd!r}")
             with tempfile.TemporaryDirectory(prefix="airstep-cli-") as streams:
                 out, err = Path(streams, "stdout"), Path(streams, "stderr")
                 out.touch()
                 err.touch()
                 request = {"args": args, "cwd": cwd, "env": dict(os.environ), "stdout": str(out), "stderr": str(err)}
                 assert process.stdin is not None and process.stdout is not None
-                process.stdin.write(json.dumps(request) + "\n")
-                process.stdin.flush()
-                reply = process.stdout.readline()
+                try:
+                    process.stdin.write(json.dumps(request) + "\n")
+                    process.stdin.flush()
+                    reply = process.stdout.readline()
+                except BaseException:  # interrupted while the child ran: its reply would answer the next call
+                    self._stop(kill=True)
+                    raise
                 if not reply:
                     raise RuntimeError(f"the CLI zygote died (exit {process.wait()})")
                 returncode = json.loads(reply)["returncode"]
@@ -105,19 +114,27 @@ class _Zygote:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
+                start_new_session=True,
             )
             assert self._process.stdout is not None
             if self._process.stdout.readline() != "ready\n":
                 self._process.kill()
                 self._process.wait()
-            atexit.register(self.stop)
+            atexit.register(self._stop)
         return self._process if self._process.poll() is None else None
 
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            assert self._process.stdin is not None
-            self._process.stdin.close()
-            self._process.wait(timeout=10)
+    def _stop(self, kill: bool = False) -> None:
+        """End the zygote (killed: its process group, the child it may be waiting for with it); the
+        next call starts another."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        if kill:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            assert process.stdin is not None
+            process.stdin.close()
+        process.wait(timeout=10)
 
 
 def _compared(environ: os._Environ[str]) -> dict[str, str]:

@@ -99,9 +99,10 @@ def report(files: Iterable[Path]) -> Report:
         result.files += 1
         result.findings += scan(path)
     _, problems = problems_of(files, every_refusal=True)
+    scanned = list(result.findings)
     for problem in problems:
         finding = Finding(*_split(problem))
-        if not any(_explains(found, finding) for found in result.findings):
+        if not any(_explains(found, finding) for found in scanned):
             result.findings.append(finding)
     result.findings.sort()
     return result

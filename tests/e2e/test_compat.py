@@ -70,28 +70,38 @@ REFUSING = """
 from datetime import datetime
 from airflow.sdk import DAG
 from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator, EmrCreateJobFlowOperator
-from airflow.providers.amazon.aws.operators.s3 import S3DeleteObjectsOperator
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
+from cleaning import cleaner
 
 with DAG("many", schedule=None, start_date=datetime(2026, 1, 1)):
     create = EmrCreateJobFlowOperator(task_id="create", emr_conn_id="emr_prod")
     add = EmrAddStepsOperator(task_id="add", job_flow_name="etl", steps=[])
-    clean = S3DeleteObjectsOperator(task_id="clean", bucket="b", prefix="tmp/")
     watch = EmrStepSensor(task_id="watch", job_flow_id=create.output, step_id="{{ ti.xcom_pull('add')[0] }}")
-    create >> add >> watch >> clean
+    for zone in ("raw", "staged"):
+        create >> add >> watch >> cleaner(zone)
+"""
+CLEANING = """
+from airflow.providers.amazon.aws.operators.s3 import S3DeleteObjectsOperator
+
+def cleaner(zone):
+    return S3DeleteObjectsOperator(task_id=f"clean_{zone}", bucket="lake", prefix=f"{zone}/tmp/")
 """
 
 
 def test_compat_names_every_operator_that_refuses_its_arguments_where_validate_stops_at_the_first(tmp_path):
+    """Each at the DAG file's line that built it: two from one line (a loop, a helper module) are two."""
     (tmp_path / "many.py").write_text(REFUSING)
+    (tmp_path / "cleaning.py").write_text(CLEANING)
     proc = airstep("compat", "many.py", cwd=tmp_path)
     assert proc.returncode == 1
     assert [line.split(" is not translated")[0] for line in proc.stdout.splitlines()] == [
         "many.py:9: EmrCreateJobFlowOperator 'create': emr_conn_id",
         "many.py:10: EmrAddStepsOperator 'add': job_flow_name",
-        "many.py:11: S3DeleteObjectsOperator 'clean': prefix",
+        "many.py:13: S3DeleteObjectsOperator 'clean_raw': prefix",
+        "many.py:13: S3DeleteObjectsOperator 'clean_staged': prefix",
         "1 file(s): 0 run on airstep as they are, 1 do not",
     ]
+    assert proc.stdout.count(f"(at {tmp_path / 'cleaning.py'}:5)") == 2
     validated = airstep("validate", "many.py", cwd=tmp_path)  # as Airflow's import error: the first
     assert validated.returncode == 1
     assert validated.stderr.startswith("many.py:9: EmrCreateJobFlowOperator 'create': emr_conn_id is not translated")

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import datetime
 import sys
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ def caller_location() -> SourceLocation:
 class DagDefinitionError(Exception):
     """A DAG file defines something airstep cannot run; carries the file and line to blame."""
 
+    outer_stack: traceback.StackSummary | None = None  # the callers of a collected refusal's catcher
+
     def __init__(self, message: str, location: SourceLocation | None = None) -> None:
         self.message = message
         self.location = location or caller_location()
@@ -64,6 +67,7 @@ def collected_refusal(error: DagDefinitionError) -> bool:
     collected = _refusals.get()
     if collected is None:
         return False
+    error.outer_stack = traceback.extract_stack()  # (its traceback ends where it was caught)
     collected.append(error)
     return True
 

@@ -163,8 +163,10 @@ def _located(path: str, location: SourceLocation, message: str, exc: BaseExcepti
 
 
 def _user_line(exc: BaseException, path: str) -> int:
+    """The innermost line of the DAG file in the exception's stack (0 if none)."""
     line = 0
-    for frame in traceback.extract_tb(exc.__traceback__):
+    outer = getattr(exc, "outer_stack", None) or []
+    for frame in [*outer, *traceback.extract_tb(exc.__traceback__)]:
         if frame.filename == path:
             line = frame.lineno or 0
     return line
