@@ -324,31 +324,32 @@ def test_max_active_tasks_limits_the_instances_of_a_run_running_at_once(tmp_path
     assert listed == [{"pool": "db", "slots": 1, "used": 0, "description": ""}]  # a run's pool is not listed
 
 
+LOST_IN_A_MISSING_POOL = """
+from airstep import DAG, task
+
+with DAG("crashy", max_active_tasks=1):
+    @task
+    def a():
+        return 1
+
+    @task(pool="nowhere")
+    def lost():
+        return 2
+
+    @task
+    def part(x):
+        return x
+
+    a()
+    lost()
+    part.expand(x=[1, 2, 3])
+"""
+
+
 def test_max_active_tasks_survives_a_crashed_try_and_a_missing_pool(dag_file, run_file, engine):
     """A try that crashed, and a task whose pool does not exist, give their run slot back: the
     tasks after them still run (the run would hang otherwise)."""
-    path = dag_file(
-        """
-        from airstep import DAG, task
-
-        with DAG("crashy", max_active_tasks=1):
-            @task
-            def a():
-                return 1
-
-            @task(pool="nowhere")
-            def lost():
-                return 2
-
-            @task
-            def part(x):
-                return x
-
-            a()
-            lost()
-            part.expand(x=[1, 2, 3])
-        """
-    )
+    path = dag_file(LOST_IN_A_MISSING_POOL)
     from airstep_local.faults import Faults
 
     engine.session.faults = Faults(invoke=crash_of("a"))
@@ -369,23 +370,7 @@ def test_max_active_tasks_survives_a_crashed_try_and_a_missing_pool(dag_file, ru
 def test_a_task_that_waited_for_its_run_slot_and_found_its_pool_missing_fails_saying_so(dag_file, run_file, engine):
     """The refusal of a waiter the promoter starts (no record of it yet) is the task's error, as the
     refusal at its own acquire is; not "never started". The hook makes `lost` wait while `a` runs."""
-    path = dag_file(
-        """
-        from airstep import DAG, task
-
-        with DAG("waits", max_active_tasks=1):
-            @task
-            def a():
-                return 1
-
-            @task(pool="nowhere")
-            def lost():
-                return 2
-
-            a()
-            lost()
-        """
-    )
+    path = dag_file(LOST_IN_A_MISSING_POOL)
     from airstep.contract import DagRun, run_pool
     from airstep_local.faults import Faults
 
@@ -407,9 +392,10 @@ def test_a_task_that_waited_for_its_run_slot_and_found_its_pool_missing_fails_sa
 
     engine.session.faults = Faults(invoke=lost_waits_while_a_runs)
     result = run_within(run_file, path)
-    assert {ti.task_id: (ti.state, ti.error) for ti in result.tasks} == {
-        "a": ("success", None),
-        "lost": ("failed", "pool 'nowhere' does not exist: create it with `airstep pools set nowhere SLOTS`"),
+    assert {(ti.task_id, ti.map_index): (ti.state, ti.error) for ti in result.tasks} == {
+        ("a", -1): ("success", None),
+        ("lost", -1): ("failed", "pool 'nowhere' does not exist: create it with `airstep pools set nowhere SLOTS`"),
+        **{("part", i): ("success", None) for i in range(3)},
     }
 
 
