@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 ZYGOTE = r"""
-import importlib, json, os, sys, threading, traceback
+import importlib, json, os, signal, sys, threading, traceback
 
 import airstep_cli.main
 import airstep_local.aws
@@ -58,9 +58,15 @@ for line in sys.stdin:
                 os.dup2(opened, fd)
                 os.close(opened)
             sys.argv = [airstep_cli.main.__file__, *request["args"]]
+            sys.modules["__main__"].__package__ = "airstep_cli"  # usage names `python -m airstep_cli.main`
             airstep_cli.main.main()  # ends the process itself (os._exit)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
+        except KeyboardInterrupt:  # as Python ends on one: killed by SIGINT
+            traceback.print_exc()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         except BaseException:
             traceback.print_exc()
         finally:
