@@ -43,7 +43,6 @@ for line in sys.stdin:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        code = 1
         try:
             os.chdir(request["cwd"])
             mock_random.seed()  # (the standard library's random reseeds itself in a child; moto's does not)
@@ -59,9 +58,7 @@ for line in sys.stdin:
                 os.close(opened)
             sys.argv = [airstep_cli.main.__file__, *request["args"]]
             sys.modules["__main__"].__package__ = "airstep_cli"  # usage names `python -m airstep_cli.main`
-            airstep_cli.main.main()  # ends the process itself (os._exit)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
+            airstep_cli.main.main()  # ends the process itself (os._exit) unless an exception escapes it
         except KeyboardInterrupt:  # as Python ends on one: killed by SIGINT
             traceback.print_exc()
             sys.stderr.flush()
@@ -72,7 +69,7 @@ for line in sys.stdin:
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(code)
+            os._exit(1)
     _, status = os.waitpid(pid, 0)
     sys.stdout.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
     sys.stdout.flush()
